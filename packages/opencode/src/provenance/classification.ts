@@ -1,0 +1,82 @@
+/**
+ * How a stopped run is classified (CONTRACT.md, "Run classification"). The cause travels on the
+ * abort signal, so classification reads only the signal's `InterruptMeta`, never ambient state.
+ */
+import { type Classification, InterruptMeta, type LifecycleOperation } from "./schemas.ts"
+
+/**
+ * How the run's own code ended, before the abort signal is considered: it finished, or the
+ * provider or a tool threw, or it saw an abort error.
+ */
+export type RunOutcome = "completed" | "provider_error" | "tool_error" | "aborted"
+
+const classificationOfOperation: Record<LifecycleOperation, Classification> = {
+  reload: "local_instance_reload",
+  load_reload: "local_instance_reload",
+  dispose: "local_instance_dispose",
+  dispose_directory: "local_instance_dispose_directory",
+  dispose_all: "local_instance_dispose_all",
+}
+
+/**
+ * The classification a run gets when the action that aborted it has this root operation.
+ *
+ * @example classificationForOperation("load_reload") // "local_instance_reload"
+ */
+export function classificationForOperation(rootOperation: LifecycleOperation): Classification {
+  return classificationOfOperation[rootOperation]
+}
+
+/**
+ * The root operation a lifecycle classification names, for records that kept the classification
+ * but not the action (old writers). `local_instance_reload` reads as `reload`: a `load_reload`
+ * cannot be told apart without the action.
+ */
+export function rootOperationForClassification(classification: Classification): LifecycleOperation | undefined {
+  switch (classification) {
+    case "local_instance_reload":
+      return "reload"
+    case "local_instance_dispose":
+      return "dispose"
+    case "local_instance_dispose_directory":
+      return "dispose_directory"
+    case "local_instance_dispose_all":
+      return "dispose_all"
+    default:
+      return undefined
+  }
+}
+
+/** The signal's reason as an `InterruptMeta`, or `undefined` when it is anything else. */
+export function interruptMetaFromReason(reason: unknown): InterruptMeta | undefined {
+  const parsed = InterruptMeta.safeParse(reason)
+  return parsed.success ? parsed.data : undefined
+}
+
+/**
+ * Classifies a run from its interrupt and its own outcome. `signalAborted` means the signal was
+ * aborted before the run's final state was set; an abort after that is a late request and does
+ * not change the outcome. Once aborted, a thrown provider or tool error is a consequence of the
+ * close, never the cause.
+ *
+ * @example classifyInterrupt(undefined, true, "provider_error") // "unknown_interrupt"
+ */
+export function classifyInterrupt(meta: InterruptMeta | undefined, signalAborted: boolean, outcome: RunOutcome): Classification {
+  if (!signalAborted) return outcome === "aborted" ? "unknown_interrupt" : outcome
+  if (!meta) return "unknown_interrupt"
+  switch (meta.kind) {
+    case "lifecycle":
+      return meta.lifecycle ? classificationForOperation(meta.lifecycle.rootOperation) : "unknown_interrupt"
+    case "user_cancel":
+      return "user_cancelled"
+    case "watchdog":
+      return "watchdog_timeout"
+    case "remote":
+      return "remote_interrupted"
+  }
+}
+
+/** Classifications that mean the run did not finish on its own (every one but `completed`). */
+export function isInterrupted(classification: Classification): boolean {
+  return classification !== "completed"
+}

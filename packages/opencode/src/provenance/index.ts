@@ -1,0 +1,52 @@
+/**
+ * The causal spine's public API: schemas, the one completeness function, classification,
+ * retry safety, redaction, incident-chain derivation and the export reader. Pure TypeScript,
+ * shared by the server, the CLI and the app.
+ */
+export * from "./schemas.ts"
+export {
+  computeProvenance,
+  configWrittenByRoute,
+  DEFAULT_UNKNOWN_MISSING,
+  hopPlan,
+  originRequest,
+  withProvenance,
+  type HopPlan,
+  type HopRequirement,
+  type ProvenanceContext,
+  type StopCause,
+} from "./completeness.ts"
+export {
+  classificationForOperation,
+  classifyInterrupt,
+  interruptMetaFromReason,
+  isInterrupted,
+  rootOperationForClassification,
+  type RunOutcome,
+} from "./classification.ts"
+export { deriveRetry, type RetryFacts, type RetryToolFact } from "./retry.ts"
+export { createRedactor, type PathDigest, type Redactor } from "./redaction.ts"
+export {
+  deriveIncidentChains,
+  FIRST_WRITER_VERSION_WITH_ORIGINS,
+  missingFieldName,
+  NOT_RECORDED_ORIGIN,
+  recheckChain,
+  stopCauseForClassification,
+  verdictFor,
+  type IncidentInput,
+  type IncidentLink,
+} from "./incident-chain.ts"
+export {
+  EXPORT_SCHEMA,
+  MAX_RECORDS_PER_LIST,
+  readExport,
+  SUPPORTED_EXPORT_VERSION,
+  UNRECORDED_SESSION_ID,
+  type ExportFormat,
+  type ReadFailure,
+  type ReadResult,
+  type ReadSuccess,
+  type StoppedMessage,
+} from "./export-reader.ts"
+export { explainText, originWords } from "./explain.ts"

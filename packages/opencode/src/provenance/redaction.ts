@@ -1,0 +1,213 @@
+/**
+ * What leaves the machine from free text: paths as salted digests, secrets as visible
+ * `[redacted:KIND]` markers (so a reader knows something was removed), and errors reduced to
+ * code, class, status and a short scrubbed excerpt, never a raw message.
+ */
+import { createHmac } from "node:crypto"
+import { ErrorFact } from "./schemas.ts"
+
+export interface PathDigest {
+  digest: string
+  depth: number
+}
+
+export interface Redactor {
+  /** A path as a salted digest plus its depth; the path itself is not recoverable. */
+  digestPath(path: string): PathDigest
+  /** Salted sha256 of a value, 16 hex characters. */
+  digest(value: string): string
+  /** Secrets marked, absolute paths digested, whitespace collapsed, cut to `maxLen` with an ellipsis. */
+  scrubText(text: string, maxLen?: number): string
+  /** An error reduced to what may be kept. Never throws, whatever was thrown. */
+  errorFact(err: unknown): ErrorFact
+}
+
+const DIGEST_LENGTH = 16
+const DEFAULT_MAX_LEN = 160
+// Scrubbing works on a bounded prefix so a huge message cannot cost much; the cut falls back to a
+// whitespace boundary so no partial secret survives unmatched at the edge.
+const SCRUB_WINDOW = 8192
+
+const SECRET_KEY = "password|passwd|secret|token|bearer|auth|credential|api[_-]?key|apikey|private[_-]?key|cookie"
+
+interface SecretRule {
+  kind: string
+  pattern: RegExp
+  replace: (match: string, ...groups: string[]) => string
+}
+
+const marker = (kind: string) => `[redacted:${kind}]`
+
+/** Applied in order: the most specific shapes first, so a generic rule never half-matches them. */
+const SECRET_RULES: SecretRule[] = [
+  {
+    kind: "private_key",
+    pattern: /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g,
+    replace: () => marker("private_key"),
+  },
+  {
+    kind: "jwt",
+    pattern: /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g,
+    replace: () => marker("jwt"),
+  },
+  {
+    kind: "authorization",
+    pattern: /\b(authorization|proxy-authorization)(["']?\s*[:=]\s*["']?)(?:(?:bearer|basic|token|digest)\s+)?[^\s"',;]+/gi,
+    replace: (_m, key, sep) => `${key}${sep}${marker("authorization")}`,
+  },
+  {
+    kind: "bearer",
+    pattern: /\b(bearer)\s+[A-Za-z0-9._~+/=-]+/gi,
+    replace: (_m, word) => `${word} ${marker("bearer")}`,
+  },
+  {
+    kind: "url_credentials",
+    pattern: /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi,
+    replace: (_m, scheme) => `${scheme}${marker("url_credentials")}@`,
+  },
+  {
+    // key=value, key: value, "key": "value", key='value'; the key itself stays visible.
+    kind: "key_value",
+    pattern: new RegExp(
+      `(["']?)([A-Za-z0-9_.-]*(${SECRET_KEY})[A-Za-z0-9_.-]*)\\1(\\s*[:=]\\s*)("(?:[^"\\\\]|\\\\.)*"|'[^']*'|[^\\s,;&}\\])]+)`,
+      "gi",
+    ),
+    replace: (match, quote, key, keyword, sep, value) => {
+      const bare = value.replace(/^["']|["']$/g, "")
+      if (bare.startsWith("[redacted:") || bare.length === 0) return match
+      const kind = keyword.toLowerCase().replace(/[-]/g, "_").replace(/^apikey$/, "api_key").replace(/^privatekey$/, "private_key")
+      const valueQuote = value.startsWith('"') ? '"' : value.startsWith("'") ? "'" : ""
+      return `${quote}${key}${quote}${sep}${valueQuote}${marker(kind)}${valueQuote}`
+    },
+  },
+  { kind: "api_key", pattern: /\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_-]{16,}/g, replace: () => marker("api_key") },
+  { kind: "github_token", pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})/g, replace: () => marker("github_token") },
+  { kind: "gitlab_token", pattern: /\bglpat-[A-Za-z0-9_-]{20,}/g, replace: () => marker("gitlab_token") },
+  { kind: "slack_token", pattern: /\bxox[abposr]-[A-Za-z0-9-]{10,}/g, replace: () => marker("slack_token") },
+  { kind: "aws_key", pattern: /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, replace: () => marker("aws_key") },
+  { kind: "google_api_key", pattern: /\bAIza[0-9A-Za-z_-]{35}/g, replace: () => marker("google_api_key") },
+  { kind: "npm_token", pattern: /\bnpm_[A-Za-z0-9]{36}/g, replace: () => marker("npm_token") },
+]
+
+/** Generic long tokens, applied after paths are digested so a path is never read as a token. */
+const TOKEN_RULES: SecretRule[] = [
+  { kind: "hex_token", pattern: /\b[a-fA-F0-9]{32,}\b/g, replace: () => marker("hex_token") },
+  {
+    kind: "token",
+    pattern: /(?<![A-Za-z0-9+_=-])[A-Za-z0-9+_-]{32,}={0,2}(?![A-Za-z0-9+_=-])/g,
+    // Only strings that mix letters and digits: long words and identifiers stay readable.
+    replace: (match) => (/[0-9]/.test(match) && /[A-Za-z]/.test(match) ? marker("token") : match),
+  },
+]
+
+// An absolute path starts at a boundary: POSIX with at least two segments (so `/health` stays
+// readable) and not right after an HTTP method (a route), `~/...`, `file://...`, or a Windows
+// drive path. Segments stop at spaces and quotes, so a path with spaces is digested in parts.
+const SEGMENT = "[^\\s\"'`()<>\\[\\]{},;:|*?]+"
+const WINDOWS_SEGMENT = "[^\\s\"'`()<>\\[\\]{},;:|*?\\\\]+"
+const PATH_PATTERN = new RegExp(
+  [
+    `(?:file://)(?:/${SEGMENT})+/?`,
+    `(?<=^|[\\s"'(\\[=,:<>])(?<!\\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) )(?:/${SEGMENT}){2,}/?`,
+    `(?<=^|[\\s"'(\\[=,:<>])~(?:/${SEGMENT})+/?`,
+    `(?<![A-Za-z0-9])[A-Za-z]:\\\\(?:${WINDOWS_SEGMENT}\\\\?)+`,
+  ].join("|"),
+  "g",
+)
+
+/**
+ * @example
+ *   const redactor = createRedactor(installSalt)
+ *   redactor.scrubText("401 for sk-abcdefghijklmnopqrstuv at /home/me/app") // "401 for [redacted:api_key] at [path:…]"
+ */
+export function createRedactor(salt: string): Redactor {
+  const digest = (value: string): string => createHmac("sha256", salt).update(value).digest("hex").slice(0, DIGEST_LENGTH)
+
+  const digestPath = (path: string): PathDigest => ({
+    digest: digest(path),
+    depth: path.split(/[\\/]+/).filter((segment) => segment.length > 0 && !/^[A-Za-z]:$/.test(segment)).length,
+  })
+
+  const scrubText = (text: string, maxLen: number = DEFAULT_MAX_LEN): string => {
+    let window = text
+    if (window.length > SCRUB_WINDOW) {
+      window = window.slice(0, SCRUB_WINDOW)
+      const boundary = window.search(/\s\S*$/)
+      window = boundary > 0 ? window.slice(0, boundary) : ""
+    }
+    // Control characters (terminal escapes included) never reach a kept excerpt.
+    let out = window.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ")
+    for (const rule of SECRET_RULES) out = out.replace(rule.pattern, rule.replace as (m: string, ...g: any[]) => string)
+    out = out.replace(PATH_PATTERN, (path) => `[path:${digest(path.replace(/^file:\/\//, ""))}]`)
+    for (const rule of TOKEN_RULES) out = out.replace(rule.pattern, rule.replace as (m: string, ...g: any[]) => string)
+    out = out.replace(/\s+/g, " ").trim()
+    const truncated = text.length > window.length
+    return truncate(out, Math.max(1, maxLen), truncated)
+  }
+
+  const errorFact = (err: unknown): ErrorFact => {
+    const fact = {
+      code: readCode(err),
+      class: readClass(err),
+      status: readStatus(err),
+      excerpt: readMessage(err),
+    }
+    const excerpt = fact.excerpt === undefined ? undefined : scrubText(fact.excerpt)
+    const parsed = ErrorFact.safeParse({ ...fact, excerpt: excerpt === "" ? undefined : excerpt })
+    return parsed.success ? parsed.data : { code: "unknown", class: "unknown" }
+  }
+
+  return { digest, digestPath, scrubText, errorFact }
+}
+
+function truncate(text: string, maxLen: number, alreadyCut: boolean): string {
+  if (text.length <= maxLen && !alreadyCut) return text
+  let cut = text.length <= maxLen - 1 ? text : text.slice(0, maxLen - 1)
+  // Never leave half a marker: a reader must see either the whole marker or none of it.
+  const open = cut.lastIndexOf("[")
+  if (open > cut.lastIndexOf("]") && /^\[(?:redacted|path):/.test(text.slice(open))) cut = cut.slice(0, open)
+  return `${cut.trimEnd()}…`
+}
+
+/** Reads a property without trusting the object: getters and proxies may throw. */
+function read(err: unknown, key: string): unknown {
+  if (err === null || (typeof err !== "object" && typeof err !== "function")) return undefined
+  try {
+    return (err as Record<string, unknown>)[key]
+  } catch {
+    return undefined
+  }
+}
+
+function readCode(err: unknown): string {
+  const code = read(err, "code")
+  if (typeof code === "string" && /^[A-Za-z0-9_.:-]{1,64}$/.test(code)) return code
+  if (typeof code === "number" && Number.isInteger(code)) return String(code)
+  return "unknown"
+}
+
+function readClass(err: unknown): string {
+  if (err === null) return "null"
+  if (typeof err !== "object" && typeof err !== "function") return typeof err
+  try {
+    const name = (Object.getPrototypeOf(err) as { constructor?: { name?: unknown } } | null)?.constructor?.name
+    if (typeof name === "string" && /^[A-Za-z_$][\w$]{0,63}$/.test(name)) return name
+  } catch {
+    // A hostile prototype: fall through to the generic class.
+  }
+  return "Object"
+}
+
+function readStatus(err: unknown): number | undefined {
+  for (const key of ["status", "statusCode"]) {
+    const status = read(err, key)
+    if (typeof status === "number" && Number.isInteger(status) && status >= 100 && status <= 599) return status
+  }
+  return undefined
+}
+
+function readMessage(err: unknown): string | undefined {
+  if (typeof err === "string") return err
+  const message = read(err, "message")
+  return typeof message === "string" ? message : undefined
+}

@@ -1,0 +1,111 @@
+/**
+ * What every file tool does before touching the project: confine its path argument to the
+ * project directory, and turn file-system failures into ToolErrors.
+ *
+ * The confinement check is made on the real path (symlinks of every existing component
+ * followed), so a symlink inside the project that points elsewhere cannot be used to read or
+ * write outside it. (A symlink swapped in between the check and the I/O is not defended
+ * against: the tools run for the user's own model in the user's own directory.)
+ */
+import { lstat, readlink, realpath } from "node:fs/promises"
+import path from "node:path"
+import { ToolError } from "./tool.ts"
+
+/** True when `candidate` is `root` or lies beneath it (both absolute and normalised). */
+export function isInsideDirectory(root: string, candidate: string): boolean {
+  const relative = path.relative(root, candidate)
+  return relative === "" || (relative !== ".." && !relative.startsWith(`..${path.sep}`) && !path.isAbsolute(relative))
+}
+
+/**
+ * Resolves `relPath` against the project `directory` and returns the real absolute path to
+ * use, or throws ToolError("path_outside_project") when it would leave the directory
+ * (`..` traversal, an absolute path elsewhere, a symlink pointing out, a NUL byte).
+ * The target itself need not exist (a file about to be written); its existing ancestors are
+ * resolved through realpath and the rest appended.
+ */
+export async function resolveInsideProject(directory: string, relPath: string): Promise<string> {
+  if (relPath.includes("\0")) throw new ToolError("path_outside_project", "path contains a NUL byte")
+  let root: string
+  try {
+    root = await realpath(directory)
+  } catch {
+    throw new ToolError("not_found", "the project directory does not exist")
+  }
+  const lexical = path.resolve(directory, relPath)
+  const outside = () =>
+    new ToolError("path_outside_project", `path "${relPath.slice(0, 200)}" is outside the project directory; use a path relative to it`)
+  // Reject obvious escapes before touching the file system; the realpath check below catches symlinks.
+  if (!isInsideDirectory(path.resolve(directory), lexical) && !isInsideDirectory(root, lexical)) throw outside()
+
+  const real = await realpathOfLongestExisting(lexical)
+  if (!isInsideDirectory(root, real)) throw outside()
+  return real
+}
+
+/** Symlink hops followed before giving up, as the kernel does with ELOOP. */
+const MAX_SYMLINK_HOPS = 40
+
+/**
+ * realpath of the deepest existing ancestor of `absolute`, with the non-existing rest appended.
+ * A dangling symlink on the way is followed by hand (its target may be created by a write),
+ * so the result is where a write through it would really land.
+ */
+async function realpathOfLongestExisting(absolute: string, hops = 0): Promise<string> {
+  if (hops > MAX_SYMLINK_HOPS) throw new ToolError("io_error", "too many levels of symbolic links")
+  const missing: string[] = []
+  let current = absolute
+  for (;;) {
+    let isSymlink: boolean
+    try {
+      isSymlink = (await lstat(current)).isSymbolicLink()
+    } catch (error) {
+      const code = errnoCode(error)
+      if (code !== "ENOENT" && code !== "ENOTDIR") throw new ToolError("io_error", `cannot resolve path (${code ?? "error"})`)
+      const parent = path.dirname(current)
+      if (parent === current) return absolute
+      missing.unshift(path.basename(current))
+      current = parent
+      continue
+    }
+    try {
+      return path.join(await realpath(current), ...missing)
+    } catch (error) {
+      const code = errnoCode(error)
+      if (code !== "ENOENT" || !isSymlink) throw new ToolError("io_error", `cannot resolve path (${code ?? "error"})`)
+      const target = path.resolve(path.dirname(current), await readlink(current))
+      return realpathOfLongestExisting(path.join(target, ...missing), hops + 1)
+    }
+  }
+}
+
+function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code
+}
+
+/** Throws ToolError("aborted") when the run was stopped before the tool got going. */
+export function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw new ToolError("aborted", "the run was stopped before the tool ran")
+}
+
+/** Maps a file-system error to a ToolError that names the path the model gave, not the absolute one. */
+export function fileSystemError(error: unknown, relPath: string): ToolError {
+  if (error instanceof ToolError) return error
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  const shown = JSON.stringify(relPath.slice(0, 200))
+  switch (code) {
+    case "ENOENT":
+      return new ToolError("not_found", `${shown} does not exist`)
+    case "ENOTDIR":
+      return new ToolError("io_error", `${shown} is not a directory (or has a file where a directory is expected)`)
+    case "EISDIR":
+      return new ToolError("io_error", `${shown} is a directory`)
+    case "EACCES":
+    case "EPERM":
+      return new ToolError("io_error", `permission denied for ${shown}`)
+    case "ABORT_ERR":
+      return new ToolError("aborted", `the run was stopped while working on ${shown}`)
+    default:
+      return new ToolError("io_error", `file-system error on ${shown}${code ? ` (${code})` : ""}`)
+  }
+}

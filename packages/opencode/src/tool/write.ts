@@ -1,0 +1,31 @@
+/** `write`: writes a file inside the project, creating parent directories (side-effect kind "write"). */
+import { mkdir, writeFile } from "node:fs/promises"
+import path from "node:path"
+import { z } from "zod"
+import { fileSystemError, resolveInsideProject, throwIfAborted } from "./project-path.ts"
+import type { Tool } from "./tool.ts"
+
+export const WriteInput = z.object({
+  path: z.string().min(1).describe("File path, relative to the project directory"),
+  content: z.string().describe("The complete new content of the file (UTF-8)"),
+})
+export type WriteInput = z.infer<typeof WriteInput>
+
+export const writeTool: Tool<WriteInput> = {
+  name: "write",
+  description: "Write a UTF-8 text file in the project, replacing it if it exists and creating missing parent directories.",
+  kind: "write",
+  input: WriteInput,
+  async execute(input, ctx) {
+    const target = await resolveInsideProject(ctx.directory, input.path)
+    // Last check before the side effect: a run stopped while the path was resolved must not write.
+    throwIfAborted(ctx.signal)
+    try {
+      await mkdir(path.dirname(target), { recursive: true })
+      await writeFile(target, input.content, { encoding: "utf8", signal: ctx.signal })
+    } catch (error) {
+      throw fileSystemError(error, input.path)
+    }
+    return { output: `wrote ${Buffer.byteLength(input.content, "utf8")} bytes to ${input.path}` }
+  },
+}

@@ -1,0 +1,139 @@
+import { describe, expect, it } from "vitest"
+import { createRedactor } from "../../src/provenance/redaction.ts"
+import { ErrorFact } from "../../src/provenance/schemas.ts"
+
+const redactor = createRedactor("test-salt")
+
+/** Planted secrets: each must be gone from the scrubbed text, replaced by its marker. */
+const canaries = [
+  { kind: "api_key", text: "provider said 401 for key sk-CANARYabcdefghijklmnop1234", secret: "CANARYabcdefghijklmnop1234" },
+  { kind: "api_key", text: "OPENAI key sk-proj-CANARY_9f8e7d6c5b4a3210zyx", secret: "CANARY_9f8e7d6c5b4a3210zyx" },
+  { kind: "github_token", text: "git push failed: ghp_CANARYabcdefghijklmnopqrstuv0123", secret: "ghp_CANARY" },
+  { kind: "slack_token", text: "slack xoxb-1234567890-CANARYtoken", secret: "CANARYtoken" },
+  { kind: "aws_key", text: "aws AKIACANARY0123456789 denied", secret: "AKIACANARY0123456789" },
+  { kind: "bearer", text: "sent Bearer CANARYbearer.token-value_42", secret: "CANARYbearer" },
+  { kind: "authorization", text: "Authorization: Basic Q0FOQVJZOnBhc3N3b3Jk", secret: "Q0FOQVJZOnBhc3N3b3Jk" },
+  { kind: "password", text: "connect failed password=CANARYhunter2 retrying", secret: "CANARYhunter2" },
+  { kind: "password", text: 'config {"password": "CANARY with spaces"}', secret: "CANARY with spaces" },
+  { kind: "secret", text: "client_secret: CANARYsecretvalue", secret: "CANARYsecretvalue" },
+  { kind: "api_key", text: "API_KEY='CANARYapikey'", secret: "CANARYapikey" },
+  { kind: "cookie", text: "Cookie=session=CANARYcookie", secret: "CANARYcookie" },
+  { kind: "credential", text: "aws_credentials=CANARYcred", secret: "CANARYcred" },
+  {
+    kind: "jwt",
+    text: "token expired: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJDQU5BUlkifQ.c2lnbmF0dXJlQ0FOQVJZ",
+    secret: "eyJzdWIiOiJDQU5BUlkifQ",
+  },
+  { kind: "url_credentials", text: "fetch https://alice:CANARYpass@registry.example.com/pkg failed", secret: "CANARYpass" },
+  { kind: "hex_token", text: "key 0123456789abcdef0123456789abcdefCAFEBABE rejected", secret: "0123456789abcdef0123456789abcdef" },
+  { kind: "token", text: "x-api: Q0FOQVJZQ0FOQVJZQ0FOQVJZ0123456789abcdefXYZ", secret: "Q0FOQVJZQ0FOQVJZQ0FOQVJZ0123456789" },
+  { kind: "private_key", text: "-----BEGIN RSA PRIVATE KEY-----\nMIIECANARY\n-----END RSA PRIVATE KEY-----", secret: "MIIECANARY" },
+]
+
+describe("scrubText", () => {
+  for (const { kind, text, secret } of canaries) {
+    it(`removes a planted ${kind} and leaves a visible marker`, () => {
+      const scrubbed = redactor.scrubText(text, 400)
+      expect(scrubbed).not.toContain(secret)
+      expect(scrubbed).toMatch(/\[redacted:[a-z_]+\]/)
+    })
+  }
+
+  it("keeps the key name visible and marks the value with the key's kind", () => {
+    expect(redactor.scrubText("login failed: password=hunter2")).toBe("login failed: password=[redacted:password]")
+    expect(redactor.scrubText('{"apiKey": "abc"}')).toBe('{"apiKey": "[redacted:api_key]"}')
+  })
+
+  it("replaces absolute paths with a salted digest", () => {
+    const scrubbed = redactor.scrubText("ENOENT: open '/home/alice/secret-project/src/index.ts'")
+    expect(scrubbed).not.toContain("alice")
+    expect(scrubbed).not.toContain("secret-project")
+    expect(scrubbed).toBe(`ENOENT: open '[path:${redactor.digest("/home/alice/secret-project/src/index.ts")}]'`)
+  })
+
+  it("digests Windows, home-relative and file:// paths", () => {
+    const scrubbed = redactor.scrubText("at C:\\Users\\bob\\proj\\a.ts and ~/code/alice and file:///Users/carol/x.txt", 400)
+    for (const name of ["bob", "alice", "carol"]) expect(scrubbed).not.toContain(name)
+    expect(scrubbed.match(/\[path:[a-f0-9]{16}\]/g)).toHaveLength(3)
+  })
+
+  it("leaves routes after an HTTP method and single-segment paths readable", () => {
+    expect(redactor.scrubText("POST /instance/reload returned 409 for /health")).toBe("POST /instance/reload returned 409 for /health")
+  })
+
+  it("keeps line numbers after a digested path", () => {
+    expect(redactor.scrubText("at /srv/app/main.ts:12:5")).toMatch(/^at \[path:[a-f0-9]{16}\]:12:5$/)
+  })
+
+  it("truncates with an ellipsis, never cutting a marker in half", () => {
+    const scrubbed = redactor.scrubText(`${"x".repeat(150)} sk-abcdefghijklmnopqrstuvwxyz`, 160)
+    expect(scrubbed.length).toBeLessThanOrEqual(160)
+    expect(scrubbed.endsWith("…")).toBe(true)
+    expect(scrubbed).not.toMatch(/\[redacted:[a-z_]*…$/)
+    expect(scrubbed).not.toContain("abcdefghij")
+  })
+
+  it("collapses newlines and strips terminal escapes", () => {
+    expect(redactor.scrubText("line one\n\u001b[31mline two\r\n")).toBe("line one [31mline two")
+  })
+
+  it("bounds the work on a huge message and leaves no partial secret at the cut", () => {
+    const huge = `${"word ".repeat(3000)}sk-${"a".repeat(20000)}`
+    const scrubbed = redactor.scrubText(huge, 10_000)
+    expect(scrubbed).not.toContain("sk-aaaa")
+    expect(scrubbed.endsWith("…")).toBe(true)
+  })
+})
+
+describe("digestPath and digest", () => {
+  it("is salted, 16 hex characters, with the path's depth", () => {
+    const a = redactor.digestPath("/home/alice/project")
+    expect(a).toEqual({ digest: expect.stringMatching(/^[a-f0-9]{16}$/), depth: 3 })
+    expect(createRedactor("other-salt").digestPath("/home/alice/project").digest).not.toBe(a.digest)
+    expect(redactor.digestPath("/home/alice/project").digest).toBe(a.digest)
+  })
+
+  it("counts Windows segments without the drive", () => {
+    expect(redactor.digestPath("C:\\Users\\bob").depth).toBe(2)
+  })
+})
+
+describe("errorFact", () => {
+  it("keeps code, class, status and a scrubbed excerpt, never the raw message", () => {
+    const err = Object.assign(new TypeError("fetch to https://u:CANARYpw@api.example.com failed reading /home/alice/.config/key"), {
+      code: "ECONNREFUSED",
+      status: 503,
+    })
+    const fact = redactor.errorFact(err)
+    expect(ErrorFact.parse(fact)).toEqual(fact)
+    expect(fact).toMatchObject({ code: "ECONNREFUSED", class: "TypeError", status: 503 })
+    expect(fact.excerpt).not.toContain("CANARYpw")
+    expect(fact.excerpt).not.toContain("alice")
+  })
+
+  it("ignores a code that is not a short identifier and a status out of range", () => {
+    const fact = redactor.errorFact(Object.assign(new Error("boom"), { code: "has spaces and is long", status: 42 }))
+    expect(fact).toEqual({ code: "unknown", class: "Error", excerpt: "boom" })
+  })
+
+  it("reads statusCode and numeric codes", () => {
+    expect(redactor.errorFact(Object.assign(new Error("x"), { code: -2, statusCode: 429 }))).toMatchObject({ code: "-2", status: 429 })
+  })
+
+  it("handles thrown strings, null and hostile objects without throwing", () => {
+    expect(redactor.errorFact("password=CANARY")).toEqual({ code: "unknown", class: "string", excerpt: "password=[redacted:password]" })
+    expect(redactor.errorFact(null)).toEqual({ code: "unknown", class: "null" })
+    const hostile = new Proxy(
+      {},
+      {
+        get() {
+          throw new Error("trap")
+        },
+        getPrototypeOf() {
+          throw new Error("trap")
+        },
+      },
+    )
+    expect(redactor.errorFact(hostile)).toEqual({ code: "unknown", class: "Object" })
+  })
+})
