@@ -4,7 +4,8 @@ export default defineProject({
   test: {
     name: "opencode",
     environment: "node",
-    include: ["test/**/*.test.ts"],
+    // test/ for cross-cutting suites; src/**/__tests__ for tests kept beside their code.
+    include: ["test/**/*.test.ts", "src/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",

@@ -1,0 +1,196 @@
+#!/usr/bin/env node
+// `npm test`: typecheck → vitest → build the app → find (or install) Chromium → Playwright.
+// Stops at the first failing stage and exits with its code; always prints a stage summary.
+//
+//   node scripts/test.mjs               everything
+//   node scripts/test.mjs --e2e-only    build + Playwright (skips typecheck and vitest)
+//   node scripts/test.mjs --no-e2e      typecheck + vitest + build (skips Playwright)
+//   node scripts/test.mjs -- ARGS       extra ARGS go to `playwright test` (e.g. a spec file)
+//
+// Chromium: $CHROMIUM_PATH, else $PLAYWRIGHT_CHROMIUM_EXECUTABLE, else /usr/bin/chromium.
+// When none exists it installs one: Debian's `chromium` through apt-get when running as root,
+// else Playwright's own build (`npx playwright install chromium`).
+import { spawn, spawnSync } from "node:child_process"
+import { existsSync } from "node:fs"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+const argv = process.argv.slice(2)
+const dashdash = argv.indexOf("--")
+const flags = dashdash === -1 ? argv : argv.slice(0, dashdash)
+const passthrough = dashdash === -1 ? [] : argv.slice(dashdash + 1)
+
+const known = new Set(["--e2e-only", "--no-e2e", "--help", "-h"])
+for (const f of flags) {
+  if (known.has(f)) continue
+  if (f.startsWith("-")) {
+    console.error(`test.mjs: unknown flag ${f} (use -- to pass arguments to playwright)`)
+    process.exit(2)
+  }
+  passthrough.push(f) // a bare argument (spec file/filter) goes to playwright
+}
+if (flags.includes("--help") || flags.includes("-h")) {
+  console.log("usage: node scripts/test.mjs [--e2e-only | --no-e2e] [-- playwright args]")
+  process.exit(0)
+}
+const e2eOnly = flags.includes("--e2e-only")
+const noE2e = flags.includes("--no-e2e")
+if (e2eOnly && noE2e) {
+  console.error("test.mjs: --e2e-only and --no-e2e exclude each other")
+  process.exit(2)
+}
+
+const MIN = 60_000
+const stageTimeoutMs = (name, fallbackMin) =>
+  Number(process.env[`TEST_${name.toUpperCase()}_TIMEOUT_MS`]) || fallbackMin * MIN
+
+/** @type {{ name: string, status: "passed" | "failed" | "skipped", ms: number, note?: string }[]} */
+const results = []
+let currentChild = null
+
+function fmt(ms) {
+  return ms >= 60_000 ? `${Math.floor(ms / 60_000)}m${((ms % 60_000) / 1000).toFixed(0)}s` : `${(ms / 1000).toFixed(1)}s`
+}
+
+function summary() {
+  console.log("\n── test stages ──")
+  for (const r of results) {
+    console.log(`  ${r.status.padEnd(7)} ${r.name.padEnd(10)} ${r.status === "skipped" ? "" : fmt(r.ms)}${r.note ? `  (${r.note})` : ""}`)
+  }
+  const passed = results.filter((r) => r.status === "passed").length
+  const failed = results.filter((r) => r.status === "failed").length
+  console.log(`${passed} passed, ${failed} failed`)
+}
+
+function run(cmd, args, { env = {}, timeoutMs } = {}) {
+  return new Promise((resolve) => {
+    console.log(`$ ${[cmd, ...args].join(" ")}`)
+    const child = spawn(cmd, args, {
+      cwd: root,
+      stdio: "inherit",
+      env: { ...process.env, ...env },
+      shell: process.platform === "win32",
+    })
+    currentChild = child
+    let timedOut = false
+    const timer = timeoutMs
+      ? setTimeout(() => {
+          timedOut = true
+          console.error(`\ntest.mjs: ${cmd} ${args[0] ?? ""} exceeded ${fmt(timeoutMs)}; stopping it`)
+          child.kill("SIGTERM")
+          setTimeout(() => child.exitCode === null && child.kill("SIGKILL"), 10_000).unref()
+        }, timeoutMs)
+      : null
+    child.on("error", (err) => {
+      console.error(`test.mjs: cannot run ${cmd}: ${err.message}`)
+    })
+    child.on("close", (code, signal) => {
+      if (timer) clearTimeout(timer)
+      currentChild = null
+      resolve(timedOut ? 124 : code ?? 1)
+    })
+  })
+}
+
+async function stage(name, fn) {
+  console.log(`\n━━ ${name} ━━`)
+  const t0 = Date.now()
+  let code
+  let note
+  try {
+    const out = await fn()
+    code = typeof out === "object" && out ? out.code : out
+    note = typeof out === "object" && out ? out.note : undefined
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : err)
+    code = 1
+  }
+  const ms = Date.now() - t0
+  results.push({ name, status: code === 0 ? "passed" : "failed", ms, note: code === 0 ? note : `exit ${code}` })
+  if (code !== 0) {
+    summary()
+    process.exit(code || 1)
+  }
+}
+
+function skip(name, why) {
+  results.push({ name, status: "skipped", ms: 0, note: why })
+}
+
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, () => {
+    if (currentChild) currentChild.kill(sig)
+    summary()
+    process.exit(130)
+  })
+}
+
+// ── Chromium ────────────────────────────────────────────────────────────────
+function has(cmd) {
+  return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0
+}
+
+/** Returns { code, env, note }: env carries CHROMIUM_PATH for playwright.config.ts. */
+async function ensureChromium() {
+  for (const name of ["CHROMIUM_PATH", "PLAYWRIGHT_CHROMIUM_EXECUTABLE"]) {
+    const p = process.env[name]
+    if (!p) continue
+    if (existsSync(p)) {
+      console.log(`Chromium: ${p} (from $${name})`)
+      return { code: 0, env: { CHROMIUM_PATH: p }, note: p }
+    }
+    console.log(`Chromium: $${name}=${p} does not exist; looking elsewhere`)
+  }
+  const system = "/usr/bin/chromium"
+  if (existsSync(system)) {
+    console.log(`Chromium: ${system}`)
+    return { code: 0, env: { CHROMIUM_PATH: system }, note: system }
+  }
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0
+  if (isRoot && has("apt-get")) {
+    console.log("Chromium: none found; installing Debian's chromium (apt-get update && apt-get install -y chromium)")
+    const env = { DEBIAN_FRONTEND: "noninteractive" }
+    let code = await run("apt-get", ["update", "-qq"], { env, timeoutMs: 5 * MIN })
+    if (code === 0) code = await run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "chromium"], { env, timeoutMs: 10 * MIN })
+    if (code === 0 && existsSync(system)) return { code: 0, env: { CHROMIUM_PATH: system }, note: `installed ${system}` }
+    console.log("Chromium: apt-get install failed; falling back to Playwright's own build")
+  } else {
+    console.log("Chromium: none found; installing Playwright's own build (npx playwright install chromium)")
+  }
+  const code = await run("npx", ["playwright", "install", "chromium"], { timeoutMs: 10 * MIN })
+  // With CHROMIUM_PATH unset and no /usr/bin/chromium, playwright.config.ts uses Playwright's build.
+  return { code, env: { CHROMIUM_PATH: "", PLAYWRIGHT_CHROMIUM_EXECUTABLE: "" }, note: "playwright's chromium" }
+}
+
+// ── Stages ──────────────────────────────────────────────────────────────────
+const started = Date.now()
+console.log(`node ${process.version}; stages: ${e2eOnly ? "build, e2e" : noE2e ? "typecheck, vitest, build" : "typecheck, vitest, build, e2e"}`)
+
+if (e2eOnly) {
+  skip("typecheck", "--e2e-only")
+  skip("vitest", "--e2e-only")
+} else {
+  await stage("typecheck", () => run("npm", ["run", "typecheck"], { timeoutMs: stageTimeoutMs("typecheck", 5) }))
+  await stage("vitest", () => run("npx", ["vitest", "run"], { timeoutMs: stageTimeoutMs("vitest", 8) }))
+}
+
+await stage("build", () => run("npm", ["run", "build"], { timeoutMs: stageTimeoutMs("build", 5) }))
+
+if (noE2e) {
+  skip("chromium", "--no-e2e")
+  skip("e2e", "--no-e2e")
+} else {
+  let chromiumEnv = {}
+  await stage("chromium", async () => {
+    const r = await ensureChromium()
+    chromiumEnv = r.env
+    return r
+  })
+  await stage("e2e", () =>
+    run("npx", ["playwright", "test", ...passthrough], { env: chromiumEnv, timeoutMs: stageTimeoutMs("e2e", 12) }),
+  )
+}
+
+summary()
+console.log(`total ${fmt(Date.now() - started)}`)
