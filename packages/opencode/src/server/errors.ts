@@ -1,0 +1,141 @@
+/**
+ * The server's one error shape, `{ error: { code, message } }`, and the handlers that make
+ * every failure take it: bad input is a 400 naming the field, a refused request a 4xx with a
+ * stable code, and anything unexpected a 500 that names the request id but never a stack or a
+ * raw message (those can carry paths, prompts or secrets).
+ */
+import type { Context, ErrorHandler, NotFoundHandler } from "hono"
+import { HTTPException } from "hono/http-exception"
+import type { ClientErrorStatusCode, ServerErrorStatusCode } from "hono/utils/http-status"
+import type { z } from "zod"
+import { InvalidDirectoryError } from "../project/directory-key.ts"
+import { currentRequest } from "./middleware/request-context.ts"
+
+export type ErrorStatus = ClientErrorStatusCode | ServerErrorStatusCode
+export type ErrorBody = { error: { code: string; message: string } }
+
+/**
+ * An error a route means to answer with: its status, a stable machine code and a message safe
+ * to show the client.
+ *
+ * @example throw new ApiError(409, "run_active", "a run is already active in this session")
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ErrorStatus,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+    this.name = "ApiError"
+  }
+}
+
+/**
+ * The JSON body of every error response.
+ *
+ * @example c.json(errorBody("not_found", "no such session"), 404)
+ */
+export function errorBody(code: string, message: string): ErrorBody {
+  return { error: { code, message } }
+}
+
+const MAX_MESSAGE = 300
+
+function issueText(issue: z.core.$ZodIssue): string {
+  const where = issue.path.length ? issue.path.map(String).join(".") : "body"
+  // zod 4 prefixes type mismatches with "Invalid input: "; the field path already says that.
+  return `${where}: ${issue.message.replace(/^Invalid input: /, "")}`
+}
+
+/**
+ * Parses already-decoded input (a JSON body, query params) with a zod schema, or throws a 400
+ * `ApiError` whose message names the failing fields, e.g. `text: expected string, received number`.
+ * Zod's default messages name types, not values, so input is not echoed back.
+ *
+ * @example const query = parseInput(z.object({ content: z.enum(["full", "diagnostics"]).optional() }), c.req.query(), "invalid_query")
+ */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, code = "invalid_body"): z.output<S> {
+  const result = schema.safeParse(value)
+  if (result.success) return result.data
+  const issues = result.error.issues
+  let message = issues.slice(0, 3).map(issueText).join("; ")
+  if (issues.length > 3) message += `; and ${issues.length - 3} more`
+  if (message.length > MAX_MESSAGE) message = `${message.slice(0, MAX_MESSAGE)}…`
+  throw new ApiError(400, code, message)
+}
+
+/**
+ * Reads the request body as JSON and parses it with `schema`. An empty body is read as `{}`
+ * (so a schema of optional fields accepts a bodiless POST); invalid JSON is `400 invalid_json`;
+ * a schema failure is `400 invalid_body` naming the field.
+ *
+ * @example const { text } = await parseJsonBody(c, z.object({ text: z.string() }))
+ */
+export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
+  const text = await c.req.text()
+  let value: unknown = {}
+  if (text.trim() !== "") {
+    try {
+      value = JSON.parse(text)
+    } catch {
+      throw new ApiError(400, "invalid_json", "request body is not valid JSON")
+    }
+  }
+  return parseInput(schema, value)
+}
+
+/** Codes for the statuses Hono's own middlewares throw as `HTTPException`. */
+const HTTP_CODES: Partial<Record<number, string>> = {
+  400: "bad_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  408: "request_timeout",
+  413: "body_too_large",
+  415: "unsupported_media_type",
+  429: "too_many_requests",
+}
+
+const HTTP_MESSAGES: Partial<Record<number, string>> = {
+  401: "missing or invalid bearer token",
+  413: "request body too large",
+}
+
+function internalError(c: Context, err: unknown): Response {
+  const requestId = currentRequest()?.requestId
+  // The full error stays on this machine's stderr, keyed by the id the client was given.
+  console.error(`[${requestId ?? "no request id"}] internal error:`, err)
+  const message = requestId ? `internal error (request ${requestId})` : "internal error"
+  return c.json(errorBody("internal_error", message), 500)
+}
+
+/**
+ * `app.onError` handler: `ApiError` → its status and code; an invalid directory → 400
+ * `invalid_directory`; a Hono `HTTPException` → its status (413 → `body_too_large`); anything
+ * else → 500 `internal_error` naming the request id only.
+ *
+ * @example app.onError(handleError)
+ */
+export const handleError: ErrorHandler = (err, c) => {
+  if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status)
+  if (err instanceof InvalidDirectoryError) return c.json(errorBody(err.code, err.message), 400)
+  if (err instanceof HTTPException) {
+    const status = err.status
+    if (status >= 500 || status < 400) return internalError(c, err)
+    const code = HTTP_CODES[status] ?? "request_refused"
+    // Hono's messages are ours or its own, never user input; still bounded.
+    const message = HTTP_MESSAGES[status] ?? (err.message ? err.message.slice(0, MAX_MESSAGE) : code.replace(/_/g, " "))
+    const headers = status === 401 ? { "WWW-Authenticate": "Bearer" } : undefined
+    return c.json(errorBody(code, message), status, headers)
+  }
+  return internalError(c, err)
+}
+
+/**
+ * `app.notFound` handler: `404 not_found` in the common error shape.
+ *
+ * @example app.notFound(handleNotFound)
+ */
+export const handleNotFound: NotFoundHandler = (c) => c.json(errorBody("not_found", "no such route"), 404)
