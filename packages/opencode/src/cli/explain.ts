@@ -1,0 +1,52 @@
+/** `opencode explain FILE`: the causal chain of each incident in plain words, for any export version. */
+import { readFileSync, statSync } from "node:fs"
+import { parseArgs } from "node:util"
+import { explainText, readExport } from "../provenance/index.ts"
+
+/** Files larger than this are refused before reading (exports are a few MB at most). */
+const MAX_FILE_BYTES = 256 * 1024 * 1024
+
+export async function runExplain(args: string[]): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({ args, options: { json: { type: "boolean", default: false } }, allowPositionals: true, strict: true })
+  } catch (err) {
+    console.error(`opencode explain: ${err instanceof Error ? err.message : String(err)}`)
+    return 2
+  }
+  const file = parsed.positionals[0]
+  if (!file) {
+    console.error("opencode explain: name the export file, e.g. opencode explain export.json")
+    return 2
+  }
+  let text: string
+  try {
+    const stat = statSync(file)
+    if (stat.isDirectory()) throw Object.assign(new Error(), { code: "EISDIR" })
+    if (stat.size > MAX_FILE_BYTES) {
+      console.error(`opencode explain: ${file} is ${stat.size} bytes, larger than any session export this reader accepts.`)
+      return 1
+    }
+    text = readFileSync(file, "utf8")
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : "it could not be read"
+    console.error(`opencode explain: cannot read ${file}: ${why}.`)
+    return 1
+  }
+  if (text.trim() === "") {
+    console.error(`opencode explain: ${file} is empty, so it is not a session export.`)
+    return 1
+  }
+  const result = readExport(text)
+  if (!result.ok) {
+    console.error(`opencode explain: ${result.error}`)
+    return 1
+  }
+  if (parsed.values.json) {
+    process.stdout.write(`${JSON.stringify({ format: result.format, version: result.version, warnings: result.warnings, notRecorded: result.notRecorded, unknownFields: result.unknownFields, incidents: result.incidents }, null, 2)}\n`)
+  } else {
+    process.stdout.write(`${explainText(result)}\n`)
+  }
+  return 0
+}

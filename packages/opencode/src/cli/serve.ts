@@ -1,0 +1,61 @@
+/** `opencode serve`: prints `opencode server listening on http://HOST:PORT` once it accepts requests. */
+import { parseArgs } from "node:util"
+import { isLoopbackHostname } from "../server/middleware/host-origin.ts"
+import { startServer } from "../server/server.ts"
+import { appIsBuilt } from "../server/routes/static-app.ts"
+import { resolveDataDir } from "./data-dir.ts"
+
+export async function runServe(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: "string", default: "4096" },
+      hostname: { type: "string", default: "127.0.0.1" },
+      "data-dir": { type: "string" },
+      directory: { type: "string" },
+    },
+    allowPositionals: false,
+    strict: true,
+  })
+  const port = Number(values.port)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`opencode serve: --port must be an integer from 0 to 65535, got "${values.port}"`)
+    return 1
+  }
+  const hostname = values.hostname!
+  const token = process.env.OPENCODE_SERVER_TOKEN || undefined
+  if (!isLoopbackHostname(hostname) && !token) {
+    console.error(`opencode serve: binding to ${hostname} (beyond loopback) requires OPENCODE_SERVER_TOKEN`)
+    return 1
+  }
+  const dataDir = resolveDataDir(values["data-dir"])
+  const running = await startServer({
+    port,
+    hostname,
+    dataDir,
+    defaultDirectory: values.directory ?? process.cwd(),
+    token,
+  })
+  console.log(`opencode server listening on ${running.url}`)
+  if (!appIsBuilt()) console.error("note: the app is not built (npm run build); the API is served, the page is not")
+  if (token && !isLoopbackHostname(hostname)) console.error(`open ${running.url}/#token=<OPENCODE_SERVER_TOKEN> in a browser`)
+
+  let signals = 0
+  const onSignal = (signal: "SIGTERM" | "SIGINT" | "SIGHUP") => {
+    signals++
+    // A second signal exits at once: the close was journalled before any run was aborted.
+    if (signals > 1) process.exit(130)
+    running.shutdown(signal).then(
+      () => process.exit(0),
+      () => process.exit(1),
+    )
+  }
+  process.on("SIGTERM", () => onSignal("SIGTERM"))
+  process.on("SIGINT", () => onSignal("SIGINT"))
+  process.on("SIGHUP", () => onSignal("SIGHUP"))
+  process.on("uncaughtException", (err) => {
+    console.error("uncaught exception:", err)
+    running.shutdown("uncaught_exception").finally(() => process.exit(1))
+  })
+  return 0
+}

@@ -1,0 +1,197 @@
+/**
+ * The composition root: one data dir's database and journal, the event bus, the instance store,
+ * the processor and the config files, wired together once per server process (and by the CLI's
+ * `export` without a server).
+ */
+import { randomBytes } from "node:crypto"
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import path from "node:path"
+import { newId } from "./id.ts"
+import { createRedactor, type Redactor } from "./provenance/redaction.ts"
+import { type LifecycleAction } from "./provenance/schemas.ts"
+import { providerFromEnv } from "./provider/openai.ts"
+import { createProviderRegistry, type ProviderRegistry } from "./provider/registry.ts"
+import { createScriptedProvider } from "./provider/scripted.ts"
+import { InstanceStore } from "./project/instance-store.ts"
+import { EventBus } from "./server/event-bus.ts"
+import { runOutsideRequest } from "./server/middleware/request-context.ts"
+import { Processor } from "./session/processor.ts"
+import { bootLockPath, scanForCrashes } from "./session/run-observability/crash-scan.ts"
+import { SessionStore } from "./session/session-store.ts"
+import { openDatabase, type DB } from "./storage/database.ts"
+import { Journal } from "./storage/journal.ts"
+import { builtinTools } from "./tool/registry.ts"
+import { GlobalConfig } from "./config/global-config.ts"
+import type { CrashEvidence } from "./provenance/schemas.ts"
+
+export const VERSION = "0.1.0"
+
+export interface HostOptions {
+  dataDir: string
+  /** Length of a scripted tick (default 500 ms; `OPENCODE_SCRIPTED_TICK_MS`). */
+  scriptedTickMs?: number
+  watchdogMs?: number
+  heartbeatMs?: number
+  settleTimeoutMs?: number
+  env?: Record<string, string | undefined>
+  /** Open the database only (the CLI's export): no boot, no crash scan, no timers. */
+  readOnly?: boolean
+}
+
+export interface Host {
+  db: DB
+  dataDir: string
+  bootId: string
+  startedAt: number
+  journal: Journal
+  bus: EventBus
+  redactor: Redactor
+  sessions: SessionStore
+  instances: InstanceStore
+  processor: Processor
+  providers: ProviderRegistry
+  globalConfig: GlobalConfig
+  crashes: CrashEvidence[]
+  /** Recent lifecycle actions by id (the journal holds them all). */
+  lifecycle: Map<string, LifecycleAction>
+  degraded: string[]
+  close(): void
+}
+
+const RECENT_ACTIONS = 2000
+
+export function createHost(options: HostOptions): Host {
+  const env = options.env ?? process.env
+  const dataDir = path.resolve(options.dataDir)
+  const db = openDatabase(dataDir)
+  const bootId = newId("boot")
+  const startedAt = Date.now()
+  const journal = new Journal(db, bootId)
+  const bus = new EventBus(bootId)
+  const redactor = createRedactor(saltOf(db))
+  const sessions = new SessionStore(db)
+  const globalConfig = new GlobalConfig(dataDir, env.OPENCODE_CONFIG_CONTENT)
+  const lifecycle = new Map<string, LifecycleAction>()
+  bus.subscribe((event) => {
+    if (event.type !== "lifecycle.action.started" && event.type !== "lifecycle.action.finished") return
+    const action = event.properties.action as LifecycleAction
+    lifecycle.set(action.lifecycleId, action)
+    if (lifecycle.size > RECENT_ACTIONS) lifecycle.delete(lifecycle.keys().next().value!)
+  })
+
+  const tickMs = options.scriptedTickMs ?? numberEnv(env.OPENCODE_SCRIPTED_TICK_MS)
+  const providers = createProviderRegistry({
+    scripted: createScriptedProvider(tickMs !== undefined ? { tickMs } : {}),
+    openai: providerFromEnv(env),
+    defaultModel: globalConfig.read().model,
+  })
+  let processor!: Processor
+  const instances = new InstanceStore({
+    journal,
+    bus,
+    redactor,
+    settleTimeoutMs: options.settleTimeoutMs ?? numberEnv(env.OPENCODE_SETTLE_TIMEOUT_MS) ?? 5000,
+    detach: runOutsideRequest,
+    onUnsettled: (run) => processor.finalizeUnsettled(run),
+    watchConfig: !options.readOnly,
+  })
+  processor = new Processor({
+    journal,
+    bus,
+    sessions,
+    providers,
+    tools: builtinTools(),
+    redactor,
+    watchdogMs: options.watchdogMs ?? numberEnv(env.OPENCODE_WATCHDOG_MS) ?? 60_000,
+    lifecycleRecords: (ids) => ids.flatMap((id) => (lifecycle.has(id) ? [lifecycle.get(id)!] : [])),
+  })
+
+  const timers: NodeJS.Timeout[] = []
+  const degraded: string[] = []
+  let crashes: CrashEvidence[] = []
+  if (!options.readOnly) {
+    mkdirSync(path.dirname(bootLockPath(dataDir, bootId)), { recursive: true })
+    writeFileSync(bootLockPath(dataDir, bootId), `${process.pid}\n`)
+    db.prepare("INSERT INTO boot (id, pid, started_at, last_seen) VALUES (?, ?, ?, ?)").run(bootId, process.pid, startedAt, startedAt)
+    try {
+      crashes = scanForCrashes({ db, dataDir, journal, sessions })
+    } catch (err) {
+      degraded.push("crash_scan_failed")
+      console.error("crash scan failed:", err instanceof Error ? err.message : err)
+    }
+    const heartbeatMs = options.heartbeatMs ?? numberEnv(env.OPENCODE_HEARTBEAT_MS) ?? 5000
+    const beat = runOutsideRequest(() =>
+      setInterval(() => {
+        try {
+          const now = Date.now()
+          db.prepare("UPDATE boot SET last_seen = ? WHERE id = ?").run(now, bootId)
+          sessions.heartbeat(
+            processor.activeRuns().map((run) => run.runId),
+            now,
+          )
+        } catch {
+          // A failed heartbeat only makes a later crash look older; the next beat retries.
+        }
+      }, heartbeatMs),
+    )
+    beat.unref()
+    timers.push(beat)
+    const pulse = runOutsideRequest(() => setInterval(() => bus.publish({ type: "server.heartbeat", properties: {} }), 10_000))
+    pulse.unref()
+    timers.push(pulse)
+  }
+
+  let closed = false
+  return {
+    db,
+    dataDir,
+    bootId,
+    startedAt,
+    journal,
+    bus,
+    redactor,
+    sessions,
+    instances,
+    processor,
+    providers,
+    globalConfig,
+    get crashes() {
+      return crashes
+    },
+    lifecycle,
+    degraded,
+    close() {
+      if (closed) return
+      closed = true
+      for (const timer of timers) clearInterval(timer)
+      globalConfig.close()
+      if (!options.readOnly) {
+        try {
+          db.prepare("UPDATE boot SET ended_at = ? WHERE id = ?").run(Date.now(), bootId)
+          rmSync(bootLockPath(dataDir, bootId), { force: true })
+        } catch {
+          // Closing must not throw; a leftover lock reads as a crash only if the heartbeat is stale too.
+        }
+      }
+      db.close()
+    },
+  }
+}
+
+function saltOf(db: DB): string {
+  const row = db.prepare("SELECT value FROM meta WHERE key = 'salt'").get() as { value: string } | undefined
+  if (row) return row.value
+  const salt = randomBytes(32).toString("hex")
+  db.prepare("INSERT INTO meta (key, value) VALUES ('salt', ?)").run(salt)
+  return salt
+}
+
+function numberEnv(value: string | undefined): number | undefined {
+  if (value === undefined || value === "") return undefined
+  const n = Number(value)
+  return Number.isFinite(n) && n >= 0 ? n : undefined
+}
+
+export function readJsonFile(file: string): unknown {
+  return JSON.parse(readFileSync(file, "utf8"))
+}

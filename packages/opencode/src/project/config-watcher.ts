@@ -1,0 +1,68 @@
+/**
+ * Watches a directory for changes to one config file. It watches the directory, not the file,
+ * because editors save by writing a temporary file and renaming it over the old one. A change
+ * is reported only when the content digest differs, so a write that changes nothing closes
+ * nothing; it also reports when the watched directory itself disappears.
+ */
+import { existsSync, readFileSync, watch, type FSWatcher } from "node:fs"
+import path from "node:path"
+import { contentDigest } from "./instance-context.ts"
+
+export type ConfigChange = "created" | "modified" | "deleted"
+
+export interface ConfigWatchEvents {
+  onChange(change: { digest: string; change: ConfigChange }): void
+  onDirectoryGone?(): void
+}
+
+const DEBOUNCE_MS = 40
+
+/**
+ * @example const stop = watchConfigFile(dir, "opencode.json", "none", { onChange: (c) => ... })
+ */
+export function watchConfigFile(directory: string, fileName: string, initialDigest: string, events: ConfigWatchEvents): () => void {
+  const file = path.join(directory, fileName)
+  let known = initialDigest
+  let timer: NodeJS.Timeout | undefined
+  let watcher: FSWatcher | undefined
+  let stopped = false
+
+  const check = () => {
+    timer = undefined
+    if (stopped) return
+    if (!existsSync(directory)) {
+      events.onDirectoryGone?.()
+      return
+    }
+    let digest = "none"
+    try {
+      digest = contentDigest(readFileSync(file))
+    } catch {
+      digest = "none"
+    }
+    if (digest === known) return
+    const change: ConfigChange = known === "none" ? "created" : digest === "none" ? "deleted" : "modified"
+    known = digest
+    events.onChange({ digest, change })
+  }
+
+  try {
+    watcher = watch(directory, { persistent: false }, (_event, name) => {
+      if (name !== null && name !== fileName && existsSync(directory)) return
+      if (timer) clearTimeout(timer)
+      timer = setTimeout(check, DEBOUNCE_MS)
+    })
+    watcher.on("error", () => {
+      // The directory went away (or became unwatchable): report it once, then stay quiet.
+      if (!stopped && !existsSync(directory)) events.onDirectoryGone?.()
+    })
+  } catch {
+    watcher = undefined
+  }
+
+  return () => {
+    stopped = true
+    if (timer) clearTimeout(timer)
+    watcher?.close()
+  }
+}

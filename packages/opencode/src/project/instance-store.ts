@@ -1,0 +1,355 @@
+/**
+ * The instance store: one instance per directory key, and the one close primitive every
+ * lifecycle operation goes through (`closeInstance`). Every operation takes its `origin` as a
+ * required argument; nothing here reads ambient request context.
+ *
+ * The close order is fixed (DESIGN.md, "The close primitive"):
+ *   1. journal the `LifecycleAction` (done by `beginAction`, before anything else);
+ *   2. journal `abort_requested` for every active run of the generation being closed;
+ *   3. abort each run with its `InterruptMeta`;
+ *   4. wait for the runs to settle, bounded;
+ *   5. only then release the instance's resources (watchers).
+ */
+import { newId } from "../id.ts"
+import { withProvenance } from "../provenance/completeness.ts"
+import {
+  type InstanceRef,
+  LifecycleAction,
+  type LifecycleOperation,
+  type Origin,
+  type OriginInput,
+  type RequestRef,
+} from "../provenance/schemas.ts"
+import type { Redactor } from "../provenance/redaction.ts"
+import type { EventBus } from "../server/event-bus.ts"
+import type { RunState } from "../session/run-state.ts"
+import type { Journal } from "../storage/journal.ts"
+import { watchConfigFile } from "./config-watcher.ts"
+import { DirectoryLock } from "./directory-lock.ts"
+import { CONFIG_FILE, detectContext, type InstanceContext, mismatchOf } from "./instance-context.ts"
+
+export interface ActiveRun {
+  state: RunState
+  settled: Promise<unknown>
+}
+
+export interface Instance {
+  instanceId: string
+  generation: number
+  directory: string
+  directoryKey: string
+  context: InstanceContext
+  state: "open" | "closing" | "closed"
+  runs: Map<string, ActiveRun>
+  /** The action closing this generation, while it closes. */
+  closingBy?: LifecycleAction
+  closed?: Promise<Instance | undefined>
+  /** Released in step 5 of a close. */
+  resources: (() => void)[]
+  /** The digest a config route is writing under the directory lock: its watcher echo is not a new cause. */
+  expectedConfigDigest?: string
+}
+
+export interface InstanceStoreOptions {
+  journal: Journal
+  bus: EventBus
+  redactor: Redactor
+  /** How long a close waits for its runs to settle before writing their summaries itself. */
+  settleTimeoutMs?: number
+  /** Runs `fn` outside any request's async context (long-lived handles must not carry one). */
+  detach?: <T>(fn: () => T) => T
+  /** Called for a run that did not settle in time: it must get a summary, never silence. */
+  onUnsettled?: (run: RunState, action: LifecycleAction) => void
+  /** Watch each instance's config file (off in tests that edit config by hand). */
+  watchConfig?: boolean
+}
+
+export interface ActionOptions {
+  parent?: LifecycleAction | undefined
+  /** The caller already holds the directory lock. */
+  locked?: boolean
+}
+
+const MAX_KEYS = 64
+
+export class InstanceError extends Error {
+  constructor(
+    readonly code: "instance_closing",
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export class InstanceStore {
+  private readonly instances = new Map<string, Instance>()
+  private readonly instanceIds = new Map<string, string>()
+  readonly locks = new DirectoryLock()
+  private readonly detach: <T>(fn: () => T) => T
+  private readonly settleTimeoutMs: number
+
+  constructor(private readonly options: InstanceStoreOptions) {
+    this.detach = options.detach ?? ((fn) => fn())
+    this.settleTimeoutMs = options.settleTimeoutMs ?? 5000
+  }
+
+  get(directoryKey: string): Instance | undefined {
+    return this.instances.get(directoryKey)
+  }
+
+  list(): Instance[] {
+    return [...this.instances.values()]
+  }
+
+  /**
+   * The open instance for a directory, created on first use. When the detected context no
+   * longer matches the cached one, the instance is reopened by a `load_reload` whose origin is
+   * `context_mismatch`, with `request` as the occasion it was detected during (never the initiator).
+   * With `forRun`, an instance that is being disposed answers `instance_closing` instead of waiting.
+   */
+  async load(directory: string, directoryKey: string, request: RequestRef | undefined, opts: { forRun?: boolean } = {}): Promise<Instance> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const current = this.instances.get(directoryKey)
+      if (current && current.state !== "open") {
+        const reopening = current.closingBy?.operation === "reload" || current.closingBy?.operation === "load_reload"
+        if (opts.forRun && !reopening) throw new InstanceError("instance_closing", "the project instance is closing; try again")
+        await current.closed
+        continue
+      }
+      if (this.locks.isHeld(directoryKey)) {
+        // A route is changing this directory's context; the change it makes is its own to attribute.
+        const detected = current ? await detectContext(directory) : undefined
+        if (current && detected && mismatchOf(current.context, detected)) this.echo(current, "context_mismatch", "load_reload")
+        await this.locks.run(directoryKey, async () => {})
+        continue
+      }
+      const context = await detectContext(directory)
+      if (!current) return this.locks.run(directoryKey, async () => this.instances.get(directoryKey) ?? this.open(directory, directoryKey, context, 1))
+      const mismatch = mismatchOf(current.context, context)
+      if (!mismatch) return current
+      await this.locks.run(directoryKey, async () => {
+        const still = this.instances.get(directoryKey)
+        if (still !== current || still.state !== "open") return
+        const fresh = await detectContext(directory)
+        const found = mismatchOf(still.context, fresh)
+        if (!found) return
+        const origin: OriginInput = {
+          kind: "context_mismatch",
+          reason: found.reason,
+          before: this.options.redactor.digest(found.before),
+          after: this.options.redactor.digest(found.after),
+          ...(request ? { detectedDuring: request } : {}),
+        }
+        const action = this.beginAction("load_reload", withProvenance(origin), [directoryKey], undefined)
+        await this.closeInstance(still, action, { reopen: true })
+      })
+    }
+    throw new InstanceError("instance_closing", "the project instance kept closing; try again")
+  }
+
+  /** `reload`: a new generation of the directory's instance. */
+  reload(directory: string, directoryKey: string, origin: OriginInput, opts: ActionOptions = {}): Promise<LifecycleAction> {
+    return this.closeDirectory("reload", directory, directoryKey, origin, opts)
+  }
+
+  /** `dispose`: close the directory's instance; the next request opens a new one. */
+  dispose(directory: string, directoryKey: string, origin: OriginInput, opts: ActionOptions = {}): Promise<LifecycleAction> {
+    return this.closeDirectory("dispose", directory, directoryKey, origin, opts)
+  }
+
+  /** `dispose_directory`: as dispose, for invalidations (config, a removed directory, a parent's fan-out). */
+  disposeDirectory(directory: string, directoryKey: string, origin: OriginInput, opts: ActionOptions = {}): Promise<LifecycleAction> {
+    return this.closeDirectory("dispose_directory", directory, directoryKey, origin, opts)
+  }
+
+  /** `dispose_all`: one `dispose_directory` child per open instance, all carrying this action as parent. */
+  async disposeAll(origin: OriginInput): Promise<LifecycleAction> {
+    const targets = this.list()
+    const keys = targets.map((instance) => instance.directoryKey)
+    const root = this.beginAction("dispose_all", withProvenance(origin), keys, undefined)
+    const children = await Promise.all(
+      targets.map((instance) => this.closeDirectory("dispose_directory", instance.directory, instance.directoryKey, root.origin, { parent: root })),
+    )
+    return this.finishAction(root, {
+      instances: children.flatMap((child) => child.instances),
+      runIds: children.flatMap((child) => child.runIds),
+    })
+  }
+
+  private async closeDirectory(
+    operation: LifecycleOperation,
+    _directory: string,
+    directoryKey: string,
+    origin: OriginInput | Origin,
+    opts: ActionOptions,
+  ): Promise<LifecycleAction> {
+    const completed = "provenance" in origin ? (origin as Origin) : withProvenance(origin)
+    const action = this.beginAction(operation, completed, [directoryKey], opts.parent)
+    // Requested now, before waiting for the lock: the first abort to reach a run is its cause,
+    // and an action that overlaps a close in progress is recorded on those runs as well.
+    const requested = this.instances.get(directoryKey)
+    if (requested && requested.state === "closing") this.requestAborts(requested, action, false)
+    const closed: InstanceRef[] = []
+    const runIds: string[] = []
+    const body = async () => {
+      const current = this.instances.get(directoryKey)
+      if (!current) return
+      if (current.state !== "open") await current.closed
+      const target = this.instances.get(directoryKey)
+      if (!target || target.state !== "open") return
+      closed.push({ instanceId: target.instanceId, generation: target.generation })
+      runIds.push(...target.runs.keys())
+      await this.closeInstance(target, action, { reopen: operation === "reload" })
+    }
+    if (opts.locked) await body()
+    else await this.locks.run(directoryKey, body)
+    // closeInstance finished the action when it closed something; otherwise finish it here.
+    if (closed.length === 0) return this.finishAction(action, { instances: [], runIds: [] })
+    return action.finishedAt === undefined ? this.finishAction(action, { instances: closed, runIds }) : action
+  }
+
+  /** The close primitive. Private: every operation above goes through it, nothing else may. */
+  private async closeInstance(instance: Instance, action: LifecycleAction, opts: { reopen: boolean }): Promise<void> {
+    instance.state = "closing"
+    instance.closingBy = action
+    let finish!: (next: Instance | undefined) => void
+    instance.closed = new Promise((resolve) => (finish = resolve))
+    const runs = [...instance.runs.values()]
+    this.requestAborts(instance, action, true)
+
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), this.settleTimeoutMs)))
+    await Promise.race([Promise.allSettled(runs.map((run) => run.settled)), timeout])
+    clearTimeout(timer)
+    for (const run of runs) {
+      if (!run.state.isFinished) this.options.onUnsettled?.(run.state, action)
+    }
+
+    for (const release of instance.resources.splice(0)) {
+      try {
+        release()
+      } catch {
+        // Releasing one resource must not keep the others open.
+      }
+    }
+    instance.state = "closed"
+    this.instances.delete(instance.directoryKey)
+    let next: Instance | undefined
+    if (opts.reopen) {
+      next = this.open(instance.directory, instance.directoryKey, await detectContext(instance.directory), instance.generation + 1)
+    } else {
+      this.instanceIds.delete(instance.directoryKey)
+      this.options.bus.publish({ type: "server.instance.disposed", properties: { directory: instance.directory }, directoryKey: instance.directoryKey })
+    }
+    this.finishAction(action, {
+      instances: [{ instanceId: instance.instanceId, generation: instance.generation }],
+      runIds: runs.map((run) => run.state.runId),
+    })
+    finish(next)
+  }
+
+  /** Steps 2 and 3 of a close: journal every abort request, then abort. Synchronous on purpose. */
+  private requestAborts(instance: Instance, action: LifecycleAction, primary: boolean): void {
+    const ref = { instanceId: instance.instanceId, generation: instance.generation }
+    const runs = [...instance.runs.values()]
+    if (primary) {
+      for (const run of runs) {
+        this.options.journal.append(
+          "abort_requested",
+          { runId: run.state.runId, lifecycleId: action.lifecycleId, sessionId: run.state.sessionId },
+          { runId: run.state.runId, lifecycleId: action.lifecycleId, instance: ref },
+        )
+      }
+    }
+    for (const run of runs) run.state.abort({ kind: "lifecycle", action, closing: ref })
+  }
+
+  /** A request caused by a change another action is already handling: kept on the runs, never a cause. */
+  echo(instance: Instance, originKind: string, operation: LifecycleOperation): void {
+    for (const run of instance.runs.values()) {
+      run.state.abort({ kind: "echo", originKind, operation, lifecycleId: instance.closingBy?.lifecycleId })
+    }
+  }
+
+  private open(directory: string, directoryKey: string, context: InstanceContext, generation: number): Instance {
+    let instanceId = this.instanceIds.get(directoryKey)
+    if (!instanceId || generation === 1) {
+      instanceId = newId("ins")
+      this.instanceIds.set(directoryKey, instanceId)
+    }
+    const instance: Instance = { instanceId, generation, directory, directoryKey, context, state: "open", runs: new Map(), resources: [] }
+    if (this.options.watchConfig !== false) {
+      // Created outside any request's context: a later config edit must not blame this request.
+      const stop = this.detach(() =>
+        watchConfigFile(directory, CONFIG_FILE, context.configDigest, {
+          onChange: ({ digest, change }) => this.onConfigChange(instance, digest, change),
+          onDirectoryGone: () => this.onDirectoryGone(instance),
+        }),
+      )
+      instance.resources.push(stop)
+    }
+    this.instances.set(directoryKey, instance)
+    return instance
+  }
+
+  private onConfigChange(instance: Instance, digest: string, change: "created" | "modified" | "deleted"): void {
+    if (instance.state !== "open" || this.instances.get(instance.directoryKey) !== instance) {
+      if (instance.state === "closing") this.echo(instance, "config_invalidation", "dispose_directory")
+      return
+    }
+    if (digest === instance.context.configDigest) return
+    if (instance.expectedConfigDigest === digest || this.locks.isHeld(instance.directoryKey)) {
+      // Our own route wrote this under the lock and closes the instance itself.
+      this.echo(instance, "config_invalidation", "dispose_directory")
+      return
+    }
+    const origin: OriginInput = {
+      kind: "config_invalidation",
+      scope: "project",
+      fileKey: this.options.redactor.digest(`${instance.directoryKey}/${CONFIG_FILE}`),
+      change,
+    }
+    void this.disposeDirectory(instance.directory, instance.directoryKey, origin).catch(() => {})
+  }
+
+  private onDirectoryGone(instance: Instance): void {
+    if (instance.state !== "open" || this.instances.get(instance.directoryKey) !== instance) return
+    void this.disposeDirectory(instance.directory, instance.directoryKey, { kind: "server_handler", handler: "directory_watch" }).catch(() => {})
+  }
+
+  /** Step 1: the action is journalled durably and announced before it takes effect. */
+  beginAction(operation: LifecycleOperation, origin: Origin, directoryKeys: string[], parent: LifecycleAction | undefined): LifecycleAction {
+    const lifecycleId = newId("lc")
+    const action = LifecycleAction.parse({
+      lifecycleId,
+      seq: this.options.journal.nextSeq(),
+      operation,
+      rootOperation: parent ? parent.rootOperation : operation,
+      ...(parent ? { parentId: parent.lifecycleId } : {}),
+      rootId: parent ? parent.rootId : lifecycleId,
+      origin,
+      directoryKeys: directoryKeys.slice(0, MAX_KEYS),
+      directoryCount: directoryKeys.length,
+      instances: [],
+      runIds: [],
+      startedAt: Date.now(),
+    })
+    this.options.journal.append("lifecycle.started", { lifecycleId }, action)
+    this.options.bus.publish({ type: "lifecycle.action.started", properties: { action }, directoryKey: directoryKeys.length === 1 ? directoryKeys[0] : undefined })
+    return action
+  }
+
+  private finishAction(action: LifecycleAction, result: { instances: InstanceRef[]; runIds: string[] }): LifecycleAction {
+    if (action.finishedAt !== undefined) return action
+    action.instances = result.instances.slice(0, MAX_KEYS)
+    action.runIds = [...new Set(result.runIds)].slice(0, 256)
+    action.finishedAt = Date.now()
+    this.options.journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, action)
+    this.options.bus.publish({
+      type: "lifecycle.action.finished",
+      properties: { action },
+      directoryKey: action.directoryKeys.length === 1 ? action.directoryKeys[0] : undefined,
+    })
+    return action
+  }
+}

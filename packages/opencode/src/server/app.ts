@@ -1,0 +1,80 @@
+/**
+ * The Hono app: middleware order (request context first, so every response, refusals
+ * included, carries a request id and is recorded), then the routes.
+ */
+import { Hono } from "hono"
+import type { Host } from "../host.ts"
+import { VERSION } from "../host.ts"
+import { handleError, handleNotFound } from "./errors.ts"
+import { auth, hostOrigin, requestBodyLimit, requestContext } from "./middleware/index.ts"
+import { requestDirectory } from "./directory.ts"
+import { configRoutes } from "./routes/config.ts"
+import { diagnosticsRoutes } from "./routes/diagnostics.ts"
+import { eventRoutes } from "./routes/event.ts"
+import { instanceRoutes } from "./routes/instance.ts"
+import { sessionRoutes } from "./routes/session.ts"
+import { isAppPath, staticAppRoutes } from "./routes/static-app.ts"
+import { workspaceForwarding } from "./workspace-forward.ts"
+
+export interface ServerAppOptions {
+  defaultDirectory: string
+  token?: string | undefined
+  hostname?: string | undefined
+  bodyLimit?: number
+  appDist?: string
+}
+
+const SESSION_IN_PATH = /^\/session\/(ses_[A-Za-z0-9_-]{1,64})(?:\/|$)/
+
+export function createServerApp(host: Host, options: ServerAppOptions): Hono {
+  const app = new Hono()
+  app.onError(handleError)
+  app.notFound(handleNotFound)
+  const sessionOfRequest = new Map<string, string>()
+
+  app.use(
+    requestContext({
+      nextSeq: () => host.journal.nextSeq(),
+      resolveDirectory: (c) => {
+        if (!c.req.header("x-opencode-directory") && !c.req.query("directory")) return undefined
+        return requestDirectory(c, options.defaultDirectory).key
+      },
+      onRecord: (record) => {
+        const sessionId = sessionOfRequest.get(record.requestId)
+        sessionOfRequest.delete(record.requestId)
+        // Reads are not journalled (a lifecycle action keeps its own copy of the request it needs).
+        if (record.method === "GET" && !sessionId) return
+        if (record.method === "GET" && record.route.endsWith("/export")) return
+        host.journal.append("request", { sessionId }, record, record.time)
+      },
+    }),
+  )
+  app.use(async (c, next) => {
+    const match = SESSION_IN_PATH.exec(c.req.path)
+    if (match && c.req.method !== "GET") sessionOfRequest.set(c.get("requestId" as never) as string, match[1]!)
+    await next()
+  })
+  app.use(hostOrigin({ hostname: options.hostname }))
+  app.use(auth({ token: options.token, publicPaths: isAppPath }))
+  app.use(requestBodyLimit({ maxSize: options.bodyLimit }))
+  app.use(workspaceForwarding(host))
+
+  app.get("/health", (c) =>
+    c.json({
+      ok: true,
+      version: VERSION,
+      pid: process.pid,
+      bootId: host.bootId,
+      startedAt: host.startedAt,
+      ...(host.degraded.length ? { degraded: [...host.degraded] } : {}),
+    }),
+  )
+  app.get("/global/health", (c) => c.json({ healthy: true, version: VERSION }))
+  app.route("/", eventRoutes(host))
+  app.route("/", sessionRoutes(host, options.defaultDirectory))
+  app.route("/", instanceRoutes(host, options.defaultDirectory))
+  app.route("/", configRoutes(host, options.defaultDirectory))
+  app.route("/", diagnosticsRoutes(host))
+  app.route("/", staticAppRoutes({ defaultDirectory: options.defaultDirectory, token: options.token, ...(options.appDist ? { dist: options.appDist } : {}) }))
+  return app
+}

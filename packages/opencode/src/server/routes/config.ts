@@ -1,0 +1,113 @@
+/**
+ * Config routes. A PATCH writes the config file under the directory lock and closes the
+ * instance itself with a `config_invalidation` origin whose request is this PATCH; the
+ * watcher's echo of that same write is recorded on the runs, never as a rival cause. A write
+ * that changes nothing closes nothing.
+ */
+import { readFileSync, writeFileSync, renameSync } from "node:fs"
+import path from "node:path"
+import { Hono } from "hono"
+import { z } from "zod"
+import type { Host } from "../../host.ts"
+import { CONFIG_FILE, contentDigest } from "../../project/instance-context.ts"
+import { GlobalConfigSchema } from "../../config/global-config.ts"
+import { requestDirectory } from "../directory.ts"
+import { ApiError, parseInput, parseJsonBody } from "../errors.ts"
+import { currentRequestRef } from "../origin.ts"
+
+const ConfigPatch = z.record(z.string().max(128), z.unknown())
+
+export function configRoutes(host: Host, defaultDirectory: string): Hono {
+  const app = new Hono()
+  const { instances, redactor } = host
+
+  app.get("/config", (c) => {
+    const { directory } = requestDirectory(c, defaultDirectory)
+    return c.json(readConfig(path.join(directory, CONFIG_FILE)))
+  })
+
+  app.patch("/config", async (c) => {
+    const patch = await parseJsonBody(c, ConfigPatch)
+    const { directory, key } = requestDirectory(c, defaultDirectory)
+    const file = path.join(directory, CONFIG_FILE)
+    const request = currentRequestRef()
+    const next = await instances.locks.run(key, async () => {
+      const before = readRaw(file)
+      const merged = { ...readConfig(file), ...patch }
+      const text = `${JSON.stringify(merged, null, 2)}\n`
+      if (before === text) return merged
+      const instance = instances.get(key)
+      if (instance) instance.expectedConfigDigest = contentDigest(text)
+      writeAtomically(file, text)
+      if (instance) {
+        await instances.disposeDirectory(
+          directory,
+          key,
+          {
+            kind: "config_invalidation",
+            scope: "project",
+            fileKey: redactor.digest(`${key}/${CONFIG_FILE}`),
+            change: before === undefined ? "created" : "modified",
+            ...(request ? { request } : {}),
+            writtenByRoute: true,
+          },
+          { locked: true },
+        )
+      }
+      return merged
+    })
+    return c.json(next)
+  })
+
+  app.get("/global/config", (c) => c.json(host.globalConfig.read()))
+
+  app.patch("/global/config", async (c) => {
+    const patch = parseInput(GlobalConfigSchema, await parseJsonBody(c, ConfigPatch))
+    const file = host.globalConfig.file
+    const before = readRaw(file)
+    const merged = { ...host.globalConfig.fileContent(), ...patch }
+    const text = `${JSON.stringify(merged, null, 2)}\n`
+    if (before !== text) {
+      host.globalConfig.expectedDigest = contentDigest(text)
+      writeAtomically(file, text)
+      const request = currentRequestRef()
+      await instances.disposeAll({
+        kind: "config_invalidation",
+        scope: "global",
+        fileKey: redactor.digest(file),
+        change: before === undefined ? "created" : "modified",
+        ...(request ? { request } : {}),
+        writtenByRoute: true,
+      })
+    }
+    return c.json(host.globalConfig.read())
+  })
+
+  return app
+}
+
+function readRaw(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8")
+  } catch {
+    return undefined
+  }
+}
+
+function readConfig(file: string): Record<string, unknown> {
+  const raw = readRaw(file)
+  if (raw === undefined) return {}
+  try {
+    const parsed = JSON.parse(raw) as unknown
+    if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) return parsed as Record<string, unknown>
+  } catch {
+    // fall through
+  }
+  throw new ApiError(409, "config_unreadable", `${CONFIG_FILE} is not a JSON object; fix or remove it first`)
+}
+
+function writeAtomically(file: string, text: string): void {
+  const temp = `${file}.${process.pid}.tmp`
+  writeFileSync(temp, text)
+  renameSync(temp, file)
+}

@@ -1,0 +1,155 @@
+/** Session routes: sessions, messages, prompts, the user's abort, runs, incidents and the export. */
+import { Hono } from "hono"
+import { z } from "zod"
+import { ProviderError } from "../../provider/provider.ts"
+import { InstanceError } from "../../project/instance-store.ts"
+import { publicSession, RunConflictError } from "../../session/processor.ts"
+import { buildSessionExport } from "../../session/export.ts"
+import type { Host } from "../../host.ts"
+import type { SessionInfo } from "../../session/session-store.ts"
+import { requestDirectory } from "../directory.ts"
+import { ApiError, parseInput, parseJsonBody } from "../errors.ts"
+import { currentRequestRef } from "../origin.ts"
+
+const CreateBody = z.object({ title: z.string().max(256).optional(), parentID: z.string().optional() })
+
+const ModelRef = z.union([
+  z.string().min(1).max(128),
+  z.object({ providerID: z.string().min(1).max(64), modelID: z.string().min(1).max(128) }),
+])
+/** Ours (`{ text, model }`) or opencode's (`{ parts: [{ type: "text", text }], model: { providerID, modelID } }`). */
+const PromptBody = z
+  .object({
+    text: z.string().min(1).max(200_000).optional(),
+    parts: z.array(z.object({ type: z.string().max(32), text: z.string().max(200_000).optional() }).catchall(z.unknown())).max(64).optional(),
+    model: ModelRef.optional(),
+  })
+  .catchall(z.unknown())
+  .superRefine((body, ctx) => {
+    const hasText = body.text !== undefined || (body.parts ?? []).some((part) => part.type === "text" && part.text)
+    if (!hasText) ctx.addIssue({ code: "custom", path: ["text"], message: "required (or parts with a text part)" })
+  })
+
+const ExportQuery = z.object({ content: z.enum(["full", "diagnostics"]).optional() })
+
+export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
+  const app = new Hono()
+  const { sessions, processor, instances } = host
+
+  const sessionOr404 = (id: string): SessionInfo => {
+    const session = sessions.getSession(id)
+    if (!session) throw new ApiError(404, "session_not_found", `no session ${id.slice(0, 80)}`)
+    return session
+  }
+
+  const startRun = async (id: string, body: z.infer<typeof PromptBody>) => {
+    const session = sessionOr404(id)
+    const text = body.text ?? (body.parts ?? []).flatMap((part) => (part.type === "text" && part.text ? [part.text] : [])).join("\n")
+    const model = typeof body.model === "string" ? body.model : body.model ? `${body.model.providerID}/${body.model.modelID}` : undefined
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const instance = await instances.load(session.directory, session.directoryKey, currentRequestRef(), { forRun: true })
+        return processor.start(instance, session, text, model)
+      } catch (err) {
+        if (err instanceof ProviderError) throw new ApiError(400, "invalid_model", `model: ${err.message}`)
+        if (err instanceof RunConflictError) throw new ApiError(409, "run_active", "this session already has an active run")
+        if (err instanceof InstanceError) {
+          // A reload that began between load and start: wait for its new generation once more.
+          const current = instances.get(session.directoryKey)
+          const reopening = current?.closingBy && (current.closingBy.operation === "reload" || current.closingBy.operation === "load_reload")
+          if (reopening && attempt < 3) continue
+          throw new ApiError(409, "instance_closing", "the project instance is closing; try again")
+        }
+        throw err
+      }
+    }
+  }
+
+  app.post("/session", async (c) => {
+    const body = await parseJsonBody(c, CreateBody)
+    const { directory, key } = requestDirectory(c, defaultDirectory)
+    const instance = await instances.load(directory, key, currentRequestRef())
+    const session = sessions.createSession({ directory, directoryKey: key, projectID: instance.context.projectId, title: body.title })
+    const info = publicSession(session, sessions)
+    host.bus.publish({ type: "session.updated", properties: { info }, directoryKey: key })
+    return c.json(info)
+  })
+
+  app.get("/session", (c) => {
+    const { key } = requestDirectory(c, defaultDirectory)
+    return c.json(sessions.listSessions(key).map((session) => publicSession(session, sessions)))
+  })
+
+  app.get("/session/status", (c) => {
+    const { key } = requestDirectory(c, defaultDirectory)
+    const status: Record<string, { type: "busy" }> = {}
+    for (const run of processor.activeRuns()) if (run.directoryKey === key) status[run.sessionId] = { type: "busy" }
+    return c.json(status)
+  })
+
+  app.get("/session/:id", (c) => c.json(publicSession(sessionOr404(c.req.param("id")), sessions)))
+
+  app.get("/session/:id/message", (c) => {
+    const session = sessionOr404(c.req.param("id"))
+    return c.json(sessions.messages(session.id))
+  })
+
+  app.post("/session/:id/prompt", async (c) => {
+    const body = await parseJsonBody(c, PromptBody)
+    const run = await startRun(c.req.param("id"), body)
+    return c.json({ runId: run.runId })
+  })
+
+  app.post("/session/:id/prompt_async", async (c) => {
+    const body = await parseJsonBody(c, PromptBody)
+    await startRun(c.req.param("id"), body)
+    return c.body(null, 204)
+  })
+
+  app.post("/session/:id/message", async (c) => {
+    const body = await parseJsonBody(c, PromptBody)
+    const run = await startRun(c.req.param("id"), body)
+    const entry = instances.get(run.directoryKey)?.runs.get(run.runId)
+    await entry?.settled
+    const messages = sessions.messages(run.sessionId)
+    const answer = messages.filter((message) => message.info.role === "assistant" && message.info.runId === run.runId).at(-1)
+    if (!answer) throw new ApiError(500, "no_answer", "the run ended without an answer")
+    return c.json(answer)
+  })
+
+  app.post("/session/:id/abort", (c) => {
+    const session = sessionOr404(c.req.param("id"))
+    const run = processor.activeRun(session.id)
+    // The user's cancel: one of the sanctioned abort sites (user cancel, watchdog, lifecycle close).
+    if (run) run.abort({ kind: "user_cancel", request: currentRequestRef() })
+    return c.json(true)
+  })
+
+  app.get("/session/:id/run", (c) => {
+    const session = sessionOr404(c.req.param("id"))
+    return c.json(
+      sessions.runs(session.id).map((run) => ({
+        runId: run.runId,
+        sessionId: run.sessionId,
+        model: run.model,
+        status: run.status,
+        startedAt: run.startedAt,
+        ...(run.summary ? { summary: run.summary } : {}),
+      })),
+    )
+  })
+
+  app.get("/session/:id/incident", (c) => {
+    const session = sessionOr404(c.req.param("id"))
+    return c.json(buildSessionExport(host, session.id, "diagnostics")?.incidents ?? [])
+  })
+
+  app.get("/session/:id/export", (c) => {
+    const session = sessionOr404(c.req.param("id"))
+    const { content } = parseInput(ExportQuery, c.req.query(), "invalid_query")
+    const doc = buildSessionExport(host, session.id, content ?? "full")
+    return c.json(doc)
+  })
+
+  return app
+}

@@ -1,0 +1,198 @@
+/**
+ * The session export, version 2 (CONTRACT.md): the session, its messages, the diagnostic
+ * records linked to its runs, and the incident chains derived from them. What leaves the
+ * machine is built from allow-listed records only: directories become salted digests, and
+ * `content: "diagnostics"` leaves out message text and the title.
+ */
+import { deriveIncidentChains } from "../provenance/incident-chain.ts"
+import { EXPORT_SCHEMA, SUPPORTED_EXPORT_VERSION } from "../provenance/export-version.ts"
+import {
+  ClientAction,
+  CrashEvidence,
+  type IncidentChain,
+  LifecycleAction,
+  RequestContext,
+  RunSummary,
+} from "../provenance/schemas.ts"
+import type { Redactor } from "../provenance/redaction.ts"
+import type { Journal } from "../storage/journal.ts"
+import type { SessionStore } from "./session-store.ts"
+
+export const WRITER = { name: "opencode-provenance", version: "0.1.0" }
+/** Records kept per diagnostics list; the rest are counted in `truncated`. */
+export const EXPORT_LIST_CAP = 5000
+
+export interface SessionExport {
+  schema: typeof EXPORT_SCHEMA
+  version: typeof SUPPORTED_EXPORT_VERSION
+  exportedAt: number
+  writer: typeof WRITER
+  session: { id: string; title?: string; directory: { digest: string; depth: number } }
+  messages: unknown[]
+  diagnostics: {
+    runs: RunSummary[]
+    lifecycle: LifecycleAction[]
+    requests: RequestContext[]
+    renderer: ClientAction[]
+    crashes: CrashEvidence[]
+    truncated: Record<string, { kept: number; dropped: number }>
+  }
+  incidents: IncidentChain[]
+}
+
+export interface ExportDeps {
+  sessions: SessionStore
+  journal: Journal
+  redactor: Redactor
+}
+
+export type ExportContent = "full" | "diagnostics"
+
+/**
+ * @example const doc = buildSessionExport(host, "ses_…", "diagnostics")
+ * @returns undefined when the session does not exist.
+ */
+export function buildSessionExport(deps: ExportDeps, sessionId: string, content: ExportContent = "full", cap = EXPORT_LIST_CAP): SessionExport | undefined {
+  const { sessions, journal, redactor } = deps
+  const session = sessions.getSession(sessionId)
+  if (!session) return undefined
+  const runRecords = sessions.runs(sessionId)
+  const runs = runRecords.flatMap((run) => (run.summary ? parseAll(RunSummary, [run.summary]) : []))
+
+  // Crash evidence and journal facts of this session's runs.
+  const sessionRows = journal.rows({ kinds: ["crash.detected"], sessionId })
+  const crashes = parseAll(CrashEvidence, sessionRows.map((row) => row.data))
+
+  // Lifecycle actions that touched these runs, and their ancestors.
+  const wanted = new Set<string>()
+  for (const run of runs) {
+    const lc = run.interrupt?.lifecycle
+    if (lc) {
+      wanted.add(lc.lifecycleId)
+      wanted.add(lc.rootId)
+      if (lc.parentId) wanted.add(lc.parentId)
+    }
+    for (const also of run.alsoRequestedBy) if (also.lifecycleId) wanted.add(also.lifecycleId)
+  }
+  for (const crash of crashes) {
+    if (crash.abortRequested) wanted.add(crash.abortRequested.lifecycleId)
+    if (crash.possibleCause) wanted.add(crash.possibleCause.lifecycleId)
+  }
+  const lifecycle = lifecycleRecords(journal, wanted)
+
+  // Requests: every initiating request the actions and cancels name, then this session's own.
+  const requestIds = new Set<string>()
+  for (const action of lifecycle) {
+    const origin = action.origin as { request?: { requestId: string }; detectedDuring?: { requestId: string } }
+    if (origin.request) requestIds.add(origin.request.requestId)
+    if (origin.detectedDuring) requestIds.add(origin.detectedDuring.requestId)
+  }
+  for (const run of runs) if (run.interrupt?.request) requestIds.add(run.interrupt.request.requestId)
+  const requestRows = journal.rows({ kinds: ["request"], sessionId })
+  const linkedRequests = journal.rowsWhere("request", "requestId", [...requestIds])
+  const requests = uniqueBy(parseAll(RequestContext, [...linkedRequests, ...requestRows].map((row) => row.data)), (r) => r.requestId).sort((a, b) => a.seq - b.seq)
+
+  // Renderer actions named by those requests or by the actions' origins.
+  const actionIds = new Set<string>()
+  for (const request of requests) if (request.actionId) actionIds.add(request.actionId)
+  for (const action of lifecycle) {
+    const request = (action.origin as { request?: { actionId?: string } }).request
+    if (request?.actionId) actionIds.add(request.actionId)
+  }
+  const renderer = uniqueBy(
+    parseAll(ClientAction, journal.rowsWhere("renderer", "actionId", [...actionIds]).map((row) => row.data)),
+    (a) => a.actionId,
+  )
+
+  const truncated: Record<string, { kept: number; dropped: number }> = {}
+  const keep = <T>(name: string, list: T[], linked: (item: T) => boolean): T[] => {
+    if (list.length <= cap) return list
+    // Keep every record linked to an interrupted run, then the most recent.
+    const first = list.filter(linked)
+    const rest = list.filter((item) => !linked(item))
+    const kept = [...first.slice(-cap), ...rest.slice(-(Math.max(0, cap - first.length)))]
+    truncated[name] = { kept: kept.length, dropped: list.length - kept.length }
+    return kept
+  }
+  const interrupted = new Set(runs.filter((run) => run.classification !== "completed").map((run) => run.runId))
+  const keptRuns = keep("runs", runs, (run) => interrupted.has(run.runId))
+  const keptRequests = keep("requests", requests, (request) => requestIds.has(request.requestId))
+
+  const digestKey = (key: string | undefined) => (key ? redactor.digest(key) : undefined)
+  const exportedRuns = keptRuns.map((run) => ({ ...run, ...(run.directoryKey ? { directoryKey: digestKey(run.directoryKey) } : {}) }))
+  const exportedLifecycle = lifecycle.map((action) => ({ ...action, directoryKeys: action.directoryKeys.map((key) => redactor.digest(key)) }))
+  const exportedRequests = keptRequests.map((request) => ({ ...request, ...(request.directoryKey ? { directoryKey: digestKey(request.directoryKey) } : {}) }))
+
+  const incidents = deriveIncidentChains({ runs: exportedRuns, lifecycle: exportedLifecycle, requests: exportedRequests, renderer, crashes })
+  return {
+    schema: EXPORT_SCHEMA,
+    version: SUPPORTED_EXPORT_VERSION,
+    exportedAt: Date.now(),
+    writer: WRITER,
+    session: {
+      id: session.id,
+      ...(content === "full" ? { title: session.title } : {}),
+      directory: redactor.digestPath(session.directoryKey),
+    },
+    messages: exportMessages(sessions, sessionId, content),
+    diagnostics: {
+      runs: exportedRuns,
+      lifecycle: exportedLifecycle,
+      requests: exportedRequests,
+      renderer,
+      crashes,
+      truncated,
+    },
+    incidents,
+  }
+}
+
+function exportMessages(sessions: SessionStore, sessionId: string, content: ExportContent): unknown[] {
+  const messages = sessions.messages(sessionId)
+  if (content === "full") return messages
+  // The bug-report form: structure without text.
+  return messages.map(({ info, parts }) => ({
+    info,
+    parts: parts.map((part) => (part.type === "text" ? { id: part.id, type: "text", length: part.text.length } : part)),
+  }))
+}
+
+function lifecycleRecords(journal: Journal, wanted: Set<string>): LifecycleAction[] {
+  const out = new Map<string, LifecycleAction>()
+  let frontier = [...wanted]
+  for (let depth = 0; depth < 16 && frontier.length > 0; depth++) {
+    const rows = journal.rows({ kinds: ["lifecycle.started", "lifecycle.finished"], lifecycleIds: frontier })
+    frontier = []
+    for (const row of rows) {
+      const parsed = LifecycleAction.safeParse(row.data)
+      if (!parsed.success) continue
+      // A finished record supersedes the started one.
+      const had = out.get(parsed.data.lifecycleId)
+      if (!had || row.kind === "lifecycle.finished") out.set(parsed.data.lifecycleId, parsed.data)
+      if (parsed.data.parentId && !out.has(parsed.data.parentId) && !wanted.has(parsed.data.parentId)) {
+        wanted.add(parsed.data.parentId)
+        frontier.push(parsed.data.parentId)
+      }
+    }
+  }
+  return [...out.values()].sort((a, b) => a.seq - b.seq)
+}
+
+function parseAll<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false } }, values: unknown[]): T[] {
+  const out: T[] = []
+  for (const value of values) {
+    const parsed = schema.safeParse(value)
+    if (parsed.success) out.push(parsed.data)
+  }
+  return out
+}
+
+function uniqueBy<T>(list: T[], key: (item: T) => string): T[] {
+  const seen = new Set<string>()
+  return list.filter((item) => {
+    const k = key(item)
+    if (seen.has(k)) return false
+    seen.add(k)
+    return true
+  })
+}

@@ -1,0 +1,288 @@
+/**
+ * The processor: drives one run from prompt to summary. It streams provider output into
+ * message parts, executes tool calls, and ends with exactly one summary. Journal order is the
+ * spine's: `run.started` before the provider is called, `tool.started` (with its side-effect
+ * kind) before a tool runs, the first visible output when it is shown, `run.finished` last.
+ */
+import { newId } from "../id.ts"
+import { deriveIncidentChains } from "../provenance/incident-chain.ts"
+import type { Redactor } from "../provenance/redaction.ts"
+import type { ErrorFact, IncidentChain, LifecycleAction, RequestRef, RunSummary, ToolFact } from "../provenance/schemas.ts"
+import type { RunOutcome } from "../provenance/classification.ts"
+import type { ChatMessage, ToolCallRequest } from "../provider/provider.ts"
+import type { ProviderRegistry, ResolvedModel } from "../provider/registry.ts"
+import { toolSpecs } from "../tool/registry.ts"
+import { ToolError, type Tool } from "../tool/tool.ts"
+import type { Instance } from "../project/instance-store.ts"
+import { InstanceError } from "../project/instance-store.ts"
+import type { EventBus } from "../server/event-bus.ts"
+import type { Journal } from "../storage/journal.ts"
+import { buildRunSummary } from "./run-observability/summary.ts"
+import { RunState } from "./run-state.ts"
+import type { MessageInfo, Part, SessionInfo, SessionStore } from "./session-store.ts"
+
+export interface ProcessorOptions {
+  journal: Journal
+  bus: EventBus
+  sessions: SessionStore
+  providers: ProviderRegistry
+  tools: Tool[]
+  redactor: Redactor
+  /** No provider progress for this long trips the watchdog. */
+  watchdogMs: number
+  /** Lifecycle actions by id, for the incident attached to `run.finished`. */
+  lifecycleRecords: (ids: string[]) => LifecycleAction[]
+}
+
+export class RunConflictError extends Error {
+  readonly code = "run_active"
+}
+
+const MAX_TURNS = 8
+
+export class Processor {
+  private readonly active = new Map<string, RunState>()
+
+  constructor(private readonly options: ProcessorOptions) {}
+
+  activeRun(sessionId: string): RunState | undefined {
+    return this.active.get(sessionId)
+  }
+
+  activeRuns(): RunState[] {
+    return [...this.active.values()]
+  }
+
+  /**
+   * Starts a run in `instance`. Synchronous up to registering the run, so a run can never be
+   * born into an instance that is already closing. Throws for a bad model (400), an active
+   * run (409) or a closing instance (409).
+   */
+  start(instance: Instance, session: SessionInfo, text: string, modelRef: string | undefined): RunState {
+    const resolved = this.options.providers.resolve(modelRef)
+    if (instance.state !== "open") throw new InstanceError("instance_closing", "the project instance is closing; try again")
+    if (this.active.has(session.id)) throw new RunConflictError("this session already has an active run")
+    const { journal, sessions } = this.options
+    const runId = newId("run")
+    const startedAt = Date.now()
+    const ref = { instanceId: instance.instanceId, generation: instance.generation }
+    const run = new RunState(runId, session.id, ref, instance.directoryKey, resolved.ref, startedAt, this.options.watchdogMs, () => journal.nextSeq())
+    // Durable before the provider is called: a crash from here on still leaves an incident.
+    journal.append("run.started", { runId, sessionId: session.id }, { runId, sessionId: session.id, instance: ref, model: resolved.ref, startedAt })
+    sessions.insertRun({ runId, sessionId: session.id, directoryKey: instance.directoryKey, instanceId: ref.instanceId, generation: ref.generation, model: resolved.ref, bootId: journal.bootId, startedAt })
+    this.active.set(session.id, run)
+    const settled = this.execute(run, session, text, resolved).finally(() => {
+      instance.runs.delete(runId)
+      if (this.active.get(session.id) === run) this.active.delete(session.id)
+    })
+    instance.runs.set(runId, { state: run, settled })
+    this.options.bus.publish({
+      type: "run.started",
+      properties: { runId, sessionID: session.id, model: resolved.ref, startedAt, directoryKey: instance.directoryKey },
+      directoryKey: instance.directoryKey,
+    })
+    this.publishStatus(session, "busy")
+    return run
+  }
+
+  /** Writes the summary of a run that did not settle when its instance closed (never silence). */
+  finalizeUnsettled(run: RunState): void {
+    if (!run.finish()) return
+    const summary = buildRunSummary({ run, outcome: "aborted", abortedBeforeFinish: true, seq: this.options.journal.nextSeq() })
+    this.record({ ...summary, classification: "unknown_interrupt", missing: ["run_summary"], closeSite: "settle_timeout" }, undefined)
+  }
+
+  private async execute(run: RunState, session: SessionInfo, text: string, resolved: ResolvedModel): Promise<void> {
+    const { sessions } = this.options
+    const directoryKey = run.directoryKey
+    const history = this.history(session.id)
+    const user = sessions.createMessage({ sessionID: session.id, role: "user", runId: run.runId })
+    this.savePart({ id: newId("prt"), sessionID: session.id, messageID: user.id, type: "text", text }, 0, directoryKey)
+    this.publishMessage(sessions.completeMessage(user), directoryKey)
+    const [providerID, ...rest] = resolved.ref.split("/")
+    const assistant = sessions.createMessage({ sessionID: session.id, role: "assistant", runId: run.runId, providerID: providerID!, modelID: rest.join("/") })
+    this.publishMessage(assistant, directoryKey)
+    sessions.touchSession(session.id)
+
+    const messages: ChatMessage[] = [...history, { role: "user", content: text }]
+    let outcome: RunOutcome = "completed"
+    let error: ErrorFact | undefined
+    let ord = 0
+    const watchdog = new Watchdog(run)
+    try {
+      for (let turn = 0; turn < MAX_TURNS; turn++) {
+        run.phase = "provider_waiting"
+        watchdog.arm()
+        let textPart: Extract<Part, { type: "text" }> | undefined
+        const calls: ToolCallRequest[] = []
+        let answer = ""
+        for await (const event of resolved.provider.stream({ model: resolved.model, messages, tools: toolSpecs(this.options.tools), signal: run.signal })) {
+          const now = Date.now()
+          run.provider.chunks++
+          run.provider.progress = true
+          run.provider.firstOutputAt ??= now
+          run.provider.lastOutputAt = now
+          watchdog.arm()
+          if (event.type === "text") {
+            run.phase = "provider_streaming"
+            if (!textPart) textPart = { id: newId("prt"), sessionID: session.id, messageID: assistant.id, type: "text", text: "" }
+            textPart.text += event.text
+            answer += event.text
+            this.savePart(textPart, ord, directoryKey, event.text)
+            if (!run.visibleOutput && event.text.length > 0) {
+              run.visibleOutput = true
+              this.options.journal.append("run.visible_output", { runId: run.runId, sessionId: session.id }, { runId: run.runId, at: now })
+            }
+          } else if (event.type === "tool_call") {
+            calls.push(event.call)
+          }
+        }
+        if (textPart) ord++
+        if (calls.length === 0) break
+        messages.push({ role: "assistant", content: answer, toolCalls: calls })
+        for (const call of calls) {
+          watchdog.disarm()
+          const output = await this.runTool(run, call, session, assistant, ord++, directoryKey)
+          messages.push({ role: "tool", toolCallId: call.id, content: output })
+        }
+      }
+    } catch (err) {
+      if (run.signal.aborted) outcome = "aborted"
+      else {
+        outcome = err instanceof ToolRunFailure ? "tool_error" : "provider_error"
+        error = this.options.redactor.errorFact(err instanceof ToolRunFailure ? err.cause : err)
+      }
+    } finally {
+      watchdog.disarm()
+    }
+    run.phase = "finishing"
+    const abortedBeforeFinish = run.signal.aborted
+    if (!run.finish()) return
+    const summary = buildRunSummary({ run, outcome, abortedBeforeFinish, error, seq: this.options.journal.nextSeq() })
+    this.publishMessage(sessions.completeMessage(assistant), directoryKey)
+    this.record(summary, session)
+  }
+
+  private async runTool(run: RunState, call: ToolCallRequest, session: SessionInfo, assistant: MessageInfo, ord: number, directoryKey: string): Promise<string> {
+    const tool = this.options.tools.find((candidate) => candidate.name === call.name)
+    const part: Extract<Part, { type: "tool" }> = {
+      id: newId("prt"),
+      sessionID: session.id,
+      messageID: assistant.id,
+      type: "tool",
+      callID: call.id.slice(0, 64),
+      tool: call.name.slice(0, 64),
+      state: { status: "running" },
+    }
+    if (!tool) {
+      part.state = { status: "error" }
+      this.savePart(part, ord, directoryKey)
+      return `unknown tool ${call.name.slice(0, 64)}`
+    }
+    run.phase = "tool_running"
+    const fact: ToolFact = { callId: part.callID, name: tool.name, kind: tool.kind, startedAt: Date.now(), status: "running" }
+    run.tools.push(fact)
+    // Before the tool runs: a crash mid-tool still shows that a side effect may have happened.
+    this.options.journal.append("tool.started", { runId: run.runId, sessionId: session.id }, { runId: run.runId, callId: fact.callId, name: fact.name, kind: fact.kind, startedAt: fact.startedAt })
+    this.savePart(part, ord, directoryKey)
+    try {
+      const result = await tool.execute(call.input, { directory: directoryKey, signal: run.signal })
+      fact.status = "completed"
+      fact.completedAt = Date.now()
+      part.state = { status: "completed" }
+      return result.output
+    } catch (err) {
+      fact.status = run.signal.aborted ? "interrupted" : "error"
+      fact.completedAt = Date.now()
+      part.state = { status: "error" }
+      if (run.signal.aborted) throw err
+      // An invalid input is the model's mistake to see and correct; anything else ends the run.
+      if (err instanceof ToolError && err.code === "invalid_input") return err.message
+      throw new ToolRunFailure(err)
+    } finally {
+      this.options.journal.append("tool.finished", { runId: run.runId, sessionId: session.id }, { runId: run.runId, callId: fact.callId, status: fact.status })
+      this.savePart(part, ord, directoryKey)
+    }
+  }
+
+  private record(summary: RunSummary, session: SessionInfo | undefined): void {
+    const { journal, sessions, bus } = this.options
+    journal.append("run.finished", { runId: summary.runId, sessionId: summary.sessionId }, summary)
+    sessions.finishRun(summary)
+    let incident: IncidentChain | undefined
+    if (summary.classification !== "completed") incident = this.incidentOf(summary)
+    bus.publish({ type: "run.finished", properties: { summary, ...(incident ? { incident } : {}) }, directoryKey: summary.directoryKey })
+    const info = session ?? sessions.getSession(summary.sessionId)
+    if (info) this.publishStatus(info, "idle")
+  }
+
+  private incidentOf(summary: RunSummary): IncidentChain | undefined {
+    const ids = summary.interrupt?.lifecycle ? [summary.interrupt.lifecycle.lifecycleId, summary.interrupt.lifecycle.rootId] : []
+    try {
+      return deriveIncidentChains({ runs: [summary], lifecycle: this.options.lifecycleRecords(ids), requests: [], renderer: [], crashes: [] })[0]
+    } catch {
+      return undefined
+    }
+  }
+
+  private history(sessionId: string): ChatMessage[] {
+    const out: ChatMessage[] = []
+    for (const message of this.options.sessions.messages(sessionId)) {
+      const content = message.parts.flatMap((part) => (part.type === "text" ? [part.text] : [])).join("")
+      if (content) out.push({ role: message.info.role, content })
+    }
+    return out.slice(-40)
+  }
+
+  private savePart(part: Part, ord: number, directoryKey: string, delta?: string): void {
+    this.options.sessions.savePart(part, ord)
+    this.options.bus.publish({ type: "message.part.updated", properties: { part, ...(delta !== undefined ? { delta } : {}) }, directoryKey })
+  }
+
+  private publishMessage(info: MessageInfo, directoryKey: string): void {
+    this.options.bus.publish({ type: "message.updated", properties: { info }, directoryKey })
+  }
+
+  private publishStatus(session: SessionInfo, status: "busy" | "idle"): void {
+    const { bus, sessions } = this.options
+    bus.publish({ type: "session.status", properties: { sessionID: session.id, status: { type: status } }, directoryKey: session.directoryKey })
+    if (status === "idle") bus.publish({ type: "session.idle", properties: { sessionID: session.id }, directoryKey: session.directoryKey })
+    const info = sessions.getSession(session.id)
+    if (info) bus.publish({ type: "session.updated", properties: { info: publicSession(info, sessions) }, directoryKey: session.directoryKey })
+  }
+}
+
+/** A session as the API shows it: with its last run's state. */
+export function publicSession(info: SessionInfo, sessions: SessionStore): Record<string, unknown> {
+  const { directoryKey: _key, ...rest } = info
+  const last = sessions.lastRun(info.id)
+  return {
+    ...rest,
+    ...(last
+      ? { lastRun: { runId: last.runId, status: last.status, ...(last.summary ? { classification: last.summary.classification } : {}) } }
+      : {}),
+  }
+}
+
+class ToolRunFailure extends Error {
+  constructor(override readonly cause: unknown) {
+    super("tool failed")
+  }
+}
+
+/** Fires when the provider makes no progress for the run's watchdog timeout. */
+class Watchdog {
+  private timer: NodeJS.Timeout | undefined
+  constructor(private readonly run: RunState) {}
+  arm(): void {
+    this.disarm()
+    const ms = this.run.watchdog.timeoutMs
+    if (!ms) return
+    this.timer = setTimeout(() => this.run.abort({ kind: "watchdog" }), ms)
+    this.timer.unref?.()
+  }
+  disarm(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+}

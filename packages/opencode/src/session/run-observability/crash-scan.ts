@@ -1,0 +1,127 @@
+/**
+ * The startup crash scan: runs the journal says started, with no `run.finished`, whose owning
+ * server is gone, become crash evidence (`process_exit_without_finalizer`). They are attributed
+ * to a close only when the journal holds an `abort_requested` naming that run; otherwise at most
+ * a `possibleCause` names an unfinished action on the same directory that began after the run.
+ */
+import { existsSync } from "node:fs"
+import path from "node:path"
+import { deriveRetry } from "../../provenance/retry.ts"
+import { CrashEvidence, type LifecycleAction, RunSummary, type ToolFact } from "../../provenance/schemas.ts"
+import type { DB } from "../../storage/database.ts"
+import type { Journal } from "../../storage/journal.ts"
+import type { RunRecord, SessionStore } from "../session-store.ts"
+
+/** A boot whose heartbeat is older than this is gone, even if a process with its pid exists. */
+export const BOOT_STALE_MS = 30_000
+
+export function bootLockPath(dataDir: string, bootId: string): string {
+  return path.join(dataDir, "boots", `${bootId}.lock`)
+}
+
+/** Whether the server that owned `bootId` still runs: its lock file, its pid, and a fresh heartbeat. */
+export function bootAlive(db: DB, dataDir: string, bootId: string, now = Date.now()): boolean {
+  const row = db.prepare("SELECT pid, last_seen, ended_at FROM boot WHERE id = ?").get(bootId) as
+    | { pid: number; last_seen: number; ended_at: number | null }
+    | undefined
+  if (!row || row.ended_at) return false
+  if (!existsSync(bootLockPath(dataDir, bootId))) return false
+  if (now - row.last_seen > BOOT_STALE_MS) return false
+  try {
+    process.kill(row.pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * @example const evidence = scanForCrashes({ db, dataDir, journal, sessions })
+ */
+export function scanForCrashes(args: { db: DB; dataDir: string; journal: Journal; sessions: SessionStore; now?: number }): CrashEvidence[] {
+  const { db, dataDir, journal, sessions } = args
+  const now = args.now ?? Date.now()
+  const unfinished = sessions.unfinishedRuns().filter((run) => run.bootId !== journal.bootId)
+  if (unfinished.length === 0) return []
+  const aliveByBoot = new Map<string, boolean>()
+  const dead = unfinished.filter((run) => {
+    if (!aliveByBoot.has(run.bootId)) aliveByBoot.set(run.bootId, bootAlive(db, dataDir, run.bootId, now))
+    return !aliveByBoot.get(run.bootId)
+  })
+  if (dead.length === 0) return []
+  const rows = journal.rows({ kinds: ["abort_requested", "run.visible_output", "tool.started", "tool.finished"], runIds: dead.map((run) => run.runId) })
+  const openActions = unfinishedActions(journal)
+  const evidence: CrashEvidence[] = []
+  const write = db.transaction(() => {
+    for (const run of dead) {
+      const mine = rows.filter((row) => row.runId === run.runId)
+      const abort = mine.find((row) => row.kind === "abort_requested")
+      const tools = toolFacts(mine)
+      const crash = CrashEvidence.parse({
+        runId: run.runId,
+        sessionId: run.sessionId,
+        bootId: run.bootId.slice(0, 64),
+        instance: { instanceId: run.instanceId, generation: run.generation },
+        startedAt: run.startedAt,
+        ...(run.heartbeatAt ? { lastHeartbeatAt: run.heartbeatAt } : {}),
+        detectedAt: now,
+        ...(abort && abort.lifecycleId ? { abortRequested: { lifecycleId: abort.lifecycleId, seq: abort.seq } } : {}),
+        ...(abort ? {} : possibleCauseFor(run, openActions)),
+        visibleOutput: mine.some((row) => row.kind === "run.visible_output"),
+        tools,
+      })
+      journal.append("crash.detected", { runId: run.runId, sessionId: run.sessionId }, crash, now)
+      sessions.finishRun(
+        RunSummary.parse({
+          runId: run.runId,
+          sessionId: run.sessionId,
+          seq: journal.nextSeq(),
+          instance: crash.instance,
+          directoryKey: run.directoryKey,
+          model: run.model,
+          startedAt: run.startedAt,
+          finishedAt: now,
+          classification: "process_exit_without_finalizer",
+          provider: { chunks: 0, progress: crash.visibleOutput === true },
+          watchdog: { fired: false },
+          visibleOutput: crash.visibleOutput === true,
+          tools,
+          toolFactsRecorded: true,
+          retry: deriveRetry({ tools, toolFactsRecorded: true, visibleOutput: crash.visibleOutput }),
+          closeSite: "process_exit_without_finalizer",
+          missing: ["run_summary"],
+        }),
+      )
+      evidence.push(crash)
+    }
+  })
+  write()
+  return evidence
+}
+
+function toolFacts(rows: ReturnType<Journal["rows"]>): ToolFact[] {
+  const facts = new Map<string, ToolFact>()
+  for (const row of rows) {
+    const data = row.data as { callId?: string; name?: string; kind?: ToolFact["kind"]; startedAt?: number; status?: ToolFact["status"] }
+    if (!data?.callId) continue
+    if (row.kind === "tool.started" && data.name && data.kind) {
+      facts.set(data.callId, { callId: data.callId, name: data.name, kind: data.kind, startedAt: data.startedAt ?? row.time, status: "running" })
+    } else if (row.kind === "tool.finished") {
+      const fact = facts.get(data.callId)
+      if (fact && data.status) Object.assign(fact, { status: data.status, completedAt: row.time })
+    }
+  }
+  // A tool still "running" when the process died was interrupted by the exit.
+  return [...facts.values()].map((fact) => (fact.status === "running" ? { ...fact, status: "interrupted" as const } : fact)).slice(0, 64)
+}
+
+function unfinishedActions(journal: Journal): LifecycleAction[] {
+  const rows = journal.rows({ kinds: ["lifecycle.started", "lifecycle.finished"] })
+  const finished = new Set(rows.filter((row) => row.kind === "lifecycle.finished").map((row) => row.lifecycleId))
+  return rows.filter((row) => row.kind === "lifecycle.started" && !finished.has(row.lifecycleId)).map((row) => row.data as LifecycleAction)
+}
+
+function possibleCauseFor(run: RunRecord, open: LifecycleAction[]): Pick<CrashEvidence, "possibleCause"> {
+  const candidate = open.find((action) => action.directoryKeys.includes(run.directoryKey) && action.startedAt >= run.startedAt)
+  return candidate ? { possibleCause: { lifecycleId: candidate.lifecycleId, operation: candidate.operation } } : {}
+}

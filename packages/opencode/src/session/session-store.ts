@@ -1,0 +1,227 @@
+/**
+ * Sessions, messages with parts, and runs, in opencode's shapes (docs/api-shapes.md).
+ * Message text lives here only; diagnostics never copy it.
+ */
+import { newId } from "../id.ts"
+import type { RunSummary } from "../provenance/schemas.ts"
+import type { DB } from "../storage/database.ts"
+
+export const SESSION_VERSION = "0.1.0"
+
+export interface SessionInfo {
+  id: string
+  projectID: string
+  directory: string
+  directoryKey: string
+  title: string
+  version: string
+  time: { created: number; updated: number }
+}
+
+export interface MessageInfo {
+  id: string
+  sessionID: string
+  role: "user" | "assistant"
+  time: { created: number; completed?: number }
+  runId?: string
+  providerID?: string
+  modelID?: string
+}
+
+export type Part =
+  | { id: string; sessionID: string; messageID: string; type: "text"; text: string }
+  | { id: string; sessionID: string; messageID: string; type: "tool"; callID: string; tool: string; state: { status: "running" | "completed" | "error" } }
+
+export interface RunRecord {
+  runId: string
+  sessionId: string
+  directoryKey: string
+  instanceId: string
+  generation: number
+  model: string
+  bootId: string
+  startedAt: number
+  finishedAt?: number
+  heartbeatAt?: number
+  status: "running" | "finished"
+  summary?: RunSummary
+}
+
+interface SessionRow {
+  id: string
+  directory: string
+  directory_key: string
+  project_id: string
+  title: string
+  created: number
+  updated: number
+}
+interface RunRow {
+  id: string
+  session_id: string
+  directory_key: string
+  instance_id: string
+  generation: number
+  model: string
+  boot_id: string
+  started_at: number
+  finished_at: number | null
+  heartbeat_at: number | null
+  summary: string | null
+}
+
+export class SessionStore {
+  constructor(private readonly db: DB) {}
+
+  createSession(input: { directory: string; directoryKey: string; projectID: string; title?: string | undefined }): SessionInfo {
+    const now = Date.now()
+    const id = newId("ses")
+    const title = input.title?.trim() || `New session - ${new Date(now).toISOString()}`
+    this.db
+      .prepare("INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .run(id, input.directory, input.directoryKey, input.projectID, title, now, now)
+    return this.getSession(id)!
+  }
+
+  getSession(id: string): SessionInfo | undefined {
+    const row = this.db.prepare("SELECT * FROM session WHERE id = ?").get(id) as SessionRow | undefined
+    return row && toSession(row)
+  }
+
+  listSessions(directoryKey: string): SessionInfo[] {
+    return (this.db.prepare("SELECT * FROM session WHERE directory_key = ? ORDER BY updated DESC").all(directoryKey) as SessionRow[]).map(toSession)
+  }
+
+  touchSession(id: string): void {
+    this.db.prepare("UPDATE session SET updated = ? WHERE id = ?").run(Date.now(), id)
+  }
+
+  createMessage(info: Omit<MessageInfo, "id" | "time">): MessageInfo {
+    const message: MessageInfo = { ...info, id: newId("msg"), time: { created: Date.now() } }
+    this.db
+      .prepare("INSERT INTO message (id, session_id, role, created, run_id, provider_id, model_id) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .run(message.id, message.sessionID, message.role, message.time.created, message.runId ?? null, message.providerID ?? null, message.modelID ?? null)
+    return message
+  }
+
+  completeMessage(message: MessageInfo): MessageInfo {
+    const completed = Date.now()
+    this.db.prepare("UPDATE message SET completed = ? WHERE id = ?").run(completed, message.id)
+    return { ...message, time: { ...message.time, completed } }
+  }
+
+  /** Inserts or replaces a part (text parts are re-saved as they grow). */
+  savePart(part: Part, ord: number): void {
+    const data = part.type === "tool" ? JSON.stringify({ callID: part.callID, tool: part.tool, state: part.state }) : null
+    this.db
+      .prepare("INSERT INTO part (id, message_id, session_id, ord, type, text, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET text = excluded.text, data = excluded.data")
+      .run(part.id, part.messageID, part.sessionID, ord, part.type, part.type === "text" ? part.text : null, data)
+  }
+
+  messages(sessionId: string): { info: MessageInfo; parts: Part[] }[] {
+    const rows = this.db.prepare("SELECT * FROM message WHERE session_id = ? ORDER BY created, rowid").all(sessionId) as {
+      id: string
+      session_id: string
+      role: "user" | "assistant"
+      created: number
+      completed: number | null
+      run_id: string | null
+      provider_id: string | null
+      model_id: string | null
+    }[]
+    const parts = this.db.prepare("SELECT * FROM part WHERE session_id = ? ORDER BY ord").all(sessionId) as {
+      id: string
+      message_id: string
+      session_id: string
+      type: "text" | "tool"
+      text: string | null
+      data: string | null
+    }[]
+    const byMessage = new Map<string, Part[]>()
+    for (const row of parts) {
+      const list = byMessage.get(row.message_id) ?? []
+      if (row.type === "text") list.push({ id: row.id, sessionID: row.session_id, messageID: row.message_id, type: "text", text: row.text ?? "" })
+      else list.push({ id: row.id, sessionID: row.session_id, messageID: row.message_id, type: "tool", ...(JSON.parse(row.data ?? "{}") as { callID: string; tool: string; state: { status: "running" } }) })
+      byMessage.set(row.message_id, list)
+    }
+    return rows.map((row) => ({
+      info: {
+        id: row.id,
+        sessionID: row.session_id,
+        role: row.role,
+        time: { created: row.created, ...(row.completed ? { completed: row.completed } : {}) },
+        ...(row.run_id ? { runId: row.run_id } : {}),
+        ...(row.provider_id ? { providerID: row.provider_id } : {}),
+        ...(row.model_id ? { modelID: row.model_id } : {}),
+      },
+      parts: byMessage.get(row.id) ?? [],
+    }))
+  }
+
+  insertRun(run: Omit<RunRecord, "status">): void {
+    this.db
+      .prepare("INSERT INTO run (id, session_id, directory_key, instance_id, generation, model, boot_id, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .run(run.runId, run.sessionId, run.directoryKey, run.instanceId, run.generation, run.model, run.bootId, run.startedAt, run.startedAt)
+  }
+
+  heartbeat(runIds: string[], at = Date.now()): void {
+    const update = this.db.prepare("UPDATE run SET heartbeat_at = ? WHERE id = ? AND finished_at IS NULL")
+    this.db.transaction(() => {
+      for (const id of runIds) update.run(at, id)
+    })()
+  }
+
+  finishRun(summary: RunSummary): void {
+    this.db.prepare("UPDATE run SET finished_at = ?, summary = ? WHERE id = ?").run(summary.finishedAt, JSON.stringify(summary), summary.runId)
+  }
+
+  runs(sessionId: string): RunRecord[] {
+    return (this.db.prepare("SELECT * FROM run WHERE session_id = ? ORDER BY started_at").all(sessionId) as RunRow[]).map(toRun)
+  }
+
+  unfinishedRuns(): RunRecord[] {
+    return (this.db.prepare("SELECT * FROM run WHERE finished_at IS NULL").all() as RunRow[]).map(toRun)
+  }
+
+  lastRun(sessionId: string): RunRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM run WHERE session_id = ? ORDER BY started_at DESC LIMIT 1").get(sessionId) as RunRow | undefined
+    return row && toRun(row)
+  }
+}
+
+function toSession(row: SessionRow): SessionInfo {
+  return {
+    id: row.id,
+    projectID: row.project_id,
+    directory: row.directory,
+    directoryKey: row.directory_key,
+    title: row.title,
+    version: SESSION_VERSION,
+    time: { created: row.created, updated: row.updated },
+  }
+}
+
+function toRun(row: RunRow): RunRecord {
+  let summary: RunSummary | undefined
+  if (row.summary) {
+    try {
+      summary = JSON.parse(row.summary) as RunSummary
+    } catch {
+      summary = undefined
+    }
+  }
+  return {
+    runId: row.id,
+    sessionId: row.session_id,
+    directoryKey: row.directory_key,
+    instanceId: row.instance_id,
+    generation: row.generation,
+    model: row.model,
+    bootId: row.boot_id,
+    startedAt: row.started_at,
+    ...(row.finished_at ? { finishedAt: row.finished_at } : {}),
+    ...(row.heartbeat_at ? { heartbeatAt: row.heartbeat_at } : {}),
+    status: row.finished_at ? "finished" : "running",
+    ...(summary ? { summary } : {}),
+  }
+}
