@@ -1,0 +1,196 @@
+/**
+ * The one module that talks to the server over HTTP. Every other file goes through
+ * `ServerConnection.request` (a test fails when another file under src/ calls fetch), so the
+ * headers the server relies on for provenance are set in exactly one place:
+ *
+ * - `x-opencode-directory`: the selected project directory, percent-encoded;
+ * - `Authorization: Bearer …` when the page carried a token;
+ * - `x-opencode-client: app/<version>` on every request;
+ * - `x-opencode-action-id` / `x-opencode-action-name` only when the request carries an
+ *   `ActionStamp`, which only `runAction` (context/client-action.tsx) creates.
+ *
+ * Two paths, decided here: user-visible actions that change server state go through
+ * `runAction` and carry the action headers; data reads (lists, messages, runs, config, the
+ * diagnostics export the panel shows) and the background upload of the action log are plain
+ * app requests with no action headers. A read never initiates a lifecycle operation on its own
+ * behalf (a `load` that reloads on a context mismatch names the request as the occasion, not
+ * the initiator), so no renderer action is owed for it.
+ */
+import type { z } from "zod"
+
+export const APP_VERSION = "0.1.0"
+export const CLIENT_HEADER_VALUE = `app/${APP_VERSION}`
+const TOKEN_STORAGE_KEY = "opencode.token"
+const REQUEST_ID = /^req_[A-Za-z0-9_-]{1,64}$/
+
+/** The provenance headers of one renderer action. */
+export interface ActionStamp {
+  actionId: string
+  name: string
+}
+
+export interface RequestOptions<T> {
+  body?: unknown
+  /** Present only for requests made inside `runAction`. */
+  action?: ActionStamp
+  /** Parses the JSON answer at the boundary; without it the answer is `unknown`. */
+  schema?: z.ZodType<T>
+  /** Query string parameters. */
+  query?: Record<string, string | undefined>
+}
+
+export interface ServerResponse<T> {
+  data: T
+  status: number
+  /** The server's `x-opencode-request-id` for this request, when it sent a well-formed one. */
+  requestId?: string
+}
+
+/** A 4xx/5xx answer, with the server's `{ error: { code, message } }` when it sent one. */
+export class ServerError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly requestId?: string,
+  ) {
+    super(message)
+    this.name = "ServerError"
+  }
+}
+
+export interface ServerConnection {
+  readonly baseUrl: string
+  token(): string | undefined
+  directory(): string | undefined
+  request<T = unknown>(method: string, path: string, options?: RequestOptions<T>): Promise<ServerResponse<T>>
+  /**
+   * The URL of the event stream. EventSource cannot send headers, so the directory and the token
+   * travel as `?directory=` and `?token=`; the server accepts `?token=` on `/event` only.
+   */
+  eventUrl(): string
+}
+
+export interface ConnectionOptions {
+  baseUrl?: string
+  token?: () => string | undefined
+  directory: () => string | undefined
+  /** Injected by tests; defaults to the browser's. */
+  fetchImpl?: typeof globalThis.fetch
+  /** Called with every response's request id, stamped or not. */
+  onResponse?: (info: { action?: ActionStamp; requestId?: string; status: number }) => void
+}
+
+/**
+ * @example
+ *   const server = createServerConnection({ directory: () => project.directory() })
+ *   const { data } = await server.request("GET", "/session", { schema: SessionList })
+ */
+export function createServerConnection(options: ConnectionOptions): ServerConnection {
+  const baseUrl = (options.baseUrl ?? window.location.origin).replace(/\/+$/, "")
+  const pageToken = options.token ? undefined : resolveToken()
+  const token = options.token ?? (() => pageToken)
+  const send = options.fetchImpl ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init))
+
+  async function request<T>(method: string, path: string, opts: RequestOptions<T> = {}): Promise<ServerResponse<T>> {
+    const headers = requestHeaders({ directory: options.directory(), token: token(), action: opts.action })
+    const init: RequestInit = { method, headers }
+    if (opts.body !== undefined) {
+      headers["content-type"] = "application/json"
+      init.body = JSON.stringify(opts.body)
+    }
+    const response = await send(urlFor(baseUrl, path, opts.query), init)
+    const headerId = response.headers.get("x-opencode-request-id") ?? undefined
+    const requestId = headerId && REQUEST_ID.test(headerId) ? headerId : undefined
+    options.onResponse?.({ action: opts.action, requestId, status: response.status })
+    const text = await response.text()
+    let json: unknown = undefined
+    if (text.length > 0) {
+      try {
+        json = JSON.parse(text)
+      } catch {
+        if (response.ok) throw new ServerError(response.status, "invalid_json", `${method} ${path} answered something that is not JSON`, requestId)
+      }
+    }
+    if (!response.ok) {
+      const error = errorBody(json)
+      throw new ServerError(response.status, error?.code ?? `http_${response.status}`, error?.message ?? `${method} ${path} failed with ${response.status}`, requestId)
+    }
+    if (!opts.schema) return { data: json as T, status: response.status, requestId }
+    const parsed = opts.schema.safeParse(json)
+    if (!parsed.success) {
+      throw new ServerError(response.status, "unexpected_shape", `${method} ${path} answered an unexpected shape: ${parsed.error.issues[0]?.path.join(".") || "root"} ${parsed.error.issues[0]?.message ?? ""}`.trim(), requestId)
+    }
+    return { data: parsed.data, status: response.status, requestId }
+  }
+
+  return {
+    baseUrl,
+    token,
+    directory: options.directory,
+    request,
+    eventUrl() {
+      return urlFor(baseUrl, "/event", { directory: options.directory(), token: token() })
+    },
+  }
+}
+
+/** The headers every request carries, plus the action headers when it is stamped. */
+export function requestHeaders(input: { directory?: string; token?: string; action?: ActionStamp }): Record<string, string> {
+  const headers: Record<string, string> = { accept: "application/json", "x-opencode-client": CLIENT_HEADER_VALUE }
+  if (input.directory) headers["x-opencode-directory"] = encodeURIComponent(input.directory)
+  if (input.token) headers.authorization = `Bearer ${input.token}`
+  if (input.action) {
+    headers["x-opencode-action-id"] = input.action.actionId
+    headers["x-opencode-action-name"] = input.action.name
+  }
+  return headers
+}
+
+function urlFor(baseUrl: string, path: string, query?: Record<string, string | undefined>): string {
+  const url = new URL(path, `${baseUrl}/`)
+  for (const [key, value] of Object.entries(query ?? {})) if (value !== undefined && value !== "") url.searchParams.set(key, value)
+  return url.toString()
+}
+
+function errorBody(json: unknown): { code?: string; message?: string } | undefined {
+  if (typeof json !== "object" || json === null || !("error" in json)) return undefined
+  const error = (json as { error: unknown }).error
+  if (typeof error !== "object" || error === null) return undefined
+  const { code, message } = error as { code?: unknown; message?: unknown }
+  return { code: typeof code === "string" ? code : undefined, message: typeof message === "string" ? message : undefined }
+}
+
+/**
+ * The server's token: `<meta name="opencode-token">` on a page served to a loopback peer, else a
+ * `#token=` fragment on the printed URL. A fragment token is kept in sessionStorage and removed
+ * from the address bar so it does not end up in bookmarks or screenshots.
+ */
+export function resolveToken(doc: Document = document, storage: Storage | undefined = safeSessionStorage()): string | undefined {
+  const meta = doc.querySelector<HTMLMetaElement>('meta[name="opencode-token"]')?.content?.trim()
+  if (meta) return meta
+  const location = doc.defaultView?.location
+  const hash = location?.hash ?? ""
+  const match = /(?:^#|&)token=([^&]+)/.exec(hash)
+  if (match?.[1]) {
+    const token = decodeURIComponent(match[1])
+    storage?.setItem(TOKEN_STORAGE_KEY, token)
+    const rest = hash.replace(/(?:^#|&)token=[^&]+/, "").replace(/^&/, "")
+    doc.defaultView?.history.replaceState(null, "", `${location!.pathname}${location!.search}${rest ? `#${rest}` : ""}`)
+    return token
+  }
+  return storage?.getItem(TOKEN_STORAGE_KEY) ?? undefined
+}
+
+/** `<meta name="opencode-default-directory">`, the directory the server was started in. */
+export function defaultDirectory(doc: Document = document): string | undefined {
+  return doc.querySelector<HTMLMetaElement>('meta[name="opencode-default-directory"]')?.content?.trim() || undefined
+}
+
+function safeSessionStorage(): Storage | undefined {
+  try {
+    return window.sessionStorage
+  } catch {
+    return undefined
+  }
+}

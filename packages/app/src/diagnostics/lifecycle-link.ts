@@ -1,0 +1,120 @@
+/**
+ * Links the server's lifecycle and run events to the renderer action the user just took: a
+ * lifecycle action belongs to a renderer action when its origin's request carries that action's
+ * id (an `api_route`, or the `PATCH /config` request that wrote a `config_invalidation`), and a
+ * child action (`dispose_all → dispose_directory`) belongs to whichever action owns its root.
+ * Pure: the ClientActionContext keeps the state, these functions compute the next one.
+ */
+import type { LifecycleAction, Origin, RunSummary } from "opencode/provenance/schemas"
+
+export const ACTION_LABELS: Record<string, string> = {
+  "session.create": "New session",
+  "session.prompt": "Send",
+  "session.abort": "Stop",
+  "instance.reload": "Reload project",
+  "instance.dispose": "Dispose project",
+  "global.dispose": "Dispose all",
+  "project.git.init": "Git init",
+  "config.save": "Save config",
+  "session.export": "Export",
+}
+
+export function actionLabel(name: string): string {
+  return ACTION_LABELS[name] ?? name
+}
+
+export interface LinkedLifecycle {
+  lifecycleId: string
+  operation: LifecycleAction["operation"]
+  parentId?: string
+  rootId: string
+  state: "started" | "finished"
+  runIds: string[]
+}
+
+export interface LinkedAction {
+  actionId: string
+  name: string
+  outcome: "pending" | "ok" | "error"
+  error?: string
+  lifecycles: LinkedLifecycle[]
+  /** Runs whose `run.finished` named one of this action's lifecycle actions (or its cancel request). */
+  stoppedRuns: string[]
+}
+
+/** The renderer action id an origin was initiated by, if any. A `load`'s occasion does not count. */
+export function originActionId(origin: Origin): string | undefined {
+  if (origin.kind === "api_route" || origin.kind === "config_invalidation") return origin.request?.actionId
+  return undefined
+}
+
+/** Applies a `lifecycle.action.started/finished`; returns the same array when nothing matched. */
+export function linkLifecycle(actions: readonly LinkedAction[], action: LifecycleAction, phase: "started" | "finished"): readonly LinkedAction[] {
+  const direct = originActionId(action.origin)
+  const index = actions.findIndex(
+    (linked) =>
+      linked.actionId === direct ||
+      linked.lifecycles.some((lc) => lc.lifecycleId === action.rootId || lc.lifecycleId === action.parentId || lc.lifecycleId === action.lifecycleId),
+  )
+  if (index < 0) return actions
+  const linked = actions[index]!
+  const entry: LinkedLifecycle = {
+    lifecycleId: action.lifecycleId,
+    operation: action.operation,
+    rootId: action.rootId,
+    state: phase,
+    runIds: [...action.runIds],
+    ...(action.parentId ? { parentId: action.parentId } : {}),
+  }
+  const known = linked.lifecycles.findIndex((lc) => lc.lifecycleId === action.lifecycleId)
+  const lifecycles = [...linked.lifecycles]
+  if (known < 0) lifecycles.push(entry)
+  else lifecycles[known] = { ...entry, state: lifecycles[known]!.state === "finished" ? "finished" : phase, runIds: unique([...lifecycles[known]!.runIds, ...entry.runIds]) }
+  const next = [...actions]
+  next[index] = { ...linked, lifecycles }
+  return next
+}
+
+/** Applies a `run.finished`: the run counts for the action whose lifecycle (or cancel) stopped it. */
+export function linkRunFinished(actions: readonly LinkedAction[], summary: RunSummary): readonly LinkedAction[] {
+  const interrupt = summary.interrupt
+  if (!interrupt) return actions
+  const lifecycleIds = interrupt.lifecycle ? [interrupt.lifecycle.lifecycleId, interrupt.lifecycle.rootId] : []
+  const cancelActionId = interrupt.request?.actionId
+  const index = actions.findIndex(
+    (linked) => (cancelActionId !== undefined && linked.actionId === cancelActionId) || linked.lifecycles.some((lc) => lifecycleIds.includes(lc.lifecycleId)),
+  )
+  if (index < 0) return actions
+  const linked = actions[index]!
+  if (linked.stoppedRuns.includes(summary.runId)) return actions
+  const next = [...actions]
+  next[index] = { ...linked, stoppedRuns: [...linked.stoppedRuns, summary.runId] }
+  return next
+}
+
+/** Every run this action's lifecycle actions closed, from their records and from run events. */
+export function closedRuns(linked: LinkedAction): string[] {
+  return unique([...linked.lifecycles.flatMap((lc) => lc.runIds), ...linked.stoppedRuns])
+}
+
+/**
+ * One line for the status bar.
+ *
+ * @example statusLine(reload) // "Reload project → lifecycle lc_abc finished, closed 1 run"
+ */
+export function statusLine(linked: LinkedAction): string {
+  const label = actionLabel(linked.name)
+  if (linked.outcome === "error") return `${label} → failed: ${linked.error ?? "the server refused it"}`
+  const root = linked.lifecycles.find((lc) => lc.parentId === undefined) ?? linked.lifecycles[0]
+  if (!root) return linked.outcome === "pending" ? `${label} → sent…` : `${label} → done`
+  const children = linked.lifecycles.filter((lc) => lc !== root)
+  const finished = root.state === "finished"
+  const count = closedRuns(linked).length
+  const runs = finished ? `, closed ${count} run${count === 1 ? "" : "s"}` : ""
+  const nested = children.length > 0 ? ` (${children.length} child action${children.length === 1 ? "" : "s"}: ${unique(children.map((child) => child.operation)).join(", ")})` : ""
+  return `${label} → lifecycle ${root.lifecycleId} ${root.operation} ${finished ? "finished" : "started…"}${nested}${runs}`
+}
+
+function unique<T>(values: readonly T[]): T[] {
+  return [...new Set(values)]
+}

@@ -1,0 +1,108 @@
+/** The sessions of the selected directory, newest first, with "New session". */
+import { A, Navigate, useNavigate } from "@solidjs/router"
+import { createQuery, useQueryClient } from "@tanstack/solid-query"
+import { createSignal, For, Match, Show, Switch } from "solid-js"
+import { useClientActions } from "../context/client-action.tsx"
+import { onServerEvent } from "../context/events.tsx"
+import { useProject } from "../context/project.tsx"
+import { applySession, queryKeys } from "../context/queries.ts"
+import { ROUTES } from "../context/routes.ts"
+import { useServer } from "../context/server-context.tsx"
+import { Session, SessionList as SessionListShape } from "../context/shapes.ts"
+import { ConfigEditor } from "./config-editor.tsx"
+
+export function SessionList() {
+  const project = useProject()
+  return (
+    <Show when={project.directory()} fallback={<Navigate href={ROUTES.picker} />}>
+      <SessionListFor />
+    </Show>
+  )
+}
+
+function SessionListFor() {
+  const project = useProject()
+  const server = useServer()
+  const actions = useClientActions()
+  const queryClient = useQueryClient()
+  const navigate = useNavigate()
+  const [error, setError] = createSignal("")
+  const [creating, setCreating] = createSignal(false)
+
+  const sessions = createQuery(() => ({
+    queryKey: queryKeys.sessions(project.directory()),
+    queryFn: () => server.read("/session", SessionListShape),
+  }))
+  onServerEvent((event) => {
+    if (event.type === "session.updated") queryClient.setQueryData(queryKeys.sessions(project.directory()), (list: Session[] | undefined) => applySession(list, event.properties.info))
+    if (event.type === "server.replay_gap" || event.type === "server.instance.disposed") void queryClient.invalidateQueries({ queryKey: queryKeys.sessions(project.directory()) })
+  })
+
+  const create = async () => {
+    setCreating(true)
+    setError("")
+    try {
+      const session = await actions.runAction("session.create", (api) => api.post("/session", {}, Session))
+      queryClient.setQueryData(queryKeys.sessions(project.directory()), (list: Session[] | undefined) => applySession(list, session))
+      navigate(ROUTES.session.replace(":id", encodeURIComponent(session.id)))
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err))
+    } finally {
+      setCreating(false)
+    }
+  }
+
+  const sorted = () => [...(sessions.data ?? [])].sort((a, b) => b.time.updated - a.time.updated)
+  return (
+    <div class="stack">
+      <section class="card" aria-labelledby="sessions-title">
+        <div class="row spread">
+          <h1 id="sessions-title">Sessions</h1>
+          <button type="button" data-testid="new-session-button" disabled={creating()} onClick={() => void create()}>
+            New session
+          </button>
+        </div>
+        <Show when={error()}>
+          <p class="error" role="alert">
+            {error()}
+          </p>
+        </Show>
+        <Switch>
+          <Match when={sessions.isError}>
+            <p class="error" role="alert">
+              Sessions could not be loaded: {(sessions.error as Error | null)?.message}
+            </p>
+          </Match>
+          <Match when={sessions.isPending}>
+            <p class="muted">Loading…</p>
+          </Match>
+          <Match when={sorted().length === 0}>
+            <p class="muted">No sessions in this project yet.</p>
+          </Match>
+          <Match when={true}>
+            <ul class="sessions" data-testid="session-list">
+              <For each={sorted()}>
+                {(session) => (
+                  <li data-testid="session-item" data-session-id={session.id}>
+                    <A href={ROUTES.session.replace(":id", encodeURIComponent(session.id))}>
+                      <span class="title">{session.title || session.id}</span>
+                      <span class="muted small">{new Date(session.time.updated).toLocaleString()}</span>
+                      <Show when={session.lastRun}>
+                        {(run) => (
+                          <span class={`badge ${run().status === "running" ? "busy" : run().classification === "completed" || !run().classification ? "" : "warn"}`}>
+                            {run().status === "running" ? "running" : (run().classification ?? "finished").replaceAll("_", " ")}
+                          </span>
+                        )}
+                      </Show>
+                    </A>
+                  </li>
+                )}
+              </For>
+            </ul>
+          </Match>
+        </Switch>
+      </section>
+      <ConfigEditor />
+    </div>
+  )
+}

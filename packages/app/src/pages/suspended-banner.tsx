@@ -1,0 +1,29 @@
+/**
+ * The banner on a session whose last run did not complete: one line saying what stopped it,
+ * and the button that opens the incident panel.
+ */
+import type { Classification, IncidentChain, RunSummary } from "opencode/provenance/schemas"
+import { Show } from "solid-js"
+import { bannerText } from "../diagnostics/verdict-words.ts"
+
+export interface SuspendedBannerProps {
+  classification: Classification
+  summary?: RunSummary
+  incident?: IncidentChain
+  isOwnAction: (actionId: string | undefined) => boolean
+  onExplain: () => void
+}
+
+export function SuspendedBanner(props: SuspendedBannerProps) {
+  const text = () => bannerText({ classification: props.classification, summary: props.summary, incident: props.incident, isOwnAction: props.isOwnAction })
+  return (
+    <Show when={props.classification !== "completed"}>
+      <div class={`banner banner-${props.incident?.verdict ?? "pending"}`} role="status" data-testid="suspended-banner" data-classification={props.classification}>
+        <span data-testid="suspended-banner-text">{text()}</span>
+        <button type="button" data-testid="suspended-banner-button" onClick={() => props.onExplain()}>
+          Why did this run stop?
+        </button>
+      </div>
+    </Show>
+  )
+}

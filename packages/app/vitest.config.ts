@@ -1,0 +1,12 @@
+import solid from "vite-plugin-solid"
+import { defineProject } from "vitest/config"
+
+export default defineProject({
+  plugins: [solid()],
+  test: {
+    name: "app",
+    environment: "happy-dom",
+    include: ["test/**/*.test.{ts,tsx}", "src/**/__tests__/**/*.test.{ts,tsx}"],
+    testTimeout: 20_000,
+  },
+})
