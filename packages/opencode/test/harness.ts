@@ -1,0 +1,166 @@
+/**
+ * Test harness: a real server on loopback with a temporary data dir and project directories,
+ * in-process (`startTestServer`) or as a child process (`spawnServer`, for signals and kills).
+ */
+import { spawn, type ChildProcess } from "node:child_process"
+import { mkdtempSync, realpathSync, rmSync } from "node:fs"
+import os from "node:os"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+import { startServer, type RunningServer } from "../src/server/server.ts"
+
+export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../bin/opencode.mjs")
+
+export function tempDir(prefix = "oc-test-"): string {
+  return realpathSync(mkdtempSync(path.join(os.tmpdir(), prefix)))
+}
+
+export interface TestServer {
+  url: string
+  dataDir: string
+  running: RunningServer
+  /** A new empty project directory. */
+  project(): string
+  /** fetch against the server with the directory header and JSON handling. */
+  call(method: string, route: string, opts?: { directory?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>
+  close(): Promise<void>
+}
+
+export interface TestServerOptions {
+  tickMs?: number
+  watchdogMs?: number
+  settleTimeoutMs?: number
+  dataDir?: string
+  env?: Record<string, string | undefined>
+  token?: string
+}
+
+const cleanups: (() => void)[] = []
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? tempDir("oc-data-")
+  const defaultDirectory = tempDir("oc-default-")
+  const running = await startServer({
+    port: 0,
+    hostname: "127.0.0.1",
+    dataDir,
+    defaultDirectory,
+    scriptedTickMs: options.tickMs ?? 20,
+    watchdogMs: options.watchdogMs ?? 60_000,
+    settleTimeoutMs: options.settleTimeoutMs ?? 3000,
+    env: { ...options.env },
+    token: options.token,
+  })
+  const projects: string[] = [defaultDirectory]
+  const server: TestServer = {
+    url: running.url,
+    dataDir,
+    running,
+    project() {
+      const dir = tempDir("oc-proj-")
+      projects.push(dir)
+      return dir
+    },
+    async call(method, route, opts = {}) {
+      const headers: Record<string, string> = { ...(opts.headers ?? {}) }
+      if (opts.directory) headers["x-opencode-directory"] = encodeURIComponent(opts.directory)
+      if (opts.body !== undefined) headers["content-type"] = "application/json"
+      if (options.token && !headers.authorization) headers.authorization = `Bearer ${options.token}`
+      const res = await fetch(running.url + route, { method, headers, ...(opts.body !== undefined ? { body: typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body) } : {}) })
+      const text = await res.text()
+      let body: unknown = text
+      try {
+        body = text ? JSON.parse(text) : undefined
+      } catch {
+        body = text
+      }
+      return { status: res.status, body, headers: res.headers }
+    },
+    async close() {
+      await running.shutdown("api").catch(() => {})
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true })
+      for (const dir of projects) rmSync(dir, { recursive: true, force: true })
+    },
+  }
+  return server
+}
+
+/** App-client headers for an action the renderer names. */
+export function appHeaders(actionName: string, actionId = `act_${Math.random().toString(36).slice(2, 12)}`): Record<string, string> {
+  return { "x-opencode-client": "app/0.1.0", "x-opencode-action-id": actionId, "x-opencode-action-name": actionName }
+}
+
+/** Creates a session in `directory` and starts a run of `model`; resolves once the run has visible output (or started, for silent models). */
+export async function startRun(server: TestServer, directory: string, model = "scripted/slow", opts: { waitForOutput?: boolean } = {}): Promise<{ sessionId: string; runId: string }> {
+  const session = await server.call("POST", "/session", { directory, body: {} })
+  if (session.status !== 200) throw new Error(`create session: ${session.status} ${JSON.stringify(session.body)}`)
+  const sessionId = session.body.id as string
+  const prompt = await server.call("POST", `/session/${sessionId}/prompt`, { directory, body: { text: "PROMPT-CANARY do the thing", model } })
+  if (prompt.status !== 200) throw new Error(`prompt: ${prompt.status} ${JSON.stringify(prompt.body)}`)
+  const runId = prompt.body.runId as string
+  if (opts.waitForOutput !== false) {
+    await waitFor(async () => {
+      const messages = await server.call("GET", `/session/${sessionId}/message`)
+      return (messages.body as any[]).some((m) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.length > 0))
+    })
+  }
+  return { sessionId, runId }
+}
+
+/** The run's summary once it has one. */
+export async function finishedRun(server: TestServer, sessionId: string, runId: string, timeoutMs = 10_000): Promise<any> {
+  let summary: any
+  await waitFor(async () => {
+    const runs = await server.call("GET", `/session/${sessionId}/run`)
+    summary = (runs.body as any[]).find((run) => run.runId === runId)?.summary
+    return summary !== undefined
+  }, timeoutMs)
+  return summary
+}
+
+export async function incidentOf(server: TestServer, sessionId: string, runId: string): Promise<any> {
+  const incidents = await server.call("GET", `/session/${sessionId}/incident`)
+  return (incidents.body as any[]).find((chain) => chain.runId === runId)
+}
+
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 10_000, stepMs = 25): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, stepMs))
+  }
+}
+
+export interface SpawnedServer {
+  url: string
+  proc: ChildProcess
+  stderr(): string
+  exited: Promise<number | null>
+}
+
+/** The real CLI in a child process (for SIGTERM, SIGKILL and restart tests). */
+export async function spawnServer(dataDir: string, env: Record<string, string> = {}, directory?: string): Promise<SpawnedServer> {
+  const proc = spawn(process.execPath, [BIN, "serve", "--port", "0", "--data-dir", dataDir, ...(directory ? ["--directory", directory] : [])], {
+    env: { ...process.env, OPENCODE_SCRIPTED_TICK_MS: "20", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  })
+  let out = ""
+  let err = ""
+  proc.stderr!.on("data", (chunk) => (err += chunk))
+  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)))
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${err}`)), 20_000)
+    proc.stdout!.on("data", (chunk) => {
+      out += chunk
+      const match = /listening on (http:\/\/\S+)/.exec(out)
+      if (match) {
+        clearTimeout(timer)
+        resolve(match[1]!)
+      }
+    })
+    proc.on("exit", () => reject(new Error(`server exited: ${err}`)))
+  })
+  cleanups.push(() => proc.kill("SIGKILL"))
+  return { url, proc, stderr: () => err, exited }
+}
