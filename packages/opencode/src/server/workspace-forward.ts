@@ -7,6 +7,7 @@
 import type { MiddlewareHandler } from "hono"
 import type { Host } from "../host.ts"
 import { ApiError } from "./errors.ts"
+import { RemoteRunWatch } from "./remote-run-watch.ts"
 
 /** Headers a forwarded request carries; everything else (cookies, auth, host) stays here. */
 const FORWARDED_HEADERS = [
@@ -20,6 +21,9 @@ const FORWARDED_HEADERS = [
   "traceparent",
 ]
 const WORKSPACE_ID = /^[A-Za-z0-9_-]{1,64}$/
+/** Forwarded routes that start a run there: the run is followed so its end is recorded here. */
+const RUN_ROUTE = /^\/session\/(ses_[A-Za-z0-9_-]{1,64})\/(prompt|prompt_async|message)$/
+const WATCH_READY_MS = 3000
 
 export function workspaceForwarding(host: Host): MiddlewareHandler {
   return async (c, next) => {
@@ -37,6 +41,11 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
     headers.set("x-opencode-forwarded-by", host.bootId)
     const requestId = c.get("requestId" as never) as string | undefined
     if (requestId) headers.set("x-opencode-forwarded-request-id", requestId)
+    const runRoute = c.req.method === "POST" ? RUN_ROUTE.exec(c.req.path) : null
+    const watch = runRoute
+      ? new RemoteRunWatch(host, { workspaceId, baseUrl: workspace.url, sessionId: runRoute[1]!, directoryHeader: c.req.header("x-opencode-directory") })
+      : undefined
+    if (watch) await Promise.race([watch.ready, new Promise((resolve) => setTimeout(resolve, WATCH_READY_MS))])
     let response: Response
     try {
       response = await fetch(url, {
@@ -47,13 +56,27 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
         redirect: "manual",
       })
     } catch {
+      watch?.cancel()
       throw new ApiError(502, "workspace_unreachable", `workspace "${workspaceId}" did not answer`)
+    }
+    let body: ReadableStream<Uint8Array> | string | null = response.body
+    if (watch) {
+      if (!response.ok) watch.cancel()
+      else if (runRoute![2] === "prompt") {
+        const text = await response.text()
+        body = text
+        try {
+          watch.expect((JSON.parse(text) as { runId?: string }).runId)
+        } catch {
+          watch.expect(undefined)
+        }
+      }
     }
     const out = new Headers()
     for (const name of ["content-type", "cache-control", "x-opencode-request-id", "x-opencode-lifecycle-id"]) {
       const value = response.headers.get(name)
       if (value) out.set(name === "x-opencode-request-id" ? "x-opencode-remote-request-id" : name, value)
     }
-    return new Response(response.body, { status: response.status, headers: out })
+    return new Response(body, { status: response.status, headers: out })
   }
 }

@@ -124,6 +124,12 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
   const exportedRequests = keptRequests.map((request) => ({ ...request, ...(request.directoryKey ? { directoryKey: digestKey(request.directoryKey) } : {}) }))
 
   const incidents = deriveIncidentChains({ runs: exportedRuns, lifecycle: exportedLifecycle, requests: exportedRequests, renderer, crashes })
+  // A forwarded run's remote chain rides beside the local one, labelled as the remote's word.
+  const remoteRuns = incidents.filter((chain) => chain.classification === "remote_interrupted").map((chain) => chain.runId)
+  if (remoteRuns.length > 0) {
+    const chains = new Map(journal.rows({ kinds: ["remote.chain"], runIds: remoteRuns }).map((row) => [row.runId, (row.data as { chain?: unknown })?.chain]))
+    for (const chain of incidents) if (chains.has(chain.runId)) chain.remote = { source: "remote_reported", chain: chains.get(chain.runId) }
+  }
   return {
     schema: EXPORT_SCHEMA,
     version: SUPPORTED_EXPORT_VERSION,

@@ -83,6 +83,15 @@ export class SessionStore {
     return this.getSession(id)!
   }
 
+  /** Records a session that lives on a remote workspace, so its forwarded runs have a local home. */
+  ensureRemoteSession(input: { id: string; directory: string; directoryKey: string; title: string }): SessionInfo {
+    const now = Date.now()
+    this.db
+      .prepare("INSERT OR IGNORE INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, 'remote', ?, ?, ?)")
+      .run(input.id, input.directory, input.directoryKey, input.title, now, now)
+    return this.getSession(input.id)!
+  }
+
   getSession(id: string): SessionInfo | undefined {
     const row = this.db.prepare("SELECT * FROM session WHERE id = ?").get(id) as SessionRow | undefined
     return row && toSession(row)

@@ -19,6 +19,8 @@ export type JournalKind =
   | "request"
   | "renderer"
   | "crash.detected"
+  /** A remote workspace's own chain for a forwarded run: remote evidence, never local. */
+  | "remote.chain"
 
 export interface JournalRow {
   seq: number
