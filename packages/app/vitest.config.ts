@@ -5,6 +5,7 @@ export default defineProject({
   plugins: [solid()],
   test: {
     name: "app",
+    setupFiles: ["./test/setup.ts"],
     environment: "happy-dom",
     include: ["test/**/*.test.{ts,tsx}", "src/**/__tests__/**/*.test.{ts,tsx}"],
     testTimeout: 20_000,

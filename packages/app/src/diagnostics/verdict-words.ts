@@ -67,6 +67,10 @@ export function bannerText(input: BannerInput): string {
   const verdict = input.incident?.verdict
   const gap = (text: string) => (verdict === "partially_diagnosed" && missing.length > 0 ? `${text.replace(/\.$/, "")}; partially diagnosed, missing ${missing.join(", ")}.` : text)
 
+  // A crash chain has an `unknown` origin by construction: it is evidence of a process exit, said as such.
+  if (verdict === "crash_evidence" || classification === "process_exit_without_finalizer") {
+    return "This run was lost when the server process ended without finishing it (crash evidence, not a project reload or dispose)."
+  }
   if (verdict === "missing_provenance" || classification === "unknown_interrupt" || origin?.kind === "unknown") {
     return `This run was stopped; cause unknown: missing ${missing.length > 0 ? missing.join(", ") : "lifecycle_action"}.`
   }
@@ -90,8 +94,6 @@ export function bannerText(input: BannerInput): string {
       const workspace = origin?.kind === "forwarded_remote" && origin.workspaceId ? ` ${origin.workspaceId}` : ""
       return `This run was interrupted by the remote workspace${workspace}; what stopped it there is known only to the remote.`
     }
-    case "process_exit_without_finalizer":
-      return "This run was lost when the server process ended without finishing it (crash evidence, not a project reload or dispose)."
     default:
       break
   }
