@@ -1,0 +1,87 @@
+/**
+ * opencode's published SDK drives the session flows unmodified (CONTRACT.md, "Compatibility").
+ * A plain SDK client is a plain client: the renderer hop is not applicable to its closes.
+ */
+import { createOpencodeClient } from "@opencode-ai/sdk"
+import { afterEach, beforeEach, expect, test } from "vitest"
+import { finishedRun, incidentOf, startTestServer, waitFor, type TestServer } from "../harness.ts"
+
+let server: TestServer
+beforeEach(async () => {
+  server = await startTestServer({ tickMs: 20 })
+})
+afterEach(async () => {
+  await server.close()
+})
+
+test("create, prompt (sync and async), list messages, abort, dispose through @opencode-ai/sdk", async () => {
+  // A directory with a space and a percent sign: the SDK percent-encodes the header and uses ?directory= on GETs.
+  const dir = server.project()
+  const { mkdirSync } = await import("node:fs")
+  const odd = `${dir}/my 100% project`
+  mkdirSync(odd)
+  const client = createOpencodeClient({ baseUrl: server.url, directory: odd })
+
+  const created = await client.session.create({ body: { title: "sdk session" } })
+  expect(created.error).toBeUndefined()
+  const session = created.data!
+  expect(session).toMatchObject({ title: "sdk session", directory: odd, version: expect.any(String) })
+  expect(session.time.created).toBeTypeOf("number")
+
+  const listed = await client.session.list()
+  expect(listed.data!.map((s) => s.id)).toContain(session.id)
+
+  const answer = await client.session.prompt({
+    path: { id: session.id },
+    body: { parts: [{ type: "text", text: "hi" }], model: { providerID: "scripted", modelID: "quick" } },
+  })
+  expect(answer.error).toBeUndefined()
+  const parts = (answer.data as any).parts as any[]
+  expect(parts.map((p) => p.text).join("")).toBe("Hello from scripted/quick.")
+
+  const messages = await client.session.messages({ path: { id: session.id } })
+  expect(messages.data!.map((m) => m.info.role)).toEqual(["user", "assistant"])
+
+  const started = await client.session.promptAsync({
+    path: { id: session.id },
+    body: { parts: [{ type: "text", text: "go slow" }], model: { providerID: "scripted", modelID: "slow" } },
+  })
+  expect(started.response.status).toBe(204)
+  await waitFor(async () => ((await server.call("GET", `/session/${session.id}/run`)).body as any[]).some((r) => r.status === "running"))
+  const aborted = await client.session.abort({ path: { id: session.id } })
+  expect(aborted.data).toBe(true)
+  const runs = (await server.call("GET", `/session/${session.id}/run`)).body as any[]
+  const slow = runs.at(-1)
+  const summary = await finishedRun(server, session.id, slow.runId)
+  expect(summary.classification).toBe("user_cancelled")
+
+  // A dispose from the SDK: a plain client, renderer hop not applicable, diagnosed.
+  await client.session.promptAsync({ path: { id: session.id }, body: { parts: [{ type: "text", text: "again" }], model: { providerID: "scripted", modelID: "slow" } } })
+  await waitFor(async () => ((await server.call("GET", `/session/${session.id}/run`)).body as any[]).some((r) => r.status === "running"))
+  const runId = ((await server.call("GET", `/session/${session.id}/run`)).body as any[]).at(-1).runId
+  const disposed = await client.instance.dispose()
+  expect(disposed.data).toBe(true)
+  await finishedRun(server, session.id, runId)
+  const chain = await incidentOf(server, session.id, runId)
+  expect(chain.classification).toBe("local_instance_dispose")
+  expect(chain.verdict).toBe("diagnosed")
+  expect(chain.links.find((l: any) => l.hop === "renderer").status).toBe("not_applicable")
+})
+
+test("the SDK's event stream delivers opencode's session events", async () => {
+  const dir = server.project()
+  const client = createOpencodeClient({ baseUrl: server.url, directory: dir })
+  const events = await client.event.subscribe()
+  const seen: string[] = []
+  const session = (await client.session.create({ body: {} })).data!
+  const reading = (async () => {
+    for await (const event of events.stream as AsyncIterable<any>) {
+      seen.push(event.type)
+      if (event.type === "session.idle") break
+    }
+  })()
+  await client.session.promptAsync({ path: { id: session.id }, body: { parts: [{ type: "text", text: "hi" }], model: { providerID: "scripted", modelID: "quick" } } })
+  await reading
+  expect(seen[0]).toBe("server.connected")
+  for (const type of ["session.status", "message.updated", "message.part.updated", "run.started", "run.finished", "session.idle"]) expect(seen).toContain(type)
+})
