@@ -10,6 +10,14 @@ export class DirectoryLock {
   }
 
   /**
+   * Resolves once every current holder of `key` has finished, without taking the lock itself:
+   * for waiters (like `load`) that must not look like holders to one another.
+   */
+  async idle(key: string): Promise<void> {
+    for (let tail = this.tails.get(key); tail; tail = this.tails.get(key)) await tail
+  }
+
+  /**
    * Runs `fn` once every earlier holder of `key` has finished.
    *
    * @example await locks.run(key, async () => { await gitInit(dir); await store.reload(...) })

@@ -12,8 +12,15 @@ import type { MismatchReason } from "../provenance/schemas.ts"
 
 export const CONFIG_FILE = "opencode.json"
 
+/** The worktree of a directory outside any git repository. */
+export const NO_WORKTREE = "/"
+
 export interface InstanceContext {
-  /** The git worktree root, or the directory itself when it is not in a repository. */
+  /**
+   * The git worktree root, or `/` when the directory is not in a repository (opencode's
+   * convention for the global project): a directory that becomes a repository, or leaves one,
+   * is a `worktree_mismatch`.
+   */
   worktree: string
   projectId: string
   /** sha256 of the config file's bytes; `none` when there is no config file. */
@@ -29,7 +36,7 @@ const projectIdCache = new Map<string, { stamp: string; projectId: string }>()
 export async function detectContext(directory: string): Promise<InstanceContext> {
   const gitRoot = findGitRoot(directory)
   return {
-    worktree: gitRoot ?? directory,
+    worktree: gitRoot ?? NO_WORKTREE,
     projectId: gitRoot ? await projectIdOf(gitRoot) : "global",
     configDigest: configDigestOf(directory),
   }

@@ -46,6 +46,11 @@ export interface Instance {
   closed?: Promise<Instance | undefined>
   /** Released in step 5 of a close. */
   resources: (() => void)[]
+  /**
+   * Actions requested while this generation was open but another holder had the directory lock:
+   * whichever action closes this generation records them on its runs as `alsoRequestedBy`.
+   */
+  queued: LifecycleAction[]
   /** The digest a config route is writing under the directory lock: its watcher echo is not a new cause. */
   expectedConfigDigest?: string
 }
@@ -120,7 +125,8 @@ export class InstanceStore {
         // A route is changing this directory's context; the change it makes is its own to attribute.
         const detected = current ? await detectContext(directory) : undefined
         if (current && detected && mismatchOf(current.context, detected)) this.echo(current, "context_mismatch", "load_reload")
-        await this.locks.run(directoryKey, async () => {})
+        // Wait without queueing: an empty turn in the lock would read as a holder to other loads.
+        await this.locks.idle(directoryKey)
         continue
       }
       const context = await detectContext(directory)
@@ -189,6 +195,9 @@ export class InstanceStore {
     // and an action that overlaps a close in progress is recorded on those runs as well.
     const requested = this.instances.get(directoryKey)
     if (requested && requested.state === "closing") this.requestAborts(requested, action, false)
+    // Queued behind another holder of the lock (a racing reload, a config write): if that holder
+    // closes this generation, this action was requested against the same runs and is kept on them.
+    else if (requested && requested.state === "open" && !opts.locked && this.locks.isHeld(directoryKey)) requested.queued.push(action)
     const closed: InstanceRef[] = []
     const runIds: string[] = []
     const body = async () => {
@@ -216,6 +225,7 @@ export class InstanceStore {
     instance.closed = new Promise((resolve) => (finish = resolve))
     const runs = [...instance.runs.values()]
     this.requestAborts(instance, action, true)
+    for (const queued of instance.queued.splice(0)) if (queued !== action) this.requestAborts(instance, queued, false)
 
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), this.settleTimeoutMs)))
@@ -277,7 +287,7 @@ export class InstanceStore {
       instanceId = newId("ins")
       this.instanceIds.set(directoryKey, instanceId)
     }
-    const instance: Instance = { instanceId, generation, directory, directoryKey, context, state: "open", runs: new Map(), resources: [] }
+    const instance: Instance = { instanceId, generation, directory, directoryKey, context, state: "open", runs: new Map(), resources: [], queued: [] }
     if (this.options.watchConfig !== false) {
       // Created outside any request's context: a later config edit must not blame this request.
       const stop = this.detach(() =>

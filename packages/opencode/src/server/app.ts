@@ -12,6 +12,7 @@ import { configRoutes } from "./routes/config.ts"
 import { diagnosticsRoutes } from "./routes/diagnostics.ts"
 import { eventRoutes } from "./routes/event.ts"
 import { instanceRoutes } from "./routes/instance.ts"
+import { instanceLoad } from "./routes/instance-load.ts"
 import { sessionRoutes } from "./routes/session.ts"
 import { isAppPath, staticAppRoutes } from "./routes/static-app.ts"
 import { workspaceForwarding } from "./workspace-forward.ts"
@@ -22,6 +23,11 @@ export interface ServerAppOptions {
   hostname?: string | undefined
   bodyLimit?: number
   appDist?: string
+  /**
+   * The causal spine's request hop: the request-context middleware and the request journal.
+   * Default true; `false` exists only so the benchmarks can measure what the spine costs.
+   */
+  spine?: boolean
 }
 
 const SESSION_IN_PATH = /^\/session\/(ses_[A-Za-z0-9_-]{1,64})(?:\/|$)/
@@ -32,7 +38,7 @@ export function createServerApp(host: Host, options: ServerAppOptions): Hono {
   app.notFound(handleNotFound)
   const sessionOfRequest = new Map<string, string>()
 
-  app.use(
+  if (options.spine !== false) app.use(
     requestContext({
       nextSeq: () => host.journal.nextSeq(),
       resolveDirectory: (c) => {
@@ -49,7 +55,7 @@ export function createServerApp(host: Host, options: ServerAppOptions): Hono {
       },
     }),
   )
-  app.use(async (c, next) => {
+  if (options.spine !== false) app.use(async (c, next) => {
     const match = SESSION_IN_PATH.exec(c.req.path)
     if (match && c.req.method !== "GET") sessionOfRequest.set(c.get("requestId" as never) as string, match[1]!)
     await next()
@@ -58,6 +64,7 @@ export function createServerApp(host: Host, options: ServerAppOptions): Hono {
   app.use(auth({ token: options.token, publicPaths: isAppPath }))
   app.use(requestBodyLimit({ maxSize: options.bodyLimit }))
   app.use(workspaceForwarding(host))
+  app.use(instanceLoad(host, options.defaultDirectory))
 
   app.get("/health", (c) =>
     c.json({

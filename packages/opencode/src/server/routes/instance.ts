@@ -7,6 +7,7 @@ import { execFile } from "node:child_process"
 import { type Context, Hono } from "hono"
 import type { Host } from "../../host.ts"
 import type { LifecycleAction } from "../../provenance/schemas.ts"
+import { NO_WORKTREE } from "../../project/instance-context.ts"
 import { requestDirectory } from "../directory.ts"
 import { ApiError } from "../errors.ts"
 import { apiRouteOrigin } from "../origin.ts"
@@ -64,7 +65,7 @@ function projectInfo(context: { worktree: string; projectId: string }, directory
     id: context.projectId,
     worktree: context.worktree,
     directory,
-    ...(context.projectId !== "global" || context.worktree !== directory ? { vcs: "git" } : {}),
+    ...(context.projectId !== "global" || context.worktree !== NO_WORKTREE ? { vcs: "git" } : {}),
     time: { created: Date.now() },
   }
 }
