@@ -24,6 +24,8 @@ describe("action log", () => {
 
   it("records the page as a route template, never the real URL", () => {
     expect(pageTemplate("/session/ses_abc123")).toBe("/session/:id")
+    expect(pageTemplate("/app/session/ses_abc123")).toBe("/session/:id")
+    expect(pageTemplate("/app/sessions")).toBe("/sessions")
     expect(pageTemplate("/sessions")).toBe("/sessions")
     expect(pageTemplate("/")).toBe("/")
     expect(pageTemplate("/home/me/project")).toBe("/unknown")

@@ -149,7 +149,11 @@ describe("incident panel: export", () => {
     const during = fetch.requests.slice(before).map((request) => `${request.method} ${new URL(request.url).pathname}${new URL(request.url).search}`)
     expect(during.slice(0, 2)).toEqual(["POST /diagnostics/renderer", `GET /session/${SESSION}/export?content=diagnostics`])
     const flushed = fetch.requests[before]!.body as { actions: { name: string }[] }
-    expect(flushed.actions.map((action) => action.name)).toEqual(["instance.reload", "session.export"])
+    expect(flushed.actions.map((action) => action.name)).toEqual(["session.export"])
+    // The earlier action was uploaded when the panel opened, before its export was read.
+    const opening = fetch.requests.slice(0, before).map((request) => new URL(request.url).pathname)
+    expect(opening).toEqual(["/diagnostics/renderer", `/session/${SESSION}/export`])
+    expect((fetch.requests[0]!.body as { actions: { name: string }[] }).actions.map((action) => action.name)).toEqual(["instance.reload"])
     const exportRequest = fetch.requests[before + 1]!
     expect(exportRequest.headers["x-opencode-action-name"]).toBe("session.export")
     expect(JSON.parse(await created[0]!.text())).toMatchObject({ schema: "opencode.session-export", version: 2 })

@@ -30,6 +30,16 @@ describe("timeline model", () => {
     expect(model.marks[0]!.start).toBe(records.requests[0]!.time)
   })
 
+  it("still draws the renderer hop from the request's headers when the action log was never uploaded", () => {
+    const doc = exportFor("diagnosed")
+    doc.diagnostics.renderer = []
+    const model = buildTimelineModel(exportData(doc).records, chainOf(doc))
+    const mark = model.marks.find((item) => item.lane === "renderer")!
+    expect(mark).toMatchObject({ id: "act:act_reload1", label: "instance.reload", onChain: true })
+    expect(mark.fields.find(([key]) => key === "source")?.[1]).toContain("client-reported")
+    expect(model.callouts).toEqual([])
+  })
+
   it("marks a later overlapping action as also requested, linked with a distinct kind", () => {
     const doc = exportFor("diagnosed")
     const later = { ...doc.diagnostics.lifecycle[0]!, lifecycleId: "lc_later", rootId: "lc_later", seq: 9, runIds: [], startedAt: doc.diagnostics.lifecycle[0]!.startedAt + 50 }

@@ -1,20 +1,32 @@
 /**
- * The app's route templates. Action records name the page by its template (`/session/:id`),
- * never by the real URL, which can carry session ids, titles or paths.
+ * The app's routes. Pages other than the picker live under `/app/`, which the server answers
+ * with the page (its `/session/...` paths are API routes, so a reload there must not hit them).
+ *
+ * Action records name the page by its template without that prefix (`/session/:id`), never by
+ * the real URL, which can carry session ids, titles or paths.
  */
+export const APP_PREFIX = "/app"
+
 export const ROUTES = {
   picker: "/",
-  sessions: "/sessions",
-  session: "/session/:id",
+  sessions: `${APP_PREFIX}/sessions`,
+  session: `${APP_PREFIX}/session/:id`,
 } as const
 
-const TEMPLATES: readonly string[] = Object.values(ROUTES)
+/** The templates recorded in action records. */
+const TEMPLATES: readonly string[] = ["/", "/sessions", "/session/:id"]
+
+/** @example sessionPath("ses_1") // "/app/session/ses_1" */
+export function sessionPath(id: string): string {
+  return ROUTES.session.replace(":id", encodeURIComponent(id))
+}
 
 /**
- * @example pageTemplate("/session/ses_abc") // "/session/:id"
+ * @example pageTemplate("/app/session/ses_abc") // "/session/:id"
  */
 export function pageTemplate(pathname: string): string {
-  const segments = pathname.split("/").filter(Boolean)
+  const local = pathname === APP_PREFIX || pathname.startsWith(`${APP_PREFIX}/`) ? pathname.slice(APP_PREFIX.length) || "/" : pathname
+  const segments = local.split("/").filter(Boolean)
   for (const template of TEMPLATES) {
     const parts = template.split("/").filter(Boolean)
     if (parts.length !== segments.length) continue

@@ -24,7 +24,11 @@ export function IncidentPanel(props: IncidentPanelProps) {
   const actions = useClientActions()
   const [doc, { refetch }] = createResource(
     () => props.sessionId,
-    (id) => server.read(`/session/${encodeURIComponent(id)}/export`, z.unknown(), { content: "diagnostics" }),
+    async (id) => {
+      // Upload this tab's actions first, so the panel's renderer lane holds them.
+      await actions.log.flush().catch(() => {})
+      return server.read(`/session/${encodeURIComponent(id)}/export`, z.unknown(), { content: "diagnostics" })
+    },
   )
   const data = createMemo(() => {
     const value = doc.latest

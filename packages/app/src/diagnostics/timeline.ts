@@ -122,6 +122,24 @@ export function buildTimelineModel(records: DiagnosticsRecords, chain?: Incident
       ],
     })
   }
+  // An action whose log record was never uploaded (or was evicted) is still known from its
+  // request's headers: drawn from them, and labelled as such.
+  for (const request of records.requests) {
+    if (!request.actionId || markIds.has(`act:${request.actionId}`)) continue
+    push({
+      id: `act:${request.actionId}`,
+      lane: "renderer",
+      kind: "action",
+      start: firstRequestTime.get(request.actionId) ?? request.time,
+      end: firstRequestTime.get(request.actionId) ?? request.time,
+      label: request.actionName ?? request.actionId,
+      fields: compact([
+        ["action", request.actionId],
+        ["name", request.actionName],
+        ["source", "the request's headers (client-reported); no uploaded action record"],
+      ]),
+    })
+  }
   for (const request of records.requests) {
     push({
       id: `req:${request.requestId}`,
@@ -446,7 +464,8 @@ export function renderTimeline(svgElement: SVGSVGElement, model: TimelineModel, 
   marks
     .filter((mark) => mark.onChain || mark.alsoRequested || model.marks.length <= 60)
     .append("text")
-    .attr("x", (mark) => xStart(mark) + 2)
+    .attr("x", (mark) => (xStart(mark) > width * 0.75 ? xEnd(mark) : xStart(mark) + 2))
+    .attr("text-anchor", (mark) => (xStart(mark) > width * 0.75 ? "end" : "start"))
     .attr("y", (mark) => y(mark) - 8)
     .text((mark) => (mark.alsoRequested ? `${mark.label} (also requested)` : mark.label))
 

@@ -6,7 +6,7 @@ import { useClientActions } from "../context/client-action.tsx"
 import { onServerEvent } from "../context/events.tsx"
 import { useProject } from "../context/project.tsx"
 import { applySession, queryKeys } from "../context/queries.ts"
-import { ROUTES } from "../context/routes.ts"
+import { ROUTES, sessionPath } from "../context/routes.ts"
 import { useServer } from "../context/server-context.tsx"
 import { Session, SessionList as SessionListShape } from "../context/shapes.ts"
 import { ConfigEditor } from "./config-editor.tsx"
@@ -44,7 +44,7 @@ function SessionListFor() {
     try {
       const session = await actions.runAction("session.create", (api) => api.post("/session", {}, Session))
       queryClient.setQueryData(queryKeys.sessions(project.directory()), (list: Session[] | undefined) => applySession(list, session))
-      navigate(ROUTES.session.replace(":id", encodeURIComponent(session.id)))
+      navigate(sessionPath(session.id))
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err))
     } finally {
@@ -84,7 +84,7 @@ function SessionListFor() {
               <For each={sorted()}>
                 {(session) => (
                   <li data-testid="session-item" data-session-id={session.id}>
-                    <A href={ROUTES.session.replace(":id", encodeURIComponent(session.id))}>
+                    <A href={sessionPath(session.id)}>
                       <span class="title">{session.title || session.id}</span>
                       <span class="muted small">{new Date(session.time.updated).toLocaleString()}</span>
                       <Show when={session.lastRun}>
