@@ -50,3 +50,11 @@ export {
   type StoppedMessage,
 } from "./export-reader.ts"
 export { explainText, originWords } from "./explain.ts"
+export {
+  DirectoryDigest,
+  ExportMessage,
+  SESSION_EXPORT_SCHEMA_ID,
+  SessionExportDocument,
+  sessionExportJsonSchema,
+  TruncationCount,
+} from "./export-document.ts"

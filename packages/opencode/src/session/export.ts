@@ -6,10 +6,10 @@
  */
 import { deriveIncidentChains } from "../provenance/incident-chain.ts"
 import { EXPORT_SCHEMA, SUPPORTED_EXPORT_VERSION } from "../provenance/export-version.ts"
+import type { SessionExportDocument } from "../provenance/export-document.ts"
 import {
   ClientAction,
   CrashEvidence,
-  type IncidentChain,
   LifecycleAction,
   RequestContext,
   RunSummary,
@@ -22,23 +22,8 @@ export const WRITER = { name: "opencode-provenance", version: "0.1.0" }
 /** Records kept per diagnostics list; the rest are counted in `truncated`. */
 export const EXPORT_LIST_CAP = 5000
 
-export interface SessionExport {
-  schema: typeof EXPORT_SCHEMA
-  version: typeof SUPPORTED_EXPORT_VERSION
-  exportedAt: number
-  writer: typeof WRITER
-  session: { id: string; title?: string; directory: { digest: string; depth: number } }
-  messages: unknown[]
-  diagnostics: {
-    runs: RunSummary[]
-    lifecycle: LifecycleAction[]
-    requests: RequestContext[]
-    renderer: ClientAction[]
-    crashes: CrashEvidence[]
-    truncated: Record<string, { kept: number; dropped: number }>
-  }
-  incidents: IncidentChain[]
-}
+/** The document: `z.infer` of the one schema the published JSON Schema is generated from. */
+export type SessionExport = SessionExportDocument
 
 export interface ExportDeps {
   sessions: SessionStore
@@ -153,7 +138,7 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
   }
 }
 
-function exportMessages(sessions: SessionStore, sessionId: string, content: ExportContent): unknown[] {
+function exportMessages(sessions: SessionStore, sessionId: string, content: ExportContent): SessionExportDocument["messages"] {
   const messages = sessions.messages(sessionId)
   if (content === "full") return messages
   // The bug-report form: structure without text.

@@ -1,0 +1,87 @@
+/**
+ * The whole session export, version 2 (CONTRACT.md, "Session export, version 2"), as ONE zod
+ * schema. The writer's return type is `z.infer` of it, the published JSON Schema
+ * (`schema/session-export.v2.schema.json`, `npm run schema`) is generated from it, and tests
+ * parse the writer's output with it. Readers of untrusted files use `readExport`, never this
+ * schema alone: this describes what we write, not everything we accept.
+ */
+import { z } from "zod"
+import { EXPORT_SCHEMA, SUPPORTED_EXPORT_VERSION } from "./export-version.ts"
+import { ClientAction, CrashEvidence, IncidentChain, LifecycleAction, RequestContext, RunSummary } from "./schemas.ts"
+
+/** A directory as it leaves the machine: a salted digest and the path's depth. */
+export const DirectoryDigest = z.object({ digest: z.string().regex(/^[a-f0-9]{8,64}$/), depth: z.number().int().nonnegative() })
+
+export const ExportMessageInfo = z
+  .object({
+    id: z.string(),
+    sessionID: z.string(),
+    role: z.enum(["user", "assistant"]),
+    time: z.object({ created: z.number().int().nonnegative(), completed: z.number().int().nonnegative().optional() }),
+    runId: z.string().optional(),
+    providerID: z.string().optional(),
+    modelID: z.string().optional(),
+  })
+  .meta({ description: "opencode's message info: identity, role and times." })
+
+export const ExportTextPart = z.object({ id: z.string(), sessionID: z.string(), messageID: z.string(), type: z.literal("text"), text: z.string() })
+/** A text part of the diagnostics-only form: its length, never its text. */
+export const ExportTextLengthPart = z.object({ id: z.string(), type: z.literal("text"), length: z.number().int().nonnegative() })
+export const ExportToolPart = z.object({
+  id: z.string(),
+  sessionID: z.string(),
+  messageID: z.string(),
+  type: z.literal("tool"),
+  callID: z.string(),
+  tool: z.string(),
+  state: z.object({ status: z.enum(["running", "completed", "error"]) }),
+})
+
+export const ExportMessage = z.object({
+  info: ExportMessageInfo,
+  parts: z.array(z.union([ExportTextPart, ExportTextLengthPart, ExportToolPart])),
+})
+
+export const TruncationCount = z.object({ kept: z.number().int().nonnegative(), dropped: z.number().int().nonnegative() })
+
+export const SessionExportDocument = z
+  .object({
+    schema: z.literal(EXPORT_SCHEMA),
+    version: z.literal(SUPPORTED_EXPORT_VERSION),
+    exportedAt: z.number().int().nonnegative(),
+    writer: z.object({ name: z.string().max(64), version: z.string().max(64) }),
+    session: z.object({
+      id: z.string(),
+      /** Omitted from the diagnostics-only form. */
+      title: z.string().optional(),
+      directory: DirectoryDigest,
+    }),
+    /** User-visible content; in the diagnostics-only form, text parts carry only their length. */
+    messages: z.array(ExportMessage),
+    diagnostics: z.object({
+      runs: z.array(RunSummary),
+      lifecycle: z.array(LifecycleAction),
+      requests: z.array(RequestContext),
+      renderer: z.array(ClientAction),
+      crashes: z.array(CrashEvidence),
+      /** Lists the writer capped, with the counts kept and dropped. */
+      truncated: z.record(z.string().max(32), TruncationCount),
+    }),
+    incidents: z.array(IncidentChain),
+  })
+  .meta({
+    title: "opencode session export, version 2",
+    description: "A session, its messages, the diagnostic records linked to its runs, and the incident chains derived from them.",
+  })
+export type SessionExportDocument = z.infer<typeof SessionExportDocument>
+
+export const SESSION_EXPORT_SCHEMA_ID = "urn:opencode-provenance:session-export:v2"
+
+/** The published JSON Schema of the export (draft 2020-12), as `npm run schema` writes it. */
+export function sessionExportJsonSchema(): Record<string, unknown> {
+  // `output`: the shape the writer emits (defaults filled in, no undeclared fields). A reader of
+  // files from other writers uses `readExport`, which is lenient where this schema is exact.
+  const schema = z.toJSONSchema(SessionExportDocument, { target: "draft-2020-12", io: "output", unrepresentable: "throw" }) as Record<string, unknown>
+  const { $schema, ...rest } = schema
+  return { $schema, $id: SESSION_EXPORT_SCHEMA_ID, ...rest }
+}
