@@ -152,12 +152,26 @@ export function createRedactor(salt: string): Redactor {
       status: readStatus(err),
       excerpt: readMessage(err),
     }
-    const excerpt = fact.excerpt === undefined ? undefined : scrubText(fact.excerpt)
+    const message = fact.excerpt !== undefined && isToolError(err, fact.class) ? digestQuotedInputs(fact.excerpt) : fact.excerpt
+    const excerpt = message === undefined ? undefined : scrubText(message)
     const parsed = ErrorFact.safeParse({ ...fact, excerpt: excerpt === "" ? undefined : excerpt })
     return parsed.success ? parsed.data : { code: "unknown", class: "unknown" }
   }
 
+  /**
+   * A tool's error quotes the input it failed on (`path "notes/plan.txt" is outside the
+   * project`): a tool input, which diagnostics never contain, even as a relative path the path
+   * rule would keep. Each quoted value becomes a digest, so two errors on one input still match.
+   */
+  const digestQuotedInputs = (message: string): string =>
+    message.replace(/"(?:[^"\\]|\\.)*(?:"|$)/g, (quoted) => `"[path:${digest(quoted.replace(/^"|"$/g, ""))}]"`)
+
   return { digest, digestPath, scrubText, errorFact }
+}
+
+/** Errors thrown by our tools (src/tool): their messages quote the model's tool input. */
+function isToolError(err: unknown, className: string): boolean {
+  return className === "ToolError" || read(err, "name") === "ToolError"
 }
 
 function truncate(text: string, maxLen: number, alreadyCut: boolean): string {

@@ -120,6 +120,24 @@ describe("errorFact", () => {
     expect(redactor.errorFact(Object.assign(new Error("x"), { code: -2, statusCode: 429 }))).toMatchObject({ code: "-2", status: 429 })
   })
 
+  it("digests the tool input a ToolError quotes (even a relative path), and two errors on one input still match", async () => {
+    const { ToolError } = await import("../../src/tool/tool.ts")
+    const { fileSystemError } = await import("../../src/tool/project-path.ts")
+    const outside = redactor.errorFact(new ToolError("path_outside_project", 'path "../CANARY-dir/plan.txt" is outside the project directory; use a path relative to it'))
+    expect(outside).toMatchObject({ code: "path_outside_project", class: "ToolError" })
+    expect(outside.excerpt).not.toContain("CANARY")
+    expect(outside.excerpt).toMatch(/^path "\[path:[a-f0-9]{16}\]" is outside the project directory/)
+    const missing = redactor.errorFact(fileSystemError(Object.assign(new Error("x"), { code: "ENOENT" }), 'notes/CANARY "quoted" name.txt'))
+    expect(missing.excerpt).not.toContain("CANARY")
+    expect(missing.excerpt).toMatch(/^"\[path:[a-f0-9]{16}\]" does not exist$/)
+    const again = redactor.errorFact(new ToolError("not_found", '"notes/CANARY \\"quoted\\" name.txt" does not exist'))
+    expect(again.excerpt).toBe(missing.excerpt)
+    // An unterminated quote (a message cut short) is digested to its end.
+    expect(redactor.errorFact(new ToolError("io_error", 'cannot open "CANARY-cut')).excerpt).not.toContain("CANARY")
+    // Other errors keep their quoted words: only tool errors quote the model's input.
+    expect(redactor.errorFact(new Error('unknown model "gpt-x"')).excerpt).toBe('unknown model "gpt-x"')
+  })
+
   it("handles thrown strings, null and hostile objects without throwing", () => {
     expect(redactor.errorFact("password=CANARY")).toEqual({ code: "unknown", class: "string", excerpt: "password=[redacted:password]" })
     expect(redactor.errorFact(null)).toEqual({ code: "unknown", class: "null" })
