@@ -1,7 +1,7 @@
 import { readExport } from "opencode/provenance/export-reader"
 import { describe, expect, it } from "vitest"
 import { exportData } from "../src/diagnostics/export-data.ts"
-import { buildTimelineModel, MAX_ROWS, renderTimeline } from "../src/diagnostics/timeline.ts"
+import { buildTimelineModel, focusDomain, MAX_ROWS, renderTimeline } from "../src/diagnostics/timeline.ts"
 import { exportFor, largeExport } from "./fixtures.ts"
 
 function chainOf(doc: unknown) {
@@ -75,5 +75,17 @@ describe("timeline model", () => {
     expect(built - started).toBeLessThan(250)
     expect(rendered - built).toBeLessThan(3_000)
     svg.remove()
+  })
+
+  it("narrows to the window around the stop, leaving out marks outside it", () => {
+    const doc = largeExport(400)
+    const model = buildTimelineModel(exportData(doc).records, chainOf(doc))
+    const domain = focusDomain(model)
+    expect(domain).toBeDefined()
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg")
+    renderTimeline(svg, model, { width: 1000, domain })
+    const drawn = Array.from(svg.querySelectorAll("g.mark")).map((node) => node.getAttribute("data-mark"))
+    expect(drawn.length).toBeLessThan(model.marks.length)
+    for (const id of ["act:act_reload1", "req:req_reload1", "lc:lc_reload1", "run:run_one"]) expect(drawn).toContain(id)
   })
 })

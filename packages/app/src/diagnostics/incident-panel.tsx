@@ -8,7 +8,7 @@ import { z } from "zod"
 import { useClientActions } from "../context/client-action.tsx"
 import { useServer } from "../context/server-context.tsx"
 import { downloadJson, type ExportData, exportData } from "./export-data.ts"
-import { buildTimelineModel, LANE_TITLES, type Mark, renderTimeline } from "./timeline.ts"
+import { buildTimelineModel, focusDomain, LANE_TITLES, type Mark, renderTimeline } from "./timeline.ts"
 import { headline, retryStatement } from "./verdict-words.ts"
 
 export interface IncidentPanelProps {
@@ -91,11 +91,14 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
 
   onMount(() => heading?.focus())
   // One layout and one d3 join per chain; hovering and focusing only update the details box.
+  const [view, setView] = createSignal<"stop" | "all">("stop")
+  const stopWindow = createMemo(() => focusDomain(model()))
   createEffect(
-    on(model, (current) => {
+    on([model, view, stopWindow], ([current, shown, around]) => {
       if (!svg) return
       const measured = container?.clientWidth ?? 0
-      renderTimeline(svg, current, { width: measured > 0 ? measured : (props.width ?? 960), onSelect: setFocused })
+      const domain = shown === "stop" ? around : undefined
+      renderTimeline(svg, current, { width: measured > 0 ? measured : (props.width ?? 960), onSelect: setFocused, ...(domain ? { domain } : {}) })
     }),
   )
 
@@ -191,6 +194,17 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
         }}
       </Show>
 
+      <Show when={stopWindow()}>
+        <div class="row" role="group" aria-label="Timeline window">
+          <span class="muted small">Show:</span>
+          <button type="button" class="quiet" aria-pressed={view() === "stop"} data-testid="timeline-view-stop" onClick={() => setView("stop")}>
+            Around the stop
+          </button>
+          <button type="button" class="quiet" aria-pressed={view() === "all"} data-testid="timeline-view-all" onClick={() => setView("all")}>
+            Whole session
+          </button>
+        </div>
+      </Show>
       <div class="timeline" ref={container}>
         <svg data-testid="timeline-svg" ref={svg} role="group" aria-label="Timeline: one lane per hop, time left to right" />
       </div>

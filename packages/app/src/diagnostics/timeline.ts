@@ -328,8 +328,26 @@ function compact(fields: [string, string | undefined][]): [string, string][] {
   return fields.filter((field): field is [string, string] => field[1] !== undefined && field[1] !== "")
 }
 
+/**
+ * The time window around a chain's stop: from its first initiating hop to the end of its run,
+ * padded. A run can last minutes while the hops that stopped it take milliseconds; this is the
+ * window in which they can be told apart. Undefined when the chain has no such hop.
+ */
+export function focusDomain(model: TimelineModel): [number, number] | undefined {
+  const hops = model.marks.filter((mark) => mark.onChain && mark.lane !== "run")
+  const runs = model.marks.filter((mark) => mark.onChain && mark.lane === "run")
+  if (hops.length === 0) return undefined
+  const start = Math.min(...hops.map((mark) => mark.start))
+  const end = Math.max(...hops.map((mark) => mark.end), ...runs.map((mark) => mark.end))
+  const pad = Math.max(100, (end - start) * 0.15)
+  const domain: [number, number] = [Math.max(model.t0, start - pad), Math.min(model.t1, end + pad)]
+  return domain[1] - domain[0] < (model.t1 - model.t0) * 0.8 ? domain : undefined
+}
+
 export interface RenderOptions {
   width: number
+  /** The time window to draw; marks outside it are clamped to its edges. Default: the whole model. */
+  domain?: [number, number]
   /** Called when a mark gains focus or the pointer; the panel shows its fields. */
   onSelect?: (mark: Mark | undefined) => void
 }
@@ -358,7 +376,8 @@ export function laneGeometry(model: TimelineModel): { top: Record<Lane, number>;
 export function renderTimeline(svgElement: SVGSVGElement, model: TimelineModel, options: RenderOptions): void {
   const width = Math.max(320, options.width)
   const { top, height } = laneGeometry(model)
-  const x = scaleLinear().domain([model.t0, model.t1]).range([LANE_LABEL_WIDTH + 8, width - 12])
+  const domain = options.domain ?? [model.t0, model.t1]
+  const x = scaleLinear().domain(domain).range([LANE_LABEL_WIDTH + 8, width - 12]).clamp(true)
   const svg = select(svgElement).attr("viewBox", `0 0 ${width} ${height}`).attr("width", width).attr("height", height)
   svg.selectAll("*").remove()
 
@@ -402,10 +421,13 @@ export function renderTimeline(svgElement: SVGSVGElement, model: TimelineModel, 
     .attr("x", (t) => x(t))
     .attr("y", 14)
     .attr("text-anchor", "middle")
-    .text((t) => `${((t - model.t0) / 1000).toFixed(t1Span(model) < 10_000 ? 2 : 1)} s`)
+    .text((t) => `${((t - model.t0) / 1000).toFixed(domain[1] - domain[0] < 10_000 ? 2 : 1)} s`)
 
   const y = (mark: Pick<Mark, "lane" | "row">) => top[mark.lane] + LANE_PADDING + mark.row * ROW_HEIGHT + ROW_HEIGHT / 2
-  const byId = new Map(model.marks.map((mark) => [mark.id, mark]))
+  // In a narrowed window, marks wholly outside it are left out rather than piled at its edges.
+  const shown = options.domain ? model.marks.filter((mark) => mark.end >= domain[0] && mark.start <= domain[1]) : model.marks
+  const byId = new Map(shown.map((mark) => [mark.id, mark]))
+  const shownLinks = options.domain ? model.links.filter((link) => byId.has(link.from) && byId.has(link.to)) : model.links
   const xStart = (mark: Mark) => x(mark.start)
   const xEnd = (mark: Mark) => Math.max(x(mark.end), x(mark.start) + 6)
 
@@ -413,7 +435,7 @@ export function renderTimeline(svgElement: SVGSVGElement, model: TimelineModel, 
     .append("g")
     .attr("class", "links")
     .selectAll("path")
-    .data(model.links)
+    .data(shownLinks)
     .join("path")
     .attr("class", (link) => `link link-${link.kind}${link.onChain ? " on-chain" : ""}`)
     .attr("d", (link) => {
@@ -432,7 +454,7 @@ export function renderTimeline(svgElement: SVGSVGElement, model: TimelineModel, 
     .append("g")
     .attr("class", "marks")
     .selectAll<SVGGElement, Mark>("g")
-    .data(model.marks, (mark) => mark.id)
+    .data(shown, (mark) => mark.id)
     .join("g")
     .attr("class", (mark) =>
       ["mark", `mark-${mark.kind}`, mark.onChain ? "on-chain" : "", mark.alsoRequested ? "also-requested" : "", mark.child ? "child" : "", mark.classification === "completed" ? "completed" : ""]
@@ -462,7 +484,7 @@ export function renderTimeline(svgElement: SVGSVGElement, model: TimelineModel, 
       return `M${cx - 5},${cy - 5}L${cx + 5},${cy + 5}M${cx - 5},${cy + 5}L${cx + 5},${cy - 5}`
     })
   marks
-    .filter((mark) => mark.onChain || mark.alsoRequested || model.marks.length <= 60)
+    .filter((mark) => mark.onChain || mark.alsoRequested || shown.length <= 60)
     .append("text")
     .attr("x", (mark) => (xStart(mark) > width * 0.75 ? xEnd(mark) : xStart(mark) + 2))
     .attr("text-anchor", (mark) => (xStart(mark) > width * 0.75 ? "end" : "start"))
@@ -494,10 +516,6 @@ export function renderTimeline(svgElement: SVGSVGElement, model: TimelineModel, 
     .attr("x", (callout) => Math.min(x(callout.at), width - 12 - textWidth(calloutText(callout))) + 5)
     .attr("y", (callout) => calloutY(callout) + 12)
     .text(calloutText)
-}
-
-function t1Span(model: TimelineModel): number {
-  return model.t1 - model.t0
 }
 
 /** An estimate, so callout boxes need no DOM measurement (and no re-layout). */
