@@ -441,9 +441,11 @@ export function renderTimeline(svgElement: SVGSVGElement, model: TimelineModel, 
     .attr("d", (link) => {
       const from = byId.get(link.from)!
       const to = byId.get(link.to)!
-      const x1 = link.kind === "parent" ? xStart(from) + 3 : Math.min(xEnd(from), xStart(to))
+      // A link into a long bar (a run stopped mid-way) drops straight down where the cause happened.
+      const landing = link.kind !== "parent" && to.end > to.start && from.start > to.start
+      const x1 = link.kind === "parent" ? xStart(from) + 3 : landing ? (xStart(from) + xEnd(from)) / 2 : Math.min(xEnd(from), xStart(to))
       const y1 = y(from)
-      const x2 = xStart(to)
+      const x2 = landing ? Math.min(Math.max(x1, xStart(to)), xEnd(to)) : xStart(to)
       const y2 = y(to)
       const mid = (y1 + y2) / 2
       return `M${x1},${y1} C${x1},${mid} ${x2},${mid} ${x2},${y2 - (y2 > y1 ? 6 : -6)}`
