@@ -74,7 +74,9 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
   }
   for (const run of runs) if (run.interrupt?.request) requestIds.add(run.interrupt.request.requestId)
   const requestRows = journal.rows({ kinds: ["request"], sessionId })
-  const linkedRequests = journal.rowsWhere("request", "requestId", [...requestIds])
+  // The session's own rows are read above; look up only the linked requests they do not include.
+  const ownRequestIds = new Set(requestRows.map((row) => (row.data as { requestId?: string } | undefined)?.requestId))
+  const linkedRequests = journal.rowsWhere("request", "requestId", [...requestIds].filter((id) => !ownRequestIds.has(id)))
   const requests = uniqueBy(parseAll(RequestContext, [...linkedRequests, ...requestRows].map((row) => row.data)), (r) => r.requestId).sort((a, b) => a.seq - b.seq)
 
   // Renderer actions named by those requests or by the actions' origins.
@@ -89,26 +91,41 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
     (a) => a.actionId,
   )
 
+  // Records share a handful of directory keys: digest each once (an HMAC per record dominated large exports).
+  const digests = new Map<string, string>()
+  const digestOnce = (key: string) => {
+    let digest = digests.get(key)
+    if (digest === undefined) digests.set(key, (digest = redactor.digest(key)))
+    return digest
+  }
+  const digestKey = (key: string | undefined) => (key ? digestOnce(key) : undefined)
+  const exportedRuns = runs.map((run) => ({ ...run, ...(run.directoryKey ? { directoryKey: digestKey(run.directoryKey) } : {}) }))
+  const exportedLifecycle = lifecycle.map((action) => ({ ...action, directoryKeys: action.directoryKeys.map(digestOnce) }))
+  const exportedRequests = requests.map((request) => ({ ...request, ...(request.directoryKey ? { directoryKey: digestKey(request.directoryKey) } : {}) }))
+
+  // Incidents come from every record, before any list is capped: a capped list never hides an
+  // incident (a reader re-checks a chain whose records were capped away from its own links).
+  const incidents = deriveIncidentChains({ runs: exportedRuns, lifecycle: exportedLifecycle, requests: exportedRequests, renderer, crashes })
+
   const truncated: Record<string, { kept: number; dropped: number }> = {}
+  /** At most `cap` records, in their original order: every linked one first (the most recent when even those exceed the cap), then the most recent of the rest. */
   const keep = <T>(name: string, list: T[], linked: (item: T) => boolean): T[] => {
     if (list.length <= cap) return list
-    // Keep every record linked to an interrupted run, then the most recent.
-    const first = list.filter(linked)
+    const linkedItems = list.filter(linked)
     const rest = list.filter((item) => !linked(item))
-    const kept = [...first.slice(-cap), ...rest.slice(-(Math.max(0, cap - first.length)))]
+    const room = Math.max(0, cap - linkedItems.length)
+    const chosen = new Set<T>([...linkedItems.slice(Math.max(0, linkedItems.length - cap)), ...rest.slice(rest.length - room)])
+    const kept = list.filter((item) => chosen.has(item))
     truncated[name] = { kept: kept.length, dropped: list.length - kept.length }
     return kept
   }
-  const interrupted = new Set(runs.filter((run) => run.classification !== "completed").map((run) => run.runId))
-  const keptRuns = keep("runs", runs, (run) => interrupted.has(run.runId))
-  const keptRequests = keep("requests", requests, (request) => requestIds.has(request.requestId))
+  const incidentRuns = new Set(incidents.map((chain) => chain.runId))
+  const keptRuns = keep("runs", exportedRuns, (run) => incidentRuns.has(run.runId))
+  const keptLifecycle = keep("lifecycle", exportedLifecycle, (action) => action.runIds.some((id) => incidentRuns.has(id)))
+  const keptRequests = keep("requests", exportedRequests, (request) => requestIds.has(request.requestId))
+  const keptRenderer = keep("renderer", renderer, () => true)
+  const keptCrashes = keep("crashes", crashes, (crash) => incidentRuns.has(crash.runId))
 
-  const digestKey = (key: string | undefined) => (key ? redactor.digest(key) : undefined)
-  const exportedRuns = keptRuns.map((run) => ({ ...run, ...(run.directoryKey ? { directoryKey: digestKey(run.directoryKey) } : {}) }))
-  const exportedLifecycle = lifecycle.map((action) => ({ ...action, directoryKeys: action.directoryKeys.map((key) => redactor.digest(key)) }))
-  const exportedRequests = keptRequests.map((request) => ({ ...request, ...(request.directoryKey ? { directoryKey: digestKey(request.directoryKey) } : {}) }))
-
-  const incidents = deriveIncidentChains({ runs: exportedRuns, lifecycle: exportedLifecycle, requests: exportedRequests, renderer, crashes })
   // A forwarded run's remote chain rides beside the local one, labelled as the remote's word.
   const remoteRuns = incidents.filter((chain) => chain.classification === "remote_interrupted").map((chain) => chain.runId)
   if (remoteRuns.length > 0) {
@@ -127,11 +144,11 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
     },
     messages: exportMessages(sessions, sessionId, content),
     diagnostics: {
-      runs: exportedRuns,
-      lifecycle: exportedLifecycle,
-      requests: exportedRequests,
-      renderer,
-      crashes,
+      runs: keptRuns,
+      lifecycle: keptLifecycle,
+      requests: keptRequests,
+      renderer: keptRenderer,
+      crashes: keptCrashes,
       truncated,
     },
     incidents,
@@ -152,7 +169,11 @@ function lifecycleRecords(journal: Journal, wanted: Set<string>): LifecycleActio
   const out = new Map<string, LifecycleAction>()
   let frontier = [...wanted]
   for (let depth = 0; depth < 16 && frontier.length > 0; depth++) {
-    const rows = journal.rows({ kinds: ["lifecycle.started", "lifecycle.finished"], lifecycleIds: frontier })
+    // A finished record supersedes the started one: read started rows only for actions with no finished row.
+    const finished = journal.rows({ kinds: ["lifecycle.finished"], lifecycleIds: frontier })
+    const done = new Set(finished.map((row) => row.lifecycleId))
+    const open = frontier.filter((id) => !done.has(id))
+    const rows = open.length > 0 ? [...journal.rows({ kinds: ["lifecycle.started"], lifecycleIds: open }), ...finished] : finished
     frontier = []
     for (const row of rows) {
       const parsed = LifecycleAction.safeParse(row.data)

@@ -1,0 +1,106 @@
+/**
+ * Truncation accounting of the export writer: with a small cap (buildSessionExport's 5th
+ * parameter) every list states kept + dropped = total, every run an incident is about is kept
+ * while it fits, and no incident is ever lost to the cap.
+ */
+import { rmSync } from "node:fs"
+import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { createHost, type Host } from "../../src/host.ts"
+import { readExport, SessionExportDocument } from "../../src/provenance/index.ts"
+import { buildSessionExport } from "../../src/session/export.ts"
+import { tempDir } from "../harness.ts"
+import { appRequest, interruptedRun, interruptOf, lifecycleAction, plainRequest, requestContext, run } from "../provenance/records.ts"
+
+const TOTAL_RUNS = 40
+const TOTAL_OWN_REQUESTS = 30
+/** Run index → how it stopped; every other run completed. */
+const INTERRUPTED: Record<number, "reload" | "cancel" | "dispose"> = { 2: "reload", 10: "cancel", 20: "dispose" }
+
+let dataDir: string
+let host: Host
+const runIds: string[] = []
+
+beforeAll(() => {
+  dataDir = tempDir("oc-trunc-")
+  host = createHost({ dataDir, readOnly: true })
+  host.db.prepare("INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)").run("ses_one", "/work/project", "/work/project", "prj_one", "t", 1, 1)
+  const reload = lifecycleAction("lc_reload", "reload", { kind: "api_route", request: appRequest() }, { runIds: ["run_r2"], seq: 100 })
+  const dispose = lifecycleAction("lc_dispose", "dispose", { kind: "api_route", request: plainRequest() }, { runIds: ["run_r20"], seq: 300 })
+  for (const action of [reload, dispose]) host.journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, action)
+  // The initiating requests (not tagged with the session) and the session's own requests.
+  host.journal.append("request", {}, requestContext(appRequest(), 99))
+  host.journal.append("request", {}, requestContext(plainRequest(), 299))
+  for (let i = 0; i < TOTAL_OWN_REQUESTS; i++) host.journal.append("request", { sessionId: "ses_one" }, requestContext(plainRequest({ requestId: `req_own${i}`, route: "/session/:id/prompt" }), 1000 + i))
+
+  for (let i = 0; i < TOTAL_RUNS; i++) {
+    const runId = `run_r${i}`
+    runIds.push(runId)
+    const timing = { seq: 10 * i + 5, startedAt: 10_000 + 100 * i, finishedAt: 10_050 + 100 * i }
+    const kind = INTERRUPTED[i]
+    const summary =
+      kind === "reload"
+        ? interruptedRun(runId, reload, timing)
+        : kind === "dispose"
+          ? interruptedRun(runId, dispose, timing)
+          : kind === "cancel"
+            ? run(runId, { ...timing, classification: "user_cancelled", interrupt: interruptOf("user_cancel", runId, { sessionId: "ses_one", request: plainRequest({ requestId: "req_cancel", route: "/session/:id/abort" }) }) })
+            : run(runId, { ...timing, classification: "completed" })
+    host.sessions.insertRun({ runId, sessionId: "ses_one", directoryKey: "/work/project", instanceId: "ins_one", generation: 1, model: "scripted/quick", bootId: "boot_a", startedAt: timing.startedAt })
+    host.sessions.finishRun(summary)
+  }
+})
+
+afterAll(() => {
+  host.close()
+  rmSync(dataDir, { recursive: true, force: true })
+})
+
+const interruptedIds = Object.keys(INTERRUPTED).map((i) => `run_r${i}`)
+const chainFacts = (chains: any[]) => chains.map((c) => ({ runId: c.runId, classification: c.classification, verdict: c.verdict, missing: c.missing, retry: c.retry })).sort((a, b) => a.runId.localeCompare(b.runId))
+
+describe("buildSessionExport with a cap", () => {
+  test("uncapped (the default cap): everything kept, nothing stated as truncated", () => {
+    const doc = buildSessionExport(host, "ses_one", "diagnostics")!
+    expect(doc.diagnostics.runs).toHaveLength(TOTAL_RUNS)
+    expect(doc.diagnostics.requests).toHaveLength(TOTAL_OWN_REQUESTS + 2)
+    expect(doc.diagnostics.truncated).toEqual({})
+    expect(doc.incidents.map((c) => c.runId).sort()).toEqual([...interruptedIds].sort())
+  })
+
+  test("cap 5: kept + dropped = total for each list, the three incident runs are kept, order is preserved", () => {
+    const full = buildSessionExport(host, "ses_one", "diagnostics")!
+    const doc = buildSessionExport(host, "ses_one", "diagnostics", 5)!
+    expect(SessionExportDocument.parse(doc)).toEqual(doc)
+    const { truncated } = doc.diagnostics
+    expect(truncated.runs).toEqual({ kept: 5, dropped: TOTAL_RUNS - 5 })
+    expect(truncated.requests).toEqual({ kept: 5, dropped: TOTAL_OWN_REQUESTS + 2 - 5 })
+    for (const [list, counts] of Object.entries(truncated)) {
+      expect(counts.kept, list).toBe((doc.diagnostics as any)[list].length)
+      expect(counts.kept + counts.dropped, list).toBe((full.diagnostics as any)[list].length)
+    }
+    const kept = doc.diagnostics.runs.map((r) => r.runId)
+    for (const id of interruptedIds) expect(kept).toContain(id)
+    // The rest of the room goes to the most recent runs, and the list stays in run order.
+    expect(kept).toEqual(["run_r2", "run_r10", "run_r20", "run_r38", "run_r39"])
+    // The requests the incidents name are kept (the reload's, the dispose's and the cancel's when recorded).
+    const keptRequests = doc.diagnostics.requests.map((r) => r.requestId)
+    expect(keptRequests).toEqual(expect.arrayContaining(["req_app1", "req_plain1"]))
+    expect(doc.incidents).toEqual(full.incidents)
+  })
+
+  test("a cap below the number of incidents: the cap holds, yet every incident is still in the export and readable", () => {
+    const full = buildSessionExport(host, "ses_one", "diagnostics")!
+    const doc = buildSessionExport(host, "ses_one", "diagnostics", 2)!
+    expect(doc.diagnostics.runs.map((r) => r.runId)).toEqual(["run_r10", "run_r20"])
+    expect(doc.diagnostics.truncated.runs).toEqual({ kept: 2, dropped: TOTAL_RUNS - 2 })
+    expect(chainFacts(doc.incidents)).toEqual(chainFacts(full.incidents))
+    const read = readExport(JSON.stringify(doc))
+    if (!read.ok) throw new Error(read.error)
+    expect(read.incidents.map((c) => c.runId).sort()).toEqual([...interruptedIds].sort())
+    expect(read.truncated.runs).toEqual({ kept: 2, dropped: TOTAL_RUNS - 2 })
+    expect(read.warnings.join(" ")).toContain(`kept 2 runs records and dropped ${TOTAL_RUNS - 2}`)
+    expect(read.warnings.join(" ")).toContain("re-checked from their own links")
+    // The chain whose run was capped away keeps its verdict when re-checked from its own links.
+    expect(read.incidents.find((c) => c.runId === "run_r2")?.verdict).toBe(full.incidents.find((c) => c.runId === "run_r2")?.verdict)
+  })
+})
