@@ -29,7 +29,7 @@ async function* stream(request: ProviderRequest): AsyncGenerator<ProviderEvent> 
   if (request.model === "provider-error") {
     yield { type: "text", text: "partial answer" }
     await aborted(request.signal)
-    throw new ProviderError("network_error", "stream closed: socket hang up", 502)
+    throw new ProviderError("provider_disconnected", "stream closed: socket hang up", 502)
   }
   // "tool": call a tool that fails when its resources are released.
   if (request.messages.at(-1)?.role === "tool") return
