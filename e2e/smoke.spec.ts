@@ -8,11 +8,12 @@ import { expect, snap, test } from "./fixtures"
 
 /** The app's data-testids this suite relies on (packages/app/src). */
 export const ui = {
-  projectDir: "project-dir",
-  newSession: "new-session",
+  projectDir: "project-dir-input",
+  projectOpen: "project-open-button",
+  newSession: "new-session-button",
   modelSelect: "model-select",
-  promptInput: "prompt-input",
-  promptSend: "prompt-send",
+  promptInput: "prompt-textarea",
+  promptSend: "send-button",
 } as const
 
 const ANSWER = "Hello from scripted/quick."
@@ -22,8 +23,9 @@ test.use({ scriptedTickMs: "50" })
 async function setProjectDir(page: Page, dir: string) {
   const input = page.getByTestId(ui.projectDir)
   await input.fill(dir)
-  await input.press("Enter")
   await expect(input).toHaveValue(dir)
+  await page.getByTestId(ui.projectOpen).click()
+  await expect(page.getByTestId(ui.newSession)).toBeVisible()
 }
 
 /** Works for a <select> as well as a text/combobox input. */
