@@ -18,8 +18,8 @@ import { runOutsideRequest } from "./server/middleware/request-context.ts"
 import { Processor } from "./session/processor.ts"
 import { bootLockPath, scanForCrashes } from "./session/run-observability/crash-scan.ts"
 import { SessionStore } from "./session/session-store.ts"
-import { openDatabase, type DB } from "./storage/database.ts"
-import { Journal } from "./storage/journal.ts"
+import { isStorageFault, openDatabase, openDatabaseResilient, type DB } from "./storage/database.ts"
+import { Journal, type JournalHealth } from "./storage/journal.ts"
 import { builtinTools } from "./tool/registry.ts"
 import { GlobalConfig } from "./config/global-config.ts"
 import type { CrashEvidence } from "./provenance/schemas.ts"
@@ -54,8 +54,24 @@ export interface Host {
   crashes: CrashEvidence[]
   /** Recent lifecycle actions by id (the journal holds them all). */
   lifecycle: Map<string, LifecycleAction>
-  degraded: string[]
+  /**
+   * Names of what is degraded right now (`/health`'s `degraded`): storage faults
+   * (`storage_full`, `storage_locked`, `storage_read_only`, `storage_io_error`), a journal
+   * backlog, lost journal records, a database recovered or unavailable at start, a failed
+   * crash scan. A fresh array on every read; a fault that clears leaves it.
+   */
+  readonly degraded: string[]
+  /**
+   * The degraded names with the journal's counts, for the export's `diagnostics.degraded`
+   * (read it there; nothing else in it is needed).
+   */
+  health(): HostHealth
   close(): void
+}
+
+export interface HostHealth {
+  degraded: string[]
+  journal: JournalHealth
 }
 
 const RECENT_ACTIONS = 2000
@@ -63,7 +79,11 @@ const RECENT_ACTIONS = 2000
 export function createHost(options: HostOptions): Host {
   const env = options.env ?? process.env
   const dataDir = path.resolve(options.dataDir)
-  const db = openDatabase(dataDir)
+  // The export CLI opens read-only and must never move a user's file aside; a server recovers.
+  const opened = options.readOnly ? { db: openDatabase(dataDir), degraded: [] as string[] } : openDatabaseResilient(dataDir)
+  const db = opened.db
+  const degraded: string[] = [...opened.degraded]
+  if (opened.degraded.length) console.error(`data dir: ${opened.degraded.join(", ")}${"movedAside" in opened && opened.movedAside ? ` (the unreadable database was kept as ${path.basename(opened.movedAside)})` : ""}`)
   const bootId = newId("boot")
   const startedAt = Date.now()
   const journal = new Journal(db, bootId)
@@ -107,12 +127,18 @@ export function createHost(options: HostOptions): Host {
   })
 
   const timers: NodeJS.Timeout[] = []
-  const degraded: string[] = []
   let crashes: CrashEvidence[] = []
   if (!options.readOnly) {
-    mkdirSync(path.dirname(bootLockPath(dataDir, bootId)), { recursive: true })
-    writeFileSync(bootLockPath(dataDir, bootId), `${process.pid}\n`)
-    db.prepare("INSERT INTO boot (id, pid, started_at, last_seen) VALUES (?, ?, ?, ?)").run(bootId, process.pid, startedAt, startedAt)
+    try {
+      mkdirSync(path.dirname(bootLockPath(dataDir, bootId)), { recursive: true })
+      writeFileSync(bootLockPath(dataDir, bootId), `${process.pid}\n`)
+    } catch {
+      // A data dir we cannot write: the database already says so (storage_unavailable).
+      if (!degraded.includes("boot_lock_failed")) degraded.push("boot_lock_failed")
+    }
+    journal.write(() => {
+      db.prepare("INSERT INTO boot (id, pid, started_at, last_seen) VALUES (?, ?, ?, ?)").run(bootId, process.pid, startedAt, startedAt)
+    }, "boot")
     try {
       crashes = scanForCrashes({ db, dataDir, journal, sessions })
     } catch (err) {
@@ -159,12 +185,20 @@ export function createHost(options: HostOptions): Host {
       return crashes
     },
     lifecycle,
-    degraded,
+    get degraded() {
+      return [...new Set([...degraded, ...journal.degraded()])]
+    },
+    health() {
+      return { degraded: [...new Set([...degraded, ...journal.degraded()])], journal: journal.health() }
+    },
     close() {
       if (closed) return
       closed = true
       for (const timer of timers) clearInterval(timer)
       globalConfig.close()
+      journal.close()
+      const lost = journal.health().lost
+      if (lost > 0) console.error(`journal: ${lost} record(s) could not be written to the data dir and were lost`)
       if (!options.readOnly) {
         try {
           db.prepare("UPDATE boot SET ended_at = ? WHERE id = ?").run(Date.now(), bootId)
@@ -182,7 +216,12 @@ function saltOf(db: DB): string {
   const row = db.prepare("SELECT value FROM meta WHERE key = 'salt'").get() as { value: string } | undefined
   if (row) return row.value
   const salt = randomBytes(32).toString("hex")
-  db.prepare("INSERT INTO meta (key, value) VALUES ('salt', ?)").run(salt)
+  try {
+    db.prepare("INSERT INTO meta (key, value) VALUES ('salt', ?)").run(salt)
+  } catch (err) {
+    // Unwritable now: digests of this boot use a salt that is not kept (they will not match a later boot's).
+    if (!isStorageFault(err)) throw err
+  }
   return salt
 }
 

@@ -9,6 +9,7 @@ import { HTTPException } from "hono/http-exception"
 import type { ClientErrorStatusCode, ServerErrorStatusCode } from "hono/utils/http-status"
 import type { z } from "zod"
 import { InvalidDirectoryError } from "../project/directory-key.ts"
+import { isStorageFault } from "../storage/database.ts"
 import { currentRequest } from "./middleware/request-context.ts"
 
 export type ErrorStatus = ClientErrorStatusCode | ServerErrorStatusCode
@@ -121,6 +122,8 @@ function internalError(c: Context, err: unknown): Response {
 export const handleError: ErrorHandler = (err, c) => {
   if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status)
   if (err instanceof InvalidDirectoryError) return c.json(errorBody(err.code, err.message), 400)
+  // The disk is full, locked by another process or read-only: the server is fine, the write is not.
+  if (isStorageFault(err)) return c.json(errorBody("storage_unavailable", "the data dir refused the write (see /health); try again"), 503)
   if (err instanceof HTTPException) {
     const status = err.status
     if (status >= 500 || status < 400) return internalError(c, err)

@@ -69,7 +69,8 @@ export class Processor {
     const run = new RunState(runId, session.id, ref, instance.directoryKey, resolved.ref, startedAt, this.options.watchdogMs, () => journal.nextSeq())
     // Durable before the provider is called: a crash from here on still leaves an incident.
     journal.append("run.started", { runId, sessionId: session.id }, { runId, sessionId: session.id, instance: ref, model: resolved.ref, startedAt })
-    sessions.insertRun({ runId, sessionId: session.id, directoryKey: instance.directoryKey, instanceId: ref.instanceId, generation: ref.generation, model: resolved.ref, bootId: journal.bootId, startedAt })
+    // Storage faults never stop a run: the journal retries the write when the disk accepts it again.
+    journal.write(() => sessions.insertRun({ runId, sessionId: session.id, directoryKey: instance.directoryKey, instanceId: ref.instanceId, generation: ref.generation, model: resolved.ref, bootId: journal.bootId, startedAt }), `run:${runId}:start`)
     this.active.set(session.id, run)
     const settled = this.execute(run, session, text, resolved).finally(() => {
       instance.runs.delete(runId)
@@ -96,13 +97,13 @@ export class Processor {
     const { sessions } = this.options
     const directoryKey = run.directoryKey
     const history = this.history(session.id)
-    const user = sessions.createMessage({ sessionID: session.id, role: "user", runId: run.runId })
+    const user = this.createMessage({ sessionID: session.id, role: "user", runId: run.runId })
     this.savePart({ id: newId("prt"), sessionID: session.id, messageID: user.id, type: "text", text }, 0, directoryKey)
-    this.publishMessage(sessions.completeMessage(user), directoryKey)
+    this.publishMessage(this.completeMessage(user), directoryKey)
     const [providerID, ...rest] = resolved.ref.split("/")
-    const assistant = sessions.createMessage({ sessionID: session.id, role: "assistant", runId: run.runId, providerID: providerID!, modelID: rest.join("/") })
+    const assistant = this.createMessage({ sessionID: session.id, role: "assistant", runId: run.runId, providerID: providerID!, modelID: rest.join("/") })
     this.publishMessage(assistant, directoryKey)
-    sessions.touchSession(session.id)
+    this.options.journal.write(() => sessions.touchSession(session.id), `touch:${session.id}`)
 
     const messages: ChatMessage[] = [...history, { role: "user", content: text }]
     let outcome: RunOutcome = "completed"
@@ -159,7 +160,7 @@ export class Processor {
     const abortedBeforeFinish = run.signal.aborted
     if (!run.finish()) return
     const summary = buildRunSummary({ run, outcome, abortedBeforeFinish, error, seq: this.options.journal.nextSeq() })
-    this.publishMessage(sessions.completeMessage(assistant), directoryKey)
+    this.publishMessage(this.completeMessage(assistant), directoryKey)
     this.record(summary, session)
   }
 
@@ -208,7 +209,7 @@ export class Processor {
   private record(summary: RunSummary, session: SessionInfo | undefined): void {
     const { journal, sessions, bus } = this.options
     journal.append("run.finished", { runId: summary.runId, sessionId: summary.sessionId }, summary)
-    sessions.finishRun(summary)
+    journal.write(() => sessions.finishRun(summary), `run:${summary.runId}:finish`)
     let incident: IncidentChain | undefined
     if (summary.classification !== "completed") incident = this.incidentOf(summary)
     bus.publish({ type: "run.finished", properties: { summary, ...(incident ? { incident } : {}) }, directoryKey: summary.directoryKey })
@@ -234,8 +235,21 @@ export class Processor {
     return out.slice(-40)
   }
 
+  /** A message row, written through the journal's fault handling (the message exists in memory either way). */
+  private createMessage(info: Omit<MessageInfo, "id" | "time">): MessageInfo {
+    const message: MessageInfo = { ...info, id: newId("msg"), time: { created: Date.now() } }
+    this.options.journal.write(() => this.options.sessions.insertMessage(message), `msg:${message.id}`)
+    return message
+  }
+
+  private completeMessage(message: MessageInfo): MessageInfo {
+    const completed = { ...message, time: { ...message.time, completed: Date.now() } }
+    this.options.journal.write(() => this.options.sessions.completeMessage(message, completed.time.completed), `msg:${message.id}:done`)
+    return completed
+  }
+
   private savePart(part: Part, ord: number, directoryKey: string, delta?: string): void {
-    this.options.sessions.savePart(part, ord)
+    this.options.journal.write(() => this.options.sessions.savePart(part, ord), `part:${part.id}`)
     this.options.bus.publish({ type: "message.part.updated", properties: { part, ...(delta !== undefined ? { delta } : {}) }, directoryKey })
   }
 

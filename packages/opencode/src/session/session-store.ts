@@ -107,14 +107,18 @@ export class SessionStore {
 
   createMessage(info: Omit<MessageInfo, "id" | "time">): MessageInfo {
     const message: MessageInfo = { ...info, id: newId("msg"), time: { created: Date.now() } }
-    this.db
-      .prepare("INSERT INTO message (id, session_id, role, created, run_id, provider_id, model_id) VALUES (?, ?, ?, ?, ?, ?, ?)")
-      .run(message.id, message.sessionID, message.role, message.time.created, message.runId ?? null, message.providerID ?? null, message.modelID ?? null)
+    this.insertMessage(message)
     return message
   }
 
-  completeMessage(message: MessageInfo): MessageInfo {
-    const completed = Date.now()
+  /** Inserts a message built by the caller (the processor builds it first, so a failed write can be retried). */
+  insertMessage(message: MessageInfo): void {
+    this.db
+      .prepare("INSERT OR IGNORE INTO message (id, session_id, role, created, run_id, provider_id, model_id) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .run(message.id, message.sessionID, message.role, message.time.created, message.runId ?? null, message.providerID ?? null, message.modelID ?? null)
+  }
+
+  completeMessage(message: MessageInfo, completed = Date.now()): MessageInfo {
     this.db.prepare("UPDATE message SET completed = ? WHERE id = ?").run(completed, message.id)
     return { ...message, time: { ...message.time, completed } }
   }

@@ -2,11 +2,58 @@
  * The SQLite database in the data dir (WAL): sessions, messages, parts, runs and the run
  * journal. Versioned migrations run at open; each is applied once, in order, in a transaction.
  */
-import { mkdirSync } from "node:fs"
+import { existsSync, mkdirSync, renameSync } from "node:fs"
 import path from "node:path"
 import Database from "better-sqlite3"
 
 export type DB = Database.Database
+
+/**
+ * How long a write waits for another process's lock before failing with SQLITE_BUSY. Short on
+ * purpose: better-sqlite3 waits synchronously, so a long wait would stall the whole server
+ * while another process holds the database. A failed journal write is kept and retried.
+ */
+export const BUSY_TIMEOUT_MS = 200
+
+const FAULT_NAMES: [RegExp, string][] = [
+  [/^SQLITE_FULL/, "storage_full"],
+  [/^SQLITE_(BUSY|LOCKED)/, "storage_locked"],
+  [/^SQLITE_READONLY/, "storage_read_only"],
+  [/^SQLITE_(CORRUPT|NOTADB)/, "storage_corrupt"],
+  [/^SQLITE_(IOERR|CANTOPEN|PROTOCOL|NOLFS)/, "storage_io_error"],
+]
+
+/**
+ * Whether an error is the storage failing (locked, full, read-only, I/O, corrupt) rather than
+ * a bug in a statement: those are survivable and retried; anything else is thrown as usual.
+ *
+ * @example try { stmt.run() } catch (err) { if (!isStorageFault(err)) throw err }
+ */
+export function isStorageFault(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code
+  if (typeof code === "string") return FAULT_NAMES.some(([pattern]) => pattern.test(code))
+  // better-sqlite3 on a closed connection (a write that lands after shutdown).
+  return err instanceof TypeError && /database connection is not open/.test(err.message)
+}
+
+/** The `degraded` name for a storage fault, e.g. `storage_full` for SQLITE_FULL. */
+export function storageFaultName(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code
+  if (typeof code === "string") for (const [pattern, name] of FAULT_NAMES) if (pattern.test(code)) return name
+  return err instanceof TypeError ? "storage_closed" : "storage_error"
+}
+
+export interface OpenedDatabase {
+  db: DB
+  /**
+   * What had to be worked around to open it: `database_recovered` (the file was unreadable or
+   * corrupt and was moved aside, a fresh one created), `storage_unavailable` (the data dir
+   * could not be written at all: the server runs on an in-memory database, nothing is durable).
+   */
+  degraded: string[]
+  /** Where an unreadable database file was moved, when it was. */
+  movedAside?: string
+}
 
 /** Each entry is one schema version; never edit a shipped migration, append a new one. */
 const MIGRATIONS: string[] = [
@@ -48,12 +95,68 @@ const MIGRATIONS: string[] = [
  */
 export function openDatabase(dataDir: string): DB {
   mkdirSync(dataDir, { recursive: true })
-  const db = new Database(path.join(dataDir, "opencode.db"), { timeout: 5000 })
-  db.pragma("journal_mode = WAL")
-  db.pragma("synchronous = NORMAL")
-  db.pragma("foreign_keys = ON")
-  migrate(db)
+  const db = new Database(path.join(dataDir, "opencode.db"), { timeout: BUSY_TIMEOUT_MS })
+  try {
+    db.pragma("journal_mode = WAL")
+    db.pragma("synchronous = NORMAL")
+    db.pragma("foreign_keys = ON")
+    migrate(db)
+  } catch (err) {
+    db.close()
+    throw err
+  }
   return db
+}
+
+/**
+ * Opens the data dir's database for a server, surviving what a server must survive at start:
+ * a truncated or corrupt file (moved aside as `opencode.db.corrupt-TIME`, with its WAL, and a
+ * fresh database created: a running server beats a lost history, and the old file is kept for
+ * inspection), and a data dir that cannot be written (an in-memory database, reported as
+ * `storage_unavailable`). A database written by a newer version is still an error: moving it
+ * aside would hide the user's history from the version that can read it.
+ *
+ * @example const { db, degraded } = openDatabaseResilient(dataDir)
+ */
+export function openDatabaseResilient(dataDir: string): OpenedDatabase {
+  let first: unknown
+  try {
+    const db = openDatabase(dataDir)
+    const check = db.pragma("quick_check", { simple: true })
+    if (check === "ok") return { db, degraded: [] }
+    db.close()
+    first = Object.assign(new Error(`database failed its integrity check`), { code: "SQLITE_CORRUPT" })
+  } catch (err) {
+    first = err
+  }
+  const name = storageFaultName(first)
+  if (name === "storage_corrupt" || isUnreadableFile(first)) {
+    const file = path.join(dataDir, "opencode.db")
+    const aside = `${file}.corrupt-${Date.now()}`
+    try {
+      renameSync(file, aside)
+      for (const suffix of ["-wal", "-shm"]) if (existsSync(file + suffix)) renameSync(file + suffix, aside + suffix)
+      return { db: openDatabase(dataDir), degraded: ["database_recovered"], movedAside: aside }
+    } catch (err) {
+      first = err
+    }
+  }
+  if (isStorageFault(first) || isFileSystemRefusal(first)) {
+    const db = new Database(":memory:")
+    db.pragma("foreign_keys = ON")
+    migrate(db)
+    return { db, degraded: ["storage_unavailable", storageFaultName(first) === "storage_error" ? "storage_read_only" : storageFaultName(first)] }
+  }
+  throw first
+}
+
+function isUnreadableFile(err: unknown): boolean {
+  return err instanceof Error && /file is not a database|malformed|integrity check/i.test(err.message)
+}
+
+function isFileSystemRefusal(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  return code === "EROFS" || code === "EACCES" || code === "EPERM" || code === "ENOSPC"
 }
 
 export function schemaVersion(db: DB): number {

@@ -4,8 +4,16 @@
  * effect (Temporal's rule): `run.started` before the provider is called, `lifecycle.started`
  * and `abort_requested` before any run is aborted, `tool.started` before a tool runs. Every
  * row's data is an allow-listed spine record, never free text.
+ *
+ * Storage faults (the database locked by another process, a full disk, a read-only or failing
+ * file system) never reach the caller: a run must still finish and get its summary. A row that
+ * cannot be written is kept, in order, in a bounded in-memory backlog and written when the
+ * database accepts writes again (retried on a timer and before the next append). The journal
+ * reports itself degraded meanwhile; a row that falls off a full backlog, or is still unwritten
+ * at close, is counted as lost and reported, never dropped silently.
  */
 import type { DB } from "./database.ts"
+import { isStorageFault, storageFaultName } from "./database.ts"
 
 export type JournalKind =
   | "run.started"
@@ -41,11 +49,42 @@ export interface JournalLinks {
 
 /** Rows kept of the request log; older request rows are pruned past this. */
 const MAX_REQUEST_ROWS = 20_000
+/** Unwritten rows and writes kept in memory while the database refuses writes. */
+export const MAX_BACKLOG = 5000
+/** How often a non-empty backlog is retried when nothing else is appended. */
+const RETRY_MS = 500
+
+/** What the journal says about its own health (for `/health` and the export's diagnostics). */
+export interface JournalHealth {
+  /** Unwritten entries held in memory, waiting for the database to accept writes. */
+  backlog: number
+  /** Entries given up on (backlog overflow, or unwritten at close): counted, never silent. */
+  lost: number
+  /** Writes that failed with a storage fault since start (each retried or counted lost). */
+  failures: number
+  /** Names of the faults that are current (`storage_full`, `storage_locked`, ...); empty when healthy. */
+  faults: string[]
+  /** The last fault seen, even after recovery. */
+  lastFault?: { name: string; code: string; at: number }
+}
+
+type Pending =
+  | { type: "row"; seq: number; time: number; kind: JournalKind; links: JournalLinks; json: string }
+  | { type: "write"; key: string | undefined; write: () => void }
 
 export class Journal {
   private seq: number
   private readonly insert
   private requestRows = 0
+  private readonly backlog: Pending[] = []
+  private lost = 0
+  private failures = 0
+  private fault: { name: string; code: string; at: number } | undefined
+  private lastFault: { name: string; code: string; at: number } | undefined
+  private lastAttempt = 0
+  private retryTimer: NodeJS.Timeout | undefined
+  private closed = false
+  private readonly listeners = new Set<() => void>()
 
   constructor(
     private readonly db: DB,
@@ -65,15 +104,198 @@ export class Journal {
   }
 
   /**
-   * Appends a row durably (synchronously) and returns its sequence number.
+   * Appends a row durably (synchronously) and returns its sequence number. Never throws for a
+   * storage fault: the row is kept in the backlog and written once the database accepts writes.
    *
    * @example journal.append("abort_requested", { runId, lifecycleId }, { runId, lifecycleId })
    */
   append(kind: JournalKind, links: JournalLinks, data: unknown, time = Date.now()): number {
     const seq = this.nextSeq()
-    this.insert.run(seq, time, this.bootId, kind, links.runId ?? null, links.lifecycleId ?? null, links.sessionId ?? null, JSON.stringify(data))
-    if (kind === "request" && ++this.requestRows > MAX_REQUEST_ROWS * 1.1) this.pruneRequests()
+    const entry: Pending = { type: "row", seq, time, kind, links, json: JSON.stringify(data) ?? "null" }
+    if (!this.writeOrQueue(entry)) return seq
+    if (kind === "request" && ++this.requestRows > MAX_REQUEST_ROWS * 1.1) {
+      try {
+        this.pruneRequests()
+      } catch (err) {
+        if (!isStorageFault(err)) throw err
+        // Pruning is housekeeping: the next request row tries again.
+      }
+    }
     return seq
+  }
+
+  /**
+   * Runs another store's write (a run row, a message part) with the journal's fault handling:
+   * now when the database accepts writes, else in order after the rows already waiting. A
+   * `key` coalesces pending writes of the same thing (a part rewritten per chunk): only the
+   * latest is kept. Errors that are not storage faults are thrown as usual.
+   *
+   * @example journal.write(() => sessions.finishRun(summary), `run:${summary.runId}`)
+   */
+  write(write: () => void, key?: string): void {
+    if (key !== undefined && this.backlog.length > 0) {
+      const index = this.backlog.findIndex((entry) => entry.type === "write" && entry.key === key)
+      if (index >= 0) this.backlog.splice(index, 1)
+    }
+    this.writeOrQueue({ type: "write", key, write })
+  }
+
+  /**
+   * Writes the backlog now, if the database accepts writes. Returns true when nothing is left.
+   *
+   * @example journal.flush() // after a fault cleared
+   */
+  flush(): boolean {
+    if (this.backlog.length === 0) return true
+    if (this.closed && !this.db.open) return false
+    this.lastAttempt = Date.now()
+    try {
+      while (this.backlog.length > 0) {
+        const batch = this.backlog.slice(0, 500)
+        this.db.transaction(() => {
+          for (const entry of batch) {
+            try {
+              this.apply(entry)
+            } catch (err) {
+              if (isStorageFault(err)) throw err
+              // A write that can never succeed (a bug, a constraint) must not block the rest: counted.
+              this.lost++
+            }
+          }
+        })()
+        this.backlog.splice(0, batch.length)
+      }
+    } catch (err) {
+      if (!isStorageFault(err)) throw err
+      this.noteFault(err)
+      this.scheduleRetry()
+      return false
+    }
+    this.recovered()
+    return true
+  }
+
+  /** Health of the journal's writes; `faults` is empty and `backlog` 0 when all is written. */
+  health(): JournalHealth {
+    return {
+      backlog: this.backlog.length,
+      lost: this.lost,
+      failures: this.failures,
+      faults: this.fault ? [this.fault.name] : [],
+      ...(this.lastFault ? { lastFault: { ...this.lastFault } } : {}),
+    }
+  }
+
+  /** Names for `/health`'s `degraded` list: the current fault, a backlog, lost records. */
+  degraded(): string[] {
+    const out: string[] = []
+    if (this.fault) out.push(this.fault.name)
+    if (this.backlog.length > 0) out.push("journal_backlog")
+    if (this.lost > 0) out.push("journal_records_lost")
+    return out
+  }
+
+  /** Called whenever the health changes (a fault starts or clears, a record is lost). */
+  onHealthChange(listener: () => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  /** Stops retrying: a last flush, then whatever is still unwritten is counted as lost. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    if (this.retryTimer) clearInterval(this.retryTimer)
+    this.retryTimer = undefined
+    if (this.db.open) {
+      try {
+        this.flush()
+      } catch {
+        // close must not throw
+      }
+    }
+    this.lost += this.backlog.length
+    this.backlog.length = 0
+  }
+
+  private writeOrQueue(entry: Pending): boolean {
+    if (this.closed && !this.db.open) {
+      this.lost++
+      return false
+    }
+    // While rows wait, a new one goes behind them (order is kept) unless a retry is due now.
+    if (this.backlog.length > 0 && !(Date.now() - this.lastAttempt >= RETRY_MS && this.flush())) {
+      this.enqueue(entry)
+      return false
+    }
+    try {
+      this.apply(entry)
+      return true
+    } catch (err) {
+      if (!isStorageFault(err)) throw err
+      this.noteFault(err)
+      this.lastAttempt = Date.now()
+      this.enqueue(entry)
+      this.scheduleRetry()
+      return false
+    }
+  }
+
+  private apply(entry: Pending): void {
+    if (entry.type === "write") return entry.write()
+    const { seq, time, kind, links, json } = entry
+    this.insert.run(seq, time, this.bootId, kind, links.runId ?? null, links.lifecycleId ?? null, links.sessionId ?? null, json)
+  }
+
+  private enqueue(entry: Pending): void {
+    this.backlog.push(entry)
+    if (this.backlog.length <= MAX_BACKLOG) return
+    // Full: give up the oldest request-log row first (the least needed), else the oldest entry.
+    const index = this.backlog.findIndex((pending) => pending.type === "row" && pending.kind === "request")
+    this.backlog.splice(index >= 0 ? index : 0, 1)
+    this.lost++
+    this.changed()
+  }
+
+  private noteFault(err: unknown): void {
+    this.failures++
+    const code = String((err as { code?: unknown })?.code ?? "unknown")
+    const name = storageFaultName(err)
+    const changed = this.fault?.name !== name
+    this.fault = { name, code, at: Date.now() }
+    this.lastFault = this.fault
+    if (changed) this.changed()
+  }
+
+  private recovered(): void {
+    if (this.retryTimer) clearInterval(this.retryTimer)
+    this.retryTimer = undefined
+    if (this.fault) {
+      this.fault = undefined
+      this.changed()
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.closed) return
+    this.retryTimer = setInterval(() => {
+      try {
+        this.flush()
+      } catch {
+        // flush rethrows only non-storage errors, which it has already counted
+      }
+    }, RETRY_MS)
+    this.retryTimer.unref?.()
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) {
+      try {
+        listener()
+      } catch {
+        // a listener must not break the journal
+      }
+    }
   }
 
   /** Rows of some kinds, optionally only those linked to a run, lifecycle action or session. */
@@ -99,14 +321,46 @@ export class Journal {
     }
     if (ors.length) where.push(`(${ors.join(" OR ")})`)
     const sql = `SELECT * FROM journal ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq`
-    return (this.db.prepare(sql).all(...args) as RawRow[]).map(toRow)
+    const stored = (this.db.prepare(sql).all(...args) as RawRow[]).map(toRow)
+    return this.withPending(stored, (row) => {
+      if (filter.kinds?.length && !filter.kinds.includes(row.kind)) return false
+      if (!filter.runIds && !filter.lifecycleIds && !filter.sessionId) return true
+      return (
+        (!!row.runId && !!filter.runIds?.includes(row.runId)) ||
+        (!!row.lifecycleId && !!filter.lifecycleIds?.includes(row.lifecycleId)) ||
+        (!!row.sessionId && row.sessionId === filter.sessionId)
+      )
+    })
   }
 
   /** Rows of one kind whose record has `field` equal to one of `values` (request ids, action ids). */
   rowsWhere(kind: JournalKind, field: "requestId" | "actionId", values: string[]): JournalRow[] {
     if (values.length === 0) return []
     const sql = `SELECT * FROM journal WHERE kind = ? AND json_extract(data, '$.${field}') IN (SELECT value FROM json_each(?)) ORDER BY seq`
-    return (this.db.prepare(sql).all(kind, JSON.stringify(values)) as RawRow[]).map(toRow)
+    const stored = (this.db.prepare(sql).all(kind, JSON.stringify(values)) as RawRow[]).map(toRow)
+    return this.withPending(stored, (row) => row.kind === kind && values.includes((row.data as Record<string, string> | null)?.[field] as string))
+  }
+
+  /** Stored rows plus the backlog's rows that match: a reader sees what the journal holds, written or not yet. */
+  private withPending(stored: JournalRow[], match: (row: JournalRow) => boolean): JournalRow[] {
+    if (this.backlog.length === 0) return stored
+    const pending: JournalRow[] = []
+    for (const entry of this.backlog) {
+      if (entry.type !== "row") continue
+      const row = toRow({
+        seq: entry.seq,
+        time: entry.time,
+        boot_id: this.bootId,
+        kind: entry.kind,
+        run_id: entry.links.runId ?? null,
+        lifecycle_id: entry.links.lifecycleId ?? null,
+        session_id: entry.links.sessionId ?? null,
+        data: entry.json,
+      })
+      if (match(row)) pending.push(row)
+    }
+    if (pending.length === 0) return stored
+    return [...stored, ...pending].sort((a, b) => a.seq - b.seq)
   }
 
   private pruneRequests(): void {

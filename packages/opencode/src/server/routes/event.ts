@@ -1,7 +1,9 @@
 /**
  * `GET /event`: the server's events as SSE. Each event's id is `BOOTID:SEQ`; a client that
  * reconnects with `Last-Event-ID` first gets what it missed, or `server.replay_gap`. A client
- * that stops reading is cut off once its queue is full, so it can never hold the server's memory.
+ * that stops reading is cut off once its queue is full, so it can never hold the server's memory:
+ * its socket is destroyed (a write stuck on a full socket would otherwise never return), its
+ * subscription dropped, and it may reconnect with `Last-Event-ID` to learn what it missed.
  */
 import { Hono } from "hono"
 import { streamSSE } from "hono/streaming"
@@ -9,9 +11,19 @@ import type { Host } from "../../host.ts"
 import { decodeDirectoryParam, directoryKey, validateProjectDirectory } from "../../project/directory-key.ts"
 import type { SequencedEvent } from "../event-bus.ts"
 
-const MAX_QUEUE = 1000
+/** Events queued for one client before it counts as not reading (default; `OPENCODE_SSE_QUEUE`). */
+export const MAX_QUEUE = 1000
 
-export function eventRoutes(host: Host): Hono {
+/** A write pending this long means the client is not reading. */
+const STUCK_WRITE_MS = 250
+/** The queue may grow to this many times `maxQueue` while writes still complete (a burst). */
+const HARD_CAP_FACTOR = 4
+
+/** Cut-off clients since start, for tests and diagnostics. */
+export const sseStats = { cutOff: 0 }
+
+export function eventRoutes(host: Host, options: { maxQueue?: number } = {}): Hono {
+  const maxQueue = options.maxQueue ?? MAX_QUEUE
   const app = new Hono()
   app.get("/event", (c) => {
     const rawDirectory = c.req.header("x-opencode-directory") ? decodeDirectoryParam(c.req.header("x-opencode-directory")!) : c.req.query("directory")
@@ -20,21 +32,45 @@ export function eventRoutes(host: Host): Hono {
     return streamSSE(c, async (stream) => {
       const queue: SequencedEvent[] = []
       let wake: (() => void) | undefined
-      let overflow = false
+      let closed = false
       const visible = (event: SequencedEvent) => !filterKey || !event.directoryKey || event.directoryKey === filterKey
+      const cutOff = () => {
+        if (closed) return
+        closed = true
+        sseStats.cutOff++
+        unsubscribe()
+        queue.length = 0
+        // The loop below may be stuck in a write to a socket nobody reads: end it from here.
+        const outgoing = (c.env as { outgoing?: { destroy?: () => void } } | undefined)?.outgoing
+        outgoing?.destroy?.()
+        stream.abort()
+        wake?.()
+      }
+      // Not reading: the queue is full while a write has been stuck on the socket, or it reached
+      // the hard cap (a burst a reading client could not drain in time is allowed up to that).
+      let writingSince: number | undefined
       const unsubscribe = host.bus.subscribe((event) => {
-        if (!visible(event)) return
-        if (queue.length >= MAX_QUEUE) overflow = true
-        else queue.push(event)
+        if (closed || !visible(event)) return
+        if (queue.length >= maxQueue) {
+          const stuck = writingSince !== undefined && performance.now() - writingSince > STUCK_WRITE_MS
+          if (stuck || queue.length >= maxQueue * HARD_CAP_FACTOR) return cutOff()
+        }
+        queue.push(event)
         wake?.()
       })
-      let closed = false
       stream.onAbort(() => {
         closed = true
+        unsubscribe()
         wake?.()
       })
-      const send = (event: { id?: string; type: string; properties: Record<string, unknown> }) =>
-        stream.writeSSE({ ...(event.id ? { id: event.id } : {}), data: JSON.stringify({ type: event.type, properties: event.properties }) })
+      const send = async (event: { id?: string; type: string; properties: Record<string, unknown> }) => {
+        writingSince = performance.now()
+        try {
+          await stream.writeSSE({ ...(event.id ? { id: event.id } : {}), data: JSON.stringify({ type: event.type, properties: event.properties }) })
+        } finally {
+          writingSince = undefined
+        }
+      }
       try {
         await send({ type: "server.connected", properties: { bootId: host.bootId } })
         if (lastEventId) {
@@ -46,10 +82,6 @@ export function eventRoutes(host: Host): Hono {
           }
         }
         while (!closed) {
-          if (overflow) {
-            await send({ type: "server.replay_gap", properties: { reason: "overrun", lastEventId: "" } })
-            break
-          }
           const next = queue.shift()
           if (next) {
             await send(next)
