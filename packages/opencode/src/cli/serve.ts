@@ -29,13 +29,22 @@ export async function runServe(args: string[]): Promise<number> {
     return 1
   }
   const dataDir = resolveDataDir(values["data-dir"])
-  const running = await startServer({
-    port,
-    hostname,
-    dataDir,
-    defaultDirectory: values.directory ?? process.cwd(),
-    token,
-  })
+  let running
+  try {
+    running = await startServer({
+      port,
+      hostname,
+      dataDir,
+      defaultDirectory: values.directory ?? process.cwd(),
+      token,
+    })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
+      console.error(`opencode serve: port ${port} on ${hostname} is already in use; pass --port N (or --port 0 for a free one)`)
+      return 1
+    }
+    throw err
+  }
   console.log(`opencode server listening on ${running.url}`)
   if (!appIsBuilt()) console.error("note: the app is not built (npm run build); the API is served, the page is not")
   if (token && !isLoopbackHostname(hostname)) console.error(`open ${running.url}/#token=<OPENCODE_SERVER_TOKEN> in a browser`)
