@@ -104,10 +104,32 @@ const HTTP_MESSAGES: Partial<Record<number, string>> = {
   413: "request body too large",
 }
 
+const SECRET_ENV = ["OPENAI_API_KEY", "OPENCODE_SERVER_TOKEN"]
+const SECRET_FIELDS = "password|passwd|secret|token|bearer|authorization|auth|credential[a-z_]*|api[_-]?key|apikey|private[_-]?key|cookie"
+
+/**
+ * An error as text for this machine's log, with secrets replaced by `[redacted:KIND]`: the
+ * configured secrets themselves, bearer tokens, `sk-`-style keys and values of secret-named
+ * fields. Logs get copied into bug reports; a stack is useful there, a key is not.
+ *
+ * @example console.error(scrubForLog(err))
+ */
+export function scrubForLog(err: unknown, env: Record<string, string | undefined> = process.env): string {
+  let text = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err)
+  for (const name of SECRET_ENV) {
+    const secret = env[name]
+    if (secret && secret.length >= 4) text = text.split(secret).join(`[redacted:${name.toLowerCase()}]`)
+  }
+  return text
+    .replace(/\bBearer\s+[A-Za-z0-9._~+/=-]+/gi, "Bearer [redacted:token]")
+    .replace(/\b(?:sk|pk|rk)-[A-Za-z0-9_-]{3,}/g, "[redacted:api_key]")
+    .replace(new RegExp(`(["']?\\b(?:${SECRET_FIELDS})["']?\\s*[:=]\\s*)(?!\\[redacted:|Bearer \\[redacted:)("[^"]*"|'[^']*'|[^\\s,;}&]+)`, "gi"), "$1[redacted:secret]")
+}
+
 function internalError(c: Context, err: unknown): Response {
   const requestId = currentRequest()?.requestId
-  // The full error stays on this machine's stderr, keyed by the id the client was given.
-  console.error(`[${requestId ?? "no request id"}] internal error:`, err)
+  // The error stays on this machine's stderr, keyed by the id the client was given, secrets scrubbed.
+  console.error(`[${requestId ?? "no request id"}] internal error: ${scrubForLog(err)}`)
   const message = requestId ? `internal error (request ${requestId})` : "internal error"
   return c.json(errorBody("internal_error", message), 500)
 }
