@@ -332,7 +332,7 @@ describe("path traversal", () => {
     for (const [header, message] of cases) {
       const res = await fetch(server.url + "/session", { headers: { "x-opencode-directory": header } })
       expect(res.status, header.slice(0, 40)).toBe(400)
-      const body = await res.json()
+      const body = (await res.json()) as { error: { code: string; message: string } }
       expect(body.error.code).toBe("invalid_directory")
       expect(body.error.message, header.slice(0, 40)).toMatch(message)
       expect(body.error.message.length).toBeLessThan(300)
