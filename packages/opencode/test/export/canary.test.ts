@@ -28,6 +28,7 @@ const CANARY = {
   envKey: "sk-cnry-envkey-2f6a9b",
   envVar: "cnry-envvar-5150",
   providerError: "cnry-provider-d00d",
+  rendererField: "cnry-renderer-ab12",
 } as const
 
 /** Every request carries these: none is a header the contract names with a valid value. */
@@ -133,8 +134,18 @@ beforeAll(async () => {
   // E: a scripted run closed by a dispose.
   await start("dispose", "scripted/slow")
   await waitFor(async () => (await server.call("GET", `/session/${sessions.dispose}/message`)).body.some((m: any) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.length > 0)))
-  expect((await call("POST", "/instance/dispose")).status).toBe(200)
+  // This close carries a valid renderer action (with the hostile headers beside it), and the
+  // renderer uploads its log with canaries in fields the allow-list does not name.
+  const disposeHeaders = { ...HOSTILE_HEADERS, "x-opencode-action-id": "act_canary_dispose", "x-opencode-action-name": "instance.dispose" }
+  expect((await server.call("POST", "/instance/dispose", { directory: project, headers: disposeHeaders })).status).toBe(200)
   await finishedRun(server, sessions.dispose!, runs.dispose!)
+  const upload = await call("POST", "/diagnostics/renderer", {
+    actions: [
+      { actionId: "act_canary_dispose", name: "instance.dispose", page: "/session/:id", time: Date.now(), requestIds: [], outcome: "ok", title: CANARY.rendererField, prompt: `x ${CANARY.rendererField}`, directory: `/home/me/${CANARY.rendererField}` },
+      { actionId: "act_bad", name: `bad ${CANARY.rendererField}`, page: "/", time: 1 },
+    ],
+  })
+  expect(upload.body).toEqual({ accepted: 1, rejected: 1 })
 
   for (const [name, id] of Object.entries(sessions)) {
     exports[name] = {
@@ -184,6 +195,8 @@ describe("positive controls: every canary reached the server", () => {
   test("the tool input reached the tool (the file holds the content canary) and the provider saw the prompt", () => {
     expect(readFileSync(path.join(project, `notes-${CANARY.toolPath}.txt`), "utf8")).toContain(CANARY.toolContent)
     expect(JSON.stringify(fake.received)).toContain(CANARY.prompt)
+    // The server's environment reached the provider: it authenticated with the env key.
+    expect(fake.headers[0]!.authorization).toBe(`Bearer ${CANARY.envKey}`)
     const reloaded = exports.toolReload!.full.diagnostics.runs.find((run: any) => run.runId === runs.toolReload)
     expect(reloaded.tools.map((tool: any) => tool.kind)).toEqual(["write"])
     expect(exports.toolReload!.full.incidents[0].retry.safe).toBe(false)
@@ -194,6 +207,12 @@ describe("positive controls: every canary reached the server", () => {
     expect(chain.error).toMatchObject({ status: 500 })
     expect(chain.error.excerpt).toContain("upstream rejected the call")
     expect(chain.error.excerpt).toContain("[redacted:")
+  })
+
+  test("the renderer action was joined to the dispose's chain (its allow-listed fields only)", () => {
+    const chain = exports.dispose!.diagnostics.incidents.find((c: any) => c.runId === runs.dispose)
+    expect(chain.rendererAction).toEqual({ actionId: "act_canary_dispose", name: "instance.dispose", page: "/session/:id" })
+    expect(exports.dispose!.diagnostics.diagnostics.renderer).toHaveLength(1)
   })
 
   test("the full export carries the prompt in its messages (user content), so the search can find a canary", () => {

@@ -11,6 +11,8 @@ export interface FakeOpenAI {
   baseUrl: string
   /** Request bodies as received (for asserting what reached the provider). */
   received: any[]
+  /** The request headers, in the same order. */
+  headers: Record<string, string | string[] | undefined>[]
   close(): Promise<void>
 }
 
@@ -36,6 +38,7 @@ export function streamForever(res: ServerResponse, everyMs = 30): void {
 
 export async function startFakeOpenAI(models: Record<string, FakeHandler>): Promise<FakeOpenAI> {
   const received: any[] = []
+  const headers: Record<string, string | string[] | undefined>[] = []
   const open = new Set<ServerResponse>()
   const server = createServer(async (req, res) => {
     open.add(res)
@@ -50,6 +53,7 @@ export async function startFakeOpenAI(models: Record<string, FakeHandler>): Prom
       return
     }
     received.push(body)
+    headers.push({ ...req.headers })
     const handler = models[body.model]
     if (!handler) {
       res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: `no model ${body.model}` } }))
@@ -62,6 +66,7 @@ export async function startFakeOpenAI(models: Record<string, FakeHandler>): Prom
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     received,
+    headers,
     async close() {
       for (const res of open) res.destroy()
       server.closeAllConnections()
