@@ -185,8 +185,11 @@ export class SessionStore {
   }
 
   finishRun(summary: RunSummary): void {
-    this.db.prepare("UPDATE run SET finished_at = ?, summary = ? WHERE id = ?").run(summary.finishedAt, JSON.stringify(summary), summary.runId)
+    // Prepared once: the startup crash scan finishes every crashed run in one go.
+    this.finishStatement ??= this.db.prepare("UPDATE run SET finished_at = ?, summary = ? WHERE id = ?")
+    this.finishStatement.run(summary.finishedAt, JSON.stringify(summary), summary.runId)
   }
+  private finishStatement: ReturnType<DB["prepare"]> | undefined
 
   runs(sessionId: string): RunRecord[] {
     return (this.db.prepare("SELECT * FROM run WHERE session_id = ? ORDER BY started_at").all(sessionId) as RunRow[]).map(toRun)
