@@ -4,6 +4,7 @@
  * watcher's echo of that same write is recorded on the runs, never as a rival cause. A write
  * that changes nothing closes nothing.
  */
+import { randomBytes } from "node:crypto"
 import { readFileSync, writeFileSync, renameSync } from "node:fs"
 import path from "node:path"
 import { Hono } from "hono"
@@ -107,7 +108,8 @@ function readConfig(file: string): Record<string, unknown> {
 }
 
 function writeAtomically(file: string, text: string): void {
-  const temp = `${file}.${process.pid}.tmp`
+  // Unique per write: two writers of one file (two servers, or a write racing another) never share a temp file.
+  const temp = `${file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`
   writeFileSync(temp, text)
   renameSync(temp, file)
 }
