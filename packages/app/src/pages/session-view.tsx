@@ -45,8 +45,10 @@ function SessionFor(props: { id: string }) {
   }
 
   const session = createQuery(() => ({ queryKey: ["session", project.directory() ?? "", id], queryFn: () => server.read(path, Session) }))
-  const messages = createQuery(() => ({ queryKey: keys.messages(), queryFn: () => server.read(`${path}/message`, MessageList) }))
-  const runs = createQuery(() => ({ queryKey: keys.runs(), queryFn: () => server.read(`${path}/run`, RunList) }))
+  // Events are only applied while this page is open: on coming back, read what was missed (a run
+  // that ended meanwhile must show its banner, not a cached "running").
+  const messages = createQuery(() => ({ queryKey: keys.messages(), queryFn: () => server.read(`${path}/message`, MessageList), refetchOnMount: "always" as const }))
+  const runs = createQuery(() => ({ queryKey: keys.runs(), queryFn: () => server.read(`${path}/run`, RunList), refetchOnMount: "always" as const }))
   const [liveIncidents, setLiveIncidents] = createSignal<Record<string, IncidentChain>>({})
   const [busy, setBusy] = createSignal(false)
   const [panelOpen, setPanelOpen] = createSignal(false)
