@@ -19,8 +19,10 @@ export default defineConfig({
   timeout: 60_000,
   expect: { timeout: 15_000 },
   retries: 0,
-  workers: CI ? 2 : undefined,
-  fullyParallel: false,
+  // Every test starts its own server(s) on its own data dir, so tests are independent: 2 workers
+  // (one per core on the reference machine), every test of a file in parallel.
+  workers: Number(process.env.E2E_WORKERS) || 2,
+  fullyParallel: true,
   forbidOnly: CI,
   reporter: [["list"], ["html", { open: "never", outputFolder: "playwright-report" }]],
   // No global webServer: each test starts its own server through the `server` fixture.

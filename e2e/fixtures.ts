@@ -4,6 +4,8 @@
  * `server`  — a fresh `opencode serve --port 0 --data-dir <temp>` per test, killed and its
  *             temp dirs removed afterwards. `server.url` is the base URL (no trailing slash).
  * `project` — `await project()` makes a fresh temp project directory (absolute, realpath).
+ * `spawnServer` — `await spawnServer({ env })` starts another independent server (its own data
+ *             dir; same options as `server`), e.g. a remote workspace; stopped after the test.
  *
  * Options (set with `test.use({ ... })`):
  *   scriptedTickMs — OPENCODE_SCRIPTED_TICK_MS for the server (undefined = inherit the
@@ -67,6 +69,8 @@ export interface Server {
 interface Fixtures {
   server: Server
   project: () => string
+  /** Starts another independent server (own data dir), stopped after the test. */
+  spawnServer: (options?: { env?: Record<string, string | undefined>; args?: string[] }) => Promise<Server>
 }
 
 interface Options {
@@ -168,80 +172,115 @@ export const test = base.extend<Fixtures & Options>({
   },
 
   server: async ({ scriptedTickMs, serverEnv, serverArgs }, use, testInfo) => {
-    const dataDir = tempDir("oc-e2e-data-")
-    const cwd = tempDir("oc-e2e-cwd-")
-    const baseEnv: Record<string, string | undefined> = {
-      // The server runs in a temp cwd; point tsx at the package tsconfig explicitly.
-      TSX_TSCONFIG_PATH: path.join(REPO_ROOT, "packages/opencode/tsconfig.json"),
-      ...(scriptedTickMs !== undefined ? { OPENCODE_SCRIPTED_TICK_MS: scriptedTickMs } : {}),
-      ...serverEnv,
+    const managed = await managedServer({ scriptedTickMs, serverEnv, serverArgs })
+    try {
+      await use(managed.server)
+    } finally {
+      await managed.dispose(testInfo, "server-log")
     }
-    let current: Started | undefined
-    let port = 0
-    const logs: string[] = []
+  },
 
-    const launch = async (options: ServerOptions = {}, reusePort = false) => {
-      current = await startServer({
-        dataDir,
-        cwd,
-        port: reusePort ? port : 0,
-        args: options.args ?? serverArgs,
-        env: { ...baseEnv, ...options.env },
+  spawnServer: async ({ scriptedTickMs, serverEnv, serverArgs }, use, testInfo) => {
+    const extra: Array<Awaited<ReturnType<typeof managedServer>>> = []
+    await use(async (options = {}) => {
+      const managed = await managedServer({
+        scriptedTickMs,
+        serverEnv: { ...serverEnv, ...options.env },
+        serverArgs: options.args ?? serverArgs,
       })
-      port = Number(new URL(current.url).port)
-    }
-    const record = () => {
-      if (current) logs.push(`--- stdout ---\n${current.out.stdout}\n--- stderr ---\n${current.out.stderr}`)
-    }
+      extra.push(managed)
+      return managed.server
+    })
+    for (const [i, managed] of extra.entries()) await managed.dispose(testInfo, `extra-server-${i + 1}-log`)
+  },
+})
 
-    const server: Server = {
-      get url() {
-        return current!.url
-      },
-      get port() {
-        return port
-      },
+/**
+ * One server process (restartable) on its own temp data dir and cwd. `dispose` stops it, attaches
+ * its logs when the test failed, and removes the temp dirs.
+ */
+async function managedServer(opts: Options): Promise<{ server: Server; dispose(testInfo: TestInfo, name: string): Promise<void> }> {
+  const { scriptedTickMs, serverEnv, serverArgs } = opts
+  const dataDir = tempDir("oc-e2e-data-")
+  const cwd = tempDir("oc-e2e-cwd-")
+  const baseEnv: Record<string, string | undefined> = {
+    // The server runs in a temp cwd; point tsx at the package tsconfig explicitly.
+    TSX_TSCONFIG_PATH: path.join(REPO_ROOT, "packages/opencode/tsconfig.json"),
+    ...(scriptedTickMs !== undefined ? { OPENCODE_SCRIPTED_TICK_MS: scriptedTickMs } : {}),
+    ...serverEnv,
+  }
+  let current: Started | undefined
+  let port = 0
+  const logs: string[] = []
+
+  const launch = async (options: ServerOptions = {}, reusePort = false) => {
+    current = await startServer({
       dataDir,
       cwd,
-      get proc() {
-        return current!.proc
-      },
-      stdout: () => current?.out.stdout ?? "",
-      stderr: () => current?.out.stderr ?? "",
-      stop: (signal = "SIGTERM") => stopProc(current!.proc, signal),
-      async start(options = {}) {
-        if (current && !exited(current.proc)) throw new Error("server is still running; use restart()")
-        record()
-        await launch(options, options.samePort ?? true)
-      },
-      async restart(options = {}) {
-        if (current && !exited(current.proc)) await stopProc(current.proc, "SIGTERM")
-        record()
-        await launch(options, options.samePort ?? true)
-      },
-      fetch(pathname, init = {}) {
-        const { directory, ...rest } = init
-        const headers = new Headers(rest.headers)
-        if (directory) headers.set("x-opencode-directory", encodeURIComponent(directory))
-        if (rest.body !== undefined && !headers.has("content-type")) headers.set("content-type", "application/json")
-        return fetch(new URL(pathname, current!.url + "/"), { ...rest, headers })
-      },
-    }
+      port: reusePort ? port : 0,
+      args: options.args ?? serverArgs,
+      env: { ...baseEnv, ...options.env },
+    })
+    port = Number(new URL(current.url).port)
+  }
+  const record = () => {
+    if (current) logs.push(`--- stdout ---\n${current.out.stdout}\n--- stderr ---\n${current.out.stderr}`)
+  }
 
-    try {
-      await launch()
-      await use(server)
-    } finally {
+  const server: Server = {
+    get url() {
+      return current!.url
+    },
+    get port() {
+      return port
+    },
+    dataDir,
+    cwd,
+    get proc() {
+      return current!.proc
+    },
+    stdout: () => current?.out.stdout ?? "",
+    stderr: () => current?.out.stderr ?? "",
+    stop: (signal = "SIGTERM") => stopProc(current!.proc, signal),
+    async start(options = {}) {
+      if (current && !exited(current.proc)) throw new Error("server is still running; use restart()")
+      record()
+      await launch(options, options.samePort ?? true)
+    },
+    async restart(options = {}) {
+      if (current && !exited(current.proc)) await stopProc(current.proc, "SIGTERM")
+      record()
+      await launch(options, options.samePort ?? true)
+    },
+    fetch(pathname, init = {}) {
+      const { directory, ...rest } = init
+      const headers = new Headers(rest.headers)
+      if (directory) headers.set("x-opencode-directory", encodeURIComponent(directory))
+      if (rest.body !== undefined && !headers.has("content-type")) headers.set("content-type", "application/json")
+      return fetch(new URL(pathname, current!.url + "/"), { ...rest, headers })
+    },
+  }
+
+  try {
+    await launch()
+  } catch (err) {
+    rmSync(dataDir, { recursive: true, force: true })
+    rmSync(cwd, { recursive: true, force: true })
+    throw err
+  }
+  return {
+    server,
+    async dispose(testInfo, name) {
       if (current) await stopProc(current.proc, "SIGTERM")
       record()
       if (testInfo.status !== testInfo.expectedStatus && logs.length) {
-        await testInfo.attach("server-log", { body: logs.join("\n"), contentType: "text/plain" })
+        await testInfo.attach(name, { body: logs.join("\n"), contentType: "text/plain" })
       }
       rmSync(dataDir, { recursive: true, force: true })
       rmSync(cwd, { recursive: true, force: true })
-    }
-  },
-})
+    },
+  }
+}
 
 /** Full-page screenshot into the test's output dir, attached to the report. */
 export async function snap(page: Page, testInfo: TestInfo, name: string): Promise<string> {
