@@ -4,6 +4,7 @@
  */
 import { newId } from "../id.ts"
 import type { RunSummary } from "../provenance/schemas.ts"
+import type { Statement } from "better-sqlite3"
 import type { DB } from "../storage/database.ts"
 
 export const SESSION_VERSION = "0.1.0"
@@ -189,7 +190,7 @@ export class SessionStore {
     this.finishStatement ??= this.db.prepare("UPDATE run SET finished_at = ?, summary = ? WHERE id = ?")
     this.finishStatement.run(summary.finishedAt, JSON.stringify(summary), summary.runId)
   }
-  private finishStatement: ReturnType<DB["prepare"]> | undefined
+  private finishStatement: Statement<[number, string, string]> | undefined
 
   runs(sessionId: string): RunRecord[] {
     return (this.db.prepare("SELECT * FROM run WHERE session_id = ? ORDER BY started_at").all(sessionId) as RunRow[]).map(toRun)
