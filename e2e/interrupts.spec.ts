@@ -283,6 +283,7 @@ test("8 server stopped with SIGTERM and started again: dispose_all by shutdown",
     retrySafe: true,
   })
   expect(incident.origin.signal).toBe("SIGTERM")
+  await expect(page.getByText("A run is in progress.")).toHaveCount(0)
   await snap(page, testInfo, "panel-sigterm")
 })
 
@@ -300,6 +301,8 @@ test("9 server killed with SIGKILL and started again: crash evidence, not a clos
   await expectPanel(panel, { verdict: "crash_evidence" })
   await expect(panel.getByTestId(ui.panelHeadline)).toContainText("This is crash evidence, not evidence of a lifecycle close.")
   await expect(panel.getByTestId(ui.panelHeadline)).not.toContainText("Stopped by")
+  // The app does not keep claiming the lost run is still going.
+  await expect(page.getByText("A run is in progress.")).toHaveCount(0)
   const doc = await downloadExport(page, panel)
   const incident = expectIncident(doc, await panelRunId(page), {
     classification: "process_exit_without_finalizer",

@@ -107,6 +107,9 @@ function SessionFor(props: { id: string }) {
       }
       case "server.replay_gap":
       case "server.instance.disposed":
+        // Events were lost (a restart, a crash) or the instance is gone: "busy" may never be
+        // cleared by an event now; the runs read below says whether a run is still going.
+        setBusy(false)
         void queryClient.invalidateQueries({ queryKey: keys.messages() })
         void queryClient.invalidateQueries({ queryKey: keys.runs() })
         break
