@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util"
 import { isLoopbackHostname } from "../server/middleware/host-origin.ts"
 import { startServer } from "../server/server.ts"
+import { scrubForLog } from "../server/errors.ts"
 import { appIsBuilt } from "../server/routes/static-app.ts"
 import { resolveDataDir } from "./data-dir.ts"
 
@@ -63,7 +64,8 @@ export async function runServe(args: string[]): Promise<number> {
   process.on("SIGINT", () => onSignal("SIGINT"))
   process.on("SIGHUP", () => onSignal("SIGHUP"))
   process.on("uncaughtException", (err) => {
-    console.error("uncaught exception:", err)
+    // Scrubbed: an error's text can carry an API key or a token.
+    console.error("uncaught exception:", scrubForLog(err))
     running.shutdown("uncaught_exception").finally(() => process.exit(1))
   })
   return 0

@@ -66,6 +66,13 @@ export const SessionExportDocument = z
       crashes: z.array(CrashEvidence),
       /** Lists the writer capped, with the counts kept and dropped. */
       truncated: z.record(z.string().max(32), TruncationCount),
+      /**
+       * Present when the writer's storage was degraded while it ran (locked, full, read-only):
+       * which faults, and how many journal records could not be written.
+       */
+      degraded: z
+        .object({ faults: z.array(z.string().max(64)).max(16), lostRecords: z.number().int().nonnegative(), backlog: z.number().int().nonnegative() })
+        .optional(),
     }),
     incidents: z.array(IncidentChain),
   })

@@ -79,7 +79,7 @@ const NOT_IN_MESSAGES_ONLY = ["run_summary", "classification", "lifecycle_action
 const NOT_IN_V1_DIAGNOSTICS = ["origin", "request", "renderer_action", "lifecycle_action", "interrupt_meta", "tool_kinds", "crash_evidence"]
 
 const TOP_LEVEL_FIELDS = new Set(["schema", "version", "exportedAt", "writer", "session", "messages", "diagnostics", "incidents"])
-const DIAGNOSTICS_FIELDS = new Set(["runs", "lifecycle", "requests", "renderer", "crashes", "truncated"])
+const DIAGNOSTICS_FIELDS = new Set(["runs", "lifecycle", "requests", "renderer", "crashes", "truncated", "degraded"])
 /** Fields the version 1 field export wrote on a run, read by the lenient run reader. */
 const V1_RUN_FIELDS = ["reason", "tool"]
 const MAX_UNKNOWN_FIELDS = 100

@@ -29,6 +29,8 @@ export interface ExportDeps {
   sessions: SessionStore
   journal: Journal
   redactor: Redactor
+  /** The writer's storage health; its faults are stated in the export when there are any. */
+  health?: () => { degraded: string[]; journal: { lost: number; backlog: number } }
 }
 
 export type ExportContent = "full" | "diagnostics"
@@ -150,6 +152,7 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
       renderer: keptRenderer,
       crashes: keptCrashes,
       truncated,
+      ...degradedOf(deps),
     },
     incidents,
   }
@@ -207,4 +210,10 @@ function uniqueBy<T>(list: T[], key: (item: T) => string): T[] {
     seen.add(k)
     return true
   })
+}
+
+function degradedOf(deps: ExportDeps): { degraded?: { faults: string[]; lostRecords: number; backlog: number } } {
+  const health = deps.health?.()
+  if (!health || (health.degraded.length === 0 && health.journal.lost === 0 && health.journal.backlog === 0)) return {}
+  return { degraded: { faults: health.degraded.slice(0, 16), lostRecords: health.journal.lost, backlog: health.journal.backlog } }
 }
