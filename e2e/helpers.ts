@@ -256,3 +256,30 @@ function parseRawResponse(raw: string): RawResponse {
   }
   return { status: Number(statusLine!.split(" ")[1]), headers, body }
 }
+
+/**
+ * Counts the page's API requests in flight (the long-lived `/event` stream aside). `quiet()` waits
+ * until none has been in flight for two polls in a row: after it, an outside change is noticed by
+ * the server's own watcher, not by a refetch the app happened to have under way.
+ */
+export function trackRequests(page: Page): { quiet(): Promise<void> } {
+  const inFlight = new Set<unknown>()
+  const api = (url: string) => !new URL(url).pathname.startsWith("/event") && !/\.(js|css|html|svg|ico)$/.test(url)
+  page.on("request", (request) => {
+    if (api(request.url())) inFlight.add(request)
+  })
+  const done = (request: unknown) => inFlight.delete(request)
+  page.on("requestfinished", done)
+  page.on("requestfailed", done)
+  return {
+    async quiet() {
+      let idlePolls = 0
+      await expect
+        .poll(() => {
+          idlePolls = inFlight.size === 0 ? idlePolls + 1 : 0
+          return idlePolls
+        }, { intervals: [100] })
+        .toBeGreaterThanOrEqual(3)
+    },
+  }
+}

@@ -13,7 +13,7 @@ import { existsSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import type { Page } from "@playwright/test"
 import { expect, snap, test } from "./fixtures"
-import { downloadExport, expectIncident, fireTogether, expectPanel, openPanelFromBanner, openProject, runsOf, SLOW, startRun, ui } from "./helpers"
+import { downloadExport, expectIncident, fireTogether, expectPanel, openPanelFromBanner, openProject, runsOf, SLOW, startRun, trackRequests, ui } from "./helpers"
 
 test.use({ scriptedTickMs: "100" })
 
@@ -193,8 +193,13 @@ test("5 config saved from the app: config invalidation written by the request", 
 
 test("6 config file edited by another program: config invalidation, no request", async ({ page, server, project }, testInfo) => {
   const dir = project()
+  const requests = trackRequests(page)
   await openProject(page, server.url, dir)
   await startRun(page)
+  // Let the app's own refetches after sending finish: a request that loads the instance after the
+  // write and before the watcher reports it would see the change first (a config_digest_mismatch
+  // load_reload, a different close path, scenario 7's).
+  await requests.quiet()
   writeFileSync(path.join(dir, "opencode.json"), JSON.stringify({ model: "scripted/quick" }) + "\n")
 
   const panel = await openPanelFromBanner(page, "local_instance_dispose_directory")
@@ -442,6 +447,13 @@ test("13 a forwarded remote workspace: remote reported", async ({ page, server, 
   expect(prompted.status).toBe(200)
   const { runId } = (await prompted.json()) as { runId: string }
   await expect.poll(async () => (await runsOf(remote.fetch, sessionId, remoteDir)).map((run) => run.status)).toEqual(["running"])
+  // Interrupt once the remote has shown output.
+  await expect
+    .poll(async () => {
+      const messages = (await (await remote.fetch(`/session/${sessionId}/message`, { directory: remoteDir })).json()) as Array<{ parts: Array<{ text?: string }> }>
+      return messages.some((message) => message.parts.some((part) => part.text?.startsWith("Working on step")))
+    })
+    .toBe(true)
   await expect.poll(async () => (await runsOf(server.fetch, sessionId, localDir)).map((run) => run.status)).toEqual(["running"])
 
   // The remote closes its instance; locally only the stream's end is known.
@@ -465,6 +477,13 @@ test("13 a forwarded remote workspace: remote reported", async ({ page, server, 
     originKind: "forwarded_remote",
   })
   expect(incident.origin.workspaceId).toBe("w1")
+  // The remote's own chain is kept beside it, as remote-reported evidence only.
+  expect(incident.remote).toMatchObject({ source: "remote_reported", chain: { runId, classification: "local_instance_reload", operation: "reload" } })
+  expect(incident.links.filter((link) => ["renderer", "request", "lifecycle"].includes(link.hop)).map((link) => link.status)).toEqual([
+    "remote_reported",
+    "remote_reported",
+    "remote_reported",
+  ])
   await snap(page, testInfo, "panel-remote")
 })
 
