@@ -17,8 +17,16 @@ export interface RequestDirectory {
  * @throws InvalidDirectoryError (a 400 naming `directory`) for a relative, missing or non-directory path.
  */
 export function requestDirectory(c: Context, defaultDirectory: string): RequestDirectory {
+  // Resolved once per request: the request-context middleware, the instance middleware and the
+  // route each ask, and each answer costs a stat and a realpath (measured by bench/).
+  const cached = resolved.get(c)
+  if (cached && cached.defaultDirectory === defaultDirectory) return cached.result
   const header = c.req.header("x-opencode-directory")
   const raw = header ? decodeDirectoryParam(header) : (c.req.query("directory") ?? defaultDirectory)
   const directory = validateProjectDirectory(raw)
-  return { directory, key: directoryKey(directory) }
+  const result = { directory, key: directoryKey(directory) }
+  resolved.set(c, { defaultDirectory, result })
+  return result
 }
+
+const resolved = new WeakMap<Context, { defaultDirectory: string; result: RequestDirectory }>()
