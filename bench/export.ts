@@ -1,0 +1,95 @@
+/**
+ * Benchmark 3: `buildSessionExport` on a seeded database and `deriveIncidentChains` on its own,
+ * at 1k / 10k / 100k messages with proportional diagnostic records (per run of two messages:
+ * its summary, run.started / visible_output / finished, lifecycle started / finished,
+ * abort_requested, the prompt and reload requests, the renderer action = 10 records, so 5 per message).
+ */
+import { createRedactor } from "../packages/opencode/src/provenance/redaction.ts"
+import { deriveIncidentChains } from "../packages/opencode/src/provenance/incident-chain.ts"
+import type { ClientAction, LifecycleAction, RequestContext, RunSummary } from "../packages/opencode/src/provenance/schemas.ts"
+import { buildSessionExport } from "../packages/opencode/src/session/export.ts"
+import { SessionStore } from "../packages/opencode/src/session/session-store.ts"
+import { openDatabase } from "../packages/opencode/src/storage/database.ts"
+import { Journal } from "../packages/opencode/src/storage/journal.ts"
+import { newId } from "../packages/opencode/src/id.ts"
+import { rmSync } from "node:fs"
+import { median, report, round, tempDir } from "./lib.ts"
+import { captureRunTemplate, recordsPerRun, seedSession } from "./seed.ts"
+
+const sizes = (process.env.BENCH_EXPORT_SIZES ?? "1000,10000,100000").split(",").map(Number)
+const template = await captureRunTemplate()
+
+function time<T>(fn: () => T): { ms: number; value: T } {
+  const start = performance.now()
+  const value = fn()
+  return { ms: performance.now() - start, value }
+}
+
+const results = []
+for (const messages of sizes) {
+  const dataDir = tempDir("oc-bench-export-")
+  const db = openDatabase(dataDir)
+  const journal = new Journal(db, newId("boot"))
+  const sessions = new SessionStore(db)
+  const redactor = createRedactor("bench-salt")
+  const session = sessions.createSession({ directory: template.run.directoryKey, directoryKey: template.run.directoryKey, projectID: "global", title: "bench" })
+  const runs = messages / 2
+  const seeded = time(() => seedSession({ template, sessions, journal, db, sessionId: session.id, runs }))
+  const journalRows = (db.prepare("SELECT count(*) AS n FROM journal").get() as { n: number }).n
+  const requestRows = (db.prepare("SELECT count(*) AS n FROM journal WHERE kind = 'request'").get() as { n: number }).n
+  const records = journalRows + runs
+  const deps = { sessions, journal, redactor }
+  const reps = messages >= 100_000 ? 2 : 4
+  buildSessionExport(deps, session.id, "full") // warm-up
+  const exportMs: number[] = []
+  let doc!: NonNullable<ReturnType<typeof buildSessionExport>>
+  for (let i = 0; i < reps; i++) {
+    const t = time(() => buildSessionExport(deps, session.id, "full")!)
+    exportMs.push(t.ms)
+    doc = t.value
+  }
+  const stringifyMs = time(() => JSON.stringify(doc)).ms
+
+  // deriveIncidentChains on its own, over every record of the session (no export caps).
+  const input = {
+    runs: sessions.runs(session.id).flatMap((run) => (run.summary ? [run.summary as RunSummary] : [])),
+    lifecycle: journal.rows({ kinds: ["lifecycle.finished"] }).map((row) => row.data as LifecycleAction),
+    requests: journal.rows({ kinds: ["request"] }).map((row) => row.data as RequestContext),
+    renderer: journal.rows({ kinds: ["renderer"] }).map((row) => row.data as ClientAction),
+    crashes: [],
+  }
+  const inputRecords = input.runs.length + input.lifecycle.length + input.requests.length + input.renderer.length
+  deriveIncidentChains(input)
+  const deriveMs: number[] = []
+  let chains = 0
+  for (let i = 0; i < reps; i++) {
+    const t = time(() => deriveIncidentChains(input))
+    deriveMs.push(t.ms)
+    chains = t.value.length
+  }
+  const result = {
+    messages,
+    runs,
+    records,
+    journalRows,
+    requestRows,
+    seedMs: round(seeded.ms, 0),
+    exportMs: round(median(exportMs), 1),
+    exportRuns: exportMs.map((ms) => round(ms, 1)),
+    stringifyMs: round(stringifyMs, 1),
+    exportBytes: JSON.stringify(doc).length,
+    exportIncidents: doc.incidents.length,
+    truncated: doc.diagnostics.truncated,
+    deriveRecords: inputRecords,
+    deriveMs: round(median(deriveMs), 1),
+    deriveChains: chains,
+    exportUsPerRecord: round((median(exportMs) * 1000) / records, 2),
+    deriveUsPerRecord: round((median(deriveMs) * 1000) / inputRecords, 2),
+    recordsPerRun: recordsPerRun(template),
+  }
+  console.log(JSON.stringify(result))
+  results.push(result)
+  db.close()
+  rmSync(dataDir, { recursive: true, force: true })
+}
+report(results)

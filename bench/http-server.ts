@@ -1,0 +1,35 @@
+/**
+ * A benchmark HTTP server in its own process: the real host and the real `createServerApp` on
+ * Node's HTTP server (as `startServer` wires them), with the spine on (`BENCH_SPINE=1`) or off.
+ * For the OpenTelemetry case the parent starts this file with `--import ./bench/otel-register.mjs`
+ * ahead of tsx, so Node's `http` is instrumented before anything loads it.
+ * Prints `BENCH_READY <json>` with the URL and a project directory, then serves until killed.
+ */
+import { AsyncLocalStorage } from "node:async_hooks"
+import { serve } from "@hono/node-server"
+import { createHost } from "../packages/opencode/src/host.ts"
+import { createServerApp } from "../packages/opencode/src/server/app.ts"
+import { tempDir } from "./lib.ts"
+
+const spine = process.env.BENCH_SPINE !== "0"
+// BENCH_ALS=1: switch Node's AsyncLocalStorage machinery on (as the spine and OTel both do) without
+// the spine, to separate the cost of ambient context on Node 20 from the middleware's own work.
+if (process.env.BENCH_ALS === "1") new AsyncLocalStorage().run({}, () => {})
+const dataDir = tempDir("oc-bench-data-")
+const project = tempDir("oc-bench-proj-")
+const host = createHost({ dataDir, env: {}, scriptedTickMs: 500 })
+// A few sessions, so GET /session answers a realistic list.
+for (let i = 0; i < 5; i++) host.sessions.createSession({ directory: project, directoryKey: project, projectID: "global", title: `bench ${i}` })
+const app = createServerApp(host, { defaultDirectory: project, hostname: "127.0.0.1", spine })
+const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
+  process.stdout.write(`BENCH_READY ${JSON.stringify({ url: `http://127.0.0.1:${info.port}`, project })}\n`)
+})
+const stop = async () => {
+  const spans = await (globalThis as { __benchSpans?: () => Promise<number> }).__benchSpans?.()
+  if (spans !== undefined) process.stdout.write(`BENCH_SPANS ${spans}\n`)
+  server.close()
+  host.close()
+  process.exit(0)
+}
+process.on("SIGTERM", () => void stop())
+process.on("SIGINT", () => void stop())

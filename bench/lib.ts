@@ -1,0 +1,57 @@
+/** Shared helpers of the benchmarks: temp dirs, child processes that report one JSON line, statistics. */
+import { spawn } from "node:child_process"
+import { mkdtempSync, realpathSync } from "node:fs"
+import os from "node:os"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+
+export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
+export const ROOT = path.resolve(BENCH_DIR, "..")
+
+export function tempDir(prefix: string): string {
+  return realpathSync(mkdtempSync(path.join(os.tmpdir(), prefix)))
+}
+
+/** Writes the result line a child part reports to its parent. */
+export function report(result: unknown): void {
+  process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`)
+}
+
+/** Runs `bench/<script>` in a fresh Node (tsx loaded) and returns the JSON it reports. */
+export function runPart<T>(script: string, args: { nodeArgs?: string[]; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...(args.nodeArgs ?? []), "--import", "tsx", path.join(BENCH_DIR, script)], {
+      cwd: ROOT,
+      env: { ...process.env, ...args.env },
+      stdio: ["ignore", "pipe", "inherit"],
+    })
+    let out = ""
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString()
+      for (const line of chunk.toString().split("\n")) if (line && !line.startsWith("BENCH_RESULT ")) process.stderr.write(`  [${script}] ${line}\n`)
+    })
+    const timer = setTimeout(() => child.kill("SIGKILL"), args.timeoutMs ?? 600_000)
+    child.on("exit", (code) => {
+      clearTimeout(timer)
+      const line = out.split("\n").find((l) => l.startsWith("BENCH_RESULT "))
+      if (code !== 0 || !line) return reject(new Error(`${script} exited ${code}${line ? "" : " without a result"}`))
+      resolve(JSON.parse(line.slice("BENCH_RESULT ".length)) as T)
+    })
+  })
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[rank]!
+}
+
+export function median(values: number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 50)
+}
+
+export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
+
+export function mb(bytes: number): number {
+  return round(bytes / 1024 / 1024, 1)
+}
