@@ -72,7 +72,8 @@ describe("incident panel: verdict wording and missing fields", () => {
     const panel = renderPanel("remote_reported")
     expect(panel.verdict.textContent).toBe("Remote reported")
     expect(panel.headline).toContain("the remote workspace ws_remote")
-    expect(panel.headline).toContain("known only to the remote")
+    expect(panel.headline).toContain("the remote initiator is not known locally")
+    expect(panel.headline.match(/initiator/g)).toHaveLength(1)
     expect(panel.missing).toEqual([])
     expect(screen.getAllByTestId("hop").filter((hop) => hop.getAttribute("data-status") === "remote_reported").map((hop) => hop.getAttribute("data-hop"))).toEqual([
       "renderer",

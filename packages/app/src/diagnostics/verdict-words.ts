@@ -169,7 +169,7 @@ export function headline(chain: IncidentChain): Headline {
       break
     }
     case "remote_reported":
-      sentence = `The stop came from ${originWords(chain)}. Its initiator is known only to the remote.${missing}`
+      sentence = `The stop came from ${originWords(chain)}.${missing}`
       break
   }
   return { verdict: chain.verdict, label, sentence }
