@@ -42,8 +42,15 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
     const requestId = c.get("requestId" as never) as string | undefined
     if (requestId) headers.set("x-opencode-forwarded-request-id", requestId)
     const runRoute = c.req.method === "POST" ? RUN_ROUTE.exec(c.req.path) : null
+    const body = c.req.method === "GET" || c.req.method === "HEAD" ? undefined : await c.req.arrayBuffer()
     const watch = runRoute
-      ? new RemoteRunWatch(host, { workspaceId, baseUrl: workspace.url, sessionId: runRoute[1]!, directoryHeader: c.req.header("x-opencode-directory") })
+      ? new RemoteRunWatch(host, {
+          workspaceId,
+          baseUrl: workspace.url,
+          sessionId: runRoute[1]!,
+          directoryHeader: c.req.header("x-opencode-directory"),
+          model: modelOf(body),
+        })
       : undefined
     if (watch) await Promise.race([watch.ready, new Promise((resolve) => setTimeout(resolve, WATCH_READY_MS))])
     let response: Response
@@ -51,7 +58,7 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
       response = await fetch(url, {
         method: c.req.method,
         headers,
-        ...(c.req.method === "GET" || c.req.method === "HEAD" ? {} : { body: await c.req.arrayBuffer() }),
+        ...(body !== undefined ? { body } : {}),
         signal: c.req.raw.signal,
         redirect: "manual",
       })
@@ -59,12 +66,12 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
       watch?.cancel()
       throw new ApiError(502, "workspace_unreachable", `workspace "${workspaceId}" did not answer`)
     }
-    let body: ReadableStream<Uint8Array> | string | null = response.body
+    let answer: ReadableStream<Uint8Array> | string | null = response.body
     if (watch) {
       if (!response.ok) watch.cancel()
       else if (runRoute![2] === "prompt") {
         const text = await response.text()
-        body = text
+        answer = text
         try {
           watch.expect((JSON.parse(text) as { runId?: string }).runId)
         } catch {
@@ -77,6 +84,23 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
       const value = response.headers.get(name)
       if (value) out.set(name === "x-opencode-request-id" ? "x-opencode-remote-request-id" : name, value)
     }
-    return new Response(body, { status: response.status, headers: out })
+    return new Response(answer, { status: response.status, headers: out })
   }
+}
+
+/** The model a forwarded prompt names (ours: `"scripted/slow"`; opencode's: `{ providerID, modelID }`), for the local record. */
+function modelOf(body: ArrayBuffer | undefined): string | undefined {
+  if (!body || body.byteLength > 1024 * 1024) return undefined
+  try {
+    const model = (JSON.parse(new TextDecoder().decode(body)) as { model?: unknown }).model
+    if (typeof model === "string" && /^[A-Za-z0-9_.:/-]{1,128}$/.test(model)) return model
+    if (model && typeof model === "object") {
+      const { providerID, modelID } = model as { providerID?: unknown; modelID?: unknown }
+      const ref = `${String(providerID)}/${String(modelID)}`
+      if (typeof providerID === "string" && typeof modelID === "string" && /^[A-Za-z0-9_.:/-]{1,128}$/.test(ref)) return ref
+    }
+  } catch {
+    // Not JSON: the remote answers that; the local record keeps "remote/unknown".
+  }
+  return undefined
 }

@@ -38,6 +38,7 @@ test("a forwarded run interrupted by a reload on the remote is remote_interrupte
   const localSummary = await finishedRun(local, sessionId, runId)
   expect(localSummary.classification).toBe("remote_interrupted")
   expect(localSummary.interrupt).toMatchObject({ kind: "remote", workspaceId: "w1" })
+  expect(localSummary.model).toBe("scripted/slow")
 
   const chain = await incidentOf(local, sessionId, runId)
   expect(chain.verdict).toBe("remote_reported")
