@@ -36,30 +36,25 @@ export function createServerApp(host: Host, options: ServerAppOptions): Hono {
   const app = new Hono()
   app.onError(handleError)
   app.notFound(handleNotFound)
-  const sessionOfRequest = new Map<string, string>()
 
-  if (options.spine !== false) app.use(
-    requestContext({
-      nextSeq: () => host.journal.nextSeq(),
-      resolveDirectory: (c) => {
-        if (!c.req.header("x-opencode-directory") && !c.req.query("directory")) return undefined
-        return requestDirectory(c, options.defaultDirectory).key
-      },
-      onRecord: (record) => {
-        const sessionId = sessionOfRequest.get(record.requestId)
-        sessionOfRequest.delete(record.requestId)
-        // Reads are not journalled (a lifecycle action keeps its own copy of the request it needs).
-        if (record.method === "GET" && !sessionId) return
-        if (record.method === "GET" && record.route.endsWith("/export")) return
-        host.journal.append("request", { sessionId }, record, record.time)
-      },
-    }),
-  )
-  if (options.spine !== false) app.use(async (c, next) => {
-    const match = SESSION_IN_PATH.exec(c.req.path)
-    if (match && c.req.method !== "GET") sessionOfRequest.set(c.get("requestId" as never) as string, match[1]!)
-    await next()
-  })
+  if (options.spine !== false) {
+    app.use(
+      requestContext({
+        nextSeq: () => host.journal.nextSeq(),
+        resolveDirectory: (c) => {
+          if (!c.req.header("x-opencode-directory") && !c.req.query("directory")) return undefined
+          return requestDirectory(c, options.defaultDirectory).key
+        },
+        // Reads are not journalled (a lifecycle action keeps its own copy of the request it needs);
+        // every other request is, linked to the session its path names.
+        shouldRecord: (record) => record.method !== "GET" && record.method !== "HEAD",
+        onRecord: (record, c) => {
+          const sessionId = SESSION_IN_PATH.exec(c.req.path)?.[1]
+          host.journal.append("request", { sessionId }, record, record.time)
+        },
+      }),
+    )
+  }
   app.use(hostOrigin({ hostname: options.hostname }))
   app.use(auth({ token: options.token, publicPaths: isAppPath }))
   app.use(requestBodyLimit({ maxSize: options.bodyLimit }))

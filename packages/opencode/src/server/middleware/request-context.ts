@@ -24,7 +24,12 @@ export type RequestContextOptions = {
   /** The server's monotonic sequence counter, shared with its journal: records order by it. */
   nextSeq: () => number
   /** Receives the finished record (status and duration set) to journal it. Errors are logged, not thrown. */
-  onRecord?: (record: RequestContext) => void
+  onRecord?: (record: RequestContext, c: Context) => void
+  /**
+   * Whether `onRecord` wants this record at all (most reads are not journalled). Asked before
+   * the record is parsed through its schema, so a record nobody keeps costs no validation.
+   */
+  shouldRecord?: (record: RequestContext, c: Context) => boolean
   /**
    * Returns the request's directory key, if it has one. A throw (an invalid directory) leaves
    * the key out: the route answers that error, not this middleware.
@@ -151,7 +156,9 @@ export function requestContext(options: RequestContextOptions): MiddlewareHandle
     c.header(REQUEST_ID_HEADER, requestId)
     let directoryKey: string | undefined
     try {
-      directoryKey = await options.resolveDirectory?.(c)
+      const resolved = options.resolveDirectory?.(c)
+      // Awaited only when it is a promise: a needless await is a tick on every request.
+      directoryKey = resolved instanceof Promise ? await resolved : resolved
     } catch {
       directoryKey = undefined
     }
@@ -177,16 +184,15 @@ export function requestContext(options: RequestContextOptions): MiddlewareHandle
       record.status = c.finalized ? c.res.status : 500
       record.durationMs = durationSince(started)
       if (c.finalized && c.res.headers.get(REQUEST_ID_HEADER) !== requestId) c.header(REQUEST_ID_HEADER, requestId)
-      emit(options.onRecord, record)
+      if (options.onRecord && (!options.shouldRecord || options.shouldRecord(record, c))) emit(options.onRecord, record, c)
     }
   }
 }
 
-function emit(onRecord: RequestContextOptions["onRecord"], record: RequestContext): void {
-  if (!onRecord) return
+function emit(onRecord: NonNullable<RequestContextOptions["onRecord"]>, record: RequestContext, c: Context): void {
   try {
     // Parse through the schema: the sink only ever sees allow-listed, well-formed fields.
-    onRecord(RequestContext.parse(record))
+    onRecord(RequestContext.parse(record), c)
   } catch (err) {
     console.error(`[${record.requestId}] request record not written:`, err)
   }
