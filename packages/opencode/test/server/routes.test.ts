@@ -57,6 +57,8 @@ describe("health and errors", () => {
     const route = await server.call("GET", "/nope")
     expect(route.status).toBe(404)
     expect(route.body.error.code).toBe("not_found")
+    // Every response carries the request id, errors included (set on the socket's response).
+    expect(route.headers.get("x-opencode-request-id")).toMatch(/^req_/)
     const session = await server.call("GET", "/session/ses_missing")
     expect(session.status).toBe(404)
     expect(session.body.error).toMatchObject({ code: "session_not_found" })
@@ -243,7 +245,9 @@ describe("security of the local server", () => {
   test("with OPENCODE_SERVER_TOKEN every API request needs the bearer token", async () => {
     await server.close()
     server = await startTestServer({ token: "tok-123" })
-    expect((await fetch(`${server.url}/session`)).status).toBe(401)
+    const refused = await fetch(`${server.url}/session`)
+    expect(refused.status).toBe(401)
+    expect(refused.headers.get("x-opencode-request-id")).toMatch(/^req_/)
     expect((await fetch(`${server.url}/session`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401)
     expect((await server.call("GET", "/session")).status).toBe(200)
     expect((await fetch(`${server.url}/event?token=tok-123`)).status).toBe(200)
