@@ -9,6 +9,7 @@ import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, expect, test } from "vitest"
 import { createServerApp } from "../../src/server/app.ts"
+import { appIsBuilt, isAppPath } from "../../src/server/routes/static-app.ts"
 import { buildSessionExport } from "../../src/session/export.ts"
 import { startRun, startTestServer, type TestServer } from "../harness.ts"
 
@@ -95,7 +96,9 @@ test("every route, against a directory with an active run: only known closers st
     if (body !== undefined) headers["content-type"] = "application/json"
     const controller = new AbortController()
     const res = await fetch(server.url + url, { method: route.method, headers, signal: controller.signal, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
-    expect(res.status, `${key} answered ${res.status}`).toBeLessThan(500)
+    // The app's page answers 503 "not built" until `npm run build` (vitest may run before the build).
+    const unbuiltPage = res.status === 503 && isAppPath(url) && !appIsBuilt()
+    if (!unbuiltPage) expect(res.status, `${key} answered ${res.status}`).toBeLessThan(500)
     if (res.headers.get("content-type")?.includes("text/event-stream")) controller.abort()
     else await res.text()
     examine(key)
