@@ -60,7 +60,7 @@ function summary() {
   }
   const passed = results.filter((r) => r.status === "passed").length
   const failed = results.filter((r) => r.status === "failed").length
-  console.log(`${passed} passed, ${failed} failed`)
+  console.log(`stages: ${passed} passed, ${failed} failed`)
 }
 
 function run(cmd, args, { env = {}, timeoutMs } = {}) {
