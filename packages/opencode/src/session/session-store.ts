@@ -5,7 +5,7 @@
 import { newId } from "../id.ts"
 import type { RunSummary } from "../provenance/schemas.ts"
 import type { Statement } from "better-sqlite3"
-import type { DB } from "../storage/database.ts"
+import { parseStoredJson, type DB } from "../storage/database.ts"
 
 export const SESSION_VERSION = "0.1.0"
 
@@ -231,14 +231,7 @@ function toSession(row: SessionRow): SessionInfo {
 }
 
 function toRun(row: RunRow): RunRecord {
-  let summary: RunSummary | undefined
-  if (row.summary) {
-    try {
-      summary = JSON.parse(row.summary) as RunSummary
-    } catch {
-      summary = undefined
-    }
-  }
+  const summary = parseStoredJson(row.summary) as RunSummary | undefined
   return {
     runId: row.id,
     sessionId: row.session_id,

@@ -175,3 +175,13 @@ function migrate(db: DB): void {
     })()
   }
 }
+
+/** A JSON column's value, or undefined when the stored text is not JSON (a damaged row reads as absent, never throws). */
+export function parseStoredJson(text: string | null | undefined): unknown {
+  if (!text) return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}

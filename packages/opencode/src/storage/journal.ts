@@ -13,7 +13,7 @@
  * at close, is counted as lost and reported, never dropped silently.
  */
 import type { DB } from "./database.ts"
-import { isStorageFault, storageFaultName } from "./database.ts"
+import { isStorageFault, parseStoredJson, storageFaultName } from "./database.ts"
 
 export type JournalKind =
   | "run.started"
@@ -383,12 +383,7 @@ interface RawRow {
 }
 
 function toRow(raw: RawRow): JournalRow {
-  let data: unknown
-  try {
-    data = JSON.parse(raw.data)
-  } catch {
-    data = undefined
-  }
+  const data = parseStoredJson(raw.data)
   return {
     seq: raw.seq,
     time: raw.time,
