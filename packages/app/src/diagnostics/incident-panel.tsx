@@ -214,14 +214,7 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
             <dl>
               <dt>{LANE_TITLES[mark().lane]}</dt>
               <dd>{mark().label}</dd>
-              <For each={mark().fields}>
-                {([key, value]) => (
-                  <>
-                    <dt>{key}</dt>
-                    <dd>{value}</dd>
-                  </>
-                )}
-              </For>
+              <FieldList fields={mark().fields} />
             </dl>
           )}
         </Show>
@@ -251,14 +244,7 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
                       {mark.alsoRequested ? " (also requested)" : ""}
                     </h3>
                     <dl>
-                      <For each={mark.fields}>
-                        {([key, value]) => (
-                          <>
-                            <dt>{key}</dt>
-                            <dd>{value}</dd>
-                          </>
-                        )}
-                      </For>
+                      <FieldList fields={mark.fields} />
                     </dl>
                   </div>
                 )}
@@ -291,5 +277,19 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
         </div>
       </Show>
     </section>
+  )
+}
+
+/** A record's fields as `<dt>`/`<dd>` pairs, inside the caller's `<dl>`. */
+function FieldList(props: { fields: readonly (readonly [string, string])[] }) {
+  return (
+    <For each={props.fields}>
+      {([key, value]) => (
+        <>
+          <dt>{key}</dt>
+          <dd>{value}</dd>
+        </>
+      )}
+    </For>
   )
 }
