@@ -274,11 +274,13 @@ export class InstanceStore {
     for (const run of runs) run.state.abort({ kind: "lifecycle", action, closing: ref })
   }
 
-  /** A request caused by a change another action is already handling: kept on the runs, never a cause. */
+  /**
+   * A request caused by a change another action is already handling: kept on the runs, never a
+   * cause. It names the operation it would have started and its origin kind, but no lifecycle id:
+   * no action was created for it, and the closing action's id belongs to another operation.
+   */
   echo(instance: Instance, originKind: string, operation: LifecycleOperation): void {
-    for (const run of instance.runs.values()) {
-      run.state.abort({ kind: "echo", originKind, operation, lifecycleId: instance.closingBy?.lifecycleId })
-    }
+    for (const run of instance.runs.values()) run.state.abort({ kind: "echo", originKind, operation })
   }
 
   private open(directory: string, directoryKey: string, context: InstanceContext, generation: number): Instance {

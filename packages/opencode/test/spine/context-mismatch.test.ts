@@ -116,6 +116,8 @@ describe("POST /project/git/init", () => {
       expect(summary.interrupt.lifecycle.lifecycleId).toBe(done.headers.get("x-opencode-lifecycle-id"))
       expect(summary.interrupt.lifecycle.origin.kind).toBe("api_route")
       expect(summary.alsoRequestedBy).toEqual([expect.objectContaining({ kind: "lifecycle", originKind: "context_mismatch", operation: "load_reload", late: false })])
+      // An echo created no action: it must not borrow the closing action's id.
+      expect(summary.alsoRequestedBy[0].lifecycleId).toBeUndefined()
       const chain = await incidentOf(server, sessionId, runId)
       expect(chain.verdict).toBe("diagnosed")
       expect(chain.alsoRequestedBy).toHaveLength(1)
