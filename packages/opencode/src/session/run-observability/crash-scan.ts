@@ -65,7 +65,7 @@ export function scanForCrashes(args: { db: DB; dataDir: string; journal: Journal
       const mine = rowsByRun.get(run.runId) ?? []
       const abort = mine.find((row) => row.kind === "abort_requested")
       const tools = toolFacts(mine)
-      const crash = CrashEvidence.parse({
+      const parsedCrash = CrashEvidence.safeParse({
         runId: run.runId,
         sessionId: run.sessionId,
         bootId: run.bootId.slice(0, 64),
@@ -78,6 +78,9 @@ export function scanForCrashes(args: { db: DB; dataDir: string; journal: Journal
         visibleOutput: mine.some((row) => row.kind === "run.visible_output"),
         tools,
       })
+      // One damaged run row must not cost every other run its evidence.
+      if (!parsedCrash.success) continue
+      const crash = parsedCrash.data
       journal.append("crash.detected", { runId: run.runId, sessionId: run.sessionId }, crash, now)
       sessions.finishRun(
         RunSummary.parse({
