@@ -14,6 +14,8 @@ export async function runServe(args: string[]): Promise<number> {
       hostname: { type: "string", default: "127.0.0.1" },
       "data-dir": { type: "string" },
       directory: { type: "string" },
+      // Passed by opencode's SDK launcher (`createOpencodeServer`); diagnostics here have no log levels.
+      "log-level": { type: "string" },
     },
     allowPositionals: false,
     strict: true,

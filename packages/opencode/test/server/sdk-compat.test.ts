@@ -2,9 +2,11 @@
  * opencode's published SDK drives the session flows unmodified (CONTRACT.md, "Compatibility").
  * A plain SDK client is a plain client: the renderer hop is not applicable to its closes.
  */
-import { createOpencodeClient } from "@opencode-ai/sdk"
+import { createOpencodeClient, createOpencodeServer } from "@opencode-ai/sdk"
+import { symlinkSync } from "node:fs"
+import path from "node:path"
 import { afterEach, beforeEach, expect, test } from "vitest"
-import { finishedRun, incidentOf, startTestServer, waitFor, type TestServer } from "../harness.ts"
+import { BIN, finishedRun, incidentOf, startTestServer, tempDir, waitFor, type TestServer } from "../harness.ts"
 
 let server: TestServer
 beforeEach(async () => {
@@ -84,4 +86,25 @@ test("the SDK's event stream delivers opencode's session events", async () => {
   await reading
   expect(seen[0]).toBe("server.connected")
   for (const type of ["session.status", "message.updated", "message.part.updated", "run.started", "run.finished", "session.idle"]) expect(seen).toContain(type)
+})
+
+test("the SDK's createOpencodeServer launches our `opencode` from PATH", async () => {
+  const bin = tempDir("oc-bin-")
+  symlinkSync(BIN, path.join(bin, "opencode"))
+  const saved = { PATH: process.env.PATH, OPENCODE_DATA_DIR: process.env.OPENCODE_DATA_DIR }
+  process.env.PATH = `${bin}${path.delimiter}${process.env.PATH}`
+  process.env.OPENCODE_DATA_DIR = tempDir("oc-data-")
+  try {
+    const launched = await createOpencodeServer({ port: 0, timeout: 20_000, config: { logLevel: "INFO" } as never })
+    try {
+      const health = await fetch(`${launched.url}/global/health`)
+      expect(await health.json()).toEqual({ healthy: true, version: "0.1.0" })
+    } finally {
+      launched.close()
+    }
+  } finally {
+    process.env.PATH = saved.PATH
+    if (saved.OPENCODE_DATA_DIR === undefined) delete process.env.OPENCODE_DATA_DIR
+    else process.env.OPENCODE_DATA_DIR = saved.OPENCODE_DATA_DIR
+  }
 })
