@@ -6,9 +6,9 @@
  * `runOutsideRequest` so it never inherits (and later blames) the request that created it.
  */
 import { AsyncLocalStorage } from "node:async_hooks"
-import { randomFillSync } from "node:crypto"
 import type { Context, MiddlewareHandler } from "hono"
 import { matchedRoutes } from "hono/route"
+import { newId } from "../../id.ts"
 import { ActionId, ActionName, RequestContext, type RequestRef } from "../../provenance/schemas.ts"
 
 export const REQUEST_ID_HEADER = "x-opencode-request-id"
@@ -106,22 +106,7 @@ function routeTemplate(c: Context, responded: boolean): string | undefined {
  * @example newRequestId() // "req_m3x9k2a1b4c5d6e7f8a9b0c1"
  */
 export function newRequestId(): string {
-  return `req_${Date.now().toString(36)}${randomHex16()}`
-}
-
-// Random bytes drawn in batches: one `randomBytes(8)` call per request was about a sixth of a
-// small request's CPU time (measured by bench/, see BENCHMARKS.md). Same entropy per id.
-const RANDOM_POOL = Buffer.alloc(4096)
-let randomOffset = RANDOM_POOL.length
-
-function randomHex16(): string {
-  if (randomOffset + 8 > RANDOM_POOL.length) {
-    randomFillSync(RANDOM_POOL)
-    randomOffset = 0
-  }
-  const hex = RANDOM_POOL.toString("hex", randomOffset, randomOffset + 8)
-  randomOffset += 8
-  return hex
+  return newId("req")
 }
 
 /** Absent facts are absent keys, so the record serialises and compares the same everywhere. */
