@@ -8,7 +8,7 @@
 import { Hono } from "hono"
 import { streamSSE } from "hono/streaming"
 import type { Host } from "../../host.ts"
-import { decodeDirectoryParam, directoryKey, validateProjectDirectory } from "../../project/directory-key.ts"
+import { requestDirectory } from "../directory.ts"
 import type { SequencedEvent } from "../event-bus.ts"
 
 /** Events queued for one client before it counts as not reading (default; `OPENCODE_SSE_QUEUE`). */
@@ -26,8 +26,9 @@ export function eventRoutes(host: Host, options: { maxQueue?: number } = {}): Ho
   const maxQueue = options.maxQueue ?? MAX_QUEUE
   const app = new Hono()
   app.get("/event", (c) => {
-    const rawDirectory = c.req.header("x-opencode-directory") ? decodeDirectoryParam(c.req.header("x-opencode-directory")!) : c.req.query("directory")
-    const filterKey = rawDirectory ? directoryKey(validateProjectDirectory(rawDirectory)) : undefined
+    // Filtered only when the client names a directory; without one, every directory's events.
+    const named = c.req.header("x-opencode-directory") || c.req.query("directory")
+    const filterKey = named ? requestDirectory(c, "").key : undefined
     const lastEventId = c.req.header("last-event-id") ?? c.req.query("lastEventId")
     return streamSSE(c, async (stream) => {
       const queue: SequencedEvent[] = []
