@@ -14,7 +14,6 @@ import { createProviderRegistry, type ProviderRegistry } from "./provider/regist
 import { createScriptedProvider } from "./provider/scripted.ts"
 import { InstanceStore } from "./project/instance-store.ts"
 import { EventBus } from "./server/event-bus.ts"
-import { runOutsideRequest } from "./server/middleware/request-context.ts"
 import { Processor } from "./session/processor.ts"
 import { bootLockPath, scanForCrashes } from "./session/run-observability/crash-scan.ts"
 import { SessionStore } from "./session/session-store.ts"
@@ -111,7 +110,6 @@ export function createHost(options: HostOptions): Host {
     bus,
     redactor,
     settleTimeoutMs: options.settleTimeoutMs ?? numberEnv(env.OPENCODE_SETTLE_TIMEOUT_MS) ?? 5000,
-    detach: runOutsideRequest,
     onUnsettled: (run) => processor.finalizeUnsettled(run),
     watchConfig: !options.readOnly,
   })
@@ -146,8 +144,7 @@ export function createHost(options: HostOptions): Host {
       console.error("crash scan failed:", err instanceof Error ? err.message : err)
     }
     const heartbeatMs = options.heartbeatMs ?? numberEnv(env.OPENCODE_HEARTBEAT_MS) ?? 5000
-    const beat = runOutsideRequest(() =>
-      setInterval(() => {
+    const beat = setInterval(() => {
         try {
           const now = Date.now()
           db.prepare("UPDATE boot SET last_seen = ? WHERE id = ?").run(now, bootId)
@@ -158,11 +155,10 @@ export function createHost(options: HostOptions): Host {
         } catch {
           // A failed heartbeat only makes a later crash look older; the next beat retries.
         }
-      }, heartbeatMs),
-    )
+      }, heartbeatMs)
     beat.unref()
     timers.push(beat)
-    const pulse = runOutsideRequest(() => setInterval(() => bus.publish({ type: "server.heartbeat", properties: {} }), 10_000))
+    const pulse = setInterval(() => bus.publish({ type: "server.heartbeat", properties: {} }), 10_000)
     pulse.unref()
     timers.push(pulse)
   }

@@ -61,8 +61,6 @@ export interface InstanceStoreOptions {
   redactor: Redactor
   /** How long a close waits for its runs to settle before writing their summaries itself. */
   settleTimeoutMs?: number
-  /** Runs `fn` outside any request's async context (long-lived handles must not carry one). */
-  detach?: <T>(fn: () => T) => T
   /** Called for a run that did not settle in time: it must get a summary, never silence. */
   onUnsettled?: (run: RunState, action: LifecycleAction) => void
   /** Watch each instance's config file (off in tests that edit config by hand). */
@@ -90,11 +88,9 @@ export class InstanceStore {
   private readonly instances = new Map<string, Instance>()
   private readonly instanceIds = new Map<string, string>()
   readonly locks = new DirectoryLock()
-  private readonly detach: <T>(fn: () => T) => T
   private readonly settleTimeoutMs: number
 
   constructor(private readonly options: InstanceStoreOptions) {
-    this.detach = options.detach ?? ((fn) => fn())
     this.settleTimeoutMs = options.settleTimeoutMs ?? 5000
   }
 
@@ -110,9 +106,15 @@ export class InstanceStore {
    * The open instance for a directory, created on first use. When the detected context no
    * longer matches the cached one, the instance is reopened by a `load_reload` whose origin is
    * `context_mismatch`, with `request` as the occasion it was detected during (never the initiator).
+   * `request` may be a function, called only when there is a mismatch to record (most loads have none).
    * With `forRun`, an instance that is being disposed answers `instance_closing` instead of waiting.
    */
-  async load(directory: string, directoryKey: string, request: RequestRef | undefined, opts: { forRun?: boolean } = {}): Promise<Instance> {
+  async load(
+    directory: string,
+    directoryKey: string,
+    request: RequestRef | undefined | (() => RequestRef | undefined),
+    opts: { forRun?: boolean } = {},
+  ): Promise<Instance> {
     for (let attempt = 0; attempt < 20; attempt++) {
       const current = this.instances.get(directoryKey)
       if (current && current.state !== "open") {
@@ -139,12 +141,13 @@ export class InstanceStore {
         const fresh = await detectContext(directory)
         const found = mismatchOf(still.context, fresh)
         if (!found) return
+        const occasion = typeof request === "function" ? request() : request
         const origin: OriginInput = {
           kind: "context_mismatch",
           reason: found.reason,
           before: this.options.redactor.digest(found.before),
           after: this.options.redactor.digest(found.after),
-          ...(request ? { detectedDuring: request } : {}),
+          ...(occasion ? { detectedDuring: occasion } : {}),
         }
         const action = this.beginAction("load_reload", withProvenance(origin), [directoryKey], undefined)
         await this.closeInstance(still, action, { reopen: true })
@@ -291,13 +294,11 @@ export class InstanceStore {
     }
     const instance: Instance = { instanceId, generation, directory, directoryKey, context, state: "open", runs: new Map(), resources: [], queued: [] }
     if (this.options.watchConfig !== false) {
-      // Created outside any request's context: a later config edit must not blame this request.
-      const stop = this.detach(() =>
-        watchConfigFile(directory, CONFIG_FILE, context.configDigest, {
-          onChange: ({ digest, change }) => this.onConfigChange(instance, digest, change),
-          onDirectoryGone: () => this.onDirectoryGone(instance),
-        }),
-      )
+      // Its callbacks build their own origins: a later config edit never blames the request that opened the instance.
+      const stop = watchConfigFile(directory, CONFIG_FILE, context.configDigest, {
+        onChange: ({ digest, change }) => this.onConfigChange(instance, digest, change),
+        onDirectoryGone: () => this.onDirectoryGone(instance),
+      })
       instance.resources.push(stop)
     }
     this.instances.set(directoryKey, instance)

@@ -47,7 +47,7 @@ export function createServerApp(host: Host, options: ServerAppOptions): Hono {
         },
         // Reads are not journalled (a lifecycle action keeps its own copy of the request it needs);
         // every other request is, linked to the session its path names.
-        shouldRecord: (record) => record.method !== "GET" && record.method !== "HEAD",
+        shouldRecord: (c) => c.req.method !== "GET" && c.req.method !== "HEAD",
         onRecord: (record, c) => {
           const sessionId = SESSION_IN_PATH.exec(c.req.path)?.[1]
           host.journal.append("request", { sessionId }, record, record.time)

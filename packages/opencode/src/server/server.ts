@@ -8,7 +8,6 @@ import { watchConfigFile } from "../project/config-watcher.ts"
 import { contentDigest } from "../project/instance-context.ts"
 import { GLOBAL_CONFIG_FILE } from "../config/global-config.ts"
 import { createServerApp } from "./app.ts"
-import { runOutsideRequest } from "./middleware/request-context.ts"
 import { readFileSync } from "node:fs"
 
 export interface ServeOptions extends HostOptions {
@@ -34,16 +33,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     hostname: options.hostname,
     ...(options.appDist ? { appDist: options.appDist } : {}),
   })
-  const stopGlobalWatch = runOutsideRequest(() =>
-    watchConfigFile(host.dataDir, GLOBAL_CONFIG_FILE, digestOf(host.globalConfig.file), {
+  const stopGlobalWatch = watchConfigFile(host.dataDir, GLOBAL_CONFIG_FILE, digestOf(host.globalConfig.file), {
       onChange: ({ digest, change }) => {
         if (digest === host.globalConfig.expectedDigest) return
         void host.instances
           .disposeAll({ kind: "config_invalidation", scope: "global", fileKey: host.redactor.digest(host.globalConfig.file), change })
           .catch(() => {})
       },
-    }),
-  )
+    })
   host.globalConfig.setWatch(stopGlobalWatch)
 
   const server: ServerType = await new Promise((resolve, reject) => {

@@ -32,7 +32,7 @@ const ALLOWED: Site[] = [
   { file: "project/instance-store.ts", code: "run.state.abort({ kind: \"lifecycle\", action, closing: ref })", why: "step 3 of the close primitive", coveredBy: ["spine/lifecycle-routes.test.ts", "spine/races.test.ts"] },
   { file: "project/instance-store.ts", code: "run.state.abort({ kind: \"echo\"", why: "a change another action handles: recorded, never a cause", coveredBy: ["spine/context-mismatch.test.ts", "spine/config-invalidation.test.ts"] },
   { file: "session/processor.ts", code: "this.run.abort({ kind: \"watchdog\" })", why: "the watchdog", coveredBy: ["spine/user-stops.test.ts"] },
-  { file: "server/routes/session.ts", code: "run.abort({ kind: \"user_cancel\", request: currentRequestRef() })", why: "the user's cancel", coveredBy: ["spine/user-stops.test.ts"] },
+  { file: "server/routes/session.ts", code: "run.abort({ kind: \"user_cancel\", request: requestRefOf(c) })", why: "the user's cancel", coveredBy: ["spine/user-stops.test.ts"] },
   // Not run controllers (no run can be stopped through them): allowed, not required to exist.
   { file: "server/remote-run-watch.ts", code: "this.controller.abort()", why: "its own fetch of a remote /event stream, not a run's controller", coveredBy: [], notARun: true },
   { file: "server/routes/event.ts", code: "stream.abort()", why: "cuts off an SSE client that stopped reading, not a run", coveredBy: [], notARun: true },

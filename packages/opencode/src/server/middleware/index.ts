@@ -3,12 +3,11 @@ export { auth, tokensEqual, type AuthOptions } from "./auth.ts"
 export { DEFAULT_BODY_LIMIT, requestBodyLimit, type RequestBodyLimitOptions } from "./body-limit.ts"
 export { hostnameOf, hostOrigin, isLoopbackHostname, type HostOriginOptions } from "./host-origin.ts"
 export {
-  currentRequest,
   newRequestId,
   REQUEST_ID_HEADER,
   requestContext,
+  requestContextOf,
   requestRef,
-  runOutsideRequest,
   UNMATCHED_ROUTE,
   type RequestContextOptions,
   type RequestContextVariables,

@@ -1,12 +1,16 @@
 /**
  * Hop 2 of the causal spine: one `RequestContext` record per request, built only from named,
- * validated headers and the route template, and made ambient (AsyncLocalStorage) for the
- * rest of the chain so a route can build its `api_route` origin. Nothing else should read it:
- * lifecycle calls take their origin as an argument, and long-lived work is started through
- * `runOutsideRequest` so it never inherits (and later blames) the request that created it.
+ * validated headers and the route template. It lives on the request's Hono context, not in
+ * ambient storage: only code holding the request's context (the route boundary) can read it, so
+ * lifecycle calls take their origin as an argument, and watchers, timers and finalizers that a
+ * request happens to create can never inherit (and later blame) that request.
+ *
+ * Per request the hop takes only what every request needs: an id (set on the response), a
+ * sequence number and a time. The record itself is built the first time something asks for it
+ * (a route building an origin, or the journal after the response), so a read nobody records
+ * costs no header parsing and no validation (`npm run bench` measures what is left).
  */
-import { AsyncLocalStorage } from "node:async_hooks"
-import type { Context, MiddlewareHandler } from "hono"
+import type { Context, MiddlewareHandler, Next } from "hono"
 import { matchedRoutes } from "hono/route"
 import { newId } from "../../id.ts"
 import { ActionId, ActionName, RequestContext, type RequestRef } from "../../provenance/schemas.ts"
@@ -15,9 +19,20 @@ export const REQUEST_ID_HEADER = "x-opencode-request-id"
 
 /** What this middleware sets on the Hono context (like Hono's `RequestIdVariables`). */
 export type RequestContextVariables = {
-  /** Same value as `requestContext.requestId`; the name Hono's own helpers read. */
+  /** The request's id, as on the response header; the name Hono's own helpers read. */
   requestId: string
-  requestContext: RequestContext
+  /** The hop's per-request state; read the record through `requestContextOf(c)`. */
+  requestHop: RequestHop
+}
+
+/** What the middleware keeps per request until the record is built (lazily, at most once). */
+interface RequestHop {
+  readonly requestId: string
+  readonly seq: number
+  readonly time: number
+  readonly started: number
+  readonly resolveDirectory: RequestContextOptions["resolveDirectory"]
+  record?: RequestContext
 }
 
 export type RequestContextOptions = {
@@ -26,20 +41,20 @@ export type RequestContextOptions = {
   /** Receives the finished record (status and duration set) to journal it. Errors are logged, not thrown. */
   onRecord?: (record: RequestContext, c: Context) => void
   /**
-   * Whether `onRecord` wants this record at all (most reads are not journalled). Asked before
-   * the record is parsed through its schema, so a record nobody keeps costs no validation.
+   * Whether `onRecord` wants this request at all (most reads are not journalled). Asked when the
+   * request arrives, so a request nobody keeps costs no header parsing, no validation and no
+   * work after its response.
    */
-  shouldRecord?: (record: RequestContext, c: Context) => boolean
+  shouldRecord?: (c: Context) => boolean
   /**
    * Returns the request's directory key, if it has one. A throw (an invalid directory) leaves
-   * the key out: the route answers that error, not this middleware.
+   * the key out: the route answers that error, not this middleware. Called only when the
+   * record is built.
    */
-  resolveDirectory?: (c: Context) => string | undefined | Promise<string | undefined>
+  resolveDirectory?: (c: Context) => string | undefined
   /** Wall clock in ms; injectable for tests. */
   now?: () => number
 }
-
-const storage = new AsyncLocalStorage<RequestContext>()
 
 /** Route template recorded when no endpoint matched (a 404, or a request refused before routing mattered). */
 export const UNMATCHED_ROUTE = "(unmatched)"
@@ -120,14 +135,15 @@ function durationSince(start: number): number {
 }
 
 /**
- * Builds the request's `RequestContext`, sets `x-opencode-request-id` on every response
- * (errors and 404s included), runs the rest of the chain inside it, and hands the finished
- * record to `onRecord`. An incoming request id is never trusted; a malformed provenance header
- * is dropped and recorded as `actionHeader: "invalid"`, and the request is served anyway.
+ * Gives every request an id (set as `x-opencode-request-id` on every response, errors and 404s
+ * included), a sequence number and a time, and after the response hands the finished record to
+ * `onRecord` when `shouldRecord` wants it. An incoming request id is never trusted; a malformed
+ * provenance header is dropped and recorded as `actionHeader: "invalid"`, and the request is
+ * served anyway.
  *
  * Hono's `requestId` is not used: it adopts any incoming id matching `[\w=-]`, and ids here
- * must be ours and `req_`-prefixed. Hono's `contextStorage` is not used either: it stores the
- * whole Context in a private store that `runOutsideRequest` could not exit.
+ * must be ours and `req_`-prefixed. Hono's `contextStorage` is not used either: it makes the
+ * whole Context ambient, which is exactly what the spine must not have.
  *
  * @example
  * let seq = 0
@@ -135,48 +151,76 @@ function durationSince(start: number): number {
  */
 export function requestContext(options: RequestContextOptions): MiddlewareHandler<{ Variables: RequestContextVariables }> {
   const now = options.now ?? Date.now
-  return async function requestContext(c, next) {
-    const started = performance.now()
+  const { onRecord, shouldRecord } = options
+  return function requestContext(c, next) {
     const requestId = newRequestId()
     // On Node's server the header goes on the socket's response directly: setting it on Hono's
-    // context makes every response build a full Headers object (about a tenth of a small
-    // request's CPU, measured by bench/). Node merges it into whatever the handler writes.
+    // context makes every response build a full Headers object (measured by bench/). Node
+    // merges it into whatever the handler writes.
     const outgoing = nodeResponse(c)
     if (outgoing) outgoing.setHeader(REQUEST_ID_HEADER, requestId)
     else c.header(REQUEST_ID_HEADER, requestId)
-    let directoryKey: string | undefined
-    try {
-      const resolved = options.resolveDirectory?.(c)
-      // Awaited only when it is a promise: a needless await is a tick on every request.
-      directoryKey = resolved instanceof Promise ? await resolved : resolved
-    } catch {
-      directoryKey = undefined
-    }
-    const record: RequestContext = withoutUndefined({
-      requestId,
-      seq: options.nextSeq(),
-      time: now(),
-      method: c.req.method.slice(0, 16),
-      route: routeTemplate(c, false) ?? UNMATCHED_ROUTE,
-      ...clientOf(c),
-      ...actionOf(c),
-      traceparent: traceparentOf(c),
-      directoryKey: directoryKey || undefined,
-      workspaceId: workspaceOf(c),
-    })
+    const recorded = onRecord !== undefined && (shouldRecord === undefined || shouldRecord(c))
+    const hop: RequestHop = { requestId, seq: options.nextSeq(), time: now(), started: recorded ? performance.now() : 0, resolveDirectory: options.resolveDirectory }
     c.set("requestId", requestId)
-    c.set("requestContext", record)
-    try {
-      await storage.run(record, next)
-    } finally {
+    c.set("requestHop", hop)
+    // A request nobody records needs nothing after the response: no await, no closure.
+    if (!recorded && outgoing) return next()
+    return finish(c, next, hop, outgoing === undefined, recorded ? onRecord : undefined)
+  }
+}
+
+async function finish(c: Context, next: Next, hop: RequestHop, headerOnContext: boolean, onRecord: RequestContextOptions["onRecord"]): Promise<void> {
+  try {
+    await next()
+  } finally {
+    if (headerOnContext && c.finalized && c.res.headers.get(REQUEST_ID_HEADER) !== hop.requestId) c.header(REQUEST_ID_HEADER, hop.requestId)
+    if (onRecord) {
+      const record = buildRecord(c, hop)
       record.route = routeTemplate(c, true) ?? record.route
       // A non-Error throw escapes Hono's onError; it will become a 500 upstream.
       record.status = c.finalized ? c.res.status : 500
-      record.durationMs = durationSince(started)
-      if (!outgoing && c.finalized && c.res.headers.get(REQUEST_ID_HEADER) !== requestId) c.header(REQUEST_ID_HEADER, requestId)
-      if (options.onRecord && (!options.shouldRecord || options.shouldRecord(record, c))) emit(options.onRecord, record, c)
+      record.durationMs = durationSince(hop.started)
+      emit(onRecord, record, c)
     }
   }
+}
+
+/** The request's record, built from its headers the first time it is asked for. */
+function buildRecord(c: Context, hop: RequestHop): RequestContext {
+  if (hop.record) return hop.record
+  let directoryKey: string | undefined
+  try {
+    directoryKey = hop.resolveDirectory?.(c)
+  } catch {
+    directoryKey = undefined
+  }
+  hop.record = withoutUndefined({
+    requestId: hop.requestId,
+    seq: hop.seq,
+    time: hop.time,
+    method: c.req.method.slice(0, 16),
+    route: routeTemplate(c, false) ?? UNMATCHED_ROUTE,
+    ...clientOf(c),
+    ...actionOf(c),
+    traceparent: traceparentOf(c),
+    directoryKey: directoryKey || undefined,
+    workspaceId: workspaceOf(c),
+  })
+  return hop.record
+}
+
+/**
+ * The record of the request `c` belongs to, or undefined when the request-context middleware
+ * did not run for it. Read it only at the route boundary (to build an `api_route` origin); the
+ * only way to reach it is the request's own context, so lifecycle, watcher and finalizer code
+ * cannot.
+ *
+ * @example const request = requestContextOf(c); const origin = { kind: "api_route", request: request && requestRef(request) }
+ */
+export function requestContextOf(c: Context): RequestContext | undefined {
+  const hop = c.get("requestHop") as RequestHop | undefined
+  return hop ? buildRecord(c, hop) : undefined
 }
 
 /** Node's `ServerResponse` under @hono/node-server, while its headers can still be set. */
@@ -196,19 +240,9 @@ function emit(onRecord: NonNullable<RequestContextOptions["onRecord"]>, record: 
 }
 
 /**
- * The request this code runs for, when it runs inside one. Read it only at the route boundary
- * (to build an `api_route` origin); never from lifecycle, watcher or finalizer code.
- *
- * @example const request = currentRequest(); const origin = { kind: "api_route", request: request && requestRef(request) }
- */
-export function currentRequest(): RequestContext | undefined {
-  return storage.getStore()
-}
-
-/**
  * The compact, durable copy of a request a lifecycle action keeps of its initiator.
  *
- * @example requestRef(currentRequest()!) // { requestId, route, method, clientKind, actionHeader, ... }
+ * @example requestRef(requestContextOf(c)!) // { requestId, route, method, clientKind, actionHeader, ... }
  */
 export function requestRef(ctx: RequestContext): RequestRef {
   const ref: RequestRef = {
@@ -221,15 +255,4 @@ export function requestRef(ctx: RequestContext): RequestRef {
   if (ctx.actionId !== undefined) ref.actionId = ctx.actionId
   if (ctx.actionName !== undefined) ref.actionName = ctx.actionName
   return ref
-}
-
-/**
- * Runs `fn` with no request context, for long-lived handles (watchers, timers, instance
- * bootstrap) that a request merely happens to create: their later callbacks must not carry,
- * and so blame, that request.
- *
- * @example const watcher = runOutsideRequest(() => fs.watch(dir, onChange))
- */
-export function runOutsideRequest<T>(fn: () => T): T {
-  return storage.exit(fn)
 }

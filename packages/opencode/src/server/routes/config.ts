@@ -14,7 +14,7 @@ import { CONFIG_FILE, contentDigest } from "../../project/instance-context.ts"
 import { GlobalConfigSchema } from "../../config/global-config.ts"
 import { requestDirectory } from "../directory.ts"
 import { ApiError, parseInput, parseJsonBody } from "../errors.ts"
-import { currentRequestRef } from "../origin.ts"
+import { requestRefOf } from "../origin.ts"
 
 const ConfigPatch = z.record(z.string().max(128), z.unknown())
 
@@ -31,7 +31,7 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
     const patch = await parseJsonBody(c, ConfigPatch)
     const { directory, key } = requestDirectory(c, defaultDirectory)
     const file = path.join(directory, CONFIG_FILE)
-    const request = currentRequestRef()
+    const request = requestRefOf(c)
     const next = await instances.locks.run(key, async () => {
       const before = readRaw(file)
       const merged = { ...readConfig(file), ...patch }
@@ -71,7 +71,7 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
     if (before !== text) {
       host.globalConfig.expectedDigest = contentDigest(text)
       writeAtomically(file, text)
-      const request = currentRequestRef()
+      const request = requestRefOf(c)
       await instances.disposeAll({
         kind: "config_invalidation",
         scope: "global",

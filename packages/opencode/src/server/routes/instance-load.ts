@@ -9,7 +9,7 @@
 import type { MiddlewareHandler } from "hono"
 import type { Host } from "../../host.ts"
 import { requestDirectory } from "../directory.ts"
-import { currentRequestRef } from "../origin.ts"
+import { requestRefOf } from "../origin.ts"
 
 export function instanceLoad(host: Host, defaultDirectory: string): MiddlewareHandler {
   return async (c, next) => {
@@ -21,7 +21,7 @@ export function instanceLoad(host: Host, defaultDirectory: string): MiddlewareHa
         target = undefined
       }
       const instance = target ? host.instances.get(target.key) : undefined
-      if (target && instance && instance.state === "open") await host.instances.load(target.directory, target.key, currentRequestRef())
+      if (target && instance && instance.state === "open") await host.instances.load(target.directory, target.key, () => requestRefOf(c))
     }
     await next()
   }

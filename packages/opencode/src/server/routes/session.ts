@@ -1,5 +1,5 @@
 /** Session routes: sessions, messages, prompts, the user's abort, runs, incidents and the export. */
-import { Hono } from "hono"
+import { Hono, type Context } from "hono"
 import { z } from "zod"
 import { ProviderError } from "../../provider/provider.ts"
 import { InstanceError } from "../../project/instance-store.ts"
@@ -9,7 +9,7 @@ import type { Host } from "../../host.ts"
 import type { SessionInfo } from "../../session/session-store.ts"
 import { requestDirectory } from "../directory.ts"
 import { ApiError, parseInput, parseJsonBody } from "../errors.ts"
-import { currentRequestRef } from "../origin.ts"
+import { requestRefOf } from "../origin.ts"
 
 const CreateBody = z.object({ title: z.string().max(256).optional(), parentID: z.string().optional() })
 
@@ -42,13 +42,13 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     return session
   }
 
-  const startRun = async (id: string, body: z.infer<typeof PromptBody>) => {
+  const startRun = async (c: Context, id: string, body: z.infer<typeof PromptBody>) => {
     const session = sessionOr404(id)
     const text = body.text ?? (body.parts ?? []).flatMap((part) => (part.type === "text" && part.text ? [part.text] : [])).join("\n")
     const model = typeof body.model === "string" ? body.model : body.model ? `${body.model.providerID}/${body.model.modelID}` : undefined
     for (let attempt = 0; ; attempt++) {
       try {
-        const instance = await instances.load(session.directory, session.directoryKey, currentRequestRef(), { forRun: true })
+        const instance = await instances.load(session.directory, session.directoryKey, () => requestRefOf(c), { forRun: true })
         return processor.start(instance, session, text, model)
       } catch (err) {
         if (err instanceof ProviderError) throw new ApiError(400, "invalid_model", `model: ${err.message}`)
@@ -68,7 +68,7 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
   app.post("/session", async (c) => {
     const body = await parseJsonBody(c, CreateBody)
     const { directory, key } = requestDirectory(c, defaultDirectory)
-    const instance = await instances.load(directory, key, currentRequestRef())
+    const instance = await instances.load(directory, key, () => requestRefOf(c))
     const session = sessions.createSession({ directory, directoryKey: key, projectID: instance.context.projectId, title: body.title })
     const info = publicSession(session, sessions)
     host.bus.publish({ type: "session.updated", properties: { info }, directoryKey: key })
@@ -96,19 +96,19 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
 
   app.post("/session/:id/prompt", async (c) => {
     const body = await parseJsonBody(c, PromptBody)
-    const run = await startRun(c.req.param("id"), body)
+    const run = await startRun(c, c.req.param("id"), body)
     return c.json({ runId: run.runId })
   })
 
   app.post("/session/:id/prompt_async", async (c) => {
     const body = await parseJsonBody(c, PromptBody)
-    await startRun(c.req.param("id"), body)
+    await startRun(c, c.req.param("id"), body)
     return c.body(null, 204)
   })
 
   app.post("/session/:id/message", async (c) => {
     const body = await parseJsonBody(c, PromptBody)
-    const run = await startRun(c.req.param("id"), body)
+    const run = await startRun(c, c.req.param("id"), body)
     const entry = instances.get(run.directoryKey)?.runs.get(run.runId)
     await entry?.settled
     const messages = sessions.messages(run.sessionId)
@@ -121,7 +121,7 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     const session = sessionOr404(c.req.param("id"))
     const run = processor.activeRun(session.id)
     // The user's cancel: one of the sanctioned abort sites (user cancel, watchdog, lifecycle close).
-    if (run) run.abort({ kind: "user_cancel", request: currentRequestRef() })
+    if (run) run.abort({ kind: "user_cancel", request: requestRefOf(c) })
     return c.json(true)
   })
 
