@@ -7,6 +7,7 @@
 import { createRedactor } from "../packages/opencode/src/provenance/redaction.ts"
 import { deriveIncidentChains } from "../packages/opencode/src/provenance/incident-chain.ts"
 import type { ClientAction, LifecycleAction, RequestContext, RunSummary } from "../packages/opencode/src/provenance/schemas.ts"
+import { recordFormat } from "../packages/opencode/src/provenance/export-document.ts"
 import { buildSessionExport } from "../packages/opencode/src/session/export.ts"
 import { SessionStore } from "../packages/opencode/src/session/session-store.ts"
 import { openDatabase } from "../packages/opencode/src/storage/database.ts"
@@ -29,8 +30,11 @@ const results = []
 for (const messages of sizes) {
   const dataDir = tempDir("oc-bench-export-")
   const db = openDatabase(dataDir)
-  const journal = new Journal(db, newId("boot"))
-  const sessions = new SessionStore(db)
+  // The seeding "server": a boot row with this build's record format, as `createHost` writes it.
+  const bootId = newId("boot")
+  db.prepare("INSERT INTO boot (id, pid, started_at, last_seen, record_format) VALUES (?, ?, ?, ?, ?)").run(bootId, process.pid, Date.now(), Date.now(), recordFormat())
+  const journal = new Journal(db, bootId)
+  const sessions = new SessionStore(db, bootId)
   const redactor = createRedactor("bench-salt")
   const session = sessions.createSession({ directory: template.run.directoryKey, directoryKey: template.run.directoryKey, projectID: "global", title: "bench" })
   const runs = messages / 2
@@ -49,6 +53,14 @@ for (const messages of sizes) {
     doc = t.value
   }
   const stringifyMs = time(() => JSON.stringify(doc)).ms
+
+  // The same export when every record is another build's (a database carried across versions):
+  // each record is then parsed through its schema.
+  db.prepare("UPDATE boot SET record_format = 'another-build' WHERE id = ?").run(bootId)
+  buildSessionExport(deps, session.id, "full")
+  const foreignMs: number[] = []
+  for (let i = 0; i < reps; i++) foreignMs.push(time(() => buildSessionExport(deps, session.id, "full")!).ms)
+  db.prepare("UPDATE boot SET record_format = ? WHERE id = ?").run(recordFormat(), bootId)
 
   // deriveIncidentChains on its own, over every record of the session (no export caps).
   const input = {
@@ -76,6 +88,8 @@ for (const messages of sizes) {
     seedMs: round(seeded.ms, 0),
     exportMs: round(median(exportMs), 1),
     exportRuns: exportMs.map((ms) => round(ms, 1)),
+    foreignExportMs: round(median(foreignMs), 1),
+    foreignExportRuns: foreignMs.map((ms) => round(ms, 1)),
     stringifyMs: round(stringifyMs, 1),
     exportBytes: JSON.stringify(doc).length,
     exportIncidents: doc.incidents.length,

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto"
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { newId } from "./id.ts"
+import { recordFormat } from "./provenance/export-document.ts"
 import { createRedactor, type Redactor } from "./provenance/redaction.ts"
 import { type LifecycleAction } from "./provenance/schemas.ts"
 import { providerFromEnv } from "./provider/openai.ts"
@@ -88,7 +89,7 @@ export function createHost(options: HostOptions): Host {
   const journal = new Journal(db, bootId)
   const bus = new EventBus(bootId)
   const redactor = createRedactor(saltOf(db))
-  const sessions = new SessionStore(db)
+  const sessions = new SessionStore(db, bootId)
   const globalConfig = new GlobalConfig(dataDir, env.OPENCODE_CONFIG_CONTENT)
   const lifecycle = new Map<string, LifecycleAction>()
   bus.subscribe((event) => {
@@ -135,7 +136,13 @@ export function createHost(options: HostOptions): Host {
       if (!degraded.includes("boot_lock_failed")) degraded.push("boot_lock_failed")
     }
     journal.write(() => {
-      db.prepare("INSERT INTO boot (id, pid, started_at, last_seen) VALUES (?, ?, ?, ?)").run(bootId, process.pid, startedAt, startedAt)
+      db.prepare("INSERT INTO boot (id, pid, started_at, last_seen, record_format) VALUES (?, ?, ?, ?, ?)").run(
+        bootId,
+        process.pid,
+        startedAt,
+        startedAt,
+        recordFormat(),
+      )
     }, "boot")
     try {
       crashes = scanForCrashes({ db, dataDir, journal, sessions })

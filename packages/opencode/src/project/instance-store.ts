@@ -357,7 +357,8 @@ export class InstanceStore {
     action.instances = result.instances.slice(0, MAX_KEYS)
     action.runIds = [...new Set(result.runIds)].slice(0, 256)
     action.finishedAt = Date.now()
-    this.options.journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, action)
+    // Parsed like every stored spine record: a reader trusts what this build wrote (export.ts).
+    this.options.journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, LifecycleAction.parse(action))
     this.options.bus.publish({
       type: "lifecycle.action.finished",
       properties: { action },

@@ -6,7 +6,7 @@
  */
 import { deriveIncidentChains } from "../provenance/incident-chain.ts"
 import { EXPORT_SCHEMA, SUPPORTED_EXPORT_VERSION } from "../provenance/export-version.ts"
-import type { SessionExportDocument } from "../provenance/export-document.ts"
+import { recordFormat, type SessionExportDocument } from "../provenance/export-document.ts"
 import {
   ClientAction,
   CrashEvidence,
@@ -43,12 +43,17 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
   const { sessions, journal, redactor } = deps
   const session = sessions.getSession(sessionId)
   if (!session) return undefined
-  const runRecords = sessions.runs(sessionId)
-  const runs = runRecords.flatMap((run) => (run.summary ? parseAll(RunSummary, [run.summary]) : []))
+  // Records stored by a build with this build's schemas were validated when written and are read
+  // back as they are; anything else (another build's, or a boot that did not say) is validated.
+  const trusted = journal.bootsWithFormat(recordFormat())
+  const runs = records(
+    RunSummary,
+    sessions.runs(sessionId).flatMap((run) => (run.summary ? [{ bootId: run.summaryBootId, data: run.summary }] : [])),
+    trusted,
+  )
 
   // Crash evidence and journal facts of this session's runs.
-  const sessionRows = journal.rows({ kinds: ["crash.detected"], sessionId })
-  const crashes = parseAll(CrashEvidence, sessionRows.map((row) => row.data))
+  const crashes = records(CrashEvidence, journal.rows({ kinds: ["crash.detected"], sessionId }), trusted)
 
   // Lifecycle actions that touched these runs, and their ancestors.
   const wanted = new Set<string>()
@@ -65,7 +70,7 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
     if (crash.abortRequested) wanted.add(crash.abortRequested.lifecycleId)
     if (crash.possibleCause) wanted.add(crash.possibleCause.lifecycleId)
   }
-  const lifecycle = lifecycleRecords(journal, wanted)
+  const lifecycle = lifecycleRecords(journal, wanted, trusted)
 
   // Requests: every initiating request the actions and cancels name, then this session's own.
   const requestIds = new Set<string>()
@@ -75,11 +80,17 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
     if (origin.detectedDuring) requestIds.add(origin.detectedDuring.requestId)
   }
   for (const run of runs) if (run.interrupt?.request) requestIds.add(run.interrupt.request.requestId)
-  const requestRows = journal.rows({ kinds: ["request"], sessionId })
-  // The session's own rows are read above; look up only the linked requests they do not include.
-  const ownRequestIds = new Set(requestRows.map((row) => (row.data as { requestId?: string } | undefined)?.requestId))
-  const linkedRequests = journal.rowsWhere("request", "requestId", [...requestIds].filter((id) => !ownRequestIds.has(id)))
-  const requests = uniqueBy(parseAll(RequestContext, [...linkedRequests, ...requestRows].map((row) => row.data)), (r) => r.requestId).sort((a, b) => a.seq - b.seq)
+  // Then the session's own requests, the most recent that fit beside the linked ones: no chain
+  // reaches a request except by id, so the rest are counted, never read.
+  const linkedRows = journal.rowsWhere("request", "requestId", [...requestIds])
+  const linkedOwn = linkedRows.filter((row) => row.sessionId === sessionId).length
+  const room = Math.max(0, cap - linkedRows.length)
+  const own = journal.latestRows("request", sessionId, room + linkedOwn)
+  const ownUnlinked = own.rows.filter((row) => !requestIds.has((row.data as { requestId?: string } | undefined)?.requestId ?? ""))
+  const requests = uniqueBy(records(RequestContext, [...linkedRows, ...ownUnlinked.slice(Math.max(0, ownUnlinked.length - room))], trusted), (r) => r.requestId).sort(
+    (a, b) => a.seq - b.seq,
+  )
+  const requestTotal = linkedRows.length + own.total - linkedOwn
 
   // Renderer actions named by those requests or by the actions' origins.
   const actionIds = new Set<string>()
@@ -88,10 +99,7 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
     const request = (action.origin as { request?: { actionId?: string } }).request
     if (request?.actionId) actionIds.add(request.actionId)
   }
-  const renderer = uniqueBy(
-    parseAll(ClientAction, journal.rowsWhere("renderer", "actionId", [...actionIds]).map((row) => row.data)),
-    (a) => a.actionId,
-  )
+  const renderer = uniqueBy(records(ClientAction, journal.rowsWhere("renderer", "actionId", [...actionIds]), trusted), (a) => a.actionId)
 
   // Records share a handful of directory keys: digest each once (an HMAC per record dominated large exports).
   const digests = new Map<string, string>()
@@ -125,6 +133,7 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
   const keptRuns = keep("runs", exportedRuns, (run) => incidentRuns.has(run.runId))
   const keptLifecycle = keep("lifecycle", exportedLifecycle, (action) => action.runIds.some((id) => incidentRuns.has(id)))
   const keptRequests = keep("requests", exportedRequests, (request) => requestIds.has(request.requestId))
+  if (requestTotal > keptRequests.length) truncated.requests = { kept: keptRequests.length, dropped: requestTotal - keptRequests.length }
   const keptRenderer = keep("renderer", renderer, () => true)
   const keptCrashes = keep("crashes", crashes, (crash) => incidentRuns.has(crash.runId))
 
@@ -168,7 +177,7 @@ function exportMessages(sessions: SessionStore, sessionId: string, content: Expo
   }))
 }
 
-function lifecycleRecords(journal: Journal, wanted: Set<string>): LifecycleAction[] {
+function lifecycleRecords(journal: Journal, wanted: Set<string>, trusted: Set<string>): LifecycleAction[] {
   const out = new Map<string, LifecycleAction>()
   let frontier = [...wanted]
   for (let depth = 0; depth < 16 && frontier.length > 0; depth++) {
@@ -179,25 +188,40 @@ function lifecycleRecords(journal: Journal, wanted: Set<string>): LifecycleActio
     const rows = open.length > 0 ? [...journal.rows({ kinds: ["lifecycle.started"], lifecycleIds: open }), ...finished] : finished
     frontier = []
     for (const row of rows) {
-      const parsed = LifecycleAction.safeParse(row.data)
-      if (!parsed.success) continue
+      const action = record(LifecycleAction, row, trusted)
+      if (!action) continue
       // A finished record supersedes the started one.
-      const had = out.get(parsed.data.lifecycleId)
-      if (!had || row.kind === "lifecycle.finished") out.set(parsed.data.lifecycleId, parsed.data)
-      if (parsed.data.parentId && !out.has(parsed.data.parentId) && !wanted.has(parsed.data.parentId)) {
-        wanted.add(parsed.data.parentId)
-        frontier.push(parsed.data.parentId)
+      const had = out.get(action.lifecycleId)
+      if (!had || row.kind === "lifecycle.finished") out.set(action.lifecycleId, action)
+      if (action.parentId && !out.has(action.parentId) && !wanted.has(action.parentId)) {
+        wanted.add(action.parentId)
+        frontier.push(action.parentId)
       }
     }
   }
   return [...out.values()].sort((a, b) => a.seq - b.seq)
 }
 
-function parseAll<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false } }, values: unknown[]): T[] {
+type RecordSchema<T> = { safeParse(value: unknown): { success: true; data: T } | { success: false } }
+type StoredRecord = { bootId?: string | undefined; data: unknown }
+
+/**
+ * A stored record, or undefined when it is damaged: one written by a boot of this build's record
+ * format (`trusted`) only has to be an object (a damaged JSON text reads as absent); any other
+ * is parsed through its schema, and one that does not fit is left out.
+ */
+function record<T>(schema: RecordSchema<T>, stored: StoredRecord, trusted: Set<string>): T | undefined {
+  const { bootId, data } = stored
+  if (bootId !== undefined && trusted.has(bootId)) return typeof data === "object" && data !== null && !Array.isArray(data) ? (data as T) : undefined
+  const parsed = schema.safeParse(data)
+  return parsed.success ? parsed.data : undefined
+}
+
+function records<T>(schema: RecordSchema<T>, stored: StoredRecord[], trusted: Set<string>): T[] {
   const out: T[] = []
-  for (const value of values) {
-    const parsed = schema.safeParse(value)
-    if (parsed.success) out.push(parsed.data)
+  for (const item of stored) {
+    const value = record(schema, item, trusted)
+    if (value !== undefined) out.push(value)
   }
   return out
 }

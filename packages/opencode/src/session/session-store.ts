@@ -46,6 +46,8 @@ export interface RunRecord {
   heartbeatAt?: number
   status: "running" | "finished"
   summary?: RunSummary
+  /** The boot that wrote the summary (absent for summaries stored before it was recorded). */
+  summaryBootId?: string
 }
 
 interface SessionRow {
@@ -69,6 +71,7 @@ interface RunRow {
   finished_at: number | null
   heartbeat_at: number | null
   summary: string | null
+  summary_boot: string | null
 }
 
 export class SessionStore {
@@ -84,7 +87,11 @@ export class SessionStore {
     return statement
   }
 
-  constructor(private readonly db: DB) {}
+  /** `bootId`: the boot writing through this store, recorded with each run summary it writes. */
+  constructor(
+    private readonly db: DB,
+    private readonly bootId?: string,
+  ) {}
 
   createSession(input: { directory: string; directoryKey: string; projectID: string; title?: string | undefined }): SessionInfo {
     const now = Date.now()
@@ -199,10 +206,10 @@ export class SessionStore {
 
   finishRun(summary: RunSummary): void {
     // Prepared once: the startup crash scan finishes every crashed run in one go.
-    this.finishStatement ??= this.stmt("UPDATE run SET finished_at = ?, summary = ? WHERE id = ?")
-    this.finishStatement.run(summary.finishedAt, JSON.stringify(summary), summary.runId)
+    this.finishStatement ??= this.stmt("UPDATE run SET finished_at = ?, summary = ?, summary_boot = ? WHERE id = ?")
+    this.finishStatement.run(summary.finishedAt, JSON.stringify(summary), this.bootId ?? null, summary.runId)
   }
-  private finishStatement: Statement<[number, string, string]> | undefined
+  private finishStatement: Statement<[number, string, string | null, string]> | undefined
 
   runs(sessionId: string): RunRecord[] {
     return (this.stmt("SELECT * FROM run WHERE session_id = ? ORDER BY started_at").all(sessionId) as RunRow[]).map(toRun)
@@ -245,5 +252,6 @@ function toRun(row: RunRow): RunRecord {
     ...(row.heartbeat_at ? { heartbeatAt: row.heartbeat_at } : {}),
     status: row.finished_at ? "finished" : "running",
     ...(summary ? { summary } : {}),
+    ...(summary && row.summary_boot ? { summaryBootId: row.summary_boot } : {}),
   }
 }

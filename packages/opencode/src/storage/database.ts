@@ -86,6 +86,14 @@ const MIGRATIONS: string[] = [
   CREATE INDEX journal_kind ON journal(kind);
   CREATE TABLE boot (id TEXT PRIMARY KEY, pid INTEGER NOT NULL, started_at INTEGER NOT NULL, last_seen INTEGER NOT NULL, ended_at INTEGER);
   `,
+  // 2: the export looks requests up by request id and renderer actions by action id; each boot
+  // and each run summary names who wrote it, so records of this build are not re-validated.
+  `
+  ALTER TABLE boot ADD COLUMN record_format TEXT;
+  ALTER TABLE run ADD COLUMN summary_boot TEXT;
+  CREATE INDEX journal_request_id ON journal(json_extract(data, '$.requestId')) WHERE kind = 'request';
+  CREATE INDEX journal_renderer_action_id ON journal(json_extract(data, '$.actionId')) WHERE kind = 'renderer';
+  `,
 ]
 
 /**

@@ -12,6 +12,7 @@
  * reports itself degraded meanwhile; a row that falls off a full backlog, or is still unwritten
  * at close, is counted as lost and reported, never dropped silently.
  */
+import type { Statement } from "better-sqlite3"
 import type { DB } from "./database.ts"
 import { isStorageFault, parseStoredJson, storageFaultName } from "./database.ts"
 
@@ -85,6 +86,7 @@ export class Journal {
   private retryTimer: NodeJS.Timeout | undefined
   private closed = false
   private readonly listeners = new Set<() => void>()
+  private readonly statements = new Map<string, Statement>()
 
   constructor(
     private readonly db: DB,
@@ -320,8 +322,8 @@ export class Journal {
       args.push(filter.sessionId)
     }
     if (ors.length) where.push(`(${ors.join(" OR ")})`)
-    const sql = `SELECT * FROM journal ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq`
-    const stored = (this.db.prepare(sql).all(...args) as RawRow[]).map(toRow)
+    const sql = `SELECT ${COLUMNS} FROM journal ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq`
+    const stored = (this.statement(sql).all(...args) as RawRow[]).map(toRow)
     return this.withPending(stored, (row) => {
       if (filter.kinds?.length && !filter.kinds.includes(row.kind)) return false
       if (!filter.runIds && !filter.lifecycleIds && !filter.sessionId) return true
@@ -333,12 +335,36 @@ export class Journal {
     })
   }
 
+  /**
+   * The newest `limit` rows of `kind` linked to a session (oldest first), and how many such rows
+   * there are in all: the export reads only as many of a session's own rows as it can keep.
+   */
+  latestRows(kind: JournalKind, sessionId: string, limit: number): { rows: JournalRow[]; total: number } {
+    const total = (this.statement("SELECT count(*) AS n FROM journal WHERE kind = ? AND session_id = ?").get(kind, sessionId) as { n: number }).n
+    const newest = this.statement(`SELECT ${COLUMNS} FROM journal WHERE kind = ? AND session_id = ? ORDER BY seq DESC LIMIT ?`).all(kind, sessionId, limit) as RawRow[]
+    const rows = this.withPending(newest.reverse().map(toRow), (row) => row.kind === kind && row.sessionId === sessionId)
+    const pending = rows.length - newest.length
+    return { rows: rows.slice(Math.max(0, rows.length - limit)), total: total + pending }
+  }
+
   /** Rows of one kind whose record has `field` equal to one of `values` (request ids, action ids). */
-  rowsWhere(kind: JournalKind, field: "requestId" | "actionId", values: string[]): JournalRow[] {
+  rowsWhere<K extends keyof typeof RECORD_ID>(kind: K, field: (typeof RECORD_ID)[K], values: string[]): JournalRow[] {
     if (values.length === 0) return []
-    const sql = `SELECT * FROM journal WHERE kind = ? AND json_extract(data, '$.${field}') IN (SELECT value FROM json_each(?)) ORDER BY seq`
-    const stored = (this.db.prepare(sql).all(kind, JSON.stringify(values)) as RawRow[]).map(toRow)
+    const stored = (this.statement(RECORD_ID_SQL[kind]).all(JSON.stringify(values)) as RawRow[]).map(toRow)
     return this.withPending(stored, (row) => row.kind === kind && values.includes((row.data as Record<string, string> | null)?.[field] as string))
+  }
+
+  /** The boots that stored records in `format` (see `recordFormat`): their records need no re-validation. */
+  bootsWithFormat(format: string): Set<string> {
+    const rows = this.statement("SELECT id FROM boot WHERE record_format = ?").all(format) as { id: string }[]
+    return new Set(rows.map((row) => row.id))
+  }
+
+  /** Prepared once per distinct SQL text (the filters above produce a handful). */
+  private statement(sql: string): Statement {
+    let stmt = this.statements.get(sql)
+    if (!stmt) this.statements.set(sql, (stmt = this.db.prepare(sql)))
+    return stmt
   }
 
   /** Stored rows plus the backlog's rows that match: a reader sees what the journal holds, written or not yet. */
@@ -371,6 +397,17 @@ export class Journal {
   }
 }
 
+const COLUMNS = "seq, time, boot_id, kind, run_id, lifecycle_id, session_id, data"
+
+/** The field each kind's records are looked up by in `rowsWhere`. */
+const RECORD_ID = { request: "requestId", renderer: "actionId" } as const
+
+/** Lookups by a record's own id, each through its expression index (schema version 2). */
+const RECORD_ID_SQL: Record<keyof typeof RECORD_ID, string> = {
+  request: `SELECT ${COLUMNS} FROM journal INDEXED BY journal_request_id WHERE kind = 'request' AND json_extract(data, '$.requestId') IN (SELECT value FROM json_each(?)) ORDER BY seq`,
+  renderer: `SELECT ${COLUMNS} FROM journal INDEXED BY journal_renderer_action_id WHERE kind = 'renderer' AND json_extract(data, '$.actionId') IN (SELECT value FROM json_each(?)) ORDER BY seq`,
+}
+
 interface RawRow {
   seq: number
   time: number
@@ -383,15 +420,9 @@ interface RawRow {
 }
 
 function toRow(raw: RawRow): JournalRow {
-  const data = parseStoredJson(raw.data)
-  return {
-    seq: raw.seq,
-    time: raw.time,
-    bootId: raw.boot_id,
-    kind: raw.kind,
-    ...(raw.run_id ? { runId: raw.run_id } : {}),
-    ...(raw.lifecycle_id ? { lifecycleId: raw.lifecycle_id } : {}),
-    ...(raw.session_id ? { sessionId: raw.session_id } : {}),
-    data,
-  }
+  const row: JournalRow = { seq: raw.seq, time: raw.time, bootId: raw.boot_id, kind: raw.kind, data: parseStoredJson(raw.data) }
+  if (raw.run_id) row.runId = raw.run_id
+  if (raw.lifecycle_id) row.lifecycleId = raw.lifecycle_id
+  if (raw.session_id) row.sessionId = raw.session_id
+  return row
 }
