@@ -304,8 +304,11 @@ export class Journal {
   rows(filter: { kinds?: JournalKind[]; runIds?: string[]; lifecycleIds?: string[]; sessionId?: string } = {}): JournalRow[] {
     const where: string[] = []
     const args: unknown[] = []
+    const byId = !!(filter.runIds || filter.lifecycleIds || filter.sessionId)
     if (filter.kinds?.length) {
-      where.push(`kind IN (${filter.kinds.map(() => "?").join(",")})`)
+      // `+kind` keeps SQLite off the kind index when an id narrows the rows: reading a few runs'
+      // rows must not scan every row of their kinds in a long history.
+      where.push(`${byId ? "+kind" : "kind"} IN (${filter.kinds.map(() => "?").join(",")})`)
       args.push(...filter.kinds)
     }
     const ors: string[] = []
@@ -333,6 +336,17 @@ export class Journal {
         (!!row.sessionId && row.sessionId === filter.sessionId)
       )
     })
+  }
+
+  /** `lifecycle.started` rows of actions that never finished (found through the lifecycle index, not by reading every action). */
+  unfinishedLifecycleRows(): JournalRow[] {
+    const stored = this.statement(
+      `SELECT ${COLUMNS} FROM journal s WHERE s.kind = 'lifecycle.started' AND NOT EXISTS (SELECT 1 FROM journal f WHERE f.lifecycle_id = s.lifecycle_id AND +f.kind = 'lifecycle.finished') ORDER BY seq`,
+    ).all() as RawRow[]
+    if (this.backlog.length === 0) return stored.map(toRow)
+    const pending = this.withPending([], (row) => row.kind === "lifecycle.started" || row.kind === "lifecycle.finished")
+    const finished = new Set(pending.filter((row) => row.kind === "lifecycle.finished").map((row) => row.lifecycleId))
+    return [...stored.map(toRow), ...pending.filter((row) => row.kind === "lifecycle.started")].filter((row) => !finished.has(row.lifecycleId))
   }
 
   /**

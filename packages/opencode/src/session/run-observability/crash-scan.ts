@@ -127,9 +127,11 @@ function toolFacts(rows: ReturnType<Journal["rows"]>): ToolFact[] {
 }
 
 function unfinishedActions(journal: Journal): LifecycleAction[] {
-  const rows = journal.rows({ kinds: ["lifecycle.started", "lifecycle.finished"] })
-  const finished = new Set(rows.filter((row) => row.kind === "lifecycle.finished").map((row) => row.lifecycleId))
-  return rows.filter((row) => row.kind === "lifecycle.started" && !finished.has(row.lifecycleId)).map((row) => row.data as LifecycleAction)
+  return journal.unfinishedLifecycleRows().flatMap((row) => {
+    const action = row.data as Partial<LifecycleAction> | undefined
+    // A damaged row cannot name a possible cause.
+    return action && Array.isArray(action.directoryKeys) && typeof action.startedAt === "number" ? [action as LifecycleAction] : []
+  })
 }
 
 function possibleCauseFor(run: RunRecord, open: LifecycleAction[]): Pick<CrashEvidence, "possibleCause"> {
