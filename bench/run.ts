@@ -227,7 +227,7 @@ function render(): string {
       "Variants (each its own server process): `no_spine` is `createServerApp(host, { spine: false })` (no request-context",
       "middleware, no request journal); `no_spine_als` is the same with Node's AsyncLocalStorage switched on: what keeping the",
       "request in ambient context would cost on Node 20 (the spine did until commit 7a6b830; OTel's context manager does), shown",
-      "for comparison only, the spine no longer uses it; `spine` is the real app; `otel` is `no_spine` and `spine_otel` the real app,"
+      "for comparison only, the spine no longer uses it; `spine` is the real app; `otel` is `no_spine` and `spine_otel` the real app,",
       "each under OpenTelemetry's Node HTTP auto-instrumentation (`@opentelemetry/instrumentation-http`, `NodeTracerProvider`,",
       "`BatchSpanProcessor` to an exporter that counts and drops spans, registered with `--import` before `http` loads;",
       `${o.otelSpansExported ?? "?"} spans exported in the run).`,
