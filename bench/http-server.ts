@@ -3,7 +3,10 @@
  * Node's HTTP server (as `startServer` wires them), with the spine on (`BENCH_SPINE=1`) or off.
  * For the OpenTelemetry case the parent starts this file with `--import ./bench/otel-register.mjs`
  * ahead of tsx, so Node's `http` is instrumented before anything loads it.
- * Prints `BENCH_READY <json>` with the URL and a project directory, then serves until killed.
+ * Two project directories with five sessions each: `project`, whose instance is open (as once the
+ * app has created a session there through POST /session: every request naming it re-checks its
+ * context), and `closedProject`, whose instance is not (a server that has not run anything there).
+ * Prints `BENCH_READY <json>` with the URL and both directories, then serves until killed.
  */
 import { AsyncLocalStorage } from "node:async_hooks"
 import { serve } from "@hono/node-server"
@@ -17,12 +20,16 @@ const spine = process.env.BENCH_SPINE !== "0"
 if (process.env.BENCH_ALS === "1") new AsyncLocalStorage().run({}, () => {})
 const dataDir = tempDir("oc-bench-data-")
 const project = tempDir("oc-bench-proj-")
+const closedProject = tempDir("oc-bench-proj-closed-")
 const host = createHost({ dataDir, env: {}, scriptedTickMs: 500 })
 // A few sessions, so GET /session answers a realistic list.
-for (let i = 0; i < 5; i++) host.sessions.createSession({ directory: project, directoryKey: project, projectID: "global", title: `bench ${i}` })
+for (const dir of [project, closedProject]) {
+  for (let i = 0; i < 5; i++) host.sessions.createSession({ directory: dir, directoryKey: dir, projectID: "global", title: `bench ${i}` })
+}
+await host.instances.load(project, project, undefined)
 const app = createServerApp(host, { defaultDirectory: project, hostname: "127.0.0.1", spine })
 const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
-  process.stdout.write(`BENCH_READY ${JSON.stringify({ url: `http://127.0.0.1:${info.port}`, project })}\n`)
+  process.stdout.write(`BENCH_READY ${JSON.stringify({ url: `http://127.0.0.1:${info.port}`, project, closedProject })}\n`)
 })
 const stop = async () => {
   const spans = await (globalThis as { __benchSpans?: () => Promise<number> }).__benchSpans?.()

@@ -8,7 +8,7 @@
  *   BENCH_EXPORT_SIZES                                messages per export size (default 1000,10000,100000)
  *   BENCH_MEMORY_REQUESTS, BENCH_MEMORY_BUDGET_MS     memory run (default 1M requests, 200 s budget)
  *   BENCH_CRASH_RUNS                                  journalled runs the crash scan reads (default 10000)
- *   BENCH_ONLY=overhead,lifecycle,export,memory,crash run some parts only (BENCHMARKS.md is still written)
+ *   BENCH_ONLY=overhead,inprocess,lifecycle,export,memory,crash run some parts only (BENCHMARKS.md is still written)
  */
 import autocannon from "autocannon"
 import { spawn, type ChildProcess, execSync } from "node:child_process"
@@ -33,6 +33,7 @@ interface ServerChild {
   child: ChildProcess
   url: string
   project: string
+  closedProject: string
   spans: Promise<number | undefined>
 }
 
@@ -52,8 +53,8 @@ function startHttpServer(variant: Variant): Promise<ServerChild> {
       const ready = out.split("\n").find((l) => l.startsWith("BENCH_READY "))
       if (ready && !started) {
         started = true
-        const info = JSON.parse(ready.slice(12)) as { url: string; project: string }
-        resolve({ variant, child, url: info.url, project: info.project, spans })
+        const info = JSON.parse(ready.slice(12)) as { url: string; project: string; closedProject: string }
+        resolve({ variant, child, url: info.url, project: info.project, closedProject: info.closedProject, spans })
       }
     })
     child.once("close", (code) => {
@@ -92,7 +93,8 @@ async function overhead() {
   const servers = new Map<Variant, ServerChild>()
   for (const v of variants) servers.set(v, await startHttpServer(v))
   const routes = [
-    { name: "GET /session (directory header)", representative: true, path: "/session", headers: (s: ServerChild) => ({ "x-opencode-directory": encodeURIComponent(s.project) }) },
+    { name: "GET /session, instance open", representative: true, path: "/session", headers: (s: ServerChild) => ({ "x-opencode-directory": encodeURIComponent(s.project) }) },
+    { name: "GET /session, no instance", representative: true, path: "/session", headers: (s: ServerChild) => ({ "x-opencode-directory": encodeURIComponent(s.closedProject) }) },
     { name: "GET /health", representative: false, path: "/health", headers: () => ({}) },
   ]
   const samples: ({ route: string; variant: Variant; round: number } & Awaited<ReturnType<typeof load>>)[] = []
@@ -162,6 +164,7 @@ async function part(name: string, fn: () => Promise<unknown>) {
   }
 }
 await part("overhead", overhead)
+await part("inprocess", () => runPart("in-process.ts"))
 await part("lifecycle", () => runPart("lifecycle.ts"))
 await part("export", () => runPart("export.ts"))
 await part("memory", () => runPart("memory.ts", { nodeArgs: ["--expose-gc"] }))
@@ -236,8 +239,10 @@ function render(): string {
       "(user + system from `/proc/<pid>/stat` over the measured window, median over rounds). The machine was shared with",
       "other work (see the load average above), so one round's throughput swings by tens of percent; CPU per request is",
       "much less sensitive to other processes, and the targets are judged on it. The representative route is `GET /session`",
-      "(what the app polls: a directory header, the instance check, a database read). `GET /health` does nothing but answer,",
-      "so it shows the spine's fixed cost per request against the smallest possible denominator.",
+      "with a directory header (what the app polls), in both states a directory is in: its instance open (every request re-checks",
+      "the instance's context) and no instance. `GET /health` does nothing but answer, so it shows the spine's fixed cost per",
+      "request against the smallest possible denominator. Separate processes differ by about ±1–2 µs per request on their own",
+      "(measured while building this: two `no_spine` processes side by side), which is 2–3 % of `GET /session`.",
       "",
       "| route | CPU µs/request: no_spine / no_spine_als / spine / otel / spine_otel | spine cost | spine cost, µs | ambient ALS alone (not used) | OTel alone (otel vs no_spine) | OTel on top of spine | req/s: no_spine / no_spine_als / spine / otel / spine_otel |",
       "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -258,6 +263,20 @@ function render(): string {
         (t) =>
           `- ${t.route}${t.representative ? " (the representative route)" : " (not the target's route: the fixed cost against a route that does nothing)"}: spine cost ≤ 3 %: ${pass(t.spineCpuCostPct <= 3)} (${pct(t.spineCpuCostPct)}, ${round2(t.spineCpuUs)} µs); spine cost < half of OTel's (OTel alone ${pct(t.otelAloneCpuCostPct)}, on top of the spine ${pct(t.otelCpuCostPct)}): ${pass(t.spineCpuCostPct < t.otelAloneCpuCostPct / 2)} against OTel alone, ${pass(t.spineCpuCostPct < t.otelCpuCostPct / 2)} against OTel on top of the spine.`,
       ),
+      "",
+    )
+  }
+  const ip = results.inprocess as { batch: number; rounds: number; noSpineUs: number; spineUs: number; spineCostUs: number; spineCostPct: number; samples: Record<string, number[]> } | undefined
+  if (ip) {
+    add(
+      "### 1b. The hop's own code, without HTTP",
+      "",
+      "`bench/in-process.ts`: the real app with and without the spine in one process (shared JIT state and heap), driven",
+      `through \`app.fetch\` in ${ip.rounds} alternating batches of ${ip.batch} \`GET /session\` requests (instance open); the response header`,
+      "goes to a stand-in for Node's response, so this is the middleware's JavaScript alone, without Node's cost of one more header.",
+      "",
+      `- CPU per request (median of batches): no_spine ${ip.noSpineUs} µs, spine ${ip.spineUs} µs: **${ip.spineCostUs} µs (${pct(ip.spineCostPct)})**`,
+      `- batches: no_spine ${ip.samples.no_spine?.join(", ")}; spine ${ip.samples.spine?.join(", ")} µs`,
       "",
     )
   }
