@@ -4,8 +4,7 @@
  */
 import { newId } from "../id.ts"
 import type { RunSummary } from "../provenance/schemas.ts"
-import type { Statement } from "better-sqlite3"
-import { parseStoredJson, type DB } from "../storage/database.ts"
+import { parseStoredJson, preparedOnce, type DB } from "../storage/database.ts"
 
 export const SESSION_VERSION = "0.1.0"
 
@@ -75,30 +74,21 @@ interface RunRow {
 }
 
 export class SessionStore {
-  /** Prepared once per SQL text: preparing on every call was a tenth of a session listing's CPU. */
-  private readonly statements = new Map<string, Statement<unknown[]>>()
-
-  private stmt(sql: string): Statement<unknown[]> {
-    let statement = this.statements.get(sql)
-    if (!statement) {
-      statement = this.db.prepare<unknown[]>(sql)
-      this.statements.set(sql, statement)
-    }
-    return statement
-  }
+  private readonly stmt: ReturnType<typeof preparedOnce>
 
   /** `bootId`: the boot writing through this store, recorded with each run summary it writes. */
   constructor(
     private readonly db: DB,
     private readonly bootId?: string,
-  ) {}
+  ) {
+    this.stmt = preparedOnce(db)
+  }
 
   createSession(input: { directory: string; directoryKey: string; projectID: string; title?: string | undefined }): SessionInfo {
     const now = Date.now()
     const id = newId("ses")
     const title = input.title?.trim() || `New session - ${new Date(now).toISOString()}`
-    this.db
-      .prepare("INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)")
+    this.stmt("INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)")
       .run(id, input.directory, input.directoryKey, input.projectID, title, now, now)
     return this.getSession(id)!
   }
@@ -106,8 +96,7 @@ export class SessionStore {
   /** Records a session that lives on a remote workspace, so its forwarded runs have a local home. */
   ensureRemoteSession(input: { id: string; directory: string; directoryKey: string; title: string }): SessionInfo {
     const now = Date.now()
-    this.db
-      .prepare("INSERT OR IGNORE INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, 'remote', ?, ?, ?)")
+    this.stmt("INSERT OR IGNORE INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, 'remote', ?, ?, ?)")
       .run(input.id, input.directory, input.directoryKey, input.title, now, now)
     return this.getSession(input.id)!
   }
@@ -133,8 +122,7 @@ export class SessionStore {
 
   /** Inserts a message built by the caller (the processor builds it first, so a failed write can be retried). */
   insertMessage(message: MessageInfo): void {
-    this.db
-      .prepare("INSERT OR IGNORE INTO message (id, session_id, role, created, run_id, provider_id, model_id) VALUES (?, ?, ?, ?, ?, ?, ?)")
+    this.stmt("INSERT OR IGNORE INTO message (id, session_id, role, created, run_id, provider_id, model_id) VALUES (?, ?, ?, ?, ?, ?, ?)")
       .run(message.id, message.sessionID, message.role, message.time.created, message.runId ?? null, message.providerID ?? null, message.modelID ?? null)
   }
 
@@ -146,8 +134,7 @@ export class SessionStore {
   /** Inserts or replaces a part (text parts are re-saved as they grow). */
   savePart(part: Part, ord: number): void {
     const data = part.type === "tool" ? JSON.stringify({ callID: part.callID, tool: part.tool, state: part.state }) : null
-    this.db
-      .prepare("INSERT INTO part (id, message_id, session_id, ord, type, text, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET text = excluded.text, data = excluded.data")
+    this.stmt("INSERT INTO part (id, message_id, session_id, ord, type, text, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET text = excluded.text, data = excluded.data")
       .run(part.id, part.messageID, part.sessionID, ord, part.type, part.type === "text" ? part.text : null, data)
   }
 
@@ -192,8 +179,7 @@ export class SessionStore {
   }
 
   insertRun(run: Omit<RunRecord, "status">): void {
-    this.db
-      .prepare("INSERT INTO run (id, session_id, directory_key, instance_id, generation, model, boot_id, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    this.stmt("INSERT INTO run (id, session_id, directory_key, instance_id, generation, model, boot_id, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .run(run.runId, run.sessionId, run.directoryKey, run.instanceId, run.generation, run.model, run.bootId, run.startedAt, run.startedAt)
   }
 
@@ -205,11 +191,8 @@ export class SessionStore {
   }
 
   finishRun(summary: RunSummary): void {
-    // Prepared once: the startup crash scan finishes every crashed run in one go.
-    this.finishStatement ??= this.stmt("UPDATE run SET finished_at = ?, summary = ?, summary_boot = ? WHERE id = ?")
-    this.finishStatement.run(summary.finishedAt, JSON.stringify(summary), this.bootId ?? null, summary.runId)
+    this.stmt("UPDATE run SET finished_at = ?, summary = ?, summary_boot = ? WHERE id = ?").run(summary.finishedAt, JSON.stringify(summary), this.bootId ?? null, summary.runId)
   }
-  private finishStatement: Statement<[number, string, string | null, string]> | undefined
 
   runs(sessionId: string): RunRecord[] {
     return (this.stmt("SELECT * FROM run WHERE session_id = ? ORDER BY started_at").all(sessionId) as RunRow[]).map(toRun)

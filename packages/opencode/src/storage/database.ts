@@ -4,9 +4,24 @@
  */
 import { existsSync, mkdirSync, renameSync } from "node:fs"
 import path from "node:path"
-import Database from "better-sqlite3"
+import Database, { type Statement } from "better-sqlite3"
 
 export type DB = Database.Database
+
+/**
+ * A statement cache for one database: each SQL text is prepared once. Preparing on every call was
+ * about a tenth of a session listing's CPU (measured by bench/).
+ *
+ * @example const stmt = preparedOnce(db); stmt("SELECT * FROM run WHERE id = ?").get(id)
+ */
+export function preparedOnce(db: DB): (sql: string) => Statement<unknown[]> {
+  const statements = new Map<string, Statement<unknown[]>>()
+  return (sql) => {
+    let statement = statements.get(sql)
+    if (!statement) statements.set(sql, (statement = db.prepare<unknown[]>(sql)))
+    return statement
+  }
+}
 
 /**
  * How long a write waits for another process's lock before failing with SQLITE_BUSY. Short on

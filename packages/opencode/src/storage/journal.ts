@@ -12,9 +12,8 @@
  * reports itself degraded meanwhile; a row that falls off a full backlog, or is still unwritten
  * at close, is counted as lost and reported, never dropped silently.
  */
-import type { Statement } from "better-sqlite3"
 import type { DB } from "./database.ts"
-import { isStorageFault, parseStoredJson, storageFaultName } from "./database.ts"
+import { isStorageFault, parseStoredJson, preparedOnce, storageFaultName } from "./database.ts"
 
 export type JournalKind =
   | "run.started"
@@ -86,7 +85,8 @@ export class Journal {
   private retryTimer: NodeJS.Timeout | undefined
   private closed = false
   private readonly listeners = new Set<() => void>()
-  private readonly statements = new Map<string, Statement>()
+  /** Prepared once per distinct SQL text (the filters below produce a handful). */
+  private readonly statement: ReturnType<typeof preparedOnce>
 
   constructor(
     private readonly db: DB,
@@ -98,6 +98,7 @@ export class Journal {
       "INSERT INTO journal (seq, time, boot_id, kind, run_id, lifecycle_id, session_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     this.requestRows = (db.prepare("SELECT count(*) AS n FROM journal WHERE kind = 'request'").get() as { n: number }).n
+    this.statement = preparedOnce(db)
   }
 
   /** The next number of the one monotonic sequence every server record is ordered by. */
@@ -372,13 +373,6 @@ export class Journal {
   bootsWithFormat(format: string): Set<string> {
     const rows = this.statement("SELECT id FROM boot WHERE record_format = ?").all(format) as { id: string }[]
     return new Set(rows.map((row) => row.id))
-  }
-
-  /** Prepared once per distinct SQL text (the filters above produce a handful). */
-  private statement(sql: string): Statement {
-    let stmt = this.statements.get(sql)
-    if (!stmt) this.statements.set(sql, (stmt = this.db.prepare(sql)))
-    return stmt
   }
 
   /** Stored rows plus the backlog's rows that match: a reader sees what the journal holds, written or not yet. */
