@@ -82,7 +82,7 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
   for (const run of runs) if (run.interrupt?.request) requestIds.add(run.interrupt.request.requestId)
   // Then the session's own requests, the most recent that fit beside the linked ones: no chain
   // reaches a request except by id, so the rest are counted, never read.
-  const linkedRows = journal.rowsWhere("request", "requestId", [...requestIds])
+  const linkedRows = journal.rowsByRecordId("request", [...requestIds])
   const linkedOwn = linkedRows.filter((row) => row.sessionId === sessionId).length
   const room = Math.max(0, cap - linkedRows.length)
   const own = journal.latestRows("request", sessionId, room + linkedOwn)
@@ -99,7 +99,7 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
     const request = (action.origin as { request?: { actionId?: string } }).request
     if (request?.actionId) actionIds.add(request.actionId)
   }
-  const renderer = uniqueBy(records(ClientAction, journal.rowsWhere("renderer", "actionId", [...actionIds]), trusted), (a) => a.actionId)
+  const renderer = uniqueBy(records(ClientAction, journal.rowsByRecordId("renderer", [...actionIds]), trusted), (a) => a.actionId)
 
   // Records share a handful of directory keys: digest each once (an HMAC per record dominated large exports).
   const digests = new Map<string, string>()

@@ -362,11 +362,13 @@ export class Journal {
     return { rows: rows.slice(Math.max(0, rows.length - limit)), total: total + pending }
   }
 
-  /** Rows of one kind whose record has `field` equal to one of `values` (request ids, action ids). */
-  rowsWhere<K extends keyof typeof RECORD_ID>(kind: K, field: (typeof RECORD_ID)[K], values: string[]): JournalRow[] {
-    if (values.length === 0) return []
-    const stored = (this.statement(RECORD_ID_SQL[kind]).all(JSON.stringify(values)) as RawRow[]).map(toRow)
-    return this.withPending(stored, (row) => row.kind === kind && values.includes((row.data as Record<string, string> | null)?.[field] as string))
+  /** Rows of one kind whose record's own id (`requestId`, `actionId`) is one of `ids`, through its index. */
+  rowsByRecordId(kind: keyof typeof RECORD_ID, ids: string[]): JournalRow[] {
+    if (ids.length === 0) return []
+    const { field, index } = RECORD_ID[kind]
+    const sql = `SELECT ${COLUMNS} FROM journal INDEXED BY ${index} WHERE kind = '${kind}' AND json_extract(data, '$.${field}') IN (SELECT value FROM json_each(?)) ORDER BY seq`
+    const stored = (this.statement(sql).all(JSON.stringify(ids)) as RawRow[]).map(toRow)
+    return this.withPending(stored, (row) => row.kind === kind && ids.includes((row.data as Record<string, string> | null)?.[field] as string))
   }
 
   /** The boots that stored records in `format` (see `recordFormat`): their records need no re-validation. */
@@ -407,14 +409,11 @@ export class Journal {
 
 const COLUMNS = "seq, time, boot_id, kind, run_id, lifecycle_id, session_id, data"
 
-/** The field each kind's records are looked up by in `rowsWhere`. */
-const RECORD_ID = { request: "requestId", renderer: "actionId" } as const
-
-/** Lookups by a record's own id, each through its expression index (schema version 2). */
-const RECORD_ID_SQL: Record<keyof typeof RECORD_ID, string> = {
-  request: `SELECT ${COLUMNS} FROM journal INDEXED BY journal_request_id WHERE kind = 'request' AND json_extract(data, '$.requestId') IN (SELECT value FROM json_each(?)) ORDER BY seq`,
-  renderer: `SELECT ${COLUMNS} FROM journal INDEXED BY journal_renderer_action_id WHERE kind = 'renderer' AND json_extract(data, '$.actionId') IN (SELECT value FROM json_each(?)) ORDER BY seq`,
-}
+/** Each kind `rowsByRecordId` looks up: its record's id field and that field's expression index (schema version 2). */
+const RECORD_ID = {
+  request: { field: "requestId", index: "journal_request_id" },
+  renderer: { field: "actionId", index: "journal_renderer_action_id" },
+} as const
 
 interface RawRow {
   seq: number
