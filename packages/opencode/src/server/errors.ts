@@ -10,6 +10,7 @@ import type { ClientErrorStatusCode, ServerErrorStatusCode } from "hono/utils/ht
 import type { z } from "zod"
 import { InvalidDirectoryError } from "../project/directory-key.ts"
 import { isStorageFault } from "../storage/database.ts"
+import { requestIdOf } from "./middleware/request-context.ts"
 
 export type ErrorStatus = ClientErrorStatusCode | ServerErrorStatusCode
 export type ErrorBody = { error: { code: string; message: string } }
@@ -126,7 +127,7 @@ export function scrubForLog(err: unknown, env: Record<string, string | undefined
 }
 
 function internalError(c: Context, err: unknown): Response {
-  const requestId = c.get("requestId" as never) as string | undefined
+  const requestId = requestIdOf(c)
   // The error stays on this machine's stderr, keyed by the id the client was given, secrets scrubbed.
   console.error(`[${requestId ?? "no request id"}] internal error: ${scrubForLog(err)}`)
   const message = requestId ? `internal error (request ${requestId})` : "internal error"

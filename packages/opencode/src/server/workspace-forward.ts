@@ -7,6 +7,7 @@
 import type { MiddlewareHandler } from "hono"
 import type { Host } from "../host.ts"
 import { ApiError } from "./errors.ts"
+import { requestIdOf } from "./middleware/request-context.ts"
 import { RemoteRunWatch } from "./remote-run-watch.ts"
 
 /** Headers a forwarded request carries; everything else (cookies, auth, host) stays here. */
@@ -39,7 +40,7 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
       if (value) headers.set(name, value)
     }
     headers.set("x-opencode-forwarded-by", host.bootId)
-    const requestId = c.get("requestId" as never) as string | undefined
+    const requestId = requestIdOf(c)
     if (requestId) headers.set("x-opencode-forwarded-request-id", requestId)
     const runRoute = c.req.method === "POST" ? RUN_ROUTE.exec(c.req.path) : null
     const body = c.req.method === "GET" || c.req.method === "HEAD" ? undefined : await c.req.arrayBuffer()

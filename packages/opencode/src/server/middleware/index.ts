@@ -7,6 +7,7 @@ export {
   REQUEST_ID_HEADER,
   requestContext,
   requestContextOf,
+  requestIdOf,
   requestRef,
   UNMATCHED_ROUTE,
   type RequestContextOptions,

@@ -223,6 +223,11 @@ export function requestContextOf(c: Context): RequestContext | undefined {
   return hop ? buildRecord(c, hop) : undefined
 }
 
+/** The id this middleware gave the request `c` (the one on its response header), if it ran. */
+export function requestIdOf(c: Context): string | undefined {
+  return c.get("requestId") as string | undefined
+}
+
 /** Node's `ServerResponse` under @hono/node-server, while its headers can still be set. */
 function nodeResponse(c: Context): { setHeader(name: string, value: string): unknown } | undefined {
   const outgoing = (c.env as { outgoing?: { setHeader?: unknown; headersSent?: boolean } } | undefined)?.outgoing
