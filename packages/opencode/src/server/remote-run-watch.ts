@@ -47,12 +47,17 @@ export class RemoteRunWatch {
   /** The run id the remote answered the prompt with (absent for `prompt_async`: the first run that starts). */
   expect(runId: string | undefined): void {
     this.expected = runId
-    if (runId && !this.started.has(runId)) this.recordStart(runId, { model: this.target.model ?? "remote/unknown", startedAt: Date.now() })
+    if (runId && !this.started.has(runId)) this.recordStart(runId, { model: this.promptedModel, startedAt: Date.now() })
   }
 
   cancel(): void {
     this.cancelled = true
     this.controller.abort()
+  }
+
+  /** The model the forwarded prompt named, or `remote/unknown`: used until the remote says which it ran. */
+  private get promptedModel(): string {
+    return this.target.model ?? "remote/unknown"
   }
 
   private async follow(): Promise<void> {
@@ -92,7 +97,7 @@ export class RemoteRunWatch {
     if (event.type === "run.started" && props.sessionID === this.target.sessionId && typeof props.runId === "string") {
       if (!this.expected) this.expected = props.runId
       if (props.runId === this.expected) {
-        this.recordStart(props.runId, { model: typeof props.model === "string" ? props.model : (this.target.model ?? "remote/unknown"), startedAt: Date.now() })
+        this.recordStart(props.runId, { model: typeof props.model === "string" ? props.model : this.promptedModel, startedAt: Date.now() })
       }
       return false
     }
@@ -125,7 +130,7 @@ export class RemoteRunWatch {
     if (this.finished) return
     this.finished = true
     const { host, target } = this
-    const start = this.started.get(runId) ?? { model: this.target.model ?? "remote/unknown", startedAt: remote?.startedAt ?? Date.now() }
+    const start = this.started.get(runId) ?? { model: this.promptedModel, startedAt: remote?.startedAt ?? Date.now() }
     if (!this.started.has(runId)) this.recordStart(runId, start)
     const completed = remote?.classification === "completed"
     const tools = (remote?.tools ?? []).flatMap((tool) => (ToolFact.safeParse(tool).success ? [tool] : []))
