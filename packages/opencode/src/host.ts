@@ -152,17 +152,17 @@ export function createHost(options: HostOptions): Host {
     }
     const heartbeatMs = options.heartbeatMs ?? numberEnv(env.OPENCODE_HEARTBEAT_MS) ?? 5000
     const beat = setInterval(() => {
-        try {
-          const now = Date.now()
-          db.prepare("UPDATE boot SET last_seen = ? WHERE id = ?").run(now, bootId)
-          sessions.heartbeat(
-            processor.activeRuns().map((run) => run.runId),
-            now,
-          )
-        } catch {
-          // A failed heartbeat only makes a later crash look older; the next beat retries.
-        }
-      }, heartbeatMs)
+      try {
+        const now = Date.now()
+        db.prepare("UPDATE boot SET last_seen = ? WHERE id = ?").run(now, bootId)
+        sessions.heartbeat(
+          processor.activeRuns().map((run) => run.runId),
+          now,
+        )
+      } catch {
+        // A failed heartbeat only makes a later crash look older; the next beat retries.
+      }
+    }, heartbeatMs)
     beat.unref()
     timers.push(beat)
     const pulse = setInterval(() => bus.publish({ type: "server.heartbeat", properties: {} }), 10_000)

@@ -17,10 +17,10 @@ export interface RequestDirectory {
  * @throws InvalidDirectoryError (a 400 naming `directory`) for a relative, missing or non-directory path.
  */
 export function requestDirectory(c: Context, defaultDirectory: string): RequestDirectory {
-  // Resolved once per request: the request-context middleware, the instance middleware and the
-  // route each ask, and each answer costs a stat and a realpath (measured by bench/).
-  // Kept on the Hono context's variables (a Map per request): a WeakMap keyed by each request's
-  // short-lived context cost about 1 µs per set in isolation (ephemeron bookkeeping), the Map 0.03 µs.
+  // Resolved once per request (the request-context middleware, the instance middleware and the
+  // route each ask; each answer costs a stat and a realpath, measured by bench/), and kept in the
+  // Hono context's variables: a WeakMap keyed by each short-lived context cost about 1 µs per set
+  // in isolation (ephemeron bookkeeping), the context's Map 0.03 µs.
   const cached = c.get(RESOLVED as never) as { defaultDirectory: string; result: RequestDirectory } | undefined
   if (cached && cached.defaultDirectory === defaultDirectory) return cached.result
   const header = c.req.header("x-opencode-directory")

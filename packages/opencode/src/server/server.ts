@@ -34,13 +34,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     ...(options.appDist ? { appDist: options.appDist } : {}),
   })
   const stopGlobalWatch = watchConfigFile(host.dataDir, GLOBAL_CONFIG_FILE, digestOf(host.globalConfig.file), {
-      onChange: ({ digest, change }) => {
-        if (digest === host.globalConfig.expectedDigest) return
-        void host.instances
-          .disposeAll({ kind: "config_invalidation", scope: "global", fileKey: host.redactor.digest(host.globalConfig.file), change })
-          .catch(() => {})
-      },
-    })
+    onChange: ({ digest, change }) => {
+      if (digest === host.globalConfig.expectedDigest) return
+      void host.instances
+        .disposeAll({ kind: "config_invalidation", scope: "global", fileKey: host.redactor.digest(host.globalConfig.file), change })
+        .catch(() => {})
+    },
+  })
   host.globalConfig.setWatch(stopGlobalWatch)
 
   const server: ServerType = await new Promise((resolve, reject) => {
