@@ -1,7 +1,11 @@
 /**
  * The one directory normaliser. The middleware, the instance store, run state and the export
- * all key directories by `directoryKey()`, so a symlink alias, a trailing slash or an NFD name
- * can never open a second instance of one project, nor split one incident across two keys.
+ * all key directories by `directoryKey()`, so a symlink alias or a trailing slash can never open
+ * a second instance of one project, nor split one incident across two keys.
+ * Identity comes from the file system: a name is folded (Unicode NFC, lower case) only when the
+ * folded name is the same directory (device and inode), because on Linux `café` (NFC) and
+ * `café` (NFD), or `Project` and `project`, can be two real directories. A key is always a
+ * path to the directory it keys (tools resolve against it).
  * The renderer and the SDK send raw paths; only the server normalises.
  */
 import fs from "node:fs"
@@ -85,19 +89,18 @@ export function validateProjectDirectory(raw: string): string {
   return resolved
 }
 
-/** `realpath` of the longest existing ancestor, with the missing tail appended unchanged. */
-function realpathExistingPrefix(resolved: string): { real: string; existing: string } {
-  const tail: string[] = []
+/** `realpath` of the longest existing ancestor, and the missing components below it, in order. */
+function realpathExistingPrefix(resolved: string): { existing: string; missing: string[] } {
+  const missing: string[] = []
   let current = resolved
   for (;;) {
     try {
-      const real = fs.realpathSync.native(current)
-      return { real: tail.length ? path.join(real, ...tail.reverse()) : real, existing: real }
+      return { existing: fs.realpathSync.native(current), missing: missing.reverse() }
     } catch {
       const parent = path.dirname(current)
       // The root always exists; if even it fails (no permission), keep the lexical path.
-      if (parent === current) return { real: resolved, existing: resolved }
-      tail.push(path.basename(current))
+      if (parent === current) return { existing: resolved, missing: [] }
+      missing.push(path.basename(current))
       current = parent
     }
   }
@@ -171,25 +174,51 @@ function platformDefault(): boolean {
   return process.platform === "darwin" || process.platform === "win32"
 }
 
+/** True when both paths exist and are one file-system entry (device and inode). */
+export function sameEntry(a: string, b: string): boolean {
+  try {
+    const x = fs.statSync(a, { bigint: true })
+    const y = fs.statSync(b, { bigint: true })
+    return x.dev === y.dev && x.ino === y.ino
+  } catch {
+    return false
+  }
+}
+
 /**
- * Builds a `directoryKey` with a given case probe. The server uses `directoryKey`; this exists
- * so tests can simulate a case-insensitive volume on a case-sensitive machine.
+ * Builds a `directoryKey` with a given case probe and identity check. The server uses
+ * `directoryKey`; this exists so tests can simulate a case-insensitive volume on a
+ * case-sensitive machine.
  *
- * @example const key = createDirectoryKey(() => true); key("/Tmp/Proj") // "/tmp/proj"
+ * @example const key = createDirectoryKey(() => true); key("/Tmp/Proj") // "/tmp/proj" when both name one directory
  */
-export function createDirectoryKey(isCaseInsensitive: (existing: string) => boolean = caseInsensitiveAt) {
+export function createDirectoryKey(
+  isCaseInsensitive: (existing: string) => boolean = caseInsensitiveAt,
+  isSameEntry: (a: string, b: string) => boolean = sameEntry,
+) {
   return function directoryKey(raw: string): string {
     const resolved = path.resolve(raw)
-    const { real, existing } = realpathExistingPrefix(resolved)
-    const key = stripTrailingSeparators(real).normalize("NFC")
-    return isCaseInsensitive(existing) ? key.toLowerCase() : key
+    const { existing, missing } = realpathExistingPrefix(resolved)
+    let name = existing
+    // Each fold is kept only when the file system says the folded name is this same directory.
+    const nfc = name.normalize("NFC")
+    if (nfc !== name && isSameEntry(nfc, name)) name = nfc
+    const insensitive = isCaseInsensitive(existing)
+    if (insensitive) {
+      const lower = name.toLowerCase()
+      if (lower !== name && isSameEntry(lower, name)) name = lower
+    }
+    // The missing rest has no identity yet: kept as written, case aside on a volume that ignores case.
+    const rest = insensitive ? missing.map((part) => part.toLowerCase()) : missing
+    return stripTrailingSeparators(rest.length ? path.join(name, ...rest) : name)
   }
 }
 
 /**
  * The key of a directory: resolved, symlinks followed (for a path that does not exist yet, those
- * of its longest existing ancestor), no trailing separator, Unicode NFC, and case-folded only
- * on a case-insensitive volume. Pure of the server: no validation, never throws for a string.
+ * of its longest existing ancestor), no trailing separator; folded to Unicode NFC or lower case
+ * only where the folded name is the same directory on disk. Pure of the server: no validation,
+ * never throws for a string.
  *
  * @example directoryKey("/tmp/link-to-project/./") // "/tmp/project" when the link points there
  */
