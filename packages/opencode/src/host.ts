@@ -18,7 +18,8 @@ import { EventBus } from "./server/event-bus.ts"
 import { Processor } from "./session/processor.ts"
 import { bootLockPath, scanForCrashes } from "./session/run-observability/crash-scan.ts"
 import { SessionStore } from "./session/session-store.ts"
-import { isStorageFault, openDatabase, openDatabaseResilient, type DB } from "./storage/database.ts"
+import { isStorageFault, openDatabase, openDatabaseResilient, type DB, type OpenedDatabase } from "./storage/database.ts"
+import { lockDataDir } from "./storage/data-dir-lock.ts"
 import { Journal, type JournalHealth } from "./storage/journal.ts"
 import { builtinTools } from "./tool/registry.ts"
 import { GlobalConfig } from "./config/global-config.ts"
@@ -79,8 +80,16 @@ const RECENT_ACTIONS = 2000
 export function createHost(options: HostOptions): Host {
   const env = options.env ?? process.env
   const dataDir = path.resolve(options.dataDir)
+  // One server per data dir (the journal's sequence is per process); the export CLI only reads, so it takes no lock.
+  const dataDirLock = options.readOnly ? undefined : lockDataDir(dataDir)
   // The export CLI opens read-only and must never move a user's file aside; a server recovers.
-  const opened = options.readOnly ? { db: openDatabase(dataDir), degraded: [] as string[] } : openDatabaseResilient(dataDir)
+  let opened: OpenedDatabase
+  try {
+    opened = options.readOnly ? { db: openDatabase(dataDir), degraded: [] } : openDatabaseResilient(dataDir)
+  } catch (err) {
+    dataDirLock?.release()
+    throw err
+  }
   const db = opened.db
   const degraded: string[] = [...opened.degraded]
   if (opened.degraded.length) console.error(`data dir: ${opened.degraded.join(", ")}${"movedAside" in opened && opened.movedAside ? ` (the unreadable database was kept as ${path.basename(opened.movedAside)})` : ""}`)
@@ -211,6 +220,7 @@ export function createHost(options: HostOptions): Host {
         }
       }
       db.close()
+      dataDirLock?.release()
     },
   }
 }

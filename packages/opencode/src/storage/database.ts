@@ -112,12 +112,22 @@ const MIGRATIONS: string[] = [
 ]
 
 /**
+ * Creates the data dir, owner-only (0700), with any missing parents: it holds prompts and
+ * answers. A directory that already exists keeps the permissions its owner chose.
+ *
+ * @example ensureDataDir("/home/me/.local/share/opencode-provenance")
+ */
+export function ensureDataDir(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+}
+
+/**
  * Opens (creating) the database in `dataDir` and brings its schema up to date.
  *
  * @example const db = openDatabase("/tmp/data")
  */
 export function openDatabase(dataDir: string): DB {
-  mkdirSync(dataDir, { recursive: true })
+  ensureDataDir(dataDir)
   const db = new Database(path.join(dataDir, "opencode.db"), { timeout: BUSY_TIMEOUT_MS })
   try {
     db.pragma("journal_mode = WAL")
