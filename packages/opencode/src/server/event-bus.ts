@@ -47,6 +47,15 @@ export class EventBus {
     return () => this.listeners.delete(listener)
   }
 
+  /**
+   * The id of the latest event published (`BOOTID:0` before any): what a client that has seen
+   * everything so far resumes from. `/event` gives it to per-connection events such as
+   * `server.connected`, which are not published to others but still need an id.
+   */
+  get positionId(): string {
+    return `${this.bootId}:${this.seq}`
+  }
+
   get subscriberCount(): number {
     return this.listeners.size
   }

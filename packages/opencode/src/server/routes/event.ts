@@ -19,6 +19,9 @@ const STUCK_WRITE_MS = 250
 /** The queue may grow to this many times `maxQueue` while writes still complete (a burst). */
 const HARD_CAP_FACTOR = 4
 
+/** A `Last-Event-ID` safe to send back as an SSE id (no line breaks, bounded). */
+const WELL_FORMED_EVENT_ID = /^[A-Za-z0-9_-]{1,64}:\d{1,15}$/
+
 /** Cut-off clients since start, for tests and diagnostics. */
 export const sseStats = { cutOff: 0 }
 
@@ -50,6 +53,9 @@ export function eventRoutes(host: Host, options: { maxQueue?: number } = {}): Ho
       // Not reading: the queue is full while a write has been stuck on the socket, or it reached
       // the hard cap (a burst a reading client could not drain in time is allowed up to that).
       let writingSince: number | undefined
+      // Where this stream starts: the client has everything up to here once it is subscribed
+      // (read in the same tick as subscribe, so no event falls between the two).
+      const position = host.bus.positionId
       const unsubscribe = host.bus.subscribe((event) => {
         if (closed || !visible(event)) return
         if (queue.length >= maxQueue) {
@@ -73,10 +79,14 @@ export function eventRoutes(host: Host, options: { maxQueue?: number } = {}): Ho
         }
       }
       try {
-        await send({ type: "server.connected", properties: { bootId: host.bootId } })
-        if (lastEventId) {
-          const replay = host.bus.replaySince(lastEventId)
-          if ("gap" in replay) await send({ type: "server.replay_gap", properties: { reason: replay.gap, lastEventId: lastEventId.slice(0, 128) } })
+        const replay = lastEventId ? host.bus.replaySince(lastEventId) : undefined
+        // server.connected's id is where a reconnect must resume to miss nothing this stream
+        // will send: the client's own id while a replay (or the notice of a gap) is still to
+        // come, else the current position.
+        const resumeFrom = replay && lastEventId && WELL_FORMED_EVENT_ID.test(lastEventId) ? lastEventId : position
+        await send({ id: resumeFrom, type: "server.connected", properties: { bootId: host.bootId } })
+        if (replay && lastEventId) {
+          if ("gap" in replay) await send({ id: position, type: "server.replay_gap", properties: { reason: replay.gap, lastEventId: lastEventId.slice(0, 128) } })
           else {
             const seen = new Set(queue.map((event) => event.seq))
             for (const event of replay.events) if (visible(event) && !seen.has(event.seq)) await send(event)
