@@ -287,6 +287,8 @@ export const RunSummary = z.object({
   tools: z.array(ToolFact).max(64),
   toolFactsRecorded: z.boolean(),
   error: ErrorFact.optional(),
+  /** Tools the run started beyond the 64 kept in `tools` (retry is still judged from all of them). */
+  toolsDropped: z.number().int().positive().optional(),
   retry: RetryVerdict,
   /** Where a run was closed without an `InterruptMeta` (a scope closed directly). */
   closeSite: z.string().max(64).optional(),

@@ -17,7 +17,7 @@ import type { Instance } from "../project/instance-store.ts"
 import { InstanceError } from "../project/instance-store.ts"
 import type { EventBus } from "../server/event-bus.ts"
 import type { Journal } from "../storage/journal.ts"
-import { buildRunSummary } from "./run-observability/summary.ts"
+import { buildRunSummary, fallbackRunSummary, type SummaryInput } from "./run-observability/summary.ts"
 import { RunState } from "./run-state.ts"
 import type { MessageInfo, Part, SessionInfo, SessionStore } from "./session-store.ts"
 
@@ -42,6 +42,8 @@ const MAX_TURNS = 8
 
 export class Processor {
   private readonly active = new Map<string, RunState>()
+  /** Runs whose summary has been written (a failure after that must not write a second one). */
+  private readonly summarized = new Set<string>()
 
   constructor(private readonly options: ProcessorOptions) {}
 
@@ -72,10 +74,14 @@ export class Processor {
     // Storage faults never stop a run: the journal retries the write when the disk accepts it again.
     journal.write(() => sessions.insertRun({ runId, sessionId: session.id, directoryKey: instance.directoryKey, instanceId: ref.instanceId, generation: ref.generation, model: resolved.ref, bootId: journal.bootId, startedAt }), `run:${runId}:start`)
     this.active.set(session.id, run)
-    const settled = this.execute(run, session, text, resolved).finally(() => {
-      instance.runs.delete(runId)
-      if (this.active.get(session.id) === run) this.active.delete(session.id)
-    })
+    // Never rejects: nothing awaits a prompt's run, so a rejection here would end the process.
+    const settled = this.execute(run, session, text, resolved)
+      .catch((err) => this.settleAfterFailure(run, session, err))
+      .finally(() => {
+        instance.runs.delete(runId)
+        this.summarized.delete(runId)
+        if (this.active.get(session.id) === run) this.active.delete(session.id)
+      })
     instance.runs.set(runId, { state: run, settled })
     this.options.bus.publish({
       type: "run.started",
@@ -89,8 +95,33 @@ export class Processor {
   /** Writes the summary of a run that did not settle when its instance closed (never silence). */
   finalizeUnsettled(run: RunState): void {
     if (!run.finish()) return
-    const summary = buildRunSummary({ run, outcome: "aborted", abortedBeforeFinish: true, seq: this.options.journal.nextSeq() })
+    const summary = this.summarize(run, { outcome: "aborted", abortedBeforeFinish: true })
     this.record({ ...summary, classification: "unknown_interrupt", missing: ["run_summary"], closeSite: "settle_timeout" }, undefined)
+  }
+
+  /** The run's summary, or its fallback when building it fails: a run never ends without one. */
+  private summarize(run: RunState, input: Omit<SummaryInput, "run" | "seq">): RunSummary {
+    const seq = this.options.journal.nextSeq()
+    try {
+      return buildRunSummary({ ...input, run, seq })
+    } catch (err) {
+      logFailure("run summary could not be built", err, this.options.redactor)
+      return fallbackRunSummary(run, { seq, closeSite: "summary_build_failed", ...(input.finishedAt !== undefined ? { finishedAt: input.finishedAt } : {}) })
+    }
+  }
+
+  /**
+   * A run whose own handling threw: its summary is written here (a fallback naming where it was
+   * lost) unless one already was, and the session goes idle. Never throws.
+   */
+  private settleAfterFailure(run: RunState, session: SessionInfo, err: unknown): void {
+    logFailure("run ended outside its own handling", err, this.options.redactor)
+    try {
+      if (!run.finish() && this.summarized.has(run.runId)) return
+      this.record(fallbackRunSummary(run, { seq: this.options.journal.nextSeq(), closeSite: "run_failed_unhandled" }), session)
+    } catch (again) {
+      logFailure("fallback run summary could not be written", again, this.options.redactor)
+    }
   }
 
   private async execute(run: RunState, session: SessionInfo, text: string, resolved: ResolvedModel): Promise<void> {
@@ -159,7 +190,7 @@ export class Processor {
     run.phase = "finishing"
     const abortedBeforeFinish = run.signal.aborted
     if (!run.finish()) return
-    const summary = buildRunSummary({ run, outcome, abortedBeforeFinish, error, seq: this.options.journal.nextSeq() })
+    const summary = this.summarize(run, { outcome, abortedBeforeFinish, error })
     this.publishMessage(this.completeMessage(assistant), directoryKey)
     this.record(summary, session)
   }
@@ -210,6 +241,7 @@ export class Processor {
     const { journal, sessions, bus } = this.options
     journal.append("run.finished", { runId: summary.runId, sessionId: summary.sessionId }, summary)
     journal.write(() => sessions.finishRun(summary), `run:${summary.runId}:finish`)
+    this.summarized.add(summary.runId)
     let incident: IncidentChain | undefined
     if (summary.classification !== "completed") incident = this.incidentOf(summary)
     bus.publish({ type: "run.finished", properties: { summary, ...(incident ? { incident } : {}) }, directoryKey: summary.directoryKey })
@@ -276,6 +308,12 @@ export function publicSession(info: SessionInfo, sessions: SessionStore): Record
       ? { lastRun: { runId: last.runId, status: last.status, ...(last.summary ? { classification: last.summary.classification } : {}) } }
       : {}),
   }
+}
+
+/** Logs a failure by its code and class only: its message may quote a prompt or a tool input. */
+function logFailure(what: string, err: unknown, redactor: Redactor): void {
+  const fact = redactor.errorFact(err)
+  console.error(`${what}: ${fact.class} (${fact.code})`)
 }
 
 class ToolRunFailure extends Error {

@@ -5,6 +5,7 @@ import { ProviderError } from "../../provider/provider.ts"
 import { InstanceError } from "../../project/instance-store.ts"
 import { publicSession, RunConflictError } from "../../session/processor.ts"
 import { buildSessionExport } from "../../session/export.ts"
+import { MAX_MODEL_REF } from "../../session/run-observability/summary.ts"
 import type { Host } from "../../host.ts"
 import type { SessionInfo } from "../../session/session-store.ts"
 import { requestDirectory } from "../directory.ts"
@@ -13,10 +14,15 @@ import { requestRefOf } from "../origin.ts"
 
 const CreateBody = z.object({ title: z.string().max(256).optional(), parentID: z.string().optional() })
 
-const ModelRef = z.union([
-  z.string().min(1).max(128),
-  z.object({ providerID: z.string().min(1).max(64), modelID: z.string().min(1).max(128) }),
+const ModelRefInput = z.union([
+  z.string().min(1).max(MAX_MODEL_REF),
+  z.object({ providerID: z.string().min(1).max(64), modelID: z.string().min(1).max(MAX_MODEL_REF) }),
 ])
+const modelRefString = (model: z.infer<typeof ModelRefInput>): string => (typeof model === "string" ? model : `${model.providerID}/${model.modelID}`)
+/** A run's summary keeps its model ref whole, so the route accepts none longer than a summary holds. */
+const ModelRef = ModelRefInput.refine((model) => modelRefString(model).length <= MAX_MODEL_REF, {
+  message: `at most ${MAX_MODEL_REF} characters as "provider/model"`,
+})
 /** Ours (`{ text, model }`) or opencode's (`{ parts: [{ type: "text", text }], model: { providerID, modelID } }`). */
 const PromptBody = z
   .object({
@@ -45,7 +51,7 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
   const startRun = async (c: Context, id: string, body: z.infer<typeof PromptBody>) => {
     const session = sessionOr404(id)
     const text = body.text ?? (body.parts ?? []).flatMap((part) => (part.type === "text" && part.text ? [part.text] : [])).join("\n")
-    const model = typeof body.model === "string" ? body.model : body.model ? `${body.model.providerID}/${body.model.modelID}` : undefined
+    const model = body.model === undefined ? undefined : modelRefString(body.model)
     for (let attempt = 0; ; attempt++) {
       try {
         const instance = await instances.load(session.directory, session.directoryKey, () => requestRefOf(c), { forRun: true })
