@@ -7,7 +7,8 @@
  * write outside it. (A symlink swapped in between the check and the I/O is not defended
  * against: the tools run for the user's own model in the user's own directory.)
  */
-import { lstat, readlink, realpath } from "node:fs/promises"
+import { constants, type Stats } from "node:fs"
+import { type FileHandle, lstat, open, readlink, realpath } from "node:fs/promises"
 import path from "node:path"
 import { ToolError } from "./tool.ts"
 
@@ -41,6 +42,50 @@ export async function resolveInsideProject(directory: string, relPath: string): 
   const real = await realpathOfLongestExisting(lexical)
   if (!isInsideDirectory(root, real)) throw outside()
   return real
+}
+
+/**
+ * Throws ToolError("path_refused") when the real path `target` (from `resolveInsideProject`)
+ * has a `.git` component below the project root: the repository's own files (hooks run on the
+ * user's next commit, config can name programs to run) are not the model's to write. Compared
+ * without case, since case-insensitive file systems treat `.GIT` as `.git`.
+ */
+export async function refuseRepositoryInternals(directory: string, target: string, relPath: string): Promise<void> {
+  const root = await realpath(directory).catch(() => path.resolve(directory))
+  const parts = path.relative(root, target).split(path.sep)
+  if (parts.some((part) => part.toLowerCase() === ".git")) {
+    throw new ToolError("path_refused", `refusing to write ${JSON.stringify(relPath.slice(0, 200))}: files under .git/ belong to the repository (its hooks run on the next commit); the write tool does not write them`)
+  }
+}
+
+/**
+ * Opens `target` without ever blocking on it (O_NONBLOCK: a FIFO's open would otherwise wait
+ * for its other end on a thread that then keeps the process from exiting) and refuses anything
+ * but a regular file with ToolError("not_regular_file"); directories keep their own message.
+ */
+export async function openRegularFile(target: string, relPath: string, mode: "read" | "write"): Promise<{ handle: FileHandle; stat: Stats }> {
+  const flags = (mode === "read" ? constants.O_RDONLY : constants.O_WRONLY | constants.O_CREAT) | constants.O_NONBLOCK
+  let handle: FileHandle
+  try {
+    handle = await open(target, flags, 0o666)
+  } catch (error) {
+    // ENXIO: a FIFO with no reader refuses a non-blocking open for writing.
+    if (errnoCode(error) === "ENXIO") throw notRegular(relPath)
+    throw fileSystemError(error, relPath)
+  }
+  try {
+    const stat = await handle.stat()
+    if (stat.isDirectory()) throw new ToolError("io_error", `${JSON.stringify(relPath.slice(0, 200))} is a directory${mode === "read" ? "; use the list tool" : ""}`)
+    if (!stat.isFile()) throw notRegular(relPath)
+    return { handle, stat }
+  } catch (error) {
+    await handle.close().catch(() => {})
+    throw fileSystemError(error, relPath)
+  }
+}
+
+function notRegular(relPath: string): ToolError {
+  return new ToolError("not_regular_file", `${JSON.stringify(relPath.slice(0, 200))} is not a regular file (a pipe, socket or device); the tools read and write regular files only`)
 }
 
 /** Symlink hops followed before giving up, as the kernel does with ELOOP. */

@@ -1,8 +1,7 @@
 /** `read`: returns the text of a UTF-8 file inside the project (side-effect kind "read"). */
-import { open } from "node:fs/promises"
 import { z } from "zod"
-import { fileSystemError, resolveInsideProject, throwIfAborted } from "./project-path.ts"
-import { ToolError, type Tool } from "./tool.ts"
+import { fileSystemError, openRegularFile, resolveInsideProject, throwIfAborted } from "./project-path.ts"
+import type { Tool } from "./tool.ts"
 
 export const READ_DEFAULT_MAX_BYTES = 256 * 1024
 export const READ_LIMIT_MAX_BYTES = 4 * 1024 * 1024
@@ -21,22 +20,15 @@ export type ReadInput = z.infer<typeof ReadInput>
 
 export const readTool: Tool<ReadInput> = {
   name: "read",
-  description: "Read a UTF-8 text file in the project. Long files are cut at maxBytes, with a note saying so.",
+  description: "Read a UTF-8 text file in the project (regular files only). Long files are cut at maxBytes, with a note saying so.",
   kind: "read",
   input: ReadInput,
   async execute(input, ctx) {
     throwIfAborted(ctx.signal)
     const target = await resolveInsideProject(ctx.directory, input.path)
     const maxBytes = input.maxBytes ?? READ_DEFAULT_MAX_BYTES
-    let handle
+    const { handle, stat } = await openRegularFile(target, input.path, "read")
     try {
-      handle = await open(target, "r")
-    } catch (error) {
-      throw fileSystemError(error, input.path)
-    }
-    try {
-      const stat = await handle.stat()
-      if (stat.isDirectory()) throw new ToolError("io_error", `"${input.path}" is a directory; use the list tool`)
       // Read only what is kept, so a huge file costs maxBytes of memory, not its size.
       const buffer = Buffer.alloc(Math.min(maxBytes, stat.size))
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0)
