@@ -3,7 +3,7 @@
  * retry statement. Pure, so each wording is tested for every verdict. A verdict is never
  * upgraded in words: a chain that is not `diagnosed` says so, and names what is missing.
  */
-import { originWords } from "opencode/provenance/explain"
+import { originWords, shutdownWords } from "opencode/provenance/explain"
 import { type Classification, type IncidentChain, Origin, type RunSummary, type Verdict } from "opencode/provenance/schemas"
 import { actionLabel } from "./lifecycle-link.ts"
 
@@ -122,7 +122,7 @@ function initiatorWords(origin: Origin, isOwn: (id: string | undefined) => boole
     case "context_mismatch":
       return ` because the project's context changed (${origin.reason ?? "reason not recorded"})`
     case "shutdown":
-      return ` because the server shut down (${origin.signal ?? "signal not recorded"})`
+      return ` because the server shut down (${shutdownWords(origin.signal) ?? "signal not recorded"})`
     case "server_handler":
       return origin.handler === "directory_watch" ? " because the project directory was removed or renamed" : ` started by the server itself (${origin.handler ?? "handler not recorded"})`
     case "forwarded_remote":

@@ -1,13 +1,15 @@
 /**
- * The `opencode` command: `serve`, `export` and `explain` (CONTRACT.md, "CLI").
+ * The `opencode` command: `serve`, `desktop`, `export` and `explain` (CONTRACT.md, "CLI").
  */
 import { parseArgs } from "node:util"
 import { runServe } from "./serve.ts"
+import { runDesktop } from "./desktop.ts"
 import { runExport } from "./export.ts"
 import { runExplain } from "./explain.ts"
 
 const USAGE = `usage:
   opencode serve [--port 4096] [--hostname 127.0.0.1] [--data-dir DIR] [--directory DIR]
+  opencode desktop [--data-dir DIR] [--directory DIR] [--url http://127.0.0.1:PORT]
   opencode export SESSION_ID [--out FILE] [--diagnostics-only] [--data-dir DIR]
   opencode explain FILE [--json]`
 
@@ -16,6 +18,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "serve":
       return runServe(rest)
+    case "desktop":
+      return runDesktop(rest)
     case "export":
       return runExport(rest)
     case "explain":

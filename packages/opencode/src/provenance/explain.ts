@@ -6,7 +6,7 @@
 import type { ReadResult, ReadSuccess } from "./export-reader.ts"
 import { SUPPORTED_EXPORT_VERSION } from "./export-version.ts"
 import { plain } from "./plain-text.ts"
-import type { Classification, IncidentChain, Origin, RequestRef, RunPhase, Verdict } from "./schemas.ts"
+import type { Classification, IncidentChain, Origin, RequestRef, RunPhase, ShutdownSignal, Verdict } from "./schemas.ts"
 import { Origin as OriginSchema } from "./schemas.ts"
 
 const CLASSIFICATION_WORDS: Record<Classification, string> = {
@@ -163,6 +163,13 @@ function requestWords(request: RequestRef, withAction: boolean): string {
   return `${plain(request.method, 16)} ${plain(request.route, 128)} ${from}${action}, request ${request.requestId}`
 }
 
+/** Why the server shut down, in words: the desktop's reasons read as sentences, a signal by its name. */
+export function shutdownWords(signal: ShutdownSignal | undefined): string | undefined {
+  if (signal === "desktop_window_closed") return "the desktop window was closed"
+  if (signal === "desktop_window_lost") return "the desktop window's browser ended unexpectedly"
+  return signal
+}
+
 /** The origin in words, e.g. "POST /instance/reload from the app, action instance.reload (act_1)". */
 export function originWords(chain: Pick<IncidentChain, "origin">): string {
   if (chain.origin.kind === "not_recorded_by_writer") return "not recorded (the file's writer could not record who initiated a close)"
@@ -187,7 +194,7 @@ export function originWords(chain: Pick<IncidentChain, "origin">): string {
       return `the instance's context changed (${reason})${during}`
     }
     case "shutdown":
-      return `server shutdown (${origin.signal ?? "signal not recorded"})`
+      return `server shutdown (${shutdownWords(origin.signal) ?? "signal not recorded"})`
     case "forwarded_remote":
       return `the remote workspace ${origin.workspaceId ?? "(id not recorded)"}; the remote initiator is not known locally`
     case "unknown":

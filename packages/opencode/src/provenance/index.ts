@@ -49,7 +49,7 @@ export {
   type ReadSuccess,
   type StoppedMessage,
 } from "./export-reader.ts"
-export { explainText, originWords } from "./explain.ts"
+export { explainText, originWords, shutdownWords } from "./explain.ts"
 export {
   DirectoryDigest,
   ExportMessage,

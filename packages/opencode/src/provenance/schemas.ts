@@ -74,7 +74,9 @@ export const MismatchReason = z.enum([
 ])
 export type MismatchReason = z.infer<typeof MismatchReason>
 
-export const ShutdownSignal = z.enum(["SIGTERM", "SIGINT", "SIGHUP", "uncaught_exception", "api"])
+/** A process signal, or why `opencode desktop` stopped its server (its window was closed, or its browser died). */
+export const ShutdownSignal = z.enum(["SIGTERM", "SIGINT", "SIGHUP", "uncaught_exception", "api", "desktop_window_closed", "desktop_window_lost"])
+export type ShutdownSignal = z.infer<typeof ShutdownSignal>
 
 const digest = z.string().regex(/^[a-f0-9]{8,64}$/)
 

@@ -7,6 +7,7 @@ import { createHost, type Host, type HostOptions } from "../host.ts"
 import { watchConfigFile } from "../project/config-watcher.ts"
 import { contentDigest } from "../project/instance-context.ts"
 import { GLOBAL_CONFIG_FILE } from "../config/global-config.ts"
+import type { ShutdownSignal } from "../provenance/schemas.ts"
 import { createServerApp } from "./app.ts"
 import { readFileSync } from "node:fs"
 
@@ -22,7 +23,7 @@ export interface RunningServer {
   url: string
   host: Host
   /** Closes every instance with a `shutdown` origin, then the HTTP server and the database. */
-  shutdown(signal: "SIGTERM" | "SIGINT" | "SIGHUP" | "uncaught_exception" | "api"): Promise<void>
+  shutdown(signal: ShutdownSignal): Promise<void>
 }
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
