@@ -2,6 +2,7 @@
 import { readFileSync, statSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { explainText, readExport } from "../provenance/index.ts"
+import { decodeExportBytes } from "../provenance/export-reader.ts"
 
 /** Files larger than this are refused before reading (exports are a few MB at most). */
 const MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -27,7 +28,7 @@ export async function runExplain(args: string[]): Promise<number> {
       console.error(`opencode explain: ${file} is ${stat.size} bytes, larger than any session export this reader accepts.`)
       return 1
     }
-    text = readFileSync(file, "utf8")
+    text = decodeExportBytes(readFileSync(file))
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : "it could not be read"
