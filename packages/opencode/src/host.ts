@@ -109,11 +109,18 @@ export function createHost(options: HostOptions): Host {
   })
 
   const tickMs = options.scriptedTickMs ?? numberEnv(env.OPENCODE_SCRIPTED_TICK_MS)
-  const providers = createProviderRegistry({
+  const registry = createProviderRegistry({
     scripted: createScriptedProvider(tickMs !== undefined ? { tickMs } : {}),
     openai: providerFromEnv(env),
-    defaultModel: globalConfig.read().model,
   })
+  // The default model follows the global config as it is now (a PATCH or an edit of the file), not as it was at start.
+  const providers: ProviderRegistry = {
+    get defaultModel() {
+      return globalConfig.model() ?? registry.defaultModel
+    },
+    resolve: (modelRef) => registry.resolve(modelRef?.trim() || providers.defaultModel),
+    providerIds: () => registry.providerIds(),
+  }
   let processor!: Processor
   const instances = new InstanceStore({
     journal,

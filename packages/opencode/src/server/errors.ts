@@ -83,7 +83,27 @@ export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S):
       throw new ApiError(400, "invalid_json", "request body is not valid JSON")
     }
   }
+  if (nestingExceeds(value, MAX_JSON_DEPTH)) {
+    throw new ApiError(400, "invalid_body", `body: nested deeper than ${MAX_JSON_DEPTH} levels`)
+  }
   return parseInput(schema, value)
+}
+
+/** How deep a JSON body may nest. Deeper values overflow the stack of whatever walks them next (a schema, JSON.stringify). */
+export const MAX_JSON_DEPTH = 64
+
+/** Whether `value` nests arrays/objects deeper than `limit` (walked without recursion, stopping at the first too-deep value). */
+function nestingExceeds(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!
+    if (current === null || typeof current !== "object") continue
+    if (depth >= limit) return true
+    for (const child of Array.isArray(current) ? current : Object.values(current)) {
+      if (child !== null && typeof child === "object") stack.push([child, depth + 1])
+    }
+  }
+  return false
 }
 
 /** Codes for the statuses Hono's own middlewares throw as `HTTPException`. */

@@ -7,11 +7,13 @@
 import { randomBytes } from "node:crypto"
 import { readFileSync, writeFileSync, renameSync } from "node:fs"
 import path from "node:path"
+import { isDeepStrictEqual } from "node:util"
 import { Hono } from "hono"
 import { z } from "zod"
 import type { Host } from "../../host.ts"
 import { CONFIG_FILE, contentDigest } from "../../project/instance-context.ts"
 import { GlobalConfigSchema } from "../../config/global-config.ts"
+import { ProviderError } from "../../provider/provider.ts"
 import { requestDirectory } from "../directory.ts"
 import { ApiError, parseInput, parseJsonBody } from "../errors.ts"
 import { requestRefOf } from "../origin.ts"
@@ -35,8 +37,9 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
     const next = await instances.locks.run(key, async () => {
       const before = readRaw(file)
       const merged = { ...readConfig(file), ...patch }
+      // Equal values (whatever the file's formatting or key order) change nothing: no write, no close.
+      if (before !== undefined && isDeepStrictEqual(parsedOrUndefined(before), merged)) return merged
       const text = `${JSON.stringify(merged, null, 2)}\n`
-      if (before === text) return merged
       const instance = instances.get(key)
       if (instance) instance.expectedConfigDigest = contentDigest(text)
       writeAtomically(file, text)
@@ -64,14 +67,26 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
 
   app.patch("/global/config", async (c) => {
     const patch = parseInput(GlobalConfigSchema, await parseJsonBody(c, ConfigPatch))
+    if (patch.model !== undefined) {
+      // The model becomes the default of every prompt that names none: refuse one no provider serves.
+      try {
+        host.providers.resolve(patch.model)
+      } catch (err) {
+        if (err instanceof ProviderError) throw new ApiError(400, "invalid_body", `model: ${err.message}`)
+        throw err
+      }
+    }
     const file = host.globalConfig.file
-    const before = readRaw(file)
-    const merged = { ...host.globalConfig.fileContent(), ...patch }
-    const text = `${JSON.stringify(merged, null, 2)}\n`
-    if (before !== text) {
+    const request = requestRefOf(c)
+    await host.globalConfig.serialized(async () => {
+      const before = readRaw(file)
+      const current = host.globalConfig.fileContent()
+      const merged = { ...current, ...patch }
+      if (before !== undefined && isDeepStrictEqual(parsedOrUndefined(before), merged)) return
+      const text = `${JSON.stringify(merged, null, 2)}\n`
       host.globalConfig.expectedDigest = contentDigest(text)
-      writeAtomically(file, text)
-      const request = requestRefOf(c)
+      // The data dir's files are the owner's alone.
+      writeAtomically(file, text, 0o600)
       await instances.disposeAll({
         kind: "config_invalidation",
         scope: "global",
@@ -80,7 +95,7 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
         ...(request ? { request } : {}),
         writtenByRoute: true,
       })
-    }
+    })
     return c.json(host.globalConfig.read())
   })
 
@@ -107,9 +122,17 @@ function readConfig(file: string): Record<string, unknown> {
   throw new ApiError(409, "config_unreadable", `${CONFIG_FILE} is not a JSON object; fix or remove it first`)
 }
 
-function writeAtomically(file: string, text: string): void {
+function parsedOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return undefined
+  }
+}
+
+function writeAtomically(file: string, text: string, mode?: number): void {
   // Unique per write: two writers of one file (two servers, or a write racing another) never share a temp file.
   const temp = `${file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`
-  writeFileSync(temp, text)
+  writeFileSync(temp, text, mode === undefined ? {} : { mode })
   renameSync(temp, file)
 }
