@@ -11,6 +11,7 @@ import { CrashEvidence, type LifecycleAction, RunSummary, type ToolFact } from "
 import type { DB } from "../../storage/database.ts"
 import type { Journal } from "../../storage/journal.ts"
 import type { RunRecord, SessionStore } from "../session-store.ts"
+import { cut, keptTools, MAX_MODEL_REF } from "./summary.ts"
 
 /** A boot whose heartbeat is older than this is gone, even if a process with its pid exists. */
 export const BOOT_STALE_MS = 30_000
@@ -35,10 +36,47 @@ export function bootAlive(db: DB, dataDir: string, bootId: string, now = Date.no
   }
 }
 
+export interface ScanArgs {
+  db: DB
+  dataDir: string
+  journal: Journal
+  sessions: SessionStore
+  now?: number
+  /** Waits before each retry of a scan that found the database locked (default 50, 100, 200, 400, 800 ms). */
+  lockedBackoffMs?: readonly number[]
+}
+
+const LOCKED_BACKOFF_MS = [50, 100, 200, 400, 800]
+
 /**
+ * Scans, retrying a few times when another process holds the database's lock at start (a
+ * server still shutting down, an export): a lock that clears in a second is no failed scan.
+ *
  * @example const evidence = scanForCrashes({ db, dataDir, journal, sessions })
  */
-export function scanForCrashes(args: { db: DB; dataDir: string; journal: Journal; sessions: SessionStore; now?: number }): CrashEvidence[] {
+export function scanForCrashes(args: ScanArgs): CrashEvidence[] {
+  const backoff = args.lockedBackoffMs ?? LOCKED_BACKOFF_MS
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return scanOnce(args)
+    } catch (err) {
+      if (!isLocked(err) || attempt >= backoff.length) throw err
+      sleepSync(backoff[attempt]!)
+    }
+  }
+}
+
+function isLocked(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code
+  return typeof code === "string" && /^SQLITE_(BUSY|LOCKED)/.test(code)
+}
+
+/** Startup only, before the server listens: nothing else is waiting on the event loop. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+}
+
+function scanOnce(args: ScanArgs): CrashEvidence[] {
   const { db, dataDir, journal, sessions } = args
   const now = args.now ?? Date.now()
   const unfinished = sessions.unfinishedRuns().filter((run) => run.bootId !== journal.bootId)
@@ -59,13 +97,14 @@ export function scanForCrashes(args: { db: DB; dataDir: string; journal: Journal
     else rowsByRun.set(row.runId, [row])
   }
   const openActions = unfinishedActions(journal)
-  const evidence: CrashEvidence[] = []
-  const write = db.transaction(() => {
-    for (const run of dead) {
-      const mine = rowsByRun.get(run.runId) ?? []
-      const abort = mine.find((row) => row.kind === "abort_requested")
-      const tools = toolFacts(mine)
-      const parsedCrash = CrashEvidence.safeParse({
+  // Records are built before the write, so a row that cannot become one is skipped, never fatal.
+  const records: { crash: CrashEvidence; summary: RunSummary }[] = []
+  for (const run of dead) {
+    const mine = rowsByRun.get(run.runId) ?? []
+    const abort = mine.find((row) => row.kind === "abort_requested")
+    const started = toolFacts(mine)
+    const { tools, toolsDropped } = keptTools(started)
+    const parsedCrash = CrashEvidence.safeParse({
         runId: run.runId,
         sessionId: run.sessionId,
         bootId: run.bootId.slice(0, 64),
@@ -73,49 +112,54 @@ export function scanForCrashes(args: { db: DB; dataDir: string; journal: Journal
         startedAt: run.startedAt,
         ...(run.heartbeatAt ? { lastHeartbeatAt: run.heartbeatAt } : {}),
         detectedAt: now,
-        ...(abort && abort.lifecycleId ? { abortRequested: { lifecycleId: abort.lifecycleId, seq: abort.seq } } : {}),
-        ...(abort ? {} : possibleCauseFor(run, openActions)),
-        visibleOutput: mine.some((row) => row.kind === "run.visible_output"),
-        tools,
-      })
-      // One damaged run row must not cost every other run its evidence.
-      if (!parsedCrash.success) continue
-      const crash = parsedCrash.data
-      journal.append("crash.detected", { runId: run.runId, sessionId: run.sessionId }, crash, now)
-      sessions.finishRun(
-        RunSummary.parse({
-          runId: run.runId,
-          sessionId: run.sessionId,
-          seq: journal.nextSeq(),
-          instance: crash.instance,
-          directoryKey: run.directoryKey,
-          model: run.model,
-          startedAt: run.startedAt,
-          finishedAt: now,
-          classification: "process_exit_without_finalizer",
-          provider: { chunks: 0, progress: crash.visibleOutput === true },
-          watchdog: { fired: false },
-          visibleOutput: crash.visibleOutput === true,
-          tools,
-          toolFactsRecorded: true,
-          retry: deriveRetry({ tools, toolFactsRecorded: true, visibleOutput: crash.visibleOutput }),
-          closeSite: "process_exit_without_finalizer",
-          missing: ["run_summary"],
-        }),
-      )
-      evidence.push(crash)
+      ...(abort && abort.lifecycleId ? { abortRequested: { lifecycleId: abort.lifecycleId, seq: abort.seq } } : {}),
+      ...(abort ? {} : possibleCauseFor(run, openActions)),
+      visibleOutput: mine.some((row) => row.kind === "run.visible_output"),
+      tools,
+    })
+    // One damaged run row must not cost every other run its evidence.
+    if (!parsedCrash.success) continue
+    const crash = parsedCrash.data
+    const summary = RunSummary.safeParse({
+      runId: run.runId,
+      sessionId: run.sessionId,
+      seq: 0,
+      instance: crash.instance,
+      directoryKey: run.directoryKey,
+      model: cut(String(run.model), MAX_MODEL_REF),
+      startedAt: run.startedAt,
+      finishedAt: now,
+      classification: "process_exit_without_finalizer",
+      provider: { chunks: 0, progress: crash.visibleOutput === true },
+      watchdog: { fired: false },
+      visibleOutput: crash.visibleOutput === true,
+      tools,
+      ...(toolsDropped ? { toolsDropped } : {}),
+      toolFactsRecorded: true,
+      // Judged from every tool the journal says started, kept or dropped.
+      retry: deriveRetry({ tools: started, toolFactsRecorded: true, visibleOutput: crash.visibleOutput }),
+      closeSite: "process_exit_without_finalizer",
+      missing: ["run_summary"],
+    })
+    if (summary.success) records.push({ crash, summary: summary.data })
+  }
+  // Immediate: a lock held elsewhere fails here, before anything is written, so a retry is clean.
+  db.transaction(() => {
+    for (const { crash, summary } of records) {
+      journal.append("crash.detected", { runId: crash.runId, sessionId: crash.sessionId }, crash, now)
+      sessions.finishRun({ ...summary, seq: journal.nextSeq() })
     }
-  })
-  write()
-  return evidence
+  }).immediate()
+  return records.map((record) => record.crash)
 }
 
 function toolFacts(rows: ReturnType<Journal["rows"]>): ToolFact[] {
   const facts = new Map<string, ToolFact>()
   for (const row of rows) {
     const data = row.data as { callId?: string; name?: string; kind?: ToolFact["kind"]; startedAt?: number; status?: ToolFact["status"] }
-    if (!data?.callId) continue
-    if (row.kind === "tool.started" && data.name && data.kind) {
+    // Rows are read back as written by any build: only string ids and names become facts.
+    if (typeof data?.callId !== "string" || !data.callId) continue
+    if (row.kind === "tool.started" && typeof data.name === "string" && data.name && data.kind) {
       facts.set(data.callId, { callId: data.callId, name: data.name, kind: data.kind, startedAt: data.startedAt ?? row.time, status: "running" })
     } else if (row.kind === "tool.finished") {
       const fact = facts.get(data.callId)
@@ -123,7 +167,7 @@ function toolFacts(rows: ReturnType<Journal["rows"]>): ToolFact[] {
     }
   }
   // A tool still "running" when the process died was interrupted by the exit.
-  return [...facts.values()].map((fact) => (fact.status === "running" ? { ...fact, status: "interrupted" as const } : fact)).slice(0, 64)
+  return [...facts.values()].map((fact) => (fact.status === "running" ? { ...fact, status: "interrupted" as const } : fact))
 }
 
 function unfinishedActions(journal: Journal): LifecycleAction[] {
