@@ -13,6 +13,7 @@
 import { newId } from "../id.ts"
 import { withProvenance } from "../provenance/completeness.ts"
 import {
+  type CloseFailure,
   type InstanceRef,
   LifecycleAction,
   type LifecycleOperation,
@@ -220,45 +221,68 @@ export class InstanceStore {
     return action.finishedAt === undefined ? this.finishAction(action, { instances: closed, runIds }) : action
   }
 
-  /** The close primitive. Private: every operation above goes through it, nothing else may. */
+  /**
+   * The close primitive. Private: every operation above goes through it, nothing else may.
+   * Each step that throws is recorded on the action (`failed`) and the close goes on: it always
+   * settles, releases, leaves the store and resolves `closed`, or the directory would hang.
+   */
   private async closeInstance(instance: Instance, action: LifecycleAction, opts: { reopen: boolean }): Promise<void> {
     instance.state = "closing"
     instance.closingBy = action
     let finish!: (next: Instance | undefined) => void
     instance.closed = new Promise((resolve) => (finish = resolve))
     const runs = [...instance.runs.values()]
-    this.requestAborts(instance, action, true)
-    for (const queued of instance.queued.splice(0)) if (queued !== action) this.requestAborts(instance, queued, false)
-
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), this.settleTimeoutMs)))
-    await Promise.race([Promise.allSettled(runs.map((run) => run.settled)), timeout])
-    clearTimeout(timer)
-    for (const run of runs) {
-      if (!run.state.isFinished) this.options.onUnsettled?.(run.state, action)
-    }
-
-    for (const release of instance.resources.splice(0)) {
+    const failed: CloseFailure[] = []
+    const step = async (name: CloseFailure["step"], fn: () => unknown) => {
       try {
-        release()
-      } catch {
-        // Releasing one resource must not keep the others open.
+        await fn()
+      } catch (err) {
+        if (failed.length < 8) failed.push({ step: name, ...this.failureOf(err) })
       }
     }
-    instance.state = "closed"
-    this.instances.delete(instance.directoryKey)
     let next: Instance | undefined
-    if (opts.reopen) {
-      next = this.open(instance.directory, instance.directoryKey, await detectContext(instance.directory), instance.generation + 1)
-    } else {
-      this.instanceIds.delete(instance.directoryKey)
-      this.options.bus.publish({ type: "server.instance.disposed", properties: { directory: instance.directory }, directoryKey: instance.directoryKey })
+    try {
+      await step("abort", () => {
+        this.requestAborts(instance, action, true)
+        for (const queued of instance.queued.splice(0)) if (queued !== action) this.requestAborts(instance, queued, false)
+      })
+      await step("settle", async () => {
+        let timer: NodeJS.Timeout | undefined
+        const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), this.settleTimeoutMs)))
+        await Promise.race([Promise.allSettled(runs.map((run) => run.settled)), timeout])
+        clearTimeout(timer)
+      })
+      for (const run of runs) {
+        if (!run.state.isFinished) await step("finalize_unsettled", () => this.options.onUnsettled?.(run.state, action))
+      }
+    } finally {
+      for (const release of instance.resources.splice(0)) await step("release", release)
+      instance.state = "closed"
+      if (this.instances.get(instance.directoryKey) === instance) this.instances.delete(instance.directoryKey)
+      if (opts.reopen) {
+        await step("reopen", async () => {
+          next = this.open(instance.directory, instance.directoryKey, await detectContext(instance.directory), instance.generation + 1)
+        })
+      }
+      if (!next) {
+        this.instanceIds.delete(instance.directoryKey)
+        this.options.bus.publish({ type: "server.instance.disposed", properties: { directory: instance.directory }, directoryKey: instance.directoryKey })
+      }
+      await step("finish", () =>
+        this.finishAction(action, {
+          instances: [{ instanceId: instance.instanceId, generation: instance.generation }],
+          runIds: runs.map((run) => run.state.runId),
+          failed,
+        }),
+      )
+      finish(next)
     }
-    this.finishAction(action, {
-      instances: [{ instanceId: instance.instanceId, generation: instance.generation }],
-      runIds: runs.map((run) => run.state.runId),
-    })
-    finish(next)
+  }
+
+  /** What a failed close step is recorded as: the error's code and class, never its text. */
+  private failureOf(err: unknown): { code: string; class: string } {
+    const fact = this.options.redactor.errorFact(err)
+    return { code: fact.code, class: fact.class }
   }
 
   /** Steps 2 and 3 of a close: journal every abort request, then abort. Synchronous on purpose. */
@@ -352,10 +376,11 @@ export class InstanceStore {
     return action
   }
 
-  private finishAction(action: LifecycleAction, result: { instances: InstanceRef[]; runIds: string[] }): LifecycleAction {
+  private finishAction(action: LifecycleAction, result: { instances: InstanceRef[]; runIds: string[]; failed?: CloseFailure[] }): LifecycleAction {
     if (action.finishedAt !== undefined) return action
     action.instances = result.instances.slice(0, MAX_KEYS)
     action.runIds = [...new Set(result.runIds)].slice(0, 256)
+    if (result.failed?.length) action.failed = result.failed.slice(0, 8)
     action.finishedAt = Date.now()
     // Parsed like every stored spine record: a reader trusts what this build wrote (export.ts).
     this.options.journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, LifecycleAction.parse(action))

@@ -150,6 +150,14 @@ export type LifecycleOperation = z.infer<typeof LifecycleOperation>
 export const InstanceRef = z.object({ instanceId: InstanceId, generation: z.number().int().positive() })
 export type InstanceRef = z.infer<typeof InstanceRef>
 
+/** A step of a close that threw. The close still settled, released and finished; this names what failed (code and class only). */
+export const CloseFailure = z.object({
+  step: z.enum(["abort", "settle", "finalize_unsettled", "release", "reopen", "finish"]),
+  code: z.string().max(64),
+  class: z.string().max(64),
+})
+export type CloseFailure = z.infer<typeof CloseFailure>
+
 /** Hop 3: one lifecycle operation. Journalled before any run it closes is aborted. */
 export const LifecycleAction = z.object({
   lifecycleId: LifecycleId,
@@ -165,6 +173,8 @@ export const LifecycleAction = z.object({
   runIds: z.array(RunId).max(256).default([]),
   startedAt: z.number().int().nonnegative(),
   finishedAt: z.number().int().nonnegative().optional(),
+  /** Steps of the close that threw (absent when none did). */
+  failed: z.array(CloseFailure).max(8).optional(),
 })
 export type LifecycleAction = z.infer<typeof LifecycleAction>
 
