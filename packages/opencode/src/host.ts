@@ -145,8 +145,8 @@ export function createHost(options: HostOptions): Host {
   let crashes: CrashEvidence[] = []
   if (!options.readOnly) {
     try {
-      mkdirSync(path.dirname(bootLockPath(dataDir, bootId)), { recursive: true })
-      writeFileSync(bootLockPath(dataDir, bootId), `${process.pid}\n`)
+      mkdirSync(path.dirname(bootLockPath(dataDir, bootId)), { recursive: true, mode: 0o700 })
+      writeFileSync(bootLockPath(dataDir, bootId), `${process.pid}\n`, { mode: 0o600 })
     } catch {
       // A data dir we cannot write: the database already says so (storage_unavailable).
       if (!degraded.includes("boot_lock_failed")) degraded.push("boot_lock_failed")

@@ -12,7 +12,7 @@
 import { closeSync, openSync, readSync } from "node:fs"
 import path from "node:path"
 import Database from "better-sqlite3"
-import { ensureDataDir, isStorageFault, storageFaultName, type DB } from "./database.ts"
+import { createOwnerOnly, ensureDataDir, isStorageFault, storageFaultName, type DB } from "./database.ts"
 
 export const DATA_DIR_LOCK_FILE = "server.lock"
 
@@ -46,6 +46,7 @@ export function lockDataDir(dataDir: string): DataDirLock | undefined {
   let db: DB
   try {
     ensureDataDir(dataDir)
+    createOwnerOnly(file)
     db = new Database(file, { timeout: 0 })
   } catch (err) {
     if (isStorageFault(err) || isFileSystemRefusal(err)) return undefined

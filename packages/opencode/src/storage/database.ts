@@ -2,7 +2,7 @@
  * The SQLite database in the data dir (WAL): sessions, messages, parts, runs and the run
  * journal. Versioned migrations run at open; each is applied once, in order, in a transaction.
  */
-import { existsSync, mkdirSync, renameSync } from "node:fs"
+import { closeSync, existsSync, mkdirSync, openSync, renameSync } from "node:fs"
 import path from "node:path"
 import Database, { type Statement } from "better-sqlite3"
 
@@ -122,13 +122,29 @@ export function ensureDataDir(dataDir: string): void {
 }
 
 /**
+ * Creates `file` empty and owner-only (0600) when it does not exist; an existing file keeps its
+ * mode. SQLite gives a database's WAL and SHM files the database file's mode, so they follow.
+ *
+ * @example createOwnerOnly(path.join(dataDir, "opencode.db"))
+ */
+export function createOwnerOnly(file: string): void {
+  try {
+    closeSync(openSync(file, "wx", 0o600))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err
+  }
+}
+
+/**
  * Opens (creating) the database in `dataDir` and brings its schema up to date.
  *
  * @example const db = openDatabase("/tmp/data")
  */
 export function openDatabase(dataDir: string): DB {
   ensureDataDir(dataDir)
-  const db = new Database(path.join(dataDir, "opencode.db"), { timeout: BUSY_TIMEOUT_MS })
+  const file = path.join(dataDir, "opencode.db")
+  createOwnerOnly(file)
+  const db = new Database(file, { timeout: BUSY_TIMEOUT_MS })
   try {
     db.pragma("journal_mode = WAL")
     db.pragma("synchronous = NORMAL")
