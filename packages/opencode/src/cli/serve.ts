@@ -50,7 +50,9 @@ export async function runServe(args: string[]): Promise<number> {
   }
   console.log(`opencode server listening on ${running.url}`)
   if (!appIsBuilt()) console.error("note: the app is not built (npm run build); the API is served, the page is not")
-  if (token && !isLoopbackHostname(hostname)) console.error(`open ${running.url}/#token=<OPENCODE_SERVER_TOKEN> in a browser`)
+  // Printed once, on its own line: the token travels in the fragment, which no server or proxy
+  // sees or logs; the page it opens trades it for an HttpOnly cookie and clears the address bar.
+  if (token) console.log(`open ${running.url}/#token=${encodeURIComponent(token)} in a browser (this URL carries the token)`)
 
   let signals = 0
   const onSignal = (signal: "SIGTERM" | "SIGINT" | "SIGHUP") => {

@@ -1,18 +1,21 @@
 /**
- * The Hono app: middleware order (request context first, so every response, refusals
- * included, carries a request id and is recorded), then the routes.
+ * The Hono app: middleware order, then the routes. Refusals come first (no framing, then Host
+ * and Origin, the login route, the token), so a refused request does no work: no sequence
+ * number, no request record, no directory lookup, only a counter in `/health`. Then the request
+ * context (every request that got past them gets its id and, for writes, its record).
  */
 import { Hono } from "hono"
 import type { Host } from "../host.ts"
 import { VERSION } from "../host.ts"
 import { handleError, handleNotFound } from "./errors.ts"
-import { auth, hostOrigin, requestBodyLimit, requestContext } from "./middleware/index.ts"
+import { auth, hostOrigin, newRefusalCounts, noFraming, requestBodyLimit, requestContext } from "./middleware/index.ts"
 import { requestDirectory } from "./directory.ts"
 import { configRoutes } from "./routes/config.ts"
 import { diagnosticsRoutes } from "./routes/diagnostics.ts"
 import { eventRoutes } from "./routes/event.ts"
 import { instanceRoutes } from "./routes/instance.ts"
 import { instanceLoad } from "./routes/instance-load.ts"
+import { loginPage, loginRoutes } from "./routes/login.ts"
 import { sessionRoutes } from "./routes/session.ts"
 import { isAppPath, staticAppRoutes } from "./routes/static-app.ts"
 import { workspaceForwarding } from "./workspace-forward.ts"
@@ -37,6 +40,12 @@ export function createServerApp(host: Host, options: ServerAppOptions): Hono {
   app.onError(handleError)
   app.notFound(handleNotFound)
 
+  const refused = newRefusalCounts()
+  app.use(noFraming())
+  app.use(hostOrigin({ hostname: options.hostname, onRefused: (kind) => refused[kind]++ }))
+  if (options.token) app.route("/", loginRoutes({ token: options.token, onRefused: () => refused.auth++ }))
+  app.use(auth({ token: options.token, pagePaths: isAppPath, loginPage: (c) => loginPage(c), onRefused: () => refused.auth++ }))
+
   if (options.spine !== false) {
     app.use(
       requestContext({
@@ -55,8 +64,6 @@ export function createServerApp(host: Host, options: ServerAppOptions): Hono {
       }),
     )
   }
-  app.use(hostOrigin({ hostname: options.hostname }))
-  app.use(auth({ token: options.token, publicPaths: isAppPath }))
   app.use(requestBodyLimit({ maxSize: options.bodyLimit }))
   app.use(workspaceForwarding(host))
   app.use(instanceLoad(host, options.defaultDirectory))
@@ -68,6 +75,7 @@ export function createServerApp(host: Host, options: ServerAppOptions): Hono {
       pid: process.pid,
       bootId: host.bootId,
       startedAt: host.startedAt,
+      refused: { ...refused },
       ...(host.degraded.length ? { degraded: [...host.degraded] } : {}),
     }),
   )
@@ -77,6 +85,6 @@ export function createServerApp(host: Host, options: ServerAppOptions): Hono {
   app.route("/", instanceRoutes(host, options.defaultDirectory))
   app.route("/", configRoutes(host, options.defaultDirectory))
   app.route("/", diagnosticsRoutes(host))
-  app.route("/", staticAppRoutes({ defaultDirectory: options.defaultDirectory, token: options.token, ...(options.appDist ? { dist: options.appDist } : {}) }))
+  app.route("/", staticAppRoutes({ defaultDirectory: options.defaultDirectory, ...(options.appDist ? { dist: options.appDist } : {}) }))
   return app
 }

@@ -1,11 +1,13 @@
 /**
  * Keeps web pages off the local server. A page on another site can make a browser send
  * requests to `localhost` (a form POST, or DNS rebinding a name of its own to 127.0.0.1);
- * without these checks it could reload or dispose a user's instance. Clients without a
- * browser (curl, the SDK) send no `Origin` and pass.
+ * without these checks it could reload or dispose a user's instance. A page on another port of
+ * the same loopback host is "same-site" (a site ignores the port) and would carry a SameSite
+ * cookie, so only `same-origin` and `none` (the user's own navigation) pass `Sec-Fetch-Site`.
+ * Clients without a browser (curl, the SDK) send neither header and pass.
  */
 import type { Context, MiddlewareHandler } from "hono"
-import { errorBody } from "../errors.ts"
+import { refuse } from "./refusal.ts"
 
 export type HostOriginOptions = {
   /** The hostname the server was started with (`--hostname`); any port is accepted with it. */
@@ -14,7 +16,12 @@ export type HostOriginOptions = {
   allowedHosts?: string[]
   /** Further exact origins to accept, e.g. `http://localhost:5173` for the app's dev server. */
   allowedOrigins?: string[]
+  /** Told of each refusal (the only trace a refused request leaves). */
+  onRefused?: (kind: "host" | "origin") => void
 }
+
+/** `Sec-Fetch-Site` values a browser sends for the server's own page and for the user's own navigation. */
+const OWN_FETCH_SITES = new Set(["same-origin", "none"])
 
 const IPV4_LOOPBACK = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/
 
@@ -65,30 +72,62 @@ function originOf(value: string): string | undefined {
 /**
  * 403 `forbidden_host` when `Host` is neither loopback nor the configured hostname (DNS
  * rebinding); 403 `forbidden_origin` when an `Origin` header is not the server's own
- * (`http://` + the request's Host) or `Sec-Fetch-Site` is `cross-site`.
+ * (`http://` + the request's Host), or when `Sec-Fetch-Site` is anything but `same-origin` or
+ * `none` (an allowed extra origin may also be `same-site` or `cross-site`).
  *
  * @example app.use(hostOrigin({ hostname: "127.0.0.1" }))
  */
 export function hostOrigin(options: HostOriginOptions = {}): MiddlewareHandler {
   const hosts = new Set([options.hostname, ...(options.allowedHosts ?? [])].filter((h): h is string => !!h).map(bare))
   const origins = new Set((options.allowedOrigins ?? []).map(originOf).filter((o): o is string => !!o))
+  const refused = (c: Context, kind: "host" | "origin", message: string) => {
+    options.onRefused?.(kind)
+    return refuse(c, 403, kind === "host" ? "forbidden_host" : "forbidden_origin", message)
+  }
   return async function hostOrigin(c, next) {
     const host = requestHost(c)
     const hostname = host === undefined ? undefined : hostnameOf(host)
     if (hostname === undefined || !(isLoopbackHostname(hostname) || hosts.has(hostname))) {
-      return c.json(errorBody("forbidden_host", "Host is not this server"), 403)
-    }
-    if (c.req.header("sec-fetch-site")?.toLowerCase() === "cross-site") {
-      return c.json(errorBody("forbidden_origin", "cross-site requests are refused"), 403)
+      return refused(c, "host", "Host is not this server")
     }
     const origin = c.req.header("origin")
-    if (origin !== undefined) {
-      const given = originOf(origin)
-      const own = originOf(`http://${host}`)
-      if (given === undefined || (given !== own && !origins.has(given))) {
-        return c.json(errorBody("forbidden_origin", "Origin is not this server"), 403)
-      }
+    const given = origin === undefined ? undefined : originOf(origin)
+    const extra = given !== undefined && origins.has(given)
+    const site = c.req.header("sec-fetch-site")?.toLowerCase()
+    if (site !== undefined && !OWN_FETCH_SITES.has(site) && !extra) {
+      return refused(c, "origin", "requests from other sites and other ports are refused")
+    }
+    if (origin !== undefined && !extra && (given === undefined || given !== originOf(`http://${host}`))) {
+      return refused(c, "origin", "Origin is not this server")
     }
     return next()
+  }
+}
+
+/** `Content-Security-Policy: frame-ancestors 'none'` and `X-Frame-Options: DENY`: no page may frame the app. */
+const NO_FRAMING: [string, string][] = [
+  ["Content-Security-Policy", "frame-ancestors 'none'"],
+  ["X-Frame-Options", "DENY"],
+]
+
+/**
+ * Forbids framing on every response, refusals and errors included (register it first). A page
+ * that frames the app could overlay it and click its buttons for the user.
+ *
+ * Hono's `secureHeaders` is not used: it sets its headers on the response after the handler,
+ * which makes every response build a full Headers object; on Node's server these go on the
+ * socket's response directly, as the request id does (see request-context.ts).
+ *
+ * @example app.use(noFraming())
+ */
+export function noFraming(): MiddlewareHandler {
+  return async function noFraming(c, next) {
+    const outgoing = (c.env as { outgoing?: { setHeader?: (name: string, value: string) => unknown; headersSent?: boolean } } | undefined)?.outgoing
+    if (outgoing && typeof outgoing.setHeader === "function" && !outgoing.headersSent) {
+      for (const [name, value] of NO_FRAMING) outgoing.setHeader(name, value)
+      return next()
+    }
+    await next()
+    for (const [name, value] of NO_FRAMING) c.res.headers.set(name, value)
   }
 }

@@ -1,7 +1,8 @@
 /** The server's middlewares, one per file; see each file for why it exists. */
-export { auth, tokensEqual, type AuthOptions } from "./auth.ts"
+export { auth, sessionCookieName, sessionCookieValue, setSessionCookie, tokensEqual, type AuthOptions } from "./auth.ts"
 export { DEFAULT_BODY_LIMIT, requestBodyLimit, type RequestBodyLimitOptions } from "./body-limit.ts"
-export { hostnameOf, hostOrigin, isLoopbackHostname, type HostOriginOptions } from "./host-origin.ts"
+export { hostnameOf, hostOrigin, isLoopbackHostname, noFraming, type HostOriginOptions } from "./host-origin.ts"
+export { newRefusalCounts, refuse, type RefusalCounts, type RefusalKind } from "./refusal.ts"
 export {
   newRequestId,
   REQUEST_ID_HEADER,

@@ -7,7 +7,7 @@ import { execFile } from "node:child_process"
 import { type Context, Hono } from "hono"
 import type { Host } from "../../host.ts"
 import type { LifecycleAction } from "../../provenance/schemas.ts"
-import { NO_WORKTREE } from "../../project/instance-context.ts"
+import { detectContext, NO_WORKTREE } from "../../project/instance-context.ts"
 import { requestDirectory } from "../directory.ts"
 import { ApiError } from "../errors.ts"
 import { apiRouteOrigin } from "../origin.ts"
@@ -53,8 +53,11 @@ export function instanceRoutes(host: Host, defaultDirectory: string): Hono {
 
   app.get("/project/current", async (c) => {
     const { directory, key } = requestDirectory(c, defaultDirectory)
-    const instance = await instances.load(directory, key, undefined)
-    return c.json(projectInfo(instance.context, directory))
+    // A GET never opens an instance (each holds a watch): an open one is used, else the
+    // context is read from disk. Directories are opened by writes (a session, a prompt).
+    const open = instances.get(key)
+    const context = open && open.state === "open" ? open.context : await detectContext(directory)
+    return c.json(projectInfo(context, directory))
   })
 
   return app

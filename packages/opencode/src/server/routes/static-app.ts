@@ -1,7 +1,8 @@
 /**
- * Serves the built app (packages/app/dist) at `/`. The page gets the default directory, and,
- * when a token is configured, the token for loopback peers only; other clients open the printed
- * URL with `#token=…` (a fragment never reaches the server or its logs).
+ * Serves the built app (packages/app/dist) at `/`, with the default directory in a meta tag.
+ * When a token is configured, the auth middleware answers a page request without it with the
+ * login page (routes/login.ts) before this runs, so the page and its assets are only served to
+ * a browser holding the session cookie. The token itself is never in the page.
  */
 import { existsSync, readFileSync } from "node:fs"
 import path from "node:path"
@@ -16,12 +17,12 @@ export function appIsBuilt(dist = APP_DIST): boolean {
   return existsSync(path.join(dist, "index.html"))
 }
 
-/** Paths the app itself is served from: public, so the page can load before it has the token. */
+/** The app's pages (a browser navigates to them): without the token they get the login page. */
 export function isAppPath(requestPath: string): boolean {
-  return requestPath === "/" || requestPath.startsWith("/assets/") || requestPath === "/favicon.ico" || requestPath.startsWith("/app/")
+  return requestPath === "/" || requestPath.startsWith("/app/")
 }
 
-export function staticAppRoutes(options: { defaultDirectory: string; token?: string | undefined; dist?: string }): Hono {
+export function staticAppRoutes(options: { defaultDirectory: string; dist?: string }): Hono {
   const dist = options.dist ?? APP_DIST
   const app = new Hono()
   const page = (c: Context) => {
@@ -30,7 +31,6 @@ export function staticAppRoutes(options: { defaultDirectory: string; token?: str
     }
     const html = readFileSync(path.join(dist, "index.html"), "utf8")
     const metas = [`<meta name="opencode-default-directory" content="${escapeAttr(options.defaultDirectory)}">`]
-    if (options.token && isLoopbackPeer(c)) metas.push(`<meta name="opencode-token" content="${escapeAttr(options.token)}">`)
     c.header("Cache-Control", "no-store")
     return c.html(html.replace("<head>", `<head>\n    ${metas.join("\n    ")}`))
   }
@@ -38,12 +38,6 @@ export function staticAppRoutes(options: { defaultDirectory: string; token?: str
   app.get("/app/*", page)
   app.get("/assets/*", serveStatic({ root: path.relative(process.cwd(), dist) || "." }))
   return app
-}
-
-function isLoopbackPeer(c: Context): boolean {
-  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming
-  const address = incoming?.socket?.remoteAddress ?? ""
-  return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.")
 }
 
 function escapeAttr(value: string): string {
