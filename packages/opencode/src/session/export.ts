@@ -99,7 +99,7 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
     const request = (action.origin as { request?: { actionId?: string } }).request
     if (request?.actionId) actionIds.add(request.actionId)
   }
-  const renderer = uniqueBy(records(ClientAction, journal.rowsByRecordId("renderer", [...actionIds]), trusted), (a) => a.actionId)
+  const renderer = finalActions(records(ClientAction, journal.rowsByRecordId("renderer", [...actionIds]), trusted))
 
   // Records share a handful of directory keys: digest each once (an HMAC per record dominated large exports).
   const digests = new Map<string, string>()
@@ -224,6 +224,21 @@ function records<T>(schema: RecordSchema<T>, stored: StoredRecord[], trusted: Se
     if (value !== undefined) out.push(value)
   }
   return out
+}
+
+/**
+ * One record per renderer action, in its final state: the renderer uploads an action as
+ * `pending` when the user takes it and again when it settles. The latest settled row wins (a
+ * `pending` re-sent late does not undo it); an action that never settled keeps its latest row.
+ * Listed where each action was first recorded. `rows` are in journal order.
+ */
+function finalActions(rows: ClientAction[]): ClientAction[] {
+  const final = new Map<string, ClientAction>()
+  for (const row of rows) {
+    const had = final.get(row.actionId)
+    if (!had || row.outcome !== "pending" || had.outcome === "pending") final.set(row.actionId, row)
+  }
+  return [...final.values()]
 }
 
 function uniqueBy<T>(list: T[], key: (item: T) => string): T[] {
