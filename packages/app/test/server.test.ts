@@ -8,9 +8,10 @@ function page(html: string, hash = "") {
 }
 
 describe("server connection", () => {
-  it("reads the token from the page's meta tag first", () => {
-    const doc = page('<meta name="opencode-token" content="meta-token">', "#token=frag")
-    expect(resolveToken(doc, window.sessionStorage)).toBe("meta-token")
+  it("never takes a token from the page (the server sends none; a meta tag would be an injected one)", () => {
+    window.sessionStorage.clear()
+    const doc = page('<meta name="opencode-token" content="meta-token">')
+    expect(resolveToken(doc, window.sessionStorage)).toBeUndefined()
   })
 
   it("takes a #token= fragment, keeps it in sessionStorage and removes it from the address bar", () => {

@@ -4,7 +4,8 @@
  * headers the server relies on for provenance are set in exactly one place:
  *
  * - `x-opencode-directory`: the selected project directory, percent-encoded;
- * - `Authorization: Bearer …` when the page carried a token;
+ * - `Authorization: Bearer …` only when the app holds a token itself (the server's page relies
+ *   on its HttpOnly session cookie, which the browser sends);
  * - `x-opencode-client: app/<version>` on every request;
  * - `x-opencode-action-id` / `x-opencode-action-name` only when the request carries an
  *   `ActionStamp`, which only `runAction` (context/client-action.tsx) creates.
@@ -162,13 +163,15 @@ function errorBody(json: unknown): { code?: string; message?: string } | undefin
 }
 
 /**
- * The server's token: `<meta name="opencode-token">` on a page served to a loopback peer, else a
- * `#token=` fragment on the printed URL. A fragment token is kept in sessionStorage and removed
- * from the address bar so it does not end up in bookmarks or screenshots.
+ * A token the app must send itself, which is rare: the server's own page is only served to a
+ * browser holding the HttpOnly session cookie (the login page trades the printed URL's
+ * `#token=` for it), and that cookie rides on every same-origin request and on the event
+ * stream. The server never puts the token in a page. A `#token=` fragment that still reaches
+ * the app (the printed URL opened while signed in, or the app served from elsewhere) is kept
+ * in sessionStorage and removed from the address bar so it does not end up in bookmarks or
+ * screenshots.
  */
 export function resolveToken(doc: Document = document, storage: Storage | undefined = safeSessionStorage()): string | undefined {
-  const meta = doc.querySelector<HTMLMetaElement>('meta[name="opencode-token"]')?.content?.trim()
-  if (meta) return meta
   const location = doc.defaultView?.location
   const hash = location?.hash ?? ""
   const match = /(?:^#|&)token=([^&]+)/.exec(hash)
