@@ -10,7 +10,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 
 import path from "node:path"
 import { promisify } from "node:util"
 import { afterEach, describe, expect, test } from "vitest"
-import { BIN, tempDir } from "../harness.ts"
+import { BIN, startTestServer, tempDir } from "../harness.ts"
 import { chromiumArgs, findShell, NO_SHELL_MESSAGE, shutdownSignalOfWindowExit } from "../../src/cli/desktop-shell.ts"
 import { originWords } from "../../src/provenance/explain.ts"
 import { ShutdownOrigin } from "../../src/provenance/schemas.ts"
@@ -68,8 +68,11 @@ describe("the words for a desktop close", () => {
 // ── the command itself, with a stand-in window ────────────────────────────────
 
 const children: ChildProcess[] = []
+const browsers: Array<() => void> = []
 afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+  // A stand-in window left open by a failed test would otherwise loop forever.
+  for (const close of browsers.splice(0)) close()
 })
 
 /** A "browser" that records its arguments and exits (with `code`) once `dir/close` exists. */
@@ -81,6 +84,7 @@ function fakeBrowser(code = 0): { command: string; dir: string; close(): void; a
     `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/args"\nwhile [ ! -e "${dir}/close" ]; do sleep 0.05; done\nexit ${code}\n`,
   )
   chmodSync(command, 0o755)
+  browsers.push(() => writeFileSync(path.join(dir, "close"), ""))
   return {
     command,
     dir,
@@ -209,6 +213,45 @@ describe("opencode desktop", () => {
     expect(desktop.stderr()).toMatch(/window's browser ended unexpectedly \(exit code 3\)/)
     const doc = await exportOf(dataDir, sessionId)
     expect(doc.incidents.find((i: any) => i.runId === runId)?.origin).toMatchObject({ kind: "shutdown", signal: "desktop_window_lost" })
+  })
+
+  test("a server started by `serve` on the data dir: refused without --url; with --url the window opens on it and closing it leaves it running", async () => {
+    const server = await startTestServer()
+    try {
+      const browser = fakeBrowser(0)
+      const refused = await exec(process.execPath, [BIN, "desktop", "--data-dir", server.dataDir], {
+        env: { ...process.env, DISPLAY: ":99", OPENCODE_DESKTOP_BROWSER: browser.command },
+      }).then(
+        () => ({ code: 0, stderr: "" }),
+        (err: any) => ({ code: err.code as number, stderr: String(err.stderr) }),
+      )
+      expect(refused.code).toBe(1)
+      expect(refused.stderr).toMatch(/already uses .*--url http:\/\/127\.0\.0\.1:PORT/)
+      expect(browser.args()).toEqual([])
+
+      const attached = startDesktop(["--data-dir", server.dataDir, "--url", server.url], { OPENCODE_DESKTOP_BROWSER: browser.command })
+      expect(await attached.url).toBe(server.url)
+      await until(() => browser.args().length > 0, "the window to open")
+      browser.close()
+      expect(await attached.exit).toEqual({ code: 0, signal: null })
+      expect((await server.call("GET", "/global/health")).status).toBe(200)
+    } finally {
+      await server.close()
+    }
+  })
+
+  test("--url must be a loopback opencode server", async () => {
+    const browser = fakeBrowser(0)
+    const run = (url: string) =>
+      exec(process.execPath, [BIN, "desktop", "--url", url, "--data-dir", tempDir("oc-desktop-data-")], {
+        env: { ...process.env, DISPLAY: ":99", OPENCODE_DESKTOP_BROWSER: browser.command },
+      }).then(
+        () => ({ code: 0, stderr: "" }),
+        (err: any) => ({ code: err.code as number, stderr: String(err.stderr) }),
+      )
+    expect(await run("http://example.com:4096")).toMatchObject({ code: 1, stderr: expect.stringContaining("loopback") })
+    expect(await run("not a url")).toMatchObject({ code: 1, stderr: expect.stringContaining("--url must be a URL") })
+    expect(await run("http://127.0.0.1:1")).toMatchObject({ code: 1, stderr: expect.stringContaining("no opencode server answers at http://127.0.0.1:1") })
   })
 
   test("no window to open: one sentence naming what to install, and no server is started", async () => {
