@@ -222,6 +222,9 @@ function readStatus(err: unknown): number | undefined {
 
 function readMessage(err: unknown): string | undefined {
   if (typeof err === "string") return err
+  // An error that says what of itself diagnostics may keep (a provider's) is kept by that alone.
+  const diagnostic = read(err, "diagnostic")
+  if (typeof diagnostic === "string") return diagnostic
   const message = read(err, "message")
   return typeof message === "string" ? message : undefined
 }

@@ -5,7 +5,7 @@
  * signal's own reason, so the run is classified by whoever aborted it.
  */
 import { abortReason } from "./scripted.ts"
-import { ProviderError, type ChatMessage, type Provider, type ProviderEvent, type ProviderRequest, type ToolCallRequest, type ToolSpec } from "./provider.ts"
+import { ProviderError, providerErrorToken, type ChatMessage, type Provider, type ProviderEvent, type ProviderRequest, type ToolCallRequest, type ToolSpec } from "./provider.ts"
 
 export interface OpenAIProviderOptions {
   /** e.g. `https://api.openai.com/v1` (a trailing slash is ignored). */
@@ -62,17 +62,18 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
     }
 
     if (!response.ok) {
-      const excerpt = await readErrorExcerpt(response, signal, apiKey)
+      const { excerpt, token } = await readErrorBody(response, signal, apiKey)
       throw new ProviderError(
         "provider_http_error",
         `provider answered HTTP ${response.status}${excerpt ? `: ${excerpt}` : ""}`,
         response.status,
+        `provider answered HTTP ${response.status}${token ? ` (${token})` : ""}`,
       )
     }
     const contentType = response.headers.get("content-type") ?? ""
     if (!response.body || contentType.includes("application/json")) {
       await response.body?.cancel().catch(() => {})
-      throw new ProviderError("provider_bad_response", `expected an event stream, got "${contentType.slice(0, 64) || "no body"}"`, response.status)
+      throw new ProviderError("provider_bad_response", `expected an event stream, got "${contentType.slice(0, 64) || "no body"}"`, response.status, "expected an event stream")
     }
 
     // Streamed tool calls arrive as fragments keyed by index: the id and name first, the JSON arguments in pieces.
@@ -86,7 +87,13 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
       }
       const chunk = parseChunk(data)
       if (chunk.error) {
-        throw new ProviderError("provider_http_error", `provider reported an error mid-stream: ${excerptOf(JSON.stringify(chunk.error), apiKey)}`)
+        const token = errorTokenOf(chunk.error)
+        throw new ProviderError(
+          "provider_http_error",
+          `provider reported an error mid-stream: ${excerptOf(JSON.stringify(chunk.error), apiKey)}`,
+          undefined,
+          `provider reported an error mid-stream${token ? ` (${token})` : ""}`,
+        )
       }
       const choice = chunk.choices?.[0]
       if (!choice) continue // e.g. a trailing usage-only chunk
@@ -191,7 +198,13 @@ function* finish(
     try {
       input = fragment.args.trim() === "" ? {} : JSON.parse(fragment.args)
     } catch {
-      throw new ProviderError("provider_bad_response", `tool call #${index} (${fragment.name.slice(0, 64)}) has arguments that are not valid JSON`)
+      // The name is the model's text: the log may see it, diagnostics name the call by position.
+      throw new ProviderError(
+        "provider_bad_response",
+        `tool call #${index} (${fragment.name.slice(0, 64)}) has arguments that are not valid JSON`,
+        undefined,
+        `tool call #${index} has arguments that are not valid JSON`,
+      )
     }
     const call: ToolCallRequest = { id: fragment.id ?? `call_${index}`, name: fragment.name, input }
     yield { type: "tool_call", call }
@@ -307,8 +320,9 @@ function errorCodeSuffix(error: unknown): string {
   return code ? ` (${code})` : ""
 }
 
-async function readErrorExcerpt(response: Response, signal: AbortSignal, apiKey: string | undefined): Promise<string> {
-  if (!response.body) return ""
+/** The error body as a scrubbed excerpt (for the log) and the provider's own error code, when it is a plain token. */
+async function readErrorBody(response: Response, signal: AbortSignal, apiKey: string | undefined): Promise<{ excerpt: string; token?: string | undefined }> {
+  if (!response.body) return { excerpt: "" }
   const reader = response.body.getReader()
   const chunks: Uint8Array[] = []
   let size = 0
@@ -328,14 +342,23 @@ async function readErrorExcerpt(response: Response, signal: AbortSignal, apiKey:
   const text = new TextDecoder().decode(Buffer.concat(chunks).subarray(0, ERROR_BODY_READ_BYTES))
   // Prefer the structured `error.message` OpenAI-compatible servers send over the raw body.
   let message = text
+  let token: string | undefined
   try {
-    const parsed = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown }
+    const parsed = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown; code?: unknown }
     const candidate = typeof parsed.error === "string" ? parsed.error : (parsed.error?.message ?? parsed.message)
     if (typeof candidate === "string") message = candidate
+    token = errorTokenOf(parsed.error) ?? providerErrorToken(parsed.code)
   } catch {
     // not JSON: keep the text
   }
-  return excerptOf(message, apiKey)
+  return { excerpt: excerptOf(message, apiKey), token }
+}
+
+/** `error.code`, else `error.type`, of an OpenAI-style error object, when it is a plain token. */
+function errorTokenOf(error: unknown): string | undefined {
+  if (!error || typeof error !== "object") return undefined
+  const { code, type } = error as { code?: unknown; type?: unknown }
+  return providerErrorToken(code) ?? providerErrorToken(type)
 }
 
 const SECRET_KEY_NAMES = "password|passwd|secret|token|bearer|auth[a-z_]*|credential[a-z_]*|api[_-]?key|apikey|private[_-]?key|cookie"

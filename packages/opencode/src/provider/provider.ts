@@ -48,16 +48,29 @@ export type ProviderErrorCode =
   | "provider_not_configured"
   | "model_not_found"
 
-/** A provider failure. `message` is for logs only; diagnostics keep code, status and a scrubbed excerpt. */
+/**
+ * A provider failure. `message` may quote what the provider answered (scrubbed, for logs);
+ * `diagnostic` is what diagnostics keep: our own words with allow-listed tokens only (a status,
+ * a provider's error code that is a plain token), never a body, a prompt echo or a tool name.
+ */
 export class ProviderError extends Error {
   override name = "ProviderError"
+  readonly diagnostic: string
   constructor(
     readonly code: ProviderErrorCode,
     message: string,
     readonly status?: number,
+    /** Required whenever `message` quotes anything from outside; defaults to `message`. */
+    diagnostic?: string,
   ) {
     super(message)
+    this.diagnostic = diagnostic ?? message
   }
+}
+
+/** A provider's own error code (`invalid_api_key`), kept only when it is a plain token, not text. */
+export function providerErrorToken(value: unknown): string | undefined {
+  return typeof value === "string" && /^[a-z][a-z0-9_]{1,63}$/.test(value) ? value : undefined
 }
 
 /** Splits `provider/model` (`scripted/slow`) into its parts. */

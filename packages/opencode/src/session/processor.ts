@@ -197,13 +197,15 @@ export class Processor {
 
   private async runTool(run: RunState, call: ToolCallRequest, session: SessionInfo, assistant: MessageInfo, ord: number, directoryKey: string): Promise<string> {
     const tool = this.options.tools.find((candidate) => candidate.name === call.name)
+    const { digest } = this.options.redactor
+    // The model chose these strings: a known tool's name and an id-shaped id are kept, anything else only as a digest.
     const part: Extract<Part, { type: "tool" }> = {
       id: newId("prt"),
       sessionID: session.id,
       messageID: assistant.id,
       type: "tool",
-      callID: call.id.slice(0, 64),
-      tool: call.name.slice(0, 64),
+      callID: /^[A-Za-z0-9_-]{1,64}$/.test(call.id) ? call.id : `call_${digest(call.id)}`,
+      tool: tool ? tool.name : `unknown_tool:${digest(call.name)}`,
       state: { status: "running" },
     }
     if (!tool) {

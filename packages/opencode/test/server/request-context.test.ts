@@ -99,15 +99,19 @@ describe("requestContext", () => {
     expect(records[1].requestId).toBe(id)
   })
 
-  it("marks an app client and its bounded version", async () => {
+  it("marks an app client and keeps its version only when it is a version", async () => {
     const { app, records } = setup()
     await app.request("/session/x", { headers: { "x-opencode-client": "app/1.2.3" } })
+    await app.request("/session/x", { headers: { "x-opencode-client": "app/1.2.3-beta.2" } })
     await app.request("/session/x", { headers: { "x-opencode-client": `app/${"9".repeat(100)}` } })
     await app.request("/session/x", { headers: { "x-opencode-client": "app/<script>" } })
+    await app.request("/session/x", { headers: { "x-opencode-client": "app/1.2.3-my-secret-word" } })
     await app.request("/session/x", { headers: { "x-opencode-client": "opencode-sdk/1.0" } })
     expect(records.map((r) => [r.clientKind, r.clientVersion])).toEqual([
       ["app", "1.2.3"],
-      ["app", "9".repeat(32)],
+      ["app", "1.2.3-beta.2"],
+      ["app", undefined],
+      ["app", undefined],
       ["app", undefined],
       ["plain", undefined],
     ])

@@ -61,7 +61,8 @@ export const UNMATCHED_ROUTE = "(unmatched)"
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/
 const WORKSPACE_ID = /^[A-Za-z0-9_-]{1,64}$/
-const CLIENT_VERSION = /^[A-Za-z0-9._+-]+$/
+/** A release version (`1.2.3`, `1.2.3-beta.2`): the header is free text, and only a version is kept. */
+const CLIENT_VERSION = /^\d{1,4}\.\d{1,4}\.\d{1,4}(?:-(?:alpha|beta|rc|dev|next|canary)(?:\.\d{1,4})?)?$/
 
 function header(c: Context, name: string): string | undefined {
   const value = c.req.header(name)
@@ -72,7 +73,7 @@ function clientOf(c: Context): Pick<RequestContext, "clientKind" | "clientVersio
   const client = header(c, "x-opencode-client")
   if (!client?.startsWith("app/")) return { clientKind: "plain" }
   const version = client.slice(4)
-  return { clientKind: "app", clientVersion: CLIENT_VERSION.test(version) ? version.slice(0, 32) : undefined }
+  return { clientKind: "app", clientVersion: CLIENT_VERSION.test(version) ? version : undefined }
 }
 
 function actionOf(c: Context): Pick<RequestContext, "actionId" | "actionName" | "actionHeader"> {
