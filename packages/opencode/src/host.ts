@@ -52,6 +52,8 @@ export interface Host {
   processor: Processor
   providers: ProviderRegistry
   globalConfig: GlobalConfig
+  /** The data dir's database was opened read-only (`storage_read_only`): its history is served, no new record can be kept. */
+  storageReadOnly: boolean
   crashes: CrashEvidence[]
   /** Recent lifecycle actions by id (the journal holds them all). */
   lifecycle: Map<string, LifecycleAction>
@@ -200,6 +202,7 @@ export function createHost(options: HostOptions): Host {
     processor,
     providers,
     globalConfig,
+    storageReadOnly: opened.readOnly === true,
     get crashes() {
       return crashes
     },

@@ -9,11 +9,11 @@ import { HTTPException } from "hono/http-exception"
 import type { ClientErrorStatusCode, ServerErrorStatusCode } from "hono/utils/http-status"
 import type { z } from "zod"
 import { InvalidDirectoryError } from "../project/directory-key.ts"
-import { isStorageFault } from "../storage/database.ts"
+import { isStorageFault, storageFaultName } from "../storage/database.ts"
 import { requestIdOf } from "./middleware/request-context.ts"
 
 export type ErrorStatus = ClientErrorStatusCode | ServerErrorStatusCode
-export type ErrorBody = { error: { code: string; message: string } }
+export type ErrorBody = { error: { code: string; message: string; degraded?: string[] } }
 
 /**
  * An error a route means to answer with: its status, a stable machine code and a message safe
@@ -29,6 +29,20 @@ export class ApiError extends Error {
   ) {
     super(message)
     this.name = "ApiError"
+  }
+}
+
+/**
+ * The data dir refused a write (full, locked, read-only, failing): `503 storage_unavailable`
+ * with the degraded state (`storage_full`, ...), so a client can tell a server that cannot keep
+ * its record from one that broke.
+ *
+ * @example throw new StorageUnavailableError(host.degraded)
+ */
+export class StorageUnavailableError extends ApiError {
+  constructor(readonly degraded: string[]) {
+    super(503, "storage_unavailable", `the data dir refused the write (${degraded.join(", ") || "storage_error"}); see /health and try again`)
+    this.name = "StorageUnavailableError"
   }
 }
 
@@ -155,17 +169,18 @@ function internalError(c: Context, err: unknown): Response {
 }
 
 /**
- * `app.onError` handler: `ApiError` → its status and code; an invalid directory → 400
- * `invalid_directory`; a Hono `HTTPException` → its status (413 → `body_too_large`); anything
+ * `app.onError` handler: a storage fault → 503 `storage_unavailable` with `degraded`; `ApiError`
+ * → its status and code; an invalid directory → 400 `invalid_directory`; a Hono `HTTPException` → its status (413 → `body_too_large`); anything
  * else → 500 `internal_error` naming the request id only.
  *
  * @example app.onError(handleError)
  */
 export const handleError: ErrorHandler = (err, c) => {
+  // The disk is full, locked by another process or read-only: the server is fine, the write is not.
+  const storage = err instanceof StorageUnavailableError ? err : isStorageFault(err) ? new StorageUnavailableError([storageFaultName(err)]) : undefined
+  if (storage) return c.json({ error: { code: storage.code, message: storage.message, degraded: storage.degraded } }, 503)
   if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status)
   if (err instanceof InvalidDirectoryError) return c.json(errorBody(err.code, err.message), 400)
-  // The disk is full, locked by another process or read-only: the server is fine, the write is not.
-  if (isStorageFault(err)) return c.json(errorBody("storage_unavailable", "the data dir refused the write (see /health); try again"), 503)
   if (err instanceof HTTPException) {
     const status = err.status
     if (status >= 500 || status < 400) return internalError(c, err)

@@ -2,7 +2,7 @@
  * The SQLite database in the data dir (WAL): sessions, messages, parts, runs and the run
  * journal. Versioned migrations run at open; each is applied once, in order, in a transaction.
  */
-import { closeSync, existsSync, mkdirSync, openSync, renameSync } from "node:fs"
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync } from "node:fs"
 import path from "node:path"
 import Database, { type Statement } from "better-sqlite3"
 
@@ -63,11 +63,15 @@ export interface OpenedDatabase {
   /**
    * What had to be worked around to open it: `database_recovered` (the file was unreadable or
    * corrupt and was moved aside, a fresh one created), `storage_unavailable` (the data dir
-   * could not be written at all: the server runs on an in-memory database, nothing is durable).
+   * could not be written at all and held no database: the server runs on an in-memory database,
+   * nothing is durable), `storage_read_only` (the data dir's database could only be opened for
+   * reading: its history is served, every write is refused).
    */
   degraded: string[]
   /** Where an unreadable database file was moved, when it was. */
   movedAside?: string
+  /** The database refuses every write (opened read-only): nothing a run does can be kept. */
+  readOnly?: boolean
 }
 
 /** Each entry is one schema version; never edit a shipped migration, append a new one. */
@@ -161,8 +165,9 @@ export function openDatabase(dataDir: string): DB {
  * Opens the data dir's database for a server, surviving what a server must survive at start:
  * a truncated or corrupt file (moved aside as `opencode.db.corrupt-TIME`, with its WAL, and a
  * fresh database created: a running server beats a lost history, and the old file is kept for
- * inspection), and a data dir that cannot be written (an in-memory database, reported as
- * `storage_unavailable`). A database written by a newer version is still an error: moving it
+ * inspection), a data dir that cannot be written but holds a database (opened read-only,
+ * reported as `storage_read_only`: the history stays visible), and one that cannot be written
+ * and holds none (an in-memory database, reported as `storage_unavailable`). A database written by a newer version is still an error: moving it
  * aside would hide the user's history from the version that can read it.
  *
  * @example const { db, degraded } = openDatabaseResilient(dataDir)
@@ -190,6 +195,14 @@ export function openDatabaseResilient(dataDir: string): OpenedDatabase {
       first = err
     }
   }
+  if ((isStorageFault(first) || isFileSystemRefusal(first)) && name !== "storage_locked" && hasDatabase(dataDir)) {
+    // The history is there but cannot be written: show it, read-only, rather than an empty server.
+    try {
+      return { db: openDatabaseReadOnly(dataDir), degraded: ["storage_read_only"], readOnly: true }
+    } catch (err) {
+      if (!isStorageFault(err) && !isFileSystemRefusal(err)) throw err
+    }
+  }
   if (isStorageFault(first) || isFileSystemRefusal(first)) {
     const db = new Database(":memory:")
     db.pragma("foreign_keys = ON")
@@ -197,6 +210,52 @@ export function openDatabaseResilient(dataDir: string): OpenedDatabase {
     return { db, degraded: ["storage_unavailable", storageFaultName(first) === "storage_error" ? "storage_read_only" : storageFaultName(first)] }
   }
   throw first
+}
+
+/**
+ * Opens the data dir's existing database for reading only; every write fails with
+ * SQLITE_READONLY (a storage fault: `storage_read_only`). On a read-only file system SQLite
+ * cannot open a WAL database whose WAL index is gone (a clean shutdown removes it), so then the
+ * file is read into memory: its header marked as a rollback-journal database (a copy has no
+ * WAL), an older schema brought up to date in the copy only, and writes refused by
+ * `query_only`. That copy costs memory the size of the file.
+ *
+ * @example const db = openDatabaseReadOnly("/mnt/ro/data")
+ */
+export function openDatabaseReadOnly(dataDir: string): DB {
+  const file = path.join(dataDir, "opencode.db")
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS })
+    try {
+      if (schemaVersion(db) === MIGRATIONS.length) return db
+    } catch (err) {
+      if (!isStorageFault(err)) throw err
+    }
+    db.close()
+  } catch (err) {
+    if (!isStorageFault(err)) throw err
+  }
+  const image = readFileSync(file)
+  // Bytes 18 and 19 of the header are the file format's write and read versions: 2 is WAL, 1 rollback journal.
+  image[18] = 1
+  image[19] = 1
+  const db = new Database(image)
+  try {
+    migrate(db)
+    db.pragma("query_only = ON")
+  } catch (err) {
+    db.close()
+    throw err
+  }
+  return db
+}
+
+function hasDatabase(dataDir: string): boolean {
+  try {
+    return statSync(path.join(dataDir, "opencode.db")).size > 0
+  } catch {
+    return false
+  }
 }
 
 function isUnreadableFile(err: unknown): boolean {

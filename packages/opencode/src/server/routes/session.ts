@@ -9,7 +9,7 @@ import { MAX_MODEL_REF } from "../../session/run-observability/summary.ts"
 import type { Host } from "../../host.ts"
 import type { SessionInfo } from "../../session/session-store.ts"
 import { requestDirectory } from "../directory.ts"
-import { ApiError, parseInput, parseJsonBody } from "../errors.ts"
+import { ApiError, parseInput, parseJsonBody, StorageUnavailableError } from "../errors.ts"
 import { requestRefOf } from "../origin.ts"
 
 const CreateBody = z.object({ title: z.string().max(256).optional(), parentID: z.string().optional() })
@@ -50,6 +50,8 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
 
   const startRun = async (c: Context, id: string, body: z.infer<typeof PromptBody>) => {
     const session = sessionOr404(id)
+    // A run on a read-only database could keep none of its record (messages, journal, summary).
+    if (host.storageReadOnly) throw new StorageUnavailableError(host.degraded)
     const text = body.text ?? (body.parts ?? []).flatMap((part) => (part.type === "text" && part.text ? [part.text] : [])).join("\n")
     const model = body.model === undefined ? undefined : modelRefString(body.model)
     for (let attempt = 0; ; attempt++) {
@@ -119,7 +121,11 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     await entry?.settled
     const messages = sessions.messages(run.sessionId)
     const answer = messages.filter((message) => message.info.role === "assistant" && message.info.runId === run.runId).at(-1)
-    if (!answer) throw new ApiError(500, "no_answer", "the run ended without an answer")
+    if (!answer) {
+      // The run finished in memory but the data dir refused its messages (full, locked): a storage fault, not a broken server.
+      if (host.journal.health().faults.length > 0 || host.journal.health().backlog > 0) throw new StorageUnavailableError(host.degraded)
+      throw new ApiError(500, "no_answer", "the run ended without an answer")
+    }
     return c.json(answer)
   })
 
