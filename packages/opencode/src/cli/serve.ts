@@ -57,10 +57,17 @@ export async function runServe(args: string[]): Promise<number> {
   let signals = 0
   const onSignal = (signal: "SIGTERM" | "SIGINT" | "SIGHUP") => {
     signals++
-    // A second signal exits at once: the close was journalled before any run was aborted.
-    if (signals > 1) process.exit(130)
+    if (signals > 1) {
+      // A second signal exits at once: each close was journalled before any run was aborted, and
+      // the next start reads a run whose summary is missing as that close. Dying by the signal
+      // itself (its default action) waits on nothing, not even a thread stuck in a file call.
+      for (const name of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.removeAllListeners(name)
+      process.kill(process.pid, signal)
+      return
+    }
+    // Bounded: a shutdown that outlived its settle timeout resolves `timed_out` (exit 1).
     running.shutdown(signal).then(
-      () => process.exit(0),
+      (outcome) => process.exit(outcome === "closed" ? 0 : 1),
       () => process.exit(1),
     )
   }

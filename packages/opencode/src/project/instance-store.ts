@@ -63,7 +63,7 @@ export interface InstanceStoreOptions {
   /** How long a close waits for its runs to settle before writing their summaries itself. */
   settleTimeoutMs?: number
   /** Called for a run that did not settle in time: it must get a summary, never silence. */
-  onUnsettled?: (run: RunState, action: LifecycleAction) => void
+  onUnsettled?: (run: RunState, action: LifecycleAction | undefined) => void
   /** Watch each instance's config file (off in tests that edit config by hand). */
   watchConfig?: boolean
 }
@@ -93,6 +93,37 @@ export class InstanceStore {
 
   constructor(private readonly options: InstanceStoreOptions) {
     this.settleTimeoutMs = options.settleTimeoutMs ?? 5000
+  }
+
+  /** How long a close waits for its runs to settle. */
+  get settleTimeout(): number {
+    return this.settleTimeoutMs
+  }
+
+  /**
+   * Writes what is known when closes cannot finish in time (a shutdown's deadline): every run
+   * still in an instance is aborted by the action closing it, or queued to close it (journalled
+   * first, as in a close), and each run not finished gets its summary now, `run_summary` named
+   * missing. Synchronous: nothing here waits.
+   */
+  settleNow(): { instances: number; runIds: string[] } {
+    const runIds: string[] = []
+    let instances = 0
+    for (const instance of this.instances.values()) {
+      instances++
+      const action = instance.closingBy ?? instance.queued[0]
+      if (action && instance.state === "open") this.requestAborts(instance, action, true)
+      for (const run of instance.runs.values()) {
+        if (run.state.isFinished) continue
+        runIds.push(run.state.runId)
+        try {
+          this.options.onUnsettled?.(run.state, action)
+        } catch {
+          // One summary that cannot be written must not stop the others.
+        }
+      }
+    }
+    return { instances, runIds }
   }
 
   get(directoryKey: string): Instance | undefined {
