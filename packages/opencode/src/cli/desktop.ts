@@ -109,6 +109,8 @@ export async function runDesktop(args: string[], env = process.env): Promise<num
   }
 
   mkdirSync(profile, { recursive: true })
+  // Attached, Chromium on the owner's held profile opens the window in the owner's browser and exits.
+  const handedTo = !running && shell.kind === "chromium" ? profileHolder(profile) : undefined
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0
   const window = launch(shell, { url, profile, isRoot, debugPort }, env)
   console.log(`opencode desktop window: ${shell.kind} ${shell.command} (pid ${window.child.pid ?? "?"})`)
@@ -131,6 +133,8 @@ export async function runDesktop(args: string[], env = process.env): Promise<num
       console.error(`opencode desktop: the window's browser ended unexpectedly ${how}${running ? "; stopping the server" : ""}`)
       const tail = window.stderrTail()
       if (tail) console.error(tail)
+    } else if (handedTo) {
+      console.log(`opencode desktop: the window opened in the running desktop's browser (pid ${handedTo}); closing its last window stops the server`)
     } else {
       console.log(running ? "opencode desktop: the window was closed; stopping the server" : `opencode desktop: the window was closed; the server at ${url} keeps running`)
     }

@@ -6,7 +6,7 @@
  * The real window under Xvfb is e2e/desktop.spec.ts.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process"
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { promisify } from "node:util"
 import { afterEach, describe, expect, test } from "vitest"
@@ -189,6 +189,15 @@ describe("opencode desktop", () => {
     expect(second.args()).toContain(`--app=${url}`)
     second.close()
     expect(await attached.exit).toEqual({ code: 0, signal: null })
+    expect(attached.stdout()).toContain(`the window was closed; the server at ${url} keeps running`)
+
+    // With the owner's browser holding the profile (as Chromium does), the window opens there instead.
+    symlinkSync(`testhost-${process.pid}`, path.join(dataDir, "desktop", "profile", "SingletonLock"))
+    const third = fakeBrowser(0)
+    const handedOff = startDesktop(["--data-dir", dataDir], { OPENCODE_DESKTOP_BROWSER: third.command })
+    third.close()
+    expect(await handedOff.exit).toEqual({ code: 0, signal: null })
+    expect(handedOff.stdout()).toContain(`the window opened in the running desktop's browser (pid ${process.pid}); closing its last window stops the server`)
 
     // The server the attached window did not start still answers, and the run still runs.
     const runs = (await (await fetch(`${url}/session/${sessionId}/run`)).json()) as Array<{ runId: string; status: string }>
