@@ -46,7 +46,15 @@ function Layout(props: RouteSectionProps) {
   const events = useEvents()
   return (
     <>
-      <a class="skip" href="#main">
+      <a
+        class="skip"
+        href="#main"
+        onClick={(event) => {
+          // Move focus, not just the scroll position, so the next Tab starts inside the page.
+          event.preventDefault()
+          document.getElementById("main")?.focus()
+        }}
+      >
         Skip to content
       </a>
       <header class="app-header">
@@ -67,7 +75,7 @@ function Layout(props: RouteSectionProps) {
         </div>
         <ProjectActions />
       </header>
-      <main id="main">{props.children}</main>
+      <main id="main" tabindex="-1">{props.children}</main>
     </>
   )
 }

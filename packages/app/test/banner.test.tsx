@@ -38,19 +38,19 @@ describe("suspended-run banner", () => {
   it("names the missing renderer action of a partially diagnosed stop", () => {
     const chain = incident("partially_diagnosed")
     expect(bannerText({ classification: chain.classification, incident: chain, isOwnAction: mine })).toBe(
-      "This run was stopped by a project reload requested from the app without a recorded action (POST /instance/reload); partially diagnosed, missing renderer_action.",
+      "This run was stopped by a project reload requested from the app without a recorded action (POST /instance/reload); partially diagnosed, missing which app button was clicked.",
     )
   })
 
   it("says the cause is unknown and names what is missing", () => {
     const chain = incident("missing_provenance")
     render(() => <SuspendedBanner classification={chain.classification} incident={chain} isOwnAction={mine} onExplain={() => {}} />)
-    expect(screen.getByTestId("suspended-banner-text").textContent).toBe("This run was stopped; cause unknown: missing lifecycle_action, interrupt_meta.")
+    expect(screen.getByTestId("suspended-banner-text").textContent).toBe("This run was stopped; cause unknown: missing the reload or close that stopped it; the stop signal's record.")
   })
 
   it("falls back to the run summary's own missing fields before the incident arrives", () => {
     expect(bannerText({ classification: "unknown_interrupt", summary: { classification: "unknown_interrupt", missing: ["lifecycle_action"] } as never, isOwnAction: nobody })).toBe(
-      "This run was stopped; cause unknown: missing lifecycle_action.",
+      "This run was stopped; cause unknown: missing the reload or close that stopped it.",
     )
   })
 

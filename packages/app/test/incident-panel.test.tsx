@@ -1,4 +1,4 @@
-import { fireEvent, render, screen, waitFor } from "@solidjs/testing-library"
+import { cleanup, fireEvent, render, screen, waitFor } from "@solidjs/testing-library"
 import { createRoot } from "solid-js"
 import { afterEach, describe, expect, it, vi } from "vitest"
 import { ClientActionProvider, createClientActions } from "../src/context/client-action.tsx"
@@ -6,75 +6,99 @@ import { createServerConnection } from "../src/context/server.ts"
 import { ServerProvider } from "../src/context/server-context.tsx"
 import { exportData } from "../src/diagnostics/export-data.ts"
 import { IncidentPanel, IncidentPanelView } from "../src/diagnostics/incident-panel.tsx"
-import { exportFor, type Scenario, SESSION } from "./fixtures.ts"
+import { INTERNAL_TOKENS } from "../src/diagnostics/glossary.ts"
+import { clock, clockMs } from "../src/diagnostics/story.ts"
+import { exportFor, type Scenario, SESSION, T0 } from "./fixtures.ts"
 import { fakeFetch } from "./helpers.ts"
 
-function renderPanel(scenario: Scenario) {
-  render(() => <IncidentPanelView data={exportData(exportFor(scenario))} width={900} />)
+function renderPanel(scenario: Scenario, isOwnAction: (id: string | undefined) => boolean = (id) => id === "act_reload1") {
+  render(() => <IncidentPanelView data={exportData(exportFor(scenario))} width={900} context={{ isOwnAction }} />)
+  const panel = screen.getByTestId("incident-panel")
   return {
+    panel,
     verdict: screen.getByTestId("panel-verdict"),
     headline: screen.getByTestId("panel-headline").textContent ?? "",
-    missing: screen.queryAllByTestId("missing-field").map((item) => item.textContent),
+    missing: screen.queryAllByTestId("missing-field").map((item) => item.getAttribute("data-field")),
+    missingWords: screen.queryAllByTestId("missing-field").map((item) => item.textContent),
     callouts: Array.from(screen.getByTestId("timeline-svg").querySelectorAll('[data-testid="missing-callout"]')).map((node) => node.getAttribute("aria-label") ?? ""),
     retry: screen.getByTestId("retry-statement").textContent ?? "",
+    history: screen.getAllByTestId("history-item").map((item) => item.textContent ?? ""),
   }
 }
 
-describe("incident panel: verdict wording and missing fields", () => {
-  it("diagnosed: names the operation and the initiating action, and shows no missing field", () => {
+/** What a person reads: everything but the ids disclosure and the raw records, which are collapsed. */
+function readableText(panel: HTMLElement): string {
+  const copy = panel.cloneNode(true) as HTMLElement
+  copy.querySelectorAll("details").forEach((node) => node.remove())
+  copy.querySelectorAll("svg").forEach((node) => node.remove())
+  return copy.textContent ?? ""
+}
+
+describe("incident panel: the answer in words", () => {
+  it("diagnosed: leads with who stopped it and when, ids only behind the disclosure", () => {
     const panel = renderPanel("diagnosed")
-    expect(panel.verdict.textContent).toBe("Diagnosed")
+    expect(panel.headline).toBe(`Stopped: you clicked Reload project at ${clock(T0 + 3_450)}, 3.5 s into the run (4 chunks of output shown).`)
+    expect(panel.verdict.textContent).toBe("Complete evidence")
     expect(panel.verdict.getAttribute("data-verdict")).toBe("diagnosed")
-    expect(panel.headline).toContain("Stopped by reload lc_reload1")
-    expect(panel.headline).toContain("POST /instance/reload from the app, action instance.reload (act_reload1)")
-    expect(panel.headline).toContain("Every hop its origin requires is present.")
     expect(panel.missing).toEqual([])
     expect(panel.callouts).toEqual([])
-    expect(panel.retry).toContain("Retrying is safe: no tool with side effects had started.")
-    expect(panel.retry).toContain("basis: no_side_effects, visible_output_seen")
+    expect(panel.retry).toContain("Safe to resend: no tool that changes anything had started.")
+    expect(readableText(panel.panel)).not.toMatch(/lc_|req_|act_|run_one/)
+    expect(screen.getByTestId("panel-ids").textContent).toContain("lc_reload1")
+    // Ids and records are collapsed by default.
+    expect(screen.getByTestId("panel-ids").hasAttribute("open")).toBe(false)
+    expect(screen.getByTestId("panel-ids").nextElementSibling?.hasAttribute("open")).toBe(false)
   })
 
-  it("partially diagnosed: says so, and calls out the missing renderer action in the renderer lane", () => {
+  it("another window's click is not called yours", () => {
+    const panel = renderPanel("diagnosed", () => false)
+    expect(panel.headline).toContain("Stopped: Reload project was clicked in another app window at")
+  })
+
+  it("no internal token reaches the text a person reads, for any verdict", () => {
+    for (const scenario of ["diagnosed", "partially_diagnosed", "missing_provenance", "crash_evidence", "remote_reported"] as const) {
+      const panel = renderPanel(scenario)
+      const text = readableText(panel.panel) + panel.callouts.join(" ")
+      for (const token of INTERNAL_TOKENS) expect(text, `${scenario}: ${token}`).not.toContain(token)
+      cleanup()
+    }
+  })
+
+  it("partially diagnosed: says which fact is missing, in words, and draws it as not recorded", () => {
     const panel = renderPanel("partially_diagnosed")
-    expect(panel.verdict.textContent).toBe("Partially diagnosed")
-    expect(panel.headline).toContain("with no renderer action id")
-    expect(panel.headline).toContain("Missing: renderer_action.")
-    expect(panel.headline).not.toContain("Every hop")
+    expect(panel.verdict.textContent).toBe("Incomplete evidence")
+    expect(panel.headline).toContain("the app asked the server for a project reload, but which button was clicked was not recorded")
     expect(panel.missing).toEqual(["renderer_action"])
-    expect(panel.callouts).toEqual(["Renderer lane: missing: renderer_action"])
+    expect(panel.missingWords).toEqual(["which app button was clicked"])
+    expect(panel.callouts).toEqual(["Not recorded: which app button was clicked"])
   })
 
-  it("missing provenance: says nothing recorded the cause and names every missing field", () => {
+  it("missing provenance: says nothing recorded the cause and names every missing fact", () => {
     const panel = renderPanel("missing_provenance")
-    expect(panel.verdict.textContent).toBe("Missing provenance")
-    expect(panel.headline).toContain("Nothing recorded who or what stopped this run.")
-    expect(panel.headline).toContain("Missing: lifecycle_action, interrupt_meta.")
+    expect(panel.verdict.textContent).toBe("No record of the cause")
+    expect(panel.headline).toContain("Stopped: nothing recorded who or what stopped it")
     expect(panel.missing).toEqual(["lifecycle_action", "interrupt_meta"])
-    expect(panel.callouts).toContain("Lifecycle lane: missing: lifecycle_action")
-    expect(panel.callouts).toContain("Run lane: missing: interrupt_meta")
-    expect(panel.callouts.some((label) => label.startsWith("Renderer lane") || label.startsWith("Request lane"))).toBe(true)
+    expect(panel.callouts).toContain("Not recorded: the reload or close that stopped it")
+    expect(panel.callouts).toContain("Not recorded: the stop signal's record")
   })
 
-  it("crash evidence: says the process ended, not a lifecycle close, and retry is not safe after a write", () => {
+  it("crash evidence: last evidence, then unknown until the restart, hatched; retry not safe after a write", () => {
     const panel = renderPanel("crash_evidence")
-    expect(panel.verdict.textContent).toBe("Crash evidence")
-    expect(panel.headline).toContain("The server process ended without finalizing this run.")
-    expect(panel.headline).toContain("not evidence of a lifecycle close")
-    expect(panel.missing).toEqual(["run_summary", "interrupt_meta"])
-    expect(panel.callouts).toEqual(["Run lane: missing: run_summary, interrupt_meta"])
-    expect(panel.retry).toContain("Retrying is not safe: a tool with side effects had started (write).")
-    const crash = screen.getByTestId("timeline-svg").querySelector(".mark-crash")
-    expect(crash).not.toBeNull()
-    expect(crash!.querySelector(".crash-x")).not.toBeNull()
+    expect(panel.verdict.textContent).toBe("Crash: cause unknown")
+    expect(panel.headline).toBe(`Lost: the server stopped without finishing this run. Last evidence at ${clock(T0 + 2_000)}, 2.0 s into the run; what happened after is unknown until the server restarted at ${clock(T0 + 60_000)}.`)
+    expect(panel.headline).not.toContain("Stopped:")
+    expect(panel.retry).toContain("Not safe to resend as is: `write` started at 1.0 s and may not have finished.")
+    const svg = screen.getByTestId("timeline-svg")
+    expect(svg.querySelector('[data-testid="unknown-stretch"]')).not.toBeNull()
+    // The run's bar ends at the last evidence: it is never drawn alive while the server was down.
+    expect(svg.querySelector('[data-testid="axis-break"]')).not.toBeNull()
+    expect(panel.history.at(-1)).toContain("Server restarted and found the run unfinished")
   })
 
   it("remote reported: attributes the stop to the remote workspace and claims no local cause", () => {
     const panel = renderPanel("remote_reported")
-    expect(panel.verdict.textContent).toBe("Remote reported")
-    expect(panel.headline).toContain("the remote workspace ws_remote")
-    expect(panel.headline).toContain("the remote initiator is not known locally")
-    expect(panel.headline.match(/initiator/g)).toHaveLength(1)
-    expect(panel.missing).toEqual([])
+    expect(panel.verdict.textContent).toBe("Reported by the remote workspace")
+    expect(panel.headline).toContain("the remote workspace ws_remote stopped it; why is known only there")
     expect(screen.getAllByTestId("hop").filter((hop) => hop.getAttribute("data-status") === "remote_reported").map((hop) => hop.getAttribute("data-hop"))).toEqual([
       "renderer",
       "request",
@@ -82,26 +106,56 @@ describe("incident panel: verdict wording and missing fields", () => {
     ])
   })
 
-  it("shows a mark's fields when it is focused, and every mark is keyboard-focusable", () => {
+  it("the event history is numbered and in order: prompt, output, click, reload, stop", () => {
+    const panel = renderPanel("diagnosed")
+    const list = screen.getByTestId("event-history")
+    expect(list.tagName).toBe("OL")
+    expect(panel.history.map((text) => text.replace(/\+[\d.]+ s.*$/, "").replace(/^\d+/, ""))).toEqual([
+      "Prompt sent; the run started (scripted/slow)",
+      "First output shown",
+      "Last output shown",
+      "Project reload requested (you clicked Reload project)",
+      "Project reload started",
+      "Run stopped by a project reload",
+      "Project reload finished",
+    ])
+    expect(panel.history[0]).toContain(`+0.00 s ${clockMs(T0)}`)
+  })
+
+  it("shows a row's ids when it is focused, and every row is keyboard-focusable", () => {
     render(() => <IncidentPanelView data={exportData(exportFor("diagnosed"))} width={900} />)
-    const marks = Array.from(screen.getByTestId("timeline-svg").querySelectorAll<SVGGElement>("g.mark"))
-    expect(marks.length).toBe(4)
-    for (const mark of marks) {
-      expect(mark.getAttribute("tabindex")).toBe("0")
-      expect(mark.getAttribute("aria-label")).toBeTruthy()
+    const rows = Array.from(screen.getByTestId("timeline-svg").querySelectorAll<SVGGElement>("g.wf-row"))
+    expect(rows.map((row) => row.getAttribute("data-row"))).toEqual(["act:act_reload1", "req:req_reload1", "lc:lc_reload1", "run:run_one"])
+    for (const row of rows) {
+      expect(row.getAttribute("tabindex")).toBe("0")
+      expect(row.getAttribute("aria-label")).toBeTruthy()
     }
-    const lifecycle = marks.find((mark) => mark.getAttribute("data-mark") === "lc:lc_reload1")!
-    lifecycle.dispatchEvent(new FocusEvent("focus"))
-    const details = screen.getByTestId("timeline-details").textContent ?? ""
-    expect(details).toContain("lc_reload1")
-    expect(details).toContain("api_route")
+    rows[2]!.dispatchEvent(new FocusEvent("focus"))
+    expect(screen.getByTestId("timeline-details").textContent).toContain("lc_reload1")
+  })
+
+  it("below 600 px the event history is the default view", () => {
+    render(() => <IncidentPanelView data={exportData(exportFor("diagnosed"))} width={390} />)
+    expect(screen.getByTestId("view-history").getAttribute("aria-pressed")).toBe("true")
+    expect(screen.getByTestId("event-history")).toBeTruthy()
+    expect((screen.getByTestId("timeline-svg").parentElement as HTMLElement).hidden).toBe(true)
+  })
+
+  it("offers Resend prompt only when resending is safe", async () => {
+    const onResend = vi.fn(async () => {})
+    render(() => <IncidentPanelView data={exportData(exportFor("diagnosed"))} width={900} onResend={onResend} />)
+    fireEvent.click(screen.getByTestId("resend-button"))
+    await waitFor(() => expect(onResend).toHaveBeenCalledWith("run_one"))
+    cleanup()
+    render(() => <IncidentPanelView data={exportData(exportFor("crash_evidence"))} width={900} onResend={onResend} />)
+    expect(screen.queryByTestId("resend-button")).toBeNull()
   })
 
   it("says so when the export records no stopped run", () => {
     const doc = exportFor("diagnosed")
     doc.diagnostics.runs = doc.diagnostics.runs.map((run) => ({ ...run, classification: "completed" as const, interrupt: undefined }))
     render(() => <IncidentPanelView data={exportData(doc)} />)
-    expect(screen.getByTestId("panel-headline").textContent).toBe("No interrupted run or crash is recorded in this export.")
+    expect(screen.getByTestId("panel-headline").textContent).toBe("No stopped or lost run is recorded for this session.")
     expect(screen.queryByTestId("panel-verdict")).toBeNull()
   })
 })
@@ -142,7 +196,7 @@ describe("incident panel: export", () => {
       </ServerProvider>
     ))
     const button = await screen.findByTestId("export-button")
-    expect(screen.getByTestId("panel-verdict").textContent).toBe("Diagnosed")
+    expect(screen.getByTestId("panel-verdict").textContent).toBe("Complete evidence")
     const before = fetch.requests.length
     fireEvent.click(button)
     await waitFor(() => expect(downloads).toEqual([`session-${SESSION}-export.json`]))

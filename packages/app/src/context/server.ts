@@ -100,7 +100,13 @@ export function createServerConnection(options: ConnectionOptions): ServerConnec
       headers["content-type"] = "application/json"
       init.body = JSON.stringify(opts.body)
     }
-    const response = await send(urlFor(baseUrl, path, opts.query), init)
+    let response: Response
+    try {
+      response = await send(urlFor(baseUrl, path, opts.query), init)
+    } catch {
+      // The browser's own words ("Failed to fetch") say nothing to a person: the server is down.
+      throw new ServerError(0, "server_unreachable", "The server is not answering: it may be stopped or restarting.")
+    }
     const headerId = response.headers.get("x-opencode-request-id") ?? undefined
     const requestId = headerId && REQUEST_ID.test(headerId) ? headerId : undefined
     options.onResponse?.({ action: opts.action, requestId, status: response.status })

@@ -7,7 +7,15 @@
 import { readExport, type ReadResult } from "opencode/provenance/export-reader"
 import { ClientAction, CrashEvidence, LifecycleAction, RequestContext, RunSummary } from "opencode/provenance/schemas"
 import type { z } from "zod"
-import type { DiagnosticsRecords } from "./timeline.ts"
+
+/** The diagnostic records of one export, each parsed through the spine's schema. */
+export interface DiagnosticsRecords {
+  runs: RunSummary[]
+  lifecycle: LifecycleAction[]
+  requests: RequestContext[]
+  renderer: ClientAction[]
+  crashes: CrashEvidence[]
+}
 
 export interface ExportData {
   read: ReadResult

@@ -1,22 +1,34 @@
 /**
- * "Why did this run stop?": the incident panel. It reads the session's diagnostics export,
- * re-derives the chains with the spine's reader, and shows the verdict in words, the timeline,
- * every record on the chain, the retry statement, and an Export button.
+ * "Why did this run stop?": the incident panel, a side drawer. It reads the session's
+ * diagnostics export, re-derives the chains with the spine's reader, and leads with the answer
+ * in words (headline, evidence badge, retry advice with a Resend button when it is safe), then
+ * the waterfall and the numbered event history; ids and the raw records sit behind disclosures.
+ * Escape or Close closes it; the caller returns focus to the banner button.
  */
-import { createEffect, createMemo, createResource, createSignal, For, Match, on, onMount, Show, Switch } from "solid-js"
+import { createEffect, createMemo, createResource, createSignal, For, Match, on, onCleanup, onMount, Show, Switch } from "solid-js"
+import type { IncidentChain } from "opencode/provenance/schemas"
 import { z } from "zod"
 import { useClientActions } from "../context/client-action.tsx"
 import { useServer } from "../context/server-context.tsx"
 import { downloadJson, type ExportData, exportData } from "./export-data.ts"
-import { buildTimelineModel, focusDomain, LANE_TITLES, type Mark, renderTimeline } from "./timeline.ts"
-import { headline, retryStatement } from "./verdict-words.ts"
+import { classificationWords, HOP_STATUS_WORDS, HOP_WORDS, operationTitle } from "./glossary.ts"
+import { clock, clockMs, eventHistory, evidenceWords, headlineWords, retryAdvice, runFacts, type StoryContext } from "./story.ts"
+import { buildWaterfall, type WaterfallRow } from "./waterfall.ts"
+import { renderWaterfall } from "./waterfall-render.ts"
 
 export interface IncidentPanelProps {
   sessionId: string
   /** The run to explain; defaults to the export's last incident. */
   runId?: string
   onClose?: () => void
+  /** Sends the stopped run's prompt again; offered only when a retry is safe. */
+  onResend?: (runId: string) => Promise<void>
+  /** Facts from the transcript the export leaves out (last output line, tool paths). */
+  context?: StoryContext
 }
+
+/** Below this width the event history is the default view. */
+export const NARROW_PX = 600
 
 /** Fetches the export and shows it; Export downloads the same document after flushing the action log. */
 export function IncidentPanel(props: IncidentPanelProps) {
@@ -25,7 +37,7 @@ export function IncidentPanel(props: IncidentPanelProps) {
   const [doc, { refetch }] = createResource(
     () => props.sessionId,
     async (id) => {
-      // Upload this tab's actions first, so the panel's renderer lane holds them.
+      // Upload this tab's actions first, so the panel's renderer hop holds them.
       await actions.log.flush().catch(() => {})
       return server.read(`/session/${encodeURIComponent(id)}/export`, z.unknown(), { content: "diagnostics" })
     },
@@ -44,23 +56,59 @@ export function IncidentPanel(props: IncidentPanelProps) {
     })
     void refetch()
   }
+  const onKey = (event: KeyboardEvent) => {
+    if (event.key === "Escape" && !event.defaultPrevented) {
+      event.preventDefault()
+      props.onClose?.()
+    }
+  }
+  onMount(() => document.addEventListener("keydown", onKey))
+  onCleanup(() => document.removeEventListener("keydown", onKey))
+  const context = () => ({ ...props.context, isOwnAction: actions.isOwnAction })
   return (
-    <Switch>
-      <Match when={doc.error}>
-        <section class="panel" data-testid="incident-panel" aria-label="Why did this run stop?">
-          <p role="alert">The diagnostics export could not be loaded: {String((doc.error as Error)?.message ?? doc.error)}</p>
-          <button type="button" onClick={() => void refetch()}>
-            Try again
-          </button>
-        </section>
-      </Match>
-      <Match when={data()}>{(loaded) => <IncidentPanelView data={loaded()} runId={props.runId} onExport={exportSession} onClose={props.onClose} />}</Match>
-      <Match when={true}>
-        <section class="panel" data-testid="incident-panel" aria-busy="true" aria-label="Why did this run stop?">
-          <p>Loading the diagnostics export…</p>
-        </section>
-      </Match>
-    </Switch>
+    <aside class="drawer" role="dialog" aria-modal="false" aria-labelledby="incident-panel-title" data-testid="incident-drawer">
+      <Switch>
+        <Match when={doc.error}>
+          <section class="panel" data-testid="incident-panel">
+            <PanelHeader onClose={props.onClose} />
+            <p role="alert">{loadError(doc.error)}</p>
+            <button type="button" onClick={() => void refetch()}>
+              Try again
+            </button>
+          </section>
+        </Match>
+        <Match when={data()}>
+          {(loaded) => <IncidentPanelView data={loaded()} runId={props.runId} onExport={exportSession} onClose={props.onClose} onResend={props.onResend} context={context()} />}
+        </Match>
+        <Match when={true}>
+          <section class="panel" data-testid="incident-panel" aria-busy="true">
+            <PanelHeader onClose={props.onClose} />
+            <p>Loading what is recorded about this run…</p>
+          </section>
+        </Match>
+      </Switch>
+    </aside>
+  )
+}
+
+function loadError(error: unknown): string {
+  const status = (error as { status?: number })?.status
+  if (status === 0) return "The server is not answering, so what stopped this run cannot be read now. It reconnects by itself; try again once it is back."
+  return `What is recorded about this run could not be read: ${error instanceof Error ? error.message : String(error)}`
+}
+
+function PanelHeader(props: { onClose?: () => void; ref?: (element: HTMLHeadingElement) => void }) {
+  return (
+    <header class="panel-header">
+      <h2 id="incident-panel-title" tabindex="-1" ref={props.ref}>
+        Why did this run stop?
+      </h2>
+      <Show when={props.onClose}>
+        <button type="button" class="quiet" onClick={() => props.onClose?.()} data-testid="panel-close" aria-label="Close (Escape)">
+          Close
+        </button>
+      </Show>
+    </header>
   )
 }
 
@@ -69,36 +117,54 @@ export interface IncidentPanelViewProps {
   runId?: string
   onExport?: () => Promise<void>
   onClose?: () => void
-  /** Timeline width when the container cannot be measured (tests). */
+  onResend?: (runId: string) => Promise<void>
+  context?: StoryContext
+  /** Waterfall width when the container cannot be measured (tests). */
   width?: number
 }
 
 export function IncidentPanelView(props: IncidentPanelViewProps) {
   const incidents = () => (props.data.read.ok ? props.data.read.incidents : [])
+  const records = () => props.data.records
   const [selectedRun, setSelectedRun] = createSignal<string | undefined>(undefined)
   const chain = createMemo(() => {
     const list = incidents()
     const wanted = selectedRun() ?? props.runId
     return list.find((item) => item.runId === wanted) ?? list[list.length - 1]
   })
-  const model = createMemo(() => buildTimelineModel(props.data.records, chain()))
-  const [focused, setFocused] = createSignal<Mark | undefined>(undefined)
+  const context = () => props.context ?? {}
+  const model = createMemo(() => {
+    const current = chain()
+    return current ? buildWaterfall(current, records(), context()) : undefined
+  })
+  const [focused, setFocused] = createSignal<WaterfallRow | undefined>(undefined)
   const [exportState, setExportState] = createSignal<"idle" | "busy" | "done" | "error">("idle")
   const [exportError, setExportError] = createSignal("")
+  const [resendState, setResendState] = createSignal<"idle" | "busy" | "done" | "error">("idle")
+  const [width, setWidth] = createSignal(props.width ?? 0)
+  const [view, setView] = createSignal<"timeline" | "history" | undefined>(undefined)
   let svg: SVGSVGElement | undefined
-  let container: HTMLDivElement | undefined
+  let panel: HTMLElement | undefined
   let heading: HTMLHeadingElement | undefined
 
-  onMount(() => heading?.focus())
-  // One layout and one d3 join per chain; hovering and focusing only update the details box.
-  const [view, setView] = createSignal<"stop" | "all">("stop")
-  const stopWindow = createMemo(() => focusDomain(model()))
+  onMount(() => {
+    heading?.focus()
+    if (!panel || typeof ResizeObserver === "undefined") return
+    // Redraw on resize: the drawer follows the window, and so does the waterfall.
+    const observer = new ResizeObserver((entries) => {
+      const measured = Math.floor(entries[0]?.contentRect.width ?? 0)
+      if (measured > 0 && measured !== width()) setWidth(measured)
+    })
+    observer.observe(panel)
+    onCleanup(() => observer.disconnect())
+  })
+  const measuredWidth = () => width() || props.width || 960
+  const narrow = () => measuredWidth() < NARROW_PX
+  const shownView = () => view() ?? (narrow() ? "history" : "timeline")
   createEffect(
-    on([model, view, stopWindow], ([current, shown, around]) => {
-      if (!svg) return
-      const measured = container?.clientWidth ?? 0
-      const domain = shown === "stop" ? around : undefined
-      renderTimeline(svg, current, { width: measured > 0 ? measured : (props.width ?? 960), onSelect: setFocused, ...(domain ? { domain } : {}) })
+    on([model, width, shownView], ([current, , shown]) => {
+      if (!svg || !current || (narrow() && shown !== "timeline")) return
+      renderWaterfall(svg, current, { width: measuredWidth(), onSelect: setFocused })
     }),
   )
 
@@ -113,80 +179,108 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
       setExportState("error")
     }
   }
+  const resend = async (runId: string) => {
+    if (!props.onResend) return
+    setResendState("busy")
+    try {
+      await props.onResend(runId)
+      setResendState("done")
+    } catch {
+      setResendState("error")
+    }
+  }
 
   const read = () => props.data.read
+  const runStart = (runId: string) => {
+    const item = incidents().find((chainItem) => chainItem.runId === runId)
+    return item ? runFacts(item, records())?.startedAt : undefined
+  }
+  const operationPath = () => {
+    const current = chain()
+    if (!current) return undefined
+    const path = current.lifecyclePath && current.lifecyclePath.length > 0 ? current.lifecyclePath : current.lifecycleId && current.operation ? [{ lifecycleId: current.lifecycleId, operation: current.operation }] : []
+    return path
+  }
   return (
-    <section class="panel" data-testid="incident-panel" aria-labelledby="incident-panel-title">
-      <header class="panel-header">
-        <h2 id="incident-panel-title" tabindex="-1" ref={heading}>
-          Why did this run stop?
-        </h2>
-        <Show when={props.onClose}>
-          <button type="button" onClick={() => props.onClose?.()} data-testid="panel-close">
-            Close
-          </button>
-        </Show>
-      </header>
+    <section
+      class="panel"
+      ref={panel}
+      data-testid="incident-panel"
+      aria-labelledby="incident-panel-title"
+      data-run-id={chain()?.runId}
+      data-operation={chain()?.operation}
+      data-operation-path={operationPath()?.map((step) => step.operation).join(">")}
+      data-lifecycle-ids={operationPath()?.map((step) => step.lifecycleId).join(" ")}
+    >
+      <PanelHeader onClose={props.onClose} ref={(element) => (heading = element)} />
 
       <Show when={read().ok === false}>
         <p role="alert">{(read() as { error: string }).error}</p>
       </Show>
       <Show when={read().ok && incidents().length === 0}>
-        <p data-testid="panel-headline">No interrupted run or crash is recorded in this export.</p>
+        <p data-testid="panel-headline">No stopped or lost run is recorded for this session.</p>
       </Show>
 
       <Show when={incidents().length > 1}>
         <label class="field">
           <span>Run</span>
           <select data-testid="incident-select" value={chain()?.runId} onChange={(event) => setSelectedRun(event.currentTarget.value)}>
-            <For each={incidents()}>{(item) => <option value={item.runId}>{`${item.runId} — ${item.classification}`}</option>}</For>
+            <For each={incidents()}>
+              {(item) => {
+                const start = runStart(item.runId)
+                return <option value={item.runId}>{`${start !== undefined ? `Started ${clock(start)}` : "Run"}: ${classificationWords(item.classification)}`}</option>
+              }}
+            </For>
           </select>
         </label>
       </Show>
 
       <Show when={chain()}>
         {(current) => {
-          const words = createMemo(() => headline(current()))
+          const evidence = createMemo(() => evidenceWords(current()))
+          const advice = createMemo(() => retryAdvice(current(), records(), context()))
           return (
             <>
               <p class="headline" data-testid="panel-headline">
-                <strong class={`verdict verdict-${words().verdict}`} data-testid="panel-verdict" data-verdict={words().verdict}>
-                  {words().label}
+                {headlineWords(current(), records(), context())}
+              </p>
+              <div class="evidence" role="group" aria-label="Evidence">
+                <strong class={`badge verdict verdict-${current().verdict}`} data-testid="panel-verdict" data-verdict={current().verdict}>
+                  {evidence().label}
                 </strong>{" "}
-                {words().sentence}
-              </p>
-              <p class="muted">
-                Run <code>{current().runId}</code> — classification <code>{current().classification}</code>
-                <Show when={current().phase}>, while {current().phase!.replaceAll("_", " ")}</Show>
-              </p>
-              <Show when={current().missing.length > 0}>
-                <div class="missing" role="group" aria-label="Missing provenance fields">
-                  <span>Missing:</span>
-                  <ul>
-                    <For each={current().missing}>
-                      {(name) => (
-                        <li class="missing-field" data-testid="missing-field" data-field={name}>
-                          {name}
+                <span data-testid="evidence-note">{evidence().note}</span>
+                <Show when={evidence().missing.length > 0}>
+                  <ul class="missing" aria-label="Not recorded">
+                    <For each={evidence().missing}>
+                      {(item) => (
+                        <li class="missing-field" data-testid="missing-field" data-field={item.field}>
+                          {item.words}
                         </li>
                       )}
                     </For>
                   </ul>
-                </div>
-              </Show>
-              <Show when={(current().notRecorded ?? []).length > 0}>
-                <div class="not-recorded" role="group" aria-label="Facts the writer could not record">
-                  <span>Not recorded by the file's writer (not missing):</span>
-                  <ul>
-                    <For each={current().notRecorded}>{(name) => <li data-testid="not-recorded-field">{name}</li>}</For>
-                  </ul>
-                </div>
-              </Show>
+                </Show>
+              </div>
+              <div class={`retry retry-${String(advice().safe)}`} data-testid="retry-statement" data-safe={String(current().retry.safe)}>
+                <p>{advice().words}</p>
+                <Show when={advice().safe === true && props.onResend}>
+                  <div class="row">
+                    <button type="button" data-testid="resend-button" disabled={resendState() === "busy" || resendState() === "done"} onClick={() => void resend(current().runId)}>
+                      Resend prompt
+                    </button>
+                    <span role="status" class="muted small">
+                      {resendState() === "busy" ? "Sending…" : resendState() === "done" ? "Sent again." : resendState() === "error" ? "Could not send it again." : ""}
+                    </span>
+                  </div>
+                </Show>
+              </div>
               <Show when={current().alsoRequestedBy.length > 0}>
-                <p data-testid="also-requested">
-                  Also requested:{" "}
+                <p data-testid="also-requested" data-lifecycle-ids={current().alsoRequestedBy.map((other) => other.lifecycleId ?? "").join(" ")}>
+                  Also asked to stop this run, after the cause:{" "}
                   {current()
-                    .alsoRequestedBy.map((other) => `${other.operation ?? other.kind}${other.lifecycleId ? ` ${other.lifecycleId}` : ""} (#${other.seq}${other.late ? ", after the run had finished" : ""})`)
+                    .alsoRequestedBy.map((other) => `a ${operationTitle(other.operation).toLowerCase()}${other.late ? " (after the run had already finished)" : ""}`)
                     .join("; ")}
+                  .
                 </p>
               </Show>
             </>
@@ -194,65 +288,100 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
         }}
       </Show>
 
-      <Show when={stopWindow()}>
-        <div class="row" role="group" aria-label="Timeline window">
-          <span class="muted small">Show:</span>
-          <button type="button" class="quiet" aria-pressed={view() === "stop"} data-testid="timeline-view-stop" onClick={() => setView("stop")}>
-            Around the stop
-          </button>
-          <button type="button" class="quiet" aria-pressed={view() === "all"} data-testid="timeline-view-all" onClick={() => setView("all")}>
-            Whole session
-          </button>
-        </div>
-      </Show>
-      <div class="timeline" ref={container}>
-        <svg data-testid="timeline-svg" ref={svg} role="group" aria-label="Timeline: one lane per hop, time left to right" />
-      </div>
-      <div class="timeline-details" data-testid="timeline-details" aria-live="polite">
-        <Show when={focused()} fallback={<span class="muted">Hover or focus a mark to see its fields.</span>}>
-          {(mark) => (
-            <dl>
-              <dt>{LANE_TITLES[mark().lane]}</dt>
-              <dd>{mark().label}</dd>
-              <FieldList fields={mark().fields} />
-            </dl>
-          )}
+      <Show when={chain()}>
+        <Show when={narrow()}>
+          <div class="row" role="group" aria-label="View">
+            <button type="button" class="quiet" aria-pressed={shownView() === "history"} data-testid="view-history" onClick={() => setView("history")}>
+              Event history
+            </button>
+            <button type="button" class="quiet" aria-pressed={shownView() === "timeline"} data-testid="view-timeline" onClick={() => setView("timeline")}>
+              Timeline
+            </button>
+          </div>
         </Show>
-      </div>
+        <div class="timeline" hidden={narrow() && shownView() !== "timeline"}>
+          <h3>Timeline</h3>
+          <svg data-testid="timeline-svg" ref={svg} role="group" aria-label="Timeline: one row per step, from what stopped the run down to the run itself" />
+          <ul class="legend" aria-label="Legend">
+            <li><span class="key key-bar" aria-hidden="true" /> a step and how long it took</li>
+            <li><span class="key key-instant" aria-hidden="true" /> an instant</li>
+            <li><span class="key key-output" aria-hidden="true" /> output shown</li>
+            <li><span class="key key-tool" aria-hidden="true" /> tool started / done</li>
+            <li><span class="key key-stop" aria-hidden="true" /> stop signal</li>
+            <li><span class="key key-unknown" aria-hidden="true" /> unknown (server down)</li>
+            <li><span class="key key-missing" aria-hidden="true" /> not recorded</li>
+          </ul>
+          <div class="timeline-details" data-testid="timeline-details" aria-live="polite">
+            <Show when={focused()} fallback={<span class="muted">Hover or focus a row to see its ids.</span>}>
+              {(row) => (
+                <dl>
+                  <dt>Step</dt>
+                  <dd>{row().name}</dd>
+                  <dt>At</dt>
+                  <dd>{clockMs(row().start)}</dd>
+                  <FieldList fields={row().fields} />
+                </dl>
+              )}
+            </Show>
+          </div>
+        </div>
+        <Show when={!narrow() || shownView() === "history"}>
+          <History chain={chain()!} data={props.data} context={context()} />
+        </Show>
+      </Show>
 
       <Show when={chain()}>
         {(current) => (
           <>
-            <details class="records" open>
+            <details class="ids" data-testid="panel-ids">
+              <summary>Ids and technical details</summary>
+              <dl>
+                <dt>Run</dt>
+                <dd data-testid="panel-run-id">{current().runId}</dd>
+                <For each={operationPath()}>
+                  {(step) => (
+                    <>
+                      <dt>{operationTitle(step.operation)}</dt>
+                      <dd>{step.lifecycleId}</dd>
+                    </>
+                  )}
+                </For>
+                <For each={model()?.rows.filter((row) => row.kind === "request" || row.kind === "action") ?? []}>
+                  {(row) => (
+                    <>
+                      <dt>{row.kind === "action" ? "App action" : "Request"}</dt>
+                      <dd>{row.fields[0]?.[1]}</dd>
+                    </>
+                  )}
+                </For>
+              </dl>
+            </details>
+            <details class="records">
               <summary>Records on this chain</summary>
               <ul class="hops">
                 <For each={current().links}>
                   {(link) => (
                     <li data-testid="hop" data-hop={link.hop} data-status={link.status}>
-                      <strong>{link.hop.replace("_", " ")}</strong>: {link.status.replaceAll("_", " ")}
-                      {link.ref ? ` — ${link.ref}` : ""}
-                      {link.source === "client_reported" ? " (client-reported)" : ""}
+                      <strong>{HOP_WORDS[link.hop] ?? link.hop}</strong>: {HOP_STATUS_WORDS[link.status]}
+                      {link.ref ? ` (${link.ref})` : ""}
+                      {link.source === "client_reported" ? ", as the app reported it" : ""}
                     </li>
                   )}
                 </For>
               </ul>
-              <For each={model().marks.filter((mark) => mark.onChain || mark.alsoRequested)}>
-                {(mark) => (
+              <For each={model()?.rows ?? []}>
+                {(row) => (
                   <div class="record" data-testid="record">
-                    <h3>
-                      {LANE_TITLES[mark.lane]}: {mark.label}
-                      {mark.alsoRequested ? " (also requested)" : ""}
-                    </h3>
+                    <h4>{row.name}</h4>
                     <dl>
-                      <FieldList fields={mark.fields} />
+                      <dt>At</dt>
+                      <dd>{clockMs(row.start)}</dd>
+                      <FieldList fields={row.fields} />
                     </dl>
                   </div>
                 )}
               </For>
             </details>
-            <p class="retry" data-testid="retry-statement" data-safe={String(current().retry.safe)}>
-              {retryStatement(current().retry)}
-            </p>
           </>
         )}
       </Show>
@@ -268,7 +397,7 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
 
       <Show when={props.onExport}>
         <div class="row">
-          <button type="button" data-testid="export-button" disabled={exportState() === "busy"} onClick={() => void runExport()}>
+          <button type="button" class="quiet" data-testid="export-button" disabled={exportState() === "busy"} onClick={() => void runExport()}>
             Export diagnostics
           </button>
           <span role="status" class="muted">
@@ -276,6 +405,32 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
           </span>
         </div>
       </Show>
+    </section>
+  )
+}
+
+/** The numbered event history, Temporal style: relative and absolute time, one event a row. */
+function History(props: { chain: IncidentChain; data: ExportData; context: StoryContext }) {
+  const items = createMemo(() => eventHistory(props.chain, props.data.records, props.context))
+  const t0 = () => items()[0]?.at ?? 0
+  return (
+    <section class="history" aria-labelledby="history-title">
+      <h3 id="history-title">Event history</h3>
+      <ol class="events" data-testid="event-history">
+        <For each={items()}>
+          {(item, index) => (
+            <li class={`event event-${item.kind}`} data-testid="history-item" data-kind={item.kind}>
+              <span class="event-n" aria-hidden="true">
+                {index() + 1}
+              </span>
+              <span class="event-words">{item.words}</span>
+              <span class="event-time">
+                <span class="event-rel">+{((item.at - t0()) / 1_000).toFixed(2)} s</span> <time datetime={new Date(item.at).toISOString()}>{clockMs(item.at)}</time>
+              </span>
+            </li>
+          )}
+        </For>
+      </ol>
     </section>
   )
 }

@@ -5,6 +5,7 @@
  */
 import { originWords, shutdownWords } from "opencode/provenance/explain"
 import { type Classification, type IncidentChain, Origin, type RunSummary, type Verdict } from "opencode/provenance/schemas"
+import { missingWords } from "./glossary.ts"
 import { actionLabel } from "./lifecycle-link.ts"
 
 const OPERATION_WORDS: Record<string, string> = {
@@ -65,14 +66,14 @@ export function bannerText(input: BannerInput): string {
   const origin = originOf(input)
   const missing = missingOf(input)
   const verdict = input.incident?.verdict
-  const gap = (text: string) => (verdict === "partially_diagnosed" && missing.length > 0 ? `${text.replace(/\.$/, "")}; partially diagnosed, missing ${missing.join(", ")}.` : text)
+  const gap = (text: string) => (verdict === "partially_diagnosed" && missing.length > 0 ? `${text.replace(/\.$/, "")}; partially diagnosed, missing ${missing.map(missingWords).join("; ")}.` : text)
 
   // A crash chain has an `unknown` origin by construction: it is evidence of a process exit, said as such.
   if (verdict === "crash_evidence" || classification === "process_exit_without_finalizer") {
     return "This run was lost when the server process ended without finishing it (crash evidence, not a project reload or dispose)."
   }
   if (verdict === "missing_provenance" || classification === "unknown_interrupt" || origin?.kind === "unknown") {
-    return `This run was stopped; cause unknown: missing ${missing.length > 0 ? missing.join(", ") : "lifecycle_action"}.`
+    return `This run was stopped; cause unknown: missing ${(missing.length > 0 ? missing : ["lifecycle_action"]).map(missingWords).join("; ")}.`
   }
   switch (classification) {
     case "completed":
@@ -214,12 +215,4 @@ export function retryStatement(retry: IncidentChain["retry"]): string {
     words = "Whether retrying is safe is unknown: the tool side-effect facts were not recorded."
   }
   return `${words}${basis} This is judged from visible output and tool side effects only, not from what stopped the run.`
-}
-
-/** Which timeline lane a missing field belongs to. */
-export function laneOfMissing(name: string): "renderer" | "request" | "lifecycle" | "run" {
-  if (name === "renderer_action") return "renderer"
-  if (name === "request" || name === "origin.request" || name === "origin.detected_during") return "request"
-  if (name === "interrupt_meta" || name === "run_summary") return "run"
-  return "lifecycle"
 }

@@ -6,6 +6,8 @@ import { A, Navigate, useParams } from "@solidjs/router"
 import { createQuery, useQueryClient } from "@tanstack/solid-query"
 import type { IncidentChain } from "opencode/provenance/schemas"
 import { createMemo, createSignal, For, Match, Show, Switch } from "solid-js"
+import { STOP_MARKER_WORDS } from "../diagnostics/glossary.ts"
+import { useEvents } from "../context/events.tsx"
 import { useClientActions } from "../context/client-action.tsx"
 import { onServerEvent } from "../context/events.tsx"
 import { useProject } from "../context/project.tsx"
@@ -13,6 +15,7 @@ import { applyMessageInfo, applyPart, queryKeys } from "../context/queries.ts"
 import { ROUTES } from "../context/routes.ts"
 import { useServer } from "../context/server-context.tsx"
 import { IncidentList, MessageList, type MessageWithParts, type Part, PromptAnswer, type RunRecord, RunList, Session } from "../context/shapes.ts"
+import { userMessage } from "../context/user-message.ts"
 import { IncidentPanel } from "../diagnostics/incident-panel.tsx"
 import { SuspendedBanner } from "./suspended-banner.tsx"
 
@@ -52,6 +55,14 @@ function SessionFor(props: { id: string }) {
   const [liveIncidents, setLiveIncidents] = createSignal<Record<string, IncidentChain>>({})
   const [busy, setBusy] = createSignal(false)
   const [panelOpen, setPanelOpen] = createSignal(false)
+  const [dismissed, setDismissed] = createSignal<string | undefined>()
+  let bannerButton: HTMLButtonElement | undefined
+  const closePanel = () => {
+    setPanelOpen(false)
+    // Back where the user came from: the banner's button (or the banner, when it was dismissed).
+    queueMicrotask(() => (bannerButton?.isConnected ? bannerButton.focus() : document.getElementById("run-banner")?.focus()))
+  }
+  const events = useEvents()
 
   const lastRun = createMemo<RunRecord | undefined>(() => [...(runs.data ?? [])].sort((a, b) => a.startedAt - b.startedAt).at(-1))
   const interrupted = createMemo(() => {
@@ -66,6 +77,25 @@ function SessionFor(props: { id: string }) {
   }))
   const incidentFor = (runId: string) => liveIncidents()[runId] ?? incidents.data?.find((chain) => chain.runId === runId)
   const running = () => busy() || lastRun()?.status === "running"
+  const serverDown = () => events.status() === "reconnecting"
+  /** Facts from the transcript the export leaves out: the last line of output the user saw. */
+  const transcriptContext = (runId: string | undefined) => {
+    const assistant = (messages.data ?? []).filter((message) => message.info.role === "assistant" && message.info.runId === runId).at(-1)
+    const text = assistant?.parts.map((part) => (part.type === "text" && "text" in part ? String(part.text) : "")).join("") ?? ""
+    const last = text.split("\n").map((line) => line.trim()).filter(Boolean).at(-1)
+    return last ? { lastOutput: last.length > 80 ? `${last.slice(0, 79)}…` : last } : {}
+  }
+  const sendPrompt = async (text: string, model: string) => {
+    await actions.runAction("session.prompt", (api) => api.post(`${path}/prompt`, { text, model }, PromptAnswer))
+    void queryClient.invalidateQueries({ queryKey: keys.messages() })
+  }
+  const resend = async (runId: string) => {
+    const run = (runs.data ?? []).find((item) => item.runId === runId)
+    const prompt = userMessage(messages.data ?? [], runId)
+    if (!prompt || !run?.model) throw new Error("the prompt of this run is not in the transcript")
+    setPanelOpen(false)
+    await sendPrompt(prompt, run.model)
+  }
 
   onServerEvent((event) => {
     switch (event.type) {
@@ -84,6 +114,9 @@ function SessionFor(props: { id: string }) {
       case "run.started":
         if (event.properties.sessionID === id) {
           setBusy(true)
+          // The panel explained the previous run: a new run makes it stale.
+          setPanelOpen(false)
+          setDismissed(undefined)
           void queryClient.invalidateQueries({ queryKey: keys.runs() })
         }
         break
@@ -122,7 +155,12 @@ function SessionFor(props: { id: string }) {
         <A href={ROUTES.sessions}>Sessions</A> <span aria-hidden="true">/</span> <span>{session.data?.title || id}</span>
       </nav>
 
-      <Show when={interrupted()}>
+      <Show when={serverDown()}>
+        <p class="banner banner-down" role="alert" data-testid="server-down">
+          The server is not answering. Runs cannot be started or stopped until it is back; this page reconnects by itself.
+        </p>
+      </Show>
+      <Show when={interrupted() && dismissed() !== interrupted()!.run.runId ? interrupted() : undefined}>
         {(stopped) => (
           <SuspendedBanner
             classification={stopped().classification}
@@ -130,11 +168,14 @@ function SessionFor(props: { id: string }) {
             incident={incidentFor(stopped().run.runId)}
             isOwnAction={actions.isOwnAction}
             onExplain={() => setPanelOpen(true)}
+            onDismiss={() => setDismissed(stopped().run.runId)}
+            buttonRef={(element) => (bannerButton = element)}
           />
         )}
       </Show>
       <Show when={panelOpen()}>
-        <IncidentPanel sessionId={id} runId={interrupted()?.run.runId} onClose={() => setPanelOpen(false)} />
+        <div class="drawer-scrim" aria-hidden="true" onClick={closePanel} />
+        <IncidentPanel sessionId={id} runId={interrupted()?.run.runId} onClose={closePanel} onResend={resend} context={transcriptContext(interrupted()?.run.runId)} />
       </Show>
 
       <section class="card messages" aria-label="Messages" aria-busy={running() ? "true" : "false"}>
@@ -157,6 +198,15 @@ function SessionFor(props: { id: string }) {
                   <li class={`message message-${message.info.role}`} data-testid="message" data-role={message.info.role}>
                     <div class="message-role">{message.info.role === "user" ? "You" : `Assistant${message.info.modelID ? ` · ${message.info.providerID ? `${message.info.providerID}/` : ""}${message.info.modelID}` : ""}`}</div>
                     <For each={message.parts}>{(part) => <PartView part={part} />}</For>
+                    <Show when={message.info.role === "assistant" && interrupted() && message.info.runId === interrupted()!.run.runId ? interrupted() : undefined}>
+                      {(stopped) => (
+                        <p class="stop-marker" data-testid="stop-marker">
+                          <button type="button" class="link" aria-haspopup="dialog" onClick={() => setPanelOpen(true)}>
+                            Stopped here: {STOP_MARKER_WORDS[stopped().classification]}
+                          </button>
+                        </p>
+                      )}
+                    </Show>
                   </li>
                 )}
               </For>
@@ -165,7 +215,7 @@ function SessionFor(props: { id: string }) {
         </Switch>
       </section>
 
-      <PromptBox sessionPath={path} running={running()} onSent={() => void queryClient.invalidateQueries({ queryKey: keys.messages() })} />
+      <PromptBox sessionPath={path} running={running()} serverDown={serverDown()} send={sendPrompt} />
     </div>
   )
 }
@@ -183,7 +233,16 @@ function PartView(props: { part: Part }) {
       <Match when={props.part.type === "tool" && "tool" in props.part ? (props.part as { tool: string; state?: { status: string } }) : undefined}>
         {(tool) => (
           <div class="part part-tool" data-testid="part-tool">
-            tool <code>{tool().tool}</code> — {tool().state?.status ?? "started"}
+            tool <code>{tool().tool}</code>
+            <Show when={(tool() as { path?: string }).path}>
+              {(where) => (
+                <>
+                  {" "}
+                  <code data-testid="part-tool-path">{where()}</code>
+                </>
+              )}
+            </Show>{" "}
+            — {tool().state?.status ?? "started"}
           </div>
         )}
       </Match>
@@ -191,7 +250,7 @@ function PartView(props: { part: Part }) {
   )
 }
 
-function PromptBox(props: { sessionPath: string; running: boolean; onSent: () => void }) {
+function PromptBox(props: { sessionPath: string; running: boolean; serverDown: boolean; send: (text: string, model: string) => Promise<void> }) {
   const actions = useClientActions()
   const [text, setText] = createSignal("")
   const [choice, setChoice] = createSignal<string>(MODELS[0])
@@ -208,9 +267,8 @@ function PromptBox(props: { sessionPath: string; running: boolean; onSent: () =>
     setError("")
     setSending(true)
     try {
-      await actions.runAction("session.prompt", (api) => api.post(`${props.sessionPath}/prompt`, { text: prompt, model: model() }, PromptAnswer))
+      await props.send(prompt, model())
       setText("")
-      props.onSent()
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err))
     } finally {
@@ -268,18 +326,16 @@ function PromptBox(props: { sessionPath: string; running: boolean; onSent: () =>
           </label>
         </Show>
         <span class="spacer" />
-        <button type="button" data-testid="stop-button" class="danger" disabled={stopping()} onClick={() => void stop()}>
+        <button type="button" data-testid="stop-button" class="danger" disabled={stopping() || !props.running || props.serverDown} onClick={() => void stop()}>
           Stop
         </button>
-        <button type="submit" data-testid="send-button" disabled={sending()}>
+        <button type="submit" data-testid="send-button" disabled={sending() || props.running || props.serverDown}>
           Send
         </button>
       </div>
-      <Show when={props.running}>
-        <p class="muted small" role="status">
-          A run is in progress.
-        </p>
-      </Show>
+      <p class="muted small" role="status" data-testid="run-state">
+        {props.serverDown ? "The server is not answering; Send and Stop wait until it is back." : props.running ? "A run is in progress." : ""}
+      </p>
       <Show when={error()}>
         <p class="error" role="alert">
           {error()}

@@ -1,0 +1,190 @@
+/**
+ * The one place where the spine's internal tokens become words a person reads. Every label the
+ * panel, the banner, the waterfall and the event history show for an operation, a hop, a missing
+ * field, an origin or a retry basis comes from here, so no `dispose_directory`, `renderer_action`
+ * or `interrupt_meta` reaches the screen by accident (a test scans the rendered panel for them).
+ */
+import type { Classification, HopStatus, LifecycleOperation, MismatchReason, RunPhase, Verdict } from "opencode/provenance/schemas"
+
+/** What an operation did, as a noun phrase: "a project reload". */
+export const OPERATION_NOUN: Record<LifecycleOperation, string> = {
+  reload: "project reload",
+  load_reload: "project reload after its context changed",
+  dispose: "project close",
+  dispose_directory: "close of this project",
+  dispose_all: "close of every project",
+}
+
+/** A row or a step title: "Project reload". */
+export function operationTitle(operation: string | undefined): string {
+  const noun = operation && operation in OPERATION_NOUN ? OPERATION_NOUN[operation as LifecycleOperation] : "lifecycle operation"
+  return noun.charAt(0).toUpperCase() + noun.slice(1)
+}
+
+/** What the app's buttons are called, by action name. */
+export const ACTION_WORDS: Record<string, string> = {
+  "session.create": "New session",
+  "session.prompt": "Send",
+  "session.abort": "Stop",
+  "instance.reload": "Reload project",
+  "instance.dispose": "Dispose project",
+  "global.dispose": "Dispose all",
+  "project.git.init": "Git init",
+  "config.save": "Save config",
+  "session.export": "Export",
+}
+
+export function actionWords(name: string | undefined): string {
+  return (name && ACTION_WORDS[name]) ?? "an app button"
+}
+
+/** The spine's hops, as the step each one records. */
+export const HOP_WORDS: Record<string, string> = {
+  renderer: "Click in the app",
+  request: "Request to the server",
+  lifecycle: "Reload or close of the project",
+  interrupt: "Stop signal to the run",
+  run_summary: "Record of how the run ended",
+}
+
+export const HOP_STATUS_WORDS: Record<HopStatus, string> = {
+  present: "recorded",
+  missing: "missing",
+  not_applicable: "not involved",
+  remote_reported: "reported by the remote workspace",
+  not_recorded_by_writer: "not recorded by the file's writer",
+}
+
+/** A missing field, as the fact that is missing. */
+export const MISSING_WORDS: Record<string, string> = {
+  renderer_action: "which app button was clicked",
+  request: "the request that asked for it",
+  "origin.request": "the request that asked for it",
+  "origin.detected_during": "the request during which the change was noticed",
+  "origin.reason": "what changed in the project",
+  "origin.signal": "which signal shut the server down",
+  "origin.handler": "which part of the server stopped it",
+  "origin.scope": "which config file changed",
+  "origin.change": "how the config file changed",
+  "origin.workspace": "which remote workspace",
+  "origin.workspaceId": "which remote workspace",
+  origin: "who or what started it",
+  lifecycle_action: "the reload or close that stopped it",
+  interrupt_meta: "the stop signal's record",
+  run_summary: "the record of how the run ended",
+  tool_facts: "which tools had run",
+  tool_kinds: "what each tool could change",
+  classification: "why the run stopped",
+  retry: "whether a retry is safe",
+  crash_evidence: "the crash record",
+}
+
+export function missingWords(name: string): string {
+  return MISSING_WORDS[name] ?? name.replace(/[_.]+/g, " ")
+}
+
+/** The evidence badge: how complete the record of the cause is. */
+export const EVIDENCE_WORDS: Record<Verdict, string> = {
+  diagnosed: "Complete evidence",
+  partially_diagnosed: "Incomplete evidence",
+  missing_provenance: "No record of the cause",
+  crash_evidence: "Crash: cause unknown",
+  remote_reported: "Reported by the remote workspace",
+}
+
+export const CLASSIFICATION_WORDS: Record<Classification, string> = {
+  completed: "finished normally",
+  user_cancelled: "stopped by Stop",
+  local_instance_reload: "stopped by a project reload",
+  local_instance_dispose: "stopped by a project close",
+  local_instance_dispose_directory: "stopped when this project closed",
+  local_instance_dispose_all: "stopped when every project closed",
+  provider_error: "ended by a model error",
+  tool_error: "ended by a tool error",
+  watchdog_timeout: "stopped by the watchdog",
+  remote_interrupted: "stopped in the remote workspace",
+  process_exit_without_finalizer: "lost when the server stopped",
+  unknown_interrupt: "stopped, cause not recorded",
+}
+
+export function classificationWords(classification: string | undefined): string {
+  return (classification && CLASSIFICATION_WORDS[classification as Classification]) ?? "stopped"
+}
+
+export const PHASE_WORDS: Record<RunPhase, string> = {
+  starting: "starting",
+  provider_waiting: "waiting for the model",
+  provider_streaming: "writing its answer",
+  tool_running: "running a tool",
+  finishing: "finishing",
+}
+
+export const MISMATCH_WORDS: Record<MismatchReason, string> = {
+  worktree_mismatch: "the project became (or stopped being) a git repository",
+  project_id_mismatch: "the project's identity changed",
+  project_row_missing: "the project's record was missing",
+  config_digest_mismatch: "the project's opencode.json changed",
+  unknown_context_mismatch: "something about the project changed",
+}
+
+export const SIGNAL_WORDS: Record<string, string> = {
+  SIGTERM: "asked to stop (SIGTERM)",
+  SIGINT: "interrupted (Ctrl-C)",
+  SIGHUP: "hung up (SIGHUP)",
+  uncaught_exception: "hit an unexpected error",
+  api: "asked to stop through its API",
+  desktop_window_closed: "shut down because its desktop window was closed",
+  desktop_window_lost: "shut down because its desktop window's browser ended unexpectedly",
+}
+
+export const HANDLER_WORDS: Record<string, string> = {
+  watchdog: "the watchdog",
+  directory_watch: "the project folder watcher",
+}
+
+/** The config file an origin names, by its scope: never the salted digest of its path. */
+export function configFileWords(scope: string | undefined): string {
+  return scope === "global" ? "the global config.json" : scope === "project" ? "the project's opencode.json" : "a config file"
+}
+
+/** A side-effect kind, as what the tool could do. */
+export const KIND_WORDS: Record<string, string> = {
+  read: "read files",
+  write: "write files",
+  exec: "run commands",
+  network: "use the network",
+}
+
+/** Every internal token that must never reach the screen as-is (tests scan for these). */
+export const INTERNAL_TOKENS: readonly string[] = [
+  "dispose_directory",
+  "dispose_all",
+  "load_reload",
+  "renderer_action",
+  "interrupt_meta",
+  "run_summary",
+  "lifecycle_action",
+  "from a plain client",
+  "api_route",
+  "config_invalidation",
+  "context_mismatch",
+  "not_applicable",
+  "local_instance_",
+  "process_exit_without_finalizer",
+]
+
+/** The transcript's inline marker: "Stopped here: reload". */
+export const STOP_MARKER_WORDS: Record<Classification, string> = {
+  completed: "finished",
+  user_cancelled: "Stop",
+  local_instance_reload: "reload",
+  local_instance_dispose: "project closed",
+  local_instance_dispose_directory: "project closed",
+  local_instance_dispose_all: "every project closed",
+  provider_error: "model error",
+  tool_error: "tool error",
+  watchdog_timeout: "watchdog",
+  remote_interrupted: "remote workspace",
+  process_exit_without_finalizer: "server stopped",
+  unknown_interrupt: "cause not recorded",
+}

@@ -1,0 +1,295 @@
+/**
+ * An incident told as a person would tell it: the headline ("Stopped: you clicked Reload project
+ * at 08:18:21, 2.3 s into the run"), the evidence badge with what is missing in words, the retry
+ * advice naming the tool that ran, and the numbered event history. Pure: chain and records in,
+ * words out, so each wording is unit-tested. Words never claim more than the chain supports.
+ */
+import { Origin, type IncidentChain, type RunSummary } from "opencode/provenance/schemas"
+import {
+  actionWords,
+  classificationWords,
+  configFileWords,
+  EVIDENCE_WORDS,
+  HANDLER_WORDS,
+  KIND_WORDS,
+  MISMATCH_WORDS,
+  missingWords,
+  OPERATION_NOUN,
+  operationTitle,
+  SIGNAL_WORDS,
+} from "./glossary.ts"
+import type { DiagnosticsRecords } from "./export-data.ts"
+
+export interface StoryContext {
+  /** Whether an action id was created in this app tab ("you clicked"). */
+  isOwnAction?: (actionId: string | undefined) => boolean
+  /** The last line of output the user saw, from the transcript. */
+  lastOutput?: string
+  /** Tool call id → the path it touched, from the transcript. */
+  toolPaths?: Record<string, string>
+}
+
+/** `08:18:21` in the viewer's time zone. */
+export function clock(ms: number): string {
+  const d = new Date(ms)
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":")
+}
+
+/** `08:18:21.456`. */
+export function clockMs(ms: number): string {
+  return `${clock(ms)}.${String(new Date(ms).getMilliseconds()).padStart(3, "0")}`
+}
+
+/** `2.3 s`, `45 ms`, `3 min 5 s`. */
+export function duration(ms: number): string {
+  const abs = Math.abs(ms)
+  if (abs < 1_000) return `${Math.round(ms)} ms`
+  if (abs < 60_000) return `${(ms / 1_000).toFixed(abs < 10_000 ? 1 : 0)} s`
+  const minutes = Math.floor(abs / 60_000)
+  return `${minutes} min ${Math.round((abs % 60_000) / 1_000)} s`
+}
+
+/** The run's start and the facts drawn from its summary or its crash record. */
+export interface RunFacts {
+  startedAt: number
+  finishedAt?: number
+  summary?: RunSummary
+  crash?: DiagnosticsRecords["crashes"][number]
+  tools: RunSummary["tools"]
+  chunks?: number
+}
+
+export function runFacts(chain: IncidentChain, records: DiagnosticsRecords): RunFacts | undefined {
+  const summary = records.runs.find((run) => run.runId === chain.runId)
+  const crash = records.crashes.find((item) => item.runId === chain.runId)
+  if (summary) return { startedAt: summary.startedAt, finishedAt: summary.finishedAt, summary, crash, tools: summary.tools, chunks: summary.provider.chunks }
+  if (crash) return { startedAt: crash.startedAt, crash, tools: crash.tools ?? [] }
+  return undefined
+}
+
+/** When the cause happened: the click's request, else the close, else the stop signal. */
+export function causeTime(chain: IncidentChain, records: DiagnosticsRecords): number | undefined {
+  const origin = parsedOrigin(chain)
+  const request = origin && "request" in origin ? origin.request : undefined
+  const requestTime = request ? records.requests.find((item) => item.requestId === request.requestId)?.time : undefined
+  if (requestTime !== undefined) return requestTime
+  if (chain.requestRecord) return chain.requestRecord.time
+  const root = chain.rootLifecycleId ?? chain.lifecycleId
+  const lifecycle = records.lifecycle.find((item) => item.lifecycleId === root) ?? records.lifecycle.find((item) => item.lifecycleId === chain.lifecycleId)
+  if (lifecycle) return lifecycle.startedAt
+  const run = records.runs.find((item) => item.runId === chain.runId)
+  if (run?.interrupt) return run.watchdog.firedAt ?? run.interrupt.at
+  return run?.finishedAt
+}
+
+function parsedOrigin(chain: Pick<IncidentChain, "origin">): Origin | undefined {
+  const parsed = Origin.safeParse(chain.origin)
+  return parsed.success ? parsed.data : undefined
+}
+
+/** Who or what stopped the run, as the subject of "Stopped: …". */
+export function causeWords(chain: IncidentChain, context: StoryContext = {}): string {
+  const isOwn = context.isOwnAction ?? (() => false)
+  const origin = parsedOrigin(chain)
+  const noun = OPERATION_NOUN[chain.rootOperation ?? chain.operation ?? "reload"]
+  if (chain.classification === "watchdog_timeout") return "the watchdog stopped it: the model made no progress in time"
+  if (chain.classification === "provider_error") return "the model returned an error"
+  if (chain.classification === "tool_error") return "a tool failed"
+  if (!origin) return chain.origin.kind === "not_recorded_by_writer" ? "the file's writer could not record who stopped it" : "nothing recorded who or what stopped it"
+  switch (origin.kind) {
+    case "api_route": {
+      const request = origin.request
+      const what = chain.classification === "user_cancelled" ? "to stop this run" : `for a ${noun}`
+      if (!request) return `something asked the server ${what}, but the request was not recorded`
+      const label = actionWords(request.actionName)
+      if (request.actionId && isOwn(request.actionId)) return `you clicked ${label}`
+      if (request.clientKind === "app" && request.actionId) return `${label} was clicked in another app window`
+      if (request.clientKind === "app") return `the app asked the server ${what}, but which button was clicked was not recorded`
+      return `another program (not this app) asked the server ${what}`
+    }
+    case "config_invalidation": {
+      const file = configFileWords(origin.scope)
+      if (origin.request && isOwn(origin.request.actionId)) return `you saved ${file} (Save config)`
+      if (origin.request) return `${file} was saved through the server`
+      if (origin.writtenByRoute) return `${file} was saved through the server, but the request was not recorded`
+      return `${file} was edited outside the app`
+    }
+    case "context_mismatch":
+      return `${origin.reason ? MISMATCH_WORDS[origin.reason] : "something about the project changed"}, noticed when the project was next loaded`
+    case "shutdown":
+      return `the server was ${origin.signal ? SIGNAL_WORDS[origin.signal] : "shut down (how was not recorded)"}`
+    case "server_handler":
+      return origin.handler ? `${HANDLER_WORDS[origin.handler] ?? "the server itself"} stopped it` : "the server itself stopped it"
+    case "forwarded_remote":
+      return `the remote workspace ${origin.workspaceId ?? "(name not recorded)"} stopped it; why is known only there`
+    case "unknown":
+      return "nothing recorded who or what stopped it"
+  }
+}
+
+/**
+ * The headline.
+ *
+ * @example headlineWords(chain, records, { isOwnAction }) // "Stopped: you clicked Reload project at 08:18:21, 2.3 s into the run (4 chunks of output shown)."
+ */
+export function headlineWords(chain: IncidentChain, records: DiagnosticsRecords, context: StoryContext = {}): string {
+  const facts = runFacts(chain, records)
+  if (chain.verdict === "crash_evidence") {
+    const last = facts?.crash?.lastHeartbeatAt ?? facts?.startedAt
+    const at = last !== undefined ? ` Last evidence at ${clock(last)}${facts ? `, ${duration(last - facts.startedAt)} into the run` : ""};` : ""
+    const restart = facts?.crash ? ` what happened after is unknown until the server restarted at ${clock(facts.crash.detectedAt)}.` : " what happened after is unknown."
+    return `Lost: the server stopped without finishing this run.${at}${restart}`
+  }
+  const verb = chain.classification === "provider_error" || chain.classification === "tool_error" ? "Ended" : "Stopped"
+  const at = causeTime(chain, records)
+  const when = at !== undefined ? ` at ${clock(at)}${facts ? `, ${duration(Math.max(0, at - facts.startedAt))} into the run` : ""}` : ""
+  return `${verb}: ${causeWords(chain, context)}${when}${outputWords(facts, context)}.`
+}
+
+function outputWords(facts: RunFacts | undefined, context: StoryContext): string {
+  if (context.lastOutput) return ` (last output shown: “${context.lastOutput}”)`
+  if (!facts?.summary) return ""
+  if (!facts.summary.visibleOutput) return " (no output shown yet)"
+  const chunks = facts.chunks ?? 0
+  return ` (${chunks} chunk${chunks === 1 ? "" : "s"} of output shown)`
+}
+
+export interface Evidence {
+  label: string
+  /** The missing facts, in words, by field name. */
+  missing: { field: string; words: string }[]
+  /** One sentence: what the evidence does and does not show. */
+  note: string
+}
+
+export function evidenceWords(chain: IncidentChain): Evidence {
+  const missing = chain.missing.map((field) => ({ field, words: missingWords(field) }))
+  const list = missing.map((item) => item.words).join("; ")
+  let note: string
+  switch (chain.verdict) {
+    case "diagnosed":
+      note = "Every step from the cause to the stop is recorded."
+      break
+    case "partially_diagnosed":
+      note = `The kind of cause is known, but not recorded: ${list || "some of its details"}.`
+      break
+    case "missing_provenance":
+      note = `Nothing recorded what stopped this run. Missing: ${list || "the reload or close that stopped it"}.`
+      break
+    case "crash_evidence":
+      note = `The server process ended without finishing the run: this is not a reload or close.${chain.possibleCause ? ` A ${OPERATION_NOUN[chain.possibleCause.operation]} was unfinished at the time: a possible cause, not a confirmed one.` : ""}${list ? ` Missing: ${list}.` : ""}`
+      break
+    case "remote_reported":
+      note = `The remote workspace reported the stop; what stopped it there is known only to the remote.${list ? ` Missing: ${list}.` : ""}`
+      break
+  }
+  return { label: EVIDENCE_WORDS[chain.verdict], missing, note }
+}
+
+export interface RetryAdvice {
+  safe: boolean | "unknown"
+  words: string
+  /** The tool calls that make a resend unsafe, in words ("`write scripted-output.txt` completed at 1.2 s"). */
+  tools: string[]
+}
+
+/** Whether resending the prompt is safe, naming the tools that ran and what they touched. */
+export function retryAdvice(chain: IncidentChain, records: DiagnosticsRecords, context: StoryContext = {}): RetryAdvice {
+  const facts = runFacts(chain, records)
+  const risky = (facts?.tools ?? []).filter((tool) => tool.kind !== "read")
+  const tools = risky.map((tool) => {
+    const path = context.toolPaths?.[tool.callId]
+    const name = `\`${tool.name}${path ? ` ${path}` : ""}\``
+    const since = (at: number) => (facts ? duration(Math.max(0, at - facts.startedAt)) : clock(at))
+    if (tool.status === "completed" && tool.completedAt !== undefined) return `${name} completed at ${since(tool.completedAt)}`
+    if (tool.status === "running") return `${name} started at ${since(tool.startedAt)} and may not have finished`
+    return `${name} started at ${since(tool.startedAt)} and was ${tool.status === "interrupted" ? "interrupted" : "failed"}${tool.completedAt !== undefined ? ` at ${since(tool.completedAt)}` : ""}`
+  })
+  const retry = chain.retry
+  if (retry.safe === true) {
+    const seen = retry.basis.includes("visible_output_seen") ? " The part of the answer already shown will be written again." : ""
+    return { safe: true, tools, words: `Safe to resend: no tool that changes anything had started.${seen}` }
+  }
+  if (retry.safe === false) {
+    const kinds = retry.basis.filter((item) => item.startsWith("kind:")).map((item) => KIND_WORDS[item.slice(5)] ?? item.slice(5))
+    const what = tools.length > 0 ? tools.join("; ") : `a tool that can ${kinds.join(" and ") || "change things"} had started`
+    return { safe: false, tools, words: `Not safe to resend as is: ${what}. Check what it changed before sending the prompt again.` }
+  }
+  const why = retry.basis.includes("tool_kind_not_recorded") ? "a tool had started, but what it can change was not recorded" : "which tools had run was not recorded"
+  return { safe: "unknown", tools, words: `Whether resending is safe is unknown: ${why}.` }
+}
+
+export interface HistoryItem {
+  at: number
+  words: string
+  /** Where the item comes from, for styling: the run itself or the chain that stopped it. */
+  kind: "run" | "cause" | "stop" | "unknown"
+}
+
+/**
+ * The ordered event history (numbered by the caller): prompt sent → output → tool done →
+ * reload requested → instance reloaded → run stopped. Ties keep causal order.
+ */
+export function eventHistory(chain: IncidentChain, records: DiagnosticsRecords, context: StoryContext = {}): HistoryItem[] {
+  const items: HistoryItem[] = []
+  const add = (at: number | undefined, words: string, kind: HistoryItem["kind"]) => {
+    if (at !== undefined) items.push({ at, words, kind })
+  }
+  const facts = runFacts(chain, records)
+  const summary = facts?.summary
+  add(facts?.startedAt, `Prompt sent; the run started${summary?.model ? ` (${summary.model})` : ""}`, "run")
+  if (summary?.provider.firstOutputAt !== undefined) add(summary.provider.firstOutputAt, "First output shown", "run")
+  for (const tool of facts?.tools ?? []) {
+    const path = context.toolPaths?.[tool.callId]
+    add(tool.startedAt, `Tool ${tool.name}${path ? ` ${path}` : ""} started (can ${KIND_WORDS[tool.kind] ?? tool.kind})`, "run")
+    if (tool.completedAt !== undefined) add(tool.completedAt, `Tool ${tool.name} ${tool.status === "completed" ? "done" : tool.status}`, "run")
+  }
+  if (summary?.provider.lastOutputAt !== undefined && summary.provider.lastOutputAt !== summary.provider.firstOutputAt) add(summary.provider.lastOutputAt, "Last output shown", "run")
+  if (facts?.crash) {
+    add(facts.crash.lastHeartbeatAt, "Last sign of life from the run (heartbeat)", "run")
+    add(facts.crash.detectedAt, "Server restarted and found the run unfinished; what happened in between is unknown", "unknown")
+  }
+
+  const origin = parsedOrigin(chain)
+  const request = origin && "request" in origin ? origin.request : origin?.kind === "context_mismatch" ? origin.detectedDuring : undefined
+  const requestRecord = request ? records.requests.find((item) => item.requestId === request.requestId) : undefined
+  if (origin?.kind === "api_route" && request) {
+    const requested = chain.classification === "user_cancelled" ? "Stop requested" : `${operationTitle(chain.rootOperation ?? chain.operation)} requested`
+    add(requestRecord?.time, `${requested} (${causeWords(chain, context)})`, "cause")
+  } else if (origin?.kind === "config_invalidation") {
+    add(requestRecord?.time, `${configFileWords(origin.scope)} saved from the app`, "cause")
+  } else if (origin?.kind === "context_mismatch") {
+    add(requestRecord?.time, `The project was loaded again and ${origin.reason ? MISMATCH_WORDS[origin.reason] : "a change was noticed"}`, "cause")
+  }
+  const path = chain.lifecyclePath && chain.lifecyclePath.length > 0 ? chain.lifecyclePath : chain.lifecycleId ? [{ lifecycleId: chain.lifecycleId, operation: chain.operation ?? "reload" }] : []
+  for (const step of path) {
+    const action = records.lifecycle.find((item) => item.lifecycleId === step.lifecycleId)
+    if (!action) continue
+    const startWords =
+      origin?.kind === "config_invalidation" && step === path[0] && !requestRecord
+        ? `${configFileWords(origin.scope)} changed on disk; ${OPERATION_NOUN[step.operation]} started`
+        : origin?.kind === "shutdown" && step === path[0]
+          ? `${causeWords(chain, context).replace(/^the server/, "The server")}; ${OPERATION_NOUN[step.operation]} started`
+          : `${operationTitle(step.operation)} started${reachWords(action, records)}`
+    add(action.startedAt, startWords, "cause")
+    add(action.finishedAt, `${operationTitle(step.operation)} finished`, "cause")
+  }
+  if (summary?.watchdog.fired) add(summary.watchdog.firedAt ?? summary.interrupt?.at, `The watchdog fired: no progress from the model${summary.watchdog.timeoutMs ? ` for ${duration(summary.watchdog.timeoutMs)}` : ""}`, "cause")
+  if (summary?.interrupt && summary.interrupt.kind === "remote") add(summary.interrupt.at, `The remote workspace ${summary.interrupt.workspaceId ?? ""} ended the run's stream`.replace("  ", " "), "cause")
+  if (summary && summary.classification !== "completed") add(summary.finishedAt, `Run ${classificationWords(summary.classification)}`, "stop")
+  // Stable sort: equal times keep the order they were added in (causal order).
+  return items.map((item, index) => ({ item, index })).sort((a, b) => a.item.at - b.item.at || a.index - b.index).map(({ item }) => item)
+}
+
+/** What a dispose-all reached: its directories, and the runs it and its children stopped. */
+export function reach(action: DiagnosticsRecords["lifecycle"][number], records: DiagnosticsRecords): { directories: number; runs: number } {
+  const family = records.lifecycle.filter((item) => item.rootId === action.lifecycleId || item.lifecycleId === action.lifecycleId)
+  const runs = new Set(family.flatMap((item) => item.runIds))
+  return { directories: action.directoryCount, runs: runs.size }
+}
+
+function reachWords(action: DiagnosticsRecords["lifecycle"][number], records: DiagnosticsRecords): string {
+  if (action.operation !== "dispose_all") return ""
+  const { directories, runs } = reach(action, records)
+  return `: it reached ${directories} project${directories === 1 ? "" : "s"} and stopped ${runs} run${runs === 1 ? "" : "s"}`
+}

@@ -1,0 +1,246 @@
+/**
+ * Draws a `WaterfallModel` into an SVG with d3: a name column (indented parent → child, each
+ * name with its duration), a time axis with round ticks relative to the wall-clock start, a
+ * broken-axis marker where a long quiet stretch was cut out, one bar per row, the run's ticks,
+ * a hatched "unknown" stretch for a crash, and arrows from each hop to the next. Names live in
+ * their own column and are cut to fit, so labels never overlap whatever the width. Called again
+ * on resize; it redraws from scratch (a chain has a handful of rows).
+ */
+import { scaleLinear, select, type Selection } from "d3"
+import { clockMs } from "./story.ts"
+import { axisLayout, type TickKind, type WaterfallModel, type WaterfallRow } from "./waterfall.ts"
+
+export const ROW_HEIGHT = 28
+export const HEADER_HEIGHT = 40
+const CHAR_PX = 6.7
+const INDENT_PX = 12
+
+export interface WaterfallRenderOptions {
+  width: number
+  onSelect?: (row: WaterfallRow | undefined) => void
+}
+
+/** The name column's width: narrower on a phone. */
+export function labelColumnWidth(width: number): number {
+  return width < 600 ? Math.max(140, Math.min(190, Math.round(width * 0.48))) : Math.min(330, Math.round(width * 0.38))
+}
+
+/** Cuts `text` to about `px` pixels, with an ellipsis. */
+export function fitText(text: string, px: number): string {
+  const max = Math.floor(px / CHAR_PX)
+  if (text.length <= max) return text
+  return max <= 1 ? "…" : `${text.slice(0, max - 1).trimEnd()}…`
+}
+
+/** Relative tick labels (`+1.5 s`), with as many decimals as the step needs. */
+export function tickLabel(ms: number, step: number): string {
+  const decimals = step >= 1_000 ? 0 : step >= 100 ? 1 : step >= 10 ? 2 : 3
+  return `+${(ms / 1_000).toFixed(decimals)} s`
+}
+
+export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel, options: WaterfallRenderOptions): void {
+  const width = Math.max(300, Math.floor(options.width))
+  const labelWidth = labelColumnWidth(width)
+  const height = HEADER_HEIGHT + model.rows.length * ROW_HEIGHT + 8
+  const axis = axisLayout(model.segments, labelWidth + 10, width - 14)
+  const x = axis.x
+  const svg = select(svgElement).attr("viewBox", `0 0 ${width} ${height}`).attr("width", width).attr("height", height)
+  svg.selectAll("*").remove()
+
+  const defs = svg.append("defs")
+  defs
+    .append("pattern")
+    .attr("id", "wf-hatch")
+    .attr("patternUnits", "userSpaceOnUse")
+    .attr("width", 6)
+    .attr("height", 6)
+    .attr("patternTransform", "rotate(45)")
+    .append("rect")
+    .attr("class", "hatch-line")
+    .attr("width", 2)
+    .attr("height", 6)
+  defs
+    .append("marker")
+    .attr("id", "wf-arrow")
+    .attr("viewBox", "0 0 10 10")
+    .attr("refX", 9)
+    .attr("refY", 5)
+    .attr("markerWidth", 6)
+    .attr("markerHeight", 6)
+    .attr("orient", "auto-start-reverse")
+    .append("path")
+    .attr("class", "arrowhead")
+    .attr("d", "M0,0L10,5L0,10z")
+
+  // Header: the wall-clock start, then round ticks per segment, labels never closer than 48 px.
+  svg.append("text").attr("class", "wf-start").attr("x", 6).attr("y", 16).text(`Start ${clockMs(model.t0)}`)
+  const ticks: { x: number; label: string }[] = []
+  for (const range of axis.ranges) {
+    const relative = scaleLinear()
+      .domain([range.segment.from - model.t0, range.segment.to - model.t0])
+      .range([range.x0, range.x1])
+    const values = relative.ticks(Math.max(2, Math.floor((range.x1 - range.x0) / 80)))
+    const step = values.length > 1 ? values[1]! - values[0]! : 1_000
+    for (const value of values) ticks.push({ x: relative(value), label: tickLabel(value, step) })
+  }
+  const kept: typeof ticks = []
+  for (const tick of ticks.sort((a, b) => a.x - b.x)) if (kept.length === 0 || tick.x - kept[kept.length - 1]!.x >= 48) kept.push(tick)
+  const grid = svg.append("g").attr("class", "wf-grid")
+  grid
+    .selectAll("line")
+    .data(kept)
+    .join("line")
+    .attr("x1", (tick) => tick.x)
+    .attr("x2", (tick) => tick.x)
+    .attr("y1", HEADER_HEIGHT - 8)
+    .attr("y2", height - 6)
+  svg
+    .append("g")
+    .attr("class", "wf-ticks")
+    .selectAll("text")
+    .data(kept)
+    .join("text")
+    .attr("x", (tick) => Math.min(width - 18, Math.max(labelWidth + 24, tick.x)))
+    .attr("y", HEADER_HEIGHT - 12)
+    .attr("text-anchor", "middle")
+    .text((tick) => tick.label)
+
+  // Broken axis: a zig-zag through the rows and a "//" on the axis.
+  const breaks = svg.append("g").attr("class", "wf-breaks")
+  for (const bx of axis.breaks) {
+    const g = breaks.append("g").attr("class", "wf-break").attr("data-testid", "axis-break")
+    g.append("rect").attr("class", "wf-break-bg").attr("x", bx - 5).attr("y", HEADER_HEIGHT - 8).attr("width", 10).attr("height", height - HEADER_HEIGHT + 2)
+    g.append("path").attr("class", "wf-break-mark").attr("d", `M${bx - 6},${HEADER_HEIGHT - 4}l5,-8M${bx},${HEADER_HEIGHT - 4}l5,-8`)
+    g.append("title").text("Time axis broken: a quiet stretch is cut out")
+  }
+
+  const y = (index: number) => HEADER_HEIGHT + index * ROW_HEIGHT
+  const indexOf = new Map(model.rows.map((row, index) => [row.id, index]))
+
+  const rows = svg
+    .append("g")
+    .attr("class", "wf-rows")
+    .selectAll<SVGGElement, WaterfallRow>("g")
+    .data(model.rows, (row) => row.id)
+    .join("g")
+    .attr("class", (row) => `wf-row wf-${row.kind}${row.also ? " wf-also" : ""}`)
+    .attr("data-row", (row) => row.id)
+    .attr("data-kind", (row) => row.kind)
+    .attr("data-depth", (row) => row.depth)
+    .attr("tabindex", 0)
+    .attr("role", "img")
+    .attr("aria-label", (row) => rowLabel(row, model.t0))
+    .on("focus mouseenter", (_event, row) => options.onSelect?.(row))
+    .each(function (row) {
+      if (row.kind === "missing") select(this).attr("data-testid", "missing-callout")
+    })
+
+  rows
+    .append("rect")
+    .attr("class", "wf-row-bg")
+    .attr("x", 0)
+    .attr("y", (_row, i) => y(i))
+    .attr("width", width)
+    .attr("height", ROW_HEIGHT)
+  // Name (indented) and duration, in the name column.
+  rows
+    .append("text")
+    .attr("class", "wf-name")
+    .attr("x", (row) => 6 + row.depth * INDENT_PX)
+    .attr("y", (_row, i) => y(i) + ROW_HEIGHT / 2 + 4)
+    .text((row) => fitText(row.name, labelWidth - 12 - row.depth * INDENT_PX - (row.durationText ? row.durationText.length * CHAR_PX + 8 : 0)))
+  rows
+    .append("text")
+    .attr("class", "wf-duration")
+    .attr("x", labelWidth - 4)
+    .attr("y", (_row, i) => y(i) + ROW_HEIGHT / 2 + 4)
+    .attr("text-anchor", "end")
+    .text((row) => row.durationText)
+  rows.append("title").text((row) => row.name)
+
+  const barY = (i: number) => y(i) + 7
+  const barH = ROW_HEIGHT - 14
+  rows.each(function (row, i) {
+    const g = select(this)
+    const x0 = x(row.start)
+    const x1 = x(row.end)
+    if (row.kind === "missing") {
+      g.append("rect").attr("class", "wf-missing").attr("x", x0 - 20).attr("y", barY(i)).attr("width", 40).attr("height", barH).attr("rx", 3)
+      return
+    }
+    if (row.end > row.start && x1 - x0 >= 3) {
+      g.append("rect").attr("class", "wf-bar").attr("x", x0).attr("y", barY(i)).attr("width", x1 - x0).attr("height", barH).attr("rx", 2)
+    } else {
+      const cx = x0
+      const cy = barY(i) + barH / 2
+      g.append("path").attr("class", "wf-instant").attr("d", `M${cx},${cy - 7}L${cx + 7},${cy}L${cx},${cy + 7}L${cx - 7},${cy}Z`)
+    }
+    if (row.unknown) {
+      const ux0 = x(row.unknown[0])
+      const ux1 = Math.max(ux0 + 4, x(row.unknown[1]))
+      g.append("rect").attr("class", "wf-unknown").attr("data-testid", "unknown-stretch").attr("x", ux0).attr("y", barY(i)).attr("width", ux1 - ux0).attr("height", barH)
+    }
+    g.selectAll("g.wf-tick")
+      .data(row.ticks)
+      .join("g")
+      .attr("class", (tick) => `wf-tick wf-tick-${tick.kind}`)
+      .attr("data-tick", (tick) => tick.kind)
+      .each(function (tick) {
+        const t = select<SVGGElement, unknown>(this as SVGGElement)
+        const tx = x(tick.at)
+        const top = barY(i) - 3
+        const bottom = barY(i) + barH + 3
+        t.append("title").text(tick.label)
+        drawTick(t, tick.kind, tx, top, bottom)
+      })
+  })
+
+  // Arrows: from each hop down to the next, landing where the next one started.
+  svg
+    .append("g")
+    .attr("class", "wf-links")
+    .selectAll("path")
+    .data(model.links.filter((link) => indexOf.has(link.from) && indexOf.has(link.to)))
+    .join("path")
+    .attr("class", (link) => `wf-link${link.dashed ? " wf-link-dashed" : ""}`)
+    .attr("d", (link) => {
+      const from = model.rows[indexOf.get(link.from)!]!
+      const fi = indexOf.get(link.from)!
+      const ti = indexOf.get(link.to)!
+      const sx = from.kind === "missing" ? x(from.start) : Math.min(x(from.end), x(link.at))
+      const sy = fi < ti ? barY(fi) + barH : barY(fi)
+      const tx = x(link.at)
+      const ty = fi < ti ? barY(ti) - 1 : barY(ti) + barH + 1
+      return `M${sx},${sy} C${sx},${(sy + ty) / 2} ${tx},${(sy + ty) / 2} ${tx},${ty}`
+    })
+    .attr("marker-end", "url(#wf-arrow)")
+}
+
+function drawTick(g: Selection<SVGGElement, unknown, null, undefined>, kind: TickKind, tx: number, top: number, bottom: number): void {
+  const mid = (top + bottom) / 2
+  switch (kind) {
+    case "output":
+      g.append("line").attr("x1", tx).attr("x2", tx).attr("y1", top).attr("y2", bottom)
+      break
+    case "tool-start":
+      g.append("path").attr("d", `M${tx},${top}L${tx + 6},${mid}L${tx},${bottom}Z`)
+      break
+    case "tool-done":
+      g.append("rect").attr("x", tx - 4).attr("y", mid - 4).attr("width", 8).attr("height", 8)
+      break
+    case "heartbeat":
+      g.append("circle").attr("cx", tx).attr("cy", mid).attr("r", 4)
+      break
+    case "stop":
+      g.append("path").attr("d", `M${tx - 5},${top}L${tx + 5},${bottom}M${tx - 5},${bottom}L${tx + 5},${top}`)
+      break
+  }
+}
+
+function rowLabel(row: WaterfallRow, t0: number): string {
+  const at = `at +${((row.start - t0) / 1_000).toFixed(2)} s`
+  const length = row.durationText ? `, took ${row.durationText}` : ""
+  const unknown = row.unknown ? `, then nothing known for ${((row.unknown[1] - row.unknown[0]) / 1_000).toFixed(1)} s until the restart` : ""
+  const ticks = row.ticks.length > 0 ? `; ${row.ticks.map((tick) => `${tick.label} at +${((tick.at - t0) / 1_000).toFixed(2)} s`).join(", ")}` : ""
+  return row.kind === "missing" ? row.name : `${row.name}, ${at}${length}${unknown}${ticks}`
+}

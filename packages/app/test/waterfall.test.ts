@@ -1,0 +1,112 @@
+import { readExport } from "opencode/provenance/export-reader"
+import { LifecycleAction, type IncidentChain } from "opencode/provenance/schemas"
+import { describe, expect, it } from "vitest"
+import { exportData } from "../src/diagnostics/export-data.ts"
+import { axisLayout, axisSegments, buildWaterfall } from "../src/diagnostics/waterfall.ts"
+import { fitText, labelColumnWidth, renderWaterfall } from "../src/diagnostics/waterfall-render.ts"
+import { exportFor, T0 } from "./fixtures.ts"
+
+function chainOf(doc: unknown): IncidentChain {
+  const read = readExport(doc)
+  if (!read.ok) throw new Error(read.error)
+  return read.incidents[0]!
+}
+
+describe("waterfall model", () => {
+  it("one row per hop, indented parent → child, with names and durations; the run is the deepest row", () => {
+    const doc = exportFor("diagnosed")
+    const model = buildWaterfall(chainOf(doc), exportData(doc).records, { isOwnAction: () => true })
+    expect(model.rows.map((row) => [row.id, row.depth, row.name, row.durationText])).toEqual([
+      ["act:act_reload1", 0, "You clicked Reload project", ""],
+      ["req:req_reload1", 1, "Request from the app: POST /instance/reload", "40 ms"],
+      ["lc:lc_reload1", 2, "Project reload", "600 ms"],
+      ["run:run_one", 3, "Run (scripted/slow)", "4.0 s"],
+    ])
+    expect(model.links.map((link) => `${link.from}>${link.to}`)).toEqual(["act:act_reload1>req:req_reload1", "req:req_reload1>lc:lc_reload1", "lc:lc_reload1>run:run_one"])
+    // The arrow into the run lands at its stop signal, not at the run's start.
+    expect(model.links.at(-1)!.at).toBe(T0 + 3_600)
+    const run = model.rows.at(-1)!
+    expect(run.ticks.map((tick) => tick.kind)).toEqual(["output", "output", "stop"])
+    expect(model.t0).toBe(T0)
+  })
+
+  it("a crash: the run's bar ends at the last evidence; the rest is unknown until the restart, a node of its own", () => {
+    const doc = exportFor("crash_evidence")
+    const model = buildWaterfall(chainOf(doc), exportData(doc).records)
+    const run = model.rows.find((row) => row.kind === "run")!
+    expect(run.end).toBe(T0 + 2_000)
+    expect(run.unknown).toEqual([T0 + 2_000, T0 + 60_000])
+    expect(run.ticks.map((tick) => tick.kind)).toEqual(["tool-start", "heartbeat"])
+    expect(model.rows.find((row) => row.kind === "restart")).toMatchObject({ start: T0 + 60_000, name: "Server restarted; run found unfinished" })
+    expect(model.links.some((link) => link.from === "restart" || link.to === "restart")).toBe(false)
+  })
+
+  it("a long quiet stretch breaks the axis instead of squeezing the stop against an edge", () => {
+    const segments = axisSegments([0, 200, 2_000, 120_000, 120_050, 120_400], 0, 120_400)
+    expect(segments).toHaveLength(2)
+    expect(segments[0]!.to).toBeLessThan(10_000)
+    expect(segments[1]!.from).toBeGreaterThan(100_000)
+    const layout = axisLayout(segments, 100, 700)
+    // The stop's 400 ms get at least a quarter of the width.
+    expect(layout.x(120_400) - layout.x(120_000)).toBeGreaterThan(100)
+    expect(layout.breaks).toHaveLength(1)
+    expect(axisSegments([0, 1_000, 2_000, 3_000], 0, 3_000)).toEqual([{ from: 0, to: 3_000 }])
+  })
+
+  it("dispose all shows how many projects and runs it reached; the child close is indented under it", () => {
+    const doc = exportFor("diagnosed")
+    const root = LifecycleAction.parse({ ...doc.diagnostics.lifecycle[0]!, lifecycleId: "lc_all", rootId: "lc_all", operation: "dispose_all", rootOperation: "dispose_all", directoryCount: 2, runIds: [] })
+    const child = LifecycleAction.parse({ ...doc.diagnostics.lifecycle[0]!, lifecycleId: "lc_dir", rootId: "lc_all", parentId: "lc_all", operation: "dispose_directory", rootOperation: "dispose_all", runIds: ["run_one", "run_two"] })
+    doc.diagnostics.lifecycle = [root, child]
+    const chain = { ...chainOf(exportFor("diagnosed")), operation: "dispose_directory" as const, rootOperation: "dispose_all" as const, lifecycleId: "lc_dir", lifecyclePath: [{ lifecycleId: "lc_all", operation: "dispose_all" as const }, { lifecycleId: "lc_dir", operation: "dispose_directory" as const }] }
+    const model = buildWaterfall(chain, exportData(doc).records)
+    const all = model.rows.find((row) => row.id === "lc:lc_all")!
+    const dir = model.rows.find((row) => row.id === "lc:lc_dir")!
+    expect(all.name).toBe("Close of every project: 2 projects, 2 runs stopped")
+    expect(dir.depth).toBe(all.depth + 1)
+  })
+
+  it("an outside config edit is its own node before the close", () => {
+    const doc = exportFor("diagnosed")
+    const origin = { kind: "config_invalidation" as const, scope: "project" as const, change: "modified" as const, fileKey: "abcdef0123", provenance: { complete: true, missing: [] } }
+    doc.diagnostics.lifecycle[0] = LifecycleAction.parse({ ...doc.diagnostics.lifecycle[0]!, operation: "dispose_directory", rootOperation: "dispose_directory", origin })
+    doc.diagnostics.requests = []
+    doc.diagnostics.renderer = []
+    const chain = { ...chainOf(exportFor("diagnosed")), origin, operation: "dispose_directory" as const, rootOperation: "dispose_directory" as const, lifecyclePath: [{ lifecycleId: "lc_reload1", operation: "dispose_directory" as const }] }
+    const model = buildWaterfall(chain, exportData(doc).records)
+    expect(model.rows.map((row) => row.name)).toEqual(["The project's opencode.json changed outside the app", "Close of this project", "Run (scripted/slow)"])
+    expect(JSON.stringify(model.rows)).not.toContain("abcdef0123")
+  })
+
+  it("the abort route is linked straight to the run it stopped", () => {
+    const doc = exportFor("diagnosed")
+    const request = { requestId: "req_abort", route: "/session/:id/abort", method: "POST", clientKind: "app" as const, actionId: "act_stop", actionName: "session.abort", actionHeader: "present" as const }
+    const origin = { kind: "api_route" as const, request, provenance: { complete: true, missing: [] } }
+    doc.diagnostics.lifecycle = []
+    doc.diagnostics.requests = [{ ...request, seq: 2, time: T0 + 3_450, status: 200, durationMs: 5 }]
+    const chain = { ...chainOf(exportFor("diagnosed")), classification: "user_cancelled" as const, origin, operation: undefined, rootOperation: undefined, lifecycleId: undefined, lifecyclePath: undefined }
+    const model = buildWaterfall(chain, exportData(doc).records, { isOwnAction: () => true })
+    expect(model.rows.map((row) => row.name)).toEqual(["You clicked Stop", "Request from the app: POST /session/:id/abort", "Run (scripted/slow)"])
+    expect(model.links.at(-1)).toMatchObject({ from: "req:req_abort", to: "run:run_one" })
+  })
+})
+
+describe("waterfall rendering", () => {
+  it("names sit in their own column, cut to fit, so no two labels overlap at 390 px or 1280 px", () => {
+    for (const width of [390, 1280]) {
+      const doc = exportFor("diagnosed")
+      const model = buildWaterfall(chainOf(doc), exportData(doc).records, { isOwnAction: () => true })
+      const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg")
+      renderWaterfall(svg, model, { width })
+      const names = Array.from(svg.querySelectorAll("text.wf-name"))
+      const ys = names.map((node) => Number(node.getAttribute("y")))
+      expect(new Set(ys).size).toBe(names.length)
+      const column = labelColumnWidth(width)
+      for (const node of names) expect((node.textContent ?? "").length * 6.7 + Number(node.getAttribute("x"))).toBeLessThanOrEqual(column)
+      const ticks = Array.from(svg.querySelectorAll(".wf-ticks text")).map((node) => Number(node.getAttribute("x")))
+      for (let i = 1; i < ticks.length; i++) expect(ticks[i]! - ticks[i - 1]!).toBeGreaterThanOrEqual(48)
+      expect(svg.querySelector(".wf-start")?.textContent).toMatch(/^Start \d\d:\d\d:\d\d\.\d{3}$/)
+    }
+    expect(fitText("Request from the app: POST /instance/reload", 100)).toMatch(/…$/)
+  })
+})
