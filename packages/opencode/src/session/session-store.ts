@@ -49,6 +49,40 @@ export interface RunRecord {
   summaryBootId?: string
 }
 
+/** A session as the API answers it (`GET /session`, `GET /session/:id`): no directory key, with its last run. */
+export interface PublicSession {
+  id: string
+  projectID: string
+  directory: string
+  title: string
+  version: string
+  time: { created: number; updated: number }
+  lastRun?: { runId: string; status: "running" | "finished"; classification?: string }
+}
+
+export interface SessionPageQuery {
+  /** Rows in the page (the route bounds it). */
+  limit: number
+  /** Only sessions after this one in the listing order: a session id, or a time (updated strictly before it). */
+  before?: string | number
+  /** Only sessions updated at or after this time (opencode's `start`). */
+  start?: number
+  /** Only sessions whose title contains this text (case-insensitive). */
+  search?: string
+}
+
+interface PageRow {
+  id: string
+  project_id: string
+  directory: string
+  title: string
+  created: number
+  updated: number
+  run_id: string | null
+  run_finished: number | null
+  classification: string | null
+}
+
 interface SessionRow {
   id: string
   directory: string
@@ -108,6 +142,51 @@ export class SessionStore {
 
   listSessions(directoryKey: string): SessionInfo[] {
     return (this.stmt("SELECT * FROM session WHERE directory_key = ? ORDER BY updated DESC").all(directoryKey) as SessionRow[]).map(toSession)
+  }
+
+  /**
+   * One page of a directory's sessions in the public shape (`GET /session`), newest update
+   * first (ties: the later created first), each with its last run, in one statement: the last run
+   * comes from the run index and its classification is read out of the summary by SQLite, so a row
+   * costs no query and no summary parse in JavaScript. `next` is the cursor of the page after this
+   * one (the last row's id), absent on the last page. Undefined when `before` names no session.
+   */
+  listSessionPage(directoryKey: string, query: SessionPageQuery): { sessions: PublicSession[]; next?: string } | undefined {
+    const where = ["s.directory_key = ?"]
+    const params: unknown[] = [directoryKey]
+    if (query.before !== undefined) {
+      // (updated, rowid) below the cursor's: a time cursor takes every session updated strictly before it.
+      const at = typeof query.before === "number" ? { updated: query.before, rid: Number.MIN_SAFE_INTEGER } : this.cursorOf(query.before)
+      if (!at) return undefined
+      where.push("(s.updated, s.rowid) < (?, ?)")
+      params.push(at.updated, at.rid)
+    }
+    if (query.start !== undefined) {
+      where.push("s.updated >= ?")
+      params.push(query.start)
+    }
+    if (query.search) {
+      // opencode's search: the title contains the text, case-insensitively (ASCII, as SQLite's LIKE).
+      where.push("s.title LIKE ? ESCAPE '\\'")
+      params.push(`%${query.search.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`)
+    }
+    const rows = this.stmt(
+      `SELECT s.id, s.project_id, s.directory, s.title, s.created, s.updated, r.id AS run_id, r.finished_at AS run_finished,
+         CASE WHEN r.summary IS NOT NULL AND json_valid(r.summary) THEN r.summary ->> '$.classification' END AS classification
+       FROM session s
+       LEFT JOIN run r ON r.rowid = (SELECT rowid FROM run WHERE session_id = s.id ORDER BY started_at DESC LIMIT 1)
+       WHERE ${where.join(" AND ")}
+       ORDER BY s.updated DESC, s.rowid DESC LIMIT ?`,
+    ).all(...params, query.limit + 1) as PageRow[]
+    const more = rows.length > query.limit
+    if (more) rows.length = query.limit
+    const sessions = rows.map(toPublicSession)
+    return more && sessions.length > 0 ? { sessions, next: sessions[sessions.length - 1]!.id } : { sessions }
+  }
+
+  /** Where a session-id cursor stands in the listing order; undefined for an unknown id. */
+  private cursorOf(id: string): { updated: number; rid: number } | undefined {
+    return this.stmt("SELECT updated, rowid AS rid FROM session WHERE id = ?").get(id) as { updated: number; rid: number } | undefined
   }
 
   touchSession(id: string): void {
@@ -218,6 +297,22 @@ function toSession(row: SessionRow): SessionInfo {
     version: SESSION_VERSION,
     time: { created: row.created, updated: row.updated },
   }
+}
+
+function toPublicSession(row: PageRow): PublicSession {
+  const session: PublicSession = {
+    id: row.id,
+    projectID: row.project_id,
+    directory: row.directory,
+    title: row.title,
+    version: SESSION_VERSION,
+    time: { created: row.created, updated: row.updated },
+  }
+  if (row.run_id !== null) {
+    session.lastRun = { runId: row.run_id, status: row.run_finished ? "finished" : "running" }
+    if (typeof row.classification === "string") session.lastRun.classification = row.classification
+  }
+  return session
 }
 
 function toRun(row: RunRow): RunRecord {

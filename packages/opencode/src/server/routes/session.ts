@@ -36,6 +36,24 @@ const PromptBody = z
     if (!hasText) ctx.addIssue({ code: "custom", path: ["text"], message: "required (or parts with a text part)" })
   })
 
+/** `GET /session`: opencode's page of 100 by default; at most 1000 rows a page. */
+const DEFAULT_PAGE = 100
+const MAX_PAGE = 1000
+const Millis = z.string().regex(/^\d{1,15}$/, "a time in milliseconds").transform(Number)
+const ListQuery = z.object({
+  limit: z
+    .string()
+    .regex(/^\d{1,7}$/, "an integer from 0")
+    .transform(Number)
+    .pipe(z.number().max(MAX_PAGE, `at most ${MAX_PAGE}`))
+    .optional(),
+  // The last row's id (the x-next-cursor header) or a time: only sessions listed after it.
+  before: z.union([Millis, z.string().regex(/^ses_[A-Za-z0-9]{1,64}$/)], { error: "a session id or a time in milliseconds" }).optional(),
+  start: Millis.optional(),
+  search: z.string().max(256).optional(),
+  roots: z.enum(["true", "false"]).optional(),
+})
+
 const ExportQuery = z.object({ content: z.enum(["full", "diagnostics"]).optional() })
 
 export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
@@ -85,7 +103,12 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
 
   app.get("/session", (c) => {
     const { key } = requestDirectory(c, defaultDirectory)
-    return c.json(sessions.listSessions(key).map((session) => publicSession(session, sessions)))
+    const query = parseInput(ListQuery, c.req.query(), "invalid_query")
+    const page = sessions.listSessionPage(key, { limit: query.limit ?? DEFAULT_PAGE, before: query.before, start: query.start, search: query.search || undefined })
+    if (!page) throw new ApiError(400, "invalid_query", `before: no session ${String(query.before).slice(0, 80)}`)
+    // The next page: `?before=<x-next-cursor>`; no header on the last page.
+    if (page.next) c.header("x-next-cursor", page.next)
+    return c.json(page.sessions)
   })
 
   app.get("/session/status", (c) => {
