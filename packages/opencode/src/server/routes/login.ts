@@ -41,7 +41,6 @@ export function loginPage(c: Context, options: { next?: string; failed?: boolean
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
 <title>opencode: sign in</title>
 <style>body{font:16px system-ui,sans-serif;max-width:28rem;margin:15vh auto;padding:0 1rem;color:#222}input{font:inherit;width:100%;box-sizing:border-box;padding:.4rem;margin:.4rem 0 .8rem}button{font:inherit;padding:.4rem 1rem}[role=alert]{color:#a00}</style>
 </head>
