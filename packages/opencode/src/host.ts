@@ -129,6 +129,7 @@ export function createHost(options: HostOptions): Host {
     bus,
     redactor,
     settleTimeoutMs: options.settleTimeoutMs ?? numberEnv(env.OPENCODE_SETTLE_TIMEOUT_MS) ?? 5000,
+    maxInstances: numberEnv(env.OPENCODE_MAX_INSTANCES) || undefined,
     onUnsettled: (run) => processor.finalizeUnsettled(run),
     watchConfig: !options.readOnly,
   })

@@ -22,6 +22,7 @@ import {
   type RequestRef,
 } from "../provenance/schemas.ts"
 import type { Redactor } from "../provenance/redaction.ts"
+import { ApiError } from "../server/errors.ts"
 import type { EventBus } from "../server/event-bus.ts"
 import type { RunState } from "../session/run-state.ts"
 import type { Journal } from "../storage/journal.ts"
@@ -66,6 +67,8 @@ export interface InstanceStoreOptions {
   onUnsettled?: (run: RunState, action: LifecycleAction | undefined) => void
   /** Watch each instance's config file (off in tests that edit config by hand). */
   watchConfig?: boolean
+  /** Open instances allowed at once (each holds a file-system watch); default 64. */
+  maxInstances?: number
 }
 
 export interface ActionOptions {
@@ -84,6 +87,18 @@ export class InstanceError extends Error {
     super(message)
   }
 }
+
+/**
+ * A new directory past the cap of open instances. Refused rather than making room: evicting an
+ * open instance would interrupt its runs for a reason the user never chose.
+ */
+export class InstanceLimitError extends ApiError {
+  constructor(max: number) {
+    super(503, "too_many_instances", `${max} project directories are open, the most this server keeps (OPENCODE_MAX_INSTANCES); dispose one and try again`)
+  }
+}
+
+export const DEFAULT_MAX_INSTANCES = 64
 
 export class InstanceStore {
   private readonly instances = new Map<string, Instance>()
@@ -164,7 +179,15 @@ export class InstanceStore {
         continue
       }
       const context = await detectContext(directory)
-      if (!current) return this.locks.run(directoryKey, async () => this.instances.get(directoryKey) ?? this.open(directory, directoryKey, context, 1))
+      if (!current) {
+        return this.locks.run(directoryKey, async () => {
+          const opened = this.instances.get(directoryKey)
+          if (opened) return opened
+          const max = this.options.maxInstances ?? DEFAULT_MAX_INSTANCES
+          if (this.instances.size >= max) throw new InstanceLimitError(max)
+          return this.open(directory, directoryKey, context, 1)
+        })
+      }
       const mismatch = mismatchOf(current.context, context)
       if (!mismatch) return current
       await this.locks.run(directoryKey, async () => {
