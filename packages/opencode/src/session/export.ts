@@ -10,6 +10,7 @@ import { recordFormat, type SessionExportDocument } from "../provenance/export-d
 import {
   ClientAction,
   CrashEvidence,
+  type IncidentChain,
   LifecycleAction,
   RequestContext,
   RunSummary,
@@ -46,6 +47,94 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
   // Records stored by a build with this build's schemas were validated when written and are read
   // back as they are; anything else (another build's, or a boot that did not say) is validated.
   const trusted = journal.bootsWithFormat(recordFormat())
+  const { runs, crashes, lifecycle, requestIds } = linkedRecords(deps, sessionId, trusted)
+
+  // Then the session's own requests, the most recent that fit beside the linked ones: no chain
+  // reaches a request except by id, so the rest are counted, never read.
+  const linkedRows = journal.rowsByRecordId("request", [...requestIds])
+  const linkedOwn = linkedRows.filter((row) => row.sessionId === sessionId).length
+  const room = Math.max(0, cap - linkedRows.length)
+  const own = journal.latestRows("request", sessionId, room + linkedOwn)
+  const ownUnlinked = own.rows.filter((row) => !requestIds.has((row.data as { requestId?: string } | undefined)?.requestId ?? ""))
+  const requests = uniqueBy(records(RequestContext, [...linkedRows, ...ownUnlinked.slice(Math.max(0, ownUnlinked.length - room))], trusted), (r) => r.requestId).sort(
+    (a, b) => a.seq - b.seq,
+  )
+  const requestTotal = linkedRows.length + own.total - linkedOwn
+
+  const renderer = rendererActions(journal, requests, lifecycle, trusted)
+  const { runs: exportedRuns, lifecycle: exportedLifecycle, requests: exportedRequests } = digested(redactor, runs, lifecycle, requests)
+
+  // Incidents come from every record, before any list is capped: a capped list never hides an
+  // incident (a reader re-checks a chain whose records were capped away from its own links).
+  const incidents = deriveIncidentChains({ runs: exportedRuns, lifecycle: exportedLifecycle, requests: exportedRequests, renderer, crashes })
+
+  const truncated: Record<string, { kept: number; dropped: number }> = {}
+  /** At most `cap` records, in their original order: every linked one first (the most recent when even those exceed the cap), then the most recent of the rest. */
+  const keep = <T>(name: string, list: T[], linked: (item: T) => boolean): T[] => {
+    if (list.length <= cap) return list
+    const linkedItems = list.filter(linked)
+    const rest = list.filter((item) => !linked(item))
+    const room = Math.max(0, cap - linkedItems.length)
+    const chosen = new Set<T>([...linkedItems.slice(Math.max(0, linkedItems.length - cap)), ...rest.slice(rest.length - room)])
+    const kept = list.filter((item) => chosen.has(item))
+    truncated[name] = { kept: kept.length, dropped: list.length - kept.length }
+    return kept
+  }
+  const incidentRuns = new Set(incidents.map((chain) => chain.runId))
+  const keptRuns = keep("runs", exportedRuns, (run) => incidentRuns.has(run.runId))
+  const keptLifecycle = keep("lifecycle", exportedLifecycle, (action) => action.runIds.some((id) => incidentRuns.has(id)))
+  const keptRequests = keep("requests", exportedRequests, (request) => requestIds.has(request.requestId))
+  if (requestTotal > keptRequests.length) truncated.requests = { kept: keptRequests.length, dropped: requestTotal - keptRequests.length }
+  const keptRenderer = keep("renderer", renderer, () => true)
+  const keptCrashes = keep("crashes", crashes, (crash) => incidentRuns.has(crash.runId))
+
+  withRemoteChains(journal, incidents)
+  return {
+    schema: EXPORT_SCHEMA,
+    version: SUPPORTED_EXPORT_VERSION,
+    exportedAt: Date.now(),
+    writer: WRITER,
+    session: {
+      id: session.id,
+      ...(content === "full" ? { title: session.title } : {}),
+      directory: redactor.digestPath(session.directoryKey),
+    },
+    messages: exportMessages(sessions, sessionId, content),
+    diagnostics: {
+      runs: keptRuns,
+      lifecycle: keptLifecycle,
+      requests: keptRequests,
+      renderer: keptRenderer,
+      crashes: keptCrashes,
+      truncated,
+      ...degradedOf(deps),
+    },
+    incidents,
+  }
+}
+
+/**
+ * The session's incident chains, exactly as its export holds them, without building the export:
+ * no message, none of the session's own requests that no chain links to, no capping.
+ * @returns undefined when the session does not exist.
+ */
+export function sessionIncidents(deps: ExportDeps, sessionId: string): IncidentChain[] | undefined {
+  const { sessions, journal, redactor } = deps
+  if (!sessions.getSession(sessionId)) return undefined
+  const trusted = journal.bootsWithFormat(recordFormat())
+  const { runs, crashes, lifecycle, requestIds } = linkedRecords(deps, sessionId, trusted)
+  // A chain reaches a request and a renderer action only by id: the linked ones are all it can use.
+  const requests = uniqueBy(records(RequestContext, journal.rowsByRecordId("request", [...requestIds]), trusted), (r) => r.requestId).sort((a, b) => a.seq - b.seq)
+  const renderer = rendererActions(journal, requests, lifecycle, trusted)
+  const exported = digested(redactor, runs, lifecycle, requests)
+  const incidents = deriveIncidentChains({ ...exported, renderer, crashes })
+  withRemoteChains(journal, incidents)
+  return incidents
+}
+
+/** The run summaries and crash evidence of the session, the lifecycle actions that touched them (and their ancestors), and the ids of every request those name. */
+function linkedRecords(deps: ExportDeps, sessionId: string, trusted: Set<string>): { runs: RunSummary[]; crashes: CrashEvidence[]; lifecycle: LifecycleAction[]; requestIds: Set<string> } {
+  const { sessions, journal } = deps
   const runs = records(
     RunSummary,
     sessions.runs(sessionId).flatMap((run) => (run.summary ? [{ bootId: run.summaryBootId, data: run.summary }] : [])),
@@ -80,28 +169,22 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
     if (origin.detectedDuring) requestIds.add(origin.detectedDuring.requestId)
   }
   for (const run of runs) if (run.interrupt?.request) requestIds.add(run.interrupt.request.requestId)
-  // Then the session's own requests, the most recent that fit beside the linked ones: no chain
-  // reaches a request except by id, so the rest are counted, never read.
-  const linkedRows = journal.rowsByRecordId("request", [...requestIds])
-  const linkedOwn = linkedRows.filter((row) => row.sessionId === sessionId).length
-  const room = Math.max(0, cap - linkedRows.length)
-  const own = journal.latestRows("request", sessionId, room + linkedOwn)
-  const ownUnlinked = own.rows.filter((row) => !requestIds.has((row.data as { requestId?: string } | undefined)?.requestId ?? ""))
-  const requests = uniqueBy(records(RequestContext, [...linkedRows, ...ownUnlinked.slice(Math.max(0, ownUnlinked.length - room))], trusted), (r) => r.requestId).sort(
-    (a, b) => a.seq - b.seq,
-  )
-  const requestTotal = linkedRows.length + own.total - linkedOwn
+  return { runs, crashes, lifecycle, requestIds }
+}
 
-  // Renderer actions named by those requests or by the actions' origins.
+/** Renderer actions named by the requests or by the actions' origins, each in its final state. */
+function rendererActions(journal: Journal, requests: RequestContext[], lifecycle: LifecycleAction[], trusted: Set<string>): ClientAction[] {
   const actionIds = new Set<string>()
   for (const request of requests) if (request.actionId) actionIds.add(request.actionId)
   for (const action of lifecycle) {
     const request = (action.origin as { request?: { actionId?: string } }).request
     if (request?.actionId) actionIds.add(request.actionId)
   }
-  const renderer = finalActions(records(ClientAction, journal.rowsByRecordId("renderer", [...actionIds]), trusted))
+  return finalActions(records(ClientAction, journal.rowsByRecordId("renderer", [...actionIds]), trusted))
+}
 
-  // Records share a handful of directory keys: digest each once (an HMAC per record dominated large exports).
+/** The records with their directory keys as salted digests. Records share a handful of keys: each is digested once (an HMAC per record dominated large exports). */
+function digested(redactor: Redactor, runs: RunSummary[], lifecycle: LifecycleAction[], requests: RequestContext[]) {
   const digests = new Map<string, string>()
   const digestOnce = (key: string) => {
     let digest = digests.get(key)
@@ -109,62 +192,19 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
     return digest
   }
   const digestKey = (key: string | undefined) => (key ? digestOnce(key) : undefined)
-  const exportedRuns = runs.map((run) => ({ ...run, ...(run.directoryKey ? { directoryKey: digestKey(run.directoryKey) } : {}) }))
-  const exportedLifecycle = lifecycle.map((action) => ({ ...action, directoryKeys: action.directoryKeys.map(digestOnce) }))
-  const exportedRequests = requests.map((request) => ({ ...request, ...(request.directoryKey ? { directoryKey: digestKey(request.directoryKey) } : {}) }))
-
-  // Incidents come from every record, before any list is capped: a capped list never hides an
-  // incident (a reader re-checks a chain whose records were capped away from its own links).
-  const incidents = deriveIncidentChains({ runs: exportedRuns, lifecycle: exportedLifecycle, requests: exportedRequests, renderer, crashes })
-
-  const truncated: Record<string, { kept: number; dropped: number }> = {}
-  /** At most `cap` records, in their original order: every linked one first (the most recent when even those exceed the cap), then the most recent of the rest. */
-  const keep = <T>(name: string, list: T[], linked: (item: T) => boolean): T[] => {
-    if (list.length <= cap) return list
-    const linkedItems = list.filter(linked)
-    const rest = list.filter((item) => !linked(item))
-    const room = Math.max(0, cap - linkedItems.length)
-    const chosen = new Set<T>([...linkedItems.slice(Math.max(0, linkedItems.length - cap)), ...rest.slice(rest.length - room)])
-    const kept = list.filter((item) => chosen.has(item))
-    truncated[name] = { kept: kept.length, dropped: list.length - kept.length }
-    return kept
-  }
-  const incidentRuns = new Set(incidents.map((chain) => chain.runId))
-  const keptRuns = keep("runs", exportedRuns, (run) => incidentRuns.has(run.runId))
-  const keptLifecycle = keep("lifecycle", exportedLifecycle, (action) => action.runIds.some((id) => incidentRuns.has(id)))
-  const keptRequests = keep("requests", exportedRequests, (request) => requestIds.has(request.requestId))
-  if (requestTotal > keptRequests.length) truncated.requests = { kept: keptRequests.length, dropped: requestTotal - keptRequests.length }
-  const keptRenderer = keep("renderer", renderer, () => true)
-  const keptCrashes = keep("crashes", crashes, (crash) => incidentRuns.has(crash.runId))
-
-  // A forwarded run's remote chain rides beside the local one, labelled as the remote's word.
-  const remoteRuns = incidents.filter((chain) => chain.classification === "remote_interrupted").map((chain) => chain.runId)
-  if (remoteRuns.length > 0) {
-    const chains = new Map(journal.rows({ kinds: ["remote.chain"], runIds: remoteRuns }).map((row) => [row.runId, (row.data as { chain?: unknown })?.chain]))
-    for (const chain of incidents) if (chains.has(chain.runId)) chain.remote = { source: "remote_reported", chain: chains.get(chain.runId) }
-  }
   return {
-    schema: EXPORT_SCHEMA,
-    version: SUPPORTED_EXPORT_VERSION,
-    exportedAt: Date.now(),
-    writer: WRITER,
-    session: {
-      id: session.id,
-      ...(content === "full" ? { title: session.title } : {}),
-      directory: redactor.digestPath(session.directoryKey),
-    },
-    messages: exportMessages(sessions, sessionId, content),
-    diagnostics: {
-      runs: keptRuns,
-      lifecycle: keptLifecycle,
-      requests: keptRequests,
-      renderer: keptRenderer,
-      crashes: keptCrashes,
-      truncated,
-      ...degradedOf(deps),
-    },
-    incidents,
+    runs: runs.map((run) => ({ ...run, ...(run.directoryKey ? { directoryKey: digestKey(run.directoryKey) } : {}) })),
+    lifecycle: lifecycle.map((action) => ({ ...action, directoryKeys: action.directoryKeys.map(digestOnce) })),
+    requests: requests.map((request) => ({ ...request, ...(request.directoryKey ? { directoryKey: digestKey(request.directoryKey) } : {}) })),
   }
+}
+
+/** A forwarded run's remote chain rides beside the local one, labelled as the remote's word. */
+function withRemoteChains(journal: Journal, incidents: IncidentChain[]): void {
+  const remoteRuns = incidents.filter((chain) => chain.classification === "remote_interrupted").map((chain) => chain.runId)
+  if (remoteRuns.length === 0) return
+  const chains = new Map(journal.rows({ kinds: ["remote.chain"], runIds: remoteRuns }).map((row) => [row.runId, (row.data as { chain?: unknown })?.chain]))
+  for (const chain of incidents) if (chains.has(chain.runId)) chain.remote = { source: "remote_reported", chain: chains.get(chain.runId) }
 }
 
 function exportMessages(sessions: SessionStore, sessionId: string, content: ExportContent): SessionExportDocument["messages"] {

@@ -4,7 +4,7 @@ import { z } from "zod"
 import { ProviderError } from "../../provider/provider.ts"
 import { InstanceError } from "../../project/instance-store.ts"
 import { publicSession, RunConflictError } from "../../session/processor.ts"
-import { buildSessionExport } from "../../session/export.ts"
+import { buildSessionExport, sessionIncidents } from "../../session/export.ts"
 import { MAX_MODEL_REF } from "../../session/run-observability/summary.ts"
 import type { Host } from "../../host.ts"
 import type { SessionInfo } from "../../session/session-store.ts"
@@ -176,7 +176,8 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
 
   app.get("/session/:id/incident", (c) => {
     const session = sessionOr404(c.req.param("id"))
-    return c.json(buildSessionExport(host, session.id, "diagnostics")?.incidents ?? [])
+    // The chains alone: what the export derives them from, not the export (no messages, no capping).
+    return c.json(sessionIncidents(host, session.id) ?? [])
   })
 
   app.get("/session/:id/export", (c) => {
