@@ -92,6 +92,9 @@ export async function runDesktop(args: string[], env = process.env): Promise<num
   const profile = profileDir(dataDir)
   let running: RunningServer | undefined
   let url: string
+  // The window's sign-in URL when the server needs a token (Electron takes it from its env;
+  // a browser's command line is readable by every local user, so Chromium shows the login page).
+  let signInUrl: string | undefined
   if (attachUrl) {
     url = attachUrl
     if (values.directory) console.error("note: --directory is the running server's to choose; pick the project in the window")
@@ -105,6 +108,11 @@ export async function runDesktop(args: string[], env = process.env): Promise<num
     url = running.url
     writeServerFile(dataDir, url)
     console.log(`opencode server listening on ${url}`)
+    if (token) {
+      // As `serve` does: the token travels in the fragment, which no server or log sees.
+      signInUrl = `${url}/#token=${encodeURIComponent(token)}`
+      console.log(`open ${signInUrl} in a browser (this URL carries the token)`)
+    }
     if (!appIsBuilt()) console.error("note: the app is not built (npm run build); the window shows how to build it")
   }
 
@@ -112,7 +120,7 @@ export async function runDesktop(args: string[], env = process.env): Promise<num
   // Attached, Chromium on the owner's held profile opens the window in the owner's browser and exits.
   const handedTo = !running && shell.kind === "chromium" ? profileHolder(profile) : undefined
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0
-  const window = launch(shell, { url, profile, isRoot, debugPort }, env)
+  const window = launch(shell, { url, signInUrl, profile, isRoot, debugPort }, env)
   console.log(`opencode desktop window: ${shell.kind} ${shell.command} (pid ${window.child.pid ?? "?"})`)
 
   let stopping = false
@@ -166,14 +174,14 @@ interface Window {
   stderrTail(): string
 }
 
-function launch(shell: Shell, options: { url: string; profile: string; isRoot: boolean; debugPort: number | undefined }, env: NodeJS.ProcessEnv): Window {
+function launch(shell: Shell, options: { url: string; signInUrl?: string | undefined; profile: string; isRoot: boolean; debugPort: number | undefined }, env: NodeJS.ProcessEnv): Window {
   const args =
     shell.kind === "electron"
       ? [ELECTRON_MAIN, ...(options.isRoot ? ["--no-sandbox"] : []), ...(options.debugPort !== undefined ? [`--remote-debugging-port=${options.debugPort}`] : [])]
       : chromiumArgs({ url: options.url, profileDir: options.profile, isRoot: options.isRoot, debugPort: options.debugPort })
   const child = spawn(shell.command, args, {
     stdio: ["ignore", "ignore", "pipe"],
-    env: shell.kind === "electron" ? { ...env, OPENCODE_DESKTOP_URL: options.url, OPENCODE_DESKTOP_PROFILE: options.profile } : env,
+    env: shell.kind === "electron" ? { ...env, OPENCODE_DESKTOP_URL: options.signInUrl ?? options.url, OPENCODE_DESKTOP_PROFILE: options.profile } : env,
   })
   // Browsers are chatty on stderr: kept quietly for an error report, except the DevTools address.
   const lines: string[] = []
