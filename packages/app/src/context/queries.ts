@@ -50,3 +50,37 @@ export function applySession(list: readonly Session[] | undefined, session: Sess
   else sessions[index] = session
   return sessions
 }
+
+/** Sessions per page of `GET /session` (the server's default; it answers at most 1000). */
+export const SESSION_PAGE = 100
+
+/** The query of one page: the first (no cursor) or the one after the session `before`. */
+export function sessionPageQuery(before: string | undefined): Record<string, string | undefined> {
+  return { limit: String(SESSION_PAGE), before }
+}
+
+/** The cursor of the page after `page`: its last session's id when it is full, else none (the last page). */
+export function nextSessionCursor(page: readonly Session[]): string | undefined {
+  return page.length >= SESSION_PAGE ? page[page.length - 1]?.id : undefined
+}
+
+export interface SessionPages {
+  pages: Session[][]
+  pageParams: unknown[]
+}
+
+/** A live session update on paged data: replaced where it is listed, else added at the top of the first page. */
+export function applySessionToPages(data: SessionPages | undefined, session: Session): SessionPages {
+  if (!data || data.pages.length === 0) return { pages: [[session]], pageParams: [undefined] }
+  const at = data.pages.findIndex((page) => page.some((item) => item.id === session.id))
+  const pages = data.pages.map((page, index) => (index === at ? applySession(page, session) : page))
+  if (at < 0) pages[0] = applySession(pages[0], session)
+  return { ...data, pages }
+}
+
+/** Every loaded page as one list, newest update first, each session once (a session updated between two page reads is listed on both). */
+export function flattenSessionPages(data: SessionPages | undefined): Session[] {
+  const seen = new Map<string, Session>()
+  for (const page of data?.pages ?? []) for (const session of page) if (!seen.has(session.id) || seen.get(session.id)!.time.updated < session.time.updated) seen.set(session.id, session)
+  return [...seen.values()].sort((a, b) => b.time.updated - a.time.updated)
+}

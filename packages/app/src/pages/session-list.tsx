@@ -1,11 +1,11 @@
 /** The sessions of the selected directory, newest first, with "New session". */
 import { A, Navigate, useNavigate } from "@solidjs/router"
-import { createQuery, useQueryClient } from "@tanstack/solid-query"
+import { createInfiniteQuery, useQueryClient } from "@tanstack/solid-query"
 import { createSignal, For, Match, Show, Switch } from "solid-js"
 import { useClientActions } from "../context/client-action.tsx"
 import { onServerEvent } from "../context/events.tsx"
 import { useProject } from "../context/project.tsx"
-import { applySession, queryKeys } from "../context/queries.ts"
+import { applySessionToPages, flattenSessionPages, nextSessionCursor, queryKeys, sessionPageQuery, type SessionPages } from "../context/queries.ts"
 import { ROUTES, sessionPath } from "../context/routes.ts"
 import { useServer } from "../context/server-context.tsx"
 import { Session, SessionList as SessionListShape } from "../context/shapes.ts"
@@ -29,12 +29,15 @@ function SessionListFor() {
   const [error, setError] = createSignal("")
   const [creating, setCreating] = createSignal(false)
 
-  const sessions = createQuery(() => ({
+  // The server answers a page of sessions (newest first); older pages load on demand.
+  const sessions = createInfiniteQuery(() => ({
     queryKey: queryKeys.sessions(project.directory()),
-    queryFn: () => server.read("/session", SessionListShape),
+    queryFn: ({ pageParam }: { pageParam: string | undefined }) => server.read("/session", SessionListShape, sessionPageQuery(pageParam)),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last: Session[]) => nextSessionCursor(last),
   }))
   onServerEvent((event) => {
-    if (event.type === "session.updated") queryClient.setQueryData(queryKeys.sessions(project.directory()), (list: Session[] | undefined) => applySession(list, event.properties.info))
+    if (event.type === "session.updated") queryClient.setQueryData(queryKeys.sessions(project.directory()), (data: SessionPages | undefined) => applySessionToPages(data, event.properties.info))
     if (event.type === "server.replay_gap" || event.type === "server.instance.disposed") void queryClient.invalidateQueries({ queryKey: queryKeys.sessions(project.directory()) })
   })
 
@@ -43,7 +46,7 @@ function SessionListFor() {
     setError("")
     try {
       const session = await actions.runAction("session.create", (api) => api.post("/session", {}, Session))
-      queryClient.setQueryData(queryKeys.sessions(project.directory()), (list: Session[] | undefined) => applySession(list, session))
+      queryClient.setQueryData(queryKeys.sessions(project.directory()), (data: SessionPages | undefined) => applySessionToPages(data, session))
       navigate(sessionPath(session.id))
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err))
@@ -52,7 +55,7 @@ function SessionListFor() {
     }
   }
 
-  const sorted = () => [...(sessions.data ?? [])].sort((a, b) => b.time.updated - a.time.updated)
+  const sorted = () => flattenSessionPages(sessions.data)
   return (
     <div class="stack">
       <section class="card" aria-labelledby="sessions-title">
@@ -99,6 +102,11 @@ function SessionListFor() {
                 )}
               </For>
             </ul>
+            <Show when={sessions.hasNextPage}>
+              <button type="button" data-testid="older-sessions-button" disabled={sessions.isFetchingNextPage} onClick={() => void sessions.fetchNextPage()}>
+                {sessions.isFetchingNextPage ? "Loading…" : "Older sessions"}
+              </button>
+            </Show>
           </Match>
         </Switch>
       </section>
