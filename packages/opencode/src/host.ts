@@ -131,6 +131,11 @@ export function createHost(options: HostOptions): Host {
     settleTimeoutMs: options.settleTimeoutMs ?? numberEnv(env.OPENCODE_SETTLE_TIMEOUT_MS) ?? 5000,
     maxInstances: numberEnv(env.OPENCODE_MAX_INSTANCES) || undefined,
     onUnsettled: (run) => processor.finalizeUnsettled(run),
+    // A late request changes no cause: it is added to the summary already written.
+    onLate: (run) => {
+      const stored = sessions.runs(run.sessionId).find((record) => record.runId === run.runId)?.summary
+      if (stored) journal.write(() => sessions.finishRun({ ...stored, alsoRequestedBy: run.alsoRequestedBy.slice(0, 64) }), `run:${run.runId}:late`)
+    },
     watchConfig: !options.readOnly,
   })
   processor = new Processor({

@@ -24,7 +24,7 @@ import {
 import type { Redactor } from "../provenance/redaction.ts"
 import { ApiError } from "../server/errors.ts"
 import type { EventBus } from "../server/event-bus.ts"
-import type { RunState } from "../session/run-state.ts"
+import type { AbortRequest, RunState } from "../session/run-state.ts"
 import type { Journal } from "../storage/journal.ts"
 import { watchConfigFile } from "./config-watcher.ts"
 import { DirectoryLock } from "./directory-lock.ts"
@@ -55,6 +55,8 @@ export interface Instance {
   queued: LifecycleAction[]
   /** The digest a config route is writing under the directory lock: its watcher echo is not a new cause. */
   expectedConfigDigest?: string
+  /** The runs a close in progress took: a later request still reaches those that already finished (as late). */
+  closingRuns?: ActiveRun[]
 }
 
 export interface InstanceStoreOptions {
@@ -69,6 +71,8 @@ export interface InstanceStoreOptions {
   watchConfig?: boolean
   /** Open instances allowed at once (each holds a file-system watch); default 64. */
   maxInstances?: number
+  /** Called when an abort request reached a run that had already finished: its summary is written, the late request is added to it. */
+  onLate?: (run: RunState) => void
 }
 
 export interface ActionOptions {
@@ -103,6 +107,12 @@ export const DEFAULT_MAX_INSTANCES = 64
 export class InstanceStore {
   private readonly instances = new Map<string, Instance>()
   private readonly instanceIds = new Map<string, string>()
+  /**
+   * The last generation of each directory disposed without a successor, until the directory
+   * opens again: an action that arrives just after that close was requested against it, and is
+   * kept on its runs as late instead of being lost.
+   */
+  private readonly lastClosed = new Map<string, { ref: InstanceRef; runs: ActiveRun[] }>()
   readonly locks = new DirectoryLock()
   private readonly settleTimeoutMs: number
 
@@ -252,7 +262,9 @@ export class InstanceStore {
     // Requested now, before waiting for the lock: the first abort to reach a run is its cause,
     // and an action that overlaps a close in progress is recorded on those runs as well.
     const requested = this.instances.get(directoryKey)
-    if (requested && requested.state === "closing") this.requestAborts(requested, action, false)
+    const recent = requested ? undefined : this.lastClosed.get(directoryKey)
+    if (recent) for (const run of recent.runs) this.abortRun(run, { kind: "lifecycle", action, closing: recent.ref })
+    else if (requested && requested.state === "closing") this.requestAborts(requested, action, false)
     // Queued behind another holder of the lock (a racing reload, a config write): if that holder
     // closes this generation, this action was requested against the same runs and is kept on them.
     else if (requested && requested.state === "open" && !opts.locked && this.locks.isHeld(directoryKey)) requested.queued.push(action)
@@ -286,6 +298,8 @@ export class InstanceStore {
     let finish!: (next: Instance | undefined) => void
     instance.closed = new Promise((resolve) => (finish = resolve))
     const runs = [...instance.runs.values()]
+    instance.closingRuns = runs
+    this.lastClosed.delete(instance.directoryKey)
     const failed: CloseFailure[] = []
     const step = async (name: CloseFailure["step"], fn: () => unknown) => {
       try {
@@ -319,6 +333,7 @@ export class InstanceStore {
         })
       }
       if (!next) {
+        this.rememberClosed(instance, runs)
         this.instanceIds.delete(instance.directoryKey)
         this.options.bus.publish({ type: "server.instance.disposed", properties: { directory: instance.directory }, directoryKey: instance.directoryKey })
       }
@@ -339,10 +354,25 @@ export class InstanceStore {
     return { code: fact.code, class: fact.class }
   }
 
-  /** Steps 2 and 3 of a close: journal every abort request, then abort. Synchronous on purpose. */
+  private rememberClosed(instance: Instance, runs: ActiveRun[]): void {
+    if (runs.length === 0) return
+    this.lastClosed.set(instance.directoryKey, { ref: { instanceId: instance.instanceId, generation: instance.generation }, runs })
+    // Bounded like the open instances: the oldest memory goes first.
+    if (this.lastClosed.size > (this.options.maxInstances ?? DEFAULT_MAX_INSTANCES)) this.lastClosed.delete(this.lastClosed.keys().next().value!)
+  }
+
+  /** `run.abort`, and a request that came after the run finished is handed on to be added to its summary. */
+  private abortRun(run: ActiveRun, request: AbortRequest): void {
+    if (run.state.abort(request) === "late") this.options.onLate?.(run.state)
+  }
+
+  /**
+   * Steps 2 and 3 of a close: journal every abort request, then abort. Synchronous on purpose.
+   * A request overlapping a close in progress reaches every run that close took, finished ones too.
+   */
   private requestAborts(instance: Instance, action: LifecycleAction, primary: boolean): void {
     const ref = { instanceId: instance.instanceId, generation: instance.generation }
-    const runs = [...instance.runs.values()]
+    const runs = !primary && instance.state === "closing" && instance.closingRuns ? instance.closingRuns : [...instance.runs.values()]
     if (primary) {
       for (const run of runs) {
         this.options.journal.append(
@@ -352,7 +382,7 @@ export class InstanceStore {
         )
       }
     }
-    for (const run of runs) run.state.abort({ kind: "lifecycle", action, closing: ref })
+    for (const run of runs) this.abortRun(run, { kind: "lifecycle", action, closing: ref })
   }
 
   /**
@@ -371,6 +401,7 @@ export class InstanceStore {
       this.instanceIds.set(directoryKey, instanceId)
     }
     const instance: Instance = { instanceId, generation, directory, directoryKey, context, state: "open", runs: new Map(), resources: [], queued: [] }
+    this.lastClosed.delete(directoryKey)
     if (this.options.watchConfig !== false) {
       // Its callbacks build their own origins: a later config edit never blames the request that opened the instance.
       const stop = watchConfigFile(directory, CONFIG_FILE, context.configDigest, {

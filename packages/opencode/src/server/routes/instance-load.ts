@@ -11,8 +11,15 @@ import type { Host } from "../../host.ts"
 import { requestDirectory } from "../directory.ts"
 import { requestRefOf } from "../origin.ts"
 
+/**
+ * Routes that close the directory's instance themselves: loading first would make them wait out
+ * a lock holder (git init) and arrive after its close, so they would never be recorded on its runs.
+ */
+const CLOSING_ROUTES = new Set(["/instance/reload", "/instance/dispose", "/project/git/init"])
+
 export function instanceLoad(host: Host, defaultDirectory: string): MiddlewareHandler {
   return async (c, next) => {
+    if (c.req.method === "POST" && CLOSING_ROUTES.has(c.req.path)) return next()
     if (c.req.header("x-opencode-directory") || c.req.query("directory")) {
       let target: { directory: string; key: string } | undefined
       try {

@@ -1,0 +1,138 @@
+/**
+ * The order the close primitive keeps, pinned: the action and each run's `abort_requested` are
+ * journalled before any run is aborted (write-ahead), resources are released only after the runs
+ * settled, a config write's own watcher echo never starts a second action; and no request against
+ * a generation is lost: a dispose queued behind git init's lock, and one arriving just after the
+ * close, are both on the run (`alsoRequestedBy`, the latter `late`).
+ */
+import { execFileSync } from "node:child_process"
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import os from "node:os"
+import path from "node:path"
+import { afterEach, describe, expect, test } from "vitest"
+import type { ProviderEvent, ProviderRequest } from "../../src/provider/provider.ts"
+import { finishedRun, startRun, startTestServer, type TestServer, waitFor } from "../harness.ts"
+import { aborted, delay, directoryKey, installProvider, lifecycleActions } from "./spine-helpers.ts"
+
+let server: TestServer
+afterEach(async () => {
+  await server.close()
+})
+
+describe("write-ahead and release order", () => {
+  test("when a run's signal aborts, its action and abort_requested are already in the journal", async () => {
+    server = await startTestServer()
+    const { host } = server.running
+    const seen: { started: boolean; abortRequested: boolean }[] = []
+    installProvider(host, "probe", async function* (request: ProviderRequest): AsyncGenerator<ProviderEvent> {
+      request.signal.addEventListener("abort", () => {
+        // Synchronously, at the moment of the abort: what would a crash right now leave behind?
+        const lifecycleId = (request.signal.reason as { lifecycle?: { lifecycleId: string } }).lifecycle?.lifecycleId
+        const rows = host.journal.rows({ kinds: ["lifecycle.started", "abort_requested"] })
+        seen.push({
+          started: rows.some((row) => row.kind === "lifecycle.started" && row.lifecycleId === lifecycleId),
+          abortRequested: rows.some((row) => row.kind === "abort_requested" && row.lifecycleId === lifecycleId),
+        })
+      })
+      yield { type: "text", text: "working" }
+      await aborted(request.signal)
+    })
+    const dir = server.project()
+    const { sessionId, runId } = await startRun(server, dir, "probe/model")
+    await server.call("POST", "/instance/reload", { directory: dir })
+    await finishedRun(server, sessionId, runId)
+    expect(seen).toEqual([{ started: true, abortRequested: true }])
+  })
+
+  test("an instance's resources are released only after its runs settled", async () => {
+    server = await startTestServer()
+    const { host } = server.running
+    const order: string[] = []
+    installProvider(host, "slowstop", async function* (request: ProviderRequest): AsyncGenerator<ProviderEvent> {
+      yield { type: "text", text: "working" }
+      await aborted(request.signal)
+      // Tearing down takes a while; the instance's watchers must still be there meanwhile.
+      await delay(150)
+      order.push("run settled")
+    })
+    const dir = server.project()
+    const { sessionId, runId } = await startRun(server, dir, "slowstop/model")
+    host.instances.get(directoryKey(dir))!.resources.push(() => order.push("resources released"))
+    await server.call("POST", "/instance/dispose", { directory: dir })
+    await finishedRun(server, sessionId, runId)
+    expect(order).toEqual(["run settled", "resources released"])
+  })
+})
+
+describe("config echo", () => {
+  test("PATCH /global/config: the watcher's echo of the route's own write starts no second dispose_all", async () => {
+    server = await startTestServer()
+    const { host } = server.running
+    const dir = server.project()
+    await startRun(server, dir)
+    const patch = await server.call("PATCH", "/global/config", { body: { model: "scripted/quick" } })
+    expect(patch.status).toBe(200)
+    // Long enough for the watcher (debounced 40 ms) to report the write.
+    await delay(600)
+    const alls = lifecycleActions(host).filter((a) => a.operation === "dispose_all")
+    expect(alls).toHaveLength(1)
+    expect(alls[0]!.origin).toMatchObject({ kind: "config_invalidation", scope: "global", writtenByRoute: true })
+  })
+})
+
+describe("no request against a generation is lost", () => {
+  test("a dispose sent while git init holds the directory lock is on the interrupted run", async () => {
+    // A `git` that lingers after `init`, so the route holds the lock with the change made.
+    const bin = mkdtempSync(path.join(os.tmpdir(), "oc-gitwrap-"))
+    const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim()
+    writeFileSync(path.join(bin, "git"), `#!/bin/sh\n"${realGit}" "$@"\nrc=$?\nif [ "$1" = init ]; then sleep 0.6; fi\nexit $rc\n`)
+    chmodSync(path.join(bin, "git"), 0o755)
+    const oldPath = process.env.PATH
+    process.env.PATH = `${bin}${path.delimiter}${oldPath}`
+    try {
+      server = await startTestServer()
+      const dir = server.project()
+      const key = directoryKey(dir)
+      const { sessionId, runId } = await startRun(server, dir)
+      const init = server.call("POST", "/project/git/init", { directory: dir })
+      await waitFor(() => existsSync(path.join(dir, ".git", "HEAD")) && server.running.host.instances.locks.isHeld(key))
+      const dispose = server.call("POST", "/instance/dispose", { directory: dir })
+      const [initDone, disposeDone] = await Promise.all([init, dispose])
+      const summary = await finishedRun(server, sessionId, runId)
+      expect(summary.interrupt.lifecycle.lifecycleId).toBe(initDone.headers.get("x-opencode-lifecycle-id"))
+      expect(summary.alsoRequestedBy).toContainEqual(
+        expect.objectContaining({ kind: "lifecycle", lifecycleId: disposeDone.headers.get("x-opencode-lifecycle-id"), operation: "dispose", originKind: "api_route" }),
+      )
+    } finally {
+      process.env.PATH = process.env.PATH!.replace(`${bin}${path.delimiter}`, "")
+      rmSync(bin, { recursive: true, force: true })
+    }
+  })
+
+  test("a dispose arriving just after the close is kept on the closed run as late", async () => {
+    server = await startTestServer()
+    const dir = server.project()
+    const { sessionId, runId } = await startRun(server, dir)
+    const first = await server.call("POST", "/instance/dispose", { directory: dir })
+    expect((await finishedRun(server, sessionId, runId)).interrupt.lifecycle.lifecycleId).toBe(first.headers.get("x-opencode-lifecycle-id"))
+    const second = await server.call("POST", "/instance/dispose", { directory: dir })
+    const secondId = second.headers.get("x-opencode-lifecycle-id")
+    await waitFor(async () => (await finishedRun(server, sessionId, runId)).alsoRequestedBy.length > 0)
+    const summary = await finishedRun(server, sessionId, runId)
+    expect(summary.interrupt.lifecycle.lifecycleId).toBe(first.headers.get("x-opencode-lifecycle-id"))
+    expect(summary.classification).toBe("local_instance_dispose")
+    expect(summary.alsoRequestedBy).toEqual([expect.objectContaining({ kind: "lifecycle", lifecycleId: secondId, operation: "dispose", late: true })])
+  })
+
+  test("a dispose after the directory opened a new generation is not put on the old run", async () => {
+    server = await startTestServer()
+    const dir = server.project()
+    const { sessionId, runId } = await startRun(server, dir)
+    await server.call("POST", "/instance/dispose", { directory: dir })
+    await finishedRun(server, sessionId, runId)
+    expect((await server.call("POST", "/session", { directory: dir, body: {} })).status).toBe(200)
+    await server.call("POST", "/instance/dispose", { directory: dir })
+    await delay(100)
+    expect((await finishedRun(server, sessionId, runId)).alsoRequestedBy).toEqual([])
+  })
+})
