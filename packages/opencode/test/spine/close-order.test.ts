@@ -19,6 +19,19 @@ afterEach(async () => {
   await server.close()
 })
 
+/** Puts a `git` on PATH that runs the real one, then lingers after `init` (git init's route holds the lock meanwhile). */
+function lingeringGit(): () => void {
+  const bin = mkdtempSync(path.join(os.tmpdir(), "oc-gitwrap-"))
+  const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim()
+  writeFileSync(path.join(bin, "git"), `#!/bin/sh\n"${realGit}" "$@"\nrc=$?\nif [ "$1" = init ]; then sleep 0.6; fi\nexit $rc\n`)
+  chmodSync(path.join(bin, "git"), 0o755)
+  process.env.PATH = `${bin}${path.delimiter}${process.env.PATH}`
+  return () => {
+    process.env.PATH = process.env.PATH!.replace(`${bin}${path.delimiter}`, "")
+    rmSync(bin, { recursive: true, force: true })
+  }
+}
+
 describe("write-ahead and release order", () => {
   test("when a run's signal aborts, its action and abort_requested are already in the journal", async () => {
     server = await startTestServer()
@@ -78,17 +91,34 @@ describe("config echo", () => {
     expect(alls).toHaveLength(1)
     expect(alls[0]!.origin).toMatchObject({ kind: "config_invalidation", scope: "global", writtenByRoute: true })
   })
+
+  test("a config edit seen while git init holds the lock is that reload's echo, not a second close", async () => {
+    const restore = lingeringGit()
+    try {
+      server = await startTestServer()
+      const dir = server.project()
+      const key = directoryKey(dir)
+      const { sessionId, runId } = await startRun(server, dir)
+      const init = server.call("POST", "/project/git/init", { directory: dir })
+      await waitFor(() => existsSync(path.join(dir, ".git", "HEAD")) && server.running.host.instances.locks.isHeld(key))
+      writeFileSync(path.join(dir, "opencode.json"), `{ "model": "scripted/quick" }\n`)
+      expect((await init).status).toBe(200)
+      const summary = await finishedRun(server, sessionId, runId)
+      expect(summary.interrupt.lifecycle.operation).toBe("reload")
+      expect(summary.alsoRequestedBy).toContainEqual(expect.objectContaining({ originKind: "config_invalidation", late: false }))
+      await delay(300)
+      expect(lifecycleActions(server.running.host).filter((a) => a.origin.kind === "config_invalidation")).toEqual([])
+      // The reload read the edited config: the new generation stays open.
+      expect(server.running.host.instances.get(key)).toMatchObject({ generation: 2, state: "open" })
+    } finally {
+      restore()
+    }
+  })
 })
 
 describe("no request against a generation is lost", () => {
   test("a dispose sent while git init holds the directory lock is on the interrupted run", async () => {
-    // A `git` that lingers after `init`, so the route holds the lock with the change made.
-    const bin = mkdtempSync(path.join(os.tmpdir(), "oc-gitwrap-"))
-    const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim()
-    writeFileSync(path.join(bin, "git"), `#!/bin/sh\n"${realGit}" "$@"\nrc=$?\nif [ "$1" = init ]; then sleep 0.6; fi\nexit $rc\n`)
-    chmodSync(path.join(bin, "git"), 0o755)
-    const oldPath = process.env.PATH
-    process.env.PATH = `${bin}${path.delimiter}${oldPath}`
+    const restore = lingeringGit()
     try {
       server = await startTestServer()
       const dir = server.project()
@@ -104,8 +134,7 @@ describe("no request against a generation is lost", () => {
         expect.objectContaining({ kind: "lifecycle", lifecycleId: disposeDone.headers.get("x-opencode-lifecycle-id"), operation: "dispose", originKind: "api_route" }),
       )
     } finally {
-      process.env.PATH = process.env.PATH!.replace(`${bin}${path.delimiter}`, "")
-      rmSync(bin, { recursive: true, force: true })
+      restore()
     }
   })
 
