@@ -1,5 +1,5 @@
 /**
- * The `opencode` command: `serve`, `desktop`, `export` and `explain` (CONTRACT.md, "CLI").
+ * The `opencode` command: `serve`, `desktop`, `export` and `explain` (docs/protocol.md, "Command line").
  */
 import { parseArgs } from "node:util"
 import { runServe } from "./serve.ts"

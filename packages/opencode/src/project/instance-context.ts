@@ -54,7 +54,7 @@ export function contentDigest(bytes: Buffer | string): string {
   return createHash("sha256").update(bytes).digest("hex")
 }
 
-/** The first context field that differs, as CONTRACT.md's mismatch reason. */
+/** The first context field that differs, as a mismatch reason (docs/protocol.md, "Context-mismatch reasons"). */
 export function mismatchOf(before: InstanceContext, after: InstanceContext): { reason: MismatchReason; before: string; after: string } | undefined {
   if (before.worktree !== after.worktree) return { reason: "worktree_mismatch", before: before.worktree, after: after.worktree }
   if (before.projectId !== after.projectId) return { reason: "project_id_mismatch", before: before.projectId, after: after.projectId }

@@ -3,7 +3,7 @@
  * lifecycle operation goes through (`closeInstance`). Every operation takes its `origin` as a
  * required argument; nothing here reads ambient request context.
  *
- * The close order is fixed (DESIGN.md, "The close primitive"):
+ * The close order is fixed (docs/architecture.md, "The instance store and its one close primitive"):
  *   1. journal the `LifecycleAction` (done by `beginAction`, before anything else);
  *   2. journal `abort_requested` for every active run of the generation being closed;
  *   3. abort each run with its `InterruptMeta`;

@@ -1,5 +1,5 @@
 /**
- * How a stopped run is classified (CONTRACT.md, "Run classification"). The cause travels on the
+ * How a stopped run is classified (docs/protocol.md, "Run classification"). The cause travels on the
  * abort signal, so classification reads only the signal's `InterruptMeta`, never ambient state.
  */
 import { type Classification, InterruptMeta, type LifecycleOperation } from "./schemas.ts"

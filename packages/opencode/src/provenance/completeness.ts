@@ -1,5 +1,5 @@
 /**
- * The one completeness function (DESIGN.md, "Origins"): which fields and hops each origin kind
+ * The one completeness function (docs/architecture.md, "Origins and the completeness function"): which fields and hops each origin kind
  * requires, and which of them an origin lacks. The server stamps `provenance` with it, the
  * export re-derives verdicts with it, and the reader re-checks imported chains with it, so the
  * three can never disagree about what "complete" means.
@@ -130,7 +130,7 @@ export type HopPlan = Record<Hop, HopRequirement>
 export type StopCause = "lifecycle" | "user_cancel" | "watchdog" | "remote" | "error" | "crash"
 
 /**
- * For each hop, whether this origin kind requires it (DESIGN.md's table, extended with the
+ * For each hop, whether this origin kind requires it (the table in docs/architecture.md, extended with the
  * hops after the initiator).
  *
  * @example hopPlan({ kind: "shutdown", signal: "SIGTERM" }).request // "not_applicable"

@@ -1,5 +1,5 @@
 /**
- * The whole session export, version 2 (CONTRACT.md, "Session export, version 2"), as ONE zod
+ * The whole session export, version 2 (docs/protocol.md, "Export format, version 2"), as ONE zod
  * schema. The writer's return type is `z.infer` of it, the published JSON Schema
  * (`schema/session-export.v2.schema.json`, `npm run schema`) is generated from it, and tests
  * parse the writer's output with it. Readers of untrusted files use `readExport`, never this

@@ -1,5 +1,5 @@
 /**
- * The retry verdict (CONTRACT.md, "Retry verdict"): judged from tool side-effect facts and
+ * The retry verdict (docs/protocol.md, "Retry verdict"): judged from tool side-effect facts and
  * visible output only. It takes no cause on purpose: why a run stopped never changes whether
  * running it again can repeat a side effect.
  */

@@ -31,7 +31,7 @@ const CANARY = {
   rendererField: "cnry-renderer-ab12",
 } as const
 
-/** Every request carries these: none is a header the contract names with a valid value. */
+/** Every request carries these: none is a header the protocol names with a valid value. */
 const HOSTILE_HEADERS: Record<string, string> = {
   cookie: `sid=${CANARY.cookie}; theme=dark`,
   authorization: `Bearer ${CANARY.authorization}`,

@@ -1,5 +1,5 @@
 /**
- * Security of the local server, end to end against a running server (CONTRACT.md, "Security of
+ * Security of the local server, end to end against a running server (docs/protocol.md, "Security of
  * the local server"): the bearer token (compared in constant time; `?token=` only on /event),
  * Host and Origin checks (DNS rebinding, cross-site pages that would reload an instance or load
  * one whose context changed), no secrets in the server's logs or exports, and a diagnostics

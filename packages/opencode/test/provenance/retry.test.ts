@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { deriveRetry } from "../../src/provenance/retry.ts"
 
-describe("deriveRetry (CONTRACT.md retry table)", () => {
+describe("deriveRetry (the retry table of docs/protocol.md)", () => {
   it.each(["write", "exec", "network"] as const)("a started %s tool is not safe", (kind) => {
     expect(deriveRetry({ tools: [{ kind }], toolFactsRecorded: true })).toEqual({ safe: false, basis: ["side_effect_tool_started", `kind:${kind}`] })
   })

@@ -200,7 +200,7 @@ describe("requestContext", () => {
 
   it("is not ambient: nothing under src/ uses AsyncLocalStorage or Hono's contextStorage", () => {
     // The request is readable only through its own Hono context, so watchers, timers and
-    // finalizers a request creates cannot inherit it (DESIGN.md's leaking-context loophole).
+    // finalizers a request creates cannot inherit it (docs/architecture.md, the leaking-context loophole).
     const offenders = sourceFiles().filter((file) => /AsyncLocalStorage|node:async_hooks|hono\/context-storage|contextStorage\(/.test(readFileSync(file, "utf8")))
     expect(offenders).toEqual([])
   })

@@ -1,5 +1,5 @@
 /**
- * Every route of CONTRACT.md answers as written against a running server: shapes, JSON errors,
+ * Every route of docs/protocol.md answers as written against a running server: shapes, JSON errors,
  * 400s that name the field, 404s for unknown sessions, SSE replay, and the local server's
  * security rules over a real socket.
  */

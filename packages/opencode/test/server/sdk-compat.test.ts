@@ -1,5 +1,5 @@
 /**
- * opencode's published SDK drives the session flows unmodified (CONTRACT.md, "Compatibility").
+ * opencode's published SDK drives the session flows unmodified (docs/protocol.md, "Compatibility with opencode's clients").
  * A plain SDK client is a plain client: the renderer hop is not applicable to its closes.
  */
 import { createOpencodeClient, createOpencodeServer } from "@opencode-ai/sdk"

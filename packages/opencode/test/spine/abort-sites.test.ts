@@ -1,5 +1,5 @@
 /**
- * Static guard (DESIGN.md, "Mechanisms"): nothing outside an allow-list may abort a controller
+ * Static guard (docs/architecture.md, "Mechanisms that close each known loophole"): nothing outside an allow-list may abort a controller
  * or call the close primitive. Each allowed site names the test that interrupts a real run
  * through it; a new site fails here until it is reviewed, listed, and covered.
  */

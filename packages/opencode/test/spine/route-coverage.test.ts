@@ -1,5 +1,5 @@
 /**
- * Runtime guard (DESIGN.md, "Mechanisms"): every route of the server is called against a
+ * Runtime guard (docs/architecture.md, "Mechanisms that close each known loophole"): every route of the server is called against a
  * directory with an active run. A route that stops a run must be in the list of routes known to
  * close instances (each mapped to the test that covers it), and the stop must carry a complete
  * origin naming that route's request.

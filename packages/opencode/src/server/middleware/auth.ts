@@ -8,7 +8,7 @@
  * by `hostOrigin`, which runs first).
  *
  * Hono's `bearerAuth` is not used: it answers a malformed header with 400 and a text body,
- * where the contract wants one 401 JSON shape, and it cannot accept the `?token=` form that
+ * where the protocol wants one 401 JSON shape, and it cannot accept the `?token=` form that
  * `/event` needs (EventSource cannot send headers).
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto"
