@@ -58,7 +58,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     // Once shutdown begins nothing new is accepted: a prompt started after `disposeAll` took its
     // snapshot of the instances would never be closed, and would read later as a crash.
     const fetch: typeof app.fetch = (request, ...rest) =>
-      accepting ? app.fetch(request, ...rest) : Response.json(errorBody("shutting_down", "the server is shutting down; no new work is accepted"), { status: 503 })
+      accepting
+        ? app.fetch(request, ...rest)
+        : Response.json(errorBody("shutting_down", "the server is shutting down; no new work is accepted"), {
+            status: 503,
+            // As every other response: no page may frame it.
+            headers: { "content-security-policy": "frame-ancestors 'none'", "x-frame-options": "DENY" },
+          })
     const s = serve({ fetch, port: options.port, hostname: options.hostname }, () => resolve(s))
     s.once("error", reject)
   })

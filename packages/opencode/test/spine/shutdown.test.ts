@@ -103,6 +103,7 @@ describe("shutdown refuses new work first", () => {
     const prompt = await server.call("POST", `/session/${later.body.id}/prompt`, { directory: other, body: { text: "go", model: "scripted/slow" } })
     expect(prompt.status).toBe(503)
     expect(prompt.body.error.code).toBe("shutting_down")
+    expect(prompt.headers.get("x-frame-options")).toBe("DENY")
     const session = await server.call("POST", "/session", { directory: server.project(), body: {} })
     expect(session.status).toBe(503)
     expect(session.body.error.code).toBe("shutting_down")
