@@ -4,6 +4,7 @@
  */
 import { newId } from "../id.ts"
 import type { RunSummary } from "../provenance/schemas.ts"
+import type { Statement } from "better-sqlite3"
 import { parseStoredJson, preparedOnce, type DB } from "../storage/database.ts"
 
 export const SESSION_VERSION = "0.1.0"
@@ -30,7 +31,7 @@ export interface MessageInfo {
 
 export type Part =
   | { id: string; sessionID: string; messageID: string; type: "text"; text: string }
-  | { id: string; sessionID: string; messageID: string; type: "tool"; callID: string; tool: string; state: { status: "running" | "completed" | "error" } }
+  | { id: string; sessionID: string; messageID: string; type: "tool"; callID: string; tool: string; state: { status: "running" | "completed" | "error" }; path?: string }
 
 export interface RunRecord {
   runId: string
@@ -71,17 +72,8 @@ export interface SessionPageQuery {
   search?: string
 }
 
-interface PageRow {
-  id: string
-  project_id: string
-  directory: string
-  title: string
-  created: number
-  updated: number
-  run_id: string | null
-  run_finished: number | null
-  classification: string | null
-}
+/** A page row (raw): id, project_id, directory, title, created, updated, last run id, its finished_at, its classification. */
+type PageRow = [string, string, string, string, number, number, string | null, number | null, string | null]
 
 interface SessionRow {
   id: string
@@ -152,36 +144,55 @@ export class SessionStore {
    * one (the last row's id), absent on the last page. Undefined when `before` names no session.
    */
   listSessionPage(directoryKey: string, query: SessionPageQuery): { sessions: PublicSession[]; next?: string } | undefined {
-    const where = ["s.directory_key = ?"]
     const params: unknown[] = [directoryKey]
+    let variant = 0
     if (query.before !== undefined) {
       // (updated, rowid) below the cursor's: a time cursor takes every session updated strictly before it.
       const at = typeof query.before === "number" ? { updated: query.before, rid: Number.MIN_SAFE_INTEGER } : this.cursorOf(query.before)
       if (!at) return undefined
-      where.push("(s.updated, s.rowid) < (?, ?)")
+      variant |= 1
       params.push(at.updated, at.rid)
     }
     if (query.start !== undefined) {
-      where.push("s.updated >= ?")
+      variant |= 2
       params.push(query.start)
     }
     if (query.search) {
-      // opencode's search: the title contains the text, case-insensitively (ASCII, as SQLite's LIKE).
-      where.push("s.title LIKE ? ESCAPE '\\'")
+      variant |= 4
       params.push(`%${query.search.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`)
     }
-    const rows = this.stmt(
-      `SELECT s.id, s.project_id, s.directory, s.title, s.created, s.updated, r.id AS run_id, r.finished_at AS run_finished,
-         CASE WHEN r.summary IS NOT NULL AND json_valid(r.summary) THEN r.summary ->> '$.classification' END AS classification
-       FROM session s
-       LEFT JOIN run r ON r.rowid = (SELECT rowid FROM run WHERE session_id = s.id ORDER BY started_at DESC LIMIT 1)
-       WHERE ${where.join(" AND ")}
-       ORDER BY s.updated DESC, s.rowid DESC LIMIT ?`,
-    ).all(...params, query.limit + 1) as PageRow[]
+    params.push(query.limit + 1)
+    // Rows as arrays (raw): no object per row that is thrown away at once.
+    const rows = this.pageStatement(variant).all(...params) as PageRow[]
     const more = rows.length > query.limit
     if (more) rows.length = query.limit
     const sessions = rows.map(toPublicSession)
     return more && sessions.length > 0 ? { sessions, next: sessions[sessions.length - 1]!.id } : { sessions }
+  }
+
+  private readonly pageStatements: (Statement<unknown[]> | undefined)[] = []
+
+  /** The page query for one combination of filters (bit 1: before, 2: start, 4: search), prepared once. */
+  private pageStatement(variant: number): Statement<unknown[]> {
+    let statement = this.pageStatements[variant]
+    if (statement) return statement
+    const where = ["s.directory_key = ?"]
+    if (variant & 1) where.push("(s.updated, s.rowid) < (?, ?)")
+    if (variant & 2) where.push("s.updated >= ?")
+    // opencode's search: the title contains the text, case-insensitively (ASCII, as SQLite's LIKE).
+    if (variant & 4) where.push("s.title LIKE ? ESCAPE '\\'")
+    statement = this.db
+      .prepare<unknown[]>(
+        `SELECT s.id, s.project_id, s.directory, s.title, s.created, s.updated, r.id, r.finished_at,
+           CASE WHEN r.summary IS NOT NULL AND json_valid(r.summary) THEN r.summary ->> '$.classification' END
+         FROM session s
+         LEFT JOIN run r ON r.rowid = (SELECT rowid FROM run WHERE session_id = s.id ORDER BY started_at DESC LIMIT 1)
+         WHERE ${where.join(" AND ")}
+         ORDER BY s.updated DESC, s.rowid DESC LIMIT ?`,
+      )
+      .raw(true)
+    this.pageStatements[variant] = statement
+    return statement
   }
 
   /** Where a session-id cursor stands in the listing order; undefined for an unknown id. */
@@ -212,7 +223,7 @@ export class SessionStore {
 
   /** Inserts or replaces a part (text parts are re-saved as they grow). */
   savePart(part: Part, ord: number): void {
-    const data = part.type === "tool" ? JSON.stringify({ callID: part.callID, tool: part.tool, state: part.state }) : null
+    const data = part.type === "tool" ? JSON.stringify({ callID: part.callID, tool: part.tool, state: part.state, ...(part.path ? { path: part.path } : {}) }) : null
     this.stmt("INSERT INTO part (id, message_id, session_id, ord, type, text, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET text = excluded.text, data = excluded.data")
       .run(part.id, part.messageID, part.sessionID, ord, part.type, part.type === "text" ? part.text : null, data)
   }
@@ -300,17 +311,11 @@ function toSession(row: SessionRow): SessionInfo {
 }
 
 function toPublicSession(row: PageRow): PublicSession {
-  const session: PublicSession = {
-    id: row.id,
-    projectID: row.project_id,
-    directory: row.directory,
-    title: row.title,
-    version: SESSION_VERSION,
-    time: { created: row.created, updated: row.updated },
-  }
-  if (row.run_id !== null) {
-    session.lastRun = { runId: row.run_id, status: row.run_finished ? "finished" : "running" }
-    if (typeof row.classification === "string") session.lastRun.classification = row.classification
+  const [id, projectID, directory, title, created, updated, runId, runFinished, classification] = row
+  const session: PublicSession = { id, projectID, directory, title, version: SESSION_VERSION, time: { created, updated } }
+  if (runId !== null) {
+    session.lastRun = { runId, status: runFinished ? "finished" : "running" }
+    if (typeof classification === "string") session.lastRun.classification = classification
   }
   return session
 }
