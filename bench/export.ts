@@ -52,7 +52,12 @@ for (const messages of sizes) {
     exportMs.push(t.ms)
     doc = t.value
   }
-  const stringifyMs = time(() => JSON.stringify(doc)).ms
+  const stringifyRuns: number[] = []
+  for (let i = 0; i < reps; i++) stringifyRuns.push(time(() => JSON.stringify(doc)).ms)
+  const stringifyMs = median(stringifyRuns)
+  // What GET /session/:id/export does per call: build the document and serialise it (c.json).
+  const routeMs: number[] = []
+  for (let i = 0; i < reps; i++) routeMs.push(time(() => JSON.stringify(buildSessionExport(deps, session.id, "full"))).ms)
 
   // The same export when every record is another build's (a database carried across versions):
   // each record is then parsed through its schema.
@@ -91,6 +96,10 @@ for (const messages of sizes) {
     foreignExportMs: round(median(foreignMs), 1),
     foreignExportRuns: foreignMs.map((ms) => round(ms, 1)),
     stringifyMs: round(stringifyMs, 1),
+    routeMs: round(median(routeMs), 1),
+    routeRuns: routeMs.map((ms) => round(ms, 1)),
+    routeUsPerRecord: round((median(routeMs) * 1000) / records, 2),
+    routeVsStringify: round(median(routeMs) / stringifyMs, 2),
     exportBytes: JSON.stringify(doc).length,
     exportIncidents: doc.incidents.length,
     truncated: doc.diagnostics.truncated,

@@ -2,9 +2,11 @@
  * Benchmark 1b: what the request hop's own code costs, without HTTP: the real app with and
  * without the spine, both in this one process (so both share the JIT's state and the heap), each
  * driven through `app.fetch` in alternating batches of `GET /session` with a directory header, the
- * project's instance open. The response header goes to a stand-in for Node's response, so this
- * measures the middleware's JavaScript, not Node's cost of writing one more header.
+ * project's instance open. The response header goes to a real (never written) Node response, so
+ * this measures the middleware's JavaScript and Node's cost of one more header.
  */
+import { IncomingMessage, ServerResponse } from "node:http"
+import { Socket } from "node:net"
 import { createHost } from "../packages/opencode/src/host.ts"
 import { createServerApp } from "../packages/opencode/src/server/app.ts"
 import { median, report, round, tempDir } from "./lib.ts"
@@ -17,7 +19,8 @@ const apps = {
   no_spine: createServerApp(host, { defaultDirectory: project, hostname: "127.0.0.1", spine: false }),
   spine: createServerApp(host, { defaultDirectory: project, hostname: "127.0.0.1" }),
 }
-const outgoing = { headersSent: false, setHeader: (_name: string, _value: string) => undefined }
+// A real Node response (never written): the spine's header costs here what it costs on a socket's response.
+const outgoing = new ServerResponse(new IncomingMessage(new Socket()))
 const headers = { "x-opencode-directory": encodeURIComponent(project), host: "127.0.0.1" }
 const BATCH = 10_000
 const ROUNDS = 8

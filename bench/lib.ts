@@ -1,6 +1,6 @@
 /** Shared helpers of the benchmarks: temp dirs, child processes that report one JSON line, statistics. */
 import { spawn } from "node:child_process"
-import { mkdtempSync, realpathSync } from "node:fs"
+import { mkdtempSync, readFileSync, realpathSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -38,6 +38,18 @@ export function runPart<T>(script: string, args: { nodeArgs?: string[]; env?: Re
       resolve(JSON.parse(line.slice("BENCH_RESULT ".length)) as T)
     })
   })
+}
+
+/** A process's CPU time (user + system) in µs, from /proc (Linux); undefined elsewhere. */
+export function cpuMicros(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    // Fields 14 and 15 of stat (utime, stime), in clock ticks of 1/100 s.
+    return (Number(fields[11]) + Number(fields[12])) * 10_000
+  } catch {
+    return undefined
+  }
 }
 
 export function percentile(sorted: number[], p: number): number {

@@ -4,12 +4,16 @@
  * tick so they stay active). Each sample: send `POST /instance/reload` for one directory (closing
  * its 10 runs) and time until `lifecycle.action.finished` for that action arrives at an SSE client
  * on `/event`; then restart that directory's 10 runs, so every reload sees 100 active runs.
+ * The SSE leg alone (published on the server's bus → arrived at the client) is compared with a
+ * bare SSE echo in the same server process (written → arrived), one echo after each reload.
  */
 import { spawn } from "node:child_process"
 import path from "node:path"
 import { BENCH_DIR, percentile, report, round, tempDir } from "./lib.ts"
 
-const SAMPLES = Number(process.env.BENCH_RELOADS ?? 30)
+const SAMPLES = Number(process.env.BENCH_RELOADS ?? 200)
+/** Wall-clock time in ms with sub-ms precision, comparable with the server process's stamps. */
+const now = () => performance.timeOrigin + performance.now()
 const DIRS = 10
 const PER_DIR = 10
 
@@ -17,12 +21,12 @@ const child = spawn(process.execPath, ["--import", "tsx", path.join(BENCH_DIR, "
   env: { ...process.env, BENCH_TICK_MS: "1000" },
   stdio: ["ignore", "pipe", "inherit"],
 })
-const url = await new Promise<string>((resolve, reject) => {
+const { url, echoUrl } = await new Promise<{ url: string; echoUrl: string }>((resolve, reject) => {
   let out = ""
   child.stdout!.on("data", (chunk: Buffer) => {
     out += chunk.toString()
     const line = out.split("\n").find((l) => l.startsWith("BENCH_READY "))
-    if (line) resolve((JSON.parse(line.slice(12)) as { url: string }).url)
+    if (line) resolve(JSON.parse(line.slice(12)) as { url: string; echoUrl: string })
   })
   child.once("exit", (code) => reject(new Error(`server exited ${code}`)))
 })
@@ -39,6 +43,11 @@ async function call(method: string, route: string, directory: string, body?: unk
 
 // The SSE client: arrival time of every lifecycle.action.finished, by lifecycle id.
 const finishedAt = new Map<string, number>()
+/** The same arrival, as wall-clock time (for the SSE leg against the server's publish stamp). */
+const arrivedAt = new Map<string, number>()
+/** Frames received so far, and the count when each lifecycle.action.finished arrived (to see what queued ahead of it). */
+let frames = 0
+const framesAt = new Map<string, number>()
 const waiters = new Map<string, () => void>()
 const sse = new AbortController()
 const events = await fetch(`${url}/event`, { signal: sse.signal })
@@ -47,17 +56,21 @@ void (async () => {
   let buffer = ""
   try {
     for await (const chunk of events.body as unknown as AsyncIterable<Uint8Array>) {
-      const now = performance.now()
+      const arrived = performance.now()
+      const arrivedWall = now()
       buffer += decoder.decode(chunk, { stream: true })
       let end: number
       while ((end = buffer.indexOf("\n\n")) !== -1) {
         const frame = buffer.slice(0, end)
         buffer = buffer.slice(end + 2)
+        frames++
         const data = frame.split("\n").find((line) => line.startsWith("data:"))
         if (!data || !data.includes("lifecycle.action.finished")) continue
         const event = JSON.parse(data.slice(5)) as { type: string; properties: { action: { lifecycleId: string } } }
         if (event.type !== "lifecycle.action.finished") continue
-        finishedAt.set(event.properties.action.lifecycleId, now)
+        finishedAt.set(event.properties.action.lifecycleId, arrived)
+        arrivedAt.set(event.properties.action.lifecycleId, arrivedWall)
+        framesAt.set(event.properties.action.lifecycleId, frames)
         waiters.get(event.properties.action.lifecycleId)?.()
       }
     }
@@ -65,6 +78,36 @@ void (async () => {
     // aborted at the end
   }
 })()
+
+// The bare echo's client: each frame's SSE leg (written by the server → arrived here).
+const echoLegs: number[] = []
+let echoWaiter: (() => void) | undefined
+const echoStream = await fetch(`${echoUrl}/events`, { signal: sse.signal })
+void (async () => {
+  const decoder = new TextDecoder()
+  let buffer = ""
+  try {
+    for await (const chunk of echoStream.body as unknown as AsyncIterable<Uint8Array>) {
+      const arrivedWall = now()
+      buffer += decoder.decode(chunk, { stream: true })
+      let end: number
+      while ((end = buffer.indexOf("\n\n")) !== -1) {
+        const frame = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        if (!frame.startsWith("data:")) continue
+        echoLegs.push(arrivedWall - (JSON.parse(frame.slice(5)) as { at: number }).at)
+        echoWaiter?.()
+      }
+    }
+  } catch {
+    // aborted at the end
+  }
+})()
+const echoOnce = async () => {
+  const arrived = new Promise<void>((resolve) => (echoWaiter = resolve))
+  await (await fetch(`${echoUrl}/echo`, { method: "POST" })).arrayBuffer()
+  await arrived
+}
 
 const dirs = Array.from({ length: DIRS }, () => tempDir("oc-bench-lc-"))
 const sessions = new Map<string, string[]>()
@@ -87,10 +130,13 @@ await new Promise((r) => setTimeout(r, 1500)) // every run is streaming
 
 const latencies: number[] = []
 const responseMs: number[] = []
+const lifecycleIds: string[] = []
+const framesAhead: number[] = []
 const activeBefore: number[] = []
 for (let i = 0; i < SAMPLES; i++) {
   const dir = dirs[i % DIRS]!
   if (i % 10 === 0) activeBefore.push(await activeRuns())
+  const framesBefore = frames
   const sent = performance.now()
   const res = await call("POST", "/instance/reload", dir)
   const answered = performance.now()
@@ -99,13 +145,22 @@ for (let i = 0; i < SAMPLES; i++) {
   if (!finishedAt.has(lifecycleId)) await new Promise<void>((resolve) => waiters.set(lifecycleId, resolve))
   latencies.push(finishedAt.get(lifecycleId)! - sent)
   responseMs.push(answered - sent)
+  lifecycleIds.push(lifecycleId)
+  framesAhead.push(framesAt.get(lifecycleId)! - framesBefore - 1)
+  await echoOnce()
   await startRuns(dir)
   await new Promise((r) => setTimeout(r, 100))
 }
 const activeAtEnd = await activeRuns()
+const published = (await (await fetch(`${echoUrl}/published`)).json()) as Record<string, number>
+const sseLegs = lifecycleIds.flatMap((id) => (published[id] !== undefined && arrivedAt.has(id) ? [arrivedAt.get(id)! - published[id]!] : []))
 sse.abort()
 child.kill("SIGTERM")
 const sorted = [...latencies].sort((a, b) => a - b)
+function legStats(legs: number[]) {
+  const list = [...legs].sort((a, b) => a - b)
+  return { samples: list.length, p50: round(percentile(list, 50), 3), p95: round(percentile(list, 95), 3), max: round(list.at(-1) ?? NaN, 3) }
+}
 const sortedResponse = [...responseMs].sort((a, b) => a - b)
 report({
   samples: latencies.length,
@@ -118,4 +173,7 @@ report({
   responseP50: round(percentile(sortedResponse, 50), 1),
   responseP95: round(percentile(sortedResponse, 95), 1),
   all: latencies.map((ms) => round(ms, 1)),
+  sseLeg: legStats(sseLegs),
+  framesAheadP50: percentile([...framesAhead].sort((a, b) => a - b), 50),
+  echoLeg: legStats(echoLegs),
 })

@@ -8,14 +8,16 @@
  *   BENCH_EXPORT_SIZES                                messages per export size (default 1000,10000,100000)
  *   BENCH_MEMORY_REQUESTS, BENCH_MEMORY_BUDGET_MS     memory run (default 1M requests, 200 s budget)
  *   BENCH_CRASH_RUNS                                  journalled runs the crash scan reads (default 10000)
- *   BENCH_ONLY=overhead,inprocess,lifecycle,export,memory,crash run some parts only (BENCHMARKS.md is still written)
+ *   BENCH_PROMPTS                                     prompt samples per server against opencode (default 60)
+ *   OPENCODE_REFERENCE_BIN                            an opencode binary to compare with (else installed into bench/.cache)
+ *   BENCH_ONLY=overhead,inprocess,lifecycle,export,memory,crash,opencode run some parts only (BENCHMARKS.md is still written)
  */
 import autocannon from "autocannon"
 import { spawn, type ChildProcess, execSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
-import { BENCH_DIR, median, round, ROOT, runPart } from "./lib.ts"
+import { BENCH_DIR, cpuMicros, median, round, ROOT, runPart } from "./lib.ts"
 
 const round2 = (n: number) => round(n, 2)
 
@@ -63,18 +65,6 @@ function startHttpServer(variant: Variant): Promise<ServerChild> {
       reject(new Error(`${variant} server exited ${code}`))
     })
   })
-}
-
-/** The server process's CPU time (user + system) in µs, from /proc (Linux); undefined elsewhere. */
-function cpuMicros(pid: number | undefined): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    // Fields 14 and 15 of stat (utime, stime), in clock ticks of 1/100 s.
-    return (Number(fields[11]) + Number(fields[12])) * 10_000
-  } catch {
-    return undefined
-  }
 }
 
 async function load(url: string, headers: Record<string, string>, seconds: number, pid?: number) {
@@ -169,6 +159,7 @@ await part("lifecycle", () => runPart("lifecycle.ts"))
 await part("export", () => runPart("export.ts"))
 await part("memory", () => runPart("memory.ts", { nodeArgs: ["--expose-gc"] }))
 await part("crash", () => runPart("crash-scan.ts"))
+await part("opencode", () => runPart("opencode-compare.ts", { timeoutMs: 1_800_000 }))
 const loadEnd = os.loadavg()
 const totalS = Math.round((Date.now() - began) / 1000)
 
@@ -273,14 +264,17 @@ function render(): string {
       "",
       "`bench/in-process.ts`: the real app with and without the spine in one process (shared JIT state and heap), driven",
       `through \`app.fetch\` in ${ip.rounds} alternating batches of ${ip.batch} \`GET /session\` requests (instance open); the response header`,
-      "goes to a stand-in for Node's response, so this is the middleware's JavaScript alone, without Node's cost of one more header.",
+      "is set on a real Node `ServerResponse` (never written to a socket), so the figure is the middleware's JavaScript and Node's",
+      "cost of one more response header. This same-process figure decides the spine's target.",
       "",
       `- CPU per request (median of batches): no_spine ${ip.noSpineUs} µs, spine ${ip.spineUs} µs: **${ip.spineCostUs} µs (${pct(ip.spineCostPct)})**`,
+      `- Target spine cost ≤ 2 µs per request (header included): ${pass(ip.spineCostUs <= 2)}.`,
       `- batches: no_spine ${ip.samples.no_spine?.join(", ")}; spine ${ip.samples.spine?.join(", ")} µs`,
       "",
     )
   }
-  const l = results.lifecycle as { samples: number; activeAtStart: number; activeBefore: number[]; activeAtEnd: number; p50: number; p95: number; max: number; responseP50: number; responseP95: number } | undefined
+  type Leg = { samples: number; p50: number; p95: number; max: number }
+  const l = results.lifecycle as { samples: number; activeAtStart: number; activeBefore: number[]; activeAtEnd: number; p50: number; p95: number; max: number; responseP50: number; responseP95: number; sseLeg?: Leg; echoLeg?: Leg; framesAheadP50?: number } | undefined
   if (l) {
     add(
       "## 2. Lifecycle event latency",
@@ -289,7 +283,7 @@ function render(): string {
       "directories, 1 s tick). Each sample sends `POST /instance/reload` for one directory (closing its 10 runs: journal,",
       "abort, settle, reopen) and times until that action's `lifecycle.action.finished` arrives at an SSE client on `/event`;",
       "the directory's 10 runs are then restarted, so every reload sees 100 active runs",
-      `(active runs checked: ${l.activeAtStart} at start, ${l.activeBefore.join(", ")} before reloads 1/11/21, ${l.activeAtEnd} at the end).`,
+      `(active runs checked: ${l.activeAtStart} at start, ${l.activeAtEnd} at the end, and before every tenth reload: ${l.activeBefore.every((n) => n === l.activeAtStart) ? `${l.activeBefore.length} times ${l.activeAtStart}` : l.activeBefore.join(", ")}).`,
       "",
       "| samples | p50 | p95 | max | reload response p50 / p95 |",
       "|---:|---:|---:|---:|---:|",
@@ -298,9 +292,27 @@ function render(): string {
       `Target p95 ≤ 50 ms: ${pass(l.p95 <= 50)}.`,
       "",
     )
+    if (l.sseLeg && l.echoLeg) {
+      const ratio = l.sseLeg.p50 / l.echoLeg.p50
+      add(
+        "**The SSE leg alone.** From the moment the server publishes `lifecycle.action.finished` on its bus (stamped by a bus",
+        "subscriber registered before any client) to its arrival at the SSE client, against a bare SSE echo in the same server",
+        "process (a plain `node:http` stream: one frame written with its time after each reload, timed to its arrival). Both",
+        "under the same load (100 streaming runs); times are wall-clock with sub-ms precision on one machine.",
+        "",
+        "| leg | samples | p50 | p95 | max |",
+        "|---|---:|---:|---:|---:|",
+        `| \`lifecycle.action.finished\` on \`/event\` | ${l.sseLeg.samples} | ${l.sseLeg.p50} ms | ${l.sseLeg.p95} ms | ${l.sseLeg.max} ms |`,
+        `| bare SSE echo | ${l.echoLeg.samples} | ${l.echoLeg.p50} ms | ${l.echoLeg.p95} ms | ${l.echoLeg.max} ms |`,
+        "",
+        `Target SSE leg ≤ 2× the bare echo (p50): ${pass(ratio <= 2)} (${round(ratio, 2)}×; p95 ${round(l.sseLeg.p95 / l.echoLeg.p95, 2)}×).` +
+          (l.framesAheadP50 !== undefined ? ` Between sending the reload and receiving its finished event the client received ${l.framesAheadP50} other frames (median): the events of the closes (each run's abort, messages, status) are queued ahead of it on the same stream.` : ""),
+        "",
+      )
+    }
   }
   const e = results.export as
-    | { messages: number; runs: number; records: number; journalRows: number; requestRows: number; exportMs: number; exportRuns: number[]; foreignExportMs: number; foreignExportRuns: number[]; stringifyMs: number; exportBytes: number; truncated: Record<string, { kept: number; dropped: number }>; deriveRecords: number; deriveMs: number; deriveChains: number; exportUsPerRecord: number; deriveUsPerRecord: number; recordsPerRun: number }[]
+    | { messages: number; runs: number; records: number; journalRows: number; requestRows: number; exportMs: number; exportRuns: number[]; foreignExportMs: number; foreignExportRuns: number[]; stringifyMs: number; routeMs?: number; routeRuns?: number[]; routeUsPerRecord?: number; routeVsStringify?: number; exportBytes: number; truncated: Record<string, { kept: number; dropped: number }>; deriveRecords: number; deriveMs: number; deriveChains: number; exportUsPerRecord: number; deriveUsPerRecord: number; recordsPerRun: number }[]
     | undefined
   if (e) {
     const at10k = e.find((r) => r.messages === 10_000)
@@ -315,18 +327,30 @@ function render(): string {
       "the records reads them (its boot row names this build's record format, so they are not re-validated), and with the",
       "boot marked as another build's (every record parsed through its schema: a database carried across versions).",
       "`deriveIncidentChains` is timed on its own over every run, lifecycle, request and renderer record of the session (no caps).",
+      "\"route\" is what `GET /session/:id/export` does per call: the document built and serialised (`JSON.stringify`, as `c.json`),",
+      "timed together; its per-record time and its ratio to `JSON.stringify` of the same document alone decide the targets.",
       "",
-      "| messages | records in DB | request rows | export | µs / record | export, another build's records | JSON.stringify | export size | truncated | derive (records) | derive µs / record |",
-      "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+      "| messages | records in DB | request rows | route (build + serialise) | route µs / record | route / JSON.stringify | export (build only) | µs / record | export, another build's records | JSON.stringify | export size | truncated | derive (records) | derive µs / record |",
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
       ...e.map(
         (r) =>
-          `| ${r.messages} | ${r.records} | ${r.requestRows} | ${r.exportMs} ms (min ${Math.min(...r.exportRuns)}; ${r.exportRuns.join(", ")}) | ${r.exportUsPerRecord} | ${r.foreignExportMs} ms (${r.foreignExportRuns.join(", ")}) | ${r.stringifyMs} ms | ${round(r.exportBytes / 1024 / 1024, 1)} MB | ${Object.entries(r.truncated).map(([k, v]) => `${k}: ${v.kept} kept, ${v.dropped} dropped`).join("; ") || "—"} | ${r.deriveMs} ms (${r.deriveRecords}) | ${r.deriveUsPerRecord} |`,
+          `| ${r.messages} | ${r.records} | ${r.requestRows} | ${r.routeMs ?? "—"} ms (${r.routeRuns?.join(", ") ?? ""}) | ${r.routeUsPerRecord ?? "—"} | ${r.routeVsStringify ?? "—"}× | ${r.exportMs} ms (min ${Math.min(...r.exportRuns)}; ${r.exportRuns.join(", ")}) | ${r.exportUsPerRecord} | ${r.foreignExportMs} ms (${r.foreignExportRuns.join(", ")}) | ${r.stringifyMs} ms | ${round(r.exportBytes / 1024 / 1024, 1)} MB | ${Object.entries(r.truncated).map(([k, v]) => `${k}: ${v.kept} kept, ${v.dropped} dropped`).join("; ") || "—"} | ${r.deriveMs} ms (${r.deriveRecords}) | ${r.deriveUsPerRecord} |`,
       ),
       "",
-      `Growth: export time per record ${e.map((r) => r.exportUsPerRecord).join(" → ")} µs; derivation per record ${e.map((r) => r.deriveUsPerRecord).join(" → ")} µs`,
+      `Growth: route time per record ${e.map((r) => r.routeUsPerRecord).join(" → ")} µs; export (build only) ${e.map((r) => r.exportUsPerRecord).join(" → ")} µs; derivation per record ${e.map((r) => r.deriveUsPerRecord).join(" → ")} µs`,
       `(the export's per-record time falls at the largest size because its record lists are capped at 5 000 and the request log at 20 000 rows).`,
       at10k
         ? `Target ≤ 300 ms at 10k messages: ${pass(at10k.exportMs <= 300)} (median ${at10k.exportMs} ms, fastest ${Math.min(...at10k.exportRuns)} ms); with another build's records ${pass(at10k.foreignExportMs <= 300)} (median ${at10k.foreignExportMs} ms).`
+        : "",
+      at10k?.routeVsStringify !== undefined
+        ? `Target route ≤ 3× \`JSON.stringify\` of the same document at 10k messages: ${pass(at10k.routeVsStringify <= 3)} (${at10k.routeMs} ms against ${at10k.stringifyMs} ms, ${at10k.routeVsStringify}×).`
+        : "",
+      e.length > 1 && e[0]!.routeUsPerRecord !== undefined
+        ? (() => {
+            const per = e.map((r) => r.routeUsPerRecord!)
+            const spread = Math.max(...per) / Math.min(...per)
+            return `Target per-record route time flat from ${e[0]!.messages} to ${e.at(-1)!.messages} messages (largest within 1.25× of smallest): ${pass(spread <= 1.25)} (${per.join(" → ")} µs, ${round(spread, 2)}×).`
+          })()
         : "",
       "",
     )
@@ -370,6 +394,49 @@ function render(): string {
       `Target ≤ 50 ms over ${c.history.runs} journalled runs: ${pass(c.history.ms <= 50)}. With every one of them crashed: ${pass(c.allCrashed.ms <= 50)} (see Findings).`,
       "",
     )
+  }
+  type Side = { rps: number; cpuUs: number; failed: number; rounds: { rps: number; cpuUs: number }[] }
+  type PromptSide = { samples: number; p50: number; p95: number; max: number }
+  const oc = results.opencode as
+    | { skipped: string }
+    | { version: string; rows: { route: string; ours: Side; opencode: Side; sessions?: number; rowsAnswered?: Record<string, number> }[]; prompt: { ours: PromptSide; opencode: PromptSide }; stubRequests: number }
+    | undefined
+  if (oc) {
+    add("## 6. Against opencode", "")
+    if ("skipped" in oc) add(`Skipped in this run: ${oc.skipped}.`, "")
+    else {
+      const ahead = (r: { ours: Side; opencode: Side }) => r.ours.cpuUs < r.opencode.cpuUs && r.ours.rps > r.opencode.rps && r.ours.failed === 0
+      add(
+        `opencode ${oc.version} (\`opencode-ai\` from npm, installed into \`bench/.cache/opencode\` when this part first runs) and this server, each`,
+        "as its real command (`opencode serve`, `node packages/opencode/bin/opencode.mjs serve`) in its own process on loopback, one project",
+        "directory each. Same routes, same load: autocannon, 10 connections, the order of the two servers reversed every round; CPU",
+        "per request is the server process's user + system time over the measured window (median over rounds), throughput the mean.",
+        "Sessions are created through `POST /session`; at 1 000 sessions each server answers its default page (rows answered below).",
+        "",
+        "| route | CPU µs/request: ours / opencode | ratio | req/s: ours / opencode | ratio | rows answered | ahead of opencode |",
+        "|---|---:|---:|---:|---:|---:|---|",
+        ...oc.rows.map(
+          (r) =>
+            `| ${r.route} | ${r.ours.cpuUs} / ${r.opencode.cpuUs} | ${round(r.ours.cpuUs / r.opencode.cpuUs, 2)}× | ${r.ours.rps} / ${r.opencode.rps} | ${round(r.ours.rps / r.opencode.rps, 2)}× | ${r.rowsAnswered ? `${r.rowsAnswered.ours} / ${r.rowsAnswered.opencode}` : "—"} | ${ahead(r) ? "yes" : "**no**"}${r.ours.failed || r.opencode.failed ? ` (failed requests: ours ${r.ours.failed}, opencode ${r.opencode.failed})` : ""} |`,
+        ),
+        "",
+        "Per round, req/s (CPU µs/request): " + oc.rows.map((r) => `${r.route}: ours ${r.ours.rounds.map((x) => `${x.rps} (${x.cpuUs})`).join(", ")}; opencode ${r.opencode.rounds.map((x) => `${x.rps} (${x.cpuUs})`).join(", ")}`).join(". ") + ".",
+        "",
+        "**Prompt → first streamed part at an SSE client.** Both servers on one loopback OpenAI-compatible stub that streams its",
+        "first token at once (ours through `OPENAI_BASE_URL`, opencode through a provider in `OPENCODE_CONFIG_CONTENT`). An SSE",
+        "client on each server's `/event` stays connected; each sample sends `POST /session/:id/prompt_async` (opencode's body:",
+        "`parts` and `model`) and times until the event carrying the stub's first token for that session arrives; the run is let",
+        `finish (idle) before the next sample, the servers alternate, 3 warm-up prompts each are left out (${oc.stubRequests} completions reached the stub).`,
+        "",
+        "| server | samples | p50 | p95 | max |",
+        "|---|---:|---:|---:|---:|",
+        `| ours | ${oc.prompt.ours.samples} | ${oc.prompt.ours.p50} ms | ${oc.prompt.ours.p95} ms | ${oc.prompt.ours.max} ms |`,
+        `| opencode | ${oc.prompt.opencode.samples} | ${oc.prompt.opencode.p50} ms | ${oc.prompt.opencode.p95} ms | ${oc.prompt.opencode.max} ms |`,
+        "",
+        `Target ahead of opencode on every row: ${oc.rows.map((r) => `${r.route} ${pass(ahead(r))}`).join("; ")}; prompt → first part ${pass(oc.prompt.ours.p50 < oc.prompt.opencode.p50 && oc.prompt.ours.p95 < oc.prompt.opencode.p95)} (p50 ${round(oc.prompt.ours.p50 / oc.prompt.opencode.p50, 2)}×, p95 ${round(oc.prompt.ours.p95 / oc.prompt.opencode.p95, 2)}× opencode's).`,
+        "",
+      )
+    }
   }
   try {
     add(readFileSync(path.join(BENCH_DIR, "findings.md"), "utf8").trimEnd(), "")
