@@ -248,6 +248,8 @@ function attributeSummary(index: RecordIndex, run: RunSummary, legacy: boolean):
       case "watchdog":
         return { origin: handlerOrigin("watchdog"), cause: "watchdog", interrupt: { present: true } }
       case "remote": {
+        // This server stopped following the run (its shutdown): the local cause is the origin, the remote's part stays remote.
+        if (meta.localStop) return { origin: reprove(meta.localStop), cause: "remote", interrupt: { present: true } }
         const base = meta.workspaceId ? { kind: "forwarded_remote" as const, workspaceId: meta.workspaceId } : { kind: "forwarded_remote" as const }
         return { origin: { ...base, provenance: computeProvenance(base) }, cause: "remote", interrupt: { present: true } }
       }

@@ -216,6 +216,11 @@ export const InterruptMeta = z.object({
   /** The request of a user cancel. */
   request: RequestRef.optional(),
   workspaceId: z.string().max(64).optional(),
+  /**
+   * A forwarded run this server stopped following for its own reason (its shutdown): that local
+   * cause. The remote's run was not stopped by it and its outcome is not known here.
+   */
+  localStop: ShutdownOrigin.optional(),
   phase: RunPhase,
   provider: ProviderProgress,
   watchdog: WatchdogState,
@@ -297,10 +302,10 @@ export const RunSummary = z.object({
   watchdog: WatchdogState,
   visibleOutput: z.boolean(),
   tools: z.array(ToolFact).max(64),
-  toolFactsRecorded: z.boolean(),
-  error: ErrorFact.optional(),
   /** Tools the run started beyond the 64 kept in `tools` (retry is still judged from all of them). */
   toolsDropped: z.number().int().positive().optional(),
+  toolFactsRecorded: z.boolean(),
+  error: ErrorFact.optional(),
   retry: RetryVerdict,
   /** Where a run was closed without an `InterruptMeta` (a scope closed directly). */
   closeSite: z.string().max(64).optional(),

@@ -28,12 +28,17 @@ const WATCH_READY_MS = 3000
 
 export function workspaceForwarding(host: Host): MiddlewareHandler {
   return async (c, next) => {
+    // Our own forwarded request came back: a workspace URL points at this server. Served here,
+    // its run would be recorded twice and a local close would read as a remote interrupt.
+    if (c.req.header("x-opencode-forwarded-by") === host.bootId) {
+      throw new ApiError(409, "forwarding_loop", "x-opencode-forwarded-by: this request was forwarded by this same server; a workspace URL in the global config points back at it")
+    }
     const workspaceId = c.req.header("x-opencode-workspace")
     if (!workspaceId) return next()
     if (!WORKSPACE_ID.test(workspaceId)) throw new ApiError(400, "invalid_workspace", "x-opencode-workspace: expected 1-64 characters of [A-Za-z0-9_-]")
     const workspace = host.globalConfig.read().workspaces?.[workspaceId]
     if (!workspace) throw new ApiError(400, "unknown_workspace", `x-opencode-workspace: no workspace "${workspaceId}" in the global config`)
-    const url = new URL(c.req.path + new URL(c.req.url).search, workspace.url)
+    const url = forwardUrl(workspace.url, c.req.url)
     const headers = new Headers()
     for (const name of FORWARDED_HEADERS) {
       const value = c.req.header(name)
@@ -47,9 +52,10 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
     const watch = runRoute
       ? new RemoteRunWatch(host, {
           workspaceId,
-          baseUrl: workspace.url,
+          baseUrl: url.origin,
           sessionId: runRoute[1]!,
           directoryHeader: c.req.header("x-opencode-directory"),
+          directoryQuery: c.req.query("directory"),
           model: modelOf(body),
         })
       : undefined
@@ -67,18 +73,18 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
       watch?.cancel()
       throw new ApiError(502, "workspace_unreachable", `workspace "${workspaceId}" did not answer`)
     }
+    if (response.status === 409 && (await loopRefusal(response))) {
+      watch?.cancel()
+      throw new ApiError(409, "forwarding_loop", `x-opencode-workspace: workspace "${workspaceId}" points back at this server (${workspace.url}); nothing was forwarded`)
+    }
     let answer: ReadableStream<Uint8Array> | string | null = response.body
     if (watch) {
       if (!response.ok) watch.cancel()
       else if (runRoute![2] === "prompt") {
         const text = await response.text()
         answer = text
-        try {
-          watch.expect((JSON.parse(text) as { runId?: string }).runId)
-        } catch {
-          watch.expect(undefined)
-        }
-      }
+        watch.forwarded(runIdOf(text))
+      } else watch.forwarded(undefined)
     }
     const out = new Headers()
     for (const name of ["content-type", "cache-control", "x-opencode-request-id", "x-opencode-lifecycle-id"]) {
@@ -86,6 +92,38 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
       if (value) out.set(name === "x-opencode-request-id" ? "x-opencode-remote-request-id" : name, value)
     }
     return new Response(answer, { status: response.status, headers: out })
+  }
+}
+
+/**
+ * The remote URL of a request: its path and query on the workspace URL's origin. The path is
+ * never parsed as a URL of its own, so `//other-host/x` stays a path on the workspace.
+ */
+export function forwardUrl(workspaceUrl: string, requestUrl: string): URL {
+  const incoming = new URL(requestUrl)
+  const url = new URL(new URL(workspaceUrl).origin)
+  url.pathname = incoming.pathname
+  url.search = incoming.search
+  return url
+}
+
+/** Whether a 409 is the target refusing our own request as a forwarding loop (its body is read only then). */
+async function loopRefusal(response: Response): Promise<boolean> {
+  if (!response.headers.get("content-type")?.includes("application/json")) return false
+  try {
+    const body = (await response.clone().json()) as { error?: { code?: unknown } }
+    return body.error?.code === "forwarding_loop"
+  } catch {
+    return false
+  }
+}
+
+function runIdOf(text: string): string | undefined {
+  try {
+    const runId = (JSON.parse(text) as { runId?: unknown }).runId
+    return typeof runId === "string" && /^run_[A-Za-z0-9_-]{1,64}$/.test(runId) ? runId : undefined
+  } catch {
+    return undefined
   }
 }
 
