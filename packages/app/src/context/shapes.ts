@@ -51,6 +51,8 @@ export const ToolPart = z.object({
   callID: z.string().optional(),
   tool: z.string(),
   state: z.object({ status: z.string() }).optional(),
+  /** The file the call touched, when its input named one. */
+  path: z.string().max(256).optional(),
 })
 /** Parts of other types are kept with their id so a message's order survives; they render as their type. */
 export const OtherPart = z.object({ id: z.string(), sessionID: z.string(), messageID: z.string(), type: z.string() })

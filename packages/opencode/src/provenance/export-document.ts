@@ -36,6 +36,8 @@ export const ExportToolPart = z.object({
   callID: z.string(),
   tool: z.string(),
   state: z.object({ status: z.enum(["running", "completed", "error"]) }),
+  /** The file the call touched, as its input named it: the full form only (the diagnostics form leaves it out). */
+  path: z.string().max(256).optional(),
 })
 
 export const ExportMessage = z.object({

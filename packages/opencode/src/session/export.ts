@@ -213,7 +213,7 @@ function exportMessages(sessions: SessionStore, sessionId: string, content: Expo
   // The bug-report form: structure without text.
   return messages.map(({ info, parts }) => ({
     info,
-    parts: parts.map((part) => (part.type === "text" ? { id: part.id, type: "text", length: part.text.length } : part)),
+    parts: parts.map((part) => (part.type === "text" ? { id: part.id, type: "text", length: part.text.length } : { id: part.id, sessionID: part.sessionID, messageID: part.messageID, type: "tool" as const, callID: part.callID, tool: part.tool, state: part.state })),
   }))
 }
 

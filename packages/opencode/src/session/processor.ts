@@ -207,6 +207,8 @@ export class Processor {
       callID: /^[A-Za-z0-9_-]{1,64}$/.test(call.id) ? call.id : `call_${digest(call.id)}`,
       tool: tool ? tool.name : `unknown_tool:${digest(call.name)}`,
       state: { status: "running" },
+      // The transcript shows which file a tool call touched; diagnostics exports leave it out.
+      ...(typeof (call.input as { path?: unknown } | undefined)?.path === "string" ? { path: String((call.input as { path: string }).path).slice(0, 256) } : {}),
     }
     if (!tool) {
       part.state = { status: "error" }
