@@ -17,6 +17,8 @@ import { setSessionCookie, tokensEqual } from "../middleware/auth.ts"
 import { requestBodyLimit } from "../middleware/body-limit.ts"
 import { refuse } from "../middleware/refusal.ts"
 import { newRequestId, REQUEST_ID_HEADER } from "../middleware/request-context.ts"
+import { z } from "zod"
+import { parseJsonBody } from "../errors.ts"
 
 export const LOGIN_PATH = "/login"
 
@@ -91,14 +93,19 @@ export function loginRoutes(options: { token: string; onRefused?: () => void }):
   return app
 }
 
+/** A JSON login: read like every other JSON body (nesting limit, 400 naming the field). */
+const LoginBody = z.object({ token: z.string().max(4096).optional(), next: z.string().max(4096).optional() })
+
 async function loginFields(c: Context, json: boolean): Promise<{ token?: string; next?: string }> {
   let body: Record<string, unknown> = {}
-  try {
-    body = json ? ((await c.req.json()) as Record<string, unknown>) : ((await c.req.parseBody()) as Record<string, unknown>)
-  } catch {
-    body = {}
+  if (json) body = await parseJsonBody(c, LoginBody)
+  else {
+    try {
+      body = (await c.req.parseBody()) as Record<string, unknown>
+    } catch {
+      body = {}
+    }
   }
-  if (typeof body !== "object" || body === null) body = {}
   const text = (value: unknown) => (typeof value === "string" && value.length > 0 ? value : undefined)
   return { token: text(body.token), next: text(body.next) }
 }
