@@ -23,7 +23,7 @@ import {
 } from "../provenance/schemas.ts"
 import type { Redactor } from "../provenance/redaction.ts"
 import { ApiError } from "../server/errors.ts"
-import type { EventBus } from "../server/event-bus.ts"
+import type { EventBus } from "../bus/index.ts"
 import type { AbortRequest, RunState } from "../session/run-state.ts"
 import type { Journal } from "../storage/journal.ts"
 import { watchConfigFile } from "./config-watcher.ts"

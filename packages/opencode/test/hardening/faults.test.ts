@@ -11,7 +11,7 @@ import http from "node:http"
 import path from "node:path"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
 import { sseStats } from "../../src/server/routes/event.ts"
-import type { SequencedEvent } from "../../src/server/event-bus.ts"
+import type { SequencedEvent } from "../../src/bus/index.ts"
 import { startFakeOpenAI, startEventStream, sendEvent, textChunk } from "../export/fake-openai.ts"
 import { startTestServer, tempDir, waitFor, type TestServer } from "../harness.ts"
 

@@ -9,7 +9,7 @@ import { Hono } from "hono"
 import { streamSSE } from "hono/streaming"
 import type { Host } from "../../host.ts"
 import { requestDirectory } from "../directory.ts"
-import type { SequencedEvent } from "../event-bus.ts"
+import type { SequencedEvent } from "../../bus/index.ts"
 
 /** Events queued for one client before it counts as not reading (default; `OPENCODE_SSE_QUEUE`). */
 export const MAX_QUEUE = 1000
@@ -24,6 +24,15 @@ const WELL_FORMED_EVENT_ID = /^[A-Za-z0-9_-]{1,64}:\d{1,15}$/
 
 /** Cut-off clients since start, for tests and diagnostics. */
 export const sseStats = { cutOff: 0 }
+
+/**
+ * One SSE frame, as Hono's `writeSSE` writes it: the JSON on one `data:` line (JSON.stringify
+ * leaves no line break in it), then the id. Ids are `BOOTID:SEQ` or a checked `Last-Event-ID`.
+ */
+function frame(event: { id?: string; type: string; properties: Record<string, unknown> }): string {
+  const data = `data: ${JSON.stringify({ type: event.type, properties: event.properties })}\n`
+  return event.id ? `${data}id: ${event.id}\n\n` : `${data}\n`
+}
 
 export function eventRoutes(host: Host, options: { maxQueue?: number } = {}): Hono {
   const maxQueue = options.maxQueue ?? MAX_QUEUE
@@ -70,10 +79,13 @@ export function eventRoutes(host: Host, options: { maxQueue?: number } = {}): Ho
         unsubscribe()
         wake?.()
       })
-      const send = async (event: { id?: string; type: string; properties: Record<string, unknown> }) => {
+      // One write per flush: everything queued goes to the socket as one chunk (a reload that
+      // closes ten runs publishes dozens of events at once; an awaited write each would queue
+      // the last of them behind as many round trips through the response stream).
+      const write = async (text: string) => {
         writingSince = performance.now()
         try {
-          await stream.writeSSE({ ...(event.id ? { id: event.id } : {}), data: JSON.stringify({ type: event.type, properties: event.properties }) })
+          await stream.write(text)
         } finally {
           writingSince = undefined
         }
@@ -84,18 +96,20 @@ export function eventRoutes(host: Host, options: { maxQueue?: number } = {}): Ho
         // will send: the client's own id while a replay (or the notice of a gap) is still to
         // come, else the current position.
         const resumeFrom = replay && lastEventId && WELL_FORMED_EVENT_ID.test(lastEventId) ? lastEventId : position
-        await send({ id: resumeFrom, type: "server.connected", properties: { bootId: host.bootId } })
+        let text = frame({ id: resumeFrom, type: "server.connected", properties: { bootId: host.bootId } })
         if (replay && lastEventId) {
-          if ("gap" in replay) await send({ id: position, type: "server.replay_gap", properties: { reason: replay.gap, lastEventId: lastEventId.slice(0, 128) } })
+          if ("gap" in replay) text += frame({ id: position, type: "server.replay_gap", properties: { reason: replay.gap, lastEventId: lastEventId.slice(0, 128) } })
           else {
             const seen = new Set(queue.map((event) => event.seq))
-            for (const event of replay.events) if (visible(event) && !seen.has(event.seq)) await send(event)
+            for (const event of replay.events) if (visible(event) && !seen.has(event.seq)) text += frame(event)
           }
         }
+        await write(text)
         while (!closed) {
-          const next = queue.shift()
-          if (next) {
-            await send(next)
+          if (queue.length > 0) {
+            let chunk = ""
+            for (const event of queue.splice(0, queue.length)) chunk += frame(event)
+            await write(chunk)
             continue
           }
           await new Promise<void>((resolve) => (wake = resolve))
