@@ -82,11 +82,11 @@ export async function openPanelFromBanner(page: Page, classification: string): P
 
 export interface PanelExpectation {
   verdict: string
-  /** Text the headline must contain: the operation ("Stopped by reload lc_"). */
-  operation?: string | RegExp
-  /** Text the headline must contain: the initiator ("POST /instance/reload from the app"). */
-  initiator?: string | RegExp
-  /** The missing-field callouts, exactly (order-insensitive). */
+  /** The headline, in words ("Stopped: you clicked Reload project at 08:18:21, …"). */
+  headline?: string | RegExp
+  /** The lifecycle operations on the chain, root first, joined by ">" ("dispose_all>dispose_directory"); "" for none. */
+  operationPath?: string
+  /** The missing fields, exactly (order-insensitive), by their data-field. */
   missing?: string[]
   /** hop name → status for hops that must be shown with that status. */
   hops?: Record<string, string>
@@ -94,12 +94,22 @@ export interface PanelExpectation {
   retry?: "true" | "false" | "unknown"
 }
 
-/** Asserts what the panel shows: verdict, operation, initiator, missing-field callouts, hops, retry. */
+/** Tokens of the spine that must never be what a person reads (the app's glossary maps them to words). */
+export const INTERNAL_TOKENS = ["dispose_directory", "dispose_all", "load_reload", "renderer_action", "interrupt_meta", "run_summary", "lifecycle_action", "from a plain client", "api_route", "config_invalidation", "context_mismatch", "not_applicable", "local_instance_", "process_exit_without_finalizer"]
+
+/**
+ * Asserts what the panel shows: the headline in words, the evidence badge, the operations, the
+ * missing facts, the hops, the retry advice; and that the words a person reads carry no ids or
+ * internal tokens (those live behind the "Ids and technical details" disclosure).
+ */
 export async function expectPanel(panel: Locator, want: PanelExpectation): Promise<void> {
   await expect(panel.getByTestId(ui.panelVerdict)).toHaveAttribute("data-verdict", want.verdict)
   const headline = panel.getByTestId(ui.panelHeadline)
-  if (want.operation) await expect(headline).toContainText(want.operation)
-  if (want.initiator) await expect(headline).toContainText(want.initiator)
+  if (want.headline) await expect(headline).toHaveText(want.headline)
+  if (want.operationPath !== undefined) {
+    if (want.operationPath === "") await expect(panel).not.toHaveAttribute("data-operation-path", /./)
+    else await expect(panel).toHaveAttribute("data-operation-path", want.operationPath)
+  }
   if (want.missing) {
     const fields = panel.getByTestId(ui.missingField)
     await expect(fields).toHaveCount(want.missing.length)
@@ -110,7 +120,36 @@ export async function expectPanel(panel: Locator, want: PanelExpectation): Promi
     await expect(panel.locator(`[data-testid="hop"][data-hop="${hop}"]`)).toHaveAttribute("data-status", status)
   }
   if (want.retry) await expect(panel.getByTestId(ui.retry)).toHaveAttribute("data-safe", want.retry)
+  // What a person reads: the panel without its collapsed disclosures.
+  const readable = await panel.evaluate((el) => {
+    const copy = el.cloneNode(true) as HTMLElement
+    copy.querySelectorAll("details, svg").forEach((node) => node.remove())
+    return copy.textContent ?? ""
+  })
+  for (const token of INTERNAL_TOKENS) expect(readable, `the panel's words contain ${token}`).not.toContain(token)
+  expect(readable).not.toMatch(/\b(lc|req|act|run)_[A-Za-z0-9_-]{6,}/)
 }
+
+/** The in-app confirmation before an action that stops runs: it names how many runs in which directories. */
+export async function confirmStops(page: Page, want: { runs: number; directories: string[] }): Promise<void> {
+  const dialog = page.getByTestId("confirm-dialog")
+  await expect(dialog).toBeVisible()
+  const dirs = want.directories.length
+  await expect(dialog.getByTestId("confirm-text")).toHaveText(`${want.runs} run${want.runs === 1 ? "" : "s"} in ${dirs} director${dirs === 1 ? "y" : "ies"} will stop:`)
+  for (const dir of want.directories) await expect(dialog.locator(`li[data-directory="${dir}"]`)).toBeVisible()
+  await dialog.getByTestId("confirm-accept").click()
+  await expect(dialog).toHaveCount(0)
+}
+
+/** The run id the panel explains (kept in an attribute: ids are not what the panel leads with). */
+export async function panelRunId(page: Page): Promise<string> {
+  const id = await page.getByTestId(ui.panel).getAttribute("data-run-id")
+  expect(id).toMatch(/^run_/)
+  return id!
+}
+
+/** "at 08:18:21, 2.3 s into the run": the headline's time words. */
+export const AT = String.raw`at \d\d:\d\d:\d\d, [\d.]+ (ms|s|min [\d.]+ s) into the run`
 
 export interface Incident {
   runId: string

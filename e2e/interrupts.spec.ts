@@ -11,31 +11,27 @@
 import { execFileSync } from "node:child_process"
 import { existsSync, writeFileSync } from "node:fs"
 import path from "node:path"
-import type { Page } from "@playwright/test"
 import { expect, snap, test } from "./fixtures"
-import { downloadExport, expectIncident, fireTogether, expectPanel, openPanelFromBanner, openProject, runsOf, SLOW, startRun, trackRequests, ui } from "./helpers"
+import { AT, confirmStops, downloadExport, expectIncident, fireTogether, expectPanel, openPanelFromBanner, openProject, panelRunId, runsOf, SLOW, startRun, trackRequests, ui } from "./helpers"
 
 test.use({ scriptedTickMs: "100" })
 
-/** The run id shown by the panel ("Run run_… — classification …"). */
-async function panelRunId(page: Page): Promise<string> {
-  const text = await page.getByTestId(ui.panel).locator("p.muted code").first().innerText()
-  expect(text).toMatch(/^run_/)
-  return text
-}
+/** The scripted/slow run's last line, as the headline quotes it. */
+const SHOWN = String.raw`\((last output shown: “Working on step \d+ of \d+\.”|no output shown yet)\)`
 
 test("1 reload button: diagnosed reload from the app", async ({ page, server, project }, testInfo) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page)
   await page.getByTestId(ui.reload).click()
+  await confirmStops(page, { runs: 1, directories: [dir] })
 
   const panel = await openPanelFromBanner(page, "local_instance_reload")
   await expect(page.getByTestId(ui.bannerText)).toHaveText(/you requested \(Reload project\)/)
   await expectPanel(panel, {
     verdict: "diagnosed",
-    operation: /Stopped by reload lc_/,
-    initiator: /initiated by POST \/instance\/reload from the app, action instance\.reload \(act_/,
+    headline: new RegExp(`^Stopped: you clicked Reload project ${AT} ${SHOWN}\\.$`),
+    operationPath: "reload",
     missing: [],
     hops: { renderer: "present", request: "present", lifecycle: "present", interrupt: "present", run_summary: "present" },
     retry: "true",
@@ -61,12 +57,13 @@ test("2 dispose button: diagnosed dispose from the app", async ({ page, server, 
   await openProject(page, server.url, dir)
   await startRun(page)
   await page.getByTestId(ui.dispose).click()
+  await confirmStops(page, { runs: 1, directories: [dir] })
 
   const panel = await openPanelFromBanner(page, "local_instance_dispose")
   await expectPanel(panel, {
     verdict: "diagnosed",
-    operation: /Stopped by dispose lc_/,
-    initiator: /initiated by POST \/instance\/dispose from the app, action instance\.dispose \(act_/,
+    headline: new RegExp(`^Stopped: you clicked Dispose project ${AT} ${SHOWN}\\.$`),
+    operationPath: "dispose",
     missing: [],
     hops: { renderer: "present", request: "present", lifecycle: "present" },
   })
@@ -94,8 +91,9 @@ test("3 dispose all: one action closes the runs of two projects", async ({ page,
   await startRun(page)
   await startRun(pageB)
 
-  page.once("dialog", (dialog) => void dialog.accept())
   await page.getByTestId(ui.disposeAll).click()
+  // The confirmation counts the runs of every project this app knows, not only the selected one's.
+  await confirmStops(page, { runs: 2, directories: [dirA, dirB] })
 
   const lifecycleIds: string[] = []
   for (const [tab, name, own] of [
@@ -105,10 +103,12 @@ test("3 dispose all: one action closes the runs of two projects", async ({ page,
     const panel = await openPanelFromBanner(tab, "local_instance_dispose_all")
     await expectPanel(panel, {
       verdict: "diagnosed",
-      operation: /Stopped by dispose_all lc_\S+ → dispose_directory lc_/,
-      initiator: /initiated by POST \/global\/dispose from the app, action global\.dispose \(act_/,
+      headline: new RegExp(`^Stopped: ${own ? "you clicked Dispose all" : "Dispose all was clicked in another app window"} ${AT} ${SHOWN}\\.$`),
+      operationPath: "dispose_all>dispose_directory",
       missing: [],
     })
+    // The dispose-all row says how many projects and runs it reached.
+    await expect(panel.locator('g.wf-row[data-kind="lifecycle"] text.wf-name').first()).toHaveText("Dispose all: 2 projects, 2 runs")
     await expect(tab.getByTestId(ui.bannerText)).toContainText(own ? "you requested" : "another app window")
     const doc = await downloadExport(tab, panel)
     const incident = expectIncident(doc, await panelRunId(tab), {
@@ -134,12 +134,13 @@ test("4 git init from the app: a reload by its route", async ({ page, server, pr
   await openProject(page, server.url, dir)
   await startRun(page)
   await page.getByTestId(ui.gitInit).click()
+  await confirmStops(page, { runs: 1, directories: [dir] })
 
   const panel = await openPanelFromBanner(page, "local_instance_reload")
   await expectPanel(panel, {
     verdict: "diagnosed",
-    operation: /Stopped by reload lc_/,
-    initiator: /initiated by POST \/project\/git\/init from the app, action project\.git\.init \(act_/,
+    headline: new RegExp(`^Stopped: you clicked Git init ${AT} ${SHOWN}\\.$`),
+    operationPath: "reload",
     missing: [],
   })
   const doc = await downloadExport(page, panel)
@@ -167,6 +168,7 @@ test("5 config saved from the app: config invalidation written by the request", 
   await expect(textarea).toHaveValue("{}")
   await textarea.fill(JSON.stringify({ model: "scripted/quick" }, null, 2))
   await page.getByTestId(ui.configSave).click()
+  await confirmStops(page, { runs: 1, directories: [dir] })
   await expect(page.getByText("Saved.")).toBeVisible()
   await page.locator(`[data-testid="${ui.sessionItem}"][data-session-id="${sessionId}"] a`).click()
 
@@ -174,10 +176,12 @@ test("5 config saved from the app: config invalidation written by the request", 
   await expect(page.getByTestId(ui.bannerText)).toContainText("after you saved the project's config (Save config)")
   await expectPanel(panel, {
     verdict: "diagnosed",
-    operation: /Stopped by dispose_directory lc_/,
-    initiator: /initiated by a project config file \S+.*written by PATCH \/config from the app, action config\.save \(act_/,
+    headline: new RegExp(`^Stopped: you saved the project's opencode\\.json \\(Save config\\) ${AT} ${SHOWN}\\.$`),
+    operationPath: "dispose_directory",
     missing: [],
   })
+  // The config file's change is a node of its own in the waterfall, named by its file.
+  await expect(panel.locator('g.wf-row[data-kind="change"]')).toHaveAttribute("aria-label", /^The project's opencode\.json (was created|changed),/)
   const doc = await downloadExport(page, panel)
   const incident = expectIncident(doc, await panelRunId(page), {
     classification: "local_instance_dispose_directory",
@@ -206,11 +210,12 @@ test("6 config file edited by another program: config invalidation, no request",
   await expect(page.getByTestId(ui.bannerText)).toContainText("after the project's config changed outside the app")
   await expectPanel(panel, {
     verdict: "diagnosed",
-    operation: /Stopped by dispose_directory lc_/,
-    initiator: /initiated by a project config file \S+.*an edit made outside the server/,
+    headline: new RegExp(`^Stopped: the project's opencode\\.json was edited outside the app ${AT} ${SHOWN}\\.$`),
+    operationPath: "dispose_directory",
     missing: [],
     hops: { renderer: "not_applicable", request: "not_applicable", lifecycle: "present" },
   })
+  await expect(panel.locator('g.wf-row[data-kind="change"]')).toHaveAttribute("aria-label", /^The project's opencode\.json (was created|changed) outside the app,/)
   const doc = await downloadExport(page, panel)
   const incident = expectIncident(doc, await panelRunId(page), {
     classification: "local_instance_dispose_directory",
@@ -239,8 +244,8 @@ test("7 context mismatch: the next load after an outside git init reloads", asyn
   await expect(page.getByTestId(ui.bannerText)).toContainText("because the project's context changed")
   await expectPanel(panel, {
     verdict: "diagnosed",
-    operation: /Stopped by load_reload lc_/,
-    initiator: /initiated by the instance's context changed \(worktree_mismatch\), detected while loading the instance for GET \/session\S* from the app/,
+    headline: new RegExp(`^Stopped: the project became \\(or stopped being\\) a git repository, noticed when the project was next loaded ${AT} ${SHOWN}\\.$`),
+    operationPath: "load_reload",
     missing: [],
     hops: { renderer: "not_applicable" },
   })
@@ -272,8 +277,8 @@ test("8 server stopped with SIGTERM and started again: dispose_all by shutdown",
   await expect(page.getByTestId(ui.bannerText)).toContainText("because the server shut down (SIGTERM)")
   await expectPanel(panel, {
     verdict: "diagnosed",
-    operation: /Stopped by dispose_all lc_\S+ → dispose_directory lc_/,
-    initiator: "initiated by server shutdown (SIGTERM)",
+    headline: new RegExp(`^Stopped: the server was asked to stop \\(SIGTERM\\) ${AT} ${SHOWN}\\.$`),
+    operationPath: "dispose_all>dispose_directory",
     missing: [],
     hops: { renderer: "not_applicable", request: "not_applicable" },
   })
@@ -303,9 +308,16 @@ test("9 server killed with SIGKILL and started again: crash evidence, not a clos
 
   const panel = await openPanelFromBanner(page, "process_exit_without_finalizer")
   await expect(page.getByTestId(ui.bannerText)).toContainText("crash evidence, not a project reload or dispose")
-  await expectPanel(panel, { verdict: "crash_evidence" })
-  await expect(panel.getByTestId(ui.panelHeadline)).toContainText("This is crash evidence, not evidence of a lifecycle close.")
-  await expect(panel.getByTestId(ui.panelHeadline)).not.toContainText("Stopped by")
+  await expectPanel(panel, {
+    verdict: "crash_evidence",
+    headline: /^Lost: the server stopped without finishing this run\. Last evidence at \d\d:\d\d:\d\d, [\d.]+ (ms|s) into the run; what happened after is unknown until the server restarted at \d\d:\d\d:\d\d\.$/,
+    operationPath: "",
+  })
+  await expect(panel.getByTestId("evidence-note")).toContainText("this is not a reload or close")
+  await expect(panel.getByTestId(ui.panelHeadline)).not.toContainText("Stopped")
+  // Drawn as last evidence, then unknown until the restart: never as a run alive while the server was down.
+  await expect(panel.getByTestId("unknown-stretch")).toHaveCount(1)
+  await expect(panel.locator('g.wf-row[data-kind="restart"]')).toHaveCount(1)
   // The app does not keep claiming the lost run is still going.
   await expect(page.getByText("A run is in progress.")).toHaveCount(0)
   const doc = await downloadExport(page, panel)
@@ -342,11 +354,13 @@ test("10 reload and dispose racing: exactly one cause, the other never a rival c
   const panel = await openPanelFromBanner(page, classification)
   await expectPanel(panel, {
     verdict: "diagnosed",
-    operation: new RegExp(`Stopped by ${cause} ${ids[cause]}`),
-    initiator: new RegExp(`initiated by POST /instance/${cause} from a plain client`),
+    headline: new RegExp(`^Stopped: another program \\(not this app\\) asked the server for a project ${cause === "reload" ? "reload" : "close"} ${AT} ${SHOWN}\\.$`),
+    operationPath: cause,
     missing: [],
   })
-  await expect(panel.getByTestId(ui.panelHeadline)).not.toContainText(ids[other])
+  await expect(panel).toHaveAttribute("data-lifecycle-ids", ids[cause])
+  await expect(panel.getByTestId("panel-ids")).toContainText(ids[cause])
+  await expect(panel.getByTestId("panel-ids")).not.toContainText(ids[other])
   const doc = await downloadExport(page, panel)
   const incident = expectIncident(doc, await panelRunId(page), {
     classification,
@@ -364,7 +378,8 @@ test("10 reload and dispose racing: exactly one cause, the other never a rival c
   expect(also).not.toContain(ids[cause])
   if (also.length > 0) {
     expect(incident.alsoRequestedBy).toEqual([expect.objectContaining({ lifecycleId: ids[other], operation: other })])
-    await expect(panel.getByTestId(ui.alsoRequested)).toContainText(`${other} ${ids[other]}`)
+    await expect(panel.getByTestId(ui.alsoRequested)).toHaveAttribute("data-lifecycle-ids", ids[other])
+    await expect(panel.getByTestId(ui.alsoRequested)).toContainText(`a project ${other === "reload" ? "reload" : "close"}`)
   } else {
     await expect(panel.getByTestId(ui.alsoRequested)).toHaveCount(0)
     const lifecycle = doc.diagnostics.lifecycle as Array<{ lifecycleId: string; runIds?: string[] }>
@@ -384,8 +399,8 @@ test("11 reload from a plain client: the renderer hop is not applicable", async 
   await expect(page.getByTestId(ui.bannerText)).toContainText("requested by another client (POST /instance/reload)")
   await expectPanel(panel, {
     verdict: "diagnosed",
-    operation: /Stopped by reload lc_/,
-    initiator: /initiated by POST \/instance\/reload from a plain client, request req_/,
+    headline: new RegExp(`^Stopped: another program \\(not this app\\) asked the server for a project reload ${AT} ${SHOWN}\\.$`),
+    operationPath: "reload",
     missing: [],
     hops: { renderer: "not_applicable", request: "present", lifecycle: "present" },
   })
@@ -410,14 +425,16 @@ test("12 an app request without an action id: partially diagnosed, renderer_acti
   expect(res.status).toBe(200)
 
   const panel = await openPanelFromBanner(page, "local_instance_reload")
-  await expect(page.getByTestId(ui.bannerText)).toContainText("partially diagnosed, missing renderer_action")
+  await expect(page.getByTestId(ui.bannerText)).toContainText("partially diagnosed, missing which app button was clicked")
   await expectPanel(panel, {
     verdict: "partially_diagnosed",
-    operation: /Stopped by reload lc_/,
-    initiator: /initiated by POST \/instance\/reload from the app, with no renderer action id/,
+    headline: new RegExp(`^Stopped: the app asked the server for a project reload, but which button was clicked was not recorded ${AT} ${SHOWN}\\.$`),
+    operationPath: "reload",
     missing: ["renderer_action"],
     hops: { renderer: "missing", request: "present" },
   })
+  await expect(panel.getByTestId(ui.missingField)).toHaveText("which app button was clicked")
+  await expect(panel.getByTestId("missing-callout")).toHaveAttribute("aria-label", "Not recorded: which app button was clicked")
   const doc = await downloadExport(page, panel)
   const incident = expectIncident(doc, await panelRunId(page), {
     classification: "local_instance_reload",
@@ -468,7 +485,7 @@ test("13 a forwarded remote workspace: remote reported", async ({ page, server, 
   await expect(page.getByTestId(ui.bannerText)).toContainText("interrupted by the remote workspace w1")
   await expectPanel(panel, {
     verdict: "remote_reported",
-    initiator: /The stop came from the remote workspace w1; the remote initiator is not known locally/,
+    headline: /^Stopped: the remote workspace w1 stopped it; why is known only there at \d\d:\d\d:\d\d, [\d.]+ (ms|s) into the run/,
   })
   const doc = await downloadExport(page, panel)
   const incident = expectIncident(doc, runId, {
@@ -497,11 +514,16 @@ test("14 the user's stop button: user cancelled", async ({ page, server, project
   await expect(page.getByTestId(ui.bannerText)).toHaveText("This run was stopped by you (Stop).")
   await expectPanel(panel, {
     verdict: "diagnosed",
-    operation: "Cancelled by a user request",
-    initiator: /initiated by POST \/session\/:id\/abort from the app, action session\.abort \(act_/,
+    headline: new RegExp(`^Stopped: you clicked Stop ${AT} ${SHOWN}\\.$`),
+    operationPath: "",
     missing: [],
     retry: "true",
   })
+  // The abort route is linked straight to the run it stopped.
+  const rows = panel.locator("g.wf-row")
+  await expect(rows).toHaveCount(3)
+  await expect(rows.nth(1)).toHaveAttribute("aria-label", /^Request from the app: POST \/session\/:id\/abort/)
+  await expect(rows.nth(2)).toHaveAttribute("data-kind", "run")
   const doc = await downloadExport(page, panel)
   const incident = expectIncident(doc, await panelRunId(page), {
     classification: "user_cancelled",
@@ -525,7 +547,7 @@ test.describe("watchdog", () => {
 
     const panel = await openPanelFromBanner(page, "watchdog_timeout")
     await expect(page.getByTestId(ui.bannerText)).toContainText("stopped by the watchdog")
-    await expectPanel(panel, { verdict: "diagnosed", operation: "Stopped by the watchdog", missing: [] })
+    await expectPanel(panel, { verdict: "diagnosed", headline: /^Stopped: the watchdog stopped it: the model made no progress in time at \d\d:\d\d:\d\d, [\d.]+ (ms|s) into the run/, operationPath: "", missing: [] })
     const doc = await downloadExport(page, panel)
     const incident = expectIncident(doc, await panelRunId(page), {
       classification: "watchdog_timeout",
@@ -547,10 +569,13 @@ test("16 a run with a started write tool, then reload: retry not safe", async ({
   await expect(page.getByTestId(ui.partTool).first()).toBeVisible()
   await expect.poll(() => existsSync(path.join(dir, "scripted-output.txt"))).toBe(true)
   await page.getByTestId(ui.reload).click()
+  await confirmStops(page, { runs: 1, directories: [dir] })
 
   const panel = await openPanelFromBanner(page, "local_instance_reload")
-  await expectPanel(panel, { verdict: "diagnosed", operation: /Stopped by reload lc_/, missing: [], retry: "false" })
-  await expect(panel.getByTestId(ui.retry)).toContainText("Retrying is not safe: a tool with side effects had started (write).")
+  await expectPanel(panel, { verdict: "diagnosed", headline: new RegExp(`^Stopped: you clicked Reload project ${AT}`), operationPath: "reload", missing: [], retry: "false" })
+  // Not safe: the advice names the tool, what it touched, and when it finished; no Resend button.
+  await expect(panel.getByTestId(ui.retry)).toContainText(/^Not safe to resend as is: `write scripted-output\.txt` completed at [\d.]+ (ms|s)\./)
+  await expect(panel.getByTestId("resend-button")).toHaveCount(0)
   const doc = await downloadExport(page, panel)
   expectIncident(doc, await panelRunId(page), {
     classification: "local_instance_reload",
@@ -561,5 +586,8 @@ test("16 a run with a started write tool, then reload: retry not safe", async ({
     retrySafe: false,
     retryBasis: ["side_effect_tool_started", "kind:write"],
   })
+  // The transcript shows the tool's path; the diagnostics export leaves it out.
+  await expect(page.getByTestId("part-tool-path").first()).toHaveText("scripted-output.txt")
+  expect(JSON.stringify((doc as unknown as { messages: unknown }).messages)).not.toContain("scripted-output.txt")
   await snap(page, testInfo, "panel-tool-write")
 })

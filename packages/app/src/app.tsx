@@ -8,6 +8,7 @@ import { createProjectState, ProjectProvider, useProject } from "./context/proje
 import { ROUTES } from "./context/routes.ts"
 import { createServerConnection } from "./context/server.ts"
 import { ServerProvider } from "./context/server-context.tsx"
+import { ConfirmHost } from "./pages/confirm-dialog.tsx"
 import { ProjectActions } from "./pages/project-actions.tsx"
 import { ProjectPicker } from "./pages/project-picker.tsx"
 import { SessionList } from "./pages/session-list.tsx"
@@ -76,6 +77,7 @@ function Layout(props: RouteSectionProps) {
         <ProjectActions />
       </header>
       <main id="main" tabindex="-1">{props.children}</main>
+      <ConfirmHost />
     </>
   )
 }

@@ -62,7 +62,7 @@ describe("waterfall model", () => {
     const model = buildWaterfall(chain, exportData(doc).records)
     const all = model.rows.find((row) => row.id === "lc:lc_all")!
     const dir = model.rows.find((row) => row.id === "lc:lc_dir")!
-    expect(all.name).toBe("Close of every project: 2 projects, 2 runs stopped")
+    expect(all.name).toBe("Dispose all: 2 projects, 2 runs")
     expect(dir.depth).toBe(all.depth + 1)
   })
 

@@ -22,6 +22,12 @@ const ProjectContext = createContext<ProjectState>()
 export function createProjectState(storage: { session?: Storage; local?: Storage } = browserStorage()): ProjectState {
   const [directory, setDirectory] = createSignal<string | undefined>(storage.session?.getItem(CURRENT_KEY) ?? undefined)
   const [recent, setRecent] = createSignal<string[]>(readRecent(storage.local))
+  // Another tab of this app opening a project updates the list here too (Dispose all counts its runs).
+  if (typeof window !== "undefined" && storage.local) {
+    window.addEventListener("storage", (event) => {
+      if (event.key === RECENT_KEY) setRecent(readRecent(storage.local))
+    })
+  }
   const saveRecent = (list: string[]) => {
     setRecent(list)
     storage.local?.setItem(RECENT_KEY, JSON.stringify(list))

@@ -38,6 +38,8 @@ export interface RequestOptions<T> {
   schema?: z.ZodType<T>
   /** Query string parameters. */
   query?: Record<string, string | undefined>
+  /** Another project directory than the selected one (the confirmation counts runs in each). */
+  directory?: string
 }
 
 export interface ServerResponse<T> {
@@ -94,7 +96,7 @@ export function createServerConnection(options: ConnectionOptions): ServerConnec
   const send = options.fetchImpl ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init))
 
   async function request<T>(method: string, path: string, opts: RequestOptions<T> = {}): Promise<ServerResponse<T>> {
-    const headers = requestHeaders({ directory: options.directory(), token: token(), action: opts.action })
+    const headers = requestHeaders({ directory: opts.directory ?? options.directory(), token: token(), action: opts.action })
     const init: RequestInit = { method, headers }
     if (opts.body !== undefined) {
       headers["content-type"] = "application/json"

@@ -22,7 +22,7 @@ export interface WaterfallRenderOptions {
 
 /** The name column's width: narrower on a phone. */
 export function labelColumnWidth(width: number): number {
-  return width < 600 ? Math.max(140, Math.min(190, Math.round(width * 0.48))) : Math.min(330, Math.round(width * 0.38))
+  return width < 600 ? Math.max(140, Math.min(190, Math.round(width * 0.48))) : Math.min(360, Math.round(width * 0.45))
 }
 
 /** Cuts `text` to about `px` pixels, with an ellipsis. */

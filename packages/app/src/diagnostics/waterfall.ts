@@ -144,7 +144,7 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
     const action = records.lifecycle.find((item) => item.lifecycleId === step.lifecycleId)
     const start = action?.startedAt ?? NaN
     const scope = action && action.operation === "dispose_all" ? reach(action, records) : undefined
-    const name = `${operationTitle(step.operation)}${scope ? `: ${scope.directories} project${scope.directories === 1 ? "" : "s"}, ${scope.runs} run${scope.runs === 1 ? "" : "s"} stopped` : ""}`
+    const name = scope ? `Dispose all: ${scope.directories} project${scope.directories === 1 ? "" : "s"}, ${scope.runs} run${scope.runs === 1 ? "" : "s"}` : operationTitle(step.operation)
     push({ id: `lc:${step.lifecycleId}`, kind: "lifecycle", name, start, end: action?.finishedAt ?? start, fields: compact([["lifecycle", step.lifecycleId], ["finished", action?.finishedAt === undefined ? "not recorded" : undefined]]) })
   }
   for (const field of chain.missing) {

@@ -6,6 +6,7 @@ import { useProject } from "../context/project.tsx"
 import { queryKeys } from "../context/queries.ts"
 import { useServer } from "../context/server-context.tsx"
 import { ConfigDocument } from "../context/shapes.ts"
+import { activeRuns, confirmStop } from "./confirm-dialog.tsx"
 
 export function ConfigEditor() {
   const project = useProject()
@@ -37,6 +38,9 @@ export function ConfigEditor() {
       setMessage({ kind: "error", text: "The config must be a JSON object." })
       return
     }
+    const directory = project.directory()
+    const active = directory ? await activeRuns(server.connection, [directory]) : []
+    if (!(await confirmStop({ title: "Save opencode.json? Saving closes this project.", active, confirmLabel: "Save and stop the runs" }))) return
     try {
       const saved = await actions.runAction("config.save", (api) => api.patch("/config", parsed, ConfigDocument))
       setDirty(false)

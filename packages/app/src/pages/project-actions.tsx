@@ -6,32 +6,43 @@ import { useQueryClient } from "@tanstack/solid-query"
 import { createSignal, For, Show } from "solid-js"
 import { type AppActionName, useClientActions } from "../context/client-action.tsx"
 import { useProject } from "../context/project.tsx"
+import { useServer } from "../context/server-context.tsx"
 import { actionLabel, statusLine } from "../diagnostics/lifecycle-link.ts"
+import { activeRuns, confirmStop } from "./confirm-dialog.tsx"
 
 interface ProjectAction {
   name: AppActionName
   path: string
   testId: string
-  /** Confirm first: it closes every project's runs. */
-  confirm?: string
+  /** It closes every project's instance, not only the selected one's. */
+  everyProject?: boolean
+  /** The confirmation's question. */
+  question: string
 }
 
 export const PROJECT_ACTIONS: readonly ProjectAction[] = [
-  { name: "instance.reload", path: "/instance/reload", testId: "reload-button" },
-  { name: "instance.dispose", path: "/instance/dispose", testId: "dispose-button" },
-  { name: "global.dispose", path: "/global/dispose", testId: "dispose-all-button", confirm: "Dispose every open project? Their running sessions will stop." },
-  { name: "project.git.init", path: "/project/git/init", testId: "git-init-button" },
+  { name: "instance.reload", path: "/instance/reload", testId: "reload-button", question: "Reload this project?" },
+  { name: "instance.dispose", path: "/instance/dispose", testId: "dispose-button", question: "Dispose this project?" },
+  { name: "global.dispose", path: "/global/dispose", testId: "dispose-all-button", everyProject: true, question: "Dispose every open project?" },
+  { name: "project.git.init", path: "/project/git/init", testId: "git-init-button", question: "Run git init? The project reloads." },
 ]
 
 export function ProjectActions() {
   const project = useProject()
   const actions = useClientActions()
   const queryClient = useQueryClient()
+  const server = useServer()
   const [busy, setBusy] = createSignal<string | undefined>()
 
   const run = async (action: ProjectAction) => {
-    if (action.confirm && typeof window.confirm === "function" && !window.confirm(action.confirm)) return
     setBusy(action.name)
+    const current = project.directory()
+    const directories = action.everyProject ? [...(current ? [current] : []), ...project.recent()] : current ? [current] : []
+    const active = await activeRuns(server.connection, directories)
+    if (!(await confirmStop({ title: action.question, active, confirmLabel: `${actionLabel(action.name)} and stop ${active.reduce((sum, item) => sum + item.runs, 0) === 1 ? "the run" : "the runs"}` }))) {
+      setBusy(undefined)
+      return
+    }
     try {
       await actions.runAction(action.name, (api) => api.post(action.path))
     } catch {

@@ -83,7 +83,9 @@ function SessionFor(props: { id: string }) {
     const assistant = (messages.data ?? []).filter((message) => message.info.role === "assistant" && message.info.runId === runId).at(-1)
     const text = assistant?.parts.map((part) => (part.type === "text" && "text" in part ? String(part.text) : "")).join("") ?? ""
     const last = text.split("\n").map((line) => line.trim()).filter(Boolean).at(-1)
-    return last ? { lastOutput: last.length > 80 ? `${last.slice(0, 79)}…` : last } : {}
+    const toolPaths: Record<string, string> = {}
+    for (const part of assistant?.parts ?? []) if (part.type === "tool" && "callID" in part && part.callID && "path" in part && part.path) toolPaths[part.callID] = part.path
+    return { toolPaths, ...(last ? { lastOutput: last.length > 80 ? `${last.slice(0, 79)}…` : last } : {}) }
   }
   const sendPrompt = async (text: string, model: string) => {
     await actions.runAction("session.prompt", (api) => api.post(`${path}/prompt`, { text, model }, PromptAnswer))
