@@ -4,10 +4,10 @@
  * its summary, run.started / visible_output / finished, lifecycle started / finished,
  * abort_requested, the prompt and reload requests, the renderer action = 10 records, so 5 per message).
  */
-import { createRedactor } from "../packages/opencode/src/provenance/redaction.ts"
+import { createRedactor } from "../packages/opencode/src/provenance/node/redaction.ts"
 import { deriveIncidentChains } from "../packages/opencode/src/provenance/incident-chain.ts"
 import type { ClientAction, LifecycleAction, RequestContext, RunSummary } from "../packages/opencode/src/provenance/schemas.ts"
-import { recordFormat } from "../packages/opencode/src/provenance/export-document.ts"
+import { recordFormat } from "../packages/opencode/src/provenance/node/record-format.ts"
 import { buildSessionExport } from "../packages/opencode/src/session/export.ts"
 import { SessionStore } from "../packages/opencode/src/session/session-store.ts"
 import { openDatabase } from "../packages/opencode/src/storage/database.ts"

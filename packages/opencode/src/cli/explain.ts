@@ -2,7 +2,7 @@
 import { readFileSync, statSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { explainText, readExport } from "../provenance/index.ts"
-import { decodeExportBytes } from "../provenance/export-reader.ts"
+import { decodeExportBytes } from "../provenance/node/export-bytes.ts"
 
 /** Files larger than this are refused before reading (exports are a few MB at most). */
 const MAX_FILE_BYTES = 256 * 1024 * 1024

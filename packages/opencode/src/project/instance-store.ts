@@ -21,7 +21,7 @@ import {
   type OriginInput,
   type RequestRef,
 } from "../provenance/schemas.ts"
-import type { Redactor } from "../provenance/redaction.ts"
+import type { Redactor } from "../provenance/node/redaction.ts"
 import { ApiError } from "../server/errors.ts"
 import type { EventBus } from "../bus/index.ts"
 import type { AbortRequest, RunState } from "../session/run-state.ts"

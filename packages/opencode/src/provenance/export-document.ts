@@ -5,7 +5,6 @@
  * parse the writer's output with it. Readers of untrusted files use `readExport`, never this
  * schema alone: this describes what we write, not everything we accept.
  */
-import { createHash } from "node:crypto"
 import { z } from "zod"
 import { EXPORT_SCHEMA, SUPPORTED_EXPORT_VERSION } from "./export-version.ts"
 import { ClientAction, CrashEvidence, IncidentChain, LifecycleAction, RequestContext, RunSummary } from "./schemas.ts"
@@ -86,21 +85,6 @@ export const SessionExportDocument = z
 export type SessionExportDocument = z.infer<typeof SessionExportDocument>
 
 export const SESSION_EXPORT_SCHEMA_ID = "urn:opencode-provenance:session-export:v2"
-
-let format: string | undefined
-
-/**
- * Which shape of spine records this build writes: a digest of the export's JSON Schema, which
- * contains every record schema. A server stores it with its boot, so a reader can tell records
- * written by a build with its own schemas (validated when they were written; read back as they
- * are) from records of another build (validated on read). Computed once per process.
- *
- * @example recordFormat() // "3f9c0a6b1d2e4f58"
- */
-export function recordFormat(): string {
-  format ??= createHash("sha256").update(JSON.stringify(sessionExportJsonSchema())).digest("hex").slice(0, 16)
-  return format
-}
 
 /** The published JSON Schema of the export (draft 2020-12), as `npm run schema` writes it. */
 export function sessionExportJsonSchema(): Record<string, unknown> {

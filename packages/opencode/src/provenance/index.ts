@@ -1,7 +1,8 @@
 /**
- * The causal spine's public API: schemas, the one completeness function, classification,
- * retry safety, redaction, incident-chain derivation and the export reader. Pure TypeScript,
- * shared by the server, the CLI and the app.
+ * The causal spine's browser-safe API: schemas, the one completeness function, classification,
+ * retry safety, incident-chain derivation and the export reader. Pure TypeScript with no Node
+ * import, shared by the server, the CLI and the app; the Node helpers (salted digests, the
+ * record format, export files as bytes) are `./node/index.ts`.
  */
 export * from "./schemas.ts"
 export {
@@ -25,7 +26,6 @@ export {
   type RunOutcome,
 } from "./classification.ts"
 export { deriveRetry, type RetryFacts, type RetryToolFact } from "./retry.ts"
-export { createRedactor, type PathDigest, type Redactor } from "./redaction.ts"
 export {
   deriveIncidentChains,
   FIRST_WRITER_VERSION_WITH_ORIGINS,

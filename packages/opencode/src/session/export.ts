@@ -6,7 +6,8 @@
  */
 import { deriveIncidentChains } from "../provenance/incident-chain.ts"
 import { EXPORT_SCHEMA, SUPPORTED_EXPORT_VERSION } from "../provenance/export-version.ts"
-import { recordFormat, type SessionExportDocument } from "../provenance/export-document.ts"
+import type { SessionExportDocument } from "../provenance/export-document.ts"
+import { recordFormat } from "../provenance/node/record-format.ts"
 import {
   ClientAction,
   CrashEvidence,
@@ -15,7 +16,7 @@ import {
   RequestContext,
   RunSummary,
 } from "../provenance/schemas.ts"
-import type { Redactor } from "../provenance/redaction.ts"
+import type { Redactor } from "../provenance/node/redaction.ts"
 import type { Journal } from "../storage/journal.ts"
 import type { SessionStore } from "./session-store.ts"
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { createRedactor } from "../../src/provenance/redaction.ts"
+import { createRedactor } from "../../src/provenance/node/redaction.ts"
 import { ErrorFact } from "../../src/provenance/schemas.ts"
 
 const redactor = createRedactor("test-salt")

@@ -4,7 +4,7 @@
  * code, class, status and a short scrubbed excerpt, never a raw message.
  */
 import { createHmac } from "node:crypto"
-import { ErrorFact } from "./schemas.ts"
+import { ErrorFact } from "../schemas.ts"
 
 export interface PathDigest {
   digest: string
