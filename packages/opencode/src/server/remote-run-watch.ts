@@ -5,7 +5,8 @@
  *
  * - this server: `run.started` / `run.finished` (with the remote's summary and chain);
  * - opencode, which names no run: `session.status`, `session.idle`, `message.updated` (the
- *   assistant message's `error` or `time.completed`) and `server.instance.disposed`.
+ *   assistant message's `error` or `time.completed`), `message.part.updated` and
+ *   `message.part.delta` (visible output) and `server.instance.disposed`.
  *
  * A run the remote reports interrupted, whose remote instance is disposed, or whose stream
  * closes or goes silent for longer than the idle timeout is `remote_interrupted` with a
@@ -222,6 +223,13 @@ export class RemoteRunWatch {
       case "message.part.updated": {
         const part = props.part as { sessionID?: unknown; messageID?: unknown; type?: unknown; text?: unknown } | undefined
         if (part?.sessionID === session && part.type === "text" && typeof part.text === "string" && part.text.length > 0 && this.assistants.has(String(part.messageID))) {
+          this.visibleOutput = true
+        }
+        return
+      }
+      case "message.part.delta": {
+        // opencode 1.18 streams text as deltas of a part first announced empty.
+        if (props.sessionID === session && props.field === "text" && typeof props.delta === "string" && props.delta.length > 0 && this.assistants.has(String(props.messageID))) {
           this.visibleOutput = true
         }
         return

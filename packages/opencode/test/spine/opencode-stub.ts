@@ -7,7 +7,8 @@
  *   `{ type: "server.heartbeat", properties: {} }` every 10 s.
  * - `POST /session/:id/prompt_async` answers `204` with no body and no run id; then
  *   `message.updated` (the user message), `session.status { sessionID, status: { type: "busy" } }`,
- *   `message.updated` (the assistant message, `time.created` only) and `message.part.updated` parts.
+ *   `message.updated` (the assistant message, `time.created` only), `message.part.updated` (a text
+ *   part announced empty) and `message.part.delta` (its text).
  * - A run that finishes: `message.updated` with the assistant's `time.completed` and
  *   `finish: "stop"`, then `session.status` busy, `session.status` idle and `session.idle { sessionID }`.
  * - `POST /instance/dispose` during a run: `message.updated` with the assistant's
@@ -127,7 +128,10 @@ export async function startOpencodeStub(): Promise<OpencodeStub> {
         emit({ type: "session.status", properties: { sessionID, status: { type: "busy" } } })
         emit({ type: "message.updated", properties: { sessionID, info: assistantInfo(sessionID) } })
         const a = assistants.get(sessionID)!
-        emit({ type: "message.part.updated", properties: { sessionID, part: { id: id("prt"), sessionID, messageID: a.id, type: "text", text: "tick 1 " }, time: Date.now() } })
+        // As opencode 1.18 streams: the text part is announced empty, its text then arrives as deltas.
+        const partID = id("prt")
+        emit({ type: "message.part.updated", properties: { sessionID, part: { id: partID, sessionID, messageID: a.id, type: "text", text: "", time: { start: Date.now() } }, time: Date.now() } })
+        emit({ type: "message.part.delta", properties: { sessionID, messageID: a.id, partID, field: "text", delta: "tick 1 " } })
         streamedOf(sessionID).resolve()
       }, 20)
       return

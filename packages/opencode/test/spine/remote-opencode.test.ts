@@ -199,17 +199,21 @@ test.skipIf(referenceSkip !== undefined)(
     const prompt = await local.call("POST", `/session/${sessionId}/prompt_async`, { directory: dir, headers: ws, body: opencodePrompt })
     expect(prompt.status).toBe(204)
     const run = await onlyRun(local, sessionId)
-    // Wait until opencode streams the answer, then dispose its instance directly (not through us).
+    // Wait until opencode streams the answer (its stored text part stays empty while the text
+    // arrives as deltas: wait for the provider to have streamed), then dispose its instance
+    // directly (not through us).
     await waitFor(async () => {
       const messages = await fetch(`${opencode.url}/session/${sessionId}/message`, { headers: { "x-opencode-directory": encodeURIComponent(dir) } }).then((r) => r.json())
-      return (messages as any[]).some((m) => m.info.role === "assistant" && m.parts?.some((p: any) => p.type === "text" && p.text))
+      return (messages as any[]).some((m) => m.info.role === "assistant" && m.parts?.some((p: any) => p.type === "text"))
     }, 60_000, 200)
+    await new Promise((resolve) => setTimeout(resolve, 500))
     const disposed = await fetch(`${opencode.url}/instance/dispose`, { method: "POST", headers: { "x-opencode-directory": encodeURIComponent(dir) } })
     expect(disposed.status).toBe(200)
 
     const summary = await finishedRun(local, sessionId, run.runId, 30_000)
     expect(summary.classification).toBe("remote_interrupted")
-    expect(summary.interrupt).toMatchObject({ kind: "remote", workspaceId: "oc" })
+    expect(summary.interrupt).toMatchObject({ kind: "remote", workspaceId: "oc", phase: "provider_streaming" })
+    expect(summary.visibleOutput).toBe(true)
     const chain = await incidentOf(local, sessionId, run.runId)
     expect(chain.origin).toMatchObject({ kind: "forwarded_remote", workspaceId: "oc" })
   },
