@@ -361,6 +361,18 @@ export class InstanceStore {
     if (this.lastClosed.size > (this.options.maxInstances ?? DEFAULT_MAX_INSTANCES)) this.lastClosed.delete(this.lastClosed.keys().next().value!)
   }
 
+  /**
+   * A user's cancel for a session with no active run: when the last close of the session's
+   * directory took a run of that session, the cancel is kept on it as late (the cause stands).
+   * True when such a run was found.
+   */
+  cancelClosedRun(directoryKey: string, sessionId: string, request: AbortRequest): boolean {
+    const run = this.lastClosed.get(directoryKey)?.runs.find((item) => item.state.sessionId === sessionId)
+    if (!run) return false
+    this.abortRun(run, request)
+    return true
+  }
+
   /** `run.abort`, and a request that came after the run finished is handed on to be added to its summary. */
   private abortRun(run: ActiveRun, request: AbortRequest): void {
     if (run.state.abort(request) === "late") this.options.onLate?.(run.state)

@@ -236,6 +236,8 @@ export const AlsoRequested = z.object({
   lifecycleId: LifecycleId.optional(),
   operation: LifecycleOperation.optional(),
   originKind: z.string().max(32).optional(),
+  /** The request of a user cancel. */
+  requestId: RequestId.optional(),
   /** `late`: the run had already finished when this request arrived. */
   late: z.boolean().default(false),
 })

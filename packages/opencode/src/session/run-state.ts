@@ -144,6 +144,8 @@ export class RunState {
       if (request.lifecycleId) entry.lifecycleId = request.lifecycleId
       if (request.operation) entry.operation = request.operation
       entry.originKind = request.originKind
+    } else if (request.kind === "user_cancel" && request.request) {
+      entry.requestId = request.request.requestId
     }
     this.alsoRequestedBy.push(entry)
   }

@@ -2,8 +2,8 @@
  * The order the close primitive keeps, pinned: the action and each run's `abort_requested` are
  * journalled before any run is aborted (write-ahead), resources are released only after the runs
  * settled, a config write's own watcher echo never starts a second action; and no request against
- * a generation is lost: a dispose queued behind git init's lock, and one arriving just after the
- * close, are both on the run (`alsoRequestedBy`, the latter `late`).
+ * a generation is lost: a dispose queued behind git init's lock, and a dispose or a user's cancel
+ * arriving just after the close, are all on the run (`alsoRequestedBy`, the later ones `late`).
  */
 import { execFileSync } from "node:child_process"
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -151,6 +151,22 @@ describe("no request against a generation is lost", () => {
     expect(summary.interrupt.lifecycle.lifecycleId).toBe(first.headers.get("x-opencode-lifecycle-id"))
     expect(summary.classification).toBe("local_instance_dispose")
     expect(summary.alsoRequestedBy).toEqual([expect.objectContaining({ kind: "lifecycle", lifecycleId: secondId, operation: "dispose", late: true })])
+  })
+
+  test("a user's cancel arriving just after the close is kept on the closed run as late, naming its request", async () => {
+    server = await startTestServer()
+    const dir = server.project()
+    const { sessionId, runId } = await startRun(server, dir)
+    const dispose = await server.call("POST", "/instance/dispose", { directory: dir })
+    expect((await finishedRun(server, sessionId, runId)).classification).toBe("local_instance_dispose")
+    const cancel = await server.call("POST", `/session/${sessionId}/abort`, { directory: dir })
+    expect(cancel.status).toBe(200)
+    const requestId = cancel.headers.get("x-opencode-request-id")
+    await waitFor(async () => (await finishedRun(server, sessionId, runId)).alsoRequestedBy.length > 0)
+    const summary = await finishedRun(server, sessionId, runId)
+    // The cause stands; the cancel is on the run, late.
+    expect(summary.interrupt.lifecycle.lifecycleId).toBe(dispose.headers.get("x-opencode-lifecycle-id"))
+    expect(summary.alsoRequestedBy).toEqual([expect.objectContaining({ kind: "user_cancel", late: true, requestId })])
   })
 
   test("a dispose after the directory opened a new generation is not put on the old run", async () => {

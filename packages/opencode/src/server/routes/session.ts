@@ -8,6 +8,7 @@ import { buildSessionExport, sessionIncidents } from "../../session/export.ts"
 import { MAX_MODEL_REF } from "../../session/run-observability/summary.ts"
 import type { Host } from "../../host.ts"
 import type { SessionInfo } from "../../session/session-store.ts"
+import type { Run } from "../../provenance/wire.ts"
 import { requestDirectory } from "../directory.ts"
 import { ApiError, parseInput, parseJsonBody, StorageUnavailableError } from "../errors.ts"
 import { requestRefOf } from "../origin.ts"
@@ -157,13 +158,15 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     const run = processor.activeRun(session.id)
     // The user's cancel: one of the sanctioned abort sites (user cancel, watchdog, lifecycle close).
     if (run) run.abort({ kind: "user_cancel", request: requestRefOf(c) })
+    // Just after a close took the session's run: kept on that run as late, never lost.
+    else instances.cancelClosedRun(session.directoryKey, session.id, { kind: "user_cancel", request: requestRefOf(c) })
     return c.json(true)
   })
 
   app.get("/session/:id/run", (c) => {
     const session = sessionOr404(c.req.param("id"))
     return c.json(
-      sessions.runs(session.id).map((run) => ({
+      sessions.runs(session.id).map((run): Run => ({
         runId: run.runId,
         sessionId: run.sessionId,
         model: run.model,
