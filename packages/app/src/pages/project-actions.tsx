@@ -34,15 +34,23 @@ export function ProjectActions() {
   const server = useServer()
   const [busy, setBusy] = createSignal<string | undefined>()
 
+  const [asking, setAsking] = createSignal(false)
+
   const run = async (action: ProjectAction) => {
-    setBusy(action.name)
-    const current = project.directory()
-    const directories = action.everyProject ? [...(current ? [current] : []), ...project.recent()] : current ? [current] : []
-    const active = await activeRuns(server.connection, directories)
-    if (!(await confirmStop({ title: action.question, active, confirmLabel: `${actionLabel(action.name)} and stop ${active.reduce((sum, item) => sum + item.runs, 0) === 1 ? "the run" : "the runs"}` }))) {
-      setBusy(undefined)
-      return
+    if (busy() || asking()) return
+    // The button keeps the focus while the app asks, so Cancel returns it there.
+    setAsking(true)
+    let ok = false
+    try {
+      const current = project.directory()
+      const directories = action.everyProject ? [...(current ? [current] : []), ...project.recent()] : current ? [current] : []
+      const active = await activeRuns(server.connection, directories)
+      ok = await confirmStop({ title: action.question, active, confirmLabel: `${actionLabel(action.name)} and stop ${active.reduce((sum, item) => sum + item.runs, 0) === 1 ? "the run" : "the runs"}` })
+    } finally {
+      setAsking(false)
     }
+    if (!ok) return
+    setBusy(action.name)
     try {
       await actions.runAction(action.name, (api) => api.post(action.path))
     } catch {

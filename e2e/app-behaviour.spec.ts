@@ -1,0 +1,46 @@
+/**
+ * What a person meets around the panel: the in-app confirmation before an action that stops
+ * runs, the config editor that will not overwrite an edit made on disk, plain words when the
+ * server is down, session titles, Send/Stop, the run picker, the project picker, the keyboard
+ * path to the banner, and the drawer's Escape, focus and refresh.
+ */
+import { readFileSync, writeFileSync } from "node:fs"
+import path from "node:path"
+import { expect, snap, test } from "./fixtures"
+import { confirmStops, openPanelFromBanner, openProject, SLOW, startRun, ui } from "./helpers"
+
+test.use({ scriptedTickMs: "100" })
+
+test("confirmation: Dispose all with a run going asks in the app, names the runs, and Cancel keeps them", async ({ page, server, project }, testInfo) => {
+  const dir = project()
+  const native: string[] = []
+  page.on("dialog", (dialog) => {
+    native.push(dialog.message())
+    void dialog.dismiss()
+  })
+  await openProject(page, server.url, dir)
+  await startRun(page)
+  const button = page.getByTestId(ui.disposeAll)
+  await button.click()
+  const dialog = page.getByTestId("confirm-dialog")
+  await expect(dialog).toBeVisible()
+  await expect(dialog.getByTestId("confirm-text")).toHaveText("1 run in 1 directory will stop:")
+  await expect(dialog.locator(`li[data-directory="${dir}"]`)).toHaveText(`${dir}: 1 run`)
+  // Cancel has the focus: Enter on an unread dialog stops nothing.
+  await expect(dialog.getByTestId("confirm-cancel")).toBeFocused()
+  await snap(page, testInfo, "confirm-dispose-all")
+  await page.keyboard.press("Escape")
+  await expect(dialog).toHaveCount(0)
+  await expect(button).toBeFocused()
+  await expect(page.getByText("A run is in progress.")).toBeVisible()
+  expect(native).toEqual([])
+
+  // Accepted, it stops the run; with nothing running, no question at all.
+  await button.click()
+  await confirmStops(page, { runs: 1, directories: [dir] })
+  await expect(page.getByTestId(ui.banner)).toBeVisible()
+  await page.getByTestId(ui.reload).click()
+  await expect(page.getByTestId(ui.actionStatus)).toContainText("Reload project")
+  await expect(page.getByTestId("confirm-dialog")).toHaveCount(0)
+  expect(native).toEqual([])
+})
