@@ -104,7 +104,7 @@ export function createHost(options: HostOptions): Host {
   const lifecycle = new Map<string, LifecycleAction>()
   bus.subscribe((event) => {
     if (event.type !== "lifecycle.action.started" && event.type !== "lifecycle.action.finished") return
-    const action = event.properties.action as LifecycleAction
+    const action = event.properties.action
     lifecycle.set(action.lifecycleId, action)
     if (lifecycle.size > RECENT_ACTIONS) lifecycle.delete(lifecycle.keys().next().value!)
   })

@@ -1,16 +1,19 @@
 /**
- * Events for `/event`: each gets an SSE id `BOOTID:SEQ`, and the last few thousand are kept so a
- * client reconnecting with `Last-Event-ID` gets what it missed, or a `server.replay_gap` event
- * naming why it cannot (buffer overrun, or another boot).
+ * The event bus behind `/event`: each event gets an SSE id `BOOTID:SEQ`, and the last few
+ * thousand are kept so a client reconnecting with `Last-Event-ID` gets what it missed, or a
+ * `server.replay_gap` event naming why it cannot (buffer overrun, or another boot). `publish`
+ * takes only the events `provenance/wire.ts` defines, with their properties' types.
  */
-export interface BusEvent {
-  type: string
-  properties: Record<string, unknown>
-  /** The directory the event belongs to, for `/event?directory=`; absent for server events. */
-  directoryKey?: string | undefined
-}
+import type { EventType, ServerEvent } from "../provenance/wire.ts"
 
-export interface SequencedEvent extends BusEvent {
+/** Sent to one connection only, never published: `/event` writes them itself. */
+type ConnectionEvent = "server.connected" | "server.replay_gap"
+export type PublishedType = Exclude<EventType, ConnectionEvent>
+
+/** An event as published: a wire event, and the directory it belongs to (`/event?directory=`); absent for server events. */
+export type BusEvent = Extract<ServerEvent, { type: PublishedType }> & { directoryKey?: string | undefined }
+
+export type SequencedEvent = BusEvent & {
   id: string
   seq: number
 }

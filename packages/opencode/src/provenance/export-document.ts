@@ -8,36 +8,17 @@
 import { z } from "zod"
 import { EXPORT_SCHEMA, SUPPORTED_EXPORT_VERSION } from "./export-version.ts"
 import { ClientAction, CrashEvidence, IncidentChain, LifecycleAction, RequestContext, RunSummary } from "./schemas.ts"
+import { MessageInfo, TextPart, ToolPart } from "./wire.ts"
 
 /** A directory as it leaves the machine: a salted digest and the path's depth. */
 export const DirectoryDigest = z.object({ digest: z.string().regex(/^[a-f0-9]{8,64}$/), depth: z.number().int().nonnegative() })
 
-export const ExportMessageInfo = z
-  .object({
-    id: z.string(),
-    sessionID: z.string(),
-    role: z.enum(["user", "assistant"]),
-    time: z.object({ created: z.number().int().nonnegative(), completed: z.number().int().nonnegative().optional() }),
-    runId: z.string().optional(),
-    providerID: z.string().optional(),
-    modelID: z.string().optional(),
-  })
-  .meta({ description: "opencode's message info: identity, role and times." })
-
-export const ExportTextPart = z.object({ id: z.string(), sessionID: z.string(), messageID: z.string(), type: z.literal("text"), text: z.string() })
+/** opencode's message, as the server answers it (`./wire.ts`). */
+export const ExportMessageInfo = MessageInfo
+export const ExportTextPart = TextPart
 /** A text part of the diagnostics-only form: its length, never its text. */
 export const ExportTextLengthPart = z.object({ id: z.string(), type: z.literal("text"), length: z.number().int().nonnegative() })
-export const ExportToolPart = z.object({
-  id: z.string(),
-  sessionID: z.string(),
-  messageID: z.string(),
-  type: z.literal("tool"),
-  callID: z.string(),
-  tool: z.string(),
-  state: z.object({ status: z.enum(["running", "completed", "error"]) }),
-  /** The file the call touched, as its input named it: the full form only (the diagnostics form leaves it out). */
-  path: z.string().max(256).optional(),
-})
+export const ExportToolPart = ToolPart
 
 export const ExportMessage = z.object({
   info: ExportMessageInfo,

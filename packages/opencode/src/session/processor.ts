@@ -19,6 +19,7 @@ import type { EventBus } from "../bus/index.ts"
 import type { Journal } from "../storage/journal.ts"
 import { buildRunSummary, fallbackRunSummary, type SummaryInput } from "./run-observability/summary.ts"
 import { RunState } from "./run-state.ts"
+import type { Session } from "../provenance/wire.ts"
 import type { MessageInfo, Part, SessionInfo, SessionStore } from "./session-store.ts"
 
 export interface ProcessorOptions {
@@ -303,7 +304,7 @@ export class Processor {
 }
 
 /** A session as the API shows it: with its last run's state. */
-export function publicSession(info: SessionInfo, sessions: SessionStore): Record<string, unknown> {
+export function publicSession(info: SessionInfo, sessions: SessionStore): Session {
   const { directoryKey: _key, ...rest } = info
   const last = sessions.lastRun(info.id)
   return {

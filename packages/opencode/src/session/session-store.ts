@@ -3,35 +3,17 @@
  * Message text lives here only; diagnostics never copy it.
  */
 import { newId } from "../id.ts"
-import type { RunSummary } from "../provenance/schemas.ts"
+import type { Classification, RunSummary } from "../provenance/schemas.ts"
+import type { MessageInfo, Part, Session } from "../provenance/wire.ts"
 import type { Statement } from "better-sqlite3"
 import { parseStoredJson, preparedOnce, type DB } from "../storage/database.ts"
 
 export const SESSION_VERSION = "0.1.0"
 
-export interface SessionInfo {
-  id: string
-  projectID: string
-  directory: string
-  directoryKey: string
-  title: string
-  version: string
-  time: { created: number; updated: number }
-}
+/** A session as stored: the wire's session without its last run, and the key of its directory (never on the wire). */
+export type SessionInfo = Omit<Session, "lastRun"> & { directoryKey: string }
 
-export interface MessageInfo {
-  id: string
-  sessionID: string
-  role: "user" | "assistant"
-  time: { created: number; completed?: number }
-  runId?: string
-  providerID?: string
-  modelID?: string
-}
-
-export type Part =
-  | { id: string; sessionID: string; messageID: string; type: "text"; text: string }
-  | { id: string; sessionID: string; messageID: string; type: "tool"; callID: string; tool: string; state: { status: "running" | "completed" | "error" }; path?: string }
+export type { MessageInfo, Part }
 
 export interface RunRecord {
   runId: string
@@ -51,15 +33,7 @@ export interface RunRecord {
 }
 
 /** A session as the API answers it (`GET /session`, `GET /session/:id`): no directory key, with its last run. */
-export interface PublicSession {
-  id: string
-  projectID: string
-  directory: string
-  title: string
-  version: string
-  time: { created: number; updated: number }
-  lastRun?: { runId: string; status: "running" | "finished"; classification?: string }
-}
+export type PublicSession = Session
 
 export interface SessionPageQuery {
   /** Rows in the page (the route bounds it). */
@@ -315,7 +289,8 @@ function toPublicSession(row: PageRow): PublicSession {
   const session: PublicSession = { id, projectID, directory, title, version: SESSION_VERSION, time: { created, updated } }
   if (runId !== null) {
     session.lastRun = { runId, status: runFinished ? "finished" : "running" }
-    if (typeof classification === "string") session.lastRun.classification = classification
+    // Stored by this server from a run summary's classification.
+    if (typeof classification === "string") session.lastRun.classification = classification as Classification
   }
   return session
 }

@@ -1,7 +1,11 @@
-/** The published JSON Schema is generated from the one zod schema of the export, and committed up to date. */
+/**
+ * The published JSON Schemas and the shapes of docs/api-shapes.md are generated from the zod
+ * schemas (the export document's, the wire's), and committed up to date.
+ */
 import { readFileSync } from "node:fs"
 import { describe, expect, test } from "vitest"
-import { renderSchema, SCHEMA_FILE } from "../../scripts/generate-schema.ts"
+import { API_SHAPES_FILE, renderApiShapes, renderSchema, renderWireSchema, SCHEMA_FILE, WIRE_SCHEMA_FILE, wireJsonSchema } from "../../scripts/generate-schema.ts"
+import { EVENTS } from "../../src/provenance/wire.ts"
 import { SessionExportDocument, sessionExportJsonSchema } from "../../src/provenance/index.ts"
 
 describe("schema/session-export.v2.schema.json", () => {
@@ -37,5 +41,27 @@ describe("schema/session-export.v2.schema.json", () => {
     expect(SessionExportDocument.safeParse({ ...minimal, version: 1 }).success).toBe(false)
     expect(SessionExportDocument.safeParse({ ...minimal, session: { ...minimal.session, directory: "/home/alice/repo" } }).success).toBe(false)
     expect(SessionExportDocument.safeParse({ ...minimal, diagnostics: { ...minimal.diagnostics, truncated: { runs: { kept: -1, dropped: 0 } } } }).success).toBe(false)
+  })
+})
+
+describe("schema/wire.schema.json and docs/api-shapes.md", () => {
+  test("the committed files are what `npm run schema` generates (run it when this fails)", () => {
+    expect(readFileSync(WIRE_SCHEMA_FILE, "utf8")).toBe(renderWireSchema())
+    const shapes = readFileSync(API_SHAPES_FILE, "utf8")
+    expect(shapes).toBe(renderApiShapes(shapes))
+  })
+
+  test("a /event message is one of the wire's events, each with its type as a constant", () => {
+    const schema = wireJsonSchema() as any
+    expect(schema.oneOf).toHaveLength(Object.keys(EVENTS).length)
+    for (const type of Object.keys(EVENTS)) expect(schema.$defs[`event:${type}`].properties.type.const).toBe(type)
+    expect(Object.keys(schema.$defs)).toEqual(expect.arrayContaining(["Session", "MessageInfo", "Part", "Message", "Run", "RunSummary", "IncidentChain", "LifecycleAction"]))
+  })
+
+  test("docs/api-shapes.md shows every event, and a block the wire cannot fill fails the generator", () => {
+    const shapes = readFileSync(API_SHAPES_FILE, "utf8")
+    for (const type of Object.keys(EVENTS)) expect(shapes).toContain(`| \`${type}\` |`)
+    expect(() => renderApiShapes(`${shapes}\n<!-- wire: NoSuchShape -->\n<!-- /wire -->\n`)).toThrow(/NoSuchShape/)
+    expect(() => renderApiShapes(shapes.replace("<!-- wire: events -->", "<!-- events -->"))).toThrow(/events/)
   })
 })

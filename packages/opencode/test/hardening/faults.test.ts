@@ -37,10 +37,10 @@ async function server(options: Parameters<typeof startTestServer>[0] = {}): Prom
 }
 
 /** The first `run.finished` event of a run, captured in-process (what `/event` would carry). */
-function finishedEvents(s: TestServer): Map<string, SequencedEvent> {
-  const seen = new Map<string, SequencedEvent>()
+function finishedEvents(s: TestServer): Map<string, Extract<SequencedEvent, { type: "run.finished" }>> {
+  const seen = new Map<string, Extract<SequencedEvent, { type: "run.finished" }>>()
   s.running.host.bus.subscribe((event) => {
-    if (event.type === "run.finished") seen.set((event.properties.summary as { runId: string }).runId, event)
+    if (event.type === "run.finished") seen.set(event.properties.summary.runId, event)
   })
   return seen
 }
@@ -316,7 +316,8 @@ describe("an SSE client that stops reading", () => {
     const blob = "x".repeat(16 * 1024)
     const total = 3000
     for (let n = 0; n < total; n++) {
-      bus.publish({ type: "test.flood", properties: { n, blob } })
+      // An event the wire does not define: the bus is typed for production callers only.
+      bus.publish({ type: "test.flood", properties: { n, blob } } as never)
       if (n % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 40))
     }
     await waitFor(() => sseStats.cutOff > cutBefore, 15_000)
@@ -329,7 +330,7 @@ describe("an SSE client that stops reading", () => {
     expect(bus.subscriberCount).toBe(baseline + 1)
     // The server still serves, and the reader still gets new events.
     expect((await s.call("GET", "/health")).status).toBe(200)
-    bus.publish({ type: "test.flood", properties: { n: total, blob: "" } })
+    bus.publish({ type: "test.flood", properties: { n: total, blob: "" } } as never)
     await waitFor(() => readerLast === total)
     reader.destroy()
     await waitFor(() => bus.subscriberCount === baseline)
