@@ -44,7 +44,7 @@ test("a burst published in one tick is written in one chunk, in order, each fram
   expect(first).toBe(`data: ${JSON.stringify({ type: "server.connected", properties: { bootId: host.bootId } })}\nid: ${host.bus.positionId}\n\n`)
   reader.releaseLock()
 
-  const published = Array.from({ length: 50 }, (_, i) => host.bus.publish({ type: "test.burst", properties: { i, text: "line one\nline two" } }))
+  const published = Array.from({ length: 50 }, (_, i) => host.bus.publish({ type: "test.burst", properties: { i, text: "line one\nline two" } } as never))
   const chunks = await readChunks(body, 50)
   expect(chunks.length).toBeLessThanOrEqual(2)
   expect(chunks.join("")).toBe(published.map((event) => `data: ${JSON.stringify({ type: event.type, properties: event.properties })}\nid: ${event.id}\n\n`).join(""))
@@ -57,10 +57,10 @@ test("events published while a chunk is being written follow it in order", async
   const reader = body.getReader()
   await reader.read() // server.connected
   reader.releaseLock()
-  const published = [host.bus.publish({ type: "test.a", properties: {} })]
+  const published = [host.bus.publish({ type: "test.a", properties: {} } as never)]
   // A second burst one macrotask later, while the first chunk may still be in flight.
   await new Promise((resolve) => setImmediate(resolve))
-  for (let i = 0; i < 10; i++) published.push(host.bus.publish({ type: "test.b", properties: { i } }))
+  for (let i = 0; i < 10; i++) published.push(host.bus.publish({ type: "test.b", properties: { i } } as never))
   const chunks = await readChunks(body, 11)
   const ids = [...chunks.join("").matchAll(/^id: (.*)$/gm)].map((m) => m[1])
   expect(ids).toEqual(published.map((event) => event.id))
