@@ -44,3 +44,40 @@ test("confirmation: Dispose all with a run going asks in the app, names the runs
   await expect(page.getByTestId("confirm-dialog")).toHaveCount(0)
   expect(native).toEqual([])
 })
+
+test("config editor: an edit made on disk since the editor read the file is noticed and never overwritten silently", async ({ page, server, project }, testInfo) => {
+  const dir = project()
+  const file = path.join(dir, "opencode.json")
+  await openProject(page, server.url, dir)
+  const textarea = page.getByTestId(ui.configText)
+  await expect(textarea).toHaveValue("{}")
+  await textarea.fill(JSON.stringify({ theme: "dark" }, null, 2))
+
+  // Another program writes the file while the user is editing.
+  writeFileSync(file, `${JSON.stringify({ model: "scripted/slow" }, null, 2)}\n`)
+  const notice = page.getByTestId("config-conflict")
+  await expect(notice).toContainText("opencode.json changed on disk since you opened it")
+
+  await page.getByTestId(ui.configSave).click()
+  await expect(notice).toContainText("Your edit was not saved")
+  expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ model: "scripted/slow" })
+  await snap(page, testInfo, "config-conflict")
+
+  // Load the file's version: the editor shows what is on disk, and a save goes through.
+  await notice.getByRole("button", { name: "Load the file's version" }).click()
+  await expect(textarea).toHaveValue(JSON.stringify({ model: "scripted/slow" }, null, 2))
+  await expect(notice).toHaveCount(0)
+  await textarea.fill(JSON.stringify({ model: "scripted/slow", theme: "dark" }, null, 2))
+  await page.getByTestId(ui.configSave).click()
+  await expect(page.getByText("Saved.")).toBeVisible()
+  expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ model: "scripted/slow", theme: "dark" })
+
+  // Or keep the edit and save over the file, knowingly.
+  writeFileSync(file, `${JSON.stringify({ model: "scripted/quick" }, null, 2)}\n`)
+  await textarea.fill(JSON.stringify({ theme: "light" }, null, 2))
+  await page.getByTestId(ui.configSave).click()
+  await expect(notice).toContainText("Your edit was not saved")
+  await notice.getByRole("button", { name: "Save my edit anyway" }).click()
+  await expect(page.getByText("Saved.")).toBeVisible()
+  expect(JSON.parse(readFileSync(file, "utf8"))).toMatchObject({ theme: "light" })
+})

@@ -40,4 +40,20 @@ describe("server connection", () => {
     expect(url.searchParams.get("directory")).toBe("/a b")
     expect(url.searchParams.get("token")).toBe("tok")
   })
+
+  it("sends extra headers (a config save's If-Match) and hands back the ETag, on success and on a 412", async () => {
+    const seen: Record<string, string>[] = []
+    let status = 200
+    const fetchImpl = (async (_input: RequestInfo | URL, init?: RequestInit) => {
+      seen.push({ ...(init?.headers as Record<string, string>) })
+      const body = status === 200 ? "{}" : JSON.stringify({ error: { code: "config_changed", message: "opencode.json changed since it was read" } })
+      return new Response(body, { status, headers: { etag: '"abc"' } })
+    }) as typeof fetch
+    const connection = createServerConnection({ baseUrl: "http://127.0.0.1:1", directory: () => "/p", token: () => undefined, fetchImpl })
+    const ok = await connection.request("PATCH", "/config", { body: {}, headers: { "if-match": '"old"' } })
+    expect(seen[0]!["if-match"]).toBe('"old"')
+    expect(ok.etag).toBe('"abc"')
+    status = 412
+    await expect(connection.request("PATCH", "/config", { body: {} })).rejects.toMatchObject({ status: 412, code: "config_changed", etag: '"abc"' })
+  })
 })

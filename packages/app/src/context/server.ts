@@ -40,6 +40,8 @@ export interface RequestOptions<T> {
   query?: Record<string, string | undefined>
   /** Another project directory than the selected one (the confirmation counts runs in each). */
   directory?: string
+  /** Extra request headers (`if-match` for a config save). */
+  headers?: Record<string, string>
 }
 
 export interface ServerResponse<T> {
@@ -47,6 +49,8 @@ export interface ServerResponse<T> {
   status: number
   /** The server's `x-opencode-request-id` for this request, when it sent a well-formed one. */
   requestId?: string
+  /** The `ETag` the server answered (the config file's digest). */
+  etag?: string
 }
 
 /** A 4xx/5xx answer, with the server's `{ error: { code, message } }` when it sent one. */
@@ -56,6 +60,8 @@ export class ServerError extends Error {
     readonly code: string,
     message: string,
     readonly requestId?: string,
+    /** The `ETag` of the refusal, when it named one (a 412 names the file's current digest). */
+    readonly etag?: string,
   ) {
     super(message)
     this.name = "ServerError"
@@ -96,7 +102,7 @@ export function createServerConnection(options: ConnectionOptions): ServerConnec
   const send = options.fetchImpl ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init))
 
   async function request<T>(method: string, path: string, opts: RequestOptions<T> = {}): Promise<ServerResponse<T>> {
-    const headers = requestHeaders({ directory: opts.directory ?? options.directory(), token: token(), action: opts.action })
+    const headers = { ...opts.headers, ...requestHeaders({ directory: opts.directory ?? options.directory(), token: token(), action: opts.action }) }
     const init: RequestInit = { method, headers }
     if (opts.body !== undefined) {
       headers["content-type"] = "application/json"
@@ -111,6 +117,7 @@ export function createServerConnection(options: ConnectionOptions): ServerConnec
     }
     const headerId = response.headers.get("x-opencode-request-id") ?? undefined
     const requestId = headerId && REQUEST_ID.test(headerId) ? headerId : undefined
+    const etag = response.headers.get("etag") ?? undefined
     options.onResponse?.({ action: opts.action, requestId, status: response.status })
     const text = await response.text()
     let json: unknown = undefined
@@ -123,14 +130,14 @@ export function createServerConnection(options: ConnectionOptions): ServerConnec
     }
     if (!response.ok) {
       const error = errorBody(json)
-      throw new ServerError(response.status, error?.code ?? `http_${response.status}`, error?.message ?? `${method} ${path} failed with ${response.status}`, requestId)
+      throw new ServerError(response.status, error?.code ?? `http_${response.status}`, error?.message ?? `${method} ${path} failed with ${response.status}`, requestId, etag)
     }
-    if (!opts.schema) return { data: json as T, status: response.status, requestId }
+    if (!opts.schema) return { data: json as T, status: response.status, requestId, ...(etag ? { etag } : {}) }
     const parsed = opts.schema.safeParse(json)
     if (!parsed.success) {
       throw new ServerError(response.status, "unexpected_shape", `${method} ${path} answered an unexpected shape: ${parsed.error.issues[0]?.path.join(".") || "root"} ${parsed.error.issues[0]?.message ?? ""}`.trim(), requestId)
     }
-    return { data: parsed.data, status: response.status, requestId }
+    return { data: parsed.data, status: response.status, requestId, ...(etag ? { etag } : {}) }
   }
 
   return {

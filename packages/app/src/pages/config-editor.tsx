@@ -1,12 +1,28 @@
-/** The project's config (`GET /config`) as JSON text; Save sends the parsed object with `PATCH /config`. */
+/**
+ * The project's config (`GET /config`) as JSON text; Save sends the parsed object with
+ * `PATCH /config`. The editor remembers the digest (`ETag`) of the file its text came from: when
+ * the file changes on disk while the user edits, it says so, and a save carries `If-Match`, so the
+ * server refuses (412) to write over an edit it has not shown. The user then loads the file's
+ * version or saves the edit anyway, knowingly.
+ */
 import { createQuery, useQueryClient } from "@tanstack/solid-query"
-import { createEffect, createSignal, Show } from "solid-js"
+import { createEffect, createSignal, onCleanup, onMount, Show } from "solid-js"
 import { useClientActions } from "../context/client-action.tsx"
+import { onServerEvent } from "../context/events.tsx"
 import { useProject } from "../context/project.tsx"
 import { queryKeys } from "../context/queries.ts"
 import { useServer } from "../context/server-context.tsx"
+import { ServerError } from "../context/server.ts"
 import { ConfigDocument } from "../context/shapes.ts"
 import { activeRuns, confirmStop } from "./confirm-dialog.tsx"
+
+/** While the user edits, the file is read again this often (the server's events cover most changes). */
+const RECHECK_MS = 3_000
+
+interface ConfigRead {
+  doc: Record<string, unknown>
+  etag?: string
+}
 
 export function ConfigEditor() {
   const project = useProject()
@@ -15,18 +31,42 @@ export function ConfigEditor() {
   const queryClient = useQueryClient()
   const [text, setText] = createSignal("")
   const [dirty, setDirty] = createSignal(false)
+  /** The ETag of the file the text came from. */
+  const [base, setBase] = createSignal<string | undefined>()
+  /** The save was refused: the file changed on disk first. */
+  const [refused, setRefused] = createSignal(false)
   const [message, setMessage] = createSignal<{ kind: "error" | "ok"; text: string } | undefined>()
 
   const config = createQuery(() => ({
     queryKey: queryKeys.config(project.directory()),
-    queryFn: () => server.read("/config", ConfigDocument),
+    queryFn: async (): Promise<ConfigRead> => {
+      const { data, etag } = await server.connection.request("GET", "/config", { schema: ConfigDocument })
+      return etag ? { doc: data, etag } : { doc: data }
+    },
+    refetchInterval: dirty() ? RECHECK_MS : false,
   }))
+  const show = (read: ConfigRead) => {
+    setText(JSON.stringify(read.doc, null, 2))
+    setBase(read.etag)
+  }
   createEffect(() => {
     const data = config.data
-    if (data !== undefined && !dirty()) setText(JSON.stringify(data, null, 2))
+    if (data !== undefined && !dirty()) show(data)
+  })
+  // A close of the project (an outside edit of opencode.json closes it) or coming back to the tab: read the file again.
+  const recheck = () => void queryClient.invalidateQueries({ queryKey: queryKeys.config(project.directory()) })
+  onServerEvent((event) => {
+    if (event.type === "server.instance.disposed" || event.type === "server.replay_gap" || event.type === "lifecycle.action.finished") recheck()
+  })
+  onMount(() => {
+    window.addEventListener("focus", recheck)
+    onCleanup(() => window.removeEventListener("focus", recheck))
   })
 
-  const save = async () => {
+  /** The file on disk is no longer the one the text came from. */
+  const changedOnDisk = () => dirty() && base() !== undefined && config.data?.etag !== undefined && config.data.etag !== base()
+
+  const save = async (ifMatch: string | undefined = base()) => {
     let parsed: unknown
     try {
       parsed = JSON.parse(text())
@@ -41,15 +81,34 @@ export function ConfigEditor() {
     const directory = project.directory()
     const active = directory ? await activeRuns(server.connection, [directory]) : []
     if (!(await confirmStop({ title: "Save opencode.json? Saving closes this project.", active, confirmLabel: "Save and stop the runs" }))) return
+    setMessage(undefined)
     try {
-      const saved = await actions.runAction("config.save", (api) => api.patch("/config", parsed, ConfigDocument))
+      const saved = await actions.runAction("config.save", (api) => api.request("PATCH", "/config", { body: parsed, schema: ConfigDocument, ...(ifMatch ? { headers: { "if-match": ifMatch } } : {}) }))
+      const read: ConfigRead = saved.etag ? { doc: saved.data, etag: saved.etag } : { doc: saved.data }
       setDirty(false)
-      queryClient.setQueryData(queryKeys.config(project.directory()), saved)
-      setText(JSON.stringify(saved, null, 2))
+      setRefused(false)
+      queryClient.setQueryData(queryKeys.config(project.directory()), read)
+      show(read)
       setMessage({ kind: "ok", text: "Saved." })
     } catch (error) {
+      if (error instanceof ServerError && error.code === "config_changed") {
+        setRefused(true)
+        recheck()
+        return
+      }
       setMessage({ kind: "error", text: error instanceof Error ? error.message : String(error) })
     }
+  }
+  const loadFromDisk = async () => {
+    setDirty(false)
+    setRefused(false)
+    setMessage(undefined)
+    const { data } = await config.refetch()
+    if (data) show(data)
+  }
+  const saveAnyway = async () => {
+    const { data } = await config.refetch()
+    await save(data?.etag)
   }
 
   return (
@@ -63,25 +122,34 @@ export function ConfigEditor() {
           rows={8}
           spellcheck={false}
           value={text()}
+          aria-describedby={changedOnDisk() || refused() ? "config-conflict" : undefined}
           onInput={(event) => {
             setDirty(true)
             setText(event.currentTarget.value)
           }}
         />
       </label>
+      <Show when={changedOnDisk() || refused()}>
+        <div class="banner conflict" id="config-conflict" role="alert" data-testid="config-conflict">
+          <span>
+            opencode.json changed on disk since you opened it.
+            {refused() ? " Your edit was not saved, so the other change is not lost." : " Save will not write over it without asking you."}
+          </span>
+          <button type="button" onClick={() => void loadFromDisk()}>
+            Load the file's version
+          </button>
+          <Show when={refused()}>
+            <button type="button" class="quiet" onClick={() => void saveAnyway()}>
+              Save my edit anyway
+            </button>
+          </Show>
+        </div>
+      </Show>
       <div class="row">
         <button type="button" data-testid="config-save-button" onClick={() => void save()}>
           Save config
         </button>
-        <button
-          type="button"
-          class="quiet"
-          onClick={() => {
-            setDirty(false)
-            setMessage(undefined)
-            void config.refetch()
-          }}
-        >
+        <button type="button" class="quiet" onClick={() => void loadFromDisk()}>
           Revert
         </button>
         <Show when={message()}>

@@ -2,7 +2,9 @@
  * Config routes. A PATCH writes the config file under the directory lock and closes the
  * instance itself with a `config_invalidation` origin whose request is this PATCH; the
  * watcher's echo of that same write is recorded on the runs, never as a rival cause. A write
- * that changes nothing closes nothing.
+ * that changes nothing closes nothing. GET names the file's digest in `ETag`; a PATCH with
+ * `If-Match` writes only while the file still has that digest (else 412 `config_changed`), so an
+ * edit made on disk since the client read the file is never overwritten silently.
  */
 import { randomBytes } from "node:crypto"
 import { readFileSync, writeFileSync, renameSync } from "node:fs"
@@ -19,6 +21,13 @@ import { ApiError, parseInput, parseJsonBody } from "../errors.ts"
 import { requestRefOf } from "../origin.ts"
 
 const ConfigPatch = z.record(z.string().max(128), z.unknown())
+/** A strong ETag: the file's sha256, or "none" when there is no file. */
+const IF_MATCH = /^"([0-9a-f]{64}|none)"$/
+
+/** The ETag of a config file's current bytes. */
+function etagOf(raw: string | undefined): string {
+  return `"${raw === undefined ? "none" : contentDigest(raw)}"`
+}
 
 export function configRoutes(host: Host, defaultDirectory: string): Hono {
   const app = new Hono()
@@ -26,23 +35,36 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
 
   app.get("/config", (c) => {
     const { directory } = requestDirectory(c, defaultDirectory)
-    return c.json(readConfig(path.join(directory, CONFIG_FILE)))
+    const file = path.join(directory, CONFIG_FILE)
+    const raw = readRaw(file)
+    c.header("etag", etagOf(raw))
+    return c.json(parseConfig(raw))
   })
 
   app.patch("/config", async (c) => {
     const patch = await parseJsonBody(c, ConfigPatch)
+    const ifMatch = c.req.header("if-match")
+    if (ifMatch !== undefined && !IF_MATCH.test(ifMatch.trim())) throw new ApiError(400, "invalid_header", 'if-match: expected the ETag GET /config answered ("<sha256>" or "none")')
     const { directory, key } = requestDirectory(c, defaultDirectory)
     const file = path.join(directory, CONFIG_FILE)
     const request = requestRefOf(c)
     const next = await instances.locks.run(key, async () => {
       const before = readRaw(file)
-      const merged = { ...readConfig(file), ...patch }
+      if (ifMatch !== undefined && ifMatch.trim() !== etagOf(before)) {
+        c.header("etag", etagOf(before))
+        throw new ApiError(412, "config_changed", `${CONFIG_FILE} changed since it was read; read it again before saving`)
+      }
+      const merged = { ...parseConfig(before), ...patch }
       // Equal values (whatever the file's formatting or key order) change nothing: no write, no close.
-      if (before !== undefined && isDeepStrictEqual(parsedOrUndefined(before), merged)) return merged
+      if (before !== undefined && isDeepStrictEqual(parsedOrUndefined(before), merged)) {
+        c.header("etag", etagOf(before))
+        return merged
+      }
       const text = `${JSON.stringify(merged, null, 2)}\n`
       const instance = instances.get(key)
       if (instance) instance.expectedConfigDigest = contentDigest(text)
       writeAtomically(file, text)
+      c.header("etag", etagOf(text))
       if (instance) {
         await instances.disposeDirectory(
           directory,
@@ -110,8 +132,7 @@ function readRaw(file: string): string | undefined {
   }
 }
 
-function readConfig(file: string): Record<string, unknown> {
-  const raw = readRaw(file)
+function parseConfig(raw: string | undefined): Record<string, unknown> {
   if (raw === undefined) return {}
   try {
     const parsed = JSON.parse(raw) as unknown
