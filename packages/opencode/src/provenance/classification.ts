@@ -28,23 +28,23 @@ export function classificationForOperation(rootOperation: LifecycleOperation): C
 }
 
 /**
+ * The root operation each lifecycle classification names: the map above read backwards, where
+ * `local_instance_reload` reads as `reload` (a `load_reload` cannot be told apart without the action).
+ */
+const operationOfClassification: Partial<Record<Classification, LifecycleOperation>> = Object.fromEntries(
+  Object.entries(classificationOfOperation)
+    .filter(([operation]) => operation !== "load_reload")
+    .map(([operation, classification]) => [classification, operation]),
+)
+
+/**
  * The root operation a lifecycle classification names, for records that kept the classification
- * but not the action (old writers). `local_instance_reload` reads as `reload`: a `load_reload`
- * cannot be told apart without the action.
+ * but not the action (old writers, the app's banner before the incident arrives).
+ *
+ * @example rootOperationForClassification("local_instance_dispose_all") // "dispose_all"
  */
 export function rootOperationForClassification(classification: Classification): LifecycleOperation | undefined {
-  switch (classification) {
-    case "local_instance_reload":
-      return "reload"
-    case "local_instance_dispose":
-      return "dispose"
-    case "local_instance_dispose_directory":
-      return "dispose_directory"
-    case "local_instance_dispose_all":
-      return "dispose_all"
-    default:
-      return undefined
-  }
+  return operationOfClassification[classification]
 }
 
 /** The signal's reason as an `InterruptMeta`, or `undefined` when it is anything else. */

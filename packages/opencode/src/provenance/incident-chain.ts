@@ -1,9 +1,10 @@
 /**
- * Incident chains (DESIGN.md, hop 6): for each interrupted run and each crashed run, the hops
- * joined by id, each marked present / missing / not applicable, with a verdict that is
- * `diagnosed` only when every hop the origin requires is present.
+ * Incident chains (hop 6 of docs/architecture.md, "The causal spine"): for each interrupted run
+ * and each crashed run, the hops joined by id, each marked present / missing / not applicable,
+ * with a verdict that is `diagnosed` only when every hop the origin requires is present.
  *
- * Origins of the stops that are not lifecycle closes (decided here, the docs are silent):
+ * Origins of the stops that are not lifecycle closes (docs/architecture.md, "Origins and the
+ * completeness function"):
  * - user cancel: `api_route` built from the cancel request (`InterruptMeta.request`);
  * - watchdog: `server_handler` with handler `watchdog`;
  * - provider / tool error: `server_handler` with handler `provider` / `tool`; no interrupt hop;
@@ -18,7 +19,7 @@ import {
   type Classification,
   type ClientAction,
   type CrashEvidence,
-  type Hop,
+  Hop,
   type HopStatus,
   type IncidentChain,
   type InterruptMeta,
@@ -57,8 +58,10 @@ const HOP_MISSING_NAME: Record<Hop, string> = {
   interrupt: "interrupt_meta",
   run_summary: "run_summary",
 }
-const HOP_LEVEL_NAMES = new Set(["renderer_action", "lifecycle_action", "interrupt_meta", "run_summary"])
-const HOPS: readonly Hop[] = ["renderer", "request", "lifecycle", "interrupt", "run_summary"]
+/** The hop-level names: the missing names above that are not a field of the origin. */
+const HOP_LEVEL_NAMES: ReadonlySet<string> = new Set(Object.values(HOP_MISSING_NAME).filter((name) => !name.includes(".")))
+/** In the spine's order (renderer first). */
+const HOPS: readonly Hop[] = Hop.options
 const MAX_PATH = 16
 const ORIGIN_KINDS: ReadonlySet<string> = new Set(Origin.options.map((option) => option.shape.kind.value))
 
