@@ -4,6 +4,7 @@
  * scrubbed excerpt of the error body — never the API key. An abort is rethrown as the
  * signal's own reason, so the run is classified by whoever aborted it.
  */
+import { SECRET_KEY_NAME } from "../provenance/secret-names.ts"
 import { abortReason } from "./scripted.ts"
 import { ProviderError, providerErrorToken, type ChatMessage, type Provider, type ProviderEvent, type ProviderRequest, type ToolCallRequest, type ToolSpec } from "./provider.ts"
 
@@ -361,8 +362,6 @@ function errorTokenOf(error: unknown): string | undefined {
   return providerErrorToken(code) ?? providerErrorToken(type)
 }
 
-const SECRET_KEY_NAMES = "password|passwd|secret|token|bearer|auth[a-z_]*|credential[a-z_]*|api[_-]?key|apikey|private[_-]?key|cookie"
-
 /**
  * A short, single-line excerpt with secrets replaced by `[redacted:KIND]` markers: the
  * configured key itself, `sk-`-style keys, bearer tokens and values of secret-named fields.
@@ -373,7 +372,7 @@ export function excerptOf(text: string, apiKey?: string): string {
   scrubbed = scrubbed
     .replace(/\b(?:sk|pk|rk)-[A-Za-z0-9_-]{3,}/g, "[redacted:api_key]")
     .replace(/\bBearer\s+[A-Za-z0-9._~+/=-]+/gi, "Bearer [redacted:token]")
-    .replace(new RegExp(`(["']?(?:${SECRET_KEY_NAMES})["']?\\s*[:=]\\s*)("[^"]*"|'[^']*'|[^\\s,;}&]+)`, "gi"), (_match, key: string, value: string) =>
+    .replace(new RegExp(`(["']?${SECRET_KEY_NAME}["']?\\s*[:=]\\s*)("[^"]*"|'[^']*'|[^\\s,;}&]+)`, "gi"), (_match, key: string, value: string) =>
       value.includes("[redacted:") ? `${key}${value}` : `${key}[redacted:secret]`,
     )
     .replace(/\s+/g, " ")

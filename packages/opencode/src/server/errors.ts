@@ -9,6 +9,7 @@ import { HTTPException } from "hono/http-exception"
 import type { ClientErrorStatusCode, ServerErrorStatusCode } from "hono/utils/http-status"
 import type { z } from "zod"
 import { InvalidDirectoryError } from "../project/directory-key.ts"
+import { SECRET_KEY_NAME } from "../provenance/secret-names.ts"
 import { isStorageFault, storageFaultName } from "../storage/database.ts"
 import { requestIdOf } from "./middleware/request-context.ts"
 
@@ -139,7 +140,6 @@ const HTTP_MESSAGES: Partial<Record<number, string>> = {
 }
 
 const SECRET_ENV = ["OPENAI_API_KEY", "OPENCODE_SERVER_TOKEN"]
-const SECRET_FIELDS = "password|passwd|secret|token|bearer|authorization|auth|credential[a-z_]*|api[_-]?key|apikey|private[_-]?key|cookie"
 
 /**
  * An error as text for this machine's log, with secrets replaced by `[redacted:KIND]`: the
@@ -157,7 +157,7 @@ export function scrubForLog(err: unknown, env: Record<string, string | undefined
   return text
     .replace(/\bBearer\s+[A-Za-z0-9._~+/=-]+/gi, "Bearer [redacted:token]")
     .replace(/\b(?:sk|pk|rk)-[A-Za-z0-9_-]{3,}/g, "[redacted:api_key]")
-    .replace(new RegExp(`(["']?\\b(?:${SECRET_FIELDS})["']?\\s*[:=]\\s*)(?!\\[redacted:|Bearer \\[redacted:)("[^"]*"|'[^']*'|[^\\s,;}&]+)`, "gi"), "$1[redacted:secret]")
+    .replace(new RegExp(`(["']?\\b${SECRET_KEY_NAME}["']?\\s*[:=]\\s*)(?!\\[redacted:|Bearer \\[redacted:)("[^"]*"|'[^']*'|[^\\s,;}&]+)`, "gi"), "$1[redacted:secret]")
 }
 
 function internalError(c: Context, err: unknown): Response {

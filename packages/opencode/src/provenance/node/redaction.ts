@@ -5,6 +5,7 @@
  */
 import { createHmac } from "node:crypto"
 import { ErrorFact } from "../schemas.ts"
+import { SECRET_KEY_WORDS } from "../secret-names.ts"
 
 export interface PathDigest {
   digest: string
@@ -27,8 +28,6 @@ const DEFAULT_MAX_LEN = 160
 // Scrubbing works on a bounded prefix so a huge message cannot cost much; the cut falls back to a
 // whitespace boundary so no partial secret survives unmatched at the edge.
 const SCRUB_WINDOW = 8192
-
-const SECRET_KEY = "password|passwd|secret|token|bearer|auth|credential|api[_-]?key|apikey|private[_-]?key|cookie"
 
 interface SecretRule {
   kind: string
@@ -69,7 +68,7 @@ const SECRET_RULES: SecretRule[] = [
     // key=value, key: value, "key": "value", key='value'; the key itself stays visible.
     kind: "key_value",
     pattern: new RegExp(
-      `(["']?)([A-Za-z0-9_.-]*(${SECRET_KEY})[A-Za-z0-9_.-]*)\\1(\\s*[:=]\\s*)("(?:[^"\\\\]|\\\\.)*"|'[^']*'|[^\\s,;&}\\])]+)`,
+      `(["']?)([A-Za-z0-9_.-]*(${SECRET_KEY_WORDS})[A-Za-z0-9_.-]*)\\1(\\s*[:=]\\s*)("(?:[^"\\\\]|\\\\.)*"|'[^']*'|[^\\s,;&}\\])]+)`,
       "gi",
     ),
     replace: (match, quote, key, keyword, sep, value) => {
