@@ -81,3 +81,34 @@ test("config editor: an edit made on disk since the editor read the file is noti
   await expect(page.getByText("Saved.")).toBeVisible()
   expect(JSON.parse(readFileSync(file, "utf8"))).toMatchObject({ theme: "light" })
 })
+
+test("server down: said plainly; no 'A run is in progress', no 'Failed to fetch'; Send and Stop wait", async ({ page, server, project }, testInfo) => {
+  const dir = project()
+  await openProject(page, server.url, dir)
+  await startRun(page)
+  await server.stop("SIGKILL")
+
+  const down = page.getByTestId("server-down")
+  await expect(down).toHaveText("The server is not answering. Runs cannot be started or stopped until it is back; this page reconnects by itself.")
+  await expect(page.getByText("A run is in progress.")).toHaveCount(0)
+  await expect(page.getByTestId(ui.promptSend)).toBeDisabled()
+  await expect(page.getByTestId(ui.stop)).toBeDisabled()
+  // An action tried anyway fails in words.
+  await page.getByTestId(ui.reload).click()
+  await expect(page.getByTestId(ui.actionStatus)).toContainText("Reload project failed: the server is not answering")
+  await snap(page, testInfo, "server-down")
+  await expect(page.locator("body")).not.toContainText("Failed to fetch")
+  await expect(page.locator("body")).not.toContainText(/\b(lc|req|act)_[A-Za-z0-9]{6,}/)
+
+  // The session list, read while the server is down.
+  await page.getByRole("link", { name: "Sessions" }).click()
+  await expect(page.getByTestId(ui.newSession)).toBeVisible()
+  await expect(page.getByTestId("server-down")).toBeVisible()
+  await page.getByTestId(ui.newSession).click()
+  await expect(page.getByRole("alert").filter({ hasText: "New session failed" })).toContainText("the server is not answering")
+  await expect(page.locator("body")).not.toContainText("Failed to fetch")
+
+  await server.start()
+  await expect(page.getByRole("status", { name: "Event stream open" })).toBeVisible({ timeout: 20_000 })
+  await expect(page.getByTestId("server-down")).toHaveCount(0)
+})

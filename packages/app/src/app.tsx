@@ -76,7 +76,14 @@ function Layout(props: RouteSectionProps) {
         </div>
         <ProjectActions />
       </header>
-      <main id="main" tabindex="-1">{props.children}</main>
+      <main id="main" tabindex="-1">
+        <Show when={project.directory() && events.status() === "reconnecting"}>
+          <p class="banner banner-down" role="alert" data-testid="server-down">
+            The server is not answering. Runs cannot be started or stopped until it is back; this page reconnects by itself.
+          </p>
+        </Show>
+        {props.children}
+      </main>
       <ConfirmHost />
     </>
   )

@@ -74,7 +74,7 @@ describe("runAction", () => {
     await expect(outcome).rejects.toBeInstanceOf(ServerError)
     await expect(outcome).rejects.toMatchObject({ status: 409, code: "run_active" })
     expect(actions.log.list()[0]).toMatchObject({ outcome: "error", requestIds: ["req_refused1"] })
-    expect(statusLine(actions.recent()[0]!)).toBe("Send → failed: a run is active")
+    expect(statusLine(actions.recent()[0]!)).toBe("Send failed: a run is active")
   })
 
   it("links the lifecycle action the server ran for it, by the action id on its origin", async () => {
@@ -88,9 +88,9 @@ describe("runAction", () => {
     }
     const action = { lifecycleId: "lc_abc", seq: 1, operation: "reload" as const, rootOperation: "reload" as const, rootId: "lc_abc", origin, directoryKeys: [], directoryCount: 1, instances: [], runIds: [], startedAt: 1 }
     hub.emit({ type: "lifecycle.action.started", properties: { action } })
-    expect(statusLine(actions.recent()[0]!)).toBe("Reload project → lifecycle lc_abc reload started…")
+    expect(statusLine(actions.recent()[0]!)).toBe("Reload project: project reload under way…")
     hub.emit({ type: "lifecycle.action.finished", properties: { action: { ...action, runIds: ["run_x"], finishedAt: 2 } } })
-    expect(statusLine(actions.recent()[0]!)).toBe("Reload project → lifecycle lc_abc reload finished, closed 1 run")
+    expect(statusLine(actions.recent()[0]!)).toBe("Reload project: done, 1 run stopped")
     // Another tab's action is not linked to this one.
     hub.emit({ type: "lifecycle.action.started", properties: { action: { ...action, lifecycleId: "lc_other", rootId: "lc_other", origin: { ...origin, request: { ...origin.request, actionId: "act_elsewhere" } } } } })
     expect(actions.recent()[0]!.lifecycles.map((lc) => lc.lifecycleId)).toEqual(["lc_abc"])

@@ -113,7 +113,7 @@ export function createServerConnection(options: ConnectionOptions): ServerConnec
       response = await send(urlFor(baseUrl, path, opts.query), init)
     } catch {
       // The browser's own words ("Failed to fetch") say nothing to a person: the server is down.
-      throw new ServerError(0, "server_unreachable", "The server is not answering: it may be stopped or restarting.")
+      throw new ServerError(0, "server_unreachable", "The server is not answering (it may be stopped or restarting).")
     }
     const headerId = response.headers.get("x-opencode-request-id") ?? undefined
     const requestId = headerId && REQUEST_ID.test(headerId) ? headerId : undefined
@@ -149,6 +149,17 @@ export function createServerConnection(options: ConnectionOptions): ServerConnec
       return urlFor(baseUrl, "/event", { directory: options.directory(), token: token() })
     },
   }
+}
+
+/**
+ * An error as words that read on after "… failed: " (a sentence's capital dropped; ids and
+ * acronyms keep their case).
+ *
+ * @example plainError(new Error("The server is not answering")) // "the server is not answering"
+ */
+export function plainError(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error)
+  return /^[A-Z][a-z]/.test(text) ? text.charAt(0).toLowerCase() + text.slice(1) : text
 }
 
 /** The headers every request carries, plus the action headers when it is stamped. */

@@ -6,6 +6,8 @@
  * Pure: the ClientActionContext keeps the state, these functions compute the next one.
  */
 import type { LifecycleAction, Origin, RunSummary } from "opencode/provenance/schemas"
+import { plainError } from "../context/server.ts"
+import { operationTitle } from "./glossary.ts"
 
 export const ACTION_LABELS: Record<string, string> = {
   "session.create": "New session",
@@ -98,21 +100,21 @@ export function closedRuns(linked: LinkedAction): string[] {
 }
 
 /**
- * One line for the status bar.
+ * One line for the status bar, in words: what the user did and what came of it. The lifecycle
+ * ids stay out of it (the panel's "Ids and technical details" holds them).
  *
- * @example statusLine(reload) // "Reload project → lifecycle lc_abc finished, closed 1 run"
+ * @example statusLine(reload) // "Reload project: done, 1 run stopped"
  */
 export function statusLine(linked: LinkedAction): string {
   const label = actionLabel(linked.name)
-  if (linked.outcome === "error") return `${label} → failed: ${linked.error ?? "the server refused it"}`
+  if (linked.outcome === "error") return `${label} failed: ${plainError(linked.error ?? "the server refused it")}`
   const root = linked.lifecycles.find((lc) => lc.parentId === undefined) ?? linked.lifecycles[0]
-  if (!root) return linked.outcome === "pending" ? `${label} → sent…` : `${label} → done`
-  const children = linked.lifecycles.filter((lc) => lc !== root)
-  const finished = root.state === "finished"
+  if (!root) return linked.outcome === "pending" ? `${label}: sent…` : `${label}: done`
+  if (root.state !== "finished") return `${label}: ${operationTitle(root.operation).toLowerCase()} under way…`
   const count = closedRuns(linked).length
-  const runs = finished ? `, closed ${count} run${count === 1 ? "" : "s"}` : ""
-  const nested = children.length > 0 ? ` (${children.length} child action${children.length === 1 ? "" : "s"}: ${unique(children.map((child) => child.operation)).join(", ")})` : ""
-  return `${label} → lifecycle ${root.lifecycleId} ${root.operation} ${finished ? "finished" : "started…"}${nested}${runs}`
+  const projects = linked.lifecycles.filter((lc) => lc.parentId !== undefined).length
+  const reach = root.operation === "dispose_all" ? `, ${projects} project${projects === 1 ? "" : "s"} closed` : ""
+  return `${label}: done${reach}, ${count === 0 ? "no run" : `${count} run${count === 1 ? "" : "s"}`} stopped`
 }
 
 function unique<T>(values: readonly T[]): T[] {

@@ -1,6 +1,7 @@
 /**
  * The project's lifecycle actions and the status line that links each one to the lifecycle
- * action the server ran for it ("Reload project → lifecycle lc_… finished, closed 1 run").
+ * action the server ran for it, in words ("Reload project: done, 1 run stopped"); the lifecycle ids
+ * are kept in `data-lifecycle-ids` for tests, not in the words.
  */
 import { useQueryClient } from "@tanstack/solid-query"
 import { createSignal, For, Show } from "solid-js"
@@ -74,7 +75,13 @@ export function ProjectActions() {
         </For>
       </div>
       <div class="status-line" role="status" aria-live="polite" data-testid="action-status">
-        <For each={latest()}>{(item, index) => <div class={index() === 0 ? "" : "muted small"}>{statusLine(item)}</div>}</For>
+        <For each={latest()}>
+          {(item, index) => (
+            <div class={index() === 0 ? "" : "muted small"} data-lifecycle-ids={item.lifecycles.map((lc) => lc.lifecycleId).join(" ")}>
+              {statusLine(item)}
+            </div>
+          )}
+        </For>
       </div>
     </Show>
   )

@@ -7,6 +7,7 @@ import { onServerEvent } from "../context/events.tsx"
 import { useProject } from "../context/project.tsx"
 import { applySessionToPages, flattenSessionPages, nextSessionCursor, queryKeys, sessionPageQuery, type SessionPages } from "../context/queries.ts"
 import { ROUTES, sessionPath } from "../context/routes.ts"
+import { plainError } from "../context/server.ts"
 import { useServer } from "../context/server-context.tsx"
 import { Session, SessionList as SessionListShape } from "../context/shapes.ts"
 import { ConfigEditor } from "./config-editor.tsx"
@@ -49,7 +50,7 @@ function SessionListFor() {
       queryClient.setQueryData(queryKeys.sessions(project.directory()), (data: SessionPages | undefined) => applySessionToPages(data, session))
       navigate(sessionPath(session.id))
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err))
+      setError(`New session failed: ${plainError(err)}`)
     } finally {
       setCreating(false)
     }

@@ -13,6 +13,7 @@ import { onServerEvent } from "../context/events.tsx"
 import { useProject } from "../context/project.tsx"
 import { applyMessageInfo, applyPart, queryKeys } from "../context/queries.ts"
 import { ROUTES } from "../context/routes.ts"
+import { plainError } from "../context/server.ts"
 import { useServer } from "../context/server-context.tsx"
 import { IncidentList, MessageList, type MessageWithParts, type Part, PromptAnswer, type RunRecord, RunList, Session } from "../context/shapes.ts"
 import { userMessage } from "../context/user-message.ts"
@@ -157,11 +158,6 @@ function SessionFor(props: { id: string }) {
         <A href={ROUTES.sessions}>Sessions</A> <span aria-hidden="true">/</span> <span>{session.data?.title || id}</span>
       </nav>
 
-      <Show when={serverDown()}>
-        <p class="banner banner-down" role="alert" data-testid="server-down">
-          The server is not answering. Runs cannot be started or stopped until it is back; this page reconnects by itself.
-        </p>
-      </Show>
       <Show when={interrupted() && dismissed() !== interrupted()!.run.runId ? interrupted() : undefined}>
         {(stopped) => (
           <SuspendedBanner
@@ -272,7 +268,7 @@ function PromptBox(props: { sessionPath: string; running: boolean; serverDown: b
       await props.send(prompt, model())
       setText("")
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err))
+      setError(`Send failed: ${plainError(err)}`)
     } finally {
       setSending(false)
     }
@@ -282,7 +278,7 @@ function PromptBox(props: { sessionPath: string; running: boolean; serverDown: b
     try {
       await actions.runAction("session.abort", (api) => api.post(`${props.sessionPath}/abort`))
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err))
+      setError(`Stop failed: ${plainError(err)}`)
     } finally {
       setStopping(false)
     }
