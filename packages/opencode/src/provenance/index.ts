@@ -1,10 +1,13 @@
 /**
- * The causal spine's browser-safe API: schemas, the one completeness function, classification,
- * retry safety, incident-chain derivation and the export reader. Pure TypeScript with no Node
- * import, shared by the server, the CLI and the app; the Node helpers (salted digests, the
- * record format, export files as bytes) are `./node/index.ts`.
+ * The browser-safe entry the app imports: the spine's schemas, the wire's shapes and events,
+ * the one completeness function, classification, retry safety, incident-chain derivation and
+ * the export reader. Pure TypeScript with no Node import, shared by the server, the CLI and the
+ * app; the Node helpers (salted digests, the record format, export files as bytes) are
+ * `./node/index.ts`.
  */
 export * from "./schemas.ts"
+export * from "./wire.ts"
+export { SECRET_KEY_NAME, SECRET_KEY_WORDS } from "./secret-names.ts"
 export {
   computeProvenance,
   configWrittenByRoute,

@@ -127,7 +127,7 @@ export function defineEvent<Type extends string, Properties extends z.ZodType>(
 const LifecycleProperties = z.object({ action: LifecycleAction })
 
 /** Every event `GET /event` sends. */
-export const Event = {
+export const WireEvents = {
   ServerConnected: defineEvent(
     "server.connected",
     z.object({ bootId: z.string() }),
@@ -171,7 +171,7 @@ export const Event = {
   LifecycleActionFinished: defineEvent("lifecycle.action.finished", LifecycleProperties, "A lifecycle action finished: the instances and runs it closed."),
 } as const
 
-type Definitions = (typeof Event)[keyof typeof Event]
+type Definitions = (typeof WireEvents)[keyof typeof WireEvents]
 export type EventType = Definitions["type"]
 export type EventProperties<T extends EventType> = z.infer<Extract<Definitions, { type: T }>["properties"]>
 /** An event as `/event` sends it: `{ type, properties }`. */
@@ -179,5 +179,5 @@ export type ServerEvent = { [T in EventType]: { type: T; properties: EventProper
 
 /** The events by type. */
 export const EVENTS: { readonly [T in EventType]: Extract<Definitions, { type: T }> } = Object.fromEntries(
-  Object.values(Event).map((definition) => [definition.type, definition]),
+  Object.values(WireEvents).map((definition) => [definition.type, definition]),
 ) as never
