@@ -21,14 +21,19 @@ export function requestDirectory(c: Context, defaultDirectory: string): RequestD
   // route each ask; each answer costs a stat and a realpath, measured by bench/), and kept in the
   // Hono context's variables: a WeakMap keyed by each short-lived context cost about 1 µs per set
   // in isolation (ephemeron bookkeeping), the context's Map 0.03 µs.
-  const cached = c.get(RESOLVED as never) as { defaultDirectory: string; result: RequestDirectory } | undefined
+  const cached = c.get("requestDirectory")
   if (cached && cached.defaultDirectory === defaultDirectory) return cached.result
   const header = c.req.header("x-opencode-directory")
   const raw = header ? decodeDirectoryParam(header) : (c.req.query("directory") ?? defaultDirectory)
   const directory = validateProjectDirectory(raw)
   const result = { directory, key: directoryKey(directory) }
-  c.set(RESOLVED as never, { defaultDirectory, result } as never)
+  c.set("requestDirectory", { defaultDirectory, result })
   return result
 }
 
-const RESOLVED = "opencode.requestDirectory"
+declare module "hono" {
+  interface ContextVariableMap {
+    /** The request's directory, resolved against a default directory (absent until asked). */
+    requestDirectory: { defaultDirectory: string; result: RequestDirectory } | undefined
+  }
+}

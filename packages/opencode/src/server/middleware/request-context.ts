@@ -25,6 +25,14 @@ export type RequestContextVariables = {
   requestHop: RequestHop
 }
 
+declare module "hono" {
+  /** Absent when the middleware did not run for a request (a bench app composed without it). */
+  interface ContextVariableMap {
+    requestId: string | undefined
+    requestHop: RequestHop | undefined
+  }
+}
+
 /** What the middleware keeps per request until the record is built (lazily, at most once). */
 interface RequestHop {
   readonly requestId: string
@@ -220,13 +228,13 @@ function buildRecord(c: Context, hop: RequestHop): RequestContext {
  * @example const request = requestContextOf(c); const origin = { kind: "api_route", request: request && requestRef(request) }
  */
 export function requestContextOf(c: Context): RequestContext | undefined {
-  const hop = c.get("requestHop") as RequestHop | undefined
+  const hop = c.get("requestHop")
   return hop ? buildRecord(c, hop) : undefined
 }
 
 /** The id this middleware gave the request `c` (the one on its response header), if it ran. */
 export function requestIdOf(c: Context): string | undefined {
-  return c.get("requestId") as string | undefined
+  return c.get("requestId")
 }
 
 /** Node's `ServerResponse` under @hono/node-server, while its headers can still be set. */
