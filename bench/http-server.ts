@@ -11,7 +11,7 @@
 import { AsyncLocalStorage } from "node:async_hooks"
 import { serve } from "@hono/node-server"
 import { createHost } from "../packages/opencode/src/host.ts"
-import { createServerApp } from "../packages/opencode/src/server/app.ts"
+import { composeServerApp, requestHop } from "../packages/opencode/src/server/app.ts"
 import { tempDir } from "./lib.ts"
 
 const spine = process.env.BENCH_SPINE !== "0"
@@ -27,7 +27,7 @@ for (const dir of [project, closedProject]) {
   for (let i = 0; i < 5; i++) host.sessions.createSession({ directory: dir, directoryKey: dir, projectID: "global", title: `bench ${i}` })
 }
 await host.instances.load(project, project, undefined)
-const app = createServerApp(host, { defaultDirectory: project, hostname: "127.0.0.1", spine })
+const app = composeServerApp(host, { defaultDirectory: project, hostname: "127.0.0.1" }, spine ? [requestHop(host, project)] : [])
 const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
   process.stdout.write(`BENCH_READY ${JSON.stringify({ url: `http://127.0.0.1:${info.port}`, project, closedProject })}\n`)
 })

@@ -8,7 +8,7 @@
 import { IncomingMessage, ServerResponse } from "node:http"
 import { Socket } from "node:net"
 import { createHost } from "../packages/opencode/src/host.ts"
-import { createServerApp } from "../packages/opencode/src/server/app.ts"
+import { composeServerApp, createServerApp } from "../packages/opencode/src/server/app.ts"
 import { median, report, round, tempDir } from "./lib.ts"
 
 const project = tempDir("oc-bench-inproc-proj-")
@@ -16,7 +16,7 @@ const host = createHost({ dataDir: tempDir("oc-bench-inproc-data-"), env: {}, sc
 for (let i = 0; i < 5; i++) host.sessions.createSession({ directory: project, directoryKey: project, projectID: "global", title: `bench ${i}` })
 await host.instances.load(project, project, undefined)
 const apps = {
-  no_spine: createServerApp(host, { defaultDirectory: project, hostname: "127.0.0.1", spine: false }),
+  no_spine: composeServerApp(host, { defaultDirectory: project, hostname: "127.0.0.1" }, []),
   spine: createServerApp(host, { defaultDirectory: project, hostname: "127.0.0.1" }),
 }
 // A real Node response (never written): the spine's header costs here what it costs on a socket's response.

@@ -218,7 +218,7 @@ function render(): string {
       "",
       `autocannon, ${o.connections} connections on loopback, ${o.warmup} s warm-up + ${o.duration} s measured per case, ${o.rounds} rounds with the`,
       "order reversed every round; each server is its own process (the real host and `createServerApp`).",
-      "Variants (each its own server process): `no_spine` is `createServerApp(host, { spine: false })` (no request-context",
+      "Variants (each its own server process): `no_spine` is `composeServerApp(host, options, [])`, the app without the request hop (no request-context",
       "middleware, no request journal); `no_spine_als` is the same with Node's AsyncLocalStorage switched on: what keeping the",
       "request in ambient context would cost on Node 20 (the spine did until commit 7a6b830; OTel's context manager does), shown",
       "for comparison only, the spine no longer uses it; `spine` is the real app; `otel` is `no_spine` and `spine_otel` the real app,",

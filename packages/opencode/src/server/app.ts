@@ -4,7 +4,7 @@
  * number, no request record, no directory lookup, only a counter in `/health`. Then the request
  * context (every request that got past them gets its id and, for writes, its record).
  */
-import { Hono } from "hono"
+import { Hono, type MiddlewareHandler } from "hono"
 import type { Host } from "../host.ts"
 import { VERSION } from "../host.ts"
 import { handleError, handleNotFound } from "./errors.ts"
@@ -26,16 +26,42 @@ export interface ServerAppOptions {
   hostname?: string | undefined
   bodyLimit?: number
   appDist?: string
-  /**
-   * The causal spine's request hop: the request-context middleware and the request journal.
-   * Default true; `false` exists only so the benchmarks can measure what the spine costs.
-   */
-  spine?: boolean
 }
 
 const SESSION_IN_PATH = /^\/session\/(ses_[A-Za-z0-9_-]{1,64})(?:\/|$)/
 
+/** The server's app: refusals, the spine's request hop, then serving and the routes. */
 export function createServerApp(host: Host, options: ServerAppOptions): Hono {
+  return composeServerApp(host, options, [requestHop(host, options.defaultDirectory)])
+}
+
+/**
+ * The causal spine's request hop (hop 2): every request that got past the refusals gets its id
+ * and, for writes, a journalled record linked to the session its path names.
+ */
+export function requestHop(host: Host, defaultDirectory: string): MiddlewareHandler {
+  return requestContext({
+    nextSeq: () => host.journal.nextSeq(),
+    resolveDirectory: (c) => {
+      if (!c.req.header("x-opencode-directory") && !c.req.query("directory")) return undefined
+      return requestDirectory(c, defaultDirectory).key
+    },
+    // Reads are not journalled (a lifecycle action keeps its own copy of the request it needs);
+    // every other request is, linked to the session its path names.
+    shouldRecord: (c) => c.req.method !== "GET" && c.req.method !== "HEAD",
+    onRecord: (record, c) => {
+      const sessionId = SESSION_IN_PATH.exec(c.req.path)?.[1]
+      host.journal.append("request", { sessionId }, record, record.time)
+    },
+  })
+}
+
+/**
+ * The app from its pieces: the refusals, then `middleware` (the request hop, in the server's
+ * app), then the body limit, workspace forwarding, instance load and the routes. The benchmarks
+ * compose one without the hop to measure what it costs.
+ */
+export function composeServerApp(host: Host, options: ServerAppOptions, middleware: MiddlewareHandler[]): Hono {
   const app = new Hono()
   app.onError(handleError)
   app.notFound(handleNotFound)
@@ -46,24 +72,7 @@ export function createServerApp(host: Host, options: ServerAppOptions): Hono {
   if (options.token) app.route("/", loginRoutes({ token: options.token, onRefused: () => refused.auth++ }))
   app.use(auth({ token: options.token, pagePaths: isAppPath, loginPage: (c) => loginPage(c), onRefused: () => refused.auth++ }))
 
-  if (options.spine !== false) {
-    app.use(
-      requestContext({
-        nextSeq: () => host.journal.nextSeq(),
-        resolveDirectory: (c) => {
-          if (!c.req.header("x-opencode-directory") && !c.req.query("directory")) return undefined
-          return requestDirectory(c, options.defaultDirectory).key
-        },
-        // Reads are not journalled (a lifecycle action keeps its own copy of the request it needs);
-        // every other request is, linked to the session its path names.
-        shouldRecord: (c) => c.req.method !== "GET" && c.req.method !== "HEAD",
-        onRecord: (record, c) => {
-          const sessionId = SESSION_IN_PATH.exec(c.req.path)?.[1]
-          host.journal.append("request", { sessionId }, record, record.time)
-        },
-      }),
-    )
-  }
+  for (const handler of middleware) app.use(handler)
   app.use(requestBodyLimit({ maxSize: options.bodyLimit }))
   app.use(workspaceForwarding(host))
   app.use(instanceLoad(host, options.defaultDirectory))
