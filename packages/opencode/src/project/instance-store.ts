@@ -22,7 +22,7 @@ import {
   type RequestRef,
 } from "../provenance/schemas.ts"
 import type { Redactor } from "../provenance/node/redaction.ts"
-import { ApiError } from "../server/errors.ts"
+import { ApiError } from "../api-error.ts"
 import type { EventBus } from "../bus/index.ts"
 import type { AbortRequest, RunState } from "../session/run-state.ts"
 import type { Journal } from "../storage/journal.ts"

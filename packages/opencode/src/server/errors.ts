@@ -6,32 +6,16 @@
  */
 import type { Context, ErrorHandler, NotFoundHandler } from "hono"
 import { HTTPException } from "hono/http-exception"
-import type { ClientErrorStatusCode, ServerErrorStatusCode } from "hono/utils/http-status"
 import type { z } from "zod"
+import { ApiError, type ErrorStatus } from "../api-error.ts"
 import { InvalidDirectoryError } from "../project/directory-key.ts"
 import { SECRET_KEY_NAME } from "../provenance/secret-names.ts"
+import type { ErrorBody } from "../provenance/wire.ts"
 import { isStorageFault, storageFaultName } from "../storage/database.ts"
 import { requestIdOf } from "./middleware/request-context.ts"
 
-export type ErrorStatus = ClientErrorStatusCode | ServerErrorStatusCode
-export type ErrorBody = { error: { code: string; message: string; degraded?: string[] } }
-
-/**
- * An error a route means to answer with: its status, a stable machine code and a message safe
- * to show the client.
- *
- * @example throw new ApiError(409, "run_active", "a run is already active in this session")
- */
-export class ApiError extends Error {
-  constructor(
-    readonly status: ErrorStatus,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message)
-    this.name = "ApiError"
-  }
-}
+export { ApiError, type ErrorStatus }
+export type { ErrorBody }
 
 /**
  * The data dir refused a write (full, locked, read-only, failing): `503 storage_unavailable`
