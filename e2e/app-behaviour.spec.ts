@@ -112,3 +112,64 @@ test("server down: said plainly; no 'A run is in progress', no 'Failed to fetch'
   await expect(page.getByRole("status", { name: "Event stream open" })).toBeVisible({ timeout: 20_000 })
   await expect(page.getByTestId("server-down")).toHaveCount(0)
 })
+
+test("sessions: titled by their first prompt; Stop only while a run is active, Send not while one is; the run picker shows times", async ({ page, server, project }, testInfo) => {
+  const dir = project()
+  await openProject(page, server.url, dir)
+  await page.getByTestId(ui.newSession).click()
+  const send = page.getByTestId(ui.promptSend)
+  const stop = page.getByTestId(ui.stop)
+  await expect(send).toBeEnabled()
+  await expect(stop).toBeDisabled()
+
+  await page.getByTestId(ui.modelSelect).selectOption(SLOW)
+  await page.getByTestId(ui.promptInput).fill("Tidy the parser module\nand add tests for it")
+  await send.click()
+  await expect(page.getByTestId(ui.partText).first()).toBeVisible()
+  await expect(stop).toBeEnabled()
+  await expect(send).toBeDisabled()
+  await expect(page.getByRole("navigation", { name: "Breadcrumb" })).toContainText("Tidy the parser module")
+  await stop.click()
+  await expect(page.getByTestId(ui.banner)).toBeVisible()
+  await expect(stop).toBeDisabled()
+  await expect(send).toBeEnabled()
+
+  // A second run, stopped too: the panel's run picker names runs by their start time.
+  await page.getByTestId(ui.promptInput).fill("Try again")
+  await send.click()
+  await expect(stop).toBeEnabled()
+  await stop.click()
+  await expect(send).toBeEnabled()
+  const panel = await openPanelFromBanner(page, "user_cancelled")
+  const picker = panel.getByTestId("incident-select")
+  await expect(picker.locator("option")).toHaveCount(2)
+  for (const text of await picker.locator("option").allInnerTexts()) {
+    expect(text).toMatch(/^Started \d\d:\d\d:\d\d: /)
+    expect(text).not.toMatch(/run_/)
+  }
+  await snap(page, testInfo, "run-picker")
+  await page.keyboard.press("Escape")
+
+  // The list shows the first prompt's first line, not "New session - <date>".
+  await page.getByRole("link", { name: "Sessions" }).click()
+  const item = page.getByTestId(ui.sessionItem)
+  await expect(item).toHaveCount(1)
+  await expect(item.locator(".title")).toHaveText("Tidy the parser module")
+  await expect(item.getByTestId("session-run-badge")).toHaveText("stopped by Stop")
+})
+
+test("project picker: a directory that does not exist is refused in words", async ({ page, server, project }) => {
+  const missing = path.join(project(), "no-such-dir")
+  await page.goto(server.url + "/")
+  await page.getByTestId(ui.projectDir).fill(missing)
+  await page.getByTestId(ui.projectOpen).click()
+  await expect(page.getByRole("alert")).toHaveText(`There is no directory at ${missing}. Check the path and try again.`)
+  await expect(page.getByTestId(ui.projectDir)).toHaveAttribute("aria-invalid", "true")
+  await expect(page.getByTestId(ui.newSession)).toHaveCount(0)
+  // A file is not a project either.
+  const file = path.join(project(), "a-file.txt")
+  writeFileSync(file, "x")
+  await page.getByTestId(ui.projectDir).fill(file)
+  await page.getByTestId(ui.projectOpen).click()
+  await expect(page.getByRole("alert")).toHaveText(`${file} is not a directory.`)
+})

@@ -10,6 +10,7 @@ import { ROUTES, sessionPath } from "../context/routes.ts"
 import { plainError } from "../context/server.ts"
 import { useServer } from "../context/server-context.tsx"
 import { Session, SessionList as SessionListShape } from "../context/shapes.ts"
+import { classificationWords } from "../diagnostics/glossary.ts"
 import { ConfigEditor } from "./config-editor.tsx"
 
 export function SessionList() {
@@ -36,6 +37,9 @@ function SessionListFor() {
     queryFn: ({ pageParam }: { pageParam: string | undefined }) => server.read("/session", SessionListShape, sessionPageQuery(pageParam)),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last: Session[]) => nextSessionCursor(last),
+    // Events are applied only while this page is open: on coming back, read what was missed
+    // (a session named by its first prompt, a run that ended).
+    refetchOnMount: "always" as const,
   }))
   onServerEvent((event) => {
     if (event.type === "session.updated") queryClient.setQueryData(queryKeys.sessions(project.directory()), (data: SessionPages | undefined) => applySessionToPages(data, event.properties.info))
@@ -93,8 +97,8 @@ function SessionListFor() {
                       <span class="muted small">{new Date(session.time.updated).toLocaleString()}</span>
                       <Show when={session.lastRun}>
                         {(run) => (
-                          <span class={`badge ${run().status === "running" ? "busy" : run().classification === "completed" || !run().classification ? "" : "warn"}`}>
-                            {run().status === "running" ? "running" : (run().classification ?? "finished").replaceAll("_", " ")}
+                          <span data-testid="session-run-badge" data-classification={run().classification} class={`badge ${run().status === "running" ? "busy" : run().classification === "completed" || !run().classification ? "" : "warn"}`}>
+                            {run().status === "running" ? "running" : !run().classification || run().classification === "completed" ? "finished" : classificationWords(run().classification)}
                           </span>
                         )}
                       </Show>

@@ -102,6 +102,10 @@ function SessionFor(props: { id: string }) {
 
   onServerEvent((event) => {
     switch (event.type) {
+      case "session.updated":
+        // The first prompt names the session.
+        if (event.properties.info.id === id) queryClient.setQueryData(["session", project.directory() ?? "", id], event.properties.info)
+        break
       case "message.part.updated":
         if (event.properties.part.sessionID === id) queryClient.setQueryData(keys.messages(), (list: MessageWithParts[] | undefined) => applyPart(list, event.properties.part, event.properties.delta))
         break

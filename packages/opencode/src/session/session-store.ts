@@ -73,6 +73,9 @@ interface RunRow {
   summary_boot: string | null
 }
 
+/** A title taken from a prompt is at most this long. */
+const TITLE_FROM_PROMPT_MAX = 60
+
 export class SessionStore {
   private readonly stmt: ReturnType<typeof preparedOnce>
 
@@ -172,6 +175,20 @@ export class SessionStore {
   /** Where a session-id cursor stands in the listing order; undefined for an unknown id. */
   private cursorOf(id: string): { updated: number; rid: number } | undefined {
     return this.stmt("SELECT updated, rowid AS rid FROM session WHERE id = ?").get(id) as { updated: number; rid: number } | undefined
+  }
+
+  /**
+   * Names a session that still has the title it was created with by default after its first
+   * prompt: the prompt's first line, spaces collapsed, cut to 60 characters (opencode names a
+   * session from its first message). Answers the renamed session, or undefined when the session
+   * already had a title of its own.
+   */
+  titleFromPrompt(id: string, text: string): SessionInfo | undefined {
+    const line = text.split("\n").map((part) => part.replace(/\s+/g, " ").trim()).find(Boolean)
+    if (!line) return undefined
+    const title = line.length > TITLE_FROM_PROMPT_MAX ? `${line.slice(0, TITLE_FROM_PROMPT_MAX - 1).trimEnd()}…` : line
+    const changed = this.stmt("UPDATE session SET title = ? WHERE id = ? AND title GLOB 'New session - [0-9][0-9][0-9][0-9]-*Z'").run(title, id)
+    return changed.changes > 0 ? this.getSession(id) : undefined
   }
 
   touchSession(id: string): void {

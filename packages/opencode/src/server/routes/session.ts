@@ -67,6 +67,16 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     return session
   }
 
+  /** An untitled session takes its first prompt's first line as its title (a cosmetic write: never fails the prompt). */
+  const nameFromFirstPrompt = (session: SessionInfo, text: string) => {
+    try {
+      const renamed = sessions.titleFromPrompt(session.id, text)
+      if (renamed) host.bus.publish({ type: "session.updated", properties: { info: publicSession(renamed, sessions) }, directoryKey: session.directoryKey })
+    } catch {
+      // The data dir refused the write: the session keeps its title.
+    }
+  }
+
   const startRun = async (c: Context, id: string, body: z.infer<typeof PromptBody>) => {
     const session = sessionOr404(id)
     // A run on a read-only database could keep none of its record (messages, journal, summary).
@@ -76,7 +86,9 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     for (let attempt = 0; ; attempt++) {
       try {
         const instance = await instances.load(session.directory, session.directoryKey, () => requestRefOf(c), { forRun: true })
-        return processor.start(instance, session, text, model)
+        const run = processor.start(instance, session, text, model)
+        nameFromFirstPrompt(session, text)
+        return run
       } catch (err) {
         if (err instanceof ProviderError) throw new ApiError(400, "invalid_model", `model: ${err.message}`)
         if (err instanceof RunConflictError) throw new ApiError(409, "run_active", "this session already has an active run")

@@ -1,0 +1,49 @@
+/**
+ * A session created without a title is named by its first prompt (its first line, cut to 60
+ * characters), as opencode names a session from its first message; a title the client gave, or
+ * one already taken from a prompt, is kept. The rename is published as `session.updated`.
+ */
+import { afterEach, beforeEach, describe, expect, test } from "vitest"
+import { finishedRun, startTestServer, type TestServer } from "../harness.ts"
+
+let server: TestServer
+beforeEach(async () => {
+  server = await startTestServer()
+})
+afterEach(async () => {
+  await server.close()
+})
+
+async function prompt(sessionId: string, dir: string, text: string) {
+  const res = await server.call("POST", `/session/${sessionId}/prompt`, { directory: dir, body: { text, model: "scripted/quick" } })
+  expect(res.status).toBe(200)
+  await finishedRun(server, sessionId, res.body.runId)
+}
+
+describe("session title from the first prompt", () => {
+  test("the first prompt's first line names an untitled session; later prompts do not rename it", async () => {
+    const dir = server.project()
+    const updates: string[] = []
+    server.running.host.bus.subscribe((event) => {
+      if (event.type === "session.updated") updates.push((event.properties as { info: { title: string } }).info.title)
+    })
+    const created = (await server.call("POST", "/session", { directory: dir, body: {} })).body
+    expect(created.title).toMatch(/^New session - /)
+    await prompt(created.id, dir, "  Tidy the parser   module\nand add tests for it")
+    expect((await server.call("GET", `/session/${created.id}`)).body.title).toBe("Tidy the parser module")
+    expect(updates).toContain("Tidy the parser module")
+    expect((await server.call("GET", "/session", { directory: dir })).body.map((session: { title: string }) => session.title)).toEqual(["Tidy the parser module"])
+    await prompt(created.id, dir, "Something else")
+    expect((await server.call("GET", `/session/${created.id}`)).body.title).toBe("Tidy the parser module")
+  })
+
+  test("a long first line is cut with an ellipsis; a title the client chose is kept", async () => {
+    const dir = server.project()
+    const untitled = (await server.call("POST", "/session", { directory: dir, body: {} })).body
+    await prompt(untitled.id, dir, "x".repeat(200))
+    expect((await server.call("GET", `/session/${untitled.id}`)).body.title).toBe(`${"x".repeat(59)}…`)
+    const named = (await server.call("POST", "/session", { directory: dir, body: { title: "My own title" } })).body
+    await prompt(named.id, dir, "Hello")
+    expect((await server.call("GET", `/session/${named.id}`)).body.title).toBe("My own title")
+  })
+})
