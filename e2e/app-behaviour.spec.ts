@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { expect, snap, test } from "./fixtures"
-import { confirmStops, openPanelFromBanner, openProject, SLOW, startRun, ui } from "./helpers"
+import { confirmStops, expectPlainWords, openPanelFromBanner, openProject, SLOW, startRun, ui } from "./helpers"
 
 test.use({ scriptedTickMs: "100" })
 
@@ -156,6 +156,7 @@ test("sessions: titled by their first prompt; Stop only while a run is active, S
   await expect(item).toHaveCount(1)
   await expect(item.locator(".title")).toHaveText("Tidy the parser module")
   await expect(item.getByTestId("session-run-badge")).toHaveText("stopped by Stop")
+  await expectPlainWords(page)
 })
 
 test("project picker: a directory that does not exist is refused in words", async ({ page, server, project }) => {
@@ -172,4 +173,64 @@ test("project picker: a directory that does not exist is refused in words", asyn
   await page.getByTestId(ui.projectDir).fill(file)
   await page.getByTestId(ui.projectOpen).click()
   await expect(page.getByRole("alert")).toHaveText(`${file} is not a directory.`)
+})
+
+test("keyboard: the skip link moves focus to the page, and the banner is the next stop, not after every project action", async ({ page, server, project }) => {
+  const dir = project()
+  await openProject(page, server.url, dir)
+  await startRun(page)
+  await page.getByTestId(ui.stop).click()
+  await expect(page.getByTestId(ui.banner)).toBeVisible()
+
+  // From the top of a freshly loaded page.
+  await page.reload()
+  await expect(page.getByTestId(ui.banner)).toBeVisible()
+  await page.keyboard.press("Tab")
+  const skip = page.getByRole("link", { name: "Skip to content" })
+  await expect(skip).toBeFocused()
+  await expect(skip).toBeInViewport()
+  await page.keyboard.press("Enter")
+  await expect(page.locator("main#main")).toBeFocused()
+  // Past the breadcrumb, the banner: none of the project actions in between.
+  await page.keyboard.press("Tab")
+  await expect(page.getByRole("navigation", { name: "Breadcrumb" }).getByRole("link", { name: "Sessions" })).toBeFocused()
+  await page.keyboard.press("Tab")
+  await expect(page.getByTestId(ui.bannerButton)).toBeFocused()
+  await page.keyboard.press("Enter")
+  await expect(page.getByTestId(ui.panel)).toBeVisible()
+  await expect(page.getByRole("heading", { name: "Why did this run stop?" })).toBeFocused()
+})
+
+test("panel: Escape closes it and focus returns to the banner button; a new run closes it; the banner can be dismissed", async ({ page, server, project }, testInfo) => {
+  const dir = project()
+  await openProject(page, server.url, dir)
+  const sessionId = await startRun(page)
+  await page.getByTestId(ui.stop).click()
+  const panel = await openPanelFromBanner(page, "user_cancelled")
+  await page.keyboard.press("Escape")
+  await expect(panel).toHaveCount(0)
+  await expect(page.getByTestId(ui.bannerButton)).toBeFocused()
+
+  // A run started elsewhere (another client) makes the open panel stale: it closes.
+  await page.getByTestId(ui.bannerButton).click()
+  await expect(panel.getByTestId(ui.panelVerdict)).toBeVisible()
+  const res = await server.fetch(`/session/${sessionId}/prompt`, { method: "POST", directory: dir, body: JSON.stringify({ text: "again", model: SLOW }) })
+  expect(res.ok).toBe(true)
+  await expect(panel).toHaveCount(0)
+  await expect(page.getByTestId(ui.banner)).toHaveCount(0)
+  await expect(page.getByText("A run is in progress.")).toBeVisible()
+
+  // That run stopped too: its banner, dismissed, stays gone; the stop marker stays in the transcript.
+  await page.getByTestId(ui.stop).click()
+  await expect(page.getByTestId(ui.banner)).toBeVisible()
+  await page.getByTestId("banner-dismiss").click()
+  await expect(page.getByTestId(ui.banner)).toHaveCount(0)
+  await expect(page.getByTestId("stop-marker")).toHaveCount(1)
+  await expect(page.locator("main#main")).toBeFocused()
+  await expect(page.getByTestId(ui.actionStatus)).toContainText("Stop: done")
+  await expectPlainWords(page)
+  // The marker still opens the panel.
+  await page.getByTestId("stop-marker").getByRole("button").click()
+  await expect(page.getByTestId(ui.panel).getByTestId(ui.panelVerdict)).toBeVisible()
+  await snap(page, testInfo, "panel-from-marker")
 })

@@ -128,6 +128,23 @@ export async function expectPanel(panel: Locator, want: PanelExpectation): Promi
   })
   for (const token of INTERNAL_TOKENS) expect(readable, `the panel's words contain ${token}`).not.toContain(token)
   expect(readable).not.toMatch(/\b(lc|req|act|run)_[A-Za-z0-9_-]{6,}/)
+  await expectPlainWords(panel.page())
+}
+
+/**
+ * Everything a person reads on the page (the banner, the status line, the transcript's marker,
+ * the session list, the panel), collapsed disclosures and drawings aside, holds no internal token,
+ * no record id and no file digest.
+ */
+export async function expectPlainWords(page: Page): Promise<void> {
+  const readable = await page.locator("body").evaluate((el) => {
+    const copy = el.cloneNode(true) as HTMLElement
+    copy.querySelectorAll("details:not([open]), svg, script, style, textarea, [hidden]").forEach((node) => node.remove())
+    return copy.textContent ?? ""
+  })
+  for (const token of INTERNAL_TOKENS) expect(readable, `the page's words contain ${token}`).not.toContain(token)
+  expect(readable, "the page's words hold a record id").not.toMatch(/\b(lc|req|act|run)_[A-Za-z0-9_-]{6,}/)
+  expect(readable, "the page's words hold a digest").not.toMatch(/\b[0-9a-f]{10,}\b/)
 }
 
 /** The in-app confirmation before an action that stops runs: it names how many runs in which directories. */

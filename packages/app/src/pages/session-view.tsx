@@ -170,7 +170,11 @@ function SessionFor(props: { id: string }) {
             incident={incidentFor(stopped().run.runId)}
             isOwnAction={actions.isOwnAction}
             onExplain={() => setPanelOpen(true)}
-            onDismiss={() => setDismissed(stopped().run.runId)}
+            onDismiss={() => {
+              setDismissed(stopped().run.runId)
+              // The button is gone with the banner: focus goes back to the top of the page, not to <body>.
+              document.getElementById("main")?.focus()
+            }}
             buttonRef={(element) => (bannerButton = element)}
           />
         )}
