@@ -1,14 +1,9 @@
 /**
- * The instance store: one instance per directory key, and the one close primitive every
- * lifecycle operation goes through (`closeInstance`). Every operation takes its `origin` as a
- * required argument; nothing here reads ambient request context.
- *
- * The close order is fixed (docs/architecture.md, "The instance store and its one close primitive"):
- *   1. journal the `LifecycleAction` (done by `beginAction`, before anything else);
- *   2. journal `abort_requested` for every active run of the generation being closed;
- *   3. abort each run with its `InterruptMeta`;
- *   4. wait for the runs to settle, bounded;
- *   5. only then release the instance's resources (watchers).
+ * The instance store: one instance per directory key and its generations, the lifecycle
+ * operations and their actions. Every operation takes its `origin` as a required argument;
+ * nothing here reads ambient request context. Every operation closes an instance through the one
+ * close primitive (`close-primitive.ts`), which keeps the fixed close order; this file keeps the
+ * bookkeeping around it (docs/architecture.md, "The instance store and its one close primitive").
  */
 import { newId } from "../id.ts"
 import { withProvenance } from "../provenance/completeness.ts"
@@ -26,38 +21,13 @@ import { ApiError } from "../api-error.ts"
 import type { EventBus } from "../bus/index.ts"
 import type { AbortRequest, RunState } from "../session/run-state.ts"
 import type { Journal } from "../storage/journal.ts"
+import { type CloseBookkeeping, InstanceCloser } from "./close-primitive.ts"
 import { watchConfigFile } from "./config-watcher.ts"
 import { DirectoryLock } from "./directory-lock.ts"
+import type { ActiveRun, Instance } from "./instance.ts"
 import { CONFIG_FILE, detectContext, type InstanceContext, mismatchOf } from "./instance-context.ts"
 
-export interface ActiveRun {
-  state: RunState
-  settled: Promise<unknown>
-}
-
-export interface Instance {
-  instanceId: string
-  generation: number
-  directory: string
-  directoryKey: string
-  context: InstanceContext
-  state: "open" | "closing" | "closed"
-  runs: Map<string, ActiveRun>
-  /** The action closing this generation, while it closes. */
-  closingBy?: LifecycleAction
-  closed?: Promise<Instance | undefined>
-  /** Released in step 5 of a close. */
-  resources: (() => void)[]
-  /**
-   * Actions requested while this generation was open but another holder had the directory lock:
-   * whichever action closes this generation records them on its runs as `alsoRequestedBy`.
-   */
-  queued: LifecycleAction[]
-  /** The digest a config route is writing under the directory lock: its watcher echo is not a new cause. */
-  expectedConfigDigest?: string
-  /** The runs a close in progress took: a later request still reaches those that already finished (as late). */
-  closingRuns?: ActiveRun[]
-}
+export type { ActiveRun, Instance }
 
 export interface InstanceStoreOptions {
   journal: Journal
@@ -116,8 +86,25 @@ export class InstanceStore {
   readonly locks = new DirectoryLock()
   private readonly settleTimeoutMs: number
 
+  private readonly closer: InstanceCloser
+
   constructor(private readonly options: InstanceStoreOptions) {
     this.settleTimeoutMs = options.settleTimeoutMs ?? 5000
+    const books: CloseBookkeeping = {
+      closing: (instance) => this.lastClosed.delete(instance.directoryKey),
+      leave: (instance) => {
+        if (this.instances.get(instance.directoryKey) === instance) this.instances.delete(instance.directoryKey)
+      },
+      reopen: async (instance) => this.open(instance.directory, instance.directoryKey, await detectContext(instance.directory), instance.generation + 1),
+      disposed: (instance, runs) => {
+        this.rememberClosed(instance, runs)
+        this.instanceIds.delete(instance.directoryKey)
+        this.options.bus.publish({ type: "server.instance.disposed", properties: { directory: instance.directory }, directoryKey: instance.directoryKey })
+      },
+      finish: (action, result) => this.finishAction(action, result),
+    }
+    const { journal, redactor, onUnsettled, onLate } = options
+    this.closer = new InstanceCloser({ journal, redactor, settleTimeoutMs: this.settleTimeoutMs, onUnsettled, onLate }, books)
   }
 
   /** How long a close waits for its runs to settle. */
@@ -137,7 +124,7 @@ export class InstanceStore {
     for (const instance of this.instances.values()) {
       instances++
       const action = instance.closingBy ?? instance.queued[0]
-      if (action && instance.state === "open") this.requestAborts(instance, action, true)
+      if (action && instance.state === "open") this.closer.requestAborts(instance, action, true)
       for (const run of instance.runs.values()) {
         if (run.state.isFinished) continue
         runIds.push(run.state.runId)
@@ -215,7 +202,7 @@ export class InstanceStore {
           ...(occasion ? { detectedDuring: occasion } : {}),
         }
         const action = this.beginAction("load_reload", withProvenance(origin), [directoryKey], undefined)
-        await this.closeInstance(still, action, { reopen: true })
+        await this.closer.closeInstance(still, action, { reopen: true })
       })
     }
     throw new InstanceError("instance_closing", "the project instance kept closing; try again")
@@ -263,8 +250,8 @@ export class InstanceStore {
     // and an action that overlaps a close in progress is recorded on those runs as well.
     const requested = this.instances.get(directoryKey)
     const recent = requested ? undefined : this.lastClosed.get(directoryKey)
-    if (recent) for (const run of recent.runs) this.abortRun(run, { kind: "lifecycle", action, closing: recent.ref })
-    else if (requested && requested.state === "closing") this.requestAborts(requested, action, false)
+    if (recent) for (const run of recent.runs) this.closer.abortRun(run, { kind: "lifecycle", action, closing: recent.ref })
+    else if (requested && requested.state === "closing") this.closer.requestAborts(requested, action, false)
     // Queued behind another holder of the lock (a racing reload, a config write): if that holder
     // closes this generation, this action was requested against the same runs and is kept on them.
     else if (requested && requested.state === "open" && !opts.locked && this.locks.isHeld(directoryKey)) requested.queued.push(action)
@@ -278,80 +265,13 @@ export class InstanceStore {
       if (!target || target.state !== "open") return
       closed.push({ instanceId: target.instanceId, generation: target.generation })
       runIds.push(...target.runs.keys())
-      await this.closeInstance(target, action, { reopen: operation === "reload" })
+      await this.closer.closeInstance(target, action, { reopen: operation === "reload" })
     }
     if (opts.locked) await body()
     else await this.locks.run(directoryKey, body)
     // closeInstance finished the action when it closed something; otherwise finish it here.
     if (closed.length === 0) return this.finishAction(action, { instances: [], runIds: [] })
     return action.finishedAt === undefined ? this.finishAction(action, { instances: closed, runIds }) : action
-  }
-
-  /**
-   * The close primitive. Private: every operation above goes through it, nothing else may.
-   * Each step that throws is recorded on the action (`failed`) and the close goes on: it always
-   * settles, releases, leaves the store and resolves `closed`, or the directory would hang.
-   */
-  private async closeInstance(instance: Instance, action: LifecycleAction, opts: { reopen: boolean }): Promise<void> {
-    instance.state = "closing"
-    instance.closingBy = action
-    let finish!: (next: Instance | undefined) => void
-    instance.closed = new Promise((resolve) => (finish = resolve))
-    const runs = [...instance.runs.values()]
-    instance.closingRuns = runs
-    this.lastClosed.delete(instance.directoryKey)
-    const failed: CloseFailure[] = []
-    const step = async (name: CloseFailure["step"], fn: () => unknown) => {
-      try {
-        await fn()
-      } catch (err) {
-        if (failed.length < 8) failed.push({ step: name, ...this.failureOf(err) })
-      }
-    }
-    let next: Instance | undefined
-    try {
-      await step("abort", () => {
-        this.requestAborts(instance, action, true)
-        for (const queued of instance.queued.splice(0)) if (queued !== action) this.requestAborts(instance, queued, false)
-      })
-      await step("settle", async () => {
-        let timer: NodeJS.Timeout | undefined
-        const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), this.settleTimeoutMs)))
-        await Promise.race([Promise.allSettled(runs.map((run) => run.settled)), timeout])
-        clearTimeout(timer)
-      })
-      for (const run of runs) {
-        if (!run.state.isFinished) await step("finalize_unsettled", () => this.options.onUnsettled?.(run.state, action))
-      }
-    } finally {
-      for (const release of instance.resources.splice(0)) await step("release", release)
-      instance.state = "closed"
-      if (this.instances.get(instance.directoryKey) === instance) this.instances.delete(instance.directoryKey)
-      if (opts.reopen) {
-        await step("reopen", async () => {
-          next = this.open(instance.directory, instance.directoryKey, await detectContext(instance.directory), instance.generation + 1)
-        })
-      }
-      if (!next) {
-        this.rememberClosed(instance, runs)
-        this.instanceIds.delete(instance.directoryKey)
-        this.options.bus.publish({ type: "server.instance.disposed", properties: { directory: instance.directory }, directoryKey: instance.directoryKey })
-      }
-      await step("finish", () =>
-        this.finishAction(action, {
-          instances: [{ instanceId: instance.instanceId, generation: instance.generation }],
-          runIds: runs.map((run) => run.state.runId),
-          failed,
-        }),
-      )
-      finish(next)
-    }
-  }
-
-  /** What a failed close step is recorded as: the error's code and class, never its text. */
-  private failureOf(err: unknown): { code: string; class: string } {
-    const fact = this.options.redactor.errorFact(err)
-    return { code: fact.code, class: fact.class }
   }
 
   private rememberClosed(instance: Instance, runs: ActiveRun[]): void {
@@ -369,32 +289,8 @@ export class InstanceStore {
   cancelClosedRun(directoryKey: string, sessionId: string, request: AbortRequest): boolean {
     const run = this.lastClosed.get(directoryKey)?.runs.find((item) => item.state.sessionId === sessionId)
     if (!run) return false
-    this.abortRun(run, request)
+    this.closer.abortRun(run, request)
     return true
-  }
-
-  /** `run.abort`, and a request that came after the run finished is handed on to be added to its summary. */
-  private abortRun(run: ActiveRun, request: AbortRequest): void {
-    if (run.state.abort(request) === "late") this.options.onLate?.(run.state)
-  }
-
-  /**
-   * Steps 2 and 3 of a close: journal every abort request, then abort. Synchronous on purpose.
-   * A request overlapping a close in progress reaches every run that close took, finished ones too.
-   */
-  private requestAborts(instance: Instance, action: LifecycleAction, primary: boolean): void {
-    const ref = { instanceId: instance.instanceId, generation: instance.generation }
-    const runs = !primary && instance.state === "closing" && instance.closingRuns ? instance.closingRuns : [...instance.runs.values()]
-    if (primary) {
-      for (const run of runs) {
-        this.options.journal.append(
-          "abort_requested",
-          { runId: run.state.runId, lifecycleId: action.lifecycleId, sessionId: run.state.sessionId },
-          { runId: run.state.runId, lifecycleId: action.lifecycleId, instance: ref },
-        )
-      }
-    }
-    for (const run of runs) this.abortRun(run, { kind: "lifecycle", action, closing: ref })
   }
 
   /**

@@ -1,0 +1,33 @@
+/** An open project directory's instance, one generation of it, and the runs it holds. */
+import type { LifecycleAction } from "../provenance/schemas.ts"
+import type { RunState } from "../session/run-state.ts"
+import type { InstanceContext } from "./instance-context.ts"
+
+export interface ActiveRun {
+  state: RunState
+  settled: Promise<unknown>
+}
+
+export interface Instance {
+  instanceId: string
+  generation: number
+  directory: string
+  directoryKey: string
+  context: InstanceContext
+  state: "open" | "closing" | "closed"
+  runs: Map<string, ActiveRun>
+  /** The action closing this generation, while it closes. */
+  closingBy?: LifecycleAction
+  closed?: Promise<Instance | undefined>
+  /** Released in step 5 of a close. */
+  resources: (() => void)[]
+  /**
+   * Actions requested while this generation was open but another holder had the directory lock:
+   * whichever action closes this generation records them on its runs as `alsoRequestedBy`.
+   */
+  queued: LifecycleAction[]
+  /** The digest a config route is writing under the directory lock: its watcher echo is not a new cause. */
+  expectedConfigDigest?: string
+  /** The runs a close in progress took: a later request still reaches those that already finished (as late). */
+  closingRuns?: ActiveRun[]
+}
