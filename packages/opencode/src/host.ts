@@ -4,7 +4,7 @@
  * `export` without a server).
  */
 import { randomBytes } from "node:crypto"
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { newId } from "./id.ts"
 import { createRedactor, recordFormat, type Redactor } from "./provenance/node/index.ts"
@@ -257,8 +257,4 @@ function numberEnv(value: string | undefined): number | undefined {
   if (value === undefined || value === "") return undefined
   const n = Number(value)
   return Number.isFinite(n) && n >= 0 ? n : undefined
-}
-
-export function readJsonFile(file: string): unknown {
-  return JSON.parse(readFileSync(file, "utf8"))
 }

@@ -7,6 +7,7 @@ import { mkdtempSync, realpathSync, rmSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
+import type { EventBus } from "../src/bus/index.ts"
 import { startServer, type RunningServer } from "../src/server/server.ts"
 
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../bin/opencode.mjs")
@@ -163,4 +164,26 @@ export async function spawnServer(dataDir: string, env: Record<string, string> =
   })
   cleanups.push(() => proc.kill("SIGKILL"))
   return { url, proc, stderr: () => err, exited }
+}
+
+/**
+ * Counts the bus's live subscriptions made from now on: each subscription once, however often
+ * its unsubscribe is called. What an SSE client holds while connected, and must let go of.
+ *
+ * @example const live = countSubscriptions(host.bus); ...; expect(live()).toBe(0)
+ */
+export function countSubscriptions(bus: EventBus): () => number {
+  const subscribe = bus.subscribe.bind(bus)
+  let live = 0
+  bus.subscribe = (listener) => {
+    live++
+    const unsubscribe = subscribe(listener)
+    let done = false
+    return () => {
+      if (!done) live--
+      done = true
+      unsubscribe()
+    }
+  }
+  return () => live
 }

@@ -59,10 +59,6 @@ export class EventBus {
     return `${this.bootId}:${this.seq}`
   }
 
-  get subscriberCount(): number {
-    return this.listeners.size
-  }
-
   /**
    * What a client that last saw `lastEventId` missed: the events after it, or a gap.
    *

@@ -209,18 +209,18 @@ export class InstanceStore {
   }
 
   /** `reload`: a new generation of the directory's instance. */
-  reload(directory: string, directoryKey: string, origin: OriginInput, opts: ActionOptions = {}): Promise<LifecycleAction> {
-    return this.closeDirectory("reload", directory, directoryKey, origin, opts)
+  reload(directoryKey: string, origin: OriginInput, opts: ActionOptions = {}): Promise<LifecycleAction> {
+    return this.closeDirectory("reload", directoryKey, origin, opts)
   }
 
   /** `dispose`: close the directory's instance; the next request opens a new one. */
-  dispose(directory: string, directoryKey: string, origin: OriginInput, opts: ActionOptions = {}): Promise<LifecycleAction> {
-    return this.closeDirectory("dispose", directory, directoryKey, origin, opts)
+  dispose(directoryKey: string, origin: OriginInput, opts: ActionOptions = {}): Promise<LifecycleAction> {
+    return this.closeDirectory("dispose", directoryKey, origin, opts)
   }
 
   /** `dispose_directory`: as dispose, for invalidations (config, a removed directory, a parent's fan-out). */
-  disposeDirectory(directory: string, directoryKey: string, origin: OriginInput, opts: ActionOptions = {}): Promise<LifecycleAction> {
-    return this.closeDirectory("dispose_directory", directory, directoryKey, origin, opts)
+  disposeDirectory(directoryKey: string, origin: OriginInput, opts: ActionOptions = {}): Promise<LifecycleAction> {
+    return this.closeDirectory("dispose_directory", directoryKey, origin, opts)
   }
 
   /** `dispose_all`: one `dispose_directory` child per open instance, all carrying this action as parent. */
@@ -229,7 +229,7 @@ export class InstanceStore {
     const keys = targets.map((instance) => instance.directoryKey)
     const root = this.beginAction("dispose_all", withProvenance(origin), keys, undefined)
     const children = await Promise.all(
-      targets.map((instance) => this.closeDirectory("dispose_directory", instance.directory, instance.directoryKey, root.origin, { parent: root })),
+      targets.map((instance) => this.closeDirectory("dispose_directory", instance.directoryKey, root.origin, { parent: root })),
     )
     return this.finishAction(root, {
       instances: children.flatMap((child) => child.instances),
@@ -239,7 +239,6 @@ export class InstanceStore {
 
   private async closeDirectory(
     operation: LifecycleOperation,
-    _directory: string,
     directoryKey: string,
     origin: OriginInput | Origin,
     opts: ActionOptions,
@@ -339,12 +338,12 @@ export class InstanceStore {
       fileKey: this.options.redactor.digest(`${instance.directoryKey}/${CONFIG_FILE}`),
       change,
     }
-    void this.disposeDirectory(instance.directory, instance.directoryKey, origin).catch(() => {})
+    void this.disposeDirectory(instance.directoryKey, origin).catch(() => {})
   }
 
   private onDirectoryGone(instance: Instance): void {
     if (instance.state !== "open" || this.instances.get(instance.directoryKey) !== instance) return
-    void this.disposeDirectory(instance.directory, instance.directoryKey, { kind: "server_handler", handler: "directory_watch" }).catch(() => {})
+    void this.disposeDirectory(instance.directoryKey, { kind: "server_handler", handler: "directory_watch" }).catch(() => {})
   }
 
   /** Step 1: the action is journalled durably and announced before it takes effect. */

@@ -11,7 +11,7 @@ import { requestContextOf, requestRef } from "./middleware/request-context.ts"
  * The `api_route` origin of the request `c`. Without the request-context middleware it has no
  * `request`, which the completeness function reports as missing, never as complete.
  *
- * @example await instances.reload(directory, key, apiRouteOrigin(c))
+ * @example await instances.reload(key, apiRouteOrigin(c))
  */
 export function apiRouteOrigin(c: Context): OriginInput {
   const request = requestContextOf(c)

@@ -21,7 +21,6 @@ export type AbortRequest =
   | { kind: "lifecycle"; action: LifecycleAction; closing: InstanceRef }
   | { kind: "user_cancel"; request?: RequestRef | undefined }
   | { kind: "watchdog" }
-  | { kind: "remote"; workspaceId: string }
   /** A config write's echo from the watcher, or a load that saw the same change: recorded, never a cause. */
   | { kind: "echo"; operation?: LifecycleAction["operation"]; originKind: string; lifecycleId?: string | undefined }
 
@@ -107,20 +106,10 @@ export class RunState {
           }
         : {}),
       ...(request.kind === "user_cancel" && request.request ? { request: request.request } : {}),
-      ...(request.kind === "remote" ? { workspaceId: request.workspaceId } : {}),
     }
     this.interrupt = meta
     this.controller.abort(meta)
     return "aborted"
-  }
-
-  /**
-   * Closes the run's scope without a cause: what any path other than `abort` amounts to. Kept
-   * so a direct scope close is visible as `unknown_interrupt` naming where it happened.
-   */
-  closeScopeDirectly(closeSite: string): void {
-    if (this.finished || this.controller.signal.aborted) return
-    this.controller.abort({ closeSite })
   }
 
   /** Compare-and-set of the final state: true exactly once. */

@@ -109,10 +109,6 @@ export class SessionStore {
     return row && toSession(row)
   }
 
-  listSessions(directoryKey: string): SessionInfo[] {
-    return (this.stmt("SELECT * FROM session WHERE directory_key = ? ORDER BY updated DESC").all(directoryKey) as SessionRow[]).map(toSession)
-  }
-
   /**
    * One page of a directory's sessions in the public shape (`GET /session`), newest update
    * first (ties: the later created first), each with its last run, in one statement: the last run

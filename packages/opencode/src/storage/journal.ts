@@ -84,7 +84,6 @@ export class Journal {
   private lastAttempt = 0
   private retryTimer: NodeJS.Timeout | undefined
   private closed = false
-  private readonly listeners = new Set<() => void>()
   /** Prepared once per distinct SQL text (the filters below produce a handful). */
   private readonly statement: ReturnType<typeof preparedOnce>
 
@@ -198,12 +197,6 @@ export class Journal {
     return out
   }
 
-  /** Called whenever the health changes (a fault starts or clears, a record is lost). */
-  onHealthChange(listener: () => void): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
-  }
-
   /** Stops retrying: a last flush, then whatever is still unwritten is counted as lost. */
   close(): void {
     if (this.closed) return
@@ -257,26 +250,19 @@ export class Journal {
     const index = this.backlog.findIndex((pending) => pending.type === "row" && pending.kind === "request")
     this.backlog.splice(index >= 0 ? index : 0, 1)
     this.lost++
-    this.changed()
   }
 
   private noteFault(err: unknown): void {
     this.failures++
     const code = String((err as { code?: unknown })?.code ?? "unknown")
-    const name = storageFaultName(err)
-    const changed = this.fault?.name !== name
-    this.fault = { name, code, at: Date.now() }
+    this.fault = { name: storageFaultName(err), code, at: Date.now() }
     this.lastFault = this.fault
-    if (changed) this.changed()
   }
 
   private recovered(): void {
     if (this.retryTimer) clearInterval(this.retryTimer)
     this.retryTimer = undefined
-    if (this.fault) {
-      this.fault = undefined
-      this.changed()
-    }
+    this.fault = undefined
   }
 
   private scheduleRetry(): void {
@@ -289,16 +275,6 @@ export class Journal {
       }
     }, RETRY_MS)
     this.retryTimer.unref?.()
-  }
-
-  private changed(): void {
-    for (const listener of this.listeners) {
-      try {
-        listener()
-      } catch {
-        // a listener must not break the journal
-      }
-    }
   }
 
   /** Rows of some kinds, optionally only those linked to a run, lifecycle action or session. */

@@ -13,7 +13,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest"
 import { sseStats } from "../../src/server/routes/event.ts"
 import type { SequencedEvent } from "../../src/bus/index.ts"
 import { startFakeOpenAI, startEventStream, sendEvent, textChunk } from "../export/fake-openai.ts"
-import { startTestServer, tempDir, waitFor, type TestServer } from "../harness.ts"
+import { countSubscriptions, startTestServer, tempDir, waitFor, type TestServer } from "../harness.ts"
 
 const open: TestServer[] = []
 const mounts: string[] = []
@@ -276,7 +276,7 @@ describe("an SSE client that stops reading", () => {
     const s = await server()
     const bus = s.running.host.bus
     const url = new URL(s.url + "/event")
-    const baseline = bus.subscriberCount
+    const live = countSubscriptions(bus)
     const cutBefore = sseStats.cutOff
 
     // The reader: counts flood events as they arrive.
@@ -311,7 +311,7 @@ describe("an SSE client that stops reading", () => {
     })
     stalled.on("error", () => {})
     reader.on("error", () => {})
-    await waitFor(() => bus.subscriberCount === baseline + 2)
+    await waitFor(() => live() === 2)
 
     const blob = "x".repeat(16 * 1024)
     const total = 3000
@@ -327,13 +327,13 @@ describe("an SSE client that stops reading", () => {
     await waitFor(() => stalledClosed, 15_000)
     await waitFor(() => readerLast === total - 1, 20_000)
     expect(readerFlood).toBe(total)
-    expect(bus.subscriberCount).toBe(baseline + 1)
+    expect(live()).toBe(1)
     // The server still serves, and the reader still gets new events.
     expect((await s.call("GET", "/health")).status).toBe(200)
     bus.publish({ type: "test.flood", properties: { n: total, blob: "" } } as never)
     await waitFor(() => readerLast === total)
     reader.destroy()
-    await waitFor(() => bus.subscriberCount === baseline)
+    await waitFor(() => live() === 0)
   })
 })
 

@@ -20,7 +20,7 @@ import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import { promisify } from "node:util"
 import { afterAll, expect, it } from "vitest"
-import { startTestServer, waitFor, type TestServer } from "../harness.ts"
+import { countSubscriptions, startTestServer, waitFor, type TestServer } from "../harness.ts"
 
 const run = promisify(execFile)
 const DIRECTORIES = 10
@@ -68,7 +68,7 @@ it("100 runs across 10 directories through 1,000 overlapping lifecycle actions: 
   }
   await s.call("POST", "/global/dispose")
   const baselineResources = resources()
-  const baselineSubscribers = host.bus.subscriberCount
+  const liveSubscriptions = countSubscriptions(host.bus)
   const baselineHeap = heapAfterGc(gc)
 
   const runIds = new Set<string>()
@@ -203,7 +203,7 @@ it("100 runs across 10 directories through 1,000 overlapping lifecycle actions: 
   expect(host.processor.activeRuns()).toHaveLength(0)
   expect(host.instances.list()).toHaveLength(0)
   expect((host.instances.locks as unknown as { tails: Map<string, unknown> }).tails.size).toBe(0)
-  expect(host.bus.subscriberCount).toBe(baselineSubscribers)
+  expect(liveSubscriptions()).toBe(0)
   expect(host.health().journal).toMatchObject({ backlog: 0, lost: 0 })
   expect(host.lifecycle.size).toBeLessThanOrEqual(2000)
   await new Promise((resolve) => setTimeout(resolve, 200))

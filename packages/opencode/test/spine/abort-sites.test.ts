@@ -27,8 +27,6 @@ interface Site {
 
 const ALLOWED: Site[] = [
   { file: "session/run-state.ts", code: "this.controller.abort(meta)", why: "the run controller itself: abort(InterruptMeta)", coveredBy: ["spine/lifecycle-routes.test.ts", "spine/user-stops.test.ts"] },
-  { file: "session/run-state.ts", code: "this.controller.abort({ closeSite })", why: "a scope closed directly, summarised as unknown_interrupt", coveredBy: ["spine/scope-close.test.ts"] },
-  { file: "session/run-state.ts", code: "method closeScopeDirectly", why: "the direct scope close's definition (tests only; no caller in src)", coveredBy: ["spine/scope-close.test.ts"] },
   { file: "project/instance-store.ts", code: "this.closer.closeInstance(still, action, { reopen: true })", why: "load → load_reload on a context mismatch", coveredBy: ["spine/context-mismatch.test.ts"] },
   { file: "project/instance-store.ts", code: "this.closer.closeInstance(target, action, { reopen: operation === \"reload\" })", why: "reload, dispose, dispose_directory, dispose_all children", coveredBy: ["spine/lifecycle-routes.test.ts", "spine/config-invalidation.test.ts", "spine/races.test.ts", "spine/process-exit.test.ts"] },
   { file: "project/close-primitive.ts", code: "method closeInstance", why: "the close primitive's definition", coveredBy: ["spine/lifecycle-routes.test.ts"] },

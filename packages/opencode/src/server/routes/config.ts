@@ -67,7 +67,6 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
       c.header("etag", etagOf(text))
       if (instance) {
         await instances.disposeDirectory(
-          directory,
           key,
           {
             kind: "config_invalidation",

@@ -11,7 +11,7 @@ import type { Host } from "../../host.ts"
 import { requestDirectory } from "../directory.ts"
 import type { SequencedEvent } from "../../bus/index.ts"
 
-/** Events queued for one client before it counts as not reading (default; `OPENCODE_SSE_QUEUE`). */
+/** Events queued for one client before it counts as not reading (default). */
 export const MAX_QUEUE = 1000
 
 /** A write pending this long means the client is not reading. */

@@ -24,14 +24,14 @@ export function instanceRoutes(host: Host, defaultDirectory: string): Hono {
   }
 
   app.post("/instance/reload", async (c) => {
-    const { directory, key } = requestDirectory(c, defaultDirectory)
-    const action = await instances.reload(directory, key, apiRouteOrigin(c))
+    const { key } = requestDirectory(c, defaultDirectory)
+    const action = await instances.reload(key, apiRouteOrigin(c))
     return answer(c, action, action)
   })
 
   app.post("/instance/dispose", async (c) => {
-    const { directory, key } = requestDirectory(c, defaultDirectory)
-    const action = await instances.dispose(directory, key, apiRouteOrigin(c))
+    const { key } = requestDirectory(c, defaultDirectory)
+    const action = await instances.dispose(key, apiRouteOrigin(c))
     return answer(c, action, true)
   })
 
@@ -45,7 +45,7 @@ export function instanceRoutes(host: Host, defaultDirectory: string): Hono {
     // Held across the change and the close, so load and the watcher cannot race it.
     const action = await instances.locks.run(key, async () => {
       await gitInit(directory)
-      return instances.reload(directory, key, apiRouteOrigin(c), { locked: true })
+      return instances.reload(key, apiRouteOrigin(c), { locked: true })
     })
     const instance = await instances.load(directory, key, undefined)
     return answer(c, action, projectInfo(instance.context, directory))

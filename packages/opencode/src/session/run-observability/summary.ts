@@ -29,7 +29,7 @@ export function buildRunSummary(input: SummaryInput): RunSummary {
   let closeSite: string | undefined
   if (classification === "unknown_interrupt") {
     missing.push("lifecycle_action")
-    closeSite = closeSiteOf(reason) ?? (input.abortedBeforeFinish ? "abort_without_interrupt_meta" : "run_aborted_without_signal")
+    closeSite = input.abortedBeforeFinish ? "abort_without_interrupt_meta" : "run_aborted_without_signal"
   }
   const kept = keptTools(run.tools)
   // Clamped, so only a bug can make this parse throw; the processor still falls back if it does.
@@ -118,12 +118,4 @@ export function keptTools(tools: readonly ToolFact[]): { tools: ToolFact[]; tool
     })
   }
   return { tools: tools.flatMap((tool, index) => (keep.has(index) ? [bounded(tool)] : [])), toolsDropped: tools.length - keep.size }
-}
-
-function closeSiteOf(reason: unknown): string | undefined {
-  if (reason && typeof reason === "object" && "closeSite" in reason) {
-    const site = (reason as { closeSite: unknown }).closeSite
-    if (typeof site === "string" && /^[a-z0-9_.:-]{1,64}$/.test(site)) return site
-  }
-  return undefined
 }
