@@ -1,5 +1,5 @@
 /**
- * The session export, version 2 (CONTRACT.md): the session, its messages, the diagnostic
+ * The session export, version 2 (docs/protocol.md, "Export format"): the session, its messages, the diagnostic
  * records linked to its runs, and the incident chains derived from them. What leaves the
  * machine is built from allow-listed records only: directories become salted digests, and
  * `content: "diagnostics"` leaves out message text and the title.
