@@ -1,7 +1,8 @@
 import { readExport } from "opencode/provenance/export-reader"
-import { LifecycleAction, type IncidentChain } from "opencode/provenance/schemas"
+import { LifecycleAction, RunSummary, type IncidentChain } from "opencode/provenance/schemas"
 import { describe, expect, it } from "vitest"
 import { exportData } from "../src/diagnostics/export-data.ts"
+import { headlineWords } from "../src/diagnostics/story.ts"
 import { axisLayout, axisSegments, buildWaterfall } from "../src/diagnostics/waterfall.ts"
 import { fitText, labelColumnWidth, renderWaterfall } from "../src/diagnostics/waterfall-render.ts"
 import { exportFor, T0 } from "./fixtures.ts"
@@ -39,6 +40,19 @@ describe("waterfall model", () => {
     expect(run.ticks.map((tick) => tick.kind)).toEqual(["tool-start", "heartbeat"])
     expect(model.rows.find((row) => row.kind === "restart")).toMatchObject({ start: T0 + 60_000, name: "Server restarted; run found unfinished" })
     expect(model.links.some((link) => link.from === "restart" || link.to === "restart")).toBe(false)
+  })
+
+  it("a crash with the summary the restart wrote: still drawn to the last evidence, never alive until the restart, no stop signal", () => {
+    const doc = exportFor("crash_evidence")
+    // What the server's crash scan writes at restart: a summary that ends when the run was found.
+    doc.diagnostics.runs.push(RunSummary.parse({ ...exportFor("diagnosed").diagnostics.runs[0]!, classification: "process_exit_without_finalizer", finishedAt: T0 + 60_000, interrupt: undefined, provider: { chunks: 1, progress: true, firstOutputAt: T0 + 200, lastOutputAt: T0 + 2_500 } }))
+    const model = buildWaterfall(chainOf(doc), exportData(doc).records)
+    const run = model.rows.find((row) => row.kind === "run")!
+    expect(run.end).toBe(T0 + 2_500)
+    expect(run.unknown).toEqual([T0 + 2_500, T0 + 60_000])
+    expect(run.ticks.some((tick) => tick.kind === "stop")).toBe(false)
+    expect(headlineWords(chainOf(doc), exportData(doc).records)).toContain("Last evidence at")
+    expect(headlineWords(chainOf(doc), exportData(doc).records)).toContain("2.5 s into the run")
   })
 
   it("a long quiet stretch breaks the axis instead of squeezing the stop against an edge", () => {
@@ -108,5 +122,71 @@ describe("waterfall rendering", () => {
       expect(svg.querySelector(".wf-start")?.textContent).toMatch(/^Start \d\d:\d\d:\d\d\.\d{3}$/)
     }
     expect(fitText("Request from the app: POST /instance/reload", 100)).toMatch(/…$/)
+  })
+
+  /** The pixel extent of a text node, as the renderer estimates it (6.7 px a character). */
+  function extent(node: Element): [number, number] {
+    const x = Number(node.getAttribute("x"))
+    const width = (node.textContent ?? "").length * 6.7
+    const anchor = node.getAttribute("text-anchor")
+    return anchor === "middle" ? [x - width / 2, x + width / 2] : anchor === "end" ? [x - width, x] : [x, x + width]
+  }
+  function render(scenario: Parameters<typeof exportFor>[0], width: number, svg = document.createElementNS("http://www.w3.org/2000/svg", "svg")) {
+    const doc = exportFor(scenario)
+    renderWaterfall(svg, buildWaterfall(chainOf(doc), exportData(doc).records, { isOwnAction: () => true }), { width })
+    return svg
+  }
+
+  it("a crash is drawn hatched from the last evidence to the restart, labelled 'unknown until restart', behind a broken axis", () => {
+    for (const width of [390, 1280]) {
+      const svg = render("crash_evidence", width)
+      // 2 s of evidence then 58 s of nothing: the axis is broken, not squeezed.
+      expect(svg.querySelectorAll('[data-testid="axis-break"]')).toHaveLength(1)
+      const unknown = svg.querySelector('[data-testid="unknown-stretch"]')!
+      expect(unknown.getAttribute("class")).toBe("wf-unknown")
+      expect(unknown.querySelector("title")?.textContent).toMatch(/^Last evidence at \d\d:\d\d:\d\d\.\d{3}; unknown until the server restarted at \d\d:\d\d:\d\d\.\d{3}$/)
+      const run = svg.querySelector('g.wf-row[data-kind="run"]')!
+      expect(run.getAttribute("aria-label")).toMatch(/last evidence at \+2\.00 s, then unknown for 58\.0 s until the restart/)
+      // The words on the drawing, where they fit; never past the stretch.
+      const label = svg.querySelector(".wf-unknown-label")
+      if (label) {
+        const [x0, x1] = extent(label)
+        expect(x0).toBeGreaterThanOrEqual(Number(unknown.getAttribute("x")))
+        expect(x1).toBeLessThanOrEqual(Number(unknown.getAttribute("x")) + Number(unknown.getAttribute("width")))
+      }
+      if (width === 1280) expect(label?.textContent).toBe("unknown until restart")
+    }
+  })
+
+  it("no two labels overlap: tick labels (broken axis included), names and durations, at 390 px and 1280 px", () => {
+    for (const scenario of ["diagnosed", "crash_evidence", "partially_diagnosed"] as const) {
+      for (const width of [390, 600, 1280]) {
+        const svg = render(scenario, width)
+        const ticks = Array.from(svg.querySelectorAll(".wf-ticks text")).map(extent).sort((a, b) => a[0] - b[0])
+        for (let i = 1; i < ticks.length; i++) expect(ticks[i]![0], `${scenario} at ${width}: tick labels overlap`).toBeGreaterThanOrEqual(ticks[i - 1]![1] + 4)
+        for (const [, x1] of ticks) expect(x1).toBeLessThanOrEqual(width)
+        for (const [x0] of ticks) expect(x0).toBeGreaterThanOrEqual(labelColumnWidth(width))
+        // Nor over a break's "//" mark (7 px either side of it).
+        for (const mark of Array.from(svg.querySelectorAll(".wf-break-bg"))) {
+          const bx = Number(mark.getAttribute("x")) + 5
+          for (const [x0, x1] of ticks) expect(x1 < bx - 7 || x0 > bx + 7, `${scenario} at ${width}: a tick label covers the axis break`).toBe(true)
+        }
+        for (const row of Array.from(svg.querySelectorAll("g.wf-row"))) {
+          const name = row.querySelector(".wf-name")!
+          const duration = row.querySelector(".wf-duration")!
+          if (duration.textContent) expect(extent(name)[1], `${scenario} at ${width}: "${name.textContent}" runs into its duration`).toBeLessThanOrEqual(extent(duration)[0])
+        }
+      }
+    }
+  })
+
+  it("redraws from scratch at a new width (a resize): nothing drawn twice", () => {
+    const svg = render("crash_evidence", 1280)
+    const rows = svg.querySelectorAll("g.wf-row").length
+    render("crash_evidence", 390, svg)
+    expect(svg.getAttribute("width")).toBe("390")
+    expect(svg.querySelectorAll("g.wf-row")).toHaveLength(rows)
+    expect(svg.querySelectorAll("defs")).toHaveLength(1)
+    expect(svg.querySelectorAll('[data-testid="axis-break"]')).toHaveLength(1)
   })
 })

@@ -67,6 +67,18 @@ export function runFacts(chain: IncidentChain, records: DiagnosticsRecords): Run
   return undefined
 }
 
+/**
+ * A lost run's last evidence: its last heartbeat, tool step or output, whichever came last (never
+ * the restart that found it, nor a summary written then). Undefined for a run that was not lost.
+ */
+export function lastEvidenceAt(facts: RunFacts | undefined): number | undefined {
+  const crash = facts?.crash
+  if (!crash) return undefined
+  const output = facts.summary?.provider
+  const times = [crash.lastHeartbeatAt ?? crash.startedAt, ...facts.tools.map((tool) => tool.completedAt ?? tool.startedAt), output?.firstOutputAt, output?.lastOutputAt]
+  return Math.max(...times.filter((t): t is number => t !== undefined && t <= crash.detectedAt))
+}
+
 /** When the cause happened: the click's request, else the close, else the stop signal. */
 export function causeTime(chain: IncidentChain, records: DiagnosticsRecords): number | undefined {
   const origin = parsedOrigin(chain)
@@ -135,7 +147,7 @@ export function causeWords(chain: IncidentChain, context: StoryContext = {}): st
 export function headlineWords(chain: IncidentChain, records: DiagnosticsRecords, context: StoryContext = {}): string {
   const facts = runFacts(chain, records)
   if (chain.verdict === "crash_evidence") {
-    const last = facts?.crash?.lastHeartbeatAt ?? facts?.startedAt
+    const last = lastEvidenceAt(facts) ?? facts?.startedAt
     const at = last !== undefined ? ` Last evidence at ${clock(last)}${facts ? `, ${duration(last - facts.startedAt)} into the run` : ""};` : ""
     const restart = facts?.crash ? ` what happened after is unknown until the server restarted at ${clock(facts.crash.detectedAt)}.` : " what happened after is unknown."
     return `Lost: the server stopped without finishing this run.${at}${restart}`

@@ -14,6 +14,11 @@ export const ROW_HEIGHT = 28
 export const HEADER_HEIGHT = 40
 const CHAR_PX = 6.7
 const INDENT_PX = 12
+/** Space between two tick labels. */
+const TICK_GAP_PX = 6
+/** Half the width of a break's "//" mark on the axis. */
+const BREAK_MARK_HALF_PX = 7
+const UNKNOWN_LABEL = "unknown until restart"
 
 export interface WaterfallRenderOptions {
   width: number
@@ -83,8 +88,19 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
     const step = values.length > 1 ? values[1]! - values[0]! : 1_000
     for (const value of values) ticks.push({ x: relative(value), label: tickLabel(value, step) })
   }
-  const kept: typeof ticks = []
-  for (const tick of ticks.sort((a, b) => a.x - b.x)) if (kept.length === 0 || tick.x - kept[kept.length - 1]!.x >= 48) kept.push(tick)
+  // Each label is centred on its tick but kept inside the axis; one that would touch the label
+  // before it (at a break, two segments' ticks meet) is dropped, so labels never overlap.
+  const kept: (typeof ticks[number] & { labelX: number })[] = []
+  let lastRight = -Infinity
+  for (const tick of ticks.sort((a, b) => a.x - b.x)) {
+    const half = (tick.label.length * CHAR_PX) / 2
+    const labelX = Math.min(width - 4 - half, Math.max(labelWidth + 4 + half, tick.x))
+    if (labelX - half < lastRight + TICK_GAP_PX) continue
+    // Nor over a break's "//" on the axis.
+    if (axis.breaks.some((bx) => bx + BREAK_MARK_HALF_PX > labelX - half - 2 && bx - BREAK_MARK_HALF_PX < labelX + half + 2)) continue
+    kept.push({ ...tick, labelX })
+    lastRight = labelX + half
+  }
   const grid = svg.append("g").attr("class", "wf-grid")
   grid
     .selectAll("line")
@@ -100,7 +116,7 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
     .selectAll("text")
     .data(kept)
     .join("text")
-    .attr("x", (tick) => Math.min(width - 18, Math.max(labelWidth + 24, tick.x)))
+    .attr("x", (tick) => tick.labelX)
     .attr("y", HEADER_HEIGHT - 12)
     .attr("text-anchor", "middle")
     .text((tick) => tick.label)
@@ -165,7 +181,7 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
     const x0 = x(row.start)
     const x1 = x(row.end)
     if (row.kind === "missing") {
-      g.append("rect").attr("class", "wf-missing").attr("x", x0 - 20).attr("y", barY(i)).attr("width", 40).attr("height", barH).attr("rx", 3)
+      g.append("rect").attr("class", "wf-missing-box").attr("x", x0 - 20).attr("y", barY(i)).attr("width", 40).attr("height", barH).attr("rx", 3)
       return
     }
     if (row.end > row.start && x1 - x0 >= 3) {
@@ -178,7 +194,15 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
     if (row.unknown) {
       const ux0 = x(row.unknown[0])
       const ux1 = Math.max(ux0 + 4, x(row.unknown[1]))
-      g.append("rect").attr("class", "wf-unknown").attr("data-testid", "unknown-stretch").attr("x", ux0).attr("y", barY(i)).attr("width", ux1 - ux0).attr("height", barH)
+      const stretch = g.append("rect").attr("class", "wf-unknown").attr("data-testid", "unknown-stretch").attr("x", ux0).attr("y", barY(i)).attr("width", ux1 - ux0).attr("height", barH)
+      stretch.append("title").text(`Last evidence at ${clockMs(row.unknown[0])}; unknown until the server restarted at ${clockMs(row.unknown[1])}`)
+      // The words on the drawing, where they fit inside the stretch (on a plate, readable over the hatching).
+      const labelPx = UNKNOWN_LABEL.length * CHAR_PX
+      if (ux1 - ux0 >= labelPx + 12) {
+        const cx = (ux0 + ux1) / 2
+        g.append("rect").attr("class", "wf-unknown-plate").attr("x", cx - labelPx / 2 - 3).attr("y", barY(i) + 1).attr("width", labelPx + 6).attr("height", barH - 2).attr("rx", 2)
+        g.append("text").attr("class", "wf-unknown-label").attr("x", cx).attr("y", barY(i) + barH / 2 + 4).attr("text-anchor", "middle").text(UNKNOWN_LABEL)
+      }
     }
     g.selectAll("g.wf-tick")
       .data(row.ticks)
@@ -240,7 +264,7 @@ function drawTick(g: Selection<SVGGElement, unknown, null, undefined>, kind: Tic
 function rowLabel(row: WaterfallRow, t0: number): string {
   const at = `at +${((row.start - t0) / 1_000).toFixed(2)} s`
   const length = row.durationText ? `, took ${row.durationText}` : ""
-  const unknown = row.unknown ? `, then nothing known for ${((row.unknown[1] - row.unknown[0]) / 1_000).toFixed(1)} s until the restart` : ""
+  const unknown = row.unknown ? `, last evidence at +${((row.unknown[0] - t0) / 1_000).toFixed(2)} s, then unknown for ${((row.unknown[1] - row.unknown[0]) / 1_000).toFixed(1)} s until the restart` : ""
   const ticks = row.ticks.length > 0 ? `; ${row.ticks.map((tick) => `${tick.label} at +${((tick.at - t0) / 1_000).toFixed(2)} s`).join(", ")}` : ""
   return row.kind === "missing" ? row.name : `${row.name}, ${at}${length}${unknown}${ticks}`
 }

@@ -9,7 +9,7 @@ import type { IncidentChain } from "opencode/provenance/schemas"
 import { Origin } from "opencode/provenance/schemas"
 import type { DiagnosticsRecords } from "./export-data.ts"
 import { actionWords, configFileWords, HANDLER_WORDS, MISMATCH_WORDS, missingWords, operationTitle, SIGNAL_WORDS } from "./glossary.ts"
-import { duration, reach, runFacts, type StoryContext } from "./story.ts"
+import { duration, lastEvidenceAt, reach, runFacts, type StoryContext } from "./story.ts"
 
 export type RowKind = "action" | "request" | "change" | "lifecycle" | "run" | "restart" | "missing"
 export type TickKind = "output" | "tool-start" | "tool-done" | "heartbeat" | "stop"
@@ -169,10 +169,11 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
       if (tool.completedAt !== undefined) ticks.push({ at: tool.completedAt, kind: "tool-done", label: `${tool.name} ${tool.status === "completed" ? "done" : tool.status}` })
     }
     if (crash?.lastHeartbeatAt !== undefined) ticks.push({ at: crash.lastHeartbeatAt, kind: "heartbeat", label: "last heartbeat" })
-    const stopAt = summary ? (summary.interrupt?.at ?? summary.finishedAt) : undefined
+    // A lost run had no stop signal: it ends at its last evidence, whatever summary the restart wrote.
+    const stopAt = summary && !crash ? (summary.interrupt?.at ?? summary.finishedAt) : undefined
     if (stopAt !== undefined) ticks.push({ at: stopAt, kind: "stop", label: "stop signal" })
-    const lastEvidence = crash ? Math.max(crash.lastHeartbeatAt ?? crash.startedAt, ...facts.tools.map((tool) => tool.completedAt ?? tool.startedAt)) : undefined
-    const end = summary ? summary.finishedAt : lastEvidence!
+    const lastEvidence = lastEvidenceAt(facts)
+    const end = lastEvidence ?? summary?.finishedAt ?? facts.startedAt
     const run = push({
       id: `run:${chain.runId}`,
       kind: "run",
