@@ -7,30 +7,20 @@
  * `Last-Event-ID`; the server then replays what was missed or emits `server.replay_gap`, on
  * which subscribers refetch.
  */
-import { IncidentChain, RunSummary } from "opencode/provenance/schemas"
+import { EVENT_PROPERTIES, type EventType, IncidentChain, type ServerEvent, WireEvents } from "opencode/provenance"
 import { type Accessor, createContext, createEffect, createSignal, onCleanup, type ParentProps, useContext } from "solid-js"
 import { z } from "zod"
-import { LifecycleEventProperties, MessageInfo, Part, Session } from "./shapes.ts"
 
+/**
+ * Every event's properties, as the server's wire defines them (`opencode/provenance`). One
+ * leniency of the app's own: an incident that does not parse must not cost it the run's summary.
+ */
 export const EVENT_SCHEMAS = {
-  "server.connected": z.object({ bootId: z.string().optional() }),
-  "server.heartbeat": z.object({}),
-  "server.replay_gap": z.object({ reason: z.string().optional(), lastEventId: z.string().optional() }),
-  "session.updated": z.object({ info: Session }),
-  "session.status": z.object({ sessionID: z.string(), status: z.object({ type: z.string() }) }),
-  "session.idle": z.object({ sessionID: z.string() }),
-  "message.updated": z.object({ info: MessageInfo }),
-  "message.part.updated": z.object({ part: Part, delta: z.string().optional() }),
-  "run.started": z.object({ runId: z.string(), sessionID: z.string(), model: z.string().optional(), startedAt: z.number().optional() }),
-  // An incident that does not parse must not cost the app the run's summary.
-  "run.finished": z.object({ summary: RunSummary, incident: IncidentChain.optional().catch(undefined) }),
-  "lifecycle.action.started": LifecycleEventProperties,
-  "lifecycle.action.finished": LifecycleEventProperties,
-  "server.instance.disposed": z.object({ directory: z.string().optional() }),
-} as const
+  ...EVENT_PROPERTIES,
+  "run.finished": WireEvents.RunFinished.properties.extend({ incident: IncidentChain.optional().catch(undefined) }),
+}
 
-export type EventType = keyof typeof EVENT_SCHEMAS
-export type ServerEvent = { [K in EventType]: { type: K; properties: z.infer<(typeof EVENT_SCHEMAS)[K]> } }[EventType]
+export type { EventType, ServerEvent }
 export type EventOf<K extends EventType> = Extract<ServerEvent, { type: K }>
 
 const Envelope = z.object({ type: z.string(), properties: z.unknown().optional() })

@@ -7,7 +7,7 @@
  * detail to a chain: the renderer hop is already present from the request's own headers, so an
  * evicted or never-uploaded record does not open a gap.
  */
-import { ClientAction, RequestId } from "opencode/provenance/schemas"
+import { ClientAction, RequestId } from "opencode/provenance"
 import { pageTemplate } from "../context/routes.ts"
 
 export const ACTION_LOG_CAPACITY = 500

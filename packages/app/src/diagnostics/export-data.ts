@@ -4,8 +4,7 @@
  * instead of trusting the file; the records themselves are parsed one by one through the spine's
  * schemas for the timeline, and a record that does not parse is counted, not drawn.
  */
-import { readExport, type ReadResult } from "opencode/provenance/export-reader"
-import { ClientAction, CrashEvidence, LifecycleAction, RequestContext, RunSummary } from "opencode/provenance/schemas"
+import { ClientAction, CrashEvidence, LifecycleAction, readExport, type ReadResult, RequestContext, RunSummary } from "opencode/provenance"
 import type { z } from "zod"
 
 /** The diagnostic records of one export, each parsed through the spine's schema. */

@@ -4,7 +4,7 @@
  * field, an origin or a retry basis comes from here, so no `dispose_directory`, `renderer_action`
  * or `interrupt_meta` reaches the screen by accident (a test scans the rendered panel for them).
  */
-import type { Classification, HopStatus, LifecycleOperation, MismatchReason, RunPhase, Verdict } from "opencode/provenance/schemas"
+import type { Classification, HopStatus, LifecycleOperation, MismatchReason, RunPhase, Verdict } from "opencode/provenance"
 
 /** What an operation did, as a noun phrase: "a project reload". */
 export const OPERATION_NOUN: Record<LifecycleOperation, string> = {

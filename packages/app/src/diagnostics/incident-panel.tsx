@@ -6,7 +6,7 @@
  * Escape or Close closes it; the caller returns focus to the banner button.
  */
 import { createEffect, createMemo, createResource, createSignal, For, Match, on, onCleanup, onMount, Show, Switch } from "solid-js"
-import type { IncidentChain } from "opencode/provenance/schemas"
+import type { IncidentChain } from "opencode/provenance"
 import { z } from "zod"
 import { useClientActions } from "../context/client-action.tsx"
 import { useServer } from "../context/server-context.tsx"

@@ -5,7 +5,7 @@
  * child action (`dispose_all → dispose_directory`) belongs to whichever action owns its root.
  * Pure: the ClientActionContext keeps the state, these functions compute the next one.
  */
-import type { LifecycleAction, Origin, RunSummary } from "opencode/provenance/schemas"
+import type { LifecycleAction, Origin, RunSummary } from "opencode/provenance"
 import { plainError } from "../context/server.ts"
 import { operationTitle } from "./glossary.ts"
 

@@ -4,7 +4,7 @@
  * advice naming the tool that ran, and the numbered event history. Pure: chain and records in,
  * words out, so each wording is unit-tested. Words never claim more than the chain supports.
  */
-import { Origin, type IncidentChain, type RunSummary } from "opencode/provenance/schemas"
+import { Origin, type IncidentChain, type RunSummary } from "opencode/provenance"
 import {
   actionWords,
   classificationWords,

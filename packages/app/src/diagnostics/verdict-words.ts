@@ -3,8 +3,7 @@
  * retry statement. Pure, so each wording is tested for every verdict. A verdict is never
  * upgraded in words: a chain that is not `diagnosed` says so, and names what is missing.
  */
-import { originWords, shutdownWords } from "opencode/provenance/explain"
-import { type Classification, type IncidentChain, Origin, type RunSummary, type Verdict } from "opencode/provenance/schemas"
+import { type Classification, type IncidentChain, Origin, originWords, rootOperationForClassification, type RunSummary, shutdownWords, type Verdict } from "opencode/provenance"
 import { missingWords } from "./glossary.ts"
 import { actionLabel } from "./lifecycle-link.ts"
 
@@ -14,13 +13,6 @@ const OPERATION_WORDS: Record<string, string> = {
   dispose: "a project dispose",
   dispose_directory: "a dispose of this project's instance",
   dispose_all: "a dispose of every project",
-}
-
-const CLASSIFICATION_OPERATION: Partial<Record<Classification, string>> = {
-  local_instance_reload: "reload",
-  local_instance_dispose: "dispose",
-  local_instance_dispose_directory: "dispose_directory",
-  local_instance_dispose_all: "dispose_all",
 }
 
 export const VERDICT_LABELS: Record<Verdict, string> = {
@@ -98,7 +90,7 @@ export function bannerText(input: BannerInput): string {
     default:
       break
   }
-  const operation = input.incident?.rootOperation ?? input.summary?.interrupt?.lifecycle?.rootOperation ?? CLASSIFICATION_OPERATION[classification]
+  const operation = input.incident?.rootOperation ?? input.summary?.interrupt?.lifecycle?.rootOperation ?? rootOperationForClassification(classification)
   const what = (operation && OPERATION_WORDS[operation]) ?? "a lifecycle operation"
   if (!origin) return gap(`This run was stopped by ${what}; who requested it was not recorded.`)
   return gap(`This run was stopped by ${what}${initiatorWords(origin, input.isOwnAction)}.`)

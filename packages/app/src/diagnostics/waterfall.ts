@@ -5,8 +5,7 @@
  * is drawn as "last evidence, then unknown until restart"; a long quiet stretch becomes a broken
  * axis instead of squeezing the stop against an edge. `waterfall-render.ts` draws it with d3.
  */
-import type { IncidentChain } from "opencode/provenance/schemas"
-import { Origin } from "opencode/provenance/schemas"
+import { type IncidentChain, Origin } from "opencode/provenance"
 import type { DiagnosticsRecords } from "./export-data.ts"
 import { actionWords, configFileWords, HANDLER_WORDS, MISMATCH_WORDS, missingWords, operationTitle, SIGNAL_WORDS } from "./glossary.ts"
 import { duration, lastEvidenceAt, reach, runFacts, type StoryContext } from "./story.ts"

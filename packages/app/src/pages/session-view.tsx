@@ -4,7 +4,7 @@
  */
 import { A, Navigate, useParams } from "@solidjs/router"
 import { createQuery, useQueryClient } from "@tanstack/solid-query"
-import type { IncidentChain } from "opencode/provenance/schemas"
+import type { IncidentChain } from "opencode/provenance"
 import { createMemo, createSignal, For, Match, Show, Switch } from "solid-js"
 import { STOP_MARKER_WORDS } from "../diagnostics/glossary.ts"
 import { useEvents } from "../context/events.tsx"

@@ -2,7 +2,7 @@
  * The banner on a session whose last run did not complete: one line saying what stopped it,
  * and the button that opens the incident panel.
  */
-import type { Classification, IncidentChain, RunSummary } from "opencode/provenance/schemas"
+import type { Classification, IncidentChain, RunSummary } from "opencode/provenance"
 import { Show } from "solid-js"
 import { bannerText } from "../diagnostics/verdict-words.ts"
 

@@ -181,3 +181,8 @@ export type ServerEvent = { [T in EventType]: { type: T; properties: EventProper
 export const EVENTS: { readonly [T in EventType]: Extract<Definitions, { type: T }> } = Object.fromEntries(
   Object.values(WireEvents).map((definition) => [definition.type, definition]),
 ) as never
+
+/** Each event's properties schema, by type (what a client parses an event's properties with). */
+export const EVENT_PROPERTIES: { readonly [T in EventType]: (typeof EVENTS)[T]["properties"] } = Object.fromEntries(
+  Object.values(WireEvents).map((definition) => [definition.type, definition.properties]),
+) as never
