@@ -58,6 +58,21 @@ interface SessionRow {
   created: number
   updated: number
 }
+/** A row of `messages`' statement (raw): the message's columns, then one part's (all null for a message with no part). */
+type MessageRow = [
+  id: string,
+  role: "user" | "assistant",
+  created: number,
+  completed: number | null,
+  runId: string | null,
+  providerId: string | null,
+  modelId: string | null,
+  partId: string | null,
+  type: "text" | "tool" | null,
+  text: string | null,
+  data: string | null,
+]
+
 interface RunRow {
   id: string
   session_id: string
@@ -144,6 +159,8 @@ export class SessionStore {
   }
 
   private readonly pageStatements: (Statement<unknown[]> | undefined)[] = []
+  /** `messages`' statement, prepared once (raw rows). */
+  private messagesStatement: Statement<[string]> | undefined
 
   /** The page query for one combination of filters (bit 1: before, 2: start, 4: search), prepared once. */
   private pageStatement(variant: number): Statement<unknown[]> {
@@ -215,44 +232,38 @@ export class SessionStore {
       .run(part.id, part.messageID, part.sessionID, ord, part.type, part.type === "text" ? part.text : null, data)
   }
 
+  /**
+   * A session's messages in order, each with its parts in order. One statement: the messages
+   * through the session's index, each one's parts through the message's index (never a scan of
+   * every part stored), read as raw rows already grouped by message.
+   */
   messages(sessionId: string): { info: MessageInfo; parts: Part[] }[] {
-    const rows = this.stmt("SELECT * FROM message WHERE session_id = ? ORDER BY created, rowid").all(sessionId) as {
-      id: string
-      session_id: string
-      role: "user" | "assistant"
-      created: number
-      completed: number | null
-      run_id: string | null
-      provider_id: string | null
-      model_id: string | null
-    }[]
-    const parts = this.stmt("SELECT * FROM part WHERE session_id = ? ORDER BY ord").all(sessionId) as {
-      id: string
-      message_id: string
-      session_id: string
-      type: "text" | "tool"
-      text: string | null
-      data: string | null
-    }[]
-    const byMessage = new Map<string, Part[]>()
-    for (const row of parts) {
-      const list = byMessage.get(row.message_id) ?? []
-      if (row.type === "text") list.push({ id: row.id, sessionID: row.session_id, messageID: row.message_id, type: "text", text: row.text ?? "" })
-      else list.push({ id: row.id, sessionID: row.session_id, messageID: row.message_id, type: "tool", ...(JSON.parse(row.data ?? "{}") as { callID: string; tool: string; state: { status: "running" } }) })
-      byMessage.set(row.message_id, list)
+    this.messagesStatement ??= this.db
+      .prepare<[string]>(
+        `SELECT m.id, m.role, m.created, m.completed, m.run_id, m.provider_id, m.model_id, p.id, p.type, p.text, p.data
+         FROM message m LEFT JOIN part p ON p.message_id = m.id AND p.session_id = m.session_id
+         WHERE m.session_id = ? ORDER BY m.created, m.rowid, p.ord`,
+      )
+      .raw(true)
+    const rows = this.messagesStatement.all(sessionId) as MessageRow[]
+    const out: { info: MessageInfo; parts: Part[] }[] = []
+    let parts: Part[] = []
+    let last: string | undefined
+    for (const [id, role, created, completed, runId, providerId, modelId, partId, type, text, data] of rows) {
+      if (id !== last) {
+        const info: MessageInfo = { id, sessionID: sessionId, role, time: completed ? { created, completed } : { created } }
+        if (runId) info.runId = runId
+        if (providerId) info.providerID = providerId
+        if (modelId) info.modelID = modelId
+        parts = []
+        out.push({ info, parts })
+        last = id
+      }
+      if (partId === null) continue
+      if (type === "text") parts.push({ id: partId, sessionID: sessionId, messageID: id, type: "text", text: text ?? "" })
+      else parts.push({ id: partId, sessionID: sessionId, messageID: id, type: "tool", ...(JSON.parse(data ?? "{}") as { callID: string; tool: string; state: { status: "running" } }) })
     }
-    return rows.map((row) => ({
-      info: {
-        id: row.id,
-        sessionID: row.session_id,
-        role: row.role,
-        time: { created: row.created, ...(row.completed ? { completed: row.completed } : {}) },
-        ...(row.run_id ? { runId: row.run_id } : {}),
-        ...(row.provider_id ? { providerID: row.provider_id } : {}),
-        ...(row.model_id ? { modelID: row.model_id } : {}),
-      },
-      parts: byMessage.get(row.id) ?? [],
-    }))
+    return out
   }
 
   insertRun(run: Omit<RunRecord, "status">): void {
@@ -273,6 +284,23 @@ export class SessionStore {
 
   runs(sessionId: string): RunRecord[] {
     return (this.stmt("SELECT * FROM run WHERE session_id = ? ORDER BY started_at").all(sessionId) as RunRow[]).map(toRun)
+  }
+
+  /**
+   * A session's stored run summaries in start order (the order of `runs`), each with the boot
+   * that wrote it and its JSON text as stored; a run with no summary, or a damaged one (text that
+   * is not JSON), is not listed. Reads only those two columns: the export reads every summary of
+   * a session, and copies a trusted one's text into its answer instead of serialising it again.
+   */
+  runSummaries(sessionId: string): { summary: RunSummary; bootId?: string; text: string }[] {
+    const rows = this.stmt("SELECT summary, summary_boot FROM run WHERE session_id = ? ORDER BY started_at").all(sessionId) as { summary: string | null; summary_boot: string | null }[]
+    const out: { summary: RunSummary; bootId?: string; text: string }[] = []
+    for (const row of rows) {
+      const summary = parseStoredJson(row.summary) as RunSummary | undefined
+      if (!summary) continue
+      out.push(row.summary_boot ? { summary, bootId: row.summary_boot, text: row.summary! } : { summary, text: row.summary! })
+    }
+    return out
   }
 
   unfinishedRuns(): RunRecord[] {

@@ -1,0 +1,77 @@
+/**
+ * `SessionStore.messages`: a session's messages in creation order (ties in insertion order), each
+ * with its own parts in their order (text and tool), a message with no part keeping an empty
+ * list, and nothing of another session's messages; absent facts are absent keys. And
+ * `runSummaries`: the stored summaries in start order with their boot and stored text, skipping
+ * runs with none or a damaged one.
+ */
+import { rmSync } from "node:fs"
+import { afterEach, beforeEach, expect, test } from "vitest"
+import { createHost, type Host } from "../../src/host.ts"
+import { tempDir } from "../harness.ts"
+
+let dataDir: string
+let host: Host
+beforeEach(() => {
+  dataDir = tempDir("oc-messages-")
+  host = createHost({ dataDir, env: {} })
+  for (const id of ["ses_a", "ses_b"]) {
+    host.db.prepare("INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, '/w/p', '/w/p', 'global', 't', 1, 1)").run(id)
+  }
+})
+afterEach(() => {
+  host.close()
+  rmSync(dataDir, { recursive: true, force: true })
+})
+
+test("messages in order, each with its own parts in order, nothing of another session", () => {
+  const { sessions } = host
+  // Created in one millisecond (a tie), then an earlier one: order is by time, then insertion.
+  sessions.insertMessage({ id: "msg_2", sessionID: "ses_a", role: "assistant", time: { created: 20 }, runId: "run_1", providerID: "scripted", modelID: "slow" })
+  sessions.insertMessage({ id: "msg_3", sessionID: "ses_a", role: "user", time: { created: 20 } })
+  sessions.insertMessage({ id: "msg_1", sessionID: "ses_a", role: "user", time: { created: 10 } })
+  sessions.insertMessage({ id: "msg_b", sessionID: "ses_b", role: "user", time: { created: 15 } })
+  sessions.completeMessage({ id: "msg_2", sessionID: "ses_a", role: "assistant", time: { created: 20 } }, 25)
+  // Parts saved out of order, as a run re-saves a growing text part after its tool part.
+  sessions.savePart({ id: "prt_2b", sessionID: "ses_a", messageID: "msg_2", type: "tool", callID: "call_1", tool: "read", state: { status: "completed" }, path: "src/a.ts" }, 2)
+  sessions.savePart({ id: "prt_2a", sessionID: "ses_a", messageID: "msg_2", type: "text", text: "first" }, 1)
+  sessions.savePart({ id: "prt_1", sessionID: "ses_a", messageID: "msg_1", type: "text", text: "hello" }, 0)
+  sessions.savePart({ id: "prt_b", sessionID: "ses_b", messageID: "msg_b", type: "text", text: "other session" }, 0)
+  sessions.savePart({ id: "prt_2a", sessionID: "ses_a", messageID: "msg_2", type: "text", text: "first, grown" }, 1)
+
+  expect(sessions.messages("ses_a")).toEqual([
+    { info: { id: "msg_1", sessionID: "ses_a", role: "user", time: { created: 10 } }, parts: [{ id: "prt_1", sessionID: "ses_a", messageID: "msg_1", type: "text", text: "hello" }] },
+    {
+      info: { id: "msg_2", sessionID: "ses_a", role: "assistant", time: { created: 20, completed: 25 }, runId: "run_1", providerID: "scripted", modelID: "slow" },
+      parts: [
+        { id: "prt_2a", sessionID: "ses_a", messageID: "msg_2", type: "text", text: "first, grown" },
+        { id: "prt_2b", sessionID: "ses_a", messageID: "msg_2", type: "tool", callID: "call_1", tool: "read", state: { status: "completed" }, path: "src/a.ts" },
+      ],
+    },
+    { info: { id: "msg_3", sessionID: "ses_a", role: "user", time: { created: 20 } }, parts: [] },
+  ])
+  // Key order too: the export writes these objects as they are.
+  expect(JSON.stringify(sessions.messages("ses_a")[1]!.info)).toBe(
+    '{"id":"msg_2","sessionID":"ses_a","role":"assistant","time":{"created":20,"completed":25},"runId":"run_1","providerID":"scripted","modelID":"slow"}',
+  )
+  expect(sessions.messages("ses_b").map((m) => m.parts.map((p) => p.id))).toEqual([["prt_b"]])
+  expect(sessions.messages("ses_none")).toEqual([])
+})
+
+test("runSummaries: stored summaries in start order with their boot and text; none or damaged are skipped", () => {
+  const { sessions } = host
+  const run = (runId: string, startedAt: number) =>
+    sessions.insertRun({ runId, sessionId: "ses_a", directoryKey: "/w/p", instanceId: "ins_1", generation: 1, model: "scripted/quick", bootId: host.bootId, startedAt })
+  run("run_late", 30)
+  run("run_early", 10)
+  run("run_open", 20)
+  run("run_damaged", 40)
+  const set = host.db.prepare("UPDATE run SET summary = ?, summary_boot = ? WHERE id = ?")
+  set.run('{"runId":"run_late","n":2}', "boot_other", "run_late")
+  set.run('{"runId":"run_early","n":1}', null, "run_early")
+  set.run('{"runId": [trunc', host.bootId, "run_damaged")
+  expect(sessions.runSummaries("ses_a")).toEqual([
+    { summary: { runId: "run_early", n: 1 }, text: '{"runId":"run_early","n":1}' },
+    { summary: { runId: "run_late", n: 2 }, bootId: "boot_other", text: '{"runId":"run_late","n":2}' },
+  ])
+})
