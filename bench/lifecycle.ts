@@ -47,6 +47,9 @@ const finishedAt = new Map<string, number>()
 const arrivedAt = new Map<string, number>()
 /** Frames received so far, and the count when each lifecycle.action.finished arrived (to see what queued ahead of it). */
 let frames = 0
+/** Characters of those frames, and the count when each lifecycle.action.finished arrived. */
+let bytes = 0
+const bytesAt = new Map<string, number>()
 const framesAt = new Map<string, number>()
 const waiters = new Map<string, () => void>()
 const sse = new AbortController()
@@ -64,6 +67,7 @@ void (async () => {
         const frame = buffer.slice(0, end)
         buffer = buffer.slice(end + 2)
         frames++
+        bytes += frame.length + 2
         const data = frame.split("\n").find((line) => line.startsWith("data:"))
         if (!data || !data.includes("lifecycle.action.finished")) continue
         const event = JSON.parse(data.slice(5)) as { type: string; properties: { action: { lifecycleId: string } } }
@@ -71,6 +75,7 @@ void (async () => {
         finishedAt.set(event.properties.action.lifecycleId, arrived)
         arrivedAt.set(event.properties.action.lifecycleId, arrivedWall)
         framesAt.set(event.properties.action.lifecycleId, frames)
+        bytesAt.set(event.properties.action.lifecycleId, bytes - frame.length - 2)
         waiters.get(event.properties.action.lifecycleId)?.()
       }
     }
@@ -79,8 +84,11 @@ void (async () => {
   }
 })()
 
-// The bare echo's client: each frame's SSE leg (written by the server → arrived here).
+// The bare echo's client: each frame's SSE leg (written by the server → arrived here), for the
+// frames sent on their own after each reload ("quiet") and those sent as each finished event was
+// published ("published").
 const echoLegs: number[] = []
+const echoAtPublishLegs: number[] = []
 let echoWaiter: (() => void) | undefined
 const echoStream = await fetch(`${echoUrl}/events`, { signal: sse.signal })
 void (async () => {
@@ -95,7 +103,12 @@ void (async () => {
         const frame = buffer.slice(0, end)
         buffer = buffer.slice(end + 2)
         if (!frame.startsWith("data:")) continue
-        echoLegs.push(arrivedWall - (JSON.parse(frame.slice(5)) as { at: number }).at)
+        const echo = JSON.parse(frame.slice(5)) as { at: number; moment: "quiet" | "published" }
+        if (echo.moment === "published") {
+          if (measuring) echoAtPublishLegs.push(arrivedWall - echo.at)
+          continue
+        }
+        echoLegs.push(arrivedWall - echo.at)
         echoWaiter?.()
       }
     }
@@ -103,6 +116,8 @@ void (async () => {
     // aborted at the end
   }
 })()
+/** Set while the reloads are sampled (the setup's own reloads are not). */
+let measuring = false
 const echoOnce = async () => {
   const arrived = new Promise<void>((resolve) => (echoWaiter = resolve))
   await (await fetch(`${echoUrl}/echo`, { method: "POST" })).arrayBuffer()
@@ -132,11 +147,14 @@ const latencies: number[] = []
 const responseMs: number[] = []
 const lifecycleIds: string[] = []
 const framesAhead: number[] = []
+const bytesAhead: number[] = []
 const activeBefore: number[] = []
+measuring = true
 for (let i = 0; i < SAMPLES; i++) {
   const dir = dirs[i % DIRS]!
   if (i % 10 === 0) activeBefore.push(await activeRuns())
   const framesBefore = frames
+  const bytesBefore = bytes
   const sent = performance.now()
   const res = await call("POST", "/instance/reload", dir)
   const answered = performance.now()
@@ -147,10 +165,12 @@ for (let i = 0; i < SAMPLES; i++) {
   responseMs.push(answered - sent)
   lifecycleIds.push(lifecycleId)
   framesAhead.push(framesAt.get(lifecycleId)! - framesBefore - 1)
+  bytesAhead.push(bytesAt.get(lifecycleId)! - bytesBefore)
   await echoOnce()
   await startRuns(dir)
   await new Promise((r) => setTimeout(r, 100))
 }
+measuring = false
 const activeAtEnd = await activeRuns()
 const published = (await (await fetch(`${echoUrl}/published`)).json()) as Record<string, number>
 const sseLegs = lifecycleIds.flatMap((id) => (published[id] !== undefined && arrivedAt.has(id) ? [arrivedAt.get(id)! - published[id]!] : []))
@@ -176,4 +196,6 @@ report({
   sseLeg: legStats(sseLegs),
   framesAheadP50: percentile([...framesAhead].sort((a, b) => a - b), 50),
   echoLeg: legStats(echoLegs),
+  echoAtPublishLeg: legStats(echoAtPublishLegs),
+  bytesAheadP50: percentile([...bytesAhead].sort((a, b) => a - b), 50),
 })
