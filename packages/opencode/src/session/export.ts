@@ -56,32 +56,51 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
  * @returns undefined when the session does not exist.
  */
 export function sessionExportText(deps: ExportDeps, sessionId: string, content: ExportContent = "full", cap = EXPORT_LIST_CAP): string | undefined {
-  const texts: RecordTexts = new Map()
-  const built = assemble(deps, sessionId, content, cap, texts)
+  const sources: StoredRuns = new Map()
+  const built = assemble(deps, sessionId, content, cap, sources)
   if (!built) return undefined
   const { doc } = built
   const d = doc.diagnostics
+  // The kept summaries' stored texts, read now (only the runs the export keeps, in the same
+  // synchronous call as their parse, so the same texts), each with its directory key swapped.
+  const kept = d.runs.flatMap((run) => {
+    const source = sources.get(run)
+    return source ? [{ run, source }] : []
+  })
+  const stored = deps.sessions.summaryTexts(kept.map(({ source }) => source.runId))
+  const members = new Map<string, string>()
+  const member = (key: string) => {
+    let text = members.get(key)
+    if (text === undefined) members.set(key, (text = `"directoryKey":${JSON.stringify(key)}`))
+    return text
+  }
+  const texts = new Map<object, string>()
+  for (const { run, source } of kept) {
+    const text = stored.get(source.runId)
+    if (text === undefined) continue
+    const swapped = source.key ? swapMember(text, member(source.key.stored), member(source.key.exported)) : text
+    if (swapped !== undefined) texts.set(run, swapped)
+  }
   // The objects on the way from the document to the run summaries: written member by member, so each summary can be copied in.
   const path = new Set<unknown>([doc, d, d.runs])
   return serialise(doc, texts, path)!
 }
 
 /**
- * The stored JSON text of run summaries read as they were stored, by summary object: what
- * `serialise` copies instead of calling `JSON.stringify`. A text is registered only when it is
- * the exact serialisation of that (unchanged) object: the stored text was written by
- * `JSON.stringify` (`SessionStore.finishRun`).
+ * The run summaries this build stored (trusted, so taken as they were parsed), by summary object:
+ * the run whose stored text is that object's exact serialisation (`SessionStore.finishRun` wrote it
+ * with `JSON.stringify`), and for an exported copy, the directory key it swaps for its digest.
  */
-type RecordTexts = Map<object, string>
+type StoredRuns = Map<object, { runId: string; key?: { stored: string; exported: string } }>
 
-function assemble(deps: ExportDeps, sessionId: string, content: ExportContent, cap: number, texts: RecordTexts | undefined): { doc: SessionExport } | undefined {
+function assemble(deps: ExportDeps, sessionId: string, content: ExportContent, cap: number, sources: StoredRuns | undefined): { doc: SessionExport } | undefined {
   const { sessions, journal, redactor } = deps
   const session = sessions.getSession(sessionId)
   if (!session) return undefined
   // Records stored by a build with this build's schemas were validated when written and are read
   // back as they are; anything else (another build's, or a boot that did not say) is validated.
   const trusted = journal.bootsWithFormat(recordFormat())
-  const { runs, crashes, lifecycle, requestIds } = linkedRecords(deps, sessionId, trusted, texts)
+  const { runs, crashes, lifecycle, requestIds } = linkedRecords(deps, sessionId, trusted, sources)
 
   // Then the session's own requests, the most recent that fit beside the linked ones: no chain
   // reaches a request except by id, so the rest are counted, never read.
@@ -96,7 +115,7 @@ function assemble(deps: ExportDeps, sessionId: string, content: ExportContent, c
   const requestTotal = linkedRows.length + own.total - linkedOwn
 
   const renderer = rendererActions(journal, requests, lifecycle, trusted)
-  const { runs: exportedRuns, lifecycle: exportedLifecycle, requests: exportedRequests } = digested(redactor, runs, lifecycle, requests, texts)
+  const { runs: exportedRuns, lifecycle: exportedLifecycle, requests: exportedRequests } = digested(redactor, runs, lifecycle, requests, sources)
 
   // Incidents come from every record, before any list is capped: a capped list never hides an
   // incident (a reader re-checks a chain whose records were capped away from its own links).
@@ -172,14 +191,14 @@ function linkedRecords(
   deps: ExportDeps,
   sessionId: string,
   trusted: Set<string>,
-  texts?: RecordTexts,
+  sources?: StoredRuns,
 ): { runs: RunSummary[]; crashes: CrashEvidence[]; lifecycle: LifecycleAction[]; requestIds: Set<string> } {
   const { sessions, journal } = deps
   const runs = records(
     RunSummary,
-    sessions.runSummaries(sessionId).map((run) => ({ bootId: run.bootId, data: run.summary, text: run.text })),
+    sessions.runSummaries(sessionId).map((run) => ({ bootId: run.bootId, data: run.summary, runId: run.runId })),
     trusted,
-    texts,
+    sources,
   )
 
   // Crash evidence and journal facts of this session's runs.
@@ -226,10 +245,10 @@ function rendererActions(journal: Journal, requests: RequestContext[], lifecycle
 
 /**
  * The records with their directory keys as salted digests. Records share a handful of keys: each
- * is digested once (an HMAC per record dominated large exports). A run summary with a stored text
- * (`texts`) gets that text with its key swapped, so the export can still copy it in.
+ * is digested once (an HMAC per record dominated large exports). A run summary this build stored
+ * (`sources`) passes its source on to its copy, with the key swap, so the export can copy it in.
  */
-function digested(redactor: Redactor, runs: RunSummary[], lifecycle: LifecycleAction[], requests: RequestContext[], texts?: RecordTexts) {
+function digested(redactor: Redactor, runs: RunSummary[], lifecycle: LifecycleAction[], requests: RequestContext[], sources?: StoredRuns) {
   const digests = new Map<string, string>()
   const digestOnce = (key: string) => {
     let digest = digests.get(key)
@@ -237,22 +256,10 @@ function digested(redactor: Redactor, runs: RunSummary[], lifecycle: LifecycleAc
     return digest
   }
   const digestKey = (key: string | undefined) => (key ? digestOnce(key) : undefined)
-  // The member as stored and as exported, once per distinct key.
-  const members = new Map<string, [stored: string, exported: string]>()
   const digestedRun = (run: RunSummary): RunSummary => {
-    if (!run.directoryKey) {
-      const copy = { ...run }
-      const text = texts?.get(run)
-      if (text !== undefined) texts!.set(copy, text)
-      return copy
-    }
-    const copy = { ...run, directoryKey: digestOnce(run.directoryKey) }
-    const text = texts?.get(run)
-    if (text === undefined) return copy
-    let member = members.get(run.directoryKey)
-    if (!member) members.set(run.directoryKey, (member = [`"directoryKey":${JSON.stringify(run.directoryKey)}`, `"directoryKey":${JSON.stringify(copy.directoryKey)}`]))
-    const swapped = swapMember(text, member[0], member[1])
-    if (swapped !== undefined) texts!.set(copy, swapped)
+    const copy = { ...run, ...(run.directoryKey ? { directoryKey: digestOnce(run.directoryKey) } : {}) }
+    const source = sources?.get(run)
+    if (source) sources!.set(copy, run.directoryKey ? { runId: source.runId, key: { stored: run.directoryKey, exported: copy.directoryKey! } } : { runId: source.runId })
     return copy
   }
   return {
@@ -282,11 +289,11 @@ function swapMember(text: string, stored: string, exported: string): string | un
 }
 
 /**
- * `JSON.stringify(value)`, except that a record with a stored text (`texts`) is copied as that
+ * `JSON.stringify(value)`, except that a record with a text in `texts` is copied as that
  * text; `path` names the objects between the document and those records, written member by member
  * (with `JSON.stringify`'s rules: a member whose value serialises to nothing is left out).
  */
-function serialise(value: unknown, texts: RecordTexts, path: Set<unknown>): string | undefined {
+function serialise(value: unknown, texts: Map<object, string>, path: Set<unknown>): string | undefined {
   if (typeof value !== "object" || value === null || !path.has(value)) {
     const text = typeof value === "object" && value !== null ? texts.get(value) : undefined
     return text ?? JSON.stringify(value)
@@ -349,30 +356,30 @@ function lifecycleRecords(journal: Journal, wanted: Set<string>, trusted: Set<st
 }
 
 type RecordSchema<T> = { safeParse(value: unknown): { success: true; data: T } | { success: false } }
-/** A record as read from storage: the parsed value, the boot that wrote it, and (when the reader kept it) its JSON text as stored. */
-type StoredRecord = { bootId?: string | undefined; data: unknown; text?: string }
+/** A record as read from storage: the parsed value, the boot that wrote it, and for a run summary its run's id. */
+type StoredRecord = { bootId?: string | undefined; data: unknown; runId?: string }
 
 /**
  * A stored record, or undefined when it is damaged: one written by a boot of this build's record
  * format (`trusted`) only has to be an object (a damaged JSON text reads as absent) and is taken
- * as it is, its stored text kept in `texts` when asked; any other is parsed through its schema,
- * and one that does not fit is left out.
+ * as it is (a run summary's run noted in `sources` when asked); any other is parsed through its
+ * schema, and one that does not fit is left out.
  */
-function record<T>(schema: RecordSchema<T>, stored: StoredRecord, trusted: Set<string>, texts?: RecordTexts): T | undefined {
+function record<T>(schema: RecordSchema<T>, stored: StoredRecord, trusted: Set<string>, sources?: StoredRuns): T | undefined {
   const { bootId, data } = stored
   if (bootId !== undefined && trusted.has(bootId)) {
     if (typeof data !== "object" || data === null || Array.isArray(data)) return undefined
-    if (texts && stored.text !== undefined) texts.set(data, stored.text)
+    if (sources && stored.runId !== undefined) sources.set(data, { runId: stored.runId })
     return data as T
   }
   const parsed = schema.safeParse(data)
   return parsed.success ? parsed.data : undefined
 }
 
-function records<T>(schema: RecordSchema<T>, stored: StoredRecord[], trusted: Set<string>, texts?: RecordTexts): T[] {
+function records<T>(schema: RecordSchema<T>, stored: StoredRecord[], trusted: Set<string>, sources?: StoredRuns): T[] {
   const out: T[] = []
   for (const item of stored) {
-    const value = record(schema, item, trusted, texts)
+    const value = record(schema, item, trusted, sources)
     if (value !== undefined) out.push(value)
   }
   return out

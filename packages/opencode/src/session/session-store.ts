@@ -287,20 +287,28 @@ export class SessionStore {
   }
 
   /**
-   * A session's stored run summaries in start order (the order of `runs`), each with the boot
-   * that wrote it and its JSON text as stored; a run with no summary, or a damaged one (text that
-   * is not JSON), is not listed. Reads only those two columns: the export reads every summary of
-   * a session, and copies a trusted one's text into its answer instead of serialising it again.
+   * A session's stored run summaries in start order (the order of `runs`), each with its run's id
+   * and the boot that wrote it; a run with no summary, or a damaged one (text that is not JSON),
+   * is not listed. Reads only those columns: the export reads every summary of a session.
    */
-  runSummaries(sessionId: string): { summary: RunSummary; bootId?: string; text: string }[] {
-    const rows = this.stmt("SELECT summary, summary_boot FROM run WHERE session_id = ? ORDER BY started_at").all(sessionId) as { summary: string | null; summary_boot: string | null }[]
-    const out: { summary: RunSummary; bootId?: string; text: string }[] = []
+  runSummaries(sessionId: string): { runId: string; summary: RunSummary; bootId?: string }[] {
+    const rows = this.stmt("SELECT id, summary, summary_boot FROM run WHERE session_id = ? ORDER BY started_at").all(sessionId) as { id: string; summary: string | null; summary_boot: string | null }[]
+    const out: { runId: string; summary: RunSummary; bootId?: string }[] = []
     for (const row of rows) {
       const summary = parseStoredJson(row.summary) as RunSummary | undefined
       if (!summary) continue
-      out.push(row.summary_boot ? { summary, bootId: row.summary_boot, text: row.summary! } : { summary, text: row.summary! })
+      out.push(row.summary_boot ? { runId: row.id, summary, bootId: row.summary_boot } : { runId: row.id, summary })
     }
     return out
+  }
+
+  /**
+   * The stored JSON text of these runs' summaries, by run id (runs with none are absent): what
+   * `SessionStore.finishRun` wrote. The export copies the summaries it keeps into its answer from here.
+   */
+  summaryTexts(runIds: string[]): Map<string, string> {
+    const rows = this.stmt("SELECT id, summary FROM run WHERE id IN (SELECT value FROM json_each(?)) AND summary IS NOT NULL").all(JSON.stringify(runIds)) as { id: string; summary: string }[]
+    return new Map(rows.map((row) => [row.id, row.summary]))
   }
 
   unfinishedRuns(): RunRecord[] {

@@ -2,8 +2,8 @@
  * `SessionStore.messages`: a session's messages in creation order (ties in insertion order), each
  * with its own parts in their order (text and tool), a message with no part keeping an empty
  * list, and nothing of another session's messages; absent facts are absent keys. And
- * `runSummaries`: the stored summaries in start order with their boot and stored text, skipping
- * runs with none or a damaged one.
+ * `runSummaries`: the stored summaries in start order with their run and boot, skipping runs with
+ * none or a damaged one; `summaryTexts`: the stored texts of the runs named.
  */
 import { rmSync } from "node:fs"
 import { afterEach, beforeEach, expect, test } from "vitest"
@@ -58,7 +58,7 @@ test("messages in order, each with its own parts in order, nothing of another se
   expect(sessions.messages("ses_none")).toEqual([])
 })
 
-test("runSummaries: stored summaries in start order with their boot and text; none or damaged are skipped", () => {
+test("runSummaries: stored summaries in start order with their run and boot; none or damaged are skipped; summaryTexts: their texts as stored", () => {
   const { sessions } = host
   const run = (runId: string, startedAt: number) =>
     sessions.insertRun({ runId, sessionId: "ses_a", directoryKey: "/w/p", instanceId: "ins_1", generation: 1, model: "scripted/quick", bootId: host.bootId, startedAt })
@@ -71,7 +71,13 @@ test("runSummaries: stored summaries in start order with their boot and text; no
   set.run('{"runId":"run_early","n":1}', null, "run_early")
   set.run('{"runId": [trunc', host.bootId, "run_damaged")
   expect(sessions.runSummaries("ses_a")).toEqual([
-    { summary: { runId: "run_early", n: 1 }, text: '{"runId":"run_early","n":1}' },
-    { summary: { runId: "run_late", n: 2 }, bootId: "boot_other", text: '{"runId":"run_late","n":2}' },
+    { runId: "run_early", summary: { runId: "run_early", n: 1 } },
+    { runId: "run_late", summary: { runId: "run_late", n: 2 }, bootId: "boot_other" },
   ])
+  expect(sessions.summaryTexts(["run_late", "run_open", "run_none", "run_early"])).toEqual(
+    new Map([
+      ["run_early", '{"runId":"run_early","n":1}'],
+      ["run_late", '{"runId":"run_late","n":2}'],
+    ]),
+  )
 })
