@@ -42,65 +42,13 @@ export type ExportContent = "full" | "diagnostics"
  * @returns undefined when the session does not exist.
  */
 export function buildSessionExport(deps: ExportDeps, sessionId: string, content: ExportContent = "full", cap = EXPORT_LIST_CAP): SessionExport | undefined {
-  return assemble(deps, sessionId, content, cap, undefined)?.doc
-}
-
-/**
- * The export as `GET /session/:id/export` answers it: the JSON text of the document
- * `buildSessionExport` returns, exactly as `JSON.stringify` writes it. A run summary this build
- * stored (trusted, so read back as it is; the largest records of an export) goes into the text as
- * its stored JSON, with its directory key swapped for the digest, instead of being serialised
- * again; everything else is serialised.
- *
- * @example return c.body(sessionExportText(host, id, "full")!, 200, { "content-type": "application/json" })
- * @returns undefined when the session does not exist.
- */
-export function sessionExportText(deps: ExportDeps, sessionId: string, content: ExportContent = "full", cap = EXPORT_LIST_CAP): string | undefined {
-  const sources: StoredRuns = new Map()
-  const built = assemble(deps, sessionId, content, cap, sources)
-  if (!built) return undefined
-  const { doc } = built
-  const d = doc.diagnostics
-  // The kept summaries' stored texts, read now (only the runs the export keeps, in the same
-  // synchronous call as their parse, so the same texts), each with its directory key swapped.
-  const kept = d.runs.flatMap((run) => {
-    const source = sources.get(run)
-    return source ? [{ run, source }] : []
-  })
-  const stored = deps.sessions.summaryTexts(kept.map(({ source }) => source.runId))
-  const members = new Map<string, string>()
-  const member = (key: string) => {
-    let text = members.get(key)
-    if (text === undefined) members.set(key, (text = `"directoryKey":${JSON.stringify(key)}`))
-    return text
-  }
-  const texts = new Map<object, string>()
-  for (const { run, source } of kept) {
-    const text = stored.get(source.runId)
-    if (text === undefined) continue
-    const swapped = source.key ? swapMember(text, member(source.key.stored), member(source.key.exported)) : text
-    if (swapped !== undefined) texts.set(run, swapped)
-  }
-  // The objects on the way from the document to the run summaries: written member by member, so each summary can be copied in.
-  const path = new Set<unknown>([doc, d, d.runs])
-  return serialise(doc, texts, path)!
-}
-
-/**
- * The run summaries this build stored (trusted, so taken as they were parsed), by summary object:
- * the run whose stored text is that object's exact serialisation (`SessionStore.finishRun` wrote it
- * with `JSON.stringify`), and for an exported copy, the directory key it swaps for its digest.
- */
-type StoredRuns = Map<object, { runId: string; key?: { stored: string; exported: string } }>
-
-function assemble(deps: ExportDeps, sessionId: string, content: ExportContent, cap: number, sources: StoredRuns | undefined): { doc: SessionExport } | undefined {
   const { sessions, journal, redactor } = deps
   const session = sessions.getSession(sessionId)
   if (!session) return undefined
   // Records stored by a build with this build's schemas were validated when written and are read
   // back as they are; anything else (another build's, or a boot that did not say) is validated.
   const trusted = journal.bootsWithFormat(recordFormat())
-  const { runs, crashes, lifecycle, requestIds } = linkedRecords(deps, sessionId, trusted, sources)
+  const { runs, crashes, lifecycle, requestIds } = linkedRecords(deps, sessionId, trusted)
 
   // Then the session's own requests, the most recent that fit beside the linked ones: no chain
   // reaches a request except by id, so the rest are counted, never read.
@@ -115,7 +63,7 @@ function assemble(deps: ExportDeps, sessionId: string, content: ExportContent, c
   const requestTotal = linkedRows.length + own.total - linkedOwn
 
   const renderer = rendererActions(journal, requests, lifecycle, trusted)
-  const { runs: exportedRuns, lifecycle: exportedLifecycle, requests: exportedRequests } = digested(redactor, runs, lifecycle, requests, sources)
+  const { runs: exportedRuns, lifecycle: exportedLifecycle, requests: exportedRequests } = digested(redactor, runs, lifecycle, requests)
 
   // Incidents come from every record, before any list is capped: a capped list never hides an
   // incident (a reader re-checks a chain whose records were capped away from its own links).
@@ -142,7 +90,7 @@ function assemble(deps: ExportDeps, sessionId: string, content: ExportContent, c
   const keptCrashes = keep("crashes", crashes, (crash) => incidentRuns.has(crash.runId))
 
   withRemoteChains(journal, incidents)
-  const doc: SessionExport = {
+  return {
     schema: EXPORT_SCHEMA,
     version: SUPPORTED_EXPORT_VERSION,
     exportedAt: Date.now(),
@@ -164,7 +112,6 @@ function assemble(deps: ExportDeps, sessionId: string, content: ExportContent, c
     },
     incidents,
   }
-  return { doc }
 }
 
 /**
@@ -187,18 +134,12 @@ export function sessionIncidents(deps: ExportDeps, sessionId: string): IncidentC
 }
 
 /** The run summaries and crash evidence of the session, the lifecycle actions that touched them (and their ancestors), and the ids of every request those name. */
-function linkedRecords(
-  deps: ExportDeps,
-  sessionId: string,
-  trusted: Set<string>,
-  sources?: StoredRuns,
-): { runs: RunSummary[]; crashes: CrashEvidence[]; lifecycle: LifecycleAction[]; requestIds: Set<string> } {
+function linkedRecords(deps: ExportDeps, sessionId: string, trusted: Set<string>): { runs: RunSummary[]; crashes: CrashEvidence[]; lifecycle: LifecycleAction[]; requestIds: Set<string> } {
   const { sessions, journal } = deps
   const runs = records(
     RunSummary,
-    sessions.runSummaries(sessionId).map((run) => ({ bootId: run.bootId, data: run.summary, runId: run.runId })),
+    sessions.runSummaries(sessionId).map((run) => ({ bootId: run.bootId, data: run.summary })),
     trusted,
-    sources,
   )
 
   // Crash evidence and journal facts of this session's runs.
@@ -243,12 +184,8 @@ function rendererActions(journal: Journal, requests: RequestContext[], lifecycle
   return finalActions(records(ClientAction, journal.rowsByRecordId("renderer", [...actionIds]), trusted))
 }
 
-/**
- * The records with their directory keys as salted digests. Records share a handful of keys: each
- * is digested once (an HMAC per record dominated large exports). A run summary this build stored
- * (`sources`) passes its source on to its copy, with the key swap, so the export can copy it in.
- */
-function digested(redactor: Redactor, runs: RunSummary[], lifecycle: LifecycleAction[], requests: RequestContext[], sources?: StoredRuns) {
+/** The records with their directory keys as salted digests. Records share a handful of keys: each is digested once (an HMAC per record dominated large exports). */
+function digested(redactor: Redactor, runs: RunSummary[], lifecycle: LifecycleAction[], requests: RequestContext[]) {
   const digests = new Map<string, string>()
   const digestOnce = (key: string) => {
     let digest = digests.get(key)
@@ -256,60 +193,11 @@ function digested(redactor: Redactor, runs: RunSummary[], lifecycle: LifecycleAc
     return digest
   }
   const digestKey = (key: string | undefined) => (key ? digestOnce(key) : undefined)
-  const digestedRun = (run: RunSummary): RunSummary => {
-    const copy = { ...run, ...(run.directoryKey ? { directoryKey: digestOnce(run.directoryKey) } : {}) }
-    const source = sources?.get(run)
-    if (source) sources!.set(copy, run.directoryKey ? { runId: source.runId, key: { stored: run.directoryKey, exported: copy.directoryKey! } } : { runId: source.runId })
-    return copy
-  }
   return {
-    runs: runs.map(digestedRun),
+    runs: runs.map((run) => ({ ...run, ...(run.directoryKey ? { directoryKey: digestKey(run.directoryKey) } : {}) })),
     lifecycle: lifecycle.map((action) => ({ ...action, directoryKeys: action.directoryKeys.map(digestOnce) })),
     requests: requests.map((request) => ({ ...request, ...(request.directoryKey ? { directoryKey: digestKey(request.directoryKey) } : {}) })),
   }
-}
-
-/**
- * `text` (a record as `JSON.stringify` wrote it) with its top-level member `stored` (`"field":value`)
- * replaced by `exported`, or undefined when that cannot be told apart: `stored` must occur exactly
- * once as a member (after `{` or `,`, so never inside a string). The record's own member is one
- * such occurrence, so a single one is it; a copy nested deeper makes two, and then the record is
- * serialised instead.
- */
-function swapMember(text: string, stored: string, exported: string): string | undefined {
-  let found = -1
-  for (let at = text.indexOf(stored); at !== -1; at = text.indexOf(stored, at + 1)) {
-    const before = text.charCodeAt(at - 1)
-    if (before !== 0x7b && before !== 0x2c) continue // "{" or ","
-    if (found !== -1) return undefined
-    found = at
-  }
-  if (found === -1) return undefined
-  return text.slice(0, found) + exported + text.slice(found + stored.length)
-}
-
-/**
- * `JSON.stringify(value)`, except that a record with a text in `texts` is copied as that
- * text; `path` names the objects between the document and those records, written member by member
- * (with `JSON.stringify`'s rules: a member whose value serialises to nothing is left out).
- */
-function serialise(value: unknown, texts: Map<object, string>, path: Set<unknown>): string | undefined {
-  if (typeof value !== "object" || value === null || !path.has(value)) {
-    const text = typeof value === "object" && value !== null ? texts.get(value) : undefined
-    return text ?? JSON.stringify(value)
-  }
-  if (Array.isArray(value)) {
-    let out = "["
-    for (let i = 0; i < value.length; i++) out += `${i > 0 ? "," : ""}${serialise(value[i], texts, path) ?? "null"}`
-    return `${out}]`
-  }
-  let out = "{"
-  for (const key of Object.keys(value)) {
-    const member = serialise((value as Record<string, unknown>)[key], texts, path)
-    if (member === undefined) continue
-    out += `${out.length > 1 ? "," : ""}${JSON.stringify(key)}:${member}`
-  }
-  return `${out}}`
 }
 
 /** A forwarded run's remote chain rides beside the local one, labelled as the remote's word. */
@@ -356,30 +244,24 @@ function lifecycleRecords(journal: Journal, wanted: Set<string>, trusted: Set<st
 }
 
 type RecordSchema<T> = { safeParse(value: unknown): { success: true; data: T } | { success: false } }
-/** A record as read from storage: the parsed value, the boot that wrote it, and for a run summary its run's id. */
-type StoredRecord = { bootId?: string | undefined; data: unknown; runId?: string }
+type StoredRecord = { bootId?: string | undefined; data: unknown }
 
 /**
  * A stored record, or undefined when it is damaged: one written by a boot of this build's record
- * format (`trusted`) only has to be an object (a damaged JSON text reads as absent) and is taken
- * as it is (a run summary's run noted in `sources` when asked); any other is parsed through its
- * schema, and one that does not fit is left out.
+ * format (`trusted`) only has to be an object (a damaged JSON text reads as absent); any other
+ * is parsed through its schema, and one that does not fit is left out.
  */
-function record<T>(schema: RecordSchema<T>, stored: StoredRecord, trusted: Set<string>, sources?: StoredRuns): T | undefined {
+function record<T>(schema: RecordSchema<T>, stored: StoredRecord, trusted: Set<string>): T | undefined {
   const { bootId, data } = stored
-  if (bootId !== undefined && trusted.has(bootId)) {
-    if (typeof data !== "object" || data === null || Array.isArray(data)) return undefined
-    if (sources && stored.runId !== undefined) sources.set(data, { runId: stored.runId })
-    return data as T
-  }
+  if (bootId !== undefined && trusted.has(bootId)) return typeof data === "object" && data !== null && !Array.isArray(data) ? (data as T) : undefined
   const parsed = schema.safeParse(data)
   return parsed.success ? parsed.data : undefined
 }
 
-function records<T>(schema: RecordSchema<T>, stored: StoredRecord[], trusted: Set<string>, sources?: StoredRuns): T[] {
+function records<T>(schema: RecordSchema<T>, stored: StoredRecord[], trusted: Set<string>): T[] {
   const out: T[] = []
   for (const item of stored) {
-    const value = record(schema, item, trusted, sources)
+    const value = record(schema, item, trusted)
     if (value !== undefined) out.push(value)
   }
   return out

@@ -302,15 +302,6 @@ export class SessionStore {
     return out
   }
 
-  /**
-   * The stored JSON text of these runs' summaries, by run id (runs with none are absent): what
-   * `SessionStore.finishRun` wrote. The export copies the summaries it keeps into its answer from here.
-   */
-  summaryTexts(runIds: string[]): Map<string, string> {
-    const rows = this.stmt("SELECT id, summary FROM run WHERE id IN (SELECT value FROM json_each(?)) AND summary IS NOT NULL").all(JSON.stringify(runIds)) as { id: string; summary: string }[]
-    return new Map(rows.map((row) => [row.id, row.summary]))
-  }
-
   unfinishedRuns(): RunRecord[] {
     return (this.stmt("SELECT * FROM run WHERE finished_at IS NULL").all() as RunRow[]).map(toRun)
   }

@@ -3,7 +3,7 @@
  * with its own parts in their order (text and tool), a message with no part keeping an empty
  * list, and nothing of another session's messages; absent facts are absent keys. And
  * `runSummaries`: the stored summaries in start order with their run and boot, skipping runs with
- * none or a damaged one; `summaryTexts`: the stored texts of the runs named.
+ * none or a damaged one.
  */
 import { rmSync } from "node:fs"
 import { afterEach, beforeEach, expect, test } from "vitest"
@@ -58,7 +58,7 @@ test("messages in order, each with its own parts in order, nothing of another se
   expect(sessions.messages("ses_none")).toEqual([])
 })
 
-test("runSummaries: stored summaries in start order with their run and boot; none or damaged are skipped; summaryTexts: their texts as stored", () => {
+test("runSummaries: stored summaries in start order with their run and boot; none or damaged are skipped", () => {
   const { sessions } = host
   const run = (runId: string, startedAt: number) =>
     sessions.insertRun({ runId, sessionId: "ses_a", directoryKey: "/w/p", instanceId: "ins_1", generation: 1, model: "scripted/quick", bootId: host.bootId, startedAt })
@@ -74,10 +74,4 @@ test("runSummaries: stored summaries in start order with their run and boot; non
     { runId: "run_early", summary: { runId: "run_early", n: 1 } },
     { runId: "run_late", summary: { runId: "run_late", n: 2 }, bootId: "boot_other" },
   ])
-  expect(sessions.summaryTexts(["run_late", "run_open", "run_none", "run_early"])).toEqual(
-    new Map([
-      ["run_early", '{"runId":"run_early","n":1}'],
-      ["run_late", '{"runId":"run_late","n":2}'],
-    ]),
-  )
 })

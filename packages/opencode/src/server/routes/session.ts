@@ -4,7 +4,7 @@ import { z } from "zod"
 import { ProviderError } from "../../provider/provider.ts"
 import { InstanceError } from "../../project/instance-store.ts"
 import { publicSession, RunConflictError } from "../../session/processor.ts"
-import { sessionExportText, sessionIncidents } from "../../session/export.ts"
+import { buildSessionExport, sessionIncidents } from "../../session/export.ts"
 import { MAX_MODEL_REF } from "../../session/run-observability/summary.ts"
 import type { Host } from "../../host.ts"
 import type { SessionInfo } from "../../session/session-store.ts"
@@ -198,8 +198,8 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
   app.get("/session/:id/export", (c) => {
     const session = sessionOr404(c.req.param("id"))
     const { content } = parseInput(ExportQuery, c.req.query(), "invalid_query")
-    // The document's JSON text; the run summaries this build stored go in as stored (see sessionExportText).
-    return c.body(sessionExportText(host, session.id, content ?? "full")!, 200, { "content-type": "application/json" })
+    const doc = buildSessionExport(host, session.id, content ?? "full")
+    return c.json(doc)
   })
 
   return app
