@@ -145,6 +145,10 @@ async function overhead() {
   return { rounds, duration, warmup, connections: 10, table, samples, otelSpansExported: spans }
 }
 
+// ---------- 1b ----------
+type InRoute = { route: string; noSpineUs: number; spineUs: number; spineCostUs: number; spineCostPct: number; diffIqr: [number, number]; samples: Record<string, number[]> }
+type InProcess = { batch: number; rounds: number; routes: InRoute[] }
+
 // ---------- run ----------
 interface RunMeta {
   began: number
@@ -180,7 +184,13 @@ if (renderOnly) {
   const commit = git("rev-parse --short HEAD")
   const uncommitted = git("status --porcelain -- packages") !== ""
   await part("overhead", overhead)
-  await part("inprocess", () => runPart("in-process.ts"))
+  // 1b in three processes: one process's figure moves with its JIT's choices by more than the
+  // target's margin (0.8–2.9 µs between processes on this machine), so the median of three decides.
+  await part("inprocess", async () => {
+    const processes: InProcess[] = []
+    for (let i = 0; i < 3; i++) processes.push(await runPart<InProcess>("in-process.ts"))
+    return { processes }
+  })
   await part("lifecycle", () => runPart("lifecycle.ts"))
   await part("export", () => runPart("export.ts", { nodeArgs: ["--expose-gc"] }))
   await part("memory", () => runPart("memory.ts", { nodeArgs: ["--expose-gc"] }))
@@ -289,10 +299,13 @@ function render(): string {
       "",
     )
   }
-  type InRoute = { route: string; noSpineUs: number; spineUs: number; spineCostUs: number; spineCostPct: number; diffIqr: [number, number]; samples: Record<string, number[]> }
-  const ip = results.inprocess as { batch: number; rounds: number; routes: InRoute[] } | undefined
-  if (ip) {
-    const decides = ip.routes.find((r) => r.route === "GET /health") ?? ip.routes[0]!
+  const ip = results.inprocess as { processes: InProcess[] } | undefined
+  if (ip && ip.processes.length > 0) {
+    const first = ip.processes[0]!
+    const routeNames = first.routes.map((r) => r.route)
+    const decidingRoute = routeNames.includes("GET /health") ? "GET /health" : routeNames[0]!
+    const figure = (name: string) => median(ip.processes.map((p) => p.routes.find((r) => r.route === name)!.spineCostUs))
+    const decides = round2(figure(decidingRoute))
     add(
       "### 1b. The hop's own code, in one process",
       "",
@@ -300,17 +313,20 @@ function render(): string {
       "@hono/node-server's own request listener (what `serve` installs), handed a fresh Node `IncomingMessage`/`ServerResponse`",
       "pair per request: the response is written as on a server (`writeHead` merges the spine's `x-opencode-request-id` into",
       "the head; the body stays buffered on the response, no socket). So the figure is the middleware's JavaScript and Node's",
-      `cost of one more response header, without the kernel. ${ip.rounds} rounds of ${ip.batch} requests per app, back to back in alternating`,
-      "order; the spine's cost is the median of the paired differences (each spine batch against the no_spine batch beside",
-      "it), so load from other processes that lasts longer than a pair cancels out. The spine's work does not depend on the",
-      "route; `GET /health` is the smallest request and so the least noisy in µs, and its figure decides the target;",
-      "`GET /session` (instance open) is shown beside it.",
+      `cost of one more response header, without the kernel. ${first.rounds} rounds of ${first.batch} requests per app, back to back in alternating`,
+      "order; a process's figure is the median of the paired differences (each spine batch against the no_spine batch beside",
+      "it), so load from other processes that lasts longer than a pair cancels out. One process's figure still moves with its",
+      `JIT's choices, so the part runs in ${ip.processes.length} processes and the median of their figures decides. The spine's work does not`,
+      "depend on the route; `GET /health` is the smallest request and so the least noisy in µs, and decides; `GET /session`",
+      "(instance open) is shown beside it.",
       "",
-      "| route | CPU µs/request: no_spine / spine (median of batches) | spine cost (median of paired differences) | middle half of the differences |",
-      "|---|---:|---:|---:|",
-      ...ip.routes.map((r) => `| ${r.route} | ${r.noSpineUs} / ${r.spineUs} | **${r.spineCostUs} µs** (${pct(r.spineCostPct)}) | ${r.diffIqr[0]} … ${r.diffIqr[1]} µs |`),
+      "| process | route | CPU µs/request: no_spine / spine (median of batches) | spine cost (median of paired differences) | middle half of the differences |",
+      "|---:|---|---:|---:|---:|",
+      ...ip.processes.flatMap((p, i) => p.routes.map((r) => `| ${i + 1} | ${r.route} | ${r.noSpineUs} / ${r.spineUs} | ${r.spineCostUs} µs (${pct(r.spineCostPct)}) | ${r.diffIqr[0]} … ${r.diffIqr[1]} µs |`)),
       "",
-      `Target spine cost ≤ 2 µs per request, response header included (${decides.route}): ${pass(decides.spineCostUs <= 2)} (${decides.spineCostUs} µs).`,
+      `Median over the processes: ${routeNames.map((name) => `${name} **${round2(figure(name))} µs**`).join(", ")}.`,
+      "",
+      `Target spine cost ≤ 2 µs per request, response header included (${decidingRoute}, median of the ${ip.processes.length} processes): ${pass(decides <= 2)} (${decides} µs; the processes: ${ip.processes.map((p) => p.routes.find((r) => r.route === decidingRoute)!.spineCostUs).join(", ")} µs).`,
       "",
     )
   }
