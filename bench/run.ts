@@ -244,7 +244,7 @@ function render(): string {
     `- node ${process.version}; load average at start ${meta.loadStart.map((n) => round(n, 2)).join(" / ")}, at end ${meta.loadEnd.map((n) => round(n, 2)).join(" / ")}`,
     ...(meta.loadSamples.length
       ? [
-          `- 1-minute load average through the run (every 5 s, ${meta.loadSamples.length} samples): median ${round(median(meta.loadSamples), 2)}, lowest ${round(Math.min(...meta.loadSamples), 2)}, highest ${round(Math.max(...meta.loadSamples), 2)}, ${Math.round((100 * meta.loadSamples.filter((n) => n > cpus.length).length) / meta.loadSamples.length)} % of samples above the core count. Above about ${cpus.length}, other processes were competing for the cores: absolute times and CPU per request are inflated and noisier, ratios measured side by side less so.`,
+          `- 1-minute load average through the run (every 5 s, ${meta.loadSamples.length} samples): median ${round(median(meta.loadSamples), 2)}, lowest ${round(Math.min(...meta.loadSamples), 2)}, highest ${round(Math.max(...meta.loadSamples), 2)}, ${Math.round((100 * meta.loadSamples.filter((n) => n > cpus.length).length) / meta.loadSamples.length)} % of samples above the core count. The benchmark's own processes count in it (a server and its load generator: about 1–2); above about ${cpus.length}, other processes were competing for the cores: absolute times and CPU per request are inflated and noisier, ratios measured side by side less so.`,
         ]
       : []),
     `- commit ${meta.commit}${meta.uncommitted ? " (with uncommitted changes in packages/: the working tree is shared with other work in progress)" : ""}`,
