@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { expect, snap, test } from "./fixtures"
-import { confirmStops, expectPlainWords, openPanelFromBanner, openProject, SLOW, startRun, ui } from "./helpers"
+import { confirmStops, expectPlainWords, openPanelFromBanner, openProject, pressStop, SLOW, startRun, ui } from "./helpers"
 
 test.use({ scriptedTickMs: "100" })
 
@@ -129,7 +129,7 @@ test("sessions: titled by their first prompt; Stop only while a run is active, S
   await expect(stop).toBeEnabled()
   await expect(send).toBeDisabled()
   await expect(page.getByRole("navigation", { name: "Breadcrumb" })).toContainText("Tidy the parser module")
-  await stop.click()
+  await pressStop(page)
   await expect(page.getByTestId(ui.banner)).toBeVisible()
   await expect(stop).toBeDisabled()
   await expect(send).toBeEnabled()
@@ -138,7 +138,7 @@ test("sessions: titled by their first prompt; Stop only while a run is active, S
   await page.getByTestId(ui.promptInput).fill("Try again")
   await send.click()
   await expect(stop).toBeEnabled()
-  await stop.click()
+  await pressStop(page)
   await expect(send).toBeEnabled()
   const panel = await openPanelFromBanner(page, "user_cancelled")
   const picker = panel.getByTestId("incident-select")
@@ -179,7 +179,7 @@ test("keyboard: the skip link moves focus to the page, and the banner is the nex
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page)
-  await page.getByTestId(ui.stop).click()
+  await pressStop(page)
   await expect(page.getByTestId(ui.banner)).toBeVisible()
 
   // From the top of a freshly loaded page.
@@ -205,7 +205,7 @@ test("panel: Escape closes it and focus returns to the banner button; a new run 
   const dir = project()
   await openProject(page, server.url, dir)
   const sessionId = await startRun(page)
-  await page.getByTestId(ui.stop).click()
+  await pressStop(page)
   const panel = await openPanelFromBanner(page, "user_cancelled")
   await page.keyboard.press("Escape")
   await expect(panel).toHaveCount(0)
@@ -221,7 +221,7 @@ test("panel: Escape closes it and focus returns to the banner button; a new run 
   await expect(page.getByText("A run is in progress.")).toBeVisible()
 
   // That run stopped too: its banner, dismissed, stays gone; the stop marker stays in the transcript.
-  await page.getByTestId(ui.stop).click()
+  await pressStop(page)
   await expect(page.getByTestId(ui.banner)).toBeVisible()
   await page.getByTestId("banner-dismiss").click()
   await expect(page.getByTestId(ui.banner)).toHaveCount(0)

@@ -69,6 +69,17 @@ export async function startRun(page: Page, model: string = SLOW, text = "Work sl
   return id
 }
 
+/**
+ * The user presses Stop, and the app sends the abort. The button is pressed from the keyboard: the
+ * prompt form sits below the streaming output and moves down with every part, so a pointer click
+ * aimed where the button was can land beside it (seen in CI: the click "done", no abort sent).
+ */
+export async function pressStop(page: Page): Promise<void> {
+  const aborted = page.waitForResponse((res) => res.request().method() === "POST" && new URL(res.url()).pathname.endsWith("/abort"))
+  await page.getByTestId(ui.stop).press("Enter")
+  expect((await aborted).ok()).toBe(true)
+}
+
 /** Waits for the suspended-run banner, opens the panel from it and waits for the verdict. */
 export async function openPanelFromBanner(page: Page, classification: string): Promise<Locator> {
   const banner = page.getByTestId(ui.banner)

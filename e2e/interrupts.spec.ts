@@ -12,7 +12,7 @@ import { execFileSync } from "node:child_process"
 import { existsSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { expect, snap, test } from "./fixtures"
-import { AT, confirmStops, downloadExport, expectIncident, fireTogether, expectPanel, openPanelFromBanner, openProject, panelRunId, runsOf, SLOW, startRun, trackRequests, ui } from "./helpers"
+import { AT, confirmStops, downloadExport, expectIncident, fireTogether, expectPanel, openPanelFromBanner, openProject, panelRunId, pressStop, runsOf, SLOW, startRun, trackRequests, ui } from "./helpers"
 
 test.use({ scriptedTickMs: "100" })
 
@@ -508,7 +508,7 @@ test("14 the user's stop button: user cancelled", async ({ page, server, project
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page)
-  await page.getByTestId(ui.stop).click()
+  await pressStop(page)
 
   const panel = await openPanelFromBanner(page, "user_cancelled")
   await expect(page.getByTestId(ui.bannerText)).toHaveText("This run was stopped by you (Stop).")
