@@ -2,8 +2,11 @@
  * The project documents itself, and its documents stay true to the code:
  * - README's configuration table names every environment variable the code reads;
  * - every file path docs/architecture.md, docs/protocol.md, docs/api-shapes.md, README and
- *   SECURITY.md name exists.
+ *   SECURITY.md name exists;
+ * - no file of the repository refers to a document the repository does not hold (a clone alone
+ *   must explain the system).
  */
+import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import path from "node:path"
 import ts from "typescript"
@@ -59,5 +62,29 @@ describe("the documents", () => {
       for (const name of paths) if (!bases.some((base) => existsSync(path.resolve(base, name)))) missing.push(`${document}: ${name}`)
     }
     expect(missing).toEqual([])
+  })
+
+  test("no file of the repository names a document the repository does not hold", () => {
+    const tracked = execFileSync("git", ["ls-files", "-z"], { cwd: REPO, encoding: "utf8" }).split("\0").filter(Boolean)
+    const own = new Set(tracked.filter((file) => file.endsWith(".md")).map((file) => path.basename(file)))
+    expect(own.has("README.md")).toBe(true)
+    // Files a test writes into a scratch directory are not documents the repository names.
+    const scratch = /docs\/\.github\/x\.md/
+    const foreign: string[] = []
+    for (const file of tracked) {
+      if (file === "package-lock.json" || !/\.(?:md|ts|tsx|mjs|cjs|js|json|sh|html|css)$|^\.ci\//.test(file)) continue
+      const lines = readFileSync(path.join(REPO, file), "utf8").split("\n")
+      lines.forEach((line, index) => {
+        for (const match of line.replace(scratch, "").matchAll(/[A-Za-z0-9_.\/-]*?([A-Za-z0-9_-]+\.md)\b/g)) {
+          if (!own.has(match[1]!)) foreign.push(`${file}:${index + 1}: ${match[0]}`)
+        }
+        // A document's relative link climbing out of the repository (a sibling checkout's, say).
+        if (file.endsWith(".md")) for (const match of line.matchAll(/(?:\.\.\/){1,}[A-Za-z0-9_.-]+/g)) {
+          const resolved = path.resolve(path.dirname(path.join(REPO, file)), match[0])
+          if (!resolved.startsWith(REPO + path.sep) && !resolved.includes("node_modules")) foreign.push(`${file}:${index + 1}: ${match[0]}`)
+        }
+      })
+    }
+    expect(foreign).toEqual([])
   })
 })
