@@ -158,6 +158,21 @@ describe("waterfall rendering", () => {
     }
   })
 
+  it("a stretch too narrow for the phrase still says 'unknown' on the drawing, inside it", () => {
+    const labels = [390, 800, 1280].map((width) => {
+      const svg = render("crash_evidence", width)
+      const unknown = svg.querySelector('[data-testid="unknown-stretch"]')!
+      const label = svg.querySelector(".wf-unknown-label")
+      if (!label) return null
+      const [x0, x1] = extent(label)
+      expect(x0).toBeGreaterThanOrEqual(Number(unknown.getAttribute("x")))
+      expect(x1).toBeLessThanOrEqual(Number(unknown.getAttribute("x")) + Number(unknown.getAttribute("width")))
+      return label.textContent
+    })
+    // 390 and 800 px leave this stretch room for the word only (62 and 128 px); 1280 px for the phrase.
+    expect(labels).toEqual(["unknown", "unknown", "unknown until restart"])
+  })
+
   it("no two labels overlap: tick labels (broken axis included), names and durations, at 390 px and 1280 px", () => {
     for (const scenario of ["diagnosed", "crash_evidence", "partially_diagnosed"] as const) {
       for (const width of [390, 600, 1280]) {

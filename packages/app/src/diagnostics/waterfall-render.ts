@@ -19,6 +19,7 @@ const TICK_GAP_PX = 6
 /** Half the width of a break's "//" mark on the axis. */
 const BREAK_MARK_HALF_PX = 7
 const UNKNOWN_LABEL = "unknown until restart"
+const UNKNOWN_LABEL_SHORT = "unknown"
 
 export interface WaterfallRenderOptions {
   width: number
@@ -196,12 +197,15 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
       const ux1 = Math.max(ux0 + 4, x(row.unknown[1]))
       const stretch = g.append("rect").attr("class", "wf-unknown").attr("data-testid", "unknown-stretch").attr("x", ux0).attr("y", barY(i)).attr("width", ux1 - ux0).attr("height", barH)
       stretch.append("title").text(`Last evidence at ${clockMs(row.unknown[0])}; unknown until the server restarted at ${clockMs(row.unknown[1])}`)
-      // The words on the drawing, where they fit inside the stretch (on a plate, readable over the hatching).
-      const labelPx = UNKNOWN_LABEL.length * CHAR_PX
-      if (ux1 - ux0 >= labelPx + 12) {
+      // The words on the drawing, inside the stretch (on a plate, readable over the hatching): the
+      // whole phrase where it fits, else the one word (how much of the axis the stretch gets
+      // depends on how long the run lived before the crash); the title and row label say it all.
+      const words = [UNKNOWN_LABEL, UNKNOWN_LABEL_SHORT].find((text) => ux1 - ux0 >= text.length * CHAR_PX + 12)
+      if (words) {
+        const labelPx = words.length * CHAR_PX
         const cx = (ux0 + ux1) / 2
         g.append("rect").attr("class", "wf-unknown-plate").attr("x", cx - labelPx / 2 - 3).attr("y", barY(i) + 1).attr("width", labelPx + 6).attr("height", barH - 2).attr("rx", 2)
-        g.append("text").attr("class", "wf-unknown-label").attr("x", cx).attr("y", barY(i) + barH / 2 + 4).attr("text-anchor", "middle").text(UNKNOWN_LABEL)
+        g.append("text").attr("class", "wf-unknown-label").attr("x", cx).attr("y", barY(i) + barH / 2 + 4).attr("text-anchor", "middle").text(words)
       }
     }
     g.selectAll("g.wf-tick")
