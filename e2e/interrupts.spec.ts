@@ -81,52 +81,59 @@ test("2 dispose button: diagnosed dispose from the app", async ({ page, server, 
   await snap(page, testInfo, "panel-dispose")
 })
 
-test("3 dispose all: one action closes the runs of two projects", async ({ page, server, project }, testInfo) => {
-  const dirA = project()
-  const dirB = project()
-  // Two tabs of one browser: each tab keeps its own project (sessionStorage).
-  const pageB = await page.context().newPage()
-  await openProject(page, server.url, dirA)
-  await openProject(pageB, server.url, dirB)
-  await startRun(page)
-  await startRun(pageB)
+// Two runs started one after the other from two tabs must both still be running when Dispose all
+// lands: at this file's 100 ms tick a run lasts about 6 s, which a loaded CI machine can spend on
+// starting the second one (seen: the first run finished on its own before the click).
+test.describe("two projects", () => {
+  test.use({ scriptedTickMs: "500" })
 
-  await page.getByTestId(ui.disposeAll).click()
-  // The confirmation counts the runs of every project this app knows, not only the selected one's.
-  await confirmStops(page, { runs: 2, directories: [dirA, dirB] })
+  test("3 dispose all: one action closes the runs of two projects", async ({ page, server, project }, testInfo) => {
+    const dirA = project()
+    const dirB = project()
+    // Two tabs of one browser: each tab keeps its own project (sessionStorage).
+    const pageB = await page.context().newPage()
+    await openProject(page, server.url, dirA)
+    await openProject(pageB, server.url, dirB)
+    await startRun(page)
+    await startRun(pageB)
 
-  const lifecycleIds: string[] = []
-  for (const [tab, name, own] of [
-    [page, "panel-dispose-all-a", true],
-    [pageB, "panel-dispose-all-b", false],
-  ] as const) {
-    const panel = await openPanelFromBanner(tab, "local_instance_dispose_all")
-    await expectPanel(panel, {
-      verdict: "diagnosed",
-      headline: new RegExp(`^Stopped: ${own ? "you clicked Dispose all" : "Dispose all was clicked in another app window"} ${AT} ${SHOWN}\\.$`),
-      operationPath: "dispose_all>dispose_directory",
-      missing: [],
-    })
-    // The dispose-all row says how many projects and runs it reached.
-    await expect(panel.locator('g.wf-row[data-kind="lifecycle"] text.wf-name').first()).toHaveText("Dispose all: 2 projects, 2 runs")
-    await expect(tab.getByTestId(ui.bannerText)).toContainText(own ? "you requested" : "another app window")
-    const doc = await downloadExport(tab, panel)
-    const incident = expectIncident(doc, await panelRunId(tab), {
-      classification: "local_instance_dispose_all",
-      verdict: "diagnosed",
-      operation: "dispose_directory",
-      rootOperation: "dispose_all",
-      originKind: "api_route",
-      missing: [],
-      retrySafe: true,
-    })
-    expect(incident.origin.request).toMatchObject({ route: "/global/dispose", clientKind: "app", actionName: "global.dispose" })
-    lifecycleIds.push(String(incident.rootLifecycleId))
-    await snap(tab, testInfo, name)
-  }
-  // One parent action for both runs.
-  expect(lifecycleIds[0]).toMatch(/^lc_/)
-  expect(lifecycleIds[1]).toBe(lifecycleIds[0])
+    await page.getByTestId(ui.disposeAll).click()
+    // The confirmation counts the runs of every project this app knows, not only the selected one's.
+    await confirmStops(page, { runs: 2, directories: [dirA, dirB] })
+
+    const lifecycleIds: string[] = []
+    for (const [tab, name, own] of [
+      [page, "panel-dispose-all-a", true],
+      [pageB, "panel-dispose-all-b", false],
+    ] as const) {
+      const panel = await openPanelFromBanner(tab, "local_instance_dispose_all")
+      await expectPanel(panel, {
+        verdict: "diagnosed",
+        headline: new RegExp(`^Stopped: ${own ? "you clicked Dispose all" : "Dispose all was clicked in another app window"} ${AT} ${SHOWN}\\.$`),
+        operationPath: "dispose_all>dispose_directory",
+        missing: [],
+      })
+      // The dispose-all row says how many projects and runs it reached.
+      await expect(panel.locator('g.wf-row[data-kind="lifecycle"] text.wf-name').first()).toHaveText("Dispose all: 2 projects, 2 runs")
+      await expect(tab.getByTestId(ui.bannerText)).toContainText(own ? "you requested" : "another app window")
+      const doc = await downloadExport(tab, panel)
+      const incident = expectIncident(doc, await panelRunId(tab), {
+        classification: "local_instance_dispose_all",
+        verdict: "diagnosed",
+        operation: "dispose_directory",
+        rootOperation: "dispose_all",
+        originKind: "api_route",
+        missing: [],
+        retrySafe: true,
+      })
+      expect(incident.origin.request).toMatchObject({ route: "/global/dispose", clientKind: "app", actionName: "global.dispose" })
+      lifecycleIds.push(String(incident.rootLifecycleId))
+      await snap(tab, testInfo, name)
+    }
+    // One parent action for both runs.
+    expect(lifecycleIds[0]).toMatch(/^lc_/)
+    expect(lifecycleIds[1]).toBe(lifecycleIds[0])
+  })
 })
 
 test("4 git init from the app: a reload by its route", async ({ page, server, project }, testInfo) => {
