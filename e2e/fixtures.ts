@@ -18,7 +18,7 @@
  */
 import { test as base, expect, type Page, type TestInfo } from "@playwright/test"
 import { spawn, type ChildProcess } from "node:child_process"
-import { mkdtempSync, realpathSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, realpathSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -276,6 +276,9 @@ async function managedServer(opts: Options): Promise<{ server: Server; dispose(t
       if (testInfo.status !== testInfo.expectedStatus && logs.length) {
         await testInfo.attach(name, { body: logs.join("\n"), contentType: "text/plain" })
       }
+      // A failed test keeps the server's database (journal, runs, summaries): the evidence of what the server did.
+      const db = path.join(dataDir, "opencode.db")
+      if (testInfo.status !== testInfo.expectedStatus && existsSync(db)) await testInfo.attach(`${name}-opencode.db`, { path: db, contentType: "application/vnd.sqlite3" })
       rmSync(dataDir, { recursive: true, force: true })
       rmSync(cwd, { recursive: true, force: true })
     },
