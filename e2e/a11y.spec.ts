@@ -9,7 +9,9 @@ import type { Locator, Page } from "@playwright/test"
 import { expect, snap, test } from "./fixtures"
 import { confirmStops, openPanelFromBanner, openProject, startRun, ui } from "./helpers"
 
-test.use({ scriptedTickMs: "100" })
+// 250 ms a step: a scripted/slow run lasts about 15 s, time enough on a loaded CI machine for the steps
+// each test takes while the run is still going.
+test.use({ scriptedTickMs: "250" })
 
 const WIDTHS = [1280, 390] as const
 const THEMES = ["light", "dark"] as const

@@ -5,7 +5,7 @@
  * fields), downloads the panel's export and checks its incident chain, and saves a screenshot of
  * the panel.
  *
- * A `slow` tick of 100 ms gives each run ~6 s to be interrupted in; nothing waits for a run to
+ * A `slow` tick of 250 ms gives each run ~15 s to be interrupted in; nothing waits for a run to
  * end on its own, so the tick costs no time.
  */
 import { execFileSync } from "node:child_process"
@@ -14,7 +14,7 @@ import path from "node:path"
 import { expect, snap, test } from "./fixtures"
 import { AT, confirmStops, downloadExport, expectIncident, fireTogether, expectPanel, openPanelFromBanner, openProject, panelRunId, pressStop, runsOf, SLOW, startRun, trackRequests, ui } from "./helpers"
 
-test.use({ scriptedTickMs: "100" })
+test.use({ scriptedTickMs: "250" })
 
 /** The scripted/slow run's last line, as the headline quotes it. */
 const SHOWN = String.raw`\((last output shown: “Working on step \d+ of \d+\.”|no output shown yet)\)`
@@ -82,7 +82,7 @@ test("2 dispose button: diagnosed dispose from the app", async ({ page, server, 
 })
 
 // Two runs started one after the other from two tabs must both still be running when Dispose all
-// lands: at this file's 100 ms tick a run lasts about 6 s, which a loaded CI machine can spend on
+// lands: at a 100 ms tick a run lasts about 6 s, which a loaded CI machine can spend on
 // starting the second one (seen: the first run finished on its own before the click).
 test.describe("two projects", () => {
   test.use({ scriptedTickMs: "500" })
