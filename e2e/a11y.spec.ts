@@ -7,11 +7,9 @@
 import AxeBuilder from "@axe-core/playwright"
 import type { Locator, Page } from "@playwright/test"
 import { expect, snap, test } from "./fixtures"
-import { confirmStops, openPanelFromBanner, openProject, startRun, ui } from "./helpers"
+import { confirmStops, openPanelFromBanner, openProject, RUN_TICK_MS, startRun, ui } from "./helpers"
 
-// 250 ms a step: a scripted/slow run lasts about 15 s, time enough on a loaded CI machine for the steps
-// each test takes while the run is still going.
-test.use({ scriptedTickMs: "250" })
+test.use({ scriptedTickMs: RUN_TICK_MS })
 
 const WIDTHS = [1280, 390] as const
 const THEMES = ["light", "dark"] as const

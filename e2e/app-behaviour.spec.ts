@@ -7,11 +7,9 @@
 import { readFileSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { expect, snap, test } from "./fixtures"
-import { confirmStops, expectPlainWords, openPanelFromBanner, openProject, pressStop, SLOW, startRun, ui } from "./helpers"
+import { confirmStops, expectPlainWords, openPanelFromBanner, openProject, pressStop, RUN_TICK_MS, SLOW, startRun, ui } from "./helpers"
 
-// 250 ms a step: a scripted/slow run lasts about 15 s, time enough on a loaded CI machine for the steps
-// each test takes while the run is still going.
-test.use({ scriptedTickMs: "250" })
+test.use({ scriptedTickMs: RUN_TICK_MS })
 
 test("confirmation: Dispose all with a run going asks in the app, names the runs, and Cancel keeps them", async ({ page, server, project }, testInfo) => {
   const dir = project()

@@ -273,12 +273,12 @@ async function managedServer(opts: Options): Promise<{ server: Server; dispose(t
     async dispose(testInfo, name) {
       if (current) await stopProc(current.proc, "SIGTERM")
       record()
-      if (testInfo.status !== testInfo.expectedStatus && logs.length) {
-        await testInfo.attach(name, { body: logs.join("\n"), contentType: "text/plain" })
+      if (testInfo.status !== testInfo.expectedStatus) {
+        if (logs.length) await testInfo.attach(name, { body: logs.join("\n"), contentType: "text/plain" })
+        // And the server's database (journal, runs, summaries): the evidence of what the server did.
+        const db = path.join(dataDir, "opencode.db")
+        if (existsSync(db)) await testInfo.attach(`${name}-opencode.db`, { path: db, contentType: "application/vnd.sqlite3" })
       }
-      // A failed test keeps the server's database (journal, runs, summaries): the evidence of what the server did.
-      const db = path.join(dataDir, "opencode.db")
-      if (testInfo.status !== testInfo.expectedStatus && existsSync(db)) await testInfo.attach(`${name}-opencode.db`, { path: db, contentType: "application/vnd.sqlite3" })
       rmSync(dataDir, { recursive: true, force: true })
       rmSync(cwd, { recursive: true, force: true })
     },

@@ -43,6 +43,13 @@ export const ui = {
 /** The model every scenario interrupts unless it needs another one. */
 export const SLOW = "scripted/slow"
 
+/**
+ * The scripted tick (`scriptedTickMs`) of the specs that interrupt runs: at 250 ms a step a
+ * `slow` run lasts about 15 s, time enough on a loaded CI machine for the steps a test takes while
+ * the run is still going. Nothing waits for a run to end on its own, so the tick costs no time.
+ */
+export const RUN_TICK_MS = "250"
+
 /** Opens the app at the picker and selects `dir` as the project (lands on the session list). */
 export async function openProject(page: Page, baseUrl: string, dir: string): Promise<void> {
   if (!page.url().startsWith(baseUrl)) await page.goto(baseUrl + "/")

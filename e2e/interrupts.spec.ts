@@ -5,16 +5,15 @@
  * fields), downloads the panel's export and checks its incident chain, and saves a screenshot of
  * the panel.
  *
- * A `slow` tick of 250 ms gives each run ~15 s to be interrupted in; nothing waits for a run to
- * end on its own, so the tick costs no time.
+ * Runs use the interrupting specs' tick (`RUN_TICK_MS`): each gets ~15 s to be interrupted in.
  */
 import { execFileSync } from "node:child_process"
 import { existsSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { expect, snap, test } from "./fixtures"
-import { AT, confirmStops, downloadExport, expectIncident, fireTogether, expectPanel, openPanelFromBanner, openProject, panelRunId, pressStop, runsOf, SLOW, startRun, trackRequests, ui } from "./helpers"
+import { AT, confirmStops, downloadExport, expectIncident, fireTogether, expectPanel, openPanelFromBanner, openProject, panelRunId, pressStop, RUN_TICK_MS, runsOf, SLOW, startRun, trackRequests, ui } from "./helpers"
 
-test.use({ scriptedTickMs: "250" })
+test.use({ scriptedTickMs: RUN_TICK_MS })
 
 /** The scripted/slow run's last line, as the headline quotes it. */
 const SHOWN = String.raw`\((last output shown: “Working on step \d+ of \d+\.”|no output shown yet)\)`
@@ -82,10 +81,11 @@ test("2 dispose button: diagnosed dispose from the app", async ({ page, server, 
 })
 
 // Two runs started one after the other from two tabs must both still be running when Dispose all
-// lands: at a 100 ms tick a run lasts about 6 s, which a loaded CI machine can spend on
-// starting the second one (seen: the first run finished on its own before the click).
+// lands, so this scenario's runs last twice as long as the others' (about 30 s): a loaded CI
+// machine spent 9.5 s between starting the first run and the dispose (seen at a 100 ms tick: the
+// first run had finished on its own before the click).
 test.describe("two projects", () => {
-  test.use({ scriptedTickMs: "500" })
+  test.use({ scriptedTickMs: String(2 * Number(RUN_TICK_MS)) })
 
   test("3 dispose all: one action closes the runs of two projects", async ({ page, server, project }, testInfo) => {
     const dirA = project()
