@@ -131,6 +131,11 @@ function incidentLines(chain: IncidentChain, n: number): string[] {
     indent(`Error: ${plain(chain.error.class, 64)} ${plain(chain.error.code, 64)}${status}${excerpt}.`)
   }
   indent(`Retry: ${retryWords(chain.retry)}.`)
+  if (chain.resendOf) indent(`Resend of: run ${chain.resendOf}.`)
+  if (chain.resentAs) {
+    const ended = chain.resentAs.classification
+    indent(`Resent as: run ${chain.resentAs.runId}, which ${ended ? `${ended === "completed" ? "" : "was "}${CLASSIFICATION_WORDS[ended]}` : "had not finished when this file was written"}.`)
+  }
   return lines
 }
 

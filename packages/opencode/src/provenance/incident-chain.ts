@@ -488,7 +488,33 @@ export function deriveIncidentChains(input: IncidentInput): IncidentChain[] {
   for (const crash of crashes.values()) {
     if (!finalized.has(crash.runId)) chains.push(crashChain(index, crash, legacy))
   }
-  return chains
+  return linkResends(chains, input)
+}
+
+/**
+ * Each chain's resend links: the run it was sent again for (`resendOf`) and the latest run sent
+ * again for it (`resentAs`), with how that run ended when a summary says so. Links, never causes.
+ */
+function linkResends(chains: IncidentChain[], input: Pick<IncidentInput, "runs" | "crashes">): IncidentChain[] {
+  const resends = new Map<string, { runId: string; startedAt: number; classification?: Classification }>()
+  const ended = new Map<string, Classification>()
+  for (const run of input.runs) ended.set(run.runId, run.classification)
+  const note = (runId: string, resendOf: string | undefined, startedAt: number) => {
+    if (!resendOf || resendOf === runId) return
+    const known = resends.get(resendOf)
+    if (!known || known.startedAt <= startedAt) resends.set(resendOf, { runId, startedAt })
+  }
+  for (const run of input.runs) note(run.runId, run.resendOf, run.startedAt)
+  for (const crash of input.crashes) note(crash.runId, crash.resendOf, crash.startedAt)
+  const resendOf = new Map<string, string>()
+  for (const run of [...input.runs, ...input.crashes]) if (run.resendOf && run.resendOf !== run.runId) resendOf.set(run.runId, run.resendOf)
+  return chains.map((chain) => {
+    const of = resendOf.get(chain.runId)
+    const as = resends.get(chain.runId)
+    if (!of && !as) return chain
+    const classification = as ? ended.get(as.runId) : undefined
+    return { ...chain, ...(of ? { resendOf: of } : {}), ...(as ? { resentAs: { runId: as.runId, ...(classification ? { classification } : {}) } } : {}) }
+  })
 }
 
 function unique(names: readonly string[]): string[] {

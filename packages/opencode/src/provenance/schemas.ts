@@ -312,6 +312,8 @@ export const RunSummary = z.object({
   /** Where a run was closed without an `InterruptMeta` (a scope closed directly). */
   closeSite: z.string().max(64).optional(),
   missing: z.array(z.string()).default([]),
+  /** The stopped run this one was sent again for (the app's Resend): a link, not a cause. */
+  resendOf: RunId.optional(),
 })
 export type RunSummary = z.infer<typeof RunSummary>
 
@@ -328,7 +330,10 @@ export const CrashEvidence = z.object({
   abortRequested: z.object({ lifecycleId: LifecycleId, seq: z.number().int().nonnegative() }).optional(),
   possibleCause: z.object({ lifecycleId: LifecycleId, operation: LifecycleOperation }).optional(),
   visibleOutput: z.boolean().optional(),
+  /** When the run's output was last stored: with the heartbeat and tool steps, its last evidence. */
+  lastOutputAt: z.number().int().nonnegative().optional(),
   tools: z.array(ToolFact).max(64).optional(),
+  resendOf: RunId.optional(),
 })
 export type CrashEvidence = z.infer<typeof CrashEvidence>
 
@@ -370,5 +375,9 @@ export const IncidentChain = z.object({
   error: ErrorFact.optional(),
   /** The server's record of the origin's request, when the export still holds it: how it was answered. */
   requestRecord: RequestContext.pick({ requestId: true, seq: true, time: true, status: true, durationMs: true }).optional(),
+  /** The stopped run this run was sent again for. */
+  resendOf: RunId.optional(),
+  /** The latest run sent again for this one, and how it ended when it has (absent: still running or unrecorded). */
+  resentAs: z.object({ runId: RunId, classification: Classification.optional() }).optional(),
 })
 export type IncidentChain = z.infer<typeof IncidentChain>

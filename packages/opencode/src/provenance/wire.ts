@@ -77,6 +77,8 @@ export const Run = z.object({
   model: z.string(),
   status: RunStatus,
   startedAt: time,
+  /** The stopped run this one was sent again for (`resendOf` on its prompt). */
+  resendOf: RunId.optional(),
   summary: RunSummary.optional(),
 })
 export type Run = z.infer<typeof Run>
@@ -155,7 +157,7 @@ export const WireEvents = {
   ),
   RunStarted: defineEvent(
     "run.started",
-    z.object({ runId: RunId, sessionID: z.string(), model: z.string(), startedAt: time, directoryKey: z.string() }),
+    z.object({ runId: RunId, sessionID: z.string(), model: z.string(), startedAt: time, directoryKey: z.string(), resendOf: RunId.optional() }),
     "A run was journalled as started, before the provider is called.",
   ),
   RunFinished: defineEvent(

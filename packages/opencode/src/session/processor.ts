@@ -61,7 +61,7 @@ export class Processor {
    * born into an instance that is already closing. Throws for a bad model (400), an active
    * run (409) or a closing instance (409).
    */
-  start(instance: Instance, session: SessionInfo, text: string, modelRef: string | undefined): RunState {
+  start(instance: Instance, session: SessionInfo, text: string, modelRef: string | undefined, options: { resendOf?: string } = {}): RunState {
     const resolved = this.options.providers.resolve(modelRef)
     if (instance.state !== "open") throw new InstanceError("instance_closing", "the project instance is closing; try again")
     if (this.active.has(session.id)) throw new RunConflictError("this session already has an active run")
@@ -70,10 +70,13 @@ export class Processor {
     const startedAt = Date.now()
     const ref = { instanceId: instance.instanceId, generation: instance.generation }
     const run = new RunState(runId, session.id, ref, instance.directoryKey, resolved.ref, startedAt, this.options.watchdogMs, () => journal.nextSeq())
+    const { resendOf } = options
+    run.resendOf = resendOf
+    const link = resendOf ? { resendOf } : {}
     // Durable before the provider is called: a crash from here on still leaves an incident.
-    journal.append("run.started", { runId, sessionId: session.id }, { runId, sessionId: session.id, instance: ref, model: resolved.ref, startedAt })
+    journal.append("run.started", { runId, sessionId: session.id }, { runId, sessionId: session.id, instance: ref, model: resolved.ref, startedAt, ...link })
     // Storage faults never stop a run: the journal retries the write when the disk accepts it again.
-    journal.write(() => sessions.insertRun({ runId, sessionId: session.id, directoryKey: instance.directoryKey, instanceId: ref.instanceId, generation: ref.generation, model: resolved.ref, bootId: journal.bootId, startedAt }), `run:${runId}:start`)
+    journal.write(() => sessions.insertRun({ runId, sessionId: session.id, directoryKey: instance.directoryKey, instanceId: ref.instanceId, generation: ref.generation, model: resolved.ref, bootId: journal.bootId, startedAt, ...link }), `run:${runId}:start`)
     this.active.set(session.id, run)
     // Never rejects: nothing awaits a prompt's run, so a rejection here would end the process.
     const settled = this.execute(run, session, text, resolved)
@@ -86,7 +89,7 @@ export class Processor {
     instance.runs.set(runId, { state: run, settled })
     this.options.bus.publish({
       type: "run.started",
-      properties: { runId, sessionID: session.id, model: resolved.ref, startedAt, directoryKey: instance.directoryKey },
+      properties: { runId, sessionID: session.id, model: resolved.ref, startedAt, directoryKey: instance.directoryKey, ...link },
       directoryKey: instance.directoryKey,
     })
     this.publishStatus(session, "busy")

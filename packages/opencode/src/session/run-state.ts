@@ -39,6 +39,8 @@ export class RunState {
   alsoRequestedDropped = 0
   /** Set once, by the first abort that reached the run before it finished. */
   interrupt: InterruptMeta | undefined
+  /** The stopped run this one was sent again for, when it is a resend. */
+  resendOf: string | undefined
   private finished = false
 
   constructor(

@@ -30,6 +30,8 @@ export interface RunRecord {
   summary?: RunSummary
   /** The boot that wrote the summary (absent for summaries stored before it was recorded). */
   summaryBootId?: string
+  /** The stopped run this one was sent again for. */
+  resendOf?: string
 }
 
 /** A session as the API answers it (`GET /session`, `GET /session/:id`): no directory key, with its last run. */
@@ -86,6 +88,7 @@ interface RunRow {
   heartbeat_at: number | null
   summary: string | null
   summary_boot: string | null
+  resend_of: string | null
 }
 
 /** A title taken from a prompt is at most this long. */
@@ -226,10 +229,24 @@ export class SessionStore {
   }
 
   /** Inserts or replaces a part (text parts are re-saved as they grow). */
-  savePart(part: Part, ord: number): void {
+  savePart(part: Part, ord: number, at = Date.now()): void {
     const data = part.type === "tool" ? JSON.stringify({ callID: part.callID, tool: part.tool, state: part.state, ...(part.path ? { path: part.path } : {}) }) : null
-    this.stmt("INSERT INTO part (id, message_id, session_id, ord, type, text, data) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET text = excluded.text, data = excluded.data")
-      .run(part.id, part.messageID, part.sessionID, ord, part.type, part.type === "text" ? part.text : null, data)
+    this.stmt("INSERT INTO part (id, message_id, session_id, ord, type, text, data, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET text = excluded.text, data = excluded.data, updated = excluded.updated")
+      .run(part.id, part.messageID, part.sessionID, ord, part.type, part.type === "text" ? part.text : null, data, at)
+  }
+
+  /**
+   * When each run's text output was last stored, for runs that stored any: the crash scan's
+   * evidence of how far a lost run got after its last heartbeat.
+   */
+  lastOutputTimes(runIds: readonly string[]): Map<string, number> {
+    const out = new Map<string, number>()
+    const query = this.stmt("SELECT MAX(part.updated) AS at FROM message JOIN part ON part.message_id = message.id WHERE message.run_id = ? AND part.type = 'text' AND part.text != ''")
+    for (const runId of runIds) {
+      const row = query.get(runId) as { at: number | null } | undefined
+      if (row?.at) out.set(runId, row.at)
+    }
+    return out
   }
 
   /**
@@ -267,8 +284,8 @@ export class SessionStore {
   }
 
   insertRun(run: Omit<RunRecord, "status">): void {
-    this.stmt("INSERT INTO run (id, session_id, directory_key, instance_id, generation, model, boot_id, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .run(run.runId, run.sessionId, run.directoryKey, run.instanceId, run.generation, run.model, run.bootId, run.startedAt, run.startedAt)
+    this.stmt("INSERT INTO run (id, session_id, directory_key, instance_id, generation, model, boot_id, started_at, heartbeat_at, resend_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .run(run.runId, run.sessionId, run.directoryKey, run.instanceId, run.generation, run.model, run.bootId, run.startedAt, run.startedAt, run.resendOf ?? null)
   }
 
   heartbeat(runIds: string[], at = Date.now()): void {
@@ -351,5 +368,6 @@ function toRun(row: RunRow): RunRecord {
     status: row.finished_at ? "finished" : "running",
     ...(summary ? { summary } : {}),
     ...(summary && row.summary_boot ? { summaryBootId: row.summary_boot } : {}),
+    ...(row.resend_of ? { resendOf: row.resend_of } : {}),
   }
 }

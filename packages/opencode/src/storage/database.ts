@@ -113,6 +113,13 @@ const MIGRATIONS: string[] = [
   CREATE INDEX journal_request_id ON journal(json_extract(data, '$.requestId')) WHERE kind = 'request';
   CREATE INDEX journal_renderer_action_id ON journal(json_extract(data, '$.actionId')) WHERE kind = 'renderer';
   `,
+  // 3: a resend names the stopped run it replaces; each part keeps when it was last written, so
+  // a lost run's last evidence includes the output stored after its last heartbeat.
+  `
+  ALTER TABLE run ADD COLUMN resend_of TEXT;
+  ALTER TABLE part ADD COLUMN updated INTEGER;
+  CREATE INDEX message_run ON message(run_id) WHERE run_id IS NOT NULL;
+  `,
 ]
 
 /**

@@ -233,6 +233,8 @@ function readRun(raw: unknown, index: number, fallbackSession: string | undefine
     retry,
     closeSite: typeof raw.closeSite === "string" && raw.closeSite.length <= 64 ? raw.closeSite : undefined,
     missing: Array.isArray(raw.missing) ? raw.missing.filter((name): name is string => typeof name === "string" && name.length <= 64).slice(0, 32) : [],
+    // Written from version 2 on by builds that link resends; a link that does not parse is dropped.
+    resendOf: okOr(RunId.safeParse(raw.resendOf), undefined),
   })
   if (!summary.success) return undefined
   return {

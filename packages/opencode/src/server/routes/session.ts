@@ -8,6 +8,7 @@ import { buildSessionExport, sessionIncidents } from "../../session/export.ts"
 import { MAX_MODEL_REF } from "../../session/run-observability/summary.ts"
 import type { Host } from "../../host.ts"
 import type { SessionInfo } from "../../session/session-store.ts"
+import { RunId } from "../../provenance/schemas.ts"
 import type { Run } from "../../provenance/wire.ts"
 import { requestDirectory } from "../directory.ts"
 import { ApiError, parseInput, parseJsonBody, StorageUnavailableError } from "../errors.ts"
@@ -30,6 +31,8 @@ const PromptBody = z
     text: z.string().min(1).max(200_000).optional(),
     parts: z.array(z.object({ type: z.string().max(32), text: z.string().max(200_000).optional() }).catchall(z.unknown())).max(64).optional(),
     model: ModelRef.optional(),
+    /** The stopped run this prompt sends again (the app's Resend): kept on the new run as a link. */
+    resendOf: RunId.optional(),
   })
   .catchall(z.unknown())
   .superRefine((body, ctx) => {
@@ -83,10 +86,14 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     if (host.storageReadOnly) throw new StorageUnavailableError(host.degraded)
     const text = body.text ?? (body.parts ?? []).flatMap((part) => (part.type === "text" && part.text ? [part.text] : [])).join("\n")
     const model = body.model === undefined ? undefined : modelRefString(body.model)
+    // A link to a run of another session (or none) would tell a wrong story: refused, never echoed.
+    if (body.resendOf !== undefined && !sessions.runs(session.id).some((run) => run.runId === body.resendOf)) {
+      throw new ApiError(400, "invalid_body", "resendOf: not a run of this session")
+    }
     for (let attempt = 0; ; attempt++) {
       try {
         const instance = await instances.load(session.directory, session.directoryKey, () => requestRefOf(c), { forRun: true })
-        const run = processor.start(instance, session, text, model)
+        const run = processor.start(instance, session, text, model, body.resendOf ? { resendOf: body.resendOf } : {})
         nameFromFirstPrompt(session, text)
         return run
       } catch (err) {
@@ -184,6 +191,7 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
         model: run.model,
         status: run.status,
         startedAt: run.startedAt,
+        ...(run.resendOf ? { resendOf: run.resendOf } : {}),
         ...(run.summary ? { summary: run.summary } : {}),
       })),
     )

@@ -97,6 +97,7 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
     else rowsByRun.set(row.runId, [row])
   }
   const openActions = unfinishedActions(journal)
+  const outputAt = sessions.lastOutputTimes(dead.map((run) => run.runId))
   // Records are built before the write, so a row that cannot become one is skipped, never fatal.
   const records: { crash: CrashEvidence; summary: RunSummary }[] = []
   for (const run of dead) {
@@ -104,6 +105,9 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
     const abort = mine.find((row) => row.kind === "abort_requested")
     const started = toolFacts(mine)
     const { tools, toolsDropped } = keptTools(started)
+    // Output stored after the last heartbeat is evidence too; a time after the scan is not.
+    const lastOutputAt = outputAt.get(run.runId)
+    const output = lastOutputAt !== undefined && lastOutputAt >= run.startedAt && lastOutputAt <= now ? { lastOutputAt } : {}
     const parsedCrash = CrashEvidence.safeParse({
         runId: run.runId,
         sessionId: run.sessionId,
@@ -115,7 +119,9 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
       ...(abort && abort.lifecycleId ? { abortRequested: { lifecycleId: abort.lifecycleId, seq: abort.seq } } : {}),
       ...(abort ? {} : possibleCauseFor(run, openActions)),
       visibleOutput: mine.some((row) => row.kind === "run.visible_output"),
+      ...output,
       tools,
+      ...(run.resendOf ? { resendOf: run.resendOf } : {}),
     })
     // One damaged run row must not cost every other run its evidence.
     if (!parsedCrash.success) continue
@@ -130,7 +136,7 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
       startedAt: run.startedAt,
       finishedAt: now,
       classification: "process_exit_without_finalizer",
-      provider: { chunks: 0, progress: crash.visibleOutput === true },
+      provider: { chunks: 0, progress: crash.visibleOutput === true, ...output },
       watchdog: { fired: false },
       visibleOutput: crash.visibleOutput === true,
       tools,
@@ -140,6 +146,7 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
       retry: deriveRetry({ tools: started, toolFactsRecorded: true, visibleOutput: crash.visibleOutput }),
       closeSite: "process_exit_without_finalizer",
       missing: ["run_summary"],
+      ...(crash.resendOf ? { resendOf: crash.resendOf } : {}),
     })
     if (summary.success) records.push({ crash, summary: summary.data })
   }

@@ -4,7 +4,7 @@
  */
 import { classifyInterrupt, interruptMetaFromReason, type RunOutcome } from "../../provenance/classification.ts"
 import { deriveRetry } from "../../provenance/retry.ts"
-import { type ErrorFact, ProviderProgress, RunSummary, ToolFact, WatchdogState } from "../../provenance/schemas.ts"
+import { type ErrorFact, ProviderProgress, RunId, RunSummary, ToolFact, WatchdogState } from "../../provenance/schemas.ts"
 import type { RunState } from "../run-state.ts"
 
 export interface SummaryInput {
@@ -56,6 +56,7 @@ export function buildRunSummary(input: SummaryInput): RunSummary {
     retry: deriveRetry({ tools: run.tools, toolFactsRecorded: true, visibleOutput: run.visibleOutput }),
     ...(closeSite ? { closeSite } : {}),
     missing,
+    ...(run.resendOf ? { resendOf: run.resendOf } : {}),
   })
 }
 
@@ -89,6 +90,7 @@ export function fallbackRunSummary(run: RunState, input: { seq: number; closeSit
     retry: deriveRetry({ tools: run.tools, toolFactsRecorded: tools.length === kept.tools.length, visibleOutput: run.visibleOutput === true }),
     closeSite: input.closeSite,
     missing: ["run_summary"],
+    ...(RunId.safeParse(run.resendOf).success ? { resendOf: run.resendOf } : {}),
   })
 }
 

@@ -1,0 +1,77 @@
+/**
+ * A lost run's last evidence is the latest of its heartbeat, its stored output and its tool steps:
+ * output stored after the last heartbeat moves it on, so "how far the run got" is never understated.
+ * A lost resend keeps the link to the run it resent.
+ */
+import { rmSync } from "node:fs"
+import { afterAll, describe, expect, test } from "vitest"
+import { createHost } from "../../src/host.ts"
+import { buildSessionExport } from "../../src/session/export.ts"
+import { spawnServer, type SpawnedServer, tempDir, waitFor } from "../harness.ts"
+
+const dirs: string[] = []
+const procs: SpawnedServer[] = []
+afterAll(() => {
+  for (const p of procs) if (p.proc.exitCode === null) p.proc.kill("SIGKILL")
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+})
+
+async function call(url: string, method: string, route: string, directory?: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = {}
+  if (directory) headers["x-opencode-directory"] = encodeURIComponent(directory)
+  if (body !== undefined) headers["content-type"] = "application/json"
+  const res = await fetch(url + route, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+  const text = await res.text()
+  return { status: res.status, body: text ? JSON.parse(text) : undefined }
+}
+
+const steps = (body: any[]): number => {
+  const text = body.filter((m) => m.info.role === "assistant").flatMap((m) => m.parts).map((p: any) => (p.type === "text" ? p.text : "")).join("")
+  return (text.match(/step \d+/g) ?? []).length
+}
+
+describe("a lost run's last evidence", () => {
+  test("output stored after the last heartbeat is its last evidence, in the crash record and the summary", async () => {
+    const dataDir = tempDir("oc-data-")
+    const project = tempDir("oc-proj-")
+    dirs.push(dataDir, project)
+    // One heartbeat at the start, none after: output streams on for many ticks before the kill.
+    const env = { OPENCODE_SCRIPTED_TICK_MS: "60", OPENCODE_HEARTBEAT_MS: "600000" }
+    const first = await spawnServer(dataDir, env)
+    procs.push(first)
+    const session = await call(first.url, "POST", "/session", project, {})
+    const sessionId = session.body.id as string
+    const stopped = await call(first.url, "POST", `/session/${sessionId}/prompt`, project, { text: "go", model: "scripted/quick" })
+    await waitFor(async () => (await call(first.url, "GET", `/session/${sessionId}/run`)).body.every((run: any) => run.status === "finished"))
+    const prompt = await call(first.url, "POST", `/session/${sessionId}/prompt`, project, { text: "go", model: "scripted/slow", resendOf: stopped.body.runId })
+    const runId = prompt.body.runId as string
+    await waitFor(async () => steps((await call(first.url, "GET", `/session/${sessionId}/message`)).body) >= 6)
+    first.proc.kill("SIGKILL")
+    await first.exited
+
+    const second = await spawnServer(dataDir, env)
+    procs.push(second)
+    await call(second.url, "GET", "/health")
+    second.proc.kill("SIGTERM")
+    await second.exited
+
+    const host = createHost({ dataDir, readOnly: true })
+    try {
+      const run = host.sessions.runs(sessionId).find((item) => item.runId === runId)!
+      const doc = buildSessionExport(host, sessionId, "diagnostics")!
+      const crash = doc.diagnostics.crashes.find((item: any) => item.runId === runId)!
+      expect(crash.lastHeartbeatAt).toBe(run.startedAt)
+      // Six ticks of 60 ms after the start at least: far past the only heartbeat.
+      expect(crash.lastOutputAt).toBeGreaterThanOrEqual(run.startedAt + 5 * 60)
+      expect(crash.lastOutputAt).toBeLessThan(crash.detectedAt)
+      expect(run.summary?.provider.lastOutputAt).toBe(crash.lastOutputAt)
+      expect(crash.resendOf).toBe(stopped.body.runId)
+      expect(run.summary?.resendOf).toBe(stopped.body.runId)
+      const chain = doc.incidents.find((item) => item.runId === runId)!
+      expect(chain.verdict).toBe("crash_evidence")
+      expect(chain.resendOf).toBe(stopped.body.runId)
+    } finally {
+      host.close()
+    }
+  }, 30_000)
+})
