@@ -5,7 +5,7 @@ import { onCleanup, Show } from "solid-js"
 import { ClientActionProvider, createClientActions } from "./context/client-action.tsx"
 import { createEventHub, EventsProvider, useEvents } from "./context/events.tsx"
 import { createProjectState, ProjectProvider, useProject } from "./context/project.tsx"
-import { ROUTES } from "./context/routes.ts"
+import { ROUTES, RUN_SUBPATH } from "./context/routes.ts"
 import { createServerConnection } from "./context/server.ts"
 import { ServerProvider } from "./context/server-context.tsx"
 import { ConfirmHost } from "./pages/confirm-dialog.tsx"
@@ -31,7 +31,11 @@ export function App() {
               <Router root={Layout}>
                 <Route path={ROUTES.picker} component={ProjectPicker} />
                 <Route path={ROUTES.sessions} component={SessionList} />
-                <Route path={ROUTES.session} component={SessionView} />
+                {/* One session page whether or not a run's explanation is open: opening and closing it keeps the page mounted. */}
+                <Route path={ROUTES.session} component={SessionView}>
+                  <Route path="/" />
+                  <Route path={RUN_SUBPATH} />
+                </Route>
                 <Route path="*" component={ProjectPicker} />
               </Router>
             </ClientActionProvider>

@@ -11,14 +11,24 @@ export const ROUTES = {
   picker: "/",
   sessions: `${APP_PREFIX}/sessions`,
   session: `${APP_PREFIX}/session/:id`,
+  /** One run's explanation: the session with the incident panel open on that run. */
+  run: `${APP_PREFIX}/session/:id/run/:runId`,
 } as const
 
+/** The run route below the session's, as the router nests it. */
+export const RUN_SUBPATH = "/run/:runId"
+
 /** The templates recorded in action records. */
-const TEMPLATES: readonly string[] = ["/", "/sessions", "/session/:id"]
+const TEMPLATES: readonly string[] = ["/", "/sessions", "/session/:id", "/session/:id/run/:runId"]
 
 /** @example sessionPath("ses_1") // "/app/session/ses_1" */
 export function sessionPath(id: string): string {
   return ROUTES.session.replace(":id", encodeURIComponent(id))
+}
+
+/** @example runPath("ses_1", "run_2") // "/app/session/ses_1/run/run_2" */
+export function runPath(sessionId: string, runId: string): string {
+  return ROUTES.run.replace(":id", encodeURIComponent(sessionId)).replace(":runId", encodeURIComponent(runId))
 }
 
 /**

@@ -3,7 +3,9 @@
  * diagnostics export, re-derives the chains with the spine's reader, and leads with the answer
  * in words (headline, evidence badge, retry advice with a Resend button when it is safe), then
  * the waterfall and the numbered event history; ids and the raw records sit behind disclosures.
- * Escape or Close closes it; the caller returns focus to the banner button.
+ * It explains one run, the one its URL names, and never another's: the run picker and the resend
+ * links move to another run's URL. Escape or Close closes it; the caller returns focus to
+ * whatever opened it.
  */
 import { createEffect, createMemo, createResource, createSignal, For, Match, on, onCleanup, onMount, Show, Switch } from "solid-js"
 import type { IncidentChain } from "opencode/provenance"
@@ -13,6 +15,8 @@ import { useServer } from "../context/server-context.tsx"
 import { downloadJson, type ExportData, exportData } from "./export-data.ts"
 import { classificationWords, HOP_STATUS_WORDS, HOP_WORDS, operationTitle } from "./glossary.ts"
 import { clock, clockMs, eventHistory, evidenceWords, headlineWords, retryAdvice, runFacts, type StoryContext } from "./story.ts"
+import type { RunRecord } from "../context/shapes.ts"
+import { resendLinks } from "./run-history.ts"
 import { buildWaterfall, type WaterfallRow } from "./waterfall.ts"
 import { renderWaterfall } from "./waterfall-render.ts"
 
@@ -20,6 +24,16 @@ export interface IncidentPanelProps {
   sessionId: string
   /** The run to explain; defaults to the export's last incident. */
   runId?: string
+  /** The session's runs as the page knows them (live): for the resend links. */
+  runs?: readonly RunRecord[]
+  /** The run is still going: nothing stopped it (yet). */
+  running?: boolean
+  /** Shows another run's explanation in place (the run picker). */
+  onSelectRun?: (runId: string) => void
+  /** Opens another run's explanation (a resend link). */
+  onOpenRun?: (runId: string) => void
+  /** The shareable URL of a run's explanation, for "Copy link". */
+  linkFor?: (runId: string) => string
   onClose?: () => void
   /** Sends the stopped run's prompt again; offered only when a retry is safe. */
   onResend?: (runId: string) => Promise<void>
@@ -66,7 +80,7 @@ export function IncidentPanel(props: IncidentPanelProps) {
   onCleanup(() => document.removeEventListener("keydown", onKey))
   const context = () => ({ ...props.context, isOwnAction: actions.isOwnAction })
   return (
-    <aside class="drawer" role="dialog" aria-modal="false" aria-labelledby="incident-panel-title" data-testid="incident-drawer">
+    <>
       <Switch>
         <Match when={doc.error}>
           <section class="panel" data-testid="incident-panel">
@@ -78,7 +92,21 @@ export function IncidentPanel(props: IncidentPanelProps) {
           </section>
         </Match>
         <Match when={data()}>
-          {(loaded) => <IncidentPanelView data={loaded()} runId={props.runId} onExport={exportSession} onClose={props.onClose} onResend={props.onResend} context={context()} />}
+          {(loaded) => (
+            <IncidentPanelView
+              data={loaded()}
+              runId={props.runId}
+              runs={props.runs}
+              running={props.running}
+              onSelectRun={props.onSelectRun}
+              onOpenRun={props.onOpenRun}
+              linkFor={props.linkFor}
+              onExport={exportSession}
+              onClose={props.onClose}
+              onResend={props.onResend}
+              context={context()}
+            />
+          )}
         </Match>
         <Match when={true}>
           <section class="panel" data-testid="incident-panel" aria-busy="true">
@@ -87,7 +115,7 @@ export function IncidentPanel(props: IncidentPanelProps) {
           </section>
         </Match>
       </Switch>
-    </aside>
+    </>
   )
 }
 
@@ -114,7 +142,13 @@ function PanelHeader(props: { onClose?: () => void; ref?: (element: HTMLHeadingE
 
 export interface IncidentPanelViewProps {
   data: ExportData
+  /** The run to explain. When it has no incident, the panel says so: it never shows another run's. */
   runId?: string
+  runs?: readonly RunRecord[]
+  running?: boolean
+  onSelectRun?: (runId: string) => void
+  onOpenRun?: (runId: string) => void
+  linkFor?: (runId: string) => string
   onExport?: () => Promise<void>
   onClose?: () => void
   onResend?: (runId: string) => Promise<void>
@@ -127,11 +161,34 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
   const incidents = () => (props.data.read.ok ? props.data.read.incidents : [])
   const records = () => props.data.records
   const [selectedRun, setSelectedRun] = createSignal<string | undefined>(undefined)
+  const wanted = () => selectedRun() ?? props.runId
   const chain = createMemo(() => {
     const list = incidents()
-    const wanted = selectedRun() ?? props.runId
-    return list.find((item) => item.runId === wanted) ?? list[list.length - 1]
+    const runId = wanted()
+    // A named run is shown or said to be absent: another run's story is never shown in its place.
+    return runId !== undefined ? list.find((item) => item.runId === runId) : list[list.length - 1]
   })
+  const pickRun = (runId: string) => {
+    if (props.onSelectRun) props.onSelectRun(runId)
+    else setSelectedRun(runId)
+  }
+  const links = createMemo(() => {
+    const current = chain()
+    const runId = current?.runId ?? wanted()
+    return runId ? resendLinks(runId, props.runs ?? [], current) : {}
+  })
+  const [copyState, setCopyState] = createSignal<"idle" | "copied" | "shown">("idle")
+  const copyLink = async () => {
+    const runId = chain()?.runId ?? wanted()
+    if (!runId || !props.linkFor) return
+    try {
+      await navigator.clipboard.writeText(props.linkFor(runId))
+      setCopyState("copied")
+    } catch {
+      // No clipboard (an insecure origin, a denied permission): the link is shown to copy by hand.
+      setCopyState("shown")
+    }
+  }
   const context = () => props.context ?? {}
   const model = createMemo(() => {
     const current = chain()
@@ -195,6 +252,13 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
     const item = incidents().find((chainItem) => chainItem.runId === runId)
     return item ? runFacts(item, records())?.startedAt : undefined
   }
+  /** The picker's runs, oldest first: a person reads them in the order they happened. */
+  const inTimeOrder = createMemo(() =>
+    incidents()
+      .map((item, index) => ({ item, index, start: runStart(item.runId) }))
+      .sort((a, b) => (a.start ?? Number.MAX_SAFE_INTEGER) - (b.start ?? Number.MAX_SAFE_INTEGER) || a.index - b.index)
+      .map(({ item }) => item),
+  )
   const operationPath = () => {
     const current = chain()
     if (!current) return undefined
@@ -217,15 +281,23 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
       <Show when={read().ok === false}>
         <p role="alert">{(read() as { error: string }).error}</p>
       </Show>
-      <Show when={read().ok && incidents().length === 0}>
+      <Show when={read().ok && incidents().length === 0 && wanted() === undefined}>
         <p data-testid="panel-headline">No stopped or lost run is recorded for this session.</p>
       </Show>
+      <Show when={read().ok && wanted() !== undefined && !chain()}>
+        <p data-testid="panel-headline">{props.running ? "This run is still running: nothing has stopped it." : "No stop is recorded for this run: it finished, or its record is not in this session's export."}</p>
+      </Show>
 
-      <Show when={incidents().length > 1}>
+      <Show when={incidents().length > 1 || (incidents().length === 1 && !chain())}>
         <label class="field">
-          <span>Run</span>
-          <select data-testid="incident-select" value={chain()?.runId} onChange={(event) => setSelectedRun(event.currentTarget.value)}>
-            <For each={incidents()}>
+          <span>Stopped run</span>
+          <select data-testid="incident-select" value={chain()?.runId ?? ""} onChange={(event) => pickRun(event.currentTarget.value)}>
+            <Show when={!chain()}>
+              <option value="" disabled>
+                Choose a stopped run
+              </option>
+            </Show>
+            <For each={inTimeOrder()}>
               {(item) => {
                 const start = runStart(item.runId)
                 return <option value={item.runId}>{`${start !== undefined ? `Started ${clock(start)}` : "Run"}: ${classificationWords(item.classification)}`}</option>
@@ -233,6 +305,35 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
             </For>
           </select>
         </label>
+      </Show>
+
+      <Show when={links().of || links().as}>
+        <div class="resend-links" data-testid="resend-links">
+          <Show when={links().of}>
+            {(of) => (
+              <p data-testid="resend-of">
+                {of().words}{" "}
+                <Show when={props.onOpenRun}>
+                  <button type="button" class="link" onClick={() => props.onOpenRun?.(of().runId)}>
+                    Why did that run stop?
+                  </button>
+                </Show>
+              </p>
+            )}
+          </Show>
+          <Show when={links().as}>
+            {(as) => (
+              <p data-testid="resent-as">
+                {as().words}{" "}
+                <Show when={as().stopped && props.onOpenRun}>
+                  <button type="button" class="link" onClick={() => props.onOpenRun?.(as().runId)}>
+                    Why?
+                  </button>
+                </Show>
+              </p>
+            )}
+          </Show>
+        </div>
       </Show>
 
       <Show when={chain()}>
@@ -393,6 +494,20 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
       </Show>
       <Show when={props.data.skipped > 0}>
         <p class="muted">{props.data.skipped} record(s) in the export could not be read and are not drawn.</p>
+      </Show>
+
+      <Show when={props.linkFor && (chain()?.runId ?? wanted())}>
+        <div class="row">
+          <button type="button" class="quiet" data-testid="copy-link-button" onClick={() => void copyLink()}>
+            Copy link
+          </button>
+          <span role="status" class="muted small" data-testid="copy-link-status">
+            {copyState() === "copied" ? "Link copied." : copyState() === "shown" ? "Copy this link:" : ""}
+          </span>
+          <Show when={copyState() === "shown"}>
+            <input class="link-text" readonly aria-label="Link to this explanation" value={props.linkFor!(chain()?.runId ?? wanted()!)} onFocus={(event) => event.currentTarget.select()} />
+          </Show>
+        </div>
       </Show>
 
       <Show when={props.onExport}>

@@ -75,7 +75,7 @@ export function lastEvidenceAt(facts: RunFacts | undefined): number | undefined 
   const crash = facts?.crash
   if (!crash) return undefined
   const output = facts.summary?.provider
-  const times = [crash.lastHeartbeatAt ?? crash.startedAt, ...facts.tools.map((tool) => tool.completedAt ?? tool.startedAt), output?.firstOutputAt, output?.lastOutputAt]
+  const times = [crash.lastHeartbeatAt ?? crash.startedAt, ...facts.tools.map((tool) => tool.completedAt ?? tool.startedAt), output?.firstOutputAt, output?.lastOutputAt, crash.lastOutputAt]
   return Math.max(...times.filter((t): t is number => t !== undefined && t <= crash.detectedAt))
 }
 
@@ -148,7 +148,7 @@ export function headlineWords(chain: IncidentChain, records: DiagnosticsRecords,
   const facts = runFacts(chain, records)
   if (chain.verdict === "crash_evidence") {
     const last = lastEvidenceAt(facts) ?? facts?.startedAt
-    const at = last !== undefined ? ` Last evidence at ${clock(last)}${facts ? `, ${duration(last - facts.startedAt)} into the run` : ""};` : ""
+    const at = last !== undefined ? ` Last evidence at ${clock(last)}${facts ? `, ${duration(last - facts.startedAt)} into the run` : ""}${crashOutputWords(facts, context)};` : ""
     const restart = facts?.crash ? ` what happened after is unknown until the server restarted at ${clock(facts.crash.detectedAt)}.` : " what happened after is unknown."
     return `Lost: the server stopped without finishing this run.${at}${restart}`
   }
@@ -156,6 +156,15 @@ export function headlineWords(chain: IncidentChain, records: DiagnosticsRecords,
   const at = causeTime(chain, records)
   const when = at !== undefined ? ` at ${clock(at)}${facts ? `, ${duration(Math.max(0, at - facts.startedAt))} into the run` : ""}` : ""
   return `${verb}: ${causeWords(chain, context)}${when}${outputWords(facts, context)}.`
+}
+
+/** How far a lost run's output got: the last line stored, else whether any was. */
+function crashOutputWords(facts: RunFacts | undefined, context: StoryContext): string {
+  if (context.lastOutput) return ` (its output had reached “${context.lastOutput}”)`
+  const stored = facts?.crash?.lastOutputAt ?? facts?.summary?.provider.lastOutputAt
+  if (stored !== undefined && facts) return ` (output stored until ${duration(Math.max(0, stored - facts.startedAt))} into the run)`
+  if (facts?.crash?.visibleOutput === false) return " (no output stored)"
+  return ""
 }
 
 function outputWords(facts: RunFacts | undefined, context: StoryContext): string {
@@ -220,7 +229,9 @@ export function retryAdvice(chain: IncidentChain, records: DiagnosticsRecords, c
   const retry = chain.retry
   if (retry.safe === true) {
     const seen = retry.basis.includes("visible_output_seen") ? " The part of the answer already shown will be written again." : ""
-    return { safe: true, tools, words: `Safe to resend: no tool that changes anything had started.${seen}` }
+    // A lost run's tool facts end where the server stopped: the advice says what it rests on.
+    const basis = chain.verdict === "crash_evidence" || facts?.crash ? ", as far as was recorded before the server stopped" : ""
+    return { safe: true, tools, words: `Safe to resend: no tool that changes anything had started${basis}.${seen}` }
   }
   if (retry.safe === false) {
     const kinds = retry.basis.filter((item) => item.startsWith("kind:")).map((item) => KIND_WORDS[item.slice(5)] ?? item.slice(5))

@@ -2,22 +2,25 @@
  * One session: its messages with parts streaming live from `/event`, the prompt box, Stop, the
  * suspended-run banner and the incident panel.
  */
-import { A, Navigate, useParams } from "@solidjs/router"
+import { A, Navigate, useNavigate, useParams } from "@solidjs/router"
 import { createQuery, useQueryClient } from "@tanstack/solid-query"
 import type { IncidentChain } from "opencode/provenance"
-import { createMemo, createSignal, For, Match, Show, Switch } from "solid-js"
+import { createEffect, createMemo, createSignal, For, Match, on, Show, Switch } from "solid-js"
 import { STOP_MARKER_WORDS } from "../diagnostics/glossary.ts"
 import { useEvents } from "../context/events.tsx"
 import { useClientActions } from "../context/client-action.tsx"
 import { onServerEvent } from "../context/events.tsx"
 import { useProject } from "../context/project.tsx"
 import { applyMessageInfo, applyPart, queryKeys } from "../context/queries.ts"
-import { ROUTES } from "../context/routes.ts"
+import { ROUTES, runPath, sessionPath } from "../context/routes.ts"
 import { plainError } from "../context/server.ts"
 import { useServer } from "../context/server-context.tsx"
 import { IncidentList, MessageList, type MessageWithParts, type Part, PromptAnswer, type RunRecord, RunList, Session } from "../context/shapes.ts"
 import { userMessage } from "../context/user-message.ts"
 import { IncidentPanel } from "../diagnostics/incident-panel.tsx"
+import { runHistory } from "../diagnostics/run-history.ts"
+import { ModalDrawer } from "./modal-drawer.tsx"
+import { RunHistory } from "./run-history-list.tsx"
 import { SuspendedBanner } from "./suspended-banner.tsx"
 
 export const MODELS = ["scripted/quick", "scripted/slow", "scripted/tool-write", "scripted/silent", "scripted/stall"] as const
@@ -40,6 +43,8 @@ function SessionFor(props: { id: string }) {
   const server = useServer()
   const actions = useClientActions()
   const queryClient = useQueryClient()
+  const params = useParams<{ id: string; runId?: string }>()
+  const navigate = useNavigate()
   const id = props.id
   const path = `/session/${encodeURIComponent(id)}`
   const keys = {
@@ -55,49 +60,79 @@ function SessionFor(props: { id: string }) {
   const runs = createQuery(() => ({ queryKey: keys.runs(), queryFn: () => server.read(`${path}/run`, RunList), refetchOnMount: "always" as const }))
   const [liveIncidents, setLiveIncidents] = createSignal<Record<string, IncidentChain>>({})
   const [busy, setBusy] = createSignal(false)
-  const [panelOpen, setPanelOpen] = createSignal(false)
   const [dismissed, setDismissed] = createSignal<string | undefined>()
-  let bannerButton: HTMLButtonElement | undefined
-  const closePanel = () => {
-    setPanelOpen(false)
-    // Back where the user came from: the banner's button (or the banner, when it was dismissed).
-    queueMicrotask(() => (bannerButton?.isConnected ? bannerButton.focus() : document.getElementById("run-banner")?.focus()))
-  }
   const events = useEvents()
 
-  const lastRun = createMemo<RunRecord | undefined>(() => [...(runs.data ?? [])].sort((a, b) => a.startedAt - b.startedAt).at(-1))
-  const interrupted = createMemo(() => {
-    const run = lastRun()
+  // The panel is the URL: `/app/session/:id/run/:runId` opens it on that run, so a reload, the
+  // back button and a copied link all show the same run's explanation.
+  const panelRunId = () => (params.runId ? decodeURIComponent(params.runId) : undefined)
+  let opener: HTMLElement | undefined
+  let pushedHere = false
+  const openPanel = (runId: string) => {
+    const active = document.activeElement
+    opener = active instanceof HTMLElement && active !== document.body ? active : undefined
+    pushedHere = true
+    navigate(runPath(id, runId))
+  }
+  const showRun = (runId: string) => navigate(runPath(id, runId), { replace: true })
+  const closePanel = () => {
+    // Opened from this page: going back closes it and keeps the history as it was before.
+    if (pushedHere) window.history.back()
+    else navigate(sessionPath(id))
+  }
+  createEffect(
+    on(panelRunId, (runId, previous) => {
+      if (runId !== undefined || previous === undefined) return
+      pushedHere = false
+      const target = opener
+      opener = undefined
+      // Back where the user came from (the banner, a marker, the run history), without scrolling.
+      setTimeout(() => {
+        const fallback = document.getElementById("run-banner") ?? document.getElementById("main")
+        const element = target?.isConnected ? target : fallback
+        element?.focus({ preventScroll: true })
+      }, 0)
+    }),
+  )
+
+  const byStart = createMemo<RunRecord[]>(() => [...(runs.data ?? [])].sort((a, b) => a.startedAt - b.startedAt))
+  const lastRun = createMemo<RunRecord | undefined>(() => byStart().at(-1))
+  const stoppedRun = (run: RunRecord | undefined) => {
     const classification = run?.summary?.classification
     return run && run.status === "finished" && classification && classification !== "completed" ? { run, classification } : undefined
-  })
+  }
+  /** The banner: the latest run, when it stopped. */
+  const interrupted = createMemo(() => stoppedRun(lastRun()))
+  /** Every stopped run, by id: each keeps its marker and its explanation, however many runs came after. */
+  const stoppedById = createMemo(() => new Map(byStart().flatMap((run) => (stoppedRun(run) ? [[run.runId, stoppedRun(run)!] as const] : []))))
   const incidents = createQuery(() => ({
     queryKey: keys.incidents(),
     queryFn: () => server.read(`${path}/incident`, IncidentList),
-    enabled: interrupted() !== undefined,
+    enabled: stoppedById().size > 0,
   }))
   const incidentFor = (runId: string) => liveIncidents()[runId] ?? incidents.data?.find((chain) => chain.runId === runId)
+  const history = createMemo(() => runHistory(runs.data ?? [], incidents.data ?? Object.values(liveIncidents()), actions.isOwnAction))
   const running = () => busy() || lastRun()?.status === "running"
   const serverDown = () => events.status() === "reconnecting"
-  /** Facts from the transcript the export leaves out: the last line of output the user saw. */
+  /** Facts from the transcript the export leaves out: the last line of output the user saw, of this run only. */
   const transcriptContext = (runId: string | undefined) => {
-    const assistant = (messages.data ?? []).filter((message) => message.info.role === "assistant" && message.info.runId === runId).at(-1)
+    const assistant = runId === undefined ? undefined : (messages.data ?? []).filter((message) => message.info.role === "assistant" && message.info.runId === runId).at(-1)
     const text = assistant?.parts.map((part) => (part.type === "text" && "text" in part ? String(part.text) : "")).join("") ?? ""
     const last = text.split("\n").map((line) => line.trim()).filter(Boolean).at(-1)
     const toolPaths: Record<string, string> = {}
     for (const part of assistant?.parts ?? []) if (part.type === "tool" && "callID" in part && part.callID && "path" in part && part.path) toolPaths[part.callID] = part.path
     return { toolPaths, ...(last ? { lastOutput: last.length > 80 ? `${last.slice(0, 79)}…` : last } : {}) }
   }
-  const sendPrompt = async (text: string, model: string) => {
-    await actions.runAction("session.prompt", (api) => api.post(`${path}/prompt`, { text, model }, PromptAnswer))
+  const sendPrompt = async (text: string, model: string, resendOf?: string) => {
+    await actions.runAction("session.prompt", (api) => api.post(`${path}/prompt`, { text, model, ...(resendOf ? { resendOf } : {}) }, PromptAnswer))
     void queryClient.invalidateQueries({ queryKey: keys.messages() })
   }
   const resend = async (runId: string) => {
     const run = (runs.data ?? []).find((item) => item.runId === runId)
     const prompt = userMessage(messages.data ?? [], runId)
     if (!prompt || !run?.model) throw new Error("the prompt of this run is not in the transcript")
-    setPanelOpen(false)
-    await sendPrompt(prompt, run.model)
+    await sendPrompt(prompt, run.model, runId)
+    closePanel()
   }
 
   onServerEvent((event) => {
@@ -121,9 +156,12 @@ function SessionFor(props: { id: string }) {
       case "run.started":
         if (event.properties.sessionID === id) {
           setBusy(true)
-          // The panel explained the previous run: a new run makes it stale.
-          setPanelOpen(false)
+          // The banner spoke of the previous run; an open panel is one run's and stays.
           setDismissed(undefined)
+          const { runId, model, startedAt, resendOf } = event.properties
+          queryClient.setQueryData(keys.runs(), (list: RunRecord[] | undefined) =>
+            (list ?? []).some((run) => run.runId === runId) ? list : [...(list ?? []), { runId, sessionId: id, model, status: "running" as const, startedAt, ...(resendOf ? { resendOf } : {}) }],
+          )
           void queryClient.invalidateQueries({ queryKey: keys.runs() })
         }
         break
@@ -135,7 +173,7 @@ function SessionFor(props: { id: string }) {
         queryClient.setQueryData(keys.runs(), (list: RunRecord[] | undefined) => {
           const next = [...(list ?? [])]
           const index = next.findIndex((run) => run.runId === summary.runId)
-          const record: RunRecord = { runId: summary.runId, sessionId: summary.sessionId, model: summary.model, status: "finished", startedAt: summary.startedAt, summary }
+          const record: RunRecord = { runId: summary.runId, sessionId: summary.sessionId, model: summary.model, status: "finished", startedAt: summary.startedAt, summary, ...(summary.resendOf ? { resendOf: summary.resendOf } : {}) }
           if (index < 0) next.push(record)
           else next[index] = { ...next[index]!, status: "finished", summary }
           return next
@@ -169,19 +207,36 @@ function SessionFor(props: { id: string }) {
             summary={stopped().run.summary}
             incident={incidentFor(stopped().run.runId)}
             isOwnAction={actions.isOwnAction}
-            onExplain={() => setPanelOpen(true)}
+            onExplain={() => openPanel(stopped().run.runId)}
             onDismiss={() => {
               setDismissed(stopped().run.runId)
               // The button is gone with the banner: focus goes back to the top of the page, not to <body>.
               document.getElementById("main")?.focus()
             }}
-            buttonRef={(element) => (bannerButton = element)}
           />
         )}
       </Show>
-      <Show when={panelOpen()}>
-        <div class="drawer-scrim" aria-hidden="true" onClick={closePanel} />
-        <IncidentPanel sessionId={id} runId={interrupted()?.run.runId} onClose={closePanel} onResend={resend} context={transcriptContext(interrupted()?.run.runId)} />
+      <Show when={panelRunId()} keyed>
+        {(runId) => (
+          <ModalDrawer onClose={closePanel}>
+            <IncidentPanel
+              sessionId={id}
+              runId={runId}
+              runs={runs.data ?? []}
+              running={(runs.data ?? []).find((run) => run.runId === runId)?.status === "running"}
+              onClose={closePanel}
+              onResend={resend}
+              onSelectRun={showRun}
+              onOpenRun={(other) => navigate(runPath(id, other))}
+              linkFor={(other) => new URL(runPath(id, other), window.location.origin).href}
+              context={transcriptContext(runId)}
+            />
+          </ModalDrawer>
+        )}
+      </Show>
+
+      <Show when={history().length > 1 || stoppedById().size > 0}>
+        <RunHistory rows={history()} sessionId={id} onOpen={openPanel} />
       </Show>
 
       <section class="card messages" aria-label="Messages" aria-busy={running() ? "true" : "false"}>
@@ -204,10 +259,10 @@ function SessionFor(props: { id: string }) {
                   <li class={`message message-${message.info.role}`} data-testid="message" data-role={message.info.role}>
                     <div class="message-role">{message.info.role === "user" ? "You" : `Assistant${message.info.modelID ? ` · ${message.info.providerID ? `${message.info.providerID}/` : ""}${message.info.modelID}` : ""}`}</div>
                     <For each={message.parts}>{(part) => <PartView part={part} />}</For>
-                    <Show when={message.info.role === "assistant" && interrupted() && message.info.runId === interrupted()!.run.runId ? interrupted() : undefined}>
+                    <Show when={message.info.role === "assistant" && message.info.runId ? stoppedById().get(message.info.runId) : undefined}>
                       {(stopped) => (
-                        <p class="stop-marker" data-testid="stop-marker">
-                          <button type="button" class="link" aria-haspopup="dialog" onClick={() => setPanelOpen(true)}>
+                        <p class="stop-marker" data-testid="stop-marker" data-run-id={stopped().run.runId}>
+                          <button type="button" class="link" aria-haspopup="dialog" onClick={() => openPanel(stopped().run.runId)}>
                             Stopped here: {STOP_MARKER_WORDS[stopped().classification]}
                           </button>
                         </p>
