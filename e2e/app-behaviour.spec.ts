@@ -201,7 +201,7 @@ test("keyboard: the skip link moves focus to the page, and the banner is the nex
   await expect(page.getByRole("heading", { name: "Why did this run stop?" })).toBeFocused()
 })
 
-test("panel: Escape closes it and focus returns to the banner button; a new run closes it; the banner can be dismissed", async ({ page, server, project }, testInfo) => {
+test("panel: Escape closes it and focus returns to the banner button; a new run leaves it on its own run; the banner can be dismissed", async ({ page, server, project }, testInfo) => {
   const dir = project()
   await openProject(page, server.url, dir)
   const sessionId = await startRun(page)
@@ -211,26 +211,30 @@ test("panel: Escape closes it and focus returns to the banner button; a new run 
   await expect(panel).toHaveCount(0)
   await expect(page.getByTestId(ui.bannerButton)).toBeFocused()
 
-  // A run started elsewhere (another client) makes the open panel stale: it closes.
+  // A run started elsewhere (another client): the open panel explains its own run still, by its URL.
   await page.getByTestId(ui.bannerButton).click()
   await expect(panel.getByTestId(ui.panelVerdict)).toBeVisible()
+  const first = await panel.getAttribute("data-run-id")
   const res = await server.fetch(`/session/${sessionId}/prompt`, { method: "POST", directory: dir, body: JSON.stringify({ text: "again", model: SLOW }) })
   expect(res.ok).toBe(true)
+  await expect(page.getByTestId("run-history-row")).toHaveCount(2)
+  await expect(panel).toHaveAttribute("data-run-id", first!)
+  await page.keyboard.press("Escape")
   await expect(panel).toHaveCount(0)
   await expect(page.getByTestId(ui.banner)).toHaveCount(0)
   await expect(page.getByText("A run is in progress.")).toBeVisible()
 
-  // That run stopped too: its banner, dismissed, stays gone; the stop marker stays in the transcript.
+  // That run stopped too: its banner, dismissed, stays gone; both runs keep their stop markers.
   await pressStop(page)
   await expect(page.getByTestId(ui.banner)).toBeVisible()
   await page.getByTestId("banner-dismiss").click()
   await expect(page.getByTestId(ui.banner)).toHaveCount(0)
-  await expect(page.getByTestId("stop-marker")).toHaveCount(1)
+  await expect(page.getByTestId("stop-marker")).toHaveCount(2)
   await expect(page.locator("main#main")).toBeFocused()
   await expect(page.getByTestId(ui.actionStatus)).toContainText("Stop: done")
   await expectPlainWords(page)
   // The marker still opens the panel.
-  await page.getByTestId("stop-marker").getByRole("button").click()
+  await page.getByTestId("stop-marker").last().getByRole("button").click()
   await expect(page.getByTestId(ui.panel).getByTestId(ui.panelVerdict)).toBeVisible()
   await snap(page, testInfo, "panel-from-marker")
 })

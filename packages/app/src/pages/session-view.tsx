@@ -28,13 +28,33 @@ const OTHER_MODEL = "other"
 
 export function SessionView() {
   const project = useProject()
+  const server = useServer()
   const params = useParams<{ id: string }>()
+  // A session's link opened in a new tab (a copied run link): the session knows its project.
+  const home = createQuery(() => ({
+    queryKey: ["session-home", params.id ?? ""],
+    queryFn: () => server.read(`/session/${params.id ?? ""}`, Session),
+    enabled: !!params.id,
+    staleTime: Number.POSITIVE_INFINITY,
+  }))
+  createEffect(() => {
+    const directory = home.data?.directory
+    if (directory && directory !== project.directory()) project.select(directory)
+  })
   return (
-    <Show when={project.directory()} fallback={<Navigate href={ROUTES.picker} />}>
-      <Show when={params.id} keyed>
-        {(id) => <SessionFor id={decodeURIComponent(id)} />}
-      </Show>
-    </Show>
+    <Switch>
+      <Match when={!project.directory() && (home.isError || !params.id)}>
+        <Navigate href={ROUTES.picker} />
+      </Match>
+      <Match when={project.directory() && (!home.data || home.data.directory === project.directory())}>
+        <Show when={params.id} keyed>
+          {(id) => <SessionFor id={decodeURIComponent(id)} />}
+        </Show>
+      </Match>
+      <Match when={true}>
+        <p class="muted">Opening the session…</p>
+      </Match>
+    </Switch>
   )
 }
 
