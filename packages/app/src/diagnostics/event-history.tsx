@@ -106,7 +106,7 @@ export function EventHistory(props: EventHistoryProps) {
                   </span>
                 </button>
                 <Show when={expanded()}>
-                  <dl class="event-attributes" id={id} data-testid="history-attributes" aria-label="What is recorded">
+                  <dl class="event-attributes" id={id} data-testid="history-attributes">
                     <FieldList fields={item.attributes.map(([key, value]) => [key, withClock(key, value)] as const)} />
                   </dl>
                 </Show>
