@@ -49,4 +49,14 @@ describe("timeline in the panel", () => {
     fireEvent.click(screen.getByTestId("cause-path-toggle"))
     expect(screen.getByTestId("cause-path-hidden").textContent).toBe("Every step is on the path.")
   })
+
+  it("what the drawing says only to a pointer (a tick's, the unknown stretch's and the broken axis's <title>) is said to the keyboard too", () => {
+    const { svg } = renderPanel("crash_evidence")
+    const details = screen.getByTestId("timeline-details")
+    svg.querySelector('g.wf-row[data-kind="run"]')!.dispatchEvent(new FocusEvent("focus"))
+    const pairs = Array.from(details.querySelectorAll("dt")).map((dt) => [dt.textContent, dt.nextElementSibling?.textContent ?? ""])
+    expect(pairs.map(([key]) => key)).toEqual(["step", "at", "took", "unknown", "run", "write started", "last heartbeat"])
+    expect(pairs.find(([key]) => key === "unknown")![1]).toMatch(/^from \+2\.00 s to \+60\.00 s, until the server restarted at \d\d:\d\d:\d\d\.\d{3}$/)
+    expect(screen.getByTestId("legend-break").textContent).toContain("time axis broken")
+  })
 })

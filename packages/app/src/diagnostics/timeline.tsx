@@ -6,8 +6,7 @@
  */
 import { createEffect, createMemo, createSignal, on, Show, untrack } from "solid-js"
 import { FieldList } from "./event-history.tsx"
-import { clockMs } from "./story.ts"
-import { causePathOnly, type WaterfallModel, type WaterfallRow } from "./waterfall.ts"
+import { causePathOnly, rowDetails, type WaterfallModel, type WaterfallRow } from "./waterfall.ts"
 import { highlightRows, renderWaterfall } from "./waterfall-render.ts"
 
 export interface TimelineProps {
@@ -71,16 +70,16 @@ export function Timeline(props: TimelineProps) {
         <li><span class="key key-stop" aria-hidden="true" /> stop signal</li>
         <li><span class="key key-unknown" aria-hidden="true" /> unknown (server down)</li>
         <li><span class="key key-missing" aria-hidden="true" /> not recorded</li>
+        <Show when={(shown()?.segments.length ?? 0) > 1}>
+          <li data-testid="legend-break"><span class="key key-break" aria-hidden="true">//</span> time axis broken: a quiet stretch is cut out</li>
+        </Show>
       </ul>
       <div class="timeline-details" data-testid="timeline-details" aria-live="polite">
         <Show when={focused()} fallback={<span class="muted">Hover or focus a row to see its ids; click it or press Enter to expand it in place.</span>}>
           {(row) => (
+            // Everything the drawing says of the row only to a pointer (its <title>s), said here to the keyboard too.
             <dl>
-              <dt>Step</dt>
-              <dd>{row().name}</dd>
-              <dt>At</dt>
-              <dd>{clockMs(row().start)}</dd>
-              <FieldList fields={row().fields} />
+              <FieldList fields={rowDetails(row(), shown()?.t0 ?? row().start)} />
             </dl>
           )}
         </Show>
