@@ -1,7 +1,8 @@
 /**
  * The open panel, checked with axe in light and dark themes at 1280 px and 390 px (no serious or
  * critical violation), with a screenshot of each as a test artifact; below 600 px the event
- * history is the default view. And the waterfall in a real browser: a crash drawn hatched behind
+ * history is the default view; an expanded history row and an expanded waterfall row are checked
+ * the same way. And the waterfall in a real browser: a crash drawn hatched behind
  * a broken axis, redrawn when the window narrows, no two labels overlapping.
  */
 import AxeBuilder from "@axe-core/playwright"
@@ -69,6 +70,29 @@ test("the open panel has no serious or critical accessibility violation, light a
   await expect(panel.getByTestId(ui.timeline)).toBeVisible()
   expect(await seriousViolations(page), "dark at 390 px, timeline").toEqual([])
   await snap(page, testInfo, "panel-dark-390-timeline")
+})
+
+test("an expanded history row and an expanded waterfall row have no serious or critical accessibility violation, light and dark", async ({ page, server, project }, testInfo) => {
+  const dir = project()
+  await page.setViewportSize({ width: 1280, height: 900 })
+  await openProject(page, server.url, dir)
+  await startRun(page)
+  await page.getByTestId(ui.reload).click()
+  await confirmStops(page, { runs: 1, directories: [dir] })
+  const panel = await openPanelFromBanner(page, "local_instance_reload")
+  const toggle = panel.locator('[data-testid="history-item"][data-record-kind="lifecycle"]').first().getByTestId("history-toggle")
+  await toggle.click()
+  await expect(toggle).toHaveAttribute("aria-expanded", "true")
+  await expect(panel.getByTestId("history-attributes")).toBeVisible()
+  const request = panel.getByTestId(ui.timeline).locator('g.wf-row[data-kind="request"]')
+  await request.click()
+  await expect(request).toHaveAttribute("aria-expanded", "true")
+  await expect(panel.getByTestId(ui.timeline).getByTestId("row-details")).toBeVisible()
+  for (const theme of THEMES) {
+    await page.emulateMedia({ colorScheme: theme })
+    expect(await seriousViolations(page), `${theme}, a history row and a waterfall row expanded`).toEqual([])
+    await snap(page, testInfo, `panel-expanded-${theme}`)
+  }
 })
 
 test("waterfall: a crash is hatched behind a broken axis, redrawn when the window narrows, and no two labels overlap", async ({ page, server, project }, testInfo) => {

@@ -2,9 +2,9 @@ import { readExport } from "opencode/provenance/export-reader"
 import { LifecycleAction, RunSummary, type IncidentChain } from "opencode/provenance/schemas"
 import { describe, expect, it } from "vitest"
 import { exportData } from "../src/diagnostics/export-data.ts"
-import { headlineWords } from "../src/diagnostics/story.ts"
-import { axisLayout, axisSegments, buildWaterfall } from "../src/diagnostics/waterfall.ts"
-import { fitText, labelColumnWidth, renderWaterfall } from "../src/diagnostics/waterfall-render.ts"
+import { clockMs, headlineWords } from "../src/diagnostics/story.ts"
+import { axisLayout, axisSegments, buildWaterfall, causePathOnly, rowDetails, type WaterfallModel } from "../src/diagnostics/waterfall.ts"
+import { fitText, labelColumnWidth, ROW_HEIGHT, renderWaterfall } from "../src/diagnostics/waterfall-render.ts"
 import { exportFor, T0 } from "./fixtures.ts"
 
 function chainOf(doc: unknown): IncidentChain {
@@ -203,5 +203,164 @@ describe("waterfall rendering", () => {
     expect(svg.querySelectorAll("g.wf-row")).toHaveLength(rows)
     expect(svg.querySelectorAll("defs")).toHaveLength(1)
     expect(svg.querySelectorAll('[data-testid="axis-break"]')).toHaveLength(1)
+  })
+})
+
+describe("waterfall rows expand in place to their details", () => {
+  const diagnosed = () => {
+    const doc = exportFor("diagnosed")
+    return buildWaterfall(chainOf(doc), exportData(doc).records, { isOwnAction: () => true })
+  }
+  const draw = (model: WaterfallModel, width: number, options: Partial<Parameters<typeof renderWaterfall>[2]> = {}) => {
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg")
+    document.body.append(svg)
+    renderWaterfall(svg, model, { width, ...options })
+    return svg
+  }
+  const rowTop = (svg: SVGSVGElement, id: string) => Number(svg.querySelector(`g.wf-row[data-row="${id}"] .wf-row-bg`)!.getAttribute("y"))
+
+  it("a row's details: its whole name, when it happened, how long it took, its ids and its ticks", () => {
+    const model = diagnosed()
+    const request = model.rows.find((row) => row.id === "req:req_reload1")!
+    expect(rowDetails(request, model.t0)).toEqual([
+      ["step", "Request from the app: POST /instance/reload"],
+      ["at", `+3.45 s (${clockMs(T0 + 3_450)})`],
+      ["took", "40 ms"],
+      ["request", "req_reload1"],
+      ["answered", "200"],
+    ])
+    const run = model.rows.at(-1)!
+    expect(rowDetails(run, model.t0)).toContainEqual(["stop signal", `+3.60 s (${clockMs(T0 + 3_600)})`])
+    const doc = exportFor("crash_evidence")
+    const crash = buildWaterfall(chainOf(doc), exportData(doc).records)
+    expect(rowDetails(crash.rows.find((row) => row.kind === "run")!, crash.t0)).toContainEqual(["unknown", `from +2.00 s to +60.00 s, until the server restarted at ${clockMs(T0 + 60_000)}`])
+  })
+
+  it("an expanded row's details sit right under it, and the rows below move down to make room", () => {
+    const model = diagnosed()
+    const plain = draw(model, 900)
+    const open = draw(model, 900, { expanded: new Set(["req:req_reload1"]) })
+    const details = open.querySelector<SVGGElement>('[data-testid="row-details"]')!
+    expect(details.getAttribute("data-row")).toBe("req:req_reload1")
+    const box = details.querySelector("rect")!
+    const top = Number(box.getAttribute("y"))
+    const height = Number(box.getAttribute("height"))
+    expect(height).toBeGreaterThan(0)
+    expect(rowTop(open, "act:act_reload1")).toBe(rowTop(plain, "act:act_reload1"))
+    expect(rowTop(open, "req:req_reload1")).toBe(rowTop(plain, "req:req_reload1"))
+    expect(top).toBe(rowTop(open, "req:req_reload1") + ROW_HEIGHT)
+    expect(rowTop(open, "lc:lc_reload1")).toBe(rowTop(plain, "lc:lc_reload1") + height)
+    expect(rowTop(open, "run:run_one")).toBe(rowTop(plain, "run:run_one") + height)
+    expect(Number(open.getAttribute("height"))).toBe(Number(plain.getAttribute("height")) + height)
+    // Its words: every detail, the ids included, each line inside the box.
+    const lines = Array.from(details.querySelectorAll("text")).map((node) => node.textContent)
+    expect(lines.join(" ")).toContain("Request from the app: POST /instance/reload")
+    expect(lines.join(" ")).toContain("req_reload1")
+    for (const node of Array.from(details.querySelectorAll("text"))) {
+      const y = Number(node.getAttribute("y"))
+      expect(y).toBeGreaterThan(top)
+      expect(y).toBeLessThanOrEqual(top + height)
+      expect(Number(node.getAttribute("x")) + (node.textContent ?? "").length * 6.7).toBeLessThanOrEqual(900)
+    }
+    // The row says it is expanded and which block it controls; the others say they are not.
+    const rows = Array.from(open.querySelectorAll("g.wf-row"))
+    expect(rows.map((row) => [row.getAttribute("role"), row.getAttribute("aria-expanded")])).toEqual([
+      ["button", "false"],
+      ["button", "true"],
+      ["button", "false"],
+      ["button", "false"],
+    ])
+    expect(rows[1]!.getAttribute("aria-controls")).toBe(details.id)
+    expect(details.getAttribute("role")).toBe("group")
+  })
+
+  it("a click, Enter or Space on a row asks to expand or collapse it", () => {
+    const toggled: string[] = []
+    const svg = draw(diagnosed(), 900, { onToggle: (row) => toggled.push(row.id) })
+    const row = svg.querySelector('g.wf-row[data-row="lc:lc_reload1"]')!
+    row.dispatchEvent(new MouseEvent("click", { bubbles: true }))
+    row.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }))
+    row.dispatchEvent(new KeyboardEvent("keydown", { key: " ", bubbles: true }))
+    row.dispatchEvent(new KeyboardEvent("keydown", { key: "a", bubbles: true }))
+    expect(toggled).toEqual(["lc:lc_reload1", "lc:lc_reload1", "lc:lc_reload1"])
+  })
+
+  it("cause path only: drops the restart, a close that also asked, and a possible cause; keeps every gap on the path", () => {
+    const crashDoc = exportFor("crash_evidence")
+    const crash = buildWaterfall(chainOf(crashDoc), exportData(crashDoc).records)
+    expect(crash.rows.map((row) => row.kind)).toContain("restart")
+    expect(causePathOnly(crash).rows.map((row) => row.kind)).not.toContain("restart")
+
+    const doc = exportFor("diagnosed")
+    doc.diagnostics.lifecycle.push(LifecycleAction.parse({ ...doc.diagnostics.lifecycle[0]!, lifecycleId: "lc_other", seq: 6, operation: "dispose", rootOperation: "dispose", rootId: "lc_other", startedAt: T0 + 3_700, finishedAt: T0 + 9_000 }))
+    const chain = { ...chainOf(exportFor("diagnosed")), alsoRequestedBy: [{ seq: 6, at: T0 + 3_700, kind: "lifecycle" as const, lifecycleId: "lc_other", operation: "dispose" as const, late: false }] }
+    const full = buildWaterfall(chain, exportData(doc).records, { isOwnAction: () => true })
+    expect(full.rows.map((row) => row.id)).toContain("lc:lc_other")
+    const path = causePathOnly(full)
+    expect(path.rows.map((row) => row.id)).toEqual(["act:act_reload1", "req:req_reload1", "lc:lc_reload1", "run:run_one"])
+    expect(path.links.map((link) => `${link.from}>${link.to}`)).toEqual(["act:act_reload1>req:req_reload1", "req:req_reload1>lc:lc_reload1", "lc:lc_reload1>run:run_one"])
+    // The axis is the path's: the other close's 5 s no longer stretch it.
+    expect(full.t1).toBe(T0 + 9_000)
+    expect(path.t1).toBe(T0 + 4_100)
+
+    // A possible cause of a lost run is not its cause: dashed, and not on the path.
+    crashDoc.diagnostics.lifecycle.push(exportFor("diagnosed").diagnostics.lifecycle[0]!)
+    const possible = buildWaterfall({ ...chainOf(crashDoc), possibleCause: { lifecycleId: "lc_reload1", operation: "reload" } }, exportData(crashDoc).records)
+    const maybe = possible.rows.find((row) => row.id === "lc:lc_reload1")!
+    expect(maybe.name).toMatch(/^Possible cause, not confirmed/)
+    expect(possible.links.find((link) => link.from === maybe.id)?.dashed).toBe(true)
+    expect(causePathOnly(possible).rows.map((row) => row.id)).not.toContain(maybe.id)
+
+    const partialDoc = exportFor("partially_diagnosed")
+    const partial = causePathOnly(buildWaterfall(chainOf(partialDoc), exportData(partialDoc).records))
+    expect(partial.rows.map((row) => row.kind)).toEqual(["missing", "request", "lifecycle", "run"])
+  })
+})
+
+describe("waterfall: a label cut to fit reads in full", () => {
+  const draw = (model: WaterfallModel, width: number) => {
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg")
+    document.body.append(svg)
+    renderWaterfall(svg, model, { width })
+    return svg
+  }
+
+  it("on focus, drawn over the drawing on a plate, and in the row's accessible name", () => {
+    const doc = exportFor("diagnosed")
+    const svg = draw(buildWaterfall(chainOf(doc), exportData(doc).records), 600)
+    const row = svg.querySelector('g.wf-row[data-row="req:req_reload1"]')!
+    expect(row.querySelector(".wf-name")!.textContent).toMatch(/^Request from the app: POST \/.*…$/)
+    expect(row.getAttribute("aria-label")).toMatch(/^Request from the app: POST \/instance\/reload, at \+/)
+    expect(svg.querySelector('[data-testid="full-label"]')).toBeNull()
+    row.dispatchEvent(new FocusEvent("focus"))
+    const full = svg.querySelector('[data-testid="full-label"]')!
+    expect(Array.from(full.querySelectorAll("text")).map((node) => node.textContent).join(" ")).toBe("Request from the app: POST /instance/reload")
+    // Drawn last, so nothing covers it.
+    expect(svg.lastElementChild).toBe(full)
+    row.dispatchEvent(new FocusEvent("blur"))
+    expect(svg.querySelector('[data-testid="full-label"]')).toBeNull()
+    // A name shown whole needs nothing more.
+    svg.querySelector('g.wf-row[data-row="run:run_one"]')!.dispatchEvent(new FocusEvent("focus"))
+    expect(svg.querySelector('[data-testid="full-label"]')).toBeNull()
+  })
+
+  it("a name wider than the drawing wraps, every line inside the drawing", () => {
+    const name = "Noticed while loading the project for POST /session/:id/prompt, a long route label"
+    const model: WaterfallModel = {
+      rows: [{ id: "req:req_long", kind: "request", depth: 1, name, start: 0, end: 10, durationText: "10 ms", ticks: [], fields: [["request", "req_long"]] }],
+      links: [],
+      segments: [{ from: 0, to: 10 }],
+      t0: 0,
+      t1: 10,
+    }
+    const svg = draw(model, 390)
+    svg.querySelector("g.wf-row")!.dispatchEvent(new FocusEvent("focus"))
+    const full = svg.querySelector('[data-testid="full-label"]')!
+    const lines = Array.from(full.querySelectorAll("text"))
+    expect(lines.length).toBeGreaterThan(1)
+    expect(lines.map((node) => node.textContent).join(" ")).toBe(name)
+    const plate = full.querySelector("rect")!
+    expect(Number(plate.getAttribute("x")) + Number(plate.getAttribute("width"))).toBeLessThanOrEqual(390)
+    for (const node of lines) expect(Number(node.getAttribute("x")) + (node.textContent ?? "").length * 6.7).toBeLessThanOrEqual(Number(plate.getAttribute("x")) + Number(plate.getAttribute("width")))
   })
 })

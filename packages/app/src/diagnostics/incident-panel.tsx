@@ -7,18 +7,18 @@
  * links move to another run's URL. Escape or Close closes it; the caller returns focus to
  * whatever opened it.
  */
-import { createEffect, createMemo, createResource, createSignal, For, Match, on, onCleanup, onMount, Show, Switch } from "solid-js"
-import type { IncidentChain } from "opencode/provenance"
+import { createMemo, createResource, createSignal, For, Match, onCleanup, onMount, Show, Switch } from "solid-js"
 import { z } from "zod"
 import { useClientActions } from "../context/client-action.tsx"
 import { useServer } from "../context/server-context.tsx"
 import { downloadJson, type ExportData, exportData } from "./export-data.ts"
 import { classificationWords, HOP_STATUS_WORDS, HOP_WORDS, operationTitle } from "./glossary.ts"
-import { clock, clockMs, eventHistory, evidenceWords, headlineWords, retryAdvice, runFacts, type StoryContext } from "./story.ts"
 import type { RunRecord } from "../context/shapes.ts"
+import { EventHistory, FieldList } from "./event-history.tsx"
 import { resendLinks } from "./run-history.ts"
-import { buildWaterfall, type WaterfallRow } from "./waterfall.ts"
-import { renderWaterfall } from "./waterfall-render.ts"
+import { clock, clockMs, evidenceWords, headlineWords, retryAdvice, runFacts, type StoryContext } from "./story.ts"
+import { Timeline } from "./timeline.tsx"
+import { buildWaterfall } from "./waterfall.ts"
 
 export interface IncidentPanelProps {
   sessionId: string
@@ -194,13 +194,13 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
     const current = chain()
     return current ? buildWaterfall(current, records(), context()) : undefined
   })
-  const [focused, setFocused] = createSignal<WaterfallRow | undefined>(undefined)
+  // Waterfall rows the pointer or the focus is on, in the waterfall or the history: both mark them.
+  const [linked, setLinked] = createSignal<ReadonlySet<string>>(new Set())
   const [exportState, setExportState] = createSignal<"idle" | "busy" | "done" | "error">("idle")
   const [exportError, setExportError] = createSignal("")
   const [resendState, setResendState] = createSignal<"idle" | "busy" | "done" | "error">("idle")
   const [width, setWidth] = createSignal(props.width ?? 0)
   const [view, setView] = createSignal<"timeline" | "history" | undefined>(undefined)
-  let svg: SVGSVGElement | undefined
   let panel: HTMLElement | undefined
   let heading: HTMLHeadingElement | undefined
 
@@ -218,12 +218,7 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
   const measuredWidth = () => width() || props.width || 960
   const narrow = () => measuredWidth() < NARROW_PX
   const shownView = () => view() ?? (narrow() ? "history" : "timeline")
-  createEffect(
-    on([model, width, shownView], ([current, , shown]) => {
-      if (!svg || !current || (narrow() && shown !== "timeline")) return
-      renderWaterfall(svg, current, { width: measuredWidth(), onSelect: setFocused })
-    }),
-  )
+  const link = (rowIds: string[]) => setLinked(new Set(rowIds))
 
   const runExport = async () => {
     if (!props.onExport) return
@@ -400,34 +395,9 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
             </button>
           </div>
         </Show>
-        <div class="timeline" hidden={narrow() && shownView() !== "timeline"}>
-          <h3>Timeline</h3>
-          <svg data-testid="timeline-svg" ref={svg} role="group" aria-label="Timeline: one row per step, from what stopped the run down to the run itself" />
-          <ul class="legend" aria-label="Legend">
-            <li><span class="key key-bar" aria-hidden="true" /> a step and how long it took</li>
-            <li><span class="key key-instant" aria-hidden="true" /> an instant</li>
-            <li><span class="key key-output" aria-hidden="true" /> output shown</li>
-            <li><span class="key key-tool" aria-hidden="true" /> tool started / done</li>
-            <li><span class="key key-stop" aria-hidden="true" /> stop signal</li>
-            <li><span class="key key-unknown" aria-hidden="true" /> unknown (server down)</li>
-            <li><span class="key key-missing" aria-hidden="true" /> not recorded</li>
-          </ul>
-          <div class="timeline-details" data-testid="timeline-details" aria-live="polite">
-            <Show when={focused()} fallback={<span class="muted">Hover or focus a row to see its ids.</span>}>
-              {(row) => (
-                <dl>
-                  <dt>Step</dt>
-                  <dd>{row().name}</dd>
-                  <dt>At</dt>
-                  <dd>{clockMs(row().start)}</dd>
-                  <FieldList fields={row().fields} />
-                </dl>
-              )}
-            </Show>
-          </div>
-        </div>
+        <Timeline model={model()} width={measuredWidth()} hidden={narrow() && shownView() !== "timeline"} linked={linked()} onHover={link} />
         <Show when={!narrow() || shownView() === "history"}>
-          <History chain={chain()!} data={props.data} context={context()} />
+          <EventHistory chain={chain()!} data={props.data} context={context()} linked={linked()} onHover={link} />
         </Show>
       </Show>
 
@@ -521,45 +491,5 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
         </div>
       </Show>
     </section>
-  )
-}
-
-/** The numbered event history, Temporal style: relative and absolute time, one event a row. */
-function History(props: { chain: IncidentChain; data: ExportData; context: StoryContext }) {
-  const items = createMemo(() => eventHistory(props.chain, props.data.records, props.context))
-  const t0 = () => items()[0]?.at ?? 0
-  return (
-    <section class="history" aria-labelledby="history-title">
-      <h3 id="history-title">Event history</h3>
-      <ol class="events" data-testid="event-history">
-        <For each={items()}>
-          {(item, index) => (
-            <li class={`event event-${item.kind}`} data-testid="history-item" data-kind={item.kind}>
-              <span class="event-n" aria-hidden="true">
-                {index() + 1}
-              </span>
-              <span class="event-words">{item.words}</span>
-              <span class="event-time">
-                <span class="event-rel">+{((item.at - t0()) / 1_000).toFixed(2)} s</span> <time datetime={new Date(item.at).toISOString()}>{clockMs(item.at)}</time>
-              </span>
-            </li>
-          )}
-        </For>
-      </ol>
-    </section>
-  )
-}
-
-/** A record's fields as `<dt>`/`<dd>` pairs, inside the caller's `<dl>`. */
-function FieldList(props: { fields: readonly (readonly [string, string])[] }) {
-  return (
-    <For each={props.fields}>
-      {([key, value]) => (
-        <>
-          <dt>{key}</dt>
-          <dd>{value}</dd>
-        </>
-      )}
-    </For>
   )
 }

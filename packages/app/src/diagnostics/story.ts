@@ -4,7 +4,7 @@
  * advice naming the tool that ran, and the numbered event history. Pure: chain and records in,
  * words out, so each wording is unit-tested. Words never claim more than the chain supports.
  */
-import { Origin, type IncidentChain, type RunSummary } from "opencode/provenance"
+import { Origin, type IncidentChain, type RequestRef, type RunSummary } from "opencode/provenance"
 import {
   actionWords,
   classificationWords,
@@ -19,6 +19,7 @@ import {
   SIGNAL_WORDS,
 } from "./glossary.ts"
 import type { DiagnosticsRecords } from "./export-data.ts"
+import { type HistoryRecordKind, type HistorySource, recordAttributes, ROW_ID, runPart } from "./history-source.ts"
 
 export interface StoryContext {
   /** Whether an action id was created in this app tab ("you clicked"). */
@@ -247,6 +248,12 @@ export interface HistoryItem {
   words: string
   /** Where the item comes from, for styling: the run itself or the chain that stopped it. */
   kind: "run" | "cause" | "stop" | "unknown"
+  /** The kind of record it was read from, for the history's filters. */
+  recordKind: HistoryRecordKind
+  /** The waterfall rows drawing the same record (a row the waterfall leaves out is simply not there). */
+  rowIds: string[]
+  /** Every recorded attribute of that record, ids included. */
+  attributes: [string, string][]
 }
 
 /**
@@ -255,27 +262,37 @@ export interface HistoryItem {
  */
 export function eventHistory(chain: IncidentChain, records: DiagnosticsRecords, context: StoryContext = {}): HistoryItem[] {
   const items: HistoryItem[] = []
+  // The record the items added next are read from; set before each group of items.
+  let from: HistorySource = runPart(chain.runId, {})
   const add = (at: number | undefined, words: string, kind: HistoryItem["kind"]) => {
-    if (at !== undefined) items.push({ at, words, kind })
+    if (at !== undefined) items.push({ at, words, kind, ...from })
   }
   const facts = runFacts(chain, records)
   const summary = facts?.summary
+  const runRow = [ROW_ID.run(chain.runId)]
+  from = { recordKind: "run", rowIds: runRow, attributes: recordAttributes(summary ?? facts?.crash) }
   add(facts?.startedAt, `Prompt sent; the run started${summary?.model ? ` (${summary.model})` : ""}`, "run")
+  from = runPart(chain.runId, { provider: summary?.provider })
   if (summary?.provider.firstOutputAt !== undefined) add(summary.provider.firstOutputAt, "First output shown", "run")
   for (const tool of facts?.tools ?? []) {
+    from = runPart(chain.runId, { tool })
     const path = context.toolPaths?.[tool.callId]
     add(tool.startedAt, `Tool ${tool.name}${path ? ` ${path}` : ""} started (can ${KIND_WORDS[tool.kind] ?? tool.kind})`, "run")
     if (tool.completedAt !== undefined) add(tool.completedAt, `Tool ${tool.name} ${tool.status === "completed" ? "done" : tool.status}`, "run")
   }
+  from = runPart(chain.runId, { provider: summary?.provider })
   if (summary?.provider.lastOutputAt !== undefined && summary.provider.lastOutputAt !== summary.provider.firstOutputAt) add(summary.provider.lastOutputAt, "Last output shown", "run")
   if (facts?.crash) {
+    from = { recordKind: "run", rowIds: runRow, attributes: recordAttributes(facts.crash) }
     add(facts.crash.lastHeartbeatAt, "Last sign of life from the run (heartbeat)", "run")
+    from = { ...from, rowIds: [ROW_ID.restart] }
     add(facts.crash.detectedAt, "Server restarted and found the run unfinished; what happened in between is unknown", "unknown")
   }
 
   const origin = parsedOrigin(chain)
   const request = origin && "request" in origin ? origin.request : origin?.kind === "context_mismatch" ? origin.detectedDuring : undefined
   const requestRecord = request ? records.requests.find((item) => item.requestId === request.requestId) : undefined
+  if (request) from = requestSource(request, requestRecord, origin?.kind === "context_mismatch", records)
   if (origin?.kind === "api_route" && request) {
     const requested = chain.classification === "user_cancelled" ? "Stop requested" : `${operationTitle(chain.rootOperation ?? chain.operation)} requested`
     add(requestRecord?.time, `${requested} (${causeWords(chain, context)})`, "cause")
@@ -288,6 +305,7 @@ export function eventHistory(chain: IncidentChain, records: DiagnosticsRecords, 
   for (const step of path) {
     const action = records.lifecycle.find((item) => item.lifecycleId === step.lifecycleId)
     if (!action) continue
+    from = { recordKind: "lifecycle", rowIds: [...(step === path[0] ? firstStepRows(origin) : []), ROW_ID.lifecycle(action.lifecycleId)], attributes: recordAttributes(action) }
     const startWords =
       origin?.kind === "config_invalidation" && step === path[0] && !requestRecord
         ? `${configFileWords(origin.scope)} changed on disk; ${OPERATION_NOUN[step.operation]} started`
@@ -295,13 +313,38 @@ export function eventHistory(chain: IncidentChain, records: DiagnosticsRecords, 
           ? `${causeWords(chain, context).replace(/^the server/, "The server")}; ${OPERATION_NOUN[step.operation]} started`
           : `${operationTitle(step.operation)} started${reachWords(action, records)}`
     add(action.startedAt, startWords, "cause")
+    from = { ...from, rowIds: [ROW_ID.lifecycle(action.lifecycleId)] }
     add(action.finishedAt, `${operationTitle(step.operation)} finished`, "cause")
   }
+  from = runPart(chain.runId, { watchdog: summary?.watchdog }, [ROW_ID.handler])
   if (summary?.watchdog.fired) add(summary.watchdog.firedAt ?? summary.interrupt?.at, `The watchdog fired: no progress from the model${summary.watchdog.timeoutMs ? ` for ${duration(summary.watchdog.timeoutMs)}` : ""}`, "cause")
+  from = runPart(chain.runId, { interrupt: summary?.interrupt }, [ROW_ID.remote])
   if (summary?.interrupt && summary.interrupt.kind === "remote") add(summary.interrupt.at, `The remote workspace ${summary.interrupt.workspaceId ?? ""} ended the run's stream`.replace("  ", " "), "cause")
+  from = { recordKind: "run", rowIds: runRow, attributes: recordAttributes(summary) }
   if (summary && summary.classification !== "completed") add(summary.finishedAt, `Run ${classificationWords(summary.classification)}`, "stop")
   // Stable sort: equal times keep the order they were added in (causal order).
   return items.map((item, index) => ({ item, index })).sort((a, b) => a.item.at - b.item.at || a.index - b.index).map(({ item }) => item)
+}
+
+/**
+ * A cause's request: a click in the app when it carries the click's action (its record joined in),
+ * else a request. The request a mismatch was noticed during is the occasion, never the initiator.
+ */
+function requestSource(request: RequestRef, record: DiagnosticsRecords["requests"][number] | undefined, occasion: boolean, records: DiagnosticsRecords): HistorySource {
+  const click = !occasion && request.actionId !== undefined
+  const action = click ? records.renderer.find((item) => item.actionId === request.actionId) : undefined
+  return {
+    recordKind: click ? "action" : "request",
+    rowIds: [...(click ? [ROW_ID.action(request.actionId!)] : []), ...(occasion ? [ROW_ID.contextChange] : []), ROW_ID.request(request.requestId)],
+    attributes: [...recordAttributes(record ?? request), ...recordAttributes(action, "action")],
+  }
+}
+
+/** The row the waterfall draws before the first close for an initiator that is not a request. */
+function firstStepRows(origin: Origin | undefined): string[] {
+  if (origin?.kind === "config_invalidation") return [ROW_ID.configChange]
+  if (origin?.kind === "shutdown") return [ROW_ID.signal]
+  return []
 }
 
 /** What a dispose-all reached: its directories, and the runs it and its children stopped. */

@@ -3,12 +3,15 @@
  * name with its duration), a time axis with round ticks relative to the wall-clock start, a
  * broken-axis marker where a long quiet stretch was cut out, one bar per row, the run's ticks,
  * a hatched "unknown" stretch for a crash, and arrows from each hop to the next. Names live in
- * their own column and are cut to fit, so labels never overlap whatever the width. Called again
- * on resize; it redraws from scratch (a chain has a handful of rows).
+ * their own column and are cut to fit, so labels never overlap whatever the width; a cut name is
+ * drawn whole over the drawing while its row has the focus. A row is a button: a click, Enter or
+ * Space expands its details in place, under it, and the rows below move down. Called again on
+ * resize and on each expand; it redraws from scratch (a chain has a handful of rows) and keeps
+ * the keyboard focus on the row that had it.
  */
 import { scaleLinear, select, type Selection } from "d3"
 import { clockMs } from "./story.ts"
-import { axisLayout, type TickKind, type WaterfallModel, type WaterfallRow } from "./waterfall.ts"
+import { axisLayout, rowDetails, type TickKind, type WaterfallModel, type WaterfallRow } from "./waterfall.ts"
 
 export const ROW_HEIGHT = 28
 export const HEADER_HEIGHT = 40
@@ -20,10 +23,78 @@ const TICK_GAP_PX = 6
 const BREAK_MARK_HALF_PX = 7
 const UNKNOWN_LABEL = "unknown until restart"
 const UNKNOWN_LABEL_SHORT = "unknown"
+/** An expanded row's details: monospace lines, keys in a column of their own. */
+const DETAIL_LINE_PX = 15
+const DETAIL_PAD_PX = 6
+const DETAIL_KEY_COLUMNS = 16
+/** A cut name drawn whole: its lines. */
+const FULL_LINE_PX = 16
 
 export interface WaterfallRenderOptions {
   width: number
   onSelect?: (row: WaterfallRow | undefined) => void
+  /** Ids of the rows whose details are shown under them. */
+  expanded?: ReadonlySet<string>
+  /** A click, Enter or Space on a row: expand or collapse it. */
+  onToggle?: (row: WaterfallRow) => void
+  /** The pointer or the focus entering a row (the row) or leaving it (undefined). */
+  onHover?: (row: WaterfallRow | undefined) => void
+}
+
+/** One line of an expanded row's details: the key on its first line only. */
+interface DetailLine {
+  key: string
+  value: string
+}
+
+/**
+ * Splits `text` into lines of at most `columns` characters, at spaces where it can (an id has
+ * none, so it is cut where the line ends).
+ *
+ * @example wrapText("POST /instance/reload", 12) // ["POST", "/instance/re", "load"]
+ */
+export function wrapText(text: string, columns: number): string[] {
+  const max = Math.max(1, columns)
+  const lines: string[] = []
+  let line = ""
+  for (const word of text.split(" ")) {
+    let rest = word
+    while (rest.length > 0) {
+      const room = line ? max - line.length - 1 : max
+      if (rest.length <= room) {
+        line = line ? `${line} ${rest}` : rest
+        rest = ""
+      } else if (line) {
+        lines.push(line)
+        line = ""
+      } else {
+        lines.push(rest.slice(0, max))
+        rest = rest.slice(max)
+      }
+    }
+  }
+  if (line || lines.length === 0) lines.push(line)
+  return lines
+}
+
+/** An expanded row's details as lines that fit `px` pixels of monospace, and the keys' column. */
+function detailLines(row: WaterfallRow, t0: number, px: number): { keyColumns: number; lines: DetailLine[] } {
+  const details = rowDetails(row, t0)
+  const keyColumns = Math.min(DETAIL_KEY_COLUMNS, Math.max(...details.map(([key]) => key.length))) + 2
+  const columns = Math.floor(px / CHAR_PX)
+  const lines: DetailLine[] = []
+  for (const [key, value] of details) {
+    // A key longer than its column gets a line of its own.
+    const ownLine = key.length > keyColumns - 2
+    if (ownLine) lines.push(...wrapText(key, columns).map((part, i) => ({ key: i === 0 ? part : "", value: "" })))
+    wrapText(value, columns - keyColumns).forEach((part, i) => lines.push({ key: i === 0 && !ownLine ? key : "", value: part }))
+  }
+  return { keyColumns, lines }
+}
+
+/** Marks the rows drawn for `ids` as linked to what the pointer or the focus is on elsewhere. */
+export function highlightRows(svgElement: SVGSVGElement, ids: ReadonlySet<string>): void {
+  for (const row of Array.from(svgElement.querySelectorAll("g.wf-row"))) row.classList.toggle("wf-linked", ids.has(row.getAttribute("data-row") ?? ""))
 }
 
 /** The name column's width: narrower on a phone. */
@@ -47,9 +118,21 @@ export function tickLabel(ms: number, step: number): string {
 export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel, options: WaterfallRenderOptions): void {
   const width = Math.max(300, Math.floor(options.width))
   const labelWidth = labelColumnWidth(width)
-  const height = HEADER_HEIGHT + model.rows.length * ROW_HEIGHT + 8
+  // Each expanded row's details take room under it; the rows below start lower.
+  const detailX = 6
+  const details = model.rows.map((row) => (options.expanded?.has(row.id) ? detailLines(row, model.t0, width - 2 * detailX - 2 * DETAIL_PAD_PX) : undefined))
+  const detailHeight = (i: number) => (details[i] ? details[i]!.lines.length * DETAIL_LINE_PX + 2 * DETAIL_PAD_PX : 0)
+  const tops: number[] = []
+  let bottom = HEADER_HEIGHT
+  for (let i = 0; i < model.rows.length; i++) {
+    tops.push(bottom)
+    bottom += ROW_HEIGHT + detailHeight(i)
+  }
+  const height = bottom + 8
   const axis = axisLayout(model.segments, labelWidth + 10, width - 14)
   const x = axis.x
+  const active = svgElement.ownerDocument?.activeElement
+  const focusedId = active && svgElement.contains(active) ? active.closest("g.wf-row")?.getAttribute("data-row") : undefined
   const svg = select(svgElement).attr("viewBox", `0 0 ${width} ${height}`).attr("width", width).attr("height", height)
   svg.selectAll("*").remove()
 
@@ -131,8 +214,10 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
     g.append("title").text("Time axis broken: a quiet stretch is cut out")
   }
 
-  const y = (index: number) => HEADER_HEIGHT + index * ROW_HEIGHT
+  const y = (index: number) => tops[index]!
   const indexOf = new Map(model.rows.map((row, index) => [row.id, index]))
+  const nameColumn = (row: WaterfallRow) => labelWidth - 12 - row.depth * INDENT_PX - (row.durationText ? row.durationText.length * CHAR_PX + 8 : 0)
+  const detailsId = (index: number) => `wf-details-${index}`
 
   const rows = svg
     .append("g")
@@ -145,11 +230,28 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
     .attr("data-kind", (row) => row.kind)
     .attr("data-depth", (row) => row.depth)
     .attr("tabindex", 0)
-    .attr("role", "img")
+    .attr("role", "button")
+    .attr("aria-expanded", (row) => String(details[indexOf.get(row.id)!] !== undefined))
     .attr("aria-label", (row) => rowLabel(row, model.t0))
-    .on("focus mouseenter", (_event, row) => options.onSelect?.(row))
-    .each(function (row) {
+    .on("focus mouseenter", (_event, row) => {
+      options.onSelect?.(row)
+      options.onHover?.(row)
+    })
+    .on("mouseleave", () => options.onHover?.(undefined))
+    .on("focus.full", (_event, row) => showFullName(row))
+    .on("blur", () => {
+      svg.selectAll(".wf-full-label").remove()
+      options.onHover?.(undefined)
+    })
+    .on("click", (_event, row) => options.onToggle?.(row))
+    .on("keydown", (event: KeyboardEvent, row) => {
+      if (event.key !== "Enter" && event.key !== " ") return
+      event.preventDefault()
+      options.onToggle?.(row)
+    })
+    .each(function (row, i) {
       if (row.kind === "missing") select(this).attr("data-testid", "missing-callout")
+      if (details[i]) select(this).attr("aria-controls", detailsId(i))
     })
 
   rows
@@ -165,7 +267,7 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
     .attr("class", "wf-name")
     .attr("x", (row) => 6 + row.depth * INDENT_PX)
     .attr("y", (_row, i) => y(i) + ROW_HEIGHT / 2 + 4)
-    .text((row) => fitText(row.name, labelWidth - 12 - row.depth * INDENT_PX - (row.durationText ? row.durationText.length * CHAR_PX + 8 : 0)))
+    .text((row) => fitText(row.name, nameColumn(row)))
   rows
     .append("text")
     .attr("class", "wf-duration")
@@ -242,6 +344,42 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
       return `M${sx},${sy} C${sx},${(sy + ty) / 2} ${tx},${(sy + ty) / 2} ${tx},${ty}`
     })
     .attr("marker-end", "url(#wf-arrow)")
+
+  // Expanded rows' details, under each row (Jaeger's span detail): a monospace key/value list.
+  const detailLayer = svg.append("g").attr("class", "wf-details-layer")
+  model.rows.forEach((row, i) => {
+    if (!details[i]) return
+    const { keyColumns, lines } = details[i]!
+    const top = y(i) + ROW_HEIGHT
+    const g = detailLayer.append("g").attr("class", "wf-details").attr("id", detailsId(i)).attr("data-testid", "row-details").attr("data-row", row.id).attr("role", "group").attr("aria-label", `Details: ${row.name}`)
+    g.append("rect").attr("class", "wf-details-bg").attr("x", detailX - 2).attr("y", top).attr("width", width - 2 * detailX + 4).attr("height", detailHeight(i)).attr("rx", 3)
+    lines.forEach((line, k) => {
+      const baseline = top + DETAIL_PAD_PX + (k + 1) * DETAIL_LINE_PX - 4
+      if (line.key) g.append("text").attr("class", "wf-detail-key").attr("x", detailX + DETAIL_PAD_PX).attr("y", baseline).text(line.key)
+      if (line.value) g.append("text").attr("class", "wf-detail-value").attr("x", detailX + DETAIL_PAD_PX + keyColumns * CHAR_PX).attr("y", baseline).text(line.value)
+    })
+  })
+
+  // A name cut to fit, drawn whole over everything while its row has the focus (a <title> shows
+  // only to a pointer).
+  function showFullName(row: WaterfallRow): void {
+    svg.selectAll(".wf-full-label").remove()
+    if (fitText(row.name, nameColumn(row)) === row.name) return
+    const i = indexOf.get(row.id)!
+    const left = 3 + row.depth * INDENT_PX
+    const lines = wrapText(row.name, Math.floor((width - 4 - left - 6) / CHAR_PX))
+    const g = svg.append("g").attr("class", "wf-full-label").attr("data-testid", "full-label").attr("aria-hidden", "true")
+    g.append("rect")
+      .attr("x", left)
+      .attr("y", y(i) + 3)
+      .attr("width", Math.max(...lines.map((line) => line.length)) * CHAR_PX + 6)
+      .attr("height", ROW_HEIGHT - 6 + (lines.length - 1) * FULL_LINE_PX)
+      .attr("rx", 3)
+    lines.forEach((line, k) => g.append("text").attr("x", left + 3).attr("y", y(i) + ROW_HEIGHT / 2 + 4 + k * FULL_LINE_PX).text(line))
+  }
+
+  // The row that had the keyboard focus before the redraw has it again.
+  if (focusedId) rows.filter((row) => row.id === focusedId).node()?.focus()
 }
 
 function drawTick(g: Selection<SVGGElement, unknown, null, undefined>, kind: TickKind, tx: number, top: number, bottom: number): void {

@@ -8,7 +8,8 @@
 import { type IncidentChain, Origin } from "opencode/provenance"
 import type { DiagnosticsRecords } from "./export-data.ts"
 import { actionWords, configFileWords, HANDLER_WORDS, MISMATCH_WORDS, missingWords, operationTitle, SIGNAL_WORDS } from "./glossary.ts"
-import { duration, lastEvidenceAt, reach, runFacts, type StoryContext } from "./story.ts"
+import { ROW_ID } from "./history-source.ts"
+import { clockMs, duration, lastEvidenceAt, reach, runFacts, type StoryContext } from "./story.ts"
 
 export type RowKind = "action" | "request" | "change" | "lifecycle" | "run" | "restart" | "missing"
 export type TickKind = "output" | "tool-start" | "tool-done" | "heartbeat" | "stop"
@@ -33,6 +34,8 @@ export interface WaterfallRow {
   unknown?: [number, number]
   /** A close that also asked to stop the run after the cause did. */
   also?: boolean
+  /** A lost run's possible cause: not a confirmed one, so not on the cause path. */
+  possible?: boolean
   /** Ids and fields, for the details box and screen readers. */
   fields: [string, string][]
 }
@@ -76,12 +79,13 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
   const push = (row: Omit<WaterfallRow, "depth" | "durationText" | "ticks"> & Partial<Pick<WaterfallRow, "ticks">>, options: { sameDepth?: boolean } = {}) => {
     const full: WaterfallRow = { ticks: [], ...row, depth: options.sameDepth ? Math.max(0, depth - 1) : depth, durationText: row.end > row.start ? duration(row.end - row.start) : "" }
     rows.push(full)
-    if (previous) links.push({ from: previous.id, to: full.id, at: full.start })
+    // A possible cause is not a confirmed one: its arrow is dashed, like a close that also asked.
+    if (previous) links.push({ from: previous.id, to: full.id, at: full.start, ...(previous.possible ? { dashed: true } : {}) })
     previous = full
     if (!options.sameDepth) depth++
     return full
   }
-  const missingRow = (field: string) => push({ id: `missing:${field}`, kind: "missing", name: `Not recorded: ${missingWords(field)}`, start: NaN, end: NaN, fields: [["missing", missingWords(field)]] })
+  const missingRow = (field: string) => push({ id: ROW_ID.missing(field), kind: "missing", name: `Not recorded: ${missingWords(field)}`, start: NaN, end: NaN, fields: [["missing", missingWords(field)]] })
 
   const lifecyclePath = chain.lifecyclePath && chain.lifecyclePath.length > 0 ? chain.lifecyclePath : chain.lifecycleId ? [{ lifecycleId: chain.lifecycleId, operation: chain.operation ?? "reload" }] : []
   const firstLifecycle = lifecyclePath[0] ? records.lifecycle.find((item) => item.lifecycleId === lifecyclePath[0]!.lifecycleId) : undefined
@@ -93,13 +97,13 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
     const at = requestRecord?.time ?? firstLifecycle?.startedAt ?? NaN
     if (request.actionId) {
       const label = actionWords(request.actionName)
-      push({ id: `act:${request.actionId}`, kind: "action", name: isOwn(request.actionId) ? `You clicked ${label}` : `${label} clicked in another app window`, start: at, end: at, fields: [["action", request.actionId]] })
+      push({ id: ROW_ID.action(request.actionId), kind: "action", name: isOwn(request.actionId) ? `You clicked ${label}` : `${label} clicked in another app window`, start: at, end: at, fields: [["action", request.actionId]] })
     } else if (request.clientKind === "app") {
       missingRow("renderer_action")
     }
     const from = request.clientKind === "app" ? "the app" : "another program"
     push({
-      id: `req:${request.requestId}`,
+      id: ROW_ID.request(request.requestId),
       kind: "request",
       name: `Request from ${from}: ${request.method} ${request.route}`,
       start: at,
@@ -111,31 +115,31 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
   }
   if (origin?.kind === "config_invalidation") {
     const at = firstLifecycle?.startedAt ?? NaN
-    push({ id: "change:config", kind: "change", name: `${capitalize(configFileWords(origin.scope))} ${origin.change === "created" ? "was created" : origin.change === "deleted" ? "was deleted" : "changed"}${request ? "" : " outside the app"}`, start: at, end: at, fields: compact([["change", origin.change]]) })
+    push({ id: ROW_ID.configChange, kind: "change", name: `${capitalize(configFileWords(origin.scope))} ${origin.change === "created" ? "was created" : origin.change === "deleted" ? "was deleted" : "changed"}${request ? "" : " outside the app"}`, start: at, end: at, fields: compact([["change", origin.change]]) })
   }
   if (origin?.kind === "context_mismatch") {
     const at = firstLifecycle?.startedAt ?? NaN
-    push({ id: "change:context", kind: "change", name: capitalize(origin.reason ? MISMATCH_WORDS[origin.reason] : "Something about the project changed"), start: at, end: at, fields: compact([["reason", origin.reason]]) })
+    push({ id: ROW_ID.contextChange, kind: "change", name: capitalize(origin.reason ? MISMATCH_WORDS[origin.reason] : "Something about the project changed"), start: at, end: at, fields: compact([["reason", origin.reason]]) })
     const during = origin.detectedDuring
     if (during) {
       const record = records.requests.find((item) => item.requestId === during.requestId)
       const t = record?.time ?? at
-      push({ id: `req:${during.requestId}`, kind: "request", name: `Noticed while loading the project for ${during.method} ${during.route}`, start: t, end: t + (record?.durationMs ?? 0), fields: [["request", during.requestId]] })
+      push({ id: ROW_ID.request(during.requestId), kind: "request", name: `Noticed while loading the project for ${during.method} ${during.route}`, start: t, end: t + (record?.durationMs ?? 0), fields: [["request", during.requestId]] })
     }
   }
   if (origin?.kind === "shutdown") {
     const at = firstLifecycle?.startedAt ?? NaN
-    push({ id: "signal", kind: "change", name: `Server ${origin.signal ? SIGNAL_WORDS[origin.signal] : "shut down"}`, start: at, end: at, fields: compact([["signal", origin.signal]]) })
+    push({ id: ROW_ID.signal, kind: "change", name: `Server ${origin.signal ? SIGNAL_WORDS[origin.signal] : "shut down"}`, start: at, end: at, fields: compact([["signal", origin.signal]]) })
   }
   if (origin?.kind === "server_handler") {
     const summary = facts?.summary
     const at = summary?.watchdog.firedAt ?? summary?.interrupt?.at ?? NaN
     const after = summary?.watchdog.timeoutMs ? ` after ${duration(summary.watchdog.timeoutMs)} without progress` : ""
-    push({ id: "handler", kind: "change", name: `${capitalize(HANDLER_WORDS[origin.handler ?? ""] ?? "The server")} fired${origin.handler === "watchdog" ? after : ""}`, start: at, end: at, fields: compact([["handler", origin.handler]]) })
+    push({ id: ROW_ID.handler, kind: "change", name: `${capitalize(HANDLER_WORDS[origin.handler ?? ""] ?? "The server")} fired${origin.handler === "watchdog" ? after : ""}`, start: at, end: at, fields: compact([["handler", origin.handler]]) })
   }
   if (origin?.kind === "forwarded_remote") {
     const at = facts?.summary?.interrupt?.at ?? facts?.summary?.finishedAt ?? NaN
-    push({ id: "remote", kind: "change", name: `Remote workspace ${origin.workspaceId ?? ""} ended the run`.replace("  ", " "), start: at, end: at, fields: compact([["workspace", origin.workspaceId]]) })
+    push({ id: ROW_ID.remote, kind: "change", name: `Remote workspace ${origin.workspaceId ?? ""} ended the run`.replace("  ", " "), start: at, end: at, fields: compact([["workspace", origin.workspaceId]]) })
   }
 
   // The close, and each child close it started.
@@ -144,16 +148,16 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
     const start = action?.startedAt ?? NaN
     const scope = action && action.operation === "dispose_all" ? reach(action, records) : undefined
     const name = scope ? `Dispose all: ${scope.directories} project${scope.directories === 1 ? "" : "s"}, ${scope.runs} run${scope.runs === 1 ? "" : "s"}` : operationTitle(step.operation)
-    push({ id: `lc:${step.lifecycleId}`, kind: "lifecycle", name, start, end: action?.finishedAt ?? start, fields: compact([["lifecycle", step.lifecycleId], ["finished", action?.finishedAt === undefined ? "not recorded" : undefined]]) })
+    push({ id: ROW_ID.lifecycle(step.lifecycleId), kind: "lifecycle", name, start, end: action?.finishedAt ?? start, fields: compact([["lifecycle", step.lifecycleId], ["finished", action?.finishedAt === undefined ? "not recorded" : undefined]]) })
   }
   for (const field of chain.missing) {
     if (field === "renderer_action" || field === "origin.request") continue
-    if (rows.some((row) => row.id === `missing:${field}`)) continue
+    if (rows.some((row) => row.id === ROW_ID.missing(field))) continue
     missingRow(field)
   }
   if (chain.verdict === "crash_evidence" && chain.possibleCause) {
     const action = records.lifecycle.find((item) => item.lifecycleId === chain.possibleCause!.lifecycleId)
-    if (action) push({ id: `lc:${action.lifecycleId}`, kind: "lifecycle", name: `Possible cause, not confirmed: ${operationTitle(action.operation).toLowerCase()}`, start: action.startedAt, end: action.finishedAt ?? action.startedAt, fields: [["lifecycle", action.lifecycleId]] })
+    if (action) push({ id: ROW_ID.lifecycle(action.lifecycleId), kind: "lifecycle", name: `Possible cause, not confirmed: ${operationTitle(action.operation).toLowerCase()}`, start: action.startedAt, end: action.finishedAt ?? action.startedAt, possible: true, fields: [["lifecycle", action.lifecycleId]] })
   }
 
   // The run itself, the deepest row.
@@ -174,7 +178,7 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
     const lastEvidence = lastEvidenceAt(facts)
     const end = lastEvidence ?? summary?.finishedAt ?? facts.startedAt
     const run = push({
-      id: `run:${chain.runId}`,
+      id: ROW_ID.run(chain.runId),
       kind: "run",
       name: `Run${summary?.model ? ` (${summary.model})` : ""}`,
       start: facts.startedAt,
@@ -186,7 +190,7 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
     if (crash) {
       // The restart is its own node; nothing links it to the run as a cause.
       const at = crash.detectedAt
-      rows.push({ id: "restart", kind: "restart", depth: 0, name: "Server restarted; run found unfinished", start: at, end: at, durationText: "", ticks: [], fields: [["restart", "the run was found unfinished"]] })
+      rows.push({ id: ROW_ID.restart, kind: "restart", depth: 0, name: "Server restarted; run found unfinished", start: at, end: at, durationText: "", ticks: [], fields: [["restart", "the run was found unfinished"]] })
     } else if (previous === run && links.length > 0) {
       links[links.length - 1]!.at = stopAt ?? run.end
     }
@@ -194,7 +198,7 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
       const action = other.lifecycleId ? records.lifecycle.find((item) => item.lifecycleId === other.lifecycleId) : undefined
       if (!action) continue
       rows.splice(rows.length - 1, 0, {
-        id: `lc:${action.lifecycleId}`,
+        id: ROW_ID.lifecycle(action.lifecycleId),
         kind: "lifecycle",
         depth: run.depth - 1,
         name: `Also asked to stop it: ${operationTitle(action.operation).toLowerCase()}`,
@@ -205,22 +209,60 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
         also: true,
         fields: [["lifecycle", action.lifecycleId]],
       })
-      links.push({ from: `lc:${action.lifecycleId}`, to: run.id, at: other.at, dashed: true })
+      links.push({ from: ROW_ID.lifecycle(action.lifecycleId), to: run.id, at: other.at, dashed: true })
     }
   }
 
   // Rows with no recorded time (a missing hop) sit at the stop, drawn as an outline.
-  const times = rows.flatMap((row) => [row.start, row.end, ...(row.unknown ?? []), ...row.ticks.map((tick) => tick.at)]).filter(Number.isFinite)
-  const t0 = times.length > 0 ? Math.min(...times) : 0
-  let t1 = times.length > 0 ? Math.max(...times) : 1
-  if (t1 <= t0) t1 = t0 + 1_000
-  const anchor = causeAnchor(rows, t1)
+  const axis = axisOf(rows)
+  const anchor = causeAnchor(rows, axis.t1)
   for (const row of rows) {
     if (!Number.isFinite(row.start)) row.start = anchor
     if (!Number.isFinite(row.end)) row.end = row.start
   }
   for (const link of links) if (!Number.isFinite(link.at)) link.at = anchor
-  return { rows, links, segments: axisSegments(times.length > 0 ? times : [t0, t1], t0, t1), t0, t1 }
+  return { rows, links, ...axis }
+}
+
+/** The axis over the rows' recorded times: its start, its end, and where it is broken. */
+function axisOf(rows: WaterfallRow[]): Pick<WaterfallModel, "segments" | "t0" | "t1"> {
+  const times = rows.flatMap((row) => [row.start, row.end, ...(row.unknown ?? []), ...row.ticks.map((tick) => tick.at)]).filter(Number.isFinite)
+  const t0 = times.length > 0 ? Math.min(...times) : 0
+  let t1 = times.length > 0 ? Math.max(...times) : 1
+  if (t1 <= t0) t1 = t0 + 1_000
+  return { segments: axisSegments(times.length > 0 ? times : [t0, t1], t0, t1), t0, t1 }
+}
+
+/** Whether a row is on the path from the cause to the stop (a gap on that path is). */
+export function onCausePath(row: WaterfallRow): boolean {
+  return !row.also && !row.possible && row.kind !== "restart"
+}
+
+/**
+ * The waterfall collapsed to the cause path: a close that also asked, a lost run's possible cause
+ * and the restart that found it are left out, and the axis spans what is left.
+ */
+export function causePathOnly(model: WaterfallModel): WaterfallModel {
+  const rows = model.rows.filter(onCausePath)
+  const kept = new Set(rows.map((row) => row.id))
+  return { rows, links: model.links.filter((link) => kept.has(link.from) && kept.has(link.to)), ...axisOf(rows) }
+}
+
+/**
+ * A row's details, as the waterfall shows them when the row is expanded: its whole name, when it
+ * happened (relative and on the clock), how long it took, its ids, the stretch nothing was
+ * recorded in, and its ticks.
+ */
+export function rowDetails(row: WaterfallRow, t0: number): [string, string][] {
+  const at = (t: number) => `+${((t - t0) / 1_000).toFixed(2)} s (${clockMs(t)})`
+  const relative = (t: number) => `+${((t - t0) / 1_000).toFixed(2)} s`
+  const out: [string, string][] = [["step", row.name]]
+  if (row.kind !== "missing") out.push(["at", at(row.start)])
+  if (row.durationText) out.push(["took", row.durationText])
+  if (row.unknown) out.push(["unknown", `from ${relative(row.unknown[0])} to ${relative(row.unknown[1])}, until the server restarted at ${clockMs(row.unknown[1])}`])
+  out.push(...row.fields)
+  for (const tick of row.ticks) out.push([tick.label, at(tick.at)])
+  return out
 }
 
 function causeAnchor(rows: WaterfallRow[], fallback: number): number {
