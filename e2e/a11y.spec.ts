@@ -3,12 +3,13 @@
  * critical violation), with a screenshot of each as a test artifact; below 600 px the event
  * history is the default view; an expanded history row and an expanded waterfall row are checked
  * the same way. And the waterfall in a real browser: a crash drawn hatched behind
- * a broken axis, redrawn when the window narrows, no two labels overlapping.
+ * a broken axis, redrawn when the window narrows, no two labels overlapping. The session's run
+ * history too, light and dark.
  */
 import AxeBuilder from "@axe-core/playwright"
 import type { Locator, Page } from "@playwright/test"
 import { expect, snap, test } from "./fixtures"
-import { confirmStops, openPanelFromBanner, openProject, RUN_TICK_MS, startRun, ui } from "./helpers"
+import { confirmStops, openPanelFromBanner, openProject, pressStop, RUN_TICK_MS, startRun, ui } from "./helpers"
 
 test.use({ scriptedTickMs: RUN_TICK_MS })
 
@@ -127,4 +128,20 @@ test("waterfall: a crash is hatched behind a broken axis, redrawn when the windo
   await expect(svg.getByTestId("axis-break")).toHaveCount(1)
   expect(await overlappingLabels(svg)).toEqual([])
   await snap(page, testInfo, "waterfall-crash-390")
+})
+
+test("the run history has no serious or critical accessibility violation", async ({ page, server, project }) => {
+  const dir = project()
+  await openProject(page, server.url, dir)
+  await startRun(page)
+  await pressStop(page)
+  await page.getByTestId(ui.modelSelect).selectOption("scripted/quick")
+  await page.getByTestId(ui.promptInput).fill("A quick one")
+  await page.getByTestId(ui.promptSend).click()
+  await expect(page.getByTestId("run-history-row")).toHaveCount(2)
+  for (const theme of ["light", "dark"] as const) {
+    await page.emulateMedia({ colorScheme: theme })
+    const results = await new AxeBuilder({ page }).include('[data-testid="run-history"]').withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze()
+    expect(results.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => v.id), theme).toEqual([])
+  }
 })

@@ -5,7 +5,6 @@
  * a reload and the back button; the drawer is modal and gives focus back to what opened it; a lost
  * run's headline says how far its output got.
  */
-import AxeBuilder from "@axe-core/playwright"
 import type { Page } from "@playwright/test"
 import { expect, snap, test } from "./fixtures"
 import { confirmStops, downloadExport, openPanelFromBanner, openProject, pressStop, RUN_TICK_MS, SLOW, startRun, ui } from "./helpers"
@@ -224,18 +223,4 @@ test("a lost run's headline says how far its output got, and its safe resend wha
   const into = Number(/Last evidence at \d\d:\d\d:\d\d, ([\d.]+) s into the run/.exec((await headline.textContent()) ?? "")?.[1])
   expect(into).toBeGreaterThanOrEqual(((step - 1) * Number(RUN_TICK_MS)) / 1000 - 0.5)
   await expect(panel.getByTestId(ui.retry)).toContainText("as far as was recorded before the server stopped")
-})
-
-test("the run history has no serious or critical accessibility violation", async ({ page, server, project }) => {
-  const dir = project()
-  await openProject(page, server.url, dir)
-  await startRun(page)
-  await pressStop(page)
-  await send(page, "A quick one", "scripted/quick")
-  await expect(page.getByTestId("run-history-row")).toHaveCount(2)
-  for (const theme of ["light", "dark"] as const) {
-    await page.emulateMedia({ colorScheme: theme })
-    const results = await new AxeBuilder({ page }).include('[data-testid="run-history"]').withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze()
-    expect(results.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => v.id), theme).toEqual([])
-  }
 })
