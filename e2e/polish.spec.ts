@@ -8,16 +8,18 @@ import { openPanelFromBanner, openProject, pressStop, RUN_TICK_MS, SLOW, startRu
 
 test.use({ scriptedTickMs: RUN_TICK_MS })
 
-test("drawer at 390 px with a classic scrollbar: inside the viewport, and the heading's focus ring is not clipped", async ({ browserType, launchOptions, server, project }) => {
+test("drawer at 390 px with a classic scrollbar: inside the viewport, and the heading's focus ring is not clipped", async ({ playwright, launchOptions, server, project }) => {
   // Headless Chromium hides scrollbars; without that switch it draws classic ones that take 15 px
   // of the layout, as a desktop without overlay scrollbars does.
-  const browser = await browserType.launch({ ...launchOptions, ignoreDefaultArgs: ["--hide-scrollbars"] })
+  const browser = await playwright.chromium.launch({ ...launchOptions, ignoreDefaultArgs: ["--hide-scrollbars"] })
   const page = await browser.newPage({ viewport: { width: 390, height: 800 } })
   try {
     await openProject(page, server.url, project())
     await startRun(page)
     await pressStop(page)
-    await page.addStyleTag({ content: "html { overflow-y: scroll }" })
+    // A page longer than the window, as a long transcript is (not `overflow: scroll` on the root,
+    // which makes 100vw leave the scrollbar out and would hide the fault).
+    await page.addStyleTag({ content: "main { min-height: 200vh }" })
     expect(await page.evaluate(() => window.innerWidth - document.documentElement.clientWidth)).toBe(15)
     // From the keyboard, so the heading that takes the focus shows its focus ring.
     await expect(page.getByTestId(ui.banner)).toBeVisible()
