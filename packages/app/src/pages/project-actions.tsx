@@ -4,8 +4,9 @@
  * are kept in `data-lifecycle-ids` for tests, not in the words.
  */
 import { useQueryClient } from "@tanstack/solid-query"
-import { createSignal, For, Show } from "solid-js"
+import { createEffect, createSignal, For, on, Show } from "solid-js"
 import { type AppActionName, useClientActions } from "../context/client-action.tsx"
+import { useEvents } from "../context/events.tsx"
 import { useProject } from "../context/project.tsx"
 import { useServer } from "../context/server-context.tsx"
 import { actionLabel, statusLine } from "../diagnostics/lifecycle-link.ts"
@@ -36,9 +37,21 @@ export function ProjectActions() {
   const [busy, setBusy] = createSignal<string | undefined>()
 
   const [asking, setAsking] = createSignal(false)
+  const events = useEvents()
+  // While the event stream reconnects the server is not answering: no action could reach it.
+  const serverDown = () => events.status() === "reconnecting"
+  // Failures shown before the server came back are stale once it answers again.
+  const [cleared, setCleared] = createSignal<ReadonlySet<string>>(new Set())
+  createEffect(
+    on(events.status, (status, previous) => {
+      if (status !== "open" || previous === undefined || previous === "open") return
+      const failed = actions.recent().filter((item) => item.outcome === "error").map((item) => item.actionId)
+      if (failed.length > 0) setCleared((set) => new Set([...set, ...failed]))
+    }),
+  )
 
   const run = async (action: ProjectAction) => {
-    if (busy() || asking()) return
+    if (busy() || asking() || serverDown()) return
     // The button keeps the focus while the app asks, so Cancel returns it there.
     setAsking(true)
     let ok = false
@@ -62,13 +75,18 @@ export function ProjectActions() {
     }
   }
 
-  const latest = () => actions.recent().filter((item) => item.name !== "session.export").slice(-3).reverse()
+  const latest = () =>
+    actions
+      .recent()
+      .filter((item) => item.name !== "session.export" && !cleared().has(item.actionId))
+      .slice(-3)
+      .reverse()
   return (
     <Show when={project.directory()}>
       <div class="project-actions" role="toolbar" aria-label="Project actions">
         <For each={PROJECT_ACTIONS}>
           {(action) => (
-            <button type="button" data-testid={action.testId} disabled={busy() === action.name} onClick={() => void run(action)}>
+            <button type="button" data-testid={action.testId} disabled={busy() === action.name || serverDown()} onClick={() => void run(action)}>
               {actionLabel(action.name)}
             </button>
           )}

@@ -185,8 +185,14 @@ function SessionFor(props: { id: string }) {
       </Show>
 
       <section class="card messages" aria-label="Messages" aria-busy={running() ? "true" : "false"}>
+        {/* A failed refresh keeps the transcript already shown; only a first read that failed has nothing to show. */}
+        <Show when={messages.isError && messages.data}>
+          <p class="muted small" role="status" data-testid="messages-stale">
+            These messages are as last loaded: they could not be read again ({plainError(messages.error)}).
+          </p>
+        </Show>
         <Switch>
-          <Match when={messages.isError}>
+          <Match when={messages.isError && !messages.data}>
             <p class="error" role="alert">
               Messages could not be loaded: {(messages.error as Error | null)?.message}
             </p>
