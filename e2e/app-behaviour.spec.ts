@@ -11,7 +11,7 @@ import { confirmStops, expectPlainWords, openPanelFromBanner, openProject, press
 
 test.use({ scriptedTickMs: RUN_TICK_MS })
 
-test("confirmation: Dispose all with a run going asks in the app, names the runs, and Cancel keeps them", async ({ page, server, project }, testInfo) => {
+test("confirmation: Close every project with a run going asks in the app, names the runs, and Cancel keeps them", async ({ page, server, project }, testInfo) => {
   const dir = project()
   const native: string[] = []
   page.on("dialog", (dialog) => {

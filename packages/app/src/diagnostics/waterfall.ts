@@ -7,7 +7,7 @@
  */
 import { type IncidentChain, Origin } from "opencode/provenance"
 import type { DiagnosticsRecords } from "./export-data.ts"
-import { actionWords, configFileWords, HANDLER_WORDS, MISMATCH_WORDS, missingWords, operationTitle, SIGNAL_WORDS } from "./glossary.ts"
+import { actionWords, configChangeWords, configFileWords, HANDLER_WORDS, MISMATCH_WORDS, missingWords, operationTitle, SIGNAL_WORDS } from "./glossary.ts"
 import { duration, lastEvidenceAt, reach, runFacts, type StoryContext } from "./story.ts"
 
 export type RowKind = "action" | "request" | "change" | "lifecycle" | "run" | "restart" | "missing"
@@ -111,7 +111,7 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
   }
   if (origin?.kind === "config_invalidation") {
     const at = firstLifecycle?.startedAt ?? NaN
-    push({ id: "change:config", kind: "change", name: `${capitalize(configFileWords(origin.scope))} ${origin.change === "created" ? "was created" : origin.change === "deleted" ? "was deleted" : "changed"}${request ? "" : " outside the app"}`, start: at, end: at, fields: compact([["change", origin.change]]) })
+    push({ id: "change:config", kind: "change", name: `${capitalize(configFileWords(origin.scope))} ${configChangeWords(origin.change, request !== undefined)}${request ? "" : " outside the app"}`, start: at, end: at, fields: compact([["change", origin.change]]) })
   }
   if (origin?.kind === "context_mismatch") {
     const at = firstLifecycle?.startedAt ?? NaN
@@ -143,7 +143,7 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
     const action = records.lifecycle.find((item) => item.lifecycleId === step.lifecycleId)
     const start = action?.startedAt ?? NaN
     const scope = action && action.operation === "dispose_all" ? reach(action, records) : undefined
-    const name = scope ? `Dispose all: ${scope.directories} project${scope.directories === 1 ? "" : "s"}, ${scope.runs} run${scope.runs === 1 ? "" : "s"}` : operationTitle(step.operation)
+    const name = scope ? `${operationTitle(step.operation)}: ${scope.directories} project${scope.directories === 1 ? "" : "s"}, ${scope.runs} run${scope.runs === 1 ? "" : "s"}` : operationTitle(step.operation)
     push({ id: `lc:${step.lifecycleId}`, kind: "lifecycle", name, start, end: action?.finishedAt ?? start, fields: compact([["lifecycle", step.lifecycleId], ["finished", action?.finishedAt === undefined ? "not recorded" : undefined]]) })
   }
   for (const field of chain.missing) {

@@ -10,7 +10,7 @@ import { useEvents } from "../context/events.tsx"
 import { useProject } from "../context/project.tsx"
 import { useServer } from "../context/server-context.tsx"
 import { actionLabel, statusLine } from "../diagnostics/lifecycle-link.ts"
-import { activeRuns, confirmStop } from "./confirm-dialog.tsx"
+import { activeRuns, confirmStop, stopLabel } from "./confirm-dialog.tsx"
 
 interface ProjectAction {
   name: AppActionName
@@ -24,8 +24,8 @@ interface ProjectAction {
 
 export const PROJECT_ACTIONS: readonly ProjectAction[] = [
   { name: "instance.reload", path: "/instance/reload", testId: "reload-button", question: "Reload this project?" },
-  { name: "instance.dispose", path: "/instance/dispose", testId: "dispose-button", question: "Dispose this project?" },
-  { name: "global.dispose", path: "/global/dispose", testId: "dispose-all-button", everyProject: true, question: "Dispose every open project?" },
+  { name: "instance.dispose", path: "/instance/dispose", testId: "dispose-button", question: "Close this project?" },
+  { name: "global.dispose", path: "/global/dispose", testId: "dispose-all-button", everyProject: true, question: "Close every open project?" },
   { name: "project.git.init", path: "/project/git/init", testId: "git-init-button", question: "Run git init? The project reloads." },
 ]
 
@@ -59,7 +59,7 @@ export function ProjectActions() {
       const current = project.directory()
       const directories = action.everyProject ? [...(current ? [current] : []), ...project.recent()] : current ? [current] : []
       const active = await activeRuns(server.connection, directories)
-      ok = await confirmStop({ title: action.question, active, confirmLabel: `${actionLabel(action.name)} and stop ${active.reduce((sum, item) => sum + item.runs, 0) === 1 ? "the run" : "the runs"}` })
+      ok = await confirmStop({ title: action.question, active, confirmLabel: stopLabel(actionLabel(action.name), active) })
     } finally {
       setAsking(false)
     }
