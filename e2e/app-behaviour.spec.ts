@@ -89,7 +89,7 @@ test("server down: said plainly; no 'A run is in progress', no 'Failed to fetch'
   await server.stop("SIGKILL")
 
   const down = page.getByTestId("server-down")
-  await expect(down).toHaveText("The server is not answering. Runs cannot be started or stopped until it is back; this page reconnects by itself.")
+  await expect(down).toHaveText("The server is not answering. Runs cannot be started or stopped, nor the project reloaded or closed, until it is back; this page reconnects by itself.")
   await expect(page.getByText("A run is in progress.")).toHaveCount(0)
   await expect(page.getByTestId(ui.promptSend)).toBeDisabled()
   await expect(page.getByTestId(ui.stop)).toBeDisabled()

@@ -45,23 +45,17 @@ test("drawer at 390 px with a classic scrollbar: inside the viewport, and the he
   }
 })
 
-test("server down: project actions are disabled, the transcript stays, and a failure notice clears when the server is back", async ({ page, server, project }) => {
+test("server down: project actions are disabled, the transcript stays, and failure notices clear when the server is back", async ({ page, server, project }) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page, "scripted/quick", "Say hello.", { waitRunning: false })
   await expect(page.getByText("Hello from scripted/quick.").first()).toBeVisible()
   const sessionUrl = page.url()
-
-  // A Reload the server never answered (the connection refused) leaves a failure notice.
-  await page.route("**/instance/reload", (route) => route.abort("connectionrefused"))
-  await page.getByTestId(ui.reload).click()
-  const status = page.getByTestId(ui.actionStatus)
-  await expect(status).toContainText("Reload project failed: the server is not answering")
-  await page.unroute("**/instance/reload")
+  const actionButtons = [ui.reload, ui.dispose, ui.disposeAll, ui.gitInit]
 
   await server.stop("SIGKILL")
   await expect(page.getByTestId("server-down")).toBeVisible()
-  for (const id of [ui.reload, ui.dispose, ui.disposeAll, ui.gitInit]) await expect(page.getByTestId(id)).toBeDisabled()
+  for (const id of actionButtons) await expect(page.getByTestId(id)).toBeDisabled()
 
   // Back to the session while the server is down: its messages cannot be read again, and the
   // transcript already shown stays, with a small notice instead of an error in its place.
@@ -76,8 +70,27 @@ test("server down: project actions are disabled, the transcript stays, and a fai
   await server.start()
   await expect(page.getByRole("status", { name: "Event stream open" })).toBeVisible({ timeout: 20_000 })
   await expect(page.getByTestId("server-down")).toHaveCount(0)
+  for (const id of actionButtons) await expect(page.getByTestId(id)).toBeEnabled()
+
+  // A Reload and a Send the server never answered (the connection refused) leave failure notices…
+  const refused = (url: URL) => url.pathname.endsWith("/instance/reload") || url.pathname.endsWith("/prompt")
+  await page.route(refused, (route) => route.abort("connectionrefused"))
+  await page.getByTestId(ui.reload).click()
+  const status = page.getByTestId(ui.actionStatus)
+  await expect(status).toContainText("Reload project failed: the server is not answering")
+  await page.getByTestId(ui.promptInput).fill("Again")
+  await page.getByTestId(ui.promptSend).click()
+  const sendFailed = page.getByRole("alert").filter({ hasText: "Send failed" })
+  await expect(sendFailed).toContainText("the server is not answering")
+  await page.unroute(refused)
+
+  // …that go once the server has been away and answers again.
+  await server.stop("SIGKILL")
+  await expect(page.getByTestId("server-down")).toBeVisible()
+  await server.start()
+  await expect(page.getByRole("status", { name: "Event stream open" })).toBeVisible({ timeout: 20_000 })
   await expect(status).not.toContainText("failed")
-  for (const id of [ui.reload, ui.dispose, ui.disposeAll, ui.gitInit]) await expect(page.getByTestId(id)).toBeEnabled()
+  await expect(sendFailed).toHaveCount(0)
 })
 
 test("one word per operation: Close project says project close everywhere, and a confirmation for one run says the run", async ({ page, server, project }) => {

@@ -298,6 +298,16 @@ function PromptBox(props: { sessionPath: string; running: boolean; serverDown: b
   const [sending, setSending] = createSignal(false)
   const [stopping, setStopping] = createSignal(false)
   const model = () => (choice() === OTHER_MODEL ? custom().trim() : choice())
+  // A failure shown before the server went away is stale once it answers again.
+  createEffect(
+    on(
+      () => props.serverDown,
+      (down, wasDown) => {
+        if (wasDown && !down) setError("")
+      },
+      { defer: true },
+    ),
+  )
 
   const send = async () => {
     const prompt = text()
