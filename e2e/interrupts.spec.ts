@@ -61,7 +61,7 @@ test("2 dispose button: diagnosed dispose from the app", async ({ page, server, 
   const panel = await openPanelFromBanner(page, "local_instance_dispose")
   await expectPanel(panel, {
     verdict: "diagnosed",
-    headline: new RegExp(`^Stopped: you clicked Dispose project ${AT} ${SHOWN}\\.$`),
+    headline: new RegExp(`^Stopped: you clicked Close project ${AT} ${SHOWN}\\.$`),
     operationPath: "dispose",
     missing: [],
     hops: { renderer: "present", request: "present", lifecycle: "present" },
@@ -109,12 +109,13 @@ test.describe("two projects", () => {
       const panel = await openPanelFromBanner(tab, "local_instance_dispose_all")
       await expectPanel(panel, {
         verdict: "diagnosed",
-        headline: new RegExp(`^Stopped: ${own ? "you clicked Dispose all" : "Dispose all was clicked in another app window"} ${AT} ${SHOWN}\\.$`),
+        headline: new RegExp(`^Stopped: ${own ? "you clicked Close every project" : "Close every project was clicked in another app window"} ${AT} ${SHOWN}\\.$`),
         operationPath: "dispose_all>dispose_directory",
         missing: [],
       })
-      // The dispose-all row says how many projects and runs it reached.
-      await expect(panel.locator('g.wf-row[data-kind="lifecycle"] text.wf-name').first()).toHaveText("Dispose all: 2 projects, 2 runs")
+      // The dispose-all row says how many projects and runs it reached (in its label: the drawn name
+      // is cut to the label column).
+      await expect(panel.locator('g.wf-row[data-kind="lifecycle"]').first()).toHaveAttribute("aria-label", /^Close of every project: 2 projects, 2 runs, /)
       await expect(tab.getByTestId(ui.bannerText)).toContainText(own ? "you requested" : "another app window")
       const doc = await downloadExport(tab, panel)
       const incident = expectIncident(doc, await panelRunId(tab), {
@@ -180,7 +181,7 @@ test("5 config saved from the app: config invalidation written by the request", 
   await page.locator(`[data-testid="${ui.sessionItem}"][data-session-id="${sessionId}"] a`).click()
 
   const panel = await openPanelFromBanner(page, "local_instance_dispose_directory")
-  await expect(page.getByTestId(ui.bannerText)).toContainText("after you saved the project's config (Save config)")
+  await expect(page.getByTestId(ui.bannerText)).toContainText("after you saved the project's opencode.json (Save config)")
   await expectPanel(panel, {
     verdict: "diagnosed",
     headline: new RegExp(`^Stopped: you saved the project's opencode\\.json \\(Save config\\) ${AT} ${SHOWN}\\.$`),
@@ -188,7 +189,7 @@ test("5 config saved from the app: config invalidation written by the request", 
     missing: [],
   })
   // The config file's change is a node of its own in the waterfall, named by its file.
-  await expect(panel.locator('g.wf-row[data-kind="change"]')).toHaveAttribute("aria-label", /^The project's opencode\.json (was created|changed),/)
+  await expect(panel.locator('g.wf-row[data-kind="change"]')).toHaveAttribute("aria-label", /^The project's opencode\.json was saved,/)
   const doc = await downloadExport(page, panel)
   const incident = expectIncident(doc, await panelRunId(page), {
     classification: "local_instance_dispose_directory",
@@ -214,7 +215,7 @@ test("6 config file edited by another program: config invalidation, no request",
   writeFileSync(path.join(dir, "opencode.json"), JSON.stringify({ model: "scripted/quick" }) + "\n")
 
   const panel = await openPanelFromBanner(page, "local_instance_dispose_directory")
-  await expect(page.getByTestId(ui.bannerText)).toContainText("after the project's config changed outside the app")
+  await expect(page.getByTestId(ui.bannerText)).toContainText("after the project's opencode.json was edited outside the app")
   await expectPanel(panel, {
     verdict: "diagnosed",
     headline: new RegExp(`^Stopped: the project's opencode\\.json was edited outside the app ${AT} ${SHOWN}\\.$`),
@@ -222,7 +223,7 @@ test("6 config file edited by another program: config invalidation, no request",
     missing: [],
     hops: { renderer: "not_applicable", request: "not_applicable", lifecycle: "present" },
   })
-  await expect(panel.locator('g.wf-row[data-kind="change"]')).toHaveAttribute("aria-label", /^The project's opencode\.json (was created|changed) outside the app,/)
+  await expect(panel.locator('g.wf-row[data-kind="change"]')).toHaveAttribute("aria-label", /^The project's opencode\.json was edited outside the app,/)
   const doc = await downloadExport(page, panel)
   const incident = expectIncident(doc, await panelRunId(page), {
     classification: "local_instance_dispose_directory",
@@ -314,7 +315,7 @@ test("9 server killed with SIGKILL and started again: crash evidence, not a clos
   await expect(page.getByRole("status", { name: "Event stream open" })).toBeVisible({ timeout: 20_000 })
 
   const panel = await openPanelFromBanner(page, "process_exit_without_finalizer")
-  await expect(page.getByTestId(ui.bannerText)).toContainText("crash evidence, not a project reload or dispose")
+  await expect(page.getByTestId(ui.bannerText)).toContainText("crash evidence, not a project reload or close")
   await expectPanel(panel, {
     verdict: "crash_evidence",
     headline: /^Lost: the server stopped without finishing this run\. Last evidence at \d\d:\d\d:\d\d, [\d.]+ (ms|s) into the run; what happened after is unknown until the server restarted at \d\d:\d\d:\d\d\.$/,

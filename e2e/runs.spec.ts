@@ -68,7 +68,7 @@ test("the panel never mixes two runs: each run's headline quotes its own last ou
   await panel.getByTestId("incident-select").selectOption(newer!)
   await expect(panel).toHaveAttribute("data-run-id", newer!)
   await expect(panel.getByTestId(ui.panelHeadline)).toContainText(`Working on step ${secondStep} of`)
-  await expect(panel.getByTestId(ui.panelHeadline)).toContainText("Dispose project")
+  await expect(panel.getByTestId(ui.panelHeadline)).toContainText("Close project")
   // Back to the first through the picker, in time order (oldest first).
   await expect(panel.getByTestId("incident-select").locator("option")).toHaveText([/^Started/, /^Started/])
   expect(await panel.getByTestId("incident-select").locator("option").evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value))).toEqual([older, newer])

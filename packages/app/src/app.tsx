@@ -83,7 +83,7 @@ function Layout(props: RouteSectionProps) {
       <main id="main" tabindex="-1">
         <Show when={project.directory() && events.status() === "reconnecting"}>
           <p class="banner banner-down" role="alert" data-testid="server-down">
-            The server is not answering. Runs cannot be started or stopped until it is back; this page reconnects by itself.
+            The server is not answering. Runs cannot be started or stopped, nor the project reloaded or closed, until it is back; this page reconnects by itself.
           </p>
         </Show>
         {props.children}

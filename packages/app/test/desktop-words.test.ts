@@ -2,7 +2,9 @@
 import { readExport } from "opencode/provenance/export-reader"
 import type { IncidentChain } from "opencode/provenance/schemas"
 import { describe, expect, it } from "vitest"
-import { bannerText, headline } from "../src/diagnostics/verdict-words.ts"
+import { exportData } from "../src/diagnostics/export-data.ts"
+import { headlineWords } from "../src/diagnostics/story.ts"
+import { bannerText } from "../src/diagnostics/verdict-words.ts"
 import { exportFor } from "./fixtures.ts"
 
 function shutdownIncident(signal: "desktop_window_closed" | "desktop_window_lost"): IncidentChain {
@@ -16,7 +18,7 @@ describe("desktop window close in words", () => {
     const chain = shutdownIncident("desktop_window_closed")
     const banner = bannerText({ classification: chain.classification, incident: chain, isOwnAction: () => false })
     expect(banner).toContain("because the server shut down (the desktop window was closed)")
-    expect(headline(chain).sentence).toContain("initiated by server shutdown (the desktop window was closed)")
+    expect(headlineWords(chain, exportData(exportFor("diagnosed")).records)).toContain("the server was shut down because its desktop window was closed")
   })
 
   it("a browser that died is not called a close", () => {

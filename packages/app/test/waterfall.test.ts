@@ -76,7 +76,7 @@ describe("waterfall model", () => {
     const model = buildWaterfall(chain, exportData(doc).records)
     const all = model.rows.find((row) => row.id === "lc:lc_all")!
     const dir = model.rows.find((row) => row.id === "lc:lc_dir")!
-    expect(all.name).toBe("Dispose all: 2 projects, 2 runs")
+    expect(all.name).toBe("Close of every project: 2 projects, 2 runs")
     expect(dir.depth).toBe(all.depth + 1)
   })
 
@@ -88,7 +88,7 @@ describe("waterfall model", () => {
     doc.diagnostics.renderer = []
     const chain = { ...chainOf(exportFor("diagnosed")), origin, operation: "dispose_directory" as const, rootOperation: "dispose_directory" as const, lifecyclePath: [{ lifecycleId: "lc_reload1", operation: "dispose_directory" as const }] }
     const model = buildWaterfall(chain, exportData(doc).records)
-    expect(model.rows.map((row) => row.name)).toEqual(["The project's opencode.json changed outside the app", "Close of this project", "Run (scripted/slow)"])
+    expect(model.rows.map((row) => row.name)).toEqual(["The project's opencode.json was edited outside the app", "Project close", "Run (scripted/slow)"])
     expect(JSON.stringify(model.rows)).not.toContain("abcdef0123")
   })
 

@@ -6,19 +6,23 @@
  */
 import type { Classification, HopStatus, LifecycleOperation, MismatchReason, RunPhase, Verdict } from "opencode/provenance"
 
-/** What an operation did, as a noun phrase: "a project reload". */
+/**
+ * Each operation's one word, as a noun phrase ("a project reload"). A person cannot tell a close
+ * asked for by a button from one a config edit or a removed folder caused, so both are a
+ * "project close"; who or what started it is said beside it, never by another word.
+ */
 export const OPERATION_NOUN: Record<LifecycleOperation, string> = {
   reload: "project reload",
-  load_reload: "project reload after its context changed",
+  load_reload: "project reload",
   dispose: "project close",
-  dispose_directory: "close of this project",
+  dispose_directory: "project close",
   dispose_all: "close of every project",
 }
 
 /** A row or a step title: "Project reload". */
 export function operationTitle(operation: string | undefined): string {
   const noun = operation && operation in OPERATION_NOUN ? OPERATION_NOUN[operation as LifecycleOperation] : "lifecycle operation"
-  return noun.charAt(0).toUpperCase() + noun.slice(1)
+  return capitalize(noun)
 }
 
 /** What the app's buttons are called, by action name. */
@@ -27,8 +31,8 @@ export const ACTION_WORDS: Record<string, string> = {
   "session.prompt": "Send",
   "session.abort": "Stop",
   "instance.reload": "Reload project",
-  "instance.dispose": "Dispose project",
-  "global.dispose": "Dispose all",
+  "instance.dispose": "Close project",
+  "global.dispose": "Close every project",
   "project.git.init": "Git init",
   "config.save": "Save config",
   "session.export": "Export",
@@ -36,6 +40,11 @@ export const ACTION_WORDS: Record<string, string> = {
 
 export function actionWords(name: string | undefined): string {
   return (name && ACTION_WORDS[name]) ?? "an app button"
+}
+
+/** A sentence made of words that may start lowercase ("the project's opencode.json …"). */
+export function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1)
 }
 
 /** The spine's hops, as the step each one records. */
@@ -95,10 +104,10 @@ export const EVIDENCE_WORDS: Record<Verdict, string> = {
 export const CLASSIFICATION_WORDS: Record<Classification, string> = {
   completed: "finished normally",
   user_cancelled: "stopped by Stop",
-  local_instance_reload: "stopped by a project reload",
-  local_instance_dispose: "stopped by a project close",
-  local_instance_dispose_directory: "stopped when this project closed",
-  local_instance_dispose_all: "stopped when every project closed",
+  local_instance_reload: `stopped by a ${OPERATION_NOUN.reload}`,
+  local_instance_dispose: `stopped by a ${OPERATION_NOUN.dispose}`,
+  local_instance_dispose_directory: `stopped by a ${OPERATION_NOUN.dispose_directory}`,
+  local_instance_dispose_all: `stopped by a ${OPERATION_NOUN.dispose_all}`,
   provider_error: "ended by a model error",
   tool_error: "ended by a tool error",
   watchdog_timeout: "stopped by the watchdog",
@@ -142,6 +151,15 @@ export const HANDLER_WORDS: Record<string, string> = {
   directory_watch: "the project folder watcher",
 }
 
+/**
+ * What happened to a config file. An edit on disk is "edited" whatever the watcher saw: an
+ * editor's save replaces the file, which a watcher reports as a creation.
+ */
+export function configChangeWords(change: "created" | "modified" | "deleted" | undefined, savedByApp: boolean): string {
+  if (savedByApp) return "was saved"
+  return change === "deleted" ? "was deleted" : "was edited"
+}
+
 /** The config file an origin names, by its scope: never the salted digest of its path. */
 export function configFileWords(scope: string | undefined): string {
   return scope === "global" ? "the global config.json" : scope === "project" ? "the project's opencode.json" : "a config file"
@@ -173,14 +191,14 @@ export const INTERNAL_TOKENS: readonly string[] = [
   "process_exit_without_finalizer",
 ]
 
-/** The transcript's inline marker: "Stopped here: reload". */
+/** The transcript's inline marker: "Stopped here: project reload". */
 export const STOP_MARKER_WORDS: Record<Classification, string> = {
   completed: "finished",
   user_cancelled: "Stop",
-  local_instance_reload: "reload",
-  local_instance_dispose: "project closed",
-  local_instance_dispose_directory: "project closed",
-  local_instance_dispose_all: "every project closed",
+  local_instance_reload: OPERATION_NOUN.reload,
+  local_instance_dispose: OPERATION_NOUN.dispose,
+  local_instance_dispose_directory: OPERATION_NOUN.dispose_directory,
+  local_instance_dispose_all: OPERATION_NOUN.dispose_all,
   provider_error: "model error",
   tool_error: "tool error",
   watchdog_timeout: "watchdog",

@@ -7,22 +7,11 @@
  */
 import type { LifecycleAction, Origin, RunSummary } from "opencode/provenance"
 import { plainError } from "../context/server.ts"
-import { operationTitle } from "./glossary.ts"
+import { ACTION_WORDS, operationTitle } from "./glossary.ts"
 
-export const ACTION_LABELS: Record<string, string> = {
-  "session.create": "New session",
-  "session.prompt": "Send",
-  "session.abort": "Stop",
-  "instance.reload": "Reload project",
-  "instance.dispose": "Dispose project",
-  "global.dispose": "Dispose all",
-  "project.git.init": "Git init",
-  "config.save": "Save config",
-  "session.export": "Export",
-}
-
+/** A button's label by action name (the glossary's), or the name itself when it has none. */
 export function actionLabel(name: string): string {
-  return ACTION_LABELS[name] ?? name
+  return ACTION_WORDS[name] ?? name
 }
 
 export interface LinkedLifecycle {

@@ -7,7 +7,9 @@
 import { Origin, type IncidentChain, type RequestRef, type RunSummary } from "opencode/provenance"
 import {
   actionWords,
+  capitalize,
   classificationWords,
+  configChangeWords,
   configFileWords,
   EVIDENCE_WORDS,
   HANDLER_WORDS,
@@ -125,7 +127,7 @@ export function causeWords(chain: IncidentChain, context: StoryContext = {}): st
       if (origin.request && isOwn(origin.request.actionId)) return `you saved ${file} (Save config)`
       if (origin.request) return `${file} was saved through the server`
       if (origin.writtenByRoute) return `${file} was saved through the server, but the request was not recorded`
-      return `${file} was edited outside the app`
+      return `${file} ${configChangeWords(origin.change, false)} outside the app`
     }
     case "context_mismatch":
       return `${origin.reason ? MISMATCH_WORDS[origin.reason] : "something about the project changed"}, noticed when the project was next loaded`
@@ -297,7 +299,7 @@ export function eventHistory(chain: IncidentChain, records: DiagnosticsRecords, 
     const requested = chain.classification === "user_cancelled" ? "Stop requested" : `${operationTitle(chain.rootOperation ?? chain.operation)} requested`
     add(requestRecord?.time, `${requested} (${causeWords(chain, context)})`, "cause")
   } else if (origin?.kind === "config_invalidation") {
-    add(requestRecord?.time, `${configFileWords(origin.scope)} saved from the app`, "cause")
+    add(requestRecord?.time, `${capitalize(configFileWords(origin.scope))} was saved from the app`, "cause")
   } else if (origin?.kind === "context_mismatch") {
     add(requestRecord?.time, `The project was loaded again and ${origin.reason ? MISMATCH_WORDS[origin.reason] : "a change was noticed"}`, "cause")
   }
@@ -308,9 +310,9 @@ export function eventHistory(chain: IncidentChain, records: DiagnosticsRecords, 
     from = { recordKind: "lifecycle", rowIds: [...(step === path[0] ? firstStepRows(origin) : []), ROW_ID.lifecycle(action.lifecycleId)], attributes: recordAttributes(action) }
     const startWords =
       origin?.kind === "config_invalidation" && step === path[0] && !requestRecord
-        ? `${configFileWords(origin.scope)} changed on disk; ${OPERATION_NOUN[step.operation]} started`
+        ? `${capitalize(configFileWords(origin.scope))} ${configChangeWords(origin.change, false)} on disk; ${OPERATION_NOUN[step.operation]} started`
         : origin?.kind === "shutdown" && step === path[0]
-          ? `${causeWords(chain, context).replace(/^the server/, "The server")}; ${OPERATION_NOUN[step.operation]} started`
+          ? `${capitalize(causeWords(chain, context))}; ${OPERATION_NOUN[step.operation]} started`
           : `${operationTitle(step.operation)} started${reachWords(action, records)}`
     add(action.startedAt, startWords, "cause")
     from = { ...from, rowIds: [ROW_ID.lifecycle(action.lifecycleId)] }

@@ -7,7 +7,7 @@
  */
 import { type IncidentChain, Origin } from "opencode/provenance"
 import type { DiagnosticsRecords } from "./export-data.ts"
-import { actionWords, configFileWords, HANDLER_WORDS, MISMATCH_WORDS, missingWords, operationTitle, SIGNAL_WORDS } from "./glossary.ts"
+import { actionWords, configChangeWords, configFileWords, HANDLER_WORDS, MISMATCH_WORDS, missingWords, operationTitle, SIGNAL_WORDS } from "./glossary.ts"
 import { ROW_ID } from "./history-source.ts"
 import { clockMs, duration, lastEvidenceAt, reach, runFacts, type StoryContext } from "./story.ts"
 
@@ -115,7 +115,7 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
   }
   if (origin?.kind === "config_invalidation") {
     const at = firstLifecycle?.startedAt ?? NaN
-    push({ id: ROW_ID.configChange, kind: "change", name: `${capitalize(configFileWords(origin.scope))} ${origin.change === "created" ? "was created" : origin.change === "deleted" ? "was deleted" : "changed"}${request ? "" : " outside the app"}`, start: at, end: at, fields: compact([["change", origin.change]]) })
+    push({ id: ROW_ID.configChange, kind: "change", name: `${capitalize(configFileWords(origin.scope))} ${configChangeWords(origin.change, request !== undefined)}${request ? "" : " outside the app"}`, start: at, end: at, fields: compact([["change", origin.change]]) })
   }
   if (origin?.kind === "context_mismatch") {
     const at = firstLifecycle?.startedAt ?? NaN
@@ -147,7 +147,7 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
     const action = records.lifecycle.find((item) => item.lifecycleId === step.lifecycleId)
     const start = action?.startedAt ?? NaN
     const scope = action && action.operation === "dispose_all" ? reach(action, records) : undefined
-    const name = scope ? `Dispose all: ${scope.directories} project${scope.directories === 1 ? "" : "s"}, ${scope.runs} run${scope.runs === 1 ? "" : "s"}` : operationTitle(step.operation)
+    const name = scope ? `${operationTitle(step.operation)}: ${scope.directories} project${scope.directories === 1 ? "" : "s"}, ${scope.runs} run${scope.runs === 1 ? "" : "s"}` : operationTitle(step.operation)
     push({ id: ROW_ID.lifecycle(step.lifecycleId), kind: "lifecycle", name, start, end: action?.finishedAt ?? start, fields: compact([["lifecycle", step.lifecycleId], ["finished", action?.finishedAt === undefined ? "not recorded" : undefined]]) })
   }
   for (const field of chain.missing) {

@@ -14,7 +14,7 @@ import { queryKeys } from "../context/queries.ts"
 import { useServer } from "../context/server-context.tsx"
 import { ServerError } from "../context/server.ts"
 import { ConfigDocument } from "../context/shapes.ts"
-import { activeRuns, confirmStop } from "./confirm-dialog.tsx"
+import { activeRuns, confirmStop, stopLabel } from "./confirm-dialog.tsx"
 
 /** While the user edits, the file is read again this often (the server's events cover most changes). */
 const RECHECK_MS = 3_000
@@ -80,7 +80,7 @@ export function ConfigEditor() {
     }
     const directory = project.directory()
     const active = directory ? await activeRuns(server.connection, [directory]) : []
-    if (!(await confirmStop({ title: "Save opencode.json? Saving closes this project.", active, confirmLabel: "Save and stop the runs" }))) return
+    if (!(await confirmStop({ title: "Save opencode.json? Saving closes this project.", active, confirmLabel: stopLabel("Save", active) }))) return
     setMessage(undefined)
     try {
       const saved = await actions.runAction("config.save", (api) => api.request("PATCH", "/config", { body: parsed, schema: ConfigDocument, ...(ifMatch ? { headers: { "if-match": ifMatch } } : {}) }))

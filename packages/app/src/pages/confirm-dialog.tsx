@@ -32,6 +32,12 @@ export function runsWords(active: readonly ActiveRuns[]): string {
   return `${total} run${total === 1 ? "" : "s"} in ${dirs} director${dirs === 1 ? "y" : "ies"} will stop`
 }
 
+/** The accept button: what the action is, and the runs it stops ("Save and stop the run"). */
+export function stopLabel(verb: string, active: readonly ActiveRuns[]): string {
+  const total = active.reduce((sum, item) => sum + item.runs, 0)
+  return `${verb} and stop ${total === 1 ? "the run" : `the ${total} runs`}`
+}
+
 interface Request {
   title: string
   active: ActiveRuns[]

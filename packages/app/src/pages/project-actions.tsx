@@ -4,12 +4,13 @@
  * are kept in `data-lifecycle-ids` for tests, not in the words.
  */
 import { useQueryClient } from "@tanstack/solid-query"
-import { createSignal, For, Show } from "solid-js"
+import { createEffect, createSignal, For, on, Show } from "solid-js"
 import { type AppActionName, useClientActions } from "../context/client-action.tsx"
+import { useEvents } from "../context/events.tsx"
 import { useProject } from "../context/project.tsx"
 import { useServer } from "../context/server-context.tsx"
 import { actionLabel, statusLine } from "../diagnostics/lifecycle-link.ts"
-import { activeRuns, confirmStop } from "./confirm-dialog.tsx"
+import { activeRuns, confirmStop, stopLabel } from "./confirm-dialog.tsx"
 
 interface ProjectAction {
   name: AppActionName
@@ -23,8 +24,8 @@ interface ProjectAction {
 
 export const PROJECT_ACTIONS: readonly ProjectAction[] = [
   { name: "instance.reload", path: "/instance/reload", testId: "reload-button", question: "Reload this project?" },
-  { name: "instance.dispose", path: "/instance/dispose", testId: "dispose-button", question: "Dispose this project?" },
-  { name: "global.dispose", path: "/global/dispose", testId: "dispose-all-button", everyProject: true, question: "Dispose every open project?" },
+  { name: "instance.dispose", path: "/instance/dispose", testId: "dispose-button", question: "Close this project?" },
+  { name: "global.dispose", path: "/global/dispose", testId: "dispose-all-button", everyProject: true, question: "Close every open project?" },
   { name: "project.git.init", path: "/project/git/init", testId: "git-init-button", question: "Run git init? The project reloads." },
 ]
 
@@ -36,9 +37,21 @@ export function ProjectActions() {
   const [busy, setBusy] = createSignal<string | undefined>()
 
   const [asking, setAsking] = createSignal(false)
+  const events = useEvents()
+  // While the event stream reconnects the server is not answering: no action could reach it.
+  const serverDown = () => events.status() === "reconnecting"
+  // Failures shown before the server came back are stale once it answers again.
+  const [cleared, setCleared] = createSignal<ReadonlySet<string>>(new Set())
+  createEffect(
+    on(events.status, (status, previous) => {
+      if (status !== "open" || previous === undefined || previous === "open") return
+      const failed = actions.recent().filter((item) => item.outcome === "error").map((item) => item.actionId)
+      if (failed.length > 0) setCleared((set) => new Set([...set, ...failed]))
+    }),
+  )
 
   const run = async (action: ProjectAction) => {
-    if (busy() || asking()) return
+    if (busy() || asking() || serverDown()) return
     // The button keeps the focus while the app asks, so Cancel returns it there.
     setAsking(true)
     let ok = false
@@ -46,7 +59,7 @@ export function ProjectActions() {
       const current = project.directory()
       const directories = action.everyProject ? [...(current ? [current] : []), ...project.recent()] : current ? [current] : []
       const active = await activeRuns(server.connection, directories)
-      ok = await confirmStop({ title: action.question, active, confirmLabel: `${actionLabel(action.name)} and stop ${active.reduce((sum, item) => sum + item.runs, 0) === 1 ? "the run" : "the runs"}` })
+      ok = await confirmStop({ title: action.question, active, confirmLabel: stopLabel(actionLabel(action.name), active) })
     } finally {
       setAsking(false)
     }
@@ -62,13 +75,18 @@ export function ProjectActions() {
     }
   }
 
-  const latest = () => actions.recent().filter((item) => item.name !== "session.export").slice(-3).reverse()
+  const latest = () =>
+    actions
+      .recent()
+      .filter((item) => item.name !== "session.export" && !cleared().has(item.actionId))
+      .slice(-3)
+      .reverse()
   return (
     <Show when={project.directory()}>
       <div class="project-actions" role="toolbar" aria-label="Project actions">
         <For each={PROJECT_ACTIONS}>
           {(action) => (
-            <button type="button" data-testid={action.testId} disabled={busy() === action.name} onClick={() => void run(action)}>
+            <button type="button" data-testid={action.testId} disabled={busy() === action.name || serverDown()} onClick={() => void run(action)}>
               {actionLabel(action.name)}
             </button>
           )}

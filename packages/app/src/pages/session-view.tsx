@@ -6,6 +6,7 @@ import { A, Navigate, useNavigate, useParams } from "@solidjs/router"
 import { createQuery, useQueryClient } from "@tanstack/solid-query"
 import type { IncidentChain } from "opencode/provenance"
 import { createEffect, createMemo, createSignal, For, Match, on, Show, Switch } from "solid-js"
+import { z } from "zod"
 import { STOP_MARKER_WORDS } from "../diagnostics/glossary.ts"
 import { useEvents } from "../context/events.tsx"
 import { useClientActions } from "../context/client-action.tsx"
@@ -260,8 +261,14 @@ function SessionFor(props: { id: string }) {
       </Show>
 
       <section class="card messages" aria-label="Messages" aria-busy={running() ? "true" : "false"}>
+        {/* A failed refresh keeps the transcript already shown; only a first read that failed has nothing to show. */}
+        <Show when={messages.isError && messages.data}>
+          <p class="muted small" role="status" data-testid="messages-stale">
+            These messages are as last loaded: they could not be read again ({plainError(messages.error)}).
+          </p>
+        </Show>
         <Switch>
-          <Match when={messages.isError}>
+          <Match when={messages.isError && !messages.data}>
             <p class="error" role="alert">
               Messages could not be loaded: {(messages.error as Error | null)?.message}
             </p>
@@ -331,15 +338,51 @@ function PartView(props: { part: Part }) {
   )
 }
 
+/** Where the prompt box keeps the model chosen last, for every session of this app (its origin). */
+export const MODEL_STORAGE_KEY = "opencode.prompt.model"
+
+const StoredModel = z.object({ choice: z.enum([...MODELS, OTHER_MODEL]), custom: z.string().max(128) })
+
+/** The model chosen last, if one was kept and still reads as one (storage can be off or edited). */
+function storedModel(): z.infer<typeof StoredModel> | undefined {
+  try {
+    const parsed = StoredModel.safeParse(JSON.parse(localStorage.getItem(MODEL_STORAGE_KEY) ?? "null"))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}
+
 function PromptBox(props: { sessionPath: string; running: boolean; serverDown: boolean; send: (text: string, model: string) => Promise<void> }) {
   const actions = useClientActions()
   const [text, setText] = createSignal("")
-  const [choice, setChoice] = createSignal<string>(MODELS[0])
-  const [custom, setCustom] = createSignal("openai/")
+  const kept = storedModel()
+  const [choice, setChoice] = createSignal<string>(kept?.choice ?? MODELS[0])
+  const [custom, setCustom] = createSignal(kept?.custom ?? "openai/")
+  // The choice outlives the page: a reload or another session starts with the model picked last.
+  createEffect(
+    on([choice, custom], ([picked, typed]) => {
+      try {
+        localStorage.setItem(MODEL_STORAGE_KEY, JSON.stringify({ choice: picked, custom: typed }))
+      } catch {
+        // Storage off (a private window's quota): the choice lasts as long as the page.
+      }
+    }, { defer: true }),
+  )
   const [error, setError] = createSignal("")
   const [sending, setSending] = createSignal(false)
   const [stopping, setStopping] = createSignal(false)
   const model = () => (choice() === OTHER_MODEL ? custom().trim() : choice())
+  // A failure shown before the server went away is stale once it answers again.
+  createEffect(
+    on(
+      () => props.serverDown,
+      (down, wasDown) => {
+        if (wasDown && !down) setError("")
+      },
+      { defer: true },
+    ),
+  )
 
   const send = async () => {
     const prompt = text()

@@ -26,8 +26,10 @@ export const LOGIN_PATH = "/login"
 const LOGIN_BODY_LIMIT = 16 * 1024
 
 /**
- * The page a browser gets for a page request without the token: `401`, no token, no app, no
- * directory, nothing from the server but the form.
+ * The page a browser gets for a page request without the token: no token, no app, no directory,
+ * nothing from the server but the form. Asking for the page is not a failure, so it answers `200`
+ * (a `401` document is a console error in every browser); a wrong token answers `401`. Its icon
+ * is inline: a `/favicon.ico` request without the token would be refused, another console error.
  *
  * @example auth({ token, pagePaths: isAppPath, loginPage: (c) => loginPage(c) })
  */
@@ -35,7 +37,7 @@ export function loginPage(c: Context, options: { next?: string; failed?: boolean
   const next = safeNext(options.next ?? pathAndQuery(c))
   const message = options.failed ? `<p role="alert">That token is not right.</p>` : ""
   c.header("Cache-Control", "no-store")
-  c.header("WWW-Authenticate", "Bearer")
+  if (options.failed) c.header("WWW-Authenticate", "Bearer")
   c.header(REQUEST_ID_HEADER, newRequestId())
   return c.html(
     `<!doctype html>
@@ -44,6 +46,7 @@ export function loginPage(c: Context, options: { next?: string; failed?: boolean
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>opencode: sign in</title>
+<link rel="icon" href="data:,">
 <style>body{font:16px system-ui,sans-serif;max-width:28rem;margin:15vh auto;padding:0 1rem;color:#222}input{font:inherit;width:100%;box-sizing:border-box;padding:.4rem;margin:.4rem 0 .8rem}button{font:inherit;padding:.4rem 1rem}[role=alert]{color:#a00}</style>
 </head>
 <body>
@@ -68,7 +71,7 @@ ${message}
 </script>
 </body>
 </html>`,
-    401,
+    options.failed ? 401 : 200,
   )
 }
 
