@@ -87,17 +87,19 @@ describe("records the export re-validates", () => {
     expect(doc.diagnostics.lifecycle.map((a) => a.lifecycleId)).toEqual(["lc_older"])
   })
 
-  test("a schema 1 database migrates to 2, and its old boots are not trusted", () => {
+  test("a schema 1 database migrates to the current schema, and its old boots are not trusted", () => {
     const dir = tempDir("oc-trust-v1-")
     try {
       // Take a fresh database back to schema 1, with a boot and a run as version 1 wrote them.
       const old = openDatabase(dir)
-      old.exec(`DROP INDEX journal_request_id; DROP INDEX journal_renderer_action_id;
+      old.exec(`DROP INDEX session_search; ALTER TABLE session DROP COLUMN title_key; ALTER TABLE session DROP COLUMN title_default;
+        CREATE INDEX session_directory ON session(directory_key, updated);
+        DROP INDEX journal_request_id; DROP INDEX journal_renderer_action_id;
         ALTER TABLE boot DROP COLUMN record_format; ALTER TABLE run DROP COLUMN summary_boot; PRAGMA user_version = 1;
         INSERT INTO boot (id, pid, started_at, last_seen) VALUES ('boot_v1', 1, 1, 1);`)
       old.close()
       const db = openDatabase(dir)
-      expect(schemaVersion(db)).toBe(2)
+      expect(schemaVersion(db)).toBe(3)
       expect(db.prepare("SELECT id, record_format FROM boot").all()).toEqual([{ id: "boot_v1", record_format: null }])
       expect(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name IN ('journal_request_id', 'journal_renderer_action_id')").get()).toEqual({ n: 2 })
       db.close()
