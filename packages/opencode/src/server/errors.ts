@@ -9,6 +9,7 @@ import { HTTPException } from "hono/http-exception"
 import type { z } from "zod"
 import { ApiError, type ErrorStatus } from "../api-error.ts"
 import { InvalidDirectoryError } from "../project/directory-key.ts"
+import { cutText } from "../provenance/plain-text.ts"
 import { SECRET_KEY_NAME } from "../provenance/secret-names.ts"
 import type { ErrorBody } from "../provenance/wire.ts"
 import { isStorageFault, storageFaultName } from "../storage/database.ts"
@@ -97,7 +98,7 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, code 
   const issues = result.error.issues
   let message = issues.slice(0, 3).map((issue) => issueText(schema, issue)).join("; ")
   if (issues.length > 3) message += `; and ${issues.length - 3} more`
-  if (message.length > MAX_MESSAGE) message = `${message.slice(0, MAX_MESSAGE)}…`
+  message = cutText(message, MAX_MESSAGE, "units")
   throw new ApiError(400, code, message)
 }
 
@@ -206,7 +207,7 @@ export const handleError: ErrorHandler = (err, c) => {
     if (status >= 500 || status < 400) return internalError(c, err)
     const code = HTTP_CODES[status] ?? "request_refused"
     // Hono's messages are ours or its own, never user input; still bounded.
-    const message = HTTP_MESSAGES[status] ?? (err.message ? err.message.slice(0, MAX_MESSAGE) : code.replace(/_/g, " "))
+    const message = HTTP_MESSAGES[status] ?? (err.message ? cutText(err.message, MAX_MESSAGE, "units") : code.replace(/_/g, " "))
     const headers = status === 401 ? { "WWW-Authenticate": "Bearer" } : undefined
     return c.json(errorBody(code, message), status, headers)
   }
