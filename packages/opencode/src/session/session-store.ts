@@ -199,9 +199,8 @@ export class SessionStore {
   /**
    * Names a session that still has the title it was created with by default after its first
    * prompt: the prompt's first line, spaces collapsed, cut to 60 characters as a person counts
-   * them (grapheme clusters, never half of one) (opencode names a
-   * session from its first message). Answers the renamed session, or undefined when the session
-   * already had a title of its own.
+   * them, never inside a grapheme cluster (opencode names a session from its first message).
+   * Answers the renamed session, or undefined when the session already had a title of its own.
    */
   titleFromPrompt(id: string, text: string): SessionInfo | undefined {
     const line = text.split("\n").map((part) => part.replace(/\s+/g, " ").trim()).find(Boolean)
