@@ -149,7 +149,7 @@ test("sessions: titled by their first prompt; Stop only while a run is active, S
   await snap(page, testInfo, "run-picker")
   await page.keyboard.press("Escape")
 
-  // The list shows the first prompt's first line, not "New session - <date>".
+  // The list shows the first prompt's first line, not "New session".
   await page.getByRole("link", { name: "Sessions" }).click()
   const item = page.getByTestId(ui.sessionItem)
   await expect(item).toHaveCount(1)

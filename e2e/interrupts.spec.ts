@@ -199,7 +199,7 @@ test("5 config saved from the app: config invalidation written by the request", 
     missing: [],
     retrySafe: true,
   })
-  expect(incident.origin).toMatchObject({ scope: "project", request: { route: "/config", method: "PATCH", actionName: "config.save" } })
+  expect(incident.origin).toMatchObject({ scope: "project", request: { route: "/config", method: "PUT", actionName: "config.save" } })
   await snap(page, testInfo, "panel-config-save")
 })
 

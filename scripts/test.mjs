@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: typecheck → vitest → build the app → find (or install) Chromium → Playwright.
+// `npm test`: typecheck → vitest → build the app → find (or install) Chromium and Xvfb → Playwright.
 // Stops at the first failing stage and exits with its code; always prints a stage summary.
 //
 //   node scripts/test.mjs               everything
@@ -10,6 +10,9 @@
 // Chromium: $CHROMIUM_PATH, else $PLAYWRIGHT_CHROMIUM_EXECUTABLE, else /usr/bin/chromium.
 // When none exists it installs one: Debian's `chromium` through apt-get when running as root,
 // else Playwright's own build (`npx playwright install chromium`).
+// Xvfb (the X display of the desktop window test): /usr/bin/Xvfb, else Debian's `xvfb` and
+// `xauth` through apt-get when running as root. Without it the desktop spec skips, and fails
+// under CI.
 import { spawn, spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import path from "node:path"
@@ -131,6 +134,46 @@ function has(cmd) {
   return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0
 }
 
+function canApt() {
+  return typeof process.getuid === "function" && process.getuid() === 0 && has("apt-get")
+}
+
+let aptUpdated = false
+/** apt-get install of Debian packages (the package lists updated once per run); returns the exit code. */
+async function aptInstall(packages) {
+  const env = { DEBIAN_FRONTEND: "noninteractive" }
+  if (!aptUpdated) {
+    const code = await run("apt-get", ["update", "-qq"], { env, timeoutMs: 5 * MIN })
+    if (code !== 0) return code
+    aptUpdated = true
+  }
+  return run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...packages], { env, timeoutMs: 10 * MIN })
+}
+
+const XVFB = "/usr/bin/Xvfb"
+const XAUTH = "/usr/bin/xauth"
+
+/**
+ * Installs Xvfb and xauth when missing, as Chromium is. Never fails the stage: without them the
+ * desktop spec says so itself (a skip, or a failure under CI).
+ */
+async function ensureXvfb() {
+  const missing = [[XVFB, "xvfb"], [XAUTH, "xauth"]].filter(([file]) => !existsSync(file)).map(([, pkg]) => pkg)
+  if (missing.length === 0) {
+    console.log(`Xvfb: ${XVFB}`)
+    return { code: 0, note: XVFB }
+  }
+  if (!canApt()) {
+    console.log(`Xvfb: ${missing.join(" and ")} missing and cannot be installed here (needs root and apt-get); the desktop window test ${process.env.CI ? "fails under CI" : "is skipped"}`)
+    return { code: 0, note: "missing" }
+  }
+  console.log(`Xvfb: installing Debian's ${missing.join(" ")} (apt-get install -y ${missing.join(" ")})`)
+  const code = await aptInstall(missing)
+  if (code === 0 && existsSync(XVFB)) return { code: 0, note: `installed ${XVFB}` }
+  console.log(`Xvfb: apt-get install failed (exit ${code}); the desktop window test ${process.env.CI ? "fails under CI" : "is skipped"}`)
+  return { code: 0, note: "install failed" }
+}
+
 /** Returns { code, env, note }: env carries CHROMIUM_PATH for playwright.config.ts. */
 async function ensureChromium() {
   for (const name of ["CHROMIUM_PATH", "PLAYWRIGHT_CHROMIUM_EXECUTABLE"]) {
@@ -147,12 +190,9 @@ async function ensureChromium() {
     console.log(`Chromium: ${system}`)
     return { code: 0, env: { CHROMIUM_PATH: system }, note: system }
   }
-  const isRoot = typeof process.getuid === "function" && process.getuid() === 0
-  if (isRoot && has("apt-get")) {
+  if (canApt()) {
     console.log("Chromium: none found; installing Debian's chromium (apt-get update && apt-get install -y chromium)")
-    const env = { DEBIAN_FRONTEND: "noninteractive" }
-    let code = await run("apt-get", ["update", "-qq"], { env, timeoutMs: 5 * MIN })
-    if (code === 0) code = await run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "chromium"], { env, timeoutMs: 10 * MIN })
+    const code = await aptInstall(["chromium"])
     if (code === 0 && existsSync(system)) return { code: 0, env: { CHROMIUM_PATH: system }, note: `installed ${system}` }
     console.log("Chromium: apt-get install failed; falling back to Playwright's own build")
   } else {
@@ -179,6 +219,7 @@ await stage("build", () => run("npm", ["run", "build"], { timeoutMs: stageTimeou
 
 if (noE2e) {
   skip("chromium", "--no-e2e")
+  skip("xvfb", "--no-e2e")
   skip("e2e", "--no-e2e")
 } else {
   let chromiumEnv = {}
@@ -187,6 +228,7 @@ if (noE2e) {
     chromiumEnv = r.env
     return r
   })
+  await stage("xvfb", ensureXvfb)
   await stage("e2e", () =>
     run("npx", ["playwright", "test", ...passthrough], { env: chromiumEnv, timeoutMs: stageTimeoutMs("e2e", 12) }),
   )

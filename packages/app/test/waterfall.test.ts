@@ -124,6 +124,13 @@ describe("waterfall rendering", () => {
     expect(fitText("Request from the app: POST /instance/reload", 100)).toMatch(/…$/)
   })
 
+  it("a name is cut between characters a person counts, never inside an emoji or before its accent", () => {
+    // 100 px is 14 characters at 6.7 px: 13 kept and the ellipsis.
+    expect(fitText(`${"a".repeat(12)}👍🏽👍🏽👍🏽`, 100)).toBe(`${"a".repeat(12)}👍🏽…`)
+    expect(fitText("e\u0301".repeat(20), 100)).toBe(`${"e\u0301".repeat(13)}…`)
+    expect(fitText("👨‍👩‍👧‍👦".repeat(14), 100)).toBe("👨‍👩‍👧‍👦".repeat(14))
+  })
+
   /** The pixel extent of a text node, as the renderer estimates it (6.7 px a character). */
   function extent(node: Element): [number, number] {
     const x = Number(node.getAttribute("x"))

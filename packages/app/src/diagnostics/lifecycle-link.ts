@@ -1,7 +1,7 @@
 /**
  * Links the server's lifecycle and run events to the renderer action the user just took: a
  * lifecycle action belongs to a renderer action when its origin's request carries that action's
- * id (an `api_route`, or the `PATCH /config` request that wrote a `config_invalidation`), and a
+ * id (an `api_route`, or the `PATCH`/`PUT /config` request that wrote a `config_invalidation`), and a
  * child action (`dispose_all → dispose_directory`) belongs to whichever action owns its root.
  * Pure: the ClientActionContext keeps the state, these functions compute the next one.
  */

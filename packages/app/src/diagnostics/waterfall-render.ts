@@ -10,6 +10,7 @@
  * the keyboard focus on the row that had it.
  */
 import { scaleLinear, select, type Selection } from "d3"
+import { cutText } from "opencode/provenance"
 import { clockMs } from "./story.ts"
 import { axisLayout, rowDetails, type TickKind, type WaterfallModel, type WaterfallRow } from "./waterfall.ts"
 
@@ -102,11 +103,10 @@ export function labelColumnWidth(width: number): number {
   return width < 600 ? Math.max(140, Math.min(190, Math.round(width * 0.48))) : Math.min(360, Math.round(width * 0.45))
 }
 
-/** Cuts `text` to about `px` pixels, with an ellipsis. */
+/** Cuts `text` to about `px` pixels, with an ellipsis, between characters a person counts. */
 export function fitText(text: string, px: number): string {
   const max = Math.floor(px / CHAR_PX)
-  if (text.length <= max) return text
-  return max <= 1 ? "…" : `${text.slice(0, max - 1).trimEnd()}…`
+  return max <= 1 && text.length > max ? "…" : cutText(text, max)
 }
 
 /** Relative tick labels (`+1.5 s`), with as many decimals as the step needs. */

@@ -1,9 +1,10 @@
 /**
  * The project's config (`GET /config`) as JSON text; Save sends the parsed object with
- * `PATCH /config`. The editor remembers the digest (`ETag`) of the file its text came from: when
- * the file changes on disk while the user edits, it says so, and a save carries `If-Match`, so the
- * server refuses (412) to write over an edit it has not shown. The user then loads the file's
- * version or saves the edit anyway, knowingly.
+ * `PUT /config`, which replaces the whole file, so a key deleted in the text is deleted on disk
+ * (a merge PATCH could not delete it). The editor remembers the digest (`ETag`) of the file its
+ * text came from: when the file changes on disk while the user edits, it says so, and a save
+ * carries `If-Match`, so the server refuses (412) to write over an edit it has not shown. The
+ * user then loads the file's version or saves the edit anyway, knowingly.
  */
 import { createQuery, useQueryClient } from "@tanstack/solid-query"
 import { createEffect, createSignal, onCleanup, onMount, Show } from "solid-js"
@@ -83,7 +84,7 @@ export function ConfigEditor() {
     if (!(await confirmStop({ title: "Save opencode.json? Saving closes this project.", active, confirmLabel: stopLabel("Save", active) }))) return
     setMessage(undefined)
     try {
-      const saved = await actions.runAction("config.save", (api) => api.request("PATCH", "/config", { body: parsed, schema: ConfigDocument, ...(ifMatch ? { headers: { "if-match": ifMatch } } : {}) }))
+      const saved = await actions.runAction("config.save", (api) => api.request("PUT", "/config", { body: parsed, schema: ConfigDocument, ...(ifMatch ? { headers: { "if-match": ifMatch } } : {}) }))
       const read: ConfigRead = saved.etag ? { doc: saved.data, etag: saved.etag } : { doc: saved.data }
       setDirty(false)
       setRefused(false)

@@ -4,7 +4,7 @@
  */
 import { A, Navigate, useNavigate, useParams } from "@solidjs/router"
 import { createQuery, useQueryClient } from "@tanstack/solid-query"
-import type { IncidentChain } from "opencode/provenance"
+import { cutText, type IncidentChain } from "opencode/provenance"
 import { createEffect, createMemo, createSignal, For, Match, on, Show, Switch } from "solid-js"
 import { z } from "zod"
 import { STOP_MARKER_WORDS } from "../diagnostics/glossary.ts"
@@ -142,7 +142,7 @@ function SessionFor(props: { id: string }) {
     const last = text.split("\n").map((line) => line.trim()).filter(Boolean).at(-1)
     const toolPaths: Record<string, string> = {}
     for (const part of assistant?.parts ?? []) if (part.type === "tool" && "callID" in part && part.callID && "path" in part && part.path) toolPaths[part.callID] = part.path
-    return { toolPaths, ...(last ? { lastOutput: last.length > 80 ? `${last.slice(0, 79)}…` : last } : {}) }
+    return { toolPaths, ...(last ? { lastOutput: cutText(last, 80) } : {}) }
   }
   const sendPrompt = async (text: string, model: string, resendOf?: string) => {
     await actions.runAction("session.prompt", (api) => api.post(`${path}/prompt`, { text, model, ...(resendOf ? { resendOf } : {}) }, PromptAnswer))

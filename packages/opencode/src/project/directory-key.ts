@@ -35,12 +35,6 @@ export class InvalidDirectoryError extends Error {
   }
 }
 
-/** Short, escaped rendering of untrusted input for an error message (never the raw bytes). */
-function shown(raw: string): string {
-  const cut = raw.length > 160 ? `${raw.slice(0, 160)}…` : raw
-  return JSON.stringify(cut)
-}
-
 /**
  * Decodes a directory sent in `x-opencode-directory`. The SDK percent-encodes it (a literal
  * `%` arrives as `%25`). A header sent raw as UTF-8 (curl) reaches Node as latin1 bytes and is
@@ -59,7 +53,7 @@ export function decodeDirectoryParam(raw: string): string {
   try {
     return decodeURIComponent(value)
   } catch {
-    throw new InvalidDirectoryError("malformed_encoding", `directory is not valid percent-encoding: ${shown(raw)}`)
+    throw new InvalidDirectoryError("malformed_encoding", "directory is not valid percent-encoding")
   }
 }
 
@@ -77,15 +71,15 @@ export function validateProjectDirectory(raw: string): string {
     throw new InvalidDirectoryError("too_long", `directory is longer than ${MAX_DIRECTORY_LENGTH} characters`)
   }
   if (raw.includes("\0")) throw new InvalidDirectoryError("nul_byte", "directory contains a NUL byte")
-  if (!path.isAbsolute(raw)) throw new InvalidDirectoryError("relative", `directory is not an absolute path: ${shown(raw)}`)
+  if (!path.isAbsolute(raw)) throw new InvalidDirectoryError("relative", "directory is not an absolute path")
   const resolved = path.resolve(raw)
   let stat: fs.Stats
   try {
     stat = fs.statSync(resolved)
   } catch {
-    throw new InvalidDirectoryError("not_found", `directory does not exist: ${shown(raw)}`)
+    throw new InvalidDirectoryError("not_found", "directory does not exist")
   }
-  if (!stat.isDirectory()) throw new InvalidDirectoryError("not_a_directory", `not a directory: ${shown(raw)}`)
+  if (!stat.isDirectory()) throw new InvalidDirectoryError("not_a_directory", "not a directory: directory names a file")
   return resolved
 }
 

@@ -5,7 +5,7 @@
  */
 import type { ReadResult, ReadSuccess } from "./export-reader.ts"
 import { SUPPORTED_EXPORT_VERSION } from "./export-version.ts"
-import { plain } from "./plain-text.ts"
+import { plain, visibleControls } from "./plain-text.ts"
 import type { Classification, IncidentChain, Origin, RequestRef, RunPhase, ShutdownSignal, Verdict } from "./schemas.ts"
 import { Origin as OriginSchema } from "./schemas.ts"
 
@@ -66,7 +66,7 @@ const FORMAT_WORDS: Record<ReadSuccess["format"], string> = {
  * @example console.log(explainText(readExport(json)))
  */
 export function explainText(result: ReadResult): string {
-  if (!result.ok) return `This file could not be read. ${result.error}`
+  if (!result.ok) return visibleControls(`This file could not be read. ${result.error}`)
   const lines: string[] = [header(result)]
   if (result.session?.id) lines.push(`Session ${plain(result.session.id, 64)}.`)
   for (const warning of result.warnings) lines.push(`Warning: ${plain(warning, 2000)}`)
@@ -89,7 +89,8 @@ export function explainText(result: ReadResult): string {
     const facts = unique(result.notRecorded.map((name) => FACT_WORDS[name] ?? plain(name, 64)))
     lines.push("", `This file's writer could not record: ${facts.join(", ")}. Those facts are labelled not recorded, not missing.`)
   }
-  return lines.join("\n")
+  // Every line once more, whatever it interpolated: nothing from the file reaches a terminal raw.
+  return lines.map(visibleControls).join("\n")
 }
 
 function header(result: ReadSuccess): string {

@@ -8,6 +8,7 @@
 export * from "./schemas.ts"
 export * from "./wire.ts"
 export { SECRET_KEY_NAME, SECRET_KEY_WORDS } from "./secret-names.ts"
+export { cutText } from "./plain-text.ts"
 export {
   computeProvenance,
   configWrittenByRoute,

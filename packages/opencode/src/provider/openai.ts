@@ -5,6 +5,7 @@
  * signal's own reason, so the run is classified by whoever aborted it.
  */
 import { SECRET_KEY_NAME } from "../provenance/secret-names.ts"
+import { cutText } from "../provenance/plain-text.ts"
 import { abortReason } from "./scripted.ts"
 import { ProviderError, providerErrorToken, type ChatMessage, type Provider, type ProviderEvent, type ProviderRequest, type ToolCallRequest, type ToolSpec } from "./provider.ts"
 
@@ -379,7 +380,7 @@ export function excerptOf(text: string, apiKey?: string): string {
     .trim()
   if (scrubbed.length <= ERROR_EXCERPT_CHARS) return scrubbed
   // Never cut through a marker, so a truncated excerpt cannot reveal part of a secret.
-  let cut = scrubbed.slice(0, ERROR_EXCERPT_CHARS)
+  let cut = cutText(scrubbed, ERROR_EXCERPT_CHARS + 1, "units").slice(0, -1)
   const openMarker = cut.lastIndexOf("[redacted:")
   if (openMarker !== -1 && !cut.slice(openMarker).includes("]")) cut = cut.slice(0, openMarker)
   return `${cut}…`

@@ -45,7 +45,7 @@ export function createProviderRegistry(options: ProviderRegistryOptions = {}): P
   function resolve(modelRef?: string): ResolvedModel {
     const ref = modelRef?.trim() || defaultModel
     const parsed = parseModelRef(ref)
-    if (!parsed) throw new ProviderError("model_not_found", `model must look like "provider/model", got "${ref.slice(0, 128)}"`, 400)
+    if (!parsed) throw new ProviderError("model_not_found", 'model must look like "provider/model"', 400)
     const provider = providers.get(parsed.providerId)
     if (!provider) {
       if ((KNOWN_PROVIDER_IDS as readonly string[]).includes(parsed.providerId)) {
@@ -55,14 +55,14 @@ export function createProviderRegistry(options: ProviderRegistryOptions = {}): P
           400,
         )
       }
-      throw new ProviderError("model_not_found", `unknown provider "${parsed.providerId.slice(0, 64)}" in model "${ref.slice(0, 128)}"`, 400)
+      throw new ProviderError("model_not_found", `unknown provider; known: ${KNOWN_PROVIDER_IDS.join(", ")}`, 400)
     }
     // Providers that list their models (the scripted one) let us reject an unknown model before a run starts.
     const models = (provider as { models?: readonly string[] }).models
     if (models && !models.includes(parsed.model)) {
       throw new ProviderError(
         "model_not_found",
-        `unknown model "${ref.slice(0, 128)}"; ${parsed.providerId} has: ${models.join(", ")}`,
+        `unknown model; ${parsed.providerId} has: ${models.join(", ")}`,
         400,
       )
     }

@@ -9,6 +9,7 @@ import { HTTPException } from "hono/http-exception"
 import type { z } from "zod"
 import { ApiError, type ErrorStatus } from "../api-error.ts"
 import { InvalidDirectoryError } from "../project/directory-key.ts"
+import { cutText } from "../provenance/plain-text.ts"
 import { SECRET_KEY_NAME } from "../provenance/secret-names.ts"
 import type { ErrorBody } from "../provenance/wire.ts"
 import { isStorageFault, storageFaultName } from "../storage/database.ts"
@@ -42,16 +43,52 @@ export function errorBody(code: string, message: string): ErrorBody {
 
 const MAX_MESSAGE = 300
 
-function issueText(issue: z.core.$ZodIssue): string {
-  const where = issue.path.length ? issue.path.map(String).join(".") : "body"
+/** Wrappers whose inner schema decides the fields below them. */
+const WRAPPERS = new Set(["optional", "nullable", "default", "prefault", "readonly", "catch", "nonoptional"])
+
+/**
+ * An issue's path as the schema names it: a field the schema declares by its name, an array
+ * index by its number, and a key the client chose (a record's, a catch-all's) as `<key>`, since
+ * a key is input and a 400 never echoes input.
+ */
+function schemaPath(schema: z.core.$ZodType | undefined, path: readonly PropertyKey[]): string {
+  const names: string[] = []
+  let current = schema
+  for (const segment of path) {
+    while (current && WRAPPERS.has(current._zod.def.type)) current = (current._zod.def as { innerType?: z.core.$ZodType }).innerType
+    if (current?._zod.def.type === "pipe") current = (current._zod.def as unknown as { in: z.core.$ZodType }).in
+    const def = current?._zod.def as { type?: string; shape?: Record<string, z.core.$ZodType>; catchall?: z.core.$ZodType; valueType?: z.core.$ZodType; element?: z.core.$ZodType } | undefined
+    if (typeof segment === "number") {
+      names.push(String(segment))
+      current = def?.type === "array" ? def.element : undefined
+    } else if (def?.type === "object" && typeof segment === "string" && def.shape && Object.hasOwn(def.shape, segment)) {
+      names.push(segment)
+      current = def.shape[segment]
+    } else {
+      names.push("<key>")
+      current = def?.type === "record" ? def.valueType : def?.type === "object" ? def.catchall : undefined
+    }
+  }
+  return names.length ? names.join(".") : "body"
+}
+
+/** zod's words for the issues whose default message quotes a key the client sent. */
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === "unrecognized_keys") return `unknown field${issue.keys.length === 1 ? "" : "s"}`
+  if (issue.code === "invalid_key") return `invalid key (${issue.issues.map(issueMessage).join("; ")})`
   // zod 4 prefixes type mismatches with "Invalid input: "; the field path already says that.
-  return `${where}: ${issue.message.replace(/^Invalid input: /, "")}`
+  return issue.message.replace(/^Invalid input: /, "")
+}
+
+function issueText(schema: z.core.$ZodType, issue: z.core.$ZodIssue): string {
+  return `${schemaPath(schema, issue.path)}: ${issueMessage(issue)}`
 }
 
 /**
  * Parses already-decoded input (a JSON body, query params) with a zod schema, or throws a 400
  * `ApiError` whose message names the failing fields, e.g. `text: expected string, received number`.
- * Zod's default messages name types, not values, so input is not echoed back.
+ * Zod's default messages name types, not values, and a key the client chose is shown as `<key>`,
+ * so input is not echoed back.
  *
  * @example const query = parseInput(z.object({ content: z.enum(["full", "diagnostics"]).optional() }), c.req.query(), "invalid_query")
  */
@@ -59,9 +96,9 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, code 
   const result = schema.safeParse(value)
   if (result.success) return result.data
   const issues = result.error.issues
-  let message = issues.slice(0, 3).map(issueText).join("; ")
+  let message = issues.slice(0, 3).map((issue) => issueText(schema, issue)).join("; ")
   if (issues.length > 3) message += `; and ${issues.length - 3} more`
-  if (message.length > MAX_MESSAGE) message = `${message.slice(0, MAX_MESSAGE)}…`
+  message = cutText(message, MAX_MESSAGE, "units")
   throw new ApiError(400, code, message)
 }
 
@@ -170,7 +207,7 @@ export const handleError: ErrorHandler = (err, c) => {
     if (status >= 500 || status < 400) return internalError(c, err)
     const code = HTTP_CODES[status] ?? "request_refused"
     // Hono's messages are ours or its own, never user input; still bounded.
-    const message = HTTP_MESSAGES[status] ?? (err.message ? err.message.slice(0, MAX_MESSAGE) : code.replace(/_/g, " "))
+    const message = HTTP_MESSAGES[status] ?? (err.message ? cutText(err.message, MAX_MESSAGE, "units") : code.replace(/_/g, " "))
     const headers = status === 401 ? { "WWW-Authenticate": "Bearer" } : undefined
     return c.json(errorBody(code, message), status, headers)
   }

@@ -6,7 +6,9 @@ import { newId } from "../id.ts"
 import type { Classification, RunSummary } from "../provenance/schemas.ts"
 import type { MessageInfo, Part, Session } from "../provenance/wire.ts"
 import type { Statement } from "better-sqlite3"
+import { cutText } from "../provenance/plain-text.ts"
 import { parseStoredJson, preparedOnce, type DB } from "../storage/database.ts"
+import { searchKey } from "../storage/search-key.ts"
 
 export const SESSION_VERSION = "0.1.0"
 
@@ -44,7 +46,7 @@ export interface SessionPageQuery {
   before?: string | number
   /** Only sessions updated at or after this time (opencode's `start`). */
   start?: number
-  /** Only sessions whose title contains this text (case-insensitive). */
+  /** Only sessions whose title contains this text, compared as search keys (`storage/search-key.ts`). */
   search?: string
 }
 
@@ -91,8 +93,10 @@ interface RunRow {
   resend_of: string | null
 }
 
-/** A title taken from a prompt is at most this long. */
+/** A title taken from a prompt is at most this many characters, as a person counts them. */
 const TITLE_FROM_PROMPT_MAX = 60
+/** The title of a session created without one, until its first prompt names it (the list shows its time beside it). */
+export const DEFAULT_SESSION_TITLE = "New session"
 
 export class SessionStore {
   private readonly stmt: ReturnType<typeof preparedOnce>
@@ -108,17 +112,18 @@ export class SessionStore {
   createSession(input: { directory: string; directoryKey: string; projectID: string; title?: string | undefined }): SessionInfo {
     const now = Date.now()
     const id = newId("ses")
-    const title = input.title?.trim() || `New session - ${new Date(now).toISOString()}`
-    this.stmt("INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)")
-      .run(id, input.directory, input.directoryKey, input.projectID, title, now, now)
+    const given = input.title?.trim()
+    const title = given || DEFAULT_SESSION_TITLE
+    this.stmt("INSERT INTO session (id, directory, directory_key, project_id, title, title_key, title_default, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .run(id, input.directory, input.directoryKey, input.projectID, title, searchKey(title), given ? 0 : 1, now, now)
     return this.getSession(id)!
   }
 
   /** Records a session that lives on a remote workspace, so its forwarded runs have a local home. */
   ensureRemoteSession(input: { id: string; directory: string; directoryKey: string; title: string }): SessionInfo {
     const now = Date.now()
-    this.stmt("INSERT OR IGNORE INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, 'remote', ?, ?, ?)")
-      .run(input.id, input.directory, input.directoryKey, input.title, now, now)
+    this.stmt("INSERT OR IGNORE INTO session (id, directory, directory_key, project_id, title, title_key, created, updated) VALUES (?, ?, ?, 'remote', ?, ?, ?, ?)")
+      .run(input.id, input.directory, input.directoryKey, input.title, searchKey(input.title), now, now)
     return this.getSession(input.id)!
   }
 
@@ -150,7 +155,7 @@ export class SessionStore {
     }
     if (query.search) {
       variant |= 4
-      params.push(`%${query.search.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`)
+      params.push(searchKey(query.search))
     }
     params.push(query.limit + 1)
     // Rows as arrays (raw): no object per row that is thrown away at once.
@@ -172,8 +177,9 @@ export class SessionStore {
     const where = ["s.directory_key = ?"]
     if (variant & 1) where.push("(s.updated, s.rowid) < (?, ?)")
     if (variant & 2) where.push("s.updated >= ?")
-    // opencode's search: the title contains the text, case-insensitively (ASCII, as SQLite's LIKE).
-    if (variant & 4) where.push("s.title LIKE ? ESCAPE '\\'")
+    // opencode's search: the title contains the text, compared as search keys (case folded in
+    // every script, NFKC), read from the listing's index; instr takes % and _ literally.
+    if (variant & 4) where.push("instr(s.title_key, ?) > 0")
     statement = this.db
       .prepare<unknown[]>(
         `SELECT s.id, s.project_id, s.directory, s.title, s.created, s.updated, r.id, r.finished_at,
@@ -195,15 +201,15 @@ export class SessionStore {
 
   /**
    * Names a session that still has the title it was created with by default after its first
-   * prompt: the prompt's first line, spaces collapsed, cut to 60 characters (opencode names a
-   * session from its first message). Answers the renamed session, or undefined when the session
-   * already had a title of its own.
+   * prompt: the prompt's first line, spaces collapsed, cut to 60 characters as a person counts
+   * them, never inside a grapheme cluster (opencode names a session from its first message).
+   * Answers the renamed session, or undefined when the session already had a title of its own.
    */
   titleFromPrompt(id: string, text: string): SessionInfo | undefined {
     const line = text.split("\n").map((part) => part.replace(/\s+/g, " ").trim()).find(Boolean)
     if (!line) return undefined
-    const title = line.length > TITLE_FROM_PROMPT_MAX ? `${line.slice(0, TITLE_FROM_PROMPT_MAX - 1).trimEnd()}…` : line
-    const changed = this.stmt("UPDATE session SET title = ? WHERE id = ? AND title GLOB 'New session - [0-9][0-9][0-9][0-9]-*Z'").run(title, id)
+    const title = cutText(line, TITLE_FROM_PROMPT_MAX)
+    const changed = this.stmt("UPDATE session SET title = ?, title_key = ?, title_default = 0 WHERE id = ? AND title_default = 1").run(title, searchKey(title), id)
     return changed.changes > 0 ? this.getSession(id) : undefined
   }
 

@@ -5,6 +5,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync } from "node:fs"
 import path from "node:path"
 import Database, { type Statement } from "better-sqlite3"
+import { searchKey } from "./search-key.ts"
 
 export type DB = Database.Database
 
@@ -74,8 +75,8 @@ export interface OpenedDatabase {
   readOnly?: boolean
 }
 
-/** Each entry is one schema version; never edit a shipped migration, append a new one. */
-const MIGRATIONS: string[] = [
+/** Each entry is one schema version (SQL, or a function for what only JavaScript computes); never edit a shipped migration, append a new one. */
+const MIGRATIONS: (string | ((db: DB) => void))[] = [
   `
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   CREATE TABLE session (
@@ -120,6 +121,22 @@ const MIGRATIONS: string[] = [
   ALTER TABLE part ADD COLUMN updated INTEGER;
   CREATE INDEX message_run ON message(run_id) WHERE run_id IS NOT NULL;
   `,
+  // 4: search matches a folded key of the title (every script's case, NFC/NFD alike), kept in an
+  // index beside the listing order; an untitled session is marked instead of being recognised by
+  // the ISO time its default title used to carry.
+  (db) => {
+    db.exec(`
+      ALTER TABLE session ADD COLUMN title_key TEXT NOT NULL DEFAULT '';
+      ALTER TABLE session ADD COLUMN title_default INTEGER NOT NULL DEFAULT 0;
+      UPDATE session SET title = 'New session', title_default = 1 WHERE title GLOB 'New session - [0-9][0-9][0-9][0-9]-*Z';
+      DROP INDEX session_directory;
+      CREATE INDEX session_search ON session(directory_key, updated, title_key);
+    `)
+    const update = db.prepare("UPDATE session SET title_key = ? WHERE rowid = ?")
+    for (const row of db.prepare("SELECT rowid AS rid, title FROM session").all() as { rid: number; title: string }[]) {
+      update.run(searchKey(row.title), row.rid)
+    }
+  },
 ]
 
 /**
@@ -285,7 +302,9 @@ function migrate(db: DB): void {
   }
   for (let version = current; version < MIGRATIONS.length; version++) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[version]!)
+      const migration = MIGRATIONS[version]!
+      if (typeof migration === "string") db.exec(migration)
+      else migration(db)
       db.pragma(`user_version = ${version + 1}`)
     })()
   }

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { BIN, tempDir } from "../harness.ts"
-import { SessionExportDocument } from "../../src/provenance/index.ts"
+import { explainText, readExport, SessionExportDocument } from "../../src/provenance/index.ts"
 
 const exec = promisify(execFile)
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../fixtures")
@@ -208,5 +208,47 @@ describe("explain on files that are not session exports", () => {
     expect(result.code).toBe(0)
     expect(result.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f]/)
     expect(result.stdout).not.toMatch(/^FAKE LINE/m)
+  })
+
+  // Bidirectional and invisible format characters (Unicode category Cf), C1 controls and line
+  // separators reorder or hide what a terminal shows: each is printed as a visible <U+XXXX>.
+  const INVISIBLE = ["\u061c", "\u200e", "\u200f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u0085", "\u009b", "\u2028", "\u2029", "\u{e0041}"]
+  const RAW = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u
+
+  const marker = (char: string) => `<U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}>`
+  const planted = (chars: string[]) => {
+    const doc = JSON.parse(readFileSync(fixture("export-v2.json"), "utf8"))
+    doc.session.id = `ses_${chars.join("a")}`
+    doc.writer = { name: "evil\u202egnp.exe", version: `1${chars.join("c")}` }
+    return doc
+  }
+
+  test("bidirectional controls, invisible format characters and C1 controls in a v2 export are printed visibly", async () => {
+    const path = file("bidi.json", JSON.stringify(planted(INVISIBLE.slice(0, 6))))
+    const result = await explain(path)
+    expect(result.code).toBe(0)
+    expect(result.stdout.slice(0, -1).split("\n").join("")).not.toMatch(RAW)
+    for (const char of INVISIBLE.slice(0, 6)) expect(result.stdout).toContain(marker(char))
+    expect(result.stdout).toContain("evil<U+202E>gnp.exe")
+
+    const json = await explain(path, "--json")
+    expect(json.code).toBe(0)
+    expect(json.stdout.slice(0, -1).split("\n").join("")).not.toMatch(RAW)
+    expect(JSON.parse(json.stdout).incidents.length).toBeGreaterThan(0)
+
+    // The rest of the class, through the same reader and words in process.
+    for (let i = 0; i < INVISIBLE.length; i += 6) {
+      const chars = INVISIBLE.slice(i, i + 6)
+      const text = explainText(readExport(JSON.stringify(planted(chars))))
+      expect(text.split("\n").join("")).not.toMatch(RAW)
+      for (const char of chars) expect(text).toContain(marker(char))
+    }
+  })
+
+  test("an emoji joined by zero-width joiners stays whole", async () => {
+    const doc = JSON.parse(readFileSync(fixture("export-v2.json"), "utf8"))
+    doc.writer = { name: "team 👨‍👩‍👧‍👦", version: "1" }
+    const result = await explain(file("emoji.json", JSON.stringify(doc)))
+    expect(result.stdout).toContain("team 👨‍👩‍👧‍👦")
   })
 })

@@ -170,7 +170,7 @@ describe("lifecycle and config routes", () => {
     expect((await server.call("GET", "/global/config")).body.model).toBe("scripted/slow")
     const badWorkspace = await server.call("PATCH", "/global/config", { body: { workspaces: { w: { url: "not a url" } } } })
     expect(badWorkspace.status).toBe(400)
-    expect(badWorkspace.body.error.message).toContain("workspaces.w.url")
+    expect(badWorkspace.body.error.message).toContain("workspaces.<key>.url")
   })
 
   test("POST /diagnostics/renderer keeps allow-listed fields only", async () => {

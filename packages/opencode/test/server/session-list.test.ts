@@ -86,6 +86,39 @@ describe("GET /session paging", () => {
     expect(await titlesOf("")).toHaveLength(5)
   })
 
+  test("search folds case and normalises for every script: accents in NFC or NFD, Cyrillic, Greek final sigma, compatibility forms", async () => {
+    const titles = ["Été à Paris", "ЖУРНАЛ сборки", "ΟΔΟΣ προς", "ﬁle Ｗｉｄｅ", "Strasse", "unrelated"]
+    seed(titles.length, (i) => 4_500_000 + i, (i) => titles[i]!)
+    const titlesOf = async (q: string) => ((await list(`?search=${encodeURIComponent(q)}`)).body as any[]).map((s) => s.title).sort()
+    expect(await titlesOf("été")).toEqual(["Été à Paris"])
+    expect(await titlesOf("e\u0301te\u0301".normalize("NFD"))).toEqual(["Été à Paris"])
+    expect(await titlesOf("ÉTÉ".normalize("NFD"))).toEqual(["Été à Paris"])
+    expect(await titlesOf("журнал")).toEqual(["ЖУРНАЛ сборки"])
+    expect(await titlesOf("СБОРКИ")).toEqual(["ЖУРНАЛ сборки"])
+    expect(await titlesOf("οδοσ")).toEqual(["ΟΔΟΣ προς"])
+    expect(await titlesOf("οδος")).toEqual(["ΟΔΟΣ προς"])
+    expect(await titlesOf("ΠΡΟΣ")).toEqual(["ΟΔΟΣ προς"])
+    expect(await titlesOf("FILE wide")).toEqual(["ﬁle Ｗｉｄｅ"])
+    expect(await titlesOf("straße")).toEqual(["Strasse"])
+    expect(await titlesOf("paris ")).toEqual([])
+  })
+
+  test("a searched listing pages through every match once, newest first, with the cursor", async () => {
+    // 120 sessions, every third one a match written in NFD and upper case, three per millisecond.
+    const ids = seed(120, (i) => 6_000_000 + Math.floor(i / 3), (i) => (i % 3 === 0 ? `CAFÉ ${i}`.normalize("NFD") : `tea ${i}`))
+    const expected = ids.filter((_, i) => i % 3 === 0).reverse()
+    const seen: string[] = []
+    let cursor: string | null = null
+    for (let page = 0; page < 10; page++) {
+      const res = await list(`?search=caf%C3%A9&limit=7${cursor ? `&before=${cursor}` : ""}`)
+      expect(res.status).toBe(200)
+      seen.push(...(res.body as any[]).map((s) => s.id))
+      cursor = res.headers.get("x-next-cursor")
+      if (!cursor) break
+    }
+    expect(seen).toEqual(expected)
+  })
+
   test.each([
     ["limit=abc", "limit"],
     ["limit=-1", "limit"],

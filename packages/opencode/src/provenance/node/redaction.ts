@@ -5,6 +5,7 @@
  */
 import { createHmac } from "node:crypto"
 import { ErrorFact } from "../schemas.ts"
+import { cutText } from "../plain-text.ts"
 import { SECRET_KEY_WORDS } from "../secret-names.ts"
 
 export interface PathDigest {
@@ -175,7 +176,8 @@ function isToolError(err: unknown, className: string): boolean {
 
 function truncate(text: string, maxLen: number, alreadyCut: boolean): string {
   if (text.length <= maxLen && !alreadyCut) return text
-  let cut = text.length <= maxLen - 1 ? text : text.slice(0, maxLen - 1)
+  // Cut between characters (never half a surrogate pair or an emoji), the ellipsis added below.
+  let cut = text.length <= maxLen - 1 ? text : cutText(text, maxLen, "units").slice(0, -1)
   // Never leave half a marker: a reader must see either the whole marker or none of it.
   const open = cut.lastIndexOf("[")
   if (open > cut.lastIndexOf("]") && /^\[(?:redacted|path):/.test(text.slice(open))) cut = cut.slice(0, open)

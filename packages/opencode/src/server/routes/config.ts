@@ -1,20 +1,21 @@
 /**
- * Config routes. A PATCH writes the config file under the directory lock and closes the
- * instance itself with a `config_invalidation` origin whose request is this PATCH; the
+ * Config routes. A PATCH merges the body's keys into the config file, a PUT replaces the whole
+ * file (the only way to delete a key); either writes under the file's lock and closes the
+ * instance(s) itself with a `config_invalidation` origin whose request is this one, so the
  * watcher's echo of that same write is recorded on the runs, never as a rival cause. A write
- * that changes nothing closes nothing. GET names the file's digest in `ETag`; a PATCH with
- * `If-Match` writes only while the file still has that digest (else 412 `config_changed`), so an
- * edit made on disk since the client read the file is never overwritten silently.
+ * that changes nothing closes nothing. GET names the file's digest in `ETag`; a write with
+ * `If-Match` goes ahead only while the file still has that digest (else 412 `config_changed`),
+ * so an edit made on disk since the client read the file is never overwritten silently.
  */
 import { randomBytes } from "node:crypto"
 import { readFileSync, writeFileSync, renameSync } from "node:fs"
 import path from "node:path"
 import { isDeepStrictEqual } from "node:util"
-import { Hono } from "hono"
+import { Hono, type Context } from "hono"
 import { z } from "zod"
 import type { Host } from "../../host.ts"
 import { CONFIG_FILE, contentDigest } from "../../project/instance-context.ts"
-import { GlobalConfigSchema } from "../../config/global-config.ts"
+import { GLOBAL_CONFIG_FILE, GlobalConfigSchema } from "../../config/global-config.ts"
 import { ProviderError } from "../../provider/provider.ts"
 import { requestDirectory } from "../directory.ts"
 import { ApiError, parseInput, parseJsonBody } from "../errors.ts"
@@ -41,26 +42,27 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
     return c.json(parseConfig(raw))
   })
 
-  app.patch("/config", async (c) => {
-    const patch = await parseJsonBody(c, ConfigPatch)
-    const ifMatch = c.req.header("if-match")
-    if (ifMatch !== undefined && !IF_MATCH.test(ifMatch.trim())) throw new ApiError(400, "invalid_header", 'if-match: expected the ETag GET /config answered ("<sha256>" or "none")')
+  /**
+   * Writes the project's config: `merge` (PATCH) sets the body's keys over the file's, `replace`
+   * (PUT) makes the body the whole file, so a key left out is deleted.
+   */
+  const writeProjectConfig = async (c: Context, mode: "merge" | "replace") => {
+    const body = await parseJsonBody(c, ConfigPatch)
+    const ifMatch = ifMatchOf(c)
     const { directory, key } = requestDirectory(c, defaultDirectory)
     const file = path.join(directory, CONFIG_FILE)
     const request = requestRefOf(c)
     const next = await instances.locks.run(key, async () => {
       const before = readRaw(file)
-      if (ifMatch !== undefined && ifMatch.trim() !== etagOf(before)) {
-        c.header("etag", etagOf(before))
-        throw new ApiError(412, "config_changed", `${CONFIG_FILE} changed since it was read; read it again before saving`)
-      }
-      const merged = { ...parseConfig(before), ...patch }
+      checkIfMatch(c, ifMatch, before, CONFIG_FILE)
+      // A replace needs nothing of the old file, so it also mends one that is not a JSON object.
+      const next = mode === "merge" ? { ...parseConfig(before), ...body } : body
       // Equal values (whatever the file's formatting or key order) change nothing: no write, no close.
-      if (before !== undefined && isDeepStrictEqual(parsedOrUndefined(before), merged)) {
+      if (before !== undefined && isDeepStrictEqual(parsedOrUndefined(before), next)) {
         c.header("etag", etagOf(before))
-        return merged
+        return next
       }
-      const text = `${JSON.stringify(merged, null, 2)}\n`
+      const text = `${JSON.stringify(next, null, 2)}\n`
       const instance = instances.get(key)
       if (instance) instance.expectedConfigDigest = contentDigest(text)
       writeAtomically(file, text)
@@ -79,19 +81,27 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
           { locked: true },
         )
       }
-      return merged
+      return next
     })
     return c.json(next)
+  }
+
+  app.patch("/config", (c) => writeProjectConfig(c, "merge"))
+  app.put("/config", (c) => writeProjectConfig(c, "replace"))
+
+  app.get("/global/config", (c) => {
+    c.header("etag", etagOf(readRaw(host.globalConfig.file)))
+    return c.json(host.globalConfig.read())
   })
 
-  app.get("/global/config", (c) => c.json(host.globalConfig.read()))
-
-  app.patch("/global/config", async (c) => {
-    const patch = parseInput(GlobalConfigSchema, await parseJsonBody(c, ConfigPatch))
-    if (patch.model !== undefined) {
+  /** Writes the global config file: `merge` (PATCH) or `replace` (PUT), as for the project's. */
+  const writeGlobalConfig = async (c: Context, mode: "merge" | "replace") => {
+    const body = parseInput(GlobalConfigSchema, await parseJsonBody(c, ConfigPatch))
+    const ifMatch = ifMatchOf(c)
+    if (body.model !== undefined) {
       // The model becomes the default of every prompt that names none: refuse one no provider serves.
       try {
-        host.providers.resolve(patch.model)
+        host.providers.resolve(body.model)
       } catch (err) {
         if (err instanceof ProviderError) throw new ApiError(400, "invalid_body", `model: ${err.message}`)
         throw err
@@ -101,13 +111,17 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
     const request = requestRefOf(c)
     await host.globalConfig.serialized(async () => {
       const before = readRaw(file)
-      const current = host.globalConfig.fileContent()
-      const merged = { ...current, ...patch }
-      if (before !== undefined && isDeepStrictEqual(parsedOrUndefined(before), merged)) return
-      const text = `${JSON.stringify(merged, null, 2)}\n`
+      checkIfMatch(c, ifMatch, before, GLOBAL_CONFIG_FILE)
+      const next = mode === "merge" ? { ...host.globalConfig.fileContent(), ...body } : body
+      if (before !== undefined && isDeepStrictEqual(parsedOrUndefined(before), next)) {
+        c.header("etag", etagOf(before))
+        return
+      }
+      const text = `${JSON.stringify(next, null, 2)}\n`
       host.globalConfig.expectedDigest = contentDigest(text)
       // The data dir's files are the owner's alone.
       writeAtomically(file, text, 0o600)
+      c.header("etag", etagOf(text))
       await instances.disposeAll({
         kind: "config_invalidation",
         scope: "global",
@@ -118,9 +132,26 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
       })
     })
     return c.json(host.globalConfig.read())
-  })
+  }
+
+  app.patch("/global/config", (c) => writeGlobalConfig(c, "merge"))
+  app.put("/global/config", (c) => writeGlobalConfig(c, "replace"))
 
   return app
+}
+
+/** The request's `If-Match`, trimmed; a malformed one is a 400 before anything is read. */
+function ifMatchOf(c: Context): string | undefined {
+  const ifMatch = c.req.header("if-match")?.trim()
+  if (ifMatch !== undefined && !IF_MATCH.test(ifMatch)) throw new ApiError(400, "invalid_header", 'if-match: expected the ETag the GET answered ("<sha256>" or "none")')
+  return ifMatch
+}
+
+/** Refuses (412, with the file's current ETag) a write whose If-Match no longer names the file. */
+function checkIfMatch(c: Context, ifMatch: string | undefined, before: string | undefined, name: string): void {
+  if (ifMatch === undefined || ifMatch === etagOf(before)) return
+  c.header("etag", etagOf(before))
+  throw new ApiError(412, "config_changed", `${name} changed since it was read; read it again before saving`)
 }
 
 function readRaw(file: string): string | undefined {

@@ -66,7 +66,7 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
 
   const sessionOr404 = (id: string): SessionInfo => {
     const session = sessions.getSession(id)
-    if (!session) throw new ApiError(404, "session_not_found", `no session ${id.slice(0, 80)}`)
+    if (!session) throw new ApiError(404, "session_not_found", "no such session")
     return session
   }
 
@@ -125,7 +125,7 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     const { key } = requestDirectory(c, defaultDirectory)
     const query = parseInput(ListQuery, c.req.query(), "invalid_query")
     const page = sessions.listSessionPage(key, { limit: query.limit ?? DEFAULT_PAGE, before: query.before, start: query.start, search: query.search || undefined })
-    if (!page) throw new ApiError(400, "invalid_query", `before: no session ${String(query.before).slice(0, 80)}`)
+    if (!page) throw new ApiError(400, "invalid_query", "before: no such session in this directory")
     // The next page: `?before=<x-next-cursor>`; no header on the last page.
     if (page.next) c.header("x-next-cursor", page.next)
     return c.json(page.sessions)

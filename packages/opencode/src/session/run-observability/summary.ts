@@ -5,6 +5,7 @@
 import { classifyInterrupt, interruptMetaFromReason, type RunOutcome } from "../../provenance/classification.ts"
 import { deriveRetry } from "../../provenance/retry.ts"
 import { type ErrorFact, ProviderProgress, RunId, RunSummary, ToolFact, WatchdogState } from "../../provenance/schemas.ts"
+import { cutText } from "../../provenance/plain-text.ts"
 import type { RunState } from "../run-state.ts"
 
 export interface SummaryInput {
@@ -99,9 +100,9 @@ export const MAX_MODEL_REF = 128
 const MAX_ALSO_REQUESTED = 64
 const MAX_TOOL_FIELD = 64
 
-/** `text` cut to `max` characters, ending in "…" when cut so a reader sees that it was. */
+/** `text` cut to `max` UTF-16 units (the schema's bound), ending in "…" when cut, never inside a character. */
 export function cut(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+  return cutText(text, max, "units")
 }
 
 /**
