@@ -330,8 +330,8 @@ export class RemoteRunWatch {
       const chain = remoteChain(ending.incident)
       if (chain) host.journal.append("remote.chain", { runId, sessionId: target.sessionId }, { runId, workspaceId: target.workspaceId, chain })
     }
-    host.journal.append("run.finished", { runId, sessionId: target.sessionId }, summary)
-    host.journal.write(() => host.sessions.finishRun(summary), `run:${runId}:finish`)
+    // One transaction, as a local run's: no kill can leave the journalled end without the run row's.
+    host.journal.appendWith("run.finished", { runId, sessionId: target.sessionId }, summary, () => host.sessions.finishRun(summary))
     host.bus.publish({ type: "run.finished", properties: { summary }, directoryKey: summary.directoryKey })
     this.release()
   }

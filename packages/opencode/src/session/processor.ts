@@ -244,8 +244,8 @@ export class Processor {
 
   private record(summary: RunSummary, session: SessionInfo | undefined): void {
     const { journal, sessions, bus } = this.options
-    journal.append("run.finished", { runId: summary.runId, sessionId: summary.sessionId }, summary)
-    journal.write(() => sessions.finishRun(summary), `run:${summary.runId}:finish`)
+    // One transaction: a kill between the two would leave a journalled end on a run row that reads as a crash.
+    journal.appendWith("run.finished", { runId: summary.runId, sessionId: summary.sessionId }, summary, () => sessions.finishRun(summary))
     this.summarized.add(summary.runId)
     let incident: IncidentChain | undefined
     if (summary.classification !== "completed") incident = this.incidentOf(summary)

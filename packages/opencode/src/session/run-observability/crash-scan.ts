@@ -3,6 +3,8 @@
  * server is gone, become crash evidence (`process_exit_without_finalizer`). They are attributed
  * to a close only when the journal holds an `abort_requested` naming that run; otherwise at most
  * a `possibleCause` names an unfinished action on the same directory that began after the run.
+ * A run whose row is unfinished but whose `run.finished` the journal holds ended: its row gets
+ * that summary, and no crash is recorded (a build that wrote the two apart could be killed between).
  */
 import { existsSync } from "node:fs"
 import path from "node:path"
@@ -87,7 +89,7 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
     return !aliveByBoot.get(run.bootId)
   })
   if (dead.length === 0) return []
-  const rows = journal.rows({ kinds: ["abort_requested", "run.visible_output", "tool.started", "tool.finished"], runIds: dead.map((run) => run.runId) })
+  const rows = journal.rows({ kinds: ["abort_requested", "run.visible_output", "tool.started", "tool.finished", "run.finished"], runIds: dead.map((run) => run.runId) })
   // Grouped once: filtering every row per run was quadratic (seconds at 10k crashed runs).
   const rowsByRun = new Map<string, typeof rows>()
   for (const row of rows) {
@@ -99,8 +101,14 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
   const openActions = unfinishedActions(journal)
   // Records are built before the write, so a row that cannot become one is skipped, never fatal.
   const records: { crash: CrashEvidence; summary: RunSummary }[] = []
+  const ended: RunSummary[] = []
   for (const run of dead) {
     const mine = rowsByRun.get(run.runId) ?? []
+    const journalled = journalledEnd(run, mine)
+    if (journalled) {
+      ended.push(journalled)
+      continue
+    }
     const abort = mine.find((row) => row.kind === "abort_requested")
     const started = toolFacts(mine)
     const { tools, toolsDropped } = keptTools(started)
@@ -145,12 +153,23 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
   }
   // Immediate: a lock held elsewhere fails here, before anything is written, so a retry is clean.
   db.transaction(() => {
+    for (const summary of ended) sessions.finishRun(summary)
     for (const { crash, summary } of records) {
       journal.append("crash.detected", { runId: crash.runId, sessionId: crash.sessionId }, crash, now)
       sessions.finishRun({ ...summary, seq: journal.nextSeq() })
     }
   }).immediate()
   return records.map((record) => record.crash)
+}
+
+/** The run's journalled `run.finished` summary, when one names it and still parses (a damaged one is no end). */
+function journalledEnd(run: RunRecord, rows: ReturnType<Journal["rows"]>): RunSummary | undefined {
+  for (const row of rows) {
+    if (row.kind !== "run.finished") continue
+    const summary = RunSummary.safeParse(row.data)
+    if (summary.success && summary.data.runId === run.runId) return summary.data
+  }
+  return undefined
 }
 
 function toolFacts(rows: ReturnType<Journal["rows"]>): ToolFact[] {
