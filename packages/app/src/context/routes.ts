@@ -5,6 +5,8 @@
  * Action records name the page by its template without that prefix (`/session/:id`), never by
  * the real URL, which can carry session ids, titles or paths.
  */
+import { PAGE_TEMPLATES, UNKNOWN_PAGE } from "opencode/provenance"
+
 export const APP_PREFIX = "/app"
 
 export const ROUTES = {
@@ -13,8 +15,8 @@ export const ROUTES = {
   session: `${APP_PREFIX}/session/:id`,
 } as const
 
-/** The templates recorded in action records. */
-const TEMPLATES: readonly string[] = ["/", "/sessions", "/session/:id"]
+/** The templates recorded in action records: the spine's list, which a reader of another writer's records also checks pages against. */
+const TEMPLATES: readonly string[] = PAGE_TEMPLATES
 
 /** @example sessionPath("ses_1") // "/app/session/ses_1" */
 export function sessionPath(id: string): string {
@@ -32,5 +34,5 @@ export function pageTemplate(pathname: string): string {
     if (parts.length !== segments.length) continue
     if (parts.every((part, i) => part.startsWith(":") || part === segments[i])) return template
   }
-  return "/unknown"
+  return UNKNOWN_PAGE
 }
