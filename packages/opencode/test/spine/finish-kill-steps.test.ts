@@ -100,6 +100,29 @@ describe("killed at each step of a finishing run", () => {
   })
 })
 
+test("a data dir an older build left with both run.finished and crash.detected reads as the journalled summary", async () => {
+  // The older build's scan recorded the crashes, although the journal also held each run's end.
+  const dataDir = killedAt("before_run_finished")
+  await (await startTestServer({ dataDir })).close()
+  const ids = [runs.reloaded.runId, runs.completed.runId]
+  const src = openDatabase(source)
+  const ends = src.prepare("SELECT time, boot_id, kind, run_id, lifecycle_id, session_id, data FROM journal WHERE kind = 'run.finished' AND run_id IN (?, ?)").all(...ids) as Record<string, unknown>[]
+  src.close()
+  const db = openDatabase(dataDir)
+  expect(db.prepare("SELECT count(*) AS n FROM journal WHERE kind = 'crash.detected'").get()).toEqual({ n: 2 })
+  for (const end of ends) {
+    db.prepare("INSERT INTO journal (seq, time, boot_id, kind, run_id, lifecycle_id, session_id, data) VALUES ((SELECT max(seq) + 1 FROM journal), ?, ?, ?, ?, ?, ?, ?)").run(
+      end.time, end.boot_id, end.kind, end.run_id, end.lifecycle_id, end.session_id, end.data,
+    )
+  }
+  db.close()
+  const seen = await restarted(dataDir)
+  expect(seen.reloaded.run).toMatchObject({ classification: "local_instance_reload", missing: [] })
+  expect(seen.reloaded.chain).toMatchObject({ classification: "local_instance_reload", verdict: "diagnosed", missing: [] })
+  expect(seen.completed.run).toMatchObject({ classification: "completed" })
+  expect(seen.completed.chain).toBeUndefined()
+})
+
 describe("run.finished and the run row are one write", () => {
   test("a run row update that fails leaves no run.finished behind", () => {
     const dataDir = temp("oc-finish-tx-")

@@ -81,6 +81,7 @@ function sleepSync(ms: number): void {
 function scanOnce(args: ScanArgs): CrashEvidence[] {
   const { db, dataDir, journal, sessions } = args
   const now = args.now ?? Date.now()
+  restoreJournalledEnds(db, sessions)
   const unfinished = sessions.unfinishedRuns().filter((run) => run.bootId !== journal.bootId)
   if (unfinished.length === 0) return []
   const aliveByBoot = new Map<string, boolean>()
@@ -160,6 +161,34 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
     }
   }).immediate()
   return records.map((record) => record.crash)
+}
+
+/**
+ * Runs an older build's scan read as crashes although the journal held their `run.finished` (it
+ * wrote the two apart, and a kill landed between): the journalled summary is the run's end. The
+ * crash row stays as history; a run with a finished summary is read from it.
+ */
+function restoreJournalledEnds(db: DB, sessions: SessionStore): void {
+  // Only runs with crash evidence are candidates: few, and found through the journal's kind index.
+  const rows = db
+    .prepare(
+      `SELECT j.run_id AS runId, j.data AS data FROM journal j JOIN run ON run.id = j.run_id
+       WHERE j.kind = 'run.finished' AND j.run_id IN (SELECT run_id FROM journal WHERE kind = 'crash.detected')
+         AND json_extract(run.summary, '$.classification') = 'process_exit_without_finalizer'`,
+    )
+    .all() as { runId: string; data: string }[]
+  const restored: RunSummary[] = []
+  for (const row of rows) {
+    let data: unknown
+    try {
+      data = JSON.parse(row.data)
+    } catch {
+      continue
+    }
+    const summary = RunSummary.safeParse(data)
+    if (summary.success && summary.data.runId === row.runId) restored.push(summary.data)
+  }
+  if (restored.length > 0) db.transaction(() => restored.forEach((summary) => sessions.finishRun(summary))).immediate()
 }
 
 /** The run's journalled `run.finished` summary, when one names it and still parses (a damaged one is no end). */
