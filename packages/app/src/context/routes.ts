@@ -5,6 +5,8 @@
  * Action records name the page by its template without that prefix (`/session/:id`), never by
  * the real URL, which can carry session ids, titles or paths.
  */
+import { PAGE_TEMPLATES, UNKNOWN_PAGE } from "opencode/provenance"
+
 export const APP_PREFIX = "/app"
 
 export const ROUTES = {
@@ -18,8 +20,8 @@ export const ROUTES = {
 /** The run route below the session's, as the router nests it. */
 export const RUN_SUBPATH = "/run/:runId"
 
-/** The templates recorded in action records. */
-const TEMPLATES: readonly string[] = ["/", "/sessions", "/session/:id", "/session/:id/run/:runId"]
+/** The templates recorded in action records: the spine's list, which a reader of another writer's records also checks pages against. */
+const TEMPLATES: readonly string[] = PAGE_TEMPLATES
 
 /** @example sessionPath("ses_1") // "/app/session/ses_1" */
 export function sessionPath(id: string): string {
@@ -42,5 +44,5 @@ export function pageTemplate(pathname: string): string {
     if (parts.length !== segments.length) continue
     if (parts.every((part, i) => part.startsWith(":") || part === segments[i])) return template
   }
-  return "/unknown"
+  return UNKNOWN_PAGE
 }

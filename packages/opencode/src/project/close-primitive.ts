@@ -119,12 +119,12 @@ export class InstanceCloser {
         )
       }
     }
-    for (const run of runs) this.abortRun(run, { kind: "lifecycle", action, closing: ref })
+    for (const run of runs) this.abortRun(run.state, { kind: "lifecycle", action, closing: ref })
   }
 
   /** `run.abort`, and a request that came after the run finished is handed on to be added to its summary. */
-  abortRun(run: ActiveRun, request: AbortRequest): void {
-    if (run.state.abort(request) === "late") this.options.onLate?.(run.state)
+  abortRun(run: RunState, request: AbortRequest): void {
+    if (run.abort(request) === "late") this.options.onLate?.(run)
   }
 
   /** What a failed close step is recorded as: the error's code and class, never its text. */

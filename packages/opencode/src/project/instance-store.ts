@@ -52,6 +52,8 @@ export interface ActionOptions {
 }
 
 const MAX_KEYS = 64
+/** Sessions whose last closed run is remembered for a late cancel. */
+const MAX_CLOSED_RUNS = 1024
 
 export class InstanceError extends Error {
   constructor(
@@ -83,6 +85,12 @@ export class InstanceStore {
    * kept on its runs as late instead of being lost.
    */
   private readonly lastClosed = new Map<string, { ref: InstanceRef; runs: ActiveRun[] }>()
+  /**
+   * The run a close last took from each session, whatever the close (a reload's next generation
+   * included), recorded when the close begins: a user's cancel that arrives after that run
+   * stopped is kept on it as late instead of being lost.
+   */
+  private readonly closedRuns = new Map<string, RunState>()
   readonly locks = new DirectoryLock()
   private readonly settleTimeoutMs: number
 
@@ -91,7 +99,10 @@ export class InstanceStore {
   constructor(private readonly options: InstanceStoreOptions) {
     this.settleTimeoutMs = options.settleTimeoutMs ?? 5000
     const books: CloseBookkeeping = {
-      closing: (instance) => this.lastClosed.delete(instance.directoryKey),
+      closing: (instance) => {
+        this.lastClosed.delete(instance.directoryKey)
+        for (const run of instance.closingRuns ?? []) this.rememberClosedRun(run.state)
+      },
       leave: (instance) => {
         if (this.instances.get(instance.directoryKey) === instance) this.instances.delete(instance.directoryKey)
       },
@@ -249,7 +260,7 @@ export class InstanceStore {
     // and an action that overlaps a close in progress is recorded on those runs as well.
     const requested = this.instances.get(directoryKey)
     const recent = requested ? undefined : this.lastClosed.get(directoryKey)
-    if (recent) for (const run of recent.runs) this.closer.abortRun(run, { kind: "lifecycle", action, closing: recent.ref })
+    if (recent) for (const run of recent.runs) this.closer.abortRun(run.state, { kind: "lifecycle", action, closing: recent.ref })
     else if (requested && requested.state === "closing") this.closer.requestAborts(requested, action, false)
     // Queued behind another holder of the lock (a racing reload, a config write): if that holder
     // closes this generation, this action was requested against the same runs and is kept on them.
@@ -280,13 +291,22 @@ export class InstanceStore {
     if (this.lastClosed.size > (this.options.maxInstances ?? DEFAULT_MAX_INSTANCES)) this.lastClosed.delete(this.lastClosed.keys().next().value!)
   }
 
+  private rememberClosedRun(run: RunState): void {
+    this.closedRuns.delete(run.sessionId)
+    this.closedRuns.set(run.sessionId, run)
+    // Bounded: the oldest session's memory goes first.
+    if (this.closedRuns.size > MAX_CLOSED_RUNS) this.closedRuns.delete(this.closedRuns.keys().next().value!)
+  }
+
   /**
-   * A user's cancel for a session with no active run: when the last close of the session's
-   * directory took a run of that session, the cancel is kept on it as late (the cause stands).
-   * True when such a run was found.
+   * The user's cancel of a session's run: its active run, else the run a close took from the
+   * session when that is still the session's last run (`lastRunId`), where it is kept as late
+   * (the close's cause stands). A request that reaches a run already finished is added to its
+   * written summary. True when a run was found.
    */
-  cancelClosedRun(directoryKey: string, sessionId: string, request: AbortRequest): boolean {
-    const run = this.lastClosed.get(directoryKey)?.runs.find((item) => item.state.sessionId === sessionId)
+  cancel(sessionId: string, active: RunState | undefined, lastRunId: string | undefined, request: AbortRequest): boolean {
+    const closed = this.closedRuns.get(sessionId)
+    const run = active ?? (closed && closed.runId === lastRunId ? closed : undefined)
     if (!run) return false
     this.closer.abortRun(run, request)
     return true

@@ -128,8 +128,8 @@ function incidentLines(chain: IncidentChain, n: number): string[] {
   if (chain.possibleCause) indent(`Possible cause, not confirmed: ${chain.possibleCause.operation} ${chain.possibleCause.lifecycleId}.`)
   if (chain.error) {
     const status = chain.error.status ? `, status ${chain.error.status}` : ""
-    const excerpt = chain.error.excerpt ? `: ${plain(chain.error.excerpt, 200)}` : ""
-    indent(`Error: ${plain(chain.error.class, 64)} ${plain(chain.error.code, 64)}${status}${excerpt}.`)
+    // Codes and status only: the reader keeps no writer's excerpt (foreign-text.ts).
+    indent(`Error: ${plain(chain.error.class, 64)} ${plain(chain.error.code, 64)}${status}.`)
   }
   indent(`Retry: ${retryWords(chain.retry)}.`)
   if (chain.resendOf) indent(`Resend of: run ${chain.resendOf}.`)

@@ -10,7 +10,9 @@ import { fail, isObject, type ReadResult } from "./export-formats/common.ts"
 import { readUpstream } from "./export-formats/upstream.ts"
 import { readVersion1 } from "./export-formats/v1.ts"
 import { readVersion2 } from "./export-formats/v2.ts"
-import { plain } from "./plain-text.ts"
+import { codeToken, foreignChain, nameToken } from "./foreign-text.ts"
+import { recheckChain } from "./incident-chain.ts"
+import { type IncidentChain, Origin } from "./schemas.ts"
 
 export { explainText } from "./explain.ts"
 export { EXPORT_SCHEMA, SUPPORTED_EXPORT_VERSION } from "./export-version.ts"
@@ -31,11 +33,29 @@ export {
  */
 export function readExport(json: unknown): ReadResult {
   try {
-    return read(json)
+    const result = read(json)
+    if (!result.ok) return result
+    return {
+      ...result,
+      incidents: result.incidents.map(allowListed),
+      notRecorded: result.notRecorded.flatMap((name) => nameToken(name) ?? []),
+    }
   } catch {
     // Hostile objects (throwing getters, proxies) end here rather than in the caller.
     return { ok: false, error: "The file could not be read: it contains values this reader cannot inspect." }
   }
+}
+
+/**
+ * Another writer's chain with only tokens in it (`foreign-text.ts`): what `explain` and the app
+ * show of a file never carries its free text. A dropped request is a missing one, so the verdict
+ * is re-checked when the origin changed.
+ */
+function allowListed(chain: IncidentChain): IncidentChain {
+  const origin = Origin.safeParse(chain.origin)
+  const kept = foreignChain(chain, origin.success ? origin.data : undefined)
+  const dropped = origin.success ? kept.origin !== origin.data : kept.origin.kind !== chain.origin.kind
+  return dropped ? recheckChain(kept) : kept
 }
 
 /** The text without a leading byte-order mark (an editor may put one in front). */
@@ -60,11 +80,9 @@ function read(input: unknown): ReadResult {
 
   const schema = doc.schema
   if (schema !== undefined && schema !== EXPORT_SCHEMA) {
-    return fail(
-      typeof schema === "string"
-        ? `The file is a "${plain(schema, 64)}" document, not an opencode session export.`
-        : "The file's schema field is not an opencode session export.",
-    )
+    // Named only when the file's schema is a name: an error never echoes free text from the input.
+    const named = codeToken(schema)
+    return fail(named ? `The file is a "${named}" document, not an opencode session export.` : "The file's schema field is not an opencode session export.")
   }
 
   const version = doc.version
@@ -75,7 +93,7 @@ function read(input: unknown): ReadResult {
     return fail("The file is not an opencode session export: it has no schema, version, session or messages.")
   }
   if (typeof version !== "number" || !Number.isInteger(version) || version < 1) {
-    const shown = typeof version === "string" ? `"${plain(version, 32)}"` : typeof version
+    const shown = typeof version === "string" ? (codeToken(version) !== undefined && version.length <= 32 ? `"${version}"` : "a string") : typeof version
     return fail(`The file's version (${shown}) is not a session export version, so it is probably another kind of document.`)
   }
   if (version === 1) return readVersion1(doc, [])

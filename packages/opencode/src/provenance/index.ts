@@ -29,6 +29,7 @@ export {
   rootOperationForClassification,
   type RunOutcome,
 } from "./classification.ts"
+export { PAGE_TEMPLATES, UNKNOWN_PAGE } from "./foreign-text.ts"
 export { deriveRetry, type RetryFacts, type RetryToolFact } from "./retry.ts"
 export {
   deriveIncidentChains,

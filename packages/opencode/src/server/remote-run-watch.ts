@@ -23,6 +23,7 @@ import { remoteChain } from "../provenance/remote-chain.ts"
 import { deriveRetry } from "../provenance/retry.ts"
 import { RunSummary, ToolFact, type ShutdownSignal } from "../provenance/schemas.ts"
 import { sseData } from "../provider/openai.ts"
+import { builtinTools, recordedToolCall } from "../tool/registry.ts"
 
 export { remoteChain } from "../provenance/remote-chain.ts"
 
@@ -286,7 +287,13 @@ export class RemoteRunWatch {
     const { host, target } = this
     const runId = this.runId
     const remote = ending.kind === "remote" ? ending.summary : undefined
-    const tools = (remote?.tools ?? []).flatMap((tool) => (ToolFact.safeParse(tool).success ? [tool] : []))
+    // The remote's tool names and call ids are recorded as a local run's are: known names and id-shaped ids, else digests.
+    const known = builtinTools()
+    const tools = (remote?.tools ?? []).flatMap((tool) => {
+      if (!ToolFact.safeParse(tool).success) return []
+      const recorded = recordedToolCall({ id: tool.callId, name: tool.name }, known, host.redactor.digest)
+      return [{ ...tool, callId: recorded.callId, name: recorded.name }]
+    })
     const toolFactsRecorded = remote !== undefined && remote.toolFactsRecorded
     const visibleOutput = remote?.visibleOutput ?? this.visibleOutput
     const provider = remote?.provider ?? { chunks: 0, progress: visibleOutput }
@@ -330,8 +337,8 @@ export class RemoteRunWatch {
       const chain = remoteChain(ending.incident)
       if (chain) host.journal.append("remote.chain", { runId, sessionId: target.sessionId }, { runId, workspaceId: target.workspaceId, chain })
     }
-    host.journal.append("run.finished", { runId, sessionId: target.sessionId }, summary)
-    host.journal.write(() => host.sessions.finishRun(summary), `run:${runId}:finish`)
+    // One transaction, as a local run's: no kill can leave the journalled end without the run row's.
+    host.journal.appendWith("run.finished", { runId, sessionId: target.sessionId }, summary, () => host.sessions.finishRun(summary))
     host.bus.publish({ type: "run.finished", properties: { summary }, directoryKey: summary.directoryKey })
     this.release()
   }

@@ -4,6 +4,7 @@
  * machine is built from allow-listed records only: directories become salted digests, and
  * `content: "diagnostics"` leaves out message text and the title.
  */
+import { remoteChain } from "../provenance/remote-chain.ts"
 import { deriveIncidentChains } from "../provenance/incident-chain.ts"
 import { EXPORT_SCHEMA, SUPPORTED_EXPORT_VERSION } from "../provenance/export-version.ts"
 import type { SessionExportDocument } from "../provenance/export-document.ts"
@@ -200,12 +201,18 @@ function digested(redactor: Redactor, runs: RunSummary[], lifecycle: LifecycleAc
   }
 }
 
-/** A forwarded run's remote chain rides beside the local one, labelled as the remote's word. */
+/**
+ * A forwarded run's remote chain rides beside the local one, labelled as the remote's word. It is
+ * read as it was received, through the remote allow-list again: an older build stored it verbatim.
+ */
 function withRemoteChains(journal: Journal, incidents: IncidentChain[]): void {
   const remoteRuns = incidents.filter((chain) => chain.classification === "remote_interrupted").map((chain) => chain.runId)
   if (remoteRuns.length === 0) return
-  const chains = new Map(journal.rows({ kinds: ["remote.chain"], runIds: remoteRuns }).map((row) => [row.runId, (row.data as { chain?: unknown })?.chain]))
-  for (const chain of incidents) if (chains.has(chain.runId)) chain.remote = { source: "remote_reported", chain: chains.get(chain.runId) }
+  const chains = new Map(journal.rows({ kinds: ["remote.chain"], runIds: remoteRuns }).map((row) => [row.runId, remoteChain((row.data as { chain?: unknown })?.chain)]))
+  for (const chain of incidents) {
+    const remote = chains.get(chain.runId)
+    if (remote) chain.remote = { source: "remote_reported", chain: remote }
+  }
 }
 
 function exportMessages(sessions: SessionStore, sessionId: string, content: ExportContent): SessionExportDocument["messages"] {

@@ -11,7 +11,7 @@ import type { ErrorFact, IncidentChain, LifecycleAction, RequestRef, RunSummary,
 import type { RunOutcome } from "../provenance/classification.ts"
 import type { ChatMessage, ToolCallRequest } from "../provider/provider.ts"
 import type { ProviderRegistry, ResolvedModel } from "../provider/registry.ts"
-import { toolSpecs } from "../tool/registry.ts"
+import { recordedToolCall, toolSpecs } from "../tool/registry.ts"
 import { ToolError, type Tool } from "../tool/tool.ts"
 import type { Instance } from "../project/instance-store.ts"
 import { InstanceError } from "../project/instance-store.ts"
@@ -201,15 +201,14 @@ export class Processor {
 
   private async runTool(run: RunState, call: ToolCallRequest, session: SessionInfo, assistant: MessageInfo, ord: number, directoryKey: string): Promise<string> {
     const tool = this.options.tools.find((candidate) => candidate.name === call.name)
-    const { digest } = this.options.redactor
-    // The model chose these strings: a known tool's name and an id-shaped id are kept, anything else only as a digest.
+    const recorded = recordedToolCall(call, this.options.tools, this.options.redactor.digest)
     const part: Extract<Part, { type: "tool" }> = {
       id: newId("prt"),
       sessionID: session.id,
       messageID: assistant.id,
       type: "tool",
-      callID: /^[A-Za-z0-9_-]{1,64}$/.test(call.id) ? call.id : `call_${digest(call.id)}`,
-      tool: tool ? tool.name : `unknown_tool:${digest(call.name)}`,
+      callID: recorded.callId,
+      tool: recorded.name,
       state: { status: "running" },
       // The transcript shows which file a tool call touched; diagnostics exports leave it out.
       ...(typeof (call.input as { path?: unknown } | undefined)?.path === "string" ? { path: String((call.input as { path: string }).path).slice(0, 256) } : {}),
@@ -247,8 +246,8 @@ export class Processor {
 
   private record(summary: RunSummary, session: SessionInfo | undefined): void {
     const { journal, sessions, bus } = this.options
-    journal.append("run.finished", { runId: summary.runId, sessionId: summary.sessionId }, summary)
-    journal.write(() => sessions.finishRun(summary), `run:${summary.runId}:finish`)
+    // One transaction: a kill between the two would leave a journalled end on a run row that reads as a crash.
+    journal.appendWith("run.finished", { runId: summary.runId, sessionId: summary.sessionId }, summary, () => sessions.finishRun(summary))
     this.summarized.add(summary.runId)
     let incident: IncidentChain | undefined
     if (summary.classification !== "completed") incident = this.incidentOf(summary)

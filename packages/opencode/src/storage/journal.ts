@@ -73,7 +73,7 @@ export interface JournalHealth {
 }
 
 type Pending =
-  | { type: "row"; seq: number; time: number; kind: JournalKind; links: JournalLinks; json: string }
+  | { type: "row"; seq: number; time: number; kind: JournalKind; links: JournalLinks; json: string; alongside?: () => void }
   | { type: "write"; key: string | undefined; write: () => void }
 
 export class Journal {
@@ -126,6 +126,19 @@ export class Journal {
         // Pruning is housekeeping: the next request row tries again.
       }
     }
+    return seq
+  }
+
+  /**
+   * `append`, with another store's write in the same transaction: both are written or neither,
+   * so no kill can land between them (`run.finished` and the run row's summary). A storage fault
+   * keeps the pair in the backlog as one entry.
+   *
+   * @example journal.appendWith("run.finished", { runId, sessionId }, summary, () => sessions.finishRun(summary))
+   */
+  appendWith(kind: JournalKind, links: JournalLinks, data: unknown, alongside: () => void): number {
+    const seq = this.nextSeq()
+    this.writeOrQueue({ type: "row", seq, time: Date.now(), kind, links, json: JSON.stringify(data) ?? "null", alongside })
     return seq
   }
 
@@ -242,8 +255,13 @@ export class Journal {
 
   private apply(entry: Pending): void {
     if (entry.type === "write") return entry.write()
-    const { seq, time, kind, links, json } = entry
-    this.insert.run(seq, time, this.bootId, kind, links.runId ?? null, links.lifecycleId ?? null, links.sessionId ?? null, json)
+    const { seq, time, kind, links, json, alongside } = entry
+    const insert = () => this.insert.run(seq, time, this.bootId, kind, links.runId ?? null, links.lifecycleId ?? null, links.sessionId ?? null, json)
+    if (!alongside) return void insert()
+    this.db.transaction(() => {
+      insert()
+      alongside()
+    })()
   }
 
   private enqueue(entry: Pending): void {

@@ -31,6 +31,19 @@ export function builtinTools(): Tool[] {
   return [readTool, listTool, writeTool].map((tool) => withInputValidation<any>(tool))
 }
 
+/**
+ * What a tool call is recorded as: the model (or a remote) chose these strings, so a known tool's
+ * name and an id-shaped call id are kept, anything else only as a digest.
+ *
+ * @example recordedToolCall({ id: "call 1", name: "rm" }, tools, digest) // { callId: "call_<digest>", name: "unknown_tool:<digest>" }
+ */
+export function recordedToolCall(call: { id: string; name: string }, tools: readonly Tool[], digest: (value: string) => string): { callId: string; name: string } {
+  return {
+    callId: /^[A-Za-z0-9_-]{1,64}$/.test(call.id) ? call.id : `call_${digest(call.id)}`,
+    name: tools.some((tool) => tool.name === call.name) ? call.name : `unknown_tool:${digest(call.name)}`,
+  }
+}
+
 /** The specs the provider sees: name, description and the input's JSON Schema. */
 export function toolSpecs(tools: Tool[]): ToolSpec[] {
   return tools.map((tool) => {

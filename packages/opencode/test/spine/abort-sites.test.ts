@@ -30,10 +30,9 @@ const ALLOWED: Site[] = [
   { file: "project/instance-store.ts", code: "this.closer.closeInstance(still, action, { reopen: true })", why: "load → load_reload on a context mismatch", coveredBy: ["spine/context-mismatch.test.ts"] },
   { file: "project/instance-store.ts", code: "this.closer.closeInstance(target, action, { reopen: operation === \"reload\" })", why: "reload, dispose, dispose_directory, dispose_all children", coveredBy: ["spine/lifecycle-routes.test.ts", "spine/config-invalidation.test.ts", "spine/races.test.ts", "spine/process-exit.test.ts"] },
   { file: "project/close-primitive.ts", code: "method closeInstance", why: "the close primitive's definition", coveredBy: ["spine/lifecycle-routes.test.ts"] },
-  { file: "project/close-primitive.ts", code: "run.state.abort(request)", why: "step 3 of the close primitive, and a request just after a close (kept as late)", coveredBy: ["spine/lifecycle-routes.test.ts", "spine/races.test.ts", "spine/close-order.test.ts"] },
+  { file: "project/close-primitive.ts", code: "run.abort(request)", why: "step 3 of the close primitive, a request just after a close (kept as late), and the user's cancel (through the store's cancel)", coveredBy: ["spine/lifecycle-routes.test.ts", "spine/races.test.ts", "spine/close-order.test.ts", "spine/user-stops.test.ts", "spine/late-cancel.test.ts"] },
   { file: "project/instance-store.ts", code: "run.state.abort({ kind: \"echo\", originKind, operation })", why: "a change another action handles: recorded, never a cause", coveredBy: ["spine/context-mismatch.test.ts", "spine/config-invalidation.test.ts"] },
   { file: "session/processor.ts", code: "this.run.abort({ kind: \"watchdog\" })", why: "the watchdog", coveredBy: ["spine/user-stops.test.ts"] },
-  { file: "server/routes/session.ts", code: "run.abort({ kind: \"user_cancel\", request: requestRefOf(c) })", why: "the user's cancel", coveredBy: ["spine/user-stops.test.ts"] },
   // Not run controllers (no run can be stopped through them): allowed, not required to exist.
   { file: "server/remote-run-watch.ts", code: "this.controller.abort()", why: "its own fetch of a remote /event stream, not a run's controller", coveredBy: [], notARun: true },
   { file: "server/routes/event.ts", code: "stream.abort()", why: "cuts off an SSE client that stopped reading, not a run", coveredBy: [], notARun: true },

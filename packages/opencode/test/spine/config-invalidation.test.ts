@@ -107,6 +107,28 @@ describe("global config", () => {
     expect(lifecycleActions(server.running.host).filter((a) => a.operation === "dispose_all")).toHaveLength(1)
   })
 
+  test("PUT /config and PUT /global/config (replacing the file, a key deleted) interrupt a run with the PUT as the origin's request", async () => {
+    const dir = server.project()
+    writeFileSync(path.join(dir, "opencode.json"), JSON.stringify({ theme: "a", dropped: true }))
+    const local = await startRunWithIds(server, dir)
+    const put = await server.call("PUT", "/config", { directory: dir, body: { theme: "a" }, headers: appHeaders("config.save", "act_put_1") })
+    expect(put.status).toBe(200)
+    const summary = await finishedRun(server, local.sessionId, local.runId)
+    expect(summary.classification).toBe("local_instance_dispose_directory")
+    const chain = await incidentOf(server, local.sessionId, local.runId)
+    expect(chain).toMatchObject({ verdict: "diagnosed", missing: [] })
+    expect(chain.origin).toMatchObject({ kind: "config_invalidation", scope: "project", request: { requestId: put.headers.get("x-opencode-request-id"), route: "/config", method: "PUT", actionId: "act_put_1" } })
+
+    const other = server.project()
+    const global = await startRunWithIds(server, other)
+    const gput = await server.call("PUT", "/global/config", { body: { note: "replaced" }, headers: appHeaders("config.save", "act_put_2") })
+    expect(gput.status).toBe(200)
+    await finishedRun(server, global.sessionId, global.runId)
+    const gchain = await incidentOf(server, global.sessionId, global.runId)
+    expect(gchain).toMatchObject({ verdict: "diagnosed", rootOperation: "dispose_all", missing: [] })
+    expect(gchain.origin).toMatchObject({ kind: "config_invalidation", scope: "global", request: { requestId: gput.headers.get("x-opencode-request-id"), route: "/global/config", method: "PUT", actionId: "act_put_2" } })
+  })
+
   test("an external edit of <dataDir>/config.json: dispose_all, config_invalidation scope global, no request", async () => {
     const dir = server.project()
     const { sessionId, runId, requestIds } = await startRunWithIds(server, dir)

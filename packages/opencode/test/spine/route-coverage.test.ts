@@ -23,6 +23,8 @@ const KNOWN_CLOSERS: Record<string, string> = {
   "POST /project/git/init": "spine/context-mismatch.test.ts",
   "PATCH /config": "spine/config-invalidation.test.ts",
   "PATCH /global/config": "spine/config-invalidation.test.ts",
+  "PUT /config": "hardening/config-replace.test.ts",
+  "PUT /global/config": "hardening/config-replace.test.ts",
   "POST /session/:id/abort": "spine/user-stops.test.ts",
 }
 
@@ -33,6 +35,8 @@ const BODIES: Record<string, unknown> = {
   "POST /session/:id/message": { parts: [{ type: "text", text: "hi" }], model: { providerID: "scripted", modelID: "quick" } },
   "PATCH /config": { routeCoverage: true },
   "PATCH /global/config": { routeCoverage: true },
+  "PUT /config": { routeCoverage: "replaced" },
+  "PUT /global/config": { routeCoverage: "replaced" },
   "POST /diagnostics/renderer": { actions: [{ actionId: "act_cov", name: "route.coverage", page: "/", time: 1 }] },
 }
 

@@ -3,7 +3,7 @@
  * the parts several formats have (session, messages, runs, capped lists).
  */
 import { z } from "zod"
-import { plain } from "../plain-text.ts"
+import { codeToken, fieldPathToken, nameToken } from "../foreign-text.ts"
 import { deriveRetry, type RetryToolFact } from "../retry.ts"
 import { AlsoRequested, Classification, ErrorFact, type IncidentChain, InstanceRef, InterruptMeta, ProviderProgress, RunId, RunSummary, SessionId, ToolFact, WatchdogState } from "../schemas.ts"
 
@@ -97,7 +97,8 @@ export function readMessages(raw: unknown, result: ReadSuccess): void {
     if (result.stoppedMessages.length >= MAX_STOPPED_MESSAGES) break
     if (!isObject(message)) continue
     const info = isObject(message.info) ? message.info : message
-    const error = isObject(info.error) ? shortString(info.error.name) : undefined
+    // The writer's error name, kept only when it is a name (`MessageAbortedError`), never free text.
+    const error = isObject(info.error) && info.error.name !== undefined ? (codeToken(info.error.name) ?? "an unreadable error") : undefined
     if (!error) continue
     const messageId = shortString(info.id)
     result.stoppedMessages.push(messageId ? { messageId, error } : { error })
@@ -128,7 +129,7 @@ export function readList<T extends z.ZodObject<z.ZodRawShape>>(raw: unknown, nam
     if (isObject(item)) for (const key of Object.keys(item)) if (!known.has(key) && unknown.size < MAX_UNKNOWN_FIELDS) unknown.add(key)
   }
   if (kept.length < list.length) result.warnings.push(`${list.length - kept.length} of ${list.length} ${name} records could not be read and were skipped.`)
-  result.unknownFields.push(...[...unknown].map((key) => `diagnostics.${name}[].${plain(key, 64)}`))
+  result.unknownFields.push(...fieldNames([...unknown], `diagnostics.${name}[].`))
   return kept
 }
 
@@ -163,7 +164,7 @@ export function readRuns(list: unknown[], result: ReadSuccess): RunSummary[] {
     runs.push(run.summary)
   })
   result.counts.runs = runs.length
-  result.unknownFields.push(...[...unknown].map((key) => `diagnostics.runs[].${plain(key, 64)}`))
+  result.unknownFields.push(...fieldNames([...unknown], "diagnostics.runs[]."))
   if (skipped > 0) result.warnings.push(`${skipped} of ${list.length} runs could not be read (no valid run id or classification) and were skipped.`)
   if (usedPlaceholder) result.warnings.push(`The file records no valid session id for some runs; their incidents show ${UNRECORDED_SESSION_ID}.`)
   if (unknownClassifications.size > 0) {
@@ -195,7 +196,7 @@ function readRun(raw: unknown, index: number, fallbackSession: string | undefine
   const classification = Classification.safeParse(raw.classification)
   if (!classification.success) {
     if (typeof raw.classification !== "string") return undefined
-    unknownClassification = plain(raw.classification, 40)
+    unknownClassification = nameToken(raw.classification, 40) ?? "(not a name)"
   }
   const ownSession = SessionId.safeParse(raw.sessionId)
   const sessionId = ownSession.success ? ownSession.data : fallbackSession
@@ -258,15 +259,23 @@ export function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value)
 }
 
+/** An id the file gives (a session's, a message's), kept only when it is id-shaped: never free text. */
 export function shortString(value: unknown): string | undefined {
-  return typeof value === "string" && value.length > 0 && value.length <= 128 ? plain(value, 128) : undefined
+  return typeof value === "string" && /^[A-Za-z0-9_.:-]{1,128}$/.test(value) ? value : undefined
 }
 
 export function unknownKeys(object: Json, known: ReadonlySet<string>, prefix: string): string[] {
-  return Object.keys(object)
-    .filter((key) => !known.has(key))
-    .slice(0, MAX_UNKNOWN_FIELDS)
-    .map((key) => `${prefix}${plain(key, 64)}`)
+  return fieldNames(
+    Object.keys(object)
+      .filter((key) => !known.has(key))
+      .slice(0, MAX_UNKNOWN_FIELDS),
+    prefix,
+  )
+}
+
+/** The file's own keys, named only when a key is a field name (a key can be free text too). */
+function fieldNames(keys: string[], prefix: string): string[] {
+  return keys.flatMap((key) => (key.length <= 64 ? (fieldPathToken(`${prefix}${key}`) ?? []) : []))
 }
 
 export function cap(names: string[]): string[] {

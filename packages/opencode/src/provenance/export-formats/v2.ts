@@ -5,6 +5,7 @@
 import { z } from "zod"
 import { SUPPORTED_EXPORT_VERSION } from "../export-version.ts"
 import { deriveIncidentChains, recheckChain } from "../incident-chain.ts"
+import { codeToken, nameToken } from "../foreign-text.ts"
 import { plain } from "../plain-text.ts"
 import { ClientAction, CrashEvidence, IncidentChain, LifecycleAction, Origin, RequestContext } from "../schemas.ts"
 import { asList, cap, emptyResult, isObject, type Json, readList, readMessages, readRuns, readSession, type ReadSuccess, TOP_LEVEL_FIELDS, unique, unknownKeys } from "./common.ts"
@@ -16,7 +17,9 @@ export function readVersion2(doc: Json, version: number, warnings: string[]): Re
   const result = emptyResult("v2", warnings)
   result.version = version
   const writer = z.object({ name: z.string().max(64), version: z.string().max(64) }).safeParse(doc.writer)
-  if (writer.success) result.writer = writer.data
+  const name = writer.success ? codeToken(writer.data.name) : undefined
+  const writerVersion = writer.success ? codeToken(writer.data.version) : undefined
+  if (name && writerVersion) result.writer = { name, version: writerVersion }
   readSession(doc.session, result)
   readMessages(doc.messages, result)
   result.unknownFields = unknownKeys(doc, TOP_LEVEL_FIELDS, "")
@@ -104,6 +107,6 @@ function readTruncated(raw: unknown, result: ReadSuccess): void {
   if (!parsed.success) return
   for (const [list, counts] of Object.entries(parsed.data).slice(0, 16)) {
     result.truncated[list] = counts
-    if (counts.dropped > 0) result.warnings.push(`The writer kept ${counts.kept} ${plain(list, 32)} records and dropped ${counts.dropped}.`)
+    if (counts.dropped > 0) result.warnings.push(`The writer kept ${counts.kept} ${nameToken(list, 32) ?? "of some"} records and dropped ${counts.dropped}.`)
   }
 }

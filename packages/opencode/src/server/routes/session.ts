@@ -174,11 +174,9 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
 
   app.post("/session/:id/abort", (c) => {
     const session = sessionOr404(c.req.param("id"))
-    const run = processor.activeRun(session.id)
-    // The user's cancel: one of the sanctioned abort sites (user cancel, watchdog, lifecycle close).
-    if (run) run.abort({ kind: "user_cancel", request: requestRefOf(c) })
-    // Just after a close took the session's run: kept on that run as late, never lost.
-    else instances.cancelClosedRun(session.directoryKey, session.id, { kind: "user_cancel", request: requestRefOf(c) })
+    // The user's cancel, on the active run; one that finished (on its own, or taken by a close of
+    // any kind) keeps it as late, never lost.
+    instances.cancel(session.id, processor.activeRun(session.id), sessions.lastRun(session.id)?.runId, { kind: "user_cancel", request: requestRefOf(c) })
     return c.json(true)
   })
 

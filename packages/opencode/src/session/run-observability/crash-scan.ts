@@ -3,6 +3,8 @@
  * server is gone, become crash evidence (`process_exit_without_finalizer`). They are attributed
  * to a close only when the journal holds an `abort_requested` naming that run; otherwise at most
  * a `possibleCause` names an unfinished action on the same directory that began after the run.
+ * A run whose row is unfinished but whose `run.finished` the journal holds ended: its row gets
+ * that summary, and no crash is recorded (a build that wrote the two apart could be killed between).
  */
 import { existsSync } from "node:fs"
 import path from "node:path"
@@ -79,6 +81,7 @@ function sleepSync(ms: number): void {
 function scanOnce(args: ScanArgs): CrashEvidence[] {
   const { db, dataDir, journal, sessions } = args
   const now = args.now ?? Date.now()
+  restoreJournalledEnds(db, sessions)
   const unfinished = sessions.unfinishedRuns().filter((run) => run.bootId !== journal.bootId)
   if (unfinished.length === 0) return []
   const aliveByBoot = new Map<string, boolean>()
@@ -87,7 +90,7 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
     return !aliveByBoot.get(run.bootId)
   })
   if (dead.length === 0) return []
-  const rows = journal.rows({ kinds: ["abort_requested", "run.visible_output", "tool.started", "tool.finished"], runIds: dead.map((run) => run.runId) })
+  const rows = journal.rows({ kinds: ["abort_requested", "run.visible_output", "tool.started", "tool.finished", "run.finished"], runIds: dead.map((run) => run.runId) })
   // Grouped once: filtering every row per run was quadratic (seconds at 10k crashed runs).
   const rowsByRun = new Map<string, typeof rows>()
   for (const row of rows) {
@@ -100,8 +103,14 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
   const outputAt = sessions.lastOutputTimes(dead.map((run) => run.runId))
   // Records are built before the write, so a row that cannot become one is skipped, never fatal.
   const records: { crash: CrashEvidence; summary: RunSummary }[] = []
+  const ended: RunSummary[] = []
   for (const run of dead) {
     const mine = rowsByRun.get(run.runId) ?? []
+    const journalled = journalledEnd(run, mine)
+    if (journalled) {
+      ended.push(journalled)
+      continue
+    }
     const abort = mine.find((row) => row.kind === "abort_requested")
     const started = toolFacts(mine)
     const { tools, toolsDropped } = keptTools(started)
@@ -152,12 +161,51 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
   }
   // Immediate: a lock held elsewhere fails here, before anything is written, so a retry is clean.
   db.transaction(() => {
+    for (const summary of ended) sessions.finishRun(summary)
     for (const { crash, summary } of records) {
       journal.append("crash.detected", { runId: crash.runId, sessionId: crash.sessionId }, crash, now)
       sessions.finishRun({ ...summary, seq: journal.nextSeq() })
     }
   }).immediate()
   return records.map((record) => record.crash)
+}
+
+/**
+ * Runs an older build's scan read as crashes although the journal held their `run.finished` (it
+ * wrote the two apart, and a kill landed between): the journalled summary is the run's end. The
+ * crash row stays as history; a run with a finished summary is read from it.
+ */
+function restoreJournalledEnds(db: DB, sessions: SessionStore): void {
+  // Only runs with crash evidence are candidates: few, and found through the journal's kind index.
+  const rows = db
+    .prepare(
+      `SELECT j.run_id AS runId, j.data AS data FROM journal j JOIN run ON run.id = j.run_id
+       WHERE j.kind = 'run.finished' AND j.run_id IN (SELECT run_id FROM journal WHERE kind = 'crash.detected')
+         AND json_extract(run.summary, '$.classification') = 'process_exit_without_finalizer'`,
+    )
+    .all() as { runId: string; data: string }[]
+  const restored: RunSummary[] = []
+  for (const row of rows) {
+    let data: unknown
+    try {
+      data = JSON.parse(row.data)
+    } catch {
+      continue
+    }
+    const summary = RunSummary.safeParse(data)
+    if (summary.success && summary.data.runId === row.runId) restored.push(summary.data)
+  }
+  if (restored.length > 0) db.transaction(() => restored.forEach((summary) => sessions.finishRun(summary))).immediate()
+}
+
+/** The run's journalled `run.finished` summary, when one names it and still parses (a damaged one is no end). */
+function journalledEnd(run: RunRecord, rows: ReturnType<Journal["rows"]>): RunSummary | undefined {
+  for (const row of rows) {
+    if (row.kind !== "run.finished") continue
+    const summary = RunSummary.safeParse(row.data)
+    if (summary.success && summary.data.runId === run.runId) return summary.data
+  }
+  return undefined
 }
 
 function toolFacts(rows: ReturnType<Journal["rows"]>): ToolFact[] {
