@@ -3,7 +3,7 @@
  * `runuser`) against servers run by this one. Needs Linux, root and runuser; skipped with the
  * reason elsewhere, except that a CI run as root on Linux must have runuser.
  */
-import { execFile, spawn } from "node:child_process"
+import { execFile, execFileSync, spawn } from "node:child_process"
 import { existsSync, rmSync } from "node:fs"
 import path from "node:path"
 import { promisify } from "node:util"
@@ -107,6 +107,42 @@ describe.skipIf(SKIP_REASON !== undefined)(`another user on the machine (${SKIP_
     }
   }, 60_000)
 
+  it("is refused when it closes its socket right after sending (the kernel then names no owner, which must not read as root)", async () => {
+    const victim = s.project()
+    const counted = (await s.call("GET", "/health")).body.refused.user as number
+    const { port } = new URL(s.url)
+    const body = "{}"
+    const request = `POST /session HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: application/json\r\nx-opencode-directory: ${encodeURIComponent(victim)}\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`
+    // Exits as soon as the request is written: the socket outlives its process, owned by no one.
+    // Run synchronously, so this process (the server) reads the request only once the client is gone.
+    const script = "const s = require('node:net').connect(Number(process.argv[1]), '127.0.0.1', () => s.write(process.argv[2], () => process.exit(0)))"
+    execFileSync(RUNUSER!, ["-u", "nobody", "--", process.execPath, "-e", script, port, request], { cwd: "/", timeout: 20_000 })
+    // Either it was refused (counted) or it was served (a session exists): wait for one, then say which.
+    const refusedNow = async () => (await s.call("GET", "/health")).body.refused.user as number
+    const sessions = async () => (await s.call("GET", "/session", { directory: victim })).body as unknown[]
+    await waitFor(async () => (await refusedNow()) > counted || (await sessions()).length > 0)
+    expect(await sessions()).toEqual([])
+    expect(await refusedNow()).toBe(counted + 1)
+  }, 60_000)
+
+  it("is refused even holding the token: the API with Authorization: Bearer, and POST /login", async () => {
+    const token = "tok_" + "R".repeat(40)
+    const guarded = await startTestServer({ token })
+    try {
+      const answers = await asNobody([
+        { url: `${guarded.url}/session`, init: { headers: { authorization: `Bearer ${token}` } } },
+        { url: `${guarded.url}/login`, init: { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token }) } },
+      ])
+      expect(answers).toEqual([
+        { status: 403, code: "forbidden_user" },
+        { status: 403, code: "forbidden_user" },
+      ])
+      expect((await guarded.call("GET", "/session")).status).toBe(200)
+    } finally {
+      await guarded.close()
+    }
+  }, 60_000)
+
   it("`serve` says which mode it is in, and OPENCODE_ALLOW_OTHER_USERS=1 lets other users in", async () => {
     for (const [allow, expected] of [
       [undefined, { status: 403, code: "forbidden_user" }],
@@ -131,4 +167,24 @@ describe.skipIf(SKIP_REASON !== undefined)(`another user on the machine (${SKIP_
       }
     }
   }, 90_000)
+})
+
+describe("OPENCODE_ALLOW_OTHER_USERS", () => {
+  it("with a value other than 1 or 0, serve refuses to start, naming the variable without echoing the value", async () => {
+    const dataDir = tempDir("oc-data-")
+    try {
+      const result = await run(process.execPath, [BIN, "serve", "--port", "0", "--data-dir", dataDir], {
+        env: { ...process.env, OPENCODE_ALLOW_OTHER_USERS: "yes-please" },
+        timeout: 20_000,
+      }).then(
+        () => ({ code: 0, stderr: "" }),
+        (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+      )
+      expect(result.code).toBe(1)
+      expect(result.stderr).toMatch(/^opencode serve: OPENCODE_ALLOW_OTHER_USERS must be 1 .* or 0 /)
+      expect(result.stderr).not.toContain("yes-please")
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  }, 30_000)
 })
