@@ -125,8 +125,11 @@ export async function peerOwner(
   const peerKey = endpointKey(peer.address, peer.port)
   const localKey = endpointKey(local.address, local.port)
   if (peerKey === undefined || localKey === undefined) throw new Error("connection has no address")
+  // Only lines naming the peer's port are parsed: the tables hold every socket of the machine.
+  const portField = `:${peer.port.toString(16).toUpperCase().padStart(4, "0")} `
   for (const file of PROC_NET_TCP) {
-    const rows = parseProcNetTcp(await readTable(file), littleEndian).filter((row) => row.local === peerKey && row.remote === localKey)
+    const candidates = (await readTable(file)).split("\n").filter((line) => line.includes(portField))
+    const rows = parseProcNetTcp(candidates.join("\n"), littleEndian).filter((row) => row.local === peerKey && row.remote === localKey)
     if (rows.length === 0) continue
     const held = rows.filter((row) => row.inode !== 0)
     if (held.length === 0) return { kind: "unknown" }
