@@ -4,11 +4,12 @@
  * write the owner's config. On Linux the kernel says who owns each TCP socket: the peer's end of
  * a connection is the row of `/proc/net/tcp` (or `tcp6`) whose local address is the peer's and
  * whose remote address is ours, and its `uid` column is the account that opened it. A connection
- * whose peer is not the server's own uid is refused, so every same-user client (the CLI, the
- * desktop window, a browser, opencode's SDK) gets in with no token and no manual step.
+ * whose peer is not the server's own uid is refused, and so is one whose owner cannot be told,
+ * while every same-user client (the CLI, the desktop window, a browser, opencode's SDK) gets in
+ * with no token and no manual step.
  *
- * Cost: the two files are read once per new connection (keep-alive requests reuse the answer),
- * in time linear in the machine's TCP sockets.
+ * Cost: `tcp` (and `tcp6` when `tcp` has no match) is read once per new connection, keep-alive
+ * requests reusing the answer; the kernel lists every TCP socket of the machine in it.
  */
 import { readFile } from "node:fs/promises"
 import { readFileSync } from "node:fs"
