@@ -17,6 +17,7 @@ import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { isLoopbackHostname } from "../server/middleware/host-origin.ts"
+import { allowOtherUsersFromEnv, peerUserModeLine } from "../server/middleware/same-user.ts"
 import { scrubForLog } from "../server/errors.ts"
 import { appIsBuilt } from "../server/routes/static-app.ts"
 import { startServer, type RunningServer } from "../server/server.ts"
@@ -67,6 +68,8 @@ export async function runDesktop(args: string[], env = process.env): Promise<num
   if (debugPort !== undefined && (!Number.isInteger(debugPort) || debugPort < 0 || debugPort > 65535)) {
     return fail(`OPENCODE_DESKTOP_DEBUG_PORT must be an integer from 0 to 65535, got "${env.OPENCODE_DESKTOP_DEBUG_PORT}"`)
   }
+  const allowOtherUsers = allowOtherUsersFromEnv(env)
+  if (!allowOtherUsers.ok) return fail(allowOtherUsers.error)
 
   let attachUrl: string | undefined
   if (values.url) {
@@ -104,10 +107,11 @@ export async function runDesktop(args: string[], env = process.env): Promise<num
     const holder = shell.kind === "chromium" ? profileHolder(profile) : undefined
     if (holder) return fail(`a window from an earlier opencode desktop is still open (pid ${holder}); close it first`)
     const token = env.OPENCODE_SERVER_TOKEN || undefined
-    running = await startServer({ port: 0, hostname: "127.0.0.1", dataDir, defaultDirectory: values.directory ?? process.cwd(), token })
+    running = await startServer({ port: 0, hostname: "127.0.0.1", dataDir, defaultDirectory: values.directory ?? process.cwd(), token, allowOtherUsers: allowOtherUsers.allow })
     url = running.url
     writeServerFile(dataDir, url)
     console.log(`opencode server listening on ${url}`)
+    console.log(peerUserModeLine(running.peerUserMode, token !== undefined))
     if (token) {
       // As `serve` does: the token travels in the fragment, which no server or log sees.
       signInUrl = `${url}/#token=${encodeURIComponent(token)}`

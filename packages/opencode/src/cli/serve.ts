@@ -1,6 +1,10 @@
-/** `opencode serve`: prints `opencode server listening on http://HOST:PORT` once it accepts requests. */
+/**
+ * `opencode serve`: prints `opencode server listening on http://HOST:PORT` once it accepts
+ * requests, then on its own line who may use it (only this user, by default).
+ */
 import { parseArgs } from "node:util"
 import { isLoopbackHostname } from "../server/middleware/host-origin.ts"
+import { allowOtherUsersFromEnv, peerUserModeLine } from "../server/middleware/same-user.ts"
 import { startServer } from "../server/server.ts"
 import { scrubForLog } from "../server/errors.ts"
 import { appIsBuilt } from "../server/routes/static-app.ts"
@@ -31,6 +35,11 @@ export async function runServe(args: string[]): Promise<number> {
     console.error(`opencode serve: binding to ${hostname} (beyond loopback) requires OPENCODE_SERVER_TOKEN`)
     return 1
   }
+  const allowOtherUsers = allowOtherUsersFromEnv(process.env)
+  if (!allowOtherUsers.ok) {
+    console.error(`opencode serve: ${allowOtherUsers.error}`)
+    return 1
+  }
   const dataDir = resolveDataDir(values["data-dir"])
   let running
   try {
@@ -40,6 +49,7 @@ export async function runServe(args: string[]): Promise<number> {
       dataDir,
       defaultDirectory: values.directory ?? process.cwd(),
       token,
+      allowOtherUsers: allowOtherUsers.allow,
     })
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
@@ -49,6 +59,7 @@ export async function runServe(args: string[]): Promise<number> {
     throw err
   }
   console.log(`opencode server listening on ${running.url}`)
+  console.log(peerUserModeLine(running.peerUserMode, token !== undefined))
   if (!appIsBuilt()) console.error("note: the app is not built (npm run build); the API is served, the page is not")
   // Printed once, on its own line: the token travels in the fragment, which no server or proxy
   // sees or logs; the page it opens trades it for an HttpOnly cookie and clears the address bar.

@@ -1,6 +1,6 @@
 /**
- * The Hono app: middleware order, then the routes. Refusals come first (no framing, then Host
- * and Origin, the login route, the token), so a refused request does no work: no sequence
+ * The Hono app: middleware order, then the routes. Refusals come first (no framing, then
+ * another user's connection, Host and Origin, the login route, the token), so a refused request does no work: no sequence
  * number, no request record, no directory lookup, only a counter in `/health`. Then the request
  * context (every request that got past them gets its id and, for writes, its record).
  */
@@ -8,7 +8,7 @@ import { Hono, type MiddlewareHandler } from "hono"
 import type { Host } from "../host.ts"
 import { VERSION } from "../host.ts"
 import { handleError, handleNotFound } from "./errors.ts"
-import { auth, hostOrigin, newRefusalCounts, noFraming, requestBodyLimit, requestContext } from "./middleware/index.ts"
+import { auth, hostOrigin, newRefusalCounts, noFraming, requestBodyLimit, requestContext, sameUser } from "./middleware/index.ts"
 import { requestDirectory } from "./directory.ts"
 import { configRoutes } from "./routes/config.ts"
 import { diagnosticsRoutes } from "./routes/diagnostics.ts"
@@ -24,6 +24,8 @@ export interface ServerAppOptions {
   defaultDirectory: string
   token?: string | undefined
   hostname?: string | undefined
+  /** When set, only connections whose peer socket this uid owns are served (`sameUser`). */
+  onlyUid?: number | undefined
   bodyLimit?: number
   appDist?: string
 }
@@ -68,6 +70,7 @@ export function composeServerApp(host: Host, options: ServerAppOptions, middlewa
 
   const refused = newRefusalCounts()
   app.use(noFraming())
+  if (options.onlyUid !== undefined) app.use(sameUser({ uid: options.onlyUid, onRefused: () => refused.user++ }))
   app.use(hostOrigin({ hostname: options.hostname, onRefused: (kind) => refused[kind]++ }))
   if (options.token) app.route("/", loginRoutes({ token: options.token, onRefused: () => refused.auth++ }))
   app.use(auth({ token: options.token, pagePaths: isAppPath, loginPage: (c) => loginPage(c), onRefused: () => refused.auth++ }))

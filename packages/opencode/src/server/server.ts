@@ -11,6 +11,7 @@ import type { ShutdownSignal } from "../provenance/schemas.ts"
 import { createServerApp } from "./app.ts"
 import { stopRemoteWatches } from "./remote-run-watch.ts"
 import { errorBody } from "./errors.ts"
+import { peerUserMode, type PeerUserMode } from "./middleware/index.ts"
 import { readFileSync } from "node:fs"
 
 export interface ServeOptions extends HostOptions {
@@ -18,12 +19,16 @@ export interface ServeOptions extends HostOptions {
   hostname: string
   defaultDirectory: string
   token?: string | undefined
+  /** `OPENCODE_ALLOW_OTHER_USERS=1`: serve other users of this machine too (default: only this uid, where that can be told). */
+  allowOtherUsers?: boolean
   appDist?: string
 }
 
 export interface RunningServer {
   url: string
   host: Host
+  /** Who may connect: only this uid, anyone (the opt-out), or anyone because this system cannot tell. */
+  peerUserMode: PeerUserMode
   /**
    * Refuses new requests (503 `shutting_down`), closes every instance with a `shutdown` origin,
    * then the HTTP server and the database. Bounded: past the settle timeout (and a grace) the
@@ -37,10 +42,12 @@ const SHUTDOWN_GRACE_MS = 1000
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const host = createHost(options)
+  const mode = peerUserMode({ allowOtherUsers: options.allowOtherUsers ?? false })
   const app = createServerApp(host, {
     defaultDirectory: options.defaultDirectory,
     token: options.token,
     hostname: options.hostname,
+    onlyUid: mode === "same_user" ? process.getuid!() : undefined,
     ...(options.appDist ? { appDist: options.appDist } : {}),
   })
   const stopGlobalWatch = watchConfigFile(host.dataDir, GLOBAL_CONFIG_FILE, digestOf(host.globalConfig.file), {
@@ -102,7 +109,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     })()
     return shuttingDown
   }
-  return { url, host, shutdown }
+  return { url, host, peerUserMode: mode, shutdown }
 }
 
 function digestOf(file: string): string {

@@ -33,7 +33,7 @@ afterAll(async () => {
   await s.close()
 })
 const port = () => new URL(s.url).port
-const refused = async () => (await s.call("GET", "/health")).body.refused as { host: number; origin: number; auth: number }
+const refused = async () => (await s.call("GET", "/health")).body.refused as { user: number; host: number; origin: number; auth: number }
 
 describe("a page on another loopback port", () => {
   it("is refused by Sec-Fetch-Site: same-site (or anything but same-origin and none), GETs included", async () => {
@@ -117,7 +117,7 @@ describe("a refused request is refused first and only counted", () => {
     ]
     for (const head of attempts) expect((await raw(s.url, head)).status, head.split("\n")[0]).toBe(403)
     expect(requestRows()).toBe(before)
-    expect(await refused()).toEqual({ host: counted.host + 1, origin: counted.origin + 2, auth: counted.auth })
+    expect(await refused()).toEqual({ user: counted.user, host: counted.host + 1, origin: counted.origin + 2, auth: counted.auth })
     // The control: the same write from the server's own page is recorded.
     const own = await raw(s.url, `POST /session HTTP/1.1\nhost: 127.0.0.1:${port()}\norigin: http://127.0.0.1:${port()}\nsec-fetch-site: same-origin\nx-opencode-directory: ${encodeURIComponent(dir)}`, "{}")
     expect(own.status).toBe(200)

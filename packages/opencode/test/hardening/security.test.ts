@@ -30,7 +30,9 @@ async function raw(url: string, head: string): Promise<{ status: number; text: s
     socket.on("data", (chunk: string) => (data += chunk))
     socket.on("error", () => {})
     socket.on("close", () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0), text: data }))
-    socket.write(head.replace(/\n/g, "\r\n") + "\r\nconnection: close\r\n\r\n")
+    // A body after a blank line goes after the added header, or it would frame a second request.
+    const [lines, body = ""] = head.split("\n\n")
+    socket.write(lines!.replace(/\n/g, "\r\n") + "\r\nconnection: close\r\n\r\n" + body)
   })
 }
 

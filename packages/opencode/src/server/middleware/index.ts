@@ -2,6 +2,15 @@
 export { auth, sessionCookieName, sessionCookieValue, setSessionCookie, tokensEqual, type AuthOptions } from "./auth.ts"
 export { DEFAULT_BODY_LIMIT, requestBodyLimit, type RequestBodyLimitOptions } from "./body-limit.ts"
 export { hostnameOf, hostOrigin, isLoopbackHostname, noFraming, type HostOriginOptions } from "./host-origin.ts"
+export {
+  allowOtherUsersFromEnv,
+  peerOwner,
+  peerUserMode,
+  peerUserModeLine,
+  sameUser,
+  type PeerUserMode,
+  type SameUserOptions,
+} from "./same-user.ts"
 export { newRefusalCounts, refuse, type RefusalCounts, type RefusalKind } from "./refusal.ts"
 export {
   newRequestId,

@@ -1,5 +1,5 @@
 /**
- * Refusals (a foreign Host or Origin, a missing token) run before anything else: a refused
+ * Refusals (another user's connection, a foreign Host or Origin, a missing token) run before anything else: a refused
  * request must cost nothing and leave no trace but a counter. It gets no sequence number, no
  * request record and no directory lookup; its answer still carries a request id, as every
  * response does, though nothing is recorded under it.
@@ -9,13 +9,13 @@ import type { ContentfulStatusCode } from "hono/utils/http-status"
 import { errorBody } from "../errors.ts"
 import { newRequestId, REQUEST_ID_HEADER } from "./request-context.ts"
 
-export type RefusalKind = "host" | "origin" | "auth"
+export type RefusalKind = "user" | "host" | "origin" | "auth"
 
 /** How many requests were refused since start, by reason (shown in `/health`). */
 export type RefusalCounts = Record<RefusalKind, number>
 
 export function newRefusalCounts(): RefusalCounts {
-  return { host: 0, origin: 0, auth: 0 }
+  return { user: 0, host: 0, origin: 0, auth: 0 }
 }
 
 /**
