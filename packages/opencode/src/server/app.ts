@@ -8,14 +8,14 @@ import { Hono, type MiddlewareHandler } from "hono"
 import type { Host } from "../host.ts"
 import { VERSION } from "../host.ts"
 import { handleError, handleNotFound } from "./errors.ts"
-import { auth, hostOrigin, newRefusalCounts, noFraming, requestBodyLimit, requestContext } from "./middleware/index.ts"
+import { auth, AuthFailures, hostOrigin, newRefusalCounts, noFraming, requestBodyLimit, requestContext, SessionCookies } from "./middleware/index.ts"
 import { requestDirectory } from "./directory.ts"
 import { configRoutes } from "./routes/config.ts"
 import { diagnosticsRoutes } from "./routes/diagnostics.ts"
 import { eventRoutes } from "./routes/event.ts"
 import { instanceRoutes } from "./routes/instance.ts"
 import { instanceLoad } from "./routes/instance-load.ts"
-import { loginPage, loginRoutes } from "./routes/login.ts"
+import { loginPage, loginRoutes, SignInCodes } from "./routes/login.ts"
 import { sessionRoutes } from "./routes/session.ts"
 import { isAppPath, staticAppRoutes } from "./routes/static-app.ts"
 import { workspaceForwarding } from "./workspace-forward.ts"
@@ -26,7 +26,13 @@ export interface ServerAppOptions {
   hostname?: string | undefined
   bodyLimit?: number
   appDist?: string
+  /** The sign-in codes `serve` prints (one per server); default: codes nobody can read. */
+  codes?: SignInCodes
+  /** Clocks and limits of sign-in, injected by tests. */
+  signIn?: SignInOptions
 }
+
+export type SignInOptions = { now?: () => number }
 
 const SESSION_IN_PATH = /^\/session\/(ses_[A-Za-z0-9_-]{1,64})(?:\/|$)/
 
@@ -69,8 +75,13 @@ export function composeServerApp(host: Host, options: ServerAppOptions, middlewa
   const refused = newRefusalCounts()
   app.use(noFraming())
   app.use(hostOrigin({ hostname: options.hostname, onRefused: (kind) => refused[kind]++ }))
-  if (options.token) app.route("/", loginRoutes({ token: options.token, onRefused: () => refused.auth++ }))
-  app.use(auth({ token: options.token, pagePaths: isAppPath, loginPage: (c) => loginPage(c), onRefused: () => refused.auth++ }))
+  // One cookie issuer and one failure count for the login route and the token check alike.
+  const now = options.signIn?.now
+  const cookies = options.token ? new SessionCookies({ token: options.token, bootId: host.bootId, ...(now ? { now } : {}) }) : undefined
+  const failures = new AuthFailures(now ? { now } : {})
+  const codes = options.codes ?? new SignInCodes(now ? { now } : {})
+  if (options.token && cookies) app.route("/", loginRoutes({ token: options.token, cookies, codes, failures, onRefused: () => refused.auth++ }))
+  app.use(auth({ token: options.token, cookies, failures, pagePaths: isAppPath, loginPage: (c) => loginPage(c), onRefused: () => refused.auth++ }))
 
   for (const handler of middleware) app.use(handler)
   app.use(requestBodyLimit({ maxSize: options.bodyLimit }))
