@@ -32,7 +32,12 @@ export interface ServerAppOptions {
   signIn?: SignInOptions
 }
 
-export type SignInOptions = { now?: () => number }
+export type SignInOptions = {
+  /** The clock of codes, cookies and the failure count. */
+  now?: () => number
+  /** Wrong tokens or codes allowed per client address a minute (default 10). */
+  failureLimit?: number
+}
 
 const SESSION_IN_PATH = /^\/session\/(ses_[A-Za-z0-9_-]{1,64})(?:\/|$)/
 
@@ -78,7 +83,7 @@ export function composeServerApp(host: Host, options: ServerAppOptions, middlewa
   // One cookie issuer and one failure count for the login route and the token check alike.
   const now = options.signIn?.now
   const cookies = options.token ? new SessionCookies({ token: options.token, bootId: host.bootId, ...(now ? { now } : {}) }) : undefined
-  const failures = new AuthFailures(now ? { now } : {})
+  const failures = new AuthFailures({ ...(now ? { now } : {}), ...(options.signIn?.failureLimit ? { limit: options.signIn.failureLimit } : {}) })
   const codes = options.codes ?? new SignInCodes(now ? { now } : {})
   if (options.token && cookies) app.route("/", loginRoutes({ token: options.token, cookies, codes, failures, onRefused: () => refused.auth++ }))
   app.use(auth({ token: options.token, cookies, failures, pagePaths: isAppPath, loginPage: (c) => loginPage(c), onRefused: () => refused.auth++ }))
