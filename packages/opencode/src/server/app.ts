@@ -1,6 +1,7 @@
 /**
- * The Hono app: middleware order, then the routes. Refusals come first (no framing, then Host
- * and Origin, the login route, the token), so a refused request does no work: no sequence
+ * The Hono app: middleware order, then the routes. Refusals come first (the page policy: no
+ * framing, no foreign or inline script; then Host and Origin, the login route, the token), so a
+ * refused request does no work: no sequence
  * number, no request record, no directory lookup, only a counter in `/health`. Then the request
  * context (every request that got past them gets its id and, for writes, its record).
  */
