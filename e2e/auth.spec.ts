@@ -1,8 +1,10 @@
 /**
  * The token in a real browser (Chromium), with `OPENCODE_SERVER_TOKEN` set:
- *  - the URL `serve` prints once signs the browser in: the token leaves the address bar, no page
- *    or script ever holds it, and an HttpOnly, SameSite=Strict cookie (not the token) carries
- *    the app's requests and its event stream;
+ *  - the one-time sign-in link `serve` prints signs the browser in: it carries a code, never the
+ *    token; the code leaves the address bar, works once and is useless afterwards; no page or
+ *    script ever holds the token, and an HttpOnly, SameSite=Strict cookie (not the token)
+ *    carries the app's requests and its event stream, under `script-src 'self'` with no
+ *    violation;
  *  - a browser without it gets a small login page that asks for it;
  *  - a page on another loopback port (same-site: a site ignores the port, so the Strict cookie
  *    rides along) can neither use the signed-in browser nor frame the app.
@@ -16,12 +18,12 @@ const TOKEN = "tok_e2e_" + "k9Rm".repeat(8)
 
 test.use({ serverEnv: { OPENCODE_SERVER_TOKEN: TOKEN }, scriptedTickMs: "20" })
 
-/** The URL `serve` printed with the token (it follows the listening line, maybe in a later chunk). */
+/** The sign-in link `serve` printed (it follows the listening line, maybe in a later chunk). */
 async function printedUrl(server: { stdout(): string }): Promise<string> {
-  await expect.poll(() => server.stdout()).toContain("#token=")
-  const lines = server.stdout().split("\n").filter((line) => line.includes("#token="))
+  await expect.poll(() => server.stdout()).toContain("#code=")
+  const lines = server.stdout().split("\n").filter((line) => line.includes("#code="))
   expect(lines).toHaveLength(1)
-  return /(http:\/\/\S+#token=\S+)/.exec(lines[0]!)![1]!
+  return /(http:\/\/\S+#code=\S+)/.exec(lines[0]!)![1]!
 }
 
 const bearer = { authorization: `Bearer ${TOKEN}` }
@@ -31,19 +33,25 @@ async function refusedCounts(server: { fetch(path: string, init?: RequestInit): 
   return ((await health.json()) as { refused: { host: number; origin: number; auth: number } }).refused
 }
 
-test("the printed URL signs the browser in; the token never stays in the address bar, a page or a script, and the app works on its cookie", async ({ page, context, server, project }, testInfo) => {
+test("the printed link signs the browser in once; the token is never in a URL, the address bar, a page or a script, and the app works on its cookie under script-src 'self'", async ({ page, context, browser, server, project }, testInfo) => {
   const url = await printedUrl(server)
-  expect(url).toBe(`${server.url}/#token=${TOKEN}`)
+  expect(url).toMatch(new RegExp(`^${server.url}/login#code=[A-Za-z0-9_-]{20,}$`))
+  expect(server.stdout()).not.toContain(TOKEN)
 
   // Served without the token, the page is the login page and carries no token.
   const anonymous = await fetch(server.url + "/")
   expect(anonymous.status).toBe(200)
   expect(await anonymous.text()).not.toContain(TOKEN)
 
+  // Every Content-Security-Policy violation is recorded; the login page and the app must cause none.
+  await page.addInitScript(() => {
+    const seen: string[] = ((window as unknown as { cspViolations: string[] }).cspViolations = [])
+    document.addEventListener("securitypolicyviolation", (event) => seen.push(`${event.violatedDirective} ${event.blockedURI}`))
+  })
+  const violations = () => page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations)
   await page.goto(url)
   await expect(page.getByTestId(ui.projectDir)).toBeVisible()
-  expect(page.url()).not.toContain(TOKEN)
-  expect(page.url()).not.toContain("#token")
+  expect(page.url()).toBe(server.url + "/")
   expect(await page.evaluate(() => document.cookie)).toBe("")
   expect(await page.content()).not.toContain(TOKEN)
   expect(await page.evaluate(() => JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }))).not.toContain(TOKEN)
@@ -62,7 +70,29 @@ test("the printed URL signs the browser in; the token never stays in the address
   await page.getByTestId(ui.promptSend).click()
   await expect(page.getByText("Hello from scripted/quick.").first()).toBeVisible({ timeout: 20_000 })
   expect(page.url()).not.toContain(TOKEN)
-  await snap(page, testInfo, "signed-in-by-printed-url")
+  expect(await violations()).toEqual([])
+  // The control: the policy is in force, so a script put into the page does not run.
+  await page.evaluate(() => {
+    const script = document.createElement("script")
+    script.textContent = "document.title = 'injected'"
+    document.body.append(script)
+  })
+  await expect.poll(violations).toEqual([expect.stringMatching(/^script-src/)])
+  expect(await page.title()).not.toBe("injected")
+  await snap(page, testInfo, "signed-in-by-printed-link")
+
+  // The link is spent: opened again (from the history, or another browser) it signs nothing in.
+  const replay = await browser.newContext()
+  try {
+    const again = await replay.newPage()
+    await again.goto(url)
+    await expect(again.getByRole("alert")).toContainText("has been used or has expired")
+    await expect(again.getByTestId("login-form")).toBeVisible()
+    expect(await replay.cookies(server.url)).toHaveLength(0)
+    expect(again.url()).not.toContain("#code=")
+  } finally {
+    await replay.close()
+  }
 })
 
 test("a browser without the token gets a small login page that asks for it", async ({ page, server }, testInfo) => {
@@ -85,8 +115,7 @@ test("a browser without the token gets a small login page that asks for it", asy
 })
 
 test("a page on another loopback port can neither use the signed-in browser nor frame the app", async ({ page, server, project }, testInfo) => {
-  // Signed in as by the printed URL (the first test proves that is the URL printed).
-  await page.goto(`${server.url}/#token=${TOKEN}`)
+  await page.goto(await printedUrl(server))
   await expect(page.getByTestId(ui.projectDir)).toBeVisible()
   const before = await refusedCounts(server)
 

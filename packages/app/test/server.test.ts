@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest"
-import { createServerConnection, defaultDirectory, requestHeaders, resolveToken } from "../src/context/server.ts"
+import { describe, expect, it, vi } from "vitest"
+import { createServerConnection, defaultDirectory, requestHeaders, takeSignInFragment } from "../src/context/server.ts"
 
 function page(html: string, hash = "") {
   document.head.innerHTML = html
@@ -8,20 +8,32 @@ function page(html: string, hash = "") {
 }
 
 describe("server connection", () => {
-  it("never takes a token from the page (the server sends none; a meta tag would be an injected one)", () => {
-    window.sessionStorage.clear()
-    const doc = page('<meta name="opencode-token" content="meta-token">')
-    expect(resolveToken(doc, window.sessionStorage)).toBeUndefined()
+  it("never takes a token from the page or the address bar: a #token= fragment is removed unused, and a token kept by an earlier version is forgotten", () => {
+    window.sessionStorage.setItem("opencode.token", "old-token")
+    const doc = page('<meta name="opencode-token" content="meta-token">', "#token=s3cr%2Bt&view=1")
+    expect(takeSignInFragment(doc, window.sessionStorage)).toBeUndefined()
+    expect(window.location.hash).toBe("#view=1")
+    expect(window.sessionStorage.getItem("opencode.token")).toBeNull()
+    const connection = createServerConnection({ baseUrl: "http://127.0.0.1:4096", directory: () => undefined, fetchImpl: (async () => new Response("{}")) as typeof fetch })
+    expect(connection.token()).toBeUndefined()
   })
 
-  it("takes a #token= fragment, keeps it in sessionStorage and removes it from the address bar", () => {
-    window.sessionStorage.clear()
-    const doc = page("", "#token=s3cr%2Bt")
-    expect(resolveToken(doc, window.sessionStorage)).toBe("s3cr+t")
+  it("a one-time sign-in code that reaches the app leaves the address bar and is spent at POST /login", async () => {
+    const doc = page("", "#code=AbC_12-x")
+    expect(takeSignInFragment(doc, window.sessionStorage)).toBe("AbC_12-x")
     expect(window.location.hash).toBe("")
-    expect(window.sessionStorage.getItem("opencode.token")).toBe("s3cr+t")
-    // After the fragment is gone, the stored token is used.
-    expect(resolveToken(page(""), window.sessionStorage)).toBe("s3cr+t")
+    page("", "#code=Zz9")
+    const sent: { url: string; init?: RequestInit }[] = []
+    const fetchImpl = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      sent.push({ url: String(input), ...(init ? { init } : {}) })
+      return new Response(null, { status: 204 })
+    }) as typeof fetch
+    createServerConnection({ baseUrl: "http://127.0.0.1:4096", directory: () => undefined, fetchImpl })
+    await vi.waitFor(() => expect(sent).toHaveLength(1))
+    expect(new URL(sent[0]!.url).pathname).toBe("/login")
+    expect(sent[0]!.init?.method).toBe("POST")
+    expect(JSON.parse(String(sent[0]!.init?.body))).toEqual({ code: "Zz9" })
+    expect(window.location.hash).toBe("")
   })
 
   it("reads the default directory", () => {

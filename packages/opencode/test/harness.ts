@@ -8,6 +8,7 @@ import os from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { EventBus } from "../src/bus/index.ts"
+import type { SignInOptions } from "../src/server/app.ts"
 import { startServer, type RunningServer } from "../src/server/server.ts"
 
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../bin/opencode.mjs")
@@ -34,6 +35,7 @@ export interface TestServerOptions {
   dataDir?: string
   env?: Record<string, string | undefined>
   token?: string
+  signIn?: SignInOptions
 }
 
 const cleanups: (() => void)[] = []
@@ -51,6 +53,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     settleTimeoutMs: options.settleTimeoutMs ?? 3000,
     env: { ...options.env },
     token: options.token,
+    ...(options.signIn ? { signIn: options.signIn } : {}),
   })
   const projects: string[] = [defaultDirectory]
   const server: TestServer = {

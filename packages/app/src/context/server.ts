@@ -4,8 +4,8 @@
  * headers the server relies on for provenance are set in exactly one place:
  *
  * - `x-opencode-directory`: the selected project directory, percent-encoded;
- * - `Authorization: Bearer …` only when the app holds a token itself (the server's page relies
- *   on its HttpOnly session cookie, which the browser sends);
+ * - `Authorization: Bearer …` only when a caller hands the connection a token (the server's
+ *   page relies on its HttpOnly session cookie, which the browser sends);
  * - `x-opencode-client: app/<version>` on every request;
  * - `x-opencode-action-id` / `x-opencode-action-name` only when the request carries an
  *   `ActionStamp`, which only `runAction` (context/client-action.tsx) creates.
@@ -21,7 +21,9 @@ import type { z } from "zod"
 
 export const APP_VERSION = "0.1.0"
 export const CLIENT_HEADER_VALUE = `app/${APP_VERSION}`
-const TOKEN_STORAGE_KEY = "opencode.token"
+/** Where an earlier version kept a token taken from the address bar; cleared on start. */
+const LEGACY_TOKEN_STORAGE_KEY = "opencode.token"
+const SIGN_IN_FRAGMENT = /(?:^#|&)(?:code|token)=/
 const REQUEST_ID = /^req_[A-Za-z0-9_-]{1,64}$/
 
 /** The provenance headers of one renderer action. */
@@ -97,9 +99,11 @@ export interface ConnectionOptions {
  */
 export function createServerConnection(options: ConnectionOptions): ServerConnection {
   const baseUrl = (options.baseUrl ?? window.location.origin).replace(/\/+$/, "")
-  const pageToken = options.token ? undefined : resolveToken()
-  const token = options.token ?? (() => pageToken)
+  const token = options.token ?? (() => undefined)
   const send = options.fetchImpl ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init))
+  // A sign-in code that reached a signed-in app is spent (for a fresh cookie), so it cannot be
+  // replayed from the browser's history; failing changes nothing, the cookie already works.
+  const code = options.token ? undefined : takeSignInFragment()
 
   async function request<T>(method: string, path: string, opts: RequestOptions<T> = {}): Promise<ServerResponse<T>> {
     const headers = { ...opts.headers, ...requestHeaders({ directory: opts.directory ?? options.directory(), token: token(), action: opts.action }) }
@@ -139,6 +143,8 @@ export function createServerConnection(options: ConnectionOptions): ServerConnec
     }
     return { data: parsed.data, status: response.status, requestId, ...(etag ? { etag } : {}) }
   }
+
+  if (code) void request("POST", "/login", { body: { code } }).catch(() => {})
 
   return {
     baseUrl,
@@ -189,26 +195,25 @@ function errorBody(json: unknown): { code?: string; message?: string } | undefin
 }
 
 /**
- * A token the app must send itself, which is rare: the server's own page is only served to a
- * browser holding the HttpOnly session cookie (the login page trades the printed URL's
- * `#token=` for it), and that cookie rides on every same-origin request and on the event
- * stream. The server never puts the token in a page. A `#token=` fragment that still reaches
- * the app (the printed URL opened while signed in, or the app served from elsewhere) is kept
- * in sessionStorage and removed from the address bar so it does not end up in bookmarks or
- * screenshots.
+ * Takes sign-in fragments out of the address bar. The server's page is only served to a browser
+ * holding the HttpOnly session cookie, which rides on every same-origin request and on the event
+ * stream, so the app never holds the token: a `#token=` fragment (an old link) is removed
+ * unused, and a token an earlier version kept in sessionStorage is forgotten. A one-time
+ * `#code=` (the printed sign-in link opened while signed in) is returned, to be spent.
  */
-export function resolveToken(doc: Document = document, storage: Storage | undefined = safeSessionStorage()): string | undefined {
+export function takeSignInFragment(doc: Document = document, storage: Storage | undefined = safeSessionStorage()): string | undefined {
+  storage?.removeItem(LEGACY_TOKEN_STORAGE_KEY)
   const location = doc.defaultView?.location
   const hash = location?.hash ?? ""
-  const match = /(?:^#|&)token=([^&]+)/.exec(hash)
-  if (match?.[1]) {
-    const token = decodeURIComponent(match[1])
-    storage?.setItem(TOKEN_STORAGE_KEY, token)
-    const rest = hash.replace(/(?:^#|&)token=[^&]+/, "").replace(/^&/, "")
-    doc.defaultView?.history.replaceState(null, "", `${location!.pathname}${location!.search}${rest ? `#${rest}` : ""}`)
-    return token
-  }
-  return storage?.getItem(TOKEN_STORAGE_KEY) ?? undefined
+  if (!SIGN_IN_FRAGMENT.test(hash)) return undefined
+  const code = /(?:^#|&)code=([A-Za-z0-9_-]{1,256})(?:&|$)/.exec(hash)?.[1]
+  const rest = hash
+    .replace(/^#/, "")
+    .split("&")
+    .filter((part) => !/^(?:code|token)=/.test(part))
+    .join("&")
+  doc.defaultView?.history.replaceState(null, "", `${location!.pathname}${location!.search}${rest ? `#${rest}` : ""}`)
+  return code
 }
 
 /** `<meta name="opencode-default-directory">`, the directory the server was started in. */

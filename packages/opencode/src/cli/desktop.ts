@@ -112,11 +112,11 @@ export async function runDesktop(args: string[], env = process.env): Promise<num
     writeServerFile(dataDir, url)
     console.log(`opencode server listening on ${url}`)
     console.log(peerUserModeLine(running.peerUserMode, token !== undefined))
-    if (token) {
-      // As `serve` does: the token travels in the fragment, which no server or log sees.
-      signInUrl = `${url}/#token=${encodeURIComponent(token)}`
-      console.log(`open ${signInUrl} in a browser (this URL carries the token)`)
-    }
+    // As `serve` does: a one-time code, never the token, in the fragment no server or log sees.
+    // The window gets a code of its own: the printed one stays unspent for another browser.
+    if (token && shell.kind === "electron") signInUrl = running.signInUrl()
+    const printed = running.signInUrl()
+    if (printed) console.log(`open ${printed} in a browser to sign in (the link works once, for 10 minutes; after that, paste the token)`)
     if (!appIsBuilt()) console.error("note: the app is not built (npm run build); the window shows how to build it")
   }
 

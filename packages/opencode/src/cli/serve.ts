@@ -5,6 +5,7 @@
 import { parseArgs } from "node:util"
 import { isLoopbackHostname } from "../server/middleware/host-origin.ts"
 import { allowOtherUsersFromEnv, peerUserModeLine } from "../server/middleware/same-user.ts"
+import { tokenRefusal } from "../server/middleware/auth.ts"
 import { startServer } from "../server/server.ts"
 import { scrubForLog } from "../server/errors.ts"
 import { appIsBuilt } from "../server/routes/static-app.ts"
@@ -31,8 +32,9 @@ export async function runServe(args: string[]): Promise<number> {
   }
   const hostname = values.hostname!
   const token = process.env.OPENCODE_SERVER_TOKEN || undefined
-  if (!isLoopbackHostname(hostname) && !token) {
-    console.error(`opencode serve: binding to ${hostname} (beyond loopback) requires OPENCODE_SERVER_TOKEN`)
+  const refusal = tokenRefusal(token, hostname)
+  if (refusal) {
+    console.error(`opencode serve: ${refusal}`)
     return 1
   }
   const allowOtherUsers = allowOtherUsersFromEnv(process.env)
@@ -61,9 +63,10 @@ export async function runServe(args: string[]): Promise<number> {
   console.log(`opencode server listening on ${running.url}`)
   console.log(peerUserModeLine(running.peerUserMode, token !== undefined))
   if (!appIsBuilt()) console.error("note: the app is not built (npm run build); the API is served, the page is not")
-  // Printed once, on its own line: the token travels in the fragment, which no server or proxy
-  // sees or logs; the page it opens trades it for an HttpOnly cookie and clears the address bar.
-  if (token) console.log(`open ${running.url}/#token=${encodeURIComponent(token)} in a browser (this URL carries the token)`)
+  // Printed once, on its own line: a one-time code, never the token, since a browser keeps every
+  // URL it opened. The code is in the fragment, which no server or proxy sees or logs.
+  const signInUrl = running.signInUrl()
+  if (signInUrl) console.log(`open ${signInUrl} in a browser to sign in (the link works once, for 10 minutes; after that, paste the token)`)
 
   let signals = 0
   const onSignal = (signal: "SIGTERM" | "SIGINT" | "SIGHUP") => {

@@ -1,6 +1,7 @@
 /**
- * The Hono app: middleware order, then the routes. Refusals come first (no framing, then
- * another user's connection, Host and Origin, the login route, the token), so a refused request does no work: no sequence
+ * The Hono app: middleware order, then the routes. Refusals come first (the page policy: no
+ * framing, no foreign or inline script; then another user's connection, Host and Origin, the
+ * login route, the token), so a refused request does no work: no sequence
  * number, no request record, no directory lookup, only a counter in `/health`. Then the request
  * context (every request that got past them gets its id and, for writes, its record).
  */
@@ -8,14 +9,14 @@ import { Hono, type MiddlewareHandler } from "hono"
 import type { Host } from "../host.ts"
 import { VERSION } from "../host.ts"
 import { handleError, handleNotFound } from "./errors.ts"
-import { auth, hostOrigin, newRefusalCounts, noFraming, requestBodyLimit, requestContext, sameUser } from "./middleware/index.ts"
+import { auth, AuthFailures, hostOrigin, newRefusalCounts, noFraming, requestBodyLimit, requestContext, sameUser, SessionCookies } from "./middleware/index.ts"
 import { requestDirectory } from "./directory.ts"
 import { configRoutes } from "./routes/config.ts"
 import { diagnosticsRoutes } from "./routes/diagnostics.ts"
 import { eventRoutes } from "./routes/event.ts"
 import { instanceRoutes } from "./routes/instance.ts"
 import { instanceLoad } from "./routes/instance-load.ts"
-import { loginPage, loginRoutes } from "./routes/login.ts"
+import { loginPage, loginRoutes, SignInCodes } from "./routes/login.ts"
 import { sessionRoutes } from "./routes/session.ts"
 import { isAppPath, staticAppRoutes } from "./routes/static-app.ts"
 import { workspaceForwarding } from "./workspace-forward.ts"
@@ -28,6 +29,17 @@ export interface ServerAppOptions {
   onlyUid?: number | undefined
   bodyLimit?: number
   appDist?: string
+  /** The sign-in codes `serve` prints (one per server); default: codes nobody can read. */
+  codes?: SignInCodes
+  /** Clocks and limits of sign-in, injected by tests. */
+  signIn?: SignInOptions
+}
+
+export type SignInOptions = {
+  /** The clock of codes, cookies and the failure count. */
+  now?: () => number
+  /** Wrong tokens or codes allowed per client address a minute (default 10). */
+  failureLimit?: number
 }
 
 const SESSION_IN_PATH = /^\/session\/(ses_[A-Za-z0-9_-]{1,64})(?:\/|$)/
@@ -72,8 +84,13 @@ export function composeServerApp(host: Host, options: ServerAppOptions, middlewa
   app.use(noFraming())
   if (options.onlyUid !== undefined) app.use(sameUser({ uid: options.onlyUid, onRefused: () => refused.user++ }))
   app.use(hostOrigin({ hostname: options.hostname, onRefused: (kind) => refused[kind]++ }))
-  if (options.token) app.route("/", loginRoutes({ token: options.token, onRefused: () => refused.auth++ }))
-  app.use(auth({ token: options.token, pagePaths: isAppPath, loginPage: (c) => loginPage(c), onRefused: () => refused.auth++ }))
+  // One cookie issuer and one failure count for the login route and the token check alike.
+  const now = options.signIn?.now
+  const cookies = options.token ? new SessionCookies({ token: options.token, bootId: host.bootId, ...(now ? { now } : {}) }) : undefined
+  const failures = new AuthFailures({ ...(now ? { now } : {}), ...(options.signIn?.failureLimit ? { limit: options.signIn.failureLimit } : {}) })
+  const codes = options.codes ?? new SignInCodes(now ? { now } : {})
+  if (options.token && cookies) app.route("/", loginRoutes({ token: options.token, cookies, codes, failures, onRefused: () => refused.auth++ }))
+  app.use(auth({ token: options.token, cookies, failures, pagePaths: isAppPath, loginPage: (c) => loginPage(c), onRefused: () => refused.auth++ }))
 
   for (const handler of middleware) app.use(handler)
   app.use(requestBodyLimit({ maxSize: options.bodyLimit }))

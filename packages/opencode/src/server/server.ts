@@ -12,6 +12,9 @@ import { createServerApp } from "./app.ts"
 import { stopRemoteWatches } from "./remote-run-watch.ts"
 import { errorBody } from "./errors.ts"
 import { peerUserMode, type PeerUserMode } from "./middleware/index.ts"
+import { PAGE_POLICY_HEADERS } from "./middleware/host-origin.ts"
+import { SignInCodes } from "./routes/login.ts"
+import type { SignInOptions } from "./app.ts"
 import { readFileSync } from "node:fs"
 
 export interface ServeOptions extends HostOptions {
@@ -22,6 +25,8 @@ export interface ServeOptions extends HostOptions {
   /** `OPENCODE_ALLOW_OTHER_USERS=1`: serve other users of this machine too (default: only this uid, where that can be told). */
   allowOtherUsers?: boolean
   appDist?: string
+  /** Sign-in clocks, injected by tests. */
+  signIn?: SignInOptions
 }
 
 export interface RunningServer {
@@ -35,6 +40,11 @@ export interface RunningServer {
    * runs still open get a summary naming `run_summary` missing, and it resolves `timed_out`.
    */
   shutdown(signal: ShutdownSignal): Promise<"closed" | "timed_out">
+  /**
+   * A fresh one-time sign-in URL (`URL/login#code=…`), when the server has a token: the code
+   * works once, for ten minutes; the token is never in it.
+   */
+  signInUrl(): string | undefined
 }
 
 /** Added to the settle timeout before a shutdown stops waiting for closes (each already waits that long for its runs). */
@@ -43,7 +53,10 @@ const SHUTDOWN_GRACE_MS = 1000
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const host = createHost(options)
   const mode = peerUserMode({ allowOtherUsers: options.allowOtherUsers ?? false })
+  const codes = new SignInCodes(options.signIn?.now ? { now: options.signIn.now } : {})
   const app = createServerApp(host, {
+    codes,
+    ...(options.signIn ? { signIn: options.signIn } : {}),
     defaultDirectory: options.defaultDirectory,
     token: options.token,
     hostname: options.hostname,
@@ -69,8 +82,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         ? app.fetch(request, ...rest)
         : Response.json(errorBody("shutting_down", "the server is shutting down; no new work is accepted"), {
             status: 503,
-            // As every other response: no page may frame it.
-            headers: { "content-security-policy": "frame-ancestors 'none'", "x-frame-options": "DENY" },
+            // As every other response: no page may frame it or run another's script in it.
+            headers: Object.fromEntries(PAGE_POLICY_HEADERS),
           })
     const s = serve({ fetch, port: options.port, hostname: options.hostname }, () => resolve(s))
     s.once("error", reject)
@@ -109,7 +122,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     })()
     return shuttingDown
   }
-  return { url, host, peerUserMode: mode, shutdown }
+  const signInUrl = () => (options.token ? `${url}/login#code=${codes.issue()}` : undefined)
+  return { url, host, peerUserMode: mode, shutdown, signInUrl }
 }
 
 function digestOf(file: string): string {

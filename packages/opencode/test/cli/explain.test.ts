@@ -12,6 +12,7 @@ import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { BIN, tempDir } from "../harness.ts"
 import { explainText, readExport, SessionExportDocument } from "../../src/provenance/index.ts"
+import { visibleControls } from "../../src/provenance/plain-text.ts"
 
 const exec = promisify(execFile)
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../fixtures")
@@ -223,13 +224,13 @@ describe("explain on files that are not session exports", () => {
     return doc
   }
 
-  test("bidirectional controls, invisible format characters and C1 controls in a v2 export are printed visibly", async () => {
+  test("bidirectional controls, invisible format characters and C1 controls in a v2 export never reach the terminal raw", async () => {
     const path = file("bidi.json", JSON.stringify(planted(INVISIBLE.slice(0, 6))))
     const result = await explain(path)
     expect(result.code).toBe(0)
     expect(result.stdout.slice(0, -1).split("\n").join("")).not.toMatch(RAW)
-    for (const char of INVISIBLE.slice(0, 6)) expect(result.stdout).toContain(marker(char))
-    expect(result.stdout).toContain("evil<U+202E>gnp.exe")
+    // Another writer's name is not a token: it is left out, never printed reordered.
+    expect(result.stdout).not.toContain("gnp.exe")
 
     const json = await explain(path, "--json")
     expect(json.code).toBe(0)
@@ -238,17 +239,14 @@ describe("explain on files that are not session exports", () => {
 
     // The rest of the class, through the same reader and words in process.
     for (let i = 0; i < INVISIBLE.length; i += 6) {
-      const chars = INVISIBLE.slice(i, i + 6)
-      const text = explainText(readExport(JSON.stringify(planted(chars))))
+      const text = explainText(readExport(JSON.stringify(planted(INVISIBLE.slice(i, i + 6)))))
       expect(text.split("\n").join("")).not.toMatch(RAW)
-      for (const char of chars) expect(text).toContain(marker(char))
     }
   })
 
-  test("an emoji joined by zero-width joiners stays whole", async () => {
-    const doc = JSON.parse(readFileSync(fixture("export-v2.json"), "utf8"))
-    doc.writer = { name: "team 👨‍👩‍👧‍👦", version: "1" }
-    const result = await explain(file("emoji.json", JSON.stringify(doc)))
-    expect(result.stdout).toContain("team 👨‍👩‍👧‍👦")
+  test("every line explain prints shows each invisible character as <U+XXXX>, and an emoji joined by zero-width joiners stays whole", () => {
+    for (const char of INVISIBLE) expect(visibleControls(`a${char}b`)).toBe(`a${marker(char)}b`)
+    expect(visibleControls("evil\u202egnp.exe")).toBe("evil<U+202E>gnp.exe")
+    expect(visibleControls("team 👨‍👩‍👧‍👦")).toBe("team 👨‍👩‍👧‍👦")
   })
 })

@@ -1,16 +1,15 @@
 /**
  * The token in a browser, over a real socket: a page served without the token never contains
- * it; `serve` prints one URL carrying it (in the fragment, so it reaches neither the server's
- * nor a proxy's logs); the login page exchanges it for an HttpOnly, SameSite=Strict cookie that
- * is not the token itself; API clients keep `Authorization: Bearer`. A refused request is
- * refused before anything else runs and is only counted.
+ * it; the login page exchanges it for an HttpOnly, SameSite=Strict cookie that is not the token
+ * itself; API clients keep `Authorization: Bearer`. A refused request is refused before
+ * anything else runs and is only counted. (The printed one-time sign-in code, the cookie's
+ * binding and expiry, and the rate limit are in sign-in.test.ts.)
  */
-import { spawn } from "node:child_process"
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startServer, type RunningServer } from "../../src/server/server.ts"
-import { BIN, tempDir, waitFor } from "../harness.ts"
+import { tempDir, waitFor } from "../harness.ts"
 
 const TOKEN = "tok_" + "Zq7".repeat(12)
 const APP_SHELL = "APP-SHELL-MARKER"
@@ -129,32 +128,6 @@ describe("the token is never in a page served without it", () => {
     const page = await fetch(`${url}/`, { headers: bearer })
     expect(page.status).toBe(200)
     expect(await page.text()).not.toContain(TOKEN)
-  })
-})
-
-describe("serve prints the token URL once", () => {
-  it("keeps the listening line exactly as it was and prints, on its own line, the URL with the token in the fragment", async () => {
-    const data = tempDir("oc-serve-")
-    const proc = spawn(process.execPath, [BIN, "serve", "--port", "0", "--data-dir", data], {
-      env: { ...process.env, OPENCODE_SERVER_TOKEN: TOKEN },
-      stdio: ["ignore", "pipe", "pipe"],
-    })
-    let out = ""
-    proc.stdout!.on("data", (chunk) => (out += chunk))
-    try {
-      await waitFor(() => /#token=/.test(out), 20_000)
-      const lines = out.split("\n")
-      const listening = lines.find((line) => line.startsWith("opencode server listening on "))!
-      expect(listening).toMatch(/^opencode server listening on http:\/\/127\.0\.0\.1:\d+$/)
-      const base = listening.slice("opencode server listening on ".length)
-      const tokenLines = lines.filter((line) => line.includes(TOKEN))
-      expect(tokenLines).toHaveLength(1)
-      expect(tokenLines[0]).toContain(`${base}/#token=${TOKEN}`)
-      expect(tokenLines[0]).not.toBe(listening)
-    } finally {
-      proc.kill("SIGKILL")
-      rmSync(data, { recursive: true, force: true })
-    }
   })
 })
 

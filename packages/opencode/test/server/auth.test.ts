@@ -1,7 +1,8 @@
 import { Hono } from "hono"
 import { describe, expect, it } from "vitest"
 import { handleError, handleNotFound } from "../../src/server/errors.ts"
-import { auth, requestContext, tokensEqual, type AuthOptions } from "../../src/server/middleware/index.ts"
+import { auth, AuthFailures, requestContext, tokenRefusal, tokensEqual, type AuthOptions } from "../../src/server/middleware/index.ts"
+import { safeNext, SignInCodes } from "../../src/server/routes/login.ts"
 
 const TOKEN = "s3cret-token_value"
 
@@ -73,5 +74,63 @@ describe("tokensEqual", () => {
     expect(tokensEqual(TOKEN, `${TOKEN}x`)).toBe(false)
     expect(tokensEqual("", TOKEN)).toBe(false)
     expect(tokensEqual("é", "é")).toBe(true)
+  })
+})
+
+describe("tokenRefusal", () => {
+  it("beyond loopback: no token, or one under 32 characters, is refused in words that never quote it; loopback keeps shorter tokens", () => {
+    expect(tokenRefusal(undefined, "0.0.0.0")).toMatch(/requires OPENCODE_SERVER_TOKEN/)
+    const short = tokenRefusal("abc", "192.168.1.5")
+    expect(short).toMatch(/at least 32 characters/)
+    expect(short).not.toContain("abc")
+    expect(tokenRefusal("x".repeat(32), "0.0.0.0")).toBeUndefined()
+    expect(tokenRefusal("x", "127.0.0.1")).toBeUndefined()
+    expect(tokenRefusal(undefined, "::1")).toBeUndefined()
+  })
+})
+
+describe("AuthFailures", () => {
+  it("refuses an address after `limit` failures inside the window, frees it when the oldest leaves the window, and forgets the least recent addresses past its cap", () => {
+    let now = 1_000_000
+    const failures = new AuthFailures({ limit: 3, windowMs: 60_000, maxAddresses: 2, now: () => now })
+    for (let i = 0; i < 3; i++) {
+      expect(failures.retryAfter("a")).toBeUndefined()
+      failures.record("a")
+      now += 1000
+    }
+    expect(failures.retryAfter("a")).toBe(57)
+    now += 57_000
+    expect(failures.retryAfter("a")).toBeUndefined()
+    failures.record("b")
+    failures.record("c")
+    failures.record("c")
+    failures.record("c")
+    expect(failures.retryAfter("c")).toBeGreaterThan(0)
+    // "a" was the least recently failed of three: forgotten.
+    failures.record("b")
+    failures.record("b")
+    expect(failures.retryAfter("b")).toBeGreaterThan(0)
+    expect(failures.retryAfter("c")).toBeGreaterThan(0)
+  })
+})
+
+describe("safeNext and SignInCodes", () => {
+  it("keeps a path of this server and sends anything else, and the login page itself, to /", () => {
+    expect(safeNext("/app/session/ses_1?x=1")).toBe("/app/session/ses_1?x=1")
+    for (const next of ["//e.example", "/\\e.example", "/.//e.example", "/%2F/e.example", "/\n/e.example", "https://e.example", "/login", "/login/sign-in.js", undefined, ""]) {
+      expect(safeNext(next), String(next)).toBe("/")
+    }
+  })
+
+  it("a code works once, before it expires; an unknown code never", () => {
+    let now = 0
+    const codes = new SignInCodes({ ttlMs: 1000, now: () => now })
+    const once = codes.issue()
+    expect(codes.redeem(once)).toBe(true)
+    expect(codes.redeem(once)).toBe(false)
+    const late = codes.issue()
+    now = 1001
+    expect(codes.redeem(late)).toBe(false)
+    expect(codes.redeem("made-up")).toBe(false)
   })
 })

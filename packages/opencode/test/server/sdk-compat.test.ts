@@ -76,12 +76,17 @@ test("the SDK's event stream delivers opencode's session events", async () => {
   const events = await client.event.subscribe()
   const seen: string[] = []
   const session = (await client.session.create({ body: {} })).data!
+  let connected!: () => void
+  const subscribed = new Promise<void>((resolve) => (connected = resolve))
   const reading = (async () => {
     for await (const event of events.stream as AsyncIterable<any>) {
       seen.push(event.type)
+      if (event.type === "server.connected") connected()
       if (event.type === "session.idle") break
     }
   })()
+  // The stream is read lazily: a prompt sent before it is connected would start its run unseen.
+  await subscribed
   await client.session.promptAsync({ path: { id: session.id }, body: { parts: [{ type: "text", text: "hi" }], model: { providerID: "scripted", modelID: "quick" } } })
   await reading
   expect(seen[0]).toBe("server.connected")

@@ -104,15 +104,21 @@ export function hostOrigin(options: HostOriginOptions = {}): MiddlewareHandler {
   }
 }
 
-/** `Content-Security-Policy: frame-ancestors 'none'` and `X-Frame-Options: DENY`: no page may frame the app. */
-const NO_FRAMING: [string, string][] = [
-  ["Content-Security-Policy", "frame-ancestors 'none'"],
+/**
+ * The headers every response carries: no page may frame the app (`frame-ancestors 'none'`,
+ * `X-Frame-Options: DENY`), and a page runs only scripts this server serves as files
+ * (`script-src 'self'`: no inline script, no other origin's), so text that slips into a page
+ * cannot run.
+ */
+export const PAGE_POLICY_HEADERS: readonly (readonly [string, string])[] = [
+  ["Content-Security-Policy", "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"],
   ["X-Frame-Options", "DENY"],
 ]
+const NO_FRAMING = PAGE_POLICY_HEADERS
 
 /**
- * Forbids framing on every response, refusals and errors included (register it first). A page
- * that frames the app could overlay it and click its buttons for the user.
+ * Sets `PAGE_POLICY_HEADERS` on every response, refusals and errors included (register it
+ * first). A page that frames the app could overlay it and click its buttons for the user.
  *
  * Hono's `secureHeaders` is not used: it sets its headers on the response after the handler,
  * which makes every response build a full Headers object; on Node's server these go on the
