@@ -123,9 +123,9 @@ describe("the write tool refuses to make a git repository outside .git/", () => 
       ["config/app.json", '{ "port": 3000 }\n'],
       ["src/config", "port=3000\n"],
       ["notes/HEAD", "the head of the list\n"],
-      ["notes/refs/index.md", "# refs\n"],
+      ["notes/refs/index.txt", "# refs\n"],
       ["repo-notes/config", "[core]\n\tautocrlf = input\n[user]\n\tname = Someone\n"],
-      ["docs/git.md", "# Git\n\n```ini\n[core]\n\tfsmonitor = true\n```\n"],
+      ["docs/git-notes.txt", "# Git\n\n```ini\n[core]\n\tfsmonitor = true\n```\n"],
       [".editorconfig", "root = true\n\n[*]\nindent_style = space\n"],
       ["setup.cfg", "[metadata]\nname = thing\n[options]\npackages = find:\n"],
     ]
