@@ -8,7 +8,7 @@ import { Hono, type MiddlewareHandler } from "hono"
 import type { Host } from "../host.ts"
 import { VERSION } from "../host.ts"
 import { handleError, handleNotFound } from "./errors.ts"
-import { auth, hostOrigin, newRefusalCounts, noFraming, requestBodyLimit, requestContext } from "./middleware/index.ts"
+import { auth, BodyBudget, DEFAULT_BODY_BUDGET, hostOrigin, newRefusalCounts, noFraming, requestBodyLimit, requestContext } from "./middleware/index.ts"
 import { requestDirectory } from "./directory.ts"
 import { configRoutes } from "./routes/config.ts"
 import { diagnosticsRoutes } from "./routes/diagnostics.ts"
@@ -25,6 +25,8 @@ export interface ServerAppOptions {
   token?: string | undefined
   hostname?: string | undefined
   bodyLimit?: number
+  /** The bytes of request bodies all requests may hold at once (one per server); default `DEFAULT_BODY_BUDGET`. */
+  bodyBudget?: BodyBudget
   appDist?: string
 }
 
@@ -73,7 +75,7 @@ export function composeServerApp(host: Host, options: ServerAppOptions, middlewa
   app.use(auth({ token: options.token, pagePaths: isAppPath, loginPage: (c) => loginPage(c), onRefused: () => refused.auth++ }))
 
   for (const handler of middleware) app.use(handler)
-  app.use(requestBodyLimit({ maxSize: options.bodyLimit }))
+  app.use(requestBodyLimit({ maxSize: options.bodyLimit, budget: options.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET) }))
   app.use(workspaceForwarding(host))
   app.use(instanceLoad(host, options.defaultDirectory))
 

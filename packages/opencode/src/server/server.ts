@@ -11,6 +11,7 @@ import type { ShutdownSignal } from "../provenance/schemas.ts"
 import { createServerApp } from "./app.ts"
 import { stopRemoteWatches } from "./remote-run-watch.ts"
 import { errorBody } from "./errors.ts"
+import { BodyBudget, DEFAULT_BODY_BUDGET } from "./middleware/index.ts"
 import { readFileSync } from "node:fs"
 
 export interface ServeOptions extends HostOptions {
@@ -19,7 +20,23 @@ export interface ServeOptions extends HostOptions {
   defaultDirectory: string
   token?: string | undefined
   appDist?: string
+  /** How long a client may take to send its request headers; default `HEADERS_TIMEOUT_MS`. */
+  headersTimeoutMs?: number
+  /** How long a client may take to send its whole request (not the answer); default `REQUEST_TIMEOUT_MS`. */
+  requestTimeoutMs?: number
+  /** Open connections at most (SSE streams included); one more is closed at once. Default `MAX_CONNECTIONS`. */
+  maxConnections?: number
 }
+
+/**
+ * Node's defaults (60 s for headers, 300 s for a request, checked every 30 s) let a client that
+ * trickles bytes hold a socket for minutes; thousands of them starve everyone else.
+ * `requestTimeout` covers receiving the request only: an SSE stream or a prompt that waits for
+ * its run answers for as long as it needs.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000
+export const REQUEST_TIMEOUT_MS = 30_000
+export const MAX_CONNECTIONS = 1024
 
 export interface RunningServer {
   url: string
@@ -37,7 +54,9 @@ const SHUTDOWN_GRACE_MS = 1000
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const host = createHost(options)
+  const env = options.env ?? process.env
   const app = createServerApp(host, {
+    bodyBudget: new BodyBudget(byteCount(env.OPENCODE_BODY_BUDGET_BYTES) ?? DEFAULT_BODY_BUDGET),
     defaultDirectory: options.defaultDirectory,
     token: options.token,
     hostname: options.hostname,
@@ -65,7 +84,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
             // As every other response: no page may frame it.
             headers: { "content-security-policy": "frame-ancestors 'none'", "x-frame-options": "DENY" },
           })
-    const s = serve({ fetch, port: options.port, hostname: options.hostname }, () => resolve(s))
+    const headersTimeout = options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS
+    const serverOptions = {
+      headersTimeout,
+      requestTimeout: Math.max(options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS, headersTimeout),
+      // How often Node looks for connections past those timeouts (its default, 30 s, would let a slow client live that much longer).
+      connectionsCheckingInterval: Math.min(1000, Math.max(100, headersTimeout / 4)),
+    }
+    const s = serve({ fetch, port: options.port, hostname: options.hostname, serverOptions }, () => resolve(s))
+    s.maxConnections = options.maxConnections ?? MAX_CONNECTIONS
     s.once("error", reject)
   })
   const address = server.address()
@@ -103,6 +130,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return shuttingDown
   }
   return { url, host, shutdown }
+}
+
+/** A positive whole number of bytes from the environment, else undefined (the default applies). */
+function byteCount(value: string | undefined): number | undefined {
+  const n = Number(value)
+  return value && Number.isSafeInteger(n) && n > 0 ? n : undefined
 }
 
 function digestOf(file: string): string {
