@@ -68,7 +68,7 @@ function holdBody(port: number, route: string, declared: number, sent: number, f
 
 describe("request bodies in flight across requests (a server process)", () => {
   const BUDGET = 8 * MiB
-  const HELD = 200
+  const HELD = 300
   let server: SpawnedServer
 
   beforeAll(async () => {
@@ -94,7 +94,7 @@ describe("request bodies in flight across requests (a server process)", () => {
     const health = await get(server.url, "/health")
     peak = Math.max(peak, rssOf(pid))
     console.log(`held bodies: RSS ${(before / MiB).toFixed(0)} MiB before, ${(peak / MiB).toFixed(0)} MiB while ${HELD} x 1 MiB bodies were held (budget ${BUDGET / MiB} MiB); /health in ${health.ms} ms`)
-    expect(peak - before).toBeLessThan(100 * MiB)
+    expect(peak - before).toBeLessThan(128 * MiB)
     expect(health.status).toBe(200)
     expect(health.ms).toBeLessThan(1000)
     // Every body past the budget is answered 503 with Retry-After; the connection may then be
@@ -114,6 +114,9 @@ describe("request bodies in flight across requests (a server process)", () => {
       const res = await fetch(server.url + "/diagnostics/renderer", { method: "POST", headers: { "content-type": "application/json" }, body })
       return res.status === 200
     }, 10_000)
+    // A client that hung up mid-body is not the server's fault: no "internal error" and no stack in its log.
+    expect(server.stderr()).not.toContain("internal error")
+    expect(server.stderr()).not.toMatch(/^\s+at /m)
   }, 60_000)
 })
 
