@@ -96,11 +96,17 @@ describe("the body budget across requests", () => {
     expect(((await busy.json()) as { error: { code: string } }).error.code).toBe("server_busy")
     // A small body still fits beside the held one; a chunked one counts as the per-request limit.
     expect((await app.request("/prompt", sized("hi"))).status).toBe(200)
-    expect((await app.request("/prompt", { method: "POST", body: streamOf(10), duplex: "half" } as RequestInit)).status).toBe(503)
+    const chunked = () => ({ method: "POST", body: streamOf(10), duplex: "half", headers: { "transfer-encoding": "chunked" } }) as RequestInit
+    expect((await app.request("/prompt", chunked())).status).toBe(503)
     first.finish()
     expect((await firstResponse).status).toBe(200)
     expect(budget.held).toBe(0)
-    expect((await app.request("/prompt", { method: "POST", body: streamOf(10), duplex: "half" } as RequestInit)).status).toBe(200)
+    expect((await app.request("/prompt", chunked())).status).toBe(200)
+    // A request without a body reserves nothing, whatever else is held.
+    expect(budget.reserve(300)).toBe(true)
+    // (It reaches the route, which wants a text: 400, not 503.)
+    expect((await app.request("/prompt", { method: "POST" })).status).toBe(400)
+    budget.release(300)
     // An oversized body is a 413 and reserves nothing; so is a refused or failed one.
     expect((await app.request("/prompt", sized("a".repeat(500)))).status).toBe(413)
     expect((await app.request("/prompt", { method: "POST", body: "not json" })).status).toBe(400)
