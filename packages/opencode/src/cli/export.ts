@@ -1,5 +1,6 @@
 /** `opencode export SESSION_ID`: the same document as `GET /session/:id/export`, from the data dir. */
-import { existsSync, writeFileSync } from "node:fs"
+import { randomBytes } from "node:crypto"
+import { existsSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { parseArgs } from "node:util"
 import { createHost } from "../host.ts"
@@ -39,10 +40,40 @@ export async function runExport(args: string[]): Promise<number> {
       return 1
     }
     const text = `${JSON.stringify(doc, null, 2)}\n`
-    if (values.out) writeFileSync(values.out, text)
-    else process.stdout.write(text)
+    if (!values.out) {
+      process.stdout.write(text)
+      return 0
+    }
+    try {
+      writeOwnerOnly(values.out, text)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException | undefined)?.code
+      console.error(`opencode export: cannot write ${values.out.slice(0, 200)}${code ? ` (${code})` : ""}`)
+      return 1
+    }
     return 0
   } finally {
     host.close()
+  }
+}
+
+/**
+ * Writes the export 0600 whatever the umask: it can hold a session's history. An existing
+ * regular file is replaced (a temp file renamed over it), so it ends up 0600 too rather than
+ * keeping a wider mode; anything else (`/dev/stdout`, a pipe) is written as it is.
+ */
+function writeOwnerOnly(file: string, text: string): void {
+  const existing = statSync(file, { throwIfNoEntry: false })
+  if (existing && !existing.isFile()) {
+    writeFileSync(file, text)
+    return
+  }
+  const temp = `${file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`
+  try {
+    writeFileSync(temp, text, { mode: 0o600, flag: "wx" })
+    renameSync(temp, file)
+  } catch (err) {
+    rmSync(temp, { force: true })
+    throw err
   }
 }

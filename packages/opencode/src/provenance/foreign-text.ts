@@ -33,6 +33,7 @@ export const ROUTE_TEMPLATES: ReadonlySet<string> = new Set([
   "/global/config",
   "/diagnostics/renderer",
   "/login",
+  "/login/sign-in.js",
   "/app/*",
   "/assets/*",
 ])

@@ -9,7 +9,7 @@ import { Hono, type MiddlewareHandler } from "hono"
 import type { Host } from "../host.ts"
 import { VERSION } from "../host.ts"
 import { handleError, handleNotFound } from "./errors.ts"
-import { auth, AuthFailures, hostOrigin, newRefusalCounts, noFraming, requestBodyLimit, requestContext, sameUser, SessionCookies } from "./middleware/index.ts"
+import { auth, AuthFailures, BodyBudget, DEFAULT_BODY_BUDGET, hostOrigin, newRefusalCounts, noFraming, requestBodyLimit, requestContext, sameUser, SessionCookies } from "./middleware/index.ts"
 import { requestDirectory } from "./directory.ts"
 import { configRoutes } from "./routes/config.ts"
 import { diagnosticsRoutes } from "./routes/diagnostics.ts"
@@ -28,6 +28,8 @@ export interface ServerAppOptions {
   /** When set, only connections whose peer socket this uid owns are served (`sameUser`). */
   onlyUid?: number | undefined
   bodyLimit?: number
+  /** The bytes of request bodies all requests may hold at once (one per server); default `DEFAULT_BODY_BUDGET`. */
+  bodyBudget?: BodyBudget
   appDist?: string
   /** The sign-in codes `serve` prints (one per server); default: codes nobody can read. */
   codes?: SignInCodes
@@ -93,7 +95,7 @@ export function composeServerApp(host: Host, options: ServerAppOptions, middlewa
   app.use(auth({ token: options.token, cookies, failures, pagePaths: isAppPath, loginPage: (c) => loginPage(c), onRefused: () => refused.auth++ }))
 
   for (const handler of middleware) app.use(handler)
-  app.use(requestBodyLimit({ maxSize: options.bodyLimit }))
+  app.use(requestBodyLimit({ maxSize: options.bodyLimit, budget: options.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET) }))
   app.use(workspaceForwarding(host))
   app.use(instanceLoad(host, options.defaultDirectory))
 

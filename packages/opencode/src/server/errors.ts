@@ -197,6 +197,8 @@ function internalError(c: Context, err: unknown): Response {
  * @example app.onError(handleError)
  */
 export const handleError: ErrorHandler = (err, c) => {
+  // The client hung up before its body arrived: its input is at fault, not the server, and no one reads the answer.
+  if (isClientAbort(err)) return c.json(errorBody("invalid_body", "the request body ended before it was complete"), 400)
   // The disk is full, locked by another process or read-only: the server is fine, the write is not.
   const storage = err instanceof StorageUnavailableError ? err : isStorageFault(err) ? new StorageUnavailableError([storageFaultName(err)]) : undefined
   if (storage) return c.json({ error: { code: storage.code, message: storage.message, degraded: storage.degraded } }, 503)
@@ -212,6 +214,14 @@ export const handleError: ErrorHandler = (err, c) => {
     return c.json(errorBody(code, message), status, headers)
   }
   return internalError(c, err)
+}
+
+/** Node's error for a request whose connection closed mid-body (`ECONNRESET`, "aborted"), as thrown or as a body read's cause. */
+function isClientAbort(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 3; e = e.cause, depth++) {
+    if ((e as NodeJS.ErrnoException).code === "ECONNRESET" && e.message === "aborted") return true
+  }
+  return false
 }
 
 /**

@@ -15,6 +15,7 @@ import { peerUserMode, type PeerUserMode } from "./middleware/index.ts"
 import { PAGE_POLICY_HEADERS } from "./middleware/host-origin.ts"
 import { SignInCodes } from "./routes/login.ts"
 import type { SignInOptions } from "./app.ts"
+import { BodyBudget, DEFAULT_BODY_BUDGET } from "./middleware/index.ts"
 import { readFileSync } from "node:fs"
 
 export interface ServeOptions extends HostOptions {
@@ -27,7 +28,23 @@ export interface ServeOptions extends HostOptions {
   appDist?: string
   /** Sign-in clocks, injected by tests. */
   signIn?: SignInOptions
+  /** How long a client may take to send its request headers; default `HEADERS_TIMEOUT_MS`. */
+  headersTimeoutMs?: number
+  /** How long a client may take to send its whole request (not the answer); default `REQUEST_TIMEOUT_MS`. */
+  requestTimeoutMs?: number
+  /** Open connections at most (SSE streams included); one more is closed at once. Default `MAX_CONNECTIONS`. */
+  maxConnections?: number
 }
+
+/**
+ * Node's defaults (60 s for headers, 300 s for a request, checked every 30 s) let a client that
+ * trickles bytes hold a socket for minutes; thousands of them starve everyone else.
+ * `requestTimeout` covers receiving the request only: an SSE stream or a prompt that waits for
+ * its run answers for as long as it needs.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000
+export const REQUEST_TIMEOUT_MS = 30_000
+export const MAX_CONNECTIONS = 1024
 
 export interface RunningServer {
   url: string
@@ -54,9 +71,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const host = createHost(options)
   const mode = peerUserMode({ allowOtherUsers: options.allowOtherUsers ?? false })
   const codes = new SignInCodes(options.signIn?.now ? { now: options.signIn.now } : {})
+  const env = options.env ?? process.env
   const app = createServerApp(host, {
     codes,
     ...(options.signIn ? { signIn: options.signIn } : {}),
+    bodyBudget: new BodyBudget(byteCount(env.OPENCODE_BODY_BUDGET_BYTES) ?? DEFAULT_BODY_BUDGET),
     defaultDirectory: options.defaultDirectory,
     token: options.token,
     hostname: options.hostname,
@@ -85,7 +104,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
             // As every other response: no page may frame it or run another's script in it.
             headers: Object.fromEntries(PAGE_POLICY_HEADERS),
           })
-    const s = serve({ fetch, port: options.port, hostname: options.hostname }, () => resolve(s))
+    const headersTimeout = options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS
+    const serverOptions = {
+      headersTimeout,
+      requestTimeout: Math.max(options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS, headersTimeout),
+      // How often Node looks for connections past those timeouts (its default, 30 s, would let a slow client live that much longer).
+      connectionsCheckingInterval: Math.min(1000, Math.max(100, headersTimeout / 4)),
+    }
+    const s = serve({ fetch, port: options.port, hostname: options.hostname, serverOptions }, () => resolve(s))
+    s.maxConnections = options.maxConnections ?? MAX_CONNECTIONS
     s.once("error", reject)
   })
   const address = server.address()
@@ -124,6 +151,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
   const signInUrl = () => (options.token ? `${url}/login#code=${codes.issue()}` : undefined)
   return { url, host, peerUserMode: mode, shutdown, signInUrl }
+}
+
+/** A positive whole number of bytes from the environment, else undefined (the default applies). */
+function byteCount(value: string | undefined): number | undefined {
+  const n = Number(value)
+  return value && Number.isSafeInteger(n) && n > 0 ? n : undefined
 }
 
 function digestOf(file: string): string {

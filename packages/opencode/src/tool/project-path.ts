@@ -8,8 +8,9 @@
  * against: the tools run for the user's own model in the user's own directory.)
  */
 import { constants, type Stats } from "node:fs"
-import { type FileHandle, lstat, open, readlink, realpath } from "node:fs/promises"
+import { type FileHandle, lstat, open, readdir, readlink, realpath } from "node:fs/promises"
 import path from "node:path"
+import { gitConfigProgramKey, hasGitDirectoryShape } from "./git-repository.ts"
 import { ToolError } from "./tool.ts"
 
 /** True when `candidate` is `root` or lies beneath it (both absolute and normalised). */
@@ -45,16 +46,37 @@ export async function resolveInsideProject(directory: string, relPath: string): 
 }
 
 /**
- * Throws ToolError("path_refused") when the real path `target` (from `resolveInsideProject`)
- * has a `.git` component below the project root: the repository's own files (hooks run on the
- * user's next commit, config can name programs to run) are not the model's to write. Compared
- * without case, since case-insensitive file systems treat `.GIT` as `.git`.
+ * Throws ToolError("path_refused") when writing `content` to the real path `target` (from
+ * `resolveInsideProject`) would create or change a git repository: a repository's config can
+ * name programs that git runs for whoever next runs it there (hooks, core.fsmonitor, aliases).
+ * Refused are a path with a `.git` component (the repository, or a `.git` file pointing
+ * elsewhere), a path at or below a directory that has, or after this write would have, a git
+ * directory's shape (`hasGitDirectoryShape`: git in that directory takes it for a bare
+ * repository), and content shaped like a git config that names a program
+ * (`gitConfigProgramKey`), whatever the file's name, since a config can include any file.
+ * Names are compared without case, as case-insensitive file systems do.
  */
-export async function refuseRepositoryInternals(directory: string, target: string, relPath: string): Promise<void> {
+export async function refuseRepositoryInternals(directory: string, target: string, relPath: string, content: string): Promise<void> {
+  const shown = JSON.stringify(relPath.slice(0, 200))
   const root = await realpath(directory).catch(() => path.resolve(directory))
-  const parts = path.relative(root, target).split(path.sep)
+  const relative = path.relative(root, target)
+  const parts = relative === "" ? [] : relative.split(path.sep)
   if (parts.some((part) => part.toLowerCase() === ".git")) {
-    throw new ToolError("path_refused", `refusing to write ${JSON.stringify(relPath.slice(0, 200))}: files under .git/ belong to the repository (its hooks run on the next commit); the write tool does not write them`)
+    throw new ToolError("path_refused", `refusing to write ${shown}: files under .git/ and .git files belong to the repository (its hooks run on the next commit); the write tool does not write them`)
+  }
+  // Each directory from the project root down to the target's, with the entry this write adds to it.
+  let dir = root
+  for (const part of parts) {
+    const names = new Set((await readdir(dir).catch(() => [] as string[])).map((name) => name.toLowerCase()))
+    names.add(part.toLowerCase())
+    if (hasGitDirectoryShape(names)) {
+      throw new ToolError("path_refused", `refusing to write ${shown}: its directory has or would get a git repository's shape (HEAD with objects/ and refs/), whose config git would obey; the write tool does not make repositories`)
+    }
+    dir = path.join(dir, part)
+  }
+  const key = gitConfigProgramKey(content)
+  if (key !== undefined) {
+    throw new ToolError("path_refused", `refusing to write ${shown}: it is a git config setting ${key}, which names a program for git to run; the write tool does not write those`)
   }
 }
 

@@ -13,12 +13,12 @@ export type WriteInput = z.infer<typeof WriteInput>
 
 export const writeTool: Tool<WriteInput> = {
   name: "write",
-  description: "Write a UTF-8 text file in the project, replacing it if it exists and creating missing parent directories. Regular files only; files under .git/ are refused.",
+  description: "Write a UTF-8 text file in the project, replacing it if it exists and creating missing parent directories. Regular files only; files under .git/, files that would make a directory a git repository (HEAD with objects/ and refs/) and git config that names programs are refused.",
   kind: "write",
   input: WriteInput,
   async execute(input, ctx) {
     const target = await resolveInsideProject(ctx.directory, input.path)
-    await refuseRepositoryInternals(ctx.directory, target, input.path)
+    await refuseRepositoryInternals(ctx.directory, target, input.path, input.content)
     // Last check before the side effect: a run stopped while the path was resolved must not write.
     throwIfAborted(ctx.signal)
     try {

@@ -6,7 +6,7 @@
  * back re-derives the server's incidents.
  */
 import { execFile } from "node:child_process"
-import { existsSync, readFileSync, rmSync } from "node:fs"
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
@@ -176,6 +176,26 @@ describe("opencode export SESSION_ID --data-dir DIR (after the server closed)", 
     expect(stderr.trim().split("\n")).toHaveLength(1)
     expect(stderr).toContain("no opencode data in")
     expect(existsSync(empty)).toBe(false)
+  })
+
+  test("--out FILE is owner-only (0600), and an existing file is replaced by an owner-only one", async () => {
+    // The file can hold a session's history: under the usual umask 022 a plain write would be 0644.
+    const fresh = path.join(outDir, "fresh.json")
+    expect((await cli(["export", sessionId, "--out", fresh, "--data-dir", dataDir])).code).toBe(0)
+    expect(statSync(fresh).mode & 0o777).toBe(0o600)
+    const existing = path.join(outDir, "existing.json")
+    writeFileSync(existing, "old")
+    chmodSync(existing, 0o644)
+    expect((await cli(["export", sessionId, "--out", existing, "--data-dir", dataDir])).code).toBe(0)
+    expect(statSync(existing).mode & 0o777).toBe(0o600)
+    expect(JSON.parse(readFileSync(existing, "utf8")).session.id).toBe(sessionId)
+  })
+
+  test("--out into a directory that does not exist: one sentence, exit 1, no stack trace", async () => {
+    const { code, stderr } = await cli(["export", sessionId, "--out", path.join(outDir, "missing", "x.json"), "--data-dir", dataDir])
+    expect(code).toBe(1)
+    expect(stderr.trim().split("\n")).toHaveLength(1)
+    expect(stderr).toMatch(/^opencode export: /)
   })
 
   test("no session id, or an unknown flag: a usage sentence, exit non-zero, no stack trace", async () => {

@@ -345,6 +345,14 @@ describe("path traversal", () => {
     const direct = await server.call("POST", "/session", { directory: project })
     expect(viaDots.status).toBe(200)
     expect(viaDots.body.projectID).toBe(direct.body.projectID)
+    // Percent-encoding is decoded first: encoded `..` in an absolute path is normalised the same way.
+    const encoded = await fetch(server.url + "/session", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-opencode-directory": encodeURIComponent(`${project}/../project`).replaceAll(".", "%2e") },
+      body: "{}",
+    })
+    expect(encoded.status).toBe(200)
+    expect(((await encoded.json()) as { projectID: string }).projectID).toBe(direct.body.projectID)
     expect(server.running.host.instances.list().filter((instance) => instance.directory.endsWith("/project"))).toHaveLength(1)
   })
 })
