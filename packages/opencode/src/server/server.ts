@@ -5,13 +5,12 @@
 import { serve, type ServerType } from "@hono/node-server"
 import { createHost, type Host, type HostOptions } from "../host.ts"
 import { watchConfigFile } from "../project/config-watcher.ts"
-import { contentDigest } from "../project/instance-context.ts"
+import { fileDigestOf } from "../project/instance-context.ts"
 import { GLOBAL_CONFIG_FILE } from "../config/global-config.ts"
 import type { ShutdownSignal } from "../provenance/schemas.ts"
 import { createServerApp } from "./app.ts"
 import { stopRemoteWatches } from "./remote-run-watch.ts"
 import { errorBody } from "./errors.ts"
-import { readFileSync } from "node:fs"
 
 export interface ServeOptions extends HostOptions {
   port: number
@@ -43,9 +42,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     hostname: options.hostname,
     ...(options.appDist ? { appDist: options.appDist } : {}),
   })
-  const stopGlobalWatch = watchConfigFile(host.dataDir, GLOBAL_CONFIG_FILE, digestOf(host.globalConfig.file), {
+  const stopGlobalWatch = watchConfigFile(host.dataDir, GLOBAL_CONFIG_FILE, await fileDigestOf(host.globalConfig.file), {
     onChange: ({ digest, change }) => {
-      if (digest === host.globalConfig.expectedDigest) return
+      if (host.globalConfig.isOwnWrite(digest)) return
       void host.instances
         .disposeAll({ kind: "config_invalidation", scope: "global", fileKey: host.redactor.digest(host.globalConfig.file), change })
         .catch(() => {})
@@ -103,12 +102,4 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return shuttingDown
   }
   return { url, host, shutdown }
-}
-
-function digestOf(file: string): string {
-  try {
-    return contentDigest(readFileSync(file))
-  } catch {
-    return "none"
-  }
 }

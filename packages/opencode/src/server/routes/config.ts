@@ -7,13 +7,14 @@
  * edit made on disk since the client read the file is never overwritten silently.
  */
 import { randomBytes } from "node:crypto"
-import { readFileSync, writeFileSync, renameSync } from "node:fs"
+import { writeFileSync, renameSync } from "node:fs"
 import path from "node:path"
 import { isDeepStrictEqual } from "node:util"
 import { Hono } from "hono"
 import { z } from "zod"
 import type { Host } from "../../host.ts"
-import { CONFIG_FILE, contentDigest } from "../../project/instance-context.ts"
+import { CONFIG_FILE, contentDigest, MAX_CONFIG_BYTES } from "../../project/instance-context.ts"
+import { FileRefusal, readRegularFile } from "../../regular-file.ts"
 import { GlobalConfigSchema } from "../../config/global-config.ts"
 import { ProviderError } from "../../provider/provider.ts"
 import { requestDirectory } from "../directory.ts"
@@ -33,10 +34,10 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
   const app = new Hono()
   const { instances, redactor } = host
 
-  app.get("/config", (c) => {
+  app.get("/config", async (c) => {
     const { directory } = requestDirectory(c, defaultDirectory)
     const file = path.join(directory, CONFIG_FILE)
-    const raw = readRaw(file)
+    const raw = await readRaw(file)
     c.header("etag", etagOf(raw))
     return c.json(parseConfig(raw))
   })
@@ -49,7 +50,7 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
     const file = path.join(directory, CONFIG_FILE)
     const request = requestRefOf(c)
     const next = await instances.locks.run(key, async () => {
-      const before = readRaw(file)
+      const before = await readRaw(file)
       if (ifMatch !== undefined && ifMatch.trim() !== etagOf(before)) {
         c.header("etag", etagOf(before))
         throw new ApiError(412, "config_changed", `${CONFIG_FILE} changed since it was read; read it again before saving`)
@@ -84,7 +85,7 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
     return c.json(next)
   })
 
-  app.get("/global/config", (c) => c.json(host.globalConfig.read()))
+  app.get("/global/config", async (c) => c.json(await host.globalConfig.read()))
 
   app.patch("/global/config", async (c) => {
     const patch = parseInput(GlobalConfigSchema, await parseJsonBody(c, ConfigPatch))
@@ -100,12 +101,12 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
     const file = host.globalConfig.file
     const request = requestRefOf(c)
     await host.globalConfig.serialized(async () => {
-      const before = readRaw(file)
-      const current = host.globalConfig.fileContent()
+      const before = await readRaw(file)
+      const current = await host.globalConfig.fileContent()
       const merged = { ...current, ...patch }
       if (before !== undefined && isDeepStrictEqual(parsedOrUndefined(before), merged)) return
       const text = `${JSON.stringify(merged, null, 2)}\n`
-      host.globalConfig.expectedDigest = contentDigest(text)
+      host.globalConfig.wrote(contentDigest(text))
       // The data dir's files are the owner's alone.
       writeAtomically(file, text, 0o600)
       await instances.disposeAll({
@@ -117,16 +118,18 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
         writtenByRoute: true,
       })
     })
-    return c.json(host.globalConfig.read())
+    return c.json(await host.globalConfig.read())
   })
 
   return app
 }
 
-function readRaw(file: string): string | undefined {
+/** The file's text; undefined when there is none or it cannot be read; a non-regular or oversized file is refused (400). */
+async function readRaw(file: string): Promise<string | undefined> {
   try {
-    return readFileSync(file, "utf8")
-  } catch {
+    return (await readRegularFile(file, { maxBytes: MAX_CONFIG_BYTES, label: path.basename(file) })).toString("utf8")
+  } catch (error) {
+    if (error instanceof FileRefusal && (error.code === "not_regular_file" || error.code === "too_large")) throw error
     return undefined
   }
 }

@@ -82,7 +82,8 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     // A run on a read-only database could keep none of its record (messages, journal, summary).
     if (host.storageReadOnly) throw new StorageUnavailableError(host.degraded)
     const text = body.text ?? (body.parts ?? []).flatMap((part) => (part.type === "text" && part.text ? [part.text] : [])).join("\n")
-    const model = body.model === undefined ? undefined : modelRefString(body.model)
+    // Without one, the global config's model as the file is now (a PATCH or an edit by anyone), else the registry's default.
+    const model = body.model === undefined ? await host.globalConfig.model() : modelRefString(body.model)
     for (let attempt = 0; ; attempt++) {
       try {
         const instance = await instances.load(session.directory, session.directoryKey, () => requestRefOf(c), { forRun: true })
