@@ -2,12 +2,13 @@
  * `GET /event`: the server's events as SSE. Each event's id is `BOOTID:SEQ`; a client that
  * reconnects with `Last-Event-ID` first gets what it missed, or `server.replay_gap`.
  *
- * An event is serialised once and its bytes shared by every client it goes to. Each client's
- * backlog (events queued for it and not yet taken by its socket) is bounded in bytes and in
- * events: past either bound while its socket has taken nothing for a while, or past four times
- * either, the client has fallen behind and is cut off at once: its socket destroyed, its
- * subscription dropped. It reconnects with `Last-Event-ID` and gets what it missed from the bus's
- * replay buffer, which the event bound keeps within.
+ * A published event is serialised once and its bytes shared by every client it goes to. Each
+ * client's backlog (what is queued for it and not yet taken by its socket) is bounded in bytes,
+ * an event counting at least its share of the bound, so in events too: past the bound while its
+ * socket takes nothing for a while, or past four times it, the client has fallen behind and is
+ * cut off at once (its socket destroyed, its subscription dropped). It reconnects with
+ * `Last-Event-ID` and gets what it missed from the bus's replay buffer, which the bound keeps
+ * within.
  */
 import type { Socket } from "node:net"
 import { Hono } from "hono"
