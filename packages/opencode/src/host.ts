@@ -114,14 +114,8 @@ export function createHost(options: HostOptions): Host {
     scripted: createScriptedProvider(tickMs !== undefined ? { tickMs } : {}),
     openai: providerFromEnv(env),
   })
-  // The default model follows the global config as it is now (a PATCH or an edit of the file), not as it was at start.
-  const providers: ProviderRegistry = {
-    get defaultModel() {
-      return globalConfig.model() ?? registry.defaultModel
-    },
-    resolve: (modelRef) => registry.resolve(modelRef?.trim() || providers.defaultModel),
-    providerIds: () => registry.providerIds(),
-  }
+  // The global config's default model is named by the prompt route (`globalConfig.model()`), read as the file is now.
+  const providers: ProviderRegistry = registry
   let processor!: Processor
   const instances = new InstanceStore({
     journal,

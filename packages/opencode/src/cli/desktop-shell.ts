@@ -2,10 +2,11 @@
  * The desktop window's shell: which program opens it, with which arguments, and the small file
  * through which a second `opencode desktop` on the same data dir finds the running server.
  */
-import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import path from "node:path"
 import type { ShutdownSignal } from "../provenance/schemas.ts"
+import { readRegularFile, readRegularFileSync } from "../regular-file.ts"
 
 export type Shell = { kind: "electron" | "chromium"; command: string }
 
@@ -96,9 +97,12 @@ export function writeServerFile(dataDir: string, url: string): void {
   writeFileSync(serverFile(dataDir), `${JSON.stringify({ url, pid: process.pid })}\n`)
 }
 
+/** desktop/server.json: a URL and a pid. */
+const SERVER_FILE_LIMITS = { maxBytes: 4096, label: "server.json" }
+
 export function removeServerFile(dataDir: string): void {
   try {
-    const recorded = JSON.parse(readFileSync(serverFile(dataDir), "utf8")) as { pid?: unknown }
+    const recorded = JSON.parse(readRegularFileSync(serverFile(dataDir), SERVER_FILE_LIMITS).toString("utf8")) as { pid?: unknown }
     if (recorded.pid === process.pid) rmSync(serverFile(dataDir), { force: true })
   } catch {
     // Absent or unreadable: nothing of ours to remove.
@@ -109,7 +113,7 @@ export function removeServerFile(dataDir: string): void {
 export async function runningDesktopServer(dataDir: string): Promise<string | undefined> {
   let recorded: { url?: unknown; pid?: unknown }
   try {
-    recorded = JSON.parse(readFileSync(serverFile(dataDir), "utf8")) as typeof recorded
+    recorded = JSON.parse((await readRegularFile(serverFile(dataDir), SERVER_FILE_LIMITS)).toString("utf8")) as typeof recorded
   } catch {
     return undefined
   }
@@ -156,7 +160,7 @@ export function liveBootPids(dataDir: string, readDir: (dir: string) => string[]
   return names.flatMap((name) => {
     if (!name.endsWith(".lock")) return []
     try {
-      const pid = Number(readFileSync(path.join(dir, name), "utf8").trim())
+      const pid = Number(readRegularFileSync(path.join(dir, name), { maxBytes: 64, label: name }).toString("utf8").trim())
       return Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid) ? [pid] : []
     } catch {
       return []

@@ -1,9 +1,9 @@
 /** `opencode explain FILE`: the causal chain of each incident in plain words, for any export version. */
-import { readFileSync, statSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { explainText, readExport } from "../provenance/index.ts"
 import { visibleControls } from "../provenance/plain-text.ts"
 import { decodeExportBytes } from "../provenance/node/export-bytes.ts"
+import { FileRefusal, readRegularFile } from "../regular-file.ts"
 
 /** Files larger than this are refused before reading (exports are a few MB at most). */
 const MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -40,16 +40,19 @@ export async function runExplain(args: string[]): Promise<number> {
   }
   let text: string
   try {
-    const stat = statSync(file)
-    if (stat.isDirectory()) throw Object.assign(new Error(), { code: "EISDIR" })
-    if (stat.size > MAX_FILE_BYTES) {
-      say(`opencode explain: ${file} is ${stat.size} bytes, larger than any session export this reader accepts.`)
+    text = decodeExportBytes(await readRegularFile(file, { maxBytes: MAX_FILE_BYTES, label: "it" }))
+  } catch (err) {
+    const refusal = err instanceof FileRefusal ? err : undefined
+    // A pipe, socket, device or directory is the wrong argument, not a bad export: never waited on.
+    if (refusal?.code === "not_regular_file") {
+      say(`opencode explain: cannot read ${file}: ${refusal.message}; name an export file.`)
+      return 2
+    }
+    if (refusal?.code === "too_large") {
+      say(`opencode explain: ${file} is larger than any session export this reader accepts.`)
       return 1
     }
-    text = decodeExportBytes(readFileSync(file))
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : code === "EACCES" ? "permission denied" : "it could not be read"
+    const why = refusal?.code === "not_found" ? "no such file" : /permission denied/.test(refusal?.message ?? "") ? "permission denied" : "it could not be read"
     say(`opencode explain: cannot read ${file}: ${why}.`)
     return 1
   }

@@ -3,10 +3,12 @@
  * remote workspaces and the default model. A change to the file, by our route or any program,
  * invalidates every instance (`dispose_all`, origin `config_invalidation`, scope `global`).
  */
-import { readFileSync, statSync } from "node:fs"
+import { stat } from "node:fs/promises"
 import path from "node:path"
 import { z } from "zod"
 import { DirectoryLock } from "../project/directory-lock.ts"
+import { MAX_CONFIG_BYTES } from "../project/instance-context.ts"
+import { FileRefusal, readRegularFile } from "../regular-file.ts"
 
 export const GlobalConfigSchema = z
   .object({
@@ -18,11 +20,17 @@ export type GlobalConfigData = z.infer<typeof GlobalConfigSchema>
 
 export const GLOBAL_CONFIG_FILE = "config.json"
 
+/** Own writes remembered for the watcher: more than PATCHes queue behind one another in practice. */
+const WRITTEN_KEPT = 64
+
 export class GlobalConfig {
   readonly file: string
   private readonly inline: GlobalConfigData
-  /** The digest our own route last wrote, so the watcher's echo of it is not a second cause. */
-  expectedDigest: string | undefined
+  /**
+   * Digests our own route wrote lately, so the watcher's echo of any of them is not a second
+   * cause: the watcher reads asynchronously, and may see a write after the next one began.
+   */
+  private readonly written: string[] = []
   private stopWatch: (() => void) | undefined
   /** Serializes PATCHes: each reads, merges, writes and closes the instances before the next reads. */
   private readonly lock = new DirectoryLock()
@@ -34,34 +42,47 @@ export class GlobalConfig {
     this.inline = parseInline(inlineContent)
   }
 
-  /** The file's config with the inline config over it; an unreadable file reads as `{}`. */
-  read(): GlobalConfigData {
-    return { ...this.fileContent(), ...this.inline }
+  /**
+   * The file's config with the inline config over it; an unreadable file reads as `{}`. A file
+   * that is not a regular file of a config's size is refused (`FileRefusal`), never read.
+   */
+  async read(): Promise<GlobalConfigData> {
+    return { ...(await this.fileContent()), ...this.inline }
   }
 
-  fileContent(): GlobalConfigData {
+  async fileContent(): Promise<GlobalConfigData> {
     let stamp: string
     try {
-      const stat = statSync(this.file)
-      stamp = `${stat.ino}:${stat.size}:${stat.mtimeMs}`
+      const info = await stat(this.file)
+      stamp = `${info.ino}:${info.size}:${info.mtimeMs}`
     } catch {
       return {}
     }
     if (this.cached?.stamp === stamp) return this.cached.data
     let data: GlobalConfigData = {}
     try {
-      const parsed = GlobalConfigSchema.safeParse(JSON.parse(readFileSync(this.file, "utf8")))
+      const bytes = await readRegularFile(this.file, { maxBytes: MAX_CONFIG_BYTES, label: GLOBAL_CONFIG_FILE })
+      const parsed = GlobalConfigSchema.safeParse(JSON.parse(bytes.toString("utf8")))
       if (parsed.success) data = parsed.data
-    } catch {
+    } catch (error) {
+      if (error instanceof FileRefusal && (error.code === "not_regular_file" || error.code === "too_large")) throw error
       // unreadable: read as {}
     }
     this.cached = { stamp, data }
     return data
   }
 
-  /** The default model: the config's `model` (inline over file), if any. Follows every write of the file, by us or anyone. */
-  model(): string | undefined {
-    return this.inline.model ?? this.fileContent().model
+  /**
+   * The default model: the config's `model` (inline over file), if any. Follows every write of
+   * the file, by us or anyone; a refused file names none (its route says why).
+   */
+  async model(): Promise<string | undefined> {
+    if (this.inline.model) return this.inline.model
+    try {
+      return (await this.fileContent()).model
+    } catch {
+      return undefined
+    }
   }
 
   /**
@@ -72,6 +93,17 @@ export class GlobalConfig {
    */
   serialized<T>(fn: () => Promise<T>): Promise<T> {
     return this.lock.run("global", fn)
+  }
+
+  /** Remembers a digest our route is about to write. */
+  wrote(digest: string): void {
+    this.written.push(digest)
+    if (this.written.length > WRITTEN_KEPT) this.written.shift()
+  }
+
+  /** Whether `digest` is one our route wrote (the watcher's echo of it). */
+  isOwnWrite(digest: string): boolean {
+    return this.written.includes(digest)
   }
 
   setWatch(stop: () => void): void {

@@ -4,9 +4,9 @@
  * is reported only when the content digest differs, so a write that changes nothing closes
  * nothing; it also reports when the watched directory itself disappears.
  */
-import { existsSync, readFileSync, watch, type FSWatcher } from "node:fs"
+import { existsSync, watch, type FSWatcher } from "node:fs"
 import path from "node:path"
-import { contentDigest } from "./instance-context.ts"
+import { fileDigestOf } from "./instance-context.ts"
 
 export type ConfigChange = "created" | "modified" | "deleted"
 
@@ -27,30 +27,41 @@ export function watchConfigFile(directory: string, fileName: string, initialDige
   let watcher: FSWatcher | undefined
   let stopped = false
 
-  const check = () => {
+  // One check at a time (a read is asynchronous now); a change during one is checked after it.
+  let checking = false
+  let again = false
+  const check = async () => {
     timer = undefined
     if (stopped) return
-    if (!existsSync(directory)) {
-      events.onDirectoryGone?.()
+    if (checking) {
+      again = true
       return
     }
-    let digest = "none"
+    checking = true
     try {
-      digest = contentDigest(readFileSync(file))
-    } catch {
-      digest = "none"
+      if (!existsSync(directory)) {
+        events.onDirectoryGone?.()
+        return
+      }
+      const digest = await fileDigestOf(file)
+      if (stopped || digest === known) return
+      const change: ConfigChange = known === "none" ? "created" : digest === "none" ? "deleted" : "modified"
+      known = digest
+      events.onChange({ digest, change })
+    } finally {
+      checking = false
+      if (again && !stopped) {
+        again = false
+        void check()
+      }
     }
-    if (digest === known) return
-    const change: ConfigChange = known === "none" ? "created" : digest === "none" ? "deleted" : "modified"
-    known = digest
-    events.onChange({ digest, change })
   }
 
   try {
     watcher = watch(directory, { persistent: false }, (_event, name) => {
       if (name !== null && name !== fileName && existsSync(directory)) return
       if (timer) clearTimeout(timer)
-      timer = setTimeout(check, DEBOUNCE_MS)
+      timer = setTimeout(() => void check(), DEBOUNCE_MS)
     })
     watcher.on("error", () => {
       // The directory went away (or became unwatchable): report it once, then stay quiet.

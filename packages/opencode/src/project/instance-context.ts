@@ -6,11 +6,15 @@
  */
 import { execFile } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, readFileSync, statSync } from "node:fs"
+import { existsSync, statSync } from "node:fs"
 import path from "node:path"
 import type { MismatchReason } from "../provenance/schemas.ts"
+import { FileRefusal, readRegularFile } from "../regular-file.ts"
 
 export const CONFIG_FILE = "opencode.json"
+
+/** A config file larger than this is refused: a config is a few keys, never megabytes. */
+export const MAX_CONFIG_BYTES = 1024 * 1024
 
 /** The worktree of a directory outside any git repository. */
 export const NO_WORKTREE = "/"
@@ -38,14 +42,23 @@ export async function detectContext(directory: string): Promise<InstanceContext>
   return {
     worktree: gitRoot ?? NO_WORKTREE,
     projectId: gitRoot ? await projectIdOf(gitRoot) : "global",
-    configDigest: configDigestOf(directory),
+    configDigest: await configDigestOf(directory),
   }
 }
 
-export function configDigestOf(directory: string): string {
+export function configDigestOf(directory: string): Promise<string> {
+  return fileDigestOf(path.join(directory, CONFIG_FILE))
+}
+
+/**
+ * sha256 of a config file's bytes: `none` when there is none, `refused:<code>` when it is not a
+ * regular file of a config's size or cannot be read (never read, so never waited on).
+ */
+export async function fileDigestOf(file: string): Promise<string> {
   try {
-    return contentDigest(readFileSync(path.join(directory, CONFIG_FILE)))
-  } catch {
+    return contentDigest(await readRegularFile(file, { maxBytes: MAX_CONFIG_BYTES, label: path.basename(file) }))
+  } catch (error) {
+    if (error instanceof FileRefusal && error.code !== "not_found") return `refused:${error.code}`
     return "none"
   }
 }

@@ -13,7 +13,7 @@ import { auth, AuthFailures, BodyBudget, DEFAULT_BODY_BUDGET, hostOrigin, newRef
 import { requestDirectory } from "./directory.ts"
 import { configRoutes } from "./routes/config.ts"
 import { diagnosticsRoutes } from "./routes/diagnostics.ts"
-import { eventRoutes } from "./routes/event.ts"
+import { eventRoutes, newEventClientCounts } from "./routes/event.ts"
 import { instanceRoutes } from "./routes/instance.ts"
 import { instanceLoad } from "./routes/instance-load.ts"
 import { loginPage, loginRoutes, SignInCodes } from "./routes/login.ts"
@@ -99,6 +99,7 @@ export function composeServerApp(host: Host, options: ServerAppOptions, middlewa
   app.use(workspaceForwarding(host))
   app.use(instanceLoad(host, options.defaultDirectory))
 
+  const eventClients = newEventClientCounts()
   app.get("/health", (c) =>
     c.json({
       ok: true,
@@ -107,11 +108,12 @@ export function composeServerApp(host: Host, options: ServerAppOptions, middlewa
       bootId: host.bootId,
       startedAt: host.startedAt,
       refused: { ...refused },
+      events: { ...eventClients },
       ...(host.degraded.length ? { degraded: [...host.degraded] } : {}),
     }),
   )
   app.get("/global/health", (c) => c.json({ healthy: true, version: VERSION }))
-  app.route("/", eventRoutes(host))
+  app.route("/", eventRoutes(host, { counts: eventClients }))
   app.route("/", sessionRoutes(host, options.defaultDirectory))
   app.route("/", instanceRoutes(host, options.defaultDirectory))
   app.route("/", configRoutes(host, options.defaultDirectory))

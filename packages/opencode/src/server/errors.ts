@@ -10,6 +10,7 @@ import type { z } from "zod"
 import { ApiError, type ErrorStatus } from "../api-error.ts"
 import { InvalidDirectoryError } from "../project/directory-key.ts"
 import { cutText } from "../provenance/plain-text.ts"
+import { FileRefusal, type FileRefusalCode } from "../regular-file.ts"
 import { SECRET_KEY_NAME } from "../provenance/secret-names.ts"
 import type { ErrorBody } from "../provenance/wire.ts"
 import { isStorageFault, storageFaultName } from "../storage/database.ts"
@@ -142,6 +143,14 @@ function nestingExceeds(value: unknown, limit: number): boolean {
   return false
 }
 
+/** A file a route reads (a config) that is not a regular file of a readable size: the error codes. */
+const FILE_REFUSAL_CODES: Record<FileRefusalCode, string> = {
+  not_found: "file_not_found",
+  not_regular_file: "not_regular_file",
+  too_large: "file_too_large",
+  unreadable: "file_unreadable",
+}
+
 /** Codes for the statuses Hono's own middlewares throw as `HTTPException`. */
 const HTTP_CODES: Partial<Record<number, string>> = {
   400: "bad_request",
@@ -191,7 +200,8 @@ function internalError(c: Context, err: unknown): Response {
 
 /**
  * `app.onError` handler: a storage fault → 503 `storage_unavailable` with `degraded`; `ApiError`
- * → its status and code; an invalid directory → 400 `invalid_directory`; a Hono `HTTPException` → its status (413 → `body_too_large`); anything
+ * → its status and code; an invalid directory → 400 `invalid_directory`; a file that is not a
+ * regular file (a config that is a named pipe) → 400 `not_regular_file`; a Hono `HTTPException` → its status (413 → `body_too_large`); anything
  * else → 500 `internal_error` naming the request id only.
  *
  * @example app.onError(handleError)
@@ -204,6 +214,8 @@ export const handleError: ErrorHandler = (err, c) => {
   if (storage) return c.json({ error: { code: storage.code, message: storage.message, degraded: storage.degraded } }, 503)
   if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status)
   if (err instanceof InvalidDirectoryError) return c.json(errorBody(err.code, err.message), 400)
+  // The message names the file by its name and says what it is; the server never waited on it.
+  if (err instanceof FileRefusal) return c.json(errorBody(FILE_REFUSAL_CODES[err.code], `${err.message}; the server reads only a regular file there`), 400)
   if (err instanceof HTTPException) {
     const status = err.status
     if (status >= 500 || status < 400) return internalError(c, err)

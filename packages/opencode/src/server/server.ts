@@ -5,7 +5,7 @@
 import { serve, type ServerType } from "@hono/node-server"
 import { createHost, type Host, type HostOptions } from "../host.ts"
 import { watchConfigFile } from "../project/config-watcher.ts"
-import { contentDigest } from "../project/instance-context.ts"
+import { fileDigestOf } from "../project/instance-context.ts"
 import { GLOBAL_CONFIG_FILE } from "../config/global-config.ts"
 import type { ShutdownSignal } from "../provenance/schemas.ts"
 import { createServerApp } from "./app.ts"
@@ -16,7 +16,6 @@ import { PAGE_POLICY_HEADERS } from "./middleware/host-origin.ts"
 import { SignInCodes } from "./routes/login.ts"
 import type { SignInOptions } from "./app.ts"
 import { BodyBudget, DEFAULT_BODY_BUDGET } from "./middleware/index.ts"
-import { readFileSync } from "node:fs"
 
 export interface ServeOptions extends HostOptions {
   port: number
@@ -82,9 +81,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     onlyUid: mode === "same_user" ? process.getuid!() : undefined,
     ...(options.appDist ? { appDist: options.appDist } : {}),
   })
-  const stopGlobalWatch = watchConfigFile(host.dataDir, GLOBAL_CONFIG_FILE, digestOf(host.globalConfig.file), {
+  const stopGlobalWatch = watchConfigFile(host.dataDir, GLOBAL_CONFIG_FILE, await fileDigestOf(host.globalConfig.file), {
     onChange: ({ digest, change }) => {
-      if (digest === host.globalConfig.expectedDigest) return
+      if (host.globalConfig.isOwnWrite(digest)) return
       void host.instances
         .disposeAll({ kind: "config_invalidation", scope: "global", fileKey: host.redactor.digest(host.globalConfig.file), change })
         .catch(() => {})
@@ -157,12 +156,4 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 function byteCount(value: string | undefined): number | undefined {
   const n = Number(value)
   return value && Number.isSafeInteger(n) && n > 0 ? n : undefined
-}
-
-function digestOf(file: string): string {
-  try {
-    return contentDigest(readFileSync(file))
-  } catch {
-    return "none"
-  }
 }

@@ -36,7 +36,7 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
     const workspaceId = c.req.header("x-opencode-workspace")
     if (!workspaceId) return next()
     if (!WORKSPACE_ID.test(workspaceId)) throw new ApiError(400, "invalid_workspace", "x-opencode-workspace: expected 1-64 characters of [A-Za-z0-9_-]")
-    const workspace = host.globalConfig.read().workspaces?.[workspaceId]
+    const workspace = (await host.globalConfig.read()).workspaces?.[workspaceId]
     if (!workspace) throw new ApiError(400, "unknown_workspace", "x-opencode-workspace: no such workspace in the global config")
     const url = forwardUrl(workspace.url, c.req.url)
     const headers = new Headers()

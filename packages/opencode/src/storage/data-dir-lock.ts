@@ -9,9 +9,9 @@
  * whether a holder is alive. The holder's pid is the lock file's `user_version`, written in the
  * same transaction that takes the lock, and read by a refused server from the file header.
  */
-import { closeSync, openSync, readSync } from "node:fs"
 import path from "node:path"
 import Database from "better-sqlite3"
+import { readRegularFileSync } from "../regular-file.ts"
 import { createOwnerOnly, ensureDataDir, isStorageFault, storageFaultName, type DB } from "./database.ts"
 
 export const DATA_DIR_LOCK_FILE = "server.lock"
@@ -75,15 +75,10 @@ export function lockDataDir(dataDir: string): DataDirLock | undefined {
 /** The holder's pid from the lock file's header (`user_version`, 4 bytes big-endian at offset 60). */
 function holderPid(file: string): number | undefined {
   try {
-    const fd = openSync(file, "r")
-    try {
-      const header = Buffer.alloc(64)
-      if (readSync(fd, header, 0, 64, 0) < 64) return undefined
-      const pid = header.readUInt32BE(60)
-      return pid > 0 ? pid : undefined
-    } finally {
-      closeSync(fd)
-    }
+    const header = readRegularFileSync(file, { maxBytes: 64, label: "server.lock", firstBytes: 64 })
+    if (header.length < 64) return undefined
+    const pid = header.readUInt32BE(60)
+    return pid > 0 ? pid : undefined
   } catch {
     return undefined
   }

@@ -2,10 +2,12 @@
  * The SQLite database in the data dir (WAL): sessions, messages, parts, runs and the run
  * journal. Versioned migrations run at open; each is applied once, in order, in a transaction.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync } from "node:fs"
+import { constants as bufferConstants } from "node:buffer"
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, statSync } from "node:fs"
 import path from "node:path"
 import Database, { type Statement } from "better-sqlite3"
 import { searchKey } from "./search-key.ts"
+import { readRegularFileSync } from "../regular-file.ts"
 
 export type DB = Database.Database
 
@@ -259,7 +261,7 @@ export function openDatabaseReadOnly(dataDir: string): DB {
   } catch (err) {
     if (!isStorageFault(err)) throw err
   }
-  const image = readFileSync(file)
+  const image = readRegularFileSync(file, { maxBytes: bufferConstants.MAX_LENGTH, label: "opencode.db" })
   // Bytes 18 and 19 of the header are the file format's write and read versions: 2 is WAL, 1 rollback journal.
   image[18] = 1
   image[19] = 1

@@ -10,7 +10,6 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, trun
 import http from "node:http"
 import path from "node:path"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
-import { sseStats } from "../../src/server/routes/event.ts"
 import type { SequencedEvent } from "../../src/bus/index.ts"
 import { startFakeOpenAI, startEventStream, sendEvent, textChunk } from "../export/fake-openai.ts"
 import { countSubscriptions, startTestServer, tempDir, waitFor, type TestServer } from "../harness.ts"
@@ -277,7 +276,8 @@ describe("an SSE client that stops reading", () => {
     const bus = s.running.host.bus
     const url = new URL(s.url + "/event")
     const live = countSubscriptions(bus)
-    const cutBefore = sseStats.cutOff
+    const cutOff = async () => (await s.call("GET", "/health")).body.events.cutOff as number
+    const cutBefore = await cutOff()
 
     // The reader: counts flood events as they arrive.
     let readerFlood = 0
@@ -320,7 +320,7 @@ describe("an SSE client that stops reading", () => {
       bus.publish({ type: "test.flood", properties: { n, blob } } as never)
       if (n % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 40))
     }
-    await waitFor(() => sseStats.cutOff > cutBefore, 15_000)
+    await waitFor(async () => (await cutOff()) > cutBefore, 15_000)
     // A paused socket cannot see the close; once it reads again it finds the connection gone.
     stalledRes!.on("error", () => {})
     stalledRes!.resume()

@@ -1,13 +1,14 @@
 /**
- * `GET /event` writes what is queued for a client in one chunk per flush: a burst of events
- * published in one tick (a reload closing ten runs publishes dozens) reaches the client in a
- * write or two, not one awaited write per event, in order, each frame exactly as before
- * (`data: <json>` then `id: BOOTID:SEQ`).
+ * `GET /event` serialises an event once and hands every client the same bytes; a burst published
+ * in one tick (a reload closing ten runs publishes dozens) reaches a client's socket in a write or
+ * two, not one per event, in order, each frame exactly as before (`data: <json>` then
+ * `id: BOOTID:SEQ`).
  */
+import net from "node:net"
 import { afterEach, beforeEach, expect, test } from "vitest"
 import { createHost, type Host } from "../../src/host.ts"
 import { eventRoutes } from "../../src/server/routes/event.ts"
-import { tempDir } from "../harness.ts"
+import { startTestServer, tempDir, waitFor } from "../harness.ts"
 
 let host: Host
 beforeEach(() => {
@@ -34,20 +35,62 @@ async function readChunks(body: ReadableStream<Uint8Array>, frames: number): Pro
   return chunks
 }
 
-test("a burst published in one tick is written in one chunk, in order, each frame as writeSSE wrote it", async () => {
+test("an event is serialised once: every client gets the same bytes, in order, each frame as writeSSE wrote it", async () => {
   const app = eventRoutes(host)
-  const res = await app.request("/event")
-  expect(res.headers.get("content-type")).toBe("text/event-stream")
-  const body = res.body!
-  const reader = body.getReader()
-  const first = new TextDecoder().decode((await reader.read()).value)
-  expect(first).toBe(`data: ${JSON.stringify({ type: "server.connected", properties: { bootId: host.bootId } })}\nid: ${host.bus.positionId}\n\n`)
-  reader.releaseLock()
-
+  const bodies = await Promise.all([app.request("/event"), app.request("/event")].map(async (res) => (await res).body!))
+  const readers = bodies.map((body) => body.getReader())
+  for (const reader of readers) {
+    const first = new TextDecoder().decode((await reader.read()).value)
+    expect(first).toBe(`data: ${JSON.stringify({ type: "server.connected", properties: { bootId: host.bootId } })}\nid: ${host.bus.positionId}\n\n`)
+  }
   const published = Array.from({ length: 50 }, (_, i) => host.bus.publish({ type: "test.burst", properties: { i, text: "line one\nline two" } } as never))
-  const chunks = await readChunks(body, 50)
-  expect(chunks.length).toBeLessThanOrEqual(2)
-  expect(chunks.join("")).toBe(published.map((event) => `data: ${JSON.stringify({ type: event.type, properties: event.properties })}\nid: ${event.id}\n\n`).join(""))
+  const received: Uint8Array[][] = [[], []]
+  for (const [n, reader] of readers.entries()) {
+    for (let i = 0; i < published.length; i++) received[n]!.push((await reader.read()).value!)
+    await reader.cancel()
+  }
+  // The same memory, not equal copies: one serialisation however many clients there are.
+  for (let i = 0; i < published.length; i++) expect(received[0]![i]).toBe(received[1]![i])
+  expect(new TextDecoder().decode(Buffer.concat(received[0]!))).toBe(published.map((event) => `data: ${JSON.stringify({ type: event.type, properties: event.properties })}\nid: ${event.id}\n\n`).join(""))
+})
+
+test("events published a turn of the event loop apart reach a client's socket in one write, not one per event", async () => {
+  const s = await startTestServer()
+  try {
+    let text = ""
+    const url = new URL(s.url)
+    const socket = net.connect({ host: url.hostname, port: Number(url.port) }, () => socket.write(`GET /event HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`))
+    socket.setEncoding("utf8")
+    socket.on("data", (chunk: string) => (text += chunk))
+    socket.on("error", () => {})
+    await waitFor(() => text.includes("server.connected"))
+    // Counts the writes the server's end of this connection hands the system (each is one call).
+    let writes = 0
+    const proto = net.Socket.prototype as unknown as Record<"_write" | "_writev", (this: net.Socket, ...args: unknown[]) => unknown>
+    const original = { _write: proto._write, _writev: proto._writev }
+    for (const name of ["_write", "_writev"] as const) {
+      proto[name] = function (this: net.Socket, ...args: unknown[]) {
+        if (this.remotePort === socket.localPort) writes++
+        return original[name].apply(this, args)
+      }
+    }
+    try {
+      // One event a turn of the event loop, as a streamed answer's deltas arrive.
+      const published: { id: string }[] = []
+      for (let i = 0; i < 20; i++) {
+        published.push(s.running.host.bus.publish({ type: "test.delta", properties: { i } } as never))
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      await waitFor(() => text.includes(`id: ${published.at(-1)!.id}\n\n`))
+    } finally {
+      Object.assign(proto, original)
+      socket.destroy()
+    }
+    expect(writes).toBeGreaterThan(0)
+    expect(writes).toBeLessThanOrEqual(2)
+  } finally {
+    await s.close()
+  }
 })
 
 test("events published while a chunk is being written follow it in order", async () => {

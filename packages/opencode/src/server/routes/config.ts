@@ -8,13 +8,14 @@
  * so an edit made on disk since the client read the file is never overwritten silently.
  */
 import { randomBytes } from "node:crypto"
-import { readFileSync, writeFileSync, renameSync } from "node:fs"
+import { writeFileSync, renameSync } from "node:fs"
 import path from "node:path"
 import { isDeepStrictEqual } from "node:util"
 import { Hono, type Context } from "hono"
 import { z } from "zod"
 import type { Host } from "../../host.ts"
-import { CONFIG_FILE, contentDigest } from "../../project/instance-context.ts"
+import { CONFIG_FILE, contentDigest, MAX_CONFIG_BYTES } from "../../project/instance-context.ts"
+import { FileRefusal, readRegularFile } from "../../regular-file.ts"
 import { GLOBAL_CONFIG_FILE, GlobalConfigSchema } from "../../config/global-config.ts"
 import { ProviderError } from "../../provider/provider.ts"
 import { requestDirectory } from "../directory.ts"
@@ -34,10 +35,10 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
   const app = new Hono()
   const { instances, redactor } = host
 
-  app.get("/config", (c) => {
+  app.get("/config", async (c) => {
     const { directory } = requestDirectory(c, defaultDirectory)
     const file = path.join(directory, CONFIG_FILE)
-    const raw = readRaw(file)
+    const raw = await readRaw(file)
     c.header("etag", etagOf(raw))
     return c.json(parseConfig(raw))
   })
@@ -53,7 +54,7 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
     const file = path.join(directory, CONFIG_FILE)
     const request = requestRefOf(c)
     const next = await instances.locks.run(key, async () => {
-      const before = readRaw(file)
+      const before = await readRaw(file)
       checkIfMatch(c, ifMatch, before, CONFIG_FILE)
       // A replace needs nothing of the old file, so it also mends one that is not a JSON object.
       const next = mode === "merge" ? { ...parseConfig(before), ...body } : body
@@ -89,9 +90,9 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
   app.patch("/config", (c) => writeProjectConfig(c, "merge"))
   app.put("/config", (c) => writeProjectConfig(c, "replace"))
 
-  app.get("/global/config", (c) => {
-    c.header("etag", etagOf(readRaw(host.globalConfig.file)))
-    return c.json(host.globalConfig.read())
+  app.get("/global/config", async (c) => {
+    c.header("etag", etagOf(await readRaw(host.globalConfig.file)))
+    return c.json(await host.globalConfig.read())
   })
 
   /** Writes the global config file: `merge` (PATCH) or `replace` (PUT), as for the project's. */
@@ -110,15 +111,15 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
     const file = host.globalConfig.file
     const request = requestRefOf(c)
     await host.globalConfig.serialized(async () => {
-      const before = readRaw(file)
+      const before = await readRaw(file)
       checkIfMatch(c, ifMatch, before, GLOBAL_CONFIG_FILE)
-      const next = mode === "merge" ? { ...host.globalConfig.fileContent(), ...body } : body
+      const next = mode === "merge" ? { ...(await host.globalConfig.fileContent()), ...body } : body
       if (before !== undefined && isDeepStrictEqual(parsedOrUndefined(before), next)) {
         c.header("etag", etagOf(before))
         return
       }
       const text = `${JSON.stringify(next, null, 2)}\n`
-      host.globalConfig.expectedDigest = contentDigest(text)
+      host.globalConfig.wrote(contentDigest(text))
       // The data dir's files are the owner's alone.
       writeAtomically(file, text, 0o600)
       c.header("etag", etagOf(text))
@@ -131,7 +132,7 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
         writtenByRoute: true,
       })
     })
-    return c.json(host.globalConfig.read())
+    return c.json(await host.globalConfig.read())
   }
 
   app.patch("/global/config", (c) => writeGlobalConfig(c, "merge"))
@@ -154,10 +155,12 @@ function checkIfMatch(c: Context, ifMatch: string | undefined, before: string | 
   throw new ApiError(412, "config_changed", `${name} changed since it was read; read it again before saving`)
 }
 
-function readRaw(file: string): string | undefined {
+/** The file's text; undefined when there is none or it cannot be read; a non-regular or oversized file is refused (400). */
+async function readRaw(file: string): Promise<string | undefined> {
   try {
-    return readFileSync(file, "utf8")
-  } catch {
+    return (await readRegularFile(file, { maxBytes: MAX_CONFIG_BYTES, label: path.basename(file) })).toString("utf8")
+  } catch (error) {
+    if (error instanceof FileRefusal && (error.code === "not_regular_file" || error.code === "too_large")) throw error
     return undefined
   }
 }

@@ -1,124 +1,156 @@
 /**
  * `GET /event`: the server's events as SSE. Each event's id is `BOOTID:SEQ`; a client that
- * reconnects with `Last-Event-ID` first gets what it missed, or `server.replay_gap`. A client
- * that stops reading is cut off once its queue is full, so it can never hold the server's memory:
- * its socket is destroyed (a write stuck on a full socket would otherwise never return), its
- * subscription dropped, and it may reconnect with `Last-Event-ID` to learn what it missed.
+ * reconnects with `Last-Event-ID` first gets what it missed, or `server.replay_gap`.
+ *
+ * A published event is serialised once and its bytes shared by every client it goes to. Each
+ * client's backlog (what is queued for it and not yet taken by its socket) is bounded in bytes,
+ * an event counting at least its share of the bound, so in events too: past the bound while its
+ * socket takes nothing for a while, or past four times it, the client has fallen behind and is
+ * cut off at once (its socket destroyed, its subscription dropped). It reconnects with
+ * `Last-Event-ID` and gets what it missed from the bus's replay buffer, which the bound keeps
+ * within.
  */
+import type { Socket } from "node:net"
 import { Hono } from "hono"
-import { streamSSE } from "hono/streaming"
 import type { Host } from "../../host.ts"
 import { requestDirectory } from "../directory.ts"
 import type { SequencedEvent } from "../../bus/index.ts"
 
-/** Events queued for one client before it counts as not reading (default). */
-export const MAX_QUEUE = 1000
+/** Bytes queued for one client and not yet taken by its socket, past which it has fallen behind. */
+export const MAX_CLIENT_BYTES = 1024 * 1024
+/** Events queued for one client, past which it has fallen behind: a quarter of the bus's replay buffer, so a reconnect finds them. */
+export const MAX_CLIENT_EVENTS = 512
+/** A client over a bound whose socket took nothing for this long is not reading. */
+const STALLED_MS = 1000
+/** A burst a reading client could not drain in time may reach this many times a bound. */
+const BURST_FACTOR = 4
 
-/** A write pending this long means the client is not reading. */
-const STUCK_WRITE_MS = 250
-/** The queue may grow to this many times `maxQueue` while writes still complete (a burst). */
-const HARD_CAP_FACTOR = 4
+/** How long a client's socket collects events before they go out in one write. */
+const COALESCE_MS = 10
+
+/** Frames of the latest events, kept so the clients an event goes to share one serialisation. */
+const SHARED_FRAMES = 64
 
 /** A `Last-Event-ID` safe to send back as an SSE id (no line breaks, bounded). */
 const WELL_FORMED_EVENT_ID = /^[A-Za-z0-9_-]{1,64}:\d{1,15}$/
 
-/** Cut-off clients since start, for tests and diagnostics. */
-export const sseStats = { cutOff: 0 }
+/** `/event`'s clients, for `/health`: connected now, and cut off for falling behind since start. */
+export interface EventClientCounts {
+  connected: number
+  cutOff: number
+}
+
+export function newEventClientCounts(): EventClientCounts {
+  return { connected: 0, cutOff: 0 }
+}
 
 /**
  * One SSE frame, as Hono's `writeSSE` writes it: the JSON on one `data:` line (JSON.stringify
  * leaves no line break in it), then the id. Ids are `BOOTID:SEQ` or a checked `Last-Event-ID`.
  */
-function frame(event: { id?: string; type: string; properties: Record<string, unknown> }): string {
+function frame(event: { id?: string; type: string; properties: Record<string, unknown> }): Buffer {
   const data = `data: ${JSON.stringify({ type: event.type, properties: event.properties })}\n`
-  return event.id ? `${data}id: ${event.id}\n\n` : `${data}\n`
+  return Buffer.from(event.id ? `${data}id: ${event.id}\n\n` : `${data}\n`)
 }
 
-export function eventRoutes(host: Host, options: { maxQueue?: number } = {}): Hono {
-  const maxQueue = options.maxQueue ?? MAX_QUEUE
+export function eventRoutes(host: Host, options: { counts?: EventClientCounts; maxClientBytes?: number; maxClientEvents?: number } = {}): Hono {
+  const counts = options.counts ?? newEventClientCounts()
+  const maxBytes = options.maxClientBytes ?? MAX_CLIENT_BYTES
+  const maxEvents = options.maxClientEvents ?? MAX_CLIENT_EVENTS
+  // Every client's listener runs in the same publish: the first serialises, the rest reuse it.
+  const shared = new Map<number, Buffer>()
+  const framed = (event: SequencedEvent): Buffer => {
+    let bytes = shared.get(event.seq)
+    if (!bytes) {
+      bytes = frame(event)
+      shared.set(event.seq, bytes)
+      if (shared.size > SHARED_FRAMES) shared.delete(shared.keys().next().value!)
+    }
+    return bytes
+  }
+
+  // Sockets held corked until the next flush: what a streamed answer publishes within a few
+  // milliseconds reaches each client in one system call (the same shared bytes, never copied).
+  const corked = new Set<Socket>()
+  let flush: NodeJS.Timeout | undefined
+  const coalesce = (socket: Socket | undefined) => {
+    if (!socket || corked.has(socket) || socket.destroyed) return
+    socket.cork()
+    corked.add(socket)
+    flush ??= setTimeout(() => {
+      flush = undefined
+      for (const held of corked) held.uncork()
+      corked.clear()
+    }, COALESCE_MS)
+  }
+
   const app = new Hono()
   app.get("/event", (c) => {
+    const outgoing = (c.env as { outgoing?: { destroy?: () => void; socket?: Socket | null } } | undefined)?.outgoing
     // Filtered only when the client names a directory; without one, every directory's events.
     const named = c.req.header("x-opencode-directory") || c.req.query("directory")
     const filterKey = named ? requestDirectory(c, "").key : undefined
     const lastEventId = c.req.header("last-event-id") ?? c.req.query("lastEventId")
-    return streamSSE(c, async (stream) => {
-      const queue: SequencedEvent[] = []
-      let wake: (() => void) | undefined
-      let closed = false
-      const visible = (event: SequencedEvent) => !filterKey || !event.directoryKey || event.directoryKey === filterKey
-      const cutOff = () => {
-        if (closed) return
-        closed = true
-        sseStats.cutOff++
-        unsubscribe()
-        queue.length = 0
-        // The loop below may be stuck in a write to a socket nobody reads: end it from here.
-        const outgoing = (c.env as { outgoing?: { destroy?: () => void } } | undefined)?.outgoing
-        outgoing?.destroy?.()
-        stream.abort()
-        wake?.()
-      }
-      // Not reading: the queue is full while a write has been stuck on the socket, or it reached
-      // the hard cap (a burst a reading client could not drain in time is allowed up to that).
-      let writingSince: number | undefined
-      // Where this stream starts: the client has everything up to here once it is subscribed
-      // (read in the same tick as subscribe, so no event falls between the two).
-      const position = host.bus.positionId
-      const unsubscribe = host.bus.subscribe((event) => {
-        if (closed || !visible(event)) return
-        if (queue.length >= maxQueue) {
-          const stuck = writingSince !== undefined && performance.now() - writingSince > STUCK_WRITE_MS
-          if (stuck || queue.length >= maxQueue * HARD_CAP_FACTOR) return cutOff()
-        }
-        queue.push(event)
-        wake?.()
-      })
-      stream.onAbort(() => {
-        closed = true
-        unsubscribe()
-        wake?.()
-      })
-      // One write per flush: everything queued goes to the socket as one chunk (a reload that
-      // closes ten runs publishes dozens of events at once; an awaited write each would queue
-      // the last of them behind as many round trips through the response stream).
-      const write = async (text: string) => {
-        writingSince = performance.now()
-        try {
-          await stream.write(text)
-        } finally {
-          writingSince = undefined
-        }
-      }
-      try {
-        const replay = lastEventId ? host.bus.replaySince(lastEventId) : undefined
-        // server.connected's id is where a reconnect must resume to miss nothing this stream
-        // will send: the client's own id while a replay (or the notice of a gap) is still to
-        // come, else the current position.
-        const resumeFrom = replay && lastEventId && WELL_FORMED_EVENT_ID.test(lastEventId) ? lastEventId : position
-        let text = frame({ id: resumeFrom, type: "server.connected", properties: { bootId: host.bootId } })
-        if (replay && lastEventId) {
-          if ("gap" in replay) text += frame({ id: position, type: "server.replay_gap", properties: { reason: replay.gap, lastEventId: lastEventId.slice(0, 128) } })
-          else {
-            const seen = new Set(queue.map((event) => event.seq))
-            for (const event of replay.events) if (visible(event) && !seen.has(event.seq)) text += frame(event)
+    const visible = (event: SequencedEvent) => !filterKey || !event.directoryKey || event.directoryKey === filterKey
+    // The stream's own queue is the client's backlog, measured in bytes, an event counting as at
+    // least its share of the byte bound: one measure bounds both bytes and events.
+    const unit = maxBytes / maxEvents
+    let closed = false
+    let unsubscribe = () => {}
+    let overSince: number | undefined
+    const end = () => {
+      if (closed) return
+      closed = true
+      unsubscribe()
+      counts.connected--
+    }
+    const body = new ReadableStream<Uint8Array>(
+      {
+        start(controller) {
+          const replay = lastEventId ? host.bus.replaySince(lastEventId) : undefined
+          // Where this stream starts: the client has everything up to here once it is subscribed
+          // (read in the same tick as subscribe, so no event falls between the two).
+          const position = host.bus.positionId
+          // server.connected's id is where a reconnect must resume to miss nothing this stream
+          // will send: the client's own id while a replay (or the notice of a gap) is still to
+          // come, else the current position.
+          const resumeFrom = replay && lastEventId && WELL_FORMED_EVENT_ID.test(lastEventId) ? lastEventId : position
+          controller.enqueue(frame({ id: resumeFrom, type: "server.connected", properties: { bootId: host.bootId } }))
+          if (replay && lastEventId) {
+            if ("gap" in replay) controller.enqueue(frame({ id: position, type: "server.replay_gap", properties: { reason: replay.gap, lastEventId: lastEventId.slice(0, 128) } }))
+            else for (const event of replay.events) if (visible(event)) controller.enqueue(frame(event))
           }
-        }
-        await write(text)
-        while (!closed) {
-          if (queue.length > 0) {
-            let chunk = ""
-            for (const event of queue.splice(0, queue.length)) chunk += frame(event)
-            await write(chunk)
-            continue
-          }
-          await new Promise<void>((resolve) => (wake = resolve))
-          wake = undefined
-        }
-      } finally {
-        unsubscribe()
-      }
-    })
+          // The replay is what the client asked for, not a backlog: the bounds apply past it.
+          const allowance = Math.max(0, -(controller.desiredSize ?? 0))
+          counts.connected++
+          unsubscribe = host.bus.subscribe((event) => {
+            if (closed || !visible(event)) return
+            coalesce(outgoing?.socket ?? undefined)
+            controller.enqueue(framed(event))
+            const over = (allowance - (controller.desiredSize ?? 0)) / maxBytes
+            if (over <= 0) return
+            const now = performance.now()
+            overSince ??= now
+            if (over > BURST_FACTOR - 1 || now - overSince > STALLED_MS) {
+              // Fallen behind: end it here (a write stuck on a full socket would never return).
+              counts.cutOff++
+              end()
+              // Its socket destroyed, the response's reader cancels this stream and what it queued.
+              outgoing?.destroy?.()
+            }
+          })
+        },
+        // Called only while the backlog is under the bound: the socket is taking what it is given.
+        pull() {
+          overSince = undefined
+        },
+        cancel() {
+          end()
+        },
+      },
+      { highWaterMark: maxBytes, size: (chunk) => Math.max(chunk.byteLength, unit) },
+    )
+    return c.body(body, 200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" })
   })
   return app
 }

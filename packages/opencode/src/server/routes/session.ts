@@ -85,7 +85,8 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     // A run on a read-only database could keep none of its record (messages, journal, summary).
     if (host.storageReadOnly) throw new StorageUnavailableError(host.degraded)
     const text = body.text ?? (body.parts ?? []).flatMap((part) => (part.type === "text" && part.text ? [part.text] : [])).join("\n")
-    const model = body.model === undefined ? undefined : modelRefString(body.model)
+    // Without one, the global config's model as the file is now (a PATCH or an edit by anyone), else the registry's default.
+    const model = body.model === undefined ? await host.globalConfig.model() : modelRefString(body.model)
     // A link to a run of another session (or none) would tell a wrong story: refused, never echoed.
     if (body.resendOf !== undefined && !sessions.runs(session.id).some((run) => run.runId === body.resendOf)) {
       throw new ApiError(400, "invalid_body", "resendOf: not a run of this session")

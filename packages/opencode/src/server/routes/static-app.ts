@@ -4,12 +4,13 @@
  * login page (routes/login.ts) before this runs, so the page and its assets are only served to
  * a browser holding the session cookie. The token itself is never in the page.
  */
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync } from "node:fs"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { serveStatic } from "@hono/node-server/serve-static"
 import type { Context } from "hono"
 import { Hono } from "hono"
+import { readRegularFile } from "../../regular-file.ts"
 
 export const APP_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../../app/dist")
 
@@ -25,11 +26,11 @@ export function isAppPath(requestPath: string): boolean {
 export function staticAppRoutes(options: { defaultDirectory: string; dist?: string }): Hono {
   const dist = options.dist ?? APP_DIST
   const app = new Hono()
-  const page = (c: Context) => {
+  const page = async (c: Context) => {
     if (!appIsBuilt(dist)) {
       return c.html("<!doctype html><title>opencode</title><p>The app is not built. Run <code>npm run build</code>, then reload.</p>", 503)
     }
-    const html = readFileSync(path.join(dist, "index.html"), "utf8")
+    const html = (await readRegularFile(path.join(dist, "index.html"), { maxBytes: 4 * 1024 * 1024, label: "index.html" })).toString("utf8")
     const metas = [`<meta name="opencode-default-directory" content="${escapeAttr(options.defaultDirectory)}">`]
     c.header("Cache-Control", "no-store")
     return c.html(html.replace("<head>", `<head>\n    ${metas.join("\n    ")}`))
