@@ -242,12 +242,12 @@ export class SessionStore {
   }
 
   /**
-   * When each run's text output was last stored, for runs that stored any: the crash scan's
-   * evidence of how far a lost run got after its last heartbeat.
+   * When each run's text output (its answer, never its prompt) was last stored, for runs that
+   * stored any: the crash scan's evidence of how far a lost run got after its last heartbeat.
    */
   lastOutputTimes(runIds: readonly string[]): Map<string, number> {
     const out = new Map<string, number>()
-    const query = this.stmt("SELECT MAX(part.updated) AS at FROM message JOIN part ON part.message_id = message.id WHERE message.run_id = ? AND part.type = 'text' AND part.text != ''")
+    const query = this.stmt("SELECT MAX(part.updated) AS at FROM message JOIN part ON part.message_id = message.id WHERE message.run_id = ? AND message.role = 'assistant' AND part.type = 'text' AND part.text != ''")
     for (const runId of runIds) {
       const row = query.get(runId) as { at: number | null } | undefined
       if (row?.at) out.set(runId, row.at)

@@ -74,4 +74,37 @@ describe("a lost run's last evidence", () => {
       host.close()
     }
   }, 30_000)
+
+  test("a run lost before any answer was stored has no stored output: its prompt is not its output", async () => {
+    const dataDir = tempDir("oc-data-")
+    const project = tempDir("oc-proj-")
+    dirs.push(dataDir, project)
+    const env = { OPENCODE_HEARTBEAT_MS: "600000" }
+    const first = await spawnServer(dataDir, env)
+    procs.push(first)
+    const session = await call(first.url, "POST", "/session", project, {})
+    const sessionId = session.body.id as string
+    // The silent model streams nothing: only the prompt is stored.
+    const prompt = await call(first.url, "POST", `/session/${sessionId}/prompt`, project, { text: "go", model: "scripted/silent" })
+    const runId = prompt.body.runId as string
+    await waitFor(async () => (await call(first.url, "GET", `/session/${sessionId}/message`)).body.some((m: any) => m.info.role === "user" && m.parts.length > 0))
+    first.proc.kill("SIGKILL")
+    await first.exited
+
+    const second = await spawnServer(dataDir, env)
+    procs.push(second)
+    await call(second.url, "GET", "/health")
+    second.proc.kill("SIGTERM")
+    await second.exited
+
+    const host = createHost({ dataDir, readOnly: true })
+    try {
+      const crash = buildSessionExport(host, sessionId, "diagnostics")!.diagnostics.crashes.find((item: any) => item.runId === runId)!
+      expect(crash).toBeDefined()
+      expect(crash.lastOutputAt).toBeUndefined()
+      expect(host.sessions.runs(sessionId).find((item) => item.runId === runId)?.summary?.provider.lastOutputAt).toBeUndefined()
+    } finally {
+      host.close()
+    }
+  }, 30_000)
 })
