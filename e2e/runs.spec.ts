@@ -216,10 +216,17 @@ test("a lost run's headline says how far its output got, and its safe resend wha
   await server.start()
   await expect(page.getByRole("status", { name: "Event stream open" })).toBeVisible({ timeout: 20_000 })
   const panel = await openPanelFromBanner(page, "process_exit_without_finalizer")
-  // The transcript now shows what the server had stored (the last parts shown live may not have been).
-  const step = await lastStep(page, 0)
+  // The headline quotes the transcript's last line, which now shows what the server had stored
+  // (the last parts shown live may not have been stored before the kill).
   const headline = panel.getByTestId(ui.panelHeadline)
-  await expect(headline).toContainText(`(its output had reached “Working on step ${step} of`)
+  await expect
+    .poll(async () => {
+      const text = await page.locator('[data-testid="message"][data-role="assistant"]').first().innerText()
+      const last = [...text.matchAll(/Working on step (\d+) of/g)].at(-1)?.[1]
+      return last !== undefined && ((await headline.textContent()) ?? "").includes(`(its output had reached “Working on step ${last} of`)
+    })
+    .toBe(true)
+  const step = await lastStep(page, 0)
   // The heartbeat (every 5 s) came once, at the start: the stored output is the last evidence.
   const into = Number(/Last evidence at \d\d:\d\d:\d\d, ([\d.]+) s into the run/.exec((await headline.textContent()) ?? "")?.[1])
   expect(into).toBeGreaterThanOrEqual(((step - 1) * Number(RUN_TICK_MS)) / 1000 - 0.5)
