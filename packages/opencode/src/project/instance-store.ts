@@ -12,6 +12,9 @@ import {
   type InstanceRef,
   LifecycleAction,
   type LifecycleOperation,
+  MAX_ACTION_FAILURES,
+  MAX_ACTION_KEYS,
+  MAX_ACTION_RUN_IDS,
   type Origin,
   type OriginInput,
   type RequestRef,
@@ -51,7 +54,6 @@ export interface ActionOptions {
   locked?: boolean
 }
 
-const MAX_KEYS = 64
 /** Sessions whose last closed run is remembered for a late cancel. */
 const MAX_CLOSED_RUNS = 1024
 
@@ -377,7 +379,7 @@ export class InstanceStore {
       ...(parent ? { parentId: parent.lifecycleId } : {}),
       rootId: parent ? parent.rootId : lifecycleId,
       origin,
-      directoryKeys: directoryKeys.slice(0, MAX_KEYS),
+      directoryKeys: directoryKeys.slice(0, MAX_ACTION_KEYS),
       directoryCount: directoryKeys.length,
       instances: [],
       runIds: [],
@@ -390,9 +392,9 @@ export class InstanceStore {
 
   private finishAction(action: LifecycleAction, result: { instances: InstanceRef[]; runIds: string[]; failed?: CloseFailure[] }): LifecycleAction {
     if (action.finishedAt !== undefined) return action
-    action.instances = result.instances.slice(0, MAX_KEYS)
-    action.runIds = [...new Set(result.runIds)].slice(0, 256)
-    if (result.failed?.length) action.failed = result.failed.slice(0, 8)
+    action.instances = result.instances.slice(0, MAX_ACTION_KEYS)
+    action.runIds = [...new Set(result.runIds)].slice(0, MAX_ACTION_RUN_IDS)
+    if (result.failed?.length) action.failed = result.failed.slice(0, MAX_ACTION_FAILURES)
     action.finishedAt = Date.now()
     // Parsed like every stored spine record: a reader trusts what this build wrote (export.ts).
     this.options.journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, LifecycleAction.parse(action))

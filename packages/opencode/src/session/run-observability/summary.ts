@@ -4,7 +4,18 @@
  */
 import { classifyInterrupt, interruptMetaFromReason, type RunOutcome } from "../../provenance/classification.ts"
 import { deriveRetry } from "../../provenance/retry.ts"
-import { type ErrorFact, ProviderProgress, RunId, RunSummary, ToolFact, WatchdogState } from "../../provenance/schemas.ts"
+import {
+  type ErrorFact,
+  MAX_ALSO_REQUESTED,
+  MAX_MODEL_REF,
+  MAX_SUMMARY_TOOLS,
+  MAX_TOOL_FIELD,
+  ProviderProgress,
+  RunId,
+  RunSummary,
+  ToolFact,
+  WatchdogState,
+} from "../../provenance/schemas.ts"
 import { cutText } from "../../provenance/plain-text.ts"
 import type { RunState } from "../run-state.ts"
 
@@ -94,11 +105,6 @@ export function fallbackRunSummary(run: RunState, input: { seq: number; closeSit
     ...(RunId.safeParse(run.resendOf).success ? { resendOf: run.resendOf } : {}),
   })
 }
-
-export const MAX_SUMMARY_TOOLS = 64
-export const MAX_MODEL_REF = 128
-const MAX_ALSO_REQUESTED = 64
-const MAX_TOOL_FIELD = 64
 
 /** `text` cut to `max` UTF-16 units (the schema's bound), ending in "…" when cut, never inside a character. */
 export function cut(text: string, max: number): string {
