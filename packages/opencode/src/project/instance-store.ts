@@ -28,6 +28,7 @@ import { type CloseBookkeeping, InstanceCloser } from "./close-primitive.ts"
 import { watchConfigFile } from "./config-watcher.ts"
 import { DirectoryLock } from "./directory-lock.ts"
 import type { ActiveRun, Instance } from "./instance.ts"
+import { isReopening, reopens } from "./instance.ts"
 import { CONFIG_FILE, detectContext, type InstanceContext, mismatchOf } from "./instance-context.ts"
 
 export type { ActiveRun, Instance }
@@ -175,8 +176,7 @@ export class InstanceStore {
     for (let attempt = 0; attempt < 20; attempt++) {
       const current = this.instances.get(directoryKey)
       if (current && current.state !== "open") {
-        const reopening = current.closingBy?.operation === "reload" || current.closingBy?.operation === "load_reload"
-        if (opts.forRun && !reopening) throw new InstanceError("instance_closing", "the project instance is closing; try again")
+        if (opts.forRun && !isReopening(current)) throw new InstanceError("instance_closing", "the project instance is closing; try again")
         await current.closed
         continue
       }
@@ -215,7 +215,7 @@ export class InstanceStore {
           ...(occasion ? { detectedDuring: occasion } : {}),
         }
         const action = this.beginAction("load_reload", withProvenance(origin), [directoryKey], undefined)
-        await this.closer.closeInstance(still, action, { reopen: true })
+        await this.closer.closeInstance(still, action, { reopen: reopens(action.operation) })
       })
     }
     throw new InstanceError("instance_closing", "the project instance kept closing; try again")
@@ -277,7 +277,7 @@ export class InstanceStore {
       if (!target || target.state !== "open") return
       closed.push({ instanceId: target.instanceId, generation: target.generation })
       runIds.push(...target.runs.keys())
-      await this.closer.closeInstance(target, action, { reopen: operation === "reload" })
+      await this.closer.closeInstance(target, action, { reopen: reopens(operation) })
     }
     if (opts.locked) await body()
     else await this.locks.run(directoryKey, body)

@@ -183,11 +183,9 @@ export class Processor {
         }
       }
     } catch (err) {
-      if (run.signal.aborted) outcome = "aborted"
-      else {
-        outcome = err instanceof ToolRunFailure ? "tool_error" : "provider_error"
-        error = this.options.redactor.errorFact(err instanceof ToolRunFailure ? err.cause : err)
-      }
+      // Whether this error or the signal's interrupt is the cause is decideStop's call, in the summary.
+      outcome = err instanceof ToolRunFailure ? "tool_error" : "provider_error"
+      error = this.options.redactor.errorFact(err instanceof ToolRunFailure ? err.cause : err)
     } finally {
       watchdog.disarm()
     }

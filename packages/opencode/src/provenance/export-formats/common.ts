@@ -22,6 +22,7 @@ import {
   ToolFact,
   WatchdogState,
 } from "../schemas.ts"
+import { unique } from "../unique.ts"
 
 /** Records read per list; beyond this the rest are dropped, with a warning that says how many. */
 export const MAX_RECORDS_PER_LIST = 200_000
@@ -296,8 +297,4 @@ function fieldNames(keys: string[], prefix: string): string[] {
 
 export function cap(names: string[]): string[] {
   return unique(names).slice(0, MAX_UNKNOWN_FIELDS)
-}
-
-export function unique<T>(values: readonly T[]): T[] {
-  return [...new Set(values)]
 }

@@ -3,6 +3,7 @@ import { Hono, type Context } from "hono"
 import { z } from "zod"
 import { ProviderError } from "../../provider/provider.ts"
 import { InstanceError } from "../../project/instance-store.ts"
+import { isReopening } from "../../project/instance.ts"
 import { publicSession, RunConflictError } from "../../session/processor.ts"
 import { buildSessionExport, sessionIncidents } from "../../session/export.ts"
 import type { Host } from "../../host.ts"
@@ -101,9 +102,7 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
         if (err instanceof RunConflictError) throw new ApiError(409, "run_active", "this session already has an active run")
         if (err instanceof InstanceError) {
           // A reload that began between load and start: wait for its new generation once more.
-          const current = instances.get(session.directoryKey)
-          const reopening = current?.closingBy && (current.closingBy.operation === "reload" || current.closingBy.operation === "load_reload")
-          if (reopening && attempt < 3) continue
+          if (isReopening(instances.get(session.directoryKey)) && attempt < 3) continue
           throw new ApiError(409, "instance_closing", "the project instance is closing; try again")
         }
         throw err

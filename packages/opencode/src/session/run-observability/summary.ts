@@ -2,7 +2,7 @@
  * A run's summary (hop 5): its classification from the interrupt on its signal, the facts retry
  * safety is judged from, and what is missing when the run was closed without a cause.
  */
-import { classifyInterrupt, interruptMetaFromReason, type RunOutcome } from "../../provenance/classification.ts"
+import { decideStop, type RunOutcome } from "../../provenance/classification.ts"
 import { deriveRetry } from "../../provenance/retry.ts"
 import {
   type ErrorFact,
@@ -34,9 +34,7 @@ export interface SummaryInput {
  */
 export function buildRunSummary(input: SummaryInput): RunSummary {
   const { run } = input
-  const reason = input.abortedBeforeFinish ? run.signal.reason : undefined
-  const meta = interruptMetaFromReason(reason)
-  const classification = classifyInterrupt(meta, input.abortedBeforeFinish, input.outcome)
+  const { classification, interrupt, error } = decideStop(run.signal.reason, input.abortedBeforeFinish, input.outcome, input.error)
   const missing: string[] = []
   let closeSite: string | undefined
   if (classification === "unknown_interrupt") {
@@ -55,15 +53,14 @@ export function buildRunSummary(input: SummaryInput): RunSummary {
     startedAt: run.startedAt,
     finishedAt: input.finishedAt ?? Date.now(),
     classification,
-    ...(meta ? { interrupt: meta } : {}),
+    ...(interrupt ? { interrupt } : {}),
     alsoRequestedBy: run.alsoRequestedBy.slice(0, MAX_ALSO_REQUESTED),
     provider: { ...run.provider },
     watchdog: { ...run.watchdog },
     visibleOutput: run.visibleOutput,
     ...kept,
     toolFactsRecorded: true,
-    // Errors thrown after the signal aborted are consequences of the close, not kept as the cause.
-    ...(input.error && !input.abortedBeforeFinish ? { error: input.error } : {}),
+    ...(error ? { error } : {}),
     // Judged from every tool the run started, kept or dropped.
     retry: deriveRetry({ tools: run.tools, toolFactsRecorded: true, visibleOutput: run.visibleOutput }),
     ...(closeSite ? { closeSite } : {}),
