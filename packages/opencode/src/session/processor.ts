@@ -19,8 +19,7 @@ import type { EventBus } from "../bus/index.ts"
 import type { Journal } from "../storage/journal.ts"
 import { buildRunSummary, fallbackRunSummary, type SummaryInput } from "./run-observability/summary.ts"
 import { RunState } from "./run-state.ts"
-import type { Session } from "../provenance/wire.ts"
-import type { MessageInfo, Part, SessionInfo, SessionStore } from "./session-store.ts"
+import { type MessageInfo, type Part, publicSession, type SessionInfo, type SessionStore } from "./session-store.ts"
 
 export interface ProcessorOptions {
   journal: Journal
@@ -300,18 +299,6 @@ export class Processor {
     if (status === "idle") bus.publish({ type: "session.idle", properties: { sessionID: session.id }, directoryKey: session.directoryKey })
     const info = sessions.getSession(session.id)
     if (info) bus.publish({ type: "session.updated", properties: { info: publicSession(info, sessions) }, directoryKey: session.directoryKey })
-  }
-}
-
-/** A session as the API shows it: with its last run's state. */
-export function publicSession(info: SessionInfo, sessions: SessionStore): Session {
-  const { directoryKey: _key, ...rest } = info
-  const last = sessions.lastRun(info.id)
-  return {
-    ...rest,
-    ...(last
-      ? { lastRun: { runId: last.runId, status: last.status, ...(last.summary ? { classification: last.summary.classification } : {}) } }
-      : {}),
   }
 }
 

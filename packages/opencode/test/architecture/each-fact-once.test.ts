@@ -56,6 +56,7 @@ describe("each fact once", () => {
     ["reopens", "packages/opencode/src/project/instance.ts"],
     ["isReopening", "packages/opencode/src/project/instance.ts"],
     ["scrubSecrets", "packages/opencode/src/provenance/secret-rules.ts"],
+    ["publicSession", "packages/opencode/src/session/session-store.ts"],
   ])("%s is declared in %s only", (name, home) => {
     expect(declarers(sources, name)).toEqual([home])
   })
