@@ -29,6 +29,7 @@ import { watchConfigFile } from "./config-watcher.ts"
 import { DirectoryLock } from "./directory-lock.ts"
 import type { ActiveRun, Instance } from "./instance.ts"
 import { isReopening, reopens } from "./instance.ts"
+import { InstanceError } from "../session/instance-error.ts"
 import { CONFIG_FILE, detectContext, type InstanceContext, mismatchOf } from "./instance-context.ts"
 
 export type { ActiveRun, Instance }
@@ -57,15 +58,6 @@ export interface ActionOptions {
 
 /** Sessions whose last closed run is remembered for a late cancel. */
 const MAX_CLOSED_RUNS = 1024
-
-export class InstanceError extends Error {
-  constructor(
-    readonly code: "instance_closing",
-    message: string,
-  ) {
-    super(message)
-  }
-}
 
 /**
  * A new directory past the cap of open instances. Refused rather than making room: evicting an

@@ -5,6 +5,7 @@
  * - its browser-safe core (everything but provenance/node/) imports no Node builtin and uses no
  *   Node global, and neither does anything the app's entry (`opencode/provenance`) reaches;
  * - session/ and project/ import nothing of server/ (the bus is bus/, errors they throw api-error.ts);
+ * - session/ imports nothing of the instance store (runs are held by instances, not the reverse);
  * - no two files import each other;
  * - the app imports nothing of the server but the browser-safe entry;
  * - Hono's context variables are typed (ContextVariableMap): no `c.get(...) as T` in src.
@@ -73,6 +74,12 @@ describe("the import graph", () => {
 
   test("session/ and project/ import nothing of server/", () => {
     const found = [...violations(dir("session"), (i) => isFileIn(i, dir("server"))), ...violations(dir("project"), (i) => isFileIn(i, dir("server")))]
+    expect(shown(found)).toEqual([])
+  })
+
+  test("session/ imports nothing of the instance store: runs never depend on what holds them", () => {
+    const store = dir("project/instance-store.ts")
+    const found = violations(dir("session"), (i) => i.target.kind === "file" && i.target.file === store)
     expect(shown(found)).toEqual([])
   })
 

@@ -2,7 +2,7 @@
 import { Hono, type Context } from "hono"
 import { z } from "zod"
 import { ProviderError } from "../../provider/provider.ts"
-import { InstanceError } from "../../project/instance-store.ts"
+import { InstanceError } from "../../session/instance-error.ts"
 import { isReopening } from "../../project/instance.ts"
 import { RunConflictError } from "../../session/processor.ts"
 import { publicSession } from "../../session/session-store.ts"
