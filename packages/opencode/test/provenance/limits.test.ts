@@ -27,7 +27,7 @@ const also = (n: number) => Array.from({ length: n }, (_, i) => ({ seq: i, at: i
 
 describe("the named limits", () => {
   it("are the bounds the schemas declare", () => {
-    const base = run("run_limits", {})
+    const base = run("run_limits", { classification: "completed" })
     const accepts = (fields: Record<string, unknown>) => RunSummary.safeParse({ ...base, ...fields }).success
     expect([accepts({ tools: tools(MAX_SUMMARY_TOOLS) }), accepts({ tools: tools(MAX_SUMMARY_TOOLS + 1) })]).toEqual([true, false])
     expect([accepts({ model: "m".repeat(MAX_MODEL_REF) }), accepts({ model: "m".repeat(MAX_MODEL_REF + 1) })]).toEqual([true, false])
@@ -53,7 +53,7 @@ describe("the named limits", () => {
   })
 
   it("are what the export reader keeps of a file's oversized run", () => {
-    const raw = { ...run("run_big", {}), tools: tools(MAX_SUMMARY_TOOLS + 3), alsoRequestedBy: also(MAX_ALSO_REQUESTED + 3) }
+    const raw = { ...run("run_big", { classification: "completed" }), tools: tools(MAX_SUMMARY_TOOLS + 3), alsoRequestedBy: also(MAX_ALSO_REQUESTED + 3) }
     const [read] = readRuns([raw], emptyResult("v2", []))
     expect(read?.tools).toHaveLength(MAX_SUMMARY_TOOLS)
     expect(read?.alsoRequestedBy).toHaveLength(MAX_ALSO_REQUESTED)
