@@ -69,7 +69,8 @@ describe("each fact once", () => {
   })
 
   it("the lingering git wrapper the tests put on PATH is written in one helper", () => {
-    const writers = testFiles(path.join(REPO, "packages/opencode/test")).filter((file) => readFileSync(file, "utf8").includes('"$1" = init'))
+    const wrapper = ["if [", '"$1" = init ]'].join(" ")
+    const writers = testFiles(path.join(REPO, "packages/opencode/test")).filter((file) => readFileSync(file, "utf8").includes(wrapper))
     expect(writers.map(rel)).toEqual(["packages/opencode/test/spine/spine-helpers.ts"])
   })
 })
