@@ -6,7 +6,8 @@
  */
 import { startServer } from "../packages/opencode/src/server/server.ts"
 import { newId } from "../packages/opencode/src/id.ts"
-import type { Journal, JournalKind } from "../packages/opencode/src/storage/journal.ts"
+import type { Journal } from "../packages/opencode/src/storage/journal.ts"
+import type { JournalKind } from "../packages/opencode/src/storage/journal-queries.ts"
 import type { SessionStore } from "../packages/opencode/src/session/session-store.ts"
 import { tempDir } from "./lib.ts"
 

@@ -5,7 +5,7 @@
  * child action (`dispose_all → dispose_directory`) belongs to whichever action owns its root.
  * Pure: the ClientActionContext keeps the state, these functions compute the next one.
  */
-import type { LifecycleAction, Origin, RunSummary } from "opencode/provenance"
+import { type LifecycleAction, type Origin, type RunSummary, unique } from "opencode/provenance"
 import { plainError } from "../context/server.ts"
 import { ACTION_WORDS, operationTitle } from "./glossary.ts"
 
@@ -104,8 +104,4 @@ export function statusLine(linked: LinkedAction): string {
   const projects = linked.lifecycles.filter((lc) => lc.parentId !== undefined).length
   const reach = root.operation === "dispose_all" ? `, ${projects} project${projects === 1 ? "" : "s"} closed` : ""
   return `${label}: done${reach}, ${count === 0 ? "no run" : `${count} run${count === 1 ? "" : "s"}`} stopped`
-}
-
-function unique<T>(values: readonly T[]): T[] {
-  return [...new Set(values)]
 }

@@ -12,6 +12,9 @@ import {
   type InstanceRef,
   LifecycleAction,
   type LifecycleOperation,
+  MAX_ACTION_FAILURES,
+  MAX_ACTION_KEYS,
+  MAX_ACTION_RUN_IDS,
   type Origin,
   type OriginInput,
   type RequestRef,
@@ -25,6 +28,8 @@ import { type CloseBookkeeping, InstanceCloser } from "./close-primitive.ts"
 import { watchConfigFile } from "./config-watcher.ts"
 import { DirectoryLock } from "./directory-lock.ts"
 import type { ActiveRun, Instance } from "./instance.ts"
+import { isReopening, reopens } from "./instance.ts"
+import { InstanceError } from "../session/instance-error.ts"
 import { CONFIG_FILE, detectContext, type InstanceContext, mismatchOf } from "./instance-context.ts"
 
 export type { ActiveRun, Instance }
@@ -51,18 +56,8 @@ export interface ActionOptions {
   locked?: boolean
 }
 
-const MAX_KEYS = 64
 /** Sessions whose last closed run is remembered for a late cancel. */
 const MAX_CLOSED_RUNS = 1024
-
-export class InstanceError extends Error {
-  constructor(
-    readonly code: "instance_closing",
-    message: string,
-  ) {
-    super(message)
-  }
-}
 
 /**
  * A new directory past the cap of open instances. Refused rather than making room: evicting an
@@ -173,8 +168,7 @@ export class InstanceStore {
     for (let attempt = 0; attempt < 20; attempt++) {
       const current = this.instances.get(directoryKey)
       if (current && current.state !== "open") {
-        const reopening = current.closingBy?.operation === "reload" || current.closingBy?.operation === "load_reload"
-        if (opts.forRun && !reopening) throw new InstanceError("instance_closing", "the project instance is closing; try again")
+        if (opts.forRun && !isReopening(current)) throw new InstanceError("instance_closing", "the project instance is closing; try again")
         await current.closed
         continue
       }
@@ -213,7 +207,7 @@ export class InstanceStore {
           ...(occasion ? { detectedDuring: occasion } : {}),
         }
         const action = this.beginAction("load_reload", withProvenance(origin), [directoryKey], undefined)
-        await this.closer.closeInstance(still, action, { reopen: true })
+        await this.closer.closeInstance(still, action, { reopen: reopens(action.operation) })
       })
     }
     throw new InstanceError("instance_closing", "the project instance kept closing; try again")
@@ -275,7 +269,7 @@ export class InstanceStore {
       if (!target || target.state !== "open") return
       closed.push({ instanceId: target.instanceId, generation: target.generation })
       runIds.push(...target.runs.keys())
-      await this.closer.closeInstance(target, action, { reopen: operation === "reload" })
+      await this.closer.closeInstance(target, action, { reopen: reopens(operation) })
     }
     if (opts.locked) await body()
     else await this.locks.run(directoryKey, body)
@@ -377,7 +371,7 @@ export class InstanceStore {
       ...(parent ? { parentId: parent.lifecycleId } : {}),
       rootId: parent ? parent.rootId : lifecycleId,
       origin,
-      directoryKeys: directoryKeys.slice(0, MAX_KEYS),
+      directoryKeys: directoryKeys.slice(0, MAX_ACTION_KEYS),
       directoryCount: directoryKeys.length,
       instances: [],
       runIds: [],
@@ -390,9 +384,9 @@ export class InstanceStore {
 
   private finishAction(action: LifecycleAction, result: { instances: InstanceRef[]; runIds: string[]; failed?: CloseFailure[] }): LifecycleAction {
     if (action.finishedAt !== undefined) return action
-    action.instances = result.instances.slice(0, MAX_KEYS)
-    action.runIds = [...new Set(result.runIds)].slice(0, 256)
-    if (result.failed?.length) action.failed = result.failed.slice(0, 8)
+    action.instances = result.instances.slice(0, MAX_ACTION_KEYS)
+    action.runIds = [...new Set(result.runIds)].slice(0, MAX_ACTION_RUN_IDS)
+    if (result.failed?.length) action.failed = result.failed.slice(0, MAX_ACTION_FAILURES)
     action.finishedAt = Date.now()
     // Parsed like every stored spine record: a reader trusts what this build wrote (export.ts).
     this.options.journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, LifecycleAction.parse(action))

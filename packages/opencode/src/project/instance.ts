@@ -1,5 +1,5 @@
 /** An open project directory's instance, one generation of it, and the runs it holds. */
-import type { LifecycleAction } from "../provenance/schemas.ts"
+import type { LifecycleAction, LifecycleOperation } from "../provenance/schemas.ts"
 import type { RunState } from "../session/run-state.ts"
 import type { InstanceContext } from "./instance-context.ts"
 
@@ -30,4 +30,18 @@ export interface Instance {
   expectedConfigDigest?: string
   /** The runs a close in progress took: a later request still reaches those that already finished (as late). */
   closingRuns?: ActiveRun[]
+}
+
+/** The operations whose close opens the next generation of the same instance. */
+export function reopens(operation: LifecycleOperation): boolean {
+  return operation === "reload" || operation === "load_reload"
+}
+
+/**
+ * Whether `instance` is closing to reopen: a run may wait for its next generation rather than fail.
+ *
+ * @example if (isReopening(instances.get(key))) await next generation
+ */
+export function isReopening(instance: Instance | undefined): boolean {
+  return instance?.closingBy !== undefined && reopens(instance.closingBy.operation)
 }

@@ -76,6 +76,26 @@ export function classifyInterrupt(meta: InterruptMeta | undefined, signalAborted
   }
 }
 
+/** How a run stopped: its classification, the interrupt that decided it, and the error kept as its cause. */
+export interface StopDecision<E> {
+  classification: Classification
+  interrupt?: InterruptMeta
+  error?: E
+}
+
+/**
+ * The interrupt-wins rule, decided here only: when the signal was aborted before the run's final
+ * state was set, its interrupt classifies the run and an error thrown then is a consequence of
+ * the close, never kept as the cause; otherwise the run's own outcome and error stand.
+ *
+ * @example decideStop(signal.reason, true, "provider_error", fact) // { classification: "local_instance_reload", interrupt }
+ */
+export function decideStop<E>(reason: unknown, signalAborted: boolean, outcome: RunOutcome, error?: E): StopDecision<E> {
+  const interrupt = signalAborted ? interruptMetaFromReason(reason) : undefined
+  const classification = classifyInterrupt(interrupt, signalAborted, outcome)
+  return { classification, ...(interrupt ? { interrupt } : {}), ...(error !== undefined && !signalAborted ? { error } : {}) }
+}
+
 /** Classifications that mean the run did not finish on its own (every one but `completed`). */
 export function isInterrupted(classification: Classification): boolean {
   return classification !== "completed"

@@ -20,6 +20,7 @@ import {
   ShutdownOrigin,
   UnknownOrigin,
 } from "./schemas.ts"
+import { unique } from "./unique.ts"
 
 /** What `unknown` names when its caller names nothing: no lifecycle action carried a cause. */
 export const DEFAULT_UNKNOWN_MISSING: readonly string[] = ["lifecycle_action"]
@@ -184,8 +185,4 @@ export function originRequest(origin: AnyOrigin): RequestRef | undefined {
     default:
       return undefined
   }
-}
-
-function unique(names: readonly string[]): string[] {
-  return [...new Set(names)]
 }

@@ -8,6 +8,7 @@ import { SUPPORTED_EXPORT_VERSION } from "./export-version.ts"
 import { plain, visibleControls } from "./plain-text.ts"
 import type { Classification, IncidentChain, Origin, RequestRef, RunPhase, ShutdownSignal, Verdict } from "./schemas.ts"
 import { Origin as OriginSchema } from "./schemas.ts"
+import { unique } from "./unique.ts"
 
 const CLASSIFICATION_WORDS: Record<Classification, string> = {
   completed: "completed normally",
@@ -222,8 +223,4 @@ function retryWords(retry: IncidentChain["retry"]): string {
   }
   if (retry.basis.includes("tool_kind_not_recorded")) return "unknown, a tool had started but its side-effect kind was not recorded"
   return "unknown, the tool side-effect facts were not recorded"
-}
-
-function unique<T>(values: readonly T[]): T[] {
-  return [...new Set(values)]
 }

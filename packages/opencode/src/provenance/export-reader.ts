@@ -14,7 +14,6 @@ import { codeToken, foreignChain, nameToken } from "./foreign-text.ts"
 import { recheckChain } from "./incident-chain.ts"
 import { type IncidentChain, Origin } from "./schemas.ts"
 
-export { explainText } from "./explain.ts"
 export { EXPORT_SCHEMA, SUPPORTED_EXPORT_VERSION } from "./export-version.ts"
 export {
   MAX_RECORDS_PER_LIST,

@@ -31,6 +31,7 @@ import {
   type RunSummary,
   type Verdict,
 } from "./schemas.ts"
+import { unique } from "./unique.ts"
 
 /** The export version that first recorded origins; an older writer could not have recorded them. */
 export const FIRST_WRITER_VERSION_WITH_ORIGINS = 2
@@ -515,10 +516,6 @@ function linkResends(chains: IncidentChain[], input: Pick<IncidentInput, "runs" 
     const classification = as ? ended.get(as.runId) : undefined
     return { ...chain, ...(of ? { resendOf: of } : {}), ...(as ? { resentAs: { runId: as.runId, ...(classification ? { classification } : {}) } } : {}) }
   })
-}
-
-function unique(names: readonly string[]): string[] {
-  return [...new Set(names)]
 }
 
 /** Lists here hold a handful of names: a linear check beats building a Set per chain. */

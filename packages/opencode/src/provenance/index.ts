@@ -9,6 +9,7 @@ export * from "./schemas.ts"
 export * from "./wire.ts"
 export { SECRET_KEY_NAME, SECRET_KEY_WORDS } from "./secret-names.ts"
 export { cutText } from "./plain-text.ts"
+export { unique } from "./unique.ts"
 export {
   computeProvenance,
   configWrittenByRoute,

@@ -5,6 +5,27 @@
  */
 import { z } from "zod"
 
+/**
+ * The size limits of the spine's records, named once: the schemas declare them and every writer
+ * or reader that clamps a record to fit imports them from here.
+ */
+/** Tools a run summary or crash evidence keeps (the rest are counted in `toolsDropped`). */
+export const MAX_SUMMARY_TOOLS = 64
+/** A tool fact's `callId` and `name`. */
+export const MAX_TOOL_FIELD = 64
+/** A model reference, `provider/model`. */
+export const MAX_MODEL_REF = 128
+/** Later requests to stop a run that is already stopping. */
+export const MAX_ALSO_REQUESTED = 64
+/** Where a run was closed without an `InterruptMeta`. */
+export const MAX_CLOSE_SITE = 64
+/** Directory keys, and instances, a lifecycle action names. */
+export const MAX_ACTION_KEYS = 64
+/** Runs a lifecycle action names. */
+export const MAX_ACTION_RUN_IDS = 256
+/** Close steps that threw, kept on a lifecycle action. */
+export const MAX_ACTION_FAILURES = 8
+
 const id = (prefix: string) => z.string().regex(new RegExp(`^${prefix}_[A-Za-z0-9_-]{1,64}$`))
 
 export const ActionId = z.string().regex(/^act_[A-Za-z0-9_-]{1,64}$/)
@@ -126,7 +147,7 @@ export const ForwardedRemoteOrigin = z.object({
 })
 export const UnknownOrigin = z.object({
   kind: z.literal("unknown"),
-  closeSite: z.string().max(64).optional(),
+  closeSite: z.string().max(MAX_CLOSE_SITE).optional(),
   provenance: Provenance,
 })
 
@@ -167,14 +188,14 @@ export const LifecycleAction = z.object({
   parentId: LifecycleId.optional(),
   rootId: LifecycleId,
   origin: Origin,
-  directoryKeys: z.array(z.string()).max(64),
+  directoryKeys: z.array(z.string()).max(MAX_ACTION_KEYS),
   directoryCount: z.number().int().nonnegative(),
-  instances: z.array(InstanceRef).max(64).default([]),
-  runIds: z.array(RunId).max(256).default([]),
+  instances: z.array(InstanceRef).max(MAX_ACTION_KEYS).default([]),
+  runIds: z.array(RunId).max(MAX_ACTION_RUN_IDS).default([]),
   startedAt: z.number().int().nonnegative(),
   finishedAt: z.number().int().nonnegative().optional(),
   /** Steps of the close that threw (absent when none did). */
-  failed: z.array(CloseFailure).max(8).optional(),
+  failed: z.array(CloseFailure).max(MAX_ACTION_FAILURES).optional(),
 })
 export type LifecycleAction = z.infer<typeof LifecycleAction>
 
@@ -263,8 +284,8 @@ export const SideEffectKind = z.enum(["read", "write", "exec", "network"])
 export type SideEffectKind = z.infer<typeof SideEffectKind>
 
 export const ToolFact = z.object({
-  callId: z.string().max(64),
-  name: z.string().max(64),
+  callId: z.string().max(MAX_TOOL_FIELD),
+  name: z.string().max(MAX_TOOL_FIELD),
   kind: SideEffectKind,
   startedAt: z.number().int().nonnegative(),
   completedAt: z.number().int().nonnegative().optional(),
@@ -294,23 +315,23 @@ export const RunSummary = z.object({
   seq: z.number().int().nonnegative(),
   instance: InstanceRef.optional(),
   directoryKey: z.string().optional(),
-  model: z.string().max(128).optional(),
+  model: z.string().max(MAX_MODEL_REF).optional(),
   startedAt: z.number().int().nonnegative(),
   finishedAt: z.number().int().nonnegative(),
   classification: Classification,
   interrupt: InterruptMeta.optional(),
-  alsoRequestedBy: z.array(AlsoRequested).max(64).default([]),
+  alsoRequestedBy: z.array(AlsoRequested).max(MAX_ALSO_REQUESTED).default([]),
   provider: ProviderProgress,
   watchdog: WatchdogState,
   visibleOutput: z.boolean(),
-  tools: z.array(ToolFact).max(64),
-  /** Tools the run started beyond the 64 kept in `tools` (retry is still judged from all of them). */
+  tools: z.array(ToolFact).max(MAX_SUMMARY_TOOLS),
+  /** Tools the run started beyond the MAX_SUMMARY_TOOLS kept in `tools` (retry is still judged from all of them). */
   toolsDropped: z.number().int().positive().optional(),
   toolFactsRecorded: z.boolean(),
   error: ErrorFact.optional(),
   retry: RetryVerdict,
   /** Where a run was closed without an `InterruptMeta` (a scope closed directly). */
-  closeSite: z.string().max(64).optional(),
+  closeSite: z.string().max(MAX_CLOSE_SITE).optional(),
   missing: z.array(z.string()).default([]),
   /** The stopped run this one was sent again for (the app's Resend): a link, not a cause. */
   resendOf: RunId.optional(),
@@ -332,7 +353,7 @@ export const CrashEvidence = z.object({
   visibleOutput: z.boolean().optional(),
   /** When the run's output was last stored: with the heartbeat and tool steps, its last evidence. */
   lastOutputAt: z.number().int().nonnegative().optional(),
-  tools: z.array(ToolFact).max(64).optional(),
+  tools: z.array(ToolFact).max(MAX_SUMMARY_TOOLS).optional(),
   resendOf: RunId.optional(),
 })
 export type CrashEvidence = z.infer<typeof CrashEvidence>

@@ -4,7 +4,7 @@
  * scrubbed excerpt of the error body — never the API key. An abort is rethrown as the
  * signal's own reason, so the run is classified by whoever aborted it.
  */
-import { SECRET_KEY_NAME } from "../provenance/secret-names.ts"
+import { scrubSecrets } from "../provenance/secret-rules.ts"
 import { cutText } from "../provenance/plain-text.ts"
 import { abortReason } from "./scripted.ts"
 import { ProviderError, providerErrorToken, type ChatMessage, type Provider, type ProviderEvent, type ProviderRequest, type ToolCallRequest, type ToolSpec } from "./provider.ts"
@@ -365,17 +365,10 @@ function errorTokenOf(error: unknown): string | undefined {
 
 /**
  * A short, single-line excerpt with secrets replaced by `[redacted:KIND]` markers: the
- * configured key itself, `sk-`-style keys, bearer tokens and values of secret-named fields.
+ * configured key itself and every shape of the one secret table (`provenance/secret-rules.ts`).
  */
 export function excerptOf(text: string, apiKey?: string): string {
-  let scrubbed = text
-  if (apiKey && apiKey.length >= 4) scrubbed = scrubbed.split(apiKey).join("[redacted:api_key]")
-  scrubbed = scrubbed
-    .replace(/\b(?:sk|pk|rk)-[A-Za-z0-9_-]{3,}/g, "[redacted:api_key]")
-    .replace(/\bBearer\s+[A-Za-z0-9._~+/=-]+/gi, "Bearer [redacted:token]")
-    .replace(new RegExp(`(["']?${SECRET_KEY_NAME}["']?\\s*[:=]\\s*)("[^"]*"|'[^']*'|[^\\s,;}&]+)`, "gi"), (_match, key: string, value: string) =>
-      value.includes("[redacted:") ? `${key}${value}` : `${key}[redacted:secret]`,
-    )
+  const scrubbed = scrubSecrets(text, [{ value: apiKey, kind: "api_key" }])
     .replace(/\s+/g, " ")
     .trim()
   if (scrubbed.length <= ERROR_EXCERPT_CHARS) return scrubbed

@@ -11,7 +11,7 @@ import { ApiError, type ErrorStatus } from "../api-error.ts"
 import { InvalidDirectoryError } from "../project/directory-key.ts"
 import { cutText } from "../provenance/plain-text.ts"
 import { FileRefusal, type FileRefusalCode } from "../regular-file.ts"
-import { SECRET_KEY_NAME } from "../provenance/secret-names.ts"
+import { scrubSecrets } from "../provenance/secret-rules.ts"
 import type { ErrorBody } from "../provenance/wire.ts"
 import { isStorageFault, storageFaultName } from "../storage/database.ts"
 import { requestIdOf } from "./middleware/request-context.ts"
@@ -173,21 +173,17 @@ const SECRET_ENV = ["OPENAI_API_KEY", "OPENCODE_SERVER_TOKEN"]
 
 /**
  * An error as text for this machine's log, with secrets replaced by `[redacted:KIND]`: the
- * configured secrets themselves, bearer tokens, `sk-`-style keys and values of secret-named
- * fields. Logs get copied into bug reports; a stack is useful there, a key is not.
+ * configured secrets themselves and every shape of the one secret table. Logs get copied into
+ * bug reports; a stack is useful there, a key is not.
  *
  * @example console.error(scrubForLog(err))
  */
 export function scrubForLog(err: unknown, env: Record<string, string | undefined> = process.env): string {
-  let text = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err)
-  for (const name of SECRET_ENV) {
-    const secret = env[name]
-    if (secret && secret.length >= 4) text = text.split(secret).join(`[redacted:${name.toLowerCase()}]`)
-  }
-  return text
-    .replace(/\bBearer\s+[A-Za-z0-9._~+/=-]+/gi, "Bearer [redacted:token]")
-    .replace(/\b(?:sk|pk|rk)-[A-Za-z0-9_-]{3,}/g, "[redacted:api_key]")
-    .replace(new RegExp(`(["']?\\b${SECRET_KEY_NAME}["']?\\s*[:=]\\s*)(?!\\[redacted:|Bearer \\[redacted:)("[^"]*"|'[^']*'|[^\\s,;}&]+)`, "gi"), "$1[redacted:secret]")
+  const text = err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err)
+  return scrubSecrets(
+    text,
+    SECRET_ENV.map((name) => ({ value: env[name], kind: name.toLowerCase() })),
+  )
 }
 
 function internalError(c: Context, err: unknown): Response {

@@ -13,14 +13,13 @@ import type { ChatMessage, ToolCallRequest } from "../provider/provider.ts"
 import type { ProviderRegistry, ResolvedModel } from "../provider/registry.ts"
 import { recordedToolCall, toolSpecs } from "../tool/registry.ts"
 import { ToolError, type Tool } from "../tool/tool.ts"
-import type { Instance } from "../project/instance-store.ts"
-import { InstanceError } from "../project/instance-store.ts"
+import type { Instance } from "../project/instance.ts"
+import { InstanceError } from "./instance-error.ts"
 import type { EventBus } from "../bus/index.ts"
 import type { Journal } from "../storage/journal.ts"
 import { buildRunSummary, fallbackRunSummary, type SummaryInput } from "./run-observability/summary.ts"
 import { RunState } from "./run-state.ts"
-import type { Session } from "../provenance/wire.ts"
-import type { MessageInfo, Part, SessionInfo, SessionStore } from "./session-store.ts"
+import { type MessageInfo, type Part, publicSession, type SessionInfo, type SessionStore } from "./session-store.ts"
 
 export interface ProcessorOptions {
   journal: Journal
@@ -183,11 +182,9 @@ export class Processor {
         }
       }
     } catch (err) {
-      if (run.signal.aborted) outcome = "aborted"
-      else {
-        outcome = err instanceof ToolRunFailure ? "tool_error" : "provider_error"
-        error = this.options.redactor.errorFact(err instanceof ToolRunFailure ? err.cause : err)
-      }
+      // Whether this error or the signal's interrupt is the cause is decideStop's call, in the summary.
+      outcome = err instanceof ToolRunFailure ? "tool_error" : "provider_error"
+      error = this.options.redactor.errorFact(err instanceof ToolRunFailure ? err.cause : err)
     } finally {
       watchdog.disarm()
     }
@@ -302,18 +299,6 @@ export class Processor {
     if (status === "idle") bus.publish({ type: "session.idle", properties: { sessionID: session.id }, directoryKey: session.directoryKey })
     const info = sessions.getSession(session.id)
     if (info) bus.publish({ type: "session.updated", properties: { info: publicSession(info, sessions) }, directoryKey: session.directoryKey })
-  }
-}
-
-/** A session as the API shows it: with its last run's state. */
-export function publicSession(info: SessionInfo, sessions: SessionStore): Session {
-  const { directoryKey: _key, ...rest } = info
-  const last = sessions.lastRun(info.id)
-  return {
-    ...rest,
-    ...(last
-      ? { lastRun: { runId: last.runId, status: last.status, ...(last.summary ? { classification: last.summary.classification } : {}) } }
-      : {}),
   }
 }
 

@@ -9,6 +9,7 @@ import {
   type InstanceRef,
   type InterruptMeta,
   type LifecycleAction,
+  MAX_ALSO_REQUESTED,
   type ProviderProgress,
   type RequestRef,
   type RunPhase,
@@ -25,8 +26,6 @@ export type AbortRequest =
   | { kind: "echo"; operation?: LifecycleAction["operation"]; originKind: string; lifecycleId?: string | undefined }
 
 export type AbortOutcome = "aborted" | "also_requested" | "late" | "other_generation"
-
-const MAX_ALSO_REQUESTED = 64
 
 export class RunState {
   private readonly controller = new AbortController()

@@ -377,3 +377,15 @@ function toRun(row: RunRow): RunRecord {
     ...(row.resend_of ? { resendOf: row.resend_of } : {}),
   }
 }
+
+/** A session as the API shows it: with its last run's state. */
+export function publicSession(info: SessionInfo, sessions: SessionStore): Session {
+  const { directoryKey: _key, ...rest } = info
+  const last = sessions.lastRun(info.id)
+  return {
+    ...rest,
+    ...(last
+      ? { lastRun: { runId: last.runId, status: last.status, ...(last.summary ? { classification: last.summary.classification } : {}) } }
+      : {}),
+  }
+}

@@ -5,7 +5,33 @@
  * writer itself is `journal.ts`.
  */
 import { type DB, parseStoredJson, preparedOnce } from "./database.ts"
-import type { JournalKind, JournalRow } from "./journal.ts"
+
+/** What a journal row records; written by `journal.ts`, read here. */
+export type JournalKind =
+  | "run.started"
+  | "run.visible_output"
+  | "tool.started"
+  | "tool.finished"
+  | "run.finished"
+  | "lifecycle.started"
+  | "lifecycle.finished"
+  | "abort_requested"
+  | "request"
+  | "renderer"
+  | "crash.detected"
+  /** A remote workspace's own chain for a forwarded run: remote evidence, never local. */
+  | "remote.chain"
+
+export interface JournalRow {
+  seq: number
+  time: number
+  bootId: string
+  kind: JournalKind
+  runId?: string
+  lifecycleId?: string
+  sessionId?: string
+  data: unknown
+}
 
 /** Which rows `rows` reads: of some kinds, optionally only those linked to a run, lifecycle action or session. */
 export interface RowFilter {

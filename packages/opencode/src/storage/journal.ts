@@ -17,33 +17,7 @@
  */
 import type { DB } from "./database.ts"
 import { isStorageFault, storageFaultName } from "./database.ts"
-import { JournalQueries, type RecordIdKind, type RowFilter, toRow } from "./journal-queries.ts"
-
-export type JournalKind =
-  | "run.started"
-  | "run.visible_output"
-  | "tool.started"
-  | "tool.finished"
-  | "run.finished"
-  | "lifecycle.started"
-  | "lifecycle.finished"
-  | "abort_requested"
-  | "request"
-  | "renderer"
-  | "crash.detected"
-  /** A remote workspace's own chain for a forwarded run: remote evidence, never local. */
-  | "remote.chain"
-
-export interface JournalRow {
-  seq: number
-  time: number
-  bootId: string
-  kind: JournalKind
-  runId?: string
-  lifecycleId?: string
-  sessionId?: string
-  data: unknown
-}
+import { type JournalKind, JournalQueries, type JournalRow, type RecordIdKind, type RowFilter, toRow } from "./journal-queries.ts"
 
 export interface JournalLinks {
   runId?: string | undefined

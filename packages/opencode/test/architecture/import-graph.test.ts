@@ -5,6 +5,8 @@
  * - its browser-safe core (everything but provenance/node/) imports no Node builtin and uses no
  *   Node global, and neither does anything the app's entry (`opencode/provenance`) reaches;
  * - session/ and project/ import nothing of server/ (the bus is bus/, errors they throw api-error.ts);
+ * - session/ imports nothing of the instance store (runs are held by instances, not the reverse);
+ * - no two files import each other;
  * - the app imports nothing of the server but the browser-safe entry;
  * - Hono's context variables are typed (ContextVariableMap): no `c.get(...) as T` in src.
  */
@@ -73,6 +75,20 @@ describe("the import graph", () => {
   test("session/ and project/ import nothing of server/", () => {
     const found = [...violations(dir("session"), (i) => isFileIn(i, dir("server"))), ...violations(dir("project"), (i) => isFileIn(i, dir("server")))]
     expect(shown(found)).toEqual([])
+  })
+
+  test("session/ imports nothing of the instance store: runs never depend on what holds them", () => {
+    const store = dir("project/instance-store.ts")
+    const found = violations(dir("session"), (i) => i.target.kind === "file" && i.target.file === store)
+    expect(shown(found)).toEqual([])
+  })
+
+  test("no two files import each other (type-only imports included)", () => {
+    const importsFile = (from: string, to: string) => (graph.get(from) ?? []).some((i) => i.target.kind === "file" && i.target.file === to)
+    const loops = files.flatMap((file) =>
+      (graph.get(file) ?? []).flatMap((i) => (i.target.kind === "file" && file < i.target.file && importsFile(i.target.file, file) ? [`${where(file)} <-> ${where(i.target.file)}`] : [])),
+    )
+    expect([...new Set(loops)]).toEqual([])
   })
 
   test("the app imports nothing of the server but its browser-safe entry, opencode/provenance", () => {

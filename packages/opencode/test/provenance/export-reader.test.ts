@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
-import { explainText, readExport, type ReadResult, type ReadSuccess } from "../../src/provenance/export-reader.ts"
+import { explainText } from "../../src/provenance/explain.ts"
+import { readExport, type ReadResult, type ReadSuccess } from "../../src/provenance/export-reader.ts"
 import { IncidentChain } from "../../src/provenance/schemas.ts"
 
 const fixture = (name: string): Record<string, any> => JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), "utf8"))

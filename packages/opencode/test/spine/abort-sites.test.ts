@@ -27,8 +27,8 @@ interface Site {
 
 const ALLOWED: Site[] = [
   { file: "session/run-state.ts", code: "this.controller.abort(meta)", why: "the run controller itself: abort(InterruptMeta)", coveredBy: ["spine/lifecycle-routes.test.ts", "spine/user-stops.test.ts"] },
-  { file: "project/instance-store.ts", code: "this.closer.closeInstance(still, action, { reopen: true })", why: "load → load_reload on a context mismatch", coveredBy: ["spine/context-mismatch.test.ts"] },
-  { file: "project/instance-store.ts", code: "this.closer.closeInstance(target, action, { reopen: operation === \"reload\" })", why: "reload, dispose, dispose_directory, dispose_all children", coveredBy: ["spine/lifecycle-routes.test.ts", "spine/config-invalidation.test.ts", "spine/races.test.ts", "spine/process-exit.test.ts"] },
+  { file: "project/instance-store.ts", code: "this.closer.closeInstance(still, action, { reopen: reopens(action.operation) })", why: "load → load_reload on a context mismatch", coveredBy: ["spine/context-mismatch.test.ts"] },
+  { file: "project/instance-store.ts", code: "this.closer.closeInstance(target, action, { reopen: reopens(operation) })", why: "reload, dispose, dispose_directory, dispose_all children", coveredBy: ["spine/lifecycle-routes.test.ts", "spine/config-invalidation.test.ts", "spine/races.test.ts", "spine/process-exit.test.ts"] },
   { file: "project/close-primitive.ts", code: "method closeInstance", why: "the close primitive's definition", coveredBy: ["spine/lifecycle-routes.test.ts"] },
   { file: "project/close-primitive.ts", code: "run.abort(request)", why: "step 3 of the close primitive, a request just after a close (kept as late), and the user's cancel (through the store's cancel)", coveredBy: ["spine/lifecycle-routes.test.ts", "spine/races.test.ts", "spine/close-order.test.ts", "spine/user-stops.test.ts", "spine/late-cancel.test.ts"] },
   { file: "project/instance-store.ts", code: "run.state.abort({ kind: \"echo\", originKind, operation })", why: "a change another action handles: recorded, never a cause", coveredBy: ["spine/context-mismatch.test.ts", "spine/config-invalidation.test.ts"] },

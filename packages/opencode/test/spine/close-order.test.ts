@@ -5,14 +5,12 @@
  * a generation is lost: a dispose queued behind git init's lock, and a dispose or a user's cancel
  * arriving just after the close, are all on the run (`alsoRequestedBy`, the later ones `late`).
  */
-import { execFileSync } from "node:child_process"
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import os from "node:os"
+import { existsSync, rmSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { afterEach, describe, expect, test } from "vitest"
 import type { ProviderEvent, ProviderRequest } from "../../src/provider/provider.ts"
 import { finishedRun, startRun, startTestServer, type TestServer, waitFor } from "../harness.ts"
-import { aborted, delay, directoryKey, installProvider, lifecycleActions } from "./spine-helpers.ts"
+import { aborted, delay, directoryKey, installProvider, lifecycleActions, lingeringGitBin } from "./spine-helpers.ts"
 
 let server: TestServer
 afterEach(async () => {
@@ -21,10 +19,7 @@ afterEach(async () => {
 
 /** Puts a `git` on PATH that runs the real one, then lingers after `init` (git init's route holds the lock meanwhile). */
 function lingeringGit(): () => void {
-  const bin = mkdtempSync(path.join(os.tmpdir(), "oc-gitwrap-"))
-  const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim()
-  writeFileSync(path.join(bin, "git"), `#!/bin/sh\n"${realGit}" "$@"\nrc=$?\nif [ "$1" = init ]; then sleep 0.6; fi\nexit $rc\n`)
-  chmodSync(path.join(bin, "git"), 0o755)
+  const bin = lingeringGitBin(0.6)
   process.env.PATH = `${bin}${path.delimiter}${process.env.PATH}`
   return () => {
     process.env.PATH = process.env.PATH!.replace(`${bin}${path.delimiter}`, "")

@@ -5,12 +5,11 @@
  * `api_route` origin whose own change is never a rival cause.
  */
 import { execFileSync } from "node:child_process"
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import os from "node:os"
+import { existsSync, rmSync } from "node:fs"
 import path from "node:path"
 import { afterEach, beforeEach, describe, expect, test } from "vitest"
 import { appHeaders, finishedRun, incidentOf, startRun, startTestServer, type TestServer, waitFor } from "../harness.ts"
-import { directoryKey, lifecycleActions, link } from "./spine-helpers.ts"
+import { directoryKey, lifecycleActions, lingeringGitBin, link } from "./spine-helpers.ts"
 
 let server: TestServer
 beforeEach(async () => {
@@ -97,10 +96,7 @@ describe("POST /project/git/init", () => {
 
   test("a request that sees git init's change mid-flight is recorded on the run, never a rival cause", async () => {
     // A `git` that lingers after `init`, so the route holds the directory lock with the change made.
-    const bin = mkdtempSync(path.join(os.tmpdir(), "oc-gitwrap-"))
-    const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim()
-    writeFileSync(path.join(bin, "git"), `#!/bin/sh\n"${realGit}" "$@"\nrc=$?\nif [ "$1" = init ]; then sleep 0.6; fi\nexit $rc\n`)
-    chmodSync(path.join(bin, "git"), 0o755)
+    const bin = lingeringGitBin(0.6)
     const oldPath = process.env.PATH
     process.env.PATH = `${bin}${path.delimiter}${oldPath}`
     try {

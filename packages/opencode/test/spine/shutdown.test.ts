@@ -5,15 +5,14 @@
  * exits at once; a tool pointed at a FIFO cannot keep the process from exiting.
  */
 import { execFileSync } from "node:child_process"
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import os from "node:os"
+import { existsSync, rmSync } from "node:fs"
 import path from "node:path"
 import { afterAll, afterEach, describe, expect, test } from "vitest"
 import { createHost } from "../../src/host.ts"
 import type { ProviderEvent } from "../../src/provider/provider.ts"
 import { buildSessionExport } from "../../src/session/export.ts"
 import { spawnServer, type SpawnedServer, startRun, startTestServer, tempDir, type TestServer, waitFor } from "../harness.ts"
-import { directoryKey, installProvider } from "./spine-helpers.ts"
+import { directoryKey, installProvider, lingeringGitBin } from "./spine-helpers.ts"
 
 const dirs: string[] = []
 const procs: SpawnedServer[] = []
@@ -74,11 +73,8 @@ function readBack(dataDir: string, sessionId: string, runId: string) {
 
 /** A `git` on PATH that runs the real one, then lingers after `init`: git init's route holds the directory lock meanwhile. */
 function lingeringGit(seconds: number): string {
-  const bin = mkdtempSync(path.join(os.tmpdir(), "oc-gitwrap-"))
+  const bin = lingeringGitBin(seconds)
   dirs.push(bin)
-  const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim()
-  writeFileSync(path.join(bin, "git"), `#!/bin/sh\n"${realGit}" "$@"\nrc=$?\nif [ "$1" = init ]; then sleep ${seconds}; fi\nexit $rc\n`)
-  chmodSync(path.join(bin, "git"), 0o755)
   return `${bin}${path.delimiter}${process.env.PATH}`
 }
 

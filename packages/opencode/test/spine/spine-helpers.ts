@@ -1,4 +1,8 @@
 /** Helpers shared by the spine's interrupt tests (on top of ../harness.ts). */
+import { execFileSync } from "node:child_process"
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs"
+import os from "node:os"
+import path from "node:path"
 import type { Host } from "../../src/host.ts"
 import { directoryKey } from "../../src/project/directory-key.ts"
 import type { Provider, ProviderEvent, ProviderRequest } from "../../src/provider/provider.ts"
@@ -64,3 +68,16 @@ export function aborted(signal: AbortSignal): Promise<void> {
 }
 
 export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * A fresh directory holding a `git` that runs the real one and then lingers `seconds` after
+ * `init`, so git init's route holds the directory lock meanwhile. Put it first on PATH; the
+ * caller removes it.
+ */
+export function lingeringGitBin(seconds: number): string {
+  const bin = mkdtempSync(path.join(os.tmpdir(), "oc-gitwrap-"))
+  const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim()
+  writeFileSync(path.join(bin, "git"), `#!/bin/sh\n"${realGit}" "$@"\nrc=$?\nif [ "$1" = init ]; then sleep ${seconds}; fi\nexit $rc\n`)
+  chmodSync(path.join(bin, "git"), 0o755)
+  return bin
+}

@@ -5,7 +5,24 @@
 import { z } from "zod"
 import { codeToken, fieldPathToken, nameToken } from "../foreign-text.ts"
 import { deriveRetry, type RetryToolFact } from "../retry.ts"
-import { AlsoRequested, Classification, ErrorFact, type IncidentChain, InstanceRef, InterruptMeta, ProviderProgress, RunId, RunSummary, SessionId, ToolFact, WatchdogState } from "../schemas.ts"
+import {
+  AlsoRequested,
+  Classification,
+  ErrorFact,
+  type IncidentChain,
+  InstanceRef,
+  InterruptMeta,
+  MAX_ALSO_REQUESTED,
+  MAX_CLOSE_SITE,
+  MAX_SUMMARY_TOOLS,
+  ProviderProgress,
+  RunId,
+  RunSummary,
+  SessionId,
+  ToolFact,
+  WatchdogState,
+} from "../schemas.ts"
+import { unique } from "../unique.ts"
 
 /** Records read per list; beyond this the rest are dropped, with a warning that says how many. */
 export const MAX_RECORDS_PER_LIST = 200_000
@@ -201,7 +218,7 @@ function readRun(raw: unknown, index: number, fallbackSession: string | undefine
   const ownSession = SessionId.safeParse(raw.sessionId)
   const sessionId = ownSession.success ? ownSession.data : fallbackSession
 
-  const tools = Array.isArray(raw.tools) ? raw.tools.slice(0, 64).flatMap((tool) => okOr(ToolFact.safeParse(tool), [])) : []
+  const tools = Array.isArray(raw.tools) ? raw.tools.slice(0, MAX_SUMMARY_TOOLS).flatMap((tool) => okOr(ToolFact.safeParse(tool), [])) : []
   const v1Tool = v1ToolFacts.safeParse(raw.tool)
   const toolFactsRecorded = typeof raw.toolFactsRecorded === "boolean" ? raw.toolFactsRecorded : Array.isArray(raw.tools) || v1Tool.success
   // The version 1 field export kept only whether a tool had started, not its kind.
@@ -224,7 +241,7 @@ function readRun(raw: unknown, index: number, fallbackSession: string | undefine
     finishedAt: nonNegativeInt(raw.finishedAt) ?? 0,
     classification: classification.success ? classification.data : "unknown_interrupt",
     interrupt,
-    alsoRequestedBy: Array.isArray(raw.alsoRequestedBy) ? raw.alsoRequestedBy.slice(0, 64).flatMap((item) => okOr(AlsoRequested.safeParse(item), [])) : [],
+    alsoRequestedBy: Array.isArray(raw.alsoRequestedBy) ? raw.alsoRequestedBy.slice(0, MAX_ALSO_REQUESTED).flatMap((item) => okOr(AlsoRequested.safeParse(item), [])) : [],
     provider: okOr(ProviderProgress.safeParse(raw.provider), { chunks: 0, progress: providerRaw.progress === true }),
     watchdog: okOr(WatchdogState.safeParse(raw.watchdog), { fired: watchdogRaw.fired === true }),
     visibleOutput,
@@ -232,7 +249,7 @@ function readRun(raw: unknown, index: number, fallbackSession: string | undefine
     toolFactsRecorded,
     error: okOr(ErrorFact.safeParse(raw.error), undefined),
     retry,
-    closeSite: typeof raw.closeSite === "string" && raw.closeSite.length <= 64 ? raw.closeSite : undefined,
+    closeSite: typeof raw.closeSite === "string" && raw.closeSite.length <= MAX_CLOSE_SITE ? raw.closeSite : undefined,
     missing: Array.isArray(raw.missing) ? raw.missing.filter((name): name is string => typeof name === "string" && name.length <= 64).slice(0, 32) : [],
     // Written from version 2 on by builds that link resends; a link that does not parse is dropped.
     resendOf: okOr(RunId.safeParse(raw.resendOf), undefined),
@@ -280,8 +297,4 @@ function fieldNames(keys: string[], prefix: string): string[] {
 
 export function cap(names: string[]): string[] {
   return unique(names).slice(0, MAX_UNKNOWN_FIELDS)
-}
-
-export function unique<T>(values: readonly T[]): T[] {
-  return [...new Set(values)]
 }

@@ -1,6 +1,7 @@
 /** Version 1: messages only, or runs with the sparse facts of the first field export. */
 import { deriveIncidentChains } from "../incident-chain.ts"
-import { asList, cap, emptyResult, fail, isObject, type Json, NOT_IN_MESSAGES_ONLY, readMessages, type ReadResult, readRuns, readSession, TOP_LEVEL_FIELDS, unique, unknownKeys } from "./common.ts"
+import { asList, cap, emptyResult, fail, isObject, type Json, NOT_IN_MESSAGES_ONLY, readMessages, type ReadResult, readRuns, readSession, TOP_LEVEL_FIELDS, unknownKeys } from "./common.ts"
+import { unique } from "../unique.ts"
 
 /** What a version 1 file with run diagnostics cannot contain. */
 const NOT_IN_V1_DIAGNOSTICS = ["origin", "request", "renderer_action", "lifecycle_action", "interrupt_meta", "tool_kinds", "crash_evidence"]

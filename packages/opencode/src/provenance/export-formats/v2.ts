@@ -8,7 +8,8 @@ import { deriveIncidentChains, recheckChain } from "../incident-chain.ts"
 import { codeToken, nameToken } from "../foreign-text.ts"
 import { plain } from "../plain-text.ts"
 import { ClientAction, CrashEvidence, IncidentChain, LifecycleAction, Origin, RequestContext } from "../schemas.ts"
-import { asList, cap, emptyResult, isObject, type Json, readList, readMessages, readRuns, readSession, type ReadSuccess, TOP_LEVEL_FIELDS, unique, unknownKeys } from "./common.ts"
+import { asList, cap, emptyResult, isObject, type Json, readList, readMessages, readRuns, readSession, type ReadSuccess, TOP_LEVEL_FIELDS, unknownKeys } from "./common.ts"
+import { unique } from "../unique.ts"
 
 const DIAGNOSTICS_FIELDS = new Set(["runs", "lifecycle", "requests", "renderer", "crashes", "truncated", "degraded"])
 const MAX_NAMED_WARNINGS = 10

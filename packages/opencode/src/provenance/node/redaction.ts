@@ -6,7 +6,7 @@
 import { createHmac } from "node:crypto"
 import { ErrorFact } from "../schemas.ts"
 import { cutText } from "../plain-text.ts"
-import { SECRET_KEY_WORDS } from "../secret-names.ts"
+import { applyRules, SECRET_RULES, TOKEN_RULES } from "../secret-rules.ts"
 
 export interface PathDigest {
   digest: string
@@ -29,76 +29,6 @@ const DEFAULT_MAX_LEN = 160
 // Scrubbing works on a bounded prefix so a huge message cannot cost much; the cut falls back to a
 // whitespace boundary so no partial secret survives unmatched at the edge.
 const SCRUB_WINDOW = 8192
-
-interface SecretRule {
-  kind: string
-  pattern: RegExp
-  replace: (match: string, ...groups: string[]) => string
-}
-
-const marker = (kind: string) => `[redacted:${kind}]`
-
-/** Applied in order: the most specific shapes first, so a generic rule never half-matches them. */
-const SECRET_RULES: SecretRule[] = [
-  {
-    kind: "private_key",
-    pattern: /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g,
-    replace: () => marker("private_key"),
-  },
-  {
-    kind: "jwt",
-    pattern: /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g,
-    replace: () => marker("jwt"),
-  },
-  {
-    kind: "authorization",
-    pattern: /\b(authorization|proxy-authorization)(["']?\s*[:=]\s*["']?)(?:(?:bearer|basic|token|digest)\s+)?[^\s"',;]+/gi,
-    replace: (_m, key, sep) => `${key}${sep}${marker("authorization")}`,
-  },
-  {
-    kind: "bearer",
-    pattern: /\b(bearer)\s+[A-Za-z0-9._~+/=-]+/gi,
-    replace: (_m, word) => `${word} ${marker("bearer")}`,
-  },
-  {
-    kind: "url_credentials",
-    pattern: /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi,
-    replace: (_m, scheme) => `${scheme}${marker("url_credentials")}@`,
-  },
-  {
-    // key=value, key: value, "key": "value", key='value'; the key itself stays visible.
-    kind: "key_value",
-    pattern: new RegExp(
-      `(["']?)([A-Za-z0-9_.-]*(${SECRET_KEY_WORDS})[A-Za-z0-9_.-]*)\\1(\\s*[:=]\\s*)("(?:[^"\\\\]|\\\\.)*"|'[^']*'|[^\\s,;&}\\])]+)`,
-      "gi",
-    ),
-    replace: (match, quote, key, keyword, sep, value) => {
-      const bare = value.replace(/^["']|["']$/g, "")
-      if (bare.startsWith("[redacted:") || bare.length === 0) return match
-      const kind = keyword.toLowerCase().replace(/[-]/g, "_").replace(/^apikey$/, "api_key").replace(/^privatekey$/, "private_key")
-      const valueQuote = value.startsWith('"') ? '"' : value.startsWith("'") ? "'" : ""
-      return `${quote}${key}${quote}${sep}${valueQuote}${marker(kind)}${valueQuote}`
-    },
-  },
-  { kind: "api_key", pattern: /\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_-]{16,}/g, replace: () => marker("api_key") },
-  { kind: "github_token", pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})/g, replace: () => marker("github_token") },
-  { kind: "gitlab_token", pattern: /\bglpat-[A-Za-z0-9_-]{20,}/g, replace: () => marker("gitlab_token") },
-  { kind: "slack_token", pattern: /\bxox[abposr]-[A-Za-z0-9-]{10,}/g, replace: () => marker("slack_token") },
-  { kind: "aws_key", pattern: /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, replace: () => marker("aws_key") },
-  { kind: "google_api_key", pattern: /\bAIza[0-9A-Za-z_-]{35}/g, replace: () => marker("google_api_key") },
-  { kind: "npm_token", pattern: /\bnpm_[A-Za-z0-9]{36}/g, replace: () => marker("npm_token") },
-]
-
-/** Generic long tokens, applied after paths are digested so a path is never read as a token. */
-const TOKEN_RULES: SecretRule[] = [
-  { kind: "hex_token", pattern: /\b[a-fA-F0-9]{32,}\b/g, replace: () => marker("hex_token") },
-  {
-    kind: "token",
-    pattern: /(?<![A-Za-z0-9+_=-])[A-Za-z0-9+_-]{32,}={0,2}(?![A-Za-z0-9+_=-])/g,
-    // Only strings that mix letters and digits: long words and identifiers stay readable.
-    replace: (match) => (/[0-9]/.test(match) && /[A-Za-z]/.test(match) ? marker("token") : match),
-  },
-]
 
 // An absolute path starts at a boundary: POSIX with at least two segments (so `/health` stays
 // readable) and not right after an HTTP method (a route), `~/...`, `file://...`, or a Windows
@@ -137,9 +67,9 @@ export function createRedactor(salt: string): Redactor {
     }
     // Control characters (terminal escapes included) never reach a kept excerpt.
     let out = window.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ")
-    for (const rule of SECRET_RULES) out = out.replace(rule.pattern, rule.replace as (m: string, ...g: any[]) => string)
+    out = applyRules(out, SECRET_RULES)
     out = out.replace(PATH_PATTERN, (path) => `[path:${digest(path.replace(/^file:\/\//, ""))}]`)
-    for (const rule of TOKEN_RULES) out = out.replace(rule.pattern, rule.replace as (m: string, ...g: any[]) => string)
+    out = applyRules(out, TOKEN_RULES)
     out = out.replace(/\s+/g, " ").trim()
     const truncated = text.length > window.length
     return truncate(out, Math.max(1, maxLen), truncated)

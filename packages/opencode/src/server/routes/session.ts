@@ -2,13 +2,14 @@
 import { Hono, type Context } from "hono"
 import { z } from "zod"
 import { ProviderError } from "../../provider/provider.ts"
-import { InstanceError } from "../../project/instance-store.ts"
-import { publicSession, RunConflictError } from "../../session/processor.ts"
+import { InstanceError } from "../../session/instance-error.ts"
+import { isReopening } from "../../project/instance.ts"
+import { RunConflictError } from "../../session/processor.ts"
+import { publicSession } from "../../session/session-store.ts"
 import { buildSessionExport, sessionIncidents } from "../../session/export.ts"
-import { MAX_MODEL_REF } from "../../session/run-observability/summary.ts"
 import type { Host } from "../../host.ts"
 import type { SessionInfo } from "../../session/session-store.ts"
-import { RunId } from "../../provenance/schemas.ts"
+import { MAX_MODEL_REF, RunId } from "../../provenance/schemas.ts"
 import type { Run } from "../../provenance/wire.ts"
 import { requestDirectory } from "../directory.ts"
 import { ApiError, parseInput, parseJsonBody, StorageUnavailableError } from "../errors.ts"
@@ -102,9 +103,7 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
         if (err instanceof RunConflictError) throw new ApiError(409, "run_active", "this session already has an active run")
         if (err instanceof InstanceError) {
           // A reload that began between load and start: wait for its new generation once more.
-          const current = instances.get(session.directoryKey)
-          const reopening = current?.closingBy && (current.closingBy.operation === "reload" || current.closingBy.operation === "load_reload")
-          if (reopening && attempt < 3) continue
+          if (isReopening(instances.get(session.directoryKey)) && attempt < 3) continue
           throw new ApiError(409, "instance_closing", "the project instance is closing; try again")
         }
         throw err

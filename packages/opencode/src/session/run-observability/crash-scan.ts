@@ -9,11 +9,11 @@
 import { existsSync } from "node:fs"
 import path from "node:path"
 import { deriveRetry } from "../../provenance/retry.ts"
-import { CrashEvidence, type LifecycleAction, RunSummary, type ToolFact } from "../../provenance/schemas.ts"
+import { CrashEvidence, type LifecycleAction, MAX_MODEL_REF, RunSummary, type ToolFact } from "../../provenance/schemas.ts"
 import type { DB } from "../../storage/database.ts"
 import type { Journal } from "../../storage/journal.ts"
 import type { RunRecord, SessionStore } from "../session-store.ts"
-import { cut, keptTools, MAX_MODEL_REF } from "./summary.ts"
+import { cut, keptTools } from "./summary.ts"
 
 /** A boot whose heartbeat is older than this is gone, even if a process with its pid exists. */
 export const BOOT_STALE_MS = 30_000

@@ -2,9 +2,20 @@
  * A run's summary (hop 5): its classification from the interrupt on its signal, the facts retry
  * safety is judged from, and what is missing when the run was closed without a cause.
  */
-import { classifyInterrupt, interruptMetaFromReason, type RunOutcome } from "../../provenance/classification.ts"
+import { decideStop, type RunOutcome } from "../../provenance/classification.ts"
 import { deriveRetry } from "../../provenance/retry.ts"
-import { type ErrorFact, ProviderProgress, RunId, RunSummary, ToolFact, WatchdogState } from "../../provenance/schemas.ts"
+import {
+  type ErrorFact,
+  MAX_ALSO_REQUESTED,
+  MAX_MODEL_REF,
+  MAX_SUMMARY_TOOLS,
+  MAX_TOOL_FIELD,
+  ProviderProgress,
+  RunId,
+  RunSummary,
+  ToolFact,
+  WatchdogState,
+} from "../../provenance/schemas.ts"
 import { cutText } from "../../provenance/plain-text.ts"
 import type { RunState } from "../run-state.ts"
 
@@ -23,9 +34,7 @@ export interface SummaryInput {
  */
 export function buildRunSummary(input: SummaryInput): RunSummary {
   const { run } = input
-  const reason = input.abortedBeforeFinish ? run.signal.reason : undefined
-  const meta = interruptMetaFromReason(reason)
-  const classification = classifyInterrupt(meta, input.abortedBeforeFinish, input.outcome)
+  const { classification, interrupt, error } = decideStop(run.signal.reason, input.abortedBeforeFinish, input.outcome, input.error)
   const missing: string[] = []
   let closeSite: string | undefined
   if (classification === "unknown_interrupt") {
@@ -44,15 +53,14 @@ export function buildRunSummary(input: SummaryInput): RunSummary {
     startedAt: run.startedAt,
     finishedAt: input.finishedAt ?? Date.now(),
     classification,
-    ...(meta ? { interrupt: meta } : {}),
+    ...(interrupt ? { interrupt } : {}),
     alsoRequestedBy: run.alsoRequestedBy.slice(0, MAX_ALSO_REQUESTED),
     provider: { ...run.provider },
     watchdog: { ...run.watchdog },
     visibleOutput: run.visibleOutput,
     ...kept,
     toolFactsRecorded: true,
-    // Errors thrown after the signal aborted are consequences of the close, not kept as the cause.
-    ...(input.error && !input.abortedBeforeFinish ? { error: input.error } : {}),
+    ...(error ? { error } : {}),
     // Judged from every tool the run started, kept or dropped.
     retry: deriveRetry({ tools: run.tools, toolFactsRecorded: true, visibleOutput: run.visibleOutput }),
     ...(closeSite ? { closeSite } : {}),
@@ -94,11 +102,6 @@ export function fallbackRunSummary(run: RunState, input: { seq: number; closeSit
     ...(RunId.safeParse(run.resendOf).success ? { resendOf: run.resendOf } : {}),
   })
 }
-
-export const MAX_SUMMARY_TOOLS = 64
-export const MAX_MODEL_REF = 128
-const MAX_ALSO_REQUESTED = 64
-const MAX_TOOL_FIELD = 64
 
 /** `text` cut to `max` UTF-16 units (the schema's bound), ending in "…" when cut, never inside a character. */
 export function cut(text: string, max: number): string {
