@@ -201,11 +201,13 @@ function readRun(raw: unknown, index: number, fallbackSession: string | undefine
   const ownSession = SessionId.safeParse(raw.sessionId)
   const sessionId = ownSession.success ? ownSession.data : fallbackSession
 
-  const tools = Array.isArray(raw.tools) ? raw.tools.slice(0, 64).flatMap((tool) => okOr(ToolFact.safeParse(tool), [])) : []
+  const listed = Array.isArray(raw.tools) ? raw.tools.flatMap((tool) => okOr(ToolFact.safeParse(tool), [])) : []
+  const tools = keptTools(listed)
   const v1Tool = v1ToolFacts.safeParse(raw.tool)
   const toolFactsRecorded = typeof raw.toolFactsRecorded === "boolean" ? raw.toolFactsRecorded : Array.isArray(raw.tools) || v1Tool.success
-  // The version 1 field export kept only whether a tool had started, not its kind.
-  const retryTools: RetryToolFact[] = [...tools, ...(v1Tool.success && v1Tool.data.executionStarted ? [{ kind: "unknown" as const }] : [])]
+  // Retry is judged from every tool the file lists, not only those a summary keeps. The version 1
+  // field export kept only whether a tool had started, not its kind.
+  const retryTools: RetryToolFact[] = [...listed, ...(v1Tool.success && v1Tool.data.executionStarted ? [{ kind: "unknown" as const }] : [])]
   const visibleOutput = raw.visibleOutput === true
   const retry = deriveRetry({ tools: retryTools, toolFactsRecorded, visibleOutput })
   const claimed = raw.retry
@@ -245,6 +247,17 @@ function readRun(raw: unknown, index: number, fallbackSession: string | undefine
     retryDisagrees,
     interruptUnreadable: interruptParsed !== undefined && !interruptParsed.success,
   }
+}
+
+/** A summary's bound on its tools (`RunSummary.tools`). */
+const MAX_SUMMARY_TOOLS = 64
+
+/** The tools a summary can hold: all up to the bound, beyond it side effects first, in the order the file lists them. */
+function keptTools(listed: ToolFact[]): ToolFact[] {
+  if (listed.length <= MAX_SUMMARY_TOOLS) return listed
+  const sideEffects = listed.filter((tool) => tool.kind !== "read").slice(0, MAX_SUMMARY_TOOLS)
+  const keep = new Set([...sideEffects, ...listed.filter((tool) => tool.kind === "read").slice(0, MAX_SUMMARY_TOOLS - sideEffects.length)])
+  return listed.filter((tool) => keep.has(tool))
 }
 
 function okOr<T, F>(parsed: { success: true; data: T } | { success: false }, fallback: F): T | F {
