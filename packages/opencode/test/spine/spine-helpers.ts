@@ -1,4 +1,6 @@
 /** Helpers shared by the spine's interrupt tests (on top of ../harness.ts). */
+import { createHash } from "node:crypto"
+import { readFileSync } from "node:fs"
 import type { Host } from "../../src/host.ts"
 import { directoryKey } from "../../src/project/directory-key.ts"
 import type { Provider, ProviderEvent, ProviderRequest } from "../../src/provider/provider.ts"
@@ -64,3 +66,20 @@ export function aborted(signal: AbortSignal): Promise<void> {
 }
 
 export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Waits until the global config's watcher has judged the file as it is now (our write's echo, or
+ * an outside edit): the moment a wrong second dispose_all would already have begun. Tests wait on
+ * this instead of a fixed sleep. Call `watchGlobalConfigChecks` before the write.
+ */
+export function watchGlobalConfigChecks(host: Host): { judged(): Promise<void> } {
+  const seen: string[] = []
+  const isOwnWrite = host.globalConfig.isOwnWrite.bind(host.globalConfig)
+  host.globalConfig.isOwnWrite = (digest: string) => {
+    seen.push(digest)
+    return isOwnWrite(digest)
+  }
+  return {
+    judged: () => waitFor(() => seen.includes(createHash("sha256").update(readFileSync(host.globalConfig.file)).digest("hex"))),
+  }
+}
