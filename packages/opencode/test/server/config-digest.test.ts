@@ -83,7 +83,7 @@ describe("config digest precondition", () => {
       expect(read.body.error.code).toBe("config_unreadable")
       expect(read.body.error.message).toMatch(new RegExp(`^${name.replace(".", "\\.")} cannot be read`))
       expect(read.body.error.message).not.toContain(dir)
-      for (const headers of [{ "if-match": '"none"' }, {}]) {
+      for (const headers of [{ "if-match": '"none"' }, {}] as Record<string, string>[]) {
         for (const method of ["PATCH", "PUT"] as const) {
           const written = await server.call(method, route, { directory: dir, body: { note: "mine" }, headers })
           expect(written.status, `${method} ${JSON.stringify(headers)}`).toBe(409)
