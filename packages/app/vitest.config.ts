@@ -7,7 +7,7 @@ export default defineProject({
     name: "app",
     setupFiles: ["./test/setup.ts"],
     environment: "happy-dom",
-    include: ["test/**/*.test.{ts,tsx}", "src/**/__tests__/**/*.test.{ts,tsx}"],
+    include: ["test/**/*.test.{ts,tsx}"],
     testTimeout: 20_000,
   },
 })

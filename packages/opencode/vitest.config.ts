@@ -4,8 +4,8 @@ export default defineProject({
   test: {
     name: "opencode",
     environment: "node",
-    // test/ for cross-cutting suites; src/**/__tests__ for tests kept beside their code.
-    include: ["test/**/*.test.ts", "src/**/*.test.ts"],
+    // Every test lives under test/, by domain (test/architecture/test-config.test.ts keeps this list true).
+    include: ["test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",

@@ -60,7 +60,8 @@ export interface Host {
    * Names of what is degraded right now (`/health`'s `degraded`): storage faults
    * (`storage_full`, `storage_locked`, `storage_read_only`, `storage_io_error`), a journal
    * backlog, lost journal records, a database recovered or unavailable at start, a failed
-   * crash scan. A fresh array on every read; a fault that clears leaves it.
+   * crash scan, a close a watcher started that failed. A fresh array on every read; a fault that
+   * clears leaves it.
    */
   readonly degraded: string[]
   /**
@@ -187,6 +188,7 @@ export function createHost(options: HostOptions): Host {
     timers.push(pulse)
   }
 
+  const currentDegraded = () => [...new Set([...degraded, ...journal.degraded(), ...(instances.watcherCloseFailures > 0 ? ["watcher_close_failed"] : [])])]
   let closed = false
   return {
     db,
@@ -207,10 +209,10 @@ export function createHost(options: HostOptions): Host {
     },
     lifecycle,
     get degraded() {
-      return [...new Set([...degraded, ...journal.degraded()])]
+      return currentDegraded()
     },
     health() {
-      return { degraded: [...new Set([...degraded, ...journal.degraded()])], journal: journal.health() }
+      return { degraded: currentDegraded(), journal: journal.health() }
     },
     close() {
       if (closed) return

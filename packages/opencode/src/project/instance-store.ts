@@ -90,6 +90,7 @@ export class InstanceStore {
   private readonly settleTimeoutMs: number
 
   private readonly closer: InstanceCloser
+  private watcherFailures = 0
 
   constructor(private readonly options: InstanceStoreOptions) {
     this.settleTimeoutMs = options.settleTimeoutMs ?? 5000
@@ -352,12 +353,29 @@ export class InstanceStore {
       fileKey: this.options.redactor.digest(`${instance.directoryKey}/${CONFIG_FILE}`),
       change,
     }
-    void this.disposeDirectory(instance.directoryKey, origin).catch(() => {})
+    void this.disposeDirectory(instance.directoryKey, origin).catch((err) => this.watcherCloseFailed(err, "config_watch"))
   }
 
   private onDirectoryGone(instance: Instance): void {
     if (instance.state !== "open" || this.instances.get(instance.directoryKey) !== instance) return
-    void this.disposeDirectory(instance.directoryKey, { kind: "server_handler", handler: "directory_watch" }).catch(() => {})
+    void this.disposeDirectory(instance.directoryKey, { kind: "server_handler", handler: "directory_watch" }).catch((err) =>
+      this.watcherCloseFailed(err, "directory_watch"),
+    )
+  }
+
+  /** Closes a watcher started that failed; `/health` names `watcher_close_failed` while any has. */
+  get watcherCloseFailures(): number {
+    return this.watcherFailures
+  }
+
+  /**
+   * A close no request waits for (a watcher's) failed: nobody would see its error, so it is
+   * counted for `/health` and logged as its code and class, never its text.
+   */
+  watcherCloseFailed(err: unknown, watcher: "config_watch" | "directory_watch" | "global_config_watch"): void {
+    this.watcherFailures++
+    const fact = this.options.redactor.errorFact(err)
+    console.error(`${watcher}: the close it started failed (${fact.class}, code ${fact.code})`)
   }
 
   /** Step 1: the action is journalled durably and announced before it takes effect. */

@@ -374,7 +374,8 @@ export function excerptOf(text: string, apiKey?: string): string {
   if (scrubbed.length <= ERROR_EXCERPT_CHARS) return scrubbed
   // Never cut through a marker, so a truncated excerpt cannot reveal part of a secret.
   let cut = cutText(scrubbed, ERROR_EXCERPT_CHARS + 1, "units").slice(0, -1)
-  const openMarker = cut.lastIndexOf("[redacted:")
-  if (openMarker !== -1 && !cut.slice(openMarker).includes("]")) cut = cut.slice(0, openMarker)
+  // The cut may fall inside "[redacted:" itself, so look at the last bracket, not the last whole prefix.
+  const open = cut.lastIndexOf("[")
+  if (open > cut.lastIndexOf("]") && scrubbed.startsWith("[redacted:", open)) cut = cut.slice(0, open)
   return `${cut}…`
 }

@@ -86,7 +86,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (host.globalConfig.isOwnWrite(digest)) return
       void host.instances
         .disposeAll({ kind: "config_invalidation", scope: "global", fileKey: host.redactor.digest(host.globalConfig.file), change })
-        .catch(() => {})
+        .catch((err) => host.instances.watcherCloseFailed(err, "global_config_watch"))
     },
   })
   host.globalConfig.setWatch(stopGlobalWatch)

@@ -8,7 +8,7 @@ import { readFileSync, statSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { afterEach, describe, expect, test } from "vitest"
 import { finishedRun, startTestServer, type TestServer } from "../harness.ts"
-import { lifecycleActions } from "../spine/spine-helpers.ts"
+import { lifecycleActions, watchGlobalConfigChecks } from "../spine/spine-helpers.ts"
 
 const open: TestServer[] = []
 afterEach(async () => {
@@ -30,13 +30,14 @@ describe("PATCH /global/config", () => {
     const s = await server()
     const project = s.project()
     expect((await s.call("POST", "/session", { directory: project, body: {} })).status).toBe(200)
+    const watcher = watchGlobalConfigChecks(s.running.host)
     const patches = await Promise.all(Array.from({ length: 8 }, (_, i) => s.call("PATCH", "/global/config", { body: { [`key${i}`]: i } })))
     for (const patch of patches) expect(patch.status).toBe(200)
     const onDisk = JSON.parse(readFileSync(path.join(s.dataDir, "config.json"), "utf8"))
     for (let i = 0; i < 8; i++) expect(onDisk[`key${i}`]).toBe(i)
     expect((await s.call("GET", "/global/config")).body).toMatchObject(Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`key${i}`, i])))
-    // Let any watcher echo arrive: none may be read as an outside edit.
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    // The watcher has judged the file as the last PATCH left it: every echo before it too, none read as an outside edit.
+    await watcher.judged()
     const disposals = lifecycleActions(s.running.host).filter((action) => action.operation === "dispose_all")
     expect(disposals.length).toBeGreaterThan(0)
     for (const action of disposals) expect((action.origin as { request?: unknown; writtenByRoute?: boolean }).writtenByRoute).toBe(true)
@@ -68,17 +69,20 @@ describe("PATCH /global/config", () => {
     const s = await server()
     const project = s.project()
     const file = path.join(s.dataDir, "config.json")
+    const watcher = watchGlobalConfigChecks(s.running.host)
     // Written by hand: compact, another key order than the route would write.
     writeFileSync(file, '{"note":"hand","model":"scripted/quick"}')
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    // The watcher's dispose_all for the hand edit is in before the count is taken.
+    await watcher.judged()
     expect((await s.call("POST", "/session", { directory: project, body: {} })).status).toBe(200)
     const before = lifecycleActions(s.running.host).filter((action) => action.operation === "dispose_all").length
-    const mtime = statSync(file).mtimeMs
+    const { mtimeMs, ino } = statSync(file)
     const patch = await s.call("PATCH", "/global/config", { body: { model: "scripted/quick", note: "hand" } })
     expect(patch.status).toBe(200)
+    // Not written (a write renames a new file over it, so the inode would change): no watcher event can follow.
     expect(readFileSync(file, "utf8")).toBe('{"note":"hand","model":"scripted/quick"}')
-    expect(statSync(file).mtimeMs).toBe(mtime)
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(statSync(file)).toMatchObject({ mtimeMs, ino })
+    // The route's own close happens before it answers.
     expect(lifecycleActions(s.running.host).filter((action) => action.operation === "dispose_all").length).toBe(before)
   })
 

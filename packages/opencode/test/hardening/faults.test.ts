@@ -5,10 +5,11 @@
  * says what is degraded in `/health`, finishes runs with exactly one summary, and recovers when
  * the fault clears: a journal row that could not be written is written later or counted as lost.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process"
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process"
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs"
 import http from "node:http"
 import path from "node:path"
+import { promisify } from "node:util"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
 import type { SequencedEvent } from "../../src/bus/index.ts"
 import { startFakeOpenAI, startEventStream, sendEvent, textChunk } from "../export/fake-openai.ts"
@@ -381,39 +382,23 @@ describe("a provider that hangs or disconnects mid-stream (OpenAI-compatible, lo
 })
 
 describe("the journal's backlog is bounded, and what falls off it is counted", () => {
-  it("past MAX_BACKLOG rows the oldest are counted as lost (request rows first), reported in degraded, and the rest written on recovery", async () => {
-    const { openDatabase } = await import("../../src/storage/database.ts")
-    const { Journal, MAX_BACKLOG } = await import("../../src/storage/journal.ts")
-    const Database = (await import("better-sqlite3")).default
+  it("past MAX_BACKLOG rows the oldest are counted as lost (request rows first), reported in degraded, and the rest written in order on recovery", async () => {
     const dataDir = tempDir("oc-backlog-")
-    const db = openDatabase(dataDir)
-    const journal = new Journal(db, "boot_test")
-    const other = new Database(path.join(dataDir, "opencode.db"))
-    other.exec("BEGIN EXCLUSIVE")
-    other.prepare("INSERT INTO meta (key, value) VALUES ('x', 'y')").run()
-    try {
-      // Never a throw into the caller.
-      for (let i = 0; i < 100; i++) journal.append("request", {}, { requestId: `req_${i}` })
-      for (let i = 0; i < MAX_BACKLOG; i++) journal.append("run.started", { runId: `run_${i}` }, { runId: `run_${i}` })
-      const health = journal.health()
-      expect(health.backlog).toBe(MAX_BACKLOG)
-      expect(health.lost).toBe(100)
-      expect(health.faults).toEqual(["storage_locked"])
-      expect(journal.degraded()).toEqual(["storage_locked", "journal_backlog", "journal_records_lost"])
-      // The request rows went first; every run row is still held.
-      expect(journal.rows({ kinds: ["run.started"] })).toHaveLength(MAX_BACKLOG)
-      expect(journal.rows({ kinds: ["request"] })).toHaveLength(0)
-    } finally {
-      other.exec("COMMIT")
-      other.close()
-    }
-    expect(journal.flush()).toBe(true)
-    expect((db.prepare("SELECT count(*) AS n FROM journal WHERE kind = 'run.started'").get() as { n: number }).n).toBe(MAX_BACKLOG)
-    expect(journal.degraded()).toEqual(["journal_records_lost"])
+    // In a process of its own, with a deadline: a journal that never returns fails here instead of hanging the worker.
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "journal-backlog.scenario.ts"), dataDir], {
+      cwd: path.resolve(import.meta.dirname, ".."),
+      timeout: 20_000,
+      killSignal: "SIGKILL",
+    }).catch((err: { killed?: boolean; stderr?: string }) => {
+      throw new Error(err.killed ? "the journal scenario did not finish within 20 s" : `the journal scenario failed: ${err.stderr ?? err}`)
+    })
+    const { maxBacklog, locked, recovered, afterClose } = JSON.parse(stdout)
+    expect(locked.health).toMatchObject({ backlog: maxBacklog, lost: 100, faults: ["storage_locked"] })
+    expect(locked.degraded).toEqual(["storage_locked", "journal_backlog", "journal_records_lost"])
+    // The request rows went first; every run row is still held.
+    expect(locked).toMatchObject({ runRows: maxBacklog, requestRows: 0 })
+    expect(recovered).toEqual({ flushed: true, written: maxBacklog, inOrder: true, degraded: ["journal_records_lost"] })
     // Writes after close are counted, not thrown.
-    journal.close()
-    db.close()
-    expect(() => journal.append("run.finished", { runId: "run_late" }, {})).not.toThrow()
-    expect(journal.health().lost).toBe(101)
+    expect(afterClose).toEqual({ threw: false, lost: 101 })
   })
 })

@@ -223,6 +223,9 @@ describe("hostile provenance headers", () => {
 
   it.each(hostileIds)("action id %j is dropped and recorded as invalid; the request is served", async (id) => {
     const dir = server.project()
+    const { db } = server.running.host
+    const journalRows = () => (db.prepare("SELECT count(*) AS n FROM journal").get() as { n: number }).n
+    const rowsBefore = journalRows()
     const res = await raw(
       server.url,
       `POST /instance/reload HTTP/1.1\nhost: 127.0.0.1\nx-opencode-directory: ${encodeURIComponent(dir)}\nx-opencode-client: app/0.1.0\nx-opencode-action-name: instance.reload\nx-opencode-action-id: ${Buffer.from(id, "utf8").toString("latin1")}\ncontent-length: 0`,
@@ -234,8 +237,9 @@ describe("hostile provenance headers", () => {
     expect(record.actionHeader).toBe("invalid")
     expect(record.actionId).toBeUndefined()
     expect(JSON.stringify(record)).not.toContain("DROP TABLE")
-    // The journal table is intact.
-    expect(server.running.host.db.prepare("SELECT count(*) AS n FROM journal").get()).toBeTruthy()
+    // The journal table is intact: it kept its rows and took this request's, read back from the database itself.
+    expect(journalRows()).toBeGreaterThan(rowsBefore)
+    expect(db.prepare("SELECT count(*) AS n FROM journal WHERE kind = 'request' AND data LIKE ?").get(`%"${requestId}"%`)).toEqual({ n: 1 })
   })
 
   it("a CRLF in a header value cannot smuggle a second header or response: it is refused or split, never trusted", async () => {

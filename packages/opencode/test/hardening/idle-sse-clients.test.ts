@@ -56,7 +56,7 @@ async function longRun(base: string, directory: string): Promise<void> {
   const dir = { "x-opencode-directory": encodeURIComponent(directory), "content-type": "application/json" }
   const session = (await (await fetch(`${base}/session`, { method: "POST", headers: dir, body: "{}" })).json()) as { id: string }
   const prompt = (await (await fetch(`${base}/session/${session.id}/prompt`, { method: "POST", headers: dir, body: JSON.stringify({ text: "go", model: "openai/long" }) })).json()) as { runId: string }
-  expect(prompt.runId).toBeTruthy()
+  expect(prompt.runId).toMatch(/^run_/)
   await waitFor(async () => {
     const runs = (await call(base, "GET", `/session/${session.id}/run`)) as { runId: string; summary?: { classification: string } }[]
     const summary = runs.find((run) => run.runId === prompt.runId)?.summary

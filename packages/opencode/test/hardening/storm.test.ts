@@ -20,7 +20,10 @@ import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import { promisify } from "node:util"
 import { afterAll, expect, it } from "vitest"
+import { Origin } from "../../src/provenance/schemas.ts"
 import { countSubscriptions, startTestServer, waitFor, type TestServer } from "../harness.ts"
+
+const ORIGIN_KINDS = Origin.options.map((option) => option.shape.kind.value)
 
 const run = promisify(execFile)
 const DIRECTORIES = 10
@@ -187,7 +190,7 @@ it("100 runs across 10 directories through 1,000 overlapping lifecycle actions: 
       expect(mine, `incidents of ${r.runId}`).toHaveLength(1)
       const chain = mine[0]
       verdicts[chain.verdict] = (verdicts[chain.verdict] ?? 0) + 1
-      expect(chain.origin?.kind, JSON.stringify(chain)).toBeTruthy()
+      expect(ORIGIN_KINDS, JSON.stringify(chain)).toContain(chain.origin?.kind)
       expect(Array.isArray(chain.missing)).toBe(true)
       if (chain.verdict === "diagnosed") expect(chain.missing, JSON.stringify(chain)).toEqual([])
       if (chain.origin.kind === "unknown" || classification === "unknown_interrupt") {

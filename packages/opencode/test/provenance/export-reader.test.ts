@@ -87,6 +87,31 @@ describe("readExport: version 2", () => {
     expect(rechecked.warnings.join(" ")).toContain("re-checked from their own links")
   })
 
+  it("an imported chain that relabels a required hop not_applicable is not diagnosed", () => {
+    const doc = fixture("export-v2.json")
+    delete doc.diagnostics
+    const claim = doc.incidents[0]
+    const relabelled = claim.links.map((link: { hop: string }) => (link.hop === "lifecycle" ? { hop: "lifecycle", status: "not_applicable" } : link))
+    doc.incidents = [{ ...claim, links: relabelled }]
+    const read = ok(readExport(doc))
+    expect(byRun(read, claim.runId)).toMatchObject({ verdict: "partially_diagnosed" })
+    expect(statuses(byRun(read, claim.runId)).lifecycle).toBe("missing")
+    expect(read.warnings.join(" ")).toContain(`run ${claim.runId}: the file says diagnosed, its own links support partially_diagnosed`)
+  })
+
+  it("a run listing more tools and later requests than a summary holds is read, each list kept at 64, its retry judged from every tool", () => {
+    const doc = fixture("export-v2.json")
+    const tool = (i: number, kind: string) => ({ callId: `call_${i}`, name: kind === "read" ? "read" : "write", kind, startedAt: 1_767_228_000_000 + i, status: "completed" })
+    // The write comes last, past the 64th: a reader that keeps only the first 64 would call a retry safe.
+    doc.diagnostics.runs[0].tools = [...Array.from({ length: 70 }, (_, i) => tool(i, "read")), tool(70, "write")]
+    doc.diagnostics.runs[0].alsoRequestedBy = Array.from({ length: 70 }, (_, i) => ({ seq: 100 + i, at: 1_767_228_000_000 + i, kind: "user_cancel", late: true }))
+    const read = ok(readExport(doc))
+    expect(read.counts.runs).toBe(4)
+    const chain = byRun(read, "run_reload1")
+    expect(chain).toMatchObject({ verdict: "diagnosed", retry: { safe: false, basis: ["side_effect_tool_started", "kind:write"] } })
+    expect(chain.alsoRequestedBy).toHaveLength(64)
+  })
+
   it("re-derives retry from the tool facts, not the file's claim", () => {
     const doc = fixture("export-v2.json")
     doc.diagnostics.runs[1].retry = { safe: true, basis: ["no_side_effects"] }

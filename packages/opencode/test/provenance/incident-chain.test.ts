@@ -311,6 +311,15 @@ describe("deriveIncidentChains: records an older writer could not hold", () => {
     expect(chain.notRecorded).toEqual(expect.arrayContaining(["origin", "lifecycle_action", "renderer_action"]))
   })
 
+  it("a hop the old writer could not record keeps a complete origin from reading as diagnosed", () => {
+    // The watchdog's origin needs nothing more, so only the unrecorded interrupt hop stands between this and `diagnosed`.
+    const chain = only({ runs: [run("run_w", { classification: "watchdog_timeout", visibleOutput: false })], writerVersion: 1 })
+    expect(chain.origin).toMatchObject({ kind: "server_handler", handler: "watchdog", provenance: { complete: true, missing: [] } })
+    expect(statuses(chain).interrupt).toBe("not_recorded_by_writer")
+    expect(chain.verdict).toBe("partially_diagnosed")
+    expect(chain.notRecorded).toContain("interrupt_meta")
+  })
+
   it("an old writer's own unknown_interrupt stays missing_provenance", () => {
     expect(only({ runs: [run("run_a", { classification: "unknown_interrupt" })], writerVersion: 1 }).verdict).toBe("missing_provenance")
   })
@@ -330,6 +339,21 @@ describe("recheckChain", () => {
     const checked = recheckChain(edited)
     expect(checked.verdict).toBe("partially_diagnosed")
     expect(checked.missing).toEqual(expect.arrayContaining(["lifecycle_action", "run_summary"]))
+  })
+
+  it("a required hop relabelled not_applicable reads as missing, so the chain is not diagnosed", () => {
+    const chain = diagnosed()
+    const relabelled = { ...chain, links: chain.links.map((link) => (link.hop === "lifecycle" ? { hop: link.hop, status: "not_applicable" as const } : link)) }
+    const checked = recheckChain(relabelled)
+    expect(checked.links.find((link) => link.hop === "lifecycle")?.status).toBe("missing")
+    expect(checked.missing).toContain("lifecycle_action")
+    expect(checked.verdict).toBe("partially_diagnosed")
+  })
+
+  it("a link the file says its writer could not record keeps an otherwise complete chain from diagnosed", () => {
+    const chain = diagnosed()
+    const unrecorded = { ...chain, links: chain.links.map((link) => (link.hop === "interrupt" ? { hop: link.hop, status: "not_recorded_by_writer" as const } : link)) }
+    expect(recheckChain(unrecorded).verdict).toBe("partially_diagnosed")
   })
 
   it("downgrades a diagnosed chain whose origin is incomplete, and one whose origin is not understood", () => {

@@ -30,6 +30,9 @@ const canaries = [
   { kind: "private_key", text: "-----BEGIN RSA PRIVATE KEY-----\nMIIECANARY\n-----END RSA PRIVATE KEY-----", secret: "MIIECANARY" },
 ]
 
+/** Text whose brackets are all whole markers (the inputs below have no other brackets). */
+const WHOLE_MARKERS_ONLY = /^[^[\]]*(?:\[(?:redacted:[a-z_]+|path:[a-f0-9]{16})\][^[\]]*)*$/
+
 describe("scrubText", () => {
   for (const { kind, text, secret } of canaries) {
     it(`removes a planted ${kind} and leaves a visible marker`, () => {
@@ -65,12 +68,18 @@ describe("scrubText", () => {
     expect(redactor.scrubText("at /srv/app/main.ts:12:5")).toMatch(/^at \[path:[a-f0-9]{16}\]:12:5$/)
   })
 
-  it("truncates with an ellipsis, never cutting a marker in half", () => {
-    const scrubbed = redactor.scrubText(`${"x".repeat(150)} sk-abcdefghijklmnopqrstuvwxyz`, 160)
-    expect(scrubbed.length).toBeLessThanOrEqual(160)
-    expect(scrubbed.endsWith("…")).toBe(true)
-    expect(scrubbed).not.toMatch(/\[redacted:[a-z_]*…$/)
-    expect(scrubbed).not.toContain("abcdefghij")
+  it("truncates with an ellipsis, never cutting a marker in half, wherever the cut falls", () => {
+    const text = "failed sk-abcdefghijklmnopqrstuvwxyz at /home/alice/proj/a.ts with password=hunter2 done"
+    const full = redactor.scrubText(text, 400)
+    expect(full.match(/\[(?:redacted|path):/g)).toHaveLength(3)
+    for (let max = 2; max < full.length; max++) {
+      const scrubbed = redactor.scrubText(text, max)
+      expect(scrubbed.length, `max ${max}`).toBeLessThanOrEqual(max)
+      expect(scrubbed.endsWith("…"), `max ${max}`).toBe(true)
+      // Every bracket opens a whole marker: no "[redac", no "[path:3f2a".
+      expect(scrubbed.slice(0, -1), `max ${max}`).toMatch(WHOLE_MARKERS_ONLY)
+      expect(scrubbed).not.toContain("abcdefghij")
+    }
   })
 
   it("collapses newlines and strips terminal escapes", () => {

@@ -357,6 +357,15 @@ describe("excerptOf", () => {
     expect(text).not.toMatch(/my-own-key-value|abc\.def|zzz|sk-live/)
     expect(text).toContain("[redacted:api_key]")
   })
+
+  it("never cuts a marker in half, wherever the cut falls", () => {
+    for (let pad = 0; pad < 40; pad++) {
+      const text = excerptOf(`${"x".repeat(130 + pad)} sk-live-abcdefghij and more words after it ${"y".repeat(400)}`)
+      expect(text.endsWith("…"), `pad ${pad}`).toBe(true)
+      // Every bracket opens a whole marker: no "[redac" left at the cut.
+      expect(text.slice(0, -1), `pad ${pad}`).toMatch(/^[^[\]]*(?:\[redacted:[a-z_]+\][^[\]]*)*$/)
+    }
+  })
 })
 
 describe("providerFromEnv", () => {

@@ -10,7 +10,7 @@ import path from "node:path"
 import { afterEach, describe, expect, test } from "vitest"
 import type { ProviderEvent, ProviderRequest } from "../../src/provider/provider.ts"
 import { finishedRun, startRun, startTestServer, type TestServer, waitFor } from "../harness.ts"
-import { aborted, delay, directoryKey, installProvider, lifecycleActions, lingeringGitBin } from "./spine-helpers.ts"
+import { aborted, delay, directoryKey, installProvider, lifecycleActions, lingeringGitBin, watchGlobalConfigChecks } from "./spine-helpers.ts"
 
 let server: TestServer
 afterEach(async () => {
@@ -78,10 +78,11 @@ describe("config echo", () => {
     const { host } = server.running
     const dir = server.project()
     await startRun(server, dir)
+    const watcher = watchGlobalConfigChecks(host)
     const patch = await server.call("PATCH", "/global/config", { body: { model: "scripted/quick" } })
     expect(patch.status).toBe(200)
-    // Long enough for the watcher (debounced 40 ms) to report the write.
-    await delay(600)
+    // Until the watcher has judged the written file, a second dispose_all could still come.
+    await watcher.judged()
     const alls = lifecycleActions(host).filter((a) => a.operation === "dispose_all")
     expect(alls).toHaveLength(1)
     expect(alls[0]!.origin).toMatchObject({ kind: "config_invalidation", scope: "global", writtenByRoute: true })
@@ -101,7 +102,7 @@ describe("config echo", () => {
       const summary = await finishedRun(server, sessionId, runId)
       expect(summary.interrupt.lifecycle.operation).toBe("reload")
       expect(summary.alsoRequestedBy).toContainEqual(expect.objectContaining({ originKind: "config_invalidation", late: false }))
-      await delay(300)
+      // The watcher handled the edit as that echo: one call decides echo or close, so a close would be journalled already.
       expect(lifecycleActions(server.running.host).filter((a) => a.origin.kind === "config_invalidation")).toEqual([])
       // The reload read the edited config: the new generation stays open.
       expect(server.running.host.instances.get(key)).toMatchObject({ generation: 2, state: "open" })
@@ -171,8 +172,9 @@ describe("no request against a generation is lost", () => {
     await server.call("POST", "/instance/dispose", { directory: dir })
     await finishedRun(server, sessionId, runId)
     expect((await server.call("POST", "/session", { directory: dir, body: {} })).status).toBe(200)
-    await server.call("POST", "/instance/dispose", { directory: dir })
-    await delay(100)
+    const second = await server.call("POST", "/instance/dispose", { directory: dir })
+    expect(second.status).toBe(200)
+    // A request reaching a closed run is added to its summary before the dispose answers: nothing can arrive later.
     expect((await finishedRun(server, sessionId, runId)).alsoRequestedBy).toEqual([])
   })
 })

@@ -1,6 +1,7 @@
 /** Helpers shared by the spine's interrupt tests (on top of ../harness.ts). */
 import { execFileSync } from "node:child_process"
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import type { Host } from "../../src/host.ts"
@@ -80,4 +81,21 @@ export function lingeringGitBin(seconds: number): string {
   writeFileSync(path.join(bin, "git"), `#!/bin/sh\n"${realGit}" "$@"\nrc=$?\nif [ "$1" = init ]; then sleep ${seconds}; fi\nexit $rc\n`)
   chmodSync(path.join(bin, "git"), 0o755)
   return bin
+}
+
+/**
+ * Waits until the global config's watcher has judged the file as it is now (our write's echo, or
+ * an outside edit): the moment a wrong second dispose_all would already have begun. Tests wait on
+ * this instead of a fixed sleep. Call `watchGlobalConfigChecks` before the write.
+ */
+export function watchGlobalConfigChecks(host: Host): { judged(): Promise<void> } {
+  const seen: string[] = []
+  const isOwnWrite = host.globalConfig.isOwnWrite.bind(host.globalConfig)
+  host.globalConfig.isOwnWrite = (digest: string) => {
+    seen.push(digest)
+    return isOwnWrite(digest)
+  }
+  return {
+    judged: () => waitFor(() => seen.includes(createHash("sha256").update(readFileSync(host.globalConfig.file)).digest("hex"))),
+  }
 }

@@ -218,11 +218,13 @@ function readRun(raw: unknown, index: number, fallbackSession: string | undefine
   const ownSession = SessionId.safeParse(raw.sessionId)
   const sessionId = ownSession.success ? ownSession.data : fallbackSession
 
-  const tools = Array.isArray(raw.tools) ? raw.tools.slice(0, MAX_SUMMARY_TOOLS).flatMap((tool) => okOr(ToolFact.safeParse(tool), [])) : []
+  const listed = Array.isArray(raw.tools) ? raw.tools.flatMap((tool) => okOr(ToolFact.safeParse(tool), [])) : []
+  const tools = keptTools(listed)
   const v1Tool = v1ToolFacts.safeParse(raw.tool)
   const toolFactsRecorded = typeof raw.toolFactsRecorded === "boolean" ? raw.toolFactsRecorded : Array.isArray(raw.tools) || v1Tool.success
-  // The version 1 field export kept only whether a tool had started, not its kind.
-  const retryTools: RetryToolFact[] = [...tools, ...(v1Tool.success && v1Tool.data.executionStarted ? [{ kind: "unknown" as const }] : [])]
+  // Retry is judged from every tool the file lists, not only those a summary keeps. The version 1
+  // field export kept only whether a tool had started, not its kind.
+  const retryTools: RetryToolFact[] = [...listed, ...(v1Tool.success && v1Tool.data.executionStarted ? [{ kind: "unknown" as const }] : [])]
   const visibleOutput = raw.visibleOutput === true
   const retry = deriveRetry({ tools: retryTools, toolFactsRecorded, visibleOutput })
   const claimed = raw.retry
@@ -262,6 +264,14 @@ function readRun(raw: unknown, index: number, fallbackSession: string | undefine
     retryDisagrees,
     interruptUnreadable: interruptParsed !== undefined && !interruptParsed.success,
   }
+}
+
+/** The tools a summary can hold: all up to the bound, beyond it side effects first, in the order the file lists them. */
+function keptTools(listed: ToolFact[]): ToolFact[] {
+  if (listed.length <= MAX_SUMMARY_TOOLS) return listed
+  const sideEffects = listed.filter((tool) => tool.kind !== "read").slice(0, MAX_SUMMARY_TOOLS)
+  const keep = new Set([...sideEffects, ...listed.filter((tool) => tool.kind === "read").slice(0, MAX_SUMMARY_TOOLS - sideEffects.length)])
+  return listed.filter((tool) => keep.has(tool))
 }
 
 function okOr<T, F>(parsed: { success: true; data: T } | { success: false }, fallback: F): T | F {

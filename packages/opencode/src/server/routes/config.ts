@@ -155,13 +155,18 @@ function checkIfMatch(c: Context, ifMatch: string | undefined, before: string | 
   throw new ApiError(412, "config_changed", `${name} changed since it was read; read it again before saving`)
 }
 
-/** The file's text; undefined when there is none or it cannot be read; a non-regular or oversized file is refused (400). */
+/**
+ * The file's text, or undefined when there is none. A non-regular or oversized file is refused
+ * (400); one that exists but cannot be read is a 409: read as absent, its ETag would be "none"
+ * and a write would replace a file nobody could see.
+ */
 async function readRaw(file: string): Promise<string | undefined> {
   try {
     return (await readRegularFile(file, { maxBytes: MAX_CONFIG_BYTES, label: path.basename(file) })).toString("utf8")
   } catch (error) {
-    if (error instanceof FileRefusal && (error.code === "not_regular_file" || error.code === "too_large")) throw error
-    return undefined
+    if (error instanceof FileRefusal && error.code === "not_found") return undefined
+    if (error instanceof FileRefusal && error.code === "unreadable") throw new ApiError(409, "config_unreadable", `${error.message}; fix it or remove it first`)
+    throw error
   }
 }
 
