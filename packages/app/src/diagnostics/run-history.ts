@@ -4,7 +4,7 @@
  * 14:34:11", "resent at 14:35:02 → that run finished"). Pure: the run list and the incident
  * chains in, rows and words out, so each wording is unit-tested.
  */
-import type { IncidentChain, RunSummary } from "opencode/provenance"
+import { type IncidentChain, latestResends, type RunSummary } from "opencode/provenance"
 import type { RunRecord } from "../context/shapes.ts"
 import { actionWords, classificationWords } from "./glossary.ts"
 import { clock, duration } from "./story.ts"
@@ -32,7 +32,7 @@ type IsOwn = (actionId: string | undefined) => boolean
 /** Every run of the session, newest first. */
 export function runHistory(runs: readonly RunRecord[], incidents: readonly IncidentChain[], isOwnAction: IsOwn): RunHistoryRow[] {
   const chains = new Map(incidents.map((chain) => [chain.runId, chain]))
-  const resentAs = latestResends(runs)
+  const resentAs = latestResendsOf(runs)
   return [...runs]
     .sort((a, b) => b.startedAt - a.startedAt || (a.runId < b.runId ? 1 : -1))
     .map((run) => {
@@ -55,16 +55,9 @@ export function runHistory(runs: readonly RunRecord[], incidents: readonly Incid
     })
 }
 
-/** Each run's latest resend, by the run it resent. */
-export function latestResends(runs: readonly RunRecord[]): Map<string, RunRecord> {
-  const out = new Map<string, RunRecord>()
-  for (const run of runs) {
-    const of = run.resendOf ?? run.summary?.resendOf
-    if (!of || of === run.runId) continue
-    const known = out.get(of)
-    if (!known || known.startedAt <= run.startedAt) out.set(of, run)
-  }
-  return out
+/** Each run's latest resend, by the run it resent: a run's link is on its record, or on its summary once it has one. */
+function latestResendsOf(runs: readonly RunRecord[]): Map<string, RunRecord> {
+  return latestResends(runs.map((run) => ({ ...run, resendOf: run.resendOf ?? run.summary?.resendOf })))
 }
 
 /**
@@ -115,7 +108,7 @@ export function resendLinks(runId: string, runs: readonly RunRecord[], chain?: P
     const stoppedAt = previous?.summary?.finishedAt
     out.of = { runId: ofId, words: stoppedAt !== undefined ? `A resend of the run stopped at ${clock(stoppedAt)}.` : "A resend of an earlier run." }
   }
-  const live = latestResends(runs).get(runId)
+  const live = latestResendsOf(runs).get(runId)
   const asId = live?.runId ?? chain?.resentAs?.runId
   if (asId) {
     const next = live ?? byId.get(asId)

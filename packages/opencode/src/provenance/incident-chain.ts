@@ -14,6 +14,7 @@
  */
 import { classificationForOperation, rootOperationForClassification } from "./classification.ts"
 import { computeProvenance, type HopPlan, hopPlan, type HopRequirement, originRequest, type StopCause } from "./completeness.ts"
+import { latestResends } from "./resend-links.ts"
 import { deriveRetry } from "./retry.ts"
 import {
   type Classification,
@@ -497,18 +498,12 @@ export function deriveIncidentChains(input: IncidentInput): IncidentChain[] {
  * again for it (`resentAs`), with how that run ended when a summary says so. Links, never causes.
  */
 function linkResends(chains: IncidentChain[], input: Pick<IncidentInput, "runs" | "crashes">): IncidentChain[] {
-  const resends = new Map<string, { runId: string; startedAt: number; classification?: Classification }>()
   const ended = new Map<string, Classification>()
   for (const run of input.runs) ended.set(run.runId, run.classification)
-  const note = (runId: string, resendOf: string | undefined, startedAt: number) => {
-    if (!resendOf || resendOf === runId) return
-    const known = resends.get(resendOf)
-    if (!known || known.startedAt <= startedAt) resends.set(resendOf, { runId, startedAt })
-  }
-  for (const run of input.runs) note(run.runId, run.resendOf, run.startedAt)
-  for (const crash of input.crashes) note(crash.runId, crash.resendOf, crash.startedAt)
+  const linked = [...input.runs, ...input.crashes]
+  const resends = latestResends(linked)
   const resendOf = new Map<string, string>()
-  for (const run of [...input.runs, ...input.crashes]) if (run.resendOf && run.resendOf !== run.runId) resendOf.set(run.runId, run.resendOf)
+  for (const run of linked) if (run.resendOf && run.resendOf !== run.runId) resendOf.set(run.runId, run.resendOf)
   return chains.map((chain) => {
     const of = resendOf.get(chain.runId)
     const as = resends.get(chain.runId)

@@ -10,6 +10,7 @@ export * from "./wire.ts"
 export { SECRET_KEY_NAME, SECRET_KEY_WORDS } from "./secret-names.ts"
 export { cutText } from "./plain-text.ts"
 export { unique } from "./unique.ts"
+export { latestResends, type ResendLinked } from "./resend-links.ts"
 export {
   computeProvenance,
   configWrittenByRoute,
