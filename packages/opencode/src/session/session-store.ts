@@ -329,6 +329,11 @@ export class SessionStore {
     return (this.stmt("SELECT * FROM run WHERE finished_at IS NULL").all() as RunRow[]).map(toRun)
   }
 
+  /** Whether `runId` is a run of `sessionId`: one indexed row, no summary read. */
+  hasRun(sessionId: string, runId: string): boolean {
+    return this.stmt("SELECT 1 FROM run WHERE id = ? AND session_id = ?").get(runId, sessionId) !== undefined
+  }
+
   lastRun(sessionId: string): RunRecord | undefined {
     const row = this.stmt("SELECT * FROM run WHERE session_id = ? ORDER BY started_at DESC LIMIT 1").get(sessionId) as RunRow | undefined
     return row && toRun(row)

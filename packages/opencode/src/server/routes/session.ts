@@ -89,7 +89,7 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     // Without one, the global config's model as the file is now (a PATCH or an edit by anyone), else the registry's default.
     const model = body.model === undefined ? await host.globalConfig.model() : modelRefString(body.model)
     // A link to a run of another session (or none) would tell a wrong story: refused, never echoed.
-    if (body.resendOf !== undefined && !sessions.runs(session.id).some((run) => run.runId === body.resendOf)) {
+    if (body.resendOf !== undefined && !sessions.hasRun(session.id, body.resendOf)) {
       throw new ApiError(400, "invalid_body", "resendOf: not a run of this session")
     }
     for (let attempt = 0; ; attempt++) {
