@@ -6,6 +6,8 @@ import type { MessageInfo, MessageWithParts, Part, Session } from "./shapes.ts"
 
 export const queryKeys = {
   sessions: (directory: string | undefined) => ["sessions", directory ?? ""] as const,
+  /** One session, by its id (ids are unique across projects). */
+  session: (sessionId: string) => ["session", sessionId] as const,
   messages: (directory: string | undefined, sessionId: string) => ["messages", directory ?? "", sessionId] as const,
   runs: (directory: string | undefined, sessionId: string) => ["runs", directory ?? "", sessionId] as const,
   incidents: (directory: string | undefined, sessionId: string) => ["incidents", directory ?? "", sessionId] as const,

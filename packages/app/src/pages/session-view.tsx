@@ -32,11 +32,12 @@ export function SessionView() {
   const server = useServer()
   const params = useParams<{ id: string }>()
   // A session's link opened in a new tab (a copied run link): the session knows its project.
+  // The same query as the page's own (one read of the session, shared).
+  const id = () => decodeURIComponent(params.id ?? "")
   const home = createQuery(() => ({
-    queryKey: ["session-home", params.id ?? ""],
-    queryFn: () => server.read(`/session/${params.id ?? ""}`, Session),
+    queryKey: queryKeys.session(id()),
+    queryFn: () => server.read(`/session/${encodeURIComponent(id())}`, Session),
     enabled: !!params.id,
-    staleTime: Number.POSITIVE_INFINITY,
   }))
   createEffect(() => {
     const directory = home.data?.directory
@@ -74,7 +75,7 @@ function SessionFor(props: { id: string }) {
     incidents: () => queryKeys.incidents(project.directory(), id),
   }
 
-  const session = createQuery(() => ({ queryKey: ["session", project.directory() ?? "", id], queryFn: () => server.read(path, Session) }))
+  const session = createQuery(() => ({ queryKey: queryKeys.session(id), queryFn: () => server.read(path, Session) }))
   // Events are only applied while this page is open: on coming back, read what was missed (a run
   // that ended meanwhile must show its banner, not a cached "running").
   const messages = createQuery(() => ({ queryKey: keys.messages(), queryFn: () => server.read(`${path}/message`, MessageList), refetchOnMount: "always" as const }))
@@ -160,7 +161,7 @@ function SessionFor(props: { id: string }) {
     switch (event.type) {
       case "session.updated":
         // The first prompt names the session.
-        if (event.properties.info.id === id) queryClient.setQueryData(["session", project.directory() ?? "", id], event.properties.info)
+        if (event.properties.info.id === id) queryClient.setQueryData(queryKeys.session(id), event.properties.info)
         break
       case "message.part.updated":
         if (event.properties.part.sessionID === id) queryClient.setQueryData(keys.messages(), (list: MessageWithParts[] | undefined) => applyPart(list, event.properties.part, event.properties.delta))
