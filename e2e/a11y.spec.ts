@@ -37,21 +37,26 @@ async function overlappingLabels(svg: Locator): Promise<string[]> {
   })
 }
 
-async function seriousViolations(page: Page): Promise<string[]> {
-  const results = await new AxeBuilder({ page }).include('[data-testid="incident-drawer"]').withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze()
+/** Serious or critical axe violations inside `scope` (the open panel's drawer unless named). */
+async function seriousViolations(page: Page, scope = '[data-testid="incident-drawer"]'): Promise<string[]> {
+  const results = await new AxeBuilder({ page }).include(scope).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze()
   return results.violations
     .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
     .map((violation) => `${violation.id} (${violation.impact}): ${violation.nodes.map((node) => node.target.join(" ")).join(", ")}`)
 }
 
-test("the open panel has no serious or critical accessibility violation, light and dark, at 1280 px and 390 px", async ({ page, server, project }, testInfo) => {
-  const dir = project()
+/** A run stopped by Reload project from the app, its panel open, at 1280 px. */
+async function reloadedRunPanel(page: Page, url: string, dir: string): Promise<Locator> {
   await page.setViewportSize({ width: 1280, height: 900 })
-  await openProject(page, server.url, dir)
+  await openProject(page, url, dir)
   await startRun(page)
   await page.getByTestId(ui.reload).click()
   await confirmStops(page, { runs: 1, directories: [dir] })
-  const panel = await openPanelFromBanner(page, "local_instance_reload")
+  return openPanelFromBanner(page, "local_instance_reload")
+}
+
+test("the open panel has no serious or critical accessibility violation, light and dark, at 1280 px and 390 px", async ({ page, server, project }, testInfo) => {
+  const panel = await reloadedRunPanel(page, server.url, project())
 
   for (const theme of THEMES) {
     await page.emulateMedia({ colorScheme: theme })
@@ -74,13 +79,7 @@ test("the open panel has no serious or critical accessibility violation, light a
 })
 
 test("an expanded history row and an expanded waterfall row have no serious or critical accessibility violation, light and dark", async ({ page, server, project }, testInfo) => {
-  const dir = project()
-  await page.setViewportSize({ width: 1280, height: 900 })
-  await openProject(page, server.url, dir)
-  await startRun(page)
-  await page.getByTestId(ui.reload).click()
-  await confirmStops(page, { runs: 1, directories: [dir] })
-  const panel = await openPanelFromBanner(page, "local_instance_reload")
+  const panel = await reloadedRunPanel(page, server.url, project())
   const toggle = panel.locator('[data-testid="history-item"][data-record-kind="lifecycle"]').first().getByTestId("history-toggle")
   await toggle.click()
   await expect(toggle).toHaveAttribute("aria-expanded", "true")
@@ -139,9 +138,8 @@ test("the run history has no serious or critical accessibility violation", async
   await page.getByTestId(ui.promptInput).fill("A quick one")
   await page.getByTestId(ui.promptSend).click()
   await expect(page.getByTestId("run-history-row")).toHaveCount(2)
-  for (const theme of ["light", "dark"] as const) {
+  for (const theme of THEMES) {
     await page.emulateMedia({ colorScheme: theme })
-    const results = await new AxeBuilder({ page }).include('[data-testid="run-history"]').withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze()
-    expect(results.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => v.id), theme).toEqual([])
+    expect(await seriousViolations(page, '[data-testid="run-history"]'), theme).toEqual([])
   }
 })

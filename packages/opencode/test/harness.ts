@@ -127,6 +127,16 @@ export async function incidentOf(server: TestServer, sessionId: string, runId: s
   return (incidents.body as any[]).find((chain) => chain.runId === runId)
 }
 
+/** A JSON call to a server given by its URL (a spawned one), with the directory header when named. */
+export async function callServer(url: string, method: string, route: string, directory?: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = {}
+  if (directory) headers["x-opencode-directory"] = encodeURIComponent(directory)
+  if (body !== undefined) headers["content-type"] = "application/json"
+  const res = await fetch(url + route, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+  const text = await res.text()
+  return { status: res.status, body: text ? JSON.parse(text) : undefined }
+}
+
 export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 10_000, stepMs = 25): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {

@@ -7,7 +7,7 @@ import { rmSync } from "node:fs"
 import { afterAll, describe, expect, test } from "vitest"
 import { createHost } from "../../src/host.ts"
 import { buildSessionExport } from "../../src/session/export.ts"
-import { spawnServer, type SpawnedServer, tempDir, waitFor } from "../harness.ts"
+import { callServer, spawnServer, type SpawnedServer, tempDir, waitFor } from "../harness.ts"
 
 const dirs: string[] = []
 const procs: SpawnedServer[] = []
@@ -16,13 +16,15 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
 })
 
-async function call(url: string, method: string, route: string, directory?: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const headers: Record<string, string> = {}
-  if (directory) headers["x-opencode-directory"] = encodeURIComponent(directory)
-  if (body !== undefined) headers["content-type"] = "application/json"
-  const res = await fetch(url + route, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
-  const text = await res.text()
-  return { status: res.status, body: text ? JSON.parse(text) : undefined }
+/** SIGKILLs `server`, then starts a server on its data dir (which runs the crash scan) and stops it cleanly. */
+async function killAndScan(server: SpawnedServer, dataDir: string, env: Record<string, string>): Promise<void> {
+  server.proc.kill("SIGKILL")
+  await server.exited
+  const next = await spawnServer(dataDir, env)
+  procs.push(next)
+  await callServer(next.url, "GET", "/health")
+  next.proc.kill("SIGTERM")
+  await next.exited
 }
 
 const steps = (body: any[]): number => {
@@ -39,21 +41,14 @@ describe("a lost run's last evidence", () => {
     const env = { OPENCODE_SCRIPTED_TICK_MS: "60", OPENCODE_HEARTBEAT_MS: "600000" }
     const first = await spawnServer(dataDir, env)
     procs.push(first)
-    const session = await call(first.url, "POST", "/session", project, {})
+    const session = await callServer(first.url, "POST", "/session", project, {})
     const sessionId = session.body.id as string
-    const stopped = await call(first.url, "POST", `/session/${sessionId}/prompt`, project, { text: "go", model: "scripted/quick" })
-    await waitFor(async () => (await call(first.url, "GET", `/session/${sessionId}/run`)).body.every((run: any) => run.status === "finished"))
-    const prompt = await call(first.url, "POST", `/session/${sessionId}/prompt`, project, { text: "go", model: "scripted/slow", resendOf: stopped.body.runId })
+    const stopped = await callServer(first.url, "POST", `/session/${sessionId}/prompt`, project, { text: "go", model: "scripted/quick" })
+    await waitFor(async () => (await callServer(first.url, "GET", `/session/${sessionId}/run`)).body.every((run: any) => run.status === "finished"))
+    const prompt = await callServer(first.url, "POST", `/session/${sessionId}/prompt`, project, { text: "go", model: "scripted/slow", resendOf: stopped.body.runId })
     const runId = prompt.body.runId as string
-    await waitFor(async () => steps((await call(first.url, "GET", `/session/${sessionId}/message`)).body) >= 6)
-    first.proc.kill("SIGKILL")
-    await first.exited
-
-    const second = await spawnServer(dataDir, env)
-    procs.push(second)
-    await call(second.url, "GET", "/health")
-    second.proc.kill("SIGTERM")
-    await second.exited
+    await waitFor(async () => steps((await callServer(first.url, "GET", `/session/${sessionId}/message`)).body) >= 6)
+    await killAndScan(first, dataDir, env)
 
     const host = createHost({ dataDir, readOnly: true })
     try {
@@ -82,20 +77,13 @@ describe("a lost run's last evidence", () => {
     const env = { OPENCODE_HEARTBEAT_MS: "600000" }
     const first = await spawnServer(dataDir, env)
     procs.push(first)
-    const session = await call(first.url, "POST", "/session", project, {})
+    const session = await callServer(first.url, "POST", "/session", project, {})
     const sessionId = session.body.id as string
     // The silent model streams nothing: only the prompt is stored.
-    const prompt = await call(first.url, "POST", `/session/${sessionId}/prompt`, project, { text: "go", model: "scripted/silent" })
+    const prompt = await callServer(first.url, "POST", `/session/${sessionId}/prompt`, project, { text: "go", model: "scripted/silent" })
     const runId = prompt.body.runId as string
-    await waitFor(async () => (await call(first.url, "GET", `/session/${sessionId}/message`)).body.some((m: any) => m.info.role === "user" && m.parts.length > 0))
-    first.proc.kill("SIGKILL")
-    await first.exited
-
-    const second = await spawnServer(dataDir, env)
-    procs.push(second)
-    await call(second.url, "GET", "/health")
-    second.proc.kill("SIGTERM")
-    await second.exited
+    await waitFor(async () => (await callServer(first.url, "GET", `/session/${sessionId}/message`)).body.some((m: any) => m.info.role === "user" && m.parts.length > 0))
+    await killAndScan(first, dataDir, env)
 
     const host = createHost({ dataDir, readOnly: true })
     try {

@@ -13,7 +13,7 @@ import { LifecycleAction } from "../../src/provenance/schemas.ts"
 import { buildSessionExport } from "../../src/session/export.ts"
 import { openDatabase } from "../../src/storage/database.ts"
 import { Journal } from "../../src/storage/journal.ts"
-import { spawnServer, type SpawnedServer, tempDir, waitFor } from "../harness.ts"
+import { callServer, spawnServer, type SpawnedServer, tempDir, waitFor } from "../harness.ts"
 import { directoryKey, link } from "./spine-helpers.ts"
 
 const dirs: string[] = []
@@ -29,15 +29,6 @@ function temp(prefix: string): string {
   return dir
 }
 
-async function call(url: string, method: string, route: string, directory?: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const headers: Record<string, string> = {}
-  if (directory) headers["x-opencode-directory"] = encodeURIComponent(directory)
-  if (body !== undefined) headers["content-type"] = "application/json"
-  const res = await fetch(url + route, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
-  const text = await res.text()
-  return { status: res.status, body: text ? JSON.parse(text) : undefined }
-}
-
 async function spawn(dataDir: string, env: Record<string, string> = {}): Promise<SpawnedServer> {
   const server = await spawnServer(dataDir, { OPENCODE_SCRIPTED_TICK_MS: "100", ...env })
   procs.push(server)
@@ -45,12 +36,12 @@ async function spawn(dataDir: string, env: Record<string, string> = {}): Promise
 }
 
 async function startSlowRun(url: string, directory: string): Promise<{ sessionId: string; runId: string }> {
-  const session = await call(url, "POST", "/session", directory, {})
+  const session = await callServer(url, "POST", "/session", directory, {})
   expect(session.status).toBe(200)
-  const prompt = await call(url, "POST", `/session/${session.body.id}/prompt`, directory, { text: "go", model: "scripted/slow" })
+  const prompt = await callServer(url, "POST", `/session/${session.body.id}/prompt`, directory, { text: "go", model: "scripted/slow" })
   expect(prompt.status).toBe(200)
   await waitFor(async () => {
-    const messages = await call(url, "GET", `/session/${session.body.id}/message`)
+    const messages = await callServer(url, "GET", `/session/${session.body.id}/message`)
     return (messages.body as any[]).some((m) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text))
   })
   return { sessionId: session.body.id, runId: prompt.body.runId }
@@ -87,7 +78,7 @@ describe("process exit", () => {
 
     // The next server finds nothing to call a crash.
     const again = await spawn(dataDir)
-    const runs = await call(again.url, "GET", `/session/${sessionId}/run`)
+    const runs = await callServer(again.url, "GET", `/session/${sessionId}/run`)
     expect(runs.body.find((r: any) => r.runId === runId).summary.classification).toBe("local_instance_dispose_all")
     again.proc.kill("SIGTERM")
     expect(await again.exited).toBe(0)
@@ -102,11 +93,11 @@ describe("process exit", () => {
     await server.exited
 
     const again = await spawn(dataDir, { OPENCODE_HEARTBEAT_MS: "50" })
-    const runs = await call(again.url, "GET", `/session/${sessionId}/run`)
+    const runs = await callServer(again.url, "GET", `/session/${sessionId}/run`)
     const summary = runs.body.find((r: any) => r.runId === runId).summary
     expect(summary.classification).toBe("process_exit_without_finalizer")
     expect(summary.interrupt).toBeUndefined()
-    const incidents = await call(again.url, "GET", `/session/${sessionId}/incident`)
+    const incidents = await callServer(again.url, "GET", `/session/${sessionId}/incident`)
     const chain = incidents.body.find((c: any) => c.runId === runId)
     expect(chain).toMatchObject({ classification: "process_exit_without_finalizer", verdict: "crash_evidence" })
     expect(chain.operation).toBeUndefined()
@@ -151,7 +142,7 @@ describe("process exit", () => {
     db.close()
 
     const again = await spawn(dataDir)
-    const incidents = await call(again.url, "GET", `/session/${sessionId}/incident`)
+    const incidents = await callServer(again.url, "GET", `/session/${sessionId}/incident`)
     const chain = incidents.body.find((c: any) => c.runId === runId)
     expect(chain).toMatchObject({ classification: "local_instance_reload", operation: "reload", lifecycleId, verdict: "partially_diagnosed" })
     expect(chain.origin).toMatchObject({ kind: "api_route", request: { requestId: "req_killedmidclose" } })

@@ -11,7 +11,7 @@ import { afterAll, afterEach, describe, expect, test } from "vitest"
 import { createHost } from "../../src/host.ts"
 import type { ProviderEvent } from "../../src/provider/provider.ts"
 import { buildSessionExport } from "../../src/session/export.ts"
-import { spawnServer, type SpawnedServer, startRun, startTestServer, tempDir, type TestServer, waitFor } from "../harness.ts"
+import { callServer, spawnServer, type SpawnedServer, startRun, startTestServer, tempDir, type TestServer, waitFor } from "../harness.ts"
 import { directoryKey, installProvider, lingeringGitBin } from "./spine-helpers.ts"
 
 const dirs: string[] = []
@@ -38,25 +38,16 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | "hung"> {
   return Promise.race([promise, new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), ms)))]).finally(() => clearTimeout(timer))
 }
 
-async function call(url: string, method: string, route: string, directory?: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const headers: Record<string, string> = {}
-  if (directory) headers["x-opencode-directory"] = encodeURIComponent(directory)
-  if (body !== undefined) headers["content-type"] = "application/json"
-  const res = await fetch(url + route, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
-  const text = await res.text()
-  return { status: res.status, body: text ? JSON.parse(text) : undefined }
-}
-
 async function startChildRun(url: string, directory: string, model: string): Promise<{ sessionId: string; runId: string }> {
-  const session = await call(url, "POST", "/session", directory, {})
+  const session = await callServer(url, "POST", "/session", directory, {})
   expect(session.status).toBe(200)
-  const prompt = await call(url, "POST", `/session/${session.body.id}/prompt`, directory, { text: "go", model })
+  const prompt = await callServer(url, "POST", `/session/${session.body.id}/prompt`, directory, { text: "go", model })
   expect(prompt.status).toBe(200)
   return { sessionId: session.body.id, runId: prompt.body.runId }
 }
 
 async function hasPart(url: string, sessionId: string, match: (part: any) => boolean): Promise<boolean> {
-  const messages = await call(url, "GET", `/session/${sessionId}/message`)
+  const messages = await callServer(url, "GET", `/session/${sessionId}/message`)
   return (messages.body as any[]).some((m) => m.parts.some(match))
 }
 
@@ -136,7 +127,7 @@ describe("shutdown is bounded (real process)", () => {
     const child = await spawnServer(dataDir, { OPENCODE_SETTLE_TIMEOUT_MS: "300", OPENCODE_SCRIPTED_TICK_MS: "500", PATH: lingeringGit(30) })
     procs.push(child)
     const { sessionId, runId } = await startChildRun(child.url, project, "scripted/slow")
-    void call(child.url, "POST", "/project/git/init", project).catch(() => {})
+    void callServer(child.url, "POST", "/project/git/init", project).catch(() => {})
     await waitFor(() => existsSync(path.join(project, ".git", "HEAD")))
     child.proc.kill("SIGTERM")
     expect(await within(child.exited, 15_000)).toBe(1)
@@ -154,7 +145,7 @@ describe("shutdown is bounded (real process)", () => {
     const child = await spawnServer(dataDir, { OPENCODE_SETTLE_TIMEOUT_MS: "60000", OPENCODE_SCRIPTED_TICK_MS: "500", PATH: lingeringGit(30) })
     procs.push(child)
     await startChildRun(child.url, project, "scripted/slow")
-    void call(child.url, "POST", "/project/git/init", project).catch(() => {})
+    void callServer(child.url, "POST", "/project/git/init", project).catch(() => {})
     await waitFor(() => existsSync(path.join(project, ".git", "HEAD")))
     child.proc.kill("SIGTERM")
     await new Promise((resolve) => setTimeout(resolve, 300))
