@@ -38,41 +38,106 @@ function seed(scenario: Scenario): string {
   const db = openDatabase(dir)
   const deadBoot = newId("boot")
   const long = Date.now() - 3_600_000
-  db.prepare("INSERT INTO boot (id, pid, started_at, last_seen, record_format) VALUES (?, ?, ?, ?, ?)").run(deadBoot, deadPid, long, long, recordFormat())
+  db.prepare("INSERT INTO boot (id, pid, started_at, last_seen, record_format) VALUES (?, ?, ?, ?, ?)").run(
+    deadBoot,
+    deadPid,
+    long,
+    long,
+    recordFormat(),
+  )
   const journal = new Journal(db, deadBoot)
   const sessions = new SessionStore(db, deadBoot)
   const dirs = Array.from({ length: 10 }, (_, i) => `/tmp/bench-project-${i}`)
-  const sessionIds = dirs.flatMap((dir) => Array.from({ length: 10 }, () => sessions.createSession({ directory: dir, directoryKey: dir, projectID: "global" }).id))
+  const sessionIds = dirs.flatMap((dir) =>
+    Array.from(
+      { length: 10 },
+      () => sessions.createSession({ directory: dir, directoryKey: dir, projectID: "global" }).id,
+    ),
+  )
   const lifecycle = (directoryKey: string, at: number, finished: boolean, runIds: string[]) => {
     const lifecycleId = newId("lc")
-    const action = { lifecycleId, seq: journal.nextSeq(), operation: "reload", rootOperation: "reload", rootId: lifecycleId, origin: { kind: "server_handler", handler: "bench", provenance: { complete: true, missing: [] } }, directoryKeys: [directoryKey], directoryCount: 1, instances: [], runIds: [], startedAt: at }
+    const action = {
+      lifecycleId,
+      seq: journal.nextSeq(),
+      operation: "reload",
+      rootOperation: "reload",
+      rootId: lifecycleId,
+      origin: { kind: "server_handler", handler: "bench", provenance: { complete: true, missing: [] } },
+      directoryKeys: [directoryKey],
+      directoryCount: 1,
+      instances: [],
+      runIds: [],
+      startedAt: at,
+    }
     journal.append("lifecycle.started", { lifecycleId }, action, at)
-    if (finished) journal.append("lifecycle.finished", { lifecycleId }, { ...action, runIds, finishedAt: at + 3 }, at + 3)
+    if (finished)
+      journal.append("lifecycle.finished", { lifecycleId }, { ...action, runIds, finishedAt: at + 3 }, at + 3)
   }
   db.transaction(() => {
-    if (scenario === "all_crashed") for (let i = 0; i < 100; i++) lifecycle(`/tmp/bench-elsewhere-${i}`, long, false, [])
+    if (scenario === "all_crashed")
+      for (let i = 0; i < 100; i++) lifecycle(`/tmp/bench-elsewhere-${i}`, long, false, [])
     for (let i = 0; i < RUNS; i++) {
       const runId = newId("run")
       const sessionId = sessionIds[i % sessionIds.length]!
       const dir = dirs[i % dirs.length]!
       const instance = { instanceId: `ins_bench${i % 10}`, generation: 1 }
       const startedAt = long + i * 10
-      journal.append("run.started", { runId, sessionId }, { runId, sessionId, instance, model: "scripted/slow", startedAt }, startedAt)
-      sessions.insertRun({ runId, sessionId, directoryKey: dir, instanceId: instance.instanceId, generation: 1, model: "scripted/slow", bootId: deadBoot, startedAt })
-      if (i % 2 === 0) journal.append("run.visible_output", { runId, sessionId }, { runId, at: startedAt + 5 }, startedAt + 5)
-      if (i % 5 === 0) journal.append("tool.started", { runId, sessionId }, { runId, callId: `call_${i}`, name: "write", kind: "write", startedAt: startedAt + 6 }, startedAt + 6)
+      journal.append(
+        "run.started",
+        { runId, sessionId },
+        { runId, sessionId, instance, model: "scripted/slow", startedAt },
+        startedAt,
+      )
+      sessions.insertRun({
+        runId,
+        sessionId,
+        directoryKey: dir,
+        instanceId: instance.instanceId,
+        generation: 1,
+        model: "scripted/slow",
+        bootId: deadBoot,
+        startedAt,
+      })
+      if (i % 2 === 0)
+        journal.append("run.visible_output", { runId, sessionId }, { runId, at: startedAt + 5 }, startedAt + 5)
+      if (i % 5 === 0)
+        journal.append(
+          "tool.started",
+          { runId, sessionId },
+          { runId, callId: `call_${i}`, name: "write", kind: "write", startedAt: startedAt + 6 },
+          startedAt + 6,
+        )
       const active = scenario === "all_crashed" || i >= RUNS - ACTIVE_AT_CRASH
       if (active) {
         // A reload that began on this run's directory and never finished: the crash cut it short.
         if (scenario === "history" && i === RUNS - 5) lifecycle(dir, startedAt + 7, false, [])
         continue
       }
-      if (i % 5 === 0) journal.append("tool.finished", { runId, sessionId }, { runId, callId: `call_${i}`, status: "completed" }, startedAt + 7)
+      if (i % 5 === 0)
+        journal.append(
+          "tool.finished",
+          { runId, sessionId },
+          { runId, callId: `call_${i}`, status: "completed" },
+          startedAt + 7,
+        )
       if (i % 10 === 0) lifecycle(dir, startedAt + 8, true, [runId])
       const summary = {
-        runId, sessionId, seq: journal.nextSeq(), instance, directoryKey: dir, model: "scripted/slow", startedAt, finishedAt: startedAt + 9,
-        classification: "completed", provider: { chunks: 3, progress: true }, watchdog: { fired: false }, visibleOutput: i % 2 === 0,
-        tools: [], toolFactsRecorded: true, retry: { safe: true, basis: ["completed"] }, missing: [],
+        runId,
+        sessionId,
+        seq: journal.nextSeq(),
+        instance,
+        directoryKey: dir,
+        model: "scripted/slow",
+        startedAt,
+        finishedAt: startedAt + 9,
+        classification: "completed",
+        provider: { chunks: 3, progress: true },
+        watchdog: { fired: false },
+        visibleOutput: i % 2 === 0,
+        tools: [],
+        toolFactsRecorded: true,
+        retry: { safe: true, basis: ["completed"] },
+        missing: [],
       }
       journal.append("run.finished", { runId, sessionId }, summary, startedAt + 9)
       sessions.finishRun(summary as never)
@@ -103,7 +168,14 @@ function measure(scenario: Scenario) {
     possibleCauses = found.filter((crash) => crash.possibleCause).length
     db.close()
   }
-  return { scenario, runs: RUNS, evidence, possibleCauses, ms: round(median(times), 1), runsMs: times.map((t) => round(t, 1)) }
+  return {
+    scenario,
+    runs: RUNS,
+    evidence,
+    possibleCauses,
+    ms: round(median(times), 1),
+    runsMs: times.map((t) => round(t, 1)),
+  }
 }
 
 report({ history: measure("history"), allCrashed: measure("all_crashed") })

@@ -8,7 +8,12 @@
  */
 import { createRedactor } from "../packages/opencode/src/provenance/node/redaction.ts"
 import { deriveIncidentChains } from "../packages/opencode/src/provenance/incident-chain.ts"
-import type { ClientAction, LifecycleAction, RequestContext, RunSummary } from "../packages/opencode/src/provenance/schemas.ts"
+import type {
+  ClientAction,
+  LifecycleAction,
+  RequestContext,
+  RunSummary,
+} from "../packages/opencode/src/provenance/schemas.ts"
 import { recordFormat } from "../packages/opencode/src/provenance/node/record-format.ts"
 import { buildSessionExport } from "../packages/opencode/src/session/export.ts"
 import { SessionStore } from "../packages/opencode/src/session/session-store.ts"
@@ -38,11 +43,22 @@ for (const messages of sizes) {
   const db = openDatabase(dataDir)
   // The seeding "server": a boot row with this build's record format, as `createHost` writes it.
   const bootId = newId("boot")
-  db.prepare("INSERT INTO boot (id, pid, started_at, last_seen, record_format) VALUES (?, ?, ?, ?, ?)").run(bootId, process.pid, Date.now(), Date.now(), recordFormat())
+  db.prepare("INSERT INTO boot (id, pid, started_at, last_seen, record_format) VALUES (?, ?, ?, ?, ?)").run(
+    bootId,
+    process.pid,
+    Date.now(),
+    Date.now(),
+    recordFormat(),
+  )
   const journal = new Journal(db, bootId)
   const sessions = new SessionStore(db, bootId)
   const redactor = createRedactor("bench-salt")
-  const session = sessions.createSession({ directory: template.run.directoryKey, directoryKey: template.run.directoryKey, projectID: "global", title: "bench" })
+  const session = sessions.createSession({
+    directory: template.run.directoryKey,
+    directoryKey: template.run.directoryKey,
+    projectID: "global",
+    title: "bench",
+  })
   const runs = messages / 2
   const seeded = time(() => seedSession({ template, sessions, journal, db, sessionId: session.id, runs }))
   const journalRows = (db.prepare("SELECT count(*) AS n FROM journal").get() as { n: number }).n

@@ -24,12 +24,19 @@ const closedProject = tempDir("oc-bench-proj-closed-")
 const host = createHost({ dataDir, env: {}, scriptedTickMs: 500 })
 // A few sessions, so GET /session answers a realistic list.
 for (const dir of [project, closedProject]) {
-  for (let i = 0; i < 5; i++) host.sessions.createSession({ directory: dir, directoryKey: dir, projectID: "global", title: `bench ${i}` })
+  for (let i = 0; i < 5; i++)
+    host.sessions.createSession({ directory: dir, directoryKey: dir, projectID: "global", title: `bench ${i}` })
 }
 await host.instances.load(project, project, undefined)
-const app = composeServerApp(host, { defaultDirectory: project, hostname: "127.0.0.1" }, spine ? [requestHop(host, project)] : [])
+const app = composeServerApp(
+  host,
+  { defaultDirectory: project, hostname: "127.0.0.1" },
+  spine ? [requestHop(host, project)] : [],
+)
 const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
-  process.stdout.write(`BENCH_READY ${JSON.stringify({ url: `http://127.0.0.1:${info.port}`, project, closedProject })}\n`)
+  process.stdout.write(
+    `BENCH_READY ${JSON.stringify({ url: `http://127.0.0.1:${info.port}`, project, closedProject })}\n`,
+  )
 })
 const stop = async () => {
   const spans = await (globalThis as { __benchSpans?: () => Promise<number> }).__benchSpans?.()

@@ -23,7 +23,8 @@ import { median, report, round, tempDir } from "./lib.ts"
 
 const project = tempDir("oc-bench-inproc-proj-")
 const host = createHost({ dataDir: tempDir("oc-bench-inproc-data-"), env: {}, scriptedTickMs: 500 })
-for (let i = 0; i < 5; i++) host.sessions.createSession({ directory: project, directoryKey: project, projectID: "global", title: `bench ${i}` })
+for (let i = 0; i < 5; i++)
+  host.sessions.createSession({ directory: project, directoryKey: project, projectID: "global", title: `bench ${i}` })
 await host.instances.load(project, project, undefined)
 const apps = {
   no_spine: composeServerApp(host, { defaultDirectory: project, hostname: "127.0.0.1" }, []),
@@ -34,12 +35,20 @@ const listeners = { no_spine: getRequestListener(apps.no_spine.fetch), spine: ge
 const socket = new Socket()
 const ROUTES = [
   { name: "GET /health", path: "/health", headers: { host: "127.0.0.1" } },
-  { name: "GET /session, instance open", path: "/session", headers: { "x-opencode-directory": encodeURIComponent(project), host: "127.0.0.1" } },
+  {
+    name: "GET /session, instance open",
+    path: "/session",
+    headers: { "x-opencode-directory": encodeURIComponent(project), host: "127.0.0.1" },
+  },
 ]
 const BATCH = Number(process.env.BENCH_INPROC_BATCH ?? 2_000)
 const ROUNDS = Number(process.env.BENCH_INPROC_ROUNDS ?? 40)
 
-async function batch(listener: (typeof listeners)[Variant], route: (typeof ROUTES)[number], n: number): Promise<number> {
+async function batch(
+  listener: (typeof listeners)[Variant],
+  route: (typeof ROUTES)[number],
+  n: number,
+): Promise<number> {
   const before = process.cpuUsage()
   for (let i = 0; i < n; i++) {
     const incoming = new IncomingMessage(socket)

@@ -18,7 +18,10 @@ export function report(result: unknown): void {
 }
 
 /** Runs `bench/<script>` in a fresh Node (tsx loaded) and returns the JSON it reports. */
-export function runPart<T>(script: string, args: { nodeArgs?: string[]; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<T> {
+export function runPart<T>(
+  script: string,
+  args: { nodeArgs?: string[]; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...(args.nodeArgs ?? []), "--import", "tsx", path.join(BENCH_DIR, script)], {
       cwd: ROOT,
@@ -28,7 +31,8 @@ export function runPart<T>(script: string, args: { nodeArgs?: string[]; env?: Re
     let out = ""
     child.stdout.on("data", (chunk: Buffer) => {
       out += chunk.toString()
-      for (const line of chunk.toString().split("\n")) if (line && !line.startsWith("BENCH_RESULT ")) process.stderr.write(`  [${script}] ${line}\n`)
+      for (const line of chunk.toString().split("\n"))
+        if (line && !line.startsWith("BENCH_RESULT ")) process.stderr.write(`  [${script}] ${line}\n`)
     })
     const timer = setTimeout(() => child.kill("SIGKILL"), args.timeoutMs ?? 600_000)
     child.on("exit", (code) => {
@@ -59,7 +63,10 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 export function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50)
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  )
 }
 
 export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits

@@ -34,7 +34,10 @@ const { url, echoUrl } = await new Promise<{ url: string; echoUrl: string }>((re
 async function call(method: string, route: string, directory: string, body?: unknown): Promise<Response> {
   const res = await fetch(url + route, {
     method,
-    headers: { "x-opencode-directory": encodeURIComponent(directory), ...(body ? { "content-type": "application/json" } : {}) },
+    headers: {
+      "x-opencode-directory": encodeURIComponent(directory),
+      ...(body ? { "content-type": "application/json" } : {}),
+    },
     ...(body ? { body: JSON.stringify(body) } : {}),
   })
   if (res.status >= 300) throw new Error(`${method} ${route}: ${res.status} ${await res.text()}`)
@@ -128,11 +131,16 @@ const dirs = Array.from({ length: DIRS }, () => tempDir("oc-bench-lc-"))
 const sessions = new Map<string, string[]>()
 for (const dir of dirs) {
   const ids: string[] = []
-  for (let i = 0; i < PER_DIR; i++) ids.push(((await (await call("POST", "/session", dir, { title: `bench ${i}` })).json()) as { id: string }).id)
+  for (let i = 0; i < PER_DIR; i++)
+    ids.push(((await (await call("POST", "/session", dir, { title: `bench ${i}` })).json()) as { id: string }).id)
   sessions.set(dir, ids)
 }
 const startRuns = async (dir: string) => {
-  await Promise.all(sessions.get(dir)!.map((id) => call("POST", `/session/${id}/prompt_async`, dir, { text: "keep going", model: "scripted/slow" })))
+  await Promise.all(
+    sessions
+      .get(dir)!
+      .map((id) => call("POST", `/session/${id}/prompt_async`, dir, { text: "keep going", model: "scripted/slow" })),
+  )
 }
 const activeRuns = async () => {
   let n = 0
@@ -173,13 +181,20 @@ for (let i = 0; i < SAMPLES; i++) {
 measuring = false
 const activeAtEnd = await activeRuns()
 const published = (await (await fetch(`${echoUrl}/published`)).json()) as Record<string, number>
-const sseLegs = lifecycleIds.flatMap((id) => (published[id] !== undefined && arrivedAt.has(id) ? [arrivedAt.get(id)! - published[id]!] : []))
+const sseLegs = lifecycleIds.flatMap((id) =>
+  published[id] !== undefined && arrivedAt.has(id) ? [arrivedAt.get(id)! - published[id]!] : [],
+)
 sse.abort()
 child.kill("SIGTERM")
 const sorted = [...latencies].sort((a, b) => a - b)
 function legStats(legs: number[]) {
   const list = [...legs].sort((a, b) => a - b)
-  return { samples: list.length, p50: round(percentile(list, 50), 3), p95: round(percentile(list, 95), 3), max: round(list.at(-1) ?? NaN, 3) }
+  return {
+    samples: list.length,
+    p50: round(percentile(list, 50), 3),
+    p95: round(percentile(list, 95), 3),
+    max: round(list.at(-1) ?? NaN, 3),
+  }
 }
 const sortedResponse = [...responseMs].sort((a, b) => a - b)
 report({
@@ -194,8 +209,14 @@ report({
   responseP95: round(percentile(sortedResponse, 95), 1),
   all: latencies.map((ms) => round(ms, 1)),
   sseLeg: legStats(sseLegs),
-  framesAheadP50: percentile([...framesAhead].sort((a, b) => a - b), 50),
+  framesAheadP50: percentile(
+    [...framesAhead].sort((a, b) => a - b),
+    50,
+  ),
   echoLeg: legStats(echoLegs),
   echoAtPublishLeg: legStats(echoAtPublishLegs),
-  bytesAheadP50: percentile([...bytesAhead].sort((a, b) => a - b), 50),
+  bytesAheadP50: percentile(
+    [...bytesAhead].sort((a, b) => a - b),
+    50,
+  ),
 })

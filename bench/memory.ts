@@ -18,18 +18,37 @@ const checkpoint = Math.max(1, Math.floor(total / 20))
 const project = tempDir("oc-bench-mem-proj-")
 const host = createHost({ dataDir: tempDir("oc-bench-mem-data-"), env: {}, heartbeatMs: 60_000 })
 const app = createServerApp(host, { defaultDirectory: project, hostname: "127.0.0.1" })
-const session = host.sessions.createSession({ directory: project, directoryKey: project, projectID: "global", title: "memory" })
+const session = host.sessions.createSession({
+  directory: project,
+  directoryKey: project,
+  projectID: "global",
+  title: "memory",
+})
 const dirHeader = encodeURIComponent(project)
 
 let n = 0
 function request(i: number): Request {
   switch (i % 10) {
     case 0: // journalled: a POST on a session (no active run, so the abort is a no-op answer)
-      return new Request(`http://127.0.0.1/session/${session.id}/abort`, { method: "POST", headers: { "x-opencode-client": "app/0.1.0", "x-opencode-action-id": `act_m${i}`, "x-opencode-action-name": "session.abort" } })
+      return new Request(`http://127.0.0.1/session/${session.id}/abort`, {
+        method: "POST",
+        headers: {
+          "x-opencode-client": "app/0.1.0",
+          "x-opencode-action-id": `act_m${i}`,
+          "x-opencode-action-name": "session.abort",
+        },
+      })
     case 1:
       return new Request("http://127.0.0.1/health")
     case 2: // an app request with a traceparent and action headers
-      return new Request("http://127.0.0.1/session", { headers: { "x-opencode-directory": dirHeader, "x-opencode-client": "app/0.1.0", "x-opencode-action-id": `act_g${i}`, traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" } })
+      return new Request("http://127.0.0.1/session", {
+        headers: {
+          "x-opencode-directory": dirHeader,
+          "x-opencode-client": "app/0.1.0",
+          "x-opencode-action-id": `act_g${i}`,
+          traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        },
+      })
     default:
       return new Request("http://127.0.0.1/session", { headers: { "x-opencode-directory": dirHeader } })
   }
@@ -56,12 +75,19 @@ while (done < total) {
   await drive(checkpoint)
   done += checkpoint
   const rss = settle()
-  points.push({ requests: done, rssMb: mb(rss), heapMb: mb(process.memoryUsage().heapUsed), growthMb: mb(rss - baseline) })
+  points.push({
+    requests: done,
+    rssMb: mb(rss),
+    heapMb: mb(process.memoryUsage().heapUsed),
+    growthMb: mb(rss - baseline),
+  })
   console.log(JSON.stringify(points.at(-1)))
   if (performance.now() - started > budgetMs) break
 }
 const elapsed = performance.now() - started
-const journalRequests = (host.db.prepare("SELECT count(*) AS n FROM journal WHERE kind = 'request'").get() as { n: number }).n
+const journalRequests = (
+  host.db.prepare("SELECT count(*) AS n FROM journal WHERE kind = 'request'").get() as { n: number }
+).n
 host.close()
 report({
   requests: done,

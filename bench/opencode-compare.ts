@@ -36,15 +36,31 @@ const log = (msg: string) => process.stdout.write(`${msg}\n`)
 /** The opencode binary: `OPENCODE_REFERENCE_BIN`, else the cached install, installed now if missing. */
 function opencodeBinary(): { bin: string } | { skipped: string } {
   const fromEnv = process.env.OPENCODE_REFERENCE_BIN
-  if (fromEnv) return existsSync(fromEnv) ? { bin: fromEnv } : { skipped: `OPENCODE_REFERENCE_BIN=${fromEnv} does not exist` }
+  if (fromEnv)
+    return existsSync(fromEnv) ? { bin: fromEnv } : { skipped: `OPENCODE_REFERENCE_BIN=${fromEnv} does not exist` }
   const platform = process.platform === "win32" ? "windows" : process.platform
-  const candidates = [`opencode-${platform}-${process.arch}`, `opencode-${platform}-${process.arch}-baseline`].map((pkg) => path.join(CACHE, "node_modules", pkg, "bin", "opencode"))
+  const candidates = [`opencode-${platform}-${process.arch}`, `opencode-${platform}-${process.arch}-baseline`].map(
+    (pkg) => path.join(CACHE, "node_modules", pkg, "bin", "opencode"),
+  )
   const found = () => candidates.find((file) => existsSync(file))
   if (!found()) {
     log(`installing opencode-ai@${OPENCODE_VERSION} into ${path.relative(ROOT, CACHE)} (once)`)
     mkdirSync(CACHE, { recursive: true })
     try {
-      execFileSync("npm", ["install", "--prefix", CACHE, "--no-save", "--no-audit", "--no-fund", "--loglevel=error", `opencode-ai@${OPENCODE_VERSION}`], { stdio: ["ignore", "ignore", "pipe"], timeout: 600_000 })
+      execFileSync(
+        "npm",
+        [
+          "install",
+          "--prefix",
+          CACHE,
+          "--no-save",
+          "--no-audit",
+          "--no-fund",
+          "--loglevel=error",
+          `opencode-ai@${OPENCODE_VERSION}`,
+        ],
+        { stdio: ["ignore", "ignore", "pipe"], timeout: 600_000 },
+      )
     } catch (err) {
       const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim().split("\n").at(-1)
       return { skipped: `npm could not install opencode-ai@${OPENCODE_VERSION} (${stderr || (err as Error).message})` }
@@ -58,12 +74,20 @@ function opencodeBinary(): { bin: string } | { skipped: string } {
 /** A loopback OpenAI-compatible stub: every chat completion streams `STUBFIRST`, then a second chunk and the end. */
 async function startStub(): Promise<{ baseUrl: string; requests: () => number; close: () => void }> {
   let requests = 0
-  const send = (res: ServerResponse, data: unknown) => res.write(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`)
-  const chunk = (model: string, delta: object, finish: string | null) => ({ id: "chatcmpl-bench", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }] })
+  const send = (res: ServerResponse, data: unknown) =>
+    res.write(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`)
+  const chunk = (model: string, delta: object, finish: string | null) => ({
+    id: "chatcmpl-bench",
+    object: "chat.completion.chunk",
+    created: 1,
+    model,
+    choices: [{ index: 0, delta, finish_reason: finish }],
+  })
   const server = createServer(async (req, res) => {
     let raw = ""
     for await (const part of req) raw += part
-    if (!req.url?.includes("chat/completions")) return void res.writeHead(404, { "content-type": "application/json" }).end("{}")
+    if (!req.url?.includes("chat/completions"))
+      return void res.writeHead(404, { "content-type": "application/json" }).end("{}")
     requests++
     let model = "bench"
     let stream = true
@@ -76,7 +100,16 @@ async function startStub(): Promise<{ baseUrl: string; requests: () => number; c
     }
     if (!stream) {
       res.writeHead(200, { "content-type": "application/json" })
-      return void res.end(JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion", created: 1, model, choices: [{ index: 0, message: { role: "assistant", content: `${FIRST} title` }, finish_reason: "stop" }], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } }))
+      return void res.end(
+        JSON.stringify({
+          id: "chatcmpl-bench",
+          object: "chat.completion",
+          created: 1,
+          model,
+          choices: [{ index: 0, message: { role: "assistant", content: `${FIRST} title` }, finish_reason: "stop" }],
+          usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 },
+        }),
+      )
     }
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" })
     send(res, chunk(model, { role: "assistant", content: FIRST }, null))
@@ -86,7 +119,11 @@ async function startStub(): Promise<{ baseUrl: string; requests: () => number; c
     res.end()
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  return { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, requests: () => requests, close: () => server.close() }
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    requests: () => requests,
+    close: () => server.close(),
+  }
 }
 
 interface Target {
@@ -119,12 +156,33 @@ function waitForListening(child: ChildProcess, name: string): Promise<string> {
 
 async function startOurs(stubUrl: string): Promise<Target> {
   const project = tempDir("oc-bench-cmp-ours-")
-  const child = spawn(process.execPath, [path.join(ROOT, "packages/opencode/bin/opencode.mjs"), "serve", "--port", "0", "--hostname", "127.0.0.1", "--data-dir", tempDir("oc-bench-cmp-data-"), "--directory", project], {
-    cwd: project,
-    env: { ...process.env, OPENAI_BASE_URL: stubUrl, OPENAI_API_KEY: "bench" },
-    stdio: ["ignore", "pipe", "inherit"],
-  })
-  return { name: "ours", child, url: await waitForListening(child, "ours"), project, model: { providerID: "openai", modelID: "bench" } }
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, "packages/opencode/bin/opencode.mjs"),
+      "serve",
+      "--port",
+      "0",
+      "--hostname",
+      "127.0.0.1",
+      "--data-dir",
+      tempDir("oc-bench-cmp-data-"),
+      "--directory",
+      project,
+    ],
+    {
+      cwd: project,
+      env: { ...process.env, OPENAI_BASE_URL: stubUrl, OPENAI_API_KEY: "bench" },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  )
+  return {
+    name: "ours",
+    child,
+    url: await waitForListening(child, "ours"),
+    project,
+    model: { providerID: "openai", modelID: "bench" },
+  }
 }
 
 async function startOpencode(bin: string, stubUrl: string): Promise<Target> {
@@ -133,7 +191,14 @@ async function startOpencode(bin: string, stubUrl: string): Promise<Target> {
   const config = {
     autoupdate: false,
     share: "disabled",
-    provider: { stub: { npm: "@ai-sdk/openai-compatible", name: "Stub", options: { baseURL: stubUrl, apiKey: "bench" }, models: { bench: { name: "bench" } } } },
+    provider: {
+      stub: {
+        npm: "@ai-sdk/openai-compatible",
+        name: "Stub",
+        options: { baseURL: stubUrl, apiKey: "bench" },
+        models: { bench: { name: "bench" } },
+      },
+    },
     model: "stub/bench",
     small_model: "stub/bench",
   }
@@ -150,14 +215,31 @@ async function startOpencode(bin: string, stubUrl: string): Promise<Target> {
     OPENCODE_DISABLE_DEFAULT_PLUGINS: "1",
     OPENCODE_DISABLE_LSP_DOWNLOAD: "1",
   }
-  const child = spawn(bin, ["serve", "--port", "0", "--hostname", "127.0.0.1"], { cwd: project, env, stdio: ["ignore", "pipe", "ignore"] })
-  return { name: "opencode", child, url: await waitForListening(child, "opencode"), project, model: { providerID: "stub", modelID: "bench" } }
+  const child = spawn(bin, ["serve", "--port", "0", "--hostname", "127.0.0.1"], {
+    cwd: project,
+    env,
+    stdio: ["ignore", "pipe", "ignore"],
+  })
+  return {
+    name: "opencode",
+    child,
+    url: await waitForListening(child, "opencode"),
+    project,
+    model: { providerID: "stub", modelID: "bench" },
+  }
 }
 
-const headersOf = (t: Target) => ({ "x-opencode-directory": encodeURIComponent(t.project), "content-type": "application/json" })
+const headersOf = (t: Target) => ({
+  "x-opencode-directory": encodeURIComponent(t.project),
+  "content-type": "application/json",
+})
 
 async function call(t: Target, method: string, route: string, body?: unknown): Promise<any> {
-  const res = await fetch(t.url + route, { method, headers: headersOf(t), ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+  const res = await fetch(t.url + route, {
+    method,
+    headers: headersOf(t),
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  })
   const text = await res.text()
   if (res.status >= 300) throw new Error(`${t.name} ${method} ${route}: ${res.status} ${text.slice(0, 200)}`)
   return text ? JSON.parse(text) : undefined
@@ -169,7 +251,14 @@ async function createSessions(t: Target, n: number): Promise<void> {
 
 async function load(t: Target, method: "GET" | "POST", route: string, seconds: number, measure: boolean) {
   const before = measure ? cpuMicros(t.child.pid) : undefined
-  const result = await autocannon({ url: t.url + route, method, connections: 10, duration: seconds, headers: headersOf(t), ...(method === "POST" ? { body: "{}" } : {}) })
+  const result = await autocannon({
+    url: t.url + route,
+    method,
+    connections: 10,
+    duration: seconds,
+    headers: headersOf(t),
+    ...(method === "POST" ? { body: "{}" } : {}),
+  })
   const after = measure ? cpuMicros(t.child.pid) : undefined
   const total = result.requests.total
   return {
@@ -182,13 +271,18 @@ async function load(t: Target, method: "GET" | "POST", route: string, seconds: n
 
 /** One route on both servers: `ROUNDS` rounds, the order reversed every round; CPU per request is the median over rounds. */
 async function compareRoute(targets: Target[], name: string, method: "GET" | "POST", route: string) {
-  const samples: Record<string, { rps: number; cpuUsPerRequest: number; errors: number; non2xx: number }[]> = { ours: [], opencode: [] }
+  const samples: Record<string, { rps: number; cpuUsPerRequest: number; errors: number; non2xx: number }[]> = {
+    ours: [],
+    opencode: [],
+  }
   for (let r = 0; r < ROUNDS; r++) {
     for (const t of r % 2 === 0 ? targets : [...targets].reverse()) {
       await load(t, method, route, WARMUP, false)
       const s = await load(t, method, route, DURATION, true)
       samples[t.name]!.push(s)
-      log(`${name} ${t.name} round ${r + 1}: ${Math.round(s.rps)} req/s, ${round(s.cpuUsPerRequest, 1)} µs CPU/request${s.non2xx || s.errors ? ` (${s.non2xx} non-2xx, ${s.errors} errors)` : ""}`)
+      log(
+        `${name} ${t.name} round ${r + 1}: ${Math.round(s.rps)} req/s, ${round(s.cpuUsPerRequest, 1)} µs CPU/request${s.non2xx || s.errors ? ` (${s.non2xx} non-2xx, ${s.errors} errors)` : ""}`,
+      )
     }
   }
   const summary = (list: (typeof samples)["ours"]) => ({
@@ -204,7 +298,10 @@ async function compareRoute(targets: Target[], name: string, method: "GET" | "PO
 function eventStream(t: Target) {
   const controller = new AbortController()
   const waiters: { match: (data: string) => boolean; resolve: (at: number) => void }[] = []
-  const ready = fetch(`${t.url}/event`, { headers: { ...headersOf(t), accept: "text/event-stream" }, signal: controller.signal }).then((res) => {
+  const ready = fetch(`${t.url}/event`, {
+    headers: { ...headersOf(t), accept: "text/event-stream" },
+    signal: controller.signal,
+  }).then((res) => {
     void (async () => {
       const decoder = new TextDecoder()
       let buffer = ""
@@ -233,7 +330,10 @@ function eventStream(t: Target) {
     ready,
     wait(match: (data: string) => boolean, timeoutMs = 20_000): Promise<number> {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${t.name}: no matching event within ${timeoutMs} ms`)), timeoutMs)
+        const timer = setTimeout(
+          () => reject(new Error(`${t.name}: no matching event within ${timeoutMs} ms`)),
+          timeoutMs,
+        )
         waiters.push({ match, resolve: (at) => (clearTimeout(timer), resolve(at)) })
       })
     },
@@ -247,7 +347,8 @@ async function comparePrompt(targets: Target[]) {
   for (const s of streams.values()) await s.ready
   await new Promise((r) => setTimeout(r, 200))
   const sessions = new Map<string, string>()
-  for (const t of targets) sessions.set(t.name, ((await call(t, "POST", "/session", { title: "prompt bench" })) as { id: string }).id)
+  for (const t of targets)
+    sessions.set(t.name, ((await call(t, "POST", "/session", { title: "prompt bench" })) as { id: string }).id)
   const samples: Record<string, number[]> = { ours: [], opencode: [] }
   const warmup = 3
   for (let i = 0; i < PROMPTS + warmup; i++) {
@@ -255,9 +356,16 @@ async function comparePrompt(targets: Target[]) {
       const id = sessions.get(t.name)!
       const stream = streams.get(t.name)!
       const first = stream.wait((frame) => frame.includes(id) && frame.includes(FIRST))
-      const idle = stream.wait((frame) => frame.includes(id) && (frame.includes('"session.idle"') || (frame.includes('"session.status"') && frame.includes('"idle"'))))
+      const idle = stream.wait(
+        (frame) =>
+          frame.includes(id) &&
+          (frame.includes('"session.idle"') || (frame.includes('"session.status"') && frame.includes('"idle"'))),
+      )
       const sent = performance.now()
-      await call(t, "POST", `/session/${id}/prompt_async`, { parts: [{ type: "text", text: `say something (${i})` }], model: t.model })
+      await call(t, "POST", `/session/${id}/prompt_async`, {
+        parts: [{ type: "text", text: `say something (${i})` }],
+        model: t.model,
+      })
       const at = await first
       await idle
       if (i >= warmup) samples[t.name]!.push(at - sent)
@@ -266,7 +374,12 @@ async function comparePrompt(targets: Target[]) {
   for (const s of streams.values()) s.close()
   const stats = (list: number[]) => {
     const sorted = [...list].sort((a, b) => a - b)
-    return { samples: list.length, p50: round(percentile(sorted, 50), 2), p95: round(percentile(sorted, 95), 2), max: round(sorted.at(-1) ?? NaN, 2) }
+    return {
+      samples: list.length,
+      p50: round(percentile(sorted, 50), 2),
+      p95: round(percentile(sorted, 95), 2),
+      max: round(sorted.at(-1) ?? NaN, 2),
+    }
   }
   return { ours: stats(samples.ours!), opencode: stats(samples.opencode!) }
 }
@@ -277,7 +390,10 @@ if ("skipped" in binary) {
   report({ skipped: binary.skipped })
   process.exit(0)
 }
-const version = execFileSync(binary.bin, ["--version"], { encoding: "utf8", env: { ...process.env, OPENCODE_DISABLE_AUTOUPDATE: "1" } }).trim()
+const version = execFileSync(binary.bin, ["--version"], {
+  encoding: "utf8",
+  env: { ...process.env, OPENCODE_DISABLE_AUTOUPDATE: "1" },
+}).trim()
 const stub = await startStub()
 const targets = [await startOurs(stub.baseUrl), await startOpencode(binary.bin, stub.baseUrl)]
 try {
@@ -285,12 +401,23 @@ try {
   for (const t of targets) await createSessions(t, 5)
   // Both servers start cold: warm each one's JIT on the routes before anything is measured.
   for (const t of targets) await load(t, "GET", "/session", 3, false)
-  const countAt = async (n: number) => Object.fromEntries(await Promise.all(targets.map(async (t) => [t.name, ((await call(t, "GET", "/session")) as unknown[]).length])))
+  const countAt = async (n: number) =>
+    Object.fromEntries(
+      await Promise.all(targets.map(async (t) => [t.name, ((await call(t, "GET", "/session")) as unknown[]).length])),
+    )
   const rows5 = await countAt(5)
-  rows.push({ ...(await compareRoute(targets, "GET /session, 5 sessions", "GET", "/session")), sessions: 5, rowsAnswered: rows5 })
+  rows.push({
+    ...(await compareRoute(targets, "GET /session, 5 sessions", "GET", "/session")),
+    sessions: 5,
+    rowsAnswered: rows5,
+  })
   for (const t of targets) await createSessions(t, 995)
   const rows1000 = await countAt(1000)
-  rows.push({ ...(await compareRoute(targets, "GET /session, 1000 sessions", "GET", "/session")), sessions: 1000, rowsAnswered: rows1000 })
+  rows.push({
+    ...(await compareRoute(targets, "GET /session, 1000 sessions", "GET", "/session")),
+    sessions: 1000,
+    rowsAnswered: rows1000,
+  })
   rows.push(await compareRoute(targets, "POST /session", "POST", "/session"))
   const prompt = await comparePrompt(targets)
   report({ version, rows, prompt, stubRequests: stub.requests() })

@@ -47,7 +47,12 @@ interface ServerChild {
 function startHttpServer(variant: Variant): Promise<ServerChild> {
   const otel = variant === "otel" || variant === "spine_otel"
   const spine = variant === "spine" || variant === "spine_otel"
-  const args = [...(otel ? ["--import", path.join(BENCH_DIR, "otel-register.mjs")] : []), "--import", "tsx", path.join(BENCH_DIR, "http-server.ts")]
+  const args = [
+    ...(otel ? ["--import", path.join(BENCH_DIR, "otel-register.mjs")] : []),
+    "--import",
+    "tsx",
+    path.join(BENCH_DIR, "http-server.ts"),
+  ]
   const env = { ...process.env, BENCH_SPINE: spine ? "1" : "0", BENCH_ALS: variant === "no_spine_als" ? "1" : "0" }
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "inherit"] })
   let out = ""
@@ -76,8 +81,18 @@ async function load(url: string, headers: Record<string, string>, seconds: numbe
   const cpuBefore = cpuMicros(pid)
   const result = await autocannon({ url, connections: 10, duration: seconds, headers })
   const cpuAfter = cpuMicros(pid)
-  const cpuUsPerRequest = cpuBefore !== undefined && cpuAfter !== undefined && result.requests.total > 0 ? (cpuAfter - cpuBefore) / result.requests.total : NaN
-  return { rps: result.requests.total / seconds, cpuUsPerRequest, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.timeouts, non2xx: result.non2xx }
+  const cpuUsPerRequest =
+    cpuBefore !== undefined && cpuAfter !== undefined && result.requests.total > 0
+      ? (cpuAfter - cpuBefore) / result.requests.total
+      : NaN
+  return {
+    rps: result.requests.total / seconds,
+    cpuUsPerRequest,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  }
 }
 
 async function overhead() {
@@ -88,8 +103,18 @@ async function overhead() {
   const servers = new Map<Variant, ServerChild>()
   for (const v of variants) servers.set(v, await startHttpServer(v))
   const routes = [
-    { name: "GET /session, instance open", representative: true, path: "/session", headers: (s: ServerChild) => ({ "x-opencode-directory": encodeURIComponent(s.project) }) },
-    { name: "GET /session, no instance", representative: true, path: "/session", headers: (s: ServerChild) => ({ "x-opencode-directory": encodeURIComponent(s.closedProject) }) },
+    {
+      name: "GET /session, instance open",
+      representative: true,
+      path: "/session",
+      headers: (s: ServerChild) => ({ "x-opencode-directory": encodeURIComponent(s.project) }),
+    },
+    {
+      name: "GET /session, no instance",
+      representative: true,
+      path: "/session",
+      headers: (s: ServerChild) => ({ "x-opencode-directory": encodeURIComponent(s.closedProject) }),
+    },
     { name: "GET /health", representative: false, path: "/health", headers: () => ({}) },
   ]
   const samples: ({ route: string; variant: Variant; round: number } & Awaited<ReturnType<typeof load>>)[] = []
@@ -102,7 +127,9 @@ async function overhead() {
         await load(server.url + route.path, route.headers(server), warmup)
         const r = await load(server.url + route.path, route.headers(server), duration, server.child.pid)
         samples.push({ route: route.name, variant, round, ...r })
-        log(`overhead ${route.name} ${variant} round ${round + 1}: ${Math.round(r.rps)} req/s, ${round2(r.cpuUsPerRequest)} µs CPU/request${r.non2xx || r.errors ? ` (${r.non2xx} non-2xx, ${r.errors} errors)` : ""}`)
+        log(
+          `overhead ${route.name} ${variant} round ${round + 1}: ${Math.round(r.rps)} req/s, ${round2(r.cpuUsPerRequest)} µs CPU/request${r.non2xx || r.errors ? ` (${r.non2xx} non-2xx, ${r.errors} errors)` : ""}`,
+        )
       }
     }
   }
@@ -114,8 +141,12 @@ async function overhead() {
       return list.reduce((a, s) => a + s.rps, 0) / list.length
     }
     // CPU per request: the median over rounds (robust to a round disturbed by other load on the machine).
-    const cpu = (v: Variant) => median(samples.filter((s) => s.route === route.name && s.variant === v).map((s) => s.cpuUsPerRequest))
-    const perRound = (v: Variant) => samples.filter((s) => s.route === route.name && s.variant === v).map((s) => `${Math.round(s.rps)} (${round2(s.cpuUsPerRequest)} µs)`)
+    const cpu = (v: Variant) =>
+      median(samples.filter((s) => s.route === route.name && s.variant === v).map((s) => s.cpuUsPerRequest))
+    const perRound = (v: Variant) =>
+      samples
+        .filter((s) => s.route === route.name && s.variant === v)
+        .map((s) => `${Math.round(s.rps)} (${round2(s.cpuUsPerRequest)} µs)`)
     const none = rps("no_spine")
     const spine = rps("spine")
     const otelAlone = rps("otel")
@@ -146,7 +177,15 @@ async function overhead() {
 }
 
 // ---------- 1b ----------
-type InRoute = { route: string; noSpineUs: number; spineUs: number; spineCostUs: number; spineCostPct: number; diffIqr: [number, number]; samples: Record<string, number[]> }
+type InRoute = {
+  route: string
+  noSpineUs: number
+  spineUs: number
+  spineCostUs: number
+  spineCostPct: number
+  diffIqr: [number, number]
+  samples: Record<string, number[]>
+}
 type InProcess = { batch: number; rounds: number; routes: InRoute[] }
 
 // ---------- run ----------
@@ -175,12 +214,21 @@ async function part(name: string, fn: () => Promise<unknown>) {
 }
 if (renderOnly) {
   // BENCH_RENDER=1: BENCHMARKS.md again from the last run's figures (after findings.md was edited); nothing is measured.
-  const last = JSON.parse(readFileSync(path.join(BENCH_DIR, "last-run.json"), "utf8")) as { results: Record<string, unknown>; errors: Record<string, string>; meta: RunMeta }
+  const last = JSON.parse(readFileSync(path.join(BENCH_DIR, "last-run.json"), "utf8")) as {
+    results: Record<string, unknown>
+    errors: Record<string, string>
+    meta: RunMeta
+  }
   Object.assign(results, last.results)
   Object.assign(errors, last.errors)
   meta = last.meta
 } else {
-  const command = ["npm run bench", ...Object.entries(process.env).filter(([k]) => k.startsWith("BENCH_") || k === "OPENCODE_REFERENCE_BIN").map(([k, v]) => `${k}=${v}`)]
+  const command = [
+    "npm run bench",
+    ...Object.entries(process.env)
+      .filter(([k]) => k.startsWith("BENCH_") || k === "OPENCODE_REFERENCE_BIN")
+      .map(([k, v]) => `${k}=${v}`),
+  ]
   const commit = git("rev-parse --short HEAD")
   const uncommitted = git("status --porcelain -- packages") !== ""
   await part("overhead", overhead)
@@ -196,7 +244,16 @@ if (renderOnly) {
   await part("memory", () => runPart("memory.ts", { nodeArgs: ["--expose-gc"] }))
   await part("crash", () => runPart("crash-scan.ts"))
   await part("opencode", () => runPart("opencode-compare.ts", { timeoutMs: 1_800_000 }))
-  meta = { began, totalS: Math.round((Date.now() - began) / 1000), loadStart, loadEnd: os.loadavg(), loadSamples, commit, uncommitted, command: command.join(" ") }
+  meta = {
+    began,
+    totalS: Math.round((Date.now() - began) / 1000),
+    loadStart,
+    loadEnd: os.loadavg(),
+    loadSamples,
+    commit,
+    uncommitted,
+    command: command.join(" "),
+  }
   writeFileSync(path.join(BENCH_DIR, "last-run.json"), JSON.stringify({ results, errors, meta }, null, 2) + "\n")
 }
 writeFileSync(path.join(ROOT, "BENCHMARKS.md"), render())
@@ -205,7 +262,9 @@ log(`${renderOnly ? "rendered from bench/last-run.json" : `done in ${meta.totalS
 // ---------- report ----------
 function version(pkg: string): string {
   try {
-    return (JSON.parse(readFileSync(path.join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version
+    return (
+      JSON.parse(readFileSync(path.join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }
+    ).version
   } catch {
     return "?"
   }
@@ -285,7 +344,12 @@ function render(): string {
       ),
       "",
       "Throughput ratios (same run, noisier): " +
-        o.table.map((t) => `${t.route}: spine/no_spine ${round(t.spineRatio, 3)}, otel/no_spine ${round(t.otelAloneRatio, 3)}, spine_otel/spine ${round(t.otelRatio, 3)}`).join("; ") +
+        o.table
+          .map(
+            (t) =>
+              `${t.route}: spine/no_spine ${round(t.spineRatio, 3)}, otel/no_spine ${round(t.otelAloneRatio, 3)}, spine_otel/spine ${round(t.otelRatio, 3)}`,
+          )
+          .join("; ") +
         ".",
       "",
       "Per round, req/s (CPU µs/request):",
@@ -304,7 +368,8 @@ function render(): string {
     const first = ip.processes[0]!
     const routeNames = first.routes.map((r) => r.route)
     const decidingRoute = routeNames.includes("GET /health") ? "GET /health" : routeNames[0]!
-    const figure = (name: string) => median(ip.processes.map((p) => p.routes.find((r) => r.route === name)!.spineCostUs))
+    const figure = (name: string) =>
+      median(ip.processes.map((p) => p.routes.find((r) => r.route === name)!.spineCostUs))
     const decides = round2(figure(decidingRoute))
     add(
       "### 1b. The hop's own code, in one process",
@@ -322,7 +387,12 @@ function render(): string {
       "",
       "| process | route | CPU µs/request: no_spine / spine (median of batches) | spine cost (median of paired differences) | middle half of the differences |",
       "|---:|---|---:|---:|---:|",
-      ...ip.processes.flatMap((p, i) => p.routes.map((r) => `| ${i + 1} | ${r.route} | ${r.noSpineUs} / ${r.spineUs} | ${r.spineCostUs} µs (${pct(r.spineCostPct)}) | ${r.diffIqr[0]} … ${r.diffIqr[1]} µs |`)),
+      ...ip.processes.flatMap((p, i) =>
+        p.routes.map(
+          (r) =>
+            `| ${i + 1} | ${r.route} | ${r.noSpineUs} / ${r.spineUs} | ${r.spineCostUs} µs (${pct(r.spineCostPct)}) | ${r.diffIqr[0]} … ${r.diffIqr[1]} µs |`,
+        ),
+      ),
       "",
       `Median over the processes: ${routeNames.map((name) => `${name} **${round2(figure(name))} µs**`).join(", ")}.`,
       "",
@@ -331,7 +401,24 @@ function render(): string {
     )
   }
   type Leg = { samples: number; p50: number; p95: number; max: number }
-  const l = results.lifecycle as { samples: number; activeAtStart: number; activeBefore: number[]; activeAtEnd: number; p50: number; p95: number; max: number; responseP50: number; responseP95: number; sseLeg?: Leg; echoLeg?: Leg; echoAtPublishLeg?: Leg; framesAheadP50?: number; bytesAheadP50?: number } | undefined
+  const l = results.lifecycle as
+    | {
+        samples: number
+        activeAtStart: number
+        activeBefore: number[]
+        activeAtEnd: number
+        p50: number
+        p95: number
+        max: number
+        responseP50: number
+        responseP95: number
+        sseLeg?: Leg
+        echoLeg?: Leg
+        echoAtPublishLeg?: Leg
+        framesAheadP50?: number
+        bytesAheadP50?: number
+      }
+    | undefined
   if (l) {
     add(
       "## 2. Lifecycle event latency",
@@ -356,8 +443,8 @@ function render(): string {
         "**The SSE leg alone.** From the moment the server publishes `lifecycle.action.finished` on its bus (stamped by a bus",
         "subscriber registered before any client) to its arrival at the SSE client, against a bare SSE echo in the same server",
         "process (a plain `node:http` stream written straight to its socket, read by the same client process). The echo is",
-        "timed twice: a frame written on its own after each reload has finished (\"quiet\": the target's yardstick), and a frame",
-        "written by that same bus subscriber at the moment the event is published (\"at publish\": the echo under the load the",
+        'timed twice: a frame written on its own after each reload has finished ("quiet": the target\'s yardstick), and a frame',
+        'written by that same bus subscriber at the moment the event is published ("at publish": the echo under the load the',
         "event meets, the close's own work on the server and the reload's answer at the client). Both under 100 streaming runs;",
         "times are wall-clock with sub-ms precision on one machine.",
         "",
@@ -365,10 +452,14 @@ function render(): string {
         "|---|---:|---:|---:|---:|",
         `| \`lifecycle.action.finished\` on \`/event\` | ${l.sseLeg.samples} | ${l.sseLeg.p50} ms | ${l.sseLeg.p95} ms | ${l.sseLeg.max} ms |`,
         `| bare SSE echo, quiet | ${l.echoLeg.samples} | ${l.echoLeg.p50} ms | ${l.echoLeg.p95} ms | ${l.echoLeg.max} ms |`,
-        ...(same ? [`| bare SSE echo, at publish | ${same.samples} | ${same.p50} ms | ${same.p95} ms | ${same.max} ms |`] : []),
+        ...(same
+          ? [`| bare SSE echo, at publish | ${same.samples} | ${same.p50} ms | ${same.p95} ms | ${same.max} ms |`]
+          : []),
         "",
         `Target SSE leg ≤ 2× the bare echo (p50, against the quiet echo): ${pass(ratio <= 2)} (${round(ratio, 2)}×; p95 ${round(l.sseLeg.p95 / l.echoLeg.p95, 2)}×).` +
-          (same ? ` Against the echo written at the moment of publishing: ${round(l.sseLeg.p50 / same.p50, 2)}× (p95 ${round(l.sseLeg.p95 / same.p95, 2)}×).` : "") +
+          (same
+            ? ` Against the echo written at the moment of publishing: ${round(l.sseLeg.p50 / same.p50, 2)}× (p95 ${round(l.sseLeg.p95 / same.p95, 2)}×).`
+            : "") +
           (l.framesAheadP50 !== undefined
             ? ` Between sending the reload and receiving its finished event the client received ${l.framesAheadP50} other frames${l.bytesAheadP50 !== undefined ? ` (${round(l.bytesAheadP50 / 1024, 1)} K characters)` : ""} (median): the events of the closes (each run's abort, messages, status, summary) are queued ahead of it on the same stream.`
             : ""),
@@ -377,7 +468,30 @@ function render(): string {
     }
   }
   const e = results.export as
-    | { messages: number; runs: number; records: number; journalRows: number; requestRows: number; exportMs: number; exportRuns: number[]; foreignExportMs: number; foreignExportRuns: number[]; stringifyMs: number; routeMs?: number; routeRuns?: number[]; routeUsPerRecord?: number; routeVsStringify?: number; exportBytes: number; truncated: Record<string, { kept: number; dropped: number }>; deriveRecords: number; deriveMs: number; deriveChains: number; exportUsPerRecord: number; deriveUsPerRecord: number; recordsPerRun: number }[]
+    | {
+        messages: number
+        runs: number
+        records: number
+        journalRows: number
+        requestRows: number
+        exportMs: number
+        exportRuns: number[]
+        foreignExportMs: number
+        foreignExportRuns: number[]
+        stringifyMs: number
+        routeMs?: number
+        routeRuns?: number[]
+        routeUsPerRecord?: number
+        routeVsStringify?: number
+        exportBytes: number
+        truncated: Record<string, { kept: number; dropped: number }>
+        deriveRecords: number
+        deriveMs: number
+        deriveChains: number
+        exportUsPerRecord: number
+        deriveUsPerRecord: number
+        recordsPerRun: number
+      }[]
     | undefined
   if (e) {
     const at10k = e.find((r) => r.messages === 10_000)
@@ -388,22 +502,26 @@ function render(): string {
       `${e[0]?.recordsPerRun ?? 10} diagnostic records cloned from a real reload-interrupted run (its summary; run.started, visible_output, finished;`,
       "lifecycle started/finished; abort_requested; the prompt and reload requests; the renderer action), i.e. 5 per message.",
       "The journal keeps at most 20 000 request rows (it prunes older ones), so the largest size holds fewer requests.",
-      "`buildSessionExport(…, \"full\")` is timed (median, after a warm-up) without serialising, twice: as the server that wrote",
+      '`buildSessionExport(…, "full")` is timed (median, after a warm-up) without serialising, twice: as the server that wrote',
       "the records reads them (its boot row names this build's record format, so they are not re-validated), and with the",
       "boot marked as another build's (every record parsed through its schema: a database carried across versions).",
       "`deriveIncidentChains` is timed on its own over every run, lifecycle, request and renderer record of the session (no caps).",
-      "\"route\" is what `GET /session/:id/export` does per call: the document built and serialised (`JSON.stringify`, as",
+      '"route" is what `GET /session/:id/export` does per call: the document built and serialised (`JSON.stringify`, as',
       "`c.json`). Route and `JSON.stringify` of the same document are timed in pairs, back to back with the order swapped every",
       "pair; the ratio is the median of the pairs' ratios. Garbage is collected before every timed call (`--expose-gc`), so each",
       "call pays for its own garbage and not the previous one's. The route's per-record time and that ratio decide the targets.",
-      "\"records in DB\" counts every journal row of the session and its run summaries, including kinds the export never reads",
+      '"records in DB" counts every journal row of the session and its run summaries, including kinds the export never reads',
       "(run.started, visible_output, run.finished, abort_requested).",
       "",
       "| messages | records in DB | request rows | route (build + `JSON.stringify`) | route µs / record | route / JSON.stringify | export (build only) | µs / record | export, another build's records | JSON.stringify | export size | truncated | derive (records) | derive µs / record |",
       "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
       ...e.map(
         (r) =>
-          `| ${r.messages} | ${r.records} | ${r.requestRows} | ${r.routeMs ?? "—"} ms (${r.routeRuns?.join(", ") ?? ""}) | ${r.routeUsPerRecord ?? "—"} | ${r.routeVsStringify ?? "—"}× | ${r.exportMs} ms (min ${Math.min(...r.exportRuns)}; ${r.exportRuns.join(", ")}) | ${r.exportUsPerRecord} | ${r.foreignExportMs} ms (${r.foreignExportRuns.join(", ")}) | ${r.stringifyMs} ms | ${round(r.exportBytes / 1024 / 1024, 1)} MB | ${Object.entries(r.truncated).map(([k, v]) => `${k}: ${v.kept} kept, ${v.dropped} dropped`).join("; ") || "—"} | ${r.deriveMs} ms (${r.deriveRecords}) | ${r.deriveUsPerRecord} |`,
+          `| ${r.messages} | ${r.records} | ${r.requestRows} | ${r.routeMs ?? "—"} ms (${r.routeRuns?.join(", ") ?? ""}) | ${r.routeUsPerRecord ?? "—"} | ${r.routeVsStringify ?? "—"}× | ${r.exportMs} ms (min ${Math.min(...r.exportRuns)}; ${r.exportRuns.join(", ")}) | ${r.exportUsPerRecord} | ${r.foreignExportMs} ms (${r.foreignExportRuns.join(", ")}) | ${r.stringifyMs} ms | ${round(r.exportBytes / 1024 / 1024, 1)} MB | ${
+            Object.entries(r.truncated)
+              .map(([k, v]) => `${k}: ${v.kept} kept, ${v.dropped} dropped`)
+              .join("; ") || "—"
+          } | ${r.deriveMs} ms (${r.deriveRecords}) | ${r.deriveUsPerRecord} |`,
       ),
       "",
       `Growth: route time per record ${e.map((r) => r.routeUsPerRecord).join(" → ")} µs; export (build only) ${e.map((r) => r.exportUsPerRecord).join(" → ")} µs; derivation per record ${e.map((r) => r.deriveUsPerRecord).join(" → ")} µs`,
@@ -424,7 +542,20 @@ function render(): string {
       "",
     )
   }
-  const m = results.memory as { requests: number; target: number; seconds: number; requestsPerSecond: number; baselineRssMb: number; endRssMb: number; growthMb: number; maxGrowthMb: number; points: { requests: number; rssMb: number; heapMb: number; growthMb: number }[]; journalRequestRows: number } | undefined
+  const m = results.memory as
+    | {
+        requests: number
+        target: number
+        seconds: number
+        requestsPerSecond: number
+        baselineRssMb: number
+        endRssMb: number
+        growthMb: number
+        maxGrowthMb: number
+        points: { requests: number; rssMb: number; heapMb: number; growthMb: number }[]
+        journalRequestRows: number
+      }
+    | undefined
   if (m) {
     const half = m.points.filter((p) => p.requests > m.requests / 2)
     add(
@@ -447,7 +578,8 @@ function render(): string {
   type CrashResult = { runs: number; evidence: number; possibleCauses: number; ms: number; runsMs: number[] }
   const c = results.crash as { history: CrashResult; allCrashed: CrashResult } | undefined
   if (c) {
-    const line = (r: CrashResult) => `median ${r.ms} ms, fastest ${Math.min(...r.runsMs)} ms (${r.runsMs.join(", ")} ms); ${r.evidence} crash records, ${r.possibleCauses} with a possible cause`
+    const line = (r: CrashResult) =>
+      `median ${r.ms} ms, fastest ${Math.min(...r.runsMs)} ms (${r.runsMs.join(", ")} ms); ${r.evidence} crash records, ${r.possibleCauses} with a possible cause`
     add(
       "## 5. Startup crash scan",
       "",
@@ -468,13 +600,19 @@ function render(): string {
   type PromptSide = { samples: number; p50: number; p95: number; max: number }
   const oc = results.opencode as
     | { skipped: string }
-    | { version: string; rows: { route: string; ours: Side; opencode: Side; sessions?: number; rowsAnswered?: Record<string, number> }[]; prompt: { ours: PromptSide; opencode: PromptSide }; stubRequests: number }
+    | {
+        version: string
+        rows: { route: string; ours: Side; opencode: Side; sessions?: number; rowsAnswered?: Record<string, number> }[]
+        prompt: { ours: PromptSide; opencode: PromptSide }
+        stubRequests: number
+      }
     | undefined
   if (oc) {
     add("## 6. Against opencode", "")
     if ("skipped" in oc) add(`Skipped in this run: ${oc.skipped}.`, "")
     else {
-      const ahead = (r: { ours: Side; opencode: Side }) => r.ours.cpuUs < r.opencode.cpuUs && r.ours.rps > r.opencode.rps && r.ours.failed === 0
+      const ahead = (r: { ours: Side; opencode: Side }) =>
+        r.ours.cpuUs < r.opencode.cpuUs && r.ours.rps > r.opencode.rps && r.ours.failed === 0
       add(
         `opencode ${oc.version} (\`opencode-ai\` from npm, installed into \`bench/.cache/opencode\` when this part first runs) and this server, each`,
         "as its real command (`opencode serve`, `node packages/opencode/bin/opencode.mjs serve`) in its own process on loopback, one project",
@@ -489,7 +627,14 @@ function render(): string {
             `| ${r.route} | ${r.ours.cpuUs} / ${r.opencode.cpuUs} | ${round(r.ours.cpuUs / r.opencode.cpuUs, 2)}× | ${r.ours.rps} / ${r.opencode.rps} | ${round(r.ours.rps / r.opencode.rps, 2)}× | ${r.rowsAnswered ? `${r.rowsAnswered.ours} / ${r.rowsAnswered.opencode}` : "—"} | ${ahead(r) ? "yes" : "**no**"}${r.ours.failed || r.opencode.failed ? ` (failed requests: ours ${r.ours.failed}, opencode ${r.opencode.failed})` : ""} |`,
         ),
         "",
-        "Per round, req/s (CPU µs/request): " + oc.rows.map((r) => `${r.route}: ours ${r.ours.rounds.map((x) => `${x.rps} (${x.cpuUs})`).join(", ")}; opencode ${r.opencode.rounds.map((x) => `${x.rps} (${x.cpuUs})`).join(", ")}`).join(". ") + ".",
+        "Per round, req/s (CPU µs/request): " +
+          oc.rows
+            .map(
+              (r) =>
+                `${r.route}: ours ${r.ours.rounds.map((x) => `${x.rps} (${x.cpuUs})`).join(", ")}; opencode ${r.opencode.rounds.map((x) => `${x.rps} (${x.cpuUs})`).join(", ")}`,
+            )
+            .join(". ") +
+          ".",
         "",
         "**Prompt → first streamed part at an SSE client.** Both servers on one loopback OpenAI-compatible stub that streams its",
         "first token at once (ours through `OPENAI_BASE_URL`, opencode through a provider in `OPENCODE_CONFIG_CONTENT`). An SSE",

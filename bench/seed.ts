@@ -21,42 +21,107 @@ export interface RunTemplate {
 
 export async function captureRunTemplate(): Promise<RunTemplate> {
   const project = tempDir("oc-bench-tpl-")
-  const running = await startServer({ port: 0, hostname: "127.0.0.1", dataDir: tempDir("oc-bench-tpl-data-"), defaultDirectory: project, scriptedTickMs: 20, env: {} })
-  const headers = { "content-type": "application/json", "x-opencode-directory": encodeURIComponent(project), "x-opencode-client": "app/0.1.0" }
+  const running = await startServer({
+    port: 0,
+    hostname: "127.0.0.1",
+    dataDir: tempDir("oc-bench-tpl-data-"),
+    defaultDirectory: project,
+    scriptedTickMs: 20,
+    env: {},
+  })
+  const headers = {
+    "content-type": "application/json",
+    "x-opencode-directory": encodeURIComponent(project),
+    "x-opencode-client": "app/0.1.0",
+  }
   const call = async (route: string, body: unknown, extra: Record<string, string> = {}) => {
-    const res = await fetch(running.url + route, { method: "POST", headers: { ...headers, ...extra }, body: JSON.stringify(body) })
+    const res = await fetch(running.url + route, {
+      method: "POST",
+      headers: { ...headers, ...extra },
+      body: JSON.stringify(body),
+    })
     return { res, body: res.status === 204 ? undefined : await res.json() }
   }
   try {
     const session = (await call("/session", { title: "template" })).body as { id: string }
-    await call(`/session/${session.id}/prompt_async`, { text: "interrupt me", model: "scripted/slow" }, { "x-opencode-action-id": "act_bench_prompt", "x-opencode-action-name": "session.prompt" })
+    await call(
+      `/session/${session.id}/prompt_async`,
+      { text: "interrupt me", model: "scripted/slow" },
+      { "x-opencode-action-id": "act_bench_prompt", "x-opencode-action-name": "session.prompt" },
+    )
     await new Promise((r) => setTimeout(r, 100))
-    const reload = await call("/instance/reload", {}, { "x-opencode-action-id": "act_bench_reload", "x-opencode-action-name": "instance.reload" })
+    const reload = await call(
+      "/instance/reload",
+      {},
+      { "x-opencode-action-id": "act_bench_reload", "x-opencode-action-name": "instance.reload" },
+    )
     const lifecycleId = reload.res.headers.get("x-opencode-lifecycle-id")!
     const { db } = running.host
-    let runRow: { id: string; summary: string | null; instance_id: string; generation: number; model: string; directory_key: string } | undefined
+    let runRow:
+      | {
+          id: string
+          summary: string | null
+          instance_id: string
+          generation: number
+          model: string
+          directory_key: string
+        }
+      | undefined
     for (let i = 0; i < 100 && !runRow?.summary; i++) {
       await new Promise((r) => setTimeout(r, 20))
       runRow = db.prepare("SELECT * FROM run WHERE session_id = ?").get(session.id) as typeof runRow
     }
     if (!runRow?.summary) throw new Error("template run did not finish")
     const raw = db
-      .prepare("SELECT * FROM journal WHERE run_id = ? OR lifecycle_id = ? OR session_id = ? OR kind = 'request' ORDER BY seq")
-      .all(runRow.id, lifecycleId, session.id) as { kind: JournalKind; run_id: string | null; lifecycle_id: string | null; session_id: string | null; data: string }[]
+      .prepare(
+        "SELECT * FROM journal WHERE run_id = ? OR lifecycle_id = ? OR session_id = ? OR kind = 'request' ORDER BY seq",
+      )
+      .all(runRow.id, lifecycleId, session.id) as {
+      kind: JournalKind
+      run_id: string | null
+      lifecycle_id: string | null
+      session_id: string | null
+      data: string
+    }[]
     // Keep the requests of this incident (the prompt and the reload); drop the session's creation.
     const rows = raw
       .filter((r) => r.kind !== "request" || /prompt_async|instance\/reload/.test(r.data))
-      .map((r) => ({ kind: r.kind, ...(r.run_id ? { runId: r.run_id } : {}), ...(r.lifecycle_id ? { lifecycleId: r.lifecycle_id } : {}), ...(r.session_id ? { sessionId: r.session_id } : {}), data: r.data }))
-    const requestIds = rows.filter((r) => r.kind === "request").map((r) => (JSON.parse(r.data) as { requestId: string }).requestId)
+      .map((r) => ({
+        kind: r.kind,
+        ...(r.run_id ? { runId: r.run_id } : {}),
+        ...(r.lifecycle_id ? { lifecycleId: r.lifecycle_id } : {}),
+        ...(r.session_id ? { sessionId: r.session_id } : {}),
+        data: r.data,
+      }))
+    const requestIds = rows
+      .filter((r) => r.kind === "request")
+      .map((r) => (JSON.parse(r.data) as { requestId: string }).requestId)
     // The renderer's own record of the reload action, as the app uploads it (POST /diagnostics/renderer).
     const reloadRequest = rows.find((r) => r.kind === "request" && r.data.includes("/instance/reload"))
-    const reloadRequestId = reloadRequest ? (JSON.parse(reloadRequest.data) as { requestId: string }).requestId : requestIds[0]!
-    rows.push({ kind: "renderer", data: JSON.stringify({ actionId: "act_bench_reload", name: "instance.reload", page: "/session/:id", time: Date.now(), requestIds: [reloadRequestId], outcome: "ok" }) })
+    const reloadRequestId = reloadRequest
+      ? (JSON.parse(reloadRequest.data) as { requestId: string }).requestId
+      : requestIds[0]!
+    rows.push({
+      kind: "renderer",
+      data: JSON.stringify({
+        actionId: "act_bench_reload",
+        name: "instance.reload",
+        page: "/session/:id",
+        time: Date.now(),
+        requestIds: [reloadRequestId],
+        outcome: "ok",
+      }),
+    })
     return {
       summary: runRow.summary,
       rows,
       ids: { runId: runRow.id, sessionId: session.id, lifecycleId, requestIds },
-      run: { instanceId: runRow.instance_id, generation: runRow.generation, model: runRow.model, directoryKey: runRow.directory_key },
+      run: {
+        instanceId: runRow.instance_id,
+        generation: runRow.generation,
+        model: runRow.model,
+        directoryKey: runRow.directory_key,
+      },
     }
   } finally {
     await running.shutdown("api")
@@ -64,7 +129,10 @@ export async function captureRunTemplate(): Promise<RunTemplate> {
 }
 
 /** Replaces every id of the template with a fresh one (same prefix), in one pass over the text. */
-export function cloneIds(template: RunTemplate, sessionId: string): { map: Map<string, string>; apply: (text: string) => string } {
+export function cloneIds(
+  template: RunTemplate,
+  sessionId: string,
+): { map: Map<string, string>; apply: (text: string) => string } {
   const map = new Map<string, string>([
     [template.ids.runId, newId("run")],
     [template.ids.sessionId, sessionId],
@@ -86,22 +154,45 @@ export function recordsPerRun(template: RunTemplate): number {
  * Seeds `runs` interrupted runs (two messages each, with their journal rows and summaries) into
  * one session, through the SessionStore and Journal APIs, in one transaction.
  */
-export function seedSession(args: { template: RunTemplate; sessions: SessionStore; journal: Journal; db: import("better-sqlite3").Database; sessionId: string; runs: number }): void {
+export function seedSession(args: {
+  template: RunTemplate
+  sessions: SessionStore
+  journal: Journal
+  db: import("better-sqlite3").Database
+  sessionId: string
+  runs: number
+}): void {
   const { template, sessions, journal, db, sessionId } = args
   const seed = db.transaction(() => {
     for (let i = 0; i < args.runs; i++) {
       const clone = cloneIds(template, sessionId)
       const runId = clone.map.get(template.ids.runId)!
       const startedAt = Date.now()
-      sessions.insertRun({ runId, sessionId, directoryKey: template.run.directoryKey, instanceId: template.run.instanceId, generation: template.run.generation, model: template.run.model, bootId: journal.bootId, startedAt })
-      for (const [role, text] of [["user", "interrupt me"], ["assistant", "Working on step 1 of 60.\n"]] as const) {
+      sessions.insertRun({
+        runId,
+        sessionId,
+        directoryKey: template.run.directoryKey,
+        instanceId: template.run.instanceId,
+        generation: template.run.generation,
+        model: template.run.model,
+        bootId: journal.bootId,
+        startedAt,
+      })
+      for (const [role, text] of [
+        ["user", "interrupt me"],
+        ["assistant", "Working on step 1 of 60.\n"],
+      ] as const) {
         const message = sessions.createMessage({ sessionID: sessionId, role, runId })
         sessions.savePart({ id: newId("prt"), sessionID: sessionId, messageID: message.id, type: "text", text }, 0)
       }
       for (const row of template.rows) {
         const data = JSON.parse(clone.apply(row.data)) as { seq?: number }
         if (typeof data.seq === "number") data.seq = journal.nextSeq()
-        const links = { runId: row.runId && clone.map.get(row.runId), lifecycleId: row.lifecycleId && clone.map.get(row.lifecycleId), sessionId: row.sessionId && clone.map.get(row.sessionId) }
+        const links = {
+          runId: row.runId && clone.map.get(row.runId),
+          lifecycleId: row.lifecycleId && clone.map.get(row.lifecycleId),
+          sessionId: row.sessionId && clone.map.get(row.sessionId),
+        }
         journal.append(row.kind, links, data)
       }
       const summary = JSON.parse(clone.apply(template.summary)) as { seq: number }

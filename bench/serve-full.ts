@@ -53,7 +53,9 @@ const echo = createServer((req, res) => {
   } else res.writeHead(404).end()
 })
 await new Promise<void>((resolve) => echo.listen(0, "127.0.0.1", resolve))
-process.stdout.write(`BENCH_READY ${JSON.stringify({ url: running.url, echoUrl: `http://127.0.0.1:${(echo.address() as AddressInfo).port}` })}\n`)
+process.stdout.write(
+  `BENCH_READY ${JSON.stringify({ url: running.url, echoUrl: `http://127.0.0.1:${(echo.address() as AddressInfo).port}` })}\n`,
+)
 const stop = () => void running.shutdown("SIGTERM").finally(() => process.exit(0))
 process.on("SIGTERM", stop)
 process.on("SIGINT", stop)

@@ -22,7 +22,10 @@ async function overlappingLabels(svg: Locator): Promise<string[]> {
     // Words, and the broken axis's "//" marks, which sit among the tick labels.
     const boxes = Array.from(el.querySelectorAll("text, .wf-break-mark"))
       .filter((node) => node.tagName !== "text" || (node.textContent ?? "").trim() !== "")
-      .map((node) => ({ text: node.tagName === "text" ? (node.textContent ?? "") : "//", box: node.getBoundingClientRect() }))
+      .map((node) => ({
+        text: node.tagName === "text" ? (node.textContent ?? "") : "//",
+        box: node.getBoundingClientRect(),
+      }))
     const out: string[] = []
     for (let i = 0; i < boxes.length; i++) {
       for (let j = i + 1; j < boxes.length; j++) {
@@ -39,10 +42,16 @@ async function overlappingLabels(svg: Locator): Promise<string[]> {
 
 /** Serious or critical axe violations inside `scope` (the open panel's drawer unless named). */
 async function seriousViolations(page: Page, scope = '[data-testid="incident-drawer"]'): Promise<string[]> {
-  const results = await new AxeBuilder({ page }).include(scope).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze()
+  const results = await new AxeBuilder({ page })
+    .include(scope)
+    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"])
+    .analyze()
   return results.violations
     .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
-    .map((violation) => `${violation.id} (${violation.impact}): ${violation.nodes.map((node) => node.target.join(" ")).join(", ")}`)
+    .map(
+      (violation) =>
+        `${violation.id} (${violation.impact}): ${violation.nodes.map((node) => node.target.join(" ")).join(", ")}`,
+    )
 }
 
 /** A run stopped by Reload project from the app, its panel open, at 1280 px. */
@@ -55,7 +64,11 @@ async function reloadedRunPanel(page: Page, url: string, dir: string): Promise<L
   return openPanelFromBanner(page, "local_instance_reload")
 }
 
-test("the open panel has no serious or critical accessibility violation, light and dark, at 1280 px and 390 px", async ({ page, server, project }, testInfo) => {
+test("the open panel has no serious or critical accessibility violation, light and dark, at 1280 px and 390 px", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const panel = await reloadedRunPanel(page, server.url, project())
 
   for (const theme of THEMES) {
@@ -78,9 +91,16 @@ test("the open panel has no serious or critical accessibility violation, light a
   await snap(page, testInfo, "panel-dark-390-timeline")
 })
 
-test("an expanded history row and an expanded waterfall row have no serious or critical accessibility violation, light and dark", async ({ page, server, project }, testInfo) => {
+test("an expanded history row and an expanded waterfall row have no serious or critical accessibility violation, light and dark", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const panel = await reloadedRunPanel(page, server.url, project())
-  const toggle = panel.locator('[data-testid="history-item"][data-record-kind="lifecycle"]').first().getByTestId("history-toggle")
+  const toggle = panel
+    .locator('[data-testid="history-item"][data-record-kind="lifecycle"]')
+    .first()
+    .getByTestId("history-toggle")
   await toggle.click()
   await expect(toggle).toHaveAttribute("aria-expanded", "true")
   await expect(panel.getByTestId("history-attributes")).toBeVisible()
@@ -95,7 +115,11 @@ test("an expanded history row and an expanded waterfall row have no serious or c
   }
 })
 
-test("waterfall: a crash is hatched behind a broken axis, redrawn when the window narrows, and no two labels overlap", async ({ page, server, project }, testInfo) => {
+test("waterfall: a crash is hatched behind a broken axis, redrawn when the window narrows, and no two labels overlap", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   await page.setViewportSize({ width: 1280, height: 900 })
   await openProject(page, server.url, dir)
@@ -113,10 +137,19 @@ test("waterfall: a crash is hatched behind a broken axis, redrawn when the windo
   // The phrase where the stretch has room for it, else the word: how wide the stretch is depends on
   // how long the run lived before the kill (the row's label below says it all either way).
   await expect(svg.locator(".wf-unknown-label")).toHaveText(/^unknown( until restart)?$/)
-  await expect(svg.locator('g.wf-row[data-kind="run"]')).toHaveAttribute("aria-label", /last evidence at \+[\d.]+ s, then unknown for [\d.]+ s until the restart/)
+  await expect(svg.locator('g.wf-row[data-kind="run"]')).toHaveAttribute(
+    "aria-label",
+    /last evidence at \+[\d.]+ s, then unknown for [\d.]+ s until the restart/,
+  )
   expect(await overlappingLabels(svg)).toEqual([])
   // Words are filled, never outlined (a row's dashed box must not stroke its name).
-  expect(await svg.evaluate((el) => Array.from(el.querySelectorAll("text")).filter((node) => getComputedStyle(node).stroke !== "none").map((node) => node.textContent))).toEqual([])
+  expect(
+    await svg.evaluate((el) =>
+      Array.from(el.querySelectorAll("text"))
+        .filter((node) => getComputedStyle(node).stroke !== "none")
+        .map((node) => node.textContent),
+    ),
+  ).toEqual([])
   const wide = Number(await svg.getAttribute("width"))
   await snap(page, testInfo, "waterfall-crash-1280")
 

@@ -7,11 +7,25 @@
 import { readFileSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { expect, snap, test } from "./fixtures"
-import { confirmStops, expectPlainWords, openPanelFromBanner, openProject, pressStop, RUN_TICK_MS, SLOW, startRun, ui } from "./helpers"
+import {
+  confirmStops,
+  expectPlainWords,
+  openPanelFromBanner,
+  openProject,
+  pressStop,
+  RUN_TICK_MS,
+  SLOW,
+  startRun,
+  ui,
+} from "./helpers"
 
 test.use({ scriptedTickMs: RUN_TICK_MS })
 
-test("confirmation: Close every project with a run going asks in the app, names the runs, and Cancel keeps them", async ({ page, server, project }, testInfo) => {
+test("confirmation: Close every project with a run going asks in the app, names the runs, and Cancel keeps them", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   const native: string[] = []
   page.on("dialog", (dialog) => {
@@ -45,7 +59,11 @@ test("confirmation: Close every project with a run going asks in the app, names 
   expect(native).toEqual([])
 })
 
-test("config editor: an edit made on disk since the editor read the file is noticed and never overwritten silently", async ({ page, server, project }, testInfo) => {
+test("config editor: an edit made on disk since the editor read the file is noticed and never overwritten silently", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   const file = path.join(dir, "opencode.json")
   await openProject(page, server.url, dir)
@@ -82,14 +100,20 @@ test("config editor: an edit made on disk since the editor read the file is noti
   expect(JSON.parse(readFileSync(file, "utf8"))).toMatchObject({ theme: "light" })
 })
 
-test("server down: said plainly; no 'A run is in progress', no 'Failed to fetch'; Send and Stop wait", async ({ page, server, project }, testInfo) => {
+test("server down: said plainly; no 'A run is in progress', no 'Failed to fetch'; Send and Stop wait", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page)
   await server.stop("SIGKILL")
 
   const down = page.getByTestId("server-down")
-  await expect(down).toHaveText("The server is not answering. Runs cannot be started or stopped, nor the project reloaded or closed, until it is back; this page reconnects by itself.")
+  await expect(down).toHaveText(
+    "The server is not answering. Runs cannot be started or stopped, nor the project reloaded or closed, until it is back; this page reconnects by itself.",
+  )
   await expect(page.getByText("A run is in progress.")).toHaveCount(0)
   await expect(page.getByTestId(ui.promptSend)).toBeDisabled()
   await expect(page.getByTestId(ui.stop)).toBeDisabled()
@@ -104,7 +128,9 @@ test("server down: said plainly; no 'A run is in progress', no 'Failed to fetch'
   await expect(page.getByTestId(ui.newSession)).toBeVisible()
   await expect(page.getByTestId("server-down")).toBeVisible()
   await page.getByTestId(ui.newSession).click()
-  await expect(page.getByRole("alert").filter({ hasText: "New session failed" })).toContainText("the server is not answering")
+  await expect(page.getByRole("alert").filter({ hasText: "New session failed" })).toContainText(
+    "the server is not answering",
+  )
   await expect(page.locator("body")).not.toContainText("Failed to fetch")
 
   await server.start()
@@ -112,7 +138,11 @@ test("server down: said plainly; no 'A run is in progress', no 'Failed to fetch'
   await expect(page.getByTestId("server-down")).toHaveCount(0)
 })
 
-test("sessions: titled by their first prompt; Stop only while a run is active, Send not while one is; the run picker shows times", async ({ page, server, project }, testInfo) => {
+test("sessions: titled by their first prompt; Stop only while a run is active, Send not while one is; the run picker shows times", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await page.getByTestId(ui.newSession).click()
@@ -174,7 +204,11 @@ test("project picker: a directory that does not exist is refused in words", asyn
   await expect(page.getByRole("alert")).toHaveText(`${file} is not a directory.`)
 })
 
-test("keyboard: the skip link moves focus to the page, and the banner is the next stop, not after every project action", async ({ page, server, project }) => {
+test("keyboard: the skip link moves focus to the page, and the banner is the next stop, not after every project action", async ({
+  page,
+  server,
+  project,
+}) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page)
@@ -192,7 +226,9 @@ test("keyboard: the skip link moves focus to the page, and the banner is the nex
   await expect(page.locator("main#main")).toBeFocused()
   // Past the breadcrumb, the banner: none of the project actions in between.
   await page.keyboard.press("Tab")
-  await expect(page.getByRole("navigation", { name: "Breadcrumb" }).getByRole("link", { name: "Sessions" })).toBeFocused()
+  await expect(
+    page.getByRole("navigation", { name: "Breadcrumb" }).getByRole("link", { name: "Sessions" }),
+  ).toBeFocused()
   await page.keyboard.press("Tab")
   await expect(page.getByTestId(ui.bannerButton)).toBeFocused()
   await page.keyboard.press("Enter")
@@ -200,7 +236,11 @@ test("keyboard: the skip link moves focus to the page, and the banner is the nex
   await expect(page.getByRole("heading", { name: "Why did this run stop?" })).toBeFocused()
 })
 
-test("panel: Escape closes it and focus returns to the banner button; a new run leaves it on its own run; the banner can be dismissed", async ({ page, server, project }, testInfo) => {
+test("panel: Escape closes it and focus returns to the banner button; a new run leaves it on its own run; the banner can be dismissed", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   await openProject(page, server.url, dir)
   const sessionId = await startRun(page)
@@ -214,7 +254,11 @@ test("panel: Escape closes it and focus returns to the banner button; a new run 
   await page.getByTestId(ui.bannerButton).click()
   await expect(panel.getByTestId(ui.panelVerdict)).toBeVisible()
   const first = await panel.getAttribute("data-run-id")
-  const res = await server.fetch(`/session/${sessionId}/prompt`, { method: "POST", directory: dir, body: JSON.stringify({ text: "again", model: SLOW }) })
+  const res = await server.fetch(`/session/${sessionId}/prompt`, {
+    method: "POST",
+    directory: dir,
+    body: JSON.stringify({ text: "again", model: SLOW }),
+  })
   expect(res.ok).toBe(true)
   await expect(page.getByTestId("run-history-row")).toHaveCount(2)
   await expect(panel).toHaveAttribute("data-run-id", first!)

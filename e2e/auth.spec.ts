@@ -21,19 +21,30 @@ test.use({ serverEnv: { OPENCODE_SERVER_TOKEN: TOKEN }, scriptedTickMs: "20" })
 /** The sign-in link `serve` printed (it follows the listening line, maybe in a later chunk). */
 async function printedUrl(server: { stdout(): string }): Promise<string> {
   await expect.poll(() => server.stdout()).toContain("#code=")
-  const lines = server.stdout().split("\n").filter((line) => line.includes("#code="))
+  const lines = server
+    .stdout()
+    .split("\n")
+    .filter((line) => line.includes("#code="))
   expect(lines).toHaveLength(1)
   return /(http:\/\/\S+#code=\S+)/.exec(lines[0]!)![1]!
 }
 
 const bearer = { authorization: `Bearer ${TOKEN}` }
 
-async function refusedCounts(server: { fetch(path: string, init?: RequestInit): Promise<Response> }): Promise<{ host: number; origin: number; auth: number }> {
+async function refusedCounts(server: {
+  fetch(path: string, init?: RequestInit): Promise<Response>
+}): Promise<{ host: number; origin: number; auth: number }> {
   const health = await server.fetch("/health", { headers: bearer })
   return ((await health.json()) as { refused: { host: number; origin: number; auth: number } }).refused
 }
 
-test("the printed link signs the browser in once; the token is never in a URL, the address bar, a page or a script, and the app works on its cookie under script-src 'self'", async ({ page, context, browser, server, project }, testInfo) => {
+test("the printed link signs the browser in once; the token is never in a URL, the address bar, a page or a script, and the app works on its cookie under script-src 'self'", async ({
+  page,
+  context,
+  browser,
+  server,
+  project,
+}, testInfo) => {
   const url = await printedUrl(server)
   expect(url).toMatch(new RegExp(`^${server.url}/login#code=[A-Za-z0-9_-]{20,}$`))
   expect(server.stdout()).not.toContain(TOKEN)
@@ -46,7 +57,9 @@ test("the printed link signs the browser in once; the token is never in a URL, t
   // Every Content-Security-Policy violation is recorded; the login page and the app must cause none.
   await page.addInitScript(() => {
     const seen: string[] = ((window as unknown as { cspViolations: string[] }).cspViolations = [])
-    document.addEventListener("securitypolicyviolation", (event) => seen.push(`${event.violatedDirective} ${event.blockedURI}`))
+    document.addEventListener("securitypolicyviolation", (event) =>
+      seen.push(`${event.violatedDirective} ${event.blockedURI}`),
+    )
   })
   const violations = () => page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations)
   await page.goto(url)
@@ -54,7 +67,9 @@ test("the printed link signs the browser in once; the token is never in a URL, t
   expect(page.url()).toBe(server.url + "/")
   expect(await page.evaluate(() => document.cookie)).toBe("")
   expect(await page.content()).not.toContain(TOKEN)
-  expect(await page.evaluate(() => JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }))).not.toContain(TOKEN)
+  expect(
+    await page.evaluate(() => JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage })),
+  ).not.toContain(TOKEN)
 
   const cookies = await context.cookies(server.url)
   expect(cookies).toHaveLength(1)
@@ -114,7 +129,11 @@ test("a browser without the token gets a small login page that asks for it", asy
   expect((await refusedCounts(server)).auth).toBeGreaterThanOrEqual(before.auth + 2)
 })
 
-test("a page on another loopback port can neither use the signed-in browser nor frame the app", async ({ page, server, project }, testInfo) => {
+test("a page on another loopback port can neither use the signed-in browser nor frame the app", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   await page.goto(await printedUrl(server))
   await expect(page.getByTestId(ui.projectDir)).toBeVisible()
   const before = await refusedCounts(server)
@@ -127,7 +146,9 @@ test("a page on another loopback port can neither use the signed-in browser nor 
 <script>
 fetch("${server.url}/session?directory=${dir}", { mode: "no-cors", credentials: "include" }).finally(() => (document.title = "sent"))
 </script>`
-  const other: HttpServer = createServer((_req, res) => res.writeHead(200, { "content-type": "text/html" }).end(attackerPage))
+  const other: HttpServer = createServer((_req, res) =>
+    res.writeHead(200, { "content-type": "text/html" }).end(attackerPage),
+  )
   await new Promise<void>((resolve) => other.listen(0, "127.0.0.1", resolve))
   try {
     const otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}/`

@@ -19,9 +19,12 @@ import { xwdToPng } from "./xwd-png"
 
 const exec = promisify(execFile)
 const XVFB = "/usr/bin/Xvfb"
-const CHROMIUM = [process.env.CHROMIUM_PATH, process.env.PLAYWRIGHT_CHROMIUM_EXECUTABLE, "/usr/bin/chromium"].find((p) => p && existsSync(p))
+const CHROMIUM = [process.env.CHROMIUM_PATH, process.env.PLAYWRIGHT_CHROMIUM_EXECUTABLE, "/usr/bin/chromium"].find(
+  (p) => p && existsSync(p),
+)
 
-const XVFB_MISSING = "Xvfb is not installed (Debian: apt-get install xvfb xauth; npm test installs them when run as root)"
+const XVFB_MISSING =
+  "Xvfb is not installed (Debian: apt-get install xvfb xauth; npm test installs them when run as root)"
 // Under CI a missing Xvfb fails the test: a skip would leave the desktop window untested unnoticed.
 test.skip(!existsSync(XVFB) && !process.env.CI, XVFB_MISSING)
 test.skip(!CHROMIUM, "no Chromium to open the desktop window in (Debian: apt-get install chromium)")
@@ -59,13 +62,21 @@ test("desktop window under Xvfb: a reload keeps the run, closing the window stop
   try {
     desktop = spawn(process.execPath, [OPENCODE_BIN, "desktop", "--data-dir", dataDir, "--directory", project], {
       cwd: REPO_ROOT,
-      env: { ...process.env, DISPLAY: xvfb.display, OPENCODE_DESKTOP_BROWSER: CHROMIUM!, OPENCODE_DESKTOP_DEBUG_PORT: "0", OPENCODE_SCRIPTED_TICK_MS: "500" },
+      env: {
+        ...process.env,
+        DISPLAY: xvfb.display,
+        OPENCODE_DESKTOP_BROWSER: CHROMIUM!,
+        OPENCODE_DESKTOP_DEBUG_PORT: "0",
+        OPENCODE_SCRIPTED_TICK_MS: "500",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     })
     let out = ""
     let err = ""
     desktop.stderr!.on("data", (d) => (err += d))
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => desktop!.once("exit", (code, signal) => resolve({ code, signal })))
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      desktop!.once("exit", (code, signal) => resolve({ code, signal })),
+    )
     const printed = new Promise<{ url: string; ws: string }>((resolve, reject) => {
       desktop!.stdout!.on("data", (d) => {
         out += d
@@ -79,11 +90,20 @@ test("desktop window under Xvfb: a reload keeps the run, closing the window stop
 
     browser = await playwright.connectOverCDP(ws)
     let found: Page | undefined
-    await expect.poll(() => (found = browser!.contexts().flatMap((c) => c.pages()).find((p) => p.url().startsWith(url))) !== undefined).toBe(true)
+    await expect
+      .poll(
+        () =>
+          (found = browser!
+            .contexts()
+            .flatMap((c) => c.pages())
+            .find((p) => p.url().startsWith(url))) !== undefined,
+      )
+      .toBe(true)
     const page = found!
     await openProject(page, url, project)
     const sessionId = await startRun(page, SLOW)
-    const runs = async () => (await (await fetch(`${url}/session/${sessionId}/run`)).json()) as Array<{ runId: string; status: string }>
+    const runs = async () =>
+      (await (await fetch(`${url}/session/${sessionId}/run`)).json()) as Array<{ runId: string; status: string }>
     const [run] = await runs()
     expect(run?.status).toBe("running")
     const ownBefore = await page.evaluate(() => window.sessionStorage.getItem("opencode.ownActions"))
@@ -96,9 +116,16 @@ test("desktop window under Xvfb: a reload keeps the run, closing the window stop
     // The action log survives the reload: the tab still knows its own actions, and the server holds
     // the prompt's renderer record, linked to the prompt request by its action id.
     expect(await page.evaluate(() => window.sessionStorage.getItem("opencode.ownActions"))).toBe(ownBefore)
-    type Live = { diagnostics: { renderer: Array<{ actionId: string; name: string }>; requests: Array<{ route: string; actionId?: string }> } }
+    type Live = {
+      diagnostics: {
+        renderer: Array<{ actionId: string; name: string }>
+        requests: Array<{ route: string; actionId?: string }>
+      }
+    }
     const live = async () => ((await (await fetch(`${url}/session/${sessionId}/export`)).json()) as Live).diagnostics
-    await expect.poll(async () => (await live()).renderer.map((a) => a.name), { timeout: 20_000 }).toContain("session.prompt")
+    await expect
+      .poll(async () => (await live()).renderer.map((a) => a.name), { timeout: 20_000 })
+      .toContain("session.prompt")
     const diagnostics = await live()
     const prompt = diagnostics.requests.find((r) => r.route === "/session/:id/prompt")
     expect(prompt?.actionId).toBe(diagnostics.renderer.find((a) => a.name === "session.prompt")?.actionId)
@@ -116,10 +143,18 @@ test("desktop window under Xvfb: a reload keeps the run, closing the window stop
     expect(await exited).toEqual({ code: 0, signal: null })
     expect(out).toContain("the window was closed; stopping the server")
 
-    const { stdout } = await exec(process.execPath, [OPENCODE_BIN, "export", sessionId, "--data-dir", dataDir], { maxBuffer: 16 * 1024 * 1024 })
-    const doc = JSON.parse(stdout) as { incidents: Array<{ runId: string; verdict: string; origin: Record<string, unknown> }> }
+    const { stdout } = await exec(process.execPath, [OPENCODE_BIN, "export", sessionId, "--data-dir", dataDir], {
+      maxBuffer: 16 * 1024 * 1024,
+    })
+    const doc = JSON.parse(stdout) as {
+      incidents: Array<{ runId: string; verdict: string; origin: Record<string, unknown> }>
+    }
     const incident = doc.incidents.find((i) => i.runId === run!.runId)
-    expect(incident?.origin).toMatchObject({ kind: "shutdown", signal: "desktop_window_closed", provenance: { complete: true, missing: [] } })
+    expect(incident?.origin).toMatchObject({
+      kind: "shutdown",
+      signal: "desktop_window_closed",
+      provenance: { complete: true, missing: [] },
+    })
     expect(incident?.verdict).toBe("diagnosed")
     const file = path.join(dataDir, "export.json")
     writeFileSync(file, stdout)

@@ -125,7 +125,10 @@ async function startServer(opts: {
         ),
       )
     }
-    const timer = setTimeout(() => fail(`did not print its listening line within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS)
+    const timer = setTimeout(
+      () => fail(`did not print its listening line within ${START_TIMEOUT_MS / 1000} s`),
+      START_TIMEOUT_MS,
+    )
     proc.stdout!.on("data", (chunk: string) => {
       out.stdout += chunk
       const m = LISTENING.exec(out.stdout)
@@ -199,7 +202,9 @@ export const test = base.extend<Fixtures & Options>({
  * One server process (restartable) on its own temp data dir and cwd. `dispose` stops it, attaches
  * its logs when the test failed, and removes the temp dirs.
  */
-async function managedServer(opts: Options): Promise<{ server: Server; dispose(testInfo: TestInfo, name: string): Promise<void> }> {
+async function managedServer(
+  opts: Options,
+): Promise<{ server: Server; dispose(testInfo: TestInfo, name: string): Promise<void> }> {
   const { scriptedTickMs, serverEnv, serverArgs } = opts
   const dataDir = tempDir("oc-e2e-data-")
   const cwd = tempDir("oc-e2e-cwd-")
@@ -277,7 +282,8 @@ async function managedServer(opts: Options): Promise<{ server: Server; dispose(t
         if (logs.length) await testInfo.attach(name, { body: logs.join("\n"), contentType: "text/plain" })
         // And the server's database (journal, runs, summaries): the evidence of what the server did.
         const db = path.join(dataDir, "opencode.db")
-        if (existsSync(db)) await testInfo.attach(`${name}-opencode.db`, { path: db, contentType: "application/vnd.sqlite3" })
+        if (existsSync(db))
+          await testInfo.attach(`${name}-opencode.db`, { path: db, contentType: "application/vnd.sqlite3" })
       }
       rmSync(dataDir, { recursive: true, force: true })
       rmSync(cwd, { recursive: true, force: true })

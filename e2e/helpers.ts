@@ -62,7 +62,12 @@ export async function openProject(page: Page, baseUrl: string, dir: string): Pro
 }
 
 /** New session → model → send; waits until the run's output is visible. Returns the session id. */
-export async function startRun(page: Page, model: string = SLOW, text = "Work slowly, please.", options: { waitRunning?: boolean } = {}): Promise<string> {
+export async function startRun(
+  page: Page,
+  model: string = SLOW,
+  text = "Work slowly, please.",
+  options: { waitRunning?: boolean } = {},
+): Promise<string> {
   await page.getByTestId(ui.newSession).click()
   await page.waitForURL(/\/app\/session\//)
   const id = decodeURIComponent(new URL(page.url()).pathname.split("/").pop()!)
@@ -82,7 +87,9 @@ export async function startRun(page: Page, model: string = SLOW, text = "Work sl
  * aimed where the button was can land beside it (seen in CI: the click "done", no abort sent).
  */
 export async function pressStop(page: Page): Promise<void> {
-  const aborted = page.waitForResponse((res) => res.request().method() === "POST" && new URL(res.url()).pathname.endsWith("/abort"))
+  const aborted = page.waitForResponse(
+    (res) => res.request().method() === "POST" && new URL(res.url()).pathname.endsWith("/abort"),
+  )
   await page.getByTestId(ui.stop).press("Enter")
   expect((await aborted).ok()).toBe(true)
 }
@@ -113,7 +120,22 @@ export interface PanelExpectation {
 }
 
 /** Tokens of the spine that must never be what a person reads (the app's glossary maps them to words). */
-export const INTERNAL_TOKENS = ["dispose_directory", "dispose_all", "load_reload", "renderer_action", "interrupt_meta", "run_summary", "lifecycle_action", "from a plain client", "api_route", "config_invalidation", "context_mismatch", "not_applicable", "local_instance_", "process_exit_without_finalizer"]
+export const INTERNAL_TOKENS = [
+  "dispose_directory",
+  "dispose_all",
+  "load_reload",
+  "renderer_action",
+  "interrupt_meta",
+  "run_summary",
+  "lifecycle_action",
+  "from a plain client",
+  "api_route",
+  "config_invalidation",
+  "context_mismatch",
+  "not_applicable",
+  "local_instance_",
+  "process_exit_without_finalizer",
+]
 
 /**
  * Asserts what the panel shows: the headline in words, the evidence badge, the operations, the
@@ -157,7 +179,9 @@ export async function expectPanel(panel: Locator, want: PanelExpectation): Promi
 export async function expectPlainWords(page: Page): Promise<void> {
   const readable = await page.locator("body").evaluate((el) => {
     const copy = el.cloneNode(true) as HTMLElement
-    copy.querySelectorAll("details:not([open]), svg, script, style, textarea, [hidden]").forEach((node) => node.remove())
+    copy
+      .querySelectorAll("details:not([open]), svg, script, style, textarea, [hidden]")
+      .forEach((node) => node.remove())
     return copy.textContent ?? ""
   })
   for (const token of INTERNAL_TOKENS) expect(readable, `the page's words contain ${token}`).not.toContain(token)
@@ -170,7 +194,9 @@ export async function confirmStops(page: Page, want: { runs: number; directories
   const dialog = page.getByTestId("confirm-dialog")
   await expect(dialog).toBeVisible()
   const dirs = want.directories.length
-  await expect(dialog.getByTestId("confirm-text")).toHaveText(`${want.runs} run${want.runs === 1 ? "" : "s"} in ${dirs} director${dirs === 1 ? "y" : "ies"} will stop:`)
+  await expect(dialog.getByTestId("confirm-text")).toHaveText(
+    `${want.runs} run${want.runs === 1 ? "" : "s"} in ${dirs} director${dirs === 1 ? "y" : "ies"} will stop:`,
+  )
   for (const dir of want.directories) await expect(dialog.locator(`li[data-directory="${dir}"]`)).toBeVisible()
   await dialog.getByTestId("confirm-accept").click()
   await expect(dialog).toHaveCount(0)
@@ -196,7 +222,13 @@ export interface Incident {
   origin: { kind: string; [key: string]: unknown }
   missing: string[]
   links: Array<{ hop: string; status: string; ref?: string }>
-  alsoRequestedBy: Array<{ operation?: string; kind?: string; lifecycleId?: string; seq: number; [key: string]: unknown }>
+  alsoRequestedBy: Array<{
+    operation?: string
+    kind?: string
+    lifecycleId?: string
+    seq: number
+    [key: string]: unknown
+  }>
   retry: { safe: boolean | "unknown"; basis: string[] }
   lifecyclePath?: Array<{ operation: string; lifecycleId: string }>
   [key: string]: unknown
@@ -256,7 +288,12 @@ export async function runsOf(
 ): Promise<Array<{ runId: string; status: string; summary?: { classification?: string } }>> {
   const res = await fetchServer(`/session/${sessionId}/run`, { directory: dir })
   expect(res.ok).toBe(true)
-  const runs = (await res.json()) as Array<{ runId: string; status: string; startedAt: number; summary?: { classification?: string } }>
+  const runs = (await res.json()) as Array<{
+    runId: string
+    status: string
+    startedAt: number
+    summary?: { classification?: string }
+  }>
   return runs.sort((a, b) => a.startedAt - b.startedAt)
 }
 
@@ -319,7 +356,7 @@ function parseRawResponse(raw: string): RawResponse {
   let body = raw.slice(split + 4)
   if (headers["transfer-encoding"] === "chunked") {
     let out = ""
-    for (let rest = body; ; ) {
+    for (let rest = body; ;) {
       const eol = rest.indexOf("\r\n")
       const size = parseInt(rest.slice(0, eol), 16)
       if (!size) break
@@ -349,10 +386,13 @@ export function trackRequests(page: Page): { quiet(): Promise<void> } {
     async quiet() {
       let idlePolls = 0
       await expect
-        .poll(() => {
-          idlePolls = inFlight.size === 0 ? idlePolls + 1 : 0
-          return idlePolls
-        }, { intervals: [100] })
+        .poll(
+          () => {
+            idlePolls = inFlight.size === 0 ? idlePolls + 1 : 0
+            return idlePolls
+          },
+          { intervals: [100] },
+        )
         .toBeGreaterThanOrEqual(3)
     },
   }

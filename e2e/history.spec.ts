@@ -26,7 +26,11 @@ async function reloadedRun(page: Page, baseUrl: string, dir: string): Promise<{ 
   return { panel, lifecycleId }
 }
 
-test("event history: a row expands in place to its record's attributes; rows filter by kind, sort either way, and link to the waterfall both ways", async ({ page, server, project }, testInfo) => {
+test("event history: a row expands in place to its record's attributes; rows filter by kind, sort either way, and link to the waterfall both ways", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const { panel, lifecycleId } = await reloadedRun(page, server.url, project())
   const items = panel.getByTestId("history-item")
   const close = panel.locator('[data-testid="history-item"][data-record-kind="lifecycle"]').first()
@@ -40,7 +44,9 @@ test("event history: a row expands in place to its record's attributes; rows fil
   await expect(toggle).toHaveAttribute("aria-expanded", "true")
   const attributes = close.getByTestId("history-attributes")
   await expect(attributes).toBeVisible()
-  const pairs = await attributes.evaluate((el) => Array.from(el.querySelectorAll("dt")).map((dt) => [dt.textContent, dt.nextElementSibling?.textContent]))
+  const pairs = await attributes.evaluate((el) =>
+    Array.from(el.querySelectorAll("dt")).map((dt) => [dt.textContent, dt.nextElementSibling?.textContent]),
+  )
   expect(pairs).toContainEqual(["lifecycleId", lifecycleId])
   expect(pairs).toContainEqual(["origin.request.requestId", expect.stringMatching(/^req_/)])
   expect(await attributes.evaluate((el) => getComputedStyle(el).fontFamily)).toMatch(/mono/i)
@@ -87,12 +93,18 @@ test("event history: a row expands in place to its record's attributes; rows fil
   await expect(closeRow).not.toHaveClass(/wf-linked/)
   const linked = panel.locator('[data-testid="history-item"][data-linked="true"]')
   await expect(linked.first()).toBeVisible()
-  expect(await linked.evaluateAll((els) => [...new Set(els.map((el) => el.getAttribute("data-record-kind")))])).toEqual(["run"])
+  expect(await linked.evaluateAll((els) => [...new Set(els.map((el) => el.getAttribute("data-record-kind")))])).toEqual(
+    ["run"],
+  )
   await expect(linked).toHaveCount(await panel.locator('[data-testid="history-item"][data-record-kind="run"]').count())
   await snap(page, testInfo, "history-linked")
 })
 
-test("waterfall: a row expands in place on a click or Enter, and a route label cut to fit reads in full on focus", async ({ page, server, project }, testInfo) => {
+test("waterfall: a row expands in place on a click or Enter, and a route label cut to fit reads in full on focus", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const { panel, lifecycleId } = await reloadedRun(page, server.url, project())
   const svg = panel.getByTestId(ui.timeline)
   const request = svg.locator('g.wf-row[data-kind="request"]')
@@ -135,7 +147,11 @@ test("waterfall: a row expands in place on a click or Enter, and a route label c
   await expect(svg.locator('[data-testid="row-details"]')).toHaveCount(0)
 })
 
-test("waterfall: 'Cause path only' hides the rows off the path from the cause to the stop", async ({ page, server, project }, testInfo) => {
+test("waterfall: 'Cause path only' hides the rows off the path from the cause to the stop", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   await page.setViewportSize({ width: 1280, height: 900 })
   await openProject(page, server.url, dir)

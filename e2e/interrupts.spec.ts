@@ -11,7 +11,24 @@ import { execFileSync } from "node:child_process"
 import { existsSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { expect, snap, test } from "./fixtures"
-import { AT, confirmStops, downloadExport, expectIncident, fireTogether, expectPanel, openPanelFromBanner, openProject, panelRunId, pressStop, RUN_TICK_MS, runsOf, SLOW, startRun, trackRequests, ui } from "./helpers"
+import {
+  AT,
+  confirmStops,
+  downloadExport,
+  expectIncident,
+  fireTogether,
+  expectPanel,
+  openPanelFromBanner,
+  openProject,
+  panelRunId,
+  pressStop,
+  RUN_TICK_MS,
+  runsOf,
+  SLOW,
+  startRun,
+  trackRequests,
+  ui,
+} from "./helpers"
 
 test.use({ scriptedTickMs: RUN_TICK_MS })
 
@@ -32,7 +49,13 @@ test("1 reload button: diagnosed reload from the app", async ({ page, server, pr
     headline: new RegExp(`^Stopped: you clicked Reload project ${AT} ${SHOWN}\\.$`),
     operationPath: "reload",
     missing: [],
-    hops: { renderer: "present", request: "present", lifecycle: "present", interrupt: "present", run_summary: "present" },
+    hops: {
+      renderer: "present",
+      request: "present",
+      lifecycle: "present",
+      interrupt: "present",
+      run_summary: "present",
+    },
     retry: "true",
   })
   const runId = await panelRunId(page)
@@ -47,7 +70,11 @@ test("1 reload button: diagnosed reload from the app", async ({ page, server, pr
     retrySafe: true,
     retryBasis: ["no_side_effects", "visible_output_seen"],
   })
-  expect(incident.origin.request).toMatchObject({ route: "/instance/reload", clientKind: "app", actionName: "instance.reload" })
+  expect(incident.origin.request).toMatchObject({
+    route: "/instance/reload",
+    clientKind: "app",
+    actionName: "instance.reload",
+  })
   await snap(page, testInfo, "panel-reload")
 })
 
@@ -76,7 +103,11 @@ test("2 dispose button: diagnosed dispose from the app", async ({ page, server, 
     missing: [],
     retrySafe: true,
   })
-  expect(incident.origin.request).toMatchObject({ route: "/instance/dispose", clientKind: "app", actionName: "instance.dispose" })
+  expect(incident.origin.request).toMatchObject({
+    route: "/instance/dispose",
+    clientKind: "app",
+    actionName: "instance.dispose",
+  })
   await snap(page, testInfo, "panel-dispose")
 })
 
@@ -109,13 +140,18 @@ test.describe("two projects", () => {
       const panel = await openPanelFromBanner(tab, "local_instance_dispose_all")
       await expectPanel(panel, {
         verdict: "diagnosed",
-        headline: new RegExp(`^Stopped: ${own ? "you clicked Close every project" : "Close every project was clicked in another app window"} ${AT} ${SHOWN}\\.$`),
+        headline: new RegExp(
+          `^Stopped: ${own ? "you clicked Close every project" : "Close every project was clicked in another app window"} ${AT} ${SHOWN}\\.$`,
+        ),
         operationPath: "dispose_all>dispose_directory",
         missing: [],
       })
       // The dispose-all row says how many projects and runs it reached (in its label: the drawn name
       // is cut to the label column).
-      await expect(panel.locator('g.wf-row[data-kind="lifecycle"]').first()).toHaveAttribute("aria-label", /^Close of every project: 2 projects, 2 runs, /)
+      await expect(panel.locator('g.wf-row[data-kind="lifecycle"]').first()).toHaveAttribute(
+        "aria-label",
+        /^Close of every project: 2 projects, 2 runs, /,
+      )
       await expect(tab.getByTestId(ui.bannerText)).toContainText(own ? "you requested" : "another app window")
       const doc = await downloadExport(tab, panel)
       const incident = expectIncident(doc, await panelRunId(tab), {
@@ -127,7 +163,11 @@ test.describe("two projects", () => {
         missing: [],
         retrySafe: true,
       })
-      expect(incident.origin.request).toMatchObject({ route: "/global/dispose", clientKind: "app", actionName: "global.dispose" })
+      expect(incident.origin.request).toMatchObject({
+        route: "/global/dispose",
+        clientKind: "app",
+        actionName: "global.dispose",
+      })
       lifecycleIds.push(String(incident.rootLifecycleId))
       await snap(tab, testInfo, name)
     }
@@ -160,12 +200,20 @@ test("4 git init from the app: a reload by its route", async ({ page, server, pr
     missing: [],
     retrySafe: true,
   })
-  expect(incident.origin.request).toMatchObject({ route: "/project/git/init", clientKind: "app", actionName: "project.git.init" })
+  expect(incident.origin.request).toMatchObject({
+    route: "/project/git/init",
+    clientKind: "app",
+    actionName: "project.git.init",
+  })
   expect(existsSync(path.join(dir, ".git"))).toBe(true)
   await snap(page, testInfo, "panel-git-init")
 })
 
-test("5 config saved from the app: config invalidation written by the request", async ({ page, server, project }, testInfo) => {
+test("5 config saved from the app: config invalidation written by the request", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   await openProject(page, server.url, dir)
   const sessionId = await startRun(page)
@@ -181,7 +229,9 @@ test("5 config saved from the app: config invalidation written by the request", 
   await page.locator(`[data-testid="${ui.sessionItem}"][data-session-id="${sessionId}"] a`).click()
 
   const panel = await openPanelFromBanner(page, "local_instance_dispose_directory")
-  await expect(page.getByTestId(ui.bannerText)).toContainText("after you saved the project's opencode.json (Save config)")
+  await expect(page.getByTestId(ui.bannerText)).toContainText(
+    "after you saved the project's opencode.json (Save config)",
+  )
   await expectPanel(panel, {
     verdict: "diagnosed",
     headline: new RegExp(`^Stopped: you saved the project's opencode\\.json \\(Save config\\) ${AT} ${SHOWN}\\.$`),
@@ -189,7 +239,10 @@ test("5 config saved from the app: config invalidation written by the request", 
     missing: [],
   })
   // The config file's change is a node of its own in the waterfall, named by its file.
-  await expect(panel.locator('g.wf-row[data-kind="change"]')).toHaveAttribute("aria-label", /^The project's opencode\.json was saved,/)
+  await expect(panel.locator('g.wf-row[data-kind="change"]')).toHaveAttribute(
+    "aria-label",
+    /^The project's opencode\.json was saved,/,
+  )
   const doc = await downloadExport(page, panel)
   const incident = expectIncident(doc, await panelRunId(page), {
     classification: "local_instance_dispose_directory",
@@ -199,11 +252,18 @@ test("5 config saved from the app: config invalidation written by the request", 
     missing: [],
     retrySafe: true,
   })
-  expect(incident.origin).toMatchObject({ scope: "project", request: { route: "/config", method: "PUT", actionName: "config.save" } })
+  expect(incident.origin).toMatchObject({
+    scope: "project",
+    request: { route: "/config", method: "PUT", actionName: "config.save" },
+  })
   await snap(page, testInfo, "panel-config-save")
 })
 
-test("6 config file edited by another program: config invalidation, no request", async ({ page, server, project }, testInfo) => {
+test("6 config file edited by another program: config invalidation, no request", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   const requests = trackRequests(page)
   await openProject(page, server.url, dir)
@@ -215,7 +275,9 @@ test("6 config file edited by another program: config invalidation, no request",
   writeFileSync(path.join(dir, "opencode.json"), JSON.stringify({ model: "scripted/quick" }) + "\n")
 
   const panel = await openPanelFromBanner(page, "local_instance_dispose_directory")
-  await expect(page.getByTestId(ui.bannerText)).toContainText("after the project's opencode.json was edited outside the app")
+  await expect(page.getByTestId(ui.bannerText)).toContainText(
+    "after the project's opencode.json was edited outside the app",
+  )
   await expectPanel(panel, {
     verdict: "diagnosed",
     headline: new RegExp(`^Stopped: the project's opencode\\.json was edited outside the app ${AT} ${SHOWN}\\.$`),
@@ -223,7 +285,10 @@ test("6 config file edited by another program: config invalidation, no request",
     missing: [],
     hops: { renderer: "not_applicable", request: "not_applicable", lifecycle: "present" },
   })
-  await expect(panel.locator('g.wf-row[data-kind="change"]')).toHaveAttribute("aria-label", /^The project's opencode\.json was edited outside the app,/)
+  await expect(panel.locator('g.wf-row[data-kind="change"]')).toHaveAttribute(
+    "aria-label",
+    /^The project's opencode\.json was edited outside the app,/,
+  )
   const doc = await downloadExport(page, panel)
   const incident = expectIncident(doc, await panelRunId(page), {
     classification: "local_instance_dispose_directory",
@@ -238,7 +303,11 @@ test("6 config file edited by another program: config invalidation, no request",
   await snap(page, testInfo, "panel-config-external")
 })
 
-test("7 context mismatch: the next load after an outside git init reloads", async ({ page, server, project }, testInfo) => {
+test("7 context mismatch: the next load after an outside git init reloads", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   await openProject(page, server.url, dir)
   const sessionId = await startRun(page)
@@ -252,7 +321,9 @@ test("7 context mismatch: the next load after an outside git init reloads", asyn
   await expect(page.getByTestId(ui.bannerText)).toContainText("because the project's context changed")
   await expectPanel(panel, {
     verdict: "diagnosed",
-    headline: new RegExp(`^Stopped: the project became \\(or stopped being\\) a git repository, noticed when the project was next loaded ${AT} ${SHOWN}\\.$`),
+    headline: new RegExp(
+      `^Stopped: the project became \\(or stopped being\\) a git repository, noticed when the project was next loaded ${AT} ${SHOWN}\\.$`,
+    ),
     operationPath: "load_reload",
     missing: [],
     hops: { renderer: "not_applicable" },
@@ -271,7 +342,11 @@ test("7 context mismatch: the next load after an outside git init reloads", asyn
   await snap(page, testInfo, "panel-context-mismatch")
 })
 
-test("8 server stopped with SIGTERM and started again: dispose_all by shutdown", async ({ page, server, project }, testInfo) => {
+test("8 server stopped with SIGTERM and started again: dispose_all by shutdown", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page)
@@ -305,7 +380,11 @@ test("8 server stopped with SIGTERM and started again: dispose_all by shutdown",
   await snap(page, testInfo, "panel-sigterm")
 })
 
-test("9 server killed with SIGKILL and started again: crash evidence, not a close", async ({ page, server, project }, testInfo) => {
+test("9 server killed with SIGKILL and started again: crash evidence, not a close", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page)
@@ -318,7 +397,8 @@ test("9 server killed with SIGKILL and started again: crash evidence, not a clos
   await expect(page.getByTestId(ui.bannerText)).toContainText("crash evidence, not a project reload or close")
   await expectPanel(panel, {
     verdict: "crash_evidence",
-    headline: /^Lost: the server stopped without finishing this run\. Last evidence at \d\d:\d\d:\d\d, [\d.]+ (ms|s) into the run( \((its output had reached “Working on step \d+ of \d+\.”|output stored until [\d.]+ (ms|s) into the run|no output stored)\))?; what happened after is unknown until the server restarted at \d\d:\d\d:\d\d\.$/,
+    headline:
+      /^Lost: the server stopped without finishing this run\. Last evidence at \d\d:\d\d:\d\d, [\d.]+ (ms|s) into the run( \((its output had reached “Working on step \d+ of \d+\.”|output stored until [\d.]+ (ms|s) into the run|no output stored)\))?; what happened after is unknown until the server restarted at \d\d:\d\d:\d\d\.$/,
     operationPath: "",
   })
   await expect(panel.getByTestId("evidence-note")).toContainText("this is not a reload or close")
@@ -340,7 +420,11 @@ test("9 server killed with SIGKILL and started again: crash evidence, not a clos
   await snap(page, testInfo, "panel-sigkill")
 })
 
-test("10 reload and dispose racing: exactly one cause, the other never a rival cause", async ({ page, server, project }, testInfo) => {
+test("10 reload and dispose racing: exactly one cause, the other never a rival cause", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page)
@@ -350,7 +434,10 @@ test("10 reload and dispose racing: exactly one cause, the other never a rival c
     { method: "POST", path: "/instance/dispose", headers: directory },
   ])
   expect([reload!.status, dispose!.status]).toEqual([200, 200])
-  const ids = { reload: reload!.headers["x-opencode-lifecycle-id"]!, dispose: dispose!.headers["x-opencode-lifecycle-id"]! }
+  const ids = {
+    reload: reload!.headers["x-opencode-lifecycle-id"]!,
+    dispose: dispose!.headers["x-opencode-lifecycle-id"]!,
+  }
   expect(ids.reload).toMatch(/^lc_/)
   expect(ids.dispose).toMatch(/^lc_/)
 
@@ -358,11 +445,14 @@ test("10 reload and dispose racing: exactly one cause, the other never a rival c
   await expect(banner).toBeVisible()
   const classification = (await banner.getAttribute("data-classification"))!
   expect(["local_instance_reload", "local_instance_dispose"]).toContain(classification)
-  const [cause, other] = classification === "local_instance_reload" ? (["reload", "dispose"] as const) : (["dispose", "reload"] as const)
+  const [cause, other] =
+    classification === "local_instance_reload" ? (["reload", "dispose"] as const) : (["dispose", "reload"] as const)
   const panel = await openPanelFromBanner(page, classification)
   await expectPanel(panel, {
     verdict: "diagnosed",
-    headline: new RegExp(`^Stopped: another program \\(not this app\\) asked the server for a project ${cause === "reload" ? "reload" : "close"} ${AT} ${SHOWN}\\.$`),
+    headline: new RegExp(
+      `^Stopped: another program \\(not this app\\) asked the server for a project ${cause === "reload" ? "reload" : "close"} ${AT} ${SHOWN}\\.$`,
+    ),
     operationPath: cause,
     missing: [],
   })
@@ -387,7 +477,9 @@ test("10 reload and dispose racing: exactly one cause, the other never a rival c
   if (also.length > 0) {
     expect(incident.alsoRequestedBy).toEqual([expect.objectContaining({ lifecycleId: ids[other], operation: other })])
     await expect(panel.getByTestId(ui.alsoRequested)).toHaveAttribute("data-lifecycle-ids", ids[other])
-    await expect(panel.getByTestId(ui.alsoRequested)).toContainText(`a project ${other === "reload" ? "reload" : "close"}`)
+    await expect(panel.getByTestId(ui.alsoRequested)).toContainText(
+      `a project ${other === "reload" ? "reload" : "close"}`,
+    )
   } else {
     await expect(panel.getByTestId(ui.alsoRequested)).toHaveCount(0)
     const lifecycle = doc.diagnostics.lifecycle as Array<{ lifecycleId: string; runIds?: string[] }>
@@ -396,7 +488,11 @@ test("10 reload and dispose racing: exactly one cause, the other never a rival c
   await snap(page, testInfo, "panel-race")
 })
 
-test("11 reload from a plain client: the renderer hop is not applicable", async ({ page, server, project }, testInfo) => {
+test("11 reload from a plain client: the renderer hop is not applicable", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page)
@@ -407,7 +503,9 @@ test("11 reload from a plain client: the renderer hop is not applicable", async 
   await expect(page.getByTestId(ui.bannerText)).toContainText("requested by another client (POST /instance/reload)")
   await expectPanel(panel, {
     verdict: "diagnosed",
-    headline: new RegExp(`^Stopped: another program \\(not this app\\) asked the server for a project reload ${AT} ${SHOWN}\\.$`),
+    headline: new RegExp(
+      `^Stopped: another program \\(not this app\\) asked the server for a project reload ${AT} ${SHOWN}\\.$`,
+    ),
     operationPath: "reload",
     missing: [],
     hops: { renderer: "not_applicable", request: "present", lifecycle: "present" },
@@ -425,24 +523,39 @@ test("11 reload from a plain client: the renderer hop is not applicable", async 
   await snap(page, testInfo, "panel-plain-client")
 })
 
-test("12 an app request without an action id: partially diagnosed, renderer_action missing", async ({ page, server, project }, testInfo) => {
+test("12 an app request without an action id: partially diagnosed, renderer_action missing", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page)
-  const res = await server.fetch("/instance/reload", { method: "POST", directory: dir, headers: { "x-opencode-client": "app/0.1.0" } })
+  const res = await server.fetch("/instance/reload", {
+    method: "POST",
+    directory: dir,
+    headers: { "x-opencode-client": "app/0.1.0" },
+  })
   expect(res.status).toBe(200)
 
   const panel = await openPanelFromBanner(page, "local_instance_reload")
-  await expect(page.getByTestId(ui.bannerText)).toContainText("partially diagnosed, missing which app button was clicked")
+  await expect(page.getByTestId(ui.bannerText)).toContainText(
+    "partially diagnosed, missing which app button was clicked",
+  )
   await expectPanel(panel, {
     verdict: "partially_diagnosed",
-    headline: new RegExp(`^Stopped: the app asked the server for a project reload, but which button was clicked was not recorded ${AT} ${SHOWN}\\.$`),
+    headline: new RegExp(
+      `^Stopped: the app asked the server for a project reload, but which button was clicked was not recorded ${AT} ${SHOWN}\\.$`,
+    ),
     operationPath: "reload",
     missing: ["renderer_action"],
     hops: { renderer: "missing", request: "present" },
   })
   await expect(panel.getByTestId(ui.missingField)).toHaveText("which app button was clicked")
-  await expect(panel.getByTestId("missing-callout")).toHaveAttribute("aria-label", "Not recorded: which app button was clicked")
+  await expect(panel.getByTestId("missing-callout")).toHaveAttribute(
+    "aria-label",
+    "Not recorded: which app button was clicked",
+  )
   const doc = await downloadExport(page, panel)
   const incident = expectIncident(doc, await panelRunId(page), {
     classification: "local_instance_reload",
@@ -460,7 +573,10 @@ test("13 a forwarded remote workspace: remote reported", async ({ page, server, 
   const remote = await spawnServer()
   const remoteDir = project()
   const localDir = project()
-  const patched = await server.fetch("/global/config", { method: "PATCH", body: JSON.stringify({ workspaces: { w1: { url: remote.url } } }) })
+  const patched = await server.fetch("/global/config", {
+    method: "PATCH",
+    body: JSON.stringify({ workspaces: { w1: { url: remote.url } } }),
+  })
   expect(patched.status).toBe(200)
 
   // The app has no workspace selector: the forwarded run is driven through the local server's API.
@@ -468,23 +584,35 @@ test("13 a forwarded remote workspace: remote reported", async ({ page, server, 
   const created = await server.fetch("/session", { method: "POST", body: "{}", ...forward })
   expect(created.status).toBe(200)
   const sessionId = ((await created.json()) as { id: string }).id
-  const prompted = await server.fetch(`/session/${sessionId}/prompt`, { method: "POST", body: JSON.stringify({ text: "Work remotely.", model: SLOW }), ...forward })
+  const prompted = await server.fetch(`/session/${sessionId}/prompt`, {
+    method: "POST",
+    body: JSON.stringify({ text: "Work remotely.", model: SLOW }),
+    ...forward,
+  })
   expect(prompted.status).toBe(200)
   const { runId } = (await prompted.json()) as { runId: string }
-  await expect.poll(async () => (await runsOf(remote.fetch, sessionId, remoteDir)).map((run) => run.status)).toEqual(["running"])
+  await expect
+    .poll(async () => (await runsOf(remote.fetch, sessionId, remoteDir)).map((run) => run.status))
+    .toEqual(["running"])
   // Interrupt once the remote has shown output.
   await expect
     .poll(async () => {
-      const messages = (await (await remote.fetch(`/session/${sessionId}/message`, { directory: remoteDir })).json()) as Array<{ parts: Array<{ text?: string }> }>
+      const messages = (await (
+        await remote.fetch(`/session/${sessionId}/message`, { directory: remoteDir })
+      ).json()) as Array<{ parts: Array<{ text?: string }> }>
       return messages.some((message) => message.parts.some((part) => part.text?.startsWith("Working on step")))
     })
     .toBe(true)
-  await expect.poll(async () => (await runsOf(server.fetch, sessionId, localDir)).map((run) => run.status)).toEqual(["running"])
+  await expect
+    .poll(async () => (await runsOf(server.fetch, sessionId, localDir)).map((run) => run.status))
+    .toEqual(["running"])
 
   // The remote closes its instance; locally only the stream's end is known.
   expect((await remote.fetch("/instance/reload", { method: "POST", directory: remoteDir })).status).toBe(200)
   await expect
-    .poll(async () => (await runsOf(server.fetch, sessionId, localDir)).map((run) => `${run.status}:${run.summary?.classification}`))
+    .poll(async () =>
+      (await runsOf(server.fetch, sessionId, localDir)).map((run) => `${run.status}:${run.summary?.classification}`),
+    )
     .toEqual(["finished:remote_interrupted"])
 
   await openProject(page, server.url, localDir)
@@ -493,7 +621,8 @@ test("13 a forwarded remote workspace: remote reported", async ({ page, server, 
   await expect(page.getByTestId(ui.bannerText)).toContainText("interrupted by the remote workspace w1")
   await expectPanel(panel, {
     verdict: "remote_reported",
-    headline: /^Stopped: the remote workspace w1 stopped it; why is known only there at \d\d:\d\d:\d\d, [\d.]+ (ms|s) into the run/,
+    headline:
+      /^Stopped: the remote workspace w1 stopped it; why is known only there at \d\d:\d\d:\d\d, [\d.]+ (ms|s) into the run/,
   })
   const doc = await downloadExport(page, panel)
   const incident = expectIncident(doc, runId, {
@@ -503,12 +632,13 @@ test("13 a forwarded remote workspace: remote reported", async ({ page, server, 
   })
   expect(incident.origin.workspaceId).toBe("w1")
   // The remote's own chain is kept beside it, as remote-reported evidence only.
-  expect(incident.remote).toMatchObject({ source: "remote_reported", chain: { runId, classification: "local_instance_reload", operation: "reload" } })
-  expect(incident.links.filter((link) => ["renderer", "request", "lifecycle"].includes(link.hop)).map((link) => link.status)).toEqual([
-    "remote_reported",
-    "remote_reported",
-    "remote_reported",
-  ])
+  expect(incident.remote).toMatchObject({
+    source: "remote_reported",
+    chain: { runId, classification: "local_instance_reload", operation: "reload" },
+  })
+  expect(
+    incident.links.filter((link) => ["renderer", "request", "lifecycle"].includes(link.hop)).map((link) => link.status),
+  ).toEqual(["remote_reported", "remote_reported", "remote_reported"])
   await snap(page, testInfo, "panel-remote")
 })
 
@@ -555,7 +685,13 @@ test.describe("watchdog", () => {
 
     const panel = await openPanelFromBanner(page, "watchdog_timeout")
     await expect(page.getByTestId(ui.bannerText)).toContainText("stopped by the watchdog")
-    await expectPanel(panel, { verdict: "diagnosed", headline: /^Stopped: the watchdog stopped it: the model made no progress in time at \d\d:\d\d:\d\d, [\d.]+ (ms|s) into the run/, operationPath: "", missing: [] })
+    await expectPanel(panel, {
+      verdict: "diagnosed",
+      headline:
+        /^Stopped: the watchdog stopped it: the model made no progress in time at \d\d:\d\d:\d\d, [\d.]+ (ms|s) into the run/,
+      operationPath: "",
+      missing: [],
+    })
     const doc = await downloadExport(page, panel)
     const incident = expectIncident(doc, await panelRunId(page), {
       classification: "watchdog_timeout",
@@ -580,9 +716,17 @@ test("16 a run with a started write tool, then reload: retry not safe", async ({
   await confirmStops(page, { runs: 1, directories: [dir] })
 
   const panel = await openPanelFromBanner(page, "local_instance_reload")
-  await expectPanel(panel, { verdict: "diagnosed", headline: new RegExp(`^Stopped: you clicked Reload project ${AT}`), operationPath: "reload", missing: [], retry: "false" })
+  await expectPanel(panel, {
+    verdict: "diagnosed",
+    headline: new RegExp(`^Stopped: you clicked Reload project ${AT}`),
+    operationPath: "reload",
+    missing: [],
+    retry: "false",
+  })
   // Not safe: the advice names the tool, what it touched, and when it finished; no Resend button.
-  await expect(panel.getByTestId(ui.retry)).toContainText(/^Not safe to resend as is: `write scripted-output\.txt` completed at [\d.]+ (ms|s)\./)
+  await expect(panel.getByTestId(ui.retry)).toContainText(
+    /^Not safe to resend as is: `write scripted-output\.txt` completed at [\d.]+ (ms|s)\./,
+  )
   await expect(panel.getByTestId("resend-button")).toHaveCount(0)
   const doc = await downloadExport(page, panel)
   expectIncident(doc, await panelRunId(page), {

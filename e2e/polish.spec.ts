@@ -8,7 +8,12 @@ import { openPanelFromBanner, openProject, pressStop, RUN_TICK_MS, SLOW, startRu
 
 test.use({ scriptedTickMs: RUN_TICK_MS })
 
-test("drawer at 390 px with a classic scrollbar: inside the viewport, and the heading's focus ring is not clipped", async ({ playwright, launchOptions, server, project }) => {
+test("drawer at 390 px with a classic scrollbar: inside the viewport, and the heading's focus ring is not clipped", async ({
+  playwright,
+  launchOptions,
+  server,
+  project,
+}) => {
   // Headless Chromium hides scrollbars; without that switch it draws classic ones that take 15 px
   // of the layout, as a desktop without overlay scrollbars does.
   const browser = await playwright.chromium.launch({ ...launchOptions, ignoreDefaultArgs: ["--hide-scrollbars"] })
@@ -34,7 +39,13 @@ test("drawer at 390 px with a classic scrollbar: inside the viewport, and the he
       const style = getComputedStyle(title)
       const ring = parseFloat(style.outlineWidth) + parseFloat(style.outlineOffset)
       const box = title.getBoundingClientRect()
-      return { drawerLeft: drawer.left, drawerRight: drawer.right, viewport: document.documentElement.clientWidth, ringLeft: box.left - ring, ring }
+      return {
+        drawerLeft: drawer.left,
+        drawerRight: drawer.right,
+        viewport: document.documentElement.clientWidth,
+        ringLeft: box.left - ring,
+        ring,
+      }
     })
     expect(geometry.drawerLeft).toBeGreaterThanOrEqual(0)
     expect(geometry.drawerRight).toBeLessThanOrEqual(geometry.viewport)
@@ -45,7 +56,11 @@ test("drawer at 390 px with a classic scrollbar: inside the viewport, and the he
   }
 })
 
-test("server down: project actions are disabled, the transcript stays, and failure notices clear when the server is back", async ({ page, server, project }) => {
+test("server down: project actions are disabled, the transcript stays, and failure notices clear when the server is back", async ({
+  page,
+  server,
+  project,
+}) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page, "scripted/quick", "Say hello.", { waitRunning: false })
@@ -93,7 +108,11 @@ test("server down: project actions are disabled, the transcript stays, and failu
   await expect(sendFailed).toHaveCount(0)
 })
 
-test("one word per operation: Close project says project close everywhere, and a confirmation for one run says the run", async ({ page, server, project }) => {
+test("one word per operation: Close project says project close everywhere, and a confirmation for one run says the run", async ({
+  page,
+  server,
+  project,
+}) => {
   const dir = project()
   await openProject(page, server.url, dir)
   const sessionId = await startRun(page)
@@ -103,7 +122,9 @@ test("one word per operation: Close project says project close everywhere, and a
   await dialog.getByTestId("confirm-accept").click()
 
   const panel = await openPanelFromBanner(page, "local_instance_dispose")
-  await expect(page.getByTestId(ui.bannerText)).toHaveText("This run was stopped by a project close you requested (Close project).")
+  await expect(page.getByTestId(ui.bannerText)).toHaveText(
+    "This run was stopped by a project close you requested (Close project).",
+  )
   await expect(page.getByTestId("stop-marker")).toHaveText("Stopped here: project close")
   await expect(panel.getByTestId(ui.panelHeadline)).toContainText("Stopped: you clicked Close project")
   const words = await page.locator("body").evaluate((el) => (el as HTMLElement).innerText)

@@ -7,7 +7,17 @@
  */
 import type { Page } from "@playwright/test"
 import { expect, snap, test } from "./fixtures"
-import { confirmStops, downloadExport, openPanelFromBanner, openProject, pressStop, RUN_TICK_MS, SLOW, startRun, ui } from "./helpers"
+import {
+  confirmStops,
+  downloadExport,
+  openPanelFromBanner,
+  openProject,
+  pressStop,
+  RUN_TICK_MS,
+  SLOW,
+  startRun,
+  ui,
+} from "./helpers"
 
 test.use({ scriptedTickMs: RUN_TICK_MS })
 
@@ -21,7 +31,10 @@ async function lastStep(page: Page, nth: number): Promise<number> {
 
 /** Waits until the nth assistant message has shown at least `step` steps. */
 async function untilStep(page: Page, nth: number, step: number): Promise<void> {
-  await expect(page.locator('[data-testid="message"][data-role="assistant"]').nth(nth)).toContainText(`Working on step ${step} of`, { timeout: 30_000 })
+  await expect(page.locator('[data-testid="message"][data-role="assistant"]').nth(nth)).toContainText(
+    `Working on step ${step} of`,
+    { timeout: 30_000 },
+  )
 }
 
 async function send(page: Page, text: string, model: string): Promise<void> {
@@ -30,10 +43,16 @@ async function send(page: Page, text: string, model: string): Promise<void> {
   await page.getByTestId(ui.promptSend).click()
 }
 
-const markerOf = (page: Page, runId: string) => page.locator(`[data-testid="stop-marker"][data-run-id="${runId}"]`).getByRole("button")
-const historyRow = (page: Page, runId: string) => page.locator(`[data-testid="run-history-row"][data-run-id="${runId}"]`)
+const markerOf = (page: Page, runId: string) =>
+  page.locator(`[data-testid="stop-marker"][data-run-id="${runId}"]`).getByRole("button")
+const historyRow = (page: Page, runId: string) =>
+  page.locator(`[data-testid="run-history-row"][data-run-id="${runId}"]`)
 
-test("the panel never mixes two runs: each run's headline quotes its own last output, by marker and by picker", async ({ page, server, project }, testInfo) => {
+test("the panel never mixes two runs: each run's headline quotes its own last output, by marker and by picker", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page)
@@ -71,12 +90,21 @@ test("the panel never mixes two runs: each run's headline quotes its own last ou
   await expect(panel.getByTestId(ui.panelHeadline)).toContainText("Close project")
   // Back to the first through the picker, in time order (oldest first).
   await expect(panel.getByTestId("incident-select").locator("option")).toHaveText([/^Started/, /^Started/])
-  expect(await panel.getByTestId("incident-select").locator("option").evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value))).toEqual([older, newer])
+  expect(
+    await panel
+      .getByTestId("incident-select")
+      .locator("option")
+      .evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value)),
+  ).toEqual([older, newer])
   await panel.getByTestId("incident-select").selectOption(older!)
   await expect(panel.getByTestId(ui.panelHeadline)).toContainText(`Working on step ${firstStep} of`)
 })
 
-test("an earlier stopped run keeps its marker and its explanation after a newer run finishes, and after a page reload", async ({ page, server, project }) => {
+test("an earlier stopped run keeps its marker and its explanation after a newer run finishes, and after a page reload", async ({
+  page,
+  server,
+  project,
+}) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page)
@@ -103,7 +131,11 @@ test("an earlier stopped run keeps its marker and its explanation after a newer 
   await expect(panel.getByTestId(ui.panelHeadline)).toContainText("Stopped: you clicked Stop")
 })
 
-test("a resend is linked both ways: the old run says what became of it, the new one what it resent, and the export carries the link", async ({ page, server, project }, testInfo) => {
+test("a resend is linked both ways: the old run says what became of it, the new one what it resent, and the export carries the link", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page)
@@ -125,21 +157,32 @@ test("a resend is linked both ways: the old run says what became of it, the new 
   await page.keyboard.press("Escape")
   await pressStop(page)
   await markerOf(page, first!).click()
-  await expect(panel.getByTestId("resent-as")).toHaveText(/^Resent at \d\d:\d\d:\d\d → that run did not finish either: .+\. Why\?$/)
+  await expect(panel.getByTestId("resent-as")).toHaveText(
+    /^Resent at \d\d:\d\d:\d\d → that run did not finish either: .+\. Why\?$/,
+  )
   await snap(page, testInfo, "resent-as")
   // To the resend's own explanation, which names the run it resent.
   await panel.getByTestId("resent-as").getByRole("button", { name: "Why?" }).click()
   await expect(panel).toHaveAttribute("data-run-id", second!)
-  await expect(panel.getByTestId("resend-of")).toHaveText(/^A resend of the run stopped at \d\d:\d\d:\d\d\. Why did that run stop\?$/)
+  await expect(panel.getByTestId("resend-of")).toHaveText(
+    /^A resend of the run stopped at \d\d:\d\d:\d\d\. Why did that run stop\?$/,
+  )
   const doc = await downloadExport(page, panel)
   const runs = (doc as unknown as { diagnostics: { runs: { runId: string; resendOf?: string }[] } }).diagnostics.runs
   expect(runs.find((run) => run.runId === second)?.resendOf).toBe(first)
-  const incidents = (doc as unknown as { incidents: { runId: string; resendOf?: string; resentAs?: { runId: string } }[] }).incidents
+  const incidents = (
+    doc as unknown as { incidents: { runId: string; resendOf?: string; resentAs?: { runId: string } }[] }
+  ).incidents
   expect(incidents.find((chain) => chain.runId === first)?.resentAs?.runId).toBe(second)
   expect(incidents.find((chain) => chain.runId === second)?.resendOf).toBe(first)
 })
 
-test("deep links: a run's explanation has a URL that survives a reload and the back button, and Copy link copies it", async ({ page, server, project, context }) => {
+test("deep links: a run's explanation has a URL that survives a reload and the back button, and Copy link copies it", async ({
+  page,
+  server,
+  project,
+  context,
+}) => {
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url })
   const dir = project()
   await openProject(page, server.url, dir)
@@ -170,7 +213,11 @@ test("deep links: a run's explanation has a URL that survives a reload and the b
   await other.close()
 })
 
-test("the drawer is modal and Escape gives focus back to what opened it, the transcript's marker too, without scrolling", async ({ page, server, project }) => {
+test("the drawer is modal and Escape gives focus back to what opened it, the transcript's marker too, without scrolling", async ({
+  page,
+  server,
+  project,
+}) => {
   const dir = project()
   await page.setViewportSize({ width: 1280, height: 420 })
   await openProject(page, server.url, dir)
@@ -207,7 +254,11 @@ test("the drawer is modal and Escape gives focus back to what opened it, the tra
   await expect(page.locator("#root")).not.toHaveAttribute("inert", "")
 })
 
-test("a lost run's headline says how far its output got, and its safe resend what it rests on", async ({ page, server, project }) => {
+test("a lost run's headline says how far its output got, and its safe resend what it rests on", async ({
+  page,
+  server,
+  project,
+}) => {
   const dir = project()
   await openProject(page, server.url, dir)
   await startRun(page)
@@ -223,12 +274,17 @@ test("a lost run's headline says how far its output got, and its safe resend wha
     .poll(async () => {
       const text = await page.locator('[data-testid="message"][data-role="assistant"]').first().innerText()
       const last = [...text.matchAll(/Working on step (\d+) of/g)].at(-1)?.[1]
-      return last !== undefined && ((await headline.textContent()) ?? "").includes(`(its output had reached “Working on step ${last} of`)
+      return (
+        last !== undefined &&
+        ((await headline.textContent()) ?? "").includes(`(its output had reached “Working on step ${last} of`)
+      )
     })
     .toBe(true)
   const step = await lastStep(page, 0)
   // The heartbeat (every 5 s) came once, at the start: the stored output is the last evidence.
-  const into = Number(/Last evidence at \d\d:\d\d:\d\d, ([\d.]+) s into the run/.exec((await headline.textContent()) ?? "")?.[1])
+  const into = Number(
+    /Last evidence at \d\d:\d\d:\d\d, ([\d.]+) s into the run/.exec((await headline.textContent()) ?? "")?.[1],
+  )
   expect(into).toBeGreaterThanOrEqual(((step - 1) * Number(RUN_TICK_MS)) / 1000 - 0.5)
   await expect(panel.getByTestId(ui.retry)).toContainText("as far as was recorded before the server stopped")
 })

@@ -38,7 +38,11 @@ async function chooseModel(select: Locator, model: string) {
   }
 }
 
-test("a prompt with scripted/quick streams its answer into the session view", async ({ page, server, project }, testInfo) => {
+test("a prompt with scripted/quick streams its answer into the session view", async ({
+  page,
+  server,
+  project,
+}, testInfo) => {
   const dir = project()
 
   const health = await server.fetch("/health")
@@ -73,7 +77,12 @@ test("a prompt with scripted/quick streams its answer into the session view", as
   }>
   expect(messages.map((m) => m.info.role)).toEqual(["user", "assistant"])
   const assistant = messages[1]!
-  expect(assistant.parts.filter((p) => p.type === "text").map((p) => p.text).join("")).toBe(ANSWER)
+  expect(
+    assistant.parts
+      .filter((p) => p.type === "text")
+      .map((p) => p.text)
+      .join(""),
+  ).toBe(ANSWER)
 
   await expect
     .poll(async () => {

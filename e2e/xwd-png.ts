@@ -38,7 +38,8 @@ export function xwdToPng(xwd: Buffer): { data: Buffer; width: number; height: nu
   const bytesPerLine = field(12)
   const masks = [field(14), field(15), field(16)]
   const ncolors = field(19)
-  if (bitsPerPixel !== 32 && bitsPerPixel !== 24) throw new Error(`unsupported XWD depth: ${bitsPerPixel} bits per pixel`)
+  if (bitsPerPixel !== 32 && bitsPerPixel !== 24)
+    throw new Error(`unsupported XWD depth: ${bitsPerPixel} bits per pixel`)
   const shift = (mask: number) => Math.log2(mask & -mask)
   const shifts = masks.map(shift)
   const pixels = headerSize + ncolors * 12
@@ -50,7 +51,14 @@ export function xwdToPng(xwd: Buffer): { data: Buffer; width: number; height: nu
     raw[row] = 0 // filter: none
     for (let x = 0; x < width; x++) {
       const at = pixels + y * bytesPerLine + x * bytes
-      const value = bytes === 4 ? (byteOrder === 0 ? xwd.readUInt32LE(at) : xwd.readUInt32BE(at)) : byteOrder === 0 ? xwd.readUIntLE(at, 3) : xwd.readUIntBE(at, 3)
+      const value =
+        bytes === 4
+          ? byteOrder === 0
+            ? xwd.readUInt32LE(at)
+            : xwd.readUInt32BE(at)
+          : byteOrder === 0
+            ? xwd.readUIntLE(at, 3)
+            : xwd.readUIntBE(at, 3)
       for (let c = 0; c < 3; c++) raw[row + 1 + x * 3 + c] = ((value & masks[c]!) >>> shifts[c]!) & 0xff
       if (colors.size < 10_000) colors.add(value & (masks[0]! | masks[1]! | masks[2]!))
     }
@@ -60,6 +68,11 @@ export function xwdToPng(xwd: Buffer): { data: Buffer; width: number; height: nu
   ihdr.writeUInt32BE(height, 4)
   ihdr.writeUInt8(8, 8) // bit depth
   ihdr.writeUInt8(2, 9) // colour type: RGB
-  const data = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw)), chunk("IEND", Buffer.alloc(0))])
+  const data = Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(raw)),
+    chunk("IEND", Buffer.alloc(0)),
+  ])
   return { data, width, height, distinctColors: colors.size }
 }

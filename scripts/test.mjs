@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// `npm test`: typecheck → vitest → build the app → find (or install) Chromium and Xvfb → Playwright.
+// `npm test`: format check → typecheck → vitest → build the app → find (or install) Chromium and Xvfb → Playwright.
 // Stops at the first failing stage and exits with its code; always prints a stage summary.
 //
 //   node scripts/test.mjs               everything
-//   node scripts/test.mjs --e2e-only    build + Playwright (skips typecheck and vitest)
-//   node scripts/test.mjs --no-e2e      typecheck + vitest + build (skips Playwright)
+//   node scripts/test.mjs --e2e-only    build + Playwright (skips format, typecheck and vitest)
+//   node scripts/test.mjs --no-e2e      format + typecheck + vitest + build (skips Playwright)
 //   node scripts/test.mjs -- ARGS       extra ARGS go to `playwright test` (e.g. a spec file)
 //
 // Chromium: $CHROMIUM_PATH, else $PLAYWRIGHT_CHROMIUM_EXECUTABLE, else /usr/bin/chromium.
@@ -53,13 +53,17 @@ const results = []
 let currentChild = null
 
 function fmt(ms) {
-  return ms >= 60_000 ? `${Math.floor(ms / 60_000)}m${((ms % 60_000) / 1000).toFixed(0)}s` : `${(ms / 1000).toFixed(1)}s`
+  return ms >= 60_000
+    ? `${Math.floor(ms / 60_000)}m${((ms % 60_000) / 1000).toFixed(0)}s`
+    : `${(ms / 1000).toFixed(1)}s`
 }
 
 function summary() {
   console.log("\n── test stages ──")
   for (const r of results) {
-    console.log(`  ${r.status.padEnd(7)} ${r.name.padEnd(10)} ${r.status === "skipped" ? "" : fmt(r.ms)}${r.note ? `  (${r.note})` : ""}`)
+    console.log(
+      `  ${r.status.padEnd(7)} ${r.name.padEnd(10)} ${r.status === "skipped" ? "" : fmt(r.ms)}${r.note ? `  (${r.note})` : ""}`,
+    )
   }
   const passed = results.filter((r) => r.status === "passed").length
   const failed = results.filter((r) => r.status === "failed").length
@@ -91,7 +95,7 @@ function run(cmd, args, { env = {}, timeoutMs } = {}) {
     child.on("close", (code, signal) => {
       if (timer) clearTimeout(timer)
       currentChild = null
-      resolve(timedOut ? 124 : code ?? 1)
+      resolve(timedOut ? 124 : (code ?? 1))
     })
   })
 }
@@ -158,19 +162,28 @@ const XAUTH = "/usr/bin/xauth"
  * desktop spec says so itself (a skip, or a failure under CI).
  */
 async function ensureXvfb() {
-  const missing = [[XVFB, "xvfb"], [XAUTH, "xauth"]].filter(([file]) => !existsSync(file)).map(([, pkg]) => pkg)
+  const missing = [
+    [XVFB, "xvfb"],
+    [XAUTH, "xauth"],
+  ]
+    .filter(([file]) => !existsSync(file))
+    .map(([, pkg]) => pkg)
   if (missing.length === 0) {
     console.log(`Xvfb: ${XVFB}`)
     return { code: 0, note: XVFB }
   }
   if (!canApt()) {
-    console.log(`Xvfb: ${missing.join(" and ")} missing and cannot be installed here (needs root and apt-get); the desktop window test ${process.env.CI ? "fails under CI" : "is skipped"}`)
+    console.log(
+      `Xvfb: ${missing.join(" and ")} missing and cannot be installed here (needs root and apt-get); the desktop window test ${process.env.CI ? "fails under CI" : "is skipped"}`,
+    )
     return { code: 0, note: "missing" }
   }
   console.log(`Xvfb: installing Debian's ${missing.join(" ")} (apt-get install -y ${missing.join(" ")})`)
   const code = await aptInstall(missing)
   if (code === 0 && existsSync(XVFB)) return { code: 0, note: `installed ${XVFB}` }
-  console.log(`Xvfb: apt-get install failed (exit ${code}); the desktop window test ${process.env.CI ? "fails under CI" : "is skipped"}`)
+  console.log(
+    `Xvfb: apt-get install failed (exit ${code}); the desktop window test ${process.env.CI ? "fails under CI" : "is skipped"}`,
+  )
   return { code: 0, note: "install failed" }
 }
 
@@ -193,7 +206,8 @@ async function ensureChromium() {
   if (canApt()) {
     console.log("Chromium: none found; installing Debian's chromium (apt-get update && apt-get install -y chromium)")
     const code = await aptInstall(["chromium"])
-    if (code === 0 && existsSync(system)) return { code: 0, env: { CHROMIUM_PATH: system }, note: `installed ${system}` }
+    if (code === 0 && existsSync(system))
+      return { code: 0, env: { CHROMIUM_PATH: system }, note: `installed ${system}` }
     console.log("Chromium: apt-get install failed; falling back to Playwright's own build")
   } else {
     console.log("Chromium: none found; installing Playwright's own build (npx playwright install chromium)")
@@ -205,12 +219,18 @@ async function ensureChromium() {
 
 // ── Stages ──────────────────────────────────────────────────────────────────
 const started = Date.now()
-console.log(`node ${process.version}; stages: ${e2eOnly ? "build, e2e" : noE2e ? "typecheck, vitest, build" : "typecheck, vitest, build, e2e"}`)
+console.log(
+  `node ${process.version}; stages: ${e2eOnly ? "build, e2e" : noE2e ? "format, typecheck, vitest, build" : "format, typecheck, vitest, build, e2e"}`,
+)
 
 if (e2eOnly) {
+  skip("format", "--e2e-only")
   skip("typecheck", "--e2e-only")
   skip("vitest", "--e2e-only")
 } else {
+  // Formatting is checked, never written: a file prettier would change fails here, and
+  // `npm run format` rewrites it.
+  await stage("format", () => run("npx", ["prettier", "--check", "."], { timeoutMs: stageTimeoutMs("format", 2) }))
   await stage("typecheck", () => run("npm", ["run", "typecheck"], { timeoutMs: stageTimeoutMs("typecheck", 5) }))
   await stage("vitest", () => run("npx", ["vitest", "run"], { timeoutMs: stageTimeoutMs("vitest", 8) }))
 }

@@ -15,10 +15,17 @@ export default defineConfig({
     // `vite dev` against a running server: OPENCODE_URL=http://127.0.0.1:4096 npm run dev -w @opencode-provenance/app
     proxy: process.env.OPENCODE_URL
       ? Object.fromEntries(
-          ["/session", "/event", "/instance", "/global", "/project", "/config", "/diagnostics", "/health", "/login"].map((path) => [
-            path,
-            { target: process.env.OPENCODE_URL, changeOrigin: false },
-          ]),
+          [
+            "/session",
+            "/event",
+            "/instance",
+            "/global",
+            "/project",
+            "/config",
+            "/diagnostics",
+            "/health",
+            "/login",
+          ].map((path) => [path, { target: process.env.OPENCODE_URL, changeOrigin: false }]),
         )
       : undefined,
   },

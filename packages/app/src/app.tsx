@@ -20,7 +20,9 @@ export function App() {
   const hub = createEventHub()
   const actions = createClientActions({ connection, events: hub })
   onCleanup(actions.log.autoFlush())
-  const queryClient = new QueryClient({ defaultOptions: { queries: { refetchOnWindowFocus: false, retry: 1, staleTime: 2_000 } } })
+  const queryClient = new QueryClient({
+    defaultOptions: { queries: { refetchOnWindowFocus: false, retry: 1, staleTime: 2_000 } },
+  })
 
   return (
     <QueryClientProvider client={queryClient}>
@@ -73,7 +75,11 @@ function Layout(props: RouteSectionProps) {
                 {project.directory()}
               </A>
             </span>
-            <span class={`stream stream-${events.status()}`} role="status" aria-label={`Event stream ${events.status()}`}>
+            <span
+              class={`stream stream-${events.status()}`}
+              role="status"
+              aria-label={`Event stream ${events.status()}`}
+            >
               {events.status() === "open" ? "live" : events.status()}
             </span>
           </Show>
@@ -83,7 +89,8 @@ function Layout(props: RouteSectionProps) {
       <main id="main" tabindex="-1">
         <Show when={project.directory() && events.status() === "reconnecting"}>
           <p class="banner banner-down" role="alert" data-testid="server-down">
-            The server is not answering. Runs cannot be started or stopped, nor the project reloaded or closed, until it is back; this page reconnects by itself.
+            The server is not answering. Runs cannot be started or stopped, nor the project reloaded or closed, until it
+            is back; this page reconnects by itself.
           </p>
         </Show>
         {props.children}

@@ -7,14 +7,25 @@ const ALLOWED = ["actionId", "name", "outcome", "page", "requestIds", "time"]
 
 function collecting() {
   const batches: ClientAction[][] = []
-  const log = new ActionLog({ send: async (actions) => void batches.push(actions.map((a) => ({ ...a }))), now: () => 1_000 })
+  const log = new ActionLog({
+    send: async (actions) => void batches.push(actions.map((a) => ({ ...a }))),
+    now: () => 1_000,
+  })
   return { log, batches }
 }
 
 describe("action log", () => {
   it("keeps only allow-listed fields, whatever the caller passes", () => {
     const { log } = collecting()
-    const input = { actionId: "act_one", name: "session.prompt", page: "/session/ses_abc", prompt: "rm -rf my secrets", text: "hello", url: "http://x/session/ses_abc?title=Secret", directory: "/home/me" }
+    const input = {
+      actionId: "act_one",
+      name: "session.prompt",
+      page: "/session/ses_abc",
+      prompt: "rm -rf my secrets",
+      text: "hello",
+      url: "http://x/session/ses_abc?title=Secret",
+      directory: "/home/me",
+    }
     log.start(input as unknown as { actionId: string; name: string; page: string })
     const [record] = log.list()
     expect(Object.keys(record!).sort()).toEqual(ALLOWED)
@@ -57,7 +68,8 @@ describe("action log", () => {
 
   it("is bounded: the oldest records are evicted past its capacity", () => {
     const { log } = collecting()
-    for (let i = 0; i < ACTION_LOG_CAPACITY + 120; i++) log.start({ actionId: `act_${i}`, name: "session.prompt", page: "/" })
+    for (let i = 0; i < ACTION_LOG_CAPACITY + 120; i++)
+      log.start({ actionId: `act_${i}`, name: "session.prompt", page: "/" })
     expect(log.size).toBe(ACTION_LOG_CAPACITY)
     expect(log.get("act_0")).toBeUndefined()
     expect(log.get(`act_${ACTION_LOG_CAPACITY + 119}`)).toBeDefined()
@@ -67,7 +79,8 @@ describe("action log", () => {
 
   it("flushes in batches, sends each change once, and re-sends an action once it settles", async () => {
     const { log, batches } = collecting()
-    for (let i = 0; i < FLUSH_BATCH_SIZE + 5; i++) log.start({ actionId: `act_${i}`, name: "session.prompt", page: "/" })
+    for (let i = 0; i < FLUSH_BATCH_SIZE + 5; i++)
+      log.start({ actionId: `act_${i}`, name: "session.prompt", page: "/" })
     await log.flush()
     expect(batches.map((batch) => batch.length)).toEqual([FLUSH_BATCH_SIZE, 5])
     await log.flush()

@@ -18,7 +18,14 @@ describe("suspended-run banner", () => {
   it("says a reload the user requested stopped the run, and opens the panel", async () => {
     const onExplain = vi.fn()
     const chain = incident("diagnosed")
-    render(() => <SuspendedBanner classification={chain.classification} incident={chain} isOwnAction={mine} onExplain={onExplain} />)
+    render(() => (
+      <SuspendedBanner
+        classification={chain.classification}
+        incident={chain}
+        isOwnAction={mine}
+        onExplain={onExplain}
+      />
+    ))
     const banner = screen.getByTestId("suspended-banner")
     expect(banner.textContent).toContain("This run was stopped by a project reload you requested (Reload project).")
     const button = screen.getByTestId("suspended-banner-button")
@@ -44,14 +51,22 @@ describe("suspended-run banner", () => {
 
   it("says the cause is unknown and names what is missing", () => {
     const chain = incident("missing_provenance")
-    render(() => <SuspendedBanner classification={chain.classification} incident={chain} isOwnAction={mine} onExplain={() => {}} />)
-    expect(screen.getByTestId("suspended-banner-text").textContent).toBe("This run was stopped; cause unknown: missing the reload or close that stopped it; the stop signal's record.")
+    render(() => (
+      <SuspendedBanner classification={chain.classification} incident={chain} isOwnAction={mine} onExplain={() => {}} />
+    ))
+    expect(screen.getByTestId("suspended-banner-text").textContent).toBe(
+      "This run was stopped; cause unknown: missing the reload or close that stopped it; the stop signal's record.",
+    )
   })
 
   it("falls back to the run summary's own missing fields before the incident arrives", () => {
-    expect(bannerText({ classification: "unknown_interrupt", summary: { classification: "unknown_interrupt", missing: ["lifecycle_action"] } as never, isOwnAction: nobody })).toBe(
-      "This run was stopped; cause unknown: missing the reload or close that stopped it.",
-    )
+    expect(
+      bannerText({
+        classification: "unknown_interrupt",
+        summary: { classification: "unknown_interrupt", missing: ["lifecycle_action"] } as never,
+        isOwnAction: nobody,
+      }),
+    ).toBe("This run was stopped; cause unknown: missing the reload or close that stopped it.")
   })
 
   it("calls crash evidence what it is, not a lifecycle close", () => {
@@ -72,9 +87,22 @@ describe("suspended-run banner", () => {
     const summary = {
       classification: "user_cancelled",
       missing: [],
-      interrupt: { kind: "user_cancel", request: { requestId: "req_c", route: "/session/:id/abort", method: "POST", clientKind: "app", actionId: "act_reload1", actionName: "session.abort", actionHeader: "present" } },
+      interrupt: {
+        kind: "user_cancel",
+        request: {
+          requestId: "req_c",
+          route: "/session/:id/abort",
+          method: "POST",
+          clientKind: "app",
+          actionId: "act_reload1",
+          actionName: "session.abort",
+          actionHeader: "present",
+        },
+      },
     }
-    expect(bannerText({ classification: "user_cancelled", summary: summary as never, isOwnAction: mine })).toBe("This run was stopped by you (Stop).")
+    expect(bannerText({ classification: "user_cancelled", summary: summary as never, isOwnAction: mine })).toBe(
+      "This run was stopped by you (Stop).",
+    )
   })
 
   it("is not shown for a completed run", () => {

@@ -12,9 +12,17 @@ const DIR = "/home/me/my project/ü"
 
 function setup(answer?: Parameters<typeof fakeFetch>[0]) {
   const fetch = fakeFetch(answer)
-  const connection = createServerConnection({ baseUrl: "http://127.0.0.1:4096", directory: () => DIR, token: () => "tok123", fetchImpl: fetch.impl })
+  const connection = createServerConnection({
+    baseUrl: "http://127.0.0.1:4096",
+    directory: () => DIR,
+    token: () => "tok123",
+    fetchImpl: fetch.impl,
+  })
   const hub = createEventHub()
-  const { actions, dispose } = createRoot((dispose) => ({ actions: createClientActions({ connection, events: hub, page: () => "/session/ses_secret_title" }), dispose }))
+  const { actions, dispose } = createRoot((dispose) => ({
+    actions: createClientActions({ connection, events: hub, page: () => "/session/ses_secret_title" }),
+    dispose,
+  }))
   return { fetch, connection, hub, actions, dispose }
 }
 
@@ -61,15 +69,26 @@ describe("runAction", () => {
 
   it("records the action with its route template, request ids and outcome, never the prompt", async () => {
     const { actions } = setup(() => ({ requestId: "req_server42", body: { runId: "run_1" } }))
-    await actions.runAction("session.prompt", (api) => api.post("/session/ses_1/prompt", { text: "my secret prompt", model: "scripted/quick" }))
+    await actions.runAction("session.prompt", (api) =>
+      api.post("/session/ses_1/prompt", { text: "my secret prompt", model: "scripted/quick" }),
+    )
     const [record] = actions.log.list()
-    expect(record).toMatchObject({ name: "session.prompt", page: "/session/:id", requestIds: ["req_server42"], outcome: "ok" })
+    expect(record).toMatchObject({
+      name: "session.prompt",
+      page: "/session/:id",
+      requestIds: ["req_server42"],
+      outcome: "ok",
+    })
     expect(JSON.stringify(actions.log.list())).not.toContain("secret")
     expect(Object.keys(record!).sort()).toEqual(["actionId", "name", "outcome", "page", "requestIds", "time"])
   })
 
   it("marks a refused action as an error and keeps the request id of the refusal", async () => {
-    const { actions } = setup(() => ({ status: 409, requestId: "req_refused1", body: { error: { code: "run_active", message: "a run is active" } } }))
+    const { actions } = setup(() => ({
+      status: 409,
+      requestId: "req_refused1",
+      body: { error: { code: "run_active", message: "a run is active" } },
+    }))
     const outcome = actions.runAction("session.prompt", (api) => api.post("/session/ses_1/prompt", { text: "x" }))
     await expect(outcome).rejects.toBeInstanceOf(ServerError)
     await expect(outcome).rejects.toMatchObject({ status: 409, code: "run_active" })
@@ -83,16 +102,49 @@ describe("runAction", () => {
     const actionId = fetch.requests[0]!.headers["x-opencode-action-id"]!
     const origin = {
       kind: "api_route" as const,
-      request: { requestId: "req_1", route: "/instance/reload", method: "POST", clientKind: "app" as const, actionId, actionName: "instance.reload", actionHeader: "present" as const },
+      request: {
+        requestId: "req_1",
+        route: "/instance/reload",
+        method: "POST",
+        clientKind: "app" as const,
+        actionId,
+        actionName: "instance.reload",
+        actionHeader: "present" as const,
+      },
       provenance: { complete: true, missing: [] },
     }
-    const action = { lifecycleId: "lc_abc", seq: 1, operation: "reload" as const, rootOperation: "reload" as const, rootId: "lc_abc", origin, directoryKeys: [], directoryCount: 1, instances: [], runIds: [], startedAt: 1 }
+    const action = {
+      lifecycleId: "lc_abc",
+      seq: 1,
+      operation: "reload" as const,
+      rootOperation: "reload" as const,
+      rootId: "lc_abc",
+      origin,
+      directoryKeys: [],
+      directoryCount: 1,
+      instances: [],
+      runIds: [],
+      startedAt: 1,
+    }
     hub.emit({ type: "lifecycle.action.started", properties: { action } })
     expect(statusLine(actions.recent()[0]!)).toBe("Reload project: project reload under way…")
-    hub.emit({ type: "lifecycle.action.finished", properties: { action: { ...action, runIds: ["run_x"], finishedAt: 2 } } })
+    hub.emit({
+      type: "lifecycle.action.finished",
+      properties: { action: { ...action, runIds: ["run_x"], finishedAt: 2 } },
+    })
     expect(statusLine(actions.recent()[0]!)).toBe("Reload project: done, 1 run stopped")
     // Another tab's action is not linked to this one.
-    hub.emit({ type: "lifecycle.action.started", properties: { action: { ...action, lifecycleId: "lc_other", rootId: "lc_other", origin: { ...origin, request: { ...origin.request, actionId: "act_elsewhere" } } } } })
+    hub.emit({
+      type: "lifecycle.action.started",
+      properties: {
+        action: {
+          ...action,
+          lifecycleId: "lc_other",
+          rootId: "lc_other",
+          origin: { ...origin, request: { ...origin.request, actionId: "act_elsewhere" } },
+        },
+      },
+    })
     expect(actions.recent()[0]!.lifecycles.map((lc) => lc.lifecycleId)).toEqual(["lc_abc"])
     expect(actions.isOwnAction(actionId)).toBe(true)
     expect(actions.isOwnAction("act_elsewhere")).toBe(false)
@@ -102,7 +154,12 @@ describe("runAction", () => {
 describe("the read path", () => {
   it("sends the client header but no action headers", async () => {
     const fetch = fakeFetch(() => ({ body: [] }))
-    const connection = createServerConnection({ baseUrl: "http://127.0.0.1:4096", directory: () => DIR, token: () => undefined, fetchImpl: fetch.impl })
+    const connection = createServerConnection({
+      baseUrl: "http://127.0.0.1:4096",
+      directory: () => DIR,
+      token: () => undefined,
+      fetchImpl: fetch.impl,
+    })
     await createServerState(connection).read("/session", z.array(z.unknown()))
     const [request] = fetch.requests
     expect(request!.headers["x-opencode-client"]).toBe(CLIENT_HEADER_VALUE)
@@ -114,7 +171,14 @@ describe("the read path", () => {
 
   it("rejects an answer that does not match the expected shape", async () => {
     const fetch = fakeFetch(() => ({ body: { not: "a list" } }))
-    const connection = createServerConnection({ baseUrl: "http://x.test", directory: () => undefined, token: () => undefined, fetchImpl: fetch.impl })
-    await expect(createServerState(connection).read("/session", z.array(z.unknown()))).rejects.toMatchObject({ code: "unexpected_shape" })
+    const connection = createServerConnection({
+      baseUrl: "http://x.test",
+      directory: () => undefined,
+      token: () => undefined,
+      fetchImpl: fetch.impl,
+    })
+    await expect(createServerState(connection).read("/session", z.array(z.unknown()))).rejects.toMatchObject({
+      code: "unexpected_shape",
+    })
   })
 })

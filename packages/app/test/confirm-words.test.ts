@@ -4,7 +4,10 @@ import { stopLabel } from "../src/pages/confirm-dialog.tsx"
 import { PROJECT_ACTIONS } from "../src/pages/project-actions.tsx"
 
 const one = [{ directory: "/p/a", runs: 1 }]
-const two = [{ directory: "/p/a", runs: 1 }, { directory: "/p/b", runs: 1 }]
+const two = [
+  { directory: "/p/a", runs: 1 },
+  { directory: "/p/b", runs: 1 },
+]
 
 describe("confirmation words", () => {
   it("says the run for one run, and counts more", () => {

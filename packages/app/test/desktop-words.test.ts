@@ -18,7 +18,9 @@ describe("desktop window close in words", () => {
     const chain = shutdownIncident("desktop_window_closed")
     const banner = bannerText({ classification: chain.classification, incident: chain, isOwnAction: () => false })
     expect(banner).toContain("because the server shut down (the desktop window was closed)")
-    expect(headlineWords(chain, exportData(exportFor("diagnosed")).records)).toContain("the server was shut down because its desktop window was closed")
+    expect(headlineWords(chain, exportData(exportFor("diagnosed")).records)).toContain(
+      "the server was shut down because its desktop window was closed",
+    )
   })
 
   it("a browser that died is not called a close", () => {

@@ -29,20 +29,50 @@ describe("event history: each event knows its record", () => {
       ["lifecycle", ["lc:lc_reload1"]],
     ])
     const rows = new Set(buildWaterfall(chain, data.records).rows.map((row) => row.id))
-    for (const item of items) expect(item.rowIds.every((id) => rows.has(id)), item.words).toBe(true)
+    for (const item of items)
+      expect(
+        item.rowIds.every((id) => rows.has(id)),
+        item.words,
+      ).toBe(true)
   })
 
   it("a request no click made is a request, and a mismatch's request (the occasion, not the initiator) is never an action", () => {
     const partial = loaded("partially_diagnosed")
-    const requested = eventHistory(partial.chain, partial.data.records).find((item) => item.kind === "cause" && item.recordKind !== "lifecycle")!
+    const requested = eventHistory(partial.chain, partial.data.records).find(
+      (item) => item.kind === "cause" && item.recordKind !== "lifecycle",
+    )!
     expect([requested.recordKind, requested.rowIds]).toEqual(["request", ["req:req_reload1"]])
 
     const doc = exportFor("diagnosed")
-    const detectedDuring = { requestId: "req_reload1", route: "/session/:id/prompt", method: "POST", clientKind: "app" as const, actionId: "act_reload1", actionName: "session.prompt", actionHeader: "present" as const }
-    const origin = { kind: "context_mismatch" as const, reason: "worktree_mismatch" as const, detectedDuring, provenance: { complete: true, missing: [] } }
-    doc.diagnostics.lifecycle[0] = LifecycleAction.parse({ ...doc.diagnostics.lifecycle[0]!, operation: "load_reload", rootOperation: "load_reload", origin })
+    const detectedDuring = {
+      requestId: "req_reload1",
+      route: "/session/:id/prompt",
+      method: "POST",
+      clientKind: "app" as const,
+      actionId: "act_reload1",
+      actionName: "session.prompt",
+      actionHeader: "present" as const,
+    }
+    const origin = {
+      kind: "context_mismatch" as const,
+      reason: "worktree_mismatch" as const,
+      detectedDuring,
+      provenance: { complete: true, missing: [] },
+    }
+    doc.diagnostics.lifecycle[0] = LifecycleAction.parse({
+      ...doc.diagnostics.lifecycle[0]!,
+      operation: "load_reload",
+      rootOperation: "load_reload",
+      origin,
+    })
     const { data } = loaded(doc)
-    const chain: IncidentChain = { ...loaded("diagnosed").chain, origin, operation: "load_reload", rootOperation: "load_reload", lifecyclePath: [{ lifecycleId: "lc_reload1", operation: "load_reload" }] }
+    const chain: IncidentChain = {
+      ...loaded("diagnosed").chain,
+      origin,
+      operation: "load_reload",
+      rootOperation: "load_reload",
+      lifecyclePath: [{ lifecycleId: "lc_reload1", operation: "load_reload" }],
+    }
     const items = eventHistory(chain, data.records, { isOwnAction: () => true })
     const noticed = items.find((item) => item.kind === "cause" && item.recordKind !== "lifecycle")!
     expect([noticed.recordKind, noticed.rowIds]).toEqual(["request", ["change:context", "req:req_reload1"]])
@@ -101,23 +131,43 @@ describe("event history: each event knows its record", () => {
 
   it("no private data: fields the records' schemas do not name, and the transcript's words, never reach the attributes", () => {
     const doc = exportFor("diagnosed")
-    const secret = { prompt: "SECRET-PROMPT", input: { path: "SECRET-INPUT" }, body: "SECRET-BODY", env: { OPENAI_API_KEY: "SECRET-KEY" } }
-    for (const list of [doc.diagnostics.runs, doc.diagnostics.lifecycle, doc.diagnostics.requests, doc.diagnostics.renderer] as object[][]) {
+    const secret = {
+      prompt: "SECRET-PROMPT",
+      input: { path: "SECRET-INPUT" },
+      body: "SECRET-BODY",
+      env: { OPENAI_API_KEY: "SECRET-KEY" },
+    }
+    for (const list of [
+      doc.diagnostics.runs,
+      doc.diagnostics.lifecycle,
+      doc.diagnostics.requests,
+      doc.diagnostics.renderer,
+    ] as object[][]) {
       for (const record of list) Object.assign(record, secret)
     }
     Object.assign(doc.diagnostics.runs[0]!.provider, secret)
     Object.assign((doc.diagnostics.lifecycle[0]!.origin as { request: object }).request, secret)
     const { data, chain } = loaded(doc)
-    const items = eventHistory(chain, data.records, { isOwnAction: () => true, lastOutput: "SECRET-OUTPUT", toolPaths: { call_1: "SECRET-PATH" } })
+    const items = eventHistory(chain, data.records, {
+      isOwnAction: () => true,
+      lastOutput: "SECRET-OUTPUT",
+      toolPaths: { call_1: "SECRET-PATH" },
+    })
     const attributes = items.flatMap((item) => item.attributes)
     expect(JSON.stringify(attributes)).toContain("req_reload1")
     expect(JSON.stringify(attributes)).not.toContain("SECRET")
-    for (const [key] of attributes) expect(key.split(/[.[]/).filter((part) => Object.keys(secret).includes(part)), key).toEqual([])
+    for (const [key] of attributes)
+      expect(
+        key.split(/[.[]/).filter((part) => Object.keys(secret).includes(part)),
+        key,
+      ).toEqual([])
   })
 })
 
 function renderPanel(scenario: Scenario = "diagnosed") {
-  render(() => <IncidentPanelView data={exportData(exportFor(scenario))} width={900} context={{ isOwnAction: () => true }} />)
+  render(() => (
+    <IncidentPanelView data={exportData(exportFor(scenario))} width={900} context={{ isOwnAction: () => true }} />
+  ))
   return { items: () => screen.getAllByTestId("history-item"), svg: screen.getByTestId("timeline-svg") }
 }
 
@@ -125,7 +175,9 @@ describe("event history: a real history", () => {
   it("each row is a button that expands in place to its record's attributes, ids in a monospace block, and collapses again", () => {
     const { items } = renderPanel()
     const toggles = screen.getAllByTestId("history-toggle")
-    expect(toggles.map((toggle) => [toggle.tagName, toggle.getAttribute("aria-expanded")])).toEqual(toggles.map(() => ["BUTTON", "false"]))
+    expect(toggles.map((toggle) => [toggle.tagName, toggle.getAttribute("aria-expanded")])).toEqual(
+      toggles.map(() => ["BUTTON", "false"]),
+    )
     expect(screen.queryAllByTestId("history-attributes")).toHaveLength(0)
     const close = items().findIndex((item) => item.getAttribute("data-record-kind") === "lifecycle")
     fireEvent.click(toggles[close]!)
@@ -133,11 +185,16 @@ describe("event history: a real history", () => {
     const block = within(items()[close]!).getByTestId("history-attributes")
     expect(toggles[close]!.getAttribute("aria-controls")).toBe(block.id)
     expect(block.classList.contains("event-attributes")).toBe(true)
-    const pairs = Array.from(block.querySelectorAll("dt")).map((dt) => [dt.textContent, dt.nextElementSibling?.textContent])
+    const pairs = Array.from(block.querySelectorAll("dt")).map((dt) => [
+      dt.textContent,
+      dt.nextElementSibling?.textContent,
+    ])
     expect(pairs).toContainEqual(["lifecycleId", "lc_reload1"])
     expect(pairs).toContainEqual(["origin.request.requestId", "req_reload1"])
     // Times read as the clock too, beside the recorded number.
-    expect(pairs.find(([key]) => key === "startedAt")?.[1]).toMatch(new RegExp(`^${T0 + 3_500} \\(\\d\\d:\\d\\d:\\d\\d\\.500\\)$`))
+    expect(pairs.find(([key]) => key === "startedAt")?.[1]).toMatch(
+      new RegExp(`^${T0 + 3_500} \\(\\d\\d:\\d\\d:\\d\\d\\.500\\)$`),
+    )
     fireEvent.click(toggles[close]!)
     expect(toggles[close]!.getAttribute("aria-expanded")).toBe("false")
     expect(screen.queryAllByTestId("history-attributes")).toHaveLength(0)
@@ -192,7 +249,10 @@ describe("event history: a real history", () => {
     within(close).getByTestId("history-toggle").blur()
     expect(svg.querySelectorAll(".wf-linked")).toHaveLength(0)
 
-    const linked = () => items().filter((item) => item.getAttribute("data-linked") === "true").map((item) => item.getAttribute("data-record-kind"))
+    const linked = () =>
+      items()
+        .filter((item) => item.getAttribute("data-linked") === "true")
+        .map((item) => item.getAttribute("data-record-kind"))
     row("req:req_reload1").dispatchEvent(new FocusEvent("focus"))
     expect(linked()).toEqual(["action"])
     row("req:req_reload1").dispatchEvent(new FocusEvent("blur"))

@@ -2,7 +2,14 @@
  * Version 2 session exports for the app's tests, one per verdict. Records are built through the
  * spine's schemas so a fixture that drifts from them fails loudly here, not as a wrong verdict.
  */
-import { ClientAction, CrashEvidence, LifecycleAction, type Origin, RequestContext, RunSummary } from "opencode/provenance/schemas"
+import {
+  ClientAction,
+  CrashEvidence,
+  LifecycleAction,
+  type Origin,
+  RequestContext,
+  RunSummary,
+} from "opencode/provenance/schemas"
 
 export const T0 = 1_750_000_000_000
 export const SESSION = "ses_test1"
@@ -73,10 +80,26 @@ export function exportFor(scenario: Scenario) {
   if (scenario === "diagnosed" || scenario === "partially_diagnosed") {
     const origin = reloadOrigin(withAction)
     if (withAction) {
-      renderer.push(ClientAction.parse({ actionId: "act_reload1", name: "instance.reload", page: "/session/:id", time: T0 + 3_400, requestIds: ["req_reload1"], outcome: "ok" }))
+      renderer.push(
+        ClientAction.parse({
+          actionId: "act_reload1",
+          name: "instance.reload",
+          page: "/session/:id",
+          time: T0 + 3_400,
+          requestIds: ["req_reload1"],
+          outcome: "ok",
+        }),
+      )
     }
     requests.push(
-      RequestContext.parse({ ...requestRef(withAction), seq: 2, time: T0 + 3_450, clientVersion: "0.1.0", status: 200, durationMs: 40 }),
+      RequestContext.parse({
+        ...requestRef(withAction),
+        seq: 2,
+        time: T0 + 3_450,
+        clientVersion: "0.1.0",
+        status: 200,
+        durationMs: 40,
+      }),
     )
     const action = lifecycleReload(origin)
     lifecycle.push(action)
@@ -89,7 +112,13 @@ export function exportFor(scenario: Scenario) {
           at: T0 + 3_600,
           runId: "run_one",
           sessionId: SESSION,
-          lifecycle: { lifecycleId: action.lifecycleId, operation: "reload", rootOperation: "reload", rootId: action.rootId, origin },
+          lifecycle: {
+            lifecycleId: action.lifecycleId,
+            operation: "reload",
+            rootOperation: "reload",
+            rootId: action.rootId,
+            origin,
+          },
           phase: "provider_streaming",
           provider: { chunks: 4, progress: true },
           watchdog: { fired: false },
@@ -99,7 +128,9 @@ export function exportFor(scenario: Scenario) {
     )
   }
   if (scenario === "missing_provenance") {
-    runs.push(runSummary({ classification: "unknown_interrupt", missing: ["lifecycle_action"], closeSite: "scope_close" }))
+    runs.push(
+      runSummary({ classification: "unknown_interrupt", missing: ["lifecycle_action"], closeSite: "scope_close" }),
+    )
   }
   if (scenario === "remote_reported") {
     runs.push(
@@ -152,9 +183,30 @@ export function largeExport(count: number) {
   const per = Math.floor(count / 4)
   for (let i = 0; i < per; i++) {
     const t = T0 + i * 50
-    doc.diagnostics.renderer.push(ClientAction.parse({ actionId: `act_bulk${i}`, name: "session.prompt", page: "/session/:id", time: t, requestIds: [`req_bulk${i}`], outcome: "ok" }))
+    doc.diagnostics.renderer.push(
+      ClientAction.parse({
+        actionId: `act_bulk${i}`,
+        name: "session.prompt",
+        page: "/session/:id",
+        time: t,
+        requestIds: [`req_bulk${i}`],
+        outcome: "ok",
+      }),
+    )
     doc.diagnostics.requests.push(
-      RequestContext.parse({ requestId: `req_bulk${i}`, seq: 100 + i, time: t + 5, method: "POST", route: "/session/:id/prompt", clientKind: "app", actionId: `act_bulk${i}`, actionName: "session.prompt", actionHeader: "present", status: 200, durationMs: 3 }),
+      RequestContext.parse({
+        requestId: `req_bulk${i}`,
+        seq: 100 + i,
+        time: t + 5,
+        method: "POST",
+        route: "/session/:id/prompt",
+        clientKind: "app",
+        actionId: `act_bulk${i}`,
+        actionName: "session.prompt",
+        actionHeader: "present",
+        status: 200,
+        durationMs: 3,
+      }),
     )
     doc.diagnostics.lifecycle.push(
       LifecycleAction.parse({
@@ -171,7 +223,15 @@ export function largeExport(count: number) {
         finishedAt: t + 30,
       }),
     )
-    doc.diagnostics.runs.push(runSummary({ runId: `run_bulk${i}`, seq: 20_000 + i, classification: "completed", startedAt: t + 6, finishedAt: t + 40 }))
+    doc.diagnostics.runs.push(
+      runSummary({
+        runId: `run_bulk${i}`,
+        seq: 20_000 + i,
+        classification: "completed",
+        startedAt: t + 6,
+        finishedAt: t + 40,
+      }),
+    )
   }
   return doc
 }

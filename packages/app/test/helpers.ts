@@ -6,12 +6,21 @@ export interface RecordedRequest {
   body?: unknown
 }
 
-export function fakeFetch(answer: (request: RecordedRequest) => { status?: number; body?: unknown; requestId?: string } = () => ({})) {
+export function fakeFetch(
+  answer: (request: RecordedRequest) => { status?: number; body?: unknown; requestId?: string } = () => ({}),
+) {
   const requests: RecordedRequest[] = []
   let n = 0
   const impl = async (input: RequestInfo | URL, init?: RequestInit) => {
-    const headers = Object.fromEntries(Object.entries((init?.headers ?? {}) as Record<string, string>).map(([key, value]) => [key.toLowerCase(), value]))
-    const request: RecordedRequest = { url: String(input), method: init?.method ?? "GET", headers, body: typeof init?.body === "string" ? JSON.parse(init.body) : undefined }
+    const headers = Object.fromEntries(
+      Object.entries((init?.headers ?? {}) as Record<string, string>).map(([key, value]) => [key.toLowerCase(), value]),
+    )
+    const request: RecordedRequest = {
+      url: String(input),
+      method: init?.method ?? "GET",
+      headers,
+      body: typeof init?.body === "string" ? JSON.parse(init.body) : undefined,
+    }
     requests.push(request)
     const reply = answer(request)
     const requestId = reply.requestId ?? `req_fake${++n}`

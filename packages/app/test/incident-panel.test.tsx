@@ -11,7 +11,10 @@ import { clock, clockMs } from "../src/diagnostics/story.ts"
 import { exportFor, type Scenario, SESSION, T0 } from "./fixtures.ts"
 import { fakeFetch } from "./helpers.ts"
 
-function renderPanel(scenario: Scenario, isOwnAction: (id: string | undefined) => boolean = (id) => id === "act_reload1") {
+function renderPanel(
+  scenario: Scenario,
+  isOwnAction: (id: string | undefined) => boolean = (id) => id === "act_reload1",
+) {
   render(() => <IncidentPanelView data={exportData(exportFor(scenario))} width={900} context={{ isOwnAction }} />)
   const panel = screen.getByTestId("incident-panel")
   return {
@@ -20,7 +23,9 @@ function renderPanel(scenario: Scenario, isOwnAction: (id: string | undefined) =
     headline: screen.getByTestId("panel-headline").textContent ?? "",
     missing: screen.queryAllByTestId("missing-field").map((item) => item.getAttribute("data-field")),
     missingWords: screen.queryAllByTestId("missing-field").map((item) => item.textContent),
-    callouts: Array.from(screen.getByTestId("timeline-svg").querySelectorAll('[data-testid="missing-callout"]')).map((node) => node.getAttribute("aria-label") ?? ""),
+    callouts: Array.from(screen.getByTestId("timeline-svg").querySelectorAll('[data-testid="missing-callout"]')).map(
+      (node) => node.getAttribute("aria-label") ?? "",
+    ),
     retry: screen.getByTestId("retry-statement").textContent ?? "",
     history: screen.getAllByTestId("history-item").map((item) => item.textContent ?? ""),
   }
@@ -37,7 +42,9 @@ function readableText(panel: HTMLElement): string {
 describe("incident panel: the answer in words", () => {
   it("diagnosed: leads with who stopped it and when, ids only behind the disclosure", () => {
     const panel = renderPanel("diagnosed")
-    expect(panel.headline).toBe(`Stopped: you clicked Reload project at ${clock(T0 + 3_450)}, 3.5 s into the run (4 chunks of output shown).`)
+    expect(panel.headline).toBe(
+      `Stopped: you clicked Reload project at ${clock(T0 + 3_450)}, 3.5 s into the run (4 chunks of output shown).`,
+    )
     expect(panel.verdict.textContent).toBe("Complete evidence")
     expect(panel.verdict.getAttribute("data-verdict")).toBe("diagnosed")
     expect(panel.missing).toEqual([])
@@ -56,7 +63,13 @@ describe("incident panel: the answer in words", () => {
   })
 
   it("no internal token reaches the text a person reads, for any verdict", () => {
-    for (const scenario of ["diagnosed", "partially_diagnosed", "missing_provenance", "crash_evidence", "remote_reported"] as const) {
+    for (const scenario of [
+      "diagnosed",
+      "partially_diagnosed",
+      "missing_provenance",
+      "crash_evidence",
+      "remote_reported",
+    ] as const) {
       const panel = renderPanel(scenario)
       const text = readableText(panel.panel) + panel.callouts.join(" ")
       for (const token of INTERNAL_TOKENS) expect(text, `${scenario}: ${token}`).not.toContain(token)
@@ -67,7 +80,9 @@ describe("incident panel: the answer in words", () => {
   it("partially diagnosed: says which fact is missing, in words, and draws it as not recorded", () => {
     const panel = renderPanel("partially_diagnosed")
     expect(panel.verdict.textContent).toBe("Incomplete evidence")
-    expect(panel.headline).toContain("the app asked the server for a project reload, but which button was clicked was not recorded")
+    expect(panel.headline).toContain(
+      "the app asked the server for a project reload, but which button was clicked was not recorded",
+    )
     expect(panel.missing).toEqual(["renderer_action"])
     expect(panel.missingWords).toEqual(["which app button was clicked"])
     expect(panel.callouts).toEqual(["Not recorded: which app button was clicked"])
@@ -85,7 +100,9 @@ describe("incident panel: the answer in words", () => {
   it("crash evidence: last evidence, then unknown until the restart, hatched; retry not safe after a write", () => {
     const panel = renderPanel("crash_evidence")
     expect(panel.verdict.textContent).toBe("Crash: cause unknown")
-    expect(panel.headline).toBe(`Lost: the server stopped without finishing this run. Last evidence at ${clock(T0 + 2_000)}, 2.0 s into the run; what happened after is unknown until the server restarted at ${clock(T0 + 60_000)}.`)
+    expect(panel.headline).toBe(
+      `Lost: the server stopped without finishing this run. Last evidence at ${clock(T0 + 2_000)}, 2.0 s into the run; what happened after is unknown until the server restarted at ${clock(T0 + 60_000)}.`,
+    )
     expect(panel.headline).not.toContain("Stopped:")
     expect(panel.retry).toContain("Not safe to resend as is: `write` started at 1.0 s and may not have finished.")
     const svg = screen.getByTestId("timeline-svg")
@@ -99,11 +116,12 @@ describe("incident panel: the answer in words", () => {
     const panel = renderPanel("remote_reported")
     expect(panel.verdict.textContent).toBe("Reported by the remote workspace")
     expect(panel.headline).toContain("the remote workspace ws_remote stopped it; why is known only there")
-    expect(screen.getAllByTestId("hop").filter((hop) => hop.getAttribute("data-status") === "remote_reported").map((hop) => hop.getAttribute("data-hop"))).toEqual([
-      "renderer",
-      "request",
-      "lifecycle",
-    ])
+    expect(
+      screen
+        .getAllByTestId("hop")
+        .filter((hop) => hop.getAttribute("data-status") === "remote_reported")
+        .map((hop) => hop.getAttribute("data-hop")),
+    ).toEqual(["renderer", "request", "lifecycle"])
   })
 
   it("the event history is numbered and in order: prompt, output, click, reload, stop", () => {
@@ -125,7 +143,12 @@ describe("incident panel: the answer in words", () => {
   it("shows a row's ids when it is focused, and every row is keyboard-focusable", () => {
     render(() => <IncidentPanelView data={exportData(exportFor("diagnosed"))} width={900} />)
     const rows = Array.from(screen.getByTestId("timeline-svg").querySelectorAll<SVGGElement>("g.wf-row"))
-    expect(rows.map((row) => row.getAttribute("data-row"))).toEqual(["act:act_reload1", "req:req_reload1", "lc:lc_reload1", "run:run_one"])
+    expect(rows.map((row) => row.getAttribute("data-row"))).toEqual([
+      "act:act_reload1",
+      "req:req_reload1",
+      "lc:lc_reload1",
+      "run:run_one",
+    ])
     for (const row of rows) {
       expect(row.getAttribute("tabindex")).toBe("0")
       expect(row.getAttribute("aria-label")).toBeTruthy()
@@ -153,9 +176,15 @@ describe("incident panel: the answer in words", () => {
 
   it("says so when the export records no stopped run", () => {
     const doc = exportFor("diagnosed")
-    doc.diagnostics.runs = doc.diagnostics.runs.map((run) => ({ ...run, classification: "completed" as const, interrupt: undefined }))
+    doc.diagnostics.runs = doc.diagnostics.runs.map((run) => ({
+      ...run,
+      classification: "completed" as const,
+      interrupt: undefined,
+    }))
     render(() => <IncidentPanelView data={exportData(doc)} />)
-    expect(screen.getByTestId("panel-headline").textContent).toBe("No stopped or lost run is recorded for this session.")
+    expect(screen.getByTestId("panel-headline").textContent).toBe(
+      "No stopped or lost run is recorded for this session.",
+    )
     expect(screen.queryByTestId("panel-verdict")).toBeNull()
   })
 })
@@ -170,11 +199,17 @@ describe("incident panel: export", () => {
   it("flushes the action log, then downloads the export as session-<id>-export.json", async () => {
     const doc = exportFor("diagnosed")
     const fetch = fakeFetch((request) => {
-      if (request.url.includes("/diagnostics/renderer")) return { body: { accepted: (request.body as { actions: unknown[] }).actions.length, rejected: 0 } }
+      if (request.url.includes("/diagnostics/renderer"))
+        return { body: { accepted: (request.body as { actions: unknown[] }).actions.length, rejected: 0 } }
       if (request.url.includes("/export")) return { body: doc }
       return { status: 404 }
     })
-    const connection = createServerConnection({ baseUrl: "http://127.0.0.1:4096", directory: () => "/p", token: () => undefined, fetchImpl: fetch.impl })
+    const connection = createServerConnection({
+      baseUrl: "http://127.0.0.1:4096",
+      directory: () => "/p",
+      token: () => undefined,
+      fetchImpl: fetch.impl,
+    })
     const actions = createRoot(() => createClientActions({ connection, page: () => "/session/ses_test1" }))
     await actions.runAction("instance.reload", async () => {})
 
@@ -201,14 +236,21 @@ describe("incident panel: export", () => {
     fireEvent.click(button)
     await waitFor(() => expect(downloads).toEqual([`session-${SESSION}-export.json`]))
 
-    const during = fetch.requests.slice(before).map((request) => `${request.method} ${new URL(request.url).pathname}${new URL(request.url).search}`)
-    expect(during.slice(0, 2)).toEqual(["POST /diagnostics/renderer", `GET /session/${SESSION}/export?content=diagnostics`])
+    const during = fetch.requests
+      .slice(before)
+      .map((request) => `${request.method} ${new URL(request.url).pathname}${new URL(request.url).search}`)
+    expect(during.slice(0, 2)).toEqual([
+      "POST /diagnostics/renderer",
+      `GET /session/${SESSION}/export?content=diagnostics`,
+    ])
     const flushed = fetch.requests[before]!.body as { actions: { name: string }[] }
     expect(flushed.actions.map((action) => action.name)).toEqual(["session.export"])
     // The earlier action was uploaded when the panel opened, before its export was read.
     const opening = fetch.requests.slice(0, before).map((request) => new URL(request.url).pathname)
     expect(opening).toEqual(["/diagnostics/renderer", `/session/${SESSION}/export`])
-    expect((fetch.requests[0]!.body as { actions: { name: string }[] }).actions.map((action) => action.name)).toEqual(["instance.reload"])
+    expect((fetch.requests[0]!.body as { actions: { name: string }[] }).actions.map((action) => action.name)).toEqual([
+      "instance.reload",
+    ])
     const exportRequest = fetch.requests[before + 1]!
     expect(exportRequest.headers["x-opencode-action-name"]).toBe("session.export")
     expect(JSON.parse(await created[0]!.text())).toMatchObject({ schema: "opencode.session-export", version: 2 })

@@ -37,7 +37,13 @@ function offenders(pattern: RegExp, allowed: string): string[] {
 
 describe("server calls go through the client module", () => {
   it("the scanner recognises the forms of a direct call", () => {
-    for (const line of ["fetch(url)", "await fetch (url, init)", "window.fetch(url)", "globalThis.fetch(url)", "const r = self.fetch(u)"]) {
+    for (const line of [
+      "fetch(url)",
+      "await fetch (url, init)",
+      "window.fetch(url)",
+      "globalThis.fetch(url)",
+      "const r = self.fetch(u)",
+    ]) {
       expect(DIRECT_FETCH.test(line), line).toBe(true)
     }
     for (const line of ["refetch()", "prefetch(x)", "client.fetchQuery(x)", "void refetch()"]) {

@@ -5,10 +5,23 @@
  * every sentence with a capital, and call an opencode.json edited on disk "edited".
  */
 import { readExport } from "opencode/provenance/export-reader"
-import { type Classification, type IncidentChain, LifecycleAction, type LifecycleOperation, type Origin, withProvenance } from "opencode/provenance"
+import {
+  type Classification,
+  type IncidentChain,
+  LifecycleAction,
+  type LifecycleOperation,
+  type Origin,
+  withProvenance,
+} from "opencode/provenance"
 import { describe, expect, it } from "vitest"
 import { exportData } from "../src/diagnostics/export-data.ts"
-import { ACTION_WORDS, CLASSIFICATION_WORDS, classificationWords, OPERATION_NOUN, STOP_MARKER_WORDS } from "../src/diagnostics/glossary.ts"
+import {
+  ACTION_WORDS,
+  CLASSIFICATION_WORDS,
+  classificationWords,
+  OPERATION_NOUN,
+  STOP_MARKER_WORDS,
+} from "../src/diagnostics/glossary.ts"
 import { type LinkedAction, statusLine } from "../src/diagnostics/lifecycle-link.ts"
 import { eventHistory, evidenceWords, headlineWords } from "../src/diagnostics/story.ts"
 import { bannerText } from "../src/diagnostics/verdict-words.ts"
@@ -32,17 +45,75 @@ const ACTION: Partial<Record<LifecycleOperation, { name: string; route: string }
 /** Every way a person may meet each operation: the app's button, and the closes nobody clicked. */
 function originsFor(operation: LifecycleOperation): { label: string; origin: Origin }[] {
   const action = ACTION[operation]
-  const request = (name: string, route: string) => ({ requestId: "req_reload1", route, method: "POST", clientKind: "app" as const, actionHeader: "present" as const, actionId: "act_reload1", actionName: name })
+  const request = (name: string, route: string) => ({
+    requestId: "req_reload1",
+    route,
+    method: "POST",
+    clientKind: "app" as const,
+    actionHeader: "present" as const,
+    actionId: "act_reload1",
+    actionName: name,
+  })
   const out: { label: string; origin: Origin }[] = []
-  if (action) out.push({ label: "the app's button", origin: withProvenance({ kind: "api_route", request: request(action.name, action.route) }) })
-  if (action) out.push({ label: "another client", origin: withProvenance({ kind: "api_route", request: { requestId: "req_reload1", route: action.route, method: "POST", clientKind: "plain", actionHeader: "absent" } }) })
-  if (operation === "load_reload") out.push({ label: "a changed context", origin: withProvenance({ kind: "context_mismatch", reason: "config_digest_mismatch", before: "aaaaaaaa", after: "bbbbbbbb", detectedDuring: { requestId: "req_reload1", route: "/session", method: "GET", clientKind: "app", actionHeader: "absent" } }) })
+  if (action)
+    out.push({
+      label: "the app's button",
+      origin: withProvenance({ kind: "api_route", request: request(action.name, action.route) }),
+    })
+  if (action)
+    out.push({
+      label: "another client",
+      origin: withProvenance({
+        kind: "api_route",
+        request: {
+          requestId: "req_reload1",
+          route: action.route,
+          method: "POST",
+          clientKind: "plain",
+          actionHeader: "absent",
+        },
+      }),
+    })
+  if (operation === "load_reload")
+    out.push({
+      label: "a changed context",
+      origin: withProvenance({
+        kind: "context_mismatch",
+        reason: "config_digest_mismatch",
+        before: "aaaaaaaa",
+        after: "bbbbbbbb",
+        detectedDuring: {
+          requestId: "req_reload1",
+          route: "/session",
+          method: "GET",
+          clientKind: "app",
+          actionHeader: "absent",
+        },
+      }),
+    })
   if (operation === "dispose_directory") {
-    out.push({ label: "an edit on disk", origin: withProvenance({ kind: "config_invalidation", scope: "project", fileKey: "cccccccc", change: "created" }) })
-    out.push({ label: "a save from the app", origin: withProvenance({ kind: "config_invalidation", scope: "project", fileKey: "cccccccc", change: "modified", request: { ...request("config.save", "/config"), method: "PATCH" }, writtenByRoute: true }) })
-    out.push({ label: "the folder's removal", origin: withProvenance({ kind: "server_handler", handler: "directory_watch" }) })
+    out.push({
+      label: "an edit on disk",
+      origin: withProvenance({ kind: "config_invalidation", scope: "project", fileKey: "cccccccc", change: "created" }),
+    })
+    out.push({
+      label: "a save from the app",
+      origin: withProvenance({
+        kind: "config_invalidation",
+        scope: "project",
+        fileKey: "cccccccc",
+        change: "modified",
+        request: { ...request("config.save", "/config"), method: "PATCH" },
+        writtenByRoute: true,
+      }),
+    })
+    out.push({
+      label: "the folder's removal",
+      origin: withProvenance({ kind: "server_handler", handler: "directory_watch" }),
+    })
   }
-  if (operation === "dispose_all") out.push({ label: "a shutdown", origin: withProvenance({ kind: "shutdown", signal: "SIGTERM" }) })
+  if (operation === "dispose_all")
+    out.push({ label: "a shutdown", origin: withProvenance({ kind: "shutdown", signal: "SIGTERM" }) })
   return out
 }
 
@@ -65,13 +136,28 @@ function caseFor(operation: LifecycleOperation, label: string, origin: Origin): 
   lifecycle[0] = root
   let closer = root
   if (operation === "dispose_all") {
-    closer = LifecycleAction.parse({ ...root, lifecycleId: "lc_child1", seq: 4, operation: "dispose_directory", parentId: root.lifecycleId, startedAt: root.startedAt + 10, finishedAt: root.finishedAt! - 10 })
+    closer = LifecycleAction.parse({
+      ...root,
+      lifecycleId: "lc_child1",
+      seq: 4,
+      operation: "dispose_directory",
+      parentId: root.lifecycleId,
+      startedAt: root.startedAt + 10,
+      finishedAt: root.finishedAt! - 10,
+    })
     lifecycle.push(closer)
     lifecycle[0] = LifecycleAction.parse({ ...root, runIds: [] })
   }
   const run = runs[0]!
   run.classification = CLASSIFICATION[operation]
-  run.interrupt!.lifecycle = { lifecycleId: closer.lifecycleId, operation: closer.operation, rootOperation: operation, rootId: root.lifecycleId, origin, ...(closer.parentId ? { parentId: closer.parentId } : {}) }
+  run.interrupt!.lifecycle = {
+    lifecycleId: closer.lifecycleId,
+    operation: closer.operation,
+    rootOperation: operation,
+    rootId: root.lifecycleId,
+    origin,
+    ...(closer.parentId ? { parentId: closer.parentId } : {}),
+  }
   const read = readExport(doc)
   if (!read.ok) throw new Error(read.error)
   const chain = read.incidents[0]!
@@ -80,17 +166,30 @@ function caseFor(operation: LifecycleOperation, label: string, origin: Origin): 
 }
 
 const OPERATIONS = Object.keys(CLASSIFICATION) as LifecycleOperation[]
-const CASES = OPERATIONS.flatMap((operation) => originsFor(operation).map(({ label, origin }) => caseFor(operation, label, origin)))
+const CASES = OPERATIONS.flatMap((operation) =>
+  originsFor(operation).map(({ label, origin }) => caseFor(operation, label, origin)),
+)
 
 /** What a person reads for one case, by where it is shown. */
 function wordsOf(c: Case, isOwn: boolean): Record<string, string[]> {
   const records = exportData(c.doc).records
   const context = { isOwnAction: (id: string | undefined) => isOwn && id === "act_reload1" }
-  const lifecycles = c.doc.diagnostics.lifecycle.map((action) => ({ lifecycleId: action.lifecycleId, operation: action.operation, rootId: action.rootId, state: "finished" as const, runIds: [...action.runIds], ...(action.parentId ? { parentId: action.parentId } : {}) }))
+  const lifecycles = c.doc.diagnostics.lifecycle.map((action) => ({
+    lifecycleId: action.lifecycleId,
+    operation: action.operation,
+    rootId: action.rootId,
+    state: "finished" as const,
+    runIds: [...action.runIds],
+    ...(action.parentId ? { parentId: action.parentId } : {}),
+  }))
   const request = "request" in c.origin ? c.origin.request : undefined
-  const linked: LinkedAction | undefined = request?.actionName ? { actionId: "act_reload1", name: request.actionName, outcome: "ok", lifecycles, stoppedRuns: [c.chain.runId] } : undefined
+  const linked: LinkedAction | undefined = request?.actionName
+    ? { actionId: "act_reload1", name: request.actionName, outcome: "ok", lifecycles, stoppedRuns: [c.chain.runId] }
+    : undefined
   return {
-    banner: [bannerText({ classification: c.chain.classification, incident: c.chain, isOwnAction: context.isOwnAction })],
+    banner: [
+      bannerText({ classification: c.chain.classification, incident: c.chain, isOwnAction: context.isOwnAction }),
+    ],
     headline: [headlineWords(c.chain, records, context), evidenceWords(c.chain).note],
     history: eventHistory(c.chain, records, context).map((item) => item.words),
     waterfall: buildWaterfall(c.chain, records, context).rows.map((row) => row.name),
@@ -122,12 +221,14 @@ describe("one word per operation", () => {
         for (const [where, texts] of Object.entries(words)) {
           for (const text of texts.map(withoutRoutes)) {
             for (const retired of RETIRED) expect(text, `${where}: ${text}`).not.toMatch(retired)
-            for (const phrase of text.toLowerCase().match(OPERATION_PHRASES) ?? []) expect(allowed, `${where}: ${text}`).toContain(phrase)
+            for (const phrase of text.toLowerCase().match(OPERATION_PHRASES) ?? [])
+              expect(allowed, `${where}: ${text}`).toContain(phrase)
           }
         }
         // The root operation is named by its word where the stop is summed up.
         const noun = OPERATION_NOUN[c.operation].toLowerCase()
-        for (const where of ["banner", "picker", "marker"] as const) expect(words[where].join(" ").toLowerCase(), where).toContain(noun)
+        for (const where of ["banner", "picker", "marker"] as const)
+          expect(words[where].join(" ").toLowerCase(), where).toContain(noun)
         // Every close on the chain is a row of the waterfall and a step of the history, by its word.
         for (const op of path) {
           expect(words.waterfall.join(" | ").toLowerCase(), "waterfall").toContain(OPERATION_NOUN[op].toLowerCase())
@@ -160,6 +261,11 @@ describe("one word per operation", () => {
   it("the app's buttons for a close are called by the operation's word", () => {
     expect(ACTION_WORDS["instance.dispose"]!.toLowerCase()).toContain("close")
     expect(ACTION_WORDS["global.dispose"]!.toLowerCase()).toContain("close")
-    for (const words of [...Object.values(ACTION_WORDS), ...Object.values(CLASSIFICATION_WORDS), ...Object.values(STOP_MARKER_WORDS)]) expect(words).not.toMatch(/dispos/i)
+    for (const words of [
+      ...Object.values(ACTION_WORDS),
+      ...Object.values(CLASSIFICATION_WORDS),
+      ...Object.values(STOP_MARKER_WORDS),
+    ])
+      expect(words).not.toMatch(/dispos/i)
   })
 })

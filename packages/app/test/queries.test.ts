@@ -18,7 +18,13 @@ describe("live message updates", () => {
   })
 
   it("keeps parts already received when the message's info arrives later", () => {
-    const list = applyMessageInfo(applyPart(undefined, part("Hi")), { id: "msg_a", sessionID: "ses_1", role: "assistant", time: { created: 2 }, modelID: "slow" })
+    const list = applyMessageInfo(applyPart(undefined, part("Hi")), {
+      id: "msg_a",
+      sessionID: "ses_1",
+      role: "assistant",
+      time: { created: 2 },
+      modelID: "slow",
+    })
     expect(list).toHaveLength(1)
     expect(list[0]!.info.modelID).toBe("slow")
     expect(list[0]!.parts).toHaveLength(1)

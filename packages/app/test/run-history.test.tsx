@@ -11,9 +11,23 @@ import { exportFor, SESSION, T0 } from "./fixtures.ts"
 
 afterEach(cleanup)
 
-const reloadRequest = { requestId: "req_r1", route: "/instance/reload", method: "POST", clientKind: "app" as const, actionHeader: "present" as const, actionId: "act_mine", actionName: "instance.reload" }
+const reloadRequest = {
+  requestId: "req_r1",
+  route: "/instance/reload",
+  method: "POST",
+  clientKind: "app" as const,
+  actionHeader: "present" as const,
+  actionId: "act_mine",
+  actionName: "instance.reload",
+}
 
-function summary(runId: string, classification: RunSummary["classification"], startedAt: number, finishedAt: number, extra: Partial<RunSummary> = {}): RunSummary {
+function summary(
+  runId: string,
+  classification: RunSummary["classification"],
+  startedAt: number,
+  finishedAt: number,
+  extra: Partial<RunSummary> = {},
+): RunSummary {
   return RunSummary.parse({
     runId,
     sessionId: SESSION,
@@ -38,7 +52,13 @@ const reloaded = summary("run_first", "local_instance_reload", T0, T0 + 9_000, {
     at: T0 + 9_000,
     runId: "run_first",
     sessionId: SESSION,
-    lifecycle: { lifecycleId: "lc_1", operation: "reload", rootOperation: "reload", rootId: "lc_1", origin: { kind: "api_route", request: reloadRequest, provenance: { complete: true, missing: [] } } },
+    lifecycle: {
+      lifecycleId: "lc_1",
+      operation: "reload",
+      rootOperation: "reload",
+      rootId: "lc_1",
+      origin: { kind: "api_route", request: reloadRequest, provenance: { complete: true, missing: [] } },
+    },
     phase: "provider_streaming",
     provider: { chunks: 1, progress: true },
     watchdog: { fired: false },
@@ -47,8 +67,23 @@ const reloaded = summary("run_first", "local_instance_reload", T0, T0 + 9_000, {
 })
 
 const runs: RunRecord[] = [
-  { runId: "run_first", sessionId: SESSION, model: "scripted/slow", status: "finished", startedAt: T0, summary: reloaded },
-  { runId: "run_second", sessionId: SESSION, model: "scripted/slow", status: "finished", startedAt: T0 + 20_000, resendOf: "run_first", summary: summary("run_second", "completed", T0 + 20_000, T0 + 25_000, { resendOf: "run_first" }) },
+  {
+    runId: "run_first",
+    sessionId: SESSION,
+    model: "scripted/slow",
+    status: "finished",
+    startedAt: T0,
+    summary: reloaded,
+  },
+  {
+    runId: "run_second",
+    sessionId: SESSION,
+    model: "scripted/slow",
+    status: "finished",
+    startedAt: T0 + 20_000,
+    resendOf: "run_first",
+    summary: summary("run_second", "completed", T0 + 20_000, T0 + 25_000, { resendOf: "run_first" }),
+  },
   { runId: "run_third", sessionId: SESSION, model: "scripted/slow", status: "running", startedAt: T0 + 40_000 },
 ]
 
@@ -56,7 +91,11 @@ describe("run history", () => {
   it("lists every run newest first, with its start, how long it ran and how it ended in words", () => {
     const rows = runHistory(runs, [], (id) => id === "act_mine")
     expect(rows.map((row) => row.runId)).toEqual(["run_third", "run_second", "run_first"])
-    expect(rows.map((row) => row.ending)).toEqual(["still running", "finished", `${classificationWords("local_instance_reload")}: you clicked Reload project`])
+    expect(rows.map((row) => row.ending)).toEqual([
+      "still running",
+      "finished",
+      `${classificationWords("local_instance_reload")}: you clicked Reload project`,
+    ])
     expect(rows[2]).toMatchObject({ stopped: true, durationMs: 9_000, resentAs: "run_second" })
     expect(rows[1]).toMatchObject({ stopped: false, resendOf: "run_first" })
   })
@@ -68,20 +107,47 @@ describe("run history", () => {
   })
 
   it("links a resend both ways: what it resent, and what the resend became", () => {
-    expect(resendLinks("run_second", runs).of).toEqual({ runId: "run_first", words: `A resend of the run stopped at ${clock(T0 + 9_000)}.` })
-    expect(resendLinks("run_first", runs).as).toEqual({ runId: "run_second", words: `Resent at ${clock(T0 + 20_000)} → that run finished.`, stopped: false })
-    const again: RunRecord[] = [runs[0]!, { ...runs[1]!, summary: summary("run_second", "local_instance_dispose", T0 + 20_000, T0 + 22_000, { resendOf: "run_first" }) }]
-    expect(resendLinks("run_first", again).as).toMatchObject({ words: `Resent at ${clock(T0 + 20_000)} → that run did not finish either: ${classificationWords("local_instance_dispose")}.`, stopped: true })
+    expect(resendLinks("run_second", runs).of).toEqual({
+      runId: "run_first",
+      words: `A resend of the run stopped at ${clock(T0 + 9_000)}.`,
+    })
+    expect(resendLinks("run_first", runs).as).toEqual({
+      runId: "run_second",
+      words: `Resent at ${clock(T0 + 20_000)} → that run finished.`,
+      stopped: false,
+    })
+    const again: RunRecord[] = [
+      runs[0]!,
+      {
+        ...runs[1]!,
+        summary: summary("run_second", "local_instance_dispose", T0 + 20_000, T0 + 22_000, { resendOf: "run_first" }),
+      },
+    ]
+    expect(resendLinks("run_first", again).as).toMatchObject({
+      words: `Resent at ${clock(T0 + 20_000)} → that run did not finish either: ${classificationWords("local_instance_dispose")}.`,
+      stopped: true,
+    })
     const running: RunRecord[] = [runs[0]!, { ...runs[1]!, status: "running", summary: undefined }]
-    expect(resendLinks("run_first", running).as?.words).toBe(`Resent at ${clock(T0 + 20_000)} → that run is still running.`)
+    expect(resendLinks("run_first", running).as?.words).toBe(
+      `Resent at ${clock(T0 + 20_000)} → that run is still running.`,
+    )
     // From the export alone (no live runs): the chain's own link.
-    expect(resendLinks("run_first", [], { resentAs: { runId: "run_second", classification: "completed" } }).as?.words).toBe("Resent → that run finished.")
+    expect(
+      resendLinks("run_first", [], { resentAs: { runId: "run_second", classification: "completed" } }).as?.words,
+    ).toBe("Resent → that run finished.")
   })
 })
 
 describe("the panel explains the run it names, and only that run", () => {
   it("a named run with no incident is said to have none; the other run's story is not shown", () => {
-    render(() => <IncidentPanelView data={exportData(exportFor("diagnosed"))} runId="run_other" width={900} context={{ lastOutput: "Working on step 9 of 60." }} />)
+    render(() => (
+      <IncidentPanelView
+        data={exportData(exportFor("diagnosed"))}
+        runId="run_other"
+        width={900}
+        context={{ lastOutput: "Working on step 9 of 60." }}
+      />
+    ))
     expect(screen.getByTestId("incident-panel").getAttribute("data-run-id")).toBeNull()
     expect(screen.getByTestId("panel-headline").textContent).toMatch(/^No stop is recorded for this run/)
     expect(screen.queryByTestId("panel-verdict")).toBeNull()
@@ -104,10 +170,14 @@ describe("a lost run's story", () => {
     expect(headlineWords(chain!, data.records, {})).toBe(
       `Lost: the server stopped without finishing this run. Last evidence at ${clock(T0 + 2_400)}, 2.4 s into the run (output stored until 2.4 s into the run); what happened after is unknown until the server restarted at ${clock(T0 + 60_000)}.`,
     )
-    expect(headlineWords(chain!, data.records, { lastOutput: "Working on step 8 of 60." })).toContain("2.4 s into the run (its output had reached “Working on step 8 of 60.”)")
+    expect(headlineWords(chain!, data.records, { lastOutput: "Working on step 8 of 60." })).toContain(
+      "2.4 s into the run (its output had reached “Working on step 8 of 60.”)",
+    )
   })
 
   it("a lost run's safe resend says what it rests on", () => {
-    expect(retryAdvice(chain!, data.records).words).toBe("Safe to resend: no tool that changes anything had started, as far as was recorded before the server stopped. The part of the answer already shown will be written again.")
+    expect(retryAdvice(chain!, data.records).words).toBe(
+      "Safe to resend: no tool that changes anything had started, as far as was recorded before the server stopped. The part of the answer already shown will be written again.",
+    )
   })
 })

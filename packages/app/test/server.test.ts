@@ -14,7 +14,11 @@ describe("server connection", () => {
     expect(takeSignInFragment(doc, window.sessionStorage)).toBeUndefined()
     expect(window.location.hash).toBe("#view=1")
     expect(window.sessionStorage.getItem("opencode.token")).toBeNull()
-    const connection = createServerConnection({ baseUrl: "http://127.0.0.1:4096", directory: () => undefined, fetchImpl: (async () => new Response("{}")) as typeof fetch })
+    const connection = createServerConnection({
+      baseUrl: "http://127.0.0.1:4096",
+      directory: () => undefined,
+      fetchImpl: (async () => new Response("{}")) as typeof fetch,
+    })
     expect(connection.token()).toBeUndefined()
   })
 
@@ -37,16 +41,26 @@ describe("server connection", () => {
   })
 
   it("reads the default directory", () => {
-    expect(defaultDirectory(page('<meta name="opencode-default-directory" content="/srv/project">'))).toBe("/srv/project")
+    expect(defaultDirectory(page('<meta name="opencode-default-directory" content="/srv/project">'))).toBe(
+      "/srv/project",
+    )
   })
 
   it("percent-encodes the directory and sends the bearer token only when there is one", () => {
-    expect(requestHeaders({ directory: "/a b/%c" })).toEqual({ accept: "application/json", "x-opencode-client": "app/0.1.0", "x-opencode-directory": "%2Fa%20b%2F%25c" })
+    expect(requestHeaders({ directory: "/a b/%c" })).toEqual({
+      accept: "application/json",
+      "x-opencode-client": "app/0.1.0",
+      "x-opencode-directory": "%2Fa%20b%2F%25c",
+    })
     expect(requestHeaders({ token: "t" }).authorization).toBe("Bearer t")
   })
 
   it("puts the directory and token in the event stream's query, since EventSource sends no headers", () => {
-    const connection = createServerConnection({ baseUrl: "http://127.0.0.1:4096/", directory: () => "/a b", token: () => "tok" })
+    const connection = createServerConnection({
+      baseUrl: "http://127.0.0.1:4096/",
+      directory: () => "/a b",
+      token: () => "tok",
+    })
     const url = new URL(connection.eventUrl())
     expect(url.pathname).toBe("/event")
     expect(url.searchParams.get("directory")).toBe("/a b")
@@ -58,14 +72,26 @@ describe("server connection", () => {
     let status = 200
     const fetchImpl = (async (_input: RequestInfo | URL, init?: RequestInit) => {
       seen.push({ ...(init?.headers as Record<string, string>) })
-      const body = status === 200 ? "{}" : JSON.stringify({ error: { code: "config_changed", message: "opencode.json changed since it was read" } })
+      const body =
+        status === 200
+          ? "{}"
+          : JSON.stringify({ error: { code: "config_changed", message: "opencode.json changed since it was read" } })
       return new Response(body, { status, headers: { etag: '"abc"' } })
     }) as typeof fetch
-    const connection = createServerConnection({ baseUrl: "http://127.0.0.1:1", directory: () => "/p", token: () => undefined, fetchImpl })
+    const connection = createServerConnection({
+      baseUrl: "http://127.0.0.1:1",
+      directory: () => "/p",
+      token: () => undefined,
+      fetchImpl,
+    })
     const ok = await connection.request("PATCH", "/config", { body: {}, headers: { "if-match": '"old"' } })
     expect(seen[0]!["if-match"]).toBe('"old"')
     expect(ok.etag).toBe('"abc"')
     status = 412
-    await expect(connection.request("PATCH", "/config", { body: {} })).rejects.toMatchObject({ status: 412, code: "config_changed", etag: '"abc"' })
+    await expect(connection.request("PATCH", "/config", { body: {} })).rejects.toMatchObject({
+      status: 412,
+      code: "config_changed",
+      etag: '"abc"',
+    })
   })
 })

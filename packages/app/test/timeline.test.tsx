@@ -5,7 +5,9 @@ import { IncidentPanelView } from "../src/diagnostics/incident-panel.tsx"
 import { exportFor, type Scenario } from "./fixtures.ts"
 
 function renderPanel(scenario: Scenario) {
-  render(() => <IncidentPanelView data={exportData(exportFor(scenario))} width={900} context={{ isOwnAction: () => true }} />)
+  render(() => (
+    <IncidentPanelView data={exportData(exportFor(scenario))} width={900} context={{ isOwnAction: () => true }} />
+  ))
   const svg = screen.getByTestId("timeline-svg")
   return { svg, rows: () => Array.from(svg.querySelectorAll("g.wf-row")).map((row) => row.getAttribute("data-row")) }
 }
@@ -21,10 +23,16 @@ describe("timeline in the panel", () => {
     expect(details.textContent).toContain("lc_reload1")
     expect(row().getAttribute("aria-expanded")).toBe("true")
     // Another row opens beside it: each row's details are its own.
-    svg.querySelector('g.wf-row[data-row="run:run_one"]')!.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }))
-    expect(Array.from(svg.querySelectorAll('[data-testid="row-details"]')).map((node) => node.getAttribute("data-row"))).toEqual(["lc:lc_reload1", "run:run_one"])
+    svg
+      .querySelector('g.wf-row[data-row="run:run_one"]')!
+      .dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }))
+    expect(
+      Array.from(svg.querySelectorAll('[data-testid="row-details"]')).map((node) => node.getAttribute("data-row")),
+    ).toEqual(["lc:lc_reload1", "run:run_one"])
     row().dispatchEvent(new MouseEvent("click", { bubbles: true }))
-    expect(Array.from(svg.querySelectorAll('[data-testid="row-details"]')).map((node) => node.getAttribute("data-row"))).toEqual(["run:run_one"])
+    expect(
+      Array.from(svg.querySelectorAll('[data-testid="row-details"]')).map((node) => node.getAttribute("data-row")),
+    ).toEqual(["run:run_one"])
     expect(row().getAttribute("aria-expanded")).toBe("false")
   })
 
@@ -54,9 +62,22 @@ describe("timeline in the panel", () => {
     const { svg } = renderPanel("crash_evidence")
     const details = screen.getByTestId("timeline-details")
     svg.querySelector('g.wf-row[data-kind="run"]')!.dispatchEvent(new FocusEvent("focus"))
-    const pairs = Array.from(details.querySelectorAll("dt")).map((dt) => [dt.textContent, dt.nextElementSibling?.textContent ?? ""])
-    expect(pairs.map(([key]) => key)).toEqual(["step", "at", "took", "unknown", "run", "write started", "last heartbeat"])
-    expect(pairs.find(([key]) => key === "unknown")![1]).toMatch(/^from \+2\.00 s to \+60\.00 s, until the server restarted at \d\d:\d\d:\d\d\.\d{3}$/)
+    const pairs = Array.from(details.querySelectorAll("dt")).map((dt) => [
+      dt.textContent,
+      dt.nextElementSibling?.textContent ?? "",
+    ])
+    expect(pairs.map(([key]) => key)).toEqual([
+      "step",
+      "at",
+      "took",
+      "unknown",
+      "run",
+      "write started",
+      "last heartbeat",
+    ])
+    expect(pairs.find(([key]) => key === "unknown")![1]).toMatch(
+      /^from \+2\.00 s to \+60\.00 s, until the server restarted at \d\d:\d\d:\d\d\.\d{3}$/,
+    )
     expect(screen.getByTestId("legend-break").textContent).toContain("time axis broken")
   })
 })

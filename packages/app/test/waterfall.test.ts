@@ -3,7 +3,14 @@ import { LifecycleAction, RunSummary, type IncidentChain } from "opencode/proven
 import { describe, expect, it } from "vitest"
 import { exportData } from "../src/diagnostics/export-data.ts"
 import { clockMs, headlineWords } from "../src/diagnostics/story.ts"
-import { axisLayout, axisSegments, buildWaterfall, causePathOnly, rowDetails, type WaterfallModel } from "../src/diagnostics/waterfall.ts"
+import {
+  axisLayout,
+  axisSegments,
+  buildWaterfall,
+  causePathOnly,
+  rowDetails,
+  type WaterfallModel,
+} from "../src/diagnostics/waterfall.ts"
 import { fitText, labelColumnWidth, ROW_HEIGHT, renderWaterfall } from "../src/diagnostics/waterfall-render.ts"
 import { exportFor, T0 } from "./fixtures.ts"
 
@@ -23,7 +30,11 @@ describe("waterfall model", () => {
       ["lc:lc_reload1", 2, "Project reload", "600 ms"],
       ["run:run_one", 3, "Run (scripted/slow)", "4.0 s"],
     ])
-    expect(model.links.map((link) => `${link.from}>${link.to}`)).toEqual(["act:act_reload1>req:req_reload1", "req:req_reload1>lc:lc_reload1", "lc:lc_reload1>run:run_one"])
+    expect(model.links.map((link) => `${link.from}>${link.to}`)).toEqual([
+      "act:act_reload1>req:req_reload1",
+      "req:req_reload1>lc:lc_reload1",
+      "lc:lc_reload1>run:run_one",
+    ])
     // The arrow into the run lands at its stop signal, not at the run's start.
     expect(model.links.at(-1)!.at).toBe(T0 + 3_600)
     const run = model.rows.at(-1)!
@@ -38,14 +49,25 @@ describe("waterfall model", () => {
     expect(run.end).toBe(T0 + 2_000)
     expect(run.unknown).toEqual([T0 + 2_000, T0 + 60_000])
     expect(run.ticks.map((tick) => tick.kind)).toEqual(["tool-start", "heartbeat"])
-    expect(model.rows.find((row) => row.kind === "restart")).toMatchObject({ start: T0 + 60_000, name: "Server restarted; run found unfinished" })
+    expect(model.rows.find((row) => row.kind === "restart")).toMatchObject({
+      start: T0 + 60_000,
+      name: "Server restarted; run found unfinished",
+    })
     expect(model.links.some((link) => link.from === "restart" || link.to === "restart")).toBe(false)
   })
 
   it("a crash with the summary the restart wrote: still drawn to the last evidence, never alive until the restart, no stop signal", () => {
     const doc = exportFor("crash_evidence")
     // What the server's crash scan writes at restart: a summary that ends when the run was found.
-    doc.diagnostics.runs.push(RunSummary.parse({ ...exportFor("diagnosed").diagnostics.runs[0]!, classification: "process_exit_without_finalizer", finishedAt: T0 + 60_000, interrupt: undefined, provider: { chunks: 1, progress: true, firstOutputAt: T0 + 200, lastOutputAt: T0 + 2_500 } }))
+    doc.diagnostics.runs.push(
+      RunSummary.parse({
+        ...exportFor("diagnosed").diagnostics.runs[0]!,
+        classification: "process_exit_without_finalizer",
+        finishedAt: T0 + 60_000,
+        interrupt: undefined,
+        provider: { chunks: 1, progress: true, firstOutputAt: T0 + 200, lastOutputAt: T0 + 2_500 },
+      }),
+    )
     const model = buildWaterfall(chainOf(doc), exportData(doc).records)
     const run = model.rows.find((row) => row.kind === "run")!
     expect(run.end).toBe(T0 + 2_500)
@@ -69,10 +91,35 @@ describe("waterfall model", () => {
 
   it("dispose all shows how many projects and runs it reached; the child close is indented under it", () => {
     const doc = exportFor("diagnosed")
-    const root = LifecycleAction.parse({ ...doc.diagnostics.lifecycle[0]!, lifecycleId: "lc_all", rootId: "lc_all", operation: "dispose_all", rootOperation: "dispose_all", directoryCount: 2, runIds: [] })
-    const child = LifecycleAction.parse({ ...doc.diagnostics.lifecycle[0]!, lifecycleId: "lc_dir", rootId: "lc_all", parentId: "lc_all", operation: "dispose_directory", rootOperation: "dispose_all", runIds: ["run_one", "run_two"] })
+    const root = LifecycleAction.parse({
+      ...doc.diagnostics.lifecycle[0]!,
+      lifecycleId: "lc_all",
+      rootId: "lc_all",
+      operation: "dispose_all",
+      rootOperation: "dispose_all",
+      directoryCount: 2,
+      runIds: [],
+    })
+    const child = LifecycleAction.parse({
+      ...doc.diagnostics.lifecycle[0]!,
+      lifecycleId: "lc_dir",
+      rootId: "lc_all",
+      parentId: "lc_all",
+      operation: "dispose_directory",
+      rootOperation: "dispose_all",
+      runIds: ["run_one", "run_two"],
+    })
     doc.diagnostics.lifecycle = [root, child]
-    const chain = { ...chainOf(exportFor("diagnosed")), operation: "dispose_directory" as const, rootOperation: "dispose_all" as const, lifecycleId: "lc_dir", lifecyclePath: [{ lifecycleId: "lc_all", operation: "dispose_all" as const }, { lifecycleId: "lc_dir", operation: "dispose_directory" as const }] }
+    const chain = {
+      ...chainOf(exportFor("diagnosed")),
+      operation: "dispose_directory" as const,
+      rootOperation: "dispose_all" as const,
+      lifecycleId: "lc_dir",
+      lifecyclePath: [
+        { lifecycleId: "lc_all", operation: "dispose_all" as const },
+        { lifecycleId: "lc_dir", operation: "dispose_directory" as const },
+      ],
+    }
     const model = buildWaterfall(chain, exportData(doc).records)
     const all = model.rows.find((row) => row.id === "lc:lc_all")!
     const dir = model.rows.find((row) => row.id === "lc:lc_dir")!
@@ -82,25 +129,66 @@ describe("waterfall model", () => {
 
   it("an outside config edit is its own node before the close", () => {
     const doc = exportFor("diagnosed")
-    const origin = { kind: "config_invalidation" as const, scope: "project" as const, change: "modified" as const, fileKey: "abcdef0123", provenance: { complete: true, missing: [] } }
-    doc.diagnostics.lifecycle[0] = LifecycleAction.parse({ ...doc.diagnostics.lifecycle[0]!, operation: "dispose_directory", rootOperation: "dispose_directory", origin })
+    const origin = {
+      kind: "config_invalidation" as const,
+      scope: "project" as const,
+      change: "modified" as const,
+      fileKey: "abcdef0123",
+      provenance: { complete: true, missing: [] },
+    }
+    doc.diagnostics.lifecycle[0] = LifecycleAction.parse({
+      ...doc.diagnostics.lifecycle[0]!,
+      operation: "dispose_directory",
+      rootOperation: "dispose_directory",
+      origin,
+    })
     doc.diagnostics.requests = []
     doc.diagnostics.renderer = []
-    const chain = { ...chainOf(exportFor("diagnosed")), origin, operation: "dispose_directory" as const, rootOperation: "dispose_directory" as const, lifecyclePath: [{ lifecycleId: "lc_reload1", operation: "dispose_directory" as const }] }
+    const chain = {
+      ...chainOf(exportFor("diagnosed")),
+      origin,
+      operation: "dispose_directory" as const,
+      rootOperation: "dispose_directory" as const,
+      lifecyclePath: [{ lifecycleId: "lc_reload1", operation: "dispose_directory" as const }],
+    }
     const model = buildWaterfall(chain, exportData(doc).records)
-    expect(model.rows.map((row) => row.name)).toEqual(["The project's opencode.json was edited outside the app", "Project close", "Run (scripted/slow)"])
+    expect(model.rows.map((row) => row.name)).toEqual([
+      "The project's opencode.json was edited outside the app",
+      "Project close",
+      "Run (scripted/slow)",
+    ])
     expect(JSON.stringify(model.rows)).not.toContain("abcdef0123")
   })
 
   it("the abort route is linked straight to the run it stopped", () => {
     const doc = exportFor("diagnosed")
-    const request = { requestId: "req_abort", route: "/session/:id/abort", method: "POST", clientKind: "app" as const, actionId: "act_stop", actionName: "session.abort", actionHeader: "present" as const }
+    const request = {
+      requestId: "req_abort",
+      route: "/session/:id/abort",
+      method: "POST",
+      clientKind: "app" as const,
+      actionId: "act_stop",
+      actionName: "session.abort",
+      actionHeader: "present" as const,
+    }
     const origin = { kind: "api_route" as const, request, provenance: { complete: true, missing: [] } }
     doc.diagnostics.lifecycle = []
     doc.diagnostics.requests = [{ ...request, seq: 2, time: T0 + 3_450, status: 200, durationMs: 5 }]
-    const chain = { ...chainOf(exportFor("diagnosed")), classification: "user_cancelled" as const, origin, operation: undefined, rootOperation: undefined, lifecycleId: undefined, lifecyclePath: undefined }
+    const chain = {
+      ...chainOf(exportFor("diagnosed")),
+      classification: "user_cancelled" as const,
+      origin,
+      operation: undefined,
+      rootOperation: undefined,
+      lifecycleId: undefined,
+      lifecyclePath: undefined,
+    }
     const model = buildWaterfall(chain, exportData(doc).records, { isOwnAction: () => true })
-    expect(model.rows.map((row) => row.name)).toEqual(["You clicked Stop", "Request from the app: POST /session/:id/abort", "Run (scripted/slow)"])
+    expect(model.rows.map((row) => row.name)).toEqual([
+      "You clicked Stop",
+      "Request from the app: POST /session/:id/abort",
+      "Run (scripted/slow)",
+    ])
     expect(model.links.at(-1)).toMatchObject({ from: "req:req_abort", to: "run:run_one" })
   })
 })
@@ -116,7 +204,8 @@ describe("waterfall rendering", () => {
       const ys = names.map((node) => Number(node.getAttribute("y")))
       expect(new Set(ys).size).toBe(names.length)
       const column = labelColumnWidth(width)
-      for (const node of names) expect((node.textContent ?? "").length * 6.7 + Number(node.getAttribute("x"))).toBeLessThanOrEqual(column)
+      for (const node of names)
+        expect((node.textContent ?? "").length * 6.7 + Number(node.getAttribute("x"))).toBeLessThanOrEqual(column)
       const ticks = Array.from(svg.querySelectorAll(".wf-ticks text")).map((node) => Number(node.getAttribute("x")))
       for (let i = 1; i < ticks.length; i++) expect(ticks[i]! - ticks[i - 1]!).toBeGreaterThanOrEqual(48)
       expect(svg.querySelector(".wf-start")?.textContent).toMatch(/^Start \d\d:\d\d:\d\d\.\d{3}$/)
@@ -138,7 +227,11 @@ describe("waterfall rendering", () => {
     const anchor = node.getAttribute("text-anchor")
     return anchor === "middle" ? [x - width / 2, x + width / 2] : anchor === "end" ? [x - width, x] : [x, x + width]
   }
-  function render(scenario: Parameters<typeof exportFor>[0], width: number, svg = document.createElementNS("http://www.w3.org/2000/svg", "svg")) {
+  function render(
+    scenario: Parameters<typeof exportFor>[0],
+    width: number,
+    svg = document.createElementNS("http://www.w3.org/2000/svg", "svg"),
+  ) {
     const doc = exportFor(scenario)
     renderWaterfall(svg, buildWaterfall(chainOf(doc), exportData(doc).records, { isOwnAction: () => true }), { width })
     return svg
@@ -151,9 +244,13 @@ describe("waterfall rendering", () => {
       expect(svg.querySelectorAll('[data-testid="axis-break"]')).toHaveLength(1)
       const unknown = svg.querySelector('[data-testid="unknown-stretch"]')!
       expect(unknown.getAttribute("class")).toBe("wf-unknown")
-      expect(unknown.querySelector("title")?.textContent).toMatch(/^Last evidence at \d\d:\d\d:\d\d\.\d{3}; unknown until the server restarted at \d\d:\d\d:\d\d\.\d{3}$/)
+      expect(unknown.querySelector("title")?.textContent).toMatch(
+        /^Last evidence at \d\d:\d\d:\d\d\.\d{3}; unknown until the server restarted at \d\d:\d\d:\d\d\.\d{3}$/,
+      )
       const run = svg.querySelector('g.wf-row[data-kind="run"]')!
-      expect(run.getAttribute("aria-label")).toMatch(/last evidence at \+2\.00 s, then unknown for 58\.0 s until the restart/)
+      expect(run.getAttribute("aria-label")).toMatch(
+        /last evidence at \+2\.00 s, then unknown for 58\.0 s until the restart/,
+      )
       // The words on the drawing, where they fit; never past the stretch.
       const label = svg.querySelector(".wf-unknown-label")
       if (label) {
@@ -184,19 +281,29 @@ describe("waterfall rendering", () => {
     for (const scenario of ["diagnosed", "crash_evidence", "partially_diagnosed"] as const) {
       for (const width of [390, 600, 1280]) {
         const svg = render(scenario, width)
-        const ticks = Array.from(svg.querySelectorAll(".wf-ticks text")).map(extent).sort((a, b) => a[0] - b[0])
-        for (let i = 1; i < ticks.length; i++) expect(ticks[i]![0], `${scenario} at ${width}: tick labels overlap`).toBeGreaterThanOrEqual(ticks[i - 1]![1] + 4)
+        const ticks = Array.from(svg.querySelectorAll(".wf-ticks text"))
+          .map(extent)
+          .sort((a, b) => a[0] - b[0])
+        for (let i = 1; i < ticks.length; i++)
+          expect(ticks[i]![0], `${scenario} at ${width}: tick labels overlap`).toBeGreaterThanOrEqual(
+            ticks[i - 1]![1] + 4,
+          )
         for (const [, x1] of ticks) expect(x1).toBeLessThanOrEqual(width)
         for (const [x0] of ticks) expect(x0).toBeGreaterThanOrEqual(labelColumnWidth(width))
         // Nor over a break's "//" mark (7 px either side of it).
         for (const mark of Array.from(svg.querySelectorAll(".wf-break-bg"))) {
           const bx = Number(mark.getAttribute("x")) + 5
-          for (const [x0, x1] of ticks) expect(x1 < bx - 7 || x0 > bx + 7, `${scenario} at ${width}: a tick label covers the axis break`).toBe(true)
+          for (const [x0, x1] of ticks)
+            expect(x1 < bx - 7 || x0 > bx + 7, `${scenario} at ${width}: a tick label covers the axis break`).toBe(true)
         }
         for (const row of Array.from(svg.querySelectorAll("g.wf-row"))) {
           const name = row.querySelector(".wf-name")!
           const duration = row.querySelector(".wf-duration")!
-          if (duration.textContent) expect(extent(name)[1], `${scenario} at ${width}: "${name.textContent}" runs into its duration`).toBeLessThanOrEqual(extent(duration)[0])
+          if (duration.textContent)
+            expect(
+              extent(name)[1],
+              `${scenario} at ${width}: "${name.textContent}" runs into its duration`,
+            ).toBeLessThanOrEqual(extent(duration)[0])
         }
       }
     }
@@ -224,7 +331,8 @@ describe("waterfall rows expand in place to their details", () => {
     renderWaterfall(svg, model, { width, ...options })
     return svg
   }
-  const rowTop = (svg: SVGSVGElement, id: string) => Number(svg.querySelector(`g.wf-row[data-row="${id}"] .wf-row-bg`)!.getAttribute("y"))
+  const rowTop = (svg: SVGSVGElement, id: string) =>
+    Number(svg.querySelector(`g.wf-row[data-row="${id}"] .wf-row-bg`)!.getAttribute("y"))
 
   it("a row's details: its whole name, when it happened, how long it took, its ids and its ticks", () => {
     const model = diagnosed()
@@ -240,7 +348,12 @@ describe("waterfall rows expand in place to their details", () => {
     expect(rowDetails(run, model.t0)).toContainEqual(["stop signal", `+3.60 s (${clockMs(T0 + 3_600)})`])
     const doc = exportFor("crash_evidence")
     const crash = buildWaterfall(chainOf(doc), exportData(doc).records)
-    expect(rowDetails(crash.rows.find((row) => row.kind === "run")!, crash.t0)).toContainEqual(["unknown", `from +2.00 s to +60.00 s, until the server restarted at ${clockMs(T0 + 60_000)}`])
+    expect(
+      rowDetails(
+        crash.rows.find((row) => row.kind === "run")!,
+        crash.t0,
+      ),
+    ).toContainEqual(["unknown", `from +2.00 s to +60.00 s, until the server restarted at ${clockMs(T0 + 60_000)}`])
   })
 
   it("an expanded row's details sit right under it, and the rows below move down to make room", () => {
@@ -299,20 +412,55 @@ describe("waterfall rows expand in place to their details", () => {
     expect(causePathOnly(crash).rows.map((row) => row.kind)).not.toContain("restart")
 
     const doc = exportFor("diagnosed")
-    doc.diagnostics.lifecycle.push(LifecycleAction.parse({ ...doc.diagnostics.lifecycle[0]!, lifecycleId: "lc_other", seq: 6, operation: "dispose", rootOperation: "dispose", rootId: "lc_other", startedAt: T0 + 3_700, finishedAt: T0 + 9_000 }))
-    const chain = { ...chainOf(exportFor("diagnosed")), alsoRequestedBy: [{ seq: 6, at: T0 + 3_700, kind: "lifecycle" as const, lifecycleId: "lc_other", operation: "dispose" as const, late: false }] }
+    doc.diagnostics.lifecycle.push(
+      LifecycleAction.parse({
+        ...doc.diagnostics.lifecycle[0]!,
+        lifecycleId: "lc_other",
+        seq: 6,
+        operation: "dispose",
+        rootOperation: "dispose",
+        rootId: "lc_other",
+        startedAt: T0 + 3_700,
+        finishedAt: T0 + 9_000,
+      }),
+    )
+    const chain = {
+      ...chainOf(exportFor("diagnosed")),
+      alsoRequestedBy: [
+        {
+          seq: 6,
+          at: T0 + 3_700,
+          kind: "lifecycle" as const,
+          lifecycleId: "lc_other",
+          operation: "dispose" as const,
+          late: false,
+        },
+      ],
+    }
     const full = buildWaterfall(chain, exportData(doc).records, { isOwnAction: () => true })
     expect(full.rows.map((row) => row.id)).toContain("lc:lc_other")
     const path = causePathOnly(full)
-    expect(path.rows.map((row) => row.id)).toEqual(["act:act_reload1", "req:req_reload1", "lc:lc_reload1", "run:run_one"])
-    expect(path.links.map((link) => `${link.from}>${link.to}`)).toEqual(["act:act_reload1>req:req_reload1", "req:req_reload1>lc:lc_reload1", "lc:lc_reload1>run:run_one"])
+    expect(path.rows.map((row) => row.id)).toEqual([
+      "act:act_reload1",
+      "req:req_reload1",
+      "lc:lc_reload1",
+      "run:run_one",
+    ])
+    expect(path.links.map((link) => `${link.from}>${link.to}`)).toEqual([
+      "act:act_reload1>req:req_reload1",
+      "req:req_reload1>lc:lc_reload1",
+      "lc:lc_reload1>run:run_one",
+    ])
     // The axis is the path's: the other close's 5 s no longer stretch it.
     expect(full.t1).toBe(T0 + 9_000)
     expect(path.t1).toBe(T0 + 4_100)
 
     // A possible cause of a lost run is not its cause: dashed, and not on the path.
     crashDoc.diagnostics.lifecycle.push(exportFor("diagnosed").diagnostics.lifecycle[0]!)
-    const possible = buildWaterfall({ ...chainOf(crashDoc), possibleCause: { lifecycleId: "lc_reload1", operation: "reload" } }, exportData(crashDoc).records)
+    const possible = buildWaterfall(
+      { ...chainOf(crashDoc), possibleCause: { lifecycleId: "lc_reload1", operation: "reload" } },
+      exportData(crashDoc).records,
+    )
     const maybe = possible.rows.find((row) => row.id === "lc:lc_reload1")!
     expect(maybe.name).toMatch(/^Possible cause, not confirmed/)
     expect(possible.links.find((link) => link.from === maybe.id)?.dashed).toBe(true)
@@ -341,7 +489,11 @@ describe("waterfall: a label cut to fit reads in full", () => {
     expect(svg.querySelector('[data-testid="full-label"]')).toBeNull()
     row.dispatchEvent(new FocusEvent("focus"))
     const full = svg.querySelector('[data-testid="full-label"]')!
-    expect(Array.from(full.querySelectorAll("text")).map((node) => node.textContent).join(" ")).toBe("Request from the app: POST /instance/reload")
+    expect(
+      Array.from(full.querySelectorAll("text"))
+        .map((node) => node.textContent)
+        .join(" "),
+    ).toBe("Request from the app: POST /instance/reload")
     // Drawn last, so nothing covers it.
     expect(svg.lastElementChild).toBe(full)
     row.dispatchEvent(new FocusEvent("blur"))
@@ -354,7 +506,19 @@ describe("waterfall: a label cut to fit reads in full", () => {
   it("a name wider than the drawing wraps, every line inside the drawing", () => {
     const name = "Noticed while loading the project for POST /session/:id/prompt, a long route label"
     const model: WaterfallModel = {
-      rows: [{ id: "req:req_long", kind: "request", depth: 1, name, start: 0, end: 10, durationText: "10 ms", ticks: [], fields: [["request", "req_long"]] }],
+      rows: [
+        {
+          id: "req:req_long",
+          kind: "request",
+          depth: 1,
+          name,
+          start: 0,
+          end: 10,
+          durationText: "10 ms",
+          ticks: [],
+          fields: [["request", "req_long"]],
+        },
+      ],
       links: [],
       segments: [{ from: 0, to: 10 }],
       t0: 0,
@@ -368,6 +532,9 @@ describe("waterfall: a label cut to fit reads in full", () => {
     expect(lines.map((node) => node.textContent).join(" ")).toBe(name)
     const plate = full.querySelector("rect")!
     expect(Number(plate.getAttribute("x")) + Number(plate.getAttribute("width"))).toBeLessThanOrEqual(390)
-    for (const node of lines) expect(Number(node.getAttribute("x")) + (node.textContent ?? "").length * 6.7).toBeLessThanOrEqual(Number(plate.getAttribute("x")) + Number(plate.getAttribute("width")))
+    for (const node of lines)
+      expect(Number(node.getAttribute("x")) + (node.textContent ?? "").length * 6.7).toBeLessThanOrEqual(
+        Number(plate.getAttribute("x")) + Number(plate.getAttribute("width")),
+      )
   })
 })

@@ -28,19 +28,34 @@ export function renderSchema(): string {
 }
 
 /** The spine's records the wire carries, kept whole in `$defs` by name. */
-const SPINE_DEFS = { RunSummary: spine.RunSummary, IncidentChain: spine.IncidentChain, LifecycleAction: spine.LifecycleAction }
+const SPINE_DEFS = {
+  RunSummary: spine.RunSummary,
+  IncidentChain: spine.IncidentChain,
+  LifecycleAction: spine.LifecycleAction,
+}
 
 /** The wire's JSON Schema (draft 2020-12): a `/event` message is one of the events; every shape is in `$defs`. */
 export function wireJsonSchema(): Record<string, unknown> {
   const registry = z.registry<{ id: string }>()
-  for (const [name, schema] of Object.entries({ ...SHAPES, ConfigDocument, ...SPINE_DEFS })) registry.add(schema, { id: name })
+  for (const [name, schema] of Object.entries({ ...SHAPES, ConfigDocument, ...SPINE_DEFS }))
+    registry.add(schema, { id: name })
   const eventIds: string[] = []
   for (const definition of Object.values(EVENTS)) {
     const id = `event:${definition.type}`
     eventIds.push(id)
-    registry.add(z.object({ type: z.literal(definition.type), properties: definition.properties }).meta({ description: definition.description }), { id })
+    registry.add(
+      z
+        .object({ type: z.literal(definition.type), properties: definition.properties })
+        .meta({ description: definition.description }),
+      { id },
+    )
   }
-  const { schemas } = z.toJSONSchema(registry, { target: "draft-2020-12", io: "output", unrepresentable: "throw", uri: (id) => `#/$defs/${id}` }) as {
+  const { schemas } = z.toJSONSchema(registry, {
+    target: "draft-2020-12",
+    io: "output",
+    unrepresentable: "throw",
+    uri: (id) => `#/$defs/${id}`,
+  }) as {
     schemas: Record<string, Record<string, unknown>>
   }
   const defs: Record<string, unknown> = {}
@@ -77,7 +92,10 @@ function shapeBlock(names: readonly string[]): string {
     if (!schema) throw new Error(`docs/api-shapes.md names ${name}, which provenance/wire.ts does not define in SHAPES`)
     const def = (schema as unknown as { _zod: { def: { type: string; options?: z.ZodType[] } } })._zod.def
     // A union of objects: one option a line.
-    const text = def.type === "union" ? `\n  | ${def.options!.map((option) => zodText(option, named, {}, "    ")).join("\n  | ")}` : zodText(schema, named, { root: true })
+    const text =
+      def.type === "union"
+        ? `\n  | ${def.options!.map((option) => zodText(option, named, {}, "    ")).join("\n  | ")}`
+        : zodText(schema, named, { root: true })
     return `${name} =${text.startsWith("\n") ? "" : " "}${text}`
   })
   return ["```ts", ...lines, "```"].join("\n")

@@ -18,7 +18,12 @@ const defOf = (schema: z.ZodType): Def => (schema as unknown as { _zod: { def: D
 /**
  * @example zodText(Session, names, { root: true }) // "{\n  id: string\n  ...\n}"
  */
-export function zodText(schema: z.ZodType, names: ReadonlyMap<z.ZodType, string>, options: { root?: boolean; inline?: boolean } = {}, indent = ""): string {
+export function zodText(
+  schema: z.ZodType,
+  names: ReadonlyMap<z.ZodType, string>,
+  options: { root?: boolean; inline?: boolean } = {},
+  indent = "",
+): string {
   const name = names.get(schema)
   if (name && !options.root) return name
   const def = defOf(schema)

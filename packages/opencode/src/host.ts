@@ -17,7 +17,13 @@ import { EventBus } from "./bus/index.ts"
 import { Processor } from "./session/processor.ts"
 import { bootLockPath, scanForCrashes } from "./session/run-observability/crash-scan.ts"
 import { SessionStore } from "./session/session-store.ts"
-import { isStorageFault, openDatabase, openDatabaseResilient, type DB, type OpenedDatabase } from "./storage/database.ts"
+import {
+  isStorageFault,
+  openDatabase,
+  openDatabaseResilient,
+  type DB,
+  type OpenedDatabase,
+} from "./storage/database.ts"
 import { lockDataDir } from "./storage/data-dir-lock.ts"
 import { Journal, type JournalHealth } from "./storage/journal.ts"
 import { builtinTools } from "./tool/registry.ts"
@@ -94,7 +100,10 @@ export function createHost(options: HostOptions): Host {
   }
   const db = opened.db
   const degraded: string[] = [...opened.degraded]
-  if (opened.degraded.length) console.error(`data dir: ${opened.degraded.join(", ")}${"movedAside" in opened && opened.movedAside ? ` (the unreadable database was kept as ${path.basename(opened.movedAside)})` : ""}`)
+  if (opened.degraded.length)
+    console.error(
+      `data dir: ${opened.degraded.join(", ")}${"movedAside" in opened && opened.movedAside ? ` (the unreadable database was kept as ${path.basename(opened.movedAside)})` : ""}`,
+    )
   const bootId = newId("boot")
   const startedAt = Date.now()
   const journal = new Journal(db, bootId)
@@ -128,7 +137,11 @@ export function createHost(options: HostOptions): Host {
     // A late request changes no cause: it is added to the summary already written.
     onLate: (run) => {
       const stored = sessions.runs(run.sessionId).find((record) => record.runId === run.runId)?.summary
-      if (stored) journal.write(() => sessions.finishRun({ ...stored, alsoRequestedBy: run.alsoRequestedBy.slice(0, 64) }), `run:${run.runId}:late`)
+      if (stored)
+        journal.write(
+          () => sessions.finishRun({ ...stored, alsoRequestedBy: run.alsoRequestedBy.slice(0, 64) }),
+          `run:${run.runId}:late`,
+        )
     },
     watchConfig: !options.readOnly,
   })
@@ -188,7 +201,13 @@ export function createHost(options: HostOptions): Host {
     timers.push(pulse)
   }
 
-  const currentDegraded = () => [...new Set([...degraded, ...journal.degraded(), ...(instances.watcherCloseFailures > 0 ? ["watcher_close_failed"] : [])])]
+  const currentDegraded = () => [
+    ...new Set([
+      ...degraded,
+      ...journal.degraded(),
+      ...(instances.watcherCloseFailures > 0 ? ["watcher_close_failed"] : []),
+    ]),
+  ]
   let closed = false
   return {
     db,

@@ -91,7 +91,8 @@ export function readRegularFileSync(file: string, limits: ReadLimits): Buffer {
 
 /** The file's size, once it is known to be a regular file within the limit. */
 function checked(stat: Stats, limits: ReadLimits): number {
-  if (!stat.isFile()) throw new FileRefusal("not_regular_file", `${limits.label} is ${kindOf(stat)}, not a regular file`)
+  if (!stat.isFile())
+    throw new FileRefusal("not_regular_file", `${limits.label} is ${kindOf(stat)}, not a regular file`)
   if (limits.firstBytes === undefined && stat.size > limits.maxBytes) throw tooLarge(limits)
   return stat.size
 }
@@ -114,7 +115,11 @@ function tooLarge(limits: ReadLimits): FileRefusal {
 }
 
 function formatBytes(bytes: number): string {
-  return bytes % 2 ** 20 === 0 ? `${bytes / 2 ** 20} MiB` : bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} bytes`
+  return bytes % 2 ** 20 === 0
+    ? `${bytes / 2 ** 20} MiB`
+    : bytes % 1024 === 0
+      ? `${bytes / 1024} KiB`
+      : `${bytes} bytes`
 }
 
 function refusalOf(error: unknown, label: string): FileRefusal {
@@ -123,7 +128,12 @@ function refusalOf(error: unknown, label: string): FileRefusal {
   if (code === "ENOENT" || code === "ENOTDIR") return new FileRefusal("not_found", `${label} does not exist`)
   if (code === "EISDIR") return new FileRefusal("not_regular_file", `${label} is a directory, not a regular file`)
   // ENXIO: a socket file, which cannot be opened at all.
-  if (code === "ENXIO") return new FileRefusal("not_regular_file", `${label} is a socket or a device with nothing behind it, not a regular file`)
-  if (code === "EACCES" || code === "EPERM") return new FileRefusal("unreadable", `${label} cannot be read (permission denied)`)
+  if (code === "ENXIO")
+    return new FileRefusal(
+      "not_regular_file",
+      `${label} is a socket or a device with nothing behind it, not a regular file`,
+    )
+  if (code === "EACCES" || code === "EPERM")
+    return new FileRefusal("unreadable", `${label} cannot be read (permission denied)`)
   return new FileRefusal("unreadable", `${label} cannot be read${code ? ` (${code})` : ""}`)
 }

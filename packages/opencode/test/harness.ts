@@ -24,7 +24,11 @@ export interface TestServer {
   /** A new empty project directory. */
   project(): string
   /** fetch against the server with the directory header and JSON handling. */
-  call(method: string, route: string, opts?: { directory?: string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>
+  call(
+    method: string,
+    route: string,
+    opts?: { directory?: string; body?: unknown; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: any; headers: Headers }>
   close(): Promise<void>
 }
 
@@ -70,7 +74,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       if (opts.directory) headers["x-opencode-directory"] = encodeURIComponent(opts.directory)
       if (opts.body !== undefined) headers["content-type"] = "application/json"
       if (options.token && !headers.authorization) headers.authorization = `Bearer ${options.token}`
-      const res = await fetch(running.url + route, { method, headers, ...(opts.body !== undefined ? { body: typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body) } : {}) })
+      const res = await fetch(running.url + route, {
+        method,
+        headers,
+        ...(opts.body !== undefined
+          ? { body: typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body) }
+          : {}),
+      })
       const text = await res.text()
       let body: unknown = text
       try {
@@ -90,29 +100,47 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
 }
 
 /** App-client headers for an action the renderer names. */
-export function appHeaders(actionName: string, actionId = `act_${Math.random().toString(36).slice(2, 12)}`): Record<string, string> {
+export function appHeaders(
+  actionName: string,
+  actionId = `act_${Math.random().toString(36).slice(2, 12)}`,
+): Record<string, string> {
   return { "x-opencode-client": "app/0.1.0", "x-opencode-action-id": actionId, "x-opencode-action-name": actionName }
 }
 
 /** Creates a session in `directory` and starts a run of `model`; resolves once the run has visible output (or started, for silent models). */
-export async function startRun(server: TestServer, directory: string, model = "scripted/slow", opts: { waitForOutput?: boolean } = {}): Promise<{ sessionId: string; runId: string }> {
+export async function startRun(
+  server: TestServer,
+  directory: string,
+  model = "scripted/slow",
+  opts: { waitForOutput?: boolean } = {},
+): Promise<{ sessionId: string; runId: string }> {
   const session = await server.call("POST", "/session", { directory, body: {} })
   if (session.status !== 200) throw new Error(`create session: ${session.status} ${JSON.stringify(session.body)}`)
   const sessionId = session.body.id as string
-  const prompt = await server.call("POST", `/session/${sessionId}/prompt`, { directory, body: { text: "PROMPT-CANARY do the thing", model } })
+  const prompt = await server.call("POST", `/session/${sessionId}/prompt`, {
+    directory,
+    body: { text: "PROMPT-CANARY do the thing", model },
+  })
   if (prompt.status !== 200) throw new Error(`prompt: ${prompt.status} ${JSON.stringify(prompt.body)}`)
   const runId = prompt.body.runId as string
   if (opts.waitForOutput !== false) {
     await waitFor(async () => {
       const messages = await server.call("GET", `/session/${sessionId}/message`)
-      return (messages.body as any[]).some((m) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.length > 0))
+      return (messages.body as any[]).some(
+        (m) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.length > 0),
+      )
     })
   }
   return { sessionId, runId }
 }
 
 /** The run's summary once it has one. */
-export async function finishedRun(server: TestServer, sessionId: string, runId: string, timeoutMs = 10_000): Promise<any> {
+export async function finishedRun(
+  server: TestServer,
+  sessionId: string,
+  runId: string,
+  timeoutMs = 10_000,
+): Promise<any> {
   let summary: any
   await waitFor(async () => {
     const runs = await server.call("GET", `/session/${sessionId}/run`)
@@ -128,11 +156,21 @@ export async function incidentOf(server: TestServer, sessionId: string, runId: s
 }
 
 /** A JSON call to a server given by its URL (a spawned one), with the directory header when named. */
-export async function callServer(url: string, method: string, route: string, directory?: string, body?: unknown): Promise<{ status: number; body: any }> {
+export async function callServer(
+  url: string,
+  method: string,
+  route: string,
+  directory?: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = {}
   if (directory) headers["x-opencode-directory"] = encodeURIComponent(directory)
   if (body !== undefined) headers["content-type"] = "application/json"
-  const res = await fetch(url + route, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+  const res = await fetch(url + route, {
+    method,
+    headers,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  })
   const text = await res.text()
   return { status: res.status, body: text ? JSON.parse(text) : undefined }
 }
@@ -154,11 +192,19 @@ export interface SpawnedServer {
 }
 
 /** The real CLI in a child process (for SIGTERM, SIGKILL and restart tests). */
-export async function spawnServer(dataDir: string, env: Record<string, string> = {}, directory?: string): Promise<SpawnedServer> {
-  const proc = spawn(process.execPath, [BIN, "serve", "--port", "0", "--data-dir", dataDir, ...(directory ? ["--directory", directory] : [])], {
-    env: { ...process.env, OPENCODE_SCRIPTED_TICK_MS: "20", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  })
+export async function spawnServer(
+  dataDir: string,
+  env: Record<string, string> = {},
+  directory?: string,
+): Promise<SpawnedServer> {
+  const proc = spawn(
+    process.execPath,
+    [BIN, "serve", "--port", "0", "--data-dir", dataDir, ...(directory ? ["--directory", directory] : [])],
+    {
+      env: { ...process.env, OPENCODE_SCRIPTED_TICK_MS: "20", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  )
   let out = ""
   let err = ""
   proc.stderr!.on("data", (chunk) => (err += chunk))

@@ -31,7 +31,11 @@ export type AppActionName =
 /** The requests available inside an action; each one is stamped with the action's headers. */
 export interface ActionApi {
   readonly stamp: ActionStamp
-  request<T = unknown>(method: string, path: string, options?: Omit<RequestOptions<T>, "action">): Promise<ServerResponse<T>>
+  request<T = unknown>(
+    method: string,
+    path: string,
+    options?: Omit<RequestOptions<T>, "action">,
+  ): Promise<ServerResponse<T>>
   post<T = unknown>(path: string, body?: unknown, schema?: z.ZodType<T>): Promise<T>
   patch<T = unknown>(path: string, body?: unknown, schema?: z.ZodType<T>): Promise<T>
   get<T = unknown>(path: string, schema?: z.ZodType<T>, query?: Record<string, string | undefined>): Promise<T>
@@ -88,7 +92,11 @@ export function createClientActions(options: ClientActionOptions): ClientActionS
     own.add(stamp.actionId)
     rememberOwn(own)
     log.start({ ...stamp, page: page() })
-    setRecent((list) => [...list, { actionId: stamp.actionId, name, outcome: "pending" as const, lifecycles: [], stoppedRuns: [] }].slice(-MAX_RECENT))
+    setRecent((list) =>
+      [...list, { actionId: stamp.actionId, name, outcome: "pending" as const, lifecycles: [], stoppedRuns: [] }].slice(
+        -MAX_RECENT,
+      ),
+    )
 
     const request = async <R,>(method: string, path: string, opts: Omit<RequestOptions<R>, "action"> = {}) => {
       try {

@@ -8,7 +8,15 @@
  * which subscribers refetch.
  */
 import { EVENT_PROPERTIES, type EventType, IncidentChain, type ServerEvent, WireEvents } from "opencode/provenance"
-import { type Accessor, createContext, createEffect, createSignal, onCleanup, type ParentProps, useContext } from "solid-js"
+import {
+  type Accessor,
+  createContext,
+  createEffect,
+  createSignal,
+  onCleanup,
+  type ParentProps,
+  useContext,
+} from "solid-js"
 import { z } from "zod"
 
 /**
@@ -40,7 +48,9 @@ export function parseServerEvent(data: string): ServerEvent | undefined {
   const type = envelope.data.type as EventType
   const properties = EVENT_SCHEMAS[type].safeParse(envelope.data.properties ?? {})
   if (!properties.success) {
-    console.warn(`event ${type} dropped: ${properties.error.issues[0]?.path.join(".") ?? ""} ${properties.error.issues[0]?.message ?? ""}`)
+    console.warn(
+      `event ${type} dropped: ${properties.error.issues[0]?.path.join(".") ?? ""} ${properties.error.issues[0]?.message ?? ""}`,
+    )
     return undefined
   }
   return { type, properties: properties.data } as ServerEvent

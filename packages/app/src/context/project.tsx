@@ -67,7 +67,9 @@ export function proposedDirectory(state: ProjectState): string {
 function readRecent(storage: Storage | undefined): string[] {
   try {
     const parsed: unknown = JSON.parse(storage?.getItem(RECENT_KEY) ?? "[]")
-    return Array.isArray(parsed) ? parsed.filter((item): item is string => typeof item === "string").slice(0, MAX_RECENT) : []
+    return Array.isArray(parsed)
+      ? parsed.filter((item): item is string => typeof item === "string").slice(0, MAX_RECENT)
+      : []
   } catch {
     return []
   }

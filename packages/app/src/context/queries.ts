@@ -15,11 +15,18 @@ export const queryKeys = {
 }
 
 /** Inserts or replaces a part; a part of an unknown message creates a placeholder assistant message. */
-export function applyPart(list: readonly MessageWithParts[] | undefined, part: Part, delta?: string): MessageWithParts[] {
+export function applyPart(
+  list: readonly MessageWithParts[] | undefined,
+  part: Part,
+  delta?: string,
+): MessageWithParts[] {
   const messages = [...(list ?? [])]
   let index = messages.findIndex((message) => message.info.id === part.messageID)
   if (index < 0) {
-    messages.push({ info: { id: part.messageID, sessionID: part.sessionID, role: "assistant", time: { created: Date.now() } }, parts: [] })
+    messages.push({
+      info: { id: part.messageID, sessionID: part.sessionID, role: "assistant", time: { created: Date.now() } },
+      parts: [],
+    })
     index = messages.length - 1
   }
   const message = messages[index]!
@@ -29,7 +36,13 @@ export function applyPart(list: readonly MessageWithParts[] | undefined, part: P
   // A server that sends only the delta with a stale text still streams correctly.
   if (delta && part.type === "text" && at >= 0) {
     const previous = parts[at]!
-    if ("text" in previous && typeof previous.text === "string" && "text" in part && part.text.length <= previous.text.length) next = { ...part, text: previous.text + delta }
+    if (
+      "text" in previous &&
+      typeof previous.text === "string" &&
+      "text" in part &&
+      part.text.length <= previous.text.length
+    )
+      next = { ...part, text: previous.text + delta }
   }
   if (at >= 0) parts[at] = next
   else parts.push(next)
@@ -83,6 +96,9 @@ export function applySessionToPages(data: SessionPages | undefined, session: Ses
 /** Every loaded page as one list, newest update first, each session once (a session updated between two page reads is listed on both). */
 export function flattenSessionPages(data: SessionPages | undefined): Session[] {
   const seen = new Map<string, Session>()
-  for (const page of data?.pages ?? []) for (const session of page) if (!seen.has(session.id) || seen.get(session.id)!.time.updated < session.time.updated) seen.set(session.id, session)
+  for (const page of data?.pages ?? [])
+    for (const session of page)
+      if (!seen.has(session.id) || seen.get(session.id)!.time.updated < session.time.updated)
+        seen.set(session.id, session)
   return [...seen.values()].sort((a, b) => b.time.updated - a.time.updated)
 }

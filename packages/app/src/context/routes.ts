@@ -37,7 +37,10 @@ export function runPath(sessionId: string, runId: string): string {
  * @example pageTemplate("/app/session/ses_abc") // "/session/:id"
  */
 export function pageTemplate(pathname: string): string {
-  const local = pathname === APP_PREFIX || pathname.startsWith(`${APP_PREFIX}/`) ? pathname.slice(APP_PREFIX.length) || "/" : pathname
+  const local =
+    pathname === APP_PREFIX || pathname.startsWith(`${APP_PREFIX}/`)
+      ? pathname.slice(APP_PREFIX.length) || "/"
+      : pathname
   const segments = local.split("/").filter(Boolean)
   for (const template of TEMPLATES) {
     const parts = template.split("/").filter(Boolean)

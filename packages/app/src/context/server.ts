@@ -106,7 +106,10 @@ export function createServerConnection(options: ConnectionOptions): ServerConnec
   const code = options.token ? undefined : takeSignInFragment()
 
   async function request<T>(method: string, path: string, opts: RequestOptions<T> = {}): Promise<ServerResponse<T>> {
-    const headers = { ...opts.headers, ...requestHeaders({ directory: opts.directory ?? options.directory(), token: token(), action: opts.action }) }
+    const headers = {
+      ...opts.headers,
+      ...requestHeaders({ directory: opts.directory ?? options.directory(), token: token(), action: opts.action }),
+    }
     const init: RequestInit = { method, headers }
     if (opts.body !== undefined) {
       headers["content-type"] = "application/json"
@@ -129,17 +132,34 @@ export function createServerConnection(options: ConnectionOptions): ServerConnec
       try {
         json = JSON.parse(text)
       } catch {
-        if (response.ok) throw new ServerError(response.status, "invalid_json", `${method} ${path} answered something that is not JSON`, requestId)
+        if (response.ok)
+          throw new ServerError(
+            response.status,
+            "invalid_json",
+            `${method} ${path} answered something that is not JSON`,
+            requestId,
+          )
       }
     }
     if (!response.ok) {
       const error = errorBody(json)
-      throw new ServerError(response.status, error?.code ?? `http_${response.status}`, error?.message ?? `${method} ${path} failed with ${response.status}`, requestId, etag)
+      throw new ServerError(
+        response.status,
+        error?.code ?? `http_${response.status}`,
+        error?.message ?? `${method} ${path} failed with ${response.status}`,
+        requestId,
+        etag,
+      )
     }
     if (!opts.schema) return { data: json as T, status: response.status, requestId, ...(etag ? { etag } : {}) }
     const parsed = opts.schema.safeParse(json)
     if (!parsed.success) {
-      throw new ServerError(response.status, "unexpected_shape", `${method} ${path} answered an unexpected shape: ${parsed.error.issues[0]?.path.join(".") || "root"} ${parsed.error.issues[0]?.message ?? ""}`.trim(), requestId)
+      throw new ServerError(
+        response.status,
+        "unexpected_shape",
+        `${method} ${path} answered an unexpected shape: ${parsed.error.issues[0]?.path.join(".") || "root"} ${parsed.error.issues[0]?.message ?? ""}`.trim(),
+        requestId,
+      )
     }
     return { data: parsed.data, status: response.status, requestId, ...(etag ? { etag } : {}) }
   }
@@ -169,7 +189,11 @@ export function plainError(error: unknown): string {
 }
 
 /** The headers every request carries, plus the action headers when it is stamped. */
-export function requestHeaders(input: { directory?: string; token?: string; action?: ActionStamp }): Record<string, string> {
+export function requestHeaders(input: {
+  directory?: string
+  token?: string
+  action?: ActionStamp
+}): Record<string, string> {
   const headers: Record<string, string> = { accept: "application/json", "x-opencode-client": CLIENT_HEADER_VALUE }
   if (input.directory) headers["x-opencode-directory"] = encodeURIComponent(input.directory)
   if (input.token) headers.authorization = `Bearer ${input.token}`
@@ -182,7 +206,8 @@ export function requestHeaders(input: { directory?: string; token?: string; acti
 
 function urlFor(baseUrl: string, path: string, query?: Record<string, string | undefined>): string {
   const url = new URL(path, `${baseUrl}/`)
-  for (const [key, value] of Object.entries(query ?? {})) if (value !== undefined && value !== "") url.searchParams.set(key, value)
+  for (const [key, value] of Object.entries(query ?? {}))
+    if (value !== undefined && value !== "") url.searchParams.set(key, value)
   return url.toString()
 }
 
@@ -191,7 +216,10 @@ function errorBody(json: unknown): { code?: string; message?: string } | undefin
   const error = (json as { error: unknown }).error
   if (typeof error !== "object" || error === null) return undefined
   const { code, message } = error as { code?: unknown; message?: unknown }
-  return { code: typeof code === "string" ? code : undefined, message: typeof message === "string" ? message : undefined }
+  return {
+    code: typeof code === "string" ? code : undefined,
+    message: typeof message === "string" ? message : undefined,
+  }
 }
 
 /**
@@ -201,7 +229,10 @@ function errorBody(json: unknown): { code?: string; message?: string } | undefin
  * unused, and a token an earlier version kept in sessionStorage is forgotten. A one-time
  * `#code=` (the printed sign-in link opened while signed in) is returned, to be spent.
  */
-export function takeSignInFragment(doc: Document = document, storage: Storage | undefined = safeSessionStorage()): string | undefined {
+export function takeSignInFragment(
+  doc: Document = document,
+  storage: Storage | undefined = safeSessionStorage(),
+): string | undefined {
   storage?.removeItem(LEGACY_TOKEN_STORAGE_KEY)
   const location = doc.defaultView?.location
   const hash = location?.hash ?? ""

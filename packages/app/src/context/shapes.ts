@@ -6,7 +6,18 @@
 import { Message, Run, WireEvents } from "opencode/provenance"
 import type { z } from "zod"
 
-export { ConfigDocument, IncidentList, LastRun, MessageInfo, MessageList, Part, PromptAnswer, RunList, Session, SessionList } from "opencode/provenance"
+export {
+  ConfigDocument,
+  IncidentList,
+  LastRun,
+  MessageInfo,
+  MessageList,
+  Part,
+  PromptAnswer,
+  RunList,
+  Session,
+  SessionList,
+} from "opencode/provenance"
 
 /** A message with its parts, in order (`GET /session/:id/message`). */
 export const MessageWithParts = Message

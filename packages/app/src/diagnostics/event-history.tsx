@@ -62,17 +62,38 @@ export function EventHistory(props: EventHistoryProps) {
         <div class="row" role="group" aria-label="Show events from" data-testid="history-filters">
           <For each={HISTORY_KINDS}>
             {({ kind, label }) => (
-              <button type="button" class="quiet" aria-pressed={!hiddenKinds().has(kind)} data-testid="history-filter" data-kind={kind} onClick={() => toggleKind(kind)}>
+              <button
+                type="button"
+                class="quiet"
+                aria-pressed={!hiddenKinds().has(kind)}
+                data-testid="history-filter"
+                data-kind={kind}
+                onClick={() => toggleKind(kind)}
+              >
                 {label} <span class="count">({count(kind)})</span>
               </button>
             )}
           </For>
         </div>
         <div class="row" role="group" aria-label="Order">
-          <button type="button" class="quiet" aria-pressed={!newestFirst()} data-testid="history-sort" data-order="oldest" onClick={() => setNewestFirst(false)}>
+          <button
+            type="button"
+            class="quiet"
+            aria-pressed={!newestFirst()}
+            data-testid="history-sort"
+            data-order="oldest"
+            onClick={() => setNewestFirst(false)}
+          >
             Oldest first
           </button>
-          <button type="button" class="quiet" aria-pressed={newestFirst()} data-testid="history-sort" data-order="newest" onClick={() => setNewestFirst(true)}>
+          <button
+            type="button"
+            class="quiet"
+            aria-pressed={newestFirst()}
+            data-testid="history-sort"
+            data-order="newest"
+            onClick={() => setNewestFirst(true)}
+          >
             Newest first
           </button>
         </div>
@@ -96,13 +117,21 @@ export function EventHistory(props: EventHistoryProps) {
                 onFocusIn={() => props.onHover?.(item.rowIds)}
                 onFocusOut={() => props.onHover?.([])}
               >
-                <button type="button" class="event-toggle" aria-expanded={expanded()} aria-controls={expanded() ? id : undefined} data-testid="history-toggle" onClick={() => toggleOpen(entry.n)}>
+                <button
+                  type="button"
+                  class="event-toggle"
+                  aria-expanded={expanded()}
+                  aria-controls={expanded() ? id : undefined}
+                  data-testid="history-toggle"
+                  onClick={() => toggleOpen(entry.n)}
+                >
                   <span class="event-n" aria-hidden="true">
                     {entry.n}
                   </span>
                   <span class="event-words">{item.words}</span>
                   <span class="event-time">
-                    <span class="event-rel">+{((item.at - t0()) / 1_000).toFixed(2)} s</span> <time datetime={new Date(item.at).toISOString()}>{clockMs(item.at)}</time>
+                    <span class="event-rel">+{((item.at - t0()) / 1_000).toFixed(2)} s</span>{" "}
+                    <time datetime={new Date(item.at).toISOString()}>{clockMs(item.at)}</time>
                   </span>
                 </button>
                 <Show when={expanded()}>
@@ -125,7 +154,9 @@ export function EventHistory(props: EventHistoryProps) {
 /** A recorded time (`time`, `startedAt`, …) as recorded, with the clock beside it. */
 function withClock(key: string, value: string): string {
   const name = key.slice(key.lastIndexOf(".") + 1)
-  return (name === "time" || name.endsWith("At")) && /^\d{10,}$/.test(value) ? `${value} (${clockMs(Number(value))})` : value
+  return (name === "time" || name.endsWith("At")) && /^\d{10,}$/.test(value)
+    ? `${value} (${clockMs(Number(value))})`
+    : value
 }
 
 /** A record's fields as `<dt>`/`<dd>` pairs, inside the caller's `<dl>`. */

@@ -4,7 +4,15 @@
  * instead of trusting the file; the records themselves are parsed one by one through the spine's
  * schemas for the timeline, and a record that does not parse is counted, not drawn.
  */
-import { ClientAction, CrashEvidence, LifecycleAction, readExport, type ReadResult, RequestContext, RunSummary } from "opencode/provenance"
+import {
+  ClientAction,
+  CrashEvidence,
+  LifecycleAction,
+  readExport,
+  type ReadResult,
+  RequestContext,
+  RunSummary,
+} from "opencode/provenance"
 import type { z } from "zod"
 
 /** The diagnostic records of one export, each parsed through the spine's schema. */
@@ -25,10 +33,13 @@ export interface ExportData {
 
 export function exportData(doc: unknown): ExportData {
   const read = readExport(doc)
-  const diagnostics = typeof doc === "object" && doc !== null && "diagnostics" in doc ? (doc as { diagnostics: unknown }).diagnostics : undefined
+  const diagnostics =
+    typeof doc === "object" && doc !== null && "diagnostics" in doc
+      ? (doc as { diagnostics: unknown }).diagnostics
+      : undefined
   const lists = typeof diagnostics === "object" && diagnostics !== null ? (diagnostics as Record<string, unknown>) : {}
   let skipped = 0
-  const parseList = <T,>(raw: unknown, schema: z.ZodType<T>): T[] => {
+  const parseList = <T>(raw: unknown, schema: z.ZodType<T>): T[] => {
     if (!Array.isArray(raw)) return []
     const out: T[] = []
     for (const item of raw) {

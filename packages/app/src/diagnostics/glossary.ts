@@ -4,7 +4,14 @@
  * field, an origin or a retry basis comes from here, so no `dispose_directory`, `renderer_action`
  * or `interrupt_meta` reaches the screen by accident (a test scans the rendered panel for them).
  */
-import type { Classification, HopStatus, LifecycleOperation, MismatchReason, RunPhase, Verdict } from "opencode/provenance"
+import type {
+  Classification,
+  HopStatus,
+  LifecycleOperation,
+  MismatchReason,
+  RunPhase,
+  Verdict,
+} from "opencode/provenance"
 
 /**
  * Each operation's one word, as a noun phrase ("a project reload"). A person cannot tell a close
@@ -21,7 +28,8 @@ export const OPERATION_NOUN: Record<LifecycleOperation, string> = {
 
 /** A row or a step title: "Project reload". */
 export function operationTitle(operation: string | undefined): string {
-  const noun = operation && operation in OPERATION_NOUN ? OPERATION_NOUN[operation as LifecycleOperation] : "lifecycle operation"
+  const noun =
+    operation && operation in OPERATION_NOUN ? OPERATION_NOUN[operation as LifecycleOperation] : "lifecycle operation"
   return capitalize(noun)
 }
 
@@ -162,7 +170,11 @@ export function configChangeWords(change: "created" | "modified" | "deleted" | u
 
 /** The config file an origin names, by its scope: never the salted digest of its path. */
 export function configFileWords(scope: string | undefined): string {
-  return scope === "global" ? "the global config.json" : scope === "project" ? "the project's opencode.json" : "a config file"
+  return scope === "global"
+    ? "the global config.json"
+    : scope === "project"
+      ? "the project's opencode.json"
+      : "a config file"
 }
 
 /** A side-effect kind, as what the tool could do. */

@@ -43,7 +43,8 @@ export function recordAttributes(record: unknown, prefix = ""): [string, string]
     const path = prefix ? `${prefix}.${key}` : key
     if (value === undefined) continue
     if (Array.isArray(value)) {
-      if (value.some((item) => item !== null && typeof item === "object")) value.forEach((item, index) => out.push(...recordAttributes(item, `${path}[${index}]`)))
+      if (value.some((item) => item !== null && typeof item === "object"))
+        value.forEach((item, index) => out.push(...recordAttributes(item, `${path}[${index}]`)))
       else out.push([path, value.length > 0 ? value.map(String).join(", ") : "[]"])
     } else if (value !== null && typeof value === "object") {
       out.push(...recordAttributes(value, path))
@@ -56,5 +57,9 @@ export function recordAttributes(record: unknown, prefix = ""): [string, string]
 
 /** A part of a run's record (its output, a tool, the watchdog), with the run's id. */
 export function runPart(runId: string, part: Record<string, unknown>, rowIds: string[] = []): HistorySource {
-  return { recordKind: "run", rowIds: [...rowIds, ROW_ID.run(runId)], attributes: [["runId", runId], ...recordAttributes(part)] }
+  return {
+    recordKind: "run",
+    rowIds: [...rowIds, ROW_ID.run(runId)],
+    attributes: [["runId", runId], ...recordAttributes(part)],
+  }
 }

@@ -121,7 +121,8 @@ export function IncidentPanel(props: IncidentPanelProps) {
 
 function loadError(error: unknown): string {
   const status = (error as { status?: number })?.status
-  if (status === 0) return "The server is not answering, so what stopped this run cannot be read now. It reconnects by itself; try again once it is back."
+  if (status === 0)
+    return "The server is not answering, so what stopped this run cannot be read now. It reconnects by itself; try again once it is back."
   return `What is recorded about this run could not be read: ${error instanceof Error ? error.message : String(error)}`
 }
 
@@ -132,7 +133,13 @@ function PanelHeader(props: { onClose?: () => void; ref?: (element: HTMLHeadingE
         Why did this run stop?
       </h2>
       <Show when={props.onClose}>
-        <button type="button" class="quiet" onClick={() => props.onClose?.()} data-testid="panel-close" aria-label="Close (Escape)">
+        <button
+          type="button"
+          class="quiet"
+          onClick={() => props.onClose?.()}
+          data-testid="panel-close"
+          aria-label="Close (Escape)"
+        >
           Close
         </button>
       </Show>
@@ -257,7 +264,12 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
   const operationPath = () => {
     const current = chain()
     if (!current) return undefined
-    const path = current.lifecyclePath && current.lifecyclePath.length > 0 ? current.lifecyclePath : current.lifecycleId && current.operation ? [{ lifecycleId: current.lifecycleId, operation: current.operation }] : []
+    const path =
+      current.lifecyclePath && current.lifecyclePath.length > 0
+        ? current.lifecyclePath
+        : current.lifecycleId && current.operation
+          ? [{ lifecycleId: current.lifecycleId, operation: current.operation }]
+          : []
     return path
   }
   return (
@@ -268,8 +280,12 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
       aria-labelledby="incident-panel-title"
       data-run-id={chain()?.runId}
       data-operation={chain()?.operation}
-      data-operation-path={operationPath()?.map((step) => step.operation).join(">")}
-      data-lifecycle-ids={operationPath()?.map((step) => step.lifecycleId).join(" ")}
+      data-operation-path={operationPath()
+        ?.map((step) => step.operation)
+        .join(">")}
+      data-lifecycle-ids={operationPath()
+        ?.map((step) => step.lifecycleId)
+        .join(" ")}
     >
       <PanelHeader onClose={props.onClose} ref={(element) => (heading = element)} />
 
@@ -280,13 +296,21 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
         <p data-testid="panel-headline">No stopped or lost run is recorded for this session.</p>
       </Show>
       <Show when={read().ok && wanted() !== undefined && !chain()}>
-        <p data-testid="panel-headline">{props.running ? "This run is still running: nothing has stopped it." : "No stop is recorded for this run: it finished, or its record is not in this session's export."}</p>
+        <p data-testid="panel-headline">
+          {props.running
+            ? "This run is still running: nothing has stopped it."
+            : "No stop is recorded for this run: it finished, or its record is not in this session's export."}
+        </p>
       </Show>
 
       <Show when={incidents().length > 1 || (incidents().length === 1 && !chain())}>
         <label class="field">
           <span>Stopped run</span>
-          <select data-testid="incident-select" value={chain()?.runId ?? ""} onChange={(event) => pickRun(event.currentTarget.value)}>
+          <select
+            data-testid="incident-select"
+            value={chain()?.runId ?? ""}
+            onChange={(event) => pickRun(event.currentTarget.value)}
+          >
             <Show when={!chain()}>
               <option value="" disabled>
                 Choose a stopped run
@@ -295,7 +319,11 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
             <For each={inTimeOrder()}>
               {(item) => {
                 const start = runStart(item.runId)
-                return <option value={item.runId}>{`${start !== undefined ? `Started ${clock(start)}` : "Run"}: ${classificationWords(item.classification)}`}</option>
+                return (
+                  <option
+                    value={item.runId}
+                  >{`${start !== undefined ? `Started ${clock(start)}` : "Run"}: ${classificationWords(item.classification)}`}</option>
+                )
               }}
             </For>
           </select>
@@ -341,7 +369,11 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
                 {headlineWords(current(), records(), context())}
               </p>
               <div class="evidence" role="group" aria-label="Evidence">
-                <strong class={`badge verdict verdict-${current().verdict}`} data-testid="panel-verdict" data-verdict={current().verdict}>
+                <strong
+                  class={`badge verdict verdict-${current().verdict}`}
+                  data-testid="panel-verdict"
+                  data-verdict={current().verdict}
+                >
                   {evidence().label}
                 </strong>{" "}
                 <span data-testid="evidence-note">{evidence().note}</span>
@@ -357,24 +389,47 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
                   </ul>
                 </Show>
               </div>
-              <div class={`retry retry-${String(advice().safe)}`} data-testid="retry-statement" data-safe={String(current().retry.safe)}>
+              <div
+                class={`retry retry-${String(advice().safe)}`}
+                data-testid="retry-statement"
+                data-safe={String(current().retry.safe)}
+              >
                 <p>{advice().words}</p>
                 <Show when={advice().safe === true && props.onResend}>
                   <div class="row">
-                    <button type="button" data-testid="resend-button" disabled={resendState() === "busy" || resendState() === "done"} onClick={() => void resend(current().runId)}>
+                    <button
+                      type="button"
+                      data-testid="resend-button"
+                      disabled={resendState() === "busy" || resendState() === "done"}
+                      onClick={() => void resend(current().runId)}
+                    >
                       Resend prompt
                     </button>
                     <span role="status" class="muted small">
-                      {resendState() === "busy" ? "Sending…" : resendState() === "done" ? "Sent again." : resendState() === "error" ? "Could not send it again." : ""}
+                      {resendState() === "busy"
+                        ? "Sending…"
+                        : resendState() === "done"
+                          ? "Sent again."
+                          : resendState() === "error"
+                            ? "Could not send it again."
+                            : ""}
                     </span>
                   </div>
                 </Show>
               </div>
               <Show when={current().alsoRequestedBy.length > 0}>
-                <p data-testid="also-requested" data-lifecycle-ids={current().alsoRequestedBy.map((other) => other.lifecycleId ?? "").join(" ")}>
+                <p
+                  data-testid="also-requested"
+                  data-lifecycle-ids={current()
+                    .alsoRequestedBy.map((other) => other.lifecycleId ?? "")
+                    .join(" ")}
+                >
                   Also asked to stop this run, after the cause:{" "}
                   {current()
-                    .alsoRequestedBy.map((other) => `a ${operationTitle(other.operation).toLowerCase()}${other.late ? " (after the run had already finished)" : ""}`)
+                    .alsoRequestedBy.map(
+                      (other) =>
+                        `a ${operationTitle(other.operation).toLowerCase()}${other.late ? " (after the run had already finished)" : ""}`,
+                    )
                     .join("; ")}
                   .
                 </p>
@@ -387,15 +442,33 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
       <Show when={chain()}>
         <Show when={narrow()}>
           <div class="row" role="group" aria-label="View">
-            <button type="button" class="quiet" aria-pressed={shownView() === "history"} data-testid="view-history" onClick={() => setView("history")}>
+            <button
+              type="button"
+              class="quiet"
+              aria-pressed={shownView() === "history"}
+              data-testid="view-history"
+              onClick={() => setView("history")}
+            >
               Event history
             </button>
-            <button type="button" class="quiet" aria-pressed={shownView() === "timeline"} data-testid="view-timeline" onClick={() => setView("timeline")}>
+            <button
+              type="button"
+              class="quiet"
+              aria-pressed={shownView() === "timeline"}
+              data-testid="view-timeline"
+              onClick={() => setView("timeline")}
+            >
               Timeline
             </button>
           </div>
         </Show>
-        <Timeline model={model()} width={measuredWidth()} hidden={narrow() && shownView() !== "timeline"} linked={linked()} onHover={link} />
+        <Timeline
+          model={model()}
+          width={measuredWidth()}
+          hidden={narrow() && shownView() !== "timeline"}
+          linked={linked()}
+          onHover={link}
+        />
         <Show when={!narrow() || shownView() === "history"}>
           <EventHistory chain={chain()!} data={props.data} context={context()} linked={linked()} onHover={link} />
         </Show>
@@ -475,18 +548,36 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
             {copyState() === "copied" ? "Link copied." : copyState() === "shown" ? "Copy this link:" : ""}
           </span>
           <Show when={copyState() === "shown"}>
-            <input class="link-text" readonly aria-label="Link to this explanation" value={props.linkFor!(chain()?.runId ?? wanted()!)} onFocus={(event) => event.currentTarget.select()} />
+            <input
+              class="link-text"
+              readonly
+              aria-label="Link to this explanation"
+              value={props.linkFor!(chain()?.runId ?? wanted()!)}
+              onFocus={(event) => event.currentTarget.select()}
+            />
           </Show>
         </div>
       </Show>
 
       <Show when={props.onExport}>
         <div class="row">
-          <button type="button" class="quiet" data-testid="export-button" disabled={exportState() === "busy"} onClick={() => void runExport()}>
+          <button
+            type="button"
+            class="quiet"
+            data-testid="export-button"
+            disabled={exportState() === "busy"}
+            onClick={() => void runExport()}
+          >
             Export diagnostics
           </button>
           <span role="status" class="muted">
-            {exportState() === "busy" ? "Exporting…" : exportState() === "done" ? "Downloaded." : exportState() === "error" ? `Export failed: ${exportError()}` : ""}
+            {exportState() === "busy"
+              ? "Exporting…"
+              : exportState() === "done"
+                ? "Downloaded."
+                : exportState() === "error"
+                  ? `Export failed: ${exportError()}`
+                  : ""}
           </span>
         </div>
       </Show>

@@ -40,12 +40,21 @@ export function originActionId(origin: Origin): string | undefined {
 }
 
 /** Applies a `lifecycle.action.started/finished`; returns the same array when nothing matched. */
-export function linkLifecycle(actions: readonly LinkedAction[], action: LifecycleAction, phase: "started" | "finished"): readonly LinkedAction[] {
+export function linkLifecycle(
+  actions: readonly LinkedAction[],
+  action: LifecycleAction,
+  phase: "started" | "finished",
+): readonly LinkedAction[] {
   const direct = originActionId(action.origin)
   const index = actions.findIndex(
     (linked) =>
       linked.actionId === direct ||
-      linked.lifecycles.some((lc) => lc.lifecycleId === action.rootId || lc.lifecycleId === action.parentId || lc.lifecycleId === action.lifecycleId),
+      linked.lifecycles.some(
+        (lc) =>
+          lc.lifecycleId === action.rootId ||
+          lc.lifecycleId === action.parentId ||
+          lc.lifecycleId === action.lifecycleId,
+      ),
   )
   if (index < 0) return actions
   const linked = actions[index]!
@@ -60,7 +69,12 @@ export function linkLifecycle(actions: readonly LinkedAction[], action: Lifecycl
   const known = linked.lifecycles.findIndex((lc) => lc.lifecycleId === action.lifecycleId)
   const lifecycles = [...linked.lifecycles]
   if (known < 0) lifecycles.push(entry)
-  else lifecycles[known] = { ...entry, state: lifecycles[known]!.state === "finished" ? "finished" : phase, runIds: unique([...lifecycles[known]!.runIds, ...entry.runIds]) }
+  else
+    lifecycles[known] = {
+      ...entry,
+      state: lifecycles[known]!.state === "finished" ? "finished" : phase,
+      runIds: unique([...lifecycles[known]!.runIds, ...entry.runIds]),
+    }
   const next = [...actions]
   next[index] = { ...linked, lifecycles }
   return next
@@ -73,7 +87,9 @@ export function linkRunFinished(actions: readonly LinkedAction[], summary: RunSu
   const lifecycleIds = interrupt.lifecycle ? [interrupt.lifecycle.lifecycleId, interrupt.lifecycle.rootId] : []
   const cancelActionId = interrupt.request?.actionId
   const index = actions.findIndex(
-    (linked) => (cancelActionId !== undefined && linked.actionId === cancelActionId) || linked.lifecycles.some((lc) => lifecycleIds.includes(lc.lifecycleId)),
+    (linked) =>
+      (cancelActionId !== undefined && linked.actionId === cancelActionId) ||
+      linked.lifecycles.some((lc) => lifecycleIds.includes(lc.lifecycleId)),
   )
   if (index < 0) return actions
   const linked = actions[index]!

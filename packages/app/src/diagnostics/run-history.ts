@@ -30,7 +30,11 @@ export interface RunHistoryRow {
 type IsOwn = (actionId: string | undefined) => boolean
 
 /** Every run of the session, newest first. */
-export function runHistory(runs: readonly RunRecord[], incidents: readonly IncidentChain[], isOwnAction: IsOwn): RunHistoryRow[] {
+export function runHistory(
+  runs: readonly RunRecord[],
+  incidents: readonly IncidentChain[],
+  isOwnAction: IsOwn,
+): RunHistoryRow[] {
   const chains = new Map(incidents.map((chain) => [chain.runId, chain]))
   const resentAs = latestResendsOf(runs)
   return [...runs]
@@ -71,7 +75,12 @@ export function endingWords(run: RunRecord, chain: IncidentChain | undefined, is
   if (!classification) return "ended, how was not recorded"
   if (classification === "completed") return "finished"
   const interrupt = run.summary?.interrupt
-  const request = interrupt?.kind === "user_cancel" ? interrupt.request : interrupt?.lifecycle?.origin.kind === "api_route" ? interrupt.lifecycle.origin.request : undefined
+  const request =
+    interrupt?.kind === "user_cancel"
+      ? interrupt.request
+      : interrupt?.lifecycle?.origin.kind === "api_route"
+        ? interrupt.lifecycle.origin.request
+        : undefined
   const verdict = chain?.verdict
   const attributed = verdict === undefined || verdict === "diagnosed" || verdict === "partially_diagnosed"
   if (attributed && request?.actionId && isOwnAction(request.actionId)) {
@@ -98,7 +107,11 @@ export interface ResendLinks {
  * The panel's resend lines for one run: "A resend of the run stopped at 14:34:11." and
  * "Resent at 14:35:02 → that run finished." (or "did not finish either: …", or "is still running").
  */
-export function resendLinks(runId: string, runs: readonly RunRecord[], chain?: Pick<IncidentChain, "resendOf" | "resentAs">): ResendLinks {
+export function resendLinks(
+  runId: string,
+  runs: readonly RunRecord[],
+  chain?: Pick<IncidentChain, "resendOf" | "resentAs">,
+): ResendLinks {
   const byId = new Map(runs.map((run) => [run.runId, run]))
   const self = byId.get(runId)
   const out: ResendLinks = {}
@@ -106,7 +119,11 @@ export function resendLinks(runId: string, runs: readonly RunRecord[], chain?: P
   if (ofId) {
     const previous = byId.get(ofId)
     const stoppedAt = previous?.summary?.finishedAt
-    out.of = { runId: ofId, words: stoppedAt !== undefined ? `A resend of the run stopped at ${clock(stoppedAt)}.` : "A resend of an earlier run." }
+    out.of = {
+      runId: ofId,
+      words:
+        stoppedAt !== undefined ? `A resend of the run stopped at ${clock(stoppedAt)}.` : "A resend of an earlier run.",
+    }
   }
   const live = latestResendsOf(runs).get(runId)
   const asId = live?.runId ?? chain?.resentAs?.runId

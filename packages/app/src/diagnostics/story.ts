@@ -65,7 +65,15 @@ export interface RunFacts {
 export function runFacts(chain: IncidentChain, records: DiagnosticsRecords): RunFacts | undefined {
   const summary = records.runs.find((run) => run.runId === chain.runId)
   const crash = records.crashes.find((item) => item.runId === chain.runId)
-  if (summary) return { startedAt: summary.startedAt, finishedAt: summary.finishedAt, summary, crash, tools: summary.tools, chunks: summary.provider.chunks }
+  if (summary)
+    return {
+      startedAt: summary.startedAt,
+      finishedAt: summary.finishedAt,
+      summary,
+      crash,
+      tools: summary.tools,
+      chunks: summary.provider.chunks,
+    }
   if (crash) return { startedAt: crash.startedAt, crash, tools: crash.tools ?? [] }
   return undefined
 }
@@ -78,7 +86,13 @@ export function lastEvidenceAt(facts: RunFacts | undefined): number | undefined 
   const crash = facts?.crash
   if (!crash) return undefined
   const output = facts.summary?.provider
-  const times = [crash.lastHeartbeatAt ?? crash.startedAt, ...facts.tools.map((tool) => tool.completedAt ?? tool.startedAt), output?.firstOutputAt, output?.lastOutputAt, crash.lastOutputAt]
+  const times = [
+    crash.lastHeartbeatAt ?? crash.startedAt,
+    ...facts.tools.map((tool) => tool.completedAt ?? tool.startedAt),
+    output?.firstOutputAt,
+    output?.lastOutputAt,
+    crash.lastOutputAt,
+  ]
   return Math.max(...times.filter((t): t is number => t !== undefined && t <= crash.detectedAt))
 }
 
@@ -90,7 +104,9 @@ export function causeTime(chain: IncidentChain, records: DiagnosticsRecords): nu
   if (requestTime !== undefined) return requestTime
   if (chain.requestRecord) return chain.requestRecord.time
   const root = chain.rootLifecycleId ?? chain.lifecycleId
-  const lifecycle = records.lifecycle.find((item) => item.lifecycleId === root) ?? records.lifecycle.find((item) => item.lifecycleId === chain.lifecycleId)
+  const lifecycle =
+    records.lifecycle.find((item) => item.lifecycleId === root) ??
+    records.lifecycle.find((item) => item.lifecycleId === chain.lifecycleId)
   if (lifecycle) return lifecycle.startedAt
   const run = records.runs.find((item) => item.runId === chain.runId)
   if (run?.interrupt) return run.watchdog.firedAt ?? run.interrupt.at
@@ -110,7 +126,10 @@ export function causeWords(chain: IncidentChain, context: StoryContext = {}): st
   if (chain.classification === "watchdog_timeout") return "the watchdog stopped it: the model made no progress in time"
   if (chain.classification === "provider_error") return "the model returned an error"
   if (chain.classification === "tool_error") return "a tool failed"
-  if (!origin) return chain.origin.kind === "not_recorded_by_writer" ? "the file's writer could not record who stopped it" : "nothing recorded who or what stopped it"
+  if (!origin)
+    return chain.origin.kind === "not_recorded_by_writer"
+      ? "the file's writer could not record who stopped it"
+      : "nothing recorded who or what stopped it"
   switch (origin.kind) {
     case "api_route": {
       const request = origin.request
@@ -119,7 +138,8 @@ export function causeWords(chain: IncidentChain, context: StoryContext = {}): st
       const label = actionWords(request.actionName)
       if (request.actionId && isOwn(request.actionId)) return `you clicked ${label}`
       if (request.clientKind === "app" && request.actionId) return `${label} was clicked in another app window`
-      if (request.clientKind === "app") return `the app asked the server ${what}, but which button was clicked was not recorded`
+      if (request.clientKind === "app")
+        return `the app asked the server ${what}, but which button was clicked was not recorded`
       return `another program (not this app) asked the server ${what}`
     }
     case "config_invalidation": {
@@ -134,7 +154,9 @@ export function causeWords(chain: IncidentChain, context: StoryContext = {}): st
     case "shutdown":
       return `the server was ${origin.signal ? SIGNAL_WORDS[origin.signal] : "shut down (how was not recorded)"}`
     case "server_handler":
-      return origin.handler ? `${HANDLER_WORDS[origin.handler] ?? "the server itself"} stopped it` : "the server itself stopped it"
+      return origin.handler
+        ? `${HANDLER_WORDS[origin.handler] ?? "the server itself"} stopped it`
+        : "the server itself stopped it"
     case "forwarded_remote":
       return `the remote workspace ${origin.workspaceId ?? "(name not recorded)"} stopped it; why is known only there`
     case "unknown":
@@ -151,13 +173,21 @@ export function headlineWords(chain: IncidentChain, records: DiagnosticsRecords,
   const facts = runFacts(chain, records)
   if (chain.verdict === "crash_evidence") {
     const last = lastEvidenceAt(facts) ?? facts?.startedAt
-    const at = last !== undefined ? ` Last evidence at ${clock(last)}${facts ? `, ${duration(last - facts.startedAt)} into the run` : ""}${crashOutputWords(facts, context)};` : ""
-    const restart = facts?.crash ? ` what happened after is unknown until the server restarted at ${clock(facts.crash.detectedAt)}.` : " what happened after is unknown."
+    const at =
+      last !== undefined
+        ? ` Last evidence at ${clock(last)}${facts ? `, ${duration(last - facts.startedAt)} into the run` : ""}${crashOutputWords(facts, context)};`
+        : ""
+    const restart = facts?.crash
+      ? ` what happened after is unknown until the server restarted at ${clock(facts.crash.detectedAt)}.`
+      : " what happened after is unknown."
     return `Lost: the server stopped without finishing this run.${at}${restart}`
   }
   const verb = chain.classification === "provider_error" || chain.classification === "tool_error" ? "Ended" : "Stopped"
   const at = causeTime(chain, records)
-  const when = at !== undefined ? ` at ${clock(at)}${facts ? `, ${duration(Math.max(0, at - facts.startedAt))} into the run` : ""}` : ""
+  const when =
+    at !== undefined
+      ? ` at ${clock(at)}${facts ? `, ${duration(Math.max(0, at - facts.startedAt))} into the run` : ""}`
+      : ""
   return `${verb}: ${causeWords(chain, context)}${when}${outputWords(facts, context)}.`
 }
 
@@ -165,7 +195,8 @@ export function headlineWords(chain: IncidentChain, records: DiagnosticsRecords,
 function crashOutputWords(facts: RunFacts | undefined, context: StoryContext): string {
   if (context.lastOutput) return ` (its output had reached “${context.lastOutput}”)`
   const stored = facts?.crash?.lastOutputAt ?? facts?.summary?.provider.lastOutputAt
-  if (stored !== undefined && facts) return ` (output stored until ${duration(Math.max(0, stored - facts.startedAt))} into the run)`
+  if (stored !== undefined && facts)
+    return ` (output stored until ${duration(Math.max(0, stored - facts.startedAt))} into the run)`
   if (facts?.crash?.visibleOutput === false) return " (no output stored)"
   return ""
 }
@@ -218,30 +249,47 @@ export interface RetryAdvice {
 }
 
 /** Whether resending the prompt is safe, naming the tools that ran and what they touched. */
-export function retryAdvice(chain: IncidentChain, records: DiagnosticsRecords, context: StoryContext = {}): RetryAdvice {
+export function retryAdvice(
+  chain: IncidentChain,
+  records: DiagnosticsRecords,
+  context: StoryContext = {},
+): RetryAdvice {
   const facts = runFacts(chain, records)
   const risky = (facts?.tools ?? []).filter((tool) => tool.kind !== "read")
   const tools = risky.map((tool) => {
     const path = context.toolPaths?.[tool.callId]
     const name = `\`${tool.name}${path ? ` ${path}` : ""}\``
     const since = (at: number) => (facts ? duration(Math.max(0, at - facts.startedAt)) : clock(at))
-    if (tool.status === "completed" && tool.completedAt !== undefined) return `${name} completed at ${since(tool.completedAt)}`
+    if (tool.status === "completed" && tool.completedAt !== undefined)
+      return `${name} completed at ${since(tool.completedAt)}`
     if (tool.status === "running") return `${name} started at ${since(tool.startedAt)} and may not have finished`
     return `${name} started at ${since(tool.startedAt)} and was ${tool.status === "interrupted" ? "interrupted" : "failed"}${tool.completedAt !== undefined ? ` at ${since(tool.completedAt)}` : ""}`
   })
   const retry = chain.retry
   if (retry.safe === true) {
-    const seen = retry.basis.includes("visible_output_seen") ? " The part of the answer already shown will be written again." : ""
+    const seen = retry.basis.includes("visible_output_seen")
+      ? " The part of the answer already shown will be written again."
+      : ""
     // A lost run's tool facts end where the server stopped: the advice says what it rests on.
-    const basis = chain.verdict === "crash_evidence" || facts?.crash ? ", as far as was recorded before the server stopped" : ""
+    const basis =
+      chain.verdict === "crash_evidence" || facts?.crash ? ", as far as was recorded before the server stopped" : ""
     return { safe: true, tools, words: `Safe to resend: no tool that changes anything had started${basis}.${seen}` }
   }
   if (retry.safe === false) {
-    const kinds = retry.basis.filter((item) => item.startsWith("kind:")).map((item) => KIND_WORDS[item.slice(5)] ?? item.slice(5))
-    const what = tools.length > 0 ? tools.join("; ") : `a tool that can ${kinds.join(" and ") || "change things"} had started`
-    return { safe: false, tools, words: `Not safe to resend as is: ${what}. Check what it changed before sending the prompt again.` }
+    const kinds = retry.basis
+      .filter((item) => item.startsWith("kind:"))
+      .map((item) => KIND_WORDS[item.slice(5)] ?? item.slice(5))
+    const what =
+      tools.length > 0 ? tools.join("; ") : `a tool that can ${kinds.join(" and ") || "change things"} had started`
+    return {
+      safe: false,
+      tools,
+      words: `Not safe to resend as is: ${what}. Check what it changed before sending the prompt again.`,
+    }
   }
-  const why = retry.basis.includes("tool_kind_not_recorded") ? "a tool had started, but what it can change was not recorded" : "which tools had run was not recorded"
+  const why = retry.basis.includes("tool_kind_not_recorded")
+    ? "a tool had started, but what it can change was not recorded"
+    : "which tools had run was not recorded"
   return { safe: "unknown", tools, words: `Whether resending is safe is unknown: ${why}.` }
 }
 
@@ -262,7 +310,11 @@ export interface HistoryItem {
  * The ordered event history (numbered by the caller): prompt sent → output → tool done →
  * reload requested → instance reloaded → run stopped. Ties keep causal order.
  */
-export function eventHistory(chain: IncidentChain, records: DiagnosticsRecords, context: StoryContext = {}): HistoryItem[] {
+export function eventHistory(
+  chain: IncidentChain,
+  records: DiagnosticsRecords,
+  context: StoryContext = {},
+): HistoryItem[] {
   const items: HistoryItem[] = []
   // The record the items added next are read from; set before each group of items.
   let from: HistorySource = runPart(chain.runId, {})
@@ -279,35 +331,66 @@ export function eventHistory(chain: IncidentChain, records: DiagnosticsRecords, 
   for (const tool of facts?.tools ?? []) {
     from = runPart(chain.runId, { tool })
     const path = context.toolPaths?.[tool.callId]
-    add(tool.startedAt, `Tool ${tool.name}${path ? ` ${path}` : ""} started (can ${KIND_WORDS[tool.kind] ?? tool.kind})`, "run")
-    if (tool.completedAt !== undefined) add(tool.completedAt, `Tool ${tool.name} ${tool.status === "completed" ? "done" : tool.status}`, "run")
+    add(
+      tool.startedAt,
+      `Tool ${tool.name}${path ? ` ${path}` : ""} started (can ${KIND_WORDS[tool.kind] ?? tool.kind})`,
+      "run",
+    )
+    if (tool.completedAt !== undefined)
+      add(tool.completedAt, `Tool ${tool.name} ${tool.status === "completed" ? "done" : tool.status}`, "run")
   }
   from = runPart(chain.runId, { provider: summary?.provider })
-  if (summary?.provider.lastOutputAt !== undefined && summary.provider.lastOutputAt !== summary.provider.firstOutputAt) add(summary.provider.lastOutputAt, "Last output shown", "run")
+  if (summary?.provider.lastOutputAt !== undefined && summary.provider.lastOutputAt !== summary.provider.firstOutputAt)
+    add(summary.provider.lastOutputAt, "Last output shown", "run")
   if (facts?.crash) {
     from = { recordKind: "run", rowIds: runRow, attributes: recordAttributes(facts.crash) }
     add(facts.crash.lastHeartbeatAt, "Last sign of life from the run (heartbeat)", "run")
     from = { ...from, rowIds: [ROW_ID.restart] }
-    add(facts.crash.detectedAt, "Server restarted and found the run unfinished; what happened in between is unknown", "unknown")
+    add(
+      facts.crash.detectedAt,
+      "Server restarted and found the run unfinished; what happened in between is unknown",
+      "unknown",
+    )
   }
 
   const origin = parsedOrigin(chain)
-  const request = origin && "request" in origin ? origin.request : origin?.kind === "context_mismatch" ? origin.detectedDuring : undefined
+  const request =
+    origin && "request" in origin
+      ? origin.request
+      : origin?.kind === "context_mismatch"
+        ? origin.detectedDuring
+        : undefined
   const requestRecord = request ? records.requests.find((item) => item.requestId === request.requestId) : undefined
   if (request) from = requestSource(request, requestRecord, origin?.kind === "context_mismatch", records)
   if (origin?.kind === "api_route" && request) {
-    const requested = chain.classification === "user_cancelled" ? "Stop requested" : `${operationTitle(chain.rootOperation ?? chain.operation)} requested`
+    const requested =
+      chain.classification === "user_cancelled"
+        ? "Stop requested"
+        : `${operationTitle(chain.rootOperation ?? chain.operation)} requested`
     add(requestRecord?.time, `${requested} (${causeWords(chain, context)})`, "cause")
   } else if (origin?.kind === "config_invalidation") {
     add(requestRecord?.time, `${capitalize(configFileWords(origin.scope))} was saved from the app`, "cause")
   } else if (origin?.kind === "context_mismatch") {
-    add(requestRecord?.time, `The project was loaded again and ${origin.reason ? MISMATCH_WORDS[origin.reason] : "a change was noticed"}`, "cause")
+    add(
+      requestRecord?.time,
+      `The project was loaded again and ${origin.reason ? MISMATCH_WORDS[origin.reason] : "a change was noticed"}`,
+      "cause",
+    )
   }
-  const path = chain.lifecyclePath && chain.lifecyclePath.length > 0 ? chain.lifecyclePath : chain.lifecycleId ? [{ lifecycleId: chain.lifecycleId, operation: chain.operation ?? "reload" }] : []
+  const path =
+    chain.lifecyclePath && chain.lifecyclePath.length > 0
+      ? chain.lifecyclePath
+      : chain.lifecycleId
+        ? [{ lifecycleId: chain.lifecycleId, operation: chain.operation ?? "reload" }]
+        : []
   for (const step of path) {
     const action = records.lifecycle.find((item) => item.lifecycleId === step.lifecycleId)
     if (!action) continue
-    from = { recordKind: "lifecycle", rowIds: [...(step === path[0] ? firstStepRows(origin) : []), ROW_ID.lifecycle(action.lifecycleId)], attributes: recordAttributes(action) }
+    from = {
+      recordKind: "lifecycle",
+      rowIds: [...(step === path[0] ? firstStepRows(origin) : []), ROW_ID.lifecycle(action.lifecycleId)],
+      attributes: recordAttributes(action),
+    }
     const startWords =
       origin?.kind === "config_invalidation" && step === path[0] && !requestRecord
         ? `${capitalize(configFileWords(origin.scope))} ${configChangeWords(origin.change, false)} on disk; ${OPERATION_NOUN[step.operation]} started`
@@ -319,25 +402,48 @@ export function eventHistory(chain: IncidentChain, records: DiagnosticsRecords, 
     add(action.finishedAt, `${operationTitle(step.operation)} finished`, "cause")
   }
   from = runPart(chain.runId, { watchdog: summary?.watchdog }, [ROW_ID.handler])
-  if (summary?.watchdog.fired) add(summary.watchdog.firedAt ?? summary.interrupt?.at, `The watchdog fired: no progress from the model${summary.watchdog.timeoutMs ? ` for ${duration(summary.watchdog.timeoutMs)}` : ""}`, "cause")
+  if (summary?.watchdog.fired)
+    add(
+      summary.watchdog.firedAt ?? summary.interrupt?.at,
+      `The watchdog fired: no progress from the model${summary.watchdog.timeoutMs ? ` for ${duration(summary.watchdog.timeoutMs)}` : ""}`,
+      "cause",
+    )
   from = runPart(chain.runId, { interrupt: summary?.interrupt }, [ROW_ID.remote])
-  if (summary?.interrupt && summary.interrupt.kind === "remote") add(summary.interrupt.at, `The remote workspace ${summary.interrupt.workspaceId ?? ""} ended the run's stream`.replace("  ", " "), "cause")
+  if (summary?.interrupt && summary.interrupt.kind === "remote")
+    add(
+      summary.interrupt.at,
+      `The remote workspace ${summary.interrupt.workspaceId ?? ""} ended the run's stream`.replace("  ", " "),
+      "cause",
+    )
   from = { recordKind: "run", rowIds: runRow, attributes: recordAttributes(summary) }
-  if (summary && summary.classification !== "completed") add(summary.finishedAt, `Run ${classificationWords(summary.classification)}`, "stop")
+  if (summary && summary.classification !== "completed")
+    add(summary.finishedAt, `Run ${classificationWords(summary.classification)}`, "stop")
   // Stable sort: equal times keep the order they were added in (causal order).
-  return items.map((item, index) => ({ item, index })).sort((a, b) => a.item.at - b.item.at || a.index - b.index).map(({ item }) => item)
+  return items
+    .map((item, index) => ({ item, index }))
+    .sort((a, b) => a.item.at - b.item.at || a.index - b.index)
+    .map(({ item }) => item)
 }
 
 /**
  * A cause's request: a click in the app when it carries the click's action (its record joined in),
  * else a request. The request a mismatch was noticed during is the occasion, never the initiator.
  */
-function requestSource(request: RequestRef, record: DiagnosticsRecords["requests"][number] | undefined, occasion: boolean, records: DiagnosticsRecords): HistorySource {
+function requestSource(
+  request: RequestRef,
+  record: DiagnosticsRecords["requests"][number] | undefined,
+  occasion: boolean,
+  records: DiagnosticsRecords,
+): HistorySource {
   const click = !occasion && request.actionId !== undefined
   const action = click ? records.renderer.find((item) => item.actionId === request.actionId) : undefined
   return {
     recordKind: click ? "action" : "request",
-    rowIds: [...(click ? [ROW_ID.action(request.actionId!)] : []), ...(occasion ? [ROW_ID.contextChange] : []), ROW_ID.request(request.requestId)],
+    rowIds: [
+      ...(click ? [ROW_ID.action(request.actionId!)] : []),
+      ...(occasion ? [ROW_ID.contextChange] : []),
+      ROW_ID.request(request.requestId),
+    ],
     attributes: [...recordAttributes(record ?? request), ...recordAttributes(action, "action")],
   }
 }
@@ -350,8 +456,13 @@ function firstStepRows(origin: Origin | undefined): string[] {
 }
 
 /** What a dispose-all reached: its directories, and the runs it and its children stopped. */
-export function reach(action: DiagnosticsRecords["lifecycle"][number], records: DiagnosticsRecords): { directories: number; runs: number } {
-  const family = records.lifecycle.filter((item) => item.rootId === action.lifecycleId || item.lifecycleId === action.lifecycleId)
+export function reach(
+  action: DiagnosticsRecords["lifecycle"][number],
+  records: DiagnosticsRecords,
+): { directories: number; runs: number } {
+  const family = records.lifecycle.filter(
+    (item) => item.rootId === action.lifecycleId || item.lifecycleId === action.lifecycleId,
+  )
   const runs = new Set(family.flatMap((item) => item.runIds))
   return { directories: action.directoryCount, runs: runs.size }
 }

@@ -3,8 +3,23 @@
  * every verdict. A verdict is never upgraded in words: a chain that is not `diagnosed` says so,
  * and names what is missing. Operations, files and handlers are named by the glossary's words.
  */
-import { type Classification, type IncidentChain, type LifecycleOperation, Origin, rootOperationForClassification, type RunSummary, shutdownWords } from "opencode/provenance"
-import { configChangeWords, configFileWords, HANDLER_WORDS, MISMATCH_WORDS, missingWords, OPERATION_NOUN } from "./glossary.ts"
+import {
+  type Classification,
+  type IncidentChain,
+  type LifecycleOperation,
+  Origin,
+  rootOperationForClassification,
+  type RunSummary,
+  shutdownWords,
+} from "opencode/provenance"
+import {
+  configChangeWords,
+  configFileWords,
+  HANDLER_WORDS,
+  MISMATCH_WORDS,
+  missingWords,
+  OPERATION_NOUN,
+} from "./glossary.ts"
 import { actionLabel } from "./lifecycle-link.ts"
 
 export interface BannerInput {
@@ -22,7 +37,8 @@ function originOf(input: BannerInput): Origin | undefined {
   if (fromChain?.success) return fromChain.data
   const interrupt = input.summary?.interrupt
   if (interrupt?.lifecycle) return interrupt.lifecycle.origin
-  if (interrupt?.kind === "user_cancel" && interrupt.request) return { kind: "api_route", request: interrupt.request, provenance: { complete: true, missing: [] } }
+  if (interrupt?.kind === "user_cancel" && interrupt.request)
+    return { kind: "api_route", request: interrupt.request, provenance: { complete: true, missing: [] } }
   return undefined
 }
 
@@ -42,7 +58,10 @@ export function bannerText(input: BannerInput): string {
   const origin = originOf(input)
   const missing = missingOf(input)
   const verdict = input.incident?.verdict
-  const gap = (text: string) => (verdict === "partially_diagnosed" && missing.length > 0 ? `${text.replace(/\.$/, "")}; partially diagnosed, missing ${missing.map(missingWords).join("; ")}.` : text)
+  const gap = (text: string) =>
+    verdict === "partially_diagnosed" && missing.length > 0
+      ? `${text.replace(/\.$/, "")}; partially diagnosed, missing ${missing.map(missingWords).join("; ")}.`
+      : text
 
   // A crash chain has an `unknown` origin by construction: it is evidence of a process exit, said as such.
   if (verdict === "crash_evidence" || classification === "process_exit_without_finalizer") {
@@ -74,8 +93,14 @@ export function bannerText(input: BannerInput): string {
     default:
       break
   }
-  const operation = input.incident?.rootOperation ?? input.summary?.interrupt?.lifecycle?.rootOperation ?? rootOperationForClassification(classification)
-  const what = operation && operation in OPERATION_NOUN ? `a ${OPERATION_NOUN[operation as LifecycleOperation]}` : "a lifecycle operation"
+  const operation =
+    input.incident?.rootOperation ??
+    input.summary?.interrupt?.lifecycle?.rootOperation ??
+    rootOperationForClassification(classification)
+  const what =
+    operation && operation in OPERATION_NOUN
+      ? `a ${OPERATION_NOUN[operation as LifecycleOperation]}`
+      : "a lifecycle operation"
   if (!origin) return gap(`This run was stopped by ${what}; who requested it was not recorded.`)
   return gap(`This run was stopped by ${what}${initiatorWords(origin, input.isOwnAction)}.`)
 }
@@ -87,13 +112,17 @@ function initiatorWords(origin: Origin, isOwn: (id: string | undefined) => boole
       if (!request) return ", requested through the API (the request was not recorded)"
       const label = request.actionName ? actionLabel(request.actionName) : `${request.method} ${request.route}`
       if (isOwn(request.actionId)) return ` you requested (${label})`
-      if (request.clientKind === "app") return request.actionId ? ` requested from another app window (${label})` : ` requested from the app without a recorded action (${request.method} ${request.route})`
+      if (request.clientKind === "app")
+        return request.actionId
+          ? ` requested from another app window (${label})`
+          : ` requested from the app without a recorded action (${request.method} ${request.route})`
       return ` requested by another client (${request.method} ${request.route})`
     }
     case "config_invalidation": {
       const file = configFileWords(origin.scope)
       if (origin.request && isOwn(origin.request.actionId)) return ` after you saved ${file} (Save config)`
-      if (origin.request) return ` after ${file} was saved through the server (${origin.request.method} ${origin.request.route})`
+      if (origin.request)
+        return ` after ${file} was saved through the server (${origin.request.method} ${origin.request.route})`
       return ` after ${file} ${configChangeWords(origin.change, false)} outside the app`
     }
     case "context_mismatch":
@@ -101,7 +130,9 @@ function initiatorWords(origin: Origin, isOwn: (id: string | undefined) => boole
     case "shutdown":
       return ` because the server shut down (${shutdownWords(origin.signal) ?? "signal not recorded"})`
     case "server_handler":
-      return origin.handler === "directory_watch" ? " because the project directory was removed or renamed" : ` started by ${(origin.handler && HANDLER_WORDS[origin.handler]) ?? "the server itself"}`
+      return origin.handler === "directory_watch"
+        ? " because the project directory was removed or renamed"
+        : ` started by ${(origin.handler && HANDLER_WORDS[origin.handler]) ?? "the server itself"}`
     case "forwarded_remote":
       return ` in the remote workspace ${origin.workspaceId ?? "(not recorded)"}`
     case "unknown":

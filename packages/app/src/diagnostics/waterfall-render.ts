@@ -88,14 +88,17 @@ function detailLines(row: WaterfallRow, t0: number, px: number): { keyColumns: n
     // A key longer than its column gets a line of its own.
     const ownLine = key.length > keyColumns - 2
     if (ownLine) lines.push(...wrapText(key, columns).map((part, i) => ({ key: i === 0 ? part : "", value: "" })))
-    wrapText(value, columns - keyColumns).forEach((part, i) => lines.push({ key: i === 0 && !ownLine ? key : "", value: part }))
+    wrapText(value, columns - keyColumns).forEach((part, i) =>
+      lines.push({ key: i === 0 && !ownLine ? key : "", value: part }),
+    )
   }
   return { keyColumns, lines }
 }
 
 /** Marks the rows drawn for `ids` as linked to what the pointer or the focus is on elsewhere. */
 export function highlightRows(svgElement: SVGSVGElement, ids: ReadonlySet<string>): void {
-  for (const row of Array.from(svgElement.querySelectorAll("g.wf-row"))) row.classList.toggle("wf-linked", ids.has(row.getAttribute("data-row") ?? ""))
+  for (const row of Array.from(svgElement.querySelectorAll("g.wf-row")))
+    row.classList.toggle("wf-linked", ids.has(row.getAttribute("data-row") ?? ""))
 }
 
 /** The name column's width: narrower on a phone. */
@@ -115,12 +118,18 @@ export function tickLabel(ms: number, step: number): string {
   return `+${(ms / 1_000).toFixed(decimals)} s`
 }
 
-export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel, options: WaterfallRenderOptions): void {
+export function renderWaterfall(
+  svgElement: SVGSVGElement,
+  model: WaterfallModel,
+  options: WaterfallRenderOptions,
+): void {
   const width = Math.max(300, Math.floor(options.width))
   const labelWidth = labelColumnWidth(width)
   // Each expanded row's details take room under it; the rows below start lower.
   const detailX = 6
-  const details = model.rows.map((row) => (options.expanded?.has(row.id) ? detailLines(row, model.t0, width - 2 * detailX - 2 * DETAIL_PAD_PX) : undefined))
+  const details = model.rows.map((row) =>
+    options.expanded?.has(row.id) ? detailLines(row, model.t0, width - 2 * detailX - 2 * DETAIL_PAD_PX) : undefined,
+  )
   const detailHeight = (i: number) => (details[i] ? details[i]!.lines.length * DETAIL_LINE_PX + 2 * DETAIL_PAD_PX : 0)
   const tops: number[] = []
   let bottom = HEADER_HEIGHT
@@ -132,7 +141,8 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
   const axis = axisLayout(model.segments, labelWidth + 10, width - 14)
   const x = axis.x
   const active = svgElement.ownerDocument?.activeElement
-  const focusedId = active && svgElement.contains(active) ? active.closest("g.wf-row")?.getAttribute("data-row") : undefined
+  const focusedId =
+    active && svgElement.contains(active) ? active.closest("g.wf-row")?.getAttribute("data-row") : undefined
   const svg = select(svgElement).attr("viewBox", `0 0 ${width} ${height}`).attr("width", width).attr("height", height)
   svg.selectAll("*").remove()
 
@@ -162,7 +172,12 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
     .attr("d", "M0,0L10,5L0,10z")
 
   // Header: the wall-clock start, then round ticks per segment, labels never closer than 48 px.
-  svg.append("text").attr("class", "wf-start").attr("x", 6).attr("y", 16).text(`Start ${clockMs(model.t0)}`)
+  svg
+    .append("text")
+    .attr("class", "wf-start")
+    .attr("x", 6)
+    .attr("y", 16)
+    .text(`Start ${clockMs(model.t0)}`)
   const ticks: { x: number; label: string }[] = []
   for (const range of axis.ranges) {
     const relative = scaleLinear()
@@ -174,14 +189,19 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
   }
   // Each label is centred on its tick but kept inside the axis; one that would touch the label
   // before it (at a break, two segments' ticks meet) is dropped, so labels never overlap.
-  const kept: (typeof ticks[number] & { labelX: number })[] = []
+  const kept: ((typeof ticks)[number] & { labelX: number })[] = []
   let lastRight = -Infinity
   for (const tick of ticks.sort((a, b) => a.x - b.x)) {
     const half = (tick.label.length * CHAR_PX) / 2
     const labelX = Math.min(width - 4 - half, Math.max(labelWidth + 4 + half, tick.x))
     if (labelX - half < lastRight + TICK_GAP_PX) continue
     // Nor over a break's "//" on the axis.
-    if (axis.breaks.some((bx) => bx + BREAK_MARK_HALF_PX > labelX - half - 2 && bx - BREAK_MARK_HALF_PX < labelX + half + 2)) continue
+    if (
+      axis.breaks.some(
+        (bx) => bx + BREAK_MARK_HALF_PX > labelX - half - 2 && bx - BREAK_MARK_HALF_PX < labelX + half + 2,
+      )
+    )
+      continue
     kept.push({ ...tick, labelX })
     lastRight = labelX + half
   }
@@ -209,14 +229,22 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
   const breaks = svg.append("g").attr("class", "wf-breaks")
   for (const bx of axis.breaks) {
     const g = breaks.append("g").attr("class", "wf-break").attr("data-testid", "axis-break")
-    g.append("rect").attr("class", "wf-break-bg").attr("x", bx - 5).attr("y", HEADER_HEIGHT - 8).attr("width", 10).attr("height", height - HEADER_HEIGHT + 2)
-    g.append("path").attr("class", "wf-break-mark").attr("d", `M${bx - 6},${HEADER_HEIGHT - 4}l5,-8M${bx},${HEADER_HEIGHT - 4}l5,-8`)
+    g.append("rect")
+      .attr("class", "wf-break-bg")
+      .attr("x", bx - 5)
+      .attr("y", HEADER_HEIGHT - 8)
+      .attr("width", 10)
+      .attr("height", height - HEADER_HEIGHT + 2)
+    g.append("path")
+      .attr("class", "wf-break-mark")
+      .attr("d", `M${bx - 6},${HEADER_HEIGHT - 4}l5,-8M${bx},${HEADER_HEIGHT - 4}l5,-8`)
     g.append("title").text("Time axis broken: a quiet stretch is cut out")
   }
 
   const y = (index: number) => tops[index]!
   const indexOf = new Map(model.rows.map((row, index) => [row.id, index]))
-  const nameColumn = (row: WaterfallRow) => labelWidth - 12 - row.depth * INDENT_PX - (row.durationText ? row.durationText.length * CHAR_PX + 8 : 0)
+  const nameColumn = (row: WaterfallRow) =>
+    labelWidth - 12 - row.depth * INDENT_PX - (row.durationText ? row.durationText.length * CHAR_PX + 8 : 0)
   const detailsId = (index: number) => `wf-details-${index}`
 
   const rows = svg
@@ -284,21 +312,46 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
     const x0 = x(row.start)
     const x1 = x(row.end)
     if (row.kind === "missing") {
-      g.append("rect").attr("class", "wf-missing-box").attr("x", x0 - 20).attr("y", barY(i)).attr("width", 40).attr("height", barH).attr("rx", 3)
+      g.append("rect")
+        .attr("class", "wf-missing-box")
+        .attr("x", x0 - 20)
+        .attr("y", barY(i))
+        .attr("width", 40)
+        .attr("height", barH)
+        .attr("rx", 3)
       return
     }
     if (row.end > row.start && x1 - x0 >= 3) {
-      g.append("rect").attr("class", "wf-bar").attr("x", x0).attr("y", barY(i)).attr("width", x1 - x0).attr("height", barH).attr("rx", 2)
+      g.append("rect")
+        .attr("class", "wf-bar")
+        .attr("x", x0)
+        .attr("y", barY(i))
+        .attr("width", x1 - x0)
+        .attr("height", barH)
+        .attr("rx", 2)
     } else {
       const cx = x0
       const cy = barY(i) + barH / 2
-      g.append("path").attr("class", "wf-instant").attr("d", `M${cx},${cy - 7}L${cx + 7},${cy}L${cx},${cy + 7}L${cx - 7},${cy}Z`)
+      g.append("path")
+        .attr("class", "wf-instant")
+        .attr("d", `M${cx},${cy - 7}L${cx + 7},${cy}L${cx},${cy + 7}L${cx - 7},${cy}Z`)
     }
     if (row.unknown) {
       const ux0 = x(row.unknown[0])
       const ux1 = Math.max(ux0 + 4, x(row.unknown[1]))
-      const stretch = g.append("rect").attr("class", "wf-unknown").attr("data-testid", "unknown-stretch").attr("x", ux0).attr("y", barY(i)).attr("width", ux1 - ux0).attr("height", barH)
-      stretch.append("title").text(`Last evidence at ${clockMs(row.unknown[0])}; unknown until the server restarted at ${clockMs(row.unknown[1])}`)
+      const stretch = g
+        .append("rect")
+        .attr("class", "wf-unknown")
+        .attr("data-testid", "unknown-stretch")
+        .attr("x", ux0)
+        .attr("y", barY(i))
+        .attr("width", ux1 - ux0)
+        .attr("height", barH)
+      stretch
+        .append("title")
+        .text(
+          `Last evidence at ${clockMs(row.unknown[0])}; unknown until the server restarted at ${clockMs(row.unknown[1])}`,
+        )
       // The words on the drawing, inside the stretch (on a plate, readable over the hatching): the
       // whole phrase where it fits, else the one word (how much of the axis the stretch gets
       // depends on how long the run lived before the crash); the title and row label say it all.
@@ -306,8 +359,19 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
       if (words) {
         const labelPx = words.length * CHAR_PX
         const cx = (ux0 + ux1) / 2
-        g.append("rect").attr("class", "wf-unknown-plate").attr("x", cx - labelPx / 2 - 3).attr("y", barY(i) + 1).attr("width", labelPx + 6).attr("height", barH - 2).attr("rx", 2)
-        g.append("text").attr("class", "wf-unknown-label").attr("x", cx).attr("y", barY(i) + barH / 2 + 4).attr("text-anchor", "middle").text(words)
+        g.append("rect")
+          .attr("class", "wf-unknown-plate")
+          .attr("x", cx - labelPx / 2 - 3)
+          .attr("y", barY(i) + 1)
+          .attr("width", labelPx + 6)
+          .attr("height", barH - 2)
+          .attr("rx", 2)
+        g.append("text")
+          .attr("class", "wf-unknown-label")
+          .attr("x", cx)
+          .attr("y", barY(i) + barH / 2 + 4)
+          .attr("text-anchor", "middle")
+          .text(words)
       }
     }
     g.selectAll("g.wf-tick")
@@ -351,12 +415,35 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
     if (!details[i]) return
     const { keyColumns, lines } = details[i]!
     const top = y(i) + ROW_HEIGHT
-    const g = detailLayer.append("g").attr("class", "wf-details").attr("id", detailsId(i)).attr("data-testid", "row-details").attr("data-row", row.id).attr("role", "group").attr("aria-label", `Details: ${row.name}`)
-    g.append("rect").attr("class", "wf-details-bg").attr("x", detailX - 2).attr("y", top).attr("width", width - 2 * detailX + 4).attr("height", detailHeight(i)).attr("rx", 3)
+    const g = detailLayer
+      .append("g")
+      .attr("class", "wf-details")
+      .attr("id", detailsId(i))
+      .attr("data-testid", "row-details")
+      .attr("data-row", row.id)
+      .attr("role", "group")
+      .attr("aria-label", `Details: ${row.name}`)
+    g.append("rect")
+      .attr("class", "wf-details-bg")
+      .attr("x", detailX - 2)
+      .attr("y", top)
+      .attr("width", width - 2 * detailX + 4)
+      .attr("height", detailHeight(i))
+      .attr("rx", 3)
     lines.forEach((line, k) => {
       const baseline = top + DETAIL_PAD_PX + (k + 1) * DETAIL_LINE_PX - 4
-      if (line.key) g.append("text").attr("class", "wf-detail-key").attr("x", detailX + DETAIL_PAD_PX).attr("y", baseline).text(line.key)
-      if (line.value) g.append("text").attr("class", "wf-detail-value").attr("x", detailX + DETAIL_PAD_PX + keyColumns * CHAR_PX).attr("y", baseline).text(line.value)
+      if (line.key)
+        g.append("text")
+          .attr("class", "wf-detail-key")
+          .attr("x", detailX + DETAIL_PAD_PX)
+          .attr("y", baseline)
+          .text(line.key)
+      if (line.value)
+        g.append("text")
+          .attr("class", "wf-detail-value")
+          .attr("x", detailX + DETAIL_PAD_PX + keyColumns * CHAR_PX)
+          .attr("y", baseline)
+          .text(line.value)
     })
   })
 
@@ -368,21 +455,41 @@ export function renderWaterfall(svgElement: SVGSVGElement, model: WaterfallModel
     const i = indexOf.get(row.id)!
     const left = 3 + row.depth * INDENT_PX
     const lines = wrapText(row.name, Math.floor((width - 4 - left - 6) / CHAR_PX))
-    const g = svg.append("g").attr("class", "wf-full-label").attr("data-testid", "full-label").attr("aria-hidden", "true")
+    const g = svg
+      .append("g")
+      .attr("class", "wf-full-label")
+      .attr("data-testid", "full-label")
+      .attr("aria-hidden", "true")
     g.append("rect")
       .attr("x", left)
       .attr("y", y(i) + 3)
       .attr("width", Math.max(...lines.map((line) => line.length)) * CHAR_PX + 6)
       .attr("height", ROW_HEIGHT - 6 + (lines.length - 1) * FULL_LINE_PX)
       .attr("rx", 3)
-    lines.forEach((line, k) => g.append("text").attr("x", left + 3).attr("y", y(i) + ROW_HEIGHT / 2 + 4 + k * FULL_LINE_PX).text(line))
+    lines.forEach((line, k) =>
+      g
+        .append("text")
+        .attr("x", left + 3)
+        .attr("y", y(i) + ROW_HEIGHT / 2 + 4 + k * FULL_LINE_PX)
+        .text(line),
+    )
   }
 
   // The row that had the keyboard focus before the redraw has it again.
-  if (focusedId) rows.filter((row) => row.id === focusedId).node()?.focus()
+  if (focusedId)
+    rows
+      .filter((row) => row.id === focusedId)
+      .node()
+      ?.focus()
 }
 
-function drawTick(g: Selection<SVGGElement, unknown, null, undefined>, kind: TickKind, tx: number, top: number, bottom: number): void {
+function drawTick(
+  g: Selection<SVGGElement, unknown, null, undefined>,
+  kind: TickKind,
+  tx: number,
+  top: number,
+  bottom: number,
+): void {
   const mid = (top + bottom) / 2
   switch (kind) {
     case "output":
@@ -392,7 +499,11 @@ function drawTick(g: Selection<SVGGElement, unknown, null, undefined>, kind: Tic
       g.append("path").attr("d", `M${tx},${top}L${tx + 6},${mid}L${tx},${bottom}Z`)
       break
     case "tool-done":
-      g.append("rect").attr("x", tx - 4).attr("y", mid - 4).attr("width", 8).attr("height", 8)
+      g.append("rect")
+        .attr("x", tx - 4)
+        .attr("y", mid - 4)
+        .attr("width", 8)
+        .attr("height", 8)
       break
     case "heartbeat":
       g.append("circle").attr("cx", tx).attr("cy", mid).attr("r", 4)
@@ -406,7 +517,12 @@ function drawTick(g: Selection<SVGGElement, unknown, null, undefined>, kind: Tic
 function rowLabel(row: WaterfallRow, t0: number): string {
   const at = `at +${((row.start - t0) / 1_000).toFixed(2)} s`
   const length = row.durationText ? `, took ${row.durationText}` : ""
-  const unknown = row.unknown ? `, last evidence at +${((row.unknown[0] - t0) / 1_000).toFixed(2)} s, then unknown for ${((row.unknown[1] - row.unknown[0]) / 1_000).toFixed(1)} s until the restart` : ""
-  const ticks = row.ticks.length > 0 ? `; ${row.ticks.map((tick) => `${tick.label} at +${((tick.at - t0) / 1_000).toFixed(2)} s`).join(", ")}` : ""
+  const unknown = row.unknown
+    ? `, last evidence at +${((row.unknown[0] - t0) / 1_000).toFixed(2)} s, then unknown for ${((row.unknown[1] - row.unknown[0]) / 1_000).toFixed(1)} s until the restart`
+    : ""
+  const ticks =
+    row.ticks.length > 0
+      ? `; ${row.ticks.map((tick) => `${tick.label} at +${((tick.at - t0) / 1_000).toFixed(2)} s`).join(", ")}`
+      : ""
   return row.kind === "missing" ? row.name : `${row.name}, ${at}${length}${unknown}${ticks}`
 }

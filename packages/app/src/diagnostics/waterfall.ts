@@ -7,7 +7,16 @@
  */
 import { type IncidentChain, Origin } from "opencode/provenance"
 import type { DiagnosticsRecords } from "./export-data.ts"
-import { actionWords, configChangeWords, configFileWords, HANDLER_WORDS, MISMATCH_WORDS, missingWords, operationTitle, SIGNAL_WORDS } from "./glossary.ts"
+import {
+  actionWords,
+  configChangeWords,
+  configFileWords,
+  HANDLER_WORDS,
+  MISMATCH_WORDS,
+  missingWords,
+  operationTitle,
+  SIGNAL_WORDS,
+} from "./glossary.ts"
 import { ROW_ID } from "./history-source.ts"
 import { clockMs, duration, lastEvidenceAt, reach, runFacts, type StoryContext } from "./story.ts"
 
@@ -67,7 +76,11 @@ export interface WaterfallModel {
 const BREAK_SHARE = 0.5
 const BREAK_MIN_MS = 2_000
 
-export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords, context: StoryContext = {}): WaterfallModel {
+export function buildWaterfall(
+  chain: IncidentChain,
+  records: DiagnosticsRecords,
+  context: StoryContext = {},
+): WaterfallModel {
   const rows: WaterfallRow[] = []
   const links: WaterfallLink[] = []
   const isOwn = context.isOwnAction ?? (() => false)
@@ -76,19 +89,43 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
   const origin = parsed.success ? parsed.data : undefined
   let depth = 0
   let previous: WaterfallRow | undefined
-  const push = (row: Omit<WaterfallRow, "depth" | "durationText" | "ticks"> & Partial<Pick<WaterfallRow, "ticks">>, options: { sameDepth?: boolean } = {}) => {
-    const full: WaterfallRow = { ticks: [], ...row, depth: options.sameDepth ? Math.max(0, depth - 1) : depth, durationText: row.end > row.start ? duration(row.end - row.start) : "" }
+  const push = (
+    row: Omit<WaterfallRow, "depth" | "durationText" | "ticks"> & Partial<Pick<WaterfallRow, "ticks">>,
+    options: { sameDepth?: boolean } = {},
+  ) => {
+    const full: WaterfallRow = {
+      ticks: [],
+      ...row,
+      depth: options.sameDepth ? Math.max(0, depth - 1) : depth,
+      durationText: row.end > row.start ? duration(row.end - row.start) : "",
+    }
     rows.push(full)
     // A possible cause is not a confirmed one: its arrow is dashed, like a close that also asked.
-    if (previous) links.push({ from: previous.id, to: full.id, at: full.start, ...(previous.possible ? { dashed: true } : {}) })
+    if (previous)
+      links.push({ from: previous.id, to: full.id, at: full.start, ...(previous.possible ? { dashed: true } : {}) })
     previous = full
     if (!options.sameDepth) depth++
     return full
   }
-  const missingRow = (field: string) => push({ id: ROW_ID.missing(field), kind: "missing", name: `Not recorded: ${missingWords(field)}`, start: NaN, end: NaN, fields: [["missing", missingWords(field)]] })
+  const missingRow = (field: string) =>
+    push({
+      id: ROW_ID.missing(field),
+      kind: "missing",
+      name: `Not recorded: ${missingWords(field)}`,
+      start: NaN,
+      end: NaN,
+      fields: [["missing", missingWords(field)]],
+    })
 
-  const lifecyclePath = chain.lifecyclePath && chain.lifecyclePath.length > 0 ? chain.lifecyclePath : chain.lifecycleId ? [{ lifecycleId: chain.lifecycleId, operation: chain.operation ?? "reload" }] : []
-  const firstLifecycle = lifecyclePath[0] ? records.lifecycle.find((item) => item.lifecycleId === lifecyclePath[0]!.lifecycleId) : undefined
+  const lifecyclePath =
+    chain.lifecyclePath && chain.lifecyclePath.length > 0
+      ? chain.lifecyclePath
+      : chain.lifecycleId
+        ? [{ lifecycleId: chain.lifecycleId, operation: chain.operation ?? "reload" }]
+        : []
+  const firstLifecycle = lifecyclePath[0]
+    ? records.lifecycle.find((item) => item.lifecycleId === lifecyclePath[0]!.lifecycleId)
+    : undefined
 
   // The initiator: a click and its request, a file change, a signal, the watchdog, the remote.
   const request = origin?.kind === "api_route" || origin?.kind === "config_invalidation" ? origin.request : undefined
@@ -97,7 +134,14 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
     const at = requestRecord?.time ?? firstLifecycle?.startedAt ?? NaN
     if (request.actionId) {
       const label = actionWords(request.actionName)
-      push({ id: ROW_ID.action(request.actionId), kind: "action", name: isOwn(request.actionId) ? `You clicked ${label}` : `${label} clicked in another app window`, start: at, end: at, fields: [["action", request.actionId]] })
+      push({
+        id: ROW_ID.action(request.actionId),
+        kind: "action",
+        name: isOwn(request.actionId) ? `You clicked ${label}` : `${label} clicked in another app window`,
+        start: at,
+        end: at,
+        fields: [["action", request.actionId]],
+      })
     } else if (request.clientKind === "app") {
       missingRow("renderer_action")
     }
@@ -108,38 +152,83 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
       name: `Request from ${from}: ${request.method} ${request.route}`,
       start: at,
       end: at + (requestRecord?.durationMs ?? 0),
-      fields: compact([["request", request.requestId], ["answered", requestRecord?.status !== undefined ? String(requestRecord.status) : undefined]]),
+      fields: compact([
+        ["request", request.requestId],
+        ["answered", requestRecord?.status !== undefined ? String(requestRecord.status) : undefined],
+      ]),
     })
   } else if (origin?.kind === "api_route") {
     missingRow("origin.request")
   }
   if (origin?.kind === "config_invalidation") {
     const at = firstLifecycle?.startedAt ?? NaN
-    push({ id: ROW_ID.configChange, kind: "change", name: `${capitalize(configFileWords(origin.scope))} ${configChangeWords(origin.change, request !== undefined)}${request ? "" : " outside the app"}`, start: at, end: at, fields: compact([["change", origin.change]]) })
+    push({
+      id: ROW_ID.configChange,
+      kind: "change",
+      name: `${capitalize(configFileWords(origin.scope))} ${configChangeWords(origin.change, request !== undefined)}${request ? "" : " outside the app"}`,
+      start: at,
+      end: at,
+      fields: compact([["change", origin.change]]),
+    })
   }
   if (origin?.kind === "context_mismatch") {
     const at = firstLifecycle?.startedAt ?? NaN
-    push({ id: ROW_ID.contextChange, kind: "change", name: capitalize(origin.reason ? MISMATCH_WORDS[origin.reason] : "Something about the project changed"), start: at, end: at, fields: compact([["reason", origin.reason]]) })
+    push({
+      id: ROW_ID.contextChange,
+      kind: "change",
+      name: capitalize(origin.reason ? MISMATCH_WORDS[origin.reason] : "Something about the project changed"),
+      start: at,
+      end: at,
+      fields: compact([["reason", origin.reason]]),
+    })
     const during = origin.detectedDuring
     if (during) {
       const record = records.requests.find((item) => item.requestId === during.requestId)
       const t = record?.time ?? at
-      push({ id: ROW_ID.request(during.requestId), kind: "request", name: `Noticed while loading the project for ${during.method} ${during.route}`, start: t, end: t + (record?.durationMs ?? 0), fields: [["request", during.requestId]] })
+      push({
+        id: ROW_ID.request(during.requestId),
+        kind: "request",
+        name: `Noticed while loading the project for ${during.method} ${during.route}`,
+        start: t,
+        end: t + (record?.durationMs ?? 0),
+        fields: [["request", during.requestId]],
+      })
     }
   }
   if (origin?.kind === "shutdown") {
     const at = firstLifecycle?.startedAt ?? NaN
-    push({ id: ROW_ID.signal, kind: "change", name: `Server ${origin.signal ? SIGNAL_WORDS[origin.signal] : "shut down"}`, start: at, end: at, fields: compact([["signal", origin.signal]]) })
+    push({
+      id: ROW_ID.signal,
+      kind: "change",
+      name: `Server ${origin.signal ? SIGNAL_WORDS[origin.signal] : "shut down"}`,
+      start: at,
+      end: at,
+      fields: compact([["signal", origin.signal]]),
+    })
   }
   if (origin?.kind === "server_handler") {
     const summary = facts?.summary
     const at = summary?.watchdog.firedAt ?? summary?.interrupt?.at ?? NaN
     const after = summary?.watchdog.timeoutMs ? ` after ${duration(summary.watchdog.timeoutMs)} without progress` : ""
-    push({ id: ROW_ID.handler, kind: "change", name: `${capitalize(HANDLER_WORDS[origin.handler ?? ""] ?? "The server")} fired${origin.handler === "watchdog" ? after : ""}`, start: at, end: at, fields: compact([["handler", origin.handler]]) })
+    push({
+      id: ROW_ID.handler,
+      kind: "change",
+      name: `${capitalize(HANDLER_WORDS[origin.handler ?? ""] ?? "The server")} fired${origin.handler === "watchdog" ? after : ""}`,
+      start: at,
+      end: at,
+      fields: compact([["handler", origin.handler]]),
+    })
   }
   if (origin?.kind === "forwarded_remote") {
     const at = facts?.summary?.interrupt?.at ?? facts?.summary?.finishedAt ?? NaN
-    push({ id: ROW_ID.remote, kind: "change", name: `Remote workspace ${origin.workspaceId ?? ""} ended the run`.replace("  ", " "), start: at, end: at, fields: compact([["workspace", origin.workspaceId]]) })
+    push({
+      id: ROW_ID.remote,
+      kind: "change",
+      name: `Remote workspace ${origin.workspaceId ?? ""} ended the run`.replace("  ", " "),
+      start: at,
+      end: at,
+      fields: compact([["workspace", origin.workspaceId]]),
+    })
   }
 
   // The close, and each child close it started.
@@ -147,8 +236,20 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
     const action = records.lifecycle.find((item) => item.lifecycleId === step.lifecycleId)
     const start = action?.startedAt ?? NaN
     const scope = action && action.operation === "dispose_all" ? reach(action, records) : undefined
-    const name = scope ? `${operationTitle(step.operation)}: ${scope.directories} project${scope.directories === 1 ? "" : "s"}, ${scope.runs} run${scope.runs === 1 ? "" : "s"}` : operationTitle(step.operation)
-    push({ id: ROW_ID.lifecycle(step.lifecycleId), kind: "lifecycle", name, start, end: action?.finishedAt ?? start, fields: compact([["lifecycle", step.lifecycleId], ["finished", action?.finishedAt === undefined ? "not recorded" : undefined]]) })
+    const name = scope
+      ? `${operationTitle(step.operation)}: ${scope.directories} project${scope.directories === 1 ? "" : "s"}, ${scope.runs} run${scope.runs === 1 ? "" : "s"}`
+      : operationTitle(step.operation)
+    push({
+      id: ROW_ID.lifecycle(step.lifecycleId),
+      kind: "lifecycle",
+      name,
+      start,
+      end: action?.finishedAt ?? start,
+      fields: compact([
+        ["lifecycle", step.lifecycleId],
+        ["finished", action?.finishedAt === undefined ? "not recorded" : undefined],
+      ]),
+    })
   }
   for (const field of chain.missing) {
     if (field === "renderer_action" || field === "origin.request") continue
@@ -157,7 +258,16 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
   }
   if (chain.verdict === "crash_evidence" && chain.possibleCause) {
     const action = records.lifecycle.find((item) => item.lifecycleId === chain.possibleCause!.lifecycleId)
-    if (action) push({ id: ROW_ID.lifecycle(action.lifecycleId), kind: "lifecycle", name: `Possible cause, not confirmed: ${operationTitle(action.operation).toLowerCase()}`, start: action.startedAt, end: action.finishedAt ?? action.startedAt, possible: true, fields: [["lifecycle", action.lifecycleId]] })
+    if (action)
+      push({
+        id: ROW_ID.lifecycle(action.lifecycleId),
+        kind: "lifecycle",
+        name: `Possible cause, not confirmed: ${operationTitle(action.operation).toLowerCase()}`,
+        start: action.startedAt,
+        end: action.finishedAt ?? action.startedAt,
+        possible: true,
+        fields: [["lifecycle", action.lifecycleId]],
+      })
   }
 
   // The run itself, the deepest row.
@@ -165,13 +275,24 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
     const summary = facts.summary
     const crash = facts.crash
     const ticks: Tick[] = []
-    if (summary?.provider.firstOutputAt !== undefined) ticks.push({ at: summary.provider.firstOutputAt, kind: "output", label: "first output" })
-    if (summary?.provider.lastOutputAt !== undefined && summary.provider.lastOutputAt !== summary.provider.firstOutputAt) ticks.push({ at: summary.provider.lastOutputAt, kind: "output", label: "last output" })
+    if (summary?.provider.firstOutputAt !== undefined)
+      ticks.push({ at: summary.provider.firstOutputAt, kind: "output", label: "first output" })
+    if (
+      summary?.provider.lastOutputAt !== undefined &&
+      summary.provider.lastOutputAt !== summary.provider.firstOutputAt
+    )
+      ticks.push({ at: summary.provider.lastOutputAt, kind: "output", label: "last output" })
     for (const tool of facts.tools) {
       ticks.push({ at: tool.startedAt, kind: "tool-start", label: `${tool.name} started` })
-      if (tool.completedAt !== undefined) ticks.push({ at: tool.completedAt, kind: "tool-done", label: `${tool.name} ${tool.status === "completed" ? "done" : tool.status}` })
+      if (tool.completedAt !== undefined)
+        ticks.push({
+          at: tool.completedAt,
+          kind: "tool-done",
+          label: `${tool.name} ${tool.status === "completed" ? "done" : tool.status}`,
+        })
     }
-    if (crash?.lastHeartbeatAt !== undefined) ticks.push({ at: crash.lastHeartbeatAt, kind: "heartbeat", label: "last heartbeat" })
+    if (crash?.lastHeartbeatAt !== undefined)
+      ticks.push({ at: crash.lastHeartbeatAt, kind: "heartbeat", label: "last heartbeat" })
     // A lost run had no stop signal: it ends at its last evidence, whatever summary the restart wrote.
     const stopAt = summary && !crash ? (summary.interrupt?.at ?? summary.finishedAt) : undefined
     if (stopAt !== undefined) ticks.push({ at: stopAt, kind: "stop", label: "stop signal" })
@@ -190,12 +311,24 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
     if (crash) {
       // The restart is its own node; nothing links it to the run as a cause.
       const at = crash.detectedAt
-      rows.push({ id: ROW_ID.restart, kind: "restart", depth: 0, name: "Server restarted; run found unfinished", start: at, end: at, durationText: "", ticks: [], fields: [["restart", "the run was found unfinished"]] })
+      rows.push({
+        id: ROW_ID.restart,
+        kind: "restart",
+        depth: 0,
+        name: "Server restarted; run found unfinished",
+        start: at,
+        end: at,
+        durationText: "",
+        ticks: [],
+        fields: [["restart", "the run was found unfinished"]],
+      })
     } else if (previous === run && links.length > 0) {
       links[links.length - 1]!.at = stopAt ?? run.end
     }
     for (const other of chain.alsoRequestedBy) {
-      const action = other.lifecycleId ? records.lifecycle.find((item) => item.lifecycleId === other.lifecycleId) : undefined
+      const action = other.lifecycleId
+        ? records.lifecycle.find((item) => item.lifecycleId === other.lifecycleId)
+        : undefined
       if (!action) continue
       rows.splice(rows.length - 1, 0, {
         id: ROW_ID.lifecycle(action.lifecycleId),
@@ -226,7 +359,9 @@ export function buildWaterfall(chain: IncidentChain, records: DiagnosticsRecords
 
 /** The axis over the rows' recorded times: its start, its end, and where it is broken. */
 function axisOf(rows: WaterfallRow[]): Pick<WaterfallModel, "segments" | "t0" | "t1"> {
-  const times = rows.flatMap((row) => [row.start, row.end, ...(row.unknown ?? []), ...row.ticks.map((tick) => tick.at)]).filter(Number.isFinite)
+  const times = rows
+    .flatMap((row) => [row.start, row.end, ...(row.unknown ?? []), ...row.ticks.map((tick) => tick.at)])
+    .filter(Number.isFinite)
   const t0 = times.length > 0 ? Math.min(...times) : 0
   let t1 = times.length > 0 ? Math.max(...times) : 1
   if (t1 <= t0) t1 = t0 + 1_000
@@ -259,7 +394,11 @@ export function rowDetails(row: WaterfallRow, t0: number): [string, string][] {
   const out: [string, string][] = [["step", row.name]]
   if (row.kind !== "missing") out.push(["at", at(row.start)])
   if (row.durationText) out.push(["took", row.durationText])
-  if (row.unknown) out.push(["unknown", `from ${relative(row.unknown[0])} to ${relative(row.unknown[1])}, until the server restarted at ${clockMs(row.unknown[1])}`])
+  if (row.unknown)
+    out.push([
+      "unknown",
+      `from ${relative(row.unknown[0])} to ${relative(row.unknown[1])}, until the server restarted at ${clockMs(row.unknown[1])}`,
+    ])
   out.push(...row.fields)
   for (const tick of row.ticks) out.push([tick.label, at(tick.at)])
   return out

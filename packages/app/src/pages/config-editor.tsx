@@ -57,7 +57,12 @@ export function ConfigEditor() {
   // A close of the project (an outside edit of opencode.json closes it) or coming back to the tab: read the file again.
   const recheck = () => void queryClient.invalidateQueries({ queryKey: queryKeys.config(project.directory()) })
   onServerEvent((event) => {
-    if (event.type === "server.instance.disposed" || event.type === "server.replay_gap" || event.type === "lifecycle.action.finished") recheck()
+    if (
+      event.type === "server.instance.disposed" ||
+      event.type === "server.replay_gap" ||
+      event.type === "lifecycle.action.finished"
+    )
+      recheck()
   })
   onMount(() => {
     window.addEventListener("focus", recheck)
@@ -65,7 +70,8 @@ export function ConfigEditor() {
   })
 
   /** The file on disk is no longer the one the text came from. */
-  const changedOnDisk = () => dirty() && base() !== undefined && config.data?.etag !== undefined && config.data.etag !== base()
+  const changedOnDisk = () =>
+    dirty() && base() !== undefined && config.data?.etag !== undefined && config.data.etag !== base()
 
   const save = async (ifMatch: string | undefined = base()) => {
     let parsed: unknown
@@ -81,10 +87,23 @@ export function ConfigEditor() {
     }
     const directory = project.directory()
     const active = directory ? await activeRuns(server.connection, [directory]) : []
-    if (!(await confirmStop({ title: "Save opencode.json? Saving closes this project.", active, confirmLabel: stopLabel("Save", active) }))) return
+    if (
+      !(await confirmStop({
+        title: "Save opencode.json? Saving closes this project.",
+        active,
+        confirmLabel: stopLabel("Save", active),
+      }))
+    )
+      return
     setMessage(undefined)
     try {
-      const saved = await actions.runAction("config.save", (api) => api.request("PUT", "/config", { body: parsed, schema: ConfigDocument, ...(ifMatch ? { headers: { "if-match": ifMatch } } : {}) }))
+      const saved = await actions.runAction("config.save", (api) =>
+        api.request("PUT", "/config", {
+          body: parsed,
+          schema: ConfigDocument,
+          ...(ifMatch ? { headers: { "if-match": ifMatch } } : {}),
+        }),
+      )
       const read: ConfigRead = saved.etag ? { doc: saved.data, etag: saved.etag } : { doc: saved.data }
       setDirty(false)
       setRefused(false)
@@ -134,7 +153,9 @@ export function ConfigEditor() {
         <div class="banner conflict" id="config-conflict" role="alert" data-testid="config-conflict">
           <span>
             opencode.json changed on disk since you opened it.
-            {refused() ? " Your edit was not saved, so the other change is not lost." : " Save will not write over it without asking you."}
+            {refused()
+              ? " Your edit was not saved, so the other change is not lost."
+              : " Save will not write over it without asking you."}
           </span>
           <button type="button" onClick={() => void loadFromDisk()}>
             Load the file's version
@@ -155,7 +176,10 @@ export function ConfigEditor() {
         </button>
         <Show when={message()}>
           {(shown) => (
-            <span role={shown().kind === "error" ? "alert" : "status"} class={shown().kind === "error" ? "error" : "muted"}>
+            <span
+              role={shown().kind === "error" ? "alert" : "status"}
+              class={shown().kind === "error" ? "error" : "muted"}
+            >
               {shown().text}
             </span>
           )}

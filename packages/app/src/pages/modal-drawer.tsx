@@ -15,7 +15,13 @@ export function ModalDrawer(props: { onClose: () => void; children: JSX.Element 
   return (
     <Portal>
       <div class="drawer-scrim" aria-hidden="true" onClick={() => props.onClose()} />
-      <aside class="drawer" role="dialog" aria-modal="true" aria-labelledby="incident-panel-title" data-testid="incident-drawer">
+      <aside
+        class="drawer"
+        role="dialog"
+        aria-modal="true"
+        aria-labelledby="incident-panel-title"
+        data-testid="incident-drawer"
+      >
         {props.children}
       </aside>
     </Portal>

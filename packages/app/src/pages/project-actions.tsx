@@ -25,8 +25,19 @@ interface ProjectAction {
 export const PROJECT_ACTIONS: readonly ProjectAction[] = [
   { name: "instance.reload", path: "/instance/reload", testId: "reload-button", question: "Reload this project?" },
   { name: "instance.dispose", path: "/instance/dispose", testId: "dispose-button", question: "Close this project?" },
-  { name: "global.dispose", path: "/global/dispose", testId: "dispose-all-button", everyProject: true, question: "Close every open project?" },
-  { name: "project.git.init", path: "/project/git/init", testId: "git-init-button", question: "Run git init? The project reloads." },
+  {
+    name: "global.dispose",
+    path: "/global/dispose",
+    testId: "dispose-all-button",
+    everyProject: true,
+    question: "Close every open project?",
+  },
+  {
+    name: "project.git.init",
+    path: "/project/git/init",
+    testId: "git-init-button",
+    question: "Run git init? The project reloads.",
+  },
 ]
 
 export function ProjectActions() {
@@ -45,7 +56,10 @@ export function ProjectActions() {
   createEffect(
     on(events.status, (status, previous) => {
       if (status !== "open" || previous === undefined || previous === "open") return
-      const failed = actions.recent().filter((item) => item.outcome === "error").map((item) => item.actionId)
+      const failed = actions
+        .recent()
+        .filter((item) => item.outcome === "error")
+        .map((item) => item.actionId)
       if (failed.length > 0) setCleared((set) => new Set([...set, ...failed]))
     }),
   )
@@ -57,9 +71,17 @@ export function ProjectActions() {
     let ok = false
     try {
       const current = project.directory()
-      const directories = action.everyProject ? [...(current ? [current] : []), ...project.recent()] : current ? [current] : []
+      const directories = action.everyProject
+        ? [...(current ? [current] : []), ...project.recent()]
+        : current
+          ? [current]
+          : []
       const active = await activeRuns(server.connection, directories)
-      ok = await confirmStop({ title: action.question, active, confirmLabel: stopLabel(actionLabel(action.name), active) })
+      ok = await confirmStop({
+        title: action.question,
+        active,
+        confirmLabel: stopLabel(actionLabel(action.name), active),
+      })
     } finally {
       setAsking(false)
     }
@@ -86,7 +108,12 @@ export function ProjectActions() {
       <div class="project-actions" role="toolbar" aria-label="Project actions">
         <For each={PROJECT_ACTIONS}>
           {(action) => (
-            <button type="button" data-testid={action.testId} disabled={busy() === action.name || serverDown()} onClick={() => void run(action)}>
+            <button
+              type="button"
+              data-testid={action.testId}
+              disabled={busy() === action.name || serverDown()}
+              onClick={() => void run(action)}
+            >
               {actionLabel(action.name)}
             </button>
           )}
@@ -95,7 +122,10 @@ export function ProjectActions() {
       <div class="status-line" role="status" aria-live="polite" data-testid="action-status">
         <For each={latest()}>
           {(item, index) => (
-            <div class={index() === 0 ? "" : "muted small"} data-lifecycle-ids={item.lifecycles.map((lc) => lc.lifecycleId).join(" ")}>
+            <div
+              class={index() === 0 ? "" : "muted small"}
+              data-lifecycle-ids={item.lifecycles.map((lc) => lc.lifecycleId).join(" ")}
+            >
               {statusLine(item)}
             </div>
           )}

@@ -13,7 +13,8 @@ import { useServer } from "../context/server-context.tsx"
 /** Why the server refused a directory, as the picker says it. */
 export function directoryRefusal(directory: string, error: unknown): string {
   if (error instanceof ServerError && error.code === "invalid_directory") {
-    if (error.message.startsWith("directory does not exist")) return `There is no directory at ${directory}. Check the path and try again.`
+    if (error.message.startsWith("directory does not exist"))
+      return `There is no directory at ${directory}. Check the path and try again.`
     if (error.message.startsWith("not a directory")) return `${directory} is not a directory.`
   }
   return `This directory cannot be opened: ${plainError(error)}`
@@ -30,7 +31,8 @@ export function ProjectPicker() {
   const open = async (directory: string) => {
     const dir = directory.trim()
     if (!dir) return setError("Enter the project's directory.")
-    if (!/^(\/|[A-Za-z]:[\\/]|\\\\)/.test(dir)) return setError("Enter an absolute path (starting with / or a drive letter).")
+    if (!/^(\/|[A-Za-z]:[\\/]|\\\\)/.test(dir))
+      return setError("Enter an absolute path (starting with / or a drive letter).")
     setChecking(true)
     try {
       await server.connection.request("GET", "/session/status", { directory: dir })
@@ -87,7 +89,12 @@ export function ProjectPicker() {
                 <button type="button" class="link" data-testid="recent-dir" onClick={() => void open(dir)}>
                   {dir}
                 </button>
-                <button type="button" class="quiet" aria-label={`Forget ${dir}`} onClick={() => project.forgetRecent(dir)}>
+                <button
+                  type="button"
+                  class="quiet"
+                  aria-label={`Forget ${dir}`}
+                  onClick={() => project.forgetRecent(dir)}
+                >
                   ×
                 </button>
               </li>

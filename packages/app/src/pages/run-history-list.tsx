@@ -18,11 +18,18 @@ export function RunHistory(props: { rows: RunHistoryRow[]; sessionId: string; on
       <ol class="run-rows">
         <For each={props.rows}>
           {(row) => (
-            <li class={`run-row${row.stopped ? " run-row-stopped" : ""}`} data-testid="run-history-row" data-run-id={row.runId} data-stopped={String(row.stopped)}>
+            <li
+              class={`run-row${row.stopped ? " run-row-stopped" : ""}`}
+              data-testid="run-history-row"
+              data-run-id={row.runId}
+              data-stopped={String(row.stopped)}
+            >
               <span class="run-time">{runTimeWords(row)}</span>
               <span class="run-ending" data-testid="run-history-ending">
                 {row.ending.charAt(0).toUpperCase() + row.ending.slice(1)}
-                <Show when={row.resendOf && startOf(row.resendOf) !== undefined}>{` (a resend of the run started at ${clock(startOf(row.resendOf)!)})`}</Show>
+                <Show
+                  when={row.resendOf && startOf(row.resendOf) !== undefined}
+                >{` (a resend of the run started at ${clock(startOf(row.resendOf)!)})`}</Show>
                 <Show when={row.resentAs}>{"; resent"}</Show>
               </span>
               <Show when={row.stopped}>

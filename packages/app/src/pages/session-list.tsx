@@ -5,7 +5,14 @@ import { createSignal, For, Match, Show, Switch } from "solid-js"
 import { useClientActions } from "../context/client-action.tsx"
 import { onServerEvent } from "../context/events.tsx"
 import { useProject } from "../context/project.tsx"
-import { applySessionToPages, flattenSessionPages, nextSessionCursor, queryKeys, sessionPageQuery, type SessionPages } from "../context/queries.ts"
+import {
+  applySessionToPages,
+  flattenSessionPages,
+  nextSessionCursor,
+  queryKeys,
+  sessionPageQuery,
+  type SessionPages,
+} from "../context/queries.ts"
 import { ROUTES, sessionPath } from "../context/routes.ts"
 import { plainError } from "../context/server.ts"
 import { useServer } from "../context/server-context.tsx"
@@ -34,7 +41,8 @@ function SessionListFor() {
   // The server answers a page of sessions (newest first); older pages load on demand.
   const sessions = createInfiniteQuery(() => ({
     queryKey: queryKeys.sessions(project.directory()),
-    queryFn: ({ pageParam }: { pageParam: string | undefined }) => server.read("/session", SessionListShape, sessionPageQuery(pageParam)),
+    queryFn: ({ pageParam }: { pageParam: string | undefined }) =>
+      server.read("/session", SessionListShape, sessionPageQuery(pageParam)),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last: Session[]) => nextSessionCursor(last),
     // Events are applied only while this page is open: on coming back, read what was missed
@@ -42,8 +50,12 @@ function SessionListFor() {
     refetchOnMount: "always" as const,
   }))
   onServerEvent((event) => {
-    if (event.type === "session.updated") queryClient.setQueryData(queryKeys.sessions(project.directory()), (data: SessionPages | undefined) => applySessionToPages(data, event.properties.info))
-    if (event.type === "server.replay_gap" || event.type === "server.instance.disposed") void queryClient.invalidateQueries({ queryKey: queryKeys.sessions(project.directory()) })
+    if (event.type === "session.updated")
+      queryClient.setQueryData(queryKeys.sessions(project.directory()), (data: SessionPages | undefined) =>
+        applySessionToPages(data, event.properties.info),
+      )
+    if (event.type === "server.replay_gap" || event.type === "server.instance.disposed")
+      void queryClient.invalidateQueries({ queryKey: queryKeys.sessions(project.directory()) })
   })
 
   const create = async () => {
@@ -51,7 +63,9 @@ function SessionListFor() {
     setError("")
     try {
       const session = await actions.runAction("session.create", (api) => api.post("/session", {}, Session))
-      queryClient.setQueryData(queryKeys.sessions(project.directory()), (data: SessionPages | undefined) => applySessionToPages(data, session))
+      queryClient.setQueryData(queryKeys.sessions(project.directory()), (data: SessionPages | undefined) =>
+        applySessionToPages(data, session),
+      )
       navigate(sessionPath(session.id))
     } catch (err) {
       setError(`New session failed: ${plainError(err)}`)
@@ -97,8 +111,16 @@ function SessionListFor() {
                       <span class="muted small">{new Date(session.time.updated).toLocaleString()}</span>
                       <Show when={session.lastRun}>
                         {(run) => (
-                          <span data-testid="session-run-badge" data-classification={run().classification} class={`badge ${run().status === "running" ? "busy" : run().classification === "completed" || !run().classification ? "" : "warn"}`}>
-                            {run().status === "running" ? "running" : !run().classification || run().classification === "completed" ? "finished" : classificationWords(run().classification)}
+                          <span
+                            data-testid="session-run-badge"
+                            data-classification={run().classification}
+                            class={`badge ${run().status === "running" ? "busy" : run().classification === "completed" || !run().classification ? "" : "warn"}`}
+                          >
+                            {run().status === "running"
+                              ? "running"
+                              : !run().classification || run().classification === "completed"
+                                ? "finished"
+                                : classificationWords(run().classification)}
                           </span>
                         )}
                       </Show>
@@ -108,7 +130,12 @@ function SessionListFor() {
               </For>
             </ul>
             <Show when={sessions.hasNextPage}>
-              <button type="button" data-testid="older-sessions-button" disabled={sessions.isFetchingNextPage} onClick={() => void sessions.fetchNextPage()}>
+              <button
+                type="button"
+                data-testid="older-sessions-button"
+                disabled={sessions.isFetchingNextPage}
+                onClick={() => void sessions.fetchNextPage()}
+              >
                 {sessions.isFetchingNextPage ? "Loading…" : "Older sessions"}
               </button>
             </Show>

@@ -16,7 +16,16 @@ import { applyMessageInfo, applyPart, queryKeys } from "../context/queries.ts"
 import { ROUTES, runPath, sessionPath } from "../context/routes.ts"
 import { plainError } from "../context/server.ts"
 import { useServer } from "../context/server-context.tsx"
-import { IncidentList, MessageList, type MessageWithParts, type Part, PromptAnswer, type RunRecord, RunList, Session } from "../context/shapes.ts"
+import {
+  IncidentList,
+  MessageList,
+  type MessageWithParts,
+  type Part,
+  PromptAnswer,
+  type RunRecord,
+  RunList,
+  Session,
+} from "../context/shapes.ts"
 import { userMessage } from "../context/user-message.ts"
 import { IncidentPanel } from "../diagnostics/incident-panel.tsx"
 import { runHistory } from "../diagnostics/run-history.ts"
@@ -24,7 +33,13 @@ import { ModalDrawer } from "./modal-drawer.tsx"
 import { RunHistory } from "./run-history-list.tsx"
 import { SuspendedBanner } from "./suspended-banner.tsx"
 
-export const MODELS = ["scripted/quick", "scripted/slow", "scripted/tool-write", "scripted/silent", "scripted/stall"] as const
+export const MODELS = [
+  "scripted/quick",
+  "scripted/slow",
+  "scripted/tool-write",
+  "scripted/silent",
+  "scripted/stall",
+] as const
 const OTHER_MODEL = "other"
 
 export function SessionView() {
@@ -78,8 +93,16 @@ function SessionFor(props: { id: string }) {
   const session = createQuery(() => ({ queryKey: queryKeys.session(id), queryFn: () => server.read(path, Session) }))
   // Events are only applied while this page is open: on coming back, read what was missed (a run
   // that ended meanwhile must show its banner, not a cached "running").
-  const messages = createQuery(() => ({ queryKey: keys.messages(), queryFn: () => server.read(`${path}/message`, MessageList), refetchOnMount: "always" as const }))
-  const runs = createQuery(() => ({ queryKey: keys.runs(), queryFn: () => server.read(`${path}/run`, RunList), refetchOnMount: "always" as const }))
+  const messages = createQuery(() => ({
+    queryKey: keys.messages(),
+    queryFn: () => server.read(`${path}/message`, MessageList),
+    refetchOnMount: "always" as const,
+  }))
+  const runs = createQuery(() => ({
+    queryKey: keys.runs(),
+    queryFn: () => server.read(`${path}/run`, RunList),
+    refetchOnMount: "always" as const,
+  }))
   const [liveIncidents, setLiveIncidents] = createSignal<Record<string, IncidentChain>>({})
   const [busy, setBusy] = createSignal(false)
   const [dismissed, setDismissed] = createSignal<string | undefined>()
@@ -121,32 +144,53 @@ function SessionFor(props: { id: string }) {
   const lastRun = createMemo<RunRecord | undefined>(() => byStart().at(-1))
   const stoppedRun = (run: RunRecord | undefined) => {
     const classification = run?.summary?.classification
-    return run && run.status === "finished" && classification && classification !== "completed" ? { run, classification } : undefined
+    return run && run.status === "finished" && classification && classification !== "completed"
+      ? { run, classification }
+      : undefined
   }
   /** The banner: the latest run, when it stopped. */
   const interrupted = createMemo(() => stoppedRun(lastRun()))
   /** Every stopped run, by id: each keeps its marker and its explanation, however many runs came after. */
-  const stoppedById = createMemo(() => new Map(byStart().flatMap((run) => (stoppedRun(run) ? [[run.runId, stoppedRun(run)!] as const] : []))))
+  const stoppedById = createMemo(
+    () => new Map(byStart().flatMap((run) => (stoppedRun(run) ? [[run.runId, stoppedRun(run)!] as const] : []))),
+  )
   const incidents = createQuery(() => ({
     queryKey: keys.incidents(),
     queryFn: () => server.read(`${path}/incident`, IncidentList),
     enabled: stoppedById().size > 0,
   }))
-  const incidentFor = (runId: string) => liveIncidents()[runId] ?? incidents.data?.find((chain) => chain.runId === runId)
-  const history = createMemo(() => runHistory(runs.data ?? [], incidents.data ?? Object.values(liveIncidents()), actions.isOwnAction))
+  const incidentFor = (runId: string) =>
+    liveIncidents()[runId] ?? incidents.data?.find((chain) => chain.runId === runId)
+  const history = createMemo(() =>
+    runHistory(runs.data ?? [], incidents.data ?? Object.values(liveIncidents()), actions.isOwnAction),
+  )
   const running = () => busy() || lastRun()?.status === "running"
   const serverDown = () => events.status() === "reconnecting"
   /** Facts from the transcript the export leaves out: the last line of output the user saw, of this run only. */
   const transcriptContext = (runId: string | undefined) => {
-    const assistant = runId === undefined ? undefined : (messages.data ?? []).filter((message) => message.info.role === "assistant" && message.info.runId === runId).at(-1)
-    const text = assistant?.parts.map((part) => (part.type === "text" && "text" in part ? String(part.text) : "")).join("") ?? ""
-    const last = text.split("\n").map((line) => line.trim()).filter(Boolean).at(-1)
+    const assistant =
+      runId === undefined
+        ? undefined
+        : (messages.data ?? [])
+            .filter((message) => message.info.role === "assistant" && message.info.runId === runId)
+            .at(-1)
+    const text =
+      assistant?.parts.map((part) => (part.type === "text" && "text" in part ? String(part.text) : "")).join("") ?? ""
+    const last = text
+      .split("\n")
+      .map((line) => line.trim())
+      .filter(Boolean)
+      .at(-1)
     const toolPaths: Record<string, string> = {}
-    for (const part of assistant?.parts ?? []) if (part.type === "tool" && "callID" in part && part.callID && "path" in part && part.path) toolPaths[part.callID] = part.path
+    for (const part of assistant?.parts ?? [])
+      if (part.type === "tool" && "callID" in part && part.callID && "path" in part && part.path)
+        toolPaths[part.callID] = part.path
     return { toolPaths, ...(last ? { lastOutput: cutText(last, 80) } : {}) }
   }
   const sendPrompt = async (text: string, model: string, resendOf?: string) => {
-    await actions.runAction("session.prompt", (api) => api.post(`${path}/prompt`, { text, model, ...(resendOf ? { resendOf } : {}) }, PromptAnswer))
+    await actions.runAction("session.prompt", (api) =>
+      api.post(`${path}/prompt`, { text, model, ...(resendOf ? { resendOf } : {}) }, PromptAnswer),
+    )
     void queryClient.invalidateQueries({ queryKey: keys.messages() })
   }
   const resend = async (runId: string) => {
@@ -164,10 +208,16 @@ function SessionFor(props: { id: string }) {
         if (event.properties.info.id === id) queryClient.setQueryData(queryKeys.session(id), event.properties.info)
         break
       case "message.part.updated":
-        if (event.properties.part.sessionID === id) queryClient.setQueryData(keys.messages(), (list: MessageWithParts[] | undefined) => applyPart(list, event.properties.part, event.properties.delta))
+        if (event.properties.part.sessionID === id)
+          queryClient.setQueryData(keys.messages(), (list: MessageWithParts[] | undefined) =>
+            applyPart(list, event.properties.part, event.properties.delta),
+          )
         break
       case "message.updated":
-        if (event.properties.info.sessionID === id) queryClient.setQueryData(keys.messages(), (list: MessageWithParts[] | undefined) => applyMessageInfo(list, event.properties.info))
+        if (event.properties.info.sessionID === id)
+          queryClient.setQueryData(keys.messages(), (list: MessageWithParts[] | undefined) =>
+            applyMessageInfo(list, event.properties.info),
+          )
         break
       case "session.status":
         if (event.properties.sessionID === id) setBusy(event.properties.status.type === "busy")
@@ -182,7 +232,19 @@ function SessionFor(props: { id: string }) {
           setDismissed(undefined)
           const { runId, model, startedAt, resendOf } = event.properties
           queryClient.setQueryData(keys.runs(), (list: RunRecord[] | undefined) =>
-            (list ?? []).some((run) => run.runId === runId) ? list : [...(list ?? []), { runId, sessionId: id, model, status: "running" as const, startedAt, ...(resendOf ? { resendOf } : {}) }],
+            (list ?? []).some((run) => run.runId === runId)
+              ? list
+              : [
+                  ...(list ?? []),
+                  {
+                    runId,
+                    sessionId: id,
+                    model,
+                    status: "running" as const,
+                    startedAt,
+                    ...(resendOf ? { resendOf } : {}),
+                  },
+                ],
           )
           void queryClient.invalidateQueries({ queryKey: keys.runs() })
         }
@@ -195,7 +257,15 @@ function SessionFor(props: { id: string }) {
         queryClient.setQueryData(keys.runs(), (list: RunRecord[] | undefined) => {
           const next = [...(list ?? [])]
           const index = next.findIndex((run) => run.runId === summary.runId)
-          const record: RunRecord = { runId: summary.runId, sessionId: summary.sessionId, model: summary.model, status: "finished", startedAt: summary.startedAt, summary, ...(summary.resendOf ? { resendOf: summary.resendOf } : {}) }
+          const record: RunRecord = {
+            runId: summary.runId,
+            sessionId: summary.sessionId,
+            model: summary.model,
+            status: "finished",
+            startedAt: summary.startedAt,
+            summary,
+            ...(summary.resendOf ? { resendOf: summary.resendOf } : {}),
+          }
           if (index < 0) next.push(record)
           else next[index] = { ...next[index]!, status: "finished", summary }
           return next
@@ -219,7 +289,8 @@ function SessionFor(props: { id: string }) {
   return (
     <div class="stack">
       <nav class="crumbs" aria-label="Breadcrumb">
-        <A href={ROUTES.sessions}>Sessions</A> <span aria-hidden="true">/</span> <span>{session.data?.title || id}</span>
+        <A href={ROUTES.sessions}>Sessions</A> <span aria-hidden="true">/</span>{" "}
+        <span>{session.data?.title || id}</span>
       </nav>
 
       <Show when={interrupted() && dismissed() !== interrupted()!.run.runId ? interrupted() : undefined}>
@@ -284,13 +355,32 @@ function SessionFor(props: { id: string }) {
             <ol class="message-list" data-testid="message-list">
               <For each={messages.data}>
                 {(message) => (
-                  <li class={`message message-${message.info.role}`} data-testid="message" data-role={message.info.role}>
-                    <div class="message-role">{message.info.role === "user" ? "You" : `Assistant${message.info.modelID ? ` · ${message.info.providerID ? `${message.info.providerID}/` : ""}${message.info.modelID}` : ""}`}</div>
+                  <li
+                    class={`message message-${message.info.role}`}
+                    data-testid="message"
+                    data-role={message.info.role}
+                  >
+                    <div class="message-role">
+                      {message.info.role === "user"
+                        ? "You"
+                        : `Assistant${message.info.modelID ? ` · ${message.info.providerID ? `${message.info.providerID}/` : ""}${message.info.modelID}` : ""}`}
+                    </div>
                     <For each={message.parts}>{(part) => <PartView part={part} />}</For>
-                    <Show when={message.info.role === "assistant" && message.info.runId ? stoppedById().get(message.info.runId) : undefined}>
+                    <Show
+                      when={
+                        message.info.role === "assistant" && message.info.runId
+                          ? stoppedById().get(message.info.runId)
+                          : undefined
+                      }
+                    >
                       {(stopped) => (
                         <p class="stop-marker" data-testid="stop-marker" data-run-id={stopped().run.runId}>
-                          <button type="button" class="link" aria-haspopup="dialog" onClick={() => openPanel(stopped().run.runId)}>
+                          <button
+                            type="button"
+                            class="link"
+                            aria-haspopup="dialog"
+                            onClick={() => openPanel(stopped().run.runId)}
+                          >
                             Stopped here: {STOP_MARKER_WORDS[stopped().classification]}
                           </button>
                         </p>
@@ -319,7 +409,13 @@ function PartView(props: { part: Part }) {
           </div>
         )}
       </Match>
-      <Match when={props.part.type === "tool" && "tool" in props.part ? (props.part as { tool: string; state?: { status: string } }) : undefined}>
+      <Match
+        when={
+          props.part.type === "tool" && "tool" in props.part
+            ? (props.part as { tool: string; state?: { status: string } })
+            : undefined
+        }
+      >
         {(tool) => (
           <div class="part part-tool" data-testid="part-tool">
             tool <code>{tool().tool}</code>
@@ -354,7 +450,12 @@ function storedModel(): z.infer<typeof StoredModel> | undefined {
   }
 }
 
-function PromptBox(props: { sessionPath: string; running: boolean; serverDown: boolean; send: (text: string, model: string) => Promise<void> }) {
+function PromptBox(props: {
+  sessionPath: string
+  running: boolean
+  serverDown: boolean
+  send: (text: string, model: string) => Promise<void>
+}) {
   const actions = useClientActions()
   const [text, setText] = createSignal("")
   const kept = storedModel()
@@ -362,13 +463,17 @@ function PromptBox(props: { sessionPath: string; running: boolean; serverDown: b
   const [custom, setCustom] = createSignal(kept?.custom ?? "openai/")
   // The choice outlives the page: a reload or another session starts with the model picked last.
   createEffect(
-    on([choice, custom], ([picked, typed]) => {
-      try {
-        localStorage.setItem(MODEL_STORAGE_KEY, JSON.stringify({ choice: picked, custom: typed }))
-      } catch {
-        // Storage off (a private window's quota): the choice lasts as long as the page.
-      }
-    }, { defer: true }),
+    on(
+      [choice, custom],
+      ([picked, typed]) => {
+        try {
+          localStorage.setItem(MODEL_STORAGE_KEY, JSON.stringify({ choice: picked, custom: typed }))
+        } catch {
+          // Storage off (a private window's quota): the choice lasts as long as the page.
+        }
+      },
+      { defer: true },
+    ),
   )
   const [error, setError] = createSignal("")
   const [sending, setSending] = createSignal(false)
@@ -439,7 +544,12 @@ function PromptBox(props: { sessionPath: string; running: boolean; serverDown: b
       <div class="row">
         <label class="field inline" for="model-select">
           <span>Model</span>
-          <select id="model-select" data-testid="model-select" value={choice()} onChange={(event) => setChoice(event.currentTarget.value)}>
+          <select
+            id="model-select"
+            data-testid="model-select"
+            value={choice()}
+            onChange={(event) => setChoice(event.currentTarget.value)}
+          >
             <For each={MODELS}>{(name) => <option value={name}>{name}</option>}</For>
             <option value={OTHER_MODEL}>Other (provider/model)…</option>
           </select>
@@ -447,11 +557,24 @@ function PromptBox(props: { sessionPath: string; running: boolean; serverDown: b
         <Show when={choice() === OTHER_MODEL}>
           <label class="field inline" for="model-custom">
             <span>Model id</span>
-            <input id="model-custom" data-testid="model-custom-input" type="text" spellcheck={false} value={custom()} onInput={(event) => setCustom(event.currentTarget.value)} />
+            <input
+              id="model-custom"
+              data-testid="model-custom-input"
+              type="text"
+              spellcheck={false}
+              value={custom()}
+              onInput={(event) => setCustom(event.currentTarget.value)}
+            />
           </label>
         </Show>
         <span class="spacer" />
-        <button type="button" data-testid="stop-button" class="danger" disabled={stopping() || !props.running || props.serverDown} onClick={() => void stop()}>
+        <button
+          type="button"
+          data-testid="stop-button"
+          class="danger"
+          disabled={stopping() || !props.running || props.serverDown}
+          onClick={() => void stop()}
+        >
           Stop
         </button>
         <button type="submit" data-testid="send-button" disabled={sending() || props.running || props.serverDown}>
@@ -459,7 +582,11 @@ function PromptBox(props: { sessionPath: string; running: boolean; serverDown: b
         </button>
       </div>
       <p class="muted small" role="status" data-testid="run-state">
-        {props.serverDown ? "The server is not answering; Send and Stop wait until it is back." : props.running ? "A run is in progress." : ""}
+        {props.serverDown
+          ? "The server is not answering; Send and Stop wait until it is back."
+          : props.running
+            ? "A run is in progress."
+            : ""}
       </p>
       <Show when={error()}>
         <p class="error" role="alert">

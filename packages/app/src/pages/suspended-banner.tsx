@@ -19,16 +19,40 @@ export interface SuspendedBannerProps {
 }
 
 export function SuspendedBanner(props: SuspendedBannerProps) {
-  const text = () => bannerText({ classification: props.classification, summary: props.summary, incident: props.incident, isOwnAction: props.isOwnAction })
+  const text = () =>
+    bannerText({
+      classification: props.classification,
+      summary: props.summary,
+      incident: props.incident,
+      isOwnAction: props.isOwnAction,
+    })
   return (
     <Show when={props.classification !== "completed"}>
-      <div class={`banner banner-${props.incident?.verdict ?? "pending"}`} role="status" id="run-banner" tabindex="-1" data-testid="suspended-banner" data-classification={props.classification}>
+      <div
+        class={`banner banner-${props.incident?.verdict ?? "pending"}`}
+        role="status"
+        id="run-banner"
+        tabindex="-1"
+        data-testid="suspended-banner"
+        data-classification={props.classification}
+      >
         <span data-testid="suspended-banner-text">{text()}</span>
-        <button type="button" data-testid="suspended-banner-button" ref={props.buttonRef} onClick={() => props.onExplain()}>
+        <button
+          type="button"
+          data-testid="suspended-banner-button"
+          ref={props.buttonRef}
+          onClick={() => props.onExplain()}
+        >
           Why did this run stop?
         </button>
         <Show when={props.onDismiss}>
-          <button type="button" class="quiet" data-testid="banner-dismiss" aria-label="Dismiss this notice" onClick={() => props.onDismiss?.()}>
+          <button
+            type="button"
+            class="quiet"
+            data-testid="banner-dismiss"
+            aria-label="Dismiss this notice"
+            onClick={() => props.onDismiss?.()}
+          >
             Dismiss
           </button>
         </Show>

@@ -6,7 +6,12 @@ const url = process.env.OPENCODE_DESKTOP_URL
 if (process.env.OPENCODE_DESKTOP_PROFILE) app.setPath("userData", process.env.OPENCODE_DESKTOP_PROFILE)
 
 app.whenReady().then(() => {
-  const window = new BrowserWindow({ width: 1280, height: 860, title: "opencode", webPreferences: { contextIsolation: true, sandbox: true } })
+  const window = new BrowserWindow({
+    width: 1280,
+    height: 860,
+    title: "opencode",
+    webPreferences: { contextIsolation: true, sandbox: true },
+  })
   window.setMenuBarVisibility(false)
   void window.loadURL(url)
 })

@@ -52,14 +52,22 @@ export function findShell(
   if (explicit) return { kind: "chromium", command: explicit }
   const electron = (options.electron ?? resolveElectron)()
   if (electron && existsSync(electron)) return { kind: "electron", command: electron }
-  for (const candidate of options.browsers ?? [...(env.CHROMIUM_PATH ? [env.CHROMIUM_PATH] : []), ...BROWSER_CANDIDATES]) {
+  for (const candidate of options.browsers ?? [
+    ...(env.CHROMIUM_PATH ? [env.CHROMIUM_PATH] : []),
+    ...BROWSER_CANDIDATES,
+  ]) {
     if (existsSync(candidate)) return { kind: "chromium", command: candidate }
   }
   return undefined
 }
 
 /** Chromium in app mode: a window of its own (no tabs, no address bar) on its own profile. */
-export function chromiumArgs(options: { url: string; profileDir: string; isRoot: boolean; debugPort?: number | undefined }): string[] {
+export function chromiumArgs(options: {
+  url: string
+  profileDir: string
+  isRoot: boolean
+  debugPort?: number | undefined
+}): string[] {
   return [
     `--app=${options.url}`,
     `--user-data-dir=${options.profileDir}`,
@@ -72,12 +80,17 @@ export function chromiumArgs(options: { url: string; profileDir: string; isRoot:
     "--window-size=1280,860",
     // Chromium refuses to start its sandbox as root (containers); the page is our own loopback app.
     ...(options.isRoot ? ["--no-sandbox"] : []),
-    ...(options.debugPort !== undefined ? [`--remote-debugging-port=${options.debugPort}`, "--remote-allow-origins=*"] : []),
+    ...(options.debugPort !== undefined
+      ? [`--remote-debugging-port=${options.debugPort}`, "--remote-allow-origins=*"]
+      : []),
   ]
 }
 
 /** A clean exit is the user closing the last window; anything else is the browser dying. */
-export function shutdownSignalOfWindowExit(code: number | null, signal: NodeJS.Signals | null): Extract<ShutdownSignal, `desktop_${string}`> {
+export function shutdownSignalOfWindowExit(
+  code: number | null,
+  signal: NodeJS.Signals | null,
+): Extract<ShutdownSignal, `desktop_${string}`> {
   return code === 0 && signal === null ? "desktop_window_closed" : "desktop_window_lost"
 }
 
@@ -102,7 +115,9 @@ const SERVER_FILE_LIMITS = { maxBytes: 4096, label: "server.json" }
 
 export function removeServerFile(dataDir: string): void {
   try {
-    const recorded = JSON.parse(readRegularFileSync(serverFile(dataDir), SERVER_FILE_LIMITS).toString("utf8")) as { pid?: unknown }
+    const recorded = JSON.parse(readRegularFileSync(serverFile(dataDir), SERVER_FILE_LIMITS).toString("utf8")) as {
+      pid?: unknown
+    }
     if (recorded.pid === process.pid) rmSync(serverFile(dataDir), { force: true })
   } catch {
     // Absent or unreadable: nothing of ours to remove.
@@ -113,7 +128,9 @@ export function removeServerFile(dataDir: string): void {
 export async function runningDesktopServer(dataDir: string): Promise<string | undefined> {
   let recorded: { url?: unknown; pid?: unknown }
   try {
-    recorded = JSON.parse((await readRegularFile(serverFile(dataDir), SERVER_FILE_LIMITS)).toString("utf8")) as typeof recorded
+    recorded = JSON.parse(
+      (await readRegularFile(serverFile(dataDir), SERVER_FILE_LIMITS)).toString("utf8"),
+    ) as typeof recorded
   } catch {
     return undefined
   }
@@ -160,7 +177,9 @@ export function liveBootPids(dataDir: string, readDir: (dir: string) => string[]
   return names.flatMap((name) => {
     if (!name.endsWith(".lock")) return []
     try {
-      const pid = Number(readRegularFileSync(path.join(dir, name), { maxBytes: 64, label: name }).toString("utf8").trim())
+      const pid = Number(
+        readRegularFileSync(path.join(dir, name), { maxBytes: 64, label: name }).toString("utf8").trim(),
+      )
       return Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid) ? [pid] : []
     } catch {
       return []

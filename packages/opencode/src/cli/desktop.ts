@@ -59,14 +59,22 @@ export async function runDesktop(args: string[], env = process.env): Promise<num
 
   // Everything that can refuse is checked before a server starts.
   if (process.platform === "linux" && !env.DISPLAY && !env.WAYLAND_DISPLAY) {
-    return fail("no display to open a window on (DISPLAY is not set); run it in a desktop session, or under Xvfb (xvfb-run opencode desktop)")
+    return fail(
+      "no display to open a window on (DISPLAY is not set); run it in a desktop session, or under Xvfb (xvfb-run opencode desktop)",
+    )
   }
   const shell = findShell(env)
   if (!shell) return fail(NO_SHELL_MESSAGE)
-  if (!existsSync(shell.command)) return fail(`OPENCODE_DESKTOP_BROWSER=${shell.command} does not exist; ${NO_SHELL_MESSAGE}`)
-  const debugPort = env.OPENCODE_DESKTOP_DEBUG_PORT !== undefined && env.OPENCODE_DESKTOP_DEBUG_PORT !== "" ? Number(env.OPENCODE_DESKTOP_DEBUG_PORT) : undefined
+  if (!existsSync(shell.command))
+    return fail(`OPENCODE_DESKTOP_BROWSER=${shell.command} does not exist; ${NO_SHELL_MESSAGE}`)
+  const debugPort =
+    env.OPENCODE_DESKTOP_DEBUG_PORT !== undefined && env.OPENCODE_DESKTOP_DEBUG_PORT !== ""
+      ? Number(env.OPENCODE_DESKTOP_DEBUG_PORT)
+      : undefined
   if (debugPort !== undefined && (!Number.isInteger(debugPort) || debugPort < 0 || debugPort > 65535)) {
-    return fail(`OPENCODE_DESKTOP_DEBUG_PORT must be an integer from 0 to 65535, got "${env.OPENCODE_DESKTOP_DEBUG_PORT}"`)
+    return fail(
+      `OPENCODE_DESKTOP_DEBUG_PORT must be an integer from 0 to 65535, got "${env.OPENCODE_DESKTOP_DEBUG_PORT}"`,
+    )
   }
   const allowOtherUsers = allowOtherUsersFromEnv(env)
   if (!allowOtherUsers.ok) return fail(allowOtherUsers.error)
@@ -88,7 +96,10 @@ export async function runDesktop(args: string[], env = process.env): Promise<num
     if (!attachUrl) {
       const others = liveBootPids(dataDir, readdirSync)
       // Its URL is not recorded anywhere we can read; a second server on one data dir would race it.
-      if (others.length > 0) return fail(`a server (pid ${others.join(", ")}) already uses ${dataDir}; open a window on it with --url http://127.0.0.1:PORT, or stop it first`)
+      if (others.length > 0)
+        return fail(
+          `a server (pid ${others.join(", ")}) already uses ${dataDir}; open a window on it with --url http://127.0.0.1:PORT, or stop it first`,
+        )
     }
   }
 
@@ -100,14 +111,22 @@ export async function runDesktop(args: string[], env = process.env): Promise<num
   let signInUrl: string | undefined
   if (attachUrl) {
     url = attachUrl
-    if (values.directory) console.error("note: --directory is the running server's to choose; pick the project in the window")
+    if (values.directory)
+      console.error("note: --directory is the running server's to choose; pick the project in the window")
     console.log(`opencode desktop attached to ${url} (closing this window leaves that server running)`)
   } else {
     // A Chromium left holding our profile would take the URL and exit at once: that is not a close.
     const holder = shell.kind === "chromium" ? profileHolder(profile) : undefined
     if (holder) return fail(`a window from an earlier opencode desktop is still open (pid ${holder}); close it first`)
     const token = env.OPENCODE_SERVER_TOKEN || undefined
-    running = await startServer({ port: 0, hostname: "127.0.0.1", dataDir, defaultDirectory: values.directory ?? process.cwd(), token, allowOtherUsers: allowOtherUsers.allow })
+    running = await startServer({
+      port: 0,
+      hostname: "127.0.0.1",
+      dataDir,
+      defaultDirectory: values.directory ?? process.cwd(),
+      token,
+      allowOtherUsers: allowOtherUsers.allow,
+    })
     url = running.url
     writeServerFile(dataDir, url)
     console.log(`opencode server listening on ${url}`)
@@ -116,7 +135,10 @@ export async function runDesktop(args: string[], env = process.env): Promise<num
     // The window gets a code of its own: the printed one stays unspent for another browser.
     if (token && shell.kind === "electron") signInUrl = running.signInUrl()
     const printed = running.signInUrl()
-    if (printed) console.log(`open ${printed} in a browser to sign in (the link works once, for 10 minutes; after that, paste the token)`)
+    if (printed)
+      console.log(
+        `open ${printed} in a browser to sign in (the link works once, for 10 minutes; after that, paste the token)`,
+      )
     if (!appIsBuilt()) console.error("note: the app is not built (npm run build); the window shows how to build it")
   }
 
@@ -142,13 +164,21 @@ export async function runDesktop(args: string[], env = process.env): Promise<num
     const reason = error ? "desktop_window_lost" : shutdownSignalOfWindowExit(code, signal)
     if (reason === "desktop_window_lost") {
       const how = error ? `could not start (${error})` : signal ? `(signal ${signal})` : `(exit code ${code})`
-      console.error(`opencode desktop: the window's browser ended unexpectedly ${how}${running ? "; stopping the server" : ""}`)
+      console.error(
+        `opencode desktop: the window's browser ended unexpectedly ${how}${running ? "; stopping the server" : ""}`,
+      )
       const tail = window.stderrTail()
       if (tail) console.error(tail)
     } else if (handedTo) {
-      console.log(`opencode desktop: the window opened in the running desktop's browser (pid ${handedTo}); closing its last window stops the server`)
+      console.log(
+        `opencode desktop: the window opened in the running desktop's browser (pid ${handedTo}); closing its last window stops the server`,
+      )
     } else {
-      console.log(running ? "opencode desktop: the window was closed; stopping the server" : `opencode desktop: the window was closed; the server at ${url} keeps running`)
+      console.log(
+        running
+          ? "opencode desktop: the window was closed; stopping the server"
+          : `opencode desktop: the window was closed; the server at ${url} keeps running`,
+      )
     }
     finish(reason, reason === "desktop_window_closed" ? 0 : 1)
   })
@@ -178,14 +208,36 @@ interface Window {
   stderrTail(): string
 }
 
-function launch(shell: Shell, options: { url: string; signInUrl?: string | undefined; profile: string; isRoot: boolean; debugPort: number | undefined }, env: NodeJS.ProcessEnv): Window {
+function launch(
+  shell: Shell,
+  options: {
+    url: string
+    signInUrl?: string | undefined
+    profile: string
+    isRoot: boolean
+    debugPort: number | undefined
+  },
+  env: NodeJS.ProcessEnv,
+): Window {
   const args =
     shell.kind === "electron"
-      ? [ELECTRON_MAIN, ...(options.isRoot ? ["--no-sandbox"] : []), ...(options.debugPort !== undefined ? [`--remote-debugging-port=${options.debugPort}`] : [])]
-      : chromiumArgs({ url: options.url, profileDir: options.profile, isRoot: options.isRoot, debugPort: options.debugPort })
+      ? [
+          ELECTRON_MAIN,
+          ...(options.isRoot ? ["--no-sandbox"] : []),
+          ...(options.debugPort !== undefined ? [`--remote-debugging-port=${options.debugPort}`] : []),
+        ]
+      : chromiumArgs({
+          url: options.url,
+          profileDir: options.profile,
+          isRoot: options.isRoot,
+          debugPort: options.debugPort,
+        })
   const child = spawn(shell.command, args, {
     stdio: ["ignore", "ignore", "pipe"],
-    env: shell.kind === "electron" ? { ...env, OPENCODE_DESKTOP_URL: options.signInUrl ?? options.url, OPENCODE_DESKTOP_PROFILE: options.profile } : env,
+    env:
+      shell.kind === "electron"
+        ? { ...env, OPENCODE_DESKTOP_URL: options.signInUrl ?? options.url, OPENCODE_DESKTOP_PROFILE: options.profile }
+        : env,
   })
   // Browsers are chatty on stderr: kept quietly for an error report, except the DevTools address.
   const lines: string[] = []
@@ -202,7 +254,9 @@ function launch(shell: Shell, options: { url: string; signInUrl?: string | undef
     }
   })
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: string }>((resolve) => {
-    child.once("error", (err) => resolve({ code: null, signal: null, error: (err as NodeJS.ErrnoException).code ?? err.message }))
+    child.once("error", (err) =>
+      resolve({ code: null, signal: null, error: (err as NodeJS.ErrnoException).code ?? err.message }),
+    )
     child.once("exit", (code, signal) => resolve({ code, signal }))
   })
   return { child, exited, stderrTail: () => lines.join("\n").trim() }

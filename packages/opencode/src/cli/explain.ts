@@ -16,7 +16,9 @@ const MAX_FILE_BYTES = 256 * 1024 * 1024
 function escapeInvisible(json: string): string {
   return json.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (char) =>
     // An astral one (a tag character) is escaped as its surrogate pair, as JSON spells it.
-    char === "\n" ? char : [...Array(char.length).keys()].map((i) => `\\u${char.charCodeAt(i).toString(16).padStart(4, "0")}`).join(""),
+    char === "\n"
+      ? char
+      : [...Array(char.length).keys()].map((i) => `\\u${char.charCodeAt(i).toString(16).padStart(4, "0")}`).join(""),
   )
 }
 
@@ -28,7 +30,12 @@ function say(line: string): void {
 export async function runExplain(args: string[]): Promise<number> {
   let parsed
   try {
-    parsed = parseArgs({ args, options: { json: { type: "boolean", default: false } }, allowPositionals: true, strict: true })
+    parsed = parseArgs({
+      args,
+      options: { json: { type: "boolean", default: false } },
+      allowPositionals: true,
+      strict: true,
+    })
   } catch (err) {
     say(`opencode explain: ${err instanceof Error ? err.message : String(err)}`)
     return 2
@@ -52,7 +59,12 @@ export async function runExplain(args: string[]): Promise<number> {
       say(`opencode explain: ${file} is larger than any session export this reader accepts.`)
       return 1
     }
-    const why = refusal?.code === "not_found" ? "no such file" : /permission denied/.test(refusal?.message ?? "") ? "permission denied" : "it could not be read"
+    const why =
+      refusal?.code === "not_found"
+        ? "no such file"
+        : /permission denied/.test(refusal?.message ?? "")
+          ? "permission denied"
+          : "it could not be read"
     say(`opencode explain: cannot read ${file}: ${why}.`)
     return 1
   }
@@ -66,7 +78,18 @@ export async function runExplain(args: string[]): Promise<number> {
     return 1
   }
   if (parsed.values.json) {
-    const json = JSON.stringify({ format: result.format, version: result.version, warnings: result.warnings, notRecorded: result.notRecorded, unknownFields: result.unknownFields, incidents: result.incidents }, null, 2)
+    const json = JSON.stringify(
+      {
+        format: result.format,
+        version: result.version,
+        warnings: result.warnings,
+        notRecorded: result.notRecorded,
+        unknownFields: result.unknownFields,
+        incidents: result.incidents,
+      },
+      null,
+      2,
+    )
     process.stdout.write(`${escapeInvisible(json)}\n`)
   } else {
     process.stdout.write(`${explainText(result)}\n`)

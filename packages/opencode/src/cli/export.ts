@@ -12,7 +12,11 @@ export async function runExport(args: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args,
-      options: { out: { type: "string" }, "diagnostics-only": { type: "boolean", default: false }, "data-dir": { type: "string" } },
+      options: {
+        out: { type: "string" },
+        "diagnostics-only": { type: "boolean", default: false },
+        "data-dir": { type: "string" },
+      },
       allowPositionals: true,
       strict: true,
     })

@@ -55,7 +55,9 @@ export async function runServe(args: string[]): Promise<number> {
     })
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EADDRINUSE") {
-      console.error(`opencode serve: port ${port} on ${hostname} is already in use; pass --port N (or --port 0 for a free one)`)
+      console.error(
+        `opencode serve: port ${port} on ${hostname} is already in use; pass --port N (or --port 0 for a free one)`,
+      )
       return 1
     }
     throw err
@@ -66,7 +68,10 @@ export async function runServe(args: string[]): Promise<number> {
   // Printed once, on its own line: a one-time code, never the token, since a browser keeps every
   // URL it opened. The code is in the fragment, which no server or proxy sees or logs.
   const signInUrl = running.signInUrl()
-  if (signInUrl) console.log(`open ${signInUrl} in a browser to sign in (the link works once, for 10 minutes; after that, paste the token)`)
+  if (signInUrl)
+    console.log(
+      `open ${signInUrl} in a browser to sign in (the link works once, for 10 minutes; after that, paste the token)`,
+    )
 
   let signals = 0
   const onSignal = (signal: "SIGTERM" | "SIGINT" | "SIGHUP") => {

@@ -13,7 +13,9 @@ import { FileRefusal, readRegularFile } from "../regular-file.ts"
 export const GlobalConfigSchema = z
   .object({
     model: z.string().max(128).optional(),
-    workspaces: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), z.object({ url: z.string().url().max(2048) })).optional(),
+    workspaces: z
+      .record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), z.object({ url: z.string().url().max(2048) }))
+      .optional(),
   })
   .catchall(z.unknown())
 export type GlobalConfigData = z.infer<typeof GlobalConfigSchema>

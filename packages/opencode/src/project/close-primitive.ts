@@ -37,7 +37,10 @@ export interface CloseBookkeeping {
   /** Closed without a successor: kept for requests that arrive just after, and announced. */
   disposed(instance: Instance, runs: ActiveRun[]): void
   /** The action is finished with what it closed and the steps that threw. */
-  finish(action: LifecycleAction, result: { instances: InstanceRef[]; runIds: string[]; failed?: CloseFailure[] }): unknown
+  finish(
+    action: LifecycleAction,
+    result: { instances: InstanceRef[]; runIds: string[]; failed?: CloseFailure[] },
+  ): unknown
 }
 
 export class InstanceCloser {
@@ -71,11 +74,14 @@ export class InstanceCloser {
     try {
       await step("abort", () => {
         this.requestAborts(instance, action, true)
-        for (const queued of instance.queued.splice(0)) if (queued !== action) this.requestAborts(instance, queued, false)
+        for (const queued of instance.queued.splice(0))
+          if (queued !== action) this.requestAborts(instance, queued, false)
       })
       await step("settle", async () => {
         let timer: NodeJS.Timeout | undefined
-        const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), this.options.settleTimeoutMs)))
+        const timeout = new Promise<"timeout">(
+          (resolve) => (timer = setTimeout(() => resolve("timeout"), this.options.settleTimeoutMs)),
+        )
         await Promise.race([Promise.allSettled(runs.map((run) => run.settled)), timeout])
         clearTimeout(timer)
       })
@@ -109,7 +115,10 @@ export class InstanceCloser {
    */
   requestAborts(instance: Instance, action: LifecycleAction, primary: boolean): void {
     const ref = { instanceId: instance.instanceId, generation: instance.generation }
-    const runs = !primary && instance.state === "closing" && instance.closingRuns ? instance.closingRuns : [...instance.runs.values()]
+    const runs =
+      !primary && instance.state === "closing" && instance.closingRuns
+        ? instance.closingRuns
+        : [...instance.runs.values()]
     if (primary) {
       for (const run of runs) {
         this.options.journal.append(

@@ -20,7 +20,12 @@ const DEBOUNCE_MS = 40
 /**
  * @example const stop = watchConfigFile(dir, "opencode.json", "none", { onChange: (c) => ... })
  */
-export function watchConfigFile(directory: string, fileName: string, initialDigest: string, events: ConfigWatchEvents): () => void {
+export function watchConfigFile(
+  directory: string,
+  fileName: string,
+  initialDigest: string,
+  events: ConfigWatchEvents,
+): () => void {
   const file = path.join(directory, fileName)
   let known = initialDigest
   let timer: NodeJS.Timeout | undefined

@@ -15,13 +15,7 @@ import path from "node:path"
 export const MAX_DIRECTORY_LENGTH = 4096
 
 export type InvalidDirectoryReason =
-  | "empty"
-  | "malformed_encoding"
-  | "nul_byte"
-  | "too_long"
-  | "relative"
-  | "not_found"
-  | "not_a_directory"
+  "empty" | "malformed_encoding" | "nul_byte" | "too_long" | "relative" | "not_found" | "not_a_directory"
 
 /** A project directory the server refuses; the server answers it as `400 invalid_directory`. */
 export class InvalidDirectoryError extends Error {
@@ -135,7 +129,10 @@ export function caseInsensitiveAt(existing: string): boolean {
   }
   const cached = caseCache.get(stat.dev)
   if (cached !== undefined) return cached
-  const answer = probeBySwappedLookup(existing, stat) ?? probeByTempDir(stat.isDirectory() ? existing : path.dirname(existing)) ?? platformDefault()
+  const answer =
+    probeBySwappedLookup(existing, stat) ??
+    probeByTempDir(stat.isDirectory() ? existing : path.dirname(existing)) ??
+    platformDefault()
   caseCache.set(stat.dev, answer)
   return answer
 }

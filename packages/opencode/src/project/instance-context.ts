@@ -68,10 +68,16 @@ export function contentDigest(bytes: Buffer | string): string {
 }
 
 /** The first context field that differs, as a mismatch reason (docs/protocol.md, "Context-mismatch reasons"). */
-export function mismatchOf(before: InstanceContext, after: InstanceContext): { reason: MismatchReason; before: string; after: string } | undefined {
-  if (before.worktree !== after.worktree) return { reason: "worktree_mismatch", before: before.worktree, after: after.worktree }
-  if (before.projectId !== after.projectId) return { reason: "project_id_mismatch", before: before.projectId, after: after.projectId }
-  if (before.configDigest !== after.configDigest) return { reason: "config_digest_mismatch", before: before.configDigest, after: after.configDigest }
+export function mismatchOf(
+  before: InstanceContext,
+  after: InstanceContext,
+): { reason: MismatchReason; before: string; after: string } | undefined {
+  if (before.worktree !== after.worktree)
+    return { reason: "worktree_mismatch", before: before.worktree, after: after.worktree }
+  if (before.projectId !== after.projectId)
+    return { reason: "project_id_mismatch", before: before.projectId, after: after.projectId }
+  if (before.configDigest !== after.configDigest)
+    return { reason: "config_digest_mismatch", before: before.configDigest, after: after.configDigest }
   return undefined
 }
 

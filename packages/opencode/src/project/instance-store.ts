@@ -65,7 +65,11 @@ const MAX_CLOSED_RUNS = 1024
  */
 export class InstanceLimitError extends ApiError {
   constructor(max: number) {
-    super(503, "too_many_instances", `${max} project directories are open, the most this server keeps (OPENCODE_MAX_INSTANCES); dispose one and try again`)
+    super(
+      503,
+      "too_many_instances",
+      `${max} project directories are open, the most this server keeps (OPENCODE_MAX_INSTANCES); dispose one and try again`,
+    )
   }
 }
 
@@ -102,16 +106,29 @@ export class InstanceStore {
       leave: (instance) => {
         if (this.instances.get(instance.directoryKey) === instance) this.instances.delete(instance.directoryKey)
       },
-      reopen: async (instance) => this.open(instance.directory, instance.directoryKey, await detectContext(instance.directory), instance.generation + 1),
+      reopen: async (instance) =>
+        this.open(
+          instance.directory,
+          instance.directoryKey,
+          await detectContext(instance.directory),
+          instance.generation + 1,
+        ),
       disposed: (instance, runs) => {
         this.rememberClosed(instance, runs)
         this.instanceIds.delete(instance.directoryKey)
-        this.options.bus.publish({ type: "server.instance.disposed", properties: { directory: instance.directory }, directoryKey: instance.directoryKey })
+        this.options.bus.publish({
+          type: "server.instance.disposed",
+          properties: { directory: instance.directory },
+          directoryKey: instance.directoryKey,
+        })
       },
       finish: (action, result) => this.finishAction(action, result),
     }
     const { journal, redactor, onUnsettled, onLate } = options
-    this.closer = new InstanceCloser({ journal, redactor, settleTimeoutMs: this.settleTimeoutMs, onUnsettled, onLate }, books)
+    this.closer = new InstanceCloser(
+      { journal, redactor, settleTimeoutMs: this.settleTimeoutMs, onUnsettled, onLate },
+      books,
+    )
   }
 
   /** How long a close waits for its runs to settle. */
@@ -169,14 +186,16 @@ export class InstanceStore {
     for (let attempt = 0; attempt < 20; attempt++) {
       const current = this.instances.get(directoryKey)
       if (current && current.state !== "open") {
-        if (opts.forRun && !isReopening(current)) throw new InstanceError("instance_closing", "the project instance is closing; try again")
+        if (opts.forRun && !isReopening(current))
+          throw new InstanceError("instance_closing", "the project instance is closing; try again")
         await current.closed
         continue
       }
       if (this.locks.isHeld(directoryKey)) {
         // A route is changing this directory's context; the change it makes is its own to attribute.
         const detected = current ? await detectContext(directory) : undefined
-        if (current && detected && mismatchOf(current.context, detected)) this.echo(current, "context_mismatch", "load_reload")
+        if (current && detected && mismatchOf(current.context, detected))
+          this.echo(current, "context_mismatch", "load_reload")
         // Wait without queueing: an empty turn in the lock would read as a holder to other loads.
         await this.locks.idle(directoryKey)
         continue
@@ -235,7 +254,9 @@ export class InstanceStore {
     const keys = targets.map((instance) => instance.directoryKey)
     const root = this.beginAction("dispose_all", withProvenance(origin), keys, undefined)
     const children = await Promise.all(
-      targets.map((instance) => this.closeDirectory("dispose_directory", instance.directoryKey, root.origin, { parent: root })),
+      targets.map((instance) =>
+        this.closeDirectory("dispose_directory", instance.directoryKey, root.origin, { parent: root }),
+      ),
     )
     return this.finishAction(root, {
       instances: children.flatMap((child) => child.instances),
@@ -255,11 +276,13 @@ export class InstanceStore {
     // and an action that overlaps a close in progress is recorded on those runs as well.
     const requested = this.instances.get(directoryKey)
     const recent = requested ? undefined : this.lastClosed.get(directoryKey)
-    if (recent) for (const run of recent.runs) this.closer.abortRun(run.state, { kind: "lifecycle", action, closing: recent.ref })
+    if (recent)
+      for (const run of recent.runs) this.closer.abortRun(run.state, { kind: "lifecycle", action, closing: recent.ref })
     else if (requested && requested.state === "closing") this.closer.requestAborts(requested, action, false)
     // Queued behind another holder of the lock (a racing reload, a config write): if that holder
     // closes this generation, this action was requested against the same runs and is kept on them.
-    else if (requested && requested.state === "open" && !opts.locked && this.locks.isHeld(directoryKey)) requested.queued.push(action)
+    else if (requested && requested.state === "open" && !opts.locked && this.locks.isHeld(directoryKey))
+      requested.queued.push(action)
     const closed: InstanceRef[] = []
     const runIds: string[] = []
     const body = async () => {
@@ -281,9 +304,13 @@ export class InstanceStore {
 
   private rememberClosed(instance: Instance, runs: ActiveRun[]): void {
     if (runs.length === 0) return
-    this.lastClosed.set(instance.directoryKey, { ref: { instanceId: instance.instanceId, generation: instance.generation }, runs })
+    this.lastClosed.set(instance.directoryKey, {
+      ref: { instanceId: instance.instanceId, generation: instance.generation },
+      runs,
+    })
     // Bounded like the open instances: the oldest memory goes first.
-    if (this.lastClosed.size > (this.options.maxInstances ?? DEFAULT_MAX_INSTANCES)) this.lastClosed.delete(this.lastClosed.keys().next().value!)
+    if (this.lastClosed.size > (this.options.maxInstances ?? DEFAULT_MAX_INSTANCES))
+      this.lastClosed.delete(this.lastClosed.keys().next().value!)
   }
 
   private rememberClosedRun(run: RunState): void {
@@ -299,7 +326,12 @@ export class InstanceStore {
    * (the close's cause stands). A request that reaches a run already finished is added to its
    * written summary. True when a run was found.
    */
-  cancel(sessionId: string, active: RunState | undefined, lastRunId: string | undefined, request: AbortRequest): boolean {
+  cancel(
+    sessionId: string,
+    active: RunState | undefined,
+    lastRunId: string | undefined,
+    request: AbortRequest,
+  ): boolean {
     const closed = this.closedRuns.get(sessionId)
     const run = active ?? (closed && closed.runId === lastRunId ? closed : undefined)
     if (!run) return false
@@ -322,7 +354,17 @@ export class InstanceStore {
       instanceId = newId("ins")
       this.instanceIds.set(directoryKey, instanceId)
     }
-    const instance: Instance = { instanceId, generation, directory, directoryKey, context, state: "open", runs: new Map(), resources: [], queued: [] }
+    const instance: Instance = {
+      instanceId,
+      generation,
+      directory,
+      directoryKey,
+      context,
+      state: "open",
+      runs: new Map(),
+      resources: [],
+      queued: [],
+    }
     this.lastClosed.delete(directoryKey)
     if (this.options.watchConfig !== false) {
       // Its callbacks build their own origins: a later config edit never blames the request that opened the instance.
@@ -353,13 +395,15 @@ export class InstanceStore {
       fileKey: this.options.redactor.digest(`${instance.directoryKey}/${CONFIG_FILE}`),
       change,
     }
-    void this.disposeDirectory(instance.directoryKey, origin).catch((err) => this.watcherCloseFailed(err, "config_watch"))
+    void this.disposeDirectory(instance.directoryKey, origin).catch((err) =>
+      this.watcherCloseFailed(err, "config_watch"),
+    )
   }
 
   private onDirectoryGone(instance: Instance): void {
     if (instance.state !== "open" || this.instances.get(instance.directoryKey) !== instance) return
-    void this.disposeDirectory(instance.directoryKey, { kind: "server_handler", handler: "directory_watch" }).catch((err) =>
-      this.watcherCloseFailed(err, "directory_watch"),
+    void this.disposeDirectory(instance.directoryKey, { kind: "server_handler", handler: "directory_watch" }).catch(
+      (err) => this.watcherCloseFailed(err, "directory_watch"),
     )
   }
 
@@ -379,7 +423,12 @@ export class InstanceStore {
   }
 
   /** Step 1: the action is journalled durably and announced before it takes effect. */
-  beginAction(operation: LifecycleOperation, origin: Origin, directoryKeys: string[], parent: LifecycleAction | undefined): LifecycleAction {
+  beginAction(
+    operation: LifecycleOperation,
+    origin: Origin,
+    directoryKeys: string[],
+    parent: LifecycleAction | undefined,
+  ): LifecycleAction {
     const lifecycleId = newId("lc")
     const action = LifecycleAction.parse({
       lifecycleId,
@@ -396,18 +445,29 @@ export class InstanceStore {
       startedAt: Date.now(),
     })
     this.options.journal.append("lifecycle.started", { lifecycleId }, action)
-    this.options.bus.publish({ type: "lifecycle.action.started", properties: { action }, directoryKey: directoryKeys.length === 1 ? directoryKeys[0] : undefined })
+    this.options.bus.publish({
+      type: "lifecycle.action.started",
+      properties: { action },
+      directoryKey: directoryKeys.length === 1 ? directoryKeys[0] : undefined,
+    })
     return action
   }
 
-  private finishAction(action: LifecycleAction, result: { instances: InstanceRef[]; runIds: string[]; failed?: CloseFailure[] }): LifecycleAction {
+  private finishAction(
+    action: LifecycleAction,
+    result: { instances: InstanceRef[]; runIds: string[]; failed?: CloseFailure[] },
+  ): LifecycleAction {
     if (action.finishedAt !== undefined) return action
     action.instances = result.instances.slice(0, MAX_ACTION_KEYS)
     action.runIds = [...new Set(result.runIds)].slice(0, MAX_ACTION_RUN_IDS)
     if (result.failed?.length) action.failed = result.failed.slice(0, MAX_ACTION_FAILURES)
     action.finishedAt = Date.now()
     // Parsed like every stored spine record: a reader trusts what this build wrote (export.ts).
-    this.options.journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, LifecycleAction.parse(action))
+    this.options.journal.append(
+      "lifecycle.finished",
+      { lifecycleId: action.lifecycleId },
+      LifecycleAction.parse(action),
+    )
     this.options.bus.publish({
       type: "lifecycle.action.finished",
       properties: { action },

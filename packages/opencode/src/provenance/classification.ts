@@ -61,7 +61,11 @@ export function interruptMetaFromReason(reason: unknown): InterruptMeta | undefi
  *
  * @example classifyInterrupt(undefined, true, "provider_error") // "unknown_interrupt"
  */
-export function classifyInterrupt(meta: InterruptMeta | undefined, signalAborted: boolean, outcome: RunOutcome): Classification {
+export function classifyInterrupt(
+  meta: InterruptMeta | undefined,
+  signalAborted: boolean,
+  outcome: RunOutcome,
+): Classification {
   if (!signalAborted) return outcome === "aborted" ? "unknown_interrupt" : outcome
   if (!meta) return "unknown_interrupt"
   switch (meta.kind) {
@@ -90,10 +94,19 @@ export interface StopDecision<E> {
  *
  * @example decideStop(signal.reason, true, "provider_error", fact) // { classification: "local_instance_reload", interrupt }
  */
-export function decideStop<E>(reason: unknown, signalAborted: boolean, outcome: RunOutcome, error?: E): StopDecision<E> {
+export function decideStop<E>(
+  reason: unknown,
+  signalAborted: boolean,
+  outcome: RunOutcome,
+  error?: E,
+): StopDecision<E> {
   const interrupt = signalAborted ? interruptMetaFromReason(reason) : undefined
   const classification = classifyInterrupt(interrupt, signalAborted, outcome)
-  return { classification, ...(interrupt ? { interrupt } : {}), ...(error !== undefined && !signalAborted ? { error } : {}) }
+  return {
+    classification,
+    ...(interrupt ? { interrupt } : {}),
+    ...(error !== undefined && !signalAborted ? { error } : {}),
+  }
 }
 
 /** Classifications that mean the run did not finish on its own (every one but `completed`). */

@@ -76,7 +76,10 @@ export function computeProvenance(origin: AnyOrigin, ctx: ProvenanceContext = {}
 }
 
 /** A config change is ours to attribute when our route says it wrote it, or carries its request. */
-export function configWrittenByRoute(origin: { writtenByRoute?: boolean | undefined; request?: RequestRef | undefined }): boolean {
+export function configWrittenByRoute(origin: {
+  writtenByRoute?: boolean | undefined
+  request?: RequestRef | undefined
+}): boolean {
   return origin.writtenByRoute === true || origin.request !== undefined
 }
 
@@ -101,7 +104,13 @@ export function withProvenance(origin: OriginInput, ctx: ProvenanceContext = {})
   const kind = (origin as { kind?: unknown }).kind
   const schema = typeof kind === "string" ? schemaOfKind[kind as OriginKind] : undefined
   if (!schema) {
-    return { kind: "unknown", provenance: computeProvenance({ kind: "unknown" }, { unknownMissing: ["origin.kind", ...(ctx.unknownMissing ?? DEFAULT_UNKNOWN_MISSING)] }) }
+    return {
+      kind: "unknown",
+      provenance: computeProvenance(
+        { kind: "unknown" },
+        { unknownMissing: ["origin.kind", ...(ctx.unknownMissing ?? DEFAULT_UNKNOWN_MISSING)] },
+      ),
+    }
   }
   const kept: Record<string, unknown> = { kind }
   for (const [field, fieldSchema] of Object.entries(schema.shape)) {

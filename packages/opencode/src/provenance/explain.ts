@@ -27,9 +27,11 @@ const CLASSIFICATION_WORDS: Record<Classification, string> = {
 
 const VERDICT_WORDS: Record<Verdict, string> = {
   diagnosed: "diagnosed: every hop its origin requires is present",
-  partially_diagnosed: "partially diagnosed: the kind of initiator is known, but some of what it requires is missing or was not recorded",
+  partially_diagnosed:
+    "partially diagnosed: the kind of initiator is known, but some of what it requires is missing or was not recorded",
   missing_provenance: "missing provenance: nothing recorded who or what initiated this stop",
-  crash_evidence: "crash evidence: the process ended without finalizing the run; this is not evidence of a lifecycle close",
+  crash_evidence:
+    "crash evidence: the process ended without finalizing the run; this is not evidence of a lifecycle close",
   remote_reported: "remote: the stop came from a remote workspace, whose initiator is known only to the remote",
 }
 
@@ -73,7 +75,11 @@ export function explainText(result: ReadResult): string {
   for (const warning of result.warnings) lines.push(`Warning: ${plain(warning, 2000)}`)
   lines.push("")
   if (result.incidents.length === 0) {
-    lines.push(result.format === "v1-messages" || result.format === "upstream-opencode" ? "The file records no run diagnostics, so it cannot say why any run stopped." : "No interrupted runs or crashes are recorded in this file.")
+    lines.push(
+      result.format === "v1-messages" || result.format === "upstream-opencode"
+        ? "The file records no run diagnostics, so it cannot say why any run stopped."
+        : "No interrupted runs or crashes are recorded in this file.",
+    )
   } else {
     lines.push(`${result.incidents.length} stopped run(s):`)
     result.incidents.forEach((chain, index) => {
@@ -83,12 +89,17 @@ export function explainText(result: ReadResult): string {
   if (result.stoppedMessages.length > 0) {
     lines.push("")
     for (const message of result.stoppedMessages.slice(0, 10)) {
-      lines.push(`Message ${message.messageId ? plain(message.messageId, 64) : "(no id)"} ended with ${plain(message.error, 64)}.`)
+      lines.push(
+        `Message ${message.messageId ? plain(message.messageId, 64) : "(no id)"} ended with ${plain(message.error, 64)}.`,
+      )
     }
   }
   if (result.notRecorded.length > 0) {
     const facts = unique(result.notRecorded.map((name) => FACT_WORDS[name] ?? plain(name, 64)))
-    lines.push("", `This file's writer could not record: ${facts.join(", ")}. Those facts are labelled not recorded, not missing.`)
+    lines.push(
+      "",
+      `This file's writer could not record: ${facts.join(", ")}. Those facts are labelled not recorded, not missing.`,
+    )
   }
   // Every line once more, whatever it interpolated: nothing from the file reaches a terminal raw.
   return lines.map(visibleControls).join("\n")
@@ -99,12 +110,16 @@ function header(result: ReadSuccess): string {
   const format = newer
     ? `opencode session export, version ${result.version} (newer than this reader's version ${SUPPORTED_EXPORT_VERSION}; read best effort)`
     : FORMAT_WORDS[result.format]
-  const writer = result.writer ? `, written by ${plain(result.writer.name, 64)} ${plain(result.writer.version, 64)}` : ""
+  const writer = result.writer
+    ? `, written by ${plain(result.writer.name, 64)} ${plain(result.writer.version, 64)}`
+    : ""
   return `${format.charAt(0).toUpperCase()}${format.slice(1)}${writer}.`
 }
 
 function incidentLines(chain: IncidentChain, n: number): string[] {
-  const lines = [`${n}. Run ${chain.runId} in session ${chain.sessionId} was ${CLASSIFICATION_WORDS[chain.classification]} [${chain.classification}].`]
+  const lines = [
+    `${n}. Run ${chain.runId} in session ${chain.sessionId} was ${CLASSIFICATION_WORDS[chain.classification]} [${chain.classification}].`,
+  ]
   const indent = (text: string) => lines.push(`   ${text}`)
   indent(`Verdict: ${VERDICT_WORDS[chain.verdict]}.`)
   const operation = operationWords(chain)
@@ -116,9 +131,16 @@ function incidentLines(chain: IncidentChain, n: number): string[] {
       ? "Initiated by: nothing; the server process ended without finalizing the run."
       : `Initiated by: ${originWords(chain)}${answeredWords(chain.requestRecord)}.`,
   )
-  indent(`Hops: ${chain.links.map((link) => `${link.hop.replace("_", " ")} ${link.status.replaceAll("_", " ")}${link.source === "client_reported" && link.status === "present" ? " (client-reported)" : ""}`).join(", ")}.`)
-  indent(chain.missing.length > 0 ? `Missing: ${chain.missing.map((name) => plain(name, 64)).join(", ")}.` : "Missing: nothing.")
-  if (chain.notRecorded && chain.notRecorded.length > 0) indent(`Not recorded by the file's writer: ${chain.notRecorded.map((name) => plain(name, 64)).join(", ")}.`)
+  indent(
+    `Hops: ${chain.links.map((link) => `${link.hop.replace("_", " ")} ${link.status.replaceAll("_", " ")}${link.source === "client_reported" && link.status === "present" ? " (client-reported)" : ""}`).join(", ")}.`,
+  )
+  indent(
+    chain.missing.length > 0
+      ? `Missing: ${chain.missing.map((name) => plain(name, 64)).join(", ")}.`
+      : "Missing: nothing.",
+  )
+  if (chain.notRecorded && chain.notRecorded.length > 0)
+    indent(`Not recorded by the file's writer: ${chain.notRecorded.map((name) => plain(name, 64)).join(", ")}.`)
   if (chain.alsoRequestedBy.length > 0) {
     const others = chain.alsoRequestedBy.slice(0, 10).map((other) => {
       const what = other.operation ?? other.kind
@@ -126,7 +148,8 @@ function incidentLines(chain: IncidentChain, n: number): string[] {
     })
     indent(`Also requested by: ${others.join("; ")}.`)
   }
-  if (chain.possibleCause) indent(`Possible cause, not confirmed: ${chain.possibleCause.operation} ${chain.possibleCause.lifecycleId}.`)
+  if (chain.possibleCause)
+    indent(`Possible cause, not confirmed: ${chain.possibleCause.operation} ${chain.possibleCause.lifecycleId}.`)
   if (chain.error) {
     const status = chain.error.status ? `, status ${chain.error.status}` : ""
     // Codes and status only: the reader keeps no writer's excerpt (foreign-text.ts).
@@ -136,7 +159,9 @@ function incidentLines(chain: IncidentChain, n: number): string[] {
   if (chain.resendOf) indent(`Resend of: run ${chain.resendOf}.`)
   if (chain.resentAs) {
     const ended = chain.resentAs.classification
-    indent(`Resent as: run ${chain.resentAs.runId}, which ${ended ? `${ended === "completed" ? "" : "was "}${CLASSIFICATION_WORDS[ended]}` : "had not finished when this file was written"}.`)
+    indent(
+      `Resent as: run ${chain.resentAs.runId}, which ${ended ? `${ended === "completed" ? "" : "was "}${CLASSIFICATION_WORDS[ended]}` : "had not finished when this file was written"}.`,
+    )
   }
   return lines
 }
@@ -149,7 +174,8 @@ function operationWords(chain: IncidentChain): string | undefined {
     const root = chain.rootOperation && chain.rootOperation !== chain.operation ? ` (root: ${chain.rootOperation})` : ""
     return `Operation: ${chain.operation}${chain.lifecycleId ? ` ${chain.lifecycleId}` : ""}${root}.`
   }
-  if (chain.rootOperation) return `Operation: a ${chain.rootOperation} (root operation; the direct one was not recorded).`
+  if (chain.rootOperation)
+    return `Operation: a ${chain.rootOperation} (root operation; the direct one was not recorded).`
   return undefined
 }
 
@@ -179,7 +205,8 @@ export function shutdownWords(signal: ShutdownSignal | undefined): string | unde
 
 /** The origin in words, e.g. "POST /instance/reload from the app, action instance.reload (act_1)". */
 export function originWords(chain: Pick<IncidentChain, "origin">): string {
-  if (chain.origin.kind === "not_recorded_by_writer") return "not recorded (the file's writer could not record who initiated a close)"
+  if (chain.origin.kind === "not_recorded_by_writer")
+    return "not recorded (the file's writer could not record who initiated a close)"
   const parsed = OriginSchema.safeParse(chain.origin)
   if (!parsed.success) return `an origin this reader does not understand (${plain(chain.origin.kind, 32)})`
   const origin: Origin = parsed.data
@@ -187,17 +214,25 @@ export function originWords(chain: Pick<IncidentChain, "origin">): string {
     case "api_route":
       return origin.request ? requestWords(origin.request, true) : "an API route whose request was not recorded"
     case "server_handler":
-      return origin.handler ? `the server's own ${origin.handler} handler` : "a server handler whose name was not recorded"
+      return origin.handler
+        ? `the server's own ${origin.handler} handler`
+        : "a server handler whose name was not recorded"
     case "config_invalidation": {
       const scope = origin.scope ? `${origin.scope} ` : ""
       const change = origin.change ? `${origin.change}` : "change of unrecorded kind"
       const file = origin.fileKey ? `, file ${origin.fileKey}` : ""
-      const writer = origin.request ? `, written by ${requestWords(origin.request, false)}` : origin.writtenByRoute ? ", written by a route whose request was not recorded" : ", an edit made outside the server"
+      const writer = origin.request
+        ? `, written by ${requestWords(origin.request, false)}`
+        : origin.writtenByRoute
+          ? ", written by a route whose request was not recorded"
+          : ", an edit made outside the server"
       return `a ${scope}config file ${change}${file}${writer}`
     }
     case "context_mismatch": {
       const reason = origin.reason ?? "unrecorded reason"
-      const during = origin.detectedDuring ? `, detected while loading the instance for ${requestWords(origin.detectedDuring, false)} (the occasion, not the initiator)` : ""
+      const during = origin.detectedDuring
+        ? `, detected while loading the instance for ${requestWords(origin.detectedDuring, false)} (the occasion, not the initiator)`
+        : ""
       return `the instance's context changed (${reason})${during}`
     }
     case "shutdown":
@@ -216,11 +251,15 @@ function answeredWords(record: IncidentChain["requestRecord"]): string {
 
 function retryWords(retry: IncidentChain["retry"]): string {
   const kinds = retry.basis.filter((basis) => basis.startsWith("kind:")).map((basis) => basis.slice(5))
-  if (retry.safe === false) return `not safe, a tool with side effects had started${kinds.length > 0 ? ` (${kinds.join(", ")})` : ""}`
+  if (retry.safe === false)
+    return `not safe, a tool with side effects had started${kinds.length > 0 ? ` (${kinds.join(", ")})` : ""}`
   if (retry.safe === true) {
-    const seen = retry.basis.includes("visible_output_seen") ? "; the user had already seen partial output, which a retry repeats" : ""
+    const seen = retry.basis.includes("visible_output_seen")
+      ? "; the user had already seen partial output, which a retry repeats"
+      : ""
     return `safe, no tool with side effects had started${seen}`
   }
-  if (retry.basis.includes("tool_kind_not_recorded")) return "unknown, a tool had started but its side-effect kind was not recorded"
+  if (retry.basis.includes("tool_kind_not_recorded"))
+    return "unknown, a tool had started but its side-effect kind was not recorded"
   return "unknown, the tool side-effect facts were not recorded"
 }

@@ -11,13 +11,20 @@ import { ClientAction, CrashEvidence, IncidentChain, LifecycleAction, RequestCon
 import { MessageInfo, TextPart, ToolPart } from "./wire.ts"
 
 /** A directory as it leaves the machine: a salted digest and the path's depth. */
-export const DirectoryDigest = z.object({ digest: z.string().regex(/^[a-f0-9]{8,64}$/), depth: z.number().int().nonnegative() })
+export const DirectoryDigest = z.object({
+  digest: z.string().regex(/^[a-f0-9]{8,64}$/),
+  depth: z.number().int().nonnegative(),
+})
 
 /** opencode's message, as the server answers it (`./wire.ts`). */
 export const ExportMessageInfo = MessageInfo
 export const ExportTextPart = TextPart
 /** A text part of the diagnostics-only form: its length, never its text. */
-export const ExportTextLengthPart = z.object({ id: z.string(), type: z.literal("text"), length: z.number().int().nonnegative() })
+export const ExportTextLengthPart = z.object({
+  id: z.string(),
+  type: z.literal("text"),
+  length: z.number().int().nonnegative(),
+})
 export const ExportToolPart = ToolPart
 
 export const ExportMessage = z.object({
@@ -25,7 +32,10 @@ export const ExportMessage = z.object({
   parts: z.array(z.union([ExportTextPart, ExportTextLengthPart, ExportToolPart])),
 })
 
-export const TruncationCount = z.object({ kept: z.number().int().nonnegative(), dropped: z.number().int().nonnegative() })
+export const TruncationCount = z.object({
+  kept: z.number().int().nonnegative(),
+  dropped: z.number().int().nonnegative(),
+})
 
 export const SessionExportDocument = z
   .object({
@@ -54,14 +64,19 @@ export const SessionExportDocument = z
        * which faults, and how many journal records could not be written.
        */
       degraded: z
-        .object({ faults: z.array(z.string().max(64)).max(16), lostRecords: z.number().int().nonnegative(), backlog: z.number().int().nonnegative() })
+        .object({
+          faults: z.array(z.string().max(64)).max(16),
+          lostRecords: z.number().int().nonnegative(),
+          backlog: z.number().int().nonnegative(),
+        })
         .optional(),
     }),
     incidents: z.array(IncidentChain),
   })
   .meta({
     title: "opencode session export, version 2",
-    description: "A session, its messages, the diagnostic records linked to its runs, and the incident chains derived from them.",
+    description:
+      "A session, its messages, the diagnostic records linked to its runs, and the incident chains derived from them.",
   })
 export type SessionExportDocument = z.infer<typeof SessionExportDocument>
 
@@ -71,7 +86,11 @@ export const SESSION_EXPORT_SCHEMA_ID = "urn:opencode-provenance:session-export:
 export function sessionExportJsonSchema(): Record<string, unknown> {
   // `output`: the shape the writer emits (defaults filled in, no undeclared fields). A reader of
   // files from other writers uses `readExport`, which is lenient where this schema is exact.
-  const schema = z.toJSONSchema(SessionExportDocument, { target: "draft-2020-12", io: "output", unrepresentable: "throw" }) as Record<string, unknown>
+  const schema = z.toJSONSchema(SessionExportDocument, {
+    target: "draft-2020-12",
+    io: "output",
+    unrepresentable: "throw",
+  }) as Record<string, unknown>
   const { $schema, ...rest } = schema
   return { $schema, $id: SESSION_EXPORT_SCHEMA_ID, ...rest }
 }

@@ -69,7 +69,11 @@ function read(input: unknown): ReadResult {
       // A mark an editor put in front (line ends, CRLF included, are JSON whitespace already).
       doc = JSON.parse(stripByteOrderMark(input))
     } catch (error) {
-      return fail(error instanceof SyntaxError ? "The file is not valid JSON." : "The file is too large or too deeply nested to parse.")
+      return fail(
+        error instanceof SyntaxError
+          ? "The file is not valid JSON."
+          : "The file is too large or too deeply nested to parse.",
+      )
     }
   }
   if (Array.isArray(doc)) return fail("The file is a JSON list, not a session export (an export is one JSON object).")
@@ -81,25 +85,39 @@ function read(input: unknown): ReadResult {
   if (schema !== undefined && schema !== EXPORT_SCHEMA) {
     // Named only when the file's schema is a name: an error never echoes free text from the input.
     const named = codeToken(schema)
-    return fail(named ? `The file is a "${named}" document, not an opencode session export.` : "The file's schema field is not an opencode session export.")
+    return fail(
+      named
+        ? `The file is a "${named}" document, not an opencode session export.`
+        : "The file's schema field is not an opencode session export.",
+    )
   }
 
   const version = doc.version
   if (version === undefined) {
     if (isObject(doc.info) && Array.isArray(doc.messages)) return readUpstream(doc)
     if (schema === EXPORT_SCHEMA) return fail("The file names the session-export schema but has no version.")
-    if (Array.isArray(doc.messages)) return readVersion1(doc, ["The file has no version field; it was read as version 1."])
+    if (Array.isArray(doc.messages))
+      return readVersion1(doc, ["The file has no version field; it was read as version 1."])
     return fail("The file is not an opencode session export: it has no schema, version, session or messages.")
   }
   if (typeof version !== "number" || !Number.isInteger(version) || version < 1) {
-    const shown = typeof version === "string" ? (codeToken(version) !== undefined && version.length <= 32 ? `"${version}"` : "a string") : typeof version
-    return fail(`The file's version (${shown}) is not a session export version, so it is probably another kind of document.`)
+    const shown =
+      typeof version === "string"
+        ? codeToken(version) !== undefined && version.length <= 32
+          ? `"${version}"`
+          : "a string"
+        : typeof version
+    return fail(
+      `The file's version (${shown}) is not a session export version, so it is probably another kind of document.`,
+    )
   }
   if (version === 1) return readVersion1(doc, [])
   if (version === SUPPORTED_EXPORT_VERSION) return readVersion2(doc, version, [])
   const understood = ["session", "messages", "diagnostics", "incidents"].some((field) => doc[field] !== undefined)
   if (!understood) {
-    return fail(`The file is version ${version}, newer than this reader supports (${SUPPORTED_EXPORT_VERSION}), and has none of the fields it understands.`)
+    return fail(
+      `The file is version ${version}, newer than this reader supports (${SUPPORTED_EXPORT_VERSION}), and has none of the fields it understands.`,
+    )
   }
   return readVersion2(doc, version, [])
 }

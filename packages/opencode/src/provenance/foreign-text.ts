@@ -65,7 +65,9 @@ export function codeToken(value: unknown): string | undefined {
 
 /** A lowercase dotted name (`origin.request`, `kind:write`, `settle_timeout`), else undefined. */
 export function nameToken(value: unknown, max = 64): string | undefined {
-  return typeof value === "string" && value.length <= max && NAME.test(value) && !credentialLike(value) ? value : undefined
+  return typeof value === "string" && value.length <= max && NAME.test(value) && !credentialLike(value)
+    ? value
+    : undefined
 }
 
 /** A dotted field path a file used (`diagnostics.runs[].newField`), else undefined: a key can be free text too. */
@@ -75,7 +77,8 @@ export function fieldPathToken(value: string): string | undefined {
 
 /** Another writer's error: its code, class and HTTP status; never its excerpt. */
 export function foreignError(error: ErrorFact): ErrorFact {
-  const status = Number.isInteger(error.status) && error.status! >= 100 && error.status! <= 599 ? { status: error.status! } : {}
+  const status =
+    Number.isInteger(error.status) && error.status! >= 100 && error.status! <= 599 ? { status: error.status! } : {}
   return { code: codeToken(error.code) ?? "unknown", class: codeToken(error.class) ?? "unknown", ...status }
 }
 
@@ -102,7 +105,12 @@ export function foreignOrigin(origin: Origin): Origin {
     case "server_handler":
       return without("handler", nameToken(origin.handler) !== undefined)
     case "forwarded_remote":
-      return without("workspaceId", origin.workspaceId !== undefined && WORKSPACE_ID.test(origin.workspaceId) && !credentialLike(origin.workspaceId))
+      return without(
+        "workspaceId",
+        origin.workspaceId !== undefined &&
+          WORKSPACE_ID.test(origin.workspaceId) &&
+          !credentialLike(origin.workspaceId),
+      )
     case "unknown":
       return without("closeSite", nameToken(origin.closeSite) !== undefined)
     case "shutdown":
@@ -122,7 +130,9 @@ export function foreignChain(chain: IncidentChain, parsedOrigin: Origin | undefi
   const kept: IncidentChain = {
     ...rest,
     origin: parsedOrigin ? foreignOrigin(parsedOrigin) : { kind: nameToken(chain.origin.kind, 32) ?? "unknown" },
-    links: chain.links.map(({ ref, ...link }) => (ref !== undefined && (SPINE_ID.test(ref) || JOURNAL_REF.test(ref)) ? { ...link, ref } : link)),
+    links: chain.links.map(({ ref, ...link }) =>
+      ref !== undefined && (SPINE_ID.test(ref) || JOURNAL_REF.test(ref)) ? { ...link, ref } : link,
+    ),
     missing: names(chain.missing),
     alsoRequestedBy: chain.alsoRequestedBy.map(({ originKind, ...also }) => {
       const kind = nameToken(originKind, 32)
@@ -133,6 +143,7 @@ export function foreignChain(chain: IncidentChain, parsedOrigin: Origin | undefi
   if (chain.notRecorded) kept.notRecorded = names(chain.notRecorded)
   if (error) kept.error = foreignError(error)
   const pages: readonly string[] = PAGE_TEMPLATES
-  if (rendererAction && (pages.includes(rendererAction.page) || rendererAction.page === UNKNOWN_PAGE)) kept.rendererAction = rendererAction
+  if (rendererAction && (pages.includes(rendererAction.page) || rendererAction.page === UNKNOWN_PAGE))
+    kept.rendererAction = rendererAction
   return kept
 }

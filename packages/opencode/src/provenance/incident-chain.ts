@@ -13,7 +13,14 @@
  *   unless the journal holds an `abort_requested` for the run.
  */
 import { classificationForOperation, rootOperationForClassification } from "./classification.ts"
-import { computeProvenance, type HopPlan, hopPlan, type HopRequirement, originRequest, type StopCause } from "./completeness.ts"
+import {
+  computeProvenance,
+  type HopPlan,
+  hopPlan,
+  type HopRequirement,
+  originRequest,
+  type StopCause,
+} from "./completeness.ts"
 import { latestResends } from "./resend-links.ts"
 import { deriveRetry } from "./retry.ts"
 import {
@@ -61,7 +68,9 @@ const HOP_MISSING_NAME: Record<Hop, string> = {
   run_summary: "run_summary",
 }
 /** The hop-level names: the missing names above that are not a field of the origin. */
-const HOP_LEVEL_NAMES: ReadonlySet<string> = new Set(Object.values(HOP_MISSING_NAME).filter((name) => !name.includes(".")))
+const HOP_LEVEL_NAMES: ReadonlySet<string> = new Set(
+  Object.values(HOP_MISSING_NAME).filter((name) => !name.includes(".")),
+)
 /** In the spine's order (renderer first). */
 const HOPS: readonly Hop[] = Hop.options
 const MAX_PATH = 16
@@ -69,7 +78,9 @@ const ORIGIN_KINDS: ReadonlySet<string> = new Set(Origin.options.map((option) =>
 
 /** The chain field name for a name `computeProvenance` reports. */
 export function missingFieldName(provenanceName: string): string {
-  return HOP_LEVEL_NAMES.has(provenanceName) || provenanceName.includes(".") ? provenanceName : `origin.${provenanceName}`
+  return HOP_LEVEL_NAMES.has(provenanceName) || provenanceName.includes(".")
+    ? provenanceName
+    : `origin.${provenanceName}`
 }
 
 /** What kind of stop a classification is, which decides the lifecycle and interrupt hops. */
@@ -95,7 +106,12 @@ export function stopCauseForClassification(classification: Classification): Stop
  * The verdict from an origin and its links: the one rule the derivation and the reader's
  * re-check share.
  */
-export function verdictFor(args: { originKind: string; provenanceComplete: boolean; links: readonly IncidentLink[]; crash: boolean }): Verdict {
+export function verdictFor(args: {
+  originKind: string
+  provenanceComplete: boolean
+  links: readonly IncidentLink[]
+  crash: boolean
+}): Verdict {
   if (args.crash) return "crash_evidence"
   if (args.originKind === "unknown") return "missing_provenance"
   if (args.originKind === "forwarded_remote") return "remote_reported"
@@ -119,17 +135,34 @@ export function recheckChain(chain: IncidentChain): IncidentChain {
   if (parsed.success) {
     const plan = hopPlan(parsed.data, stopCauseForClassification(chain.classification))
     const byHop = new Map(chain.links.map((link) => [link.hop, link]))
-    links = HOPS.map((hop) => byHop.get(hop) ?? { hop, status: plan[hop] === "not_applicable" ? "not_applicable" : "missing" })
-    links = links.map((link) => (plan[link.hop] === "required" && link.status === "not_applicable" ? { ...link, status: "missing" as const } : link))
+    links = HOPS.map(
+      (hop) => byHop.get(hop) ?? { hop, status: plan[hop] === "not_applicable" ? "not_applicable" : "missing" },
+    )
+    links = links.map((link) =>
+      plan[link.hop] === "required" && link.status === "not_applicable"
+        ? { ...link, status: "missing" as const }
+        : link,
+    )
   }
   const originMissing = originKind === "unknown" ? provenance.missing : provenance.missing.map(missingFieldName)
-  const missing = unique([...chain.missing, ...originMissing, ...gapNames(links, chain.notRecorded !== undefined && chain.notRecorded.length > 0)])
-  return { ...chain, links, missing, verdict: verdictFor({ originKind, provenanceComplete: provenance.complete, links, crash }) }
+  const missing = unique([
+    ...chain.missing,
+    ...originMissing,
+    ...gapNames(links, chain.notRecorded !== undefined && chain.notRecorded.length > 0),
+  ])
+  return {
+    ...chain,
+    links,
+    missing,
+    verdict: verdictFor({ originKind, provenanceComplete: provenance.complete, links, crash }),
+  }
 }
 
 function gapNames(links: readonly IncidentLink[], legacy: boolean): string[] {
   if (legacy) return []
-  return links.filter((link) => link.status === "missing" && link.hop !== "renderer" && link.hop !== "request").map((link) => HOP_MISSING_NAME[link.hop])
+  return links
+    .filter((link) => link.status === "missing" && link.hop !== "renderer" && link.hop !== "request")
+    .map((link) => HOP_MISSING_NAME[link.hop])
 }
 
 /** The records of one export, indexed once so every join is a map lookup. */
@@ -152,8 +185,10 @@ class RecordIndex {
         else this.closedBy.set(runId, [action])
       }
     }
-    for (const request of input.requests) if (!this.requests.has(request.requestId)) this.requests.set(request.requestId, request)
-    for (const action of input.renderer) if (!this.renderer.has(action.actionId)) this.renderer.set(action.actionId, action)
+    for (const request of input.requests)
+      if (!this.requests.has(request.requestId)) this.requests.set(request.requestId, request)
+    for (const action of input.renderer)
+      if (!this.renderer.has(action.actionId)) this.renderer.set(action.actionId, action)
   }
 
   /** The recorded actions from the farthest known ancestor down to this one (empty when it is not recorded). */
@@ -192,16 +227,31 @@ interface Attribution {
   interrupt: { present: boolean; ref?: string }
 }
 
-function lifecycleAttribution(index: RecordIndex, lifecycleId: string, embedded: EmbeddedLifecycle | undefined): Attribution {
+function lifecycleAttribution(
+  index: RecordIndex,
+  lifecycleId: string,
+  embedded: EmbeddedLifecycle | undefined,
+): Attribution {
   // With the action recorded, the embedded copy is only a fallback: the result is shared per action.
   const cached = index.attributions.get(lifecycleId)
-  if (cached) return { origin: cached.origin, lifecycle: cached.lifecycle, cause: "lifecycle", interrupt: { present: embedded !== undefined } }
+  if (cached)
+    return {
+      origin: cached.origin,
+      lifecycle: cached.lifecycle,
+      cause: "lifecycle",
+      interrupt: { present: embedded !== undefined },
+    }
   const attribution = attributeLifecycle(index, lifecycleId, embedded)
-  if (index.lifecycle.has(lifecycleId)) index.attributions.set(lifecycleId, { origin: attribution.origin, lifecycle: attribution.lifecycle })
+  if (index.lifecycle.has(lifecycleId))
+    index.attributions.set(lifecycleId, { origin: attribution.origin, lifecycle: attribution.lifecycle })
   return attribution
 }
 
-function attributeLifecycle(index: RecordIndex, lifecycleId: string, embedded: EmbeddedLifecycle | undefined): Attribution {
+function attributeLifecycle(
+  index: RecordIndex,
+  lifecycleId: string,
+  embedded: EmbeddedLifecycle | undefined,
+): Attribution {
   const path = index.pathTo(lifecycleId)
   const record = path.at(-1)
   // The root action's origin is the initiator: a dispose_directory child only carries it out.
@@ -247,16 +297,28 @@ function attributeSummary(index: RecordIndex, run: RunSummary, legacy: boolean):
         if (meta.lifecycle) return lifecycleAttribution(index, meta.lifecycle.lifecycleId, meta.lifecycle)
         break
       case "user_cancel": {
-        const base = meta.request ? { kind: "api_route" as const, request: meta.request } : { kind: "api_route" as const }
-        return { origin: { ...base, provenance: computeProvenance(base) }, cause: "user_cancel", interrupt: { present: true } }
+        const base = meta.request
+          ? { kind: "api_route" as const, request: meta.request }
+          : { kind: "api_route" as const }
+        return {
+          origin: { ...base, provenance: computeProvenance(base) },
+          cause: "user_cancel",
+          interrupt: { present: true },
+        }
       }
       case "watchdog":
         return { origin: handlerOrigin("watchdog"), cause: "watchdog", interrupt: { present: true } }
       case "remote": {
         // This server stopped following the run (its shutdown): the local cause is the origin, the remote's part stays remote.
         if (meta.localStop) return { origin: reprove(meta.localStop), cause: "remote", interrupt: { present: true } }
-        const base = meta.workspaceId ? { kind: "forwarded_remote" as const, workspaceId: meta.workspaceId } : { kind: "forwarded_remote" as const }
-        return { origin: { ...base, provenance: computeProvenance(base) }, cause: "remote", interrupt: { present: true } }
+        const base = meta.workspaceId
+          ? { kind: "forwarded_remote" as const, workspaceId: meta.workspaceId }
+          : { kind: "forwarded_remote" as const }
+        return {
+          origin: { ...base, provenance: computeProvenance(base) },
+          cause: "remote",
+          interrupt: { present: true },
+        }
       }
     }
   }
@@ -270,15 +332,27 @@ function attributeSummary(index: RecordIndex, run: RunSummary, legacy: boolean):
     case "watchdog_timeout":
       return { origin: handlerOrigin("watchdog"), cause: "watchdog", interrupt }
     case "user_cancelled":
-      return { origin: { kind: "api_route", provenance: computeProvenance({ kind: "api_route" }) }, cause: "user_cancel", interrupt }
+      return {
+        origin: { kind: "api_route", provenance: computeProvenance({ kind: "api_route" }) },
+        cause: "user_cancel",
+        interrupt,
+      }
     case "remote_interrupted":
-      return { origin: { kind: "forwarded_remote", provenance: computeProvenance({ kind: "forwarded_remote" }) }, cause: "remote", interrupt }
+      return {
+        origin: { kind: "forwarded_remote", provenance: computeProvenance({ kind: "forwarded_remote" }) },
+        cause: "remote",
+        interrupt,
+      }
     case "unknown_interrupt":
       return { origin: unknownOrigin(run.missing, run.closeSite), cause: "lifecycle", interrupt }
     default:
       // A lifecycle classification with no lifecycle action: an old writer could not record one;
       // a current writer should have, and did not.
-      return { origin: legacy ? NOT_RECORDED_ORIGIN : unknownOrigin(["lifecycle_action"], run.closeSite), cause: "lifecycle", interrupt }
+      return {
+        origin: legacy ? NOT_RECORDED_ORIGIN : unknownOrigin(["lifecycle_action"], run.closeSite),
+        cause: "lifecycle",
+        interrupt,
+      }
   }
 }
 
@@ -303,7 +377,13 @@ function buildChain(index: RecordIndex, parts: ChainParts): IncidentChain {
   const realOrigin = origin.kind === NOT_RECORDED_ORIGIN.kind ? undefined : (origin as Origin)
   const plan: HopPlan = realOrigin
     ? hopPlan(realOrigin, attribution.cause)
-    : { renderer: "required", request: "required", lifecycle: "required", interrupt: "required", run_summary: "required" }
+    : {
+        renderer: "required",
+        request: "required",
+        lifecycle: "required",
+        interrupt: "required",
+        run_summary: "required",
+      }
   const request = realOrigin ? originRequest(realOrigin) : undefined
   const absent: HopStatus = legacy ? "not_recorded_by_writer" : "missing"
 
@@ -312,14 +392,18 @@ function buildChain(index: RecordIndex, parts: ChainParts): IncidentChain {
   const presentLink = (hop: Hop): IncidentLink | undefined => {
     switch (hop) {
       case "renderer":
-        return request?.actionId ? { hop, status: "present", ref: request.actionId, source: "client_reported" } : undefined
+        return request?.actionId
+          ? { hop, status: "present", ref: request.actionId, source: "client_reported" }
+          : undefined
       case "request":
         return request ? { hop, status: "present", ref: request.requestId, source: "server" } : undefined
       case "lifecycle":
         return lifecycleRef ? { hop, status: "present", ref: lifecycleRef, source: "server" } : undefined
       case "interrupt":
         if (!attribution.interrupt.present) return undefined
-        return interruptRef ? { hop, status: "present", ref: interruptRef, source: "server" } : { hop, status: "present", source: "server" }
+        return interruptRef
+          ? { hop, status: "present", ref: interruptRef, source: "server" }
+          : { hop, status: "present", source: "server" }
       case "run_summary":
         return parts.runSummaryPresent ? { hop, status: "present", ref: parts.runId, source: "server" } : undefined
     }
@@ -344,7 +428,8 @@ function buildChain(index: RecordIndex, parts: ChainParts): IncidentChain {
   let notRecorded: string[] | undefined
   if (legacy) {
     notRecorded = []
-    for (const name of [...(realOrigin ? [] : ["origin"]), ...gaps, ...absentHops]) if (!missing.includes(name)) addOnce(notRecorded, name)
+    for (const name of [...(realOrigin ? [] : ["origin"]), ...gaps, ...absentHops])
+      if (!missing.includes(name)) addOnce(notRecorded, name)
   }
 
   const lifecycle = attribution.lifecycle
@@ -359,7 +444,12 @@ function buildChain(index: RecordIndex, parts: ChainParts): IncidentChain {
     runId: parts.runId,
     sessionId: parts.sessionId,
     classification: parts.classification,
-    verdict: verdictFor({ originKind: origin.kind, provenanceComplete: provenance.complete, links, crash: parts.crash }),
+    verdict: verdictFor({
+      originKind: origin.kind,
+      provenanceComplete: provenance.complete,
+      links,
+      crash: parts.crash,
+    }),
     origin,
     links,
     missing,
@@ -377,26 +467,45 @@ function buildChain(index: RecordIndex, parts: ChainParts): IncidentChain {
   }
   if (parts.run?.interrupt?.phase) chain.phase = parts.run.interrupt.phase
   if (parts.possibleCause) chain.possibleCause = parts.possibleCause
-  if (rendererAction) chain.rendererAction = { actionId: rendererAction.actionId, name: rendererAction.name, page: rendererAction.page }
+  if (rendererAction)
+    chain.rendererAction = { actionId: rendererAction.actionId, name: rendererAction.name, page: rendererAction.page }
   if (requestRecord) {
     const { requestId, seq, time, status, durationMs } = requestRecord
-    chain.requestRecord = { requestId, seq, time, ...(status !== undefined ? { status } : {}), ...(durationMs !== undefined ? { durationMs } : {}) }
+    chain.requestRecord = {
+      requestId,
+      seq,
+      time,
+      ...(status !== undefined ? { status } : {}),
+      ...(durationMs !== undefined ? { durationMs } : {}),
+    }
   }
   if (notRecorded && notRecorded.length > 0) chain.notRecorded = notRecorded
   if (parts.run?.error) chain.error = parts.run.error
   return chain
 }
 
-function linkFor(hop: Hop, requirement: HopRequirement, presentLink: (hop: Hop) => IncidentLink | undefined, absent: HopStatus): IncidentLink {
+function linkFor(
+  hop: Hop,
+  requirement: HopRequirement,
+  presentLink: (hop: Hop) => IncidentLink | undefined,
+  absent: HopStatus,
+): IncidentLink {
   if (requirement === "not_applicable") return { hop, status: "not_applicable" }
   if (requirement === "remote_reported") return { hop, status: "remote_reported", source: "remote_reported" }
   return presentLink(hop) ?? { hop, status: absent }
 }
 
 /** An unattributed run's possible cause: the one recorded action that lists it, on its own generation. */
-function possibleCauseFor(index: RecordIndex, runId: string, instance: RunSummary["instance"]): IncidentChain["possibleCause"] {
+function possibleCauseFor(
+  index: RecordIndex,
+  runId: string,
+  instance: RunSummary["instance"],
+): IncidentChain["possibleCause"] {
   const candidates = (index.closedBy.get(runId) ?? []).filter(
-    (action) => !instance || action.instances.length === 0 || action.instances.some((ref) => ref.instanceId === instance.instanceId && ref.generation === instance.generation),
+    (action) =>
+      !instance ||
+      action.instances.length === 0 ||
+      action.instances.some((ref) => ref.instanceId === instance.instanceId && ref.generation === instance.generation),
   )
   const only = candidates.length === 1 ? candidates[0] : undefined
   return only ? { lifecycleId: only.lifecycleId, operation: only.operation } : undefined
@@ -408,7 +517,14 @@ function summaryChain(index: RecordIndex, run: RunSummary, legacy: boolean): Inc
       runId: run.runId,
       sessionId: run.sessionId,
       classification: run.classification,
-      attribution: { origin: unknownOrigin(run.missing.length > 0 ? run.missing : ["interrupt_meta"], run.closeSite ?? "process_exit_without_finalizer"), cause: "crash", interrupt: { present: false } },
+      attribution: {
+        origin: unknownOrigin(
+          run.missing.length > 0 ? run.missing : ["interrupt_meta"],
+          run.closeSite ?? "process_exit_without_finalizer",
+        ),
+        cause: "crash",
+        interrupt: { present: false },
+      },
       runSummaryPresent: true,
       extraMissing: run.missing,
       retry: run.retry,
@@ -439,8 +555,20 @@ function summaryChain(index: RecordIndex, run: RunSummary, legacy: boolean): Inc
 }
 
 function crashChain(index: RecordIndex, crash: CrashEvidence, legacy: boolean): IncidentChain {
-  const retry = deriveRetry({ tools: crash.tools, toolFactsRecorded: crash.tools !== undefined, visibleOutput: crash.visibleOutput })
-  const common = { runId: crash.runId, sessionId: crash.sessionId, runSummaryPresent: false, retry, legacy, instance: crash.instance, possibleCause: crash.possibleCause }
+  const retry = deriveRetry({
+    tools: crash.tools,
+    toolFactsRecorded: crash.tools !== undefined,
+    visibleOutput: crash.visibleOutput,
+  })
+  const common = {
+    runId: crash.runId,
+    sessionId: crash.sessionId,
+    runSummaryPresent: false,
+    retry,
+    legacy,
+    instance: crash.instance,
+    possibleCause: crash.possibleCause,
+  }
   if (crash.abortRequested) {
     // The close was journalled before the abort: the run reads as that close, its summary missing.
     const { lifecycleId, seq } = crash.abortRequested
@@ -458,7 +586,11 @@ function crashChain(index: RecordIndex, crash: CrashEvidence, legacy: boolean): 
   return buildChain(index, {
     ...common,
     classification: "process_exit_without_finalizer",
-    attribution: { origin: unknownOrigin(["run_summary"], "process_exit_without_finalizer"), cause: "crash", interrupt: { present: false } },
+    attribution: {
+      origin: unknownOrigin(["run_summary"], "process_exit_without_finalizer"),
+      cause: "crash",
+      interrupt: { present: false },
+    },
     extraMissing: ["run_summary"],
     crash: true,
   })
@@ -509,7 +641,11 @@ function linkResends(chains: IncidentChain[], input: Pick<IncidentInput, "runs" 
     const as = resends.get(chain.runId)
     if (!of && !as) return chain
     const classification = as ? ended.get(as.runId) : undefined
-    return { ...chain, ...(of ? { resendOf: of } : {}), ...(as ? { resentAs: { runId: as.runId, ...(classification ? { classification } : {}) } } : {}) }
+    return {
+      ...chain,
+      ...(of ? { resendOf: of } : {}),
+      ...(as ? { resentAs: { runId: as.runId, ...(classification ? { classification } : {}) } } : {}),
+    }
   })
 }
 

@@ -20,7 +20,12 @@ const PICTOGRAPH = /\p{Extended_Pictographic}/u
  */
 export function visibleControls(text: string): string {
   return text.replace(INVISIBLE, (char, offset: number) => {
-    if (char === "\u200d" && PICTOGRAPH.test(pictographBefore(text, offset)) && PICTOGRAPH.test(String.fromCodePoint(text.codePointAt(offset + 1) ?? 0))) return char
+    if (
+      char === "\u200d" &&
+      PICTOGRAPH.test(pictographBefore(text, offset)) &&
+      PICTOGRAPH.test(String.fromCodePoint(text.codePointAt(offset + 1) ?? 0))
+    )
+      return char
     return `<U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}>`
   })
 }

@@ -26,7 +26,11 @@ export function remoteChain(value: unknown): IncidentChain | undefined {
     const seenHops = new Set<string>()
     // Only the fields its origin kind defines (the schema strips the rest), and only tokens in them.
     const kept = foreignChain(
-      { ...chain, links: chain.links.filter((link) => !seenHops.has(link.hop) && seenHops.add(link.hop)), alsoRequestedBy: chain.alsoRequestedBy.slice(0, REMOTE_CHAIN_CAPS.alsoRequestedBy) },
+      {
+        ...chain,
+        links: chain.links.filter((link) => !seenHops.has(link.hop) && seenHops.add(link.hop)),
+        alsoRequestedBy: chain.alsoRequestedBy.slice(0, REMOTE_CHAIN_CAPS.alsoRequestedBy),
+      },
       origin.success ? origin.data : undefined,
     )
     kept.missing = kept.missing.slice(0, REMOTE_CHAIN_CAPS.missing)

@@ -96,7 +96,15 @@ export const MismatchReason = z.enum([
 export type MismatchReason = z.infer<typeof MismatchReason>
 
 /** A process signal, or why `opencode desktop` stopped its server (its window was closed, or its browser died). */
-export const ShutdownSignal = z.enum(["SIGTERM", "SIGINT", "SIGHUP", "uncaught_exception", "api", "desktop_window_closed", "desktop_window_lost"])
+export const ShutdownSignal = z.enum([
+  "SIGTERM",
+  "SIGINT",
+  "SIGHUP",
+  "uncaught_exception",
+  "api",
+  "desktop_window_closed",
+  "desktop_window_lost",
+])
 export type ShutdownSignal = z.infer<typeof ShutdownSignal>
 
 const digest = z.string().regex(/^[a-f0-9]{8,64}$/)
@@ -108,7 +116,10 @@ export const ApiRouteOrigin = z.object({
 })
 export const ServerHandlerOrigin = z.object({
   kind: z.literal("server_handler"),
-  handler: z.string().regex(/^[a-z0-9_.]{1,64}$/).optional(),
+  handler: z
+    .string()
+    .regex(/^[a-z0-9_.]{1,64}$/)
+    .optional(),
   provenance: Provenance,
 })
 export const ConfigInvalidationOrigin = z.object({
@@ -363,7 +374,13 @@ export type Hop = z.infer<typeof Hop>
 export const HopStatus = z.enum(["present", "missing", "not_applicable", "remote_reported", "not_recorded_by_writer"])
 export type HopStatus = z.infer<typeof HopStatus>
 
-export const Verdict = z.enum(["diagnosed", "partially_diagnosed", "missing_provenance", "crash_evidence", "remote_reported"])
+export const Verdict = z.enum([
+  "diagnosed",
+  "partially_diagnosed",
+  "missing_provenance",
+  "crash_evidence",
+  "remote_reported",
+])
 export type Verdict = z.infer<typeof Verdict>
 
 /** Hop 6: the hops joined for one interrupted run. */
@@ -380,14 +397,24 @@ export const IncidentChain = z.object({
   generation: z.number().int().positive().optional(),
   phase: RunPhase.optional(),
   origin: z.object({ kind: z.string().max(32) }).catchall(z.unknown()),
-  links: z.array(z.object({ hop: Hop, status: HopStatus, ref: z.string().max(96).optional(), source: z.enum(["server", "client_reported", "remote_reported"]).optional() })),
+  links: z.array(
+    z.object({
+      hop: Hop,
+      status: HopStatus,
+      ref: z.string().max(96).optional(),
+      source: z.enum(["server", "client_reported", "remote_reported"]).optional(),
+    }),
+  ),
   missing: z.array(z.string()),
   alsoRequestedBy: z.array(AlsoRequested),
   retry: RetryVerdict,
   possibleCause: CrashEvidence.shape.possibleCause,
   remote: z.unknown().optional(),
   /** The lifecycle path from the root action to the one that aborted the run (`dispose_all → dispose_directory`). */
-  lifecyclePath: z.array(z.object({ lifecycleId: LifecycleId, operation: LifecycleOperation })).max(16).optional(),
+  lifecyclePath: z
+    .array(z.object({ lifecycleId: LifecycleId, operation: LifecycleOperation }))
+    .max(16)
+    .optional(),
   /** Detail from the renderer's uploaded action log, when it was uploaded: display facts only. */
   rendererAction: ClientAction.pick({ actionId: true, name: true, page: true }).optional(),
   /** Facts an older writer could not record: labelled, never counted as missing provenance. */
@@ -395,7 +422,13 @@ export const IncidentChain = z.object({
   /** The kept error of a run that ended in a provider or tool error. */
   error: ErrorFact.optional(),
   /** The server's record of the origin's request, when the export still holds it: how it was answered. */
-  requestRecord: RequestContext.pick({ requestId: true, seq: true, time: true, status: true, durationMs: true }).optional(),
+  requestRecord: RequestContext.pick({
+    requestId: true,
+    seq: true,
+    time: true,
+    status: true,
+    durationMs: true,
+  }).optional(),
   /** The stopped run this run was sent again for. */
   resendOf: RunId.optional(),
   /** The latest run sent again for this one, and how it ended when it has (absent: still running or unrecorded). */

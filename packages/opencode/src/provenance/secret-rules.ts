@@ -28,7 +28,8 @@ export const SECRET_RULES: readonly SecretRule[] = [
   },
   {
     kind: "authorization",
-    pattern: /\b(authorization|proxy-authorization)(["']?\s*[:=]\s*["']?)(?:(?:bearer|basic|token|digest)\s+)?[^\s"',;]+/gi,
+    pattern:
+      /\b(authorization|proxy-authorization)(["']?\s*[:=]\s*["']?)(?:(?:bearer|basic|token|digest)\s+)?[^\s"',;]+/gi,
     replace: (_m, key, sep) => `${key}${sep}${marker("authorization")}`,
   },
   {
@@ -51,14 +52,22 @@ export const SECRET_RULES: readonly SecretRule[] = [
     replace: (match, quote, key, keyword, sep, value) => {
       const bare = value.replace(/^["']|["']$/g, "")
       if (bare.startsWith("[redacted:") || bare.length === 0) return match
-      const kind = keyword.toLowerCase().replace(/[-]/g, "_").replace(/^apikey$/, "api_key").replace(/^privatekey$/, "private_key")
+      const kind = keyword
+        .toLowerCase()
+        .replace(/[-]/g, "_")
+        .replace(/^apikey$/, "api_key")
+        .replace(/^privatekey$/, "private_key")
       const valueQuote = value.startsWith('"') ? '"' : value.startsWith("'") ? "'" : ""
       return `${quote}${key}${quote}${sep}${valueQuote}${marker(kind)}${valueQuote}`
     },
   },
   // `sk-`, `pk-` and `rk-` keys of any length (providers' test keys are short too).
   { kind: "api_key", pattern: /\b(?:sk|pk|rk)-[A-Za-z0-9_-]{3,}/g, replace: () => marker("api_key") },
-  { kind: "github_token", pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})/g, replace: () => marker("github_token") },
+  {
+    kind: "github_token",
+    pattern: /\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})/g,
+    replace: () => marker("github_token"),
+  },
   { kind: "gitlab_token", pattern: /\bglpat-[A-Za-z0-9_-]{20,}/g, replace: () => marker("gitlab_token") },
   { kind: "slack_token", pattern: /\bxox[abposr]-[A-Za-z0-9-]{10,}/g, replace: () => marker("slack_token") },
   { kind: "aws_key", pattern: /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, replace: () => marker("aws_key") },

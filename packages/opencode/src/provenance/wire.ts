@@ -45,7 +45,13 @@ export const MessageInfo = z
   .meta({ description: "opencode's message info: identity, role and times." })
 export type MessageInfo = z.infer<typeof MessageInfo>
 
-export const TextPart = z.object({ id: z.string(), sessionID: z.string(), messageID: z.string(), type: z.literal("text"), text: z.string() })
+export const TextPart = z.object({
+  id: z.string(),
+  sessionID: z.string(),
+  messageID: z.string(),
+  type: z.literal("text"),
+  text: z.string(),
+})
 export type TextPart = z.infer<typeof TextPart>
 
 export const ToolStatus = z.enum(["running", "completed", "error"])
@@ -141,15 +147,27 @@ export const WireEvents = {
     z.object({ reason: z.enum(["overrun", "restart"]), lastEventId: z.string().max(128) }),
     "Instead of a replay the server cannot give: the buffer no longer holds the events (`overrun`), or the id names another boot (`restart`). Sent to that connection only.",
   ),
-  ServerInstanceDisposed: defineEvent("server.instance.disposed", z.object({ directory: z.string() }), "When an instance closes without reopening."),
-  SessionUpdated: defineEvent("session.updated", z.object({ info: Session }), "A session was created, or a run of it started or ended."),
+  ServerInstanceDisposed: defineEvent(
+    "server.instance.disposed",
+    z.object({ directory: z.string() }),
+    "When an instance closes without reopening.",
+  ),
+  SessionUpdated: defineEvent(
+    "session.updated",
+    z.object({ info: Session }),
+    "A session was created, or a run of it started or ended.",
+  ),
   SessionStatus: defineEvent(
     "session.status",
     z.object({ sessionID: z.string(), status: z.object({ type: z.enum(["busy", "idle"]) }) }),
     "A run started (`busy`) or ended (`idle`).",
   ),
   SessionIdle: defineEvent("session.idle", z.object({ sessionID: z.string() }), "A run ended."),
-  MessageUpdated: defineEvent("message.updated", z.object({ info: MessageInfo }), "A message was created or completed."),
+  MessageUpdated: defineEvent(
+    "message.updated",
+    z.object({ info: MessageInfo }),
+    "A message was created or completed.",
+  ),
   MessagePartUpdated: defineEvent(
     "message.part.updated",
     z.object({ part: Part, delta: z.string().optional() }),
@@ -157,7 +175,14 @@ export const WireEvents = {
   ),
   RunStarted: defineEvent(
     "run.started",
-    z.object({ runId: RunId, sessionID: z.string(), model: z.string(), startedAt: time, directoryKey: z.string(), resendOf: RunId.optional() }),
+    z.object({
+      runId: RunId,
+      sessionID: z.string(),
+      model: z.string(),
+      startedAt: time,
+      directoryKey: z.string(),
+      resendOf: RunId.optional(),
+    }),
     "A run was journalled as started, before the provider is called.",
   ),
   RunFinished: defineEvent(
@@ -170,7 +195,11 @@ export const WireEvents = {
     LifecycleProperties,
     "A lifecycle action was journalled, before any run it closes is aborted; with its origin, so the app can link it to the action the user just took.",
   ),
-  LifecycleActionFinished: defineEvent("lifecycle.action.finished", LifecycleProperties, "A lifecycle action finished: the instances and runs it closed."),
+  LifecycleActionFinished: defineEvent(
+    "lifecycle.action.finished",
+    LifecycleProperties,
+    "A lifecycle action finished: the instances and runs it closed.",
+  ),
 } as const
 
 type Definitions = (typeof WireEvents)[keyof typeof WireEvents]

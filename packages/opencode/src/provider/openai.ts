@@ -7,7 +7,16 @@
 import { scrubSecrets } from "../provenance/secret-rules.ts"
 import { cutText } from "../provenance/plain-text.ts"
 import { abortReason } from "./scripted.ts"
-import { ProviderError, providerErrorToken, type ChatMessage, type Provider, type ProviderEvent, type ProviderRequest, type ToolCallRequest, type ToolSpec } from "./provider.ts"
+import {
+  ProviderError,
+  providerErrorToken,
+  type ChatMessage,
+  type Provider,
+  type ProviderEvent,
+  type ProviderRequest,
+  type ToolCallRequest,
+  type ToolSpec,
+} from "./provider.ts"
 
 export interface OpenAIProviderOptions {
   /** e.g. `https://api.openai.com/v1` (a trailing slash is ignored). */
@@ -57,7 +66,12 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
 
     let response: Response
     try {
-      response = await doFetch(`${baseUrl}/chat/completions`, { method: "POST", headers, body: JSON.stringify(body), signal })
+      response = await doFetch(`${baseUrl}/chat/completions`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify(body),
+        signal,
+      })
     } catch (error) {
       if (signal.aborted) throw abortReason(signal)
       throw connectError(error)
@@ -75,7 +89,12 @@ export function createOpenAIProvider(options: OpenAIProviderOptions): Provider {
     const contentType = response.headers.get("content-type") ?? ""
     if (!response.body || contentType.includes("application/json")) {
       await response.body?.cancel().catch(() => {})
-      throw new ProviderError("provider_bad_response", `expected an event stream, got "${contentType.slice(0, 64) || "no body"}"`, response.status, "expected an event stream")
+      throw new ProviderError(
+        "provider_bad_response",
+        `expected an event stream, got "${contentType.slice(0, 64) || "no body"}"`,
+        response.status,
+        "expected an event stream",
+      )
     }
 
     // Streamed tool calls arrive as fragments keyed by index: the id and name first, the JSON arguments in pieces.
@@ -184,7 +203,8 @@ function parseChunk(data: string): ChatCompletionChunk {
   } catch {
     throw new ProviderError("provider_bad_response", "provider sent an event that is not JSON")
   }
-  if (typeof parsed !== "object" || parsed === null) throw new ProviderError("provider_bad_response", "provider sent an event that is not an object")
+  if (typeof parsed !== "object" || parsed === null)
+    throw new ProviderError("provider_bad_response", "provider sent an event that is not an object")
   return parsed as ChatCompletionChunk
 }
 
@@ -264,7 +284,10 @@ export async function* sseData(body: ReadableStream<Uint8Array>, signal: AbortSi
         result = await reader.read()
       } catch (error) {
         if (signal.aborted) throw abortReason(signal)
-        throw new ProviderError("provider_disconnected", `provider connection failed mid-stream${errorCodeSuffix(error)}`)
+        throw new ProviderError(
+          "provider_disconnected",
+          `provider connection failed mid-stream${errorCodeSuffix(error)}`,
+        )
       }
       if (signal.aborted) throw abortReason(signal)
       if (result.done) {
@@ -295,8 +318,12 @@ function connectError(error: unknown): ProviderError {
     return new ProviderError("provider_not_configured", "provider base URL uses a port that fetch refuses")
   }
   const code = errorCode(error)
-  if (code && UNAVAILABLE_CODES.has(code)) return new ProviderError("provider_unavailable", `could not connect to the provider (${code})`)
-  return new ProviderError("provider_disconnected", `provider connection failed before a response${errorCodeSuffix(error)}`)
+  if (code && UNAVAILABLE_CODES.has(code))
+    return new ProviderError("provider_unavailable", `could not connect to the provider (${code})`)
+  return new ProviderError(
+    "provider_disconnected",
+    `provider connection failed before a response${errorCodeSuffix(error)}`,
+  )
 }
 
 /** The system error code (ECONNREFUSED, ...) of a fetch failure, which undici puts on `cause` (sometimes nested in an AggregateError). */
@@ -323,7 +350,11 @@ function errorCodeSuffix(error: unknown): string {
 }
 
 /** The error body as a scrubbed excerpt (for the log) and the provider's own error code, when it is a plain token. */
-async function readErrorBody(response: Response, signal: AbortSignal, apiKey: string | undefined): Promise<{ excerpt: string; token?: string | undefined }> {
+async function readErrorBody(
+  response: Response,
+  signal: AbortSignal,
+  apiKey: string | undefined,
+): Promise<{ excerpt: string; token?: string | undefined }> {
   if (!response.body) return { excerpt: "" }
   const reader = response.body.getReader()
   const chunks: Uint8Array[] = []

@@ -60,11 +60,7 @@ export function createProviderRegistry(options: ProviderRegistryOptions = {}): P
     // Providers that list their models (the scripted one) let us reject an unknown model before a run starts.
     const models = (provider as { models?: readonly string[] }).models
     if (models && !models.includes(parsed.model)) {
-      throw new ProviderError(
-        "model_not_found",
-        `unknown model; ${parsed.providerId} has: ${models.join(", ")}`,
-        400,
-      )
+      throw new ProviderError("model_not_found", `unknown model; ${parsed.providerId} has: ${models.join(", ")}`, 400)
     }
     return { provider, model: parsed.model, ref }
   }

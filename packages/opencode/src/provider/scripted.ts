@@ -60,7 +60,8 @@ export const SCRIPTED_TOOL_WRITE_INPUT = {
 
 export function createScriptedProvider(options: ScriptedProviderOptions = {}): ScriptedProvider {
   const tickMs = options.tickMs ?? DEFAULT_TICK_MS
-  if (!(tickMs >= 0) || !Number.isFinite(tickMs)) throw new RangeError(`tickMs must be a finite number >= 0, got ${tickMs}`)
+  if (!(tickMs >= 0) || !Number.isFinite(tickMs))
+    throw new RangeError(`tickMs must be a finite number >= 0, got ${tickMs}`)
   const scale = tickMs / DEFAULT_TICK_MS
   const delay = (ms: number) => ms * scale
 
@@ -95,7 +96,11 @@ export function createScriptedProvider(options: ScriptedProviderOptions = {}): S
     yield { type: "text", text: "I will write a file.\n" }
     yield {
       type: "tool_call",
-      call: { id: `call_${randomUUID().replaceAll("-", "").slice(0, 24)}`, name: "write", input: { ...SCRIPTED_TOOL_WRITE_INPUT } },
+      call: {
+        id: `call_${randomUUID().replaceAll("-", "").slice(0, 24)}`,
+        name: "write",
+        input: { ...SCRIPTED_TOOL_WRITE_INPUT },
+      },
     }
     yield { type: "finish", reason: "tool_calls" }
   }

@@ -9,7 +9,19 @@ import { Hono, type MiddlewareHandler } from "hono"
 import type { Host } from "../host.ts"
 import { VERSION } from "../host.ts"
 import { handleError, handleNotFound } from "./errors.ts"
-import { auth, AuthFailures, BodyBudget, DEFAULT_BODY_BUDGET, hostOrigin, newRefusalCounts, noFraming, requestBodyLimit, requestContext, sameUser, SessionCookies } from "./middleware/index.ts"
+import {
+  auth,
+  AuthFailures,
+  BodyBudget,
+  DEFAULT_BODY_BUDGET,
+  hostOrigin,
+  newRefusalCounts,
+  noFraming,
+  requestBodyLimit,
+  requestContext,
+  sameUser,
+  SessionCookies,
+} from "./middleware/index.ts"
 import { requestDirectory } from "./directory.ts"
 import { configRoutes } from "./routes/config.ts"
 import { diagnosticsRoutes } from "./routes/diagnostics.ts"
@@ -88,14 +100,31 @@ export function composeServerApp(host: Host, options: ServerAppOptions, middlewa
   app.use(hostOrigin({ hostname: options.hostname, onRefused: (kind) => refused[kind]++ }))
   // One cookie issuer and one failure count for the login route and the token check alike.
   const now = options.signIn?.now
-  const cookies = options.token ? new SessionCookies({ token: options.token, bootId: host.bootId, ...(now ? { now } : {}) }) : undefined
-  const failures = new AuthFailures({ ...(now ? { now } : {}), ...(options.signIn?.failureLimit ? { limit: options.signIn.failureLimit } : {}) })
+  const cookies = options.token
+    ? new SessionCookies({ token: options.token, bootId: host.bootId, ...(now ? { now } : {}) })
+    : undefined
+  const failures = new AuthFailures({
+    ...(now ? { now } : {}),
+    ...(options.signIn?.failureLimit ? { limit: options.signIn.failureLimit } : {}),
+  })
   const codes = options.codes ?? new SignInCodes(now ? { now } : {})
-  if (options.token && cookies) app.route("/", loginRoutes({ token: options.token, cookies, codes, failures, onRefused: () => refused.auth++ }))
-  app.use(auth({ token: options.token, cookies, failures, pagePaths: isAppPath, loginPage: (c) => loginPage(c), onRefused: () => refused.auth++ }))
+  if (options.token && cookies)
+    app.route("/", loginRoutes({ token: options.token, cookies, codes, failures, onRefused: () => refused.auth++ }))
+  app.use(
+    auth({
+      token: options.token,
+      cookies,
+      failures,
+      pagePaths: isAppPath,
+      loginPage: (c) => loginPage(c),
+      onRefused: () => refused.auth++,
+    }),
+  )
 
   for (const handler of middleware) app.use(handler)
-  app.use(requestBodyLimit({ maxSize: options.bodyLimit, budget: options.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET) }))
+  app.use(
+    requestBodyLimit({ maxSize: options.bodyLimit, budget: options.bodyBudget ?? new BodyBudget(DEFAULT_BODY_BUDGET) }),
+  )
   app.use(workspaceForwarding(host))
   app.use(instanceLoad(host, options.defaultDirectory))
 
@@ -118,6 +147,12 @@ export function composeServerApp(host: Host, options: ServerAppOptions, middlewa
   app.route("/", instanceRoutes(host, options.defaultDirectory))
   app.route("/", configRoutes(host, options.defaultDirectory))
   app.route("/", diagnosticsRoutes(host))
-  app.route("/", staticAppRoutes({ defaultDirectory: options.defaultDirectory, ...(options.appDist ? { dist: options.appDist } : {}) }))
+  app.route(
+    "/",
+    staticAppRoutes({
+      defaultDirectory: options.defaultDirectory,
+      ...(options.appDist ? { dist: options.appDist } : {}),
+    }),
+  )
   return app
 }

@@ -28,7 +28,11 @@ export type { ErrorBody }
  */
 export class StorageUnavailableError extends ApiError {
   constructor(readonly degraded: string[]) {
-    super(503, "storage_unavailable", `the data dir refused the write (${degraded.join(", ") || "storage_error"}); see /health and try again`)
+    super(
+      503,
+      "storage_unavailable",
+      `the data dir refused the write (${degraded.join(", ") || "storage_error"}); see /health and try again`,
+    )
     this.name = "StorageUnavailableError"
   }
 }
@@ -56,13 +60,27 @@ function schemaPath(schema: z.core.$ZodType | undefined, path: readonly Property
   const names: string[] = []
   let current = schema
   for (const segment of path) {
-    while (current && WRAPPERS.has(current._zod.def.type)) current = (current._zod.def as { innerType?: z.core.$ZodType }).innerType
+    while (current && WRAPPERS.has(current._zod.def.type))
+      current = (current._zod.def as { innerType?: z.core.$ZodType }).innerType
     if (current?._zod.def.type === "pipe") current = (current._zod.def as unknown as { in: z.core.$ZodType }).in
-    const def = current?._zod.def as { type?: string; shape?: Record<string, z.core.$ZodType>; catchall?: z.core.$ZodType; valueType?: z.core.$ZodType; element?: z.core.$ZodType } | undefined
+    const def = current?._zod.def as
+      | {
+          type?: string
+          shape?: Record<string, z.core.$ZodType>
+          catchall?: z.core.$ZodType
+          valueType?: z.core.$ZodType
+          element?: z.core.$ZodType
+        }
+      | undefined
     if (typeof segment === "number") {
       names.push(String(segment))
       current = def?.type === "array" ? def.element : undefined
-    } else if (def?.type === "object" && typeof segment === "string" && def.shape && Object.hasOwn(def.shape, segment)) {
+    } else if (
+      def?.type === "object" &&
+      typeof segment === "string" &&
+      def.shape &&
+      Object.hasOwn(def.shape, segment)
+    ) {
       names.push(segment)
       current = def.shape[segment]
     } else {
@@ -97,7 +115,10 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, code 
   const result = schema.safeParse(value)
   if (result.success) return result.data
   const issues = result.error.issues
-  let message = issues.slice(0, 3).map((issue) => issueText(schema, issue)).join("; ")
+  let message = issues
+    .slice(0, 3)
+    .map((issue) => issueText(schema, issue))
+    .join("; ")
   if (issues.length > 3) message += `; and ${issues.length - 3} more`
   message = cutText(message, MAX_MESSAGE, "units")
   throw new ApiError(400, code, message)
@@ -206,18 +227,29 @@ export const handleError: ErrorHandler = (err, c) => {
   // The client hung up before its body arrived: its input is at fault, not the server, and no one reads the answer.
   if (isClientAbort(err)) return c.json(errorBody("invalid_body", "the request body ended before it was complete"), 400)
   // The disk is full, locked by another process or read-only: the server is fine, the write is not.
-  const storage = err instanceof StorageUnavailableError ? err : isStorageFault(err) ? new StorageUnavailableError([storageFaultName(err)]) : undefined
-  if (storage) return c.json({ error: { code: storage.code, message: storage.message, degraded: storage.degraded } }, 503)
+  const storage =
+    err instanceof StorageUnavailableError
+      ? err
+      : isStorageFault(err)
+        ? new StorageUnavailableError([storageFaultName(err)])
+        : undefined
+  if (storage)
+    return c.json({ error: { code: storage.code, message: storage.message, degraded: storage.degraded } }, 503)
   if (err instanceof ApiError) return c.json(errorBody(err.code, err.message), err.status)
   if (err instanceof InvalidDirectoryError) return c.json(errorBody(err.code, err.message), 400)
   // The message names the file by its name and says what it is; the server never waited on it.
-  if (err instanceof FileRefusal) return c.json(errorBody(FILE_REFUSAL_CODES[err.code], `${err.message}; the server reads only a regular file there`), 400)
+  if (err instanceof FileRefusal)
+    return c.json(
+      errorBody(FILE_REFUSAL_CODES[err.code], `${err.message}; the server reads only a regular file there`),
+      400,
+    )
   if (err instanceof HTTPException) {
     const status = err.status
     if (status >= 500 || status < 400) return internalError(c, err)
     const code = HTTP_CODES[status] ?? "request_refused"
     // Hono's messages are ours or its own, never user input; still bounded.
-    const message = HTTP_MESSAGES[status] ?? (err.message ? cutText(err.message, MAX_MESSAGE, "units") : code.replace(/_/g, " "))
+    const message =
+      HTTP_MESSAGES[status] ?? (err.message ? cutText(err.message, MAX_MESSAGE, "units") : code.replace(/_/g, " "))
     const headers = status === 401 ? { "WWW-Authenticate": "Bearer" } : undefined
     return c.json(errorBody(code, message), status, headers)
   }

@@ -198,7 +198,11 @@ export class RemoteRunWatch {
         if (this.remoteRunId && summary.data.runId !== this.remoteRunId) return
         this.remoteRunId = summary.data.runId
         this.recordStart(summary.data.runId)
-        this.end(summary.data.classification === "completed" ? { kind: "completed" } : { kind: "remote", summary: summary.data, incident: props.incident })
+        this.end(
+          summary.data.classification === "completed"
+            ? { kind: "completed" }
+            : { kind: "remote", summary: summary.data, incident: props.incident },
+        )
         return
       }
       // opencode's protocol: no run id, only the session's status and its messages.
@@ -213,24 +217,56 @@ export class RemoteRunWatch {
         if (props.sessionID === session) this.onIdle()
         return
       case "message.updated": {
-        const info = props.info as { id?: unknown; role?: unknown; sessionID?: unknown; error?: unknown; time?: { completed?: unknown }; providerID?: unknown; modelID?: unknown } | undefined
+        const info = props.info as
+          | {
+              id?: unknown
+              role?: unknown
+              sessionID?: unknown
+              error?: unknown
+              time?: { completed?: unknown }
+              providerID?: unknown
+              modelID?: unknown
+            }
+          | undefined
         if (!info || info.sessionID !== session || info.role !== "assistant" || typeof info.id !== "string") return
-        this.assistants.set(info.id, { completed: typeof info.time?.completed === "number", error: info.error !== undefined && info.error !== null })
+        this.assistants.set(info.id, {
+          completed: typeof info.time?.completed === "number",
+          error: info.error !== undefined && info.error !== null,
+        })
         this.lastAssistant = info.id
         const ref = `${String(info.providerID)}/${String(info.modelID)}`
-        if (!this.model && typeof info.providerID === "string" && typeof info.modelID === "string" && MODEL_REF.test(ref)) this.model = ref
+        if (
+          !this.model &&
+          typeof info.providerID === "string" &&
+          typeof info.modelID === "string" &&
+          MODEL_REF.test(ref)
+        )
+          this.model = ref
         return
       }
       case "message.part.updated": {
-        const part = props.part as { sessionID?: unknown; messageID?: unknown; type?: unknown; text?: unknown } | undefined
-        if (part?.sessionID === session && part.type === "text" && typeof part.text === "string" && part.text.length > 0 && this.assistants.has(String(part.messageID))) {
+        const part = props.part as
+          { sessionID?: unknown; messageID?: unknown; type?: unknown; text?: unknown } | undefined
+        if (
+          part?.sessionID === session &&
+          part.type === "text" &&
+          typeof part.text === "string" &&
+          part.text.length > 0 &&
+          this.assistants.has(String(part.messageID))
+        ) {
           this.visibleOutput = true
         }
         return
       }
       case "message.part.delta": {
         // opencode 1.18 streams text as deltas of a part first announced empty.
-        if (props.sessionID === session && props.field === "text" && typeof props.delta === "string" && props.delta.length > 0 && this.assistants.has(String(props.messageID))) {
+        if (
+          props.sessionID === session &&
+          props.field === "text" &&
+          typeof props.delta === "string" &&
+          props.delta.length > 0 &&
+          this.assistants.has(String(props.messageID))
+        ) {
           this.visibleOutput = true
         }
         return
@@ -239,7 +275,8 @@ export class RemoteRunWatch {
         // This server's runs end with `run.finished`; only an opencode run ends here.
         if (this.remoteRunId || !this.runId) return
         const wanted = this.directory()
-        if (wanted === undefined || props.directory === undefined || props.directory === wanted) this.end({ kind: "remote" })
+        if (wanted === undefined || props.directory === undefined || props.directory === wanted)
+          this.end({ kind: "remote" })
         return
       }
     }
@@ -274,10 +311,28 @@ export class RemoteRunWatch {
     const directoryKey = `workspace:${target.workspaceId}`
     const model = this.promptedModel.slice(0, 128)
     const startedAt = this.startedAt
-    host.journal.append("run.started", { runId, sessionId: target.sessionId }, { runId, sessionId: target.sessionId, workspaceId: target.workspaceId, model, startedAt })
+    host.journal.append(
+      "run.started",
+      { runId, sessionId: target.sessionId },
+      { runId, sessionId: target.sessionId, workspaceId: target.workspaceId, model, startedAt },
+    )
     host.journal.write(() => {
-      host.sessions.ensureRemoteSession({ id: target.sessionId, directory: directoryKey, directoryKey, title: `Remote session (workspace ${target.workspaceId})` })
-      host.sessions.insertRun({ runId, sessionId: target.sessionId, directoryKey, instanceId: `ins_remote_${target.workspaceId}`.slice(0, 68), generation: 1, model, bootId: host.bootId, startedAt })
+      host.sessions.ensureRemoteSession({
+        id: target.sessionId,
+        directory: directoryKey,
+        directoryKey,
+        title: `Remote session (workspace ${target.workspaceId})`,
+      })
+      host.sessions.insertRun({
+        runId,
+        sessionId: target.sessionId,
+        directoryKey,
+        instanceId: `ins_remote_${target.workspaceId}`.slice(0, 68),
+        generation: 1,
+        model,
+        bootId: host.bootId,
+        startedAt,
+      })
     }, `run:${runId}:start`)
   }
 
@@ -318,7 +373,9 @@ export class RemoteRunWatch {
               runId,
               sessionId: target.sessionId,
               workspaceId: target.workspaceId,
-              ...(ending.kind === "shutdown" ? { localStop: withProvenance({ kind: "shutdown", signal: ending.signal }) } : {}),
+              ...(ending.kind === "shutdown"
+                ? { localStop: withProvenance({ kind: "shutdown", signal: ending.signal }) }
+                : {}),
               phase: remote?.interrupt?.phase ?? (visibleOutput ? "provider_streaming" : "provider_waiting"),
               provider,
               watchdog,
@@ -335,10 +392,17 @@ export class RemoteRunWatch {
     })
     if (ending.kind === "remote") {
       const chain = remoteChain(ending.incident)
-      if (chain) host.journal.append("remote.chain", { runId, sessionId: target.sessionId }, { runId, workspaceId: target.workspaceId, chain })
+      if (chain)
+        host.journal.append(
+          "remote.chain",
+          { runId, sessionId: target.sessionId },
+          { runId, workspaceId: target.workspaceId, chain },
+        )
     }
     // One transaction, as a local run's: no kill can leave the journalled end without the run row's.
-    host.journal.appendWith("run.finished", { runId, sessionId: target.sessionId }, summary, () => host.sessions.finishRun(summary))
+    host.journal.appendWith("run.finished", { runId, sessionId: target.sessionId }, summary, () =>
+      host.sessions.finishRun(summary),
+    )
     host.bus.publish({ type: "run.finished", properties: { summary }, directoryKey: summary.directoryKey })
     this.release()
   }
@@ -355,7 +419,9 @@ export class RemoteRunWatch {
     try {
       work()
     } catch (err) {
-      console.error(`workspace ${this.target.workspaceId}: the forwarded run's record failed: ${err instanceof Error ? err.name : "error"}`)
+      console.error(
+        `workspace ${this.target.workspaceId}: the forwarded run's record failed: ${err instanceof Error ? err.name : "error"}`,
+      )
     }
   }
 }

@@ -81,14 +81,24 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     onlyUid: mode === "same_user" ? process.getuid!() : undefined,
     ...(options.appDist ? { appDist: options.appDist } : {}),
   })
-  const stopGlobalWatch = watchConfigFile(host.dataDir, GLOBAL_CONFIG_FILE, await fileDigestOf(host.globalConfig.file), {
-    onChange: ({ digest, change }) => {
-      if (host.globalConfig.isOwnWrite(digest)) return
-      void host.instances
-        .disposeAll({ kind: "config_invalidation", scope: "global", fileKey: host.redactor.digest(host.globalConfig.file), change })
-        .catch((err) => host.instances.watcherCloseFailed(err, "global_config_watch"))
+  const stopGlobalWatch = watchConfigFile(
+    host.dataDir,
+    GLOBAL_CONFIG_FILE,
+    await fileDigestOf(host.globalConfig.file),
+    {
+      onChange: ({ digest, change }) => {
+        if (host.globalConfig.isOwnWrite(digest)) return
+        void host.instances
+          .disposeAll({
+            kind: "config_invalidation",
+            scope: "global",
+            fileKey: host.redactor.digest(host.globalConfig.file),
+            change,
+          })
+          .catch((err) => host.instances.watcherCloseFailed(err, "global_config_watch"))
+      },
     },
-  })
+  )
   host.globalConfig.setWatch(stopGlobalWatch)
 
   let accepting = true
@@ -136,7 +146,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         if (outcome === "timed_out") {
           closing.catch(() => {})
           const left = host.instances.settleNow()
-          console.error(`shutdown: ${left.instances} instance(s) did not close within ${limit} ms; ${left.runIds.length} run(s) recorded with run_summary missing`)
+          console.error(
+            `shutdown: ${left.instances} instance(s) did not close within ${limit} ms; ${left.runIds.length} run(s) recorded with run_summary missing`,
+          )
         }
         return outcome
       } finally {

@@ -31,13 +31,19 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
     // Our own forwarded request came back: a workspace URL points at this server. Served here,
     // its run would be recorded twice and a local close would read as a remote interrupt.
     if (c.req.header("x-opencode-forwarded-by") === host.bootId) {
-      throw new ApiError(409, "forwarding_loop", "x-opencode-forwarded-by: this request was forwarded by this same server; a workspace URL in the global config points back at it")
+      throw new ApiError(
+        409,
+        "forwarding_loop",
+        "x-opencode-forwarded-by: this request was forwarded by this same server; a workspace URL in the global config points back at it",
+      )
     }
     const workspaceId = c.req.header("x-opencode-workspace")
     if (!workspaceId) return next()
-    if (!WORKSPACE_ID.test(workspaceId)) throw new ApiError(400, "invalid_workspace", "x-opencode-workspace: expected 1-64 characters of [A-Za-z0-9_-]")
+    if (!WORKSPACE_ID.test(workspaceId))
+      throw new ApiError(400, "invalid_workspace", "x-opencode-workspace: expected 1-64 characters of [A-Za-z0-9_-]")
     const workspace = (await host.globalConfig.read()).workspaces?.[workspaceId]
-    if (!workspace) throw new ApiError(400, "unknown_workspace", "x-opencode-workspace: no such workspace in the global config")
+    if (!workspace)
+      throw new ApiError(400, "unknown_workspace", "x-opencode-workspace: no such workspace in the global config")
     const url = forwardUrl(workspace.url, c.req.url)
     const headers = new Headers()
     for (const name of FORWARDED_HEADERS) {
@@ -75,7 +81,11 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
     }
     if (response.status === 409 && (await loopRefusal(response))) {
       watch?.cancel()
-      throw new ApiError(409, "forwarding_loop", `x-opencode-workspace: workspace "${workspaceId}" points back at this server (${workspace.url}); nothing was forwarded`)
+      throw new ApiError(
+        409,
+        "forwarding_loop",
+        `x-opencode-workspace: workspace "${workspaceId}" points back at this server (${workspace.url}); nothing was forwarded`,
+      )
     }
     let answer: ReadableStream<Uint8Array> | string | null = response.body
     if (watch) {
@@ -136,7 +146,8 @@ function modelOf(body: ArrayBuffer | undefined): string | undefined {
     if (model && typeof model === "object") {
       const { providerID, modelID } = model as { providerID?: unknown; modelID?: unknown }
       const ref = `${String(providerID)}/${String(modelID)}`
-      if (typeof providerID === "string" && typeof modelID === "string" && /^[A-Za-z0-9_.:/-]{1,128}$/.test(ref)) return ref
+      if (typeof providerID === "string" && typeof modelID === "string" && /^[A-Za-z0-9_.:/-]{1,128}$/.test(ref))
+        return ref
     }
   } catch {
     // Not JSON: the remote answers that; the local record keeps "remote/unknown".

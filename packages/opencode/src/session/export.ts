@@ -42,7 +42,12 @@ export type ExportContent = "full" | "diagnostics"
  * @example const doc = buildSessionExport(host, "ses_…", "diagnostics")
  * @returns undefined when the session does not exist.
  */
-export function buildSessionExport(deps: ExportDeps, sessionId: string, content: ExportContent = "full", cap = EXPORT_LIST_CAP): SessionExport | undefined {
+export function buildSessionExport(
+  deps: ExportDeps,
+  sessionId: string,
+  content: ExportContent = "full",
+  cap = EXPORT_LIST_CAP,
+): SessionExport | undefined {
   const { sessions, journal, redactor } = deps
   const session = sessions.getSession(sessionId)
   if (!session) return undefined
@@ -57,18 +62,31 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
   const linkedOwn = linkedRows.filter((row) => row.sessionId === sessionId).length
   const room = Math.max(0, cap - linkedRows.length)
   const own = journal.latestRows("request", sessionId, room + linkedOwn)
-  const ownUnlinked = own.rows.filter((row) => !requestIds.has((row.data as { requestId?: string } | undefined)?.requestId ?? ""))
-  const requests = uniqueBy(records(RequestContext, [...linkedRows, ...ownUnlinked.slice(Math.max(0, ownUnlinked.length - room))], trusted), (r) => r.requestId).sort(
-    (a, b) => a.seq - b.seq,
+  const ownUnlinked = own.rows.filter(
+    (row) => !requestIds.has((row.data as { requestId?: string } | undefined)?.requestId ?? ""),
   )
+  const requests = uniqueBy(
+    records(RequestContext, [...linkedRows, ...ownUnlinked.slice(Math.max(0, ownUnlinked.length - room))], trusted),
+    (r) => r.requestId,
+  ).sort((a, b) => a.seq - b.seq)
   const requestTotal = linkedRows.length + own.total - linkedOwn
 
   const renderer = rendererActions(journal, requests, lifecycle, trusted)
-  const { runs: exportedRuns, lifecycle: exportedLifecycle, requests: exportedRequests } = digested(redactor, runs, lifecycle, requests)
+  const {
+    runs: exportedRuns,
+    lifecycle: exportedLifecycle,
+    requests: exportedRequests,
+  } = digested(redactor, runs, lifecycle, requests)
 
   // Incidents come from every record, before any list is capped: a capped list never hides an
   // incident (a reader re-checks a chain whose records were capped away from its own links).
-  const incidents = deriveIncidentChains({ runs: exportedRuns, lifecycle: exportedLifecycle, requests: exportedRequests, renderer, crashes })
+  const incidents = deriveIncidentChains({
+    runs: exportedRuns,
+    lifecycle: exportedLifecycle,
+    requests: exportedRequests,
+    renderer,
+    crashes,
+  })
 
   const truncated: Record<string, { kept: number; dropped: number }> = {}
   /** At most `cap` records, in their original order: every linked one first (the most recent when even those exceed the cap), then the most recent of the rest. */
@@ -77,16 +95,22 @@ export function buildSessionExport(deps: ExportDeps, sessionId: string, content:
     const linkedItems = list.filter(linked)
     const rest = list.filter((item) => !linked(item))
     const room = Math.max(0, cap - linkedItems.length)
-    const chosen = new Set<T>([...linkedItems.slice(Math.max(0, linkedItems.length - cap)), ...rest.slice(rest.length - room)])
+    const chosen = new Set<T>([
+      ...linkedItems.slice(Math.max(0, linkedItems.length - cap)),
+      ...rest.slice(rest.length - room),
+    ])
     const kept = list.filter((item) => chosen.has(item))
     truncated[name] = { kept: kept.length, dropped: list.length - kept.length }
     return kept
   }
   const incidentRuns = new Set(incidents.map((chain) => chain.runId))
   const keptRuns = keep("runs", exportedRuns, (run) => incidentRuns.has(run.runId))
-  const keptLifecycle = keep("lifecycle", exportedLifecycle, (action) => action.runIds.some((id) => incidentRuns.has(id)))
+  const keptLifecycle = keep("lifecycle", exportedLifecycle, (action) =>
+    action.runIds.some((id) => incidentRuns.has(id)),
+  )
   const keptRequests = keep("requests", exportedRequests, (request) => requestIds.has(request.requestId))
-  if (requestTotal > keptRequests.length) truncated.requests = { kept: keptRequests.length, dropped: requestTotal - keptRequests.length }
+  if (requestTotal > keptRequests.length)
+    truncated.requests = { kept: keptRequests.length, dropped: requestTotal - keptRequests.length }
   const keptRenderer = keep("renderer", renderer, () => true)
   const keptCrashes = keep("crashes", crashes, (crash) => incidentRuns.has(crash.runId))
 
@@ -126,7 +150,10 @@ export function sessionIncidents(deps: ExportDeps, sessionId: string): IncidentC
   const trusted = journal.bootsWithFormat(recordFormat())
   const { runs, crashes, lifecycle, requestIds } = linkedRecords(deps, sessionId, trusted)
   // A chain reaches a request and a renderer action only by id: the linked ones are all it can use.
-  const requests = uniqueBy(records(RequestContext, journal.rowsByRecordId("request", [...requestIds]), trusted), (r) => r.requestId).sort((a, b) => a.seq - b.seq)
+  const requests = uniqueBy(
+    records(RequestContext, journal.rowsByRecordId("request", [...requestIds]), trusted),
+    (r) => r.requestId,
+  ).sort((a, b) => a.seq - b.seq)
   const renderer = rendererActions(journal, requests, lifecycle, trusted)
   const exported = digested(redactor, runs, lifecycle, requests)
   const incidents = deriveIncidentChains({ ...exported, renderer, crashes })
@@ -135,7 +162,11 @@ export function sessionIncidents(deps: ExportDeps, sessionId: string): IncidentC
 }
 
 /** The run summaries and crash evidence of the session, the lifecycle actions that touched them (and their ancestors), and the ids of every request those name. */
-function linkedRecords(deps: ExportDeps, sessionId: string, trusted: Set<string>): { runs: RunSummary[]; crashes: CrashEvidence[]; lifecycle: LifecycleAction[]; requestIds: Set<string> } {
+function linkedRecords(
+  deps: ExportDeps,
+  sessionId: string,
+  trusted: Set<string>,
+): { runs: RunSummary[]; crashes: CrashEvidence[]; lifecycle: LifecycleAction[]; requestIds: Set<string> } {
   const { sessions, journal } = deps
   const runs = records(
     RunSummary,
@@ -175,7 +206,12 @@ function linkedRecords(deps: ExportDeps, sessionId: string, trusted: Set<string>
 }
 
 /** Renderer actions named by the requests or by the actions' origins, each in its final state. */
-function rendererActions(journal: Journal, requests: RequestContext[], lifecycle: LifecycleAction[], trusted: Set<string>): ClientAction[] {
+function rendererActions(
+  journal: Journal,
+  requests: RequestContext[],
+  lifecycle: LifecycleAction[],
+  trusted: Set<string>,
+): ClientAction[] {
   const actionIds = new Set<string>()
   for (const request of requests) if (request.actionId) actionIds.add(request.actionId)
   for (const action of lifecycle) {
@@ -197,7 +233,10 @@ function digested(redactor: Redactor, runs: RunSummary[], lifecycle: LifecycleAc
   return {
     runs: runs.map((run) => ({ ...run, ...(run.directoryKey ? { directoryKey: digestKey(run.directoryKey) } : {}) })),
     lifecycle: lifecycle.map((action) => ({ ...action, directoryKeys: action.directoryKeys.map(digestOnce) })),
-    requests: requests.map((request) => ({ ...request, ...(request.directoryKey ? { directoryKey: digestKey(request.directoryKey) } : {}) })),
+    requests: requests.map((request) => ({
+      ...request,
+      ...(request.directoryKey ? { directoryKey: digestKey(request.directoryKey) } : {}),
+    })),
   }
 }
 
@@ -206,22 +245,44 @@ function digested(redactor: Redactor, runs: RunSummary[], lifecycle: LifecycleAc
  * read as it was received, through the remote allow-list again: an older build stored it verbatim.
  */
 function withRemoteChains(journal: Journal, incidents: IncidentChain[]): void {
-  const remoteRuns = incidents.filter((chain) => chain.classification === "remote_interrupted").map((chain) => chain.runId)
+  const remoteRuns = incidents
+    .filter((chain) => chain.classification === "remote_interrupted")
+    .map((chain) => chain.runId)
   if (remoteRuns.length === 0) return
-  const chains = new Map(journal.rows({ kinds: ["remote.chain"], runIds: remoteRuns }).map((row) => [row.runId, remoteChain((row.data as { chain?: unknown })?.chain)]))
+  const chains = new Map(
+    journal
+      .rows({ kinds: ["remote.chain"], runIds: remoteRuns })
+      .map((row) => [row.runId, remoteChain((row.data as { chain?: unknown })?.chain)]),
+  )
   for (const chain of incidents) {
     const remote = chains.get(chain.runId)
     if (remote) chain.remote = { source: "remote_reported", chain: remote }
   }
 }
 
-function exportMessages(sessions: SessionStore, sessionId: string, content: ExportContent): SessionExportDocument["messages"] {
+function exportMessages(
+  sessions: SessionStore,
+  sessionId: string,
+  content: ExportContent,
+): SessionExportDocument["messages"] {
   const messages = sessions.messages(sessionId)
   if (content === "full") return messages
   // The bug-report form: structure without text.
   return messages.map(({ info, parts }) => ({
     info,
-    parts: parts.map((part) => (part.type === "text" ? { id: part.id, type: "text", length: part.text.length } : { id: part.id, sessionID: part.sessionID, messageID: part.messageID, type: "tool" as const, callID: part.callID, tool: part.tool, state: part.state })),
+    parts: parts.map((part) =>
+      part.type === "text"
+        ? { id: part.id, type: "text", length: part.text.length }
+        : {
+            id: part.id,
+            sessionID: part.sessionID,
+            messageID: part.messageID,
+            type: "tool" as const,
+            callID: part.callID,
+            tool: part.tool,
+            state: part.state,
+          },
+    ),
   }))
 }
 
@@ -233,7 +294,8 @@ function lifecycleRecords(journal: Journal, wanted: Set<string>, trusted: Set<st
     const finished = journal.rows({ kinds: ["lifecycle.finished"], lifecycleIds: frontier })
     const done = new Set(finished.map((row) => row.lifecycleId))
     const open = frontier.filter((id) => !done.has(id))
-    const rows = open.length > 0 ? [...journal.rows({ kinds: ["lifecycle.started"], lifecycleIds: open }), ...finished] : finished
+    const rows =
+      open.length > 0 ? [...journal.rows({ kinds: ["lifecycle.started"], lifecycleIds: open }), ...finished] : finished
     frontier = []
     for (const row of rows) {
       const action = record(LifecycleAction, row, trusted)
@@ -260,7 +322,8 @@ type StoredRecord = { bootId?: string | undefined; data: unknown }
  */
 function record<T>(schema: RecordSchema<T>, stored: StoredRecord, trusted: Set<string>): T | undefined {
   const { bootId, data } = stored
-  if (bootId !== undefined && trusted.has(bootId)) return typeof data === "object" && data !== null && !Array.isArray(data) ? (data as T) : undefined
+  if (bootId !== undefined && trusted.has(bootId))
+    return typeof data === "object" && data !== null && !Array.isArray(data) ? (data as T) : undefined
   const parsed = schema.safeParse(data)
   return parsed.success ? parsed.data : undefined
 }
@@ -302,5 +365,11 @@ function uniqueBy<T>(list: T[], key: (item: T) => string): T[] {
 function degradedOf(deps: ExportDeps): { degraded?: { faults: string[]; lostRecords: number; backlog: number } } {
   const health = deps.health?.()
   if (!health || (health.degraded.length === 0 && health.journal.lost === 0 && health.journal.backlog === 0)) return {}
-  return { degraded: { faults: health.degraded.slice(0, 16), lostRecords: health.journal.lost, backlog: health.journal.backlog } }
+  return {
+    degraded: {
+      faults: health.degraded.slice(0, 16),
+      lostRecords: health.journal.lost,
+      backlog: health.journal.backlog,
+    },
+  }
 }

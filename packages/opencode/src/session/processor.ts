@@ -7,7 +7,14 @@
 import { newId } from "../id.ts"
 import { deriveIncidentChains } from "../provenance/incident-chain.ts"
 import type { Redactor } from "../provenance/node/redaction.ts"
-import type { ErrorFact, IncidentChain, LifecycleAction, RequestRef, RunSummary, ToolFact } from "../provenance/schemas.ts"
+import type {
+  ErrorFact,
+  IncidentChain,
+  LifecycleAction,
+  RequestRef,
+  RunSummary,
+  ToolFact,
+} from "../provenance/schemas.ts"
 import type { RunOutcome } from "../provenance/classification.ts"
 import type { ChatMessage, ToolCallRequest } from "../provider/provider.ts"
 import type { ProviderRegistry, ResolvedModel } from "../provider/registry.ts"
@@ -60,22 +67,56 @@ export class Processor {
    * born into an instance that is already closing. Throws for a bad model (400), an active
    * run (409) or a closing instance (409).
    */
-  start(instance: Instance, session: SessionInfo, text: string, modelRef: string | undefined, options: { resendOf?: string } = {}): RunState {
+  start(
+    instance: Instance,
+    session: SessionInfo,
+    text: string,
+    modelRef: string | undefined,
+    options: { resendOf?: string } = {},
+  ): RunState {
     const resolved = this.options.providers.resolve(modelRef)
-    if (instance.state !== "open") throw new InstanceError("instance_closing", "the project instance is closing; try again")
+    if (instance.state !== "open")
+      throw new InstanceError("instance_closing", "the project instance is closing; try again")
     if (this.active.has(session.id)) throw new RunConflictError("this session already has an active run")
     const { journal, sessions } = this.options
     const runId = newId("run")
     const startedAt = Date.now()
     const ref = { instanceId: instance.instanceId, generation: instance.generation }
-    const run = new RunState(runId, session.id, ref, instance.directoryKey, resolved.ref, startedAt, this.options.watchdogMs, () => journal.nextSeq())
+    const run = new RunState(
+      runId,
+      session.id,
+      ref,
+      instance.directoryKey,
+      resolved.ref,
+      startedAt,
+      this.options.watchdogMs,
+      () => journal.nextSeq(),
+    )
     const { resendOf } = options
     run.resendOf = resendOf
     const link = resendOf ? { resendOf } : {}
     // Durable before the provider is called: a crash from here on still leaves an incident.
-    journal.append("run.started", { runId, sessionId: session.id }, { runId, sessionId: session.id, instance: ref, model: resolved.ref, startedAt, ...link })
+    journal.append(
+      "run.started",
+      { runId, sessionId: session.id },
+      { runId, sessionId: session.id, instance: ref, model: resolved.ref, startedAt, ...link },
+    )
     // Storage faults never stop a run: the journal retries the write when the disk accepts it again.
-    journal.write(() => sessions.insertRun({ runId, sessionId: session.id, directoryKey: instance.directoryKey, instanceId: ref.instanceId, generation: ref.generation, model: resolved.ref, bootId: journal.bootId, startedAt, ...link }), `run:${runId}:start`)
+    journal.write(
+      () =>
+        sessions.insertRun({
+          runId,
+          sessionId: session.id,
+          directoryKey: instance.directoryKey,
+          instanceId: ref.instanceId,
+          generation: ref.generation,
+          model: resolved.ref,
+          bootId: journal.bootId,
+          startedAt,
+          ...link,
+        }),
+      `run:${runId}:start`,
+    )
     this.active.set(session.id, run)
     // Never rejects: nothing awaits a prompt's run, so a rejection here would end the process.
     const settled = this.execute(run, session, text, resolved)
@@ -88,7 +129,14 @@ export class Processor {
     instance.runs.set(runId, { state: run, settled })
     this.options.bus.publish({
       type: "run.started",
-      properties: { runId, sessionID: session.id, model: resolved.ref, startedAt, directoryKey: instance.directoryKey, ...link },
+      properties: {
+        runId,
+        sessionID: session.id,
+        model: resolved.ref,
+        startedAt,
+        directoryKey: instance.directoryKey,
+        ...link,
+      },
       directoryKey: instance.directoryKey,
     })
     this.publishStatus(session, "busy")
@@ -99,7 +147,10 @@ export class Processor {
   finalizeUnsettled(run: RunState): void {
     if (!run.finish()) return
     const summary = this.summarize(run, { outcome: "aborted", abortedBeforeFinish: true })
-    this.record({ ...summary, classification: "unknown_interrupt", missing: ["run_summary"], closeSite: "settle_timeout" }, undefined)
+    this.record(
+      { ...summary, classification: "unknown_interrupt", missing: ["run_summary"], closeSite: "settle_timeout" },
+      undefined,
+    )
   }
 
   /** The run's summary, or its fallback when building it fails: a run never ends without one. */
@@ -109,7 +160,11 @@ export class Processor {
       return buildRunSummary({ ...input, run, seq })
     } catch (err) {
       logFailure("run summary could not be built", err, this.options.redactor)
-      return fallbackRunSummary(run, { seq, closeSite: "summary_build_failed", ...(input.finishedAt !== undefined ? { finishedAt: input.finishedAt } : {}) })
+      return fallbackRunSummary(run, {
+        seq,
+        closeSite: "summary_build_failed",
+        ...(input.finishedAt !== undefined ? { finishedAt: input.finishedAt } : {}),
+      })
     }
   }
 
@@ -121,7 +176,10 @@ export class Processor {
     logFailure("run ended outside its own handling", err, this.options.redactor)
     try {
       if (!run.finish() && this.summarized.has(run.runId)) return
-      this.record(fallbackRunSummary(run, { seq: this.options.journal.nextSeq(), closeSite: "run_failed_unhandled" }), session)
+      this.record(
+        fallbackRunSummary(run, { seq: this.options.journal.nextSeq(), closeSite: "run_failed_unhandled" }),
+        session,
+      )
     } catch (again) {
       logFailure("fallback run summary could not be written", again, this.options.redactor)
     }
@@ -135,7 +193,13 @@ export class Processor {
     this.savePart({ id: newId("prt"), sessionID: session.id, messageID: user.id, type: "text", text }, 0, directoryKey)
     this.publishMessage(this.completeMessage(user), directoryKey)
     const [providerID, ...rest] = resolved.ref.split("/")
-    const assistant = this.createMessage({ sessionID: session.id, role: "assistant", runId: run.runId, providerID: providerID!, modelID: rest.join("/") })
+    const assistant = this.createMessage({
+      sessionID: session.id,
+      role: "assistant",
+      runId: run.runId,
+      providerID: providerID!,
+      modelID: rest.join("/"),
+    })
     this.publishMessage(assistant, directoryKey)
     this.options.journal.write(() => sessions.touchSession(session.id), `touch:${session.id}`)
 
@@ -151,7 +215,12 @@ export class Processor {
         let textPart: Extract<Part, { type: "text" }> | undefined
         const calls: ToolCallRequest[] = []
         let answer = ""
-        for await (const event of resolved.provider.stream({ model: resolved.model, messages, tools: toolSpecs(this.options.tools), signal: run.signal })) {
+        for await (const event of resolved.provider.stream({
+          model: resolved.model,
+          messages,
+          tools: toolSpecs(this.options.tools),
+          signal: run.signal,
+        })) {
           const now = Date.now()
           run.provider.chunks++
           run.provider.progress = true
@@ -160,13 +229,18 @@ export class Processor {
           watchdog.arm()
           if (event.type === "text") {
             run.phase = "provider_streaming"
-            if (!textPart) textPart = { id: newId("prt"), sessionID: session.id, messageID: assistant.id, type: "text", text: "" }
+            if (!textPart)
+              textPart = { id: newId("prt"), sessionID: session.id, messageID: assistant.id, type: "text", text: "" }
             textPart.text += event.text
             answer += event.text
             this.savePart(textPart, ord, directoryKey, event.text)
             if (!run.visibleOutput && event.text.length > 0) {
               run.visibleOutput = true
-              this.options.journal.append("run.visible_output", { runId: run.runId, sessionId: session.id }, { runId: run.runId, at: now })
+              this.options.journal.append(
+                "run.visible_output",
+                { runId: run.runId, sessionId: session.id },
+                { runId: run.runId, at: now },
+              )
             }
           } else if (event.type === "tool_call") {
             calls.push(event.call)
@@ -196,7 +270,14 @@ export class Processor {
     this.record(summary, session)
   }
 
-  private async runTool(run: RunState, call: ToolCallRequest, session: SessionInfo, assistant: MessageInfo, ord: number, directoryKey: string): Promise<string> {
+  private async runTool(
+    run: RunState,
+    call: ToolCallRequest,
+    session: SessionInfo,
+    assistant: MessageInfo,
+    ord: number,
+    directoryKey: string,
+  ): Promise<string> {
     const tool = this.options.tools.find((candidate) => candidate.name === call.name)
     const recorded = recordedToolCall(call, this.options.tools, this.options.redactor.digest)
     const part: Extract<Part, { type: "tool" }> = {
@@ -208,7 +289,9 @@ export class Processor {
       tool: recorded.name,
       state: { status: "running" },
       // The transcript shows which file a tool call touched; diagnostics exports leave it out.
-      ...(typeof (call.input as { path?: unknown } | undefined)?.path === "string" ? { path: String((call.input as { path: string }).path).slice(0, 256) } : {}),
+      ...(typeof (call.input as { path?: unknown } | undefined)?.path === "string"
+        ? { path: String((call.input as { path: string }).path).slice(0, 256) }
+        : {}),
     }
     if (!tool) {
       part.state = { status: "error" }
@@ -216,10 +299,20 @@ export class Processor {
       return `unknown tool ${call.name.slice(0, 64)}`
     }
     run.phase = "tool_running"
-    const fact: ToolFact = { callId: part.callID, name: tool.name, kind: tool.kind, startedAt: Date.now(), status: "running" }
+    const fact: ToolFact = {
+      callId: part.callID,
+      name: tool.name,
+      kind: tool.kind,
+      startedAt: Date.now(),
+      status: "running",
+    }
     run.tools.push(fact)
     // Before the tool runs: a crash mid-tool still shows that a side effect may have happened.
-    this.options.journal.append("tool.started", { runId: run.runId, sessionId: session.id }, { runId: run.runId, callId: fact.callId, name: fact.name, kind: fact.kind, startedAt: fact.startedAt })
+    this.options.journal.append(
+      "tool.started",
+      { runId: run.runId, sessionId: session.id },
+      { runId: run.runId, callId: fact.callId, name: fact.name, kind: fact.kind, startedAt: fact.startedAt },
+    )
     this.savePart(part, ord, directoryKey)
     try {
       const result = await tool.execute(call.input, { directory: directoryKey, signal: run.signal })
@@ -236,7 +329,11 @@ export class Processor {
       if (err instanceof ToolError && err.code === "invalid_input") return err.message
       throw new ToolRunFailure(err)
     } finally {
-      this.options.journal.append("tool.finished", { runId: run.runId, sessionId: session.id }, { runId: run.runId, callId: fact.callId, status: fact.status })
+      this.options.journal.append(
+        "tool.finished",
+        { runId: run.runId, sessionId: session.id },
+        { runId: run.runId, callId: fact.callId, status: fact.status },
+      )
       this.savePart(part, ord, directoryKey)
     }
   }
@@ -244,19 +341,33 @@ export class Processor {
   private record(summary: RunSummary, session: SessionInfo | undefined): void {
     const { journal, sessions, bus } = this.options
     // One transaction: a kill between the two would leave a journalled end on a run row that reads as a crash.
-    journal.appendWith("run.finished", { runId: summary.runId, sessionId: summary.sessionId }, summary, () => sessions.finishRun(summary))
+    journal.appendWith("run.finished", { runId: summary.runId, sessionId: summary.sessionId }, summary, () =>
+      sessions.finishRun(summary),
+    )
     this.summarized.add(summary.runId)
     let incident: IncidentChain | undefined
     if (summary.classification !== "completed") incident = this.incidentOf(summary)
-    bus.publish({ type: "run.finished", properties: { summary, ...(incident ? { incident } : {}) }, directoryKey: summary.directoryKey })
+    bus.publish({
+      type: "run.finished",
+      properties: { summary, ...(incident ? { incident } : {}) },
+      directoryKey: summary.directoryKey,
+    })
     const info = session ?? sessions.getSession(summary.sessionId)
     if (info) this.publishStatus(info, "idle")
   }
 
   private incidentOf(summary: RunSummary): IncidentChain | undefined {
-    const ids = summary.interrupt?.lifecycle ? [summary.interrupt.lifecycle.lifecycleId, summary.interrupt.lifecycle.rootId] : []
+    const ids = summary.interrupt?.lifecycle
+      ? [summary.interrupt.lifecycle.lifecycleId, summary.interrupt.lifecycle.rootId]
+      : []
     try {
-      return deriveIncidentChains({ runs: [summary], lifecycle: this.options.lifecycleRecords(ids), requests: [], renderer: [], crashes: [] })[0]
+      return deriveIncidentChains({
+        runs: [summary],
+        lifecycle: this.options.lifecycleRecords(ids),
+        requests: [],
+        renderer: [],
+        crashes: [],
+      })[0]
     } catch {
       return undefined
     }
@@ -280,13 +391,20 @@ export class Processor {
 
   private completeMessage(message: MessageInfo): MessageInfo {
     const completed = { ...message, time: { ...message.time, completed: Date.now() } }
-    this.options.journal.write(() => this.options.sessions.completeMessage(message, completed.time.completed), `msg:${message.id}:done`)
+    this.options.journal.write(
+      () => this.options.sessions.completeMessage(message, completed.time.completed),
+      `msg:${message.id}:done`,
+    )
     return completed
   }
 
   private savePart(part: Part, ord: number, directoryKey: string, delta?: string): void {
     this.options.journal.write(() => this.options.sessions.savePart(part, ord), `part:${part.id}`)
-    this.options.bus.publish({ type: "message.part.updated", properties: { part, ...(delta !== undefined ? { delta } : {}) }, directoryKey })
+    this.options.bus.publish({
+      type: "message.part.updated",
+      properties: { part, ...(delta !== undefined ? { delta } : {}) },
+      directoryKey,
+    })
   }
 
   private publishMessage(info: MessageInfo, directoryKey: string): void {
@@ -295,10 +413,20 @@ export class Processor {
 
   private publishStatus(session: SessionInfo, status: "busy" | "idle"): void {
     const { bus, sessions } = this.options
-    bus.publish({ type: "session.status", properties: { sessionID: session.id, status: { type: status } }, directoryKey: session.directoryKey })
-    if (status === "idle") bus.publish({ type: "session.idle", properties: { sessionID: session.id }, directoryKey: session.directoryKey })
+    bus.publish({
+      type: "session.status",
+      properties: { sessionID: session.id, status: { type: status } },
+      directoryKey: session.directoryKey,
+    })
+    if (status === "idle")
+      bus.publish({ type: "session.idle", properties: { sessionID: session.id }, directoryKey: session.directoryKey })
     const info = sessions.getSession(session.id)
-    if (info) bus.publish({ type: "session.updated", properties: { info: publicSession(info, sessions) }, directoryKey: session.directoryKey })
+    if (info)
+      bus.publish({
+        type: "session.updated",
+        properties: { info: publicSession(info, sessions) },
+        directoryKey: session.directoryKey,
+      })
   }
 }
 

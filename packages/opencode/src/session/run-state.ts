@@ -75,7 +75,11 @@ export class RunState {
    * @example run.abort({ kind: "user_cancel", request })
    */
   abort(request: AbortRequest): AbortOutcome {
-    if (request.kind === "lifecycle" && (request.closing.instanceId !== this.instance.instanceId || request.closing.generation !== this.instance.generation)) {
+    if (
+      request.kind === "lifecycle" &&
+      (request.closing.instanceId !== this.instance.instanceId ||
+        request.closing.generation !== this.instance.generation)
+    ) {
       return "other_generation"
     }
     const at = Date.now()
@@ -83,7 +87,7 @@ export class RunState {
       this.recordAlso(request, at, this.finished)
       return this.finished ? "late" : "also_requested"
     }
-    if (request.kind === "watchdog") this.watchdog.fired = true, (this.watchdog.firedAt = at)
+    if (request.kind === "watchdog") ((this.watchdog.fired = true), (this.watchdog.firedAt = at))
     const meta: InterruptMeta = {
       kind: request.kind,
       seq: this.nextSeq(),
@@ -125,7 +129,12 @@ export class RunState {
       this.alsoRequestedDropped++
       return
     }
-    const entry: AlsoRequested = { seq: this.nextSeq(), at, kind: request.kind === "echo" ? "lifecycle" : request.kind, late }
+    const entry: AlsoRequested = {
+      seq: this.nextSeq(),
+      at,
+      kind: request.kind === "echo" ? "lifecycle" : request.kind,
+      late,
+    }
     if (request.kind === "lifecycle") {
       entry.lifecycleId = request.action.lifecycleId
       entry.operation = request.action.operation

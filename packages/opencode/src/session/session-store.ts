@@ -109,21 +109,28 @@ export class SessionStore {
     this.stmt = preparedOnce(db)
   }
 
-  createSession(input: { directory: string; directoryKey: string; projectID: string; title?: string | undefined }): SessionInfo {
+  createSession(input: {
+    directory: string
+    directoryKey: string
+    projectID: string
+    title?: string | undefined
+  }): SessionInfo {
     const now = Date.now()
     const id = newId("ses")
     const given = input.title?.trim()
     const title = given || DEFAULT_SESSION_TITLE
-    this.stmt("INSERT INTO session (id, directory, directory_key, project_id, title, title_key, title_default, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .run(id, input.directory, input.directoryKey, input.projectID, title, searchKey(title), given ? 0 : 1, now, now)
+    this.stmt(
+      "INSERT INTO session (id, directory, directory_key, project_id, title, title_key, title_default, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ).run(id, input.directory, input.directoryKey, input.projectID, title, searchKey(title), given ? 0 : 1, now, now)
     return this.getSession(id)!
   }
 
   /** Records a session that lives on a remote workspace, so its forwarded runs have a local home. */
   ensureRemoteSession(input: { id: string; directory: string; directoryKey: string; title: string }): SessionInfo {
     const now = Date.now()
-    this.stmt("INSERT OR IGNORE INTO session (id, directory, directory_key, project_id, title, title_key, created, updated) VALUES (?, ?, ?, 'remote', ?, ?, ?, ?)")
-      .run(input.id, input.directory, input.directoryKey, input.title, searchKey(input.title), now, now)
+    this.stmt(
+      "INSERT OR IGNORE INTO session (id, directory, directory_key, project_id, title, title_key, created, updated) VALUES (?, ?, ?, 'remote', ?, ?, ?, ?)",
+    ).run(input.id, input.directory, input.directoryKey, input.title, searchKey(input.title), now, now)
     return this.getSession(input.id)!
   }
 
@@ -139,12 +146,18 @@ export class SessionStore {
    * costs no query and no summary parse in JavaScript. `next` is the cursor of the page after this
    * one (the last row's id), absent on the last page. Undefined when `before` names no session.
    */
-  listSessionPage(directoryKey: string, query: SessionPageQuery): { sessions: PublicSession[]; next?: string } | undefined {
+  listSessionPage(
+    directoryKey: string,
+    query: SessionPageQuery,
+  ): { sessions: PublicSession[]; next?: string } | undefined {
     const params: unknown[] = [directoryKey]
     let variant = 0
     if (query.before !== undefined) {
       // (updated, rowid) below the cursor's: a time cursor takes every session updated strictly before it.
-      const at = typeof query.before === "number" ? { updated: query.before, rid: Number.MIN_SAFE_INTEGER } : this.cursorOf(query.before)
+      const at =
+        typeof query.before === "number"
+          ? { updated: query.before, rid: Number.MIN_SAFE_INTEGER }
+          : this.cursorOf(query.before)
       if (!at) return undefined
       variant |= 1
       params.push(at.updated, at.rid)
@@ -196,7 +209,8 @@ export class SessionStore {
 
   /** Where a session-id cursor stands in the listing order; undefined for an unknown id. */
   private cursorOf(id: string): { updated: number; rid: number } | undefined {
-    return this.stmt("SELECT updated, rowid AS rid FROM session WHERE id = ?").get(id) as { updated: number; rid: number } | undefined
+    return this.stmt("SELECT updated, rowid AS rid FROM session WHERE id = ?").get(id) as
+      { updated: number; rid: number } | undefined
   }
 
   /**
@@ -206,10 +220,15 @@ export class SessionStore {
    * Answers the renamed session, or undefined when the session already had a title of its own.
    */
   titleFromPrompt(id: string, text: string): SessionInfo | undefined {
-    const line = text.split("\n").map((part) => part.replace(/\s+/g, " ").trim()).find(Boolean)
+    const line = text
+      .split("\n")
+      .map((part) => part.replace(/\s+/g, " ").trim())
+      .find(Boolean)
     if (!line) return undefined
     const title = cutText(line, TITLE_FROM_PROMPT_MAX)
-    const changed = this.stmt("UPDATE session SET title = ?, title_key = ?, title_default = 0 WHERE id = ? AND title_default = 1").run(title, searchKey(title), id)
+    const changed = this.stmt(
+      "UPDATE session SET title = ?, title_key = ?, title_default = 0 WHERE id = ? AND title_default = 1",
+    ).run(title, searchKey(title), id)
     return changed.changes > 0 ? this.getSession(id) : undefined
   }
 
@@ -225,8 +244,17 @@ export class SessionStore {
 
   /** Inserts a message built by the caller (the processor builds it first, so a failed write can be retried). */
   insertMessage(message: MessageInfo): void {
-    this.stmt("INSERT OR IGNORE INTO message (id, session_id, role, created, run_id, provider_id, model_id) VALUES (?, ?, ?, ?, ?, ?, ?)")
-      .run(message.id, message.sessionID, message.role, message.time.created, message.runId ?? null, message.providerID ?? null, message.modelID ?? null)
+    this.stmt(
+      "INSERT OR IGNORE INTO message (id, session_id, role, created, run_id, provider_id, model_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    ).run(
+      message.id,
+      message.sessionID,
+      message.role,
+      message.time.created,
+      message.runId ?? null,
+      message.providerID ?? null,
+      message.modelID ?? null,
+    )
   }
 
   completeMessage(message: MessageInfo, completed = Date.now()): MessageInfo {
@@ -236,9 +264,18 @@ export class SessionStore {
 
   /** Inserts or replaces a part (text parts are re-saved as they grow). */
   savePart(part: Part, ord: number, at = Date.now()): void {
-    const data = part.type === "tool" ? JSON.stringify({ callID: part.callID, tool: part.tool, state: part.state, ...(part.path ? { path: part.path } : {}) }) : null
-    this.stmt("INSERT INTO part (id, message_id, session_id, ord, type, text, data, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET text = excluded.text, data = excluded.data, updated = excluded.updated")
-      .run(part.id, part.messageID, part.sessionID, ord, part.type, part.type === "text" ? part.text : null, data, at)
+    const data =
+      part.type === "tool"
+        ? JSON.stringify({
+            callID: part.callID,
+            tool: part.tool,
+            state: part.state,
+            ...(part.path ? { path: part.path } : {}),
+          })
+        : null
+    this.stmt(
+      "INSERT INTO part (id, message_id, session_id, ord, type, text, data, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET text = excluded.text, data = excluded.data, updated = excluded.updated",
+    ).run(part.id, part.messageID, part.sessionID, ord, part.type, part.type === "text" ? part.text : null, data, at)
   }
 
   /**
@@ -247,7 +284,9 @@ export class SessionStore {
    */
   lastOutputTimes(runIds: readonly string[]): Map<string, number> {
     const out = new Map<string, number>()
-    const query = this.stmt("SELECT MAX(part.updated) AS at FROM message JOIN part ON part.message_id = message.id WHERE message.run_id = ? AND message.role = 'assistant' AND part.type = 'text' AND part.text != ''")
+    const query = this.stmt(
+      "SELECT MAX(part.updated) AS at FROM message JOIN part ON part.message_id = message.id WHERE message.run_id = ? AND message.role = 'assistant' AND part.type = 'text' AND part.text != ''",
+    )
     for (const runId of runIds) {
       const row = query.get(runId) as { at: number | null } | undefined
       if (row?.at) out.set(runId, row.at)
@@ -274,7 +313,12 @@ export class SessionStore {
     let last: string | undefined
     for (const [id, role, created, completed, runId, providerId, modelId, partId, type, text, data] of rows) {
       if (id !== last) {
-        const info: MessageInfo = { id, sessionID: sessionId, role, time: completed ? { created, completed } : { created } }
+        const info: MessageInfo = {
+          id,
+          sessionID: sessionId,
+          role,
+          time: completed ? { created, completed } : { created },
+        }
         if (runId) info.runId = runId
         if (providerId) info.providerID = providerId
         if (modelId) info.modelID = modelId
@@ -283,15 +327,35 @@ export class SessionStore {
         last = id
       }
       if (partId === null) continue
-      if (type === "text") parts.push({ id: partId, sessionID: sessionId, messageID: id, type: "text", text: text ?? "" })
-      else parts.push({ id: partId, sessionID: sessionId, messageID: id, type: "tool", ...(JSON.parse(data ?? "{}") as { callID: string; tool: string; state: { status: "running" } }) })
+      if (type === "text")
+        parts.push({ id: partId, sessionID: sessionId, messageID: id, type: "text", text: text ?? "" })
+      else
+        parts.push({
+          id: partId,
+          sessionID: sessionId,
+          messageID: id,
+          type: "tool",
+          ...(JSON.parse(data ?? "{}") as { callID: string; tool: string; state: { status: "running" } }),
+        })
     }
     return out
   }
 
   insertRun(run: Omit<RunRecord, "status">): void {
-    this.stmt("INSERT INTO run (id, session_id, directory_key, instance_id, generation, model, boot_id, started_at, heartbeat_at, resend_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .run(run.runId, run.sessionId, run.directoryKey, run.instanceId, run.generation, run.model, run.bootId, run.startedAt, run.startedAt, run.resendOf ?? null)
+    this.stmt(
+      "INSERT INTO run (id, session_id, directory_key, instance_id, generation, model, boot_id, started_at, heartbeat_at, resend_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ).run(
+      run.runId,
+      run.sessionId,
+      run.directoryKey,
+      run.instanceId,
+      run.generation,
+      run.model,
+      run.bootId,
+      run.startedAt,
+      run.startedAt,
+      run.resendOf ?? null,
+    )
   }
 
   heartbeat(runIds: string[], at = Date.now()): void {
@@ -302,11 +366,18 @@ export class SessionStore {
   }
 
   finishRun(summary: RunSummary): void {
-    this.stmt("UPDATE run SET finished_at = ?, summary = ?, summary_boot = ? WHERE id = ?").run(summary.finishedAt, JSON.stringify(summary), this.bootId ?? null, summary.runId)
+    this.stmt("UPDATE run SET finished_at = ?, summary = ?, summary_boot = ? WHERE id = ?").run(
+      summary.finishedAt,
+      JSON.stringify(summary),
+      this.bootId ?? null,
+      summary.runId,
+    )
   }
 
   runs(sessionId: string): RunRecord[] {
-    return (this.stmt("SELECT * FROM run WHERE session_id = ? ORDER BY started_at").all(sessionId) as RunRow[]).map(toRun)
+    return (this.stmt("SELECT * FROM run WHERE session_id = ? ORDER BY started_at").all(sessionId) as RunRow[]).map(
+      toRun,
+    )
   }
 
   /**
@@ -315,7 +386,9 @@ export class SessionStore {
    * is not listed. Reads only those columns: the export reads every summary of a session.
    */
   runSummaries(sessionId: string): { runId: string; summary: RunSummary; bootId?: string }[] {
-    const rows = this.stmt("SELECT id, summary, summary_boot FROM run WHERE session_id = ? ORDER BY started_at").all(sessionId) as { id: string; summary: string | null; summary_boot: string | null }[]
+    const rows = this.stmt("SELECT id, summary, summary_boot FROM run WHERE session_id = ? ORDER BY started_at").all(
+      sessionId,
+    ) as { id: string; summary: string | null; summary_boot: string | null }[]
     const out: { runId: string; summary: RunSummary; bootId?: string }[] = []
     for (const row of rows) {
       const summary = parseStoredJson(row.summary) as RunSummary | undefined
@@ -335,7 +408,8 @@ export class SessionStore {
   }
 
   lastRun(sessionId: string): RunRecord | undefined {
-    const row = this.stmt("SELECT * FROM run WHERE session_id = ? ORDER BY started_at DESC LIMIT 1").get(sessionId) as RunRow | undefined
+    const row = this.stmt("SELECT * FROM run WHERE session_id = ? ORDER BY started_at DESC LIMIT 1").get(sessionId) as
+      RunRow | undefined
     return row && toRun(row)
   }
 }
@@ -354,7 +428,14 @@ function toSession(row: SessionRow): SessionInfo {
 
 function toPublicSession(row: PageRow): PublicSession {
   const [id, projectID, directory, title, created, updated, runId, runFinished, classification] = row
-  const session: PublicSession = { id, projectID, directory, title, version: SESSION_VERSION, time: { created, updated } }
+  const session: PublicSession = {
+    id,
+    projectID,
+    directory,
+    title,
+    version: SESSION_VERSION,
+    time: { created, updated },
+  }
   if (runId !== null) {
     session.lastRun = { runId, status: runFinished ? "finished" : "running" }
     // Stored by this server from a run summary's classification.
@@ -390,7 +471,13 @@ export function publicSession(info: SessionInfo, sessions: SessionStore): Sessio
   return {
     ...rest,
     ...(last
-      ? { lastRun: { runId: last.runId, status: last.status, ...(last.summary ? { classification: last.summary.classification } : {}) } }
+      ? {
+          lastRun: {
+            runId: last.runId,
+            status: last.status,
+            ...(last.summary ? { classification: last.summary.classification } : {}),
+          },
+        }
       : {}),
   }
 }

@@ -233,7 +233,13 @@ export function openDatabaseResilient(dataDir: string): OpenedDatabase {
     const db = new Database(":memory:")
     db.pragma("foreign_keys = ON")
     migrate(db)
-    return { db, degraded: ["storage_unavailable", storageFaultName(first) === "storage_error" ? "storage_read_only" : storageFaultName(first)] }
+    return {
+      db,
+      degraded: [
+        "storage_unavailable",
+        storageFaultName(first) === "storage_error" ? "storage_read_only" : storageFaultName(first),
+      ],
+    }
   }
   throw first
 }
@@ -300,7 +306,9 @@ export function schemaVersion(db: DB): number {
 function migrate(db: DB): void {
   const current = schemaVersion(db)
   if (current > MIGRATIONS.length) {
-    throw new Error(`the database in the data dir was written by a newer version (schema ${current}, this build knows ${MIGRATIONS.length})`)
+    throw new Error(
+      `the database in the data dir was written by a newer version (schema ${current}, this build knows ${MIGRATIONS.length})`,
+    )
   }
   for (let version = current; version < MIGRATIONS.length; version++) {
     db.transaction(() => {

@@ -99,7 +99,9 @@ export class JournalQueries {
     const pending = this.pending((row) => row.kind === "lifecycle.started" || row.kind === "lifecycle.finished")
     if (pending.length === 0) return stored.map(toRow)
     const finished = new Set(pending.filter((row) => row.kind === "lifecycle.finished").map((row) => row.lifecycleId))
-    return [...stored.map(toRow), ...pending.filter((row) => row.kind === "lifecycle.started")].filter((row) => !finished.has(row.lifecycleId))
+    return [...stored.map(toRow), ...pending.filter((row) => row.kind === "lifecycle.started")].filter(
+      (row) => !finished.has(row.lifecycleId),
+    )
   }
 
   /**
@@ -107,9 +109,18 @@ export class JournalQueries {
    * there are in all: the export reads only as many of a session's own rows as it can keep.
    */
   latestRows(kind: JournalKind, sessionId: string, limit: number): { rows: JournalRow[]; total: number } {
-    const total = (this.statement("SELECT count(*) AS n FROM journal WHERE kind = ? AND session_id = ?").get(kind, sessionId) as { n: number }).n
-    const newest = this.statement(`SELECT ${COLUMNS} FROM journal WHERE kind = ? AND session_id = ? ORDER BY seq DESC LIMIT ?`).all(kind, sessionId, limit) as RawRow[]
-    const rows = this.withPending(newest.reverse().map(toRow), (row) => row.kind === kind && row.sessionId === sessionId)
+    const total = (
+      this.statement("SELECT count(*) AS n FROM journal WHERE kind = ? AND session_id = ?").get(kind, sessionId) as {
+        n: number
+      }
+    ).n
+    const newest = this.statement(
+      `SELECT ${COLUMNS} FROM journal WHERE kind = ? AND session_id = ? ORDER BY seq DESC LIMIT ?`,
+    ).all(kind, sessionId, limit) as RawRow[]
+    const rows = this.withPending(
+      newest.reverse().map(toRow),
+      (row) => row.kind === kind && row.sessionId === sessionId,
+    )
     const pending = rows.length - newest.length
     return { rows: rows.slice(Math.max(0, rows.length - limit)), total: total + pending }
   }
@@ -120,7 +131,10 @@ export class JournalQueries {
     const { field, index } = RECORD_ID[kind]
     const sql = `SELECT ${COLUMNS} FROM journal INDEXED BY ${index} WHERE kind = '${kind}' AND json_extract(data, '$.${field}') IN (SELECT value FROM json_each(?)) ORDER BY seq`
     const stored = (this.statement(sql).all(JSON.stringify(ids)) as RawRow[]).map(toRow)
-    return this.withPending(stored, (row) => row.kind === kind && ids.includes((row.data as Record<string, string> | null)?.[field] as string))
+    return this.withPending(
+      stored,
+      (row) => row.kind === kind && ids.includes((row.data as Record<string, string> | null)?.[field] as string),
+    )
   }
 
   /** The boots that stored records in `format` (see `recordFormat`): their records need no re-validation. */
@@ -159,7 +173,13 @@ export interface RawRow {
 
 /** A journal row as read (its record parsed from the stored JSON). */
 export function toRow(raw: RawRow): JournalRow {
-  const row: JournalRow = { seq: raw.seq, time: raw.time, bootId: raw.boot_id, kind: raw.kind, data: parseStoredJson(raw.data) }
+  const row: JournalRow = {
+    seq: raw.seq,
+    time: raw.time,
+    bootId: raw.boot_id,
+    kind: raw.kind,
+    data: parseStoredJson(raw.data),
+  }
   if (raw.run_id) row.runId = raw.run_id
   if (raw.lifecycle_id) row.lifecycleId = raw.lifecycle_id
   if (raw.session_id) row.sessionId = raw.session_id

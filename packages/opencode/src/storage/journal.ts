@@ -17,7 +17,14 @@
  */
 import type { DB } from "./database.ts"
 import { isStorageFault, storageFaultName } from "./database.ts"
-import { type JournalKind, JournalQueries, type JournalRow, type RecordIdKind, type RowFilter, toRow } from "./journal-queries.ts"
+import {
+  type JournalKind,
+  JournalQueries,
+  type JournalRow,
+  type RecordIdKind,
+  type RowFilter,
+  toRow,
+} from "./journal-queries.ts"
 
 export interface JournalLinks {
   runId?: string | undefined
@@ -47,7 +54,15 @@ export interface JournalHealth {
 }
 
 type Pending =
-  | { type: "row"; seq: number; time: number; kind: JournalKind; links: JournalLinks; json: string; alongside?: () => void }
+  | {
+      type: "row"
+      seq: number
+      time: number
+      kind: JournalKind
+      links: JournalLinks
+      json: string
+      alongside?: () => void
+    }
   | { type: "write"; key: string | undefined; write: () => void }
 
 export class Journal {
@@ -112,7 +127,15 @@ export class Journal {
    */
   appendWith(kind: JournalKind, links: JournalLinks, data: unknown, alongside: () => void): number {
     const seq = this.nextSeq()
-    this.writeOrQueue({ type: "row", seq, time: Date.now(), kind, links, json: JSON.stringify(data) ?? "null", alongside })
+    this.writeOrQueue({
+      type: "row",
+      seq,
+      time: Date.now(),
+      kind,
+      links,
+      json: JSON.stringify(data) ?? "null",
+      alongside,
+    })
     return seq
   }
 
@@ -230,7 +253,17 @@ export class Journal {
   private apply(entry: Pending): void {
     if (entry.type === "write") return entry.write()
     const { seq, time, kind, links, json, alongside } = entry
-    const insert = () => this.insert.run(seq, time, this.bootId, kind, links.runId ?? null, links.lifecycleId ?? null, links.sessionId ?? null, json)
+    const insert = () =>
+      this.insert.run(
+        seq,
+        time,
+        this.bootId,
+        kind,
+        links.runId ?? null,
+        links.lifecycleId ?? null,
+        links.sessionId ?? null,
+        json,
+      )
     if (!alongside) return void insert()
     this.db.transaction(() => {
       insert()
@@ -322,9 +355,10 @@ export class Journal {
 
   private pruneRequests(): void {
     this.db
-      .prepare("DELETE FROM journal WHERE kind = 'request' AND seq NOT IN (SELECT seq FROM journal WHERE kind = 'request' ORDER BY seq DESC LIMIT ?)")
+      .prepare(
+        "DELETE FROM journal WHERE kind = 'request' AND seq NOT IN (SELECT seq FROM journal WHERE kind = 'request' ORDER BY seq DESC LIMIT ?)",
+      )
       .run(MAX_REQUEST_ROWS)
     this.requestRows = MAX_REQUEST_ROWS
   }
 }
-

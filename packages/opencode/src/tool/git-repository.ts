@@ -10,7 +10,10 @@
  * compared lower-cased: a case-insensitive file system treats `head` as `HEAD`.
  */
 export function hasGitDirectoryShape(lowerCaseNames: ReadonlySet<string>): boolean {
-  return lowerCaseNames.has("head") && ((lowerCaseNames.has("objects") && lowerCaseNames.has("refs")) || lowerCaseNames.has("commondir"))
+  return (
+    lowerCaseNames.has("head") &&
+    ((lowerCaseNames.has("objects") && lowerCaseNames.has("refs")) || lowerCaseNames.has("commondir"))
+  )
 }
 
 /** `section.key` (subsection ignored) of every git config key whose value git runs, or that points git at other config or another work tree. */

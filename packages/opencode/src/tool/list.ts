@@ -7,13 +7,18 @@ import type { Tool } from "./tool.ts"
 export const LIST_MAX_ENTRIES = 1000
 
 export const ListInput = z.object({
-  path: z.string().min(1).optional().describe("Directory path, relative to the project directory (default: the project root)"),
+  path: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Directory path, relative to the project directory (default: the project root)"),
 })
 export type ListInput = z.infer<typeof ListInput>
 
 export const listTool: Tool<ListInput> = {
   name: "list",
-  description: "List the entries of a directory in the project, one per line; directories end with '/', symlinks with '@'.",
+  description:
+    "List the entries of a directory in the project, one per line; directories end with '/', symlinks with '@'.",
   kind: "read",
   input: ListInput,
   async execute(input, ctx) {

@@ -36,7 +36,10 @@ export async function resolveInsideProject(directory: string, relPath: string): 
   }
   const lexical = path.resolve(directory, relPath)
   const outside = () =>
-    new ToolError("path_outside_project", `path "${relPath.slice(0, 200)}" is outside the project directory; use a path relative to it`)
+    new ToolError(
+      "path_outside_project",
+      `path "${relPath.slice(0, 200)}" is outside the project directory; use a path relative to it`,
+    )
   // Reject obvious escapes before touching the file system; the realpath check below catches symlinks.
   if (!isInsideDirectory(path.resolve(directory), lexical) && !isInsideDirectory(root, lexical)) throw outside()
 
@@ -56,13 +59,21 @@ export async function resolveInsideProject(directory: string, relPath: string): 
  * (`gitConfigProgramKey`), whatever the file's name, since a config can include any file.
  * Names are compared without case, as case-insensitive file systems do.
  */
-export async function refuseRepositoryInternals(directory: string, target: string, relPath: string, content: string): Promise<void> {
+export async function refuseRepositoryInternals(
+  directory: string,
+  target: string,
+  relPath: string,
+  content: string,
+): Promise<void> {
   const shown = JSON.stringify(relPath.slice(0, 200))
   const root = await realpath(directory).catch(() => path.resolve(directory))
   const relative = path.relative(root, target)
   const parts = relative === "" ? [] : relative.split(path.sep)
   if (parts.some((part) => part.toLowerCase() === ".git")) {
-    throw new ToolError("path_refused", `refusing to write ${shown}: files under .git/ and .git files belong to the repository (its hooks run on the next commit); the write tool does not write them`)
+    throw new ToolError(
+      "path_refused",
+      `refusing to write ${shown}: files under .git/ and .git files belong to the repository (its hooks run on the next commit); the write tool does not write them`,
+    )
   }
   // Each directory from the project root down to the target's, with the entry this write adds to it.
   let dir = root
@@ -70,13 +81,19 @@ export async function refuseRepositoryInternals(directory: string, target: strin
     const names = new Set((await readdir(dir).catch(() => [] as string[])).map((name) => name.toLowerCase()))
     names.add(part.toLowerCase())
     if (hasGitDirectoryShape(names)) {
-      throw new ToolError("path_refused", `refusing to write ${shown}: its directory has or would get a git repository's shape (HEAD with objects/ and refs/), whose config git would obey; the write tool does not make repositories`)
+      throw new ToolError(
+        "path_refused",
+        `refusing to write ${shown}: its directory has or would get a git repository's shape (HEAD with objects/ and refs/), whose config git would obey; the write tool does not make repositories`,
+      )
     }
     dir = path.join(dir, part)
   }
   const key = gitConfigProgramKey(content)
   if (key !== undefined) {
-    throw new ToolError("path_refused", `refusing to write ${shown}: it is a git config setting ${key}, which names a program for git to run; the write tool does not write those`)
+    throw new ToolError(
+      "path_refused",
+      `refusing to write ${shown}: it is a git config setting ${key}, which names a program for git to run; the write tool does not write those`,
+    )
   }
 }
 
@@ -85,7 +102,11 @@ export async function refuseRepositoryInternals(directory: string, target: strin
  * for its other end on a thread that then keeps the process from exiting) and refuses anything
  * but a regular file with ToolError("not_regular_file"); directories keep their own message.
  */
-export async function openRegularFile(target: string, relPath: string, mode: "read" | "write"): Promise<{ handle: FileHandle; stat: Stats }> {
+export async function openRegularFile(
+  target: string,
+  relPath: string,
+  mode: "read" | "write",
+): Promise<{ handle: FileHandle; stat: Stats }> {
   const flags = (mode === "read" ? constants.O_RDONLY : constants.O_WRONLY | constants.O_CREAT) | constants.O_NONBLOCK
   let handle: FileHandle
   try {
@@ -97,7 +118,11 @@ export async function openRegularFile(target: string, relPath: string, mode: "re
   }
   try {
     const stat = await handle.stat()
-    if (stat.isDirectory()) throw new ToolError("io_error", `${JSON.stringify(relPath.slice(0, 200))} is a directory${mode === "read" ? "; use the list tool" : ""}`)
+    if (stat.isDirectory())
+      throw new ToolError(
+        "io_error",
+        `${JSON.stringify(relPath.slice(0, 200))} is a directory${mode === "read" ? "; use the list tool" : ""}`,
+      )
     if (!stat.isFile()) throw notRegular(relPath)
     return { handle, stat }
   } catch (error) {
@@ -107,7 +132,10 @@ export async function openRegularFile(target: string, relPath: string, mode: "re
 }
 
 function notRegular(relPath: string): ToolError {
-  return new ToolError("not_regular_file", `${JSON.stringify(relPath.slice(0, 200))} is not a regular file (a pipe, socket or device); the tools read and write regular files only`)
+  return new ToolError(
+    "not_regular_file",
+    `${JSON.stringify(relPath.slice(0, 200))} is not a regular file (a pipe, socket or device); the tools read and write regular files only`,
+  )
 }
 
 /** Symlink hops followed before giving up, as the kernel does with ELOOP. */
@@ -128,7 +156,8 @@ async function realpathOfLongestExisting(absolute: string, hops = 0): Promise<st
       isSymlink = (await lstat(current)).isSymbolicLink()
     } catch (error) {
       const code = errnoCode(error)
-      if (code !== "ENOENT" && code !== "ENOTDIR") throw new ToolError("io_error", `cannot resolve path (${code ?? "error"})`)
+      if (code !== "ENOENT" && code !== "ENOTDIR")
+        throw new ToolError("io_error", `cannot resolve path (${code ?? "error"})`)
       const parent = path.dirname(current)
       if (parent === current) return absolute
       missing.unshift(path.basename(current))

@@ -20,7 +20,8 @@ export type ReadInput = z.infer<typeof ReadInput>
 
 export const readTool: Tool<ReadInput> = {
   name: "read",
-  description: "Read a UTF-8 text file in the project (regular files only). Long files are cut at maxBytes, with a note saying so.",
+  description:
+    "Read a UTF-8 text file in the project (regular files only). Long files are cut at maxBytes, with a note saying so.",
   kind: "read",
   input: ReadInput,
   async execute(input, ctx) {
@@ -33,7 +34,8 @@ export const readTool: Tool<ReadInput> = {
       const buffer = Buffer.alloc(Math.min(maxBytes, stat.size))
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0)
       const text = new TextDecoder("utf-8").decode(buffer.subarray(0, bytesRead))
-      if (stat.size > bytesRead) return { output: `${text}\n[truncated: showing the first ${bytesRead} of ${stat.size} bytes]` }
+      if (stat.size > bytesRead)
+        return { output: `${text}\n[truncated: showing the first ${bytesRead} of ${stat.size} bytes]` }
       return { output: text }
     } catch (error) {
       throw fileSystemError(error, input.path)

@@ -37,7 +37,11 @@ export function builtinTools(): Tool[] {
  *
  * @example recordedToolCall({ id: "call 1", name: "rm" }, tools, digest) // { callId: "call_<digest>", name: "unknown_tool:<digest>" }
  */
-export function recordedToolCall(call: { id: string; name: string }, tools: readonly Tool[], digest: (value: string) => string): { callId: string; name: string } {
+export function recordedToolCall(
+  call: { id: string; name: string },
+  tools: readonly Tool[],
+  digest: (value: string) => string,
+): { callId: string; name: string } {
   return {
     callId: /^[A-Za-z0-9_-]{1,64}$/.test(call.id) ? call.id : `call_${digest(call.id)}`,
     name: tools.some((tool) => tool.name === call.name) ? call.name : `unknown_tool:${digest(call.name)}`,

@@ -2,7 +2,13 @@
 import { mkdir } from "node:fs/promises"
 import path from "node:path"
 import { z } from "zod"
-import { fileSystemError, openRegularFile, refuseRepositoryInternals, resolveInsideProject, throwIfAborted } from "./project-path.ts"
+import {
+  fileSystemError,
+  openRegularFile,
+  refuseRepositoryInternals,
+  resolveInsideProject,
+  throwIfAborted,
+} from "./project-path.ts"
 import type { Tool } from "./tool.ts"
 
 export const WriteInput = z.object({
@@ -13,7 +19,8 @@ export type WriteInput = z.infer<typeof WriteInput>
 
 export const writeTool: Tool<WriteInput> = {
   name: "write",
-  description: "Write a UTF-8 text file in the project, replacing it if it exists and creating missing parent directories. Regular files only; files under .git/, files that would make a directory a git repository (HEAD with objects/ and refs/) and git config that names programs are refused.",
+  description:
+    "Write a UTF-8 text file in the project, replacing it if it exists and creating missing parent directories. Regular files only; files under .git/, files that would make a directory a git repository (HEAD with objects/ and refs/) and git config that names programs are refused.",
   kind: "write",
   input: WriteInput,
   async execute(input, ctx) {

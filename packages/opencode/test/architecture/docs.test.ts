@@ -20,12 +20,22 @@ function envNamesRead(file: string): { name: string; line: number }[] {
   const source = parse(file)
   const found: { name: string; line: number }[] = []
   const isEnv = (node: ts.Expression) =>
-    (ts.isIdentifier(node) && node.text === "env") || (ts.isPropertyAccessExpression(node) && node.name.text === "env" && ts.isIdentifier(node.expression) && node.expression.text === "process")
+    (ts.isIdentifier(node) && node.text === "env") ||
+    (ts.isPropertyAccessExpression(node) &&
+      node.name.text === "env" &&
+      ts.isIdentifier(node.expression) &&
+      node.expression.text === "process")
   const visit = (node: ts.Node) => {
     let name: string | undefined
     if (ts.isPropertyAccessExpression(node) && isEnv(node.expression)) name = node.name.text
-    else if (ts.isElementAccessExpression(node) && isEnv(node.expression) && ts.isStringLiteralLike(node.argumentExpression)) name = node.argumentExpression.text
-    if (name && /^[A-Z][A-Z0-9_]+$/.test(name)) found.push({ name, line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1 })
+    else if (
+      ts.isElementAccessExpression(node) &&
+      isEnv(node.expression) &&
+      ts.isStringLiteralLike(node.argumentExpression)
+    )
+      name = node.argumentExpression.text
+    if (name && /^[A-Z][A-Z0-9_]+$/.test(name))
+      found.push({ name, line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1 })
     ts.forEachChild(node, visit)
   }
   visit(source)
@@ -43,23 +53,37 @@ function section(text: string, title: string): string {
 describe("the documents", () => {
   test("README's configuration table names every environment variable the server, the CLI and the desktop shell read", () => {
     const table = section(readme, "Configuration")
-    const read = [...sourceFiles(OPENCODE_SRC), path.join(REPO, "packages/opencode/bin/opencode.mjs")].flatMap((file) => envNamesRead(file).map((use) => ({ ...use, file })))
+    const read = [...sourceFiles(OPENCODE_SRC), path.join(REPO, "packages/opencode/bin/opencode.mjs")].flatMap((file) =>
+      envNamesRead(file).map((use) => ({ ...use, file })),
+    )
     expect(read.length).toBeGreaterThan(10)
-    const missing = read.filter((use) => !table.includes(`\`${use.name}\``)).map((use) => `${where(use.file, use.line)}: ${use.name}`)
+    const missing = read
+      .filter((use) => !table.includes(`\`${use.name}\``))
+      .map((use) => `${where(use.file, use.line)}: ${use.name}`)
     expect(missing).toEqual([])
   })
 
   test("every file path the documents name exists", () => {
     // Paths are relative to the repository, to packages/opencode/src/ (architecture.md says so), or to packages/opencode/test/ (tests).
-    const bases = [REPO, OPENCODE_SRC, path.join(REPO, "packages/opencode/test"), path.join(REPO, "packages/opencode"), path.join(REPO, "docs")]
+    const bases = [
+      REPO,
+      OPENCODE_SRC,
+      path.join(REPO, "packages/opencode/test"),
+      path.join(REPO, "packages/opencode"),
+      path.join(REPO, "docs"),
+    ]
     const documents = ["README.md", "SECURITY.md", "docs/architecture.md", "docs/protocol.md", "docs/api-shapes.md"]
     const missing: string[] = []
     for (const document of documents) {
       const text = readFileSync(path.join(REPO, document), "utf8")
-      const named = [...text.matchAll(/`([A-Za-z0-9_./-]+\.(?:ts|tsx|mjs|cjs|json|md))`/g), ...text.matchAll(/\]\(([A-Za-z0-9_./-]+\.md)(?:#[^)]*)?\)/g)].map((match) => match[1]!)
+      const named = [
+        ...text.matchAll(/`([A-Za-z0-9_./-]+\.(?:ts|tsx|mjs|cjs|json|md))`/g),
+        ...text.matchAll(/\]\(([A-Za-z0-9_./-]+\.md)(?:#[^)]*)?\)/g),
+      ].map((match) => match[1]!)
       // A bare `config.json` or `opencode.json` is a file the server reads at run time, not one of the repository's.
       const paths = [...new Set(named)].filter((name) => name.includes("/") || !name.endsWith(".json"))
-      for (const name of paths) if (!bases.some((base) => existsSync(path.resolve(base, name)))) missing.push(`${document}: ${name}`)
+      for (const name of paths)
+        if (!bases.some((base) => existsSync(path.resolve(base, name)))) missing.push(`${document}: ${name}`)
     }
     expect(missing).toEqual([])
   })
@@ -79,10 +103,11 @@ describe("the documents", () => {
           if (!own.has(match[1]!)) foreign.push(`${file}:${index + 1}: ${match[0]}`)
         }
         // A document's relative link climbing out of the repository (a sibling checkout's, say).
-        if (file.endsWith(".md")) for (const match of line.matchAll(/(?:\.\.\/)+[A-Za-z0-9_.-]+/g)) {
-          const resolved = path.resolve(path.dirname(path.join(REPO, file)), match[0])
-          if (!resolved.startsWith(REPO + path.sep)) foreign.push(`${file}:${index + 1}: ${match[0]}`)
-        }
+        if (file.endsWith(".md"))
+          for (const match of line.matchAll(/(?:\.\.\/)+[A-Za-z0-9_.-]+/g)) {
+            const resolved = path.resolve(path.dirname(path.join(REPO, file)), match[0])
+            if (!resolved.startsWith(REPO + path.sep)) foreign.push(`${file}:${index + 1}: ${match[0]}`)
+          }
       })
     }
     expect(foreign).toEqual([])

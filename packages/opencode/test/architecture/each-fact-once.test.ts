@@ -13,16 +13,25 @@ const rel = (file: string) => path.relative(REPO, file)
 
 /** Files that declare a function (or a const holding one) named `name`. */
 function declarers(files: string[], name: string): string[] {
-  return files.filter((file) => {
-    let found = false
-    const visit = (node: ts.Node): void => {
-      if (ts.isFunctionDeclaration(node) && node.name?.text === name) found = true
-      else if (ts.isVariableDeclaration(node) && ts.isIdentifier(node.name) && node.name.text === name && node.initializer && (ts.isArrowFunction(node.initializer) || ts.isFunctionExpression(node.initializer))) found = true
-      else ts.forEachChild(node, visit)
-    }
-    visit(parse(file))
-    return found
-  }).map(rel)
+  return files
+    .filter((file) => {
+      let found = false
+      const visit = (node: ts.Node): void => {
+        if (ts.isFunctionDeclaration(node) && node.name?.text === name) found = true
+        else if (
+          ts.isVariableDeclaration(node) &&
+          ts.isIdentifier(node.name) &&
+          node.name.text === name &&
+          node.initializer &&
+          (ts.isArrowFunction(node.initializer) || ts.isFunctionExpression(node.initializer))
+        )
+          found = true
+        else ts.forEachChild(node, visit)
+      }
+      visit(parse(file))
+      return found
+    })
+    .map(rel)
 }
 
 /** Comparisons (`===`, `!==`) against the string literal `value`, as "file:line". */
@@ -31,8 +40,14 @@ function comparisonsWith(files: string[], value: string): string[] {
     const source = parse(file)
     const hits: string[] = []
     const visit = (node: ts.Node): void => {
-      if (ts.isBinaryExpression(node) && [ts.SyntaxKind.EqualsEqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsEqualsToken].includes(node.operatorToken.kind)) {
-        if ([node.left, node.right].some((side) => ts.isStringLiteral(side) && side.text === value)) hits.push(`${rel(file)}:${source.getLineAndCharacterOfPosition(node.getStart()).line + 1}`)
+      if (
+        ts.isBinaryExpression(node) &&
+        [ts.SyntaxKind.EqualsEqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsEqualsToken].includes(
+          node.operatorToken.kind,
+        )
+      ) {
+        if ([node.left, node.right].some((side) => ts.isStringLiteral(side) && side.text === value))
+          hits.push(`${rel(file)}:${source.getLineAndCharacterOfPosition(node.getStart()).line + 1}`)
       }
       ts.forEachChild(node, visit)
     }
@@ -63,14 +78,18 @@ describe("each fact once", () => {
 
   it("only reopens() asks whether an operation reopens its instance", () => {
     // classification.ts leaves load_reload out of the reverse table: a different fact.
-    expect(comparisonsWith(sources, "load_reload").filter((hit) => !hit.startsWith("packages/opencode/src/provenance/classification.ts"))).toEqual([
-      expect.stringMatching(/^packages\/opencode\/src\/project\/instance\.ts:/),
-    ])
+    expect(
+      comparisonsWith(sources, "load_reload").filter(
+        (hit) => !hit.startsWith("packages/opencode/src/provenance/classification.ts"),
+      ),
+    ).toEqual([expect.stringMatching(/^packages\/opencode\/src\/project\/instance\.ts:/)])
   })
 
   it("the lingering git wrapper the tests put on PATH is written in one helper", () => {
     const wrapper = ["if [", '"$1" = init ]'].join(" ")
-    const writers = testFiles(path.join(REPO, "packages/opencode/test")).filter((file) => readFileSync(file, "utf8").includes(wrapper))
+    const writers = testFiles(path.join(REPO, "packages/opencode/test")).filter((file) =>
+      readFileSync(file, "utf8").includes(wrapper),
+    )
     expect(writers.map(rel)).toEqual(["packages/opencode/test/spine/spine-helpers.ts"])
   })
 })

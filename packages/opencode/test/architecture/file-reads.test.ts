@@ -10,14 +10,24 @@ import { expect, test } from "vitest"
 import { OPENCODE_SRC, parse, sourceFiles, where } from "./source-graph.ts"
 
 /** node:fs names that read a file, or open one (a read can follow). */
-const READING = new Set(["readFileSync", "readFile", "createReadStream", "readSync", "read", "openSync", "open", "openAsBlob"])
+const READING = new Set([
+  "readFileSync",
+  "readFile",
+  "createReadStream",
+  "readSync",
+  "read",
+  "openSync",
+  "open",
+  "openAsBlob",
+])
 
 /** Files allowed to open or read themselves, and why. */
 const ALLOWED: Record<string, string> = {
   "regular-file.ts": "the one reader",
   "tool/project-path.ts": "the tools' own non-blocking open, refusing non-regular files with a tool error",
   "storage/database.ts": "openSync(file, 'wx') creates an empty owner-only file; it reads nothing",
-  "server/middleware/same-user.ts": "reads the kernel's socket tables (/proc/net/tcp, tcp6): no path a user or project controls, and procfs reports them as empty files",
+  "server/middleware/same-user.ts":
+    "reads the kernel's socket tables (/proc/net/tcp, tcp6): no path a user or project controls, and procfs reports them as empty files",
 }
 
 test("no file but src/regular-file.ts reads a file with node:fs (and the few that open one are listed with why)", () => {
@@ -35,9 +45,16 @@ test("no file but src/regular-file.ts reads a file with node:fs (and the few tha
       // A default or namespace import (`import fs from "node:fs"`) reaches every reader.
       if (statement.importClause?.name || (bindings && ts.isNamespaceImport(bindings))) {
         const uses: string[] = []
-        const alias = statement.importClause?.name?.text ?? (bindings && ts.isNamespaceImport(bindings) ? bindings.name.text : "")
+        const alias =
+          statement.importClause?.name?.text ?? (bindings && ts.isNamespaceImport(bindings) ? bindings.name.text : "")
         const visit = (node: ts.Node) => {
-          if (ts.isPropertyAccessExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === alias && READING.has(node.name.text)) uses.push(node.name.text)
+          if (
+            ts.isPropertyAccessExpression(node) &&
+            ts.isIdentifier(node.expression) &&
+            node.expression.text === alias &&
+            READING.has(node.name.text)
+          )
+            uses.push(node.name.text)
           ts.forEachChild(node, visit)
         }
         visit(source)

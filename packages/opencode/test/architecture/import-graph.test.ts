@@ -13,7 +13,17 @@
 import path from "node:path"
 import ts from "typescript"
 import { describe, expect, test } from "vitest"
-import { APP_SRC, type Import, importsOf, nodeGlobalsUsed, OPENCODE_SRC, parse, sourceFiles, where, within } from "./source-graph.ts"
+import {
+  APP_SRC,
+  type Import,
+  importsOf,
+  nodeGlobalsUsed,
+  OPENCODE_SRC,
+  parse,
+  sourceFiles,
+  where,
+  within,
+} from "./source-graph.ts"
 
 const SRC = OPENCODE_SRC
 const dir = (name: string) => path.join(SRC, name)
@@ -27,11 +37,14 @@ const shown = (found: Import[]) => found.map((i) => `${where(i.file, i.line)} im
 
 const isFileIn = (i: Import, folder: string) => i.target.kind === "file" && within(i.target.file, folder)
 const isPackage = (i: Import, name: string) => i.target.kind === "package" && i.target.name === name
-const isBuiltin = (i: Import, name?: string) => i.target.kind === "builtin" && (name === undefined || i.target.name === name || i.target.name.startsWith(`${name}/`))
+const isBuiltin = (i: Import, name?: string) =>
+  i.target.kind === "builtin" && (name === undefined || i.target.name === name || i.target.name.startsWith(`${name}/`))
 
 /** Imports of files in `folder` (minus `except`) that `bad` matches. */
 function violations(folder: string, bad: (i: Import) => boolean, except?: string): Import[] {
-  return [...graph.entries()].filter(([file]) => within(file, folder) && !(except && within(file, except))).flatMap(([, imports]) => imports.filter(bad))
+  return [...graph.entries()]
+    .filter(([file]) => within(file, folder) && !(except && within(file, except)))
+    .flatMap(([, imports]) => imports.filter(bad))
 }
 
 /** Every source file `entry` reaches through its imports (type-only ones included). */
@@ -49,31 +62,48 @@ function closure(entry: string): string[] {
 describe("the import graph", () => {
   test("it is read: every src file parses and relative imports resolve to files that exist", () => {
     expect(files.length).toBeGreaterThan(50)
-    const missing = [...graph.values()].flat().filter((i) => i.target.kind === "file" && !files.includes(i.target.file) && !/\.(json|cjs)$/.test(i.target.file))
+    const missing = [...graph.values()]
+      .flat()
+      .filter((i) => i.target.kind === "file" && !files.includes(i.target.file) && !/\.(json|cjs)$/.test(i.target.file))
     expect(shown(missing)).toEqual([])
   })
 
   test("provenance/ imports nothing of server/ or storage/, nor hono or node:fs", () => {
-    const found = violations(PROVENANCE, (i) => isFileIn(i, dir("server")) || isFileIn(i, dir("storage")) || isPackage(i, "hono") || isPackage(i, "@hono/node-server") || isBuiltin(i, "fs"))
+    const found = violations(
+      PROVENANCE,
+      (i) =>
+        isFileIn(i, dir("server")) ||
+        isFileIn(i, dir("storage")) ||
+        isPackage(i, "hono") ||
+        isPackage(i, "@hono/node-server") ||
+        isBuiltin(i, "fs"),
+    )
     expect(shown(found)).toEqual([])
   })
 
   test("provenance's core (all but provenance/node/) is browser-safe: no Node builtin, no Node global, no Node helper", () => {
     const found = violations(PROVENANCE, (i) => isBuiltin(i) || isFileIn(i, PROVENANCE_NODE), PROVENANCE_NODE)
     expect(shown(found)).toEqual([])
-    const globals = files.filter((file) => within(file, PROVENANCE) && !within(file, PROVENANCE_NODE)).flatMap((file) => nodeGlobalsUsed(parse(file)).map((use) => `${where(file, use.line)} uses ${use.name}`))
+    const globals = files
+      .filter((file) => within(file, PROVENANCE) && !within(file, PROVENANCE_NODE))
+      .flatMap((file) => nodeGlobalsUsed(parse(file)).map((use) => `${where(file, use.line)} uses ${use.name}`))
     expect(globals).toEqual([])
   })
 
   test("what the app's entry (opencode/provenance) reaches is the browser-safe core and zod only", () => {
     const reached = closure(BROWSER_ENTRY)
-    expect(reached.filter((file) => !within(file, PROVENANCE) || within(file, PROVENANCE_NODE)).map((file) => where(file))).toEqual([])
+    expect(
+      reached.filter((file) => !within(file, PROVENANCE) || within(file, PROVENANCE_NODE)).map((file) => where(file)),
+    ).toEqual([])
     const packages = reached.flatMap((file) => graph.get(file)!).filter((i) => i.target.kind !== "file")
     expect([...new Set(packages.map((i) => i.specifier))]).toEqual(["zod"])
   })
 
   test("session/ and project/ import nothing of server/", () => {
-    const found = [...violations(dir("session"), (i) => isFileIn(i, dir("server"))), ...violations(dir("project"), (i) => isFileIn(i, dir("server")))]
+    const found = [
+      ...violations(dir("session"), (i) => isFileIn(i, dir("server"))),
+      ...violations(dir("project"), (i) => isFileIn(i, dir("server"))),
+    ]
     expect(shown(found)).toEqual([])
   })
 
@@ -84,9 +114,14 @@ describe("the import graph", () => {
   })
 
   test("no two files import each other (type-only imports included)", () => {
-    const importsFile = (from: string, to: string) => (graph.get(from) ?? []).some((i) => i.target.kind === "file" && i.target.file === to)
+    const importsFile = (from: string, to: string) =>
+      (graph.get(from) ?? []).some((i) => i.target.kind === "file" && i.target.file === to)
     const loops = files.flatMap((file) =>
-      (graph.get(file) ?? []).flatMap((i) => (i.target.kind === "file" && file < i.target.file && importsFile(i.target.file, file) ? [`${where(file)} <-> ${where(i.target.file)}`] : [])),
+      (graph.get(file) ?? []).flatMap((i) =>
+        i.target.kind === "file" && file < i.target.file && importsFile(i.target.file, file)
+          ? [`${where(file)} <-> ${where(i.target.file)}`]
+          : [],
+      ),
     )
     expect([...new Set(loops)]).toEqual([])
   })
@@ -94,7 +129,12 @@ describe("the import graph", () => {
   test("the app imports nothing of the server but its browser-safe entry, opencode/provenance", () => {
     const appImports = sourceFiles(APP_SRC).flatMap((file) => importsOf(parse(file)))
     const server = path.dirname(SRC)
-    const found = appImports.filter((i) => (i.target.kind === "file" && within(i.target.file, server)) || i.specifier.startsWith("opencode/") || i.specifier === "opencode")
+    const found = appImports.filter(
+      (i) =>
+        (i.target.kind === "file" && within(i.target.file, server)) ||
+        i.specifier.startsWith("opencode/") ||
+        i.specifier === "opencode",
+    )
     expect(shown(found.filter((i) => i.specifier !== "opencode/provenance"))).toEqual([])
     expect(found.length).toBeGreaterThan(0)
   })
@@ -107,8 +147,15 @@ describe("the import graph", () => {
         if (ts.isAsExpression(node) || ts.isTypeAssertionExpression(node)) {
           const inner = node.expression
           const read = ts.isCallExpression(inner) ? inner.expression : inner
-          if (ts.isPropertyAccessExpression(read) && ts.isIdentifier(read.expression) && read.expression.text === "c" && (read.name.text === "get" || read.name.text === "var")) {
-            casts.push(`${where(file, source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1)}: ${node.getText(source)}`)
+          if (
+            ts.isPropertyAccessExpression(read) &&
+            ts.isIdentifier(read.expression) &&
+            read.expression.text === "c" &&
+            (read.name.text === "get" || read.name.text === "var")
+          ) {
+            casts.push(
+              `${where(file, source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1)}: ${node.getText(source)}`,
+            )
           }
         }
         ts.forEachChild(node, visit)
@@ -129,8 +176,8 @@ describe("the checks themselves", () => {
       'import type { Host } from "../server/app.ts"',
       'export { a } from "../storage/journal.ts"',
       'const fs = await import("node:fs")',
-      'import {',
-      '  readFileSync,',
+      "import {",
+      "  readFileSync,",
       '} from "fs"',
     ].join("\n")
     const found = virtual("provenance/bad.ts", text)
@@ -141,7 +188,10 @@ describe("the checks themselves", () => {
   })
 
   test("a Node global is found, a property of the same name is not", () => {
-    const source = parse(path.join(SRC, "provenance/bad.ts"), "const a = Buffer.from('x')\nconst b = { process: 1 }.process\nexport type T = Buffer")
+    const source = parse(
+      path.join(SRC, "provenance/bad.ts"),
+      "const a = Buffer.from('x')\nconst b = { process: 1 }.process\nexport type T = Buffer",
+    )
     expect(nodeGlobalsUsed(source)).toEqual([{ name: "Buffer", line: 1 }])
   })
 })

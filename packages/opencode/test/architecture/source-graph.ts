@@ -25,11 +25,18 @@ export function sourceFiles(dir: string): string[] {
 }
 
 export function parse(file: string, text = readFileSync(file, "utf8")): ts.SourceFile {
-  const kind = file.endsWith(".tsx") ? ts.ScriptKind.TSX : /\.(c|m)?js$/.test(file) ? ts.ScriptKind.JS : ts.ScriptKind.TS
+  const kind = file.endsWith(".tsx")
+    ? ts.ScriptKind.TSX
+    : /\.(c|m)?js$/.test(file)
+      ? ts.ScriptKind.JS
+      : ts.ScriptKind.TS
   return ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, kind)
 }
 
-export type Target = { kind: "file"; file: string } | { kind: "builtin"; name: string } | { kind: "package"; name: string; subpath: string }
+export type Target =
+  | { kind: "file"; file: string }
+  | { kind: "builtin"; name: string }
+  | { kind: "package"; name: string; subpath: string }
 
 export interface Import {
   /** The importing file. */
@@ -50,7 +57,8 @@ function resolveOpencode(subpath: string): string {
 export function resolve(from: string, specifier: string): Target {
   if (specifier.startsWith(".")) return { kind: "file", file: path.resolve(path.dirname(from), specifier) }
   const bare = specifier.replace(/^node:/, "")
-  if (specifier.startsWith("node:") || builtinModules.includes(bare.split("/")[0]!)) return { kind: "builtin", name: bare }
+  if (specifier.startsWith("node:") || builtinModules.includes(bare.split("/")[0]!))
+    return { kind: "builtin", name: bare }
   const parts = specifier.split("/")
   const name = specifier.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0]!
   const subpath = specifier.slice(name.length + 1)
@@ -64,17 +72,25 @@ export function importsOf(source: ts.SourceFile): Import[] {
   const add = (node: ts.Node, literal: ts.Expression | undefined, typeOnly: boolean) => {
     if (!literal || !ts.isStringLiteralLike(literal)) return
     const line = source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1
-    found.push({ file: source.fileName, line, specifier: literal.text, typeOnly, target: resolve(source.fileName, literal.text) })
+    found.push({
+      file: source.fileName,
+      line,
+      specifier: literal.text,
+      typeOnly,
+      target: resolve(source.fileName, literal.text),
+    })
   }
   const visit = (node: ts.Node) => {
     if (ts.isImportDeclaration(node)) add(node, node.moduleSpecifier, node.importClause?.isTypeOnly === true)
     else if (ts.isExportDeclaration(node)) add(node, node.moduleSpecifier, node.isTypeOnly)
-    else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) add(node, node.moduleReference.expression, node.isTypeOnly)
+    else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference))
+      add(node, node.moduleReference.expression, node.isTypeOnly)
     else if (ts.isCallExpression(node)) {
       const dynamic = node.expression.kind === ts.SyntaxKind.ImportKeyword
       const required = ts.isIdentifier(node.expression) && node.expression.text === "require"
       if (dynamic || required) add(node, node.arguments[0], false)
-    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) add(node, node.argument.literal as ts.Expression, true)
+    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument))
+      add(node, node.argument.literal as ts.Expression, true)
     ts.forEachChild(node, visit)
   }
   visit(source)
@@ -88,8 +104,12 @@ export function nodeGlobalsUsed(source: ts.SourceFile): { name: string; line: nu
   const visit = (node: ts.Node) => {
     if (ts.isIdentifier(node) && names.has(node.text)) {
       const parent = node.parent
-      const isName = (ts.isPropertyAccessExpression(parent) && parent.name === node) || (ts.isPropertyAssignment(parent) && parent.name === node) || ts.isTypeReferenceNode(parent)
-      if (!isName) used.push({ name: node.text, line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1 })
+      const isName =
+        (ts.isPropertyAccessExpression(parent) && parent.name === node) ||
+        (ts.isPropertyAssignment(parent) && parent.name === node) ||
+        ts.isTypeReferenceNode(parent)
+      if (!isName)
+        used.push({ name: node.text, line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1 })
     }
     ts.forEachChild(node, visit)
   }

@@ -13,7 +13,12 @@ import { parse, REPO } from "./source-graph.ts"
 function includePatterns(file: string): string[] {
   const patterns: string[] = []
   const visit = (node: ts.Node) => {
-    if (ts.isPropertyAssignment(node) && ts.isIdentifier(node.name) && node.name.text === "include" && ts.isArrayLiteralExpression(node.initializer)) {
+    if (
+      ts.isPropertyAssignment(node) &&
+      ts.isIdentifier(node.name) &&
+      node.name.text === "include" &&
+      ts.isArrayLiteralExpression(node.initializer)
+    ) {
       for (const element of node.initializer.elements) if (ts.isStringLiteralLike(element)) patterns.push(element.text)
     }
     ts.forEachChild(node, visit)
@@ -23,7 +28,12 @@ function includePatterns(file: string): string[] {
 }
 
 test("every include pattern of every package's vitest config matches a file", () => {
-  const tracked = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: REPO, encoding: "utf8" }).split("\0").filter(Boolean)
+  const tracked = execFileSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
+    cwd: REPO,
+    encoding: "utf8",
+  })
+    .split("\0")
+    .filter(Boolean)
   const configs = tracked.filter((file) => /^packages\/[^/]+\/vitest\.config\.ts$/.test(file))
   expect(configs.length).toBeGreaterThanOrEqual(2)
   const unmatched: string[] = []
@@ -32,7 +42,8 @@ test("every include pattern of every package's vitest config matches a file", ()
     const files = tracked.filter((file) => file.startsWith(`${root}/`)).map((file) => file.slice(root.length + 1))
     const patterns = includePatterns(path.join(REPO, config))
     expect(patterns.length, config).toBeGreaterThan(0)
-    for (const pattern of patterns) if (!files.some((file) => path.matchesGlob(file, pattern))) unmatched.push(`${config}: ${pattern}`)
+    for (const pattern of patterns)
+      if (!files.some((file) => path.matchesGlob(file, pattern))) unmatched.push(`${config}: ${pattern}`)
   }
   expect(unmatched).toEqual([])
 })

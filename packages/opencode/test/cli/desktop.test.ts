@@ -25,19 +25,36 @@ describe("which window the desktop opens", () => {
     writeFileSync(electronBin, "")
     writeFileSync(chromium, "")
     const env = {}
-    expect(findShell(env, { electron: () => electronBin, browsers: [chromium] })).toEqual({ kind: "electron", command: electronBin })
+    expect(findShell(env, { electron: () => electronBin, browsers: [chromium] })).toEqual({
+      kind: "electron",
+      command: electronBin,
+    })
     // The npm package resolves but its binary was never downloaded: not usable.
-    expect(findShell(env, { electron: () => path.join(dir, "missing"), browsers: [chromium] })).toEqual({ kind: "chromium", command: chromium })
-    expect(findShell(env, { electron: () => undefined, browsers: [path.join(dir, "nope"), chromium] })).toEqual({ kind: "chromium", command: chromium })
+    expect(findShell(env, { electron: () => path.join(dir, "missing"), browsers: [chromium] })).toEqual({
+      kind: "chromium",
+      command: chromium,
+    })
+    expect(findShell(env, { electron: () => undefined, browsers: [path.join(dir, "nope"), chromium] })).toEqual({
+      kind: "chromium",
+      command: chromium,
+    })
     expect(findShell(env, { electron: () => undefined, browsers: [path.join(dir, "nope")] })).toBeUndefined()
     // An explicit browser wins over Electron (and the test suite's window is Chromium).
-    expect(findShell({ OPENCODE_DESKTOP_BROWSER: chromium }, { electron: () => electronBin, browsers: [] })).toEqual({ kind: "chromium", command: chromium })
+    expect(findShell({ OPENCODE_DESKTOP_BROWSER: chromium }, { electron: () => electronBin, browsers: [] })).toEqual({
+      kind: "chromium",
+      command: chromium,
+    })
     expect(NO_SHELL_MESSAGE).toMatch(/chromium/)
     expect(NO_SHELL_MESSAGE).toMatch(/electron/)
   })
 
   test("Chromium runs as an app window with its own profile under the data dir", () => {
-    const args = chromiumArgs({ url: "http://127.0.0.1:5000", profileDir: "/data/desktop/profile", isRoot: true, debugPort: 0 })
+    const args = chromiumArgs({
+      url: "http://127.0.0.1:5000",
+      profileDir: "/data/desktop/profile",
+      isRoot: true,
+      debugPort: 0,
+    })
     expect(args).toContain("--app=http://127.0.0.1:5000")
     expect(args).toContain("--user-data-dir=/data/desktop/profile")
     expect(args).toContain("--no-first-run")
@@ -58,9 +75,17 @@ describe("which window the desktop opens", () => {
 
 describe("the words for a desktop close", () => {
   test("explain says the desktop window was closed", () => {
-    const origin = ShutdownOrigin.parse({ kind: "shutdown", signal: "desktop_window_closed", provenance: { complete: true, missing: [] } })
+    const origin = ShutdownOrigin.parse({
+      kind: "shutdown",
+      signal: "desktop_window_closed",
+      provenance: { complete: true, missing: [] },
+    })
     expect(originWords({ origin })).toBe("server shutdown (the desktop window was closed)")
-    const lost = ShutdownOrigin.parse({ kind: "shutdown", signal: "desktop_window_lost", provenance: { complete: true, missing: [] } })
+    const lost = ShutdownOrigin.parse({
+      kind: "shutdown",
+      signal: "desktop_window_lost",
+      provenance: { complete: true, missing: [] },
+    })
     expect(originWords({ origin: lost })).toMatch(/desktop window's browser ended unexpectedly/)
   })
 })
@@ -70,7 +95,8 @@ describe("the words for a desktop close", () => {
 const children: ChildProcess[] = []
 const browsers: Array<() => void> = []
 afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
   // A stand-in window left open by a failed test would otherwise loop forever.
   for (const close of browsers.splice(0)) close()
 })
@@ -89,7 +115,8 @@ function fakeBrowser(code = 0): { command: string; dir: string; close(): void; a
     command,
     dir,
     close: () => writeFileSync(path.join(dir, "close"), ""),
-    args: () => (existsSync(path.join(dir, "args")) ? readFileSync(path.join(dir, "args"), "utf8").trim().split("\n") : []),
+    args: () =>
+      existsSync(path.join(dir, "args")) ? readFileSync(path.join(dir, "args"), "utf8").trim().split("\n") : [],
   }
 }
 
@@ -119,7 +146,9 @@ function startDesktop(args: string[], env: Record<string, string>): Desktop {
     child.once("exit", () => reject(new Error(`desktop exited before it printed its URL:\n${out}\n${err}`)))
   })
   url.catch(() => {})
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })))
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  )
   return { child, stdout: () => out, stderr: () => err, url, exit }
 }
 
@@ -133,15 +162,23 @@ async function until(check: () => boolean | Promise<boolean>, what: string, ms =
 
 async function startSlowRun(url: string, directory: string): Promise<{ sessionId: string; runId: string }> {
   const headers = { "content-type": "application/json", "x-opencode-directory": encodeURIComponent(directory) }
-  const session = (await (await fetch(`${url}/session`, { method: "POST", headers, body: "{}" })).json()) as { id: string }
-  const res = await fetch(`${url}/session/${session.id}/prompt`, { method: "POST", headers, body: JSON.stringify({ text: "hello", model: "scripted/slow" }) })
+  const session = (await (await fetch(`${url}/session`, { method: "POST", headers, body: "{}" })).json()) as {
+    id: string
+  }
+  const res = await fetch(`${url}/session/${session.id}/prompt`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ text: "hello", model: "scripted/slow" }),
+  })
   expect(res.status).toBeLessThan(300)
   const { runId } = (await res.json()) as { runId: string }
   return { sessionId: session.id, runId }
 }
 
 async function exportOf(dataDir: string, sessionId: string): Promise<any> {
-  const { stdout } = await exec(process.execPath, [BIN, "export", sessionId, "--data-dir", dataDir], { maxBuffer: 16 * 1024 * 1024 })
+  const { stdout } = await exec(process.execPath, [BIN, "export", sessionId, "--data-dir", dataDir], {
+    maxBuffer: 16 * 1024 * 1024,
+  })
   return JSON.parse(stdout)
 }
 
@@ -150,7 +187,9 @@ describe("opencode desktop", () => {
     const dataDir = tempDir("oc-desktop-data-")
     const project = tempDir("oc-desktop-proj-")
     const browser = fakeBrowser(0)
-    const desktop = startDesktop(["--data-dir", dataDir, "--directory", project], { OPENCODE_DESKTOP_BROWSER: browser.command })
+    const desktop = startDesktop(["--data-dir", dataDir, "--directory", project], {
+      OPENCODE_DESKTOP_BROWSER: browser.command,
+    })
     const url = await desktop.url
     await until(() => browser.args().length > 0, "the window to open")
     expect(browser.args()).toContain(`--app=${url}`)
@@ -163,7 +202,11 @@ describe("opencode desktop", () => {
     const doc = await exportOf(dataDir, sessionId)
     const incident = doc.incidents.find((i: any) => i.runId === runId)
     expect(incident, JSON.stringify(doc.incidents)).toBeDefined()
-    expect(incident.origin).toMatchObject({ kind: "shutdown", signal: "desktop_window_closed", provenance: { complete: true, missing: [] } })
+    expect(incident.origin).toMatchObject({
+      kind: "shutdown",
+      signal: "desktop_window_closed",
+      provenance: { complete: true, missing: [] },
+    })
     expect(incident.verdict).toBe("diagnosed")
 
     const file = path.join(dataDir, "export.json")
@@ -178,7 +221,9 @@ describe("opencode desktop", () => {
     const dataDir = tempDir("oc-desktop-data-")
     const project = tempDir("oc-desktop-proj-")
     const first = fakeBrowser(0)
-    const owner = startDesktop(["--data-dir", dataDir, "--directory", project], { OPENCODE_DESKTOP_BROWSER: first.command })
+    const owner = startDesktop(["--data-dir", dataDir, "--directory", project], {
+      OPENCODE_DESKTOP_BROWSER: first.command,
+    })
     const url = await owner.url
     const { sessionId, runId } = await startSlowRun(url, project)
 
@@ -197,23 +242,33 @@ describe("opencode desktop", () => {
     const handedOff = startDesktop(["--data-dir", dataDir], { OPENCODE_DESKTOP_BROWSER: third.command })
     third.close()
     expect(await handedOff.exit).toEqual({ code: 0, signal: null })
-    expect(handedOff.stdout()).toContain(`the window opened in the running desktop's browser (pid ${process.pid}); closing its last window stops the server`)
+    expect(handedOff.stdout()).toContain(
+      `the window opened in the running desktop's browser (pid ${process.pid}); closing its last window stops the server`,
+    )
 
     // The server the attached window did not start still answers, and the run still runs.
-    const runs = (await (await fetch(`${url}/session/${sessionId}/run`)).json()) as Array<{ runId: string; status: string }>
+    const runs = (await (await fetch(`${url}/session/${sessionId}/run`)).json()) as Array<{
+      runId: string
+      status: string
+    }>
     expect(runs.find((r) => r.runId === runId)?.status).toBe("running")
 
     first.close()
     expect(await owner.exit).toEqual({ code: 0, signal: null })
     const doc = await exportOf(dataDir, sessionId)
-    expect(doc.incidents.find((i: any) => i.runId === runId)?.origin).toMatchObject({ kind: "shutdown", signal: "desktop_window_closed" })
+    expect(doc.incidents.find((i: any) => i.runId === runId)?.origin).toMatchObject({
+      kind: "shutdown",
+      signal: "desktop_window_closed",
+    })
   })
 
   test("a browser that dies is not reported as a closed window", async () => {
     const dataDir = tempDir("oc-desktop-data-")
     const project = tempDir("oc-desktop-proj-")
     const browser = fakeBrowser(3)
-    const desktop = startDesktop(["--data-dir", dataDir, "--directory", project], { OPENCODE_DESKTOP_BROWSER: browser.command })
+    const desktop = startDesktop(["--data-dir", dataDir, "--directory", project], {
+      OPENCODE_DESKTOP_BROWSER: browser.command,
+    })
     const url = await desktop.url
     const { sessionId, runId } = await startSlowRun(url, project)
     browser.close()
@@ -221,7 +276,10 @@ describe("opencode desktop", () => {
     expect(exit.code).toBe(1)
     expect(desktop.stderr()).toMatch(/window's browser ended unexpectedly \(exit code 3\)/)
     const doc = await exportOf(dataDir, sessionId)
-    expect(doc.incidents.find((i: any) => i.runId === runId)?.origin).toMatchObject({ kind: "shutdown", signal: "desktop_window_lost" })
+    expect(doc.incidents.find((i: any) => i.runId === runId)?.origin).toMatchObject({
+      kind: "shutdown",
+      signal: "desktop_window_lost",
+    })
   })
 
   test("a server started by `serve` on the data dir: refused without --url; with --url the window opens on it and closing it leaves it running", async () => {
@@ -238,7 +296,9 @@ describe("opencode desktop", () => {
       expect(refused.stderr).toMatch(/already uses .*--url http:\/\/127\.0\.0\.1:PORT/)
       expect(browser.args()).toEqual([])
 
-      const attached = startDesktop(["--data-dir", server.dataDir, "--url", server.url], { OPENCODE_DESKTOP_BROWSER: browser.command })
+      const attached = startDesktop(["--data-dir", server.dataDir, "--url", server.url], {
+        OPENCODE_DESKTOP_BROWSER: browser.command,
+      })
       expect(await attached.url).toBe(server.url)
       await until(() => browser.args().length > 0, "the window to open")
       browser.close()
@@ -260,7 +320,10 @@ describe("opencode desktop", () => {
       )
     expect(await run("http://example.com:4096")).toMatchObject({ code: 1, stderr: expect.stringContaining("loopback") })
     expect(await run("not a url")).toMatchObject({ code: 1, stderr: expect.stringContaining("--url must be a URL") })
-    expect(await run("http://127.0.0.1:1")).toMatchObject({ code: 1, stderr: expect.stringContaining("no opencode server answers at http://127.0.0.1:1") })
+    expect(await run("http://127.0.0.1:1")).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining("no opencode server answers at http://127.0.0.1:1"),
+    })
   })
 
   test("no window to open: one sentence naming what to install, and no server is started", async () => {

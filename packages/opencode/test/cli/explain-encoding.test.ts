@@ -72,7 +72,10 @@ describe("opencode explain FILE", () => {
 
   test("explains a UTF-8 BOM file and a CRLF file", async () => {
     const expected = await explain(FIXTURE)
-    for (const [name, text] of [["bom.json", BOM + original], ["crlf.json", crlf]] as const) {
+    for (const [name, text] of [
+      ["bom.json", BOM + original],
+      ["crlf.json", crlf],
+    ] as const) {
       const file = path.join(dir, name)
       writeFileSync(file, text, "utf8")
       const result = await explain(file)

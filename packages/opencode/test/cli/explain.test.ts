@@ -48,7 +48,9 @@ describe("explain on every fixture", () => {
     const out = result.stdout
     expect(out).toMatch(/^Opencode session export, version 2, written by opencode-provenance/)
     expect(out).toContain("4 stopped run(s)")
-    expect(out).toContain("Run run_reload1 in session ses_fixture2 was closed by a reload of its instance [local_instance_reload].")
+    expect(out).toContain(
+      "Run run_reload1 in session ses_fixture2 was closed by a reload of its instance [local_instance_reload].",
+    )
     expect(out).toContain("Operation: reload lc_reload1.")
     expect(out).toContain("Initiated by: POST /instance/reload from the app, action instance.reload (act_reload1)")
     expect(out).toContain("Operation: dispose_all lc_all1 → dispose_directory lc_dir1.")
@@ -105,7 +107,9 @@ describe("explain on every fixture", () => {
     const result = await explain(fixture("export-v3-newer.json"))
     expectReadable(result)
     expect(result.stdout).toContain("version 3 (newer than this reader's version 2; read best effort)")
-    expect(result.stdout).toMatch(/Warning: .*Fields not understood: .*attachments.*diagnostics\.spans.*diagnostics\.runs\[\]\.costMicros/)
+    expect(result.stdout).toMatch(
+      /Warning: .*Fields not understood: .*attachments.*diagnostics\.spans.*diagnostics\.runs\[\]\.costMicros/,
+    )
     expect(result.stdout).toContain("[watchdog_timeout]")
     expect(result.stdout).toContain("Initiated by: the server's own watchdog handler.")
   })
@@ -139,7 +143,12 @@ describe("explain --json", () => {
 
   test("the field export's chain in JSON: origin not_recorded_by_writer, operation reload, retry from the facts", async () => {
     const json = JSON.parse((await explain("--json", fixture("export-v1-field.json"))).stdout)
-    expect(json.incidents[0]).toMatchObject({ runId: "run_field1", operation: "reload", origin: { kind: "not_recorded_by_writer" }, retry: { safe: true } })
+    expect(json.incidents[0]).toMatchObject({
+      runId: "run_field1",
+      operation: "reload",
+      origin: { kind: "not_recorded_by_writer" },
+      retry: { safe: true },
+    })
     expect(json.incidents[0].verdict).not.toBe("missing_provenance")
     const noOrigin = JSON.parse((await explain(fixture("export-v2-no-origin.json"), "--json")).stdout)
     expect(noOrigin.incidents[0]).toMatchObject({ runId: "run_field1", verdict: "missing_provenance" })
@@ -163,16 +172,36 @@ describe("explain on files that are not session exports", () => {
     ["an empty (whitespace) file", () => file("blank.json", "  \n\t\n"), /is empty/],
     ["a 0-byte file", () => file("zero.json", ""), /is empty/],
     ["a JSON array", () => file("array.json", "[1, 2, 3]"), /JSON list, not a session export/],
-    ["another kind of document (package.json)", () => path.resolve(FIXTURES, "../../package.json"), /version \("0\.1\.0"\) is not a session export version, so it is probably another kind of document/],
-    ["version 99 with no known field", () => file("v99.json", JSON.stringify({ schema: "opencode.session-export", version: 99, somethingElse: true })), /version 99, newer than this reader supports/],
+    [
+      "another kind of document (package.json)",
+      () => path.resolve(FIXTURES, "../../package.json"),
+      /version \("0\.1\.0"\) is not a session export version, so it is probably another kind of document/,
+    ],
+    [
+      "version 99 with no known field",
+      () => file("v99.json", JSON.stringify({ schema: "opencode.session-export", version: 99, somethingElse: true })),
+      /version 99, newer than this reader supports/,
+    ],
     ["a directory", () => dir, /it is a directory/],
     ["a missing file", () => path.join(dir, "does-not-exist.json"), /no such file/],
     ["an empty object", () => file("empty-object.json", "{}"), /empty JSON object/],
     ["JSON null", () => file("null.json", "null"), /not a JSON object/],
-    ["a version that is a string", () => file("vstring.json", JSON.stringify({ version: "2", messages: [] })), /is not a session export version/],
-    ["another schema", () => file("otherschema.json", JSON.stringify({ schema: "acme.report", version: 2 })), /"acme\.report" document, not an opencode session export/],
+    [
+      "a version that is a string",
+      () => file("vstring.json", JSON.stringify({ version: "2", messages: [] })),
+      /is not a session export version/,
+    ],
+    [
+      "another schema",
+      () => file("otherschema.json", JSON.stringify({ schema: "acme.report", version: 2 })),
+      /"acme\.report" document, not an opencode session export/,
+    ],
     ["binary bytes", () => file("binary.json", Buffer.from([0x00, 0xff, 0xfe, 0x10, 0x80, 0x7b])), /not valid JSON/],
-    ["deeply nested JSON", () => file("deep.json", "[".repeat(200_000) + "]".repeat(200_000)), /(too large or too deeply nested|JSON list)/],
+    [
+      "deeply nested JSON",
+      () => file("deep.json", "[".repeat(200_000) + "]".repeat(200_000)),
+      /(too large or too deeply nested|JSON list)/,
+    ],
   ]
 
   test.each(malformed)("%s: one sentence on stderr, exit non-zero, no stack trace", async (_name, make, message) => {
@@ -213,7 +242,31 @@ describe("explain on files that are not session exports", () => {
 
   // Bidirectional and invisible format characters (Unicode category Cf), C1 controls and line
   // separators reorder or hide what a terminal shows: each is printed as a visible <U+XXXX>.
-  const INVISIBLE = ["\u061c", "\u200e", "\u200f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u0085", "\u009b", "\u2028", "\u2029", "\u{e0041}"]
+  const INVISIBLE = [
+    "\u061c",
+    "\u200e",
+    "\u200f",
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u2060",
+    "\ufeff",
+    "\u00ad",
+    "\u0085",
+    "\u009b",
+    "\u2028",
+    "\u2029",
+    "\u{e0041}",
+  ]
   const RAW = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u
 
   const marker = (char: string) => `<U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}>`

@@ -19,20 +19,23 @@ const SANITIZED = path.join(here, "fixtures/opencode-ai-1.18.33-export-sanitized
 const ABORTED_MESSAGE = "msg_210df0a8f001w55PB351RujV6e"
 
 describe("a real opencode-ai export", () => {
-  test.each([REAL, SANITIZED])("%s reads as an upstream export: four messages, the aborted one named, the spine's facts not recorded", (file) => {
-    const raw = JSON.parse(readFileSync(file, "utf8"))
-    // The shape this reader keys on: { info, messages } with no version.
-    expect(Object.keys(raw).sort()).toEqual(["info", "messages"])
-    const result = readExport(readFileSync(file, "utf8"))
-    if (!result.ok) throw new Error(result.error)
-    expect(result.format).toBe("upstream-opencode")
-    expect(result.session?.id).toBe("ses_def2103c3ffe75j07aorCdQCOL")
-    expect(result.counts.messages).toBe(4)
-    expect(result.stoppedMessages).toEqual([{ messageId: ABORTED_MESSAGE, error: "MessageAbortedError" }])
-    expect(result.incidents).toEqual([])
-    expect(result.unknownFields).toEqual([])
-    expect(result.notRecorded).toEqual(expect.arrayContaining(["run_summary", "origin", "retry"]))
-  })
+  test.each([REAL, SANITIZED])(
+    "%s reads as an upstream export: four messages, the aborted one named, the spine's facts not recorded",
+    (file) => {
+      const raw = JSON.parse(readFileSync(file, "utf8"))
+      // The shape this reader keys on: { info, messages } with no version.
+      expect(Object.keys(raw).sort()).toEqual(["info", "messages"])
+      const result = readExport(readFileSync(file, "utf8"))
+      if (!result.ok) throw new Error(result.error)
+      expect(result.format).toBe("upstream-opencode")
+      expect(result.session?.id).toBe("ses_def2103c3ffe75j07aorCdQCOL")
+      expect(result.counts.messages).toBe(4)
+      expect(result.stoppedMessages).toEqual([{ messageId: ABORTED_MESSAGE, error: "MessageAbortedError" }])
+      expect(result.incidents).toEqual([])
+      expect(result.unknownFields).toEqual([])
+      expect(result.notRecorded).toEqual(expect.arrayContaining(["run_summary", "origin", "retry"]))
+    },
+  )
 
   test("opencode explain prints it in plain words", async () => {
     const { stdout, stderr } = await exec(process.execPath, [BIN, "explain", REAL])

@@ -10,7 +10,14 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
 import path from "node:path"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
 import { finishedRun, startTestServer, tempDir, waitFor, type TestServer } from "../harness.ts"
-import { sendEvent, startEventStream, startFakeOpenAI, streamForever, textChunk, type FakeOpenAI } from "./fake-openai.ts"
+import {
+  sendEvent,
+  startEventStream,
+  startFakeOpenAI,
+  streamForever,
+  textChunk,
+  type FakeOpenAI,
+} from "./fake-openai.ts"
 import { SessionExportDocument } from "../../src/provenance/index.ts"
 
 const CANARY = {
@@ -68,8 +75,19 @@ beforeAll(async () => {
       if (body.messages.at(-1)?.role === "tool") return streamForever(res)
       startEventStream(res)
       sendEvent(res, textChunk("Writing the notes.\n"))
-      const args = JSON.stringify({ path: `notes-${CANARY.toolPath}.txt`, content: `secret notes ${CANARY.toolContent}\n` })
-      sendEvent(res, { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: "call_canary1", function: { name: "write", arguments: args } }] }, finish_reason: "tool_calls" }] })
+      const args = JSON.stringify({
+        path: `notes-${CANARY.toolPath}.txt`,
+        content: `secret notes ${CANARY.toolContent}\n`,
+      })
+      sendEvent(res, {
+        choices: [
+          {
+            index: 0,
+            delta: { tool_calls: [{ index: 0, id: "call_canary1", function: { name: "write", arguments: args } }] },
+            finish_reason: "tool_calls",
+          },
+        ],
+      })
       sendEvent(res, "[DONE]")
       res.end()
     },
@@ -80,14 +98,26 @@ beforeAll(async () => {
         sendEvent(res, textChunk("That did not work.", "stop"))
       } else {
         const args = JSON.stringify({ path: `../${CANARY.toolErrorPath}/escape.txt`, content: "x" })
-        sendEvent(res, { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: "call_canary2", function: { name: "write", arguments: args } }] }, finish_reason: "tool_calls" }] })
+        sendEvent(res, {
+          choices: [
+            {
+              index: 0,
+              delta: { tool_calls: [{ index: 0, id: "call_canary2", function: { name: "write", arguments: args } }] },
+              finish_reason: "tool_calls",
+            },
+          ],
+        })
       }
       sendEvent(res, "[DONE]")
       res.end()
     },
     error500: (_body, _req, res) => {
       res.writeHead(500, { "content-type": "application/json" })
-      res.end(JSON.stringify({ error: { message: `upstream rejected the call: api_key=${CANARY.providerError} (key ${CANARY.envKey})` } }))
+      res.end(
+        JSON.stringify({
+          error: { message: `upstream rejected the call: api_key=${CANARY.providerError} (key ${CANARY.envKey})` },
+        }),
+      )
     },
   })
   dataDir = tempDir("oc-canary-data-")
@@ -99,18 +129,28 @@ beforeAll(async () => {
   project = path.join(projectRoot, `repo-${CANARY.directory}`)
   mkdirSync(project)
 
-  const call = (method: string, route: string, body?: unknown) => server.call(method, route, { directory: project, headers: HOSTILE_HEADERS, ...(body !== undefined ? { body } : {}) })
+  const call = (method: string, route: string, body?: unknown) =>
+    server.call(method, route, {
+      directory: project,
+      headers: HOSTILE_HEADERS,
+      ...(body !== undefined ? { body } : {}),
+    })
   const start = async (name: string, model: string) => {
     const session = await call("POST", "/session", {})
     expect(session.status).toBe(200)
     sessions[name] = session.body.id
-    const prompt = await call("POST", `/session/${session.body.id}/prompt`, { text: `please ${CANARY.prompt} now`, model })
+    const prompt = await call("POST", `/session/${session.body.id}/prompt`, {
+      text: `please ${CANARY.prompt} now`,
+      model,
+    })
     expect(prompt.status).toBe(200)
     runs[name] = prompt.body.runId
   }
   const assistantText = async (name: string) => {
     const messages = await server.call("GET", `/session/${sessions[name]}/message`)
-    return (messages.body as any[]).some((m) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.includes("chunk")))
+    return (messages.body as any[]).some(
+      (m) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.includes("chunk")),
+    )
   }
 
   // A: a write tool with canary input, then a reload while the model streams its second turn.
@@ -122,7 +162,11 @@ beforeAll(async () => {
   await start("toolError", "openai/toolescape")
   // D: a scripted run cancelled by the user.
   await start("cancel", "scripted/slow")
-  await waitFor(async () => (await server.call("GET", `/session/${sessions.cancel}/message`)).body.some((m: any) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.length > 0)))
+  await waitFor(async () =>
+    (await server.call("GET", `/session/${sessions.cancel}/message`)).body.some(
+      (m: any) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.length > 0),
+    ),
+  )
   expect((await call("POST", `/session/${sessions.cancel}/abort`)).status).toBe(200)
   await finishedRun(server, sessions.cancel!, runs.cancel!)
   await finishedRun(server, sessions.providerError!, runs.providerError!)
@@ -133,15 +177,35 @@ beforeAll(async () => {
 
   // E: a scripted run closed by a dispose.
   await start("dispose", "scripted/slow")
-  await waitFor(async () => (await server.call("GET", `/session/${sessions.dispose}/message`)).body.some((m: any) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.length > 0)))
+  await waitFor(async () =>
+    (await server.call("GET", `/session/${sessions.dispose}/message`)).body.some(
+      (m: any) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.length > 0),
+    ),
+  )
   // This close carries a valid renderer action (with the hostile headers beside it), and the
   // renderer uploads its log with canaries in fields the allow-list does not name.
-  const disposeHeaders = { ...HOSTILE_HEADERS, "x-opencode-action-id": "act_canary_dispose", "x-opencode-action-name": "instance.dispose" }
-  expect((await server.call("POST", "/instance/dispose", { directory: project, headers: disposeHeaders })).status).toBe(200)
+  const disposeHeaders = {
+    ...HOSTILE_HEADERS,
+    "x-opencode-action-id": "act_canary_dispose",
+    "x-opencode-action-name": "instance.dispose",
+  }
+  expect((await server.call("POST", "/instance/dispose", { directory: project, headers: disposeHeaders })).status).toBe(
+    200,
+  )
   await finishedRun(server, sessions.dispose!, runs.dispose!)
   const upload = await call("POST", "/diagnostics/renderer", {
     actions: [
-      { actionId: "act_canary_dispose", name: "instance.dispose", page: "/session/:id", time: Date.now(), requestIds: [], outcome: "ok", title: CANARY.rendererField, prompt: `x ${CANARY.rendererField}`, directory: `/home/me/${CANARY.rendererField}` },
+      {
+        actionId: "act_canary_dispose",
+        name: "instance.dispose",
+        page: "/session/:id",
+        time: Date.now(),
+        requestIds: [],
+        outcome: "ok",
+        title: CANARY.rendererField,
+        prompt: `x ${CANARY.rendererField}`,
+        directory: `/home/me/${CANARY.rendererField}`,
+      },
       { actionId: "act_bad", name: `bad ${CANARY.rendererField}`, page: "/", time: 1 },
     ],
   })
@@ -159,7 +223,9 @@ beforeAll(async () => {
   const db = new Database(path.join(dataDir, readdirDb(dataDir)), { readonly: true, fileMustExist: true })
   try {
     journalRows = db.prepare("SELECT kind, data FROM journal").all() as { kind: string; data: string }[]
-    runSummaries = (db.prepare("SELECT summary FROM run WHERE summary IS NOT NULL").all() as { summary: string }[]).map((row) => row.summary)
+    runSummaries = (db.prepare("SELECT summary FROM run WHERE summary IS NOT NULL").all() as { summary: string }[]).map(
+      (row) => row.summary,
+    )
   } finally {
     db.close()
   }
@@ -172,13 +238,15 @@ afterAll(async () => {
 })
 
 function readdirDb(dir: string): string {
-  for (const name of ["opencode.db", "opencode.sqlite", "data.db", "db.sqlite"]) if (existsSync(path.join(dir, name))) return name
+  for (const name of ["opencode.db", "opencode.sqlite", "data.db", "db.sqlite"])
+    if (existsSync(path.join(dir, name))) return name
   throw new Error(`no database file in ${dir}`)
 }
 
 describe("positive controls: every canary reached the server", () => {
   test("the runs ended the way each scenario intends", () => {
-    const classification = (name: string) => exports[name]!.run.find((run: any) => run.runId === runs[name]).summary.classification
+    const classification = (name: string) =>
+      exports[name]!.run.find((run: any) => run.runId === runs[name]).summary.classification
     expect(classification("toolReload")).toBe("local_instance_reload")
     expect(classification("providerError")).toBe("provider_error")
     expect(classification("cancel")).toBe("user_cancelled")
@@ -204,12 +272,20 @@ describe("positive controls: every canary reached the server", () => {
 
   test("the provider's error was kept as its code and status, never its body", () => {
     const chain = exports.providerError!.diagnostics.incidents.find((c: any) => c.runId === runs.providerError)
-    expect(chain.error).toMatchObject({ code: "provider_http_error", status: 500, excerpt: "provider answered HTTP 500" })
+    expect(chain.error).toMatchObject({
+      code: "provider_http_error",
+      status: 500,
+      excerpt: "provider answered HTTP 500",
+    })
   })
 
   test("the renderer action was joined to the dispose's chain (its allow-listed fields only)", () => {
     const chain = exports.dispose!.diagnostics.incidents.find((c: any) => c.runId === runs.dispose)
-    expect(chain.rendererAction).toEqual({ actionId: "act_canary_dispose", name: "instance.dispose", page: "/session/:id" })
+    expect(chain.rendererAction).toEqual({
+      actionId: "act_canary_dispose",
+      name: "instance.dispose",
+      page: "/session/:id",
+    })
     expect(exports.dispose!.diagnostics.diagnostics.renderer).toHaveLength(1)
   })
 
@@ -253,8 +329,17 @@ describe("no canary leaves through diagnostics", () => {
   test("the journal on disk and the stored run summaries (local records may key the project directory, nothing else)", () => {
     expect(journalRows.length).toBeGreaterThan(20)
     const kinds = new Set(journalRows.map((row) => row.kind))
-    for (const kind of ["run.started", "tool.started", "run.finished", "lifecycle.started", "abort_requested", "request"]) expect(kinds, kind).toContain(kind)
-    for (const row of journalRows) expect(leaks(row.data, ["directory"]), `${row.kind}: ${row.data.slice(0, 300)}`).toEqual([])
+    for (const kind of [
+      "run.started",
+      "tool.started",
+      "run.finished",
+      "lifecycle.started",
+      "abort_requested",
+      "request",
+    ])
+      expect(kinds, kind).toContain(kind)
+    for (const row of journalRows)
+      expect(leaks(row.data, ["directory"]), `${row.kind}: ${row.data.slice(0, 300)}`).toEqual([])
     for (const summary of runSummaries) expect(leaks(summary, ["directory"])).toEqual([])
   })
 })

@@ -19,7 +19,11 @@ test("diagnostics.degraded names the faults and the lost records; absent when he
   const healthy = buildSessionExport(host, sessionId, "diagnostics")!
   expect(healthy.diagnostics.degraded).toBeUndefined()
 
-  const degraded = buildSessionExport({ ...host, health: () => ({ degraded: ["storage_full"], journal: { lost: 3, backlog: 2 } }) }, sessionId, "diagnostics")!
+  const degraded = buildSessionExport(
+    { ...host, health: () => ({ degraded: ["storage_full"], journal: { lost: 3, backlog: 2 } }) },
+    sessionId,
+    "diagnostics",
+  )!
   expect(degraded.diagnostics.degraded).toEqual({ faults: ["storage_full"], lostRecords: 3, backlog: 2 })
   expect(SessionExportDocument.safeParse(degraded).success).toBe(true)
   const read = readExport(JSON.parse(JSON.stringify(degraded)))

@@ -45,13 +45,21 @@ beforeAll(async () => {
   const session = await server.call("POST", "/session", { directory: dir, body: { title: TITLE } })
   sessionId = session.body.id
   const prompt = async (name: string, model: string) => {
-    const res = await server.call("POST", `/session/${sessionId}/prompt`, { directory: dir, body: { text: `${PROMPT} (${name})`, model } })
+    const res = await server.call("POST", `/session/${sessionId}/prompt`, {
+      directory: dir,
+      body: { text: `${PROMPT} (${name})`, model },
+    })
     expect(res.status).toBe(200)
     runIds[name] = res.body.runId
   }
   const hasOutput = async (name: string) => {
     const messages = await server.call("GET", `/session/${sessionId}/message`)
-    return (messages.body as any[]).some((m) => m.info.runId === runIds[name] && m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.length > 0))
+    return (messages.body as any[]).some(
+      (m) =>
+        m.info.runId === runIds[name] &&
+        m.info.role === "assistant" &&
+        m.parts.some((p: any) => p.type === "text" && p.text.length > 0),
+    )
   }
   // A completed run, a run closed by a reload from the app, one written a file before a dispose
   // from a plain client, and one the user cancelled.
@@ -59,10 +67,21 @@ beforeAll(async () => {
   await finishedRun(server, sessionId, runIds.quick!)
   await prompt("reload", "scripted/slow")
   await waitFor(() => hasOutput("reload"))
-  expect((await server.call("POST", "/instance/reload", { directory: dir, headers: appHeaders("instance.reload", "act_export_reload") })).status).toBe(200)
+  expect(
+    (
+      await server.call("POST", "/instance/reload", {
+        directory: dir,
+        headers: appHeaders("instance.reload", "act_export_reload"),
+      })
+    ).status,
+  ).toBe(200)
   await finishedRun(server, sessionId, runIds.reload!)
   await prompt("tool", "scripted/tool-write")
-  await waitFor(async () => (await server.call("GET", `/session/${sessionId}/message`)).body.some((m: any) => m.parts.some((p: any) => p.type === "tool")))
+  await waitFor(async () =>
+    (await server.call("GET", `/session/${sessionId}/message`)).body.some((m: any) =>
+      m.parts.some((p: any) => p.type === "tool"),
+    ),
+  )
   await waitFor(() => hasOutput("tool"))
   expect((await server.call("POST", "/instance/dispose", { directory: dir })).status).toBe(200)
   await finishedRun(server, sessionId, runIds.tool!)
@@ -87,8 +106,17 @@ describe("GET /session/:id/export", () => {
     expect(routeFull.diagnostics.runs.map((r: any) => r.runId).sort()).toEqual(Object.values(runIds).sort())
     const byRun = Object.fromEntries(routeFull.incidents.map((chain: any) => [chain.runId, chain]))
     expect(Object.keys(byRun).sort()).toEqual([runIds.reload, runIds.tool, runIds.cancel].sort())
-    expect(byRun[runIds.reload!]).toMatchObject({ classification: "local_instance_reload", verdict: "diagnosed", operation: "reload", missing: [] })
-    expect(byRun[runIds.tool!]).toMatchObject({ classification: "local_instance_dispose", verdict: "diagnosed", retry: { safe: false } })
+    expect(byRun[runIds.reload!]).toMatchObject({
+      classification: "local_instance_reload",
+      verdict: "diagnosed",
+      operation: "reload",
+      missing: [],
+    })
+    expect(byRun[runIds.tool!]).toMatchObject({
+      classification: "local_instance_dispose",
+      verdict: "diagnosed",
+      retry: { safe: false },
+    })
     expect(byRun[runIds.cancel!]).toMatchObject({ classification: "user_cancelled" })
     expect(routeFull.diagnostics.lifecycle.map((a: any) => a.operation).sort()).toEqual(["dispose", "reload"])
     expect(routeFull.diagnostics.truncated).toEqual({})
@@ -107,17 +135,23 @@ describe("GET /session/:id/export", () => {
     expect(text).not.toContain("prompt-secret")
     expect(text).not.toContain("Working on step")
     for (const message of routeDiagnostics.messages) {
-      for (const part of message.parts) if (part.type === "text") expect(Object.keys(part).sort()).toEqual(["id", "length", "type"])
+      for (const part of message.parts)
+        if (part.type === "text") expect(Object.keys(part).sort()).toEqual(["id", "length", "type"])
     }
     // Same structure otherwise: the message and part ids, diagnostics and incidents are those of the full form.
-    expect(routeDiagnostics.messages.map((m: any) => m.parts.map((p: any) => p.id))).toEqual(routeFull.messages.map((m: any) => m.parts.map((p: any) => p.id)))
+    expect(routeDiagnostics.messages.map((m: any) => m.parts.map((p: any) => p.id))).toEqual(
+      routeFull.messages.map((m: any) => m.parts.map((p: any) => p.id)),
+    )
     expect(routeDiagnostics.diagnostics).toEqual(routeFull.diagnostics)
     expect(routeDiagnostics.incidents).toEqual(routeFull.incidents)
   })
 
   test("paths leave as digests: no absolute path anywhere in the diagnostics form", () => {
     expect(JSON.stringify(routeDiagnostics)).not.toMatch(/\/tmp\/|oc-proj-/)
-    expect(routeDiagnostics.session.directory).toEqual({ digest: expect.stringMatching(/^[a-f0-9]{16}$/), depth: expect.any(Number) })
+    expect(routeDiagnostics.session.directory).toEqual({
+      digest: expect.stringMatching(/^[a-f0-9]{16}$/),
+      depth: expect.any(Number),
+    })
   })
 
   test("the incident route answers the export's incidents", () => {
@@ -137,7 +171,15 @@ describe("opencode export SESSION_ID --data-dir DIR (after the server closed)", 
 
   test("--diagnostics-only --out FILE writes the route's diagnostics form", async () => {
     const file = path.join(outDir, "diag.json")
-    const { code, stdout } = await cli(["export", sessionId, "--diagnostics-only", "--out", file, "--data-dir", dataDir])
+    const { code, stdout } = await cli([
+      "export",
+      sessionId,
+      "--diagnostics-only",
+      "--out",
+      file,
+      "--data-dir",
+      dataDir,
+    ])
     expect(code).toBe(0)
     expect(stdout).toBe("")
     const doc = JSON.parse(readFileSync(file, "utf8"))
@@ -155,7 +197,15 @@ describe("opencode export SESSION_ID --data-dir DIR (after the server closed)", 
     expect(result.unknownFields).toEqual([])
     const pick = (chains: any[]) =>
       chains
-        .map((c) => ({ runId: c.runId, classification: c.classification, verdict: c.verdict, missing: c.missing, retry: c.retry, operation: c.operation, links: c.links }))
+        .map((c) => ({
+          runId: c.runId,
+          classification: c.classification,
+          verdict: c.verdict,
+          missing: c.missing,
+          retry: c.retry,
+          operation: c.operation,
+          links: c.links,
+        }))
         .sort((a, b) => a.runId.localeCompare(b.runId))
     expect(pick(result.incidents)).toEqual(pick(routeIncidents))
     expect(result.counts).toMatchObject({ runs: 4, lifecycle: 2 })
@@ -192,7 +242,14 @@ describe("opencode export SESSION_ID --data-dir DIR (after the server closed)", 
   })
 
   test("--out into a directory that does not exist: one sentence, exit 1, no stack trace", async () => {
-    const { code, stderr } = await cli(["export", sessionId, "--out", path.join(outDir, "missing", "x.json"), "--data-dir", dataDir])
+    const { code, stderr } = await cli([
+      "export",
+      sessionId,
+      "--out",
+      path.join(outDir, "missing", "x.json"),
+      "--data-dir",
+      dataDir,
+    ])
     expect(code).toBe(1)
     expect(stderr.trim().split("\n")).toHaveLength(1)
     expect(stderr).toMatch(/^opencode export: /)

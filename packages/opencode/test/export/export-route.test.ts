@@ -8,7 +8,8 @@ import { buildSessionExport } from "../../src/session/export.ts"
 import { appHeaders, finishedRun, startRun, startTestServer, type TestServer } from "../harness.ts"
 
 /** The text with `exportedAt` (the only field that differs between two calls) set to 0. */
-const sameTime = (text: string) => text.replace(/^\{"schema":("[^"]*"),"version":(\d+),"exportedAt":\d+,/, '{"schema":$1,"version":$2,"exportedAt":0,')
+const sameTime = (text: string) =>
+  text.replace(/^\{"schema":("[^"]*"),"version":(\d+),"exportedAt":\d+,/, '{"schema":$1,"version":$2,"exportedAt":0,')
 
 let server: TestServer
 afterEach(async () => {
@@ -19,11 +20,29 @@ test("answers JSON.stringify of the document, as application/json", async () => 
   server = await startTestServer()
   const dir = server.project()
   const { sessionId, runId } = await startRun(server, dir)
-  await server.call("POST", "/instance/reload", { directory: dir, headers: appHeaders("instance.reload", "act_reload_text") })
+  await server.call("POST", "/instance/reload", {
+    directory: dir,
+    headers: appHeaders("instance.reload", "act_reload_text"),
+  })
   await finishedRun(server, sessionId, runId)
-  await server.call("POST", "/diagnostics/renderer", { body: { actions: [{ actionId: "act_reload_text", name: "instance.reload", page: "/session/:id", time: Date.now(), requestIds: [], outcome: "ok" }] } })
+  await server.call("POST", "/diagnostics/renderer", {
+    body: {
+      actions: [
+        {
+          actionId: "act_reload_text",
+          name: "instance.reload",
+          page: "/session/:id",
+          time: Date.now(),
+          requestIds: [],
+          outcome: "ok",
+        },
+      ],
+    },
+  })
   for (const content of ["full", "diagnostics"] as const) {
-    const res = await fetch(`${server.url}/session/${sessionId}/export${content === "full" ? "" : "?content=diagnostics"}`)
+    const res = await fetch(
+      `${server.url}/session/${sessionId}/export${content === "full" ? "" : "?content=diagnostics"}`,
+    )
     expect(res.status).toBe(200)
     expect(res.headers.get("content-type")).toMatch(/^application\/json/)
     const text = await res.text()

@@ -56,7 +56,9 @@ export async function startFakeOpenAI(models: Record<string, FakeHandler>): Prom
     headers.push({ ...req.headers })
     const handler = models[body.model]
     if (!handler) {
-      res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: `no model ${body.model}` } }))
+      res
+        .writeHead(404, { "content-type": "application/json" })
+        .end(JSON.stringify({ error: { message: `no model ${body.model}` } }))
       return
     }
     await handler(body, req, res)

@@ -39,7 +39,15 @@ beforeAll(async () => {
     echo400: (body, _req, res) => {
       const prompt = body.messages.at(-1).content
       res.writeHead(400, { "content-type": "application/json" })
-      res.end(JSON.stringify({ error: { message: `Your prompt "${prompt}" was flagged`, type: "invalid_request_error", code: "content_policy_violation" } }))
+      res.end(
+        JSON.stringify({
+          error: {
+            message: `Your prompt "${prompt}" was flagged`,
+            type: "invalid_request_error",
+            code: "content_policy_violation",
+          },
+        }),
+      )
     },
     // The same, as an error event in the middle of the stream.
     echoStream: (body, _req, res) => {
@@ -52,14 +60,35 @@ beforeAll(async () => {
     unknownTool: (body, _req, res) => {
       startEventStream(res)
       if (body.messages.at(-1)?.role === "tool") sendEvent(res, textChunk("ok", "stop"))
-      else sendEvent(res, { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: CANARY.callId, function: { name: CANARY.toolName, arguments: "{}" } }] }, finish_reason: "tool_calls" }] })
+      else
+        sendEvent(res, {
+          choices: [
+            {
+              index: 0,
+              delta: {
+                tool_calls: [{ index: 0, id: CANARY.callId, function: { name: CANARY.toolName, arguments: "{}" } }],
+              },
+              finish_reason: "tool_calls",
+            },
+          ],
+        })
       sendEvent(res, "[DONE]")
       res.end()
     },
     // A tool call whose arguments are not JSON: the error names the call, never the made-up tool.
     badArgs: (_body, _req, res) => {
       startEventStream(res)
-      sendEvent(res, { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: "call_1", function: { name: CANARY.badArgsTool, arguments: "{not json" } }] }, finish_reason: "tool_calls" }] })
+      sendEvent(res, {
+        choices: [
+          {
+            index: 0,
+            delta: {
+              tool_calls: [{ index: 0, id: "call_1", function: { name: CANARY.badArgsTool, arguments: "{not json" } }],
+            },
+            finish_reason: "tool_calls",
+          },
+        ],
+      })
       res.end()
     },
   })
@@ -67,10 +96,16 @@ beforeAll(async () => {
   for (const model of ["echo400", "echoStream", "unknownTool", "badArgs"]) {
     const directory = server.project()
     const session = await server.call("POST", "/session", { directory, body: {}, headers: CLIENT })
-    const prompt = await server.call("POST", `/session/${session.body.id}/prompt`, { directory, body: { text: PROMPT, model: `openai/${model}` }, headers: CLIENT })
+    const prompt = await server.call("POST", `/session/${session.body.id}/prompt`, {
+      directory,
+      body: { text: PROMPT, model: `openai/${model}` },
+      headers: CLIENT,
+    })
     expect(prompt.status).toBe(200)
     summaries[model] = await finishedRun(server, session.body.id, prompt.body.runId)
-    docs[model] = (await server.call("GET", `/session/${session.body.id}/export?content=diagnostics`, { headers: CLIENT })).body
+    docs[model] = (
+      await server.call("GET", `/session/${session.body.id}/export?content=diagnostics`, { headers: CLIENT })
+    ).body
     full[model] = (await server.call("GET", `/session/${session.body.id}/export`, { headers: CLIENT })).body
   }
 }, 60_000)
@@ -108,12 +143,18 @@ describe("the diagnostics-only export keeps allow-listed tokens only", () => {
     expect(chain.error).toMatchObject({ code: "provider_http_error", class: "ProviderError", status: 400 })
     expect(chain.error.excerpt).toBe("provider answered HTTP 400 (content_policy_violation)")
     const stream = docs.echoStream.incidents.find((c: any) => c.runId === summaries.echoStream.runId)
-    expect(stream.error).toMatchObject({ code: "provider_http_error", excerpt: "provider reported an error mid-stream (server_error)" })
+    expect(stream.error).toMatchObject({
+      code: "provider_http_error",
+      excerpt: "provider reported an error mid-stream (server_error)",
+    })
   })
 
   test("a tool call with arguments that are not JSON is named by its position only", () => {
     const chain = docs.badArgs.incidents.find((c: any) => c.runId === summaries.badArgs.runId)
-    expect(chain.error).toMatchObject({ code: "provider_bad_response", excerpt: "tool call #0 has arguments that are not valid JSON" })
+    expect(chain.error).toMatchObject({
+      code: "provider_bad_response",
+      excerpt: "tool call #0 has arguments that are not valid JSON",
+    })
   })
 
   test("a made-up tool becomes unknown_tool with a digest, and an id that is not an id a digest", () => {

@@ -19,9 +19,18 @@ afterEach(async () => {
 async function seedIncidents(): Promise<{ sessionId: string; dir: string }> {
   const dir = server.project()
   const sessionId = (await server.call("POST", "/session", { directory: dir, body: {} })).body.id as string
-  const prompt = async (model: string) => (await server.call("POST", `/session/${sessionId}/prompt`, { directory: dir, body: { text: "go", model }, headers: appHeaders("session.prompt") })).body.runId as string
+  const prompt = async (model: string) =>
+    (
+      await server.call("POST", `/session/${sessionId}/prompt`, {
+        directory: dir,
+        body: { text: "go", model },
+        headers: appHeaders("session.prompt"),
+      })
+    ).body.runId as string
   const hasOutput = async (runId: string) =>
-    ((await server.call("GET", `/session/${sessionId}/message`)).body as any[]).some((m) => m.info.runId === runId && m.info.role === "assistant" && m.parts.some((p: any) => p.text))
+    ((await server.call("GET", `/session/${sessionId}/message`)).body as any[]).some(
+      (m) => m.info.runId === runId && m.info.role === "assistant" && m.parts.some((p: any) => p.text),
+    )
   const quick = await prompt("scripted/quick")
   await finishedRun(server, sessionId, quick)
   for (const close of [
@@ -35,15 +44,22 @@ async function seedIncidents(): Promise<{ sessionId: string; dir: string }> {
     await finishedRun(server, sessionId, runId)
   }
   // Requests of the session that no chain links to (reads are not journalled; these are).
-  for (let i = 0; i < 5; i++) await server.call("POST", `/session/${sessionId}/abort`, { directory: dir, headers: appHeaders("session.abort") })
+  for (let i = 0; i < 5; i++)
+    await server.call("POST", `/session/${sessionId}/abort`, { directory: dir, headers: appHeaders("session.abort") })
   return { sessionId, dir }
 }
 
 test("the incident route answers the export's chains", async () => {
   const { sessionId } = await seedIncidents()
   const incidents = (await server.call("GET", `/session/${sessionId}/incident`)).body as any[]
-  expect(incidents.map((chain) => chain.classification).sort()).toEqual(["local_instance_dispose", "local_instance_reload", "user_cancelled"])
-  expect(incidents).toEqual((await server.call("GET", `/session/${sessionId}/export?content=diagnostics`)).body.incidents)
+  expect(incidents.map((chain) => chain.classification).sort()).toEqual([
+    "local_instance_dispose",
+    "local_instance_reload",
+    "user_cancelled",
+  ])
+  expect(incidents).toEqual(
+    (await server.call("GET", `/session/${sessionId}/export?content=diagnostics`)).body.incidents,
+  )
   expect(incidents).toEqual((await server.call("GET", `/session/${sessionId}/export`)).body.incidents)
 })
 

@@ -17,21 +17,42 @@ import { interruptedRun, lifecycleAction, plainRequest, requestContext } from ".
 let dataDir: string
 let host: Host
 
-const insertRow = (bootId: string, kind: string, links: { lifecycleId?: string; sessionId?: string }, data: string, seq: number) =>
+const insertRow = (
+  bootId: string,
+  kind: string,
+  links: { lifecycleId?: string; sessionId?: string },
+  data: string,
+  seq: number,
+) =>
   host.db
-    .prepare("INSERT INTO journal (seq, time, boot_id, kind, run_id, lifecycle_id, session_id, data) VALUES (?, ?, ?, ?, NULL, ?, ?, ?)")
+    .prepare(
+      "INSERT INTO journal (seq, time, boot_id, kind, run_id, lifecycle_id, session_id, data) VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
+    )
     .run(seq, 1, bootId, kind, links.lifecycleId ?? null, links.sessionId ?? null, data)
 
 beforeAll(() => {
   dataDir = tempDir("oc-trust-")
   host = createHost({ dataDir, env: {} })
-  host.db.prepare("INSERT INTO boot (id, pid, started_at, last_seen, record_format) VALUES ('boot_older', 1, 1, 1, 'older-build')").run()
+  host.db
+    .prepare(
+      "INSERT INTO boot (id, pid, started_at, last_seen, record_format) VALUES ('boot_older', 1, 1, 1, 'older-build')",
+    )
+    .run()
   host.db.prepare("INSERT INTO boot (id, pid, started_at, last_seen) VALUES ('boot_unsaid', 1, 1, 1)").run()
-  host.db.prepare("INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES ('ses_t', '/w/p', '/w/p', 'global', 't', 1, 1)").run()
+  host.db
+    .prepare(
+      "INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES ('ses_t', '/w/p', '/w/p', 'global', 't', 1, 1)",
+    )
+    .run()
 
   // Three reloads, each interrupting one run: written by this server, by an older build, and by a boot with no format.
   const actions = ["lc_mine", "lc_older", "lc_unsaid"].map((id, i) =>
-    lifecycleAction(id, "reload", { kind: "api_route", request: plainRequest({ requestId: `req_${id}` }) }, { runIds: [`run_${id}`], seq: 10 + i }),
+    lifecycleAction(
+      id,
+      "reload",
+      { kind: "api_route", request: plainRequest({ requestId: `req_${id}` }) },
+      { runIds: [`run_${id}`], seq: 10 + i },
+    ),
   )
   host.journal.append("lifecycle.finished", { lifecycleId: "lc_mine" }, actions[0])
   insertRow("boot_older", "lifecycle.finished", { lifecycleId: "lc_older" }, JSON.stringify(actions[1]), 1_000)
@@ -39,17 +60,49 @@ beforeAll(() => {
   const { directoryKeys: _dropped, ...shapeless } = actions[2]!
   insertRow("boot_unsaid", "lifecycle.finished", { lifecycleId: "lc_unsaid" }, JSON.stringify(shapeless), 1_001)
   host.journal.append("request", {}, requestContext(plainRequest({ requestId: "req_lc_mine" }), 5))
-  insertRow("boot_older", "request", {}, JSON.stringify({ ...requestContext(plainRequest({ requestId: "req_lc_older" }), 6), method: 42 }), 1_002)
+  insertRow(
+    "boot_older",
+    "request",
+    {},
+    JSON.stringify({ ...requestContext(plainRequest({ requestId: "req_lc_older" }), 6), method: 42 }),
+    1_002,
+  )
 
   for (const [i, action] of actions.entries()) {
     const runId = action.runIds[0]!
-    host.sessions.insertRun({ runId, sessionId: "ses_t", directoryKey: "/w/p", instanceId: "ins_t", generation: 1, model: "scripted/quick", bootId: host.bootId, startedAt: 100 + i })
-    host.sessions.finishRun(interruptedRun(runId, action, { sessionId: "ses_t", seq: 20 + i, startedAt: 100 + i, finishedAt: 200 + i }))
+    host.sessions.insertRun({
+      runId,
+      sessionId: "ses_t",
+      directoryKey: "/w/p",
+      instanceId: "ins_t",
+      generation: 1,
+      model: "scripted/quick",
+      bootId: host.bootId,
+      startedAt: 100 + i,
+    })
+    host.sessions.finishRun(
+      interruptedRun(runId, action, { sessionId: "ses_t", seq: 20 + i, startedAt: 100 + i, finishedAt: 200 + i }),
+    )
   }
   // A summary stored by an older build, damaged in a way JSON still parses.
-  host.sessions.insertRun({ runId: "run_old", sessionId: "ses_t", directoryKey: "/w/p", instanceId: "ins_t", generation: 1, model: "scripted/quick", bootId: "boot_older", startedAt: 90 })
-  host.sessions.finishRun(interruptedRun("run_old", actions[0]!, { sessionId: "ses_t", seq: 5, startedAt: 90, finishedAt: 95 }))
-  host.db.prepare("UPDATE run SET summary_boot = 'boot_older', summary = json_set(summary, '$.classification', 'exploded') WHERE id = 'run_old'").run()
+  host.sessions.insertRun({
+    runId: "run_old",
+    sessionId: "ses_t",
+    directoryKey: "/w/p",
+    instanceId: "ins_t",
+    generation: 1,
+    model: "scripted/quick",
+    bootId: "boot_older",
+    startedAt: 90,
+  })
+  host.sessions.finishRun(
+    interruptedRun("run_old", actions[0]!, { sessionId: "ses_t", seq: 5, startedAt: 90, finishedAt: 95 }),
+  )
+  host.db
+    .prepare(
+      "UPDATE run SET summary_boot = 'boot_older', summary = json_set(summary, '$.classification', 'exploded') WHERE id = 'run_old'",
+    )
+    .run()
 })
 
 afterAll(() => {
@@ -59,7 +112,9 @@ afterAll(() => {
 
 describe("records the export re-validates", () => {
   test("a server's boot row names its record format; only boots of this format are trusted", () => {
-    expect(host.db.prepare("SELECT record_format AS f FROM boot WHERE id = ?").get(host.bootId)).toEqual({ f: recordFormat() })
+    expect(host.db.prepare("SELECT record_format AS f FROM boot WHERE id = ?").get(host.bootId)).toEqual({
+      f: recordFormat(),
+    })
     expect([...host.journal.bootsWithFormat(recordFormat())]).toEqual([host.bootId])
     expect(recordFormat()).toMatch(/^[0-9a-f]{16}$/)
   })
@@ -102,10 +157,20 @@ describe("records the export re-validates", () => {
       const db = openDatabase(dir)
       expect(schemaVersion(db)).toBe(4)
       expect(db.prepare("SELECT id, record_format FROM boot").all()).toEqual([{ id: "boot_v1", record_format: null }])
-      expect(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name IN ('journal_request_id', 'journal_renderer_action_id', 'message_run')").get()).toEqual({ n: 3 })
+      expect(
+        db
+          .prepare(
+            "SELECT count(*) AS n FROM sqlite_master WHERE name IN ('journal_request_id', 'journal_renderer_action_id', 'message_run')",
+          )
+          .get(),
+      ).toEqual({ n: 3 })
       // Schema 3: a run's resend link and a part's write time, both empty for rows written before.
-      expect(db.prepare("SELECT count(*) AS n FROM pragma_table_info('run') WHERE name = 'resend_of'").get()).toEqual({ n: 1 })
-      expect(db.prepare("SELECT count(*) AS n FROM pragma_table_info('part') WHERE name = 'updated'").get()).toEqual({ n: 1 })
+      expect(db.prepare("SELECT count(*) AS n FROM pragma_table_info('run') WHERE name = 'resend_of'").get()).toEqual({
+        n: 1,
+      })
+      expect(db.prepare("SELECT count(*) AS n FROM pragma_table_info('part') WHERE name = 'updated'").get()).toEqual({
+        n: 1,
+      })
       db.close()
     } finally {
       rmSync(dir, { recursive: true, force: true })

@@ -4,7 +4,15 @@
  */
 import { readFileSync } from "node:fs"
 import { describe, expect, test } from "vitest"
-import { API_SHAPES_FILE, renderApiShapes, renderSchema, renderWireSchema, SCHEMA_FILE, WIRE_SCHEMA_FILE, wireJsonSchema } from "../../scripts/generate-schema.ts"
+import {
+  API_SHAPES_FILE,
+  renderApiShapes,
+  renderSchema,
+  renderWireSchema,
+  SCHEMA_FILE,
+  WIRE_SCHEMA_FILE,
+  wireJsonSchema,
+} from "../../scripts/generate-schema.ts"
 import { EVENTS } from "../../src/provenance/wire.ts"
 import { SessionExportDocument, sessionExportJsonSchema } from "../../src/provenance/index.ts"
 
@@ -18,11 +26,33 @@ describe("schema/session-export.v2.schema.json", () => {
     expect(schema.$schema).toBe("https://json-schema.org/draft/2020-12/schema")
     expect(schema.properties.schema.const).toBe("opencode.session-export")
     expect(schema.properties.version.const).toBe(2)
-    expect([...schema.required].sort()).toEqual(["diagnostics", "exportedAt", "incidents", "messages", "schema", "session", "version", "writer"])
+    expect([...schema.required].sort()).toEqual([
+      "diagnostics",
+      "exportedAt",
+      "incidents",
+      "messages",
+      "schema",
+      "session",
+      "version",
+      "writer",
+    ])
     expect(schema.properties.session.required).not.toContain("title")
-    expect([...schema.properties.diagnostics.required].sort()).toEqual(["crashes", "lifecycle", "renderer", "requests", "runs", "truncated"])
+    expect([...schema.properties.diagnostics.required].sort()).toEqual([
+      "crashes",
+      "lifecycle",
+      "renderer",
+      "requests",
+      "runs",
+      "truncated",
+    ])
     const chain = schema.properties.incidents.items
-    expect(chain.properties.verdict.enum).toEqual(["diagnosed", "partially_diagnosed", "missing_provenance", "crash_evidence", "remote_reported"])
+    expect(chain.properties.verdict.enum).toEqual([
+      "diagnosed",
+      "partially_diagnosed",
+      "missing_provenance",
+      "crash_evidence",
+      "remote_reported",
+    ])
     expect(chain.properties.links.items.properties.status.enum).toContain("not_recorded_by_writer")
   })
 
@@ -39,8 +69,16 @@ describe("schema/session-export.v2.schema.json", () => {
     }
     expect(SessionExportDocument.parse(minimal)).toEqual(minimal)
     expect(SessionExportDocument.safeParse({ ...minimal, version: 1 }).success).toBe(false)
-    expect(SessionExportDocument.safeParse({ ...minimal, session: { ...minimal.session, directory: "/home/alice/repo" } }).success).toBe(false)
-    expect(SessionExportDocument.safeParse({ ...minimal, diagnostics: { ...minimal.diagnostics, truncated: { runs: { kept: -1, dropped: 0 } } } }).success).toBe(false)
+    expect(
+      SessionExportDocument.safeParse({ ...minimal, session: { ...minimal.session, directory: "/home/alice/repo" } })
+        .success,
+    ).toBe(false)
+    expect(
+      SessionExportDocument.safeParse({
+        ...minimal,
+        diagnostics: { ...minimal.diagnostics, truncated: { runs: { kept: -1, dropped: 0 } } },
+      }).success,
+    ).toBe(false)
   })
 })
 
@@ -55,7 +93,18 @@ describe("schema/wire.schema.json and docs/api-shapes.md", () => {
     const schema = wireJsonSchema() as any
     expect(schema.oneOf).toHaveLength(Object.keys(EVENTS).length)
     for (const type of Object.keys(EVENTS)) expect(schema.$defs[`event:${type}`].properties.type.const).toBe(type)
-    expect(Object.keys(schema.$defs)).toEqual(expect.arrayContaining(["Session", "MessageInfo", "Part", "Message", "Run", "RunSummary", "IncidentChain", "LifecycleAction"]))
+    expect(Object.keys(schema.$defs)).toEqual(
+      expect.arrayContaining([
+        "Session",
+        "MessageInfo",
+        "Part",
+        "Message",
+        "Run",
+        "RunSummary",
+        "IncidentChain",
+        "LifecycleAction",
+      ]),
+    )
   })
 
   test("docs/api-shapes.md shows every event, and a block the wire cannot fill fails the generator", () => {

@@ -9,7 +9,15 @@ import { createHost, type Host } from "../../src/host.ts"
 import { readExport, SessionExportDocument } from "../../src/provenance/index.ts"
 import { buildSessionExport } from "../../src/session/export.ts"
 import { tempDir } from "../harness.ts"
-import { appRequest, interruptedRun, interruptOf, lifecycleAction, plainRequest, requestContext, run } from "../provenance/records.ts"
+import {
+  appRequest,
+  interruptedRun,
+  interruptOf,
+  lifecycleAction,
+  plainRequest,
+  requestContext,
+  run,
+} from "../provenance/records.ts"
 
 const TOTAL_RUNS = 40
 const TOTAL_OWN_REQUESTS = 30
@@ -23,14 +31,34 @@ const runIds: string[] = []
 beforeAll(() => {
   dataDir = tempDir("oc-trunc-")
   host = createHost({ dataDir, readOnly: true })
-  host.db.prepare("INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)").run("ses_one", "/work/project", "/work/project", "prj_one", "t", 1, 1)
-  const reload = lifecycleAction("lc_reload", "reload", { kind: "api_route", request: appRequest() }, { runIds: ["run_r2"], seq: 100 })
-  const dispose = lifecycleAction("lc_dispose", "dispose", { kind: "api_route", request: plainRequest() }, { runIds: ["run_r20"], seq: 300 })
-  for (const action of [reload, dispose]) host.journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, action)
+  host.db
+    .prepare(
+      "INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .run("ses_one", "/work/project", "/work/project", "prj_one", "t", 1, 1)
+  const reload = lifecycleAction(
+    "lc_reload",
+    "reload",
+    { kind: "api_route", request: appRequest() },
+    { runIds: ["run_r2"], seq: 100 },
+  )
+  const dispose = lifecycleAction(
+    "lc_dispose",
+    "dispose",
+    { kind: "api_route", request: plainRequest() },
+    { runIds: ["run_r20"], seq: 300 },
+  )
+  for (const action of [reload, dispose])
+    host.journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, action)
   // The initiating requests (not tagged with the session) and the session's own requests.
   host.journal.append("request", {}, requestContext(appRequest(), 99))
   host.journal.append("request", {}, requestContext(plainRequest(), 299))
-  for (let i = 0; i < TOTAL_OWN_REQUESTS; i++) host.journal.append("request", { sessionId: "ses_one" }, requestContext(plainRequest({ requestId: `req_own${i}`, route: "/session/:id/prompt" }), 1000 + i))
+  for (let i = 0; i < TOTAL_OWN_REQUESTS; i++)
+    host.journal.append(
+      "request",
+      { sessionId: "ses_one" },
+      requestContext(plainRequest({ requestId: `req_own${i}`, route: "/session/:id/prompt" }), 1000 + i),
+    )
 
   for (let i = 0; i < TOTAL_RUNS; i++) {
     const runId = `run_r${i}`
@@ -43,9 +71,25 @@ beforeAll(() => {
         : kind === "dispose"
           ? interruptedRun(runId, dispose, timing)
           : kind === "cancel"
-            ? run(runId, { ...timing, classification: "user_cancelled", interrupt: interruptOf("user_cancel", runId, { sessionId: "ses_one", request: plainRequest({ requestId: "req_cancel", route: "/session/:id/abort" }) }) })
+            ? run(runId, {
+                ...timing,
+                classification: "user_cancelled",
+                interrupt: interruptOf("user_cancel", runId, {
+                  sessionId: "ses_one",
+                  request: plainRequest({ requestId: "req_cancel", route: "/session/:id/abort" }),
+                }),
+              })
             : run(runId, { ...timing, classification: "completed" })
-    host.sessions.insertRun({ runId, sessionId: "ses_one", directoryKey: "/work/project", instanceId: "ins_one", generation: 1, model: "scripted/quick", bootId: "boot_a", startedAt: timing.startedAt })
+    host.sessions.insertRun({
+      runId,
+      sessionId: "ses_one",
+      directoryKey: "/work/project",
+      instanceId: "ins_one",
+      generation: 1,
+      model: "scripted/quick",
+      bootId: "boot_a",
+      startedAt: timing.startedAt,
+    })
     host.sessions.finishRun(summary)
   }
 })
@@ -56,7 +100,16 @@ afterAll(() => {
 })
 
 const interruptedIds = Object.keys(INTERRUPTED).map((i) => `run_r${i}`)
-const chainFacts = (chains: any[]) => chains.map((c) => ({ runId: c.runId, classification: c.classification, verdict: c.verdict, missing: c.missing, retry: c.retry })).sort((a, b) => a.runId.localeCompare(b.runId))
+const chainFacts = (chains: any[]) =>
+  chains
+    .map((c) => ({
+      runId: c.runId,
+      classification: c.classification,
+      verdict: c.verdict,
+      missing: c.missing,
+      retry: c.retry,
+    }))
+    .sort((a, b) => a.runId.localeCompare(b.runId))
 
 describe("buildSessionExport with a cap", () => {
   test("uncapped (the default cap): everything kept, nothing stated as truncated", () => {
@@ -101,6 +154,8 @@ describe("buildSessionExport with a cap", () => {
     expect(read.warnings.join(" ")).toContain(`kept 2 runs records and dropped ${TOTAL_RUNS - 2}`)
     expect(read.warnings.join(" ")).toContain("re-checked from their own links")
     // The chain whose run was capped away keeps its verdict when re-checked from its own links.
-    expect(read.incidents.find((c) => c.runId === "run_r2")?.verdict).toBe(full.incidents.find((c) => c.runId === "run_r2")?.verdict)
+    expect(read.incidents.find((c) => c.runId === "run_r2")?.verdict).toBe(
+      full.incidents.find((c) => c.runId === "run_r2")?.verdict,
+    )
   })
 })

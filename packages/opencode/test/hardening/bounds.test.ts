@@ -59,7 +59,9 @@ function holdBody(port: number, route: string, declared: number, sent: number, f
   })
   const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()))
   socket.on("connect", () => {
-    socket.write(`POST ${route} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${declared}\r\n\r\n`)
+    socket.write(
+      `POST ${route} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${declared}\r\n\r\n`,
+    )
     socket.write('{"pad":"')
     socket.write(filler.subarray(0, sent - 8))
   })
@@ -83,7 +85,9 @@ describe("request bodies in flight across requests (a server process)", () => {
     for (let i = 0; i < 20; i++) expect((await get(server.url, "/health")).status).toBe(200)
     const before = rssOf(pid)
     const filler = Buffer.alloc(MiB, "x")
-    const held = Array.from({ length: HELD }, () => holdBody(portOf(server.url), "/diagnostics/renderer", MiB, MiB - 16, filler))
+    const held = Array.from({ length: HELD }, () =>
+      holdBody(portOf(server.url), "/diagnostics/renderer", MiB, MiB - 16, filler),
+    )
     // Each held request's answer (undefined: closed without one) as it comes.
     const results: ({ status: number; head: string } | undefined)[] = []
     for (const h of held) void h.response.then((r) => results.push(r))
@@ -93,7 +97,9 @@ describe("request bodies in flight across requests (a server process)", () => {
     let peak = rssOf(pid)
     const health = await get(server.url, "/health")
     peak = Math.max(peak, rssOf(pid))
-    console.log(`held bodies: RSS ${(before / MiB).toFixed(0)} MiB before, ${(peak / MiB).toFixed(0)} MiB while ${HELD} x 1 MiB bodies were held (budget ${BUDGET / MiB} MiB); /health in ${health.ms} ms`)
+    console.log(
+      `held bodies: RSS ${(before / MiB).toFixed(0)} MiB before, ${(peak / MiB).toFixed(0)} MiB while ${HELD} x 1 MiB bodies were held (budget ${BUDGET / MiB} MiB); /health in ${health.ms} ms`,
+    )
     expect(peak - before).toBeLessThan(128 * MiB)
     expect(health.status).toBe(200)
     expect(health.ms).toBeLessThan(1000)
@@ -111,7 +117,11 @@ describe("request bodies in flight across requests (a server process)", () => {
     await Promise.all(held.map((h) => h.closed))
     await waitFor(async () => {
       const body = JSON.stringify({ actions: [], pad: "x".repeat(512 * 1024) })
-      const res = await fetch(server.url + "/diagnostics/renderer", { method: "POST", headers: { "content-type": "application/json" }, body })
+      const res = await fetch(server.url + "/diagnostics/renderer", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      })
       return res.status === 200
     }, 10_000)
     // A client that hung up mid-body is not the server's fault: no "internal error" and no stack in its log.
@@ -169,7 +179,10 @@ describe("connections and slow clients (in process, short timeouts)", () => {
     const health = await get(running.url, "/health")
     expect(health.status).toBe(200)
     expect(health.ms).toBeLessThan(500)
-    const lived = await Promise.race([Promise.all(slow.map((s) => s.closedAfter)), new Promise<number[]>((resolve) => setTimeout(() => resolve([]), 10_000))])
+    const lived = await Promise.race([
+      Promise.all(slow.map((s) => s.closedAfter)),
+      new Promise<number[]>((resolve) => setTimeout(() => resolve([]), 10_000)),
+    ])
     for (const s of slow) s.socket.destroy()
     expect(lived).toHaveLength(6)
     for (const ms of lived) expect(ms).toBeLessThan(HEADERS_TIMEOUT + 1500)
@@ -181,11 +194,16 @@ describe("connections and slow clients (in process, short timeouts)", () => {
     const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()))
     await new Promise((resolve) => socket.once("connect", resolve))
     // The headers at once, then the body a byte at a time, never finishing it.
-    socket.write("POST /diagnostics/renderer HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 4000\r\n\r\n")
+    socket.write(
+      "POST /diagnostics/renderer HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 4000\r\n\r\n",
+    )
     socket.write('{"actions":[],"pad":"')
     const started = Date.now()
     const timer = setInterval(() => socket.destroyed || socket.write("x"), 50)
-    const lived = await Promise.race([closed.then(() => Date.now() - started), new Promise<number>((resolve) => setTimeout(() => resolve(Infinity), 10_000))])
+    const lived = await Promise.race([
+      closed.then(() => Date.now() - started),
+      new Promise<number>((resolve) => setTimeout(() => resolve(Infinity), 10_000)),
+    ])
     clearInterval(timer)
     socket.destroy()
     expect(lived).toBeGreaterThanOrEqual(HEADERS_TIMEOUT / 2)
@@ -205,12 +223,17 @@ describe("connections and slow clients (in process, short timeouts)", () => {
       }
     })()
     const headers = { "content-type": "application/json", "x-opencode-directory": encodeURIComponent(directory) }
-    const session = (await (await fetch(`${running.url}/session`, { method: "POST", headers, body: "{}" })).json()) as { id: string }
+    const session = (await (await fetch(`${running.url}/session`, { method: "POST", headers, body: "{}" })).json()) as {
+      id: string
+    }
     const started = Date.now()
     const message = await fetch(`${running.url}/session/${session.id}/message`, {
       method: "POST",
       headers,
-      body: JSON.stringify({ parts: [{ type: "text", text: "hello" }], model: { providerID: "scripted", modelID: "slow" } }),
+      body: JSON.stringify({
+        parts: [{ type: "text", text: "hello" }],
+        model: { providerID: "scripted", modelID: "slow" },
+      }),
     })
     expect(message.status).toBe(200)
     expect(Date.now() - started).toBeGreaterThan(REQUEST_TIMEOUT)
@@ -240,7 +263,10 @@ describe("connections and slow clients (in process, short timeouts)", () => {
       // One connection more is refused at once, not queued.
       await expect(get(running.url, "/health", 2000)).rejects.toThrow()
       controllers[0]!.abort()
-      await waitFor(async () => (await get(running.url, "/health", 2000).catch(() => ({ status: 0 }))).status === 200, 5000)
+      await waitFor(
+        async () => (await get(running.url, "/health", 2000).catch(() => ({ status: 0 }))).status === 200,
+        5000,
+      )
     } finally {
       for (const controller of controllers) controller.abort()
     }

@@ -31,16 +31,21 @@ describe("PATCH /global/config", () => {
     const project = s.project()
     expect((await s.call("POST", "/session", { directory: project, body: {} })).status).toBe(200)
     const watcher = watchGlobalConfigChecks(s.running.host)
-    const patches = await Promise.all(Array.from({ length: 8 }, (_, i) => s.call("PATCH", "/global/config", { body: { [`key${i}`]: i } })))
+    const patches = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => s.call("PATCH", "/global/config", { body: { [`key${i}`]: i } })),
+    )
     for (const patch of patches) expect(patch.status).toBe(200)
     const onDisk = JSON.parse(readFileSync(path.join(s.dataDir, "config.json"), "utf8"))
     for (let i = 0; i < 8; i++) expect(onDisk[`key${i}`]).toBe(i)
-    expect((await s.call("GET", "/global/config")).body).toMatchObject(Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`key${i}`, i])))
+    expect((await s.call("GET", "/global/config")).body).toMatchObject(
+      Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`key${i}`, i])),
+    )
     // The watcher has judged the file as the last PATCH left it: every echo before it too, none read as an outside edit.
     await watcher.judged()
     const disposals = lifecycleActions(s.running.host).filter((action) => action.operation === "dispose_all")
     expect(disposals.length).toBeGreaterThan(0)
-    for (const action of disposals) expect((action.origin as { request?: unknown; writtenByRoute?: boolean }).writtenByRoute).toBe(true)
+    for (const action of disposals)
+      expect((action.origin as { request?: unknown; writtenByRoute?: boolean }).writtenByRoute).toBe(true)
   })
 
   test("a PATCH of model makes it the default: the next prompt without a model runs it", async () => {
@@ -50,7 +55,10 @@ describe("PATCH /global/config", () => {
     expect(patch.status).toBe(200)
     expect(patch.body.model).toBe("scripted/tool-write")
     const session = await s.call("POST", "/session", { directory: project, body: {} })
-    const prompt = await s.call("POST", `/session/${session.body.id}/prompt`, { directory: project, body: { text: "go" } })
+    const prompt = await s.call("POST", `/session/${session.body.id}/prompt`, {
+      directory: project,
+      body: { text: "go" },
+    })
     expect(prompt.status).toBe(200)
     await finishedRun(s, session.body.id, prompt.body.runId)
     const runs = await s.call("GET", `/session/${session.body.id}/run`)
@@ -124,7 +132,10 @@ describe("bodies nested too deep", () => {
     const s = await server()
     const project = s.project()
     const session = await s.call("POST", "/session", { directory: project, body: {} })
-    const res = await s.call("POST", `/session/${session.body.id}/prompt`, { directory: project, body: `{"text":"go","extra":${nested(100_000)}}` })
+    const res = await s.call("POST", `/session/${session.body.id}/prompt`, {
+      directory: project,
+      body: `{"text":"go","extra":${nested(100_000)}}`,
+    })
     expect(res.status).toBe(400)
     expect(res.body.error.message).toMatch(/nest/)
   })

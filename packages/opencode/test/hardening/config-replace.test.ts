@@ -23,7 +23,8 @@ async function server(): Promise<TestServer> {
   return s
 }
 
-const closesOf = (s: TestServer, operation: string) => lifecycleActions(s.running.host).filter((action) => action.operation === operation)
+const closesOf = (s: TestServer, operation: string) =>
+  lifecycleActions(s.running.host).filter((action) => action.operation === operation)
 
 describe("PUT /config (project)", () => {
   test("a key deleted in the editor is gone on disk; the write closes the project citing this PUT", async () => {
@@ -33,14 +34,24 @@ describe("PUT /config (project)", () => {
     writeFileSync(file, '{"keep":1,"drop":2}')
     expect((await s.call("POST", "/session", { directory: project, body: {} })).status).toBe(200)
     const read = await s.call("GET", "/config", { directory: project })
-    const put = await s.call("PUT", "/config", { directory: project, body: { keep: 1, added: true }, headers: { "if-match": read.headers.get("etag")! } })
+    const put = await s.call("PUT", "/config", {
+      directory: project,
+      body: { keep: 1, added: true },
+      headers: { "if-match": read.headers.get("etag")! },
+    })
     expect(put.status).toBe(200)
     expect(put.body).toEqual({ keep: 1, added: true })
     expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ keep: 1, added: true })
     expect(put.headers.get("etag")).toBe((await s.call("GET", "/config", { directory: project })).headers.get("etag"))
     const closes = closesOf(s, "dispose_directory")
     expect(closes).toHaveLength(1)
-    expect(closes[0]!.origin).toMatchObject({ kind: "config_invalidation", scope: "project", change: "modified", writtenByRoute: true, request: { requestId: put.headers.get("x-opencode-request-id") } })
+    expect(closes[0]!.origin).toMatchObject({
+      kind: "config_invalidation",
+      scope: "project",
+      change: "modified",
+      writtenByRoute: true,
+      request: { requestId: put.headers.get("x-opencode-request-id") },
+    })
   })
 
   test("If-Match that no longer names the file is a 412 with the current ETag, and the file is untouched", async () => {
@@ -50,13 +61,21 @@ describe("PUT /config (project)", () => {
     writeFileSync(file, '{"a":1}')
     const read = await s.call("GET", "/config", { directory: project })
     writeFileSync(file, '{"a":1,"edited":"outside"}')
-    const put = await s.call("PUT", "/config", { directory: project, body: {}, headers: { "if-match": read.headers.get("etag")! } })
+    const put = await s.call("PUT", "/config", {
+      directory: project,
+      body: {},
+      headers: { "if-match": read.headers.get("etag")! },
+    })
     expect(put.status).toBe(412)
     expect(put.body.error.code).toBe("config_changed")
     expect(put.headers.get("etag")).toBe((await s.call("GET", "/config", { directory: project })).headers.get("etag"))
     expect(readFileSync(file, "utf8")).toBe('{"a":1,"edited":"outside"}')
     // With If-Match "none" it creates the file only while there is none.
-    const create = await s.call("PUT", "/config", { directory: s.project(), body: { a: 1 }, headers: { "if-match": '"none"' } })
+    const create = await s.call("PUT", "/config", {
+      directory: s.project(),
+      body: { a: 1 },
+      headers: { "if-match": '"none"' },
+    })
     expect(create.status).toBe(200)
   })
 
@@ -112,7 +131,10 @@ describe("PUT /global/config", () => {
     const read = await s.call("GET", "/global/config")
     expect(read.headers.get("etag")).toMatch(/^"[0-9a-f]{64}"$/)
     const before = closesOf(s, "dispose_all").length
-    const put = await s.call("PUT", "/global/config", { body: { note: "y" }, headers: { "if-match": read.headers.get("etag")! } })
+    const put = await s.call("PUT", "/global/config", {
+      body: { note: "y" },
+      headers: { "if-match": read.headers.get("etag")! },
+    })
     expect(put.status).toBe(200)
     expect(put.body).toEqual({ note: "y" })
     expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ note: "y" })
@@ -120,7 +142,12 @@ describe("PUT /global/config", () => {
     expect(put.headers.get("etag")).toBe((await s.call("GET", "/global/config")).headers.get("etag"))
     const closes = closesOf(s, "dispose_all")
     expect(closes).toHaveLength(before + 1)
-    expect(closes.at(-1)!.origin).toMatchObject({ kind: "config_invalidation", scope: "global", writtenByRoute: true, request: { requestId: put.headers.get("x-opencode-request-id") } })
+    expect(closes.at(-1)!.origin).toMatchObject({
+      kind: "config_invalidation",
+      scope: "global",
+      writtenByRoute: true,
+      request: { requestId: put.headers.get("x-opencode-request-id") },
+    })
   })
 
   test("a stale If-Match is a 412 and the file is untouched; an unknown model is a 400; the same values close nothing", async () => {
@@ -129,7 +156,10 @@ describe("PUT /global/config", () => {
     writeFileSync(file, '{"note":"hand","model":"scripted/quick"}')
     const read = await s.call("GET", "/global/config")
     writeFileSync(file, '{"note":"edited","model":"scripted/quick"}')
-    const stale = await s.call("PUT", "/global/config", { body: {}, headers: { "if-match": read.headers.get("etag")! } })
+    const stale = await s.call("PUT", "/global/config", {
+      body: {},
+      headers: { "if-match": read.headers.get("etag")! },
+    })
     expect(stale.status).toBe(412)
     expect(stale.body.error.code).toBe("config_changed")
     expect(readFileSync(file, "utf8")).toBe('{"note":"edited","model":"scripted/quick"}')

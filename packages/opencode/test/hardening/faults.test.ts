@@ -6,7 +6,17 @@
  * the fault clears: a journal row that could not be written is written later or counted as lost.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process"
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs"
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs"
 import http from "node:http"
 import path from "node:path"
 import { promisify } from "node:util"
@@ -52,7 +62,9 @@ async function prompt(s: TestServer, directory: string, sessionId: string, model
 }
 
 function journalCounts(s: TestServer, runId: string): { started: number; finished: number } {
-  const rows = s.running.host.db.prepare("SELECT kind, count(*) AS n FROM journal WHERE run_id = ? GROUP BY kind").all(runId) as { kind: string; n: number }[]
+  const rows = s.running.host.db
+    .prepare("SELECT kind, count(*) AS n FROM journal WHERE run_id = ? GROUP BY kind")
+    .all(runId) as { kind: string; n: number }[]
   const of = (kind: string) => rows.find((row) => row.kind === kind)?.n ?? 0
   return { started: of("run.started"), finished: of("run.finished") }
 }
@@ -81,7 +93,10 @@ async function lockDatabase(dataDir: string): Promise<{ release(): Promise<void>
     process.stdout.write("locked\\n")
     process.stdin.on("data", () => { db.exec("COMMIT"); db.close(); process.stdout.write("released\\n"); process.exit(0) })
   `
-  const proc = spawn(process.execPath, ["-e", script, path.join(dataDir, "opencode.db")], { cwd: path.resolve(import.meta.dirname, ".."), stdio: ["pipe", "pipe", "inherit"] })
+  const proc = spawn(process.execPath, ["-e", script, path.join(dataDir, "opencode.db")], {
+    cwd: path.resolve(import.meta.dirname, ".."),
+    stdio: ["pipe", "pipe", "inherit"],
+  })
   let out = ""
   proc.stdout!.on("data", (chunk) => (out += chunk))
   await waitFor(() => out.includes("locked"), 10_000)
@@ -114,7 +129,9 @@ describe("the database locked by another process", () => {
       expect(health.body.degraded).toEqual(expect.arrayContaining(["storage_locked", "journal_backlog"]))
       expect(s.running.host.health().journal.backlog).toBeGreaterThan(0)
       // Reads still work, and the journal's readers see the rows not yet written.
-      expect(s.running.host.journal.rows({ runIds: [runId] }).map((row) => row.kind)).toEqual(expect.arrayContaining(["run.started", "run.finished"]))
+      expect(s.running.host.journal.rows({ runIds: [runId] }).map((row) => row.kind)).toEqual(
+        expect.arrayContaining(["run.started", "run.finished"]),
+      )
       expect(journalCounts(s, runId)).toEqual({ started: 0, finished: 0 })
 
       await lock.release()
@@ -151,7 +168,7 @@ describe.skipIf(!MOUNT)("a full disk (tmpfs)", () => {
     const fd = openSync(filler, "w")
     const block = Buffer.alloc(64 * 1024, 1)
     try {
-      for (let size = block.length; size >= 1; ) {
+      for (let size = block.length; size >= 1;) {
         try {
           writeSync(fd, block, 0, size)
         } catch {
@@ -168,7 +185,8 @@ describe.skipIf(!MOUNT)("a full disk (tmpfs)", () => {
       runIds.push(runId)
       await waitFor(() => finished.has(runId), 15_000)
     }
-    for (const runId of runIds) expect((finished.get(runId)!.properties.summary as { classification: string }).classification).toBe("completed")
+    for (const runId of runIds)
+      expect((finished.get(runId)!.properties.summary as { classification: string }).classification).toBe("completed")
     const health = await s.call("GET", "/health")
     expect(health.status).toBe(200)
     expect(health.body.degraded).toContain("storage_full")
@@ -181,9 +199,18 @@ describe.skipIf(!MOUNT)("a full disk (tmpfs)", () => {
     await waitFor(() => s.running.host.health().journal.backlog === 0, 10_000)
     for (const runId of runIds) expect(journalCounts(s, runId)).toEqual({ started: 1, finished: 1 })
     const runs = await s.call("GET", `/session/${session.body.id}/run`)
-    expect(runs.body.filter((run: any) => run.summary?.classification === "completed").map((run: any) => run.runId).sort()).toEqual([...runIds].sort())
+    expect(
+      runs.body
+        .filter((run: any) => run.summary?.classification === "completed")
+        .map((run: any) => run.runId)
+        .sort(),
+    ).toEqual([...runIds].sort())
     const messages = await s.call("GET", `/session/${session.body.id}/message`)
-    expect(messages.body.filter((m: any) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.length > 0))).toHaveLength(3)
+    expect(
+      messages.body.filter(
+        (m: any) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.length > 0),
+      ),
+    ).toHaveLength(3)
     expect((await s.call("GET", "/health")).body.degraded).toBeUndefined()
     expect(s.running.host.health().journal.lost).toBe(0)
   })
@@ -216,19 +243,33 @@ describe("a truncated or corrupt database at start", () => {
     const dataDir = tempDir("oc-corrupt-")
     const s = await startTestServer({ dataDir, tickMs: 5 })
     const dir = s.project()
-    for (let i = 0; i < 40; i++) await s.call("POST", "/session", { directory: dir, body: { title: `session ${i} ${"x".repeat(200)}` } })
+    for (let i = 0; i < 40; i++)
+      await s.call("POST", "/session", { directory: dir, body: { title: `session ${i} ${"x".repeat(200)}` } })
     await s.close()
     return dataDir
   }
 
   it.each([
-    ["garbage in place of the database", (dataDir: string) => writeFileSync(path.join(dataDir, "opencode.db"), Buffer.alloc(64 * 1024, 0x5a))],
-    ["a database truncated to a third", (dataDir: string) => truncateSync(path.join(dataDir, "opencode.db"), Math.floor(readFileSync(path.join(dataDir, "opencode.db")).length / 3))],
-    ["an empty-header database", (dataDir: string) => {
-      const fd = openSync(path.join(dataDir, "opencode.db"), "r+")
-      writeSync(fd, Buffer.alloc(100, 0), 0, 100, 0)
-      closeSync(fd)
-    }],
+    [
+      "garbage in place of the database",
+      (dataDir: string) => writeFileSync(path.join(dataDir, "opencode.db"), Buffer.alloc(64 * 1024, 0x5a)),
+    ],
+    [
+      "a database truncated to a third",
+      (dataDir: string) =>
+        truncateSync(
+          path.join(dataDir, "opencode.db"),
+          Math.floor(readFileSync(path.join(dataDir, "opencode.db")).length / 3),
+        ),
+    ],
+    [
+      "an empty-header database",
+      (dataDir: string) => {
+        const fd = openSync(path.join(dataDir, "opencode.db"), "r+")
+        writeSync(fd, Buffer.alloc(100, 0), 0, 100, 0)
+        closeSync(fd)
+      },
+    ],
   ])("%s: moved aside, a fresh database, degraded database_recovered", async (_name, damage) => {
     const dataDir = await seeded()
     damage(dataDir)
@@ -353,7 +394,10 @@ describe("a provider that hangs or disconnects mid-stream (OpenAI-compatible, lo
       },
     })
     try {
-      const s = await server({ watchdogMs: 600, env: { OPENAI_BASE_URL: fake.baseUrl, OPENAI_API_KEY: "sk-test-not-a-real-key" } })
+      const s = await server({
+        watchdogMs: 600,
+        env: { OPENAI_BASE_URL: fake.baseUrl, OPENAI_API_KEY: "sk-test-not-a-real-key" },
+      })
       const dir = s.project()
       const finished = finishedEvents(s)
       const a = await s.call("POST", "/session", { directory: dir, body: {} })
@@ -385,12 +429,20 @@ describe("the journal's backlog is bounded, and what falls off it is counted", (
   it("past MAX_BACKLOG rows the oldest are counted as lost (request rows first), reported in degraded, and the rest written in order on recovery", async () => {
     const dataDir = tempDir("oc-backlog-")
     // In a process of its own, with a deadline: a journal that never returns fails here instead of hanging the worker.
-    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "journal-backlog.scenario.ts"), dataDir], {
-      cwd: path.resolve(import.meta.dirname, ".."),
-      timeout: 20_000,
-      killSignal: "SIGKILL",
-    }).catch((err: { killed?: boolean; stderr?: string }) => {
-      throw new Error(err.killed ? "the journal scenario did not finish within 20 s" : `the journal scenario failed: ${err.stderr ?? err}`)
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--import", "tsx", path.join(import.meta.dirname, "journal-backlog.scenario.ts"), dataDir],
+      {
+        cwd: path.resolve(import.meta.dirname, ".."),
+        timeout: 20_000,
+        killSignal: "SIGKILL",
+      },
+    ).catch((err: { killed?: boolean; stderr?: string }) => {
+      throw new Error(
+        err.killed
+          ? "the journal scenario did not finish within 20 s"
+          : `the journal scenario failed: ${err.stderr ?? err}`,
+      )
     })
     const { maxBacklog, locked, recovered, afterClose } = JSON.parse(stdout)
     expect(locked.health).toMatchObject({ backlog: maxBacklog, lost: 100, faults: ["storage_locked"] })

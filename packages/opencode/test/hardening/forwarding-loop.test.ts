@@ -48,7 +48,11 @@ test("a workspace whose URL is this server is a forwarding loop: refused with fo
 
   // A session of this server, prompted "through" the looping workspace: refused, no second record.
   const { sessionId, runId } = await startRun(local, dir)
-  const looped = await local.call("POST", `/session/${sessionId}/prompt`, { directory: dir, headers: ws, body: { text: "again", model: "scripted/slow" } })
+  const looped = await local.call("POST", `/session/${sessionId}/prompt`, {
+    directory: dir,
+    headers: ws,
+    body: { text: "again", model: "scripted/slow" },
+  })
   expect(looped.body.error?.code).toBe("forwarding_loop")
   await local.call("POST", "/instance/reload", { directory: dir })
   const summary = await finishedRun(local, sessionId, runId)
@@ -60,9 +64,15 @@ test("a workspace whose URL is this server is a forwarding loop: refused with fo
 test("a request path like //127.0.0.1:PORT/x is forwarded to the workspace's origin, never to that host", async () => {
   const victim = await recorder()
   const workspace = await recorder()
-  const local = await startTestServer({ env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { w1: { url: `${workspace.url}/base/` } } }) } })
+  const local = await startTestServer({
+    env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { w1: { url: `${workspace.url}/base/` } } }) },
+  })
   servers.push(local)
-  for (const route of [`//127.0.0.1:${victim.port}/x`, `//127.0.0.1:${victim.port}/session?directory=/tmp`, `/\\127.0.0.1:${victim.port}/x`]) {
+  for (const route of [
+    `//127.0.0.1:${victim.port}/x`,
+    `//127.0.0.1:${victim.port}/session?directory=/tmp`,
+    `/\\127.0.0.1:${victim.port}/x`,
+  ]) {
     const res = await fetch(`${local.url}${route}`, { headers: { "x-opencode-workspace": "w1" } })
     expect(res.status).toBe(200)
   }

@@ -20,10 +20,34 @@ import { finishedRun, incidentOf, startRun, startTestServer, type TestServer } f
 
 const FORMATS = ["v2", "v1-messages", "v1-diagnostics", "upstream-opencode"]
 const PROTO_KEYS = ["__proto__", "constructor", "prototype", "toString", "valueOf", "hasOwnProperty"]
-const SHAPE_KEYS = ["schema", "version", "session", "messages", "diagnostics", "runs", "lifecycle", "requests", "incidents", "info", "origin", "classification", "runId", "verdict", "missing", "links", "retry", "interrupt", "writer", "truncated"]
+const SHAPE_KEYS = [
+  "schema",
+  "version",
+  "session",
+  "messages",
+  "diagnostics",
+  "runs",
+  "lifecycle",
+  "requests",
+  "incidents",
+  "info",
+  "origin",
+  "classification",
+  "runId",
+  "verdict",
+  "missing",
+  "links",
+  "retry",
+  "interrupt",
+  "writer",
+  "truncated",
+]
 
 function prototypeSnapshot(): string {
-  return JSON.stringify([Object.getOwnPropertyNames(Object.prototype).sort(), Object.getOwnPropertyNames(Array.prototype).sort()])
+  return JSON.stringify([
+    Object.getOwnPropertyNames(Object.prototype).sort(),
+    Object.getOwnPropertyNames(Array.prototype).sort(),
+  ])
 }
 const PROTOTYPE = prototypeSnapshot()
 
@@ -54,7 +78,26 @@ function checkReader(input: unknown): ReadResult {
 
 const key = fc.oneof(fc.constantFrom(...PROTO_KEYS, ...SHAPE_KEYS), fc.string({ maxLength: 12 }))
 const leaf = fc.oneof(
-  fc.constantFrom("opencode.session-export", "run_x", "ses_x", "local_instance_reload", "diagnosed", "api_route", "unknown", 1, 2, 3, 99, -1, 1.5, NaN, Infinity, null, true, ""),
+  fc.constantFrom(
+    "opencode.session-export",
+    "run_x",
+    "ses_x",
+    "local_instance_reload",
+    "diagnosed",
+    "api_route",
+    "unknown",
+    1,
+    2,
+    3,
+    99,
+    -1,
+    1.5,
+    NaN,
+    Infinity,
+    null,
+    true,
+    "",
+  ),
   fc.string({ maxLength: 40 }),
   fc.integer(),
   fc.double(),
@@ -73,7 +116,15 @@ const exportLike = fc.record(
     session: hostileValue,
     messages: fc.oneof(fc.array(hostileValue, { maxLength: 4 }), hostileValue),
     diagnostics: fc.oneof(
-      fc.record({ runs: fc.array(hostileValue, { maxLength: 4 }), lifecycle: fc.array(hostileValue, { maxLength: 3 }), requests: hostileValue, truncated: hostileValue }, { requiredKeys: [] }),
+      fc.record(
+        {
+          runs: fc.array(hostileValue, { maxLength: 4 }),
+          lifecycle: fc.array(hostileValue, { maxLength: 3 }),
+          requests: hostileValue,
+          truncated: hostileValue,
+        },
+        { requiredKeys: [] },
+      ),
       hostileValue,
     ),
     incidents: fc.oneof(fc.array(hostileValue, { maxLength: 4 }), hostileValue),
@@ -121,10 +172,17 @@ describe("readExport and explainText against arbitrary input (fast-check)", () =
     const deepText = (inner: string) => `${"[".repeat(10_000)}${inner}${"]".repeat(10_000)}`
     checkReader(deepText("1"))
     checkReader(`{"schema":"opencode.session-export","version":2,"diagnostics":{"runs":${deepText("{}")}}}`)
-    checkReader(`{"version":1,"messages":[],"diagnostics":{"runs":[{"runId":"run_1","classification":"local_instance_reload","watchdog":${"{\"a\":".repeat(10_000)}1${"}".repeat(10_000)}}]}}`)
+    checkReader(
+      `{"version":1,"messages":[],"diagnostics":{"runs":[{"runId":"run_1","classification":"local_instance_reload","watchdog":${'{"a":'.repeat(10_000)}1${"}".repeat(10_000)}}]}}`,
+    )
     let deep: unknown = { runId: "run_1" }
     for (let i = 0; i < 10_000; i++) deep = { origin: deep, runs: [deep] }
-    checkReader({ schema: "opencode.session-export", version: 2, diagnostics: { runs: [deep], lifecycle: [deep] }, incidents: [deep] })
+    checkReader({
+      schema: "opencode.session-export",
+      version: 2,
+      diagnostics: { runs: [deep], lifecycle: [deep] },
+      incidents: [deep],
+    })
     // A cycle, which no JSON file can hold but a caller's object can.
     const cyclic: Record<string, unknown> = { schema: "opencode.session-export", version: 2 }
     cyclic.diagnostics = { runs: [cyclic], lifecycle: [cyclic] }
@@ -140,19 +198,46 @@ describe("readExport and explainText against arbitrary input (fast-check)", () =
       session: { id: huge, directory: { digest: huge, depth: 1e308 } },
       writer: { name: huge, version: huge },
       messages: [],
-      diagnostics: { runs: [{ runId: huge, classification: huge }], lifecycle: [], requests: [], renderer: [], crashes: [], truncated: {} },
+      diagnostics: {
+        runs: [{ runId: huge, classification: huge }],
+        lifecycle: [],
+        requests: [],
+        renderer: [],
+        crashes: [],
+        truncated: {},
+      },
       incidents: [{ runId: huge, verdict: huge, classification: huge }],
     })
     if (result.ok) expect(explainText(result).length).toBeLessThan(100_000)
     checkReader(huge)
     checkReader(`"${huge}"`)
-    checkReader({ version: 1, messages: Array.from({ length: 50_000 }, () => ({})), diagnostics: { runs: Array.from({ length: 50_000 }, (_, i) => ({ runId: `run_${i}` })) } })
+    checkReader({
+      version: 1,
+      messages: Array.from({ length: 50_000 }, () => ({})),
+      diagnostics: { runs: Array.from({ length: 50_000 }, (_, i) => ({ runId: `run_${i}` })) },
+    })
   })
 
   it("throwing getters and proxies: a one-sentence failure, not a crash", () => {
-    const trap = new Proxy({}, { get: () => { throw new Error("boom") }, ownKeys: () => { throw new Error("boom") } })
+    const trap = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error("boom")
+        },
+        ownKeys: () => {
+          throw new Error("boom")
+        },
+      },
+    )
     checkReader(trap)
-    checkReader({ schema: "opencode.session-export", version: 2, get diagnostics() { throw new Error("getter") } })
+    checkReader({
+      schema: "opencode.session-export",
+      version: 2,
+      get diagnostics() {
+        throw new Error("getter")
+      },
+    })
   })
 })
 
@@ -180,7 +265,12 @@ async function raw(url: string, head: string, body = ""): Promise<{ status: numb
       const [headers = "", rest = ""] = text.split("\r\n\r\n", 2)
       resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(headers)?.[1] ?? 0), headers, text: rest })
     })
-    socket.write(Buffer.concat([Buffer.from(head.replace(/\n/g, "\r\n") + "\r\nconnection: close\r\n\r\n", "latin1"), Buffer.from(body)]))
+    socket.write(
+      Buffer.concat([
+        Buffer.from(head.replace(/\n/g, "\r\n") + "\r\nconnection: close\r\n\r\n", "latin1"),
+        Buffer.from(body),
+      ]),
+    )
   })
 }
 
@@ -190,24 +280,36 @@ describe("oversized bodies", () => {
     const big = JSON.stringify({ text: "x".repeat(2 * 1024 * 1024) })
     for (const route of [`/session/${session.body.id}/prompt`, "/diagnostics/renderer", "/session", "/config"]) {
       // Over a raw socket: the server may answer and close before the whole body is sent, which fetch reports as a failure.
-      const res = await raw(server.url, `${route === "/config" ? "PATCH" : "POST"} ${route} HTTP/1.1\nhost: 127.0.0.1\ncontent-type: application/json\ncontent-length: ${Buffer.byteLength(big)}`, big)
+      const res = await raw(
+        server.url,
+        `${route === "/config" ? "PATCH" : "POST"} ${route} HTTP/1.1\nhost: 127.0.0.1\ncontent-type: application/json\ncontent-length: ${Buffer.byteLength(big)}`,
+        big,
+      )
       expect(res.status, route).toBe(413)
       expect(res.text).toContain("body_too_large")
     }
     const chunk = "x".repeat(64 * 1024)
     const chunkedBody = `${Array.from({ length: 40 }, () => `${chunk.length.toString(16)}\r\n${chunk}\r\n`).join("")}0\r\n\r\n`
-    const chunked = await raw(server.url, "POST /diagnostics/renderer HTTP/1.1\nhost: 127.0.0.1\ncontent-type: application/json\ntransfer-encoding: chunked", chunkedBody)
+    const chunked = await raw(
+      server.url,
+      "POST /diagnostics/renderer HTTP/1.1\nhost: 127.0.0.1\ncontent-type: application/json\ntransfer-encoding: chunked",
+      chunkedBody,
+    )
     expect(chunked.status).toBe(413)
     expect(chunked.text).toContain("body_too_large")
     // A body just under the limit is read, and answered by the route.
-    const under = await server.call("POST", "/diagnostics/renderer", { body: { actions: [], pad: "x".repeat(1000 * 1024) } })
+    const under = await server.call("POST", "/diagnostics/renderer", {
+      body: { actions: [], pad: "x".repeat(1000 * 1024) },
+    })
     expect(under.status).toBe(200)
   })
 })
 
 describe("hostile provenance headers", () => {
   function requestRecord(requestId: string): any {
-    return server.running.host.journal.rows({ kinds: ["request"] }).find((row) => (row.data as any).requestId === requestId)?.data
+    return server.running.host.journal
+      .rows({ kinds: ["request"] })
+      .find((row) => (row.data as any).requestId === requestId)?.data
   }
 
   const hostileIds = [
@@ -239,11 +341,16 @@ describe("hostile provenance headers", () => {
     expect(JSON.stringify(record)).not.toContain("DROP TABLE")
     // The journal table is intact: it kept its rows and took this request's, read back from the database itself.
     expect(journalRows()).toBeGreaterThan(rowsBefore)
-    expect(db.prepare("SELECT count(*) AS n FROM journal WHERE kind = 'request' AND data LIKE ?").get(`%"${requestId}"%`)).toEqual({ n: 1 })
+    expect(
+      db.prepare("SELECT count(*) AS n FROM journal WHERE kind = 'request' AND data LIKE ?").get(`%"${requestId}"%`),
+    ).toEqual({ n: 1 })
   })
 
   it("a CRLF in a header value cannot smuggle a second header or response: it is refused or split, never trusted", async () => {
-    const res = await raw(server.url, `GET /health HTTP/1.1\nhost: 127.0.0.1\nx-opencode-action-id: act_a\rx-injected: 1`)
+    const res = await raw(
+      server.url,
+      `GET /health HTTP/1.1\nhost: 127.0.0.1\nx-opencode-action-id: act_a\rx-injected: 1`,
+    )
     expect([200, 400]).toContain(res.status)
     expect(res.headers).not.toMatch(/x-injected/i)
   })
@@ -300,7 +407,17 @@ describe("path traversal", () => {
     symlinkSync(path.join(outside, "not-yet"), path.join(project, "dangling"))
   })
 
-  const escapes = ["../outside/secret.txt", "../../etc/passwd", "a/b/../../../outside/secret.txt", "/etc/passwd", "escape/secret.txt", "secret-link", "dangling", "escape/../escape/secret.txt", "ok\0.txt"]
+  const escapes = [
+    "../outside/secret.txt",
+    "../../etc/passwd",
+    "a/b/../../../outside/secret.txt",
+    "/etc/passwd",
+    "escape/secret.txt",
+    "secret-link",
+    "dangling",
+    "escape/../escape/secret.txt",
+    "ok\0.txt",
+  ]
 
   it.each(escapes)("tool path %j is refused as outside the project", async (rel) => {
     await expect(resolveInsideProject(project, rel)).rejects.toMatchObject({ code: "path_outside_project" })
@@ -312,10 +429,16 @@ describe("path traversal", () => {
     const write = tools.find((tool) => tool.name === "write")!
     const signal = new AbortController().signal
     for (const rel of escapes) {
-      const readError = await read.execute({ path: rel }, { directory: project, signal }).then(() => undefined, (err) => err)
+      const readError = await read.execute({ path: rel }, { directory: project, signal }).then(
+        () => undefined,
+        (err) => err,
+      )
       expect(readError?.code, rel).toBe("path_outside_project")
       expect(readError.message).toMatch(/outside the project|NUL/)
-      const writeError = await write.execute({ path: rel, content: "PWNED" }, { directory: project, signal }).then(() => undefined, (err) => err)
+      const writeError = await write.execute({ path: rel, content: "PWNED" }, { directory: project, signal }).then(
+        () => undefined,
+        (err) => err,
+      )
       expect(writeError?.code, rel).toBe("path_outside_project")
     }
     expect(existsSync(path.join(outside, "not-yet"))).toBe(false)
@@ -353,11 +476,16 @@ describe("path traversal", () => {
     // Percent-encoding is decoded first: encoded `..` in an absolute path is normalised the same way.
     const encoded = await fetch(server.url + "/session", {
       method: "POST",
-      headers: { "content-type": "application/json", "x-opencode-directory": encodeURIComponent(`${project}/../project`).replaceAll(".", "%2e") },
+      headers: {
+        "content-type": "application/json",
+        "x-opencode-directory": encodeURIComponent(`${project}/../project`).replaceAll(".", "%2e"),
+      },
       body: "{}",
     })
     expect(encoded.status).toBe(200)
     expect(((await encoded.json()) as { projectID: string }).projectID).toBe(direct.body.projectID)
-    expect(server.running.host.instances.list().filter((instance) => instance.directory.endsWith("/project"))).toHaveLength(1)
+    expect(
+      server.running.host.instances.list().filter((instance) => instance.directory.endsWith("/project")),
+    ).toHaveLength(1)
   })
 })

@@ -30,7 +30,9 @@ try {
   other.close()
 }
 const flushed = journal.flush()
-const written = db.prepare("SELECT data FROM journal WHERE kind = 'run.started' ORDER BY seq").all() as { data: string }[]
+const written = db.prepare("SELECT data FROM journal WHERE kind = 'run.started' ORDER BY seq").all() as {
+  data: string
+}[]
 const recovered = {
   flushed,
   written: written.length,
@@ -46,4 +48,6 @@ try {
 } catch {
   threw = true
 }
-process.stdout.write(`${JSON.stringify({ maxBacklog: MAX_BACKLOG, locked, recovered, afterClose: { threw, lost: journal.health().lost } })}\n`)
+process.stdout.write(
+  `${JSON.stringify({ maxBacklog: MAX_BACKLOG, locked, recovered, afterClose: { threw, lost: journal.health().lost } })}\n`,
+)

@@ -16,7 +16,15 @@ let defaultDirectory: string
 beforeAll(async () => {
   dataDir = tempDir("oc-data-")
   defaultDirectory = tempDir("oc-default-")
-  running = await startServer({ port: 0, hostname: "127.0.0.1", dataDir, defaultDirectory, token: TOKEN, scriptedTickMs: 20, env: {} })
+  running = await startServer({
+    port: 0,
+    hostname: "127.0.0.1",
+    dataDir,
+    defaultDirectory,
+    token: TOKEN,
+    scriptedTickMs: 20,
+    env: {},
+  })
 })
 afterAll(async () => {
   await running.shutdown("api").catch(() => {})

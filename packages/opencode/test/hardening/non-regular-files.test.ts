@@ -33,11 +33,21 @@ function mkfifo(file: string): void {
   execFileSync("mkfifo", [file])
 }
 
-async function call(base: string, method: string, route: string, opts: { directory?: string; body?: unknown } = {}): Promise<{ status: number; body: any }> {
+async function call(
+  base: string,
+  method: string,
+  route: string,
+  opts: { directory?: string; body?: unknown } = {},
+): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = {}
   if (opts.directory) headers["x-opencode-directory"] = encodeURIComponent(opts.directory)
   if (opts.body !== undefined) headers["content-type"] = "application/json"
-  const res = await fetch(base + route, { method, headers, signal: AbortSignal.timeout(PROMPT_MS), ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) })
+  const res = await fetch(base + route, {
+    method,
+    headers,
+    signal: AbortSignal.timeout(PROMPT_MS),
+    ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+  })
   const text = await res.text()
   return { status: res.status, body: text ? JSON.parse(text) : undefined }
 }
@@ -71,7 +81,10 @@ describe("readRegularFile", () => {
       writeFileSync(path.join(root, "big.json"), "x".repeat(65))
       cases.push([path.join(root, "big.json"), "too_large", /is larger than 64 bytes$/])
       for (const [file, code, message] of cases) {
-        for (const read of [() => readRegularFile(file, limits(path.basename(file))), async () => readRegularFileSync(file, limits(path.basename(file)))]) {
+        for (const read of [
+          () => readRegularFile(file, limits(path.basename(file))),
+          async () => readRegularFileSync(file, limits(path.basename(file))),
+        ]) {
           const refusal = await read().then(
             () => undefined,
             (error: unknown) => error,
@@ -91,67 +104,88 @@ describe("readRegularFile", () => {
 })
 
 describe("a named pipe where the server reads a file", () => {
-  it("as a project's opencode.json: /health and other directories answer, the config routes answer 400 in words", { timeout: 60_000 }, async () => {
-    const base = await serve(dir("oc-data-"))
-    const piped = dir("oc-proj-")
-    mkfifo(path.join(piped, "opencode.json"))
-    const other = dir("oc-proj-")
+  it(
+    "as a project's opencode.json: /health and other directories answer, the config routes answer 400 in words",
+    { timeout: 60_000 },
+    async () => {
+      const base = await serve(dir("oc-data-"))
+      const piped = dir("oc-proj-")
+      mkfifo(path.join(piped, "opencode.json"))
+      const other = dir("oc-proj-")
 
-    const get = await call(base, "GET", "/config", { directory: piped })
-    expect(get.status).toBe(400)
-    expect(get.body.error.code).toBe("not_regular_file")
-    expect(get.body.error.message).toMatch(/opencode\.json is a named pipe, not a regular file/)
-    expect(get.body.error.message).not.toContain(piped)
-    const patch = await call(base, "PATCH", "/config", { directory: piped, body: { theme: "x" } })
-    expect(patch.status).toBe(400)
-    expect(patch.body.error.code).toBe("not_regular_file")
-    expect(statSync(path.join(piped, "opencode.json")).isFIFO()).toBe(true)
+      const get = await call(base, "GET", "/config", { directory: piped })
+      expect(get.status).toBe(400)
+      expect(get.body.error.code).toBe("not_regular_file")
+      expect(get.body.error.message).toMatch(/opencode\.json is a named pipe, not a regular file/)
+      expect(get.body.error.message).not.toContain(piped)
+      const patch = await call(base, "PATCH", "/config", { directory: piped, body: { theme: "x" } })
+      expect(patch.status).toBe(400)
+      expect(patch.body.error.code).toBe("not_regular_file")
+      expect(statSync(path.join(piped, "opencode.json")).isFIFO()).toBe(true)
 
-    // Opening the directory's instance digests its config: a session is created all the same.
-    const session = await call(base, "POST", "/session", { directory: piped, body: {} })
-    expect(session.status).toBe(200)
-    const prompt = await call(base, "POST", `/session/${session.body.id}/prompt`, { directory: piped, body: { text: "go", model: "scripted/quick" } })
-    expect(prompt.status).toBe(200)
-    expect((await call(base, "GET", "/health")).status).toBe(200)
-    expect((await call(base, "GET", "/config", { directory: other })).status).toBe(200)
-  })
+      // Opening the directory's instance digests its config: a session is created all the same.
+      const session = await call(base, "POST", "/session", { directory: piped, body: {} })
+      expect(session.status).toBe(200)
+      const prompt = await call(base, "POST", `/session/${session.body.id}/prompt`, {
+        directory: piped,
+        body: { text: "go", model: "scripted/quick" },
+      })
+      expect(prompt.status).toBe(200)
+      expect((await call(base, "GET", "/health")).status).toBe(200)
+      expect((await call(base, "GET", "/config", { directory: other })).status).toBe(200)
+    },
+  )
 
-  it("replacing an open project's opencode.json: its watcher closes the instance, and the server keeps answering", { timeout: 60_000 }, async () => {
-    const base = await serve(dir("oc-data-"))
-    const project = dir("oc-proj-")
-    writeFileSync(path.join(project, "opencode.json"), '{"theme":"a"}\n')
-    const session = await call(base, "POST", "/session", { directory: project, body: {} })
-    expect(session.status).toBe(200)
-    const events = listen(base, project)
-    await waitFor(() => events.types.includes("server.connected"))
-    rmSync(path.join(project, "opencode.json"))
-    mkfifo(path.join(project, "opencode.json"))
-    // The watcher sees another file (not a regular one) and closes the instance: wait for that.
-    await waitFor(() => events.types.includes("server.instance.disposed"), 20_000)
-    events.stop()
-    expect((await call(base, "GET", "/health")).status).toBe(200)
-    expect((await call(base, "GET", "/config", { directory: project })).status).toBe(400)
-  })
+  it(
+    "replacing an open project's opencode.json: its watcher closes the instance, and the server keeps answering",
+    { timeout: 60_000 },
+    async () => {
+      const base = await serve(dir("oc-data-"))
+      const project = dir("oc-proj-")
+      writeFileSync(path.join(project, "opencode.json"), '{"theme":"a"}\n')
+      const session = await call(base, "POST", "/session", { directory: project, body: {} })
+      expect(session.status).toBe(200)
+      const events = listen(base, project)
+      await waitFor(() => events.types.includes("server.connected"))
+      rmSync(path.join(project, "opencode.json"))
+      mkfifo(path.join(project, "opencode.json"))
+      // The watcher sees another file (not a regular one) and closes the instance: wait for that.
+      await waitFor(() => events.types.includes("server.instance.disposed"), 20_000)
+      events.stop()
+      expect((await call(base, "GET", "/health")).status).toBe(200)
+      expect((await call(base, "GET", "/config", { directory: project })).status).toBe(400)
+    },
+  )
 
-  it("as the global config file: the server starts, /global/config answers 400 in words, prompts run on the default model", { timeout: 60_000 }, async () => {
-    const dataDir = dir("oc-data-")
-    mkfifo(path.join(dataDir, "config.json"))
-    const base = await serve(dataDir)
-    const global = await call(base, "GET", "/global/config")
-    expect(global.status).toBe(400)
-    expect(global.body.error.code).toBe("not_regular_file")
-    expect(global.body.error.message).toMatch(/config\.json is a named pipe, not a regular file/)
-    const patch = await call(base, "PATCH", "/global/config", { body: { note: "x" } })
-    expect(patch.status).toBe(400)
-    expect(statSync(path.join(dataDir, "config.json")).isFIFO()).toBe(true)
-    const project = dir("oc-proj-")
-    const session = await call(base, "POST", "/session", { directory: project, body: {} })
-    const prompt = await call(base, "POST", `/session/${session.body.id}/prompt`, { directory: project, body: { text: "go" } })
-    expect(prompt.status).toBe(200)
-    const forwarded = await fetch(`${base}/session`, { headers: { "x-opencode-workspace": "ws1" }, signal: AbortSignal.timeout(PROMPT_MS) })
-    expect(forwarded.status).toBe(400)
-    expect((await call(base, "GET", "/health")).status).toBe(200)
-  })
+  it(
+    "as the global config file: the server starts, /global/config answers 400 in words, prompts run on the default model",
+    { timeout: 60_000 },
+    async () => {
+      const dataDir = dir("oc-data-")
+      mkfifo(path.join(dataDir, "config.json"))
+      const base = await serve(dataDir)
+      const global = await call(base, "GET", "/global/config")
+      expect(global.status).toBe(400)
+      expect(global.body.error.code).toBe("not_regular_file")
+      expect(global.body.error.message).toMatch(/config\.json is a named pipe, not a regular file/)
+      const patch = await call(base, "PATCH", "/global/config", { body: { note: "x" } })
+      expect(patch.status).toBe(400)
+      expect(statSync(path.join(dataDir, "config.json")).isFIFO()).toBe(true)
+      const project = dir("oc-proj-")
+      const session = await call(base, "POST", "/session", { directory: project, body: {} })
+      const prompt = await call(base, "POST", `/session/${session.body.id}/prompt`, {
+        directory: project,
+        body: { text: "go" },
+      })
+      expect(prompt.status).toBe(200)
+      const forwarded = await fetch(`${base}/session`, {
+        headers: { "x-opencode-workspace": "ws1" },
+        signal: AbortSignal.timeout(PROMPT_MS),
+      })
+      expect(forwarded.status).toBe(400)
+      expect((await call(base, "GET", "/health")).status).toBe(200)
+    },
+  )
 })
 
 describe("opencode explain on a named pipe, a socket or a directory", () => {
@@ -189,7 +223,10 @@ function listen(base: string, directory: string): { types: string[]; stop(): voi
       buffer += chunk
       let end: number
       while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const data = buffer.slice(0, end).split("\n").find((line) => line.startsWith("data:"))
+        const data = buffer
+          .slice(0, end)
+          .split("\n")
+          .find((line) => line.startsWith("data:"))
         buffer = buffer.slice(end + 2)
         if (data) types.push(JSON.parse(data.slice(5)).type)
       }

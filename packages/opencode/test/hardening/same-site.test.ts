@@ -33,26 +33,41 @@ afterAll(async () => {
   await s.close()
 })
 const port = () => new URL(s.url).port
-const refused = async () => (await s.call("GET", "/health")).body.refused as { user: number; host: number; origin: number; auth: number }
+const refused = async () =>
+  (await s.call("GET", "/health")).body.refused as { user: number; host: number; origin: number; auth: number }
 
 describe("a page on another loopback port", () => {
   it("is refused by Sec-Fetch-Site: same-site (or anything but same-origin and none), GETs included", async () => {
     const dir = s.project()
     for (const site of ["same-site", "cross-site", "Same-Site", "bogus"]) {
-      for (const [method, route] of [["GET", "/session"], ["GET", "/project/current"], ["GET", "/"], ["POST", "/instance/reload"]] as const) {
-        const res = await raw(s.url, `${method} ${route} HTTP/1.1\nhost: 127.0.0.1:${port()}\nsec-fetch-site: ${site}\nx-opencode-directory: ${encodeURIComponent(dir)}\ncontent-length: 0`)
+      for (const [method, route] of [
+        ["GET", "/session"],
+        ["GET", "/project/current"],
+        ["GET", "/"],
+        ["POST", "/instance/reload"],
+      ] as const) {
+        const res = await raw(
+          s.url,
+          `${method} ${route} HTTP/1.1\nhost: 127.0.0.1:${port()}\nsec-fetch-site: ${site}\nx-opencode-directory: ${encodeURIComponent(dir)}\ncontent-length: 0`,
+        )
         expect(res.status, `${site} ${method} ${route}`).toBe(403)
         expect(res.text).toContain("forbidden_origin")
       }
     }
     for (const site of ["same-origin", "none"]) {
-      const res = await raw(s.url, `GET /session HTTP/1.1\nhost: 127.0.0.1:${port()}\nsec-fetch-site: ${site}\nx-opencode-directory: ${encodeURIComponent(dir)}`)
+      const res = await raw(
+        s.url,
+        `GET /session HTTP/1.1\nhost: 127.0.0.1:${port()}\nsec-fetch-site: ${site}\nx-opencode-directory: ${encodeURIComponent(dir)}`,
+      )
       expect(res.status, site).toBe(200)
     }
   })
 
   it("is refused by its Origin: another port of the same loopback host is another origin", async () => {
-    const res = await raw(s.url, `GET /session HTTP/1.1\nhost: 127.0.0.1:${port()}\norigin: http://127.0.0.1:${Number(port()) + 1}`)
+    const res = await raw(
+      s.url,
+      `GET /session HTTP/1.1\nhost: 127.0.0.1:${port()}\norigin: http://127.0.0.1:${Number(port()) + 1}`,
+    )
     expect(res.status).toBe(403)
     expect(res.text).toContain("forbidden_origin")
   })
@@ -82,7 +97,8 @@ describe("GETs never open instances for directories nobody opened", () => {
       const project = await s.call("GET", `/project/current?directory=${encodeURIComponent(dir)}`)
       expect(project.status).toBe(200)
       expect(project.body.directory).toBe(dir)
-      for (const route of ["/session", "/config", "/session/status"]) expect((await s.call("GET", route, { directory: dir })).status, route).toBe(200)
+      for (const route of ["/session", "/config", "/session/status"])
+        expect((await s.call("GET", route, { directory: dir })).status, route).toBe(200)
     }
     expect(s.running.host.instances.list().length).toBe(before)
     for (const dir of dirs) expect(s.running.host.instances.get(directoryKey(dir))).toBeUndefined()
@@ -117,9 +133,18 @@ describe("a refused request is refused first and only counted", () => {
     ]
     for (const head of attempts) expect((await raw(s.url, head)).status, head.split("\n")[0]).toBe(403)
     expect(requestRows()).toBe(before)
-    expect(await refused()).toEqual({ user: counted.user, host: counted.host + 1, origin: counted.origin + 2, auth: counted.auth })
+    expect(await refused()).toEqual({
+      user: counted.user,
+      host: counted.host + 1,
+      origin: counted.origin + 2,
+      auth: counted.auth,
+    })
     // The control: the same write from the server's own page is recorded.
-    const own = await raw(s.url, `POST /session HTTP/1.1\nhost: 127.0.0.1:${port()}\norigin: http://127.0.0.1:${port()}\nsec-fetch-site: same-origin\nx-opencode-directory: ${encodeURIComponent(dir)}`, "{}")
+    const own = await raw(
+      s.url,
+      `POST /session HTTP/1.1\nhost: 127.0.0.1:${port()}\norigin: http://127.0.0.1:${port()}\nsec-fetch-site: same-origin\nx-opencode-directory: ${encodeURIComponent(dir)}`,
+      "{}",
+    )
     expect(own.status).toBe(200)
     await waitFor(() => requestRows() === before + 1)
   })

@@ -49,8 +49,24 @@ describe("token auth", () => {
   })
 
   it("every API route needs Authorization: Bearer TOKEN (401 without, with a wrong, truncated, padded or differently-cased token)", async () => {
-    for (const [method, route] of [["GET", "/health"], ["GET", "/session"], ["POST", "/instance/reload"], ["POST", "/global/dispose"], ["PATCH", "/config"], ["POST", "/diagnostics/renderer"], ["GET", "/event"]] as const) {
-      for (const authorization of [undefined, "Bearer wrong", `Bearer ${TOKEN.slice(0, -1)}`, `Bearer ${TOKEN}x`, `Bearer ${TOKEN.toLowerCase()}`, `Basic ${TOKEN}`, TOKEN]) {
+    for (const [method, route] of [
+      ["GET", "/health"],
+      ["GET", "/session"],
+      ["POST", "/instance/reload"],
+      ["POST", "/global/dispose"],
+      ["PATCH", "/config"],
+      ["POST", "/diagnostics/renderer"],
+      ["GET", "/event"],
+    ] as const) {
+      for (const authorization of [
+        undefined,
+        "Bearer wrong",
+        `Bearer ${TOKEN.slice(0, -1)}`,
+        `Bearer ${TOKEN}x`,
+        `Bearer ${TOKEN.toLowerCase()}`,
+        `Basic ${TOKEN}`,
+        TOKEN,
+      ]) {
         const res = await fetch(s.url + route, { method, headers: authorization ? { authorization } : {} })
         expect(res.status, `${method} ${route} ${authorization}`).toBe(401)
         expect(res.headers.get("www-authenticate")).toBe("Bearer")
@@ -66,7 +82,13 @@ describe("token auth", () => {
     expect(event.status).toBe(200)
     expect(event.headers.get("content-type")).toMatch(/text\/event-stream/)
     await event.body?.cancel()
-    for (const [method, route] of [["GET", "/health"], ["GET", "/session"], ["POST", "/instance/reload"], ["POST", "/global/dispose"], ["GET", "/event/../session"]] as const) {
+    for (const [method, route] of [
+      ["GET", "/health"],
+      ["GET", "/session"],
+      ["POST", "/instance/reload"],
+      ["POST", "/global/dispose"],
+      ["GET", "/event/../session"],
+    ] as const) {
       const res = await fetch(`${s.url}${route}?token=${TOKEN}`, { method })
       expect(res.status, `${method} ${route}`).toBe(401)
     }
@@ -86,7 +108,11 @@ describe("token auth", () => {
   })
 
   it("binding beyond loopback without a token is refused at start", async () => {
-    const res = await run(process.execPath, [BIN, "serve", "--port", "0", "--hostname", "0.0.0.0", "--data-dir", tempDir("oc-sec-")], { env: { ...process.env, OPENCODE_SERVER_TOKEN: "" } }).then(
+    const res = await run(
+      process.execPath,
+      [BIN, "serve", "--port", "0", "--hostname", "0.0.0.0", "--data-dir", tempDir("oc-sec-")],
+      { env: { ...process.env, OPENCODE_SERVER_TOKEN: "" } },
+    ).then(
       () => ({ code: 0, stderr: "" }),
       (err) => ({ code: err.code as number, stderr: String(err.stderr) }),
     )
@@ -105,14 +131,21 @@ describe("Host and Origin", () => {
   })
   const port = () => new URL(s.url).port
 
-  it.each(["attacker.example", "attacker.example:4096", "localhost.attacker.example", "127.0.0.1.nip.io", "evil@127.0.0.1", "127.0.0.1 .evil", "[::1", "0x7f000001", ""])(
-    "DNS rebinding: Host %j is refused with 403 forbidden_host",
-    async (host) => {
-      const res = await raw(s.url, `GET /health HTTP/1.1\nhost: ${host}`)
-      expect([400, 403]).toContain(res.status)
-      if (res.status === 403) expect(res.text).toContain("forbidden_host")
-    },
-  )
+  it.each([
+    "attacker.example",
+    "attacker.example:4096",
+    "localhost.attacker.example",
+    "127.0.0.1.nip.io",
+    "evil@127.0.0.1",
+    "127.0.0.1 .evil",
+    "[::1",
+    "0x7f000001",
+    "",
+  ])("DNS rebinding: Host %j is refused with 403 forbidden_host", async (host) => {
+    const res = await raw(s.url, `GET /health HTTP/1.1\nhost: ${host}`)
+    expect([400, 403]).toContain(res.status)
+    if (res.status === 403) expect(res.text).toContain("forbidden_host")
+  })
 
   it("loopback Hosts are served", async () => {
     for (const host of [`127.0.0.1:${port()}`, `localhost:${port()}`, `[::1]:${port()}`, "127.0.0.2"]) {
@@ -140,7 +173,10 @@ describe("Host and Origin", () => {
     expect(s.running.host.journal.rows({ kinds: ["lifecycle.started"] }).length).toBe(before)
     expect(s.running.host.processor.activeRun(sessionId)?.runId).toBe(runId)
     // The server's own origin is allowed.
-    const own = await raw(s.url, `GET /session HTTP/1.1\nhost: 127.0.0.1:${port()}\norigin: http://127.0.0.1:${port()}\nx-opencode-directory: ${encodeURIComponent(dir)}`)
+    const own = await raw(
+      s.url,
+      `GET /session HTTP/1.1\nhost: 127.0.0.1:${port()}\norigin: http://127.0.0.1:${port()}\nx-opencode-directory: ${encodeURIComponent(dir)}`,
+    )
     expect(own.status).toBe(200)
   })
 
@@ -150,10 +186,16 @@ describe("Host and Origin", () => {
     await run("git", ["init", "-q", dir])
     const before = s.running.host.journal.rows({ kinds: ["lifecycle.started"] }).length
     for (const extra of ["origin: http://attacker.example", "sec-fetch-site: cross-site"]) {
-      const res = await raw(s.url, `GET /session HTTP/1.1\nhost: 127.0.0.1:${port()}\n${extra}\nx-opencode-directory: ${encodeURIComponent(dir)}`)
+      const res = await raw(
+        s.url,
+        `GET /session HTTP/1.1\nhost: 127.0.0.1:${port()}\n${extra}\nx-opencode-directory: ${encodeURIComponent(dir)}`,
+      )
       expect(res.status).toBe(403)
     }
-    const viaHost = await raw(s.url, `GET /session/${sessionId}/message?directory=${encodeURIComponent(dir)} HTTP/1.1\nhost: attacker.example`)
+    const viaHost = await raw(
+      s.url,
+      `GET /session/${sessionId}/message?directory=${encodeURIComponent(dir)} HTTP/1.1\nhost: attacker.example`,
+    )
     expect(viaHost.status).toBe(403)
     expect(s.running.host.journal.rows({ kinds: ["lifecycle.started"] }).length).toBe(before)
     expect(s.running.host.processor.activeRun(sessionId)?.runId).toBe(runId)
@@ -172,7 +214,11 @@ describe("no secrets in the server's logs or exports", () => {
     fake = await startFakeOpenAI({
       // The provider echoes the key and the request's own Authorization back, as some do.
       unauthorized: (_body, req, res) => {
-        res.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: `Incorrect API key provided: ${KEY}; header was ${req.headers.authorization}` } }))
+        res.writeHead(401, { "content-type": "application/json" }).end(
+          JSON.stringify({
+            error: { message: `Incorrect API key provided: ${KEY}; header was ${req.headers.authorization}` },
+          }),
+        )
       },
       midstream: (_body, req, res) => {
         startEventStream(res)
@@ -202,15 +248,28 @@ describe("no secrets in the server's logs or exports", () => {
       await waitFor(() => /listening on http/.test(logs), 20_000)
       const url = /listening on (http:\/\/\S+)/.exec(logs)![1]!
       const dir = tempDir("oc-sec-proj-")
-      const headers = { authorization: `Bearer ${BEARER}`, "content-type": "application/json", "x-opencode-directory": encodeURIComponent(dir) }
+      const headers = {
+        authorization: `Bearer ${BEARER}`,
+        "content-type": "application/json",
+        "x-opencode-directory": encodeURIComponent(dir),
+      }
       const call = (method: string, route: string, body?: string, extra: Record<string, string> = {}) =>
-        fetch(url + route, { method, headers: { ...headers, ...extra }, ...(body !== undefined ? { body } : {}) }).then(async (res) => ({ status: res.status, text: await res.text() }))
+        fetch(url + route, { method, headers: { ...headers, ...extra }, ...(body !== undefined ? { body } : {}) }).then(
+          async (res) => ({ status: res.status, text: await res.text() }),
+        )
 
       const session = JSON.parse((await call("POST", "/session", "{}")).text)
       for (const model of ["openai/unauthorized", "openai/midstream", "openai/crash"]) {
-        const started = await call("POST", `/session/${session.id}/prompt`, JSON.stringify({ text: `use ${BEARER} and ${KEY}`, model }))
+        const started = await call(
+          "POST",
+          `/session/${session.id}/prompt`,
+          JSON.stringify({ text: `use ${BEARER} and ${KEY}`, model }),
+        )
         expect(started.status).toBe(200)
-        await waitFor(async () => JSON.parse((await call("GET", `/session/${session.id}/run`)).text).every((r: any) => r.summary), 10_000)
+        await waitFor(
+          async () => JSON.parse((await call("GET", `/session/${session.id}/run`)).text).every((r: any) => r.summary),
+          10_000,
+        )
       }
       // Error paths of the API itself, each with the Authorization canary on the request.
       const provoked = [
@@ -233,7 +292,10 @@ describe("no secrets in the server's logs or exports", () => {
       expect(summaries).not.toContain(KEY)
       expect(summaries).toMatch(/provider_error/)
       // Last: the server answers 413 and may close the connection before the body is sent.
-      const tooBig = await call("POST", "/instance/reload", "x".repeat(2 * 1024 * 1024)).catch(() => ({ status: 413, text: "" }))
+      const tooBig = await call("POST", "/instance/reload", "x".repeat(2 * 1024 * 1024)).catch(() => ({
+        status: 413,
+        text: "",
+      }))
       expect(tooBig.status).toBe(413)
       proc.kill("SIGTERM")
       await new Promise((resolve) => proc.once("exit", resolve))
@@ -252,7 +314,12 @@ describe("no secrets in the server's logs or exports", () => {
       throw new Error(`failed calling upstream with Authorization: Bearer ${BEARER} and key ${KEY} token=${BEARER}`)
     })
     const printed: string[] = []
-    const spy = vi.spyOn(console, "error").mockImplementation((...args: unknown[]) => void printed.push(args.map((a) => (a instanceof Error ? `${a.stack}` : String(a))).join(" ")))
+    const spy = vi
+      .spyOn(console, "error")
+      .mockImplementation(
+        (...args: unknown[]) =>
+          void printed.push(args.map((a) => (a instanceof Error ? `${a.stack}` : String(a))).join(" ")),
+      )
     try {
       const res = await app.request("/boom")
       expect(res.status).toBe(500)
@@ -301,15 +368,24 @@ describe("the diagnostics route writes allow-listed fields only", () => {
     const rows = s.running.host.journal.rows({ kinds: ["renderer"] })
     expect(rows).toHaveLength(1)
     for (const row of rows) {
-      expect(Object.keys(row.data as object).sort().every((key) => allowed.includes(key))).toBe(true)
+      expect(
+        Object.keys(row.data as object)
+          .sort()
+          .every((key) => allowed.includes(key)),
+      ).toBe(true)
       expect(JSON.stringify(row.data)).not.toMatch(/SECRET|sk-x|Bearer|polluted|lc_fake/)
       expect(row.runId).toBeUndefined()
       expect(row.lifecycleId).toBeUndefined()
       expect(row.sessionId).toBeUndefined()
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined()
-    const after = s.running.host.db.prepare("SELECT kind, count(*) AS n FROM journal GROUP BY kind").all() as { kind: string; n: number }[]
-    const grew = after.filter((row) => row.n !== ((before as { kind: string; n: number }[]).find((b) => b.kind === row.kind)?.n ?? 0)).map((row) => row.kind)
+    const after = s.running.host.db.prepare("SELECT kind, count(*) AS n FROM journal GROUP BY kind").all() as {
+      kind: string
+      n: number
+    }[]
+    const grew = after
+      .filter((row) => row.n !== ((before as { kind: string; n: number }[]).find((b) => b.kind === row.kind)?.n ?? 0))
+      .map((row) => row.kind)
     expect(grew.sort()).toEqual(["renderer", "request"])
   })
 

@@ -28,11 +28,22 @@ interface Answer {
 }
 
 /** A request over a raw socket: any `Host`, any source address (fetch allows neither). */
-function send(base: string, path: string, options: { method?: string; headers?: Record<string, string>; body?: string; localAddress?: string } = {}): Promise<Answer> {
+function send(
+  base: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string; localAddress?: string } = {},
+): Promise<Answer> {
   const url = new URL(path, base)
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: options.method ?? "GET", headers: options.headers ?? {}, localAddress: options.localAddress },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: `${url.pathname}${url.search}`,
+        method: options.method ?? "GET",
+        headers: options.headers ?? {},
+        localAddress: options.localAddress,
+      },
       (res) => {
         let body = ""
         res.setEncoding("utf8")
@@ -52,7 +63,11 @@ function codeOf(signInUrl: string | undefined): string {
 }
 
 /** Posts a login form from the server's own page; answers the response and the cookie it set. */
-async function login(base: string, fields: Record<string, string>, localAddress?: string): Promise<{ res: Answer; cookie: string | undefined }> {
+async function login(
+  base: string,
+  fields: Record<string, string>,
+  localAddress?: string,
+): Promise<{ res: Answer; cookie: string | undefined }> {
   const res = await send(base, "/login", {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded", origin: base, "sec-fetch-site": "same-origin" },
@@ -75,7 +90,16 @@ beforeAll(async () => {
     const dataDir = tempDir("oc-data-")
     const defaultDirectory = tempDir("oc-default-")
     dirs.push(dataDir, defaultDirectory)
-    return startServer({ port: 0, hostname: "127.0.0.1", dataDir, defaultDirectory, token: TOKEN, scriptedTickMs: 20, env: {}, signIn: { now: () => clock } })
+    return startServer({
+      port: 0,
+      hostname: "127.0.0.1",
+      dataDir,
+      defaultDirectory,
+      token: TOKEN,
+      scriptedTickMs: 20,
+      env: {},
+      signIn: { now: () => clock },
+    })
   }
   running = await start()
   other = await start()
@@ -166,12 +190,16 @@ describe("the session cookie is bound to this server's boot and port, expires, a
     expect((await send(running.url, "/session", { headers: { cookie: a.cookie! } })).status).toBe(200)
 
     // Another server with the same token, asked as if it were this one's port.
-    const otherBoot = await send(other.url, "/session", { headers: { host: `127.0.0.1:${portOf(running.url)}`, cookie: a.cookie! } })
+    const otherBoot = await send(other.url, "/session", {
+      headers: { host: `127.0.0.1:${portOf(running.url)}`, cookie: a.cookie! },
+    })
     expect(otherBoot.status).toBe(401)
     // This server, asked under another port with that port's cookie name.
     const otherPort = portOf(other.url)
     const renamed = `${name.replace(/_\d+$/, `_${otherPort}`)}=${value}`
-    expect((await send(running.url, "/session", { headers: { host: `127.0.0.1:${otherPort}`, cookie: renamed } })).status).toBe(401)
+    expect(
+      (await send(running.url, "/session", { headers: { host: `127.0.0.1:${otherPort}`, cookie: renamed } })).status,
+    ).toBe(401)
 
     clock += 12 * 60 * 60_000 + 1
     try {
@@ -217,9 +245,15 @@ describe("wrong attempts are rate-limited per client address", () => {
     const from = "127.0.0.3"
     const signedIn = await login(running.url, { token: TOKEN })
     for (let i = 0; i < 10; i++) {
-      expect((await send(running.url, "/session", { headers: { authorization: `Bearer wrong-${i}` }, localAddress: from })).status).toBe(401)
+      expect(
+        (await send(running.url, "/session", { headers: { authorization: `Bearer wrong-${i}` }, localAddress: from }))
+          .status,
+      ).toBe(401)
     }
-    const limited = await send(running.url, "/session", { headers: { authorization: `Bearer ${TOKEN}` }, localAddress: from })
+    const limited = await send(running.url, "/session", {
+      headers: { authorization: `Bearer ${TOKEN}` },
+      localAddress: from,
+    })
     expect(limited.status).toBe(429)
     expect(Number(limited.headers["retry-after"])).toBeGreaterThan(0)
     expect(Number(limited.headers["retry-after"])).toBeLessThanOrEqual(60)
@@ -228,11 +262,23 @@ describe("wrong attempts are rate-limited per client address", () => {
     // ?token= on /event is the same kind of attempt.
     expect((await send(running.url, `/event?token=${TOKEN}`, { localAddress: from })).status).toBe(429)
     // Another address, and a browser already signed in, are not locked out.
-    expect((await send(running.url, "/session", { headers: { authorization: `Bearer ${TOKEN}` }, localAddress: "127.0.0.4" })).status).toBe(200)
-    expect((await send(running.url, "/session", { headers: { cookie: signedIn.cookie! }, localAddress: from })).status).toBe(200)
+    expect(
+      (
+        await send(running.url, "/session", {
+          headers: { authorization: `Bearer ${TOKEN}` },
+          localAddress: "127.0.0.4",
+        })
+      ).status,
+    ).toBe(200)
+    expect(
+      (await send(running.url, "/session", { headers: { cookie: signedIn.cookie! }, localAddress: from })).status,
+    ).toBe(200)
 
     clock += 60_000
-    expect((await send(running.url, "/session", { headers: { authorization: `Bearer ${TOKEN}` }, localAddress: from })).status).toBe(200)
+    expect(
+      (await send(running.url, "/session", { headers: { authorization: `Bearer ${TOKEN}` }, localAddress: from }))
+        .status,
+    ).toBe(200)
   })
 
   it("ten wrong sign-ins (token or code) in a minute, then 429 with Retry-After, even for the right token", async () => {
@@ -262,9 +308,13 @@ describe("wrong attempts are rate-limited per client address", () => {
 describe("a token long enough beyond loopback", () => {
   it("binding beyond loopback with a token shorter than 32 characters is refused at start, in words, without echoing it", async () => {
     const short = "x"
-    const res = await run(process.execPath, [BIN, "serve", "--port", "0", "--hostname", "0.0.0.0", "--data-dir", tempDir("oc-short-")], {
-      env: { ...process.env, OPENCODE_SERVER_TOKEN: short },
-    }).then(
+    const res = await run(
+      process.execPath,
+      [BIN, "serve", "--port", "0", "--hostname", "0.0.0.0", "--data-dir", tempDir("oc-short-")],
+      {
+        env: { ...process.env, OPENCODE_SERVER_TOKEN: short },
+      },
+    ).then(
       (r) => r,
       (e) => e,
     )

@@ -14,18 +14,40 @@ import { finishedRun, startTestServer, type TestServer } from "../harness.ts"
 const TOOL_CALLS = 70
 
 function runWith(tools: ToolFact[], model = "scripted/quick"): RunState {
-  const run = new RunState("run_clamp1", "ses_clamp1", { instanceId: "ins_a", generation: 1 }, "/w/a", model, 1000, 60_000, () => 1)
+  const run = new RunState(
+    "run_clamp1",
+    "ses_clamp1",
+    { instanceId: "ins_a", generation: 1 },
+    "/w/a",
+    model,
+    1000,
+    60_000,
+    () => 1,
+  )
   run.tools.push(...tools)
   return run
 }
 
-const fact = (i: number, kind: ToolFact["kind"] = "read"): ToolFact => ({ callId: `call_${i}`, name: kind === "read" ? "list" : "write", kind, startedAt: 1000 + i, completedAt: 1001 + i, status: "completed" })
+const fact = (i: number, kind: ToolFact["kind"] = "read"): ToolFact => ({
+  callId: `call_${i}`,
+  name: kind === "read" ? "list" : "write",
+  kind,
+  startedAt: 1000 + i,
+  completedAt: 1001 + i,
+  status: "completed",
+})
 
 describe("buildRunSummary clamps what the summary cannot hold", () => {
   test("more than 64 tools: 64 kept, the rest counted, and a dropped side effect still decides retry", () => {
     const tools = Array.from({ length: TOOL_CALLS - 1 }, (_, i) => fact(i))
     tools.push(fact(TOOL_CALLS - 1, "write"))
-    const summary = buildRunSummary({ run: runWith(tools), outcome: "completed", abortedBeforeFinish: false, seq: 5, finishedAt: 2000 })
+    const summary = buildRunSummary({
+      run: runWith(tools),
+      outcome: "completed",
+      abortedBeforeFinish: false,
+      seq: 5,
+      finishedAt: 2000,
+    })
     expect(RunSummary.safeParse(summary).success).toBe(true)
     expect(summary.tools).toHaveLength(64)
     expect(summary.toolsDropped).toBe(TOOL_CALLS - 64)
@@ -38,14 +60,24 @@ describe("buildRunSummary clamps what the summary cannot hold", () => {
   })
 
   test("64 tools or fewer: nothing dropped, no count", () => {
-    const summary = buildRunSummary({ run: runWith(Array.from({ length: 64 }, (_, i) => fact(i))), outcome: "completed", abortedBeforeFinish: false, seq: 5 })
+    const summary = buildRunSummary({
+      run: runWith(Array.from({ length: 64 }, (_, i) => fact(i))),
+      outcome: "completed",
+      abortedBeforeFinish: false,
+      seq: 5,
+    })
     expect(summary.tools).toHaveLength(64)
     expect(summary.toolsDropped).toBeUndefined()
   })
 
   test("a model ref longer than 128 characters is cut, visibly", () => {
     const model = `openai/${"m".repeat(200)}`
-    const summary = buildRunSummary({ run: runWith([], model), outcome: "completed", abortedBeforeFinish: false, seq: 5 })
+    const summary = buildRunSummary({
+      run: runWith([], model),
+      outcome: "completed",
+      abortedBeforeFinish: false,
+      seq: 5,
+    })
     expect(summary.model!.length).toBeLessThanOrEqual(128)
     expect(summary.model!.startsWith("openai/mmm")).toBe(true)
     expect(summary.model!.endsWith("…")).toBe(true)
@@ -69,7 +101,11 @@ describe("over the wire", () => {
         } else {
           const calls = Array.from({ length: TOOL_CALLS }, (_, i) =>
             i === TOOL_CALLS - 1
-              ? { index: i, id: `call_${i}`, function: { name: "write", arguments: JSON.stringify({ path: "many.txt", content: "x" }) } }
+              ? {
+                  index: i,
+                  id: `call_${i}`,
+                  function: { name: "write", arguments: JSON.stringify({ path: "many.txt", content: "x" }) },
+                }
               : { index: i, id: `call_${i}`, function: { name: "list", arguments: "{}" } },
           )
           sendEvent(res, { choices: [{ index: 0, delta: { tool_calls: calls }, finish_reason: "tool_calls" }] })
@@ -94,7 +130,10 @@ describe("over the wire", () => {
   test("a run with 70 tool calls ends in a written, clamped summary and the server keeps serving", async () => {
     const directory = server.project()
     const session = await server.call("POST", "/session", { directory, body: {} })
-    const prompt = await server.call("POST", `/session/${session.body.id}/prompt`, { directory, body: { text: "go", model: "openai/manytools" } })
+    const prompt = await server.call("POST", `/session/${session.body.id}/prompt`, {
+      directory,
+      body: { text: "go", model: "openai/manytools" },
+    })
     expect(prompt.status).toBe(200)
     const summary = await finishedRun(server, session.body.id, prompt.body.runId)
     expect(summary.classification).toBe("completed")
@@ -112,7 +151,10 @@ describe("over the wire", () => {
   ])("a model ref longer than a summary holds (%s) is a 400 naming the field", async (_name, model) => {
     const directory = server.project()
     const session = await server.call("POST", "/session", { directory, body: {} })
-    const prompt = await server.call("POST", `/session/${session.body.id}/prompt`, { directory, body: { text: "go", model } })
+    const prompt = await server.call("POST", `/session/${session.body.id}/prompt`, {
+      directory,
+      body: { text: "go", model },
+    })
     expect(prompt.status).toBe(400)
     expect(prompt.body.error.message).toMatch(/model/)
     expect((await server.call("GET", `/session/${session.body.id}/run`)).body).toEqual([])
@@ -122,7 +164,10 @@ describe("over the wire", () => {
     const directory = server.project()
     const session = await server.call("POST", "/session", { directory, body: {} })
     const model = { providerID: "openai", modelID: "m".repeat(128 - "openai/".length) }
-    const prompt = await server.call("POST", `/session/${session.body.id}/prompt`, { directory, body: { text: "go", model } })
+    const prompt = await server.call("POST", `/session/${session.body.id}/prompt`, {
+      directory,
+      body: { text: "go", model },
+    })
     expect(prompt.status).toBe(200)
     // The fake server knows no such model: a provider error, summarized with the full ref.
     const summary = await finishedRun(server, session.body.id, prompt.body.runId)

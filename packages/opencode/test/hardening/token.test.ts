@@ -17,7 +17,10 @@ const APP_SHELL = "APP-SHELL-MARKER"
 /** A built app stand-in: the page and one asset. */
 function fakeDist(): string {
   const dist = tempDir("oc-dist-")
-  writeFileSync(path.join(dist, "index.html"), `<!doctype html><html><head><title>opencode</title></head><body>${APP_SHELL}</body></html>`)
+  writeFileSync(
+    path.join(dist, "index.html"),
+    `<!doctype html><html><head><title>opencode</title></head><body>${APP_SHELL}</body></html>`,
+  )
   mkdirSync(path.join(dist, "assets"))
   writeFileSync(path.join(dist, "assets", "app.js"), "console.log('app')")
   return dist
@@ -33,7 +36,16 @@ beforeAll(async () => {
   dataDir = tempDir("oc-data-")
   defaultDirectory = tempDir("oc-default-")
   dist = fakeDist()
-  running = await startServer({ port: 0, hostname: "127.0.0.1", dataDir, defaultDirectory, token: TOKEN, appDist: dist, scriptedTickMs: 20, env: {} })
+  running = await startServer({
+    port: 0,
+    hostname: "127.0.0.1",
+    dataDir,
+    defaultDirectory,
+    token: TOKEN,
+    appDist: dist,
+    scriptedTickMs: 20,
+    env: {},
+  })
   url = running.url
 })
 afterAll(async () => {
@@ -58,7 +70,9 @@ async function login(token = TOKEN, next = "/"): Promise<{ res: Response; cookie
 describe("the token is never in a page served without it", () => {
   it("GET / and /app/* without the token answer a small login page, without the token, the app or the default directory", async () => {
     for (const route of ["/", "/app/session/ses_abc", "/?directory=%2Ftmp"]) {
-      const res = await fetch(url + route, { headers: { accept: "text/html", "sec-fetch-site": "none", "sec-fetch-mode": "navigate" } })
+      const res = await fetch(url + route, {
+        headers: { accept: "text/html", "sec-fetch-site": "none", "sec-fetch-mode": "navigate" },
+      })
       const html = await res.text()
       // A page, not a failure: a 401 document would be a console error on the sign-in page.
       expect(res.status, route).toBe(200)
@@ -101,7 +115,11 @@ describe("the token is never in a page served without it", () => {
     expect(html).not.toContain(TOKEN)
     expect((await fetch(`${url}/assets/app.js`, { headers: { cookie: cookie! } })).status).toBe(200)
     expect((await fetch(`${url}/session`, { headers: { cookie: cookie! } })).status).toBe(200)
-    const created = await fetch(`${url}/session`, { method: "POST", headers: { cookie: cookie!, origin: url, "sec-fetch-site": "same-origin", "content-type": "application/json" }, body: "{}" })
+    const created = await fetch(`${url}/session`, {
+      method: "POST",
+      headers: { cookie: cookie!, origin: url, "sec-fetch-site": "same-origin", "content-type": "application/json" },
+      body: "{}",
+    })
     expect(created.status).toBe(200)
 
     // A forged cookie, or the token itself as the cookie, is not a login.
@@ -137,19 +155,30 @@ describe("a request without the token is refused first and only counted", () => 
       running.host.journal.flush()
       return running.host.journal.rows({ kinds: ["request"] }).length
     }
-    const health = async () => (await (await fetch(`${url}/health`, { headers: bearer })).json()) as { refused?: { auth: number } }
+    const health = async () =>
+      (await (await fetch(`${url}/health`, { headers: bearer })).json()) as { refused?: { auth: number } }
     const before = requestRows()
     const countedBefore = (await health()).refused?.auth ?? 0
     const dir = tempDir("oc-refused-")
     try {
-      for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: `Basic ${TOKEN}` }] as Record<string, string>[]) {
-        const res = await fetch(`${url}/instance/reload`, { method: "POST", headers: { ...headers, "x-opencode-directory": encodeURIComponent(dir) } })
+      for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: `Basic ${TOKEN}` }] as Record<
+        string,
+        string
+      >[]) {
+        const res = await fetch(`${url}/instance/reload`, {
+          method: "POST",
+          headers: { ...headers, "x-opencode-directory": encodeURIComponent(dir) },
+        })
         expect(res.status).toBe(401)
       }
       expect(requestRows()).toBe(before)
       expect((await health()).refused?.auth).toBe(countedBefore + 3)
       // The control: an authorised write is recorded.
-      const ok = await fetch(`${url}/session`, { method: "POST", headers: { ...bearer, "content-type": "application/json", "x-opencode-directory": encodeURIComponent(dir) }, body: "{}" })
+      const ok = await fetch(`${url}/session`, {
+        method: "POST",
+        headers: { ...bearer, "content-type": "application/json", "x-opencode-directory": encodeURIComponent(dir) },
+        body: "{}",
+      })
       expect(ok.status).toBe(200)
       await waitFor(() => requestRows() === before + 1)
     } finally {

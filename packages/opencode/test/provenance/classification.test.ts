@@ -9,11 +9,20 @@ import { withProvenance } from "../../src/provenance/completeness.ts"
 import { InterruptMeta, type LifecycleOperation } from "../../src/provenance/schemas.ts"
 import { interruptOf, plainRequest } from "./records.ts"
 
-const lifecycleMeta = (rootOperation: LifecycleOperation, operation: LifecycleOperation = rootOperation): InterruptMeta =>
+const lifecycleMeta = (
+  rootOperation: LifecycleOperation,
+  operation: LifecycleOperation = rootOperation,
+): InterruptMeta =>
   InterruptMeta.parse({
     ...interruptOf("user_cancel", "run_a"),
     kind: "lifecycle",
-    lifecycle: { lifecycleId: "lc_child", operation, rootOperation, rootId: "lc_root", origin: withProvenance({ kind: "shutdown", signal: "SIGTERM" }) },
+    lifecycle: {
+      lifecycleId: "lc_child",
+      operation,
+      rootOperation,
+      rootId: "lc_root",
+      origin: withProvenance({ kind: "shutdown", signal: "SIGTERM" }),
+    },
   })
 
 describe("classificationForOperation", () => {
@@ -35,7 +44,9 @@ describe("classificationForOperation", () => {
 
 describe("classifyInterrupt", () => {
   it("names the root operation, not the child that reached the run", () => {
-    expect(classifyInterrupt(lifecycleMeta("dispose_all", "dispose_directory"), true, "aborted")).toBe("local_instance_dispose_all")
+    expect(classifyInterrupt(lifecycleMeta("dispose_all", "dispose_directory"), true, "aborted")).toBe(
+      "local_instance_dispose_all",
+    )
   })
 
   it.each([
@@ -43,7 +54,9 @@ describe("classifyInterrupt", () => {
     ["watchdog", "watchdog_timeout"],
     ["remote", "remote_interrupted"],
   ] as const)("%s → %s", (kind, classification) => {
-    const meta = InterruptMeta.parse(interruptOf(kind, "run_a", kind === "user_cancel" ? { request: plainRequest() } : {}))
+    const meta = InterruptMeta.parse(
+      interruptOf(kind, "run_a", kind === "user_cancel" ? { request: plainRequest() } : {}),
+    )
     expect(classifyInterrupt(meta, true, "aborted")).toBe(classification)
   })
 

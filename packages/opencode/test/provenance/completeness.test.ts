@@ -8,11 +8,25 @@ const digestB = "bbbbbbbbbbbbbbbb"
 
 /** Every origin kind, complete, with the missing name each of its required fields produces. */
 const cases: { name: string; complete: OriginInput; drops: [field: string, missingName: string][] }[] = [
-  { name: "api_route from the app", complete: { kind: "api_route", request: appRequest() }, drops: [["request", "request"]] },
-  { name: "api_route from a plain client", complete: { kind: "api_route", request: plainRequest() }, drops: [["request", "request"]] },
+  {
+    name: "api_route from the app",
+    complete: { kind: "api_route", request: appRequest() },
+    drops: [["request", "request"]],
+  },
+  {
+    name: "api_route from a plain client",
+    complete: { kind: "api_route", request: plainRequest() },
+    drops: [["request", "request"]],
+  },
   {
     name: "context_mismatch",
-    complete: { kind: "context_mismatch", reason: "worktree_mismatch", before: digestA, after: digestB, detectedDuring: plainRequest() },
+    complete: {
+      kind: "context_mismatch",
+      reason: "worktree_mismatch",
+      before: digestA,
+      after: digestB,
+      detectedDuring: plainRequest(),
+    },
     drops: [
       ["reason", "mismatch_reason"],
       ["before", "digest_before"],
@@ -31,12 +45,27 @@ const cases: { name: string; complete: OriginInput; drops: [field: string, missi
   },
   {
     name: "config_invalidation written by our route",
-    complete: { kind: "config_invalidation", scope: "project", fileKey: digestA, change: "modified", writtenByRoute: true, request: plainRequest({ route: "/config", method: "PATCH" }) },
+    complete: {
+      kind: "config_invalidation",
+      scope: "project",
+      fileKey: digestA,
+      change: "modified",
+      writtenByRoute: true,
+      request: plainRequest({ route: "/config", method: "PATCH" }),
+    },
     drops: [["request", "request"]],
   },
-  { name: "server_handler", complete: { kind: "server_handler", handler: "directory_watch" }, drops: [["handler", "handler"]] },
+  {
+    name: "server_handler",
+    complete: { kind: "server_handler", handler: "directory_watch" },
+    drops: [["handler", "handler"]],
+  },
   { name: "shutdown", complete: { kind: "shutdown", signal: "SIGTERM" }, drops: [["signal", "signal"]] },
-  { name: "forwarded_remote", complete: { kind: "forwarded_remote", workspaceId: "ws_1" }, drops: [["workspaceId", "workspace_id"]] },
+  {
+    name: "forwarded_remote",
+    complete: { kind: "forwarded_remote", workspaceId: "ws_1" },
+    drops: [["workspaceId", "workspace_id"]],
+  },
 ]
 
 describe("computeProvenance", () => {
@@ -68,19 +97,41 @@ describe("computeProvenance", () => {
 
   it("context_mismatch does not require the renderer of the request it was detected during", () => {
     const detectedDuring = appRequest({ actionId: undefined, actionHeader: "absent" })
-    const origin: OriginInput = { kind: "context_mismatch", reason: "config_digest_mismatch", before: digestA, after: digestB, detectedDuring }
+    const origin: OriginInput = {
+      kind: "context_mismatch",
+      reason: "config_digest_mismatch",
+      before: digestA,
+      after: digestB,
+      detectedDuring,
+    }
     expect(computeProvenance(origin)).toEqual({ complete: true, missing: [] })
   })
 
   it("a request on a config change means our route wrote it, even without the flag", () => {
-    const origin: OriginInput = { kind: "config_invalidation", scope: "global", fileKey: digestA, change: "modified", request: plainRequest() }
+    const origin: OriginInput = {
+      kind: "config_invalidation",
+      scope: "global",
+      fileKey: digestA,
+      change: "modified",
+      request: plainRequest(),
+    }
     expect(computeProvenance(origin).complete).toBe(true)
     expect(hopPlan(origin).request).toBe("required")
   })
 
   it("names every absent field of an empty origin, in order", () => {
-    expect(computeProvenance({ kind: "context_mismatch" }).missing).toEqual(["mismatch_reason", "digest_before", "digest_after", "detected_during"])
-    expect(computeProvenance({ kind: "config_invalidation", writtenByRoute: true }).missing).toEqual(["scope", "file_key", "change_kind", "request"])
+    expect(computeProvenance({ kind: "context_mismatch" }).missing).toEqual([
+      "mismatch_reason",
+      "digest_before",
+      "digest_after",
+      "detected_during",
+    ])
+    expect(computeProvenance({ kind: "config_invalidation", writtenByRoute: true }).missing).toEqual([
+      "scope",
+      "file_key",
+      "change_kind",
+      "request",
+    ])
   })
 
   describe("unknown", () => {
@@ -88,16 +139,26 @@ describe("computeProvenance", () => {
       expect(computeProvenance({ kind: "unknown" })).toEqual({ complete: false, missing: ["lifecycle_action"] })
     })
     it("keeps the names its caller gives", () => {
-      expect(computeProvenance({ kind: "unknown", closeSite: "scope_close" }, { unknownMissing: ["lifecycle_action", "interrupt_meta"] })).toEqual({
+      expect(
+        computeProvenance(
+          { kind: "unknown", closeSite: "scope_close" },
+          { unknownMissing: ["lifecycle_action", "interrupt_meta"] },
+        ),
+      ).toEqual({
         complete: false,
         missing: ["lifecycle_action", "interrupt_meta"],
       })
     })
     it("falls back to the default when the caller gives an empty list", () => {
-      expect(computeProvenance({ kind: "unknown" }, { unknownMissing: [] })).toEqual({ complete: false, missing: ["lifecycle_action"] })
+      expect(computeProvenance({ kind: "unknown" }, { unknownMissing: [] })).toEqual({
+        complete: false,
+        missing: ["lifecycle_action"],
+      })
     })
     it("keeps an already stamped origin's own names", () => {
-      expect(computeProvenance({ kind: "unknown", provenance: { complete: false, missing: ["run_summary"] } }).missing).toEqual(["run_summary"])
+      expect(
+        computeProvenance({ kind: "unknown", provenance: { complete: false, missing: ["run_summary"] } }).missing,
+      ).toEqual(["run_summary"])
     })
   })
 })
@@ -151,12 +212,19 @@ describe("hopPlan", () => {
     expect(hopPlan({ kind: "context_mismatch" })).toMatchObject({ renderer: "not_applicable", request: "required" })
   })
   it("config_invalidation requires a request only when our route wrote it", () => {
-    expect(hopPlan({ kind: "config_invalidation" })).toMatchObject({ renderer: "not_applicable", request: "not_applicable" })
+    expect(hopPlan({ kind: "config_invalidation" })).toMatchObject({
+      renderer: "not_applicable",
+      request: "not_applicable",
+    })
     expect(hopPlan({ kind: "config_invalidation", writtenByRoute: true })).toMatchObject({ request: "required" })
   })
   it("server_handler and shutdown need neither request nor renderer", () => {
     for (const origin of [{ kind: "server_handler" }, { kind: "shutdown" }] as OriginInput[]) {
-      expect(hopPlan(origin)).toMatchObject({ renderer: "not_applicable", request: "not_applicable", lifecycle: "required" })
+      expect(hopPlan(origin)).toMatchObject({
+        renderer: "not_applicable",
+        request: "not_applicable",
+        lifecycle: "required",
+      })
     }
   })
   it("forwarded_remote: every remote hop is remote_reported", () => {
@@ -169,12 +237,25 @@ describe("hopPlan", () => {
     })
   })
   it("unknown: the initiator hops are undetermined, the lifecycle hop required", () => {
-    expect(hopPlan({ kind: "unknown" })).toMatchObject({ renderer: "undetermined", request: "undetermined", lifecycle: "required" })
+    expect(hopPlan({ kind: "unknown" })).toMatchObject({
+      renderer: "undetermined",
+      request: "undetermined",
+      lifecycle: "required",
+    })
   })
   it("stops that are not lifecycle closes have no lifecycle hop; errors have no interrupt hop", () => {
-    expect(hopPlan({ kind: "server_handler", handler: "watchdog" }, "watchdog")).toMatchObject({ lifecycle: "not_applicable", interrupt: "required" })
-    expect(hopPlan({ kind: "server_handler", handler: "provider" }, "error")).toMatchObject({ lifecycle: "not_applicable", interrupt: "not_applicable" })
-    expect(hopPlan({ kind: "api_route", request: appRequest() }, "user_cancel")).toMatchObject({ renderer: "required", lifecycle: "not_applicable" })
+    expect(hopPlan({ kind: "server_handler", handler: "watchdog" }, "watchdog")).toMatchObject({
+      lifecycle: "not_applicable",
+      interrupt: "required",
+    })
+    expect(hopPlan({ kind: "server_handler", handler: "provider" }, "error")).toMatchObject({
+      lifecycle: "not_applicable",
+      interrupt: "not_applicable",
+    })
+    expect(hopPlan({ kind: "api_route", request: appRequest() }, "user_cancel")).toMatchObject({
+      renderer: "required",
+      lifecycle: "not_applicable",
+    })
   })
   it("a crash has no initiator hops to trace", () => {
     expect(hopPlan({ kind: "unknown" }, "crash")).toEqual({

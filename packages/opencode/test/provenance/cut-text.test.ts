@@ -13,7 +13,8 @@ import { cut } from "../../src/session/run-observability/summary.ts"
 /** Half a surrogate pair: what a cut by UTF-16 length leaves, printed as "�". */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
-const graphemes = (text: string) => [...new Intl.Segmenter(undefined, { granularity: "grapheme" }).segment(text)].map((part) => part.segment)
+const graphemes = (text: string) =>
+  [...new Intl.Segmenter(undefined, { granularity: "grapheme" }).segment(text)].map((part) => part.segment)
 /** Whether `short` is `long` cut at a cluster boundary, with an ellipsis. */
 function cutAtBoundary(long: string, short: string): boolean {
   if (!short.endsWith("…")) return false

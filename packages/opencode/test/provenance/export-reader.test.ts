@@ -4,7 +4,8 @@ import { explainText } from "../../src/provenance/explain.ts"
 import { readExport, type ReadResult, type ReadSuccess } from "../../src/provenance/export-reader.ts"
 import { IncidentChain } from "../../src/provenance/schemas.ts"
 
-const fixture = (name: string): Record<string, any> => JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), "utf8"))
+const fixture = (name: string): Record<string, any> =>
+  JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), "utf8"))
 
 function ok(result: ReadResult): ReadSuccess {
   if (!result.ok) throw new Error(`expected a readable export, got: ${result.error}`)
@@ -18,7 +19,8 @@ const byRun = (result: ReadSuccess, runId: string) => {
   return chain
 }
 
-const statuses = (chain: { links: { hop: string; status: string }[] }) => Object.fromEntries(chain.links.map((link) => [link.hop, link.status]))
+const statuses = (chain: { links: { hop: string; status: string }[] }) =>
+  Object.fromEntries(chain.links.map((link) => [link.hop, link.status]))
 
 describe("readExport: version 2", () => {
   const result = ok(readExport(fixture("export-v2.json")))
@@ -48,7 +50,11 @@ describe("readExport: version 2", () => {
 
   it("joins the app's reload through every hop", () => {
     const chain = byRun(result, "run_reload1")
-    expect(chain).toMatchObject({ operation: "reload", rendererAction: { name: "instance.reload" }, retry: { safe: true, basis: ["no_side_effects", "visible_output_seen"] } })
+    expect(chain).toMatchObject({
+      operation: "reload",
+      rendererAction: { name: "instance.reload" },
+      retry: { safe: true, basis: ["no_side_effects", "visible_output_seen"] },
+    })
     expect(Object.values(statuses(chain))).toEqual(["present", "present", "present", "present", "present"])
   })
 
@@ -64,7 +70,10 @@ describe("readExport: version 2", () => {
   })
 
   it("keeps crash evidence unattributed, with its possible cause", () => {
-    expect(byRun(result, "run_crash1")).toMatchObject({ possibleCause: { lifecycleId: "lc_pending1" }, retry: { safe: true } })
+    expect(byRun(result, "run_crash1")).toMatchObject({
+      possibleCause: { lifecycleId: "lc_pending1" },
+      retry: { safe: true },
+    })
   })
 
   it("re-derives instead of trusting the file: a forged verdict is reported and replaced", () => {
@@ -73,7 +82,9 @@ describe("readExport: version 2", () => {
     doc.diagnostics.lifecycle[0].origin.request.actionId = undefined
     const forged = ok(readExport(doc))
     expect(byRun(forged, "run_reload1")).toMatchObject({ verdict: "partially_diagnosed", missing: ["renderer_action"] })
-    expect(forged.warnings.join(" ")).toContain("run run_reload1: the file says local_instance_reload/diagnosed, its records say local_instance_reload/partially_diagnosed")
+    expect(forged.warnings.join(" ")).toContain(
+      "run run_reload1: the file says local_instance_reload/diagnosed, its records say local_instance_reload/partially_diagnosed",
+    )
   })
 
   it("re-checks incidents whose records are absent from their own links", () => {
@@ -91,24 +102,42 @@ describe("readExport: version 2", () => {
     const doc = fixture("export-v2.json")
     delete doc.diagnostics
     const claim = doc.incidents[0]
-    const relabelled = claim.links.map((link: { hop: string }) => (link.hop === "lifecycle" ? { hop: "lifecycle", status: "not_applicable" } : link))
+    const relabelled = claim.links.map((link: { hop: string }) =>
+      link.hop === "lifecycle" ? { hop: "lifecycle", status: "not_applicable" } : link,
+    )
     doc.incidents = [{ ...claim, links: relabelled }]
     const read = ok(readExport(doc))
     expect(byRun(read, claim.runId)).toMatchObject({ verdict: "partially_diagnosed" })
     expect(statuses(byRun(read, claim.runId)).lifecycle).toBe("missing")
-    expect(read.warnings.join(" ")).toContain(`run ${claim.runId}: the file says diagnosed, its own links support partially_diagnosed`)
+    expect(read.warnings.join(" ")).toContain(
+      `run ${claim.runId}: the file says diagnosed, its own links support partially_diagnosed`,
+    )
   })
 
   it("a run listing more tools and later requests than a summary holds is read, each list kept at 64, its retry judged from every tool", () => {
     const doc = fixture("export-v2.json")
-    const tool = (i: number, kind: string) => ({ callId: `call_${i}`, name: kind === "read" ? "read" : "write", kind, startedAt: 1_767_228_000_000 + i, status: "completed" })
+    const tool = (i: number, kind: string) => ({
+      callId: `call_${i}`,
+      name: kind === "read" ? "read" : "write",
+      kind,
+      startedAt: 1_767_228_000_000 + i,
+      status: "completed",
+    })
     // The write comes last, past the 64th: a reader that keeps only the first 64 would call a retry safe.
     doc.diagnostics.runs[0].tools = [...Array.from({ length: 70 }, (_, i) => tool(i, "read")), tool(70, "write")]
-    doc.diagnostics.runs[0].alsoRequestedBy = Array.from({ length: 70 }, (_, i) => ({ seq: 100 + i, at: 1_767_228_000_000 + i, kind: "user_cancel", late: true }))
+    doc.diagnostics.runs[0].alsoRequestedBy = Array.from({ length: 70 }, (_, i) => ({
+      seq: 100 + i,
+      at: 1_767_228_000_000 + i,
+      kind: "user_cancel",
+      late: true,
+    }))
     const read = ok(readExport(doc))
     expect(read.counts.runs).toBe(4)
     const chain = byRun(read, "run_reload1")
-    expect(chain).toMatchObject({ verdict: "diagnosed", retry: { safe: false, basis: ["side_effect_tool_started", "kind:write"] } })
+    expect(chain).toMatchObject({
+      verdict: "diagnosed",
+      retry: { safe: false, basis: ["side_effect_tool_started", "kind:write"] },
+    })
     expect(chain.alsoRequestedBy).toHaveLength(64)
   })
 
@@ -123,7 +152,12 @@ describe("readExport: version 2", () => {
   it("a run with no origin reads missing_provenance, not not_recorded_by_writer", () => {
     const read = ok(readExport(fixture("export-v2-no-origin.json")))
     const chain = byRun(read, "run_field1")
-    expect(chain).toMatchObject({ verdict: "missing_provenance", operation: "reload", sessionId: "ses_field1", retry: { safe: true, basis: ["no_side_effects", "visible_output_seen"] } })
+    expect(chain).toMatchObject({
+      verdict: "missing_provenance",
+      operation: "reload",
+      sessionId: "ses_field1",
+      retry: { safe: true, basis: ["no_side_effects", "visible_output_seen"] },
+    })
     expect(chain.missing).toContain("lifecycle_action")
     expect(chain.notRecorded).toBeUndefined()
     expect(read.notRecorded).toEqual([])
@@ -134,8 +168,13 @@ describe("readExport: version 2", () => {
     doc.diagnostics.runs[0].interrupt.phase = "daydreaming"
     const read = ok(readExport(doc))
     // Without its interrupt the run is unattributed; the action that listed it is only a possible cause.
-    expect(byRun(read, "run_reload1")).toMatchObject({ verdict: "missing_provenance", possibleCause: { lifecycleId: "lc_reload1" } })
-    expect(read.warnings).toContain("1 run(s) carry an interrupt record this reader could not read; those runs are shown without it.")
+    expect(byRun(read, "run_reload1")).toMatchObject({
+      verdict: "missing_provenance",
+      possibleCause: { lifecycleId: "lc_reload1" },
+    })
+    expect(read.warnings).toContain(
+      "1 run(s) carry an interrupt record this reader could not read; those runs are shown without it.",
+    )
   })
 
   it("shows a placeholder session id, with a warning, when the file recorded none", () => {
@@ -160,7 +199,12 @@ describe("readExport: version 2", () => {
 describe("readExport: version 1", () => {
   it("reads the field export: operation reload, origin not recorded by the writer, retry from its facts", () => {
     const result = ok(readExport(fixture("export-v1-field.json")))
-    expect(result).toMatchObject({ format: "v1-diagnostics", version: 1, session: { id: "ses_field1" }, counts: { runs: 1, messages: 2 } })
+    expect(result).toMatchObject({
+      format: "v1-diagnostics",
+      version: 1,
+      session: { id: "ses_field1" },
+      counts: { runs: 1, messages: 2 },
+    })
     expect(result.warnings).toEqual([])
     const chain = byRun(result, "run_field1")
     expect(chain).toMatchObject({
@@ -179,26 +223,36 @@ describe("readExport: version 1", () => {
       interrupt: "not_recorded_by_writer",
       run_summary: "present",
     })
-    expect(result.notRecorded).toEqual(expect.arrayContaining(["origin", "lifecycle_action", "renderer_action", "tool_kinds"]))
+    expect(result.notRecorded).toEqual(
+      expect.arrayContaining(["origin", "lifecycle_action", "renderer_action", "tool_kinds"]),
+    )
   })
 
   it("a started tool of unrecorded kind is never safe to retry", () => {
     const doc = fixture("export-v1-field.json")
     doc.diagnostics.runs[0].tool.executionStarted = true
-    expect(byRun(ok(readExport(doc)), "run_field1").retry).toEqual({ safe: "unknown", basis: ["tool_kind_not_recorded"] })
+    expect(byRun(ok(readExport(doc)), "run_field1").retry).toEqual({
+      safe: "unknown",
+      basis: ["tool_kind_not_recorded"],
+    })
   })
 
   it("a run without tool facts has an unknown retry verdict", () => {
     const doc = fixture("export-v1-field.json")
     delete doc.diagnostics.runs[0].tool
-    expect(byRun(ok(readExport(doc)), "run_field1").retry).toEqual({ safe: "unknown", basis: ["tool_facts_not_recorded"] })
+    expect(byRun(ok(readExport(doc)), "run_field1").retry).toEqual({
+      safe: "unknown",
+      basis: ["tool_facts_not_recorded"],
+    })
   })
 
   it("reads messages only, with every fact of the spine not recorded", () => {
     const result = ok(readExport(fixture("export-v1-messages.json")))
     expect(result).toMatchObject({ format: "v1-messages", version: 1, incidents: [], counts: { messages: 2 } })
     expect(result.stoppedMessages).toEqual([{ messageId: "msg_v1assistant", error: "MessageAbortedError" }])
-    expect(result.notRecorded).toEqual(expect.arrayContaining(["run_summary", "classification", "origin", "tool_facts", "retry"]))
+    expect(result.notRecorded).toEqual(
+      expect.arrayContaining(["run_summary", "classification", "origin", "tool_facts", "retry"]),
+    )
   })
 
   it("skips an unreadable run with a warning, keeping the rest", () => {
@@ -206,16 +260,25 @@ describe("readExport: version 1", () => {
     doc.diagnostics.runs.push({ runId: "not-a-run-id", classification: "local_instance_reload" }, 42)
     const result = ok(readExport(doc))
     expect(result.incidents).toHaveLength(1)
-    expect(result.warnings).toContain("2 of 3 runs could not be read (no valid run id or classification) and were skipped.")
+    expect(result.warnings).toContain(
+      "2 of 3 runs could not be read (no valid run id or classification) and were skipped.",
+    )
   })
 })
 
 describe("readExport: upstream opencode", () => {
   it("reads the session export with no diagnostics, labelling every fact not recorded", () => {
     const result = ok(readExport(fixture("export-upstream-opencode.json")))
-    expect(result).toMatchObject({ format: "upstream-opencode", session: { id: "ses_4f1c2b3a9ffeQ7xYbZ0aBcDeFg" }, incidents: [], counts: { messages: 2 } })
+    expect(result).toMatchObject({
+      format: "upstream-opencode",
+      session: { id: "ses_4f1c2b3a9ffeQ7xYbZ0aBcDeFg" },
+      incidents: [],
+      counts: { messages: 2 },
+    })
     expect(result.version).toBeUndefined()
-    expect(result.stoppedMessages).toEqual([{ messageId: "msg_b1a2c3d4e003AbCdEfGhIjKlMn", error: "MessageAbortedError" }])
+    expect(result.stoppedMessages).toEqual([
+      { messageId: "msg_b1a2c3d4e003AbCdEfGhIjKlMn", error: "MessageAbortedError" },
+    ])
     expect(result.notRecorded).toEqual(expect.arrayContaining(["lifecycle_action", "origin", "retry"]))
     // The upstream file carries a full local path; nothing of it reaches the result.
     expect(JSON.stringify(result)).not.toContain("/home/dev")
@@ -226,9 +289,17 @@ describe("readExport: newer versions", () => {
   it("reads best effort and names the fields it did not understand", () => {
     const result = ok(readExport(fixture("export-v3-newer.json")))
     expect(result).toMatchObject({ format: "v2", version: 3 })
-    expect(result.unknownFields).toEqual(expect.arrayContaining(["attachments", "diagnostics.spans", "diagnostics.runs[].costMicros"]))
-    expect(result.warnings[0]).toMatch(/^The file is version 3; this reader understands version 2, so it was read best effort\. Fields not understood: .*attachments/)
-    expect(byRun(result, "run_future1")).toMatchObject({ classification: "watchdog_timeout", verdict: "diagnosed", origin: { kind: "server_handler", handler: "watchdog" } })
+    expect(result.unknownFields).toEqual(
+      expect.arrayContaining(["attachments", "diagnostics.spans", "diagnostics.runs[].costMicros"]),
+    )
+    expect(result.warnings[0]).toMatch(
+      /^The file is version 3; this reader understands version 2, so it was read best effort\. Fields not understood: .*attachments/,
+    )
+    expect(byRun(result, "run_future1")).toMatchObject({
+      classification: "watchdog_timeout",
+      verdict: "diagnosed",
+      origin: { kind: "server_handler", handler: "watchdog" },
+    })
   })
 
   it("refuses a newer version with nothing it understands", () => {
@@ -246,18 +317,39 @@ describe("readExport: malformed and hostile input", () => {
     ["{not json", "The file is not valid JSON."],
     [[1, 2], "The file is a JSON list, not a session export (an export is one JSON object)."],
     [{}, "The file is an empty JSON object: it holds no session, messages or diagnostics."],
-    [{ schema: "vscode.settings", version: 2 }, 'The file is a "vscode.settings" document, not an opencode session export.'],
-    [{ name: "my-app", version: "1.0.0", dependencies: {} }, 'The file\'s version ("1.0.0") is not a session export version, so it is probably another kind of document.'],
-    [{ version: -1, messages: [] }, "The file's version (number) is not a session export version, so it is probably another kind of document."],
+    [
+      { schema: "vscode.settings", version: 2 },
+      'The file is a "vscode.settings" document, not an opencode session export.',
+    ],
+    [
+      { name: "my-app", version: "1.0.0", dependencies: {} },
+      'The file\'s version ("1.0.0") is not a session export version, so it is probably another kind of document.',
+    ],
+    [
+      { version: -1, messages: [] },
+      "The file's version (number) is not a session export version, so it is probably another kind of document.",
+    ],
     [{ version: 1, session: { id: "ses_x" } }, "The version 1 file has neither messages nor run diagnostics."],
-    [{ schema: "opencode.session-export", messages: [] }, "The file names the session-export schema but has no version."],
+    [
+      { schema: "opencode.session-export", messages: [] },
+      "The file names the session-export schema but has no version.",
+    ],
     [{ hello: "world" }, "The file is not an opencode session export: it has no schema, version, session or messages."],
   ])("%j → a clear error", (input, error) => {
     expect(readExport(input)).toEqual({ ok: false, error })
   })
 
   it("labels wrong types instead of failing", () => {
-    const result = ok(readExport({ schema: "opencode.session-export", version: 2, session: "nope", messages: {}, diagnostics: { runs: "x", lifecycle: [1, null, "y"] }, incidents: 5 }))
+    const result = ok(
+      readExport({
+        schema: "opencode.session-export",
+        version: 2,
+        session: "nope",
+        messages: {},
+        diagnostics: { runs: "x", lifecycle: [1, null, "y"] },
+        incidents: 5,
+      }),
+    )
     expect(result.incidents).toEqual([])
     expect(result.warnings).toEqual(
       expect.arrayContaining([
@@ -305,7 +397,10 @@ describe("readExport: malformed and hostile input", () => {
         getOwnPropertyDescriptor: () => ({ enumerable: true, configurable: true }),
       },
     )
-    expect(readExport(hostile)).toEqual({ ok: false, error: "The file could not be read: it contains values this reader cannot inspect." })
+    expect(readExport(hostile)).toEqual({
+      ok: false,
+      error: "The file could not be read: it contains values this reader cannot inspect.",
+    })
   })
 
   it("drops a claimed remote chain and unknown origin fields from imported incidents", () => {
@@ -326,7 +421,8 @@ describe("readExport: scale", () => {
     const template = doc.diagnostics.runs[0]
     const action = doc.diagnostics.lifecycle[0]
     const runs = []
-    for (let i = 0; i < 20_000; i++) runs.push({ ...template, runId: `run_${i}`, interrupt: { ...template.interrupt, runId: `run_${i}` } })
+    for (let i = 0; i < 20_000; i++)
+      runs.push({ ...template, runId: `run_${i}`, interrupt: { ...template.interrupt, runId: `run_${i}` } })
     doc.diagnostics = { runs, lifecycle: [action] }
     doc.incidents = []
     const result = ok(readExport(doc))
@@ -338,12 +434,20 @@ describe("explainText", () => {
   it("says what stopped, why, who initiated it, what is missing and whether retry is safe", () => {
     const text = explainText(readExport(fixture("export-v2.json")))
     expect(text).toContain("Opencode session export, version 2, written by opencode-provenance 0.1.0.")
-    expect(text).toContain("Run run_reload1 in session ses_fixture2 was closed by a reload of its instance [local_instance_reload].")
-    expect(text).toContain("Initiated by: POST /instance/reload from the app, action instance.reload (act_reload1), request req_reload1 (answered 200 in 812 ms).")
+    expect(text).toContain(
+      "Run run_reload1 in session ses_fixture2 was closed by a reload of its instance [local_instance_reload].",
+    )
+    expect(text).toContain(
+      "Initiated by: POST /instance/reload from the app, action instance.reload (act_reload1), request req_reload1 (answered 200 in 812 ms).",
+    )
     expect(text).toContain("Verdict: diagnosed: every hop its origin requires is present.")
-    expect(text).toContain("Retry: safe, no tool with side effects had started; the user had already seen partial output, which a retry repeats.")
+    expect(text).toContain(
+      "Retry: safe, no tool with side effects had started; the user had already seen partial output, which a retry repeats.",
+    )
     expect(text).toContain("Operation: dispose_all lc_all1 → dispose_directory lc_dir1")
-    expect(text).toContain("a global config file modified, file 9b8a7c6d5e4f3a21, written by PATCH /global/config from a plain client, request req_globalcfg")
+    expect(text).toContain(
+      "a global config file modified, file 9b8a7c6d5e4f3a21, written by PATCH /global/config from a plain client, request req_globalcfg",
+    )
     expect(text).toContain("Retry: not safe, a tool with side effects had started (write).")
     expect(text).toContain("Possible cause, not confirmed: dispose lc_pending1.")
   })
@@ -369,7 +473,9 @@ describe("explainText", () => {
   })
 
   it("explains a failure in one sentence", () => {
-    expect(explainText(readExport([]))).toBe("This file could not be read. The file is a JSON list, not a session export (an export is one JSON object).")
+    expect(explainText(readExport([]))).toBe(
+      "This file could not be read. The file is a JSON list, not a session export (an export is one JSON object).",
+    )
   })
 
   it("never prints terminal escapes from the file", () => {

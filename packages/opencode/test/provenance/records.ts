@@ -46,7 +46,13 @@ export function lifecycleAction(
   lifecycleId: string,
   operation: LifecycleOperation,
   origin: OriginInput | Origin,
-  extra: Partial<{ parentId: string; rootId: string; rootOperation: LifecycleOperation; runIds: string[]; seq: number }> = {},
+  extra: Partial<{
+    parentId: string
+    rootId: string
+    rootOperation: LifecycleOperation
+    runIds: string[]
+    seq: number
+  }> = {},
 ): LifecycleAction {
   return LifecycleAction.parse({
     lifecycleId,
@@ -77,7 +83,11 @@ const baseRun = {
 }
 
 /** A run interrupted by `action`, with its InterruptMeta as the run state would set it. */
-export function interruptedRun(runId: string, action: LifecycleAction, overrides: Record<string, unknown> = {}): RunSummary {
+export function interruptedRun(
+  runId: string,
+  action: LifecycleAction,
+  overrides: Record<string, unknown> = {},
+): RunSummary {
   return run(runId, {
     classification: classificationOf(action.rootOperation),
     interrupt: {
@@ -113,7 +123,11 @@ export function run(runId: string, fields: Record<string, unknown>): RunSummary 
   return RunSummary.parse({ retry, ...merged })
 }
 
-export const interruptOf = (kind: "user_cancel" | "watchdog" | "remote", runId: string, extra: Record<string, unknown> = {}) => ({
+export const interruptOf = (
+  kind: "user_cancel" | "watchdog" | "remote",
+  runId: string,
+  extra: Record<string, unknown> = {},
+) => ({
   kind,
   seq: 31,
   at: 2_200,
@@ -127,7 +141,14 @@ export const interruptOf = (kind: "user_cancel" | "watchdog" | "remote", runId: 
 })
 
 export function crash(runId: string, extra: Record<string, unknown> = {}): CrashEvidence {
-  return CrashEvidence.parse({ runId, sessionId: "ses_one", bootId: "boot_a", startedAt: 1_000, detectedAt: 9_000, ...extra })
+  return CrashEvidence.parse({
+    runId,
+    sessionId: "ses_one",
+    bootId: "boot_a",
+    startedAt: 1_000,
+    detectedAt: 9_000,
+    ...extra,
+  })
 }
 
 function classificationOf(operation: LifecycleOperation) {

@@ -6,7 +6,11 @@ const redactor = createRedactor("test-salt")
 
 /** Planted secrets: each must be gone from the scrubbed text, replaced by its marker. */
 const canaries = [
-  { kind: "api_key", text: "provider said 401 for key sk-CANARYabcdefghijklmnop1234", secret: "CANARYabcdefghijklmnop1234" },
+  {
+    kind: "api_key",
+    text: "provider said 401 for key sk-CANARYabcdefghijklmnop1234",
+    secret: "CANARYabcdefghijklmnop1234",
+  },
   { kind: "api_key", text: "OPENAI key sk-proj-CANARY_9f8e7d6c5b4a3210zyx", secret: "CANARY_9f8e7d6c5b4a3210zyx" },
   { kind: "github_token", text: "git push failed: ghp_CANARYabcdefghijklmnopqrstuv0123", secret: "ghp_CANARY" },
   { kind: "slack_token", text: "slack xoxb-1234567890-CANARYtoken", secret: "CANARYtoken" },
@@ -24,10 +28,26 @@ const canaries = [
     text: "token expired: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJDQU5BUlkifQ.c2lnbmF0dXJlQ0FOQVJZ",
     secret: "eyJzdWIiOiJDQU5BUlkifQ",
   },
-  { kind: "url_credentials", text: "fetch https://alice:CANARYpass@registry.example.com/pkg failed", secret: "CANARYpass" },
-  { kind: "hex_token", text: "key 0123456789abcdef0123456789abcdefCAFEBABE rejected", secret: "0123456789abcdef0123456789abcdef" },
-  { kind: "token", text: "x-api: Q0FOQVJZQ0FOQVJZQ0FOQVJZ0123456789abcdefXYZ", secret: "Q0FOQVJZQ0FOQVJZQ0FOQVJZ0123456789" },
-  { kind: "private_key", text: "-----BEGIN RSA PRIVATE KEY-----\nMIIECANARY\n-----END RSA PRIVATE KEY-----", secret: "MIIECANARY" },
+  {
+    kind: "url_credentials",
+    text: "fetch https://alice:CANARYpass@registry.example.com/pkg failed",
+    secret: "CANARYpass",
+  },
+  {
+    kind: "hex_token",
+    text: "key 0123456789abcdef0123456789abcdefCAFEBABE rejected",
+    secret: "0123456789abcdef0123456789abcdef",
+  },
+  {
+    kind: "token",
+    text: "x-api: Q0FOQVJZQ0FOQVJZQ0FOQVJZ0123456789abcdefXYZ",
+    secret: "Q0FOQVJZQ0FOQVJZQ0FOQVJZ0123456789",
+  },
+  {
+    kind: "private_key",
+    text: "-----BEGIN RSA PRIVATE KEY-----\nMIIECANARY\n-----END RSA PRIVATE KEY-----",
+    secret: "MIIECANARY",
+  },
 ]
 
 /** Text whose brackets are all whole markers (the inputs below have no other brackets). */
@@ -55,13 +75,18 @@ describe("scrubText", () => {
   })
 
   it("digests Windows, home-relative and file:// paths", () => {
-    const scrubbed = redactor.scrubText("at C:\\Users\\bob\\proj\\a.ts and ~/code/alice and file:///Users/carol/x.txt", 400)
+    const scrubbed = redactor.scrubText(
+      "at C:\\Users\\bob\\proj\\a.ts and ~/code/alice and file:///Users/carol/x.txt",
+      400,
+    )
     for (const name of ["bob", "alice", "carol"]) expect(scrubbed).not.toContain(name)
     expect(scrubbed.match(/\[path:[a-f0-9]{16}\]/g)).toHaveLength(3)
   })
 
   it("leaves routes after an HTTP method and single-segment paths readable", () => {
-    expect(redactor.scrubText("POST /instance/reload returned 409 for /health")).toBe("POST /instance/reload returned 409 for /health")
+    expect(redactor.scrubText("POST /instance/reload returned 409 for /health")).toBe(
+      "POST /instance/reload returned 409 for /health",
+    )
   })
 
   it("keeps line numbers after a digested path", () => {
@@ -109,10 +134,13 @@ describe("digestPath and digest", () => {
 
 describe("errorFact", () => {
   it("keeps code, class, status and a scrubbed excerpt, never the raw message", () => {
-    const err = Object.assign(new TypeError("fetch to https://u:CANARYpw@api.example.com failed reading /home/alice/.config/key"), {
-      code: "ECONNREFUSED",
-      status: 503,
-    })
+    const err = Object.assign(
+      new TypeError("fetch to https://u:CANARYpw@api.example.com failed reading /home/alice/.config/key"),
+      {
+        code: "ECONNREFUSED",
+        status: 503,
+      },
+    )
     const fact = redactor.errorFact(err)
     expect(ErrorFact.parse(fact)).toEqual(fact)
     expect(fact).toMatchObject({ code: "ECONNREFUSED", class: "TypeError", status: 503 })
@@ -126,17 +154,27 @@ describe("errorFact", () => {
   })
 
   it("reads statusCode and numeric codes", () => {
-    expect(redactor.errorFact(Object.assign(new Error("x"), { code: -2, statusCode: 429 }))).toMatchObject({ code: "-2", status: 429 })
+    expect(redactor.errorFact(Object.assign(new Error("x"), { code: -2, statusCode: 429 }))).toMatchObject({
+      code: "-2",
+      status: 429,
+    })
   })
 
   it("digests the tool input a ToolError quotes (even a relative path), and two errors on one input still match", async () => {
     const { ToolError } = await import("../../src/tool/tool.ts")
     const { fileSystemError } = await import("../../src/tool/project-path.ts")
-    const outside = redactor.errorFact(new ToolError("path_outside_project", 'path "../CANARY-dir/plan.txt" is outside the project directory; use a path relative to it'))
+    const outside = redactor.errorFact(
+      new ToolError(
+        "path_outside_project",
+        'path "../CANARY-dir/plan.txt" is outside the project directory; use a path relative to it',
+      ),
+    )
     expect(outside).toMatchObject({ code: "path_outside_project", class: "ToolError" })
     expect(outside.excerpt).not.toContain("CANARY")
     expect(outside.excerpt).toMatch(/^path "\[path:[a-f0-9]{16}\]" is outside the project directory/)
-    const missing = redactor.errorFact(fileSystemError(Object.assign(new Error("x"), { code: "ENOENT" }), 'notes/CANARY "quoted" name.txt'))
+    const missing = redactor.errorFact(
+      fileSystemError(Object.assign(new Error("x"), { code: "ENOENT" }), 'notes/CANARY "quoted" name.txt'),
+    )
     expect(missing.excerpt).not.toContain("CANARY")
     expect(missing.excerpt).toMatch(/^"\[path:[a-f0-9]{16}\]" does not exist$/)
     const again = redactor.errorFact(new ToolError("not_found", '"notes/CANARY \\"quoted\\" name.txt" does not exist'))
@@ -148,7 +186,11 @@ describe("errorFact", () => {
   })
 
   it("handles thrown strings, null and hostile objects without throwing", () => {
-    expect(redactor.errorFact("password=CANARY")).toEqual({ code: "unknown", class: "string", excerpt: "password=[redacted:password]" })
+    expect(redactor.errorFact("password=CANARY")).toEqual({
+      code: "unknown",
+      class: "string",
+      excerpt: "password=[redacted:password]",
+    })
     expect(redactor.errorFact(null)).toEqual({ code: "unknown", class: "null" })
     const hostile = new Proxy(
       {},

@@ -3,11 +3,19 @@ import { deriveRetry } from "../../src/provenance/retry.ts"
 
 describe("deriveRetry (the retry table of docs/protocol.md)", () => {
   it.each(["write", "exec", "network"] as const)("a started %s tool is not safe", (kind) => {
-    expect(deriveRetry({ tools: [{ kind }], toolFactsRecorded: true })).toEqual({ safe: false, basis: ["side_effect_tool_started", `kind:${kind}`] })
+    expect(deriveRetry({ tools: [{ kind }], toolFactsRecorded: true })).toEqual({
+      safe: false,
+      basis: ["side_effect_tool_started", `kind:${kind}`],
+    })
   })
 
   it("names every side-effect kind that started, alongside reads", () => {
-    expect(deriveRetry({ tools: [{ kind: "read" }, { kind: "network" }, { kind: "write" }, { kind: "write" }], toolFactsRecorded: true })).toEqual({
+    expect(
+      deriveRetry({
+        tools: [{ kind: "read" }, { kind: "network" }, { kind: "write" }, { kind: "write" }],
+        toolFactsRecorded: true,
+      }),
+    ).toEqual({
       safe: false,
       basis: ["side_effect_tool_started", "kind:write", "kind:network"],
     })
@@ -37,7 +45,10 @@ describe("deriveRetry (the retry table of docs/protocol.md)", () => {
   })
 
   it("a started tool of unknown kind is never safe", () => {
-    expect(deriveRetry({ tools: [{ kind: "unknown" }], toolFactsRecorded: true })).toEqual({ safe: "unknown", basis: ["tool_kind_not_recorded"] })
+    expect(deriveRetry({ tools: [{ kind: "unknown" }], toolFactsRecorded: true })).toEqual({
+      safe: "unknown",
+      basis: ["tool_kind_not_recorded"],
+    })
     expect(deriveRetry({ tools: [{ kind: "unknown" }, { kind: "write" }], toolFactsRecorded: true }).safe).toBe(false)
   })
 })

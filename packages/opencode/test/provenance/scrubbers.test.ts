@@ -9,7 +9,11 @@ import { scrubForLog } from "../../src/server/errors.ts"
 
 const canaries = [
   { kind: "github token", text: "push refused for ghp_CANARYabcdefghijklmnopqrstuv0123", secret: "CANARYabcdef" },
-  { kind: "fine-grained github token", text: "clone with github_pat_11CANARY0abcdefghij_KLMNOPqrstuvwxyz0123 failed", secret: "CANARY0abcdef" },
+  {
+    kind: "fine-grained github token",
+    text: "clone with github_pat_11CANARY0abcdefghij_KLMNOPqrstuvwxyz0123 failed",
+    secret: "CANARY0abcdef",
+  },
   {
     kind: "jwt",
     text: "session eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJDQU5BUlkifQ.c2lnbmF0dXJlQ0FOQVJZ expired",

@@ -20,7 +20,12 @@ beforeAll(async () => {
     req.setEncoding("utf8")
     req.on("data", (chunk: string) => (body += chunk))
     req.on("end", () => {
-      received.push({ method: req.method, url: req.url, headers: req.headers, body: body ? JSON.parse(body) : undefined })
+      received.push({
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        body: body ? JSON.parse(body) : undefined,
+      })
       void handler(req, res, body)
     })
   })
@@ -48,11 +53,18 @@ function sendEvent(res: ServerResponse, data: unknown) {
   res.write(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`)
 }
 function textChunk(content: string, finish_reason: string | null = null) {
-  return { id: "chatcmpl-1", object: "chat.completion.chunk", choices: [{ index: 0, delta: { content }, finish_reason }] }
+  return {
+    id: "chatcmpl-1",
+    object: "chat.completion.chunk",
+    choices: [{ index: 0, delta: { content }, finish_reason }],
+  }
 }
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-function request(signal: AbortSignal = new AbortController().signal, extra: Partial<ProviderRequest> = {}): ProviderRequest {
+function request(
+  signal: AbortSignal = new AbortController().signal,
+  extra: Partial<ProviderRequest> = {},
+): ProviderRequest {
   return { model: "gpt-test", messages: [{ role: "user", content: "hello" }], tools: [], signal, ...extra }
 }
 
@@ -93,10 +105,20 @@ describe("openai provider against a real streaming server", () => {
           messages: [
             { role: "system", content: "be brief" },
             { role: "user", content: "write a file" },
-            { role: "assistant", content: "", toolCalls: [{ id: "call_1", name: "write", input: { path: "a.txt", content: "x" } }] },
+            {
+              role: "assistant",
+              content: "",
+              toolCalls: [{ id: "call_1", name: "write", input: { path: "a.txt", content: "x" } }],
+            },
             { role: "tool", toolCallId: "call_1", content: "wrote 1 bytes" },
           ],
-          tools: [{ name: "write", description: "Write a file", parameters: { type: "object", properties: { path: { type: "string" } } } }],
+          tools: [
+            {
+              name: "write",
+              description: "Write a file",
+              parameters: { type: "object", properties: { path: { type: "string" } } },
+            },
+          ],
         }),
       ),
     )
@@ -119,12 +141,25 @@ describe("openai provider against a real streaming server", () => {
       {
         role: "assistant",
         content: null,
-        tool_calls: [{ id: "call_1", type: "function", function: { name: "write", arguments: JSON.stringify({ path: "a.txt", content: "x" }) } }],
+        tool_calls: [
+          {
+            id: "call_1",
+            type: "function",
+            function: { name: "write", arguments: JSON.stringify({ path: "a.txt", content: "x" }) },
+          },
+        ],
       },
       { role: "tool", tool_call_id: "call_1", content: "wrote 1 bytes" },
     ])
     expect(sent.body.tools).toEqual([
-      { type: "function", function: { name: "write", description: "Write a file", parameters: { type: "object", properties: { path: { type: "string" } } } } },
+      {
+        type: "function",
+        function: {
+          name: "write",
+          description: "Write a file",
+          parameters: { type: "object", properties: { path: { type: "string" } } },
+        },
+      },
     ])
   })
 
@@ -143,12 +178,20 @@ describe("openai provider against a real streaming server", () => {
   it("accumulates streamed tool-call fragments by index into tool_call events", async () => {
     handler = async (_req, res) => {
       startEventStream(res)
-      const toolDelta = (tool_calls: unknown[], finish_reason: string | null = null) => ({ choices: [{ index: 0, delta: { tool_calls }, finish_reason }] })
+      const toolDelta = (tool_calls: unknown[], finish_reason: string | null = null) => ({
+        choices: [{ index: 0, delta: { tool_calls }, finish_reason }],
+      })
       sendEvent(res, textChunk("Let me write."))
-      sendEvent(res, toolDelta([{ index: 0, id: "call_a", type: "function", function: { name: "write", arguments: "" } }]))
+      sendEvent(
+        res,
+        toolDelta([{ index: 0, id: "call_a", type: "function", function: { name: "write", arguments: "" } }]),
+      )
       sendEvent(res, toolDelta([{ index: 0, function: { arguments: '{"path":"a.t' } }]))
       await pause(5)
-      sendEvent(res, toolDelta([{ index: 1, id: "call_b", type: "function", function: { name: "read", arguments: '{"path":' } }]))
+      sendEvent(
+        res,
+        toolDelta([{ index: 1, id: "call_b", type: "function", function: { name: "read", arguments: '{"path":' } }]),
+      )
       sendEvent(res, toolDelta([{ index: 0, function: { arguments: 'xt","content":"hi\\n"}' } }]))
       sendEvent(res, toolDelta([{ index: 1, function: { arguments: '"b.txt"}' } }]))
       sendEvent(res, { choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] })
@@ -184,7 +227,15 @@ describe("openai provider against a real streaming server", () => {
   it("fails with provider_bad_response when tool-call arguments are not JSON", async () => {
     handler = (_req, res) => {
       startEventStream(res)
-      sendEvent(res, { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: "call_x", function: { name: "write", arguments: '{"path": ' } }] }, finish_reason: "tool_calls" }] })
+      sendEvent(res, {
+        choices: [
+          {
+            index: 0,
+            delta: { tool_calls: [{ index: 0, id: "call_x", function: { name: "write", arguments: '{"path": ' } }] },
+            finish_reason: "tool_calls",
+          },
+        ],
+      })
       sendEvent(res, "[DONE]")
       res.end()
     }
@@ -206,7 +257,15 @@ describe("openai provider against a real streaming server", () => {
   it("turns a 401 into provider_http_error with the status, and never leaks the API key", async () => {
     handler = (_req, res) => {
       res.writeHead(401, { "content-type": "application/json" })
-      res.end(JSON.stringify({ error: { message: `Incorrect API key provided: ${API_KEY}. Check your key.`, type: "invalid_request_error", code: "invalid_api_key" } }))
+      res.end(
+        JSON.stringify({
+          error: {
+            message: `Incorrect API key provided: ${API_KEY}. Check your key.`,
+            type: "invalid_request_error",
+            code: "invalid_api_key",
+          },
+        }),
+      )
     }
     const { error } = await failureOf(createOpenAIProvider({ baseUrl, apiKey: API_KEY }).stream(request()))
     expect(error).toBeInstanceOf(ProviderError)
@@ -264,7 +323,9 @@ describe("openai provider against a real streaming server", () => {
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve))
     const port = (closed.address() as AddressInfo).port
     await new Promise<void>((resolve) => closed.close(() => resolve()))
-    const { error } = await failureOf(createOpenAIProvider({ baseUrl: `http://127.0.0.1:${port}/v1`, apiKey: API_KEY }).stream(request()))
+    const { error } = await failureOf(
+      createOpenAIProvider({ baseUrl: `http://127.0.0.1:${port}/v1`, apiKey: API_KEY }).stream(request()),
+    )
     expect(error).toBeInstanceOf(ProviderError)
     expect((error as ProviderError).code).toBe("provider_unavailable")
     expect((error as ProviderError).message).not.toContain(API_KEY)
@@ -329,7 +390,9 @@ describe("sseData", () => {
   }
 
   it("handles LF, CRLF split across chunks, CR, comments, other fields and multi-line data", async () => {
-    expect(await dataOf(["data: a\n", "\ndata: b\r", "\n\r\n: comment\r\nevent: x\rdata: c\r\rdata: d1\ndata:d2\n\n"])).toEqual(["a", "b", "c", "d1\nd2"])
+    expect(
+      await dataOf(["data: a\n", "\ndata: b\r", "\n\r\n: comment\r\nevent: x\rdata: c\r\rdata: d1\ndata:d2\n\n"]),
+    ).toEqual(["a", "b", "c", "d1\nd2"])
   })
 
   it("splits a multi-byte character across chunks correctly", async () => {
@@ -353,7 +416,10 @@ describe("sseData", () => {
 
 describe("excerptOf", () => {
   it("redacts the configured key, sk- keys, bearer tokens and secret-named values", () => {
-    const text = excerptOf('key my-own-key-value; Authorization: Bearer abc.def; {"api_key":"zzz"} sk-live-abcdef', "my-own-key-value")
+    const text = excerptOf(
+      'key my-own-key-value; Authorization: Bearer abc.def; {"api_key":"zzz"} sk-live-abcdef',
+      "my-own-key-value",
+    )
     expect(text).not.toMatch(/my-own-key-value|abc\.def|zzz|sk-live/)
     expect(text).toContain("[redacted:api_key]")
   })

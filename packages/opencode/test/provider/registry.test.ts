@@ -56,9 +56,12 @@ describe("provider registry", () => {
     expect(resolved.model).toBe("meta-llama/Llama-3-8b")
   })
 
-  it.each(["quick", "scripted/", "/quick", "acme/model", "scripted/nope"])("rejects %j as model_not_found 400", (ref) => {
-    const error = errorOf(() => createProviderRegistry().resolve(ref))
-    expect(error).toBeInstanceOf(ProviderError)
-    expect(error).toMatchObject({ code: "model_not_found", status: 400 })
-  })
+  it.each(["quick", "scripted/", "/quick", "acme/model", "scripted/nope"])(
+    "rejects %j as model_not_found 400",
+    (ref) => {
+      const error = errorOf(() => createProviderRegistry().resolve(ref))
+      expect(error).toBeInstanceOf(ProviderError)
+      expect(error).toMatchObject({ code: "model_not_found", status: 400 })
+    },
+  )
 })

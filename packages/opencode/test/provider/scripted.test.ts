@@ -3,7 +3,11 @@ import { describe, expect, it } from "vitest"
 import { ProviderError, type ProviderEvent, type ProviderRequest } from "../../src/provider/provider.ts"
 import { SCRIPTED_TOOL_WRITE_INPUT, createScriptedProvider, sleep } from "../../src/provider/scripted.ts"
 
-function request(model: string, signal: AbortSignal, messages: ProviderRequest["messages"] = [{ role: "user", content: "hi" }]): ProviderRequest {
+function request(
+  model: string,
+  signal: AbortSignal,
+  messages: ProviderRequest["messages"] = [{ role: "user", content: "hi" }],
+): ProviderRequest {
   return { model, messages, tools: [], signal }
 }
 
@@ -76,7 +80,9 @@ describe("scripted provider", () => {
   })
 
   it("slow streams 60 chunks then stops (sped up by tickMs)", async () => {
-    const events = await collect(createScriptedProvider({ tickMs: 1 }).stream(request("slow", new AbortController().signal)))
+    const events = await collect(
+      createScriptedProvider({ tickMs: 1 }).stream(request("slow", new AbortController().signal)),
+    )
     expect(events.filter((e) => e.type === "text")).toHaveLength(60)
     expect(events.at(-1)).toEqual({ type: "finish", reason: "stop" })
   })
@@ -97,15 +103,22 @@ describe("scripted provider", () => {
 
   it("an already-aborted request never yields", async () => {
     const reason = new Error("closed before start")
-    await expect(collect(createScriptedProvider({ tickMs: 1 }).stream(request("quick", AbortSignal.abort(reason))))).rejects.toBe(reason)
+    await expect(
+      collect(createScriptedProvider({ tickMs: 1 }).stream(request("quick", AbortSignal.abort(reason)))),
+    ).rejects.toBe(reason)
   })
 
   it("tool-write asks for the write tool on its first turn", async () => {
-    const events = await collect(createScriptedProvider({ tickMs: 1 }).stream(request("tool-write", new AbortController().signal)))
+    const events = await collect(
+      createScriptedProvider({ tickMs: 1 }).stream(request("tool-write", new AbortController().signal)),
+    )
     expect(events.map((e) => e.type)).toEqual(["text", "tool_call", "finish"])
     const call = events[1]
     expect(call.type === "tool_call" && call.call.name).toBe("write")
-    expect(call.type === "tool_call" && call.call.input).toEqual({ path: "scripted-output.txt", content: "written by scripted/tool-write\n" })
+    expect(call.type === "tool_call" && call.call.input).toEqual({
+      path: "scripted-output.txt",
+      content: "written by scripted/tool-write\n",
+    })
     expect(call.type === "tool_call" && call.call.id).toMatch(/^call_\w+$/)
     expect(events[2]).toEqual({ type: "finish", reason: "tool_calls" })
     expect(SCRIPTED_TOOL_WRITE_INPUT.path).toBe("scripted-output.txt")
@@ -130,7 +143,9 @@ describe("scripted provider", () => {
   it("tool-write's second turn is interruptible", async () => {
     const controller = new AbortController()
     const messages: ProviderRequest["messages"] = [{ role: "tool", toolCallId: "call_1", content: "ok" }]
-    const iterator = createScriptedProvider({ tickMs: 200 }).stream(request("tool-write", controller.signal, messages))[Symbol.asyncIterator]()
+    const iterator = createScriptedProvider({ tickMs: 200 })
+      .stream(request("tool-write", controller.signal, messages))
+      [Symbol.asyncIterator]()
     expect((await iterator.next()).value).toMatchObject({ type: "text" })
     const pending = iterator.next()
     controller.abort(new Error("dispose"))
@@ -139,7 +154,9 @@ describe("scripted provider", () => {
 
   it("silent emits nothing and does not finish until aborted", async () => {
     const controller = new AbortController()
-    const iterator = createScriptedProvider({ tickMs: 1 }).stream(request("silent", controller.signal))[Symbol.asyncIterator]()
+    const iterator = createScriptedProvider({ tickMs: 1 })
+      .stream(request("silent", controller.signal))
+      [Symbol.asyncIterator]()
     const next = iterator.next()
     expect(await settlesWithin(next, 150)).toBe("pending")
     const reason = new Error("watchdog")
@@ -150,7 +167,9 @@ describe("scripted provider", () => {
 
   it("stall emits a little text, then nothing until aborted", async () => {
     const controller = new AbortController()
-    const iterator = createScriptedProvider({ tickMs: 1 }).stream(request("stall", controller.signal))[Symbol.asyncIterator]()
+    const iterator = createScriptedProvider({ tickMs: 1 })
+      .stream(request("stall", controller.signal))
+      [Symbol.asyncIterator]()
     const seen: ProviderEvent[] = []
     let next = iterator.next()
     // Pull events until one does not arrive within 150 ms (the stall).
@@ -170,14 +189,18 @@ describe("scripted provider", () => {
 
   it("an abort without a reason rejects with an AbortError", async () => {
     const controller = new AbortController()
-    const iterator = createScriptedProvider({ tickMs: 1 }).stream(request("silent", controller.signal))[Symbol.asyncIterator]()
+    const iterator = createScriptedProvider({ tickMs: 1 })
+      .stream(request("silent", controller.signal))
+      [Symbol.asyncIterator]()
     const next = iterator.next()
     controller.abort()
     await expect(next).rejects.toMatchObject({ name: "AbortError" })
   })
 
   it("an unknown model fails from the stream with model_not_found 404", async () => {
-    const error = await collect(createScriptedProvider().stream(request("nope", new AbortController().signal))).catch((e: unknown) => e)
+    const error = await collect(createScriptedProvider().stream(request("nope", new AbortController().signal))).catch(
+      (e: unknown) => e,
+    )
     expect(error).toBeInstanceOf(ProviderError)
     expect(error).toMatchObject({ code: "model_not_found", status: 404 })
   })

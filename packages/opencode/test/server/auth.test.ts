@@ -1,7 +1,14 @@
 import { Hono } from "hono"
 import { describe, expect, it } from "vitest"
 import { handleError, handleNotFound } from "../../src/server/errors.ts"
-import { auth, AuthFailures, requestContext, tokenRefusal, tokensEqual, type AuthOptions } from "../../src/server/middleware/index.ts"
+import {
+  auth,
+  AuthFailures,
+  requestContext,
+  tokenRefusal,
+  tokensEqual,
+  type AuthOptions,
+} from "../../src/server/middleware/index.ts"
 import { safeNext, SignInCodes } from "../../src/server/routes/login.ts"
 
 const TOKEN = "s3cret-token_value"
@@ -30,12 +37,23 @@ describe("auth", () => {
   it("lets a request with the bearer token through", async () => {
     const res = await app.request("/instance/reload", { method: "POST", headers: { authorization: `Bearer ${TOKEN}` } })
     expect(res.status).toBe(200)
-    const lower = await app.request("/instance/reload", { method: "POST", headers: { authorization: `bearer ${TOKEN}` } })
+    const lower = await app.request("/instance/reload", {
+      method: "POST",
+      headers: { authorization: `bearer ${TOKEN}` },
+    })
     expect(lower.status).toBe(200)
   })
 
   it("answers 401 unauthorized JSON without, with a wrong or a malformed token", async () => {
-    for (const authorization of [undefined, "Bearer wrong", `Bearer ${TOKEN}x`, `Basic ${TOKEN}`, TOKEN, "Bearer", `Bearer ${TOKEN} extra`]) {
+    for (const authorization of [
+      undefined,
+      "Bearer wrong",
+      `Bearer ${TOKEN}x`,
+      `Basic ${TOKEN}`,
+      TOKEN,
+      "Bearer",
+      `Bearer ${TOKEN} extra`,
+    ]) {
       const headers: Record<string, string> = authorization === undefined ? {} : { authorization }
       const res = await app.request("/instance/reload", { method: "POST", headers })
       expect(res.status, String(authorization)).toBe(401)
@@ -117,7 +135,18 @@ describe("AuthFailures", () => {
 describe("safeNext and SignInCodes", () => {
   it("keeps a path of this server and sends anything else, and the login page itself, to /", () => {
     expect(safeNext("/app/session/ses_1?x=1")).toBe("/app/session/ses_1?x=1")
-    for (const next of ["//e.example", "/\\e.example", "/.//e.example", "/%2F/e.example", "/\n/e.example", "https://e.example", "/login", "/login/sign-in.js", undefined, ""]) {
+    for (const next of [
+      "//e.example",
+      "/\\e.example",
+      "/.//e.example",
+      "/%2F/e.example",
+      "/\n/e.example",
+      "https://e.example",
+      "/login",
+      "/login/sign-in.js",
+      undefined,
+      "",
+    ]) {
       expect(safeNext(next), String(next)).toBe("/")
     }
   })

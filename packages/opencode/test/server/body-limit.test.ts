@@ -2,7 +2,13 @@ import { Hono } from "hono"
 import { describe, expect, it } from "vitest"
 import { z } from "zod"
 import { handleError, handleNotFound, parseJsonBody } from "../../src/server/errors.ts"
-import { BodyBudget, DEFAULT_BODY_BUDGET, DEFAULT_BODY_LIMIT, requestBodyLimit, requestContext } from "../../src/server/middleware/index.ts"
+import {
+  BodyBudget,
+  DEFAULT_BODY_BUDGET,
+  DEFAULT_BODY_LIMIT,
+  requestBodyLimit,
+  requestContext,
+} from "../../src/server/middleware/index.ts"
 
 function setup(maxSize?: number, budget?: BodyBudget) {
   let seq = 0
@@ -54,7 +60,10 @@ describe("requestBodyLimit", () => {
   })
 
   it("applies the default limit", async () => {
-    const res = await setup().request("/prompt", { method: "POST", body: JSON.stringify({ text: "a".repeat(DEFAULT_BODY_LIMIT) }) })
+    const res = await setup().request("/prompt", {
+      method: "POST",
+      body: JSON.stringify({ text: "a".repeat(DEFAULT_BODY_LIMIT) }),
+    })
     expect(res.status).toBe(413)
   })
 })
@@ -83,7 +92,12 @@ describe("the body budget across requests", () => {
     const budget = new BodyBudget(300)
     const app = setup(200, budget)
     const first = heldBody(200)
-    const firstResponse = app.request("/prompt", { method: "POST", body: first.body, duplex: "half", headers: { "content-length": "200" } } as RequestInit)
+    const firstResponse = app.request("/prompt", {
+      method: "POST",
+      body: first.body,
+      duplex: "half",
+      headers: { "content-length": "200" },
+    } as RequestInit)
     await new Promise((resolve) => setImmediate(resolve))
     expect(budget.held).toBe(200)
     const sized = (text: string) => {
@@ -96,7 +110,13 @@ describe("the body budget across requests", () => {
     expect(((await busy.json()) as { error: { code: string } }).error.code).toBe("server_busy")
     // A small body still fits beside the held one; a chunked one counts as the per-request limit.
     expect((await app.request("/prompt", sized("hi"))).status).toBe(200)
-    const chunked = () => ({ method: "POST", body: streamOf(10), duplex: "half", headers: { "transfer-encoding": "chunked" } }) as RequestInit
+    const chunked = () =>
+      ({
+        method: "POST",
+        body: streamOf(10),
+        duplex: "half",
+        headers: { "transfer-encoding": "chunked" },
+      }) as RequestInit
     expect((await app.request("/prompt", chunked())).status).toBe(503)
     first.finish()
     expect((await firstResponse).status).toBe(200)

@@ -21,7 +21,7 @@ afterEach(async () => {
 const etagOf = (text: string) => `"${createHash("sha256").update(text).digest("hex")}"`
 
 describe("config digest precondition", () => {
-  test("GET /config: the ETag is the file's digest, or \"none\" when there is no file", async () => {
+  test('GET /config: the ETag is the file\'s digest, or "none" when there is no file', async () => {
     const dir = server.project()
     expect((await server.call("GET", "/config", { directory: dir })).headers.get("etag")).toBe('"none"')
     const text = '{ "model": "scripted/quick" }\n'
@@ -32,7 +32,11 @@ describe("config digest precondition", () => {
   test("PATCH /config with a matching If-Match writes and answers the new ETag", async () => {
     const dir = server.project()
     const read = await server.call("GET", "/config", { directory: dir })
-    const patched = await server.call("PATCH", "/config", { directory: dir, body: { theme: "dark" }, headers: { "if-match": read.headers.get("etag")! } })
+    const patched = await server.call("PATCH", "/config", {
+      directory: dir,
+      body: { theme: "dark" },
+      headers: { "if-match": read.headers.get("etag")! },
+    })
     expect(patched.status).toBe(200)
     const written = readFileSync(path.join(dir, "opencode.json"), "utf8")
     expect(patched.headers.get("etag")).toBe(etagOf(written))
@@ -43,7 +47,11 @@ describe("config digest precondition", () => {
     const read = await server.call("GET", "/config", { directory: dir })
     const outside = '{ "model": "scripted/slow" }\n'
     writeFileSync(path.join(dir, "opencode.json"), outside)
-    const patched = await server.call("PATCH", "/config", { directory: dir, body: { theme: "dark" }, headers: { "if-match": read.headers.get("etag")! } })
+    const patched = await server.call("PATCH", "/config", {
+      directory: dir,
+      body: { theme: "dark" },
+      headers: { "if-match": read.headers.get("etag")! },
+    })
     expect(patched.status).toBe(412)
     expect(patched.body.error.code).toBe("config_changed")
     expect(patched.headers.get("etag")).toBe(etagOf(outside))
@@ -64,7 +72,11 @@ describe("config digest precondition", () => {
         const read = await server.call("GET", route, { directory: dir })
         expect(read.headers.get("etag")).toBe(etagOf('{ "note": "read" }\n'))
         rmSync(file(dir))
-        const written = await server.call(method, route, { directory: dir, body: { note: "mine" }, headers: { "if-match": read.headers.get("etag")! } })
+        const written = await server.call(method, route, {
+          directory: dir,
+          body: { note: "mine" },
+          headers: { "if-match": read.headers.get("etag")! },
+        })
         expect(written.status).toBe(412)
         expect(written.body.error.code).toBe("config_changed")
         expect(written.headers.get("etag")).toBe('"none"')
@@ -96,7 +108,11 @@ describe("config digest precondition", () => {
 
   test("a malformed If-Match is a 400 naming the header", async () => {
     const dir = server.project()
-    const patched = await server.call("PATCH", "/config", { directory: dir, body: { theme: "dark" }, headers: { "if-match": "whatever" } })
+    const patched = await server.call("PATCH", "/config", {
+      directory: dir,
+      body: { theme: "dark" },
+      headers: { "if-match": "whatever" },
+    })
     expect(patched.status).toBe(400)
     expect(patched.body.error.code).toBe("invalid_header")
     expect(patched.body.error.message).toMatch(/^if-match: /)

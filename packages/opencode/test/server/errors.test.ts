@@ -42,7 +42,9 @@ async function post(path: string, body: string | undefined) {
 
 describe("errorBody", () => {
   it("has the one error shape", () => {
-    expect(errorBody("not_found", "no such session")).toEqual({ error: { code: "not_found", message: "no such session" } })
+    expect(errorBody("not_found", "no such session")).toEqual({
+      error: { code: "not_found", message: "no such session" },
+    })
   })
 })
 
@@ -64,7 +66,9 @@ describe("parseJsonBody", () => {
 
   it("names nested paths and every failing field", async () => {
     const schema = z.object({ parts: z.array(z.object({ text: z.string() })), model: z.string() })
-    expect(() => parseInput(schema, { parts: [{ text: 1 }] })).toThrow(/parts\.0\.text: expected string.*; model: expected string/)
+    expect(() => parseInput(schema, { parts: [{ text: 1 }] })).toThrow(
+      /parts\.0\.text: expected string.*; model: expected string/,
+    )
   })
 
   it("answers 400 invalid_json for a body that is not JSON", async () => {

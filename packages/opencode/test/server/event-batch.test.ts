@@ -41,9 +41,13 @@ test("an event is serialised once: every client gets the same bytes, in order, e
   const readers = bodies.map((body) => body.getReader())
   for (const reader of readers) {
     const first = new TextDecoder().decode((await reader.read()).value)
-    expect(first).toBe(`data: ${JSON.stringify({ type: "server.connected", properties: { bootId: host.bootId } })}\nid: ${host.bus.positionId}\n\n`)
+    expect(first).toBe(
+      `data: ${JSON.stringify({ type: "server.connected", properties: { bootId: host.bootId } })}\nid: ${host.bus.positionId}\n\n`,
+    )
   }
-  const published = Array.from({ length: 50 }, (_, i) => host.bus.publish({ type: "test.burst", properties: { i, text: "line one\nline two" } } as never))
+  const published = Array.from({ length: 50 }, (_, i) =>
+    host.bus.publish({ type: "test.burst", properties: { i, text: "line one\nline two" } } as never),
+  )
   const received: Uint8Array[][] = [[], []]
   for (const [n, reader] of readers.entries()) {
     for (let i = 0; i < published.length; i++) received[n]!.push((await reader.read()).value!)
@@ -51,7 +55,13 @@ test("an event is serialised once: every client gets the same bytes, in order, e
   }
   // The same memory, not equal copies: one serialisation however many clients there are.
   for (let i = 0; i < published.length; i++) expect(received[0]![i]).toBe(received[1]![i])
-  expect(new TextDecoder().decode(Buffer.concat(received[0]!))).toBe(published.map((event) => `data: ${JSON.stringify({ type: event.type, properties: event.properties })}\nid: ${event.id}\n\n`).join(""))
+  expect(new TextDecoder().decode(Buffer.concat(received[0]!))).toBe(
+    published
+      .map(
+        (event) => `data: ${JSON.stringify({ type: event.type, properties: event.properties })}\nid: ${event.id}\n\n`,
+      )
+      .join(""),
+  )
 })
 
 test("events published a turn of the event loop apart reach a client's socket in one write, not one per event", async () => {
@@ -59,14 +69,19 @@ test("events published a turn of the event loop apart reach a client's socket in
   try {
     let text = ""
     const url = new URL(s.url)
-    const socket = net.connect({ host: url.hostname, port: Number(url.port) }, () => socket.write(`GET /event HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`))
+    const socket = net.connect({ host: url.hostname, port: Number(url.port) }, () =>
+      socket.write(`GET /event HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`),
+    )
     socket.setEncoding("utf8")
     socket.on("data", (chunk: string) => (text += chunk))
     socket.on("error", () => {})
     await waitFor(() => text.includes("server.connected"))
     // Counts the writes the server's end of this connection hands the system (each is one call).
     let writes = 0
-    const proto = net.Socket.prototype as unknown as Record<"_write" | "_writev", (this: net.Socket, ...args: unknown[]) => unknown>
+    const proto = net.Socket.prototype as unknown as Record<
+      "_write" | "_writev",
+      (this: net.Socket, ...args: unknown[]) => unknown
+    >
     const original = { _write: proto._write, _writev: proto._writev }
     for (const name of ["_write", "_writev"] as const) {
       proto[name] = function (this: net.Socket, ...args: unknown[]) {

@@ -12,7 +12,11 @@ interface SseEvent {
 }
 
 /** Reads `/event` over a plain socket until `until` holds, then destroys the socket (a drop). */
-function readEvents(url: string, until: (events: SseEvent[]) => boolean, headers: Record<string, string> = {}): Promise<SseEvent[]> {
+function readEvents(
+  url: string,
+  until: (events: SseEvent[]) => boolean,
+  headers: Record<string, string> = {},
+): Promise<SseEvent[]> {
   const { hostname, port } = new URL(url)
   return new Promise((resolve, reject) => {
     const events: SseEvent[] = []
@@ -67,7 +71,11 @@ test("server.connected has a BOOTID:SEQ id; resuming from it delivers an event p
   expect(reload.status).toBe(200)
   const lifecycleId = reload.headers.get("x-opencode-lifecycle-id")
 
-  const resumed = await readEvents(server.url, (events) => events.some((e) => e.data.type === "lifecycle.action.finished"), { "last-event-id": connected!.id! })
+  const resumed = await readEvents(
+    server.url,
+    (events) => events.some((e) => e.data.type === "lifecycle.action.finished"),
+    { "last-event-id": connected!.id! },
+  )
   expect(resumed[0]!.data.type).toBe("server.connected")
   expect(resumed.some((e) => e.data.type === "server.replay_gap")).toBe(false)
   const finished = resumed.find((e) => e.data.type === "lifecycle.action.finished")!
@@ -83,8 +91,14 @@ test("a resuming client that drops right after server.connected still gets the r
   // Resumes, but drops after server.connected, before the replayed events.
   const [connected] = await readEvents(server.url, (events) => events.length >= 1, { "last-event-id": first!.id! })
   expect(connected!.data.type).toBe("server.connected")
-  const again = await readEvents(server.url, (events) => events.some((e) => e.data.type === "lifecycle.action.finished"), { "last-event-id": connected!.id! })
-  expect(again.find((e) => e.data.type === "lifecycle.action.finished")!.data.properties.action.operation).toBe("reload")
+  const again = await readEvents(
+    server.url,
+    (events) => events.some((e) => e.data.type === "lifecycle.action.finished"),
+    { "last-event-id": connected!.id! },
+  )
+  expect(again.find((e) => e.data.type === "lifecycle.action.finished")!.data.properties.action.operation).toBe(
+    "reload",
+  )
 })
 
 test("a client told of a replay gap that drops right after server.connected is told again", async () => {

@@ -1,7 +1,13 @@
 import { Hono } from "hono"
 import { describe, expect, it } from "vitest"
 import { handleError, handleNotFound } from "../../src/server/errors.ts"
-import { hostnameOf, hostOrigin, isLoopbackHostname, requestContext, type HostOriginOptions } from "../../src/server/middleware/index.ts"
+import {
+  hostnameOf,
+  hostOrigin,
+  isLoopbackHostname,
+  requestContext,
+  type HostOriginOptions,
+} from "../../src/server/middleware/index.ts"
 
 function setup(options: HostOriginOptions = {}) {
   let seq = 0
@@ -33,7 +39,16 @@ describe("hostOrigin", () => {
   })
 
   it("refuses a DNS-rebound or foreign Host with 403 forbidden_host", async () => {
-    for (const host of ["evil.example", "evil.example:4096", "app.localhost:4096", "127.0.0.1.evil.example", "10.0.0.5:4096", "localhost:4096@evil", "127.0.0.256", ""]) {
+    for (const host of [
+      "evil.example",
+      "evil.example:4096",
+      "app.localhost:4096",
+      "127.0.0.1.evil.example",
+      "10.0.0.5:4096",
+      "localhost:4096@evil",
+      "127.0.0.256",
+      "",
+    ]) {
       const res = await reload(app, { host })
       expect(res.status, host).toBe(403)
       expect(await codeOf(res)).toBe("forbidden_host")
@@ -51,7 +66,13 @@ describe("hostOrigin", () => {
   })
 
   it("refuses a cross-site Origin with 403 forbidden_origin", async () => {
-    for (const origin of ["http://evil.example", "http://localhost:5173", "https://127.0.0.1:4096", "null", "not a url"]) {
+    for (const origin of [
+      "http://evil.example",
+      "http://localhost:5173",
+      "https://127.0.0.1:4096",
+      "null",
+      "not a url",
+    ]) {
       const res = await reload(app, { host: "127.0.0.1:4096", origin })
       expect(res.status, origin).toBe(403)
       expect(await codeOf(res)).toBe("forbidden_origin")
@@ -59,13 +80,18 @@ describe("hostOrigin", () => {
   })
 
   it("refuses Sec-Fetch-Site: cross-site even without an Origin (a GET)", async () => {
-    const res = await app.request("http://127.0.0.1:4096/session", { headers: { host: "127.0.0.1:4096", "sec-fetch-site": "cross-site" } })
+    const res = await app.request("http://127.0.0.1:4096/session", {
+      headers: { host: "127.0.0.1:4096", "sec-fetch-site": "cross-site" },
+    })
     expect(res.status).toBe(403)
     expect(await codeOf(res)).toBe("forbidden_origin")
   })
 
   it("allows the server's own origin, and requests with no Origin (curl, the SDK)", async () => {
-    expect((await reload(app, { host: "127.0.0.1:4096", origin: "http://127.0.0.1:4096", "sec-fetch-site": "same-origin" })).status).toBe(200)
+    expect(
+      (await reload(app, { host: "127.0.0.1:4096", origin: "http://127.0.0.1:4096", "sec-fetch-site": "same-origin" }))
+        .status,
+    ).toBe(200)
     expect((await reload(app, { host: "localhost", origin: "http://localhost:80" })).status).toBe(200)
     expect((await reload(app, { host: "127.0.0.1:4096" })).status).toBe(200)
     expect((await reload(app, { host: "127.0.0.1:4096", "sec-fetch-site": "none" })).status).toBe(200)

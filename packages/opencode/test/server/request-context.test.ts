@@ -16,7 +16,11 @@ import {
 
 function sourceFiles(dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src")): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? sourceFiles(path.join(dir, entry.name)) : entry.name.endsWith(".ts") ? [path.join(dir, entry.name)] : [],
+    entry.isDirectory()
+      ? sourceFiles(path.join(dir, entry.name))
+      : entry.name.endsWith(".ts")
+        ? [path.join(dir, entry.name)]
+        : [],
   )
 }
 
@@ -53,7 +57,14 @@ describe("requestContext", () => {
     const { seen, viaVar } = (await res.json()) as Seen
     expect(seen.requestId).toMatch(/^req_[A-Za-z0-9_-]{1,64}$/)
     expect(viaVar).toBe(seen.requestId)
-    expect(seen).toMatchObject({ seq: 10, time: 1234, method: "POST", route: "/session/:id/prompt", clientKind: "plain", actionHeader: "absent" })
+    expect(seen).toMatchObject({
+      seq: 10,
+      time: 1234,
+      method: "POST",
+      route: "/session/:id/prompt",
+      clientKind: "plain",
+      actionHeader: "absent",
+    })
     expect(res.headers.get("x-opencode-request-id")).toBe(seen.requestId)
     expect(records).toHaveLength(1)
     const record = records[0]
@@ -65,7 +76,9 @@ describe("requestContext", () => {
 
   it("never trusts an incoming request id and numbers requests in order", async () => {
     const { app, records } = setup()
-    const res = await app.request("/session/ses_1", { headers: { "x-opencode-request-id": "req_attacker", "x-request-id": "req_attacker" } })
+    const res = await app.request("/session/ses_1", {
+      headers: { "x-opencode-request-id": "req_attacker", "x-request-id": "req_attacker" },
+    })
     await app.request("/session/ses_2")
     expect(res.headers.get("x-opencode-request-id")).not.toBe("req_attacker")
     expect(records.map((r) => r.seq)).toEqual([10, 11])
@@ -121,9 +134,13 @@ describe("requestContext", () => {
     const { app, records } = setup()
     const valid = { "x-opencode-action-id": "act_abc-1", "x-opencode-action-name": "session.prompt" }
     expect((await app.request("/session/x", { headers: valid })).status).toBe(200)
-    const bad = await app.request("/session/x", { headers: { "x-opencode-action-id": "act_<script>", "x-opencode-action-name": "session.prompt" } })
+    const bad = await app.request("/session/x", {
+      headers: { "x-opencode-action-id": "act_<script>", "x-opencode-action-name": "session.prompt" },
+    })
     expect(bad.status).toBe(200)
-    await app.request("/session/x", { headers: { "x-opencode-action-id": "act_ok", "x-opencode-action-name": "Not Valid!" } })
+    await app.request("/session/x", {
+      headers: { "x-opencode-action-id": "act_ok", "x-opencode-action-name": "Not Valid!" },
+    })
     await app.request("/session/x", { headers: { "x-opencode-action-id": `act_${"a".repeat(65)}` } })
     await app.request("/session/x", { headers: { "x-opencode-action-name": "session.prompt" } })
     await app.request("/session/x", { headers: { "x-opencode-action-id": "act_only" } })
@@ -201,7 +218,9 @@ describe("requestContext", () => {
   it("is not ambient: nothing under src/ uses AsyncLocalStorage or Hono's contextStorage", () => {
     // The request is readable only through its own Hono context, so watchers, timers and
     // finalizers a request creates cannot inherit it (docs/architecture.md, the leaking-context loophole).
-    const offenders = sourceFiles().filter((file) => /AsyncLocalStorage|node:async_hooks|hono\/context-storage|contextStorage\(/.test(readFileSync(file, "utf8")))
+    const offenders = sourceFiles().filter((file) =>
+      /AsyncLocalStorage|node:async_hooks|hono\/context-storage|contextStorage\(/.test(readFileSync(file, "utf8")),
+    )
     expect(offenders).toEqual([])
   })
 
@@ -253,7 +272,13 @@ describe("requestRef", () => {
       actionName: "instance.reload",
       actionHeader: "present",
     })
-    const plain = requestRef({ ...ctx, clientKind: "plain", actionId: undefined, actionName: undefined, actionHeader: "absent" })
+    const plain = requestRef({
+      ...ctx,
+      clientKind: "plain",
+      actionId: undefined,
+      actionName: undefined,
+      actionHeader: "absent",
+    })
     expect(Object.keys(plain).sort()).toEqual(["actionHeader", "clientKind", "method", "requestId", "route"])
   })
 })

@@ -18,7 +18,11 @@ afterEach(async () => {
 })
 
 /** Reads SSE events from /event until `until` says stop. */
-async function readEvents(url: string, until: (events: { id?: string; data: any }[]) => boolean, headers: Record<string, string> = {}) {
+async function readEvents(
+  url: string,
+  until: (events: { id?: string; data: any }[]) => boolean,
+  headers: Record<string, string> = {},
+) {
   const controller = new AbortController()
   const res = await fetch(`${url}/event`, { headers, signal: controller.signal })
   const reader = res.body!.getReader()
@@ -48,7 +52,13 @@ async function readEvents(url: string, until: (events: { id?: string; data: any 
 describe("health and errors", () => {
   test("GET /health and /global/health", async () => {
     const health = await server.call("GET", "/health")
-    expect(health.body).toMatchObject({ ok: true, version: "0.1.0", pid: process.pid, bootId: expect.stringMatching(/^boot_/), startedAt: expect.any(Number) })
+    expect(health.body).toMatchObject({
+      ok: true,
+      version: "0.1.0",
+      pid: process.pid,
+      bootId: expect.stringMatching(/^boot_/),
+      startedAt: expect.any(Number),
+    })
     expect(health.headers.get("x-opencode-request-id")).toMatch(/^req_/)
     expect((await server.call("GET", "/global/health")).body).toEqual({ healthy: true, version: "0.1.0" })
   })
@@ -62,7 +72,8 @@ describe("health and errors", () => {
     const session = await server.call("GET", "/session/ses_missing")
     expect(session.status).toBe(404)
     expect(session.body.error).toMatchObject({ code: "session_not_found" })
-    for (const sub of ["message", "run", "incident", "export"]) expect((await server.call("GET", `/session/ses_missing/${sub}`)).status).toBe(404)
+    for (const sub of ["message", "run", "incident", "export"])
+      expect((await server.call("GET", `/session/ses_missing/${sub}`)).status).toBe(404)
   })
 
   test("bad bodies and directories are 400s naming the field, never 500s", async () => {
@@ -74,7 +85,9 @@ describe("health and errors", () => {
     const wrongType = await server.call("POST", `/session/${session.id}/prompt`, { body: { text: 42 } })
     expect(wrongType.status).toBe(400)
     expect(wrongType.body.error.message).toMatch(/^text: /)
-    const badModel = await server.call("POST", `/session/${session.id}/prompt`, { body: { text: "hi", model: "scripted/nope" } })
+    const badModel = await server.call("POST", `/session/${session.id}/prompt`, {
+      body: { text: "hi", model: "scripted/nope" },
+    })
     expect(badModel.status).toBe(400)
     expect(badModel.body.error).toMatchObject({ code: "invalid_model" })
     expect(badModel.body.error.message).toMatch(/^model: /)
@@ -98,15 +111,26 @@ describe("sessions and runs", () => {
   test("create, list, get, prompt, messages, runs; one active run per session", async () => {
     const dir = server.project()
     const created = await server.call("POST", "/session", { directory: dir, body: { title: "t1" } })
-    expect(created.body).toMatchObject({ id: expect.stringMatching(/^ses_/), title: "t1", directory: dir, projectID: "global", version: "0.1.0", time: { created: expect.any(Number), updated: expect.any(Number) } })
+    expect(created.body).toMatchObject({
+      id: expect.stringMatching(/^ses_/),
+      title: "t1",
+      directory: dir,
+      projectID: "global",
+      version: "0.1.0",
+      time: { created: expect.any(Number), updated: expect.any(Number) },
+    })
     const id = created.body.id
     expect((await server.call("GET", "/session", { directory: dir })).body.map((s: any) => s.id)).toEqual([id])
     expect((await server.call("GET", "/session", { directory: server.project() })).body).toEqual([])
     expect((await server.call("GET", `/session/${id}`)).body.id).toBe(id)
 
-    const { runId } = (await server.call("POST", `/session/${id}/prompt`, { body: { text: "hi", model: "scripted/slow" } })).body
+    const { runId } = (
+      await server.call("POST", `/session/${id}/prompt`, { body: { text: "hi", model: "scripted/slow" } })
+    ).body
     expect(runId).toMatch(/^run_/)
-    const second = await server.call("POST", `/session/${id}/prompt`, { body: { text: "again", model: "scripted/quick" } })
+    const second = await server.call("POST", `/session/${id}/prompt`, {
+      body: { text: "again", model: "scripted/quick" },
+    })
     expect(second.status).toBe(409)
     expect(second.body.error.code).toBe("run_active")
     const runs = (await server.call("GET", `/session/${id}/run`)).body
@@ -116,16 +140,25 @@ describe("sessions and runs", () => {
     expect(summary.classification).toBe("user_cancelled")
     expect(summary.interrupt.request.route).toBe("/session/:id/abort")
 
-    const quick = (await server.call("POST", `/session/${id}/prompt`, { body: { text: "q", model: "scripted/quick" } })).body.runId
+    const quick = (await server.call("POST", `/session/${id}/prompt`, { body: { text: "q", model: "scripted/quick" } }))
+      .body.runId
     expect((await finishedRun(server, id, quick)).classification).toBe("completed")
     const messages = (await server.call("GET", `/session/${id}/message`)).body
     expect(messages.map((m: any) => m.info.role)).toEqual(["user", "assistant", "user", "assistant"])
-    expect(messages[3].parts[0]).toMatchObject({ type: "text", text: "Hello from scripted/quick.", sessionID: id, messageID: messages[3].info.id })
+    expect(messages[3].parts[0]).toMatchObject({
+      type: "text",
+      text: "Hello from scripted/quick.",
+      sessionID: id,
+      messageID: messages[3].info.id,
+    })
     const incidents = (await server.call("GET", `/session/${id}/incident`)).body
     expect(incidents.map((c: any) => c.runId)).toEqual([runId])
     const exported = (await server.call("GET", `/session/${id}/export`)).body
     expect(exported).toMatchObject({ schema: "opencode.session-export", version: 2, session: { id, title: "t1" } })
-    expect(exported.session.directory).toEqual({ digest: expect.stringMatching(/^[a-f0-9]{16}$/), depth: expect.any(Number) })
+    expect(exported.session.directory).toEqual({
+      digest: expect.stringMatching(/^[a-f0-9]{16}$/),
+      depth: expect.any(Number),
+    })
     const diagnosticsOnly = (await server.call("GET", `/session/${id}/export?content=diagnostics`)).body
     expect(diagnosticsOnly.session.title).toBeUndefined()
     expect(JSON.stringify(diagnosticsOnly)).not.toContain("Hello from scripted/quick.")
@@ -156,9 +189,15 @@ describe("lifecycle and config routes", () => {
   test("GET/PATCH /config and /global/config", async () => {
     const dir = server.project()
     expect((await server.call("GET", "/config", { directory: dir })).body).toEqual({})
-    const patched = await server.call("PATCH", "/config", { directory: dir, body: { model: "scripted/quick", theme: "dark" } })
+    const patched = await server.call("PATCH", "/config", {
+      directory: dir,
+      body: { model: "scripted/quick", theme: "dark" },
+    })
     expect(patched.body).toEqual({ model: "scripted/quick", theme: "dark" })
-    expect(JSON.parse(readFileSync(path.join(dir, "opencode.json"), "utf8"))).toEqual({ model: "scripted/quick", theme: "dark" })
+    expect(JSON.parse(readFileSync(path.join(dir, "opencode.json"), "utf8"))).toEqual({
+      model: "scripted/quick",
+      theme: "dark",
+    })
     expect((await server.call("PATCH", "/config", { directory: dir, body: [1, 2] })).status).toBe(400)
     writeFileSync(path.join(dir, "opencode.json"), "{broken")
     const broken = await server.call("GET", "/config", { directory: dir })
@@ -168,13 +207,23 @@ describe("lifecycle and config routes", () => {
     const global = await server.call("PATCH", "/global/config", { body: { model: "scripted/slow" } })
     expect(global.body.model).toBe("scripted/slow")
     expect((await server.call("GET", "/global/config")).body.model).toBe("scripted/slow")
-    const badWorkspace = await server.call("PATCH", "/global/config", { body: { workspaces: { w: { url: "not a url" } } } })
+    const badWorkspace = await server.call("PATCH", "/global/config", {
+      body: { workspaces: { w: { url: "not a url" } } },
+    })
     expect(badWorkspace.status).toBe(400)
     expect(badWorkspace.body.error.message).toContain("workspaces.<key>.url")
   })
 
   test("POST /diagnostics/renderer keeps allow-listed fields only", async () => {
-    const ok = { actionId: "act_one", name: "instance.reload", page: "/session/:id", time: 1, requestIds: [], outcome: "ok", prompt: "SECRET-CANARY" }
+    const ok = {
+      actionId: "act_one",
+      name: "instance.reload",
+      page: "/session/:id",
+      time: 1,
+      requestIds: [],
+      outcome: "ok",
+      prompt: "SECRET-CANARY",
+    }
     const bad = { actionId: "not-an-id", name: "x", page: "https://example.com/?q=SECRET", time: 1 }
     const res = await server.call("POST", "/diagnostics/renderer", { body: { actions: [ok, bad] } })
     expect(res.body).toEqual({ accepted: 1, rejected: 1 })
@@ -184,7 +233,14 @@ describe("lifecycle and config routes", () => {
     db.close()
     expect(rows).toHaveLength(1)
     expect(rows[0]!.data).not.toContain("SECRET")
-    expect(JSON.parse(rows[0]!.data)).toEqual({ actionId: "act_one", name: "instance.reload", page: "/session/:id", time: 1, requestIds: [], outcome: "ok" })
+    expect(JSON.parse(rows[0]!.data)).toEqual({
+      actionId: "act_one",
+      name: "instance.reload",
+      page: "/session/:id",
+      time: 1,
+      requestIds: [],
+      outcome: "ok",
+    })
   })
 })
 
@@ -199,13 +255,22 @@ describe("/event", () => {
     expect(events[0]!.data).toEqual({ type: "server.connected", properties: { bootId: boot } })
     const started = events.find((e) => e.data.type === "lifecycle.action.started")!
     expect(started.id).toMatch(new RegExp(`^${boot}:\\d+$`))
-    expect(started.data.properties.action).toMatchObject({ operation: "reload", origin: { kind: "api_route", request: { route: "/instance/reload" } } })
+    expect(started.data.properties.action).toMatchObject({
+      operation: "reload",
+      origin: { kind: "api_route", request: { route: "/instance/reload" } },
+    })
 
     // Missed events are replayed on reconnect with Last-Event-ID.
     const lastId = events.at(-1)!.id!
     await server.call("POST", "/instance/dispose", { directory: dir })
-    const replayed = await readEvents(server.url, (evs) => evs.some((e) => e.data.type === "lifecycle.action.finished"), { "last-event-id": lastId })
-    expect(replayed.find((e) => e.data.type === "lifecycle.action.finished")!.data.properties.action.operation).toBe("dispose")
+    const replayed = await readEvents(
+      server.url,
+      (evs) => evs.some((e) => e.data.type === "lifecycle.action.finished"),
+      { "last-event-id": lastId },
+    )
+    expect(replayed.find((e) => e.data.type === "lifecycle.action.finished")!.data.properties.action.operation).toBe(
+      "dispose",
+    )
 
     // Another boot's id: a replay gap, never silence.
     const gap = await readEvents(server.url, (evs) => evs.length >= 2, { "last-event-id": "boot_other:5" })
@@ -214,7 +279,12 @@ describe("/event", () => {
 })
 
 describe("security of the local server", () => {
-  function rawRequest(url: string, headers: Record<string, string>, method = "GET", pathName = "/health"): Promise<{ status: number; body: string }> {
+  function rawRequest(
+    url: string,
+    headers: Record<string, string>,
+    method = "GET",
+    pathName = "/health",
+  ): Promise<{ status: number; body: string }> {
     const { hostname, port } = new URL(url)
     return new Promise((resolve, reject) => {
       const req = http.request({ hostname, port, path: pathName, method, headers }, (res) => {
@@ -232,14 +302,26 @@ describe("security of the local server", () => {
     const { sessionId, runId } = await startRun(server, dir)
     const port = new URL(server.url).port
     expect((await rawRequest(server.url, { host: `evil.example:${port}` })).status).toBe(403)
-    const crossOrigin = await rawRequest(server.url, { host: `127.0.0.1:${port}`, origin: "https://evil.example", "x-opencode-directory": dir }, "POST", "/instance/reload")
+    const crossOrigin = await rawRequest(
+      server.url,
+      { host: `127.0.0.1:${port}`, origin: "https://evil.example", "x-opencode-directory": dir },
+      "POST",
+      "/instance/reload",
+    )
     expect(crossOrigin.status).toBe(403)
-    const crossSite = await rawRequest(server.url, { host: `127.0.0.1:${port}`, "sec-fetch-site": "cross-site", "x-opencode-directory": dir }, "POST", "/instance/dispose")
+    const crossSite = await rawRequest(
+      server.url,
+      { host: `127.0.0.1:${port}`, "sec-fetch-site": "cross-site", "x-opencode-directory": dir },
+      "POST",
+      "/instance/dispose",
+    )
     expect(crossSite.status).toBe(403)
     // Nothing was closed by the refused requests.
     const runs = (await server.call("GET", `/session/${sessionId}/run`)).body
     expect(runs.find((r: any) => r.runId === runId).status).toBe("running")
-    expect((await rawRequest(server.url, { host: `localhost:${port}`, origin: `http://localhost:${port}` })).status).toBe(200)
+    expect(
+      (await rawRequest(server.url, { host: `localhost:${port}`, origin: `http://localhost:${port}` })).status,
+    ).toBe(200)
   })
 
   test("with OPENCODE_SERVER_TOKEN every API request needs the bearer token", async () => {
@@ -253,5 +335,3 @@ describe("security of the local server", () => {
     expect((await fetch(`${server.url}/event?token=tok-123`)).status).toBe(200)
   })
 })
-
-

@@ -47,7 +47,8 @@ describe("addressKey", () => {
     expect(addressKey("0:0:0:0:0:0:0:1")).toBe(addressKey("::1"))
     expect(addressKey("fe80::1%lo")).toBe("fe800000000000000000000000000001")
     expect(addressKey("2001:db8::")).toBe("20010db8000000000000000000000000")
-    for (const bad of ["", "localhost", "1.2.3", "::1::2", "1:2:3:4:5:6:7:8:9"]) expect([bad, addressKey(bad)]).toEqual([bad, undefined])
+    for (const bad of ["", "localhost", "1.2.3", "::1::2", "1:2:3:4:5:6:7:8:9"])
+      expect([bad, addressKey(bad)]).toEqual([bad, undefined])
   })
 })
 
@@ -55,14 +56,25 @@ describe("parseProcNetTcp", () => {
   it("reads addresses in the machine's byte order, the uid and the inode; skips the header and junk", () => {
     const rows = parseProcNetTcp(TCP_LE + "garbage line\n   9: zz:zz\n", true)
     expect(rows).toEqual([
-      { local: `${addressKey("127.0.0.1")}:34910`, remote: `${addressKey("127.0.0.1")}:4096`, uid: 1000, inode: 167448 },
+      {
+        local: `${addressKey("127.0.0.1")}:34910`,
+        remote: `${addressKey("127.0.0.1")}:4096`,
+        uid: 1000,
+        inode: 167448,
+      },
       { local: `${addressKey("127.0.0.1")}:4096`, remote: `${addressKey("127.0.0.1")}:34910`, uid: 0, inode: 167449 },
       { local: `${addressKey("127.0.0.1")}:34911`, remote: `${addressKey("127.0.0.1")}:4096`, uid: 0, inode: 0 },
     ])
     // A big-endian kernel prints 127.0.0.1 as 7F000001.
-    const be = parseProcNetTcp(HEADER + "   0: 7F000001:885E 7F000001:1000 01 00000000:00000000 00:00000000 00000000  1000 0 1 1\n", false)
+    const be = parseProcNetTcp(
+      HEADER + "   0: 7F000001:885E 7F000001:1000 01 00000000:00000000 00:00000000 00000000  1000 0 1 1\n",
+      false,
+    )
     expect(be[0]!.local).toBe(`${addressKey("127.0.0.1")}:34910`)
-    expect(parseProcNetTcp(TCP6_LE, true).map((row) => row.local)).toEqual([`${addressKey("::1")}:40000`, `${addressKey("127.0.0.1")}:40001`])
+    expect(parseProcNetTcp(TCP6_LE, true).map((row) => row.local)).toEqual([
+      `${addressKey("::1")}:40000`,
+      `${addressKey("127.0.0.1")}:40001`,
+    ])
   })
 })
 
@@ -70,12 +82,32 @@ describe("peerOwner", () => {
   const server = { address: "127.0.0.1", port: 4096 }
   it("finds the peer's end (not ours) and its uid; reads tcp6 only when tcp has no match", async () => {
     const t = tables(TCP_LE, TCP6_LE)
-    expect(await peerOwner({ address: "127.0.0.1", port: 34910 }, server, t.read, true)).toEqual({ kind: "uid", uid: 1000 })
+    expect(await peerOwner({ address: "127.0.0.1", port: 34910 }, server, t.read, true)).toEqual({
+      kind: "uid",
+      uid: 1000,
+    })
     expect(t.reads).toEqual(["/proc/net/tcp"])
-    expect(await peerOwner({ address: "::1", port: 40000 }, { address: "::1", port: 4096 }, t.read, true)).toEqual({ kind: "uid", uid: 1001 })
+    expect(await peerOwner({ address: "::1", port: 40000 }, { address: "::1", port: 4096 }, t.read, true)).toEqual({
+      kind: "uid",
+      uid: 1001,
+    })
     // The server on `::` sees a v4-mapped peer; the peer's socket may be in either table.
-    expect(await peerOwner({ address: "::ffff:127.0.0.1", port: 40001 }, { address: "::ffff:127.0.0.1", port: 4096 }, t.read, true)).toEqual({ kind: "uid", uid: 1002 })
-    expect(await peerOwner({ address: "::ffff:127.0.0.1", port: 34910 }, { address: "::ffff:127.0.0.1", port: 4096 }, t.read, true)).toEqual({ kind: "uid", uid: 1000 })
+    expect(
+      await peerOwner(
+        { address: "::ffff:127.0.0.1", port: 40001 },
+        { address: "::ffff:127.0.0.1", port: 4096 },
+        t.read,
+        true,
+      ),
+    ).toEqual({ kind: "uid", uid: 1002 })
+    expect(
+      await peerOwner(
+        { address: "::ffff:127.0.0.1", port: 34910 },
+        { address: "::ffff:127.0.0.1", port: 4096 },
+        t.read,
+        true,
+      ),
+    ).toEqual({ kind: "uid", uid: 1000 })
   })
 
   it("says unknown for a peer no process holds (its uid column is 0, which must not read as root), absent for none", async () => {
@@ -94,23 +126,34 @@ describe("peerOwner on this kernel's tables", () => {
     listener?.close()
   })
 
-  it.skipIf(process.platform !== "linux")("finds this process's own client socket over IPv4 and IPv6 (linux only)", async () => {
-    for (const host of ["127.0.0.1", "::1"]) {
-      listener = createServer((socket) => sockets.push(socket))
-      await new Promise<void>((resolve) => listener!.listen(0, host, resolve))
-      const port = (listener.address() as { port: number }).port
-      const client = connect(port, host)
-      sockets.push(client)
-      await new Promise<void>((resolve) => client.once("connect", resolve))
-      const owner = await peerOwner({ address: client.localAddress!, port: client.localPort! }, { address: client.remoteAddress!, port: client.remotePort! })
-      expect([host, owner]).toEqual([host, { kind: "uid", uid: process.getuid!() }])
-      listener.close()
-    }
-  })
+  it.skipIf(process.platform !== "linux")(
+    "finds this process's own client socket over IPv4 and IPv6 (linux only)",
+    async () => {
+      for (const host of ["127.0.0.1", "::1"]) {
+        listener = createServer((socket) => sockets.push(socket))
+        await new Promise<void>((resolve) => listener!.listen(0, host, resolve))
+        const port = (listener.address() as { port: number }).port
+        const client = connect(port, host)
+        sockets.push(client)
+        await new Promise<void>((resolve) => client.once("connect", resolve))
+        const owner = await peerOwner(
+          { address: client.localAddress!, port: client.localPort! },
+          { address: client.remoteAddress!, port: client.remotePort! },
+        )
+        expect([host, owner]).toEqual([host, { kind: "uid", uid: process.getuid!() }])
+        listener.close()
+      }
+    },
+  )
 })
 
 describe("sameUser", () => {
-  const socketOf = (remoteAddress: string) => ({ remoteAddress, remotePort: 40000, localAddress: "127.0.0.1", localPort: 4096 })
+  const socketOf = (remoteAddress: string) => ({
+    remoteAddress,
+    remotePort: 40000,
+    localAddress: "127.0.0.1",
+    localPort: 4096,
+  })
   const appWith = (answer: () => Promise<PeerOwner>) => {
     let lookups = 0
     let refused = 0
@@ -142,10 +185,14 @@ describe("sameUser", () => {
     for (const [name, answer, address] of cases) {
       const app = appWith(answer)
       const res = await app.request(socketOf(address))
-      expect([name, res.status, ((await res.json()) as { error: { code: string } }).error.code, app.refused()]).toEqual([name, 403, "forbidden_user", 1])
+      expect([name, res.status, ((await res.json()) as { error: { code: string } }).error.code, app.refused()]).toEqual(
+        [name, 403, "forbidden_user", 1],
+      )
     }
     const closed = appWith(async () => ({ kind: "uid", uid: 1000 }))
-    expect((await closed.request({ remoteAddress: undefined, localAddress: "127.0.0.1", localPort: 4096 })).status).toBe(403)
+    expect(
+      (await closed.request({ remoteAddress: undefined, localAddress: "127.0.0.1", localPort: 4096 })).status,
+    ).toBe(403)
   })
 
   it("lets in another machine (found in no table: the token guards it) and a request with no socket (in memory)", async () => {

@@ -49,7 +49,9 @@ test("create, prompt (sync and async), list messages, abort, dispose through @op
     body: { parts: [{ type: "text", text: "go slow" }], model: { providerID: "scripted", modelID: "slow" } },
   })
   expect(started.response.status).toBe(204)
-  await waitFor(async () => ((await server.call("GET", `/session/${session.id}/run`)).body as any[]).some((r) => r.status === "running"))
+  await waitFor(async () =>
+    ((await server.call("GET", `/session/${session.id}/run`)).body as any[]).some((r) => r.status === "running"),
+  )
   const aborted = await client.session.abort({ path: { id: session.id } })
   expect(aborted.data).toBe(true)
   const runs = (await server.call("GET", `/session/${session.id}/run`)).body as any[]
@@ -58,8 +60,13 @@ test("create, prompt (sync and async), list messages, abort, dispose through @op
   expect(summary.classification).toBe("user_cancelled")
 
   // A dispose from the SDK: a plain client, renderer hop not applicable, diagnosed.
-  await client.session.promptAsync({ path: { id: session.id }, body: { parts: [{ type: "text", text: "again" }], model: { providerID: "scripted", modelID: "slow" } } })
-  await waitFor(async () => ((await server.call("GET", `/session/${session.id}/run`)).body as any[]).some((r) => r.status === "running"))
+  await client.session.promptAsync({
+    path: { id: session.id },
+    body: { parts: [{ type: "text", text: "again" }], model: { providerID: "scripted", modelID: "slow" } },
+  })
+  await waitFor(async () =>
+    ((await server.call("GET", `/session/${session.id}/run`)).body as any[]).some((r) => r.status === "running"),
+  )
   const runId = ((await server.call("GET", `/session/${session.id}/run`)).body as any[]).at(-1).runId
   const disposed = await client.instance.dispose()
   expect(disposed.data).toBe(true)
@@ -87,10 +94,21 @@ test("the SDK's event stream delivers opencode's session events", async () => {
   })()
   // The stream is read lazily: a prompt sent before it is connected would start its run unseen.
   await subscribed
-  await client.session.promptAsync({ path: { id: session.id }, body: { parts: [{ type: "text", text: "hi" }], model: { providerID: "scripted", modelID: "quick" } } })
+  await client.session.promptAsync({
+    path: { id: session.id },
+    body: { parts: [{ type: "text", text: "hi" }], model: { providerID: "scripted", modelID: "quick" } },
+  })
   await reading
   expect(seen[0]).toBe("server.connected")
-  for (const type of ["session.status", "message.updated", "message.part.updated", "run.started", "run.finished", "session.idle"]) expect(seen).toContain(type)
+  for (const type of [
+    "session.status",
+    "message.updated",
+    "message.part.updated",
+    "run.started",
+    "run.finished",
+    "session.idle",
+  ])
+    expect(seen).toContain(type)
 })
 
 test("the SDK's createOpencodeServer launches our `opencode` from PATH", async () => {

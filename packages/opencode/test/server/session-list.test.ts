@@ -21,7 +21,12 @@ function seed(n: number, updated: (i: number) => number, title: (i: number) => s
   const { host } = server.running
   const ids: string[] = []
   for (let i = 0; i < n; i++) {
-    const session = host.sessions.createSession({ directory: project, directoryKey: project, projectID: "global", title: title(i) })
+    const session = host.sessions.createSession({
+      directory: project,
+      directoryKey: project,
+      projectID: "global",
+      title: title(i),
+    })
     host.db.prepare("UPDATE session SET updated = ? WHERE id = ?").run(updated(i), session.id)
     ids.push(session.id)
   }
@@ -78,8 +83,13 @@ describe("GET /session paging", () => {
 
   test("search matches the title case-insensitively, with % and _ taken literally", async () => {
     const titles = ["Fix the parser", "parser: 100% coverage", "add_tests", "addXtests", "unrelated"]
-    seed(titles.length, (i) => 4_000_000 + i, (i) => titles[i]!)
-    const titlesOf = async (q: string) => ((await list(`?search=${encodeURIComponent(q)}`)).body as any[]).map((s) => s.title).sort()
+    seed(
+      titles.length,
+      (i) => 4_000_000 + i,
+      (i) => titles[i]!,
+    )
+    const titlesOf = async (q: string) =>
+      ((await list(`?search=${encodeURIComponent(q)}`)).body as any[]).map((s) => s.title).sort()
     expect(await titlesOf("PARSER")).toEqual(["Fix the parser", "parser: 100% coverage"])
     expect(await titlesOf("100%")).toEqual(["parser: 100% coverage"])
     expect(await titlesOf("add_")).toEqual(["add_tests"])
@@ -88,8 +98,13 @@ describe("GET /session paging", () => {
 
   test("search folds case and normalises for every script: accents in NFC or NFD, Cyrillic, Greek final sigma, compatibility forms", async () => {
     const titles = ["Été à Paris", "ЖУРНАЛ сборки", "ΟΔΟΣ προς", "ﬁle Ｗｉｄｅ", "Strasse", "unrelated"]
-    seed(titles.length, (i) => 4_500_000 + i, (i) => titles[i]!)
-    const titlesOf = async (q: string) => ((await list(`?search=${encodeURIComponent(q)}`)).body as any[]).map((s) => s.title).sort()
+    seed(
+      titles.length,
+      (i) => 4_500_000 + i,
+      (i) => titles[i]!,
+    )
+    const titlesOf = async (q: string) =>
+      ((await list(`?search=${encodeURIComponent(q)}`)).body as any[]).map((s) => s.title).sort()
     expect(await titlesOf("été")).toEqual(["Été à Paris"])
     expect(await titlesOf("e\u0301te\u0301".normalize("NFD"))).toEqual(["Été à Paris"])
     expect(await titlesOf("ÉTÉ".normalize("NFD"))).toEqual(["Été à Paris"])
@@ -105,7 +120,11 @@ describe("GET /session paging", () => {
 
   test("a searched listing pages through every match once, newest first, with the cursor", async () => {
     // 120 sessions, every third one a match written in NFD and upper case, three per millisecond.
-    const ids = seed(120, (i) => 6_000_000 + Math.floor(i / 3), (i) => (i % 3 === 0 ? `CAFÉ ${i}`.normalize("NFD") : `tea ${i}`))
+    const ids = seed(
+      120,
+      (i) => 6_000_000 + Math.floor(i / 3),
+      (i) => (i % 3 === 0 ? `CAFÉ ${i}`.normalize("NFD") : `tea ${i}`),
+    )
     const expected = ids.filter((_, i) => i % 3 === 0).reverse()
     const seen: string[] = []
     let cursor: string | null = null

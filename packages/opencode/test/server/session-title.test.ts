@@ -18,7 +18,10 @@ afterEach(async () => {
 })
 
 async function prompt(sessionId: string, dir: string, text: string) {
-  const res = await server.call("POST", `/session/${sessionId}/prompt`, { directory: dir, body: { text, model: "scripted/quick" } })
+  const res = await server.call("POST", `/session/${sessionId}/prompt`, {
+    directory: dir,
+    body: { text, model: "scripted/quick" },
+  })
   expect(res.status).toBe(200)
   await finishedRun(server, sessionId, res.body.runId)
 }
@@ -36,7 +39,11 @@ describe("session title from the first prompt", () => {
     await prompt(created.id, dir, "  Tidy the parser   module\nand add tests for it")
     expect((await server.call("GET", `/session/${created.id}`)).body.title).toBe("Tidy the parser module")
     expect(updates).toContain("Tidy the parser module")
-    expect((await server.call("GET", "/session", { directory: dir })).body.map((session: { title: string }) => session.title)).toEqual(["Tidy the parser module"])
+    expect(
+      (await server.call("GET", "/session", { directory: dir })).body.map(
+        (session: { title: string }) => session.title,
+      ),
+    ).toEqual(["Tidy the parser module"])
     await prompt(created.id, dir, "Something else")
     expect((await server.call("GET", `/session/${created.id}`)).body.title).toBe("Tidy the parser module")
   })
@@ -55,7 +62,8 @@ describe("session title from the first prompt", () => {
     expect((await server.call("GET", `/session/${named.id}`)).body.title).toBe("My own title")
   })
 
-  const graphemes = (text: string) => [...new Intl.Segmenter(undefined, { granularity: "grapheme" }).segment(text)].map((part) => part.segment)
+  const graphemes = (text: string) =>
+    [...new Intl.Segmenter(undefined, { granularity: "grapheme" }).segment(text)].map((part) => part.segment)
 
   test.each([
     ["emoji past 60 UTF-16 units", `${"A".repeat(58)}${"👍🏽".repeat(3)}`, `${"A".repeat(58)}👍🏽…`],

@@ -24,7 +24,10 @@ afterEach(async () => {
 /** `promise`, or "hung" after `ms`. */
 function within<T>(promise: Promise<T>, ms = 5000): Promise<T | "hung"> {
   let timer!: NodeJS.Timeout
-  return Promise.race([promise, new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), ms)))]).finally(() => clearTimeout(timer))
+  return Promise.race([
+    promise,
+    new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), ms))),
+  ]).finally(() => clearTimeout(timer))
 }
 
 test("writing an unsettled run's summary throws: the dispose still finishes, records the failure, and the directory opens again", async () => {

@@ -10,7 +10,15 @@ import path from "node:path"
 import { afterEach, describe, expect, test } from "vitest"
 import type { ProviderEvent, ProviderRequest } from "../../src/provider/provider.ts"
 import { finishedRun, startRun, startTestServer, type TestServer, waitFor } from "../harness.ts"
-import { aborted, delay, directoryKey, installProvider, lifecycleActions, lingeringGitBin, watchGlobalConfigChecks } from "./spine-helpers.ts"
+import {
+  aborted,
+  delay,
+  directoryKey,
+  installProvider,
+  lifecycleActions,
+  lingeringGitBin,
+  watchGlobalConfigChecks,
+} from "./spine-helpers.ts"
 
 let server: TestServer
 afterEach(async () => {
@@ -101,7 +109,9 @@ describe("config echo", () => {
       expect((await init).status).toBe(200)
       const summary = await finishedRun(server, sessionId, runId)
       expect(summary.interrupt.lifecycle.operation).toBe("reload")
-      expect(summary.alsoRequestedBy).toContainEqual(expect.objectContaining({ originKind: "config_invalidation", late: false }))
+      expect(summary.alsoRequestedBy).toContainEqual(
+        expect.objectContaining({ originKind: "config_invalidation", late: false }),
+      )
       // The watcher handled the edit as that echo: one call decides echo or close, so a close would be journalled already.
       expect(lifecycleActions(server.running.host).filter((a) => a.origin.kind === "config_invalidation")).toEqual([])
       // The reload read the edited config: the new generation stays open.
@@ -127,7 +137,12 @@ describe("no request against a generation is lost", () => {
       const summary = await finishedRun(server, sessionId, runId)
       expect(summary.interrupt.lifecycle.lifecycleId).toBe(initDone.headers.get("x-opencode-lifecycle-id"))
       expect(summary.alsoRequestedBy).toContainEqual(
-        expect.objectContaining({ kind: "lifecycle", lifecycleId: disposeDone.headers.get("x-opencode-lifecycle-id"), operation: "dispose", originKind: "api_route" }),
+        expect.objectContaining({
+          kind: "lifecycle",
+          lifecycleId: disposeDone.headers.get("x-opencode-lifecycle-id"),
+          operation: "dispose",
+          originKind: "api_route",
+        }),
       )
     } finally {
       restore()
@@ -139,14 +154,18 @@ describe("no request against a generation is lost", () => {
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     const first = await server.call("POST", "/instance/dispose", { directory: dir })
-    expect((await finishedRun(server, sessionId, runId)).interrupt.lifecycle.lifecycleId).toBe(first.headers.get("x-opencode-lifecycle-id"))
+    expect((await finishedRun(server, sessionId, runId)).interrupt.lifecycle.lifecycleId).toBe(
+      first.headers.get("x-opencode-lifecycle-id"),
+    )
     const second = await server.call("POST", "/instance/dispose", { directory: dir })
     const secondId = second.headers.get("x-opencode-lifecycle-id")
     await waitFor(async () => (await finishedRun(server, sessionId, runId)).alsoRequestedBy.length > 0)
     const summary = await finishedRun(server, sessionId, runId)
     expect(summary.interrupt.lifecycle.lifecycleId).toBe(first.headers.get("x-opencode-lifecycle-id"))
     expect(summary.classification).toBe("local_instance_dispose")
-    expect(summary.alsoRequestedBy).toEqual([expect.objectContaining({ kind: "lifecycle", lifecycleId: secondId, operation: "dispose", late: true })])
+    expect(summary.alsoRequestedBy).toEqual([
+      expect.objectContaining({ kind: "lifecycle", lifecycleId: secondId, operation: "dispose", late: true }),
+    ])
   })
 
   test("a user's cancel arriving just after the close is kept on the closed run as late, naming its request", async () => {

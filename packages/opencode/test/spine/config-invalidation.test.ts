@@ -31,16 +31,28 @@ describe("project config", () => {
     expect(run!.isFinished).toBe(false)
     expect(lifecycleActions(server.running.host)).toHaveLength(before)
 
-    const patch = await server.call("PATCH", "/config", { directory: dir, body: { theme: "b" }, headers: appHeaders("config.update", "act_cfg_1") })
+    const patch = await server.call("PATCH", "/config", {
+      directory: dir,
+      body: { theme: "b" },
+      headers: appHeaders("config.update", "act_cfg_1"),
+    })
     expect(patch.status).toBe(200)
     const summary = await finishedRun(server, sessionId, runId)
     expect(summary.classification).toBe("local_instance_dispose_directory")
-    expect(summary.interrupt.lifecycle).toMatchObject({ operation: "dispose_directory", rootOperation: "dispose_directory" })
+    expect(summary.interrupt.lifecycle).toMatchObject({
+      operation: "dispose_directory",
+      rootOperation: "dispose_directory",
+    })
     expect(summary.interrupt.lifecycle.origin).toMatchObject({
       kind: "config_invalidation",
       scope: "project",
       change: "modified",
-      request: { requestId: patch.headers.get("x-opencode-request-id"), route: "/config", method: "PATCH", actionId: "act_cfg_1" },
+      request: {
+        requestId: patch.headers.get("x-opencode-request-id"),
+        route: "/config",
+        method: "PATCH",
+        actionId: "act_cfg_1",
+      },
       provenance: { complete: true, missing: [] },
     })
     expect(summary.interrupt.lifecycle.origin.fileKey).toMatch(/^[a-f0-9]{8,64}$/)
@@ -56,30 +68,40 @@ describe("project config", () => {
   test.each([
     ["created", false],
     ["modified", true],
-  ] as const)("an external edit (%s): config_invalidation with no request, never the request that created the instance", async (change, existed) => {
-    const dir = server.project()
-    const file = path.join(dir, "opencode.json")
-    if (existed) writeFileSync(file, '{ "theme": "a" }\n')
-    // The instance is created inside these requests; the watcher it starts must not carry them.
-    const { sessionId, runId, requestIds } = await startRunWithIds(server, dir)
-    writeFileSync(file, '{ "theme": "edited elsewhere" }\n')
-    const summary = await finishedRun(server, sessionId, runId)
-    expect(summary.classification).toBe("local_instance_dispose_directory")
-    const origin = summary.interrupt.lifecycle.origin
-    expect(origin).toMatchObject({ kind: "config_invalidation", scope: "project", change, provenance: { complete: true, missing: [] } })
-    expect(origin.request).toBeUndefined()
-    expect(origin.writtenByRoute).toBeUndefined()
-    const chain = await incidentOf(server, sessionId, runId)
-    expect(chain).toMatchObject({ verdict: "diagnosed", operation: "dispose_directory", missing: [] })
-    expect(link(chain, "request").status).toBe("not_applicable")
-    expect(link(chain, "renderer").status).toBe("not_applicable")
-    expect(chain.requestRecord).toBeUndefined()
-    const action = lifecycleActions(server.running.host).find((a) => a.lifecycleId === summary.interrupt.lifecycle.lifecycleId)
-    for (const requestId of requestIds) {
-      expect(JSON.stringify(chain)).not.toContain(requestId)
-      expect(JSON.stringify(action)).not.toContain(requestId)
-    }
-  })
+  ] as const)(
+    "an external edit (%s): config_invalidation with no request, never the request that created the instance",
+    async (change, existed) => {
+      const dir = server.project()
+      const file = path.join(dir, "opencode.json")
+      if (existed) writeFileSync(file, '{ "theme": "a" }\n')
+      // The instance is created inside these requests; the watcher it starts must not carry them.
+      const { sessionId, runId, requestIds } = await startRunWithIds(server, dir)
+      writeFileSync(file, '{ "theme": "edited elsewhere" }\n')
+      const summary = await finishedRun(server, sessionId, runId)
+      expect(summary.classification).toBe("local_instance_dispose_directory")
+      const origin = summary.interrupt.lifecycle.origin
+      expect(origin).toMatchObject({
+        kind: "config_invalidation",
+        scope: "project",
+        change,
+        provenance: { complete: true, missing: [] },
+      })
+      expect(origin.request).toBeUndefined()
+      expect(origin.writtenByRoute).toBeUndefined()
+      const chain = await incidentOf(server, sessionId, runId)
+      expect(chain).toMatchObject({ verdict: "diagnosed", operation: "dispose_directory", missing: [] })
+      expect(link(chain, "request").status).toBe("not_applicable")
+      expect(link(chain, "renderer").status).toBe("not_applicable")
+      expect(chain.requestRecord).toBeUndefined()
+      const action = lifecycleActions(server.running.host).find(
+        (a) => a.lifecycleId === summary.interrupt.lifecycle.lifecycleId,
+      )
+      for (const requestId of requestIds) {
+        expect(JSON.stringify(chain)).not.toContain(requestId)
+        expect(JSON.stringify(action)).not.toContain(requestId)
+      }
+    },
+  )
 })
 
 describe("global config", () => {
@@ -88,18 +110,29 @@ describe("global config", () => {
     const b = server.project()
     const runA = await startRunWithIds(server, a)
     const runB = await startRunWithIds(server, b)
-    const patch = await server.call("PATCH", "/global/config", { body: { note: "x" }, headers: appHeaders("global_config.update", "act_gcfg_1") })
+    const patch = await server.call("PATCH", "/global/config", {
+      body: { note: "x" },
+      headers: appHeaders("global_config.update", "act_gcfg_1"),
+    })
     expect(patch.status).toBe(200)
     for (const run of [runA, runB]) {
       const summary = await finishedRun(server, run.sessionId, run.runId)
       expect(summary.classification).toBe("local_instance_dispose_all")
-      expect(summary.interrupt.lifecycle).toMatchObject({ operation: "dispose_directory", rootOperation: "dispose_all" })
+      expect(summary.interrupt.lifecycle).toMatchObject({
+        operation: "dispose_directory",
+        rootOperation: "dispose_all",
+      })
       const chain = await incidentOf(server, run.sessionId, run.runId)
       expect(chain).toMatchObject({ verdict: "diagnosed", rootOperation: "dispose_all", missing: [] })
       expect(chain.origin).toMatchObject({
         kind: "config_invalidation",
         scope: "global",
-        request: { requestId: patch.headers.get("x-opencode-request-id"), route: "/global/config", method: "PATCH", actionId: "act_gcfg_1" },
+        request: {
+          requestId: patch.headers.get("x-opencode-request-id"),
+          route: "/global/config",
+          method: "PATCH",
+          actionId: "act_gcfg_1",
+        },
       })
       expect(chain.lifecyclePath.map((step: any) => step.operation)).toEqual(["dispose_all", "dispose_directory"])
     }
@@ -111,22 +144,47 @@ describe("global config", () => {
     const dir = server.project()
     writeFileSync(path.join(dir, "opencode.json"), JSON.stringify({ theme: "a", dropped: true }))
     const local = await startRunWithIds(server, dir)
-    const put = await server.call("PUT", "/config", { directory: dir, body: { theme: "a" }, headers: appHeaders("config.save", "act_put_1") })
+    const put = await server.call("PUT", "/config", {
+      directory: dir,
+      body: { theme: "a" },
+      headers: appHeaders("config.save", "act_put_1"),
+    })
     expect(put.status).toBe(200)
     const summary = await finishedRun(server, local.sessionId, local.runId)
     expect(summary.classification).toBe("local_instance_dispose_directory")
     const chain = await incidentOf(server, local.sessionId, local.runId)
     expect(chain).toMatchObject({ verdict: "diagnosed", missing: [] })
-    expect(chain.origin).toMatchObject({ kind: "config_invalidation", scope: "project", request: { requestId: put.headers.get("x-opencode-request-id"), route: "/config", method: "PUT", actionId: "act_put_1" } })
+    expect(chain.origin).toMatchObject({
+      kind: "config_invalidation",
+      scope: "project",
+      request: {
+        requestId: put.headers.get("x-opencode-request-id"),
+        route: "/config",
+        method: "PUT",
+        actionId: "act_put_1",
+      },
+    })
 
     const other = server.project()
     const global = await startRunWithIds(server, other)
-    const gput = await server.call("PUT", "/global/config", { body: { note: "replaced" }, headers: appHeaders("config.save", "act_put_2") })
+    const gput = await server.call("PUT", "/global/config", {
+      body: { note: "replaced" },
+      headers: appHeaders("config.save", "act_put_2"),
+    })
     expect(gput.status).toBe(200)
     await finishedRun(server, global.sessionId, global.runId)
     const gchain = await incidentOf(server, global.sessionId, global.runId)
     expect(gchain).toMatchObject({ verdict: "diagnosed", rootOperation: "dispose_all", missing: [] })
-    expect(gchain.origin).toMatchObject({ kind: "config_invalidation", scope: "global", request: { requestId: gput.headers.get("x-opencode-request-id"), route: "/global/config", method: "PUT", actionId: "act_put_2" } })
+    expect(gchain.origin).toMatchObject({
+      kind: "config_invalidation",
+      scope: "global",
+      request: {
+        requestId: gput.headers.get("x-opencode-request-id"),
+        route: "/global/config",
+        method: "PUT",
+        actionId: "act_put_2",
+      },
+    })
   })
 
   test("an external edit of <dataDir>/config.json: dispose_all, config_invalidation scope global, no request", async () => {
@@ -136,8 +194,18 @@ describe("global config", () => {
     const summary = await finishedRun(server, sessionId, runId)
     expect(summary.classification).toBe("local_instance_dispose_all")
     const chain = await incidentOf(server, sessionId, runId)
-    expect(chain).toMatchObject({ verdict: "diagnosed", rootOperation: "dispose_all", operation: "dispose_directory", missing: [] })
-    expect(chain.origin).toMatchObject({ kind: "config_invalidation", scope: "global", change: "created", provenance: { complete: true } })
+    expect(chain).toMatchObject({
+      verdict: "diagnosed",
+      rootOperation: "dispose_all",
+      operation: "dispose_directory",
+      missing: [],
+    })
+    expect(chain.origin).toMatchObject({
+      kind: "config_invalidation",
+      scope: "global",
+      change: "created",
+      provenance: { complete: true },
+    })
     expect(chain.origin.request).toBeUndefined()
     expect(link(chain, "request").status).toBe("not_applicable")
     for (const requestId of requestIds) expect(JSON.stringify(chain)).not.toContain(requestId)

@@ -43,7 +43,13 @@ describe("load → reload on a context mismatch", () => {
     expect(origin.after).not.toBe(origin.before)
 
     const chain = await incidentOf(server, sessionId, runId)
-    expect(chain).toMatchObject({ verdict: "diagnosed", classification: "local_instance_reload", operation: "load_reload", rootOperation: "load_reload", missing: [] })
+    expect(chain).toMatchObject({
+      verdict: "diagnosed",
+      classification: "local_instance_reload",
+      operation: "load_reload",
+      rootOperation: "load_reload",
+      missing: [],
+    })
     expect(chain.origin.kind).toBe("context_mismatch")
     // The request is the occasion, linked; the renderer never applies.
     expect(link(chain, "request")).toMatchObject({ status: "present", ref: requestId })
@@ -60,9 +66,16 @@ describe("load → reload on a context mismatch", () => {
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     execFileSync("git", ["init", "--quiet"], { cwd: dir })
-    const get = await server.call("GET", "/session/status", { directory: dir, headers: appHeaders("session.list", "act_list_1") })
+    const get = await server.call("GET", "/session/status", {
+      directory: dir,
+      headers: appHeaders("session.list", "act_list_1"),
+    })
     const summary = await finishedRun(server, sessionId, runId)
-    expect(summary.interrupt.lifecycle.origin.detectedDuring).toMatchObject({ requestId: get.headers.get("x-opencode-request-id"), clientKind: "app", actionId: "act_list_1" })
+    expect(summary.interrupt.lifecycle.origin.detectedDuring).toMatchObject({
+      requestId: get.headers.get("x-opencode-request-id"),
+      clientKind: "app",
+      actionId: "act_list_1",
+    })
     const chain = await incidentOf(server, sessionId, runId)
     expect(chain.verdict).toBe("diagnosed")
     expect(link(chain, "renderer").status).toBe("not_applicable")
@@ -73,7 +86,10 @@ describe("POST /project/git/init", () => {
   test("reload with an api_route origin naming the route", async () => {
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
-    const init = await server.call("POST", "/project/git/init", { directory: dir, headers: appHeaders("project.git_init", "act_git_1") })
+    const init = await server.call("POST", "/project/git/init", {
+      directory: dir,
+      headers: appHeaders("project.git_init", "act_git_1"),
+    })
     expect(init.status).toBe(200)
     expect(init.body.vcs).toBe("git")
     const summary = await finishedRun(server, sessionId, runId)
@@ -82,7 +98,13 @@ describe("POST /project/git/init", () => {
     expect(summary.interrupt.lifecycle).toMatchObject({ operation: "reload", rootOperation: "reload" })
     expect(summary.interrupt.lifecycle.origin).toMatchObject({
       kind: "api_route",
-      request: { requestId: init.headers.get("x-opencode-request-id"), route: "/project/git/init", method: "POST", clientKind: "app", actionId: "act_git_1" },
+      request: {
+        requestId: init.headers.get("x-opencode-request-id"),
+        route: "/project/git/init",
+        method: "POST",
+        clientKind: "app",
+        actionId: "act_git_1",
+      },
       provenance: { complete: true, missing: [] },
     })
     const chain = await incidentOf(server, sessionId, runId)
@@ -111,7 +133,14 @@ describe("POST /project/git/init", () => {
       const summary = await finishedRun(server, sessionId, runId)
       expect(summary.interrupt.lifecycle.lifecycleId).toBe(done.headers.get("x-opencode-lifecycle-id"))
       expect(summary.interrupt.lifecycle.origin.kind).toBe("api_route")
-      expect(summary.alsoRequestedBy).toEqual([expect.objectContaining({ kind: "lifecycle", originKind: "context_mismatch", operation: "load_reload", late: false })])
+      expect(summary.alsoRequestedBy).toEqual([
+        expect.objectContaining({
+          kind: "lifecycle",
+          originKind: "context_mismatch",
+          operation: "load_reload",
+          late: false,
+        }),
+      ])
       // An echo created no action: it must not borrow the closing action's id.
       expect(summary.alsoRequestedBy[0].lifecycleId).toBeUndefined()
       const chain = await incidentOf(server, sessionId, runId)

@@ -28,7 +28,11 @@ async function killAndScan(server: SpawnedServer, dataDir: string, env: Record<s
 }
 
 const steps = (body: any[]): number => {
-  const text = body.filter((m) => m.info.role === "assistant").flatMap((m) => m.parts).map((p: any) => (p.type === "text" ? p.text : "")).join("")
+  const text = body
+    .filter((m) => m.info.role === "assistant")
+    .flatMap((m) => m.parts)
+    .map((p: any) => (p.type === "text" ? p.text : ""))
+    .join("")
   return (text.match(/step \d+/g) ?? []).length
 }
 
@@ -43,9 +47,20 @@ describe("a lost run's last evidence", () => {
     procs.push(first)
     const session = await callServer(first.url, "POST", "/session", project, {})
     const sessionId = session.body.id as string
-    const stopped = await callServer(first.url, "POST", `/session/${sessionId}/prompt`, project, { text: "go", model: "scripted/quick" })
-    await waitFor(async () => (await callServer(first.url, "GET", `/session/${sessionId}/run`)).body.every((run: any) => run.status === "finished"))
-    const prompt = await callServer(first.url, "POST", `/session/${sessionId}/prompt`, project, { text: "go", model: "scripted/slow", resendOf: stopped.body.runId })
+    const stopped = await callServer(first.url, "POST", `/session/${sessionId}/prompt`, project, {
+      text: "go",
+      model: "scripted/quick",
+    })
+    await waitFor(async () =>
+      (await callServer(first.url, "GET", `/session/${sessionId}/run`)).body.every(
+        (run: any) => run.status === "finished",
+      ),
+    )
+    const prompt = await callServer(first.url, "POST", `/session/${sessionId}/prompt`, project, {
+      text: "go",
+      model: "scripted/slow",
+      resendOf: stopped.body.runId,
+    })
     const runId = prompt.body.runId as string
     await waitFor(async () => steps((await callServer(first.url, "GET", `/session/${sessionId}/message`)).body) >= 6)
     await killAndScan(first, dataDir, env)
@@ -80,17 +95,28 @@ describe("a lost run's last evidence", () => {
     const session = await callServer(first.url, "POST", "/session", project, {})
     const sessionId = session.body.id as string
     // The silent model streams nothing: only the prompt is stored.
-    const prompt = await callServer(first.url, "POST", `/session/${sessionId}/prompt`, project, { text: "go", model: "scripted/silent" })
+    const prompt = await callServer(first.url, "POST", `/session/${sessionId}/prompt`, project, {
+      text: "go",
+      model: "scripted/silent",
+    })
     const runId = prompt.body.runId as string
-    await waitFor(async () => (await callServer(first.url, "GET", `/session/${sessionId}/message`)).body.some((m: any) => m.info.role === "user" && m.parts.length > 0))
+    await waitFor(async () =>
+      (await callServer(first.url, "GET", `/session/${sessionId}/message`)).body.some(
+        (m: any) => m.info.role === "user" && m.parts.length > 0,
+      ),
+    )
     await killAndScan(first, dataDir, env)
 
     const host = createHost({ dataDir, readOnly: true })
     try {
-      const crash = buildSessionExport(host, sessionId, "diagnostics")!.diagnostics.crashes.find((item: any) => item.runId === runId)!
+      const crash = buildSessionExport(host, sessionId, "diagnostics")!.diagnostics.crashes.find(
+        (item: any) => item.runId === runId,
+      )!
       expect(crash).toBeDefined()
       expect(crash.lastOutputAt).toBeUndefined()
-      expect(host.sessions.runs(sessionId).find((item) => item.runId === runId)?.summary?.provider.lastOutputAt).toBeUndefined()
+      expect(
+        host.sessions.runs(sessionId).find((item) => item.runId === runId)?.summary?.provider.lastOutputAt,
+      ).toBeUndefined()
     } finally {
       host.close()
     }

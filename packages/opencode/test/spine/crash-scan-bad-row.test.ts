@@ -29,7 +29,16 @@ test("oversized rows are clamped, an unusable row is skipped, and the others kee
   const session = deadSessions.createSession({ directory: "/w/a", directoryKey: "/w/a", projectID: "global" })
   const startRun = (runId: string, model: string, instanceId = "ins_a") => {
     dead.append("run.started", { runId, sessionId: session.id }, { runId, sessionId: session.id, startedAt: long })
-    deadSessions.insertRun({ runId, sessionId: session.id, directoryKey: "/w/a", instanceId, generation: 1, model, bootId: "boot_gone", startedAt: long })
+    deadSessions.insertRun({
+      runId,
+      sessionId: session.id,
+      directoryKey: "/w/a",
+      instanceId,
+      generation: 1,
+      model,
+      bootId: "boot_gone",
+      startedAt: long,
+    })
   }
   const tool = (runId: string, callId: string, name: string, kind: string) =>
     dead.append("tool.started", { runId, sessionId: session.id }, { runId, callId, name, kind, startedAt: long + 1 })
@@ -49,7 +58,12 @@ test("oversized rows are clamped, an unusable row is skipped, and the others kee
 
   const journal = new Journal(db, "boot_now")
   const found = scanForCrashes({ db, dataDir, journal, sessions: new SessionStore(db, "boot_now") })
-  expect(found.map((crash) => crash.runId).sort()).toEqual(["run_longmodel", "run_longname", "run_manytools", "run_plain"])
+  expect(found.map((crash) => crash.runId).sort()).toEqual([
+    "run_longmodel",
+    "run_longname",
+    "run_manytools",
+    "run_plain",
+  ])
 
   const summaryOf = (runId: string) => {
     const row = db.prepare("SELECT summary FROM run WHERE id = ?").get(runId) as { summary: string | null }
@@ -63,12 +77,19 @@ test("oversized rows are clamped, an unusable row is skipped, and the others kee
   expect(many.retry.safe).toBe(false)
   expect(found.find((crash) => crash.runId === "run_manytools")!.tools!.map((t) => t.kind)).toContain("write")
   expect(summaryOf("run_longname")!.tools[0]!.name.length).toBeLessThanOrEqual(64)
-  expect(summaryOf("run_plain")).toMatchObject({ classification: "process_exit_without_finalizer", missing: ["run_summary"] })
+  expect(summaryOf("run_plain")).toMatchObject({
+    classification: "process_exit_without_finalizer",
+    missing: ["run_summary"],
+  })
   // The unusable row is left as it was, not summarized with invented facts.
   expect(summaryOf("run_broken")).toBeUndefined()
 
   // A second boot finds nothing new to do and does not fail either.
   const again = new Journal(db, "boot_later")
-  expect(scanForCrashes({ db, dataDir, journal: again, sessions: new SessionStore(db, "boot_later") }).map((crash) => crash.runId)).toEqual([])
+  expect(
+    scanForCrashes({ db, dataDir, journal: again, sessions: new SessionStore(db, "boot_later") }).map(
+      (crash) => crash.runId,
+    ),
+  ).toEqual([])
   db.close()
 })

@@ -33,8 +33,21 @@ function crashedDataDir(): { dataDir: string; db: DB } {
   const journal = new Journal(db, "boot_gone")
   const sessions = new SessionStore(db, "boot_gone")
   const session = sessions.createSession({ directory: "/w/a", directoryKey: "/w/a", projectID: "global" })
-  journal.append("run.started", { runId: "run_locked", sessionId: session.id }, { runId: "run_locked", sessionId: session.id, startedAt: long })
-  sessions.insertRun({ runId: "run_locked", sessionId: session.id, directoryKey: "/w/a", instanceId: "ins_a", generation: 1, model: "scripted/slow", bootId: "boot_gone", startedAt: long })
+  journal.append(
+    "run.started",
+    { runId: "run_locked", sessionId: session.id },
+    { runId: "run_locked", sessionId: session.id, startedAt: long },
+  )
+  sessions.insertRun({
+    runId: "run_locked",
+    sessionId: session.id,
+    directoryKey: "/w/a",
+    instanceId: "ins_a",
+    generation: 1,
+    model: "scripted/slow",
+    bootId: "boot_gone",
+    startedAt: long,
+  })
   return { dataDir, db }
 }
 
@@ -78,11 +91,20 @@ test("a lock held at start is waited out: the scan retries and the crashed run g
   const journal = new Journal(db, "boot_now")
   const found = scanForCrashes({ db, dataDir, journal, sessions: new SessionStore(db, "boot_now") })
   expect(found.map((crash) => crash.runId)).toEqual(["run_locked"])
-  const row = db.prepare("SELECT summary_boot AS by, summary FROM run WHERE id = 'run_locked'").get() as { by: string; summary: string }
+  const row = db.prepare("SELECT summary_boot AS by, summary FROM run WHERE id = 'run_locked'").get() as {
+    by: string
+    summary: string
+  }
   expect(row.by).toBe("boot_now")
   expect(JSON.parse(row.summary).classification).toBe("process_exit_without_finalizer")
   // Exactly one crash row, though the first tries failed.
-  expect((db.prepare("SELECT count(*) AS n FROM journal WHERE kind = 'crash.detected' AND run_id = 'run_locked'").get() as { n: number }).n).toBe(1)
+  expect(
+    (
+      db.prepare("SELECT count(*) AS n FROM journal WHERE kind = 'crash.detected' AND run_id = 'run_locked'").get() as {
+        n: number
+      }
+    ).n,
+  ).toBe(1)
   db.close()
 })
 
@@ -90,10 +112,13 @@ test("a lock that never clears ends the scan with the lock error after its retri
   const { dataDir, db } = crashedDataDir()
   await holdLock(dataDir, 0)
   const journal = new Journal(db, "boot_now")
-  expect(() => scanForCrashes({ db, dataDir, journal, sessions: new SessionStore(db, "boot_now"), lockedBackoffMs: [10, 10] })).toThrow(
-    expect.objectContaining({ code: "SQLITE_BUSY" }),
-  )
+  expect(() =>
+    scanForCrashes({ db, dataDir, journal, sessions: new SessionStore(db, "boot_now"), lockedBackoffMs: [10, 10] }),
+  ).toThrow(expect.objectContaining({ code: "SQLITE_BUSY" }))
   // Nothing half-written: the run is still unfinished for the next boot's scan.
-  expect((db.prepare("SELECT finished_at FROM run WHERE id = 'run_locked'").get() as { finished_at: number | null }).finished_at).toBeNull()
+  expect(
+    (db.prepare("SELECT finished_at FROM run WHERE id = 'run_locked'").get() as { finished_at: number | null })
+      .finished_at,
+  ).toBeNull()
   db.close()
 })

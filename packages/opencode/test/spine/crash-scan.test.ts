@@ -28,20 +28,58 @@ test("history is skipped; the cause candidate is the unfinished action on the ru
   const deadSessions = new SessionStore(db, "boot_gone")
   const session = deadSessions.createSession({ directory: "/w/a", directoryKey: "/w/a", projectID: "global" })
   const action = (lifecycleId: string, directoryKey: string, startedAt: number, finished: boolean) => {
-    const record = { lifecycleId, seq: dead.nextSeq(), operation: "dispose", rootOperation: "dispose", rootId: lifecycleId, origin: { kind: "server_handler", handler: "test", provenance: { complete: true, missing: [] } }, directoryKeys: [directoryKey], directoryCount: 1, instances: [], runIds: [], startedAt }
+    const record = {
+      lifecycleId,
+      seq: dead.nextSeq(),
+      operation: "dispose",
+      rootOperation: "dispose",
+      rootId: lifecycleId,
+      origin: { kind: "server_handler", handler: "test", provenance: { complete: true, missing: [] } },
+      directoryKeys: [directoryKey],
+      directoryCount: 1,
+      instances: [],
+      runIds: [],
+      startedAt,
+    }
     dead.append("lifecycle.started", { lifecycleId }, record)
     if (finished) dead.append("lifecycle.finished", { lifecycleId }, { ...record, finishedAt: startedAt + 1 })
   }
   const startRun = (runId: string, directoryKey: string, startedAt: number) => {
     dead.append("run.started", { runId, sessionId: session.id }, { runId, sessionId: session.id, startedAt })
-    deadSessions.insertRun({ runId, sessionId: session.id, directoryKey, instanceId: "ins_a", generation: 1, model: "scripted/slow", bootId: "boot_gone", startedAt })
+    deadSessions.insertRun({
+      runId,
+      sessionId: session.id,
+      directoryKey,
+      instanceId: "ins_a",
+      generation: 1,
+      model: "scripted/slow",
+      bootId: "boot_gone",
+      startedAt,
+    })
   }
   // History: 50 finished runs, each with a finished dispose on its directory after it started.
   for (let i = 0; i < 50; i++) {
     const runId = `run_done${i}`
     startRun(runId, "/w/a", long + i)
     action(`lc_done${i}`, "/w/a", long + i + 1, true)
-    deadSessions.finishRun({ runId, sessionId: session.id, seq: dead.nextSeq(), instance: { instanceId: "ins_a", generation: 1 }, directoryKey: "/w/a", model: "scripted/slow", startedAt: long + i, finishedAt: long + i + 2, classification: "completed", provider: { chunks: 1, progress: true }, watchdog: { fired: false }, visibleOutput: true, tools: [], toolFactsRecorded: true, retry: { safe: true, basis: ["completed"] }, missing: [] } as never)
+    deadSessions.finishRun({
+      runId,
+      sessionId: session.id,
+      seq: dead.nextSeq(),
+      instance: { instanceId: "ins_a", generation: 1 },
+      directoryKey: "/w/a",
+      model: "scripted/slow",
+      startedAt: long + i,
+      finishedAt: long + i + 2,
+      classification: "completed",
+      provider: { chunks: 1, progress: true },
+      watchdog: { fired: false },
+      visibleOutput: true,
+      tools: [],
+      toolFactsRecorded: true,
+      retry: { safe: true, basis: ["completed"] },
+      missing: [],
+    } as never)
   }
   // Active at the crash: one run on /w/a, one on /w/b.
   startRun("run_a", "/w/a", long + 100)
@@ -58,7 +96,9 @@ test("history is skipped; the cause candidate is the unfinished action on the ru
     ["run_b", undefined],
   ])
   // Both now have a summary, written by this boot; history is untouched.
-  const rows = db.prepare("SELECT id, summary_boot AS by FROM run WHERE id IN ('run_a', 'run_b', 'run_done0') ORDER BY id").all()
+  const rows = db
+    .prepare("SELECT id, summary_boot AS by FROM run WHERE id IN ('run_a', 'run_b', 'run_done0') ORDER BY id")
+    .all()
   expect(rows).toEqual([
     { id: "run_a", by: "boot_now" },
     { id: "run_b", by: "boot_now" },

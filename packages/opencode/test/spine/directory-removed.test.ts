@@ -20,7 +20,11 @@ test("removing the project directory during a run: dispose_directory by server_h
   rmSync(dir, { recursive: true, force: true })
   const summary = await finishedRun(server, sessionId, runId)
   expect(summary.classification).toBe("local_instance_dispose_directory")
-  expect(summary.interrupt.lifecycle.origin).toEqual({ kind: "server_handler", handler: "directory_watch", provenance: { complete: true, missing: [] } })
+  expect(summary.interrupt.lifecycle.origin).toEqual({
+    kind: "server_handler",
+    handler: "directory_watch",
+    provenance: { complete: true, missing: [] },
+  })
   const chain = await incidentOf(server, sessionId, runId)
   expect(chain.verdict).toBe("diagnosed")
   expect(chain.links.find((l: any) => l.hop === "request").status).toBe("not_applicable")

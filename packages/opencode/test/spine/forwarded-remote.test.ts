@@ -21,7 +21,9 @@ afterEach(async () => {
 test("a forwarded run interrupted by a reload on the remote is remote_interrupted, with the remote chain kept as remote_reported", async () => {
   const remote = await startTestServer({ tickMs: 50 })
   servers.push(remote)
-  const local = await startTestServer({ env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { w1: { url: remote.url } } }) } })
+  const local = await startTestServer({
+    env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { w1: { url: remote.url } } }) },
+  })
   servers.push(local)
   const dir = remote.project()
   const ws = { "x-opencode-workspace": "w1" }
@@ -32,7 +34,11 @@ test("a forwarded run interrupted by a reload on the remote is remote_interrupte
   // The session lives on the remote, not here.
   expect((await remote.call("GET", `/session/${sessionId}`)).status).toBe(200)
 
-  const prompt = await local.call("POST", `/session/${sessionId}/prompt`, { directory: dir, headers: ws, body: { text: "hello", model: "scripted/slow" } })
+  const prompt = await local.call("POST", `/session/${sessionId}/prompt`, {
+    directory: dir,
+    headers: ws,
+    body: { text: "hello", model: "scripted/slow" },
+  })
   expect(prompt.status).toBe(200)
   const runId = prompt.body.runId
   await waitFor(async () => {
@@ -51,7 +57,11 @@ test("a forwarded run interrupted by a reload on the remote is remote_interrupte
   expect(chain.verdict).toBe("remote_reported")
   expect(chain.origin).toMatchObject({ kind: "forwarded_remote", workspaceId: "w1" })
   expect(chain.operation).toBeUndefined()
-  expect(chain.links.filter((l: any) => l.hop === "renderer" || l.hop === "request" || l.hop === "lifecycle").every((l: any) => l.status === "remote_reported")).toBe(true)
+  expect(
+    chain.links
+      .filter((l: any) => l.hop === "renderer" || l.hop === "request" || l.hop === "lifecycle")
+      .every((l: any) => l.status === "remote_reported"),
+  ).toBe(true)
   expect(chain.remote.source).toBe("remote_reported")
   expect(chain.remote.chain).toMatchObject({ runId, classification: "local_instance_reload", operation: "reload" })
 
@@ -79,7 +89,11 @@ test("a remote that goes silent (no event, no heartbeat) ends the watch after it
   const local = await startTestServer()
   servers.push(local)
   const host = local.running.host
-  const watch = new RemoteRunWatch(host, { workspaceId: "w9", baseUrl: stub.url, sessionId: "ses_silentremote1" }, { idleMs: 300 })
+  const watch = new RemoteRunWatch(
+    host,
+    { workspaceId: "w9", baseUrl: stub.url, sessionId: "ses_silentremote1" },
+    { idleMs: 300 },
+  )
   await watch.ready
   expect(stub.streams()).toBe(1)
   watch.forwarded(undefined)
@@ -94,7 +108,9 @@ test("a remote that goes silent (no event, no heartbeat) ends the watch after it
 test("the watch writes through the journal's fault handling: a forwarded run that ends while the local database is locked is finished once the lock is gone", async () => {
   const remote = await startTestServer({ tickMs: 50 })
   servers.push(remote)
-  const local = await startTestServer({ env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { w1: { url: remote.url } } }) } })
+  const local = await startTestServer({
+    env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { w1: { url: remote.url } } }) },
+  })
   servers.push(local)
   const dir = remote.project()
   const ws = { "x-opencode-workspace": "w1" }
@@ -103,7 +119,13 @@ test("the watch writes through the journal's fault handling: a forwarded run tha
     if (event.type === "run.finished") finished.push(event.properties.summary)
   })
   const sessionId = (await local.call("POST", "/session", { directory: dir, headers: ws, body: {} })).body.id
-  const runId = (await local.call("POST", `/session/${sessionId}/prompt`, { directory: dir, headers: ws, body: { text: "hello", model: "scripted/slow" } })).body.runId
+  const runId = (
+    await local.call("POST", `/session/${sessionId}/prompt`, {
+      directory: dir,
+      headers: ws,
+      body: { text: "hello", model: "scripted/slow" },
+    })
+  ).body.runId
   expect(runId).toMatch(/^run_/)
   await waitFor(() => local.running.host.sessions.runs(sessionId).length === 1)
 
@@ -128,12 +150,16 @@ test("the watch writes through the journal's fault handling: a forwarded run tha
 test("a remote's chain is kept through the allow-list and caps of an imported file: no unknown origin fields, a capped missing list", async () => {
   const stub = await startOpencodeStub()
   stubs.push(stub)
-  const local = await startTestServer({ env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { w1: { url: stub.url } } }) } })
+  const local = await startTestServer({
+    env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { w1: { url: stub.url } } }) },
+  })
   servers.push(local)
   const ws = { "x-opencode-workspace": "w1" }
   const sessionId = (await local.call("POST", "/session", { headers: ws, body: {} })).body.id
   const runId = "run_hostileremote1"
-  expect((await local.call("POST", `/session/${sessionId}/prompt_async`, { headers: ws, body: { text: "x" } })).status).toBe(204)
+  expect(
+    (await local.call("POST", `/session/${sessionId}/prompt_async`, { headers: ws, body: { text: "x" } })).status,
+  ).toBe(204)
   let localRunId = ""
   await waitFor(() => {
     localRunId = local.running.host.sessions.runs(sessionId)[0]?.runId ?? ""
@@ -142,16 +168,37 @@ test("a remote's chain is kept through the allow-list and caps of an imported fi
   stub.emit({ type: "run.started", properties: { runId, sessionID: sessionId, model: "scripted/slow" } })
   const now = Date.now()
   const summary = {
-    runId, sessionId, seq: 5, startedAt: now - 1000, finishedAt: now, classification: "local_instance_reload",
-    provider: { chunks: 3, progress: true }, watchdog: { fired: false }, visibleOutput: true, tools: [], toolFactsRecorded: true,
-    retry: { safe: true, basis: ["no_side_effects"] }, missing: [],
+    runId,
+    sessionId,
+    seq: 5,
+    startedAt: now - 1000,
+    finishedAt: now,
+    classification: "local_instance_reload",
+    provider: { chunks: 3, progress: true },
+    watchdog: { fired: false },
+    visibleOutput: true,
+    tools: [],
+    toolFactsRecorded: true,
+    retry: { safe: true, basis: ["no_side_effects"] },
+    missing: [],
   }
   const incident = {
-    runId, sessionId, classification: "local_instance_reload", verdict: "diagnosed", operation: "reload",
-    origin: { kind: "shutdown", signal: "SIGTERM", catchall: "PROMPT-CANARY from the remote", provenance: { complete: true, missing: [] } },
+    runId,
+    sessionId,
+    classification: "local_instance_reload",
+    verdict: "diagnosed",
+    operation: "reload",
+    origin: {
+      kind: "shutdown",
+      signal: "SIGTERM",
+      catchall: "PROMPT-CANARY from the remote",
+      provenance: { complete: true, missing: [] },
+    },
     links: [{ hop: "lifecycle", status: "present" }],
     missing: Array.from({ length: 20_000 }, (_, i) => `origin.field_${i}`),
-    alsoRequestedBy: [], retry: { safe: true, basis: [] }, extra: { prompt: "PROMPT-CANARY" },
+    alsoRequestedBy: [],
+    retry: { safe: true, basis: [] },
+    extra: { prompt: "PROMPT-CANARY" },
   }
   stub.emit({ type: "run.finished", properties: { summary, incident } })
   const local_ = await finishedRun(local, sessionId, localRunId)
@@ -177,9 +224,19 @@ test("SIGTERM of a server with a forwarded run in flight: after a restart the ru
   const env = { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { w1: { url: remote.url } } }) }
   const first = await spawnServer(dataDir, env)
   const dir = remote.project()
-  const headers = { "content-type": "application/json", "x-opencode-workspace": "w1", "x-opencode-directory": encodeURIComponent(dir) }
-  const sessionId = ((await (await fetch(`${first.url}/session`, { method: "POST", headers, body: "{}" })).json()) as { id: string }).id
-  const prompt = await fetch(`${first.url}/session/${sessionId}/prompt`, { method: "POST", headers, body: JSON.stringify({ text: "hello", model: "scripted/slow" }) })
+  const headers = {
+    "content-type": "application/json",
+    "x-opencode-workspace": "w1",
+    "x-opencode-directory": encodeURIComponent(dir),
+  }
+  const sessionId = (
+    (await (await fetch(`${first.url}/session`, { method: "POST", headers, body: "{}" })).json()) as { id: string }
+  ).id
+  const prompt = await fetch(`${first.url}/session/${sessionId}/prompt`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ text: "hello", model: "scripted/slow" }),
+  })
   const runId = ((await prompt.json()) as { runId: string }).runId
   await waitFor(async () => {
     const messages = await remote.call("GET", `/session/${sessionId}/message`)
@@ -189,7 +246,9 @@ test("SIGTERM of a server with a forwarded run in flight: after a restart the ru
   first.proc.kill("SIGTERM")
   expect(await first.exited).toBe(0)
   // The remote's run was not ours to stop: it is still running there.
-  expect((await remote.call("GET", `/session/${sessionId}/run`)).body.find((run: any) => run.runId === runId)?.status).toBe("running")
+  expect(
+    (await remote.call("GET", `/session/${sessionId}/run`)).body.find((run: any) => run.runId === runId)?.status,
+  ).toBe("running")
 
   const second = await spawnServer(dataDir, env)
   try {
@@ -218,7 +277,10 @@ async function lockDatabase(dataDir: string): Promise<{ release(): Promise<void>
     process.stdout.write("locked\\n")
     process.stdin.on("data", () => { db.exec("COMMIT"); db.close(); process.stdout.write("released\\n"); process.exit(0) })
   `
-  const proc = spawn(process.execPath, ["-e", script, path.join(dataDir, "opencode.db")], { cwd: path.resolve(import.meta.dirname, ".."), stdio: ["pipe", "pipe", "inherit"] })
+  const proc = spawn(process.execPath, ["-e", script, path.join(dataDir, "opencode.db")], {
+    cwd: path.resolve(import.meta.dirname, ".."),
+    stdio: ["pipe", "pipe", "inherit"],
+  })
   let out = ""
   proc.stdout!.on("data", (chunk) => (out += chunk))
   await waitFor(() => out.includes("locked"), 10_000)

@@ -22,11 +22,15 @@ afterEach(async () => {
 function lingeringProvider(): () => void {
   let release!: () => void
   const released = new Promise<void>((resolve) => (release = resolve))
-  installProvider(server.running.host, "lingering", async function* (request: ProviderRequest): AsyncGenerator<ProviderEvent> {
-    yield { type: "text", text: "working" }
-    await aborted(request.signal)
-    await released
-  })
+  installProvider(
+    server.running.host,
+    "lingering",
+    async function* (request: ProviderRequest): AsyncGenerator<ProviderEvent> {
+      yield { type: "text", text: "working" }
+      await aborted(request.signal)
+      await released
+    },
+  )
   return release
 }
 
@@ -44,7 +48,11 @@ async function cancelAfterClose(dir: string, sessionId: string, runId: string, c
   const cancel = await server.call("POST", `/session/${sessionId}/abort`, { directory: dir })
   expect(cancel.status).toBe(200)
   const requestId = cancel.headers.get("x-opencode-request-id")
-  await waitFor(async () => ((await exportedIncident(sessionId, runId))?.alsoRequestedBy ?? []).some((also: any) => also.requestId === requestId))
+  await waitFor(async () =>
+    ((await exportedIncident(sessionId, runId))?.alsoRequestedBy ?? []).some(
+      (also: any) => also.requestId === requestId,
+    ),
+  )
   const chain = await exportedIncident(sessionId, runId)
   expect(chain.classification).toBe(classification)
   expect(chain.lifecycleId).toBe(closed.interrupt.lifecycle.lifecycleId)
@@ -72,7 +80,9 @@ describe("a user's cancel after the close is kept on the closed run, whatever cl
     server = await startTestServer()
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
-    expect((await server.call("PATCH", "/config", { directory: dir, body: { model: "scripted/quick" } })).status).toBe(200)
+    expect((await server.call("PATCH", "/config", { directory: dir, body: { model: "scripted/quick" } })).status).toBe(
+      200,
+    )
     await cancelAfterClose(dir, sessionId, runId, "local_instance_dispose_directory")
   })
 
@@ -145,8 +155,12 @@ describe("a user's cancel after the close is kept on the closed run, whatever cl
     releaseSlow()
     expect((await reload).status).toBe(200)
     await finishedRun(server, slow.sessionId, slow.runId)
-    await waitFor(async () => ((await exportedIncident(quick.sessionId, quick.runId))?.alsoRequestedBy ?? []).length > 0)
-    expect((await exportedIncident(quick.sessionId, quick.runId)).alsoRequestedBy).toEqual([expect.objectContaining({ kind: "user_cancel", late: true, requestId })])
+    await waitFor(
+      async () => ((await exportedIncident(quick.sessionId, quick.runId))?.alsoRequestedBy ?? []).length > 0,
+    )
+    expect((await exportedIncident(quick.sessionId, quick.runId)).alsoRequestedBy).toEqual([
+      expect.objectContaining({ kind: "user_cancel", late: true, requestId }),
+    ])
   })
 
   test("a cancel after the session started and finished a newer run is not put on the closed one", async () => {
@@ -155,7 +169,10 @@ describe("a user's cancel after the close is kept on the closed run, whatever cl
     const { sessionId, runId } = await startRun(server, dir)
     await server.call("POST", "/instance/reload", { directory: dir })
     await finishedRun(server, sessionId, runId)
-    const next = await server.call("POST", `/session/${sessionId}/prompt`, { directory: dir, body: { text: "again", model: "scripted/quick" } })
+    const next = await server.call("POST", `/session/${sessionId}/prompt`, {
+      directory: dir,
+      body: { text: "again", model: "scripted/quick" },
+    })
     expect((await finishedRun(server, sessionId, next.body.runId)).classification).toBe("completed")
     // The cancel is handled before it is answered: once answered, whatever it recorded is there.
     expect((await server.call("POST", `/session/${sessionId}/abort`, { directory: dir })).status).toBe(200)

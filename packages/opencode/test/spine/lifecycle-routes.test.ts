@@ -17,14 +17,23 @@ describe("lifecycle routes interrupt active runs with a complete origin", () => 
   test("POST /instance/reload from the app: local_instance_reload, diagnosed", async () => {
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
-    const reload = await server.call("POST", "/instance/reload", { directory: dir, headers: appHeaders("instance.reload", "act_reload_1") })
+    const reload = await server.call("POST", "/instance/reload", {
+      directory: dir,
+      headers: appHeaders("instance.reload", "act_reload_1"),
+    })
     expect(reload.status).toBe(200)
     const summary = await finishedRun(server, sessionId, runId)
     expect(summary.classification).toBe("local_instance_reload")
     expect(summary.interrupt.lifecycle.lifecycleId).toBe(reload.headers.get("x-opencode-lifecycle-id"))
     expect(summary.interrupt.lifecycle.origin).toMatchObject({
       kind: "api_route",
-      request: { route: "/instance/reload", method: "POST", clientKind: "app", actionId: "act_reload_1", actionName: "instance.reload" },
+      request: {
+        route: "/instance/reload",
+        method: "POST",
+        clientKind: "app",
+        actionId: "act_reload_1",
+        actionName: "instance.reload",
+      },
       provenance: { complete: true, missing: [] },
     })
     const chain = await incidentOf(server, sessionId, runId)
@@ -68,7 +77,12 @@ describe("lifecycle routes interrupt active runs with a complete origin", () => 
     const summaryB = await finishedRun(server, runB.sessionId, runB.runId)
     for (const summary of [summaryA, summaryB]) {
       expect(summary.classification).toBe("local_instance_dispose_all")
-      expect(summary.interrupt.lifecycle).toMatchObject({ operation: "dispose_directory", rootOperation: "dispose_all", rootId, parentId: rootId })
+      expect(summary.interrupt.lifecycle).toMatchObject({
+        operation: "dispose_directory",
+        rootOperation: "dispose_all",
+        rootId,
+        parentId: rootId,
+      })
     }
     expect(summaryA.interrupt.lifecycle.lifecycleId).not.toBe(summaryB.interrupt.lifecycle.lifecycleId)
     const chain = await incidentOf(server, runA.sessionId, runA.runId)

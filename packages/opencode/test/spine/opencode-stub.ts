@@ -113,7 +113,17 @@ export async function startOpencodeStub(): Promise<OpencodeStub> {
       const now = Date.now()
       const sessionId = `ses_dce9${now.toString(16)}${String(++counter).padStart(6, "0")}StubSn`
       res.writeHead(200, { "content-type": "application/json" })
-      res.end(JSON.stringify({ id: sessionId, slug: "stub-session", projectID: "global", directory: "/tmp/project", title: "New session", version: "1.18.33", time: { created: now, updated: now } }))
+      res.end(
+        JSON.stringify({
+          id: sessionId,
+          slug: "stub-session",
+          projectID: "global",
+          directory: "/tmp/project",
+          title: "New session",
+          version: "1.18.33",
+          time: { created: now, updated: now },
+        }),
+      )
       return
     }
     const prompt = /^\/session\/(ses_[A-Za-z0-9_-]+)\/prompt_async$/.exec(url.pathname)
@@ -124,19 +134,44 @@ export async function startOpencodeStub(): Promise<OpencodeStub> {
       const created = Date.now()
       assistants.set(sessionID, { id: id("msg"), parentID: userId, created })
       setTimeout(() => {
-        emit({ type: "message.updated", properties: { sessionID, info: { id: userId, role: "user", sessionID, time: { created }, agent: "build", model: { providerID: "stub", modelID: "slow" } } } })
+        emit({
+          type: "message.updated",
+          properties: {
+            sessionID,
+            info: {
+              id: userId,
+              role: "user",
+              sessionID,
+              time: { created },
+              agent: "build",
+              model: { providerID: "stub", modelID: "slow" },
+            },
+          },
+        })
         emit({ type: "session.status", properties: { sessionID, status: { type: "busy" } } })
         emit({ type: "message.updated", properties: { sessionID, info: assistantInfo(sessionID) } })
         const a = assistants.get(sessionID)!
         // As opencode 1.18 streams: the text part is announced empty, its text then arrives as deltas.
         const partID = id("prt")
-        emit({ type: "message.part.updated", properties: { sessionID, part: { id: partID, sessionID, messageID: a.id, type: "text", text: "", time: { start: Date.now() } }, time: Date.now() } })
-        emit({ type: "message.part.delta", properties: { sessionID, messageID: a.id, partID, field: "text", delta: "tick 1 " } })
+        emit({
+          type: "message.part.updated",
+          properties: {
+            sessionID,
+            part: { id: partID, sessionID, messageID: a.id, type: "text", text: "", time: { start: Date.now() } },
+            time: Date.now(),
+          },
+        })
+        emit({
+          type: "message.part.delta",
+          properties: { sessionID, messageID: a.id, partID, field: "text", delta: "tick 1 " },
+        })
         streamedOf(sessionID).resolve()
       }, 20)
       return
     }
-    res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ name: "NotFoundError", data: { message: "not found" } }))
+    res
+      .writeHead(404, { "content-type": "application/json" })
+      .end(JSON.stringify({ name: "NotFoundError", data: { message: "not found" } }))
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   const port = (server.address() as AddressInfo).port
@@ -154,7 +189,16 @@ export async function startOpencodeStub(): Promise<OpencodeStub> {
     },
     dispose(directory, sessionID) {
       if (sessionID && assistants.has(sessionID)) {
-        emit({ type: "message.updated", properties: { sessionID, info: assistantInfo(sessionID, { completed: Date.now(), error: { name: "MessageAbortedError", data: { message: "Aborted" } } }) } })
+        emit({
+          type: "message.updated",
+          properties: {
+            sessionID,
+            info: assistantInfo(sessionID, {
+              completed: Date.now(),
+              error: { name: "MessageAbortedError", data: { message: "Aborted" } },
+            }),
+          },
+        })
         emit({ type: "session.status", properties: { sessionID, status: { type: "idle" } } })
         emit({ type: "session.idle", properties: { sessionID } })
       }

@@ -38,11 +38,16 @@ async function spawn(dataDir: string, env: Record<string, string> = {}): Promise
 async function startSlowRun(url: string, directory: string): Promise<{ sessionId: string; runId: string }> {
   const session = await callServer(url, "POST", "/session", directory, {})
   expect(session.status).toBe(200)
-  const prompt = await callServer(url, "POST", `/session/${session.body.id}/prompt`, directory, { text: "go", model: "scripted/slow" })
+  const prompt = await callServer(url, "POST", `/session/${session.body.id}/prompt`, directory, {
+    text: "go",
+    model: "scripted/slow",
+  })
   expect(prompt.status).toBe(200)
   await waitFor(async () => {
     const messages = await callServer(url, "GET", `/session/${session.body.id}/message`)
-    return (messages.body as any[]).some((m) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text))
+    return (messages.body as any[]).some(
+      (m) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text),
+    )
   })
   return { sessionId: session.body.id, runId: prompt.body.runId }
 }
@@ -71,7 +76,11 @@ describe("process exit", () => {
     const { summary, chain } = readBack(dataDir, sessionId, runId)
     expect(summary.classification).toBe("local_instance_dispose_all")
     expect(summary.interrupt.lifecycle).toMatchObject({ operation: "dispose_directory", rootOperation: "dispose_all" })
-    expect(summary.interrupt.lifecycle.origin).toMatchObject({ kind: "shutdown", signal: "SIGTERM", provenance: { complete: true, missing: [] } })
+    expect(summary.interrupt.lifecycle.origin).toMatchObject({
+      kind: "shutdown",
+      signal: "SIGTERM",
+      provenance: { complete: true, missing: [] },
+    })
     expect(chain).toMatchObject({ verdict: "diagnosed", classification: "local_instance_dispose_all", missing: [] })
     expect(chain.lifecyclePath.map((s: any) => s.operation)).toEqual(["dispose_all", "dispose_directory"])
     expect(link(chain, "request").status).toBe("not_applicable")
@@ -118,7 +127,8 @@ describe("process exit", () => {
 
     // What the close primitive had journalled (steps 1 and 2) when the process died.
     const db = openDatabase(dataDir)
-    const run = db.prepare("SELECT instance_id AS instanceId, generation FROM run WHERE id = ?").get(runId) as { instanceId: string; generation: number } | undefined
+    const run = db.prepare("SELECT instance_id AS instanceId, generation FROM run WHERE id = ?").get(runId) as
+      { instanceId: string; generation: number } | undefined
     const journal = new Journal(db, `boot_${randomUUID().replaceAll("-", "")}`)
     const lifecycleId = `lc_${randomUUID().replaceAll("-", "")}`
     const action = LifecycleAction.parse({
@@ -129,7 +139,13 @@ describe("process exit", () => {
       rootId: lifecycleId,
       origin: withProvenance({
         kind: "api_route",
-        request: { requestId: "req_killedmidclose", route: "/instance/reload", method: "POST", clientKind: "plain", actionHeader: "absent" },
+        request: {
+          requestId: "req_killedmidclose",
+          route: "/instance/reload",
+          method: "POST",
+          clientKind: "plain",
+          actionHeader: "absent",
+        },
       }),
       directoryKeys: [directoryKey(project)],
       directoryCount: 1,
@@ -144,7 +160,12 @@ describe("process exit", () => {
     const again = await spawn(dataDir)
     const incidents = await callServer(again.url, "GET", `/session/${sessionId}/incident`)
     const chain = incidents.body.find((c: any) => c.runId === runId)
-    expect(chain).toMatchObject({ classification: "local_instance_reload", operation: "reload", lifecycleId, verdict: "partially_diagnosed" })
+    expect(chain).toMatchObject({
+      classification: "local_instance_reload",
+      operation: "reload",
+      lifecycleId,
+      verdict: "partially_diagnosed",
+    })
     expect(chain.origin).toMatchObject({ kind: "api_route", request: { requestId: "req_killedmidclose" } })
     expect(chain.missing).toEqual(["run_summary"])
     expect(link(chain, "run_summary").status).toBe("missing")

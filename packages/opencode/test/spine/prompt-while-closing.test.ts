@@ -36,7 +36,9 @@ async function closingWith(operation: "dispose" | "reload") {
 
 test("during a dispose: 409 instance_closing, and no run is recorded", async () => {
   const { otherId, first, close } = await closingWith("dispose")
-  const prompt = await server.call("POST", `/session/${otherId}/prompt`, { body: { text: "hi", model: "scripted/quick" } })
+  const prompt = await server.call("POST", `/session/${otherId}/prompt`, {
+    body: { text: "hi", model: "scripted/quick" },
+  })
   expect(prompt.status).toBe(409)
   expect(prompt.body.error.code).toBe("instance_closing")
   await close
@@ -47,7 +49,9 @@ test("during a dispose: 409 instance_closing, and no run is recorded", async () 
 test("during a reload: waits for the new generation and completes there", async () => {
   const { key, otherId, first, close } = await closingWith("reload")
   const generation = server.running.host.instances.get(key)!.generation
-  const prompt = await server.call("POST", `/session/${otherId}/prompt`, { body: { text: "hi", model: "scripted/quick" } })
+  const prompt = await server.call("POST", `/session/${otherId}/prompt`, {
+    body: { text: "hi", model: "scripted/quick" },
+  })
   expect(prompt.status).toBe(200)
   await close
   expect((await finishedRun(server, first.sessionId, first.runId)).classification).toBe("local_instance_reload")

@@ -24,12 +24,21 @@ describe("racing actions on one directory", () => {
     const key = directoryKey(dir)
     const { sessionId, runId } = await startRun(server, dir)
     const generation = instances.get(key)!.generation
-    const [reload, dispose] = await Promise.all([instances.reload(key, handler("race_reload")), instances.dispose(key, handler("race_dispose"))])
+    const [reload, dispose] = await Promise.all([
+      instances.reload(key, handler("race_reload")),
+      instances.dispose(key, handler("race_dispose")),
+    ])
     const summary = await finishedRun(server, sessionId, runId)
     expect(summary.classification).toBe("local_instance_reload")
     expect(summary.interrupt.lifecycle.lifecycleId).toBe(reload.lifecycleId)
     expect(summary.alsoRequestedBy).toEqual([
-      expect.objectContaining({ kind: "lifecycle", lifecycleId: dispose.lifecycleId, operation: "dispose", originKind: "server_handler", late: false }),
+      expect.objectContaining({
+        kind: "lifecycle",
+        lifecycleId: dispose.lifecycleId,
+        operation: "dispose",
+        originKind: "server_handler",
+        late: false,
+      }),
     ])
     expect(reload.instances).toEqual([{ instanceId: summary.instance.instanceId, generation }])
     // The dispose then closed the generation the reload opened (no runs of its own).
@@ -70,7 +79,9 @@ describe("racing actions on one directory", () => {
     const summary = await finishedRun(server, second.sessionId, second.runId)
     expect(summary.interrupt.lifecycle.lifecycleId).toBe(dispose.headers.get("x-opencode-lifecycle-id"))
     expect(summary.instance.generation).toBe(2)
-    expect(summary.alsoRequestedBy.map((a: any) => a.lifecycleId)).not.toContain(reload.headers.get("x-opencode-lifecycle-id"))
+    expect(summary.alsoRequestedBy.map((a: any) => a.lifecycleId)).not.toContain(
+      reload.headers.get("x-opencode-lifecycle-id"),
+    )
   })
 })
 
@@ -82,21 +93,38 @@ describe("nested actions", () => {
     const runA = await startRun(server, a)
     const runB = await startRun(server, b)
     const keyA = directoryKey(a)
-    const [reload, all] = await Promise.all([instances.reload(keyA, handler("race_reload")), instances.disposeAll(handler("race_all"))])
+    const [reload, all] = await Promise.all([
+      instances.reload(keyA, handler("race_reload")),
+      instances.disposeAll(handler("race_all")),
+    ])
     const children = lifecycleActions(server.running.host).filter((x) => x.parentId === all.lifecycleId)
     expect(children).toHaveLength(2)
-    for (const child of children) expect(child).toMatchObject({ operation: "dispose_directory", rootOperation: "dispose_all", rootId: all.lifecycleId })
+    for (const child of children)
+      expect(child).toMatchObject({
+        operation: "dispose_directory",
+        rootOperation: "dispose_all",
+        rootId: all.lifecycleId,
+      })
 
     const summaryA = await finishedRun(server, runA.sessionId, runA.runId)
     expect(summaryA.interrupt.lifecycle.lifecycleId).toBe(reload.lifecycleId)
     const childA = children.find((c) => c.directoryKeys[0] === keyA)!
-    expect(summaryA.alsoRequestedBy).toEqual([expect.objectContaining({ lifecycleId: childA.lifecycleId, operation: "dispose_directory", late: false })])
+    expect(summaryA.alsoRequestedBy).toEqual([
+      expect.objectContaining({ lifecycleId: childA.lifecycleId, operation: "dispose_directory", late: false }),
+    ])
 
     const summaryB = await finishedRun(server, runB.sessionId, runB.runId)
     expect(summaryB.classification).toBe("local_instance_dispose_all")
-    expect(summaryB.interrupt.lifecycle).toMatchObject({ operation: "dispose_directory", parentId: all.lifecycleId, rootId: all.lifecycleId })
+    expect(summaryB.interrupt.lifecycle).toMatchObject({
+      operation: "dispose_directory",
+      parentId: all.lifecycleId,
+      rootId: all.lifecycleId,
+    })
     const chainB = await incidentOf(server, runB.sessionId, runB.runId)
-    expect(chainB.lifecyclePath.map((s: any) => s.lifecycleId)).toEqual([all.lifecycleId, summaryB.interrupt.lifecycle.lifecycleId])
+    expect(chainB.lifecyclePath.map((s: any) => s.lifecycleId)).toEqual([
+      all.lifecycleId,
+      summaryB.interrupt.lifecycle.lifecycleId,
+    ])
     expect(chainB.verdict).toBe("diagnosed")
   })
 
@@ -105,11 +133,16 @@ describe("nested actions", () => {
     const dir = server.project()
     const key = directoryKey(dir)
     const { sessionId, runId } = await startRun(server, dir)
-    const [all, reload] = await Promise.all([instances.disposeAll(handler("race_all")), instances.reload(key, handler("race_reload"))])
+    const [all, reload] = await Promise.all([
+      instances.disposeAll(handler("race_all")),
+      instances.reload(key, handler("race_reload")),
+    ])
     const summary = await finishedRun(server, sessionId, runId)
     expect(summary.classification).toBe("local_instance_dispose_all")
     expect(summary.interrupt.lifecycle).toMatchObject({ parentId: all.lifecycleId, rootOperation: "dispose_all" })
-    expect(summary.alsoRequestedBy).toEqual([expect.objectContaining({ lifecycleId: reload.lifecycleId, operation: "reload" })])
+    expect(summary.alsoRequestedBy).toEqual([
+      expect.objectContaining({ lifecycleId: reload.lifecycleId, operation: "reload" }),
+    ])
     expect(reload.instances).toEqual([])
   })
 })

@@ -28,7 +28,9 @@ afterEach(async () => {
 })
 
 async function forwardingTo(url: string): Promise<TestServer> {
-  const local = await startTestServer({ env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { oc: { url } } }) } })
+  const local = await startTestServer({
+    env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { oc: { url } } }) },
+  })
   servers.push(local)
   return local
 }
@@ -55,7 +57,11 @@ test("prompt_async forwarded to opencode, whose instance is then disposed: the l
   const session = await local.call("POST", "/session", { directory: dir, headers: ws, body: {} })
   expect(session.status).toBe(200)
   const sessionId = session.body.id
-  const prompt = await local.call("POST", `/session/${sessionId}/prompt_async`, { directory: dir, headers: ws, body: opencodePrompt })
+  const prompt = await local.call("POST", `/session/${sessionId}/prompt_async`, {
+    directory: dir,
+    headers: ws,
+    body: opencodePrompt,
+  })
   expect(prompt.status).toBe(204)
   // The run is recorded from the moment the prompt is forwarded, before the remote says anything.
   const run = await onlyRun(local, sessionId)
@@ -81,7 +87,15 @@ test("the instance disposed before opencode reports anything: still remote_inter
   const local = await forwardingTo(stub.url)
   const dir = local.project()
   const sessionId = (await local.call("POST", "/session", { directory: dir, headers: ws, body: {} })).body.id
-  expect((await local.call("POST", `/session/${sessionId}/prompt_async`, { directory: dir, headers: ws, body: opencodePrompt })).status).toBe(204)
+  expect(
+    (
+      await local.call("POST", `/session/${sessionId}/prompt_async`, {
+        directory: dir,
+        headers: ws,
+        body: opencodePrompt,
+      })
+    ).status,
+  ).toBe(204)
   const run = await onlyRun(local, sessionId)
   // opencode goes idle without a completed answer, then announces the dispose.
   stub.emit({ type: "session.status", properties: { sessionID: sessionId, status: { type: "idle" } } })
@@ -97,7 +111,15 @@ test("a forwarded opencode run that finishes is completed, with no incident", as
   const local = await forwardingTo(stub.url)
   const dir = local.project()
   const sessionId = (await local.call("POST", "/session", { directory: dir, headers: ws, body: {} })).body.id
-  expect((await local.call("POST", `/session/${sessionId}/prompt_async`, { directory: dir, headers: ws, body: opencodePrompt })).status).toBe(204)
+  expect(
+    (
+      await local.call("POST", `/session/${sessionId}/prompt_async`, {
+        directory: dir,
+        headers: ws,
+        body: opencodePrompt,
+      })
+    ).status,
+  ).toBe(204)
   const run = await onlyRun(local, sessionId)
   await waitFor(() => stub.requests.some((r) => r.path.endsWith("/prompt_async")))
   // Let the stub's busy and assistant message arrive before it finishes.
@@ -127,7 +149,13 @@ async function slowProvider(): Promise<{ baseUrl: string; server: Server }> {
     res.writeHead(200, { "content-type": "text/event-stream" })
     let n = 0
     const timer = setInterval(() => {
-      const chunk = { id: "c", object: "chat.completion.chunk", created: 1, model: body.model, choices: [{ index: 0, delta: { content: `tick ${++n} ` }, finish_reason: null }] }
+      const chunk = {
+        id: "c",
+        object: "chat.completion.chunk",
+        created: 1,
+        model: body.model,
+        choices: [{ index: 0, delta: { content: `tick ${++n} ` }, finish_reason: null }],
+      }
       res.write(`data: ${JSON.stringify(chunk)}\n\n`)
     }, 100)
     res.on("close", () => clearInterval(timer))
@@ -136,13 +164,23 @@ async function slowProvider(): Promise<{ baseUrl: string; server: Server }> {
   return { baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, server }
 }
 
-async function startReferenceOpencode(bin: string, providerUrl: string): Promise<{ url: string; project: string; proc: ChildProcess }> {
+async function startReferenceOpencode(
+  bin: string,
+  providerUrl: string,
+): Promise<{ url: string; project: string; proc: ChildProcess }> {
   const home = mkdtempSync(path.join(os.tmpdir(), "oc-ref-home-"))
   const project = mkdtempSync(path.join(os.tmpdir(), "oc-ref-proj-"))
   const config = {
     autoupdate: false,
     share: "disabled",
-    provider: { stub: { npm: "@ai-sdk/openai-compatible", name: "Stub", options: { baseURL: providerUrl, apiKey: "x" }, models: { slow: { name: "slow" } } } },
+    provider: {
+      stub: {
+        npm: "@ai-sdk/openai-compatible",
+        name: "Stub",
+        options: { baseURL: providerUrl, apiKey: "x" },
+        models: { slow: { name: "slow" } },
+      },
+    },
     model: "stub/slow",
   }
   const proc = spawn(bin, ["serve", "--port", "0", "--hostname", "127.0.0.1"], {
@@ -196,18 +234,33 @@ test.skipIf(referenceSkip !== undefined)(
     const session = await local.call("POST", "/session", { directory: dir, headers: ws, body: {} })
     expect(session.status).toBe(200)
     const sessionId = session.body.id
-    const prompt = await local.call("POST", `/session/${sessionId}/prompt_async`, { directory: dir, headers: ws, body: opencodePrompt })
+    const prompt = await local.call("POST", `/session/${sessionId}/prompt_async`, {
+      directory: dir,
+      headers: ws,
+      body: opencodePrompt,
+    })
     expect(prompt.status).toBe(204)
     const run = await onlyRun(local, sessionId)
     // Wait until opencode streams the answer (its stored text part stays empty while the text
     // arrives as deltas: wait for the provider to have streamed), then dispose its instance
     // directly (not through us).
-    await waitFor(async () => {
-      const messages = await fetch(`${opencode.url}/session/${sessionId}/message`, { headers: { "x-opencode-directory": encodeURIComponent(dir) } }).then((r) => r.json())
-      return (messages as any[]).some((m) => m.info.role === "assistant" && m.parts?.some((p: any) => p.type === "text"))
-    }, 60_000, 200)
+    await waitFor(
+      async () => {
+        const messages = await fetch(`${opencode.url}/session/${sessionId}/message`, {
+          headers: { "x-opencode-directory": encodeURIComponent(dir) },
+        }).then((r) => r.json())
+        return (messages as any[]).some(
+          (m) => m.info.role === "assistant" && m.parts?.some((p: any) => p.type === "text"),
+        )
+      },
+      60_000,
+      200,
+    )
     await new Promise((resolve) => setTimeout(resolve, 500))
-    const disposed = await fetch(`${opencode.url}/instance/dispose`, { method: "POST", headers: { "x-opencode-directory": encodeURIComponent(dir) } })
+    const disposed = await fetch(`${opencode.url}/instance/dispose`, {
+      method: "POST",
+      headers: { "x-opencode-directory": encodeURIComponent(dir) },
+    })
     expect(disposed.status).toBe(200)
 
     const summary = await finishedRun(local, sessionId, run.runId, 30_000)

@@ -27,7 +27,10 @@ describe("linked resends", () => {
     await server.call("POST", "/instance/reload", { directory: dir })
     await finishedRun(server, sessionId, first)
 
-    const resend = await server.call("POST", `/session/${sessionId}/prompt`, { directory: dir, body: { text: "again", model: "scripted/quick", resendOf: first } })
+    const resend = await server.call("POST", `/session/${sessionId}/prompt`, {
+      directory: dir,
+      body: { text: "again", model: "scripted/quick", resendOf: first },
+    })
     expect(resend.status).toBe(200)
     const second = resend.body.runId as string
     // Linked from the moment it starts, not only once it has a summary.
@@ -55,7 +58,10 @@ describe("linked resends", () => {
     const { sessionId, runId: first } = await startRun(server, dir)
     await server.call("POST", "/instance/reload", { directory: dir })
     await finishedRun(server, sessionId, first)
-    const resend = await server.call("POST", `/session/${sessionId}/prompt`, { directory: dir, body: { text: "again", model: "scripted/slow", resendOf: first } })
+    const resend = await server.call("POST", `/session/${sessionId}/prompt`, {
+      directory: dir,
+      body: { text: "again", model: "scripted/slow", resendOf: first },
+    })
     const second = resend.body.runId as string
     await waitFor(async () => (await runOf(sessionId, second))?.status === "running")
     await server.call("POST", "/instance/dispose", { directory: dir })
@@ -83,7 +89,10 @@ describe("linked resends", () => {
     const session = await server.call("POST", "/session", { directory: dir, body: {} })
     const id = session.body.id as string
     for (const resendOf of ["run_CANARYnotarun", other.runId, "../../etc/passwd"]) {
-      const answer = await server.call("POST", `/session/${id}/prompt`, { directory: dir, body: { text: "x", model: "scripted/quick", resendOf } })
+      const answer = await server.call("POST", `/session/${id}/prompt`, {
+        directory: dir,
+        body: { text: "x", model: "scripted/quick", resendOf },
+      })
       expect(answer.status).toBe(400)
       expect(answer.body.error.message).toMatch(/^resendOf: /)
       expect(JSON.stringify(answer.body)).not.toContain(resendOf)

@@ -31,8 +31,14 @@ const KNOWN_CLOSERS: Record<string, string> = {
 const BODIES: Record<string, unknown> = {
   "POST /session": { title: "route coverage" },
   "POST /session/:id/prompt": { text: "hi", model: "scripted/quick" },
-  "POST /session/:id/prompt_async": { parts: [{ type: "text", text: "hi" }], model: { providerID: "scripted", modelID: "quick" } },
-  "POST /session/:id/message": { parts: [{ type: "text", text: "hi" }], model: { providerID: "scripted", modelID: "quick" } },
+  "POST /session/:id/prompt_async": {
+    parts: [{ type: "text", text: "hi" }],
+    model: { providerID: "scripted", modelID: "quick" },
+  },
+  "POST /session/:id/message": {
+    parts: [{ type: "text", text: "hi" }],
+    model: { providerID: "scripted", modelID: "quick" },
+  },
   "PATCH /config": { routeCoverage: true },
   "PATCH /global/config": { routeCoverage: true },
   "PUT /config": { routeCoverage: "replaced" },
@@ -58,7 +64,11 @@ test("every route, against a directory with an active run: only known closers st
     ).values(),
   ]
   expect(routes.length).toBeGreaterThan(20)
-  for (const key of Object.keys(KNOWN_CLOSERS)) expect(routes.map((r) => `${r.method} ${r.path}`), `known closer ${key} is a route`).toContain(key)
+  for (const key of Object.keys(KNOWN_CLOSERS))
+    expect(
+      routes.map((r) => `${r.method} ${r.path}`),
+      `known closer ${key} is a route`,
+    ).toContain(key)
 
   const dir = server.project()
   const tracked: { sessionId: string; runId: string; route?: string }[] = []
@@ -75,15 +85,26 @@ test("every route, against a directory with an active run: only known closers st
       examined.add(run.runId)
       if (summary.classification === "completed") continue
       closers.add(route)
-      if (!(route in KNOWN_CLOSERS)) problems.push(`${route} stopped ${run.runId} (${summary.classification}) but is not a known closer`)
-      const chain = buildSessionExport(host, run.sessionId, "diagnostics")!.incidents.find((c) => c.runId === run.runId)!
-      const origin = chain.origin as { kind: string; provenance?: { complete: boolean; missing: string[] }; request?: { route: string; method: string } }
+      if (!(route in KNOWN_CLOSERS))
+        problems.push(`${route} stopped ${run.runId} (${summary.classification}) but is not a known closer`)
+      const chain = buildSessionExport(host, run.sessionId, "diagnostics")!.incidents.find(
+        (c) => c.runId === run.runId,
+      )!
+      const origin = chain.origin as {
+        kind: string
+        provenance?: { complete: boolean; missing: string[] }
+        request?: { route: string; method: string }
+      }
       if (!origin.provenance?.complete || chain.verdict !== "diagnosed") {
-        problems.push(`${route} stopped ${run.runId} with origin ${origin.kind}, verdict ${chain.verdict}, missing ${JSON.stringify(chain.missing)}`)
+        problems.push(
+          `${route} stopped ${run.runId} with origin ${origin.kind}, verdict ${chain.verdict}, missing ${JSON.stringify(chain.missing)}`,
+        )
       }
       const template = route.slice(route.indexOf(" ") + 1)
       if (origin.request && (origin.request.route !== template || origin.request.method !== route.split(" ")[0])) {
-        problems.push(`${route} stopped ${run.runId} but the origin names ${origin.request.method} ${origin.request.route}`)
+        problems.push(
+          `${route} stopped ${run.runId} but the origin names ${origin.request.method} ${origin.request.route}`,
+        )
       }
     }
   }
@@ -99,7 +120,12 @@ test("every route, against a directory with an active run: only known closers st
     const body = BODIES[key] ?? (route.method === "GET" ? undefined : {})
     if (body !== undefined) headers["content-type"] = "application/json"
     const controller = new AbortController()
-    const res = await fetch(server.url + url, { method: route.method, headers, signal: controller.signal, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+    const res = await fetch(server.url + url, {
+      method: route.method,
+      headers,
+      signal: controller.signal,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    })
     // The app's page answers 503 "not built" until `npm run build` (vitest may run before the build).
     const unbuiltPage = res.status === 503 && isAppPath(url) && !appIsBuilt()
     if (!unbuiltPage) expect(res.status, `${key} answered ${res.status}`).toBeLessThan(500)

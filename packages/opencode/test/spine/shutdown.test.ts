@@ -11,7 +11,16 @@ import { afterAll, afterEach, describe, expect, test } from "vitest"
 import { createHost } from "../../src/host.ts"
 import type { ProviderEvent } from "../../src/provider/provider.ts"
 import { buildSessionExport } from "../../src/session/export.ts"
-import { callServer, spawnServer, type SpawnedServer, startRun, startTestServer, tempDir, type TestServer, waitFor } from "../harness.ts"
+import {
+  callServer,
+  spawnServer,
+  type SpawnedServer,
+  startRun,
+  startTestServer,
+  tempDir,
+  type TestServer,
+  waitFor,
+} from "../harness.ts"
 import { directoryKey, installProvider, lingeringGitBin } from "./spine-helpers.ts"
 
 const dirs: string[] = []
@@ -35,10 +44,17 @@ function temp(prefix: string): string {
 /** `promise`, or "hung" after `ms` (generous: these only tell "exits" from "never exits"). */
 function within<T>(promise: Promise<T>, ms: number): Promise<T | "hung"> {
   let timer!: NodeJS.Timeout
-  return Promise.race([promise, new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), ms)))]).finally(() => clearTimeout(timer))
+  return Promise.race([
+    promise,
+    new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), ms))),
+  ]).finally(() => clearTimeout(timer))
 }
 
-async function startChildRun(url: string, directory: string, model: string): Promise<{ sessionId: string; runId: string }> {
+async function startChildRun(
+  url: string,
+  directory: string,
+  model: string,
+): Promise<{ sessionId: string; runId: string }> {
   const session = await callServer(url, "POST", "/session", directory, {})
   expect(session.status).toBe(200)
   const prompt = await callServer(url, "POST", `/session/${session.body.id}/prompt`, directory, { text: "go", model })
@@ -87,7 +103,10 @@ describe("shutdown refuses new work first", () => {
 
     const shutdown = server.running.shutdown("api")
     await waitFor(() => host.instances.get(directoryKey(busy))?.state === "closing")
-    const prompt = await server.call("POST", `/session/${later.body.id}/prompt`, { directory: other, body: { text: "go", model: "scripted/slow" } })
+    const prompt = await server.call("POST", `/session/${later.body.id}/prompt`, {
+      directory: other,
+      body: { text: "go", model: "scripted/slow" },
+    })
     expect(prompt.status).toBe(503)
     expect(prompt.body.error.code).toBe("shutting_down")
     expect(prompt.headers.get("x-frame-options")).toBe("DENY")
@@ -124,7 +143,11 @@ describe("shutdown is bounded (real process)", () => {
   test("a close stuck behind git init's lock: past the settle timeout the process writes what it knows and exits", async () => {
     const dataDir = temp("oc-data-")
     const project = temp("oc-proj-")
-    const child = await spawnServer(dataDir, { OPENCODE_SETTLE_TIMEOUT_MS: "300", OPENCODE_SCRIPTED_TICK_MS: "500", PATH: lingeringGit(30) })
+    const child = await spawnServer(dataDir, {
+      OPENCODE_SETTLE_TIMEOUT_MS: "300",
+      OPENCODE_SCRIPTED_TICK_MS: "500",
+      PATH: lingeringGit(30),
+    })
     procs.push(child)
     const { sessionId, runId } = await startChildRun(child.url, project, "scripted/slow")
     void callServer(child.url, "POST", "/project/git/init", project).catch(() => {})
@@ -135,14 +158,22 @@ describe("shutdown is bounded (real process)", () => {
     const { summary, chain } = readBack(dataDir, sessionId, runId)
     expect(summary).toBeDefined()
     expect(summary.missing, JSON.stringify(summary)).toContain("run_summary")
-    expect(summary.interrupt.lifecycle).toMatchObject({ operation: "dispose_directory", rootOperation: "dispose_all", origin: { kind: "shutdown", signal: "SIGTERM" } })
+    expect(summary.interrupt.lifecycle).toMatchObject({
+      operation: "dispose_directory",
+      rootOperation: "dispose_all",
+      origin: { kind: "shutdown", signal: "SIGTERM" },
+    })
     expect(chain.verdict).not.toBe("crash_evidence")
   })
 
   test("a second signal exits at once, whatever the first is waiting for", async () => {
     const dataDir = temp("oc-data-")
     const project = temp("oc-proj-")
-    const child = await spawnServer(dataDir, { OPENCODE_SETTLE_TIMEOUT_MS: "60000", OPENCODE_SCRIPTED_TICK_MS: "500", PATH: lingeringGit(30) })
+    const child = await spawnServer(dataDir, {
+      OPENCODE_SETTLE_TIMEOUT_MS: "60000",
+      OPENCODE_SCRIPTED_TICK_MS: "500",
+      PATH: lingeringGit(30),
+    })
     procs.push(child)
     await startChildRun(child.url, project, "scripted/slow")
     void callServer(child.url, "POST", "/project/git/init", project).catch(() => {})

@@ -16,7 +16,8 @@ export { directoryKey }
 /** Every lifecycle action the journal holds, latest record of each (finished supersedes started). */
 export function lifecycleActions(host: Host): LifecycleAction[] {
   const out = new Map<string, LifecycleAction>()
-  for (const row of host.journal.rows({ kinds: ["lifecycle.started", "lifecycle.finished"] })) out.set(row.lifecycleId!, row.data as LifecycleAction)
+  for (const row of host.journal.rows({ kinds: ["lifecycle.started", "lifecycle.finished"] }))
+    out.set(row.lifecycleId!, row.data as LifecycleAction)
   return [...out.values()].sort((a, b) => a.seq - b.seq)
 }
 
@@ -34,13 +35,19 @@ export async function startRunWithIds(
   if (prompt.status !== 200) throw new Error(`prompt: ${prompt.status} ${JSON.stringify(prompt.body)}`)
   const runId = prompt.body.runId as string
   if (opts.waitForOutput !== false) await waitForOutput(server, sessionId)
-  return { sessionId, runId, requestIds: [session.headers.get("x-opencode-request-id")!, prompt.headers.get("x-opencode-request-id")!] }
+  return {
+    sessionId,
+    runId,
+    requestIds: [session.headers.get("x-opencode-request-id")!, prompt.headers.get("x-opencode-request-id")!],
+  }
 }
 
 export async function waitForOutput(server: TestServer, sessionId: string): Promise<void> {
   await waitFor(async () => {
     const messages = await server.call("GET", `/session/${sessionId}/message`)
-    return (messages.body as any[]).some((m) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.length > 0))
+    return (messages.body as any[]).some(
+      (m) => m.info.role === "assistant" && m.parts.some((p: any) => p.type === "text" && p.text.length > 0),
+    )
   })
 }
 
@@ -52,7 +59,12 @@ export function link(chain: any, hop: string): any {
  * Serves `provider/model` refs of `provider` from the host's registry (the test's own provider,
  * beside the built-in ones), and adds `tools` to the processor's tool list.
  */
-export function installProvider(host: Host, id: string, stream: (request: ProviderRequest) => AsyncGenerator<ProviderEvent>, tools: Tool[] = []): void {
+export function installProvider(
+  host: Host,
+  id: string,
+  stream: (request: ProviderRequest) => AsyncGenerator<ProviderEvent>,
+  tools: Tool[] = [],
+): void {
   const provider: Provider = { id, stream } as Provider
   const original = host.providers.resolve.bind(host.providers)
   ;(host.providers as { resolve: typeof original }).resolve = (ref?: string) => {
@@ -65,7 +77,9 @@ export function installProvider(host: Host, id: string, stream: (request: Provid
 
 /** Resolves when `signal` aborts. */
 export function aborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })))
+  return new Promise((resolve) =>
+    signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true }),
+  )
 }
 
 export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -78,7 +92,10 @@ export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve
 export function lingeringGitBin(seconds: number): string {
   const bin = mkdtempSync(path.join(os.tmpdir(), "oc-gitwrap-"))
   const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim()
-  writeFileSync(path.join(bin, "git"), `#!/bin/sh\n"${realGit}" "$@"\nrc=$?\nif [ "$1" = init ]; then sleep ${seconds}; fi\nexit $rc\n`)
+  writeFileSync(
+    path.join(bin, "git"),
+    `#!/bin/sh\n"${realGit}" "$@"\nrc=$?\nif [ "$1" = init ]; then sleep ${seconds}; fi\nexit $rc\n`,
+  )
   chmodSync(path.join(bin, "git"), 0o755)
   return bin
 }
@@ -96,6 +113,7 @@ export function watchGlobalConfigChecks(host: Host): { judged(): Promise<void> }
     return isOwnWrite(digest)
   }
   return {
-    judged: () => waitFor(() => seen.includes(createHash("sha256").update(readFileSync(host.globalConfig.file)).digest("hex"))),
+    judged: () =>
+      waitFor(() => seen.includes(createHash("sha256").update(readFileSync(host.globalConfig.file)).digest("hex"))),
   }
 }

@@ -47,10 +47,15 @@ afterEach(() => {
   expect(unhandled).toEqual([])
 })
 
-async function prompt(route: "prompt" | "message"): Promise<{ directory: string; sessionId: string; runId?: string; status: number }> {
+async function prompt(
+  route: "prompt" | "message",
+): Promise<{ directory: string; sessionId: string; runId?: string; status: number }> {
   const directory = server.project()
   const session = await server.call("POST", "/session", { directory, body: {} })
-  const res = await server.call("POST", `/session/${session.body.id}/${route}`, { directory, body: { text: "go", model: "scripted/quick" } })
+  const res = await server.call("POST", `/session/${session.body.id}/${route}`, {
+    directory,
+    body: { text: "go", model: "scripted/quick" },
+  })
   return { directory, sessionId: session.body.id, runId: res.body?.runId, status: res.status }
 }
 
@@ -58,11 +63,19 @@ test("a summary that cannot be built is replaced by a fallback; the run is finis
   failures.build = 1
   const { directory, sessionId, runId } = await prompt("prompt")
   const summary = await finishedRun(server, sessionId, runId!)
-  expect(summary).toMatchObject({ classification: "unknown_interrupt", closeSite: "summary_build_failed", missing: ["run_summary"], runId })
+  expect(summary).toMatchObject({
+    classification: "unknown_interrupt",
+    closeSite: "summary_build_failed",
+    missing: ["run_summary"],
+    runId,
+  })
   const runs = await server.call("GET", `/session/${sessionId}/run`)
   expect(runs.body[0].status).not.toBe("running")
   await waitFor(async () => (await server.call("GET", "/session/status", { directory })).body[sessionId] === undefined)
-  expect((await server.call("GET", `/session/${sessionId}`)).body.lastRun).toMatchObject({ status: runs.body[0].status, classification: "unknown_interrupt" })
+  expect((await server.call("GET", `/session/${sessionId}`)).body.lastRun).toMatchObject({
+    status: runs.body[0].status,
+    classification: "unknown_interrupt",
+  })
   // The server still serves runs afterwards.
   const next = await prompt("prompt")
   expect((await finishedRun(server, next.sessionId, next.runId!)).classification).toBe("completed")
@@ -75,8 +88,14 @@ test("when even the fallback fails inside the run, settling writes one and the w
   expect(status).toBe(200)
   const runs = await server.call("GET", `/session/${sessionId}/run`)
   expect(runs.body).toHaveLength(1)
-  expect(runs.body[0].summary).toMatchObject({ classification: "unknown_interrupt", closeSite: "run_failed_unhandled", missing: ["run_summary"] })
+  expect(runs.body[0].summary).toMatchObject({
+    classification: "unknown_interrupt",
+    closeSite: "run_failed_unhandled",
+    missing: ["run_summary"],
+  })
   // Exactly one run.finished row for the run.
-  const rows = server.running.host.db.prepare("SELECT count(*) AS n FROM journal WHERE run_id = ? AND kind = 'run.finished'").get(runs.body[0].runId) as { n: number }
+  const rows = server.running.host.db
+    .prepare("SELECT count(*) AS n FROM journal WHERE run_id = ? AND kind = 'run.finished'")
+    .get(runs.body[0].runId) as { n: number }
   expect(rows.n).toBe(1)
 })

@@ -62,17 +62,20 @@ test("scripted/silent interrupted by a reload: local_instance_reload, not provid
   expect((await incidentOf(server, sessionId, runId)).verdict).toBe("diagnosed")
 })
 
-test.each(["socket", "provider-error"])("a provider stream that throws (%s) after the close: still the close", async (model) => {
-  const dir = server.project()
-  const { sessionId, runId } = await startRun(server, dir, `teardown/${model}`)
-  await server.call("POST", "/instance/dispose", { directory: dir })
-  const summary = await finishedRun(server, sessionId, runId)
-  expect(summary.classification).toBe("local_instance_dispose")
-  expect(summary.error).toBeUndefined()
-  const chain = await incidentOf(server, sessionId, runId)
-  expect(chain).toMatchObject({ verdict: "diagnosed", operation: "dispose" })
-  expect(chain.error).toBeUndefined()
-})
+test.each(["socket", "provider-error"])(
+  "a provider stream that throws (%s) after the close: still the close",
+  async (model) => {
+    const dir = server.project()
+    const { sessionId, runId } = await startRun(server, dir, `teardown/${model}`)
+    await server.call("POST", "/instance/dispose", { directory: dir })
+    const summary = await finishedRun(server, sessionId, runId)
+    expect(summary.classification).toBe("local_instance_dispose")
+    expect(summary.error).toBeUndefined()
+    const chain = await incidentOf(server, sessionId, runId)
+    expect(chain).toMatchObject({ verdict: "diagnosed", operation: "dispose" })
+    expect(chain.error).toBeUndefined()
+  },
+)
 
 test("a tool that throws when its handle is released: still the close, the tool marked interrupted", async () => {
   const dir = server.project()

@@ -14,12 +14,18 @@ describe("user cancel", () => {
     server = await startTestServer({ tickMs: 50 })
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
-    const abort = await server.call("POST", `/session/${sessionId}/abort`, { directory: dir, headers: appHeaders("session.abort", "act_abort_1") })
+    const abort = await server.call("POST", `/session/${sessionId}/abort`, {
+      directory: dir,
+      headers: appHeaders("session.abort", "act_abort_1"),
+    })
     expect(abort.body).toBe(true)
     const requestId = abort.headers.get("x-opencode-request-id")
     const summary = await finishedRun(server, sessionId, runId)
     expect(summary.classification).toBe("user_cancelled")
-    expect(summary.interrupt).toMatchObject({ kind: "user_cancel", request: { requestId, route: "/session/:id/abort", method: "POST", actionId: "act_abort_1" } })
+    expect(summary.interrupt).toMatchObject({
+      kind: "user_cancel",
+      request: { requestId, route: "/session/:id/abort", method: "POST", actionId: "act_abort_1" },
+    })
     const chain = await incidentOf(server, sessionId, runId)
     expect(chain).toMatchObject({ verdict: "diagnosed", classification: "user_cancelled", missing: [] })
     expect(chain.origin).toMatchObject({ kind: "api_route", request: { requestId }, provenance: { complete: true } })
@@ -51,7 +57,11 @@ describe("watchdog", () => {
     expect(summary.interrupt).toMatchObject({ kind: "watchdog", watchdog: { fired: true } })
     expect(summary.error).toBeUndefined()
     const chain = await incidentOf(server, sessionId, runId)
-    expect(chain).toMatchObject({ classification: "watchdog_timeout", verdict: "diagnosed", origin: { kind: "server_handler", handler: "watchdog" } })
+    expect(chain).toMatchObject({
+      classification: "watchdog_timeout",
+      verdict: "diagnosed",
+      origin: { kind: "server_handler", handler: "watchdog" },
+    })
     expect(link(chain, "request").status).toBe("not_applicable")
   })
 })

@@ -20,7 +20,8 @@ afterEach(async () => {
   await server.close()
 })
 
-const failure = () => Promise.reject(Object.assign(new Error("SQLITE_IOERR at /home/alice/secret"), { code: "SQLITE_IOERR" }))
+const failure = () =>
+  Promise.reject(Object.assign(new Error("SQLITE_IOERR at /home/alice/secret"), { code: "SQLITE_IOERR" }))
 
 /** Opens the directory's instance (its watchers with it), then breaks the closes the watchers start. */
 async function openWithFailingCloses(): Promise<string> {
@@ -39,16 +40,27 @@ async function degraded(): Promise<string[]> {
 }
 
 test.each([
-  ["an edit of the project's opencode.json", "config_watch", (dir: string) => writeFileSync(path.join(dir, "opencode.json"), '{ "theme": "b" }\n')],
+  [
+    "an edit of the project's opencode.json",
+    "config_watch",
+    (dir: string) => writeFileSync(path.join(dir, "opencode.json"), '{ "theme": "b" }\n'),
+  ],
   ["the project directory removed", "directory_watch", (dir: string) => rmSync(dir, { recursive: true, force: true })],
-  ["an edit of the global config.json", "global_config_watch", () => writeFileSync(path.join(server.dataDir, "config.json"), '{ "note": "b" }\n')],
-])("%s whose close fails: /health says watcher_close_failed, the log names class and code only", async (_, watcher, change) => {
-  const log = vi.spyOn(console, "error").mockImplementation(() => {})
-  const dir = await openWithFailingCloses()
-  expect(await degraded()).not.toContain("watcher_close_failed")
-  change(dir)
-  await waitFor(async () => (await degraded()).includes("watcher_close_failed"))
-  const lines = log.mock.calls.map((call) => call.join(" "))
-  expect(lines).toContain(`${watcher}: the close it started failed (Error, code SQLITE_IOERR)`)
-  expect(lines.join("\n")).not.toContain("alice")
-})
+  [
+    "an edit of the global config.json",
+    "global_config_watch",
+    () => writeFileSync(path.join(server.dataDir, "config.json"), '{ "note": "b" }\n'),
+  ],
+])(
+  "%s whose close fails: /health says watcher_close_failed, the log names class and code only",
+  async (_, watcher, change) => {
+    const log = vi.spyOn(console, "error").mockImplementation(() => {})
+    const dir = await openWithFailingCloses()
+    expect(await degraded()).not.toContain("watcher_close_failed")
+    change(dir)
+    await waitFor(async () => (await degraded()).includes("watcher_close_failed"))
+    const lines = log.mock.calls.map((call) => call.join(" "))
+    expect(lines).toContain(`${watcher}: the close it started failed (Error, code SQLITE_IOERR)`)
+    expect(lines.join("\n")).not.toContain("alice")
+  },
+)

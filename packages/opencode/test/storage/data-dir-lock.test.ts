@@ -32,7 +32,10 @@ async function serve(dataDir: string): Promise<SpawnedServer> {
 /** The CLI to completion: its exit code and output. */
 function cli(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, OPENCODE_SCRIPTED_TICK_MS: "20" } })
+    const proc = spawn(process.execPath, [BIN, ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, OPENCODE_SCRIPTED_TICK_MS: "20" },
+    })
     let stdout = ""
     let stderr = ""
     proc.stdout.on("data", (chunk) => (stdout += chunk))
@@ -48,7 +51,12 @@ function cli(args: string[], timeoutMs = 20_000): Promise<{ code: number | null;
   })
 }
 
-async function call(url: string, method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function call(
+  url: string,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<{ status: number; body: any }> {
   const res = await fetch(url + route, {
     method,
     headers: body !== undefined ? { "content-type": "application/json" } : {},

@@ -37,7 +37,16 @@ describe("permissions of what the server creates in the data dir", () => {
     expect(mode(dataDir)).toBe(0o700)
     expect(mode(path.join(parent, "nested"))).toBe(0o700)
     const files = readdirSync(dataDir)
-    expect(files).toEqual(expect.arrayContaining(["opencode.db", "opencode.db-wal", "opencode.db-shm", "config.json", "server.lock", "boots"]))
+    expect(files).toEqual(
+      expect.arrayContaining([
+        "opencode.db",
+        "opencode.db-wal",
+        "opencode.db-shm",
+        "config.json",
+        "server.lock",
+        "boots",
+      ]),
+    )
     for (const file of files) {
       const full = path.join(dataDir, file)
       if (statSync(full).isDirectory()) {

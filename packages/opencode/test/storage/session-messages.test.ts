@@ -16,7 +16,11 @@ beforeEach(() => {
   dataDir = tempDir("oc-messages-")
   host = createHost({ dataDir, env: {} })
   for (const id of ["ses_a", "ses_b"]) {
-    host.db.prepare("INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, '/w/p', '/w/p', 'global', 't', 1, 1)").run(id)
+    host.db
+      .prepare(
+        "INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, '/w/p', '/w/p', 'global', 't', 1, 1)",
+      )
+      .run(id)
   }
 })
 afterEach(() => {
@@ -27,25 +31,65 @@ afterEach(() => {
 test("messages in order, each with its own parts in order, nothing of another session", () => {
   const { sessions } = host
   // Created in one millisecond (a tie), then an earlier one: order is by time, then insertion.
-  sessions.insertMessage({ id: "msg_2", sessionID: "ses_a", role: "assistant", time: { created: 20 }, runId: "run_1", providerID: "scripted", modelID: "slow" })
+  sessions.insertMessage({
+    id: "msg_2",
+    sessionID: "ses_a",
+    role: "assistant",
+    time: { created: 20 },
+    runId: "run_1",
+    providerID: "scripted",
+    modelID: "slow",
+  })
   sessions.insertMessage({ id: "msg_3", sessionID: "ses_a", role: "user", time: { created: 20 } })
   sessions.insertMessage({ id: "msg_1", sessionID: "ses_a", role: "user", time: { created: 10 } })
   sessions.insertMessage({ id: "msg_b", sessionID: "ses_b", role: "user", time: { created: 15 } })
   sessions.completeMessage({ id: "msg_2", sessionID: "ses_a", role: "assistant", time: { created: 20 } }, 25)
   // Parts saved out of order, as a run re-saves a growing text part after its tool part.
-  sessions.savePart({ id: "prt_2b", sessionID: "ses_a", messageID: "msg_2", type: "tool", callID: "call_1", tool: "read", state: { status: "completed" }, path: "src/a.ts" }, 2)
+  sessions.savePart(
+    {
+      id: "prt_2b",
+      sessionID: "ses_a",
+      messageID: "msg_2",
+      type: "tool",
+      callID: "call_1",
+      tool: "read",
+      state: { status: "completed" },
+      path: "src/a.ts",
+    },
+    2,
+  )
   sessions.savePart({ id: "prt_2a", sessionID: "ses_a", messageID: "msg_2", type: "text", text: "first" }, 1)
   sessions.savePart({ id: "prt_1", sessionID: "ses_a", messageID: "msg_1", type: "text", text: "hello" }, 0)
   sessions.savePart({ id: "prt_b", sessionID: "ses_b", messageID: "msg_b", type: "text", text: "other session" }, 0)
   sessions.savePart({ id: "prt_2a", sessionID: "ses_a", messageID: "msg_2", type: "text", text: "first, grown" }, 1)
 
   expect(sessions.messages("ses_a")).toEqual([
-    { info: { id: "msg_1", sessionID: "ses_a", role: "user", time: { created: 10 } }, parts: [{ id: "prt_1", sessionID: "ses_a", messageID: "msg_1", type: "text", text: "hello" }] },
     {
-      info: { id: "msg_2", sessionID: "ses_a", role: "assistant", time: { created: 20, completed: 25 }, runId: "run_1", providerID: "scripted", modelID: "slow" },
+      info: { id: "msg_1", sessionID: "ses_a", role: "user", time: { created: 10 } },
+      parts: [{ id: "prt_1", sessionID: "ses_a", messageID: "msg_1", type: "text", text: "hello" }],
+    },
+    {
+      info: {
+        id: "msg_2",
+        sessionID: "ses_a",
+        role: "assistant",
+        time: { created: 20, completed: 25 },
+        runId: "run_1",
+        providerID: "scripted",
+        modelID: "slow",
+      },
       parts: [
         { id: "prt_2a", sessionID: "ses_a", messageID: "msg_2", type: "text", text: "first, grown" },
-        { id: "prt_2b", sessionID: "ses_a", messageID: "msg_2", type: "tool", callID: "call_1", tool: "read", state: { status: "completed" }, path: "src/a.ts" },
+        {
+          id: "prt_2b",
+          sessionID: "ses_a",
+          messageID: "msg_2",
+          type: "tool",
+          callID: "call_1",
+          tool: "read",
+          state: { status: "completed" },
+          path: "src/a.ts",
+        },
       ],
     },
     { info: { id: "msg_3", sessionID: "ses_a", role: "user", time: { created: 20 } }, parts: [] },
@@ -61,7 +105,16 @@ test("messages in order, each with its own parts in order, nothing of another se
 test("runSummaries: stored summaries in start order with their run and boot; none or damaged are skipped", () => {
   const { sessions } = host
   const run = (runId: string, startedAt: number) =>
-    sessions.insertRun({ runId, sessionId: "ses_a", directoryKey: "/w/p", instanceId: "ins_1", generation: 1, model: "scripted/quick", bootId: host.bootId, startedAt })
+    sessions.insertRun({
+      runId,
+      sessionId: "ses_a",
+      directoryKey: "/w/p",
+      instanceId: "ins_1",
+      generation: 1,
+      model: "scripted/quick",
+      bootId: host.bootId,
+      startedAt,
+    })
   run("run_late", 30)
   run("run_early", 10)
   run("run_open", 20)

@@ -23,12 +23,18 @@ function schema2DataDir(rows: [string, string][]): string {
   dirs.push(dataDir)
   openDatabase(dataDir).close()
   const db = new Database(path.join(dataDir, "opencode.db"))
-  db.exec("CREATE TABLE session2 (id TEXT PRIMARY KEY, directory TEXT NOT NULL, directory_key TEXT NOT NULL, project_id TEXT NOT NULL, title TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL)")
-  db.exec("DROP TABLE session; ALTER TABLE session2 RENAME TO session; CREATE INDEX session_directory ON session(directory_key, updated)")
+  db.exec(
+    "CREATE TABLE session2 (id TEXT PRIMARY KEY, directory TEXT NOT NULL, directory_key TEXT NOT NULL, project_id TEXT NOT NULL, title TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL)",
+  )
+  db.exec(
+    "DROP TABLE session; ALTER TABLE session2 RENAME TO session; CREATE INDEX session_directory ON session(directory_key, updated)",
+  )
   // Schema 3's columns (a run's resend link, a part's write time) did not exist at schema 2 either.
   db.exec("DROP INDEX message_run; ALTER TABLE run DROP COLUMN resend_of; ALTER TABLE part DROP COLUMN updated")
   db.pragma("user_version = 2")
-  rows.forEach(([id, title], i) => db.prepare("INSERT INTO session VALUES (?, '/p', '/p', 'global', ?, ?, ?)").run(id, title, 1000 + i, 1000 + i))
+  rows.forEach(([id, title], i) =>
+    db.prepare("INSERT INTO session VALUES (?, '/p', '/p', 'global', ?, ?, ?)").run(id, title, 1000 + i, 1000 + i),
+  )
   db.close()
   return dataDir
 }
@@ -58,7 +64,9 @@ describe("migration to the folded search key", () => {
     const dataDir = schema2DataDir([])
     const db = openDatabase(dataDir)
     const plan = db
-      .prepare("EXPLAIN QUERY PLAN SELECT id FROM session s WHERE s.directory_key = ? AND instr(s.title_key, ?) > 0 ORDER BY s.updated DESC, s.rowid DESC LIMIT 10")
+      .prepare(
+        "EXPLAIN QUERY PLAN SELECT id FROM session s WHERE s.directory_key = ? AND instr(s.title_key, ?) > 0 ORDER BY s.updated DESC, s.rowid DESC LIMIT 10",
+      )
       .all("/p", "x") as { detail: string }[]
     expect(plan.map((row) => row.detail).join("\n")).toMatch(/USING INDEX session_search/)
     db.close()

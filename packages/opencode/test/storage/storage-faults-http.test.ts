@@ -52,7 +52,10 @@ describe.skipIf(!MOUNT)("a read-only data dir with a history (read-only bind mou
     const first = await startTestServer({ dataDir, tickMs: 5 })
     const project = first.project()
     const session = await first.call("POST", "/session", { directory: project, body: { title: "kept" } })
-    const prompt = await first.call("POST", `/session/${session.body.id}/prompt`, { directory: project, body: { text: "go", model: "scripted/quick" } })
+    const prompt = await first.call("POST", `/session/${session.body.id}/prompt`, {
+      directory: project,
+      body: { text: "go", model: "scripted/quick" },
+    })
     await finishedRun(first, session.body.id, prompt.body.runId)
     await first.running.shutdown("api")
     execFileSync("mount", ["--bind", dataDir, dataDir])
@@ -116,7 +119,7 @@ describe.skipIf(!MOUNT)("a full disk (tmpfs)", () => {
     const fd = openSync(filler, "w")
     const block = Buffer.alloc(64 * 1024, 1)
     try {
-      for (let size = block.length; size >= 1; ) {
+      for (let size = block.length; size >= 1;) {
         try {
           writeSync(fd, block, 0, size)
         } catch {
@@ -126,7 +129,10 @@ describe.skipIf(!MOUNT)("a full disk (tmpfs)", () => {
     } finally {
       closeSync(fd)
     }
-    const res = await s.call("POST", `/session/${session.body.id}/message`, { directory: dir, body: { text: "go", model: "scripted/quick" } })
+    const res = await s.call("POST", `/session/${session.body.id}/message`, {
+      directory: dir,
+      body: { text: "go", model: "scripted/quick" },
+    })
     expect(res.status).toBe(503)
     expect(res.body.error.code).toBe("storage_unavailable")
     expect(res.body.error.degraded).toContain("storage_full")

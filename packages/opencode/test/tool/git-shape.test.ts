@@ -83,9 +83,14 @@ describe("the write tool refuses to make a git repository outside .git/", () => 
   })
 
   it("refuses any write into a directory that already has a repository's shape", async () => {
-    for (const part of ["objects", "refs"]) await mkdir(path.join(project, "vendor/repo.git", part), { recursive: true })
+    for (const part of ["objects", "refs"])
+      await mkdir(path.join(project, "vendor/repo.git", part), { recursive: true })
     await writeFile(path.join(project, "vendor/repo.git/HEAD"), "ref: refs/heads/main\n")
-    for (const target of ["vendor/repo.git/config", "vendor/repo.git/hooks/post-update", "vendor/repo.git/objects/info/alternates"]) {
+    for (const target of [
+      "vendor/repo.git/config",
+      "vendor/repo.git/hooks/post-update",
+      "vendor/repo.git/objects/info/alternates",
+    ]) {
       expect(await write(target, "x\n"), target).toBe("path_refused")
       expect(existsSync(path.join(project, target)), target).toBe(false)
     }
@@ -93,8 +98,11 @@ describe("the write tool refuses to make a git repository outside .git/", () => 
 
   it("refuses a .git file (gitdir: pointing a directory at a repository) and names the reason", async () => {
     await mkdir(path.join(project, "elsewhere/objects"), { recursive: true })
-    for (const target of ["sub/.git", ".git", "sub/.Git"]) expect(await write(target, "gitdir: ../elsewhere\n"), target).toBe("path_refused")
-    const error = await writeTool.execute({ path: "sub/.git", content: "gitdir: ../elsewhere\n" }, ctx).catch((e: unknown) => e)
+    for (const target of ["sub/.git", ".git", "sub/.Git"])
+      expect(await write(target, "gitdir: ../elsewhere\n"), target).toBe("path_refused")
+    const error = await writeTool
+      .execute({ path: "sub/.git", content: "gitdir: ../elsewhere\n" }, ctx)
+      .catch((e: unknown) => e)
     expect((error as ToolError).message).toContain(".git")
     expect((error as ToolError).message).not.toContain("elsewhere")
   })

@@ -32,12 +32,21 @@ function tool(name: string): Tool {
 async function outcome(fifo: string, run: Promise<unknown>): Promise<unknown> {
   let timer!: NodeJS.Timeout
   const blocked = new Promise((resolve) => (timer = setTimeout(() => resolve("blocked"), 3000)))
-  const result = await Promise.race([run.then(() => "ok", (e: unknown) => e), blocked])
+  const result = await Promise.race([
+    run.then(
+      () => "ok",
+      (e: unknown) => e,
+    ),
+    blocked,
+  ])
   clearTimeout(timer)
   if (result === "blocked") {
     // Open the other end so the stuck open returns and the test process can exit.
     for (const flags of [constants.O_RDONLY | constants.O_NONBLOCK, constants.O_WRONLY | constants.O_NONBLOCK]) {
-      await open(fifo, flags).then((h) => h.close(), () => {})
+      await open(fifo, flags).then(
+        (h) => h.close(),
+        () => {},
+      )
     }
     await run.catch(() => {})
   }
@@ -82,19 +91,26 @@ describe("the write tool and .git/", () => {
   const refused = async (relPath: string) => {
     const error = await tool("write")
       .execute({ path: relPath, content: "#!/bin/sh\necho owned\n" }, ctx)
-      .then(() => undefined, (e: unknown) => e)
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
     expect(error).toBeInstanceOf(ToolError)
     expect((error as ToolError).code).toBe("path_refused")
     expect((error as ToolError).message).toContain(".git")
   }
 
-  it.each([".git/hooks/pre-commit", ".git/config", ".git", "sub/.git/HEAD", "./x/../.git/hooks/post-checkout", ".GIT/hooks/pre-commit"])(
-    "refuses %s",
-    async (relPath) => {
-      await mkdir(path.join(project, ".git", "hooks"), { recursive: true })
-      await refused(relPath)
-    },
-  )
+  it.each([
+    ".git/hooks/pre-commit",
+    ".git/config",
+    ".git",
+    "sub/.git/HEAD",
+    "./x/../.git/hooks/post-checkout",
+    ".GIT/hooks/pre-commit",
+  ])("refuses %s", async (relPath) => {
+    await mkdir(path.join(project, ".git", "hooks"), { recursive: true })
+    await refused(relPath)
+  })
 
   it("refuses a path that reaches .git/ through a symlink, and writes nothing", async () => {
     await mkdir(path.join(project, ".git", "hooks"), { recursive: true })

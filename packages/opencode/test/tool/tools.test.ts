@@ -119,10 +119,16 @@ describe("paths outside the project are refused", () => {
     await symlink(outside, path.join(project, "linkdir"))
 
     expect((await toolErrorOf(tool("read").execute({ path: "link.txt" }, ctx))).code).toBe("path_outside_project")
-    expect((await toolErrorOf(tool("read").execute({ path: "linkdir/secret.txt" }, ctx))).code).toBe("path_outside_project")
+    expect((await toolErrorOf(tool("read").execute({ path: "linkdir/secret.txt" }, ctx))).code).toBe(
+      "path_outside_project",
+    )
     expect((await toolErrorOf(tool("list").execute({ path: "linkdir" }, ctx))).code).toBe("path_outside_project")
-    expect((await toolErrorOf(tool("write").execute({ path: "link.txt", content: "overwritten" }, ctx))).code).toBe("path_outside_project")
-    expect((await toolErrorOf(tool("write").execute({ path: "linkdir/new/file.txt", content: "x" }, ctx))).code).toBe("path_outside_project")
+    expect((await toolErrorOf(tool("write").execute({ path: "link.txt", content: "overwritten" }, ctx))).code).toBe(
+      "path_outside_project",
+    )
+    expect((await toolErrorOf(tool("write").execute({ path: "linkdir/new/file.txt", content: "x" }, ctx))).code).toBe(
+      "path_outside_project",
+    )
 
     expect(await readFile(path.join(outside, "secret.txt"), "utf8")).toBe("top secret")
     expect(existsSync(path.join(outside, "new"))).toBe(false)
@@ -130,7 +136,9 @@ describe("paths outside the project are refused", () => {
 
   it("refuses writing through a dangling symlink that points out, but follows one that points inside", async () => {
     await symlink(path.join(outside, "created.txt"), path.join(project, "dangling-out"))
-    expect((await toolErrorOf(tool("write").execute({ path: "dangling-out", content: "x" }, ctx))).code).toBe("path_outside_project")
+    expect((await toolErrorOf(tool("write").execute({ path: "dangling-out", content: "x" }, ctx))).code).toBe(
+      "path_outside_project",
+    )
     expect(existsSync(path.join(outside, "created.txt"))).toBe(false)
 
     await symlink("target.txt", path.join(project, "dangling-in"))
@@ -176,7 +184,9 @@ describe("input validation and abort", () => {
   })
 
   it("write does nothing when the run is already stopped", async () => {
-    const error = await toolErrorOf(tool("write").execute({ path: "late.txt", content: "x" }, { directory: project, signal: AbortSignal.abort() }))
+    const error = await toolErrorOf(
+      tool("write").execute({ path: "late.txt", content: "x" }, { directory: project, signal: AbortSignal.abort() }),
+    )
     expect(error.code).toBe("aborted")
     expect(existsSync(path.join(project, "late.txt"))).toBe(false)
   })
@@ -188,10 +198,17 @@ describe("toolSpecs", () => {
     expect(specs.map((s) => s.name)).toEqual(["read", "list", "write"])
     const [read, list, write] = specs
     expect(read.description.length).toBeGreaterThan(0)
-    expect(read.parameters).toMatchObject({ type: "object", required: ["path"], properties: { path: { type: "string" }, maxBytes: { type: "integer" } } })
+    expect(read.parameters).toMatchObject({
+      type: "object",
+      required: ["path"],
+      properties: { path: { type: "string" }, maxBytes: { type: "integer" } },
+    })
     expect(list.parameters).toMatchObject({ type: "object", properties: { path: { type: "string" } } })
     expect(list.parameters.required ?? []).toEqual([])
-    expect(write.parameters).toMatchObject({ type: "object", properties: { path: { type: "string" }, content: { type: "string" } } })
+    expect(write.parameters).toMatchObject({
+      type: "object",
+      properties: { path: { type: "string" }, content: { type: "string" } },
+    })
     expect([...(write.parameters.required as string[])].sort()).toEqual(["content", "path"])
     expect(read.parameters).not.toHaveProperty("$schema")
   })

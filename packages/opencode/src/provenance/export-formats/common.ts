@@ -66,8 +66,27 @@ export interface ReadSuccess {
 export type ReadResult = ReadFailure | ReadSuccess
 
 /** What messages-only files cannot contain: every fact of the causal spine. */
-export const NOT_IN_MESSAGES_ONLY = ["run_summary", "classification", "lifecycle_action", "origin", "request", "renderer_action", "interrupt_meta", "tool_facts", "retry"]
-export const TOP_LEVEL_FIELDS = new Set(["schema", "version", "exportedAt", "writer", "session", "messages", "diagnostics", "incidents"])
+export const NOT_IN_MESSAGES_ONLY = [
+  "run_summary",
+  "classification",
+  "lifecycle_action",
+  "origin",
+  "request",
+  "renderer_action",
+  "interrupt_meta",
+  "tool_facts",
+  "retry",
+]
+export const TOP_LEVEL_FIELDS = new Set([
+  "schema",
+  "version",
+  "exportedAt",
+  "writer",
+  "session",
+  "messages",
+  "diagnostics",
+  "incidents",
+])
 /** Fields the version 1 field export wrote on a run, read by the lenient run reader. */
 const V1_RUN_FIELDS = ["reason", "tool"]
 export const MAX_UNKNOWN_FIELDS = 100
@@ -98,7 +117,9 @@ export function readSession(raw: unknown, result: ReadSuccess): void {
   const session: NonNullable<ReadSuccess["session"]> = {}
   const id = shortString(raw.id)
   if (id) session.id = id
-  const directory = z.object({ digest: z.string().regex(/^[a-f0-9]{8,64}$/), depth: z.number().int().nonnegative() }).safeParse(raw.directory)
+  const directory = z
+    .object({ digest: z.string().regex(/^[a-f0-9]{8,64}$/), depth: z.number().int().nonnegative() })
+    .safeParse(raw.directory)
   if (directory.success) session.directory = directory.data
   result.session = session
 }
@@ -115,7 +136,10 @@ export function readMessages(raw: unknown, result: ReadSuccess): void {
     if (!isObject(message)) continue
     const info = isObject(message.info) ? message.info : message
     // The writer's error name, kept only when it is a name (`MessageAbortedError`), never free text.
-    const error = isObject(info.error) && info.error.name !== undefined ? (codeToken(info.error.name) ?? "an unreadable error") : undefined
+    const error =
+      isObject(info.error) && info.error.name !== undefined
+        ? (codeToken(info.error.name) ?? "an unreadable error")
+        : undefined
     if (!error) continue
     const messageId = shortString(info.id)
     result.stoppedMessages.push(messageId ? { messageId, error } : { error })
@@ -129,13 +153,20 @@ export function asList(raw: unknown, name: string, result: ReadSuccess): unknown
     return []
   }
   if (raw.length > MAX_RECORDS_PER_LIST) {
-    result.warnings.push(`The file has ${raw.length} ${name} records; only the first ${MAX_RECORDS_PER_LIST} were read.`)
+    result.warnings.push(
+      `The file has ${raw.length} ${name} records; only the first ${MAX_RECORDS_PER_LIST} were read.`,
+    )
     return raw.slice(0, MAX_RECORDS_PER_LIST)
   }
   return raw
 }
 
-export function readList<T extends z.ZodObject<z.ZodRawShape>>(raw: unknown, name: string, schema: T, result: ReadSuccess): z.infer<T>[] {
+export function readList<T extends z.ZodObject<z.ZodRawShape>>(
+  raw: unknown,
+  name: string,
+  schema: T,
+  result: ReadSuccess,
+): z.infer<T>[] {
   const list = asList(raw, name, result)
   const kept: z.infer<T>[] = []
   const unknown = new Set<string>()
@@ -143,9 +174,13 @@ export function readList<T extends z.ZodObject<z.ZodRawShape>>(raw: unknown, nam
   for (const item of list) {
     const parsed = schema.safeParse(item)
     if (parsed.success) kept.push(parsed.data)
-    if (isObject(item)) for (const key of Object.keys(item)) if (!known.has(key) && unknown.size < MAX_UNKNOWN_FIELDS) unknown.add(key)
+    if (isObject(item))
+      for (const key of Object.keys(item)) if (!known.has(key) && unknown.size < MAX_UNKNOWN_FIELDS) unknown.add(key)
   }
-  if (kept.length < list.length) result.warnings.push(`${list.length - kept.length} of ${list.length} ${name} records could not be read and were skipped.`)
+  if (kept.length < list.length)
+    result.warnings.push(
+      `${list.length - kept.length} of ${list.length} ${name} records could not be read and were skipped.`,
+    )
   result.unknownFields.push(...fieldNames([...unknown], `diagnostics.${name}[].`))
   return kept
 }
@@ -166,7 +201,8 @@ export function readRuns(list: unknown[], result: ReadSuccess): RunSummary[] {
   const runs: RunSummary[] = []
   const seen = new Set<string>()
   list.forEach((raw, index) => {
-    if (isObject(raw)) for (const key of Object.keys(raw)) if (!known.has(key) && unknown.size < MAX_UNKNOWN_FIELDS) unknown.add(key)
+    if (isObject(raw))
+      for (const key of Object.keys(raw)) if (!known.has(key) && unknown.size < MAX_UNKNOWN_FIELDS) unknown.add(key)
     const run = readRun(raw, index, fallbackSession.success ? fallbackSession.data : undefined)
     if (!run) {
       skipped++
@@ -182,15 +218,28 @@ export function readRuns(list: unknown[], result: ReadSuccess): RunSummary[] {
   })
   result.counts.runs = runs.length
   result.unknownFields.push(...fieldNames([...unknown], "diagnostics.runs[]."))
-  if (skipped > 0) result.warnings.push(`${skipped} of ${list.length} runs could not be read (no valid run id or classification) and were skipped.`)
-  if (usedPlaceholder) result.warnings.push(`The file records no valid session id for some runs; their incidents show ${UNRECORDED_SESSION_ID}.`)
+  if (skipped > 0)
+    result.warnings.push(
+      `${skipped} of ${list.length} runs could not be read (no valid run id or classification) and were skipped.`,
+    )
+  if (usedPlaceholder)
+    result.warnings.push(
+      `The file records no valid session id for some runs; their incidents show ${UNRECORDED_SESSION_ID}.`,
+    )
   if (unknownClassifications.size > 0) {
-    result.warnings.push(`Runs with classifications this reader does not know (${[...unknownClassifications].slice(0, 5).join(", ")}) were read as unknown_interrupt.`)
+    result.warnings.push(
+      `Runs with classifications this reader does not know (${[...unknownClassifications].slice(0, 5).join(", ")}) were read as unknown_interrupt.`,
+    )
   }
   if (unreadableInterrupts > 0) {
-    result.warnings.push(`${unreadableInterrupts} run(s) carry an interrupt record this reader could not read; those runs are shown without it.`)
+    result.warnings.push(
+      `${unreadableInterrupts} run(s) carry an interrupt record this reader could not read; those runs are shown without it.`,
+    )
   }
-  if (retryDisagreements > 0) result.warnings.push(`${retryDisagreements} run(s) claimed a retry verdict their own tool facts do not support; the verdict derived from the facts is shown.`)
+  if (retryDisagreements > 0)
+    result.warnings.push(
+      `${retryDisagreements} run(s) claimed a retry verdict their own tool facts do not support; the verdict derived from the facts is shown.`,
+    )
   return runs
 }
 
@@ -221,10 +270,14 @@ function readRun(raw: unknown, index: number, fallbackSession: string | undefine
   const listed = Array.isArray(raw.tools) ? raw.tools.flatMap((tool) => okOr(ToolFact.safeParse(tool), [])) : []
   const tools = keptTools(listed)
   const v1Tool = v1ToolFacts.safeParse(raw.tool)
-  const toolFactsRecorded = typeof raw.toolFactsRecorded === "boolean" ? raw.toolFactsRecorded : Array.isArray(raw.tools) || v1Tool.success
+  const toolFactsRecorded =
+    typeof raw.toolFactsRecorded === "boolean" ? raw.toolFactsRecorded : Array.isArray(raw.tools) || v1Tool.success
   // Retry is judged from every tool the file lists, not only those a summary keeps. The version 1
   // field export kept only whether a tool had started, not its kind.
-  const retryTools: RetryToolFact[] = [...listed, ...(v1Tool.success && v1Tool.data.executionStarted ? [{ kind: "unknown" as const }] : [])]
+  const retryTools: RetryToolFact[] = [
+    ...listed,
+    ...(v1Tool.success && v1Tool.data.executionStarted ? [{ kind: "unknown" as const }] : []),
+  ]
   const visibleOutput = raw.visibleOutput === true
   const retry = deriveRetry({ tools: retryTools, toolFactsRecorded, visibleOutput })
   const claimed = raw.retry
@@ -243,7 +296,9 @@ function readRun(raw: unknown, index: number, fallbackSession: string | undefine
     finishedAt: nonNegativeInt(raw.finishedAt) ?? 0,
     classification: classification.success ? classification.data : "unknown_interrupt",
     interrupt,
-    alsoRequestedBy: Array.isArray(raw.alsoRequestedBy) ? raw.alsoRequestedBy.slice(0, MAX_ALSO_REQUESTED).flatMap((item) => okOr(AlsoRequested.safeParse(item), [])) : [],
+    alsoRequestedBy: Array.isArray(raw.alsoRequestedBy)
+      ? raw.alsoRequestedBy.slice(0, MAX_ALSO_REQUESTED).flatMap((item) => okOr(AlsoRequested.safeParse(item), []))
+      : [],
     provider: okOr(ProviderProgress.safeParse(raw.provider), { chunks: 0, progress: providerRaw.progress === true }),
     watchdog: okOr(WatchdogState.safeParse(raw.watchdog), { fired: watchdogRaw.fired === true }),
     visibleOutput,
@@ -252,7 +307,9 @@ function readRun(raw: unknown, index: number, fallbackSession: string | undefine
     error: okOr(ErrorFact.safeParse(raw.error), undefined),
     retry,
     closeSite: typeof raw.closeSite === "string" && raw.closeSite.length <= MAX_CLOSE_SITE ? raw.closeSite : undefined,
-    missing: Array.isArray(raw.missing) ? raw.missing.filter((name): name is string => typeof name === "string" && name.length <= 64).slice(0, 32) : [],
+    missing: Array.isArray(raw.missing)
+      ? raw.missing.filter((name): name is string => typeof name === "string" && name.length <= 64).slice(0, 32)
+      : [],
     // Written from version 2 on by builds that link resends; a link that does not parse is dropped.
     resendOf: okOr(RunId.safeParse(raw.resendOf), undefined),
   })
@@ -270,7 +327,10 @@ function readRun(raw: unknown, index: number, fallbackSession: string | undefine
 function keptTools(listed: ToolFact[]): ToolFact[] {
   if (listed.length <= MAX_SUMMARY_TOOLS) return listed
   const sideEffects = listed.filter((tool) => tool.kind !== "read").slice(0, MAX_SUMMARY_TOOLS)
-  const keep = new Set([...sideEffects, ...listed.filter((tool) => tool.kind === "read").slice(0, MAX_SUMMARY_TOOLS - sideEffects.length)])
+  const keep = new Set([
+    ...sideEffects,
+    ...listed.filter((tool) => tool.kind === "read").slice(0, MAX_SUMMARY_TOOLS - sideEffects.length),
+  ])
   return listed.filter((tool) => keep.has(tool))
 }
 

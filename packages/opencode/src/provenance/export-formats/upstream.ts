@@ -1,5 +1,13 @@
 /** opencode's own session export (`opencode export`): its messages only, no fact of the spine. */
-import { emptyResult, type Json, NOT_IN_MESSAGES_ONLY, readMessages, type ReadSuccess, shortString, unknownKeys } from "./common.ts"
+import {
+  emptyResult,
+  type Json,
+  NOT_IN_MESSAGES_ONLY,
+  readMessages,
+  type ReadSuccess,
+  shortString,
+  unknownKeys,
+} from "./common.ts"
 
 export function readUpstream(doc: Json): ReadSuccess {
   const result = emptyResult("upstream-opencode", [])

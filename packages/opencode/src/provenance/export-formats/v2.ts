@@ -8,7 +8,20 @@ import { deriveIncidentChains, recheckChain } from "../incident-chain.ts"
 import { codeToken, nameToken } from "../foreign-text.ts"
 import { plain } from "../plain-text.ts"
 import { ClientAction, CrashEvidence, IncidentChain, LifecycleAction, Origin, RequestContext } from "../schemas.ts"
-import { asList, cap, emptyResult, isObject, type Json, readList, readMessages, readRuns, readSession, type ReadSuccess, TOP_LEVEL_FIELDS, unknownKeys } from "./common.ts"
+import {
+  asList,
+  cap,
+  emptyResult,
+  isObject,
+  type Json,
+  readList,
+  readMessages,
+  readRuns,
+  readSession,
+  type ReadSuccess,
+  TOP_LEVEL_FIELDS,
+  unknownKeys,
+} from "./common.ts"
 import { unique } from "../unique.ts"
 
 const DIAGNOSTICS_FIELDS = new Set(["runs", "lifecycle", "requests", "renderer", "crashes", "truncated", "degraded"])
@@ -34,7 +47,12 @@ export function readVersion2(doc: Json, version: number, warnings: string[]): Re
     const requests = readList(diagnostics.requests, "requests", RequestContext, result)
     const renderer = readList(diagnostics.renderer, "renderer", ClientAction, result)
     const crashes = readList(diagnostics.crashes, "crashes", CrashEvidence, result)
-    Object.assign(result.counts, { lifecycle: lifecycle.length, requests: requests.length, renderer: renderer.length, crashes: crashes.length })
+    Object.assign(result.counts, {
+      lifecycle: lifecycle.length,
+      requests: requests.length,
+      renderer: renderer.length,
+      crashes: crashes.length,
+    })
     readTruncated(diagnostics.truncated, result)
     derived = deriveIncidentChains({ runs, lifecycle, requests, renderer, crashes, writerVersion: version })
   } else if (doc.diagnostics !== undefined) {
@@ -44,7 +62,8 @@ export function readVersion2(doc: Json, version: number, warnings: string[]): Re
   result.notRecorded = unique(result.incidents.flatMap((chain) => chain.notRecorded ?? []))
   result.unknownFields = cap(result.unknownFields)
   if (version > SUPPORTED_EXPORT_VERSION) {
-    const named = result.unknownFields.length > 0 ? ` Fields not understood: ${result.unknownFields.slice(0, 20).join(", ")}.` : ""
+    const named =
+      result.unknownFields.length > 0 ? ` Fields not understood: ${result.unknownFields.slice(0, 20).join(", ")}.` : ""
     result.warnings.unshift(
       `The file is version ${version}; this reader understands version ${SUPPORTED_EXPORT_VERSION}, so it was read best effort.${named}`,
     )
@@ -75,7 +94,9 @@ function reconcileIncidents(derived: IncidentChain[], written: unknown, result: 
     const ours = byRun.get(claim.runId)
     if (ours) {
       if (ours.verdict !== claim.verdict || ours.classification !== claim.classification) {
-        disagreements.push(`run ${claim.runId}: the file says ${claim.classification}/${claim.verdict}, its records say ${ours.classification}/${ours.verdict}`)
+        disagreements.push(
+          `run ${claim.runId}: the file says ${claim.classification}/${claim.verdict}, its records say ${ours.classification}/${ours.verdict}`,
+        )
       }
       continue
     }
@@ -87,11 +108,16 @@ function reconcileIncidents(derived: IncidentChain[], written: unknown, result: 
   }
   if (unreadable > 0) result.warnings.push(`${unreadable} incident(s) in the file could not be read and were skipped.`)
   if (rechecked.length > 0) {
-    result.warnings.push(`${rechecked.length} incident(s) have no records in the file to re-derive them from; they were re-checked from their own links.`)
+    result.warnings.push(
+      `${rechecked.length} incident(s) have no records in the file to re-derive them from; they were re-checked from their own links.`,
+    )
   }
   if (disagreements.length > 0) {
-    const more = disagreements.length > MAX_NAMED_WARNINGS ? `; and ${disagreements.length - MAX_NAMED_WARNINGS} more` : ""
-    result.warnings.push(`The file's incidents disagree with what this reader derives (the derived verdicts are shown): ${disagreements.slice(0, MAX_NAMED_WARNINGS).join("; ")}${more}.`)
+    const more =
+      disagreements.length > MAX_NAMED_WARNINGS ? `; and ${disagreements.length - MAX_NAMED_WARNINGS} more` : ""
+    result.warnings.push(
+      `The file's incidents disagree with what this reader derives (the derived verdicts are shown): ${disagreements.slice(0, MAX_NAMED_WARNINGS).join("; ")}${more}.`,
+    )
   }
   return [...derived, ...rechecked]
 }
@@ -104,10 +130,18 @@ function sanitizeChain(chain: IncidentChain): IncidentChain {
 }
 
 function readTruncated(raw: unknown, result: ReadSuccess): void {
-  const parsed = z.record(z.string().max(32), z.object({ kept: z.number().int().nonnegative(), dropped: z.number().int().nonnegative() })).safeParse(raw)
+  const parsed = z
+    .record(
+      z.string().max(32),
+      z.object({ kept: z.number().int().nonnegative(), dropped: z.number().int().nonnegative() }),
+    )
+    .safeParse(raw)
   if (!parsed.success) return
   for (const [list, counts] of Object.entries(parsed.data).slice(0, 16)) {
     result.truncated[list] = counts
-    if (counts.dropped > 0) result.warnings.push(`The writer kept ${counts.kept} ${nameToken(list, 32) ?? "of some"} records and dropped ${counts.dropped}.`)
+    if (counts.dropped > 0)
+      result.warnings.push(
+        `The writer kept ${counts.kept} ${nameToken(list, 32) ?? "of some"} records and dropped ${counts.dropped}.`,
+      )
   }
 }

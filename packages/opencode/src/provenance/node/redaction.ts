@@ -51,7 +51,8 @@ const PATH_PATTERN = new RegExp(
  *   redactor.scrubText("401 for sk-abcdefghijklmnopqrstuv at /home/me/app") // "401 for [redacted:api_key] at [path:…]"
  */
 export function createRedactor(salt: string): Redactor {
-  const digest = (value: string): string => createHmac("sha256", salt).update(value).digest("hex").slice(0, DIGEST_LENGTH)
+  const digest = (value: string): string =>
+    createHmac("sha256", salt).update(value).digest("hex").slice(0, DIGEST_LENGTH)
 
   const digestPath = (path: string): PathDigest => ({
     digest: digest(path),
@@ -82,7 +83,8 @@ export function createRedactor(salt: string): Redactor {
       status: readStatus(err),
       excerpt: readMessage(err),
     }
-    const message = fact.excerpt !== undefined && isToolError(err, fact.class) ? digestQuotedInputs(fact.excerpt) : fact.excerpt
+    const message =
+      fact.excerpt !== undefined && isToolError(err, fact.class) ? digestQuotedInputs(fact.excerpt) : fact.excerpt
     const excerpt = message === undefined ? undefined : scrubText(message)
     const parsed = ErrorFact.safeParse({ ...fact, excerpt: excerpt === "" ? undefined : excerpt })
     return parsed.success ? parsed.data : { code: "unknown", class: "unknown" }

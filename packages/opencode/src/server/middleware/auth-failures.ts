@@ -80,7 +80,13 @@ export function clientAddress(c: Context): string {
 
 /** `429 too_many_attempts` with `Retry-After`. */
 export function tooManyAttempts(c: Context, retryAfterSeconds: number): Response {
-  return refuse(c, 429, "too_many_attempts", `too many wrong tokens or sign-in codes from this address; try again in ${retryAfterSeconds} s`, {
-    "Retry-After": String(retryAfterSeconds),
-  })
+  return refuse(
+    c,
+    429,
+    "too_many_attempts",
+    `too many wrong tokens or sign-in codes from this address; try again in ${retryAfterSeconds} s`,
+    {
+      "Retry-After": String(retryAfterSeconds),
+    },
+  )
 }

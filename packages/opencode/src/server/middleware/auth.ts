@@ -117,7 +117,9 @@ export class SessionCookies {
   }
 
   private mac(port: string, expiry: string, nonce: string): string {
-    return createHmac("sha256", this.options.token).update(`opencode session v2\n${this.options.bootId}\n${port}\n${expiry}\n${nonce}`).digest("base64url")
+    return createHmac("sha256", this.options.token)
+      .update(`opencode session v2\n${this.options.bootId}\n${port}\n${expiry}\n${nonce}`)
+      .digest("base64url")
   }
 
   /**
@@ -152,7 +154,10 @@ export class SessionCookies {
  */
 export function auth(options: AuthOptions): MiddlewareHandler {
   const expected = options.token || undefined
-  const cookies = expected === undefined ? undefined : (options.cookies ?? new SessionCookies({ token: expected, bootId: randomUUID() }))
+  const cookies =
+    expected === undefined
+      ? undefined
+      : (options.cookies ?? new SessionCookies({ token: expected, bootId: randomUUID() }))
   const failures = options.failures ?? new AuthFailures()
   const isPublic = options.publicPaths ?? (() => false)
   const isPage = options.pagePaths ?? (() => false)
@@ -172,7 +177,8 @@ export function auth(options: AuthOptions): MiddlewareHandler {
       failures.record(address)
     } else if (cookies.valid(c)) return next()
     options.onRefused?.()
-    if (options.loginPage && isPage(c.req.path) && (c.req.method === "GET" || c.req.method === "HEAD")) return options.loginPage(c)
+    if (options.loginPage && isPage(c.req.path) && (c.req.method === "GET" || c.req.method === "HEAD"))
+      return options.loginPage(c)
     return refuse(c, 401, "unauthorized", "missing or invalid bearer token", { "WWW-Authenticate": "Bearer" })
   }
 }

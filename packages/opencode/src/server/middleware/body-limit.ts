@@ -80,7 +80,9 @@ export function requestBodyLimit(options: RequestBodyLimitOptions = {}): Middlew
     if (reserved === 0 || (contentLength !== undefined && declared > maxSize)) return limit(c, next)
     if (!budget.reserve(reserved)) {
       return Promise.resolve(
-        c.json(errorBody("server_busy", `too many request bodies in flight; retry in ${BUSY_RETRY_AFTER_S} s`), 503, { "retry-after": String(BUSY_RETRY_AFTER_S) }),
+        c.json(errorBody("server_busy", `too many request bodies in flight; retry in ${BUSY_RETRY_AFTER_S} s`), 503, {
+          "retry-after": String(BUSY_RETRY_AFTER_S),
+        }),
       )
     }
     return (async () => {

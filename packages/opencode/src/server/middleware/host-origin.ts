@@ -128,7 +128,10 @@ const NO_FRAMING = PAGE_POLICY_HEADERS
  */
 export function noFraming(): MiddlewareHandler {
   return async function noFraming(c, next) {
-    const outgoing = (c.env as { outgoing?: { setHeader?: (name: string, value: string) => unknown; headersSent?: boolean } } | undefined)?.outgoing
+    const outgoing = (
+      c.env as
+        { outgoing?: { setHeader?: (name: string, value: string) => unknown; headersSent?: boolean } } | undefined
+    )?.outgoing
     if (outgoing && typeof outgoing.setHeader === "function" && !outgoing.headersSent) {
       for (const [name, value] of NO_FRAMING) outgoing.setHeader(name, value)
       return next()

@@ -23,6 +23,12 @@ export function newRefusalCounts(): RefusalCounts {
  *
  * @example return refuse(c, 403, "forbidden_host", "Host is not this server")
  */
-export function refuse(c: Context, status: ContentfulStatusCode, code: string, message: string, headers: Record<string, string> = {}): Response {
+export function refuse(
+  c: Context,
+  status: ContentfulStatusCode,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
   return c.json(errorBody(code, message), status, { [REQUEST_ID_HEADER]: newRequestId(), ...headers })
 }

@@ -158,7 +158,9 @@ function durationSince(start: number): number {
  * let seq = 0
  * app.use(requestContext({ nextSeq: () => seq++, onRecord: (r) => journal.request(r) }))
  */
-export function requestContext(options: RequestContextOptions): MiddlewareHandler<{ Variables: RequestContextVariables }> {
+export function requestContext(
+  options: RequestContextOptions,
+): MiddlewareHandler<{ Variables: RequestContextVariables }> {
   const now = options.now ?? Date.now
   const { onRecord, shouldRecord } = options
   return function requestContext(c, next) {
@@ -170,7 +172,13 @@ export function requestContext(options: RequestContextOptions): MiddlewareHandle
     if (outgoing) outgoing.setHeader(REQUEST_ID_HEADER, requestId)
     else c.header(REQUEST_ID_HEADER, requestId)
     const recorded = onRecord !== undefined && (shouldRecord === undefined || shouldRecord(c))
-    const hop: RequestHop = { requestId, seq: options.nextSeq(), time: now(), started: recorded ? performance.now() : 0, resolveDirectory: options.resolveDirectory }
+    const hop: RequestHop = {
+      requestId,
+      seq: options.nextSeq(),
+      time: now(),
+      started: recorded ? performance.now() : 0,
+      resolveDirectory: options.resolveDirectory,
+    }
     c.set("requestId", requestId)
     c.set("requestHop", hop)
     // A request nobody records needs nothing after the response: no await, no closure.
@@ -179,11 +187,18 @@ export function requestContext(options: RequestContextOptions): MiddlewareHandle
   }
 }
 
-async function finish(c: Context, next: Next, hop: RequestHop, headerOnContext: boolean, onRecord: RequestContextOptions["onRecord"]): Promise<void> {
+async function finish(
+  c: Context,
+  next: Next,
+  hop: RequestHop,
+  headerOnContext: boolean,
+  onRecord: RequestContextOptions["onRecord"],
+): Promise<void> {
   try {
     await next()
   } finally {
-    if (headerOnContext && c.finalized && c.res.headers.get(REQUEST_ID_HEADER) !== hop.requestId) c.header(REQUEST_ID_HEADER, hop.requestId)
+    if (headerOnContext && c.finalized && c.res.headers.get(REQUEST_ID_HEADER) !== hop.requestId)
+      c.header(REQUEST_ID_HEADER, hop.requestId)
     if (onRecord) {
       const record = buildRecord(c, hop)
       record.route = routeTemplate(c, true) ?? record.route

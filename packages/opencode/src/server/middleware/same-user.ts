@@ -55,7 +55,14 @@ export function endpointKey(address: string, port: number): string | undefined {
 /** 16 bytes of an IPv4 or IPv6 address as 32 lower-case hex digits; undefined when it is neither. */
 export function addressKey(address: string): string | undefined {
   const bare = address.replace(/%.*$/, "")
-  if (isIPv4(bare)) return "00000000000000000000ffff" + bare.split(".").map((octet) => Number(octet).toString(16).padStart(2, "0")).join("")
+  if (isIPv4(bare))
+    return (
+      "00000000000000000000ffff" +
+      bare
+        .split(".")
+        .map((octet) => Number(octet).toString(16).padStart(2, "0"))
+        .join("")
+    )
   if (!isIPv6(bare)) return undefined
   let text = bare.toLowerCase()
   // A dotted IPv4 tail (`::ffff:127.0.0.1`) becomes its two hex groups.
@@ -68,7 +75,10 @@ export function addressKey(address: string): string | undefined {
   const groupsOf = (part: string | undefined) => (part ? part.split(":") : [])
   const before = groupsOf(head)
   const after = groupsOf(rest)
-  const groups = rest === undefined ? before : [...before, ...Array<string>(Math.max(0, 8 - before.length - after.length)).fill("0"), ...after]
+  const groups =
+    rest === undefined
+      ? before
+      : [...before, ...Array<string>(Math.max(0, 8 - before.length - after.length)).fill("0"), ...after]
   if (groups.length !== 8) return undefined
   return groups.map((g) => g.padStart(4, "0")).join("")
 }
@@ -130,7 +140,9 @@ export async function peerOwner(
   const portField = `:${peer.port.toString(16).toUpperCase().padStart(4, "0")} `
   for (const file of PROC_NET_TCP) {
     const candidates = (await readTable(file)).split("\n").filter((line) => line.includes(portField))
-    const rows = parseProcNetTcp(candidates.join("\n"), littleEndian).filter((row) => row.local === peerKey && row.remote === localKey)
+    const rows = parseProcNetTcp(candidates.join("\n"), littleEndian).filter(
+      (row) => row.local === peerKey && row.remote === localKey,
+    )
     if (rows.length === 0) continue
     const held = rows.filter((row) => row.inode !== 0)
     if (held.length === 0) return { kind: "unknown" }
@@ -143,7 +155,12 @@ export async function peerOwner(
 
 /** Whether `address` (as Node reports a peer) is a loopback address, v4-mapped included. */
 export function isLoopbackAddress(address: string): boolean {
-  return isLoopbackHostname(address.replace(/^::ffff:/i, "").replace(/%.*$/, "").toLowerCase())
+  return isLoopbackHostname(
+    address
+      .replace(/^::ffff:/i, "")
+      .replace(/%.*$/, "")
+      .toLowerCase(),
+  )
 }
 
 /**
@@ -152,7 +169,10 @@ export function isLoopbackAddress(address: string): boolean {
  *
  * @example peerUserMode({ allowOtherUsers: false }) // "same_user" on Linux
  */
-export function peerUserMode(options: { allowOtherUsers: boolean }, platform: NodeJS.Platform = process.platform): PeerUserMode {
+export function peerUserMode(
+  options: { allowOtherUsers: boolean },
+  platform: NodeJS.Platform = process.platform,
+): PeerUserMode {
   if (options.allowOtherUsers) return "other_users_allowed"
   if (platform !== "linux" || typeof process.getuid !== "function") return "unavailable"
   try {
@@ -169,11 +189,17 @@ export function peerUserMode(options: { allowOtherUsers: boolean }, platform: No
  *
  * @example allowOtherUsersFromEnv(process.env) // { ok: true, allow: false }
  */
-export function allowOtherUsersFromEnv(env: Record<string, string | undefined>): { ok: true; allow: boolean } | { ok: false; error: string } {
+export function allowOtherUsersFromEnv(
+  env: Record<string, string | undefined>,
+): { ok: true; allow: boolean } | { ok: false; error: string } {
   const value = env.OPENCODE_ALLOW_OTHER_USERS
   if (value === undefined || value === "" || value === "0") return { ok: true, allow: false }
   if (value === "1") return { ok: true, allow: true }
-  return { ok: false, error: "OPENCODE_ALLOW_OTHER_USERS must be 1 (let other users on this machine in) or 0 (only this user, the default)" }
+  return {
+    ok: false,
+    error:
+      "OPENCODE_ALLOW_OTHER_USERS must be 1 (let other users on this machine in) or 0 (only this user, the default)",
+  }
 }
 
 /**
@@ -183,8 +209,11 @@ export function allowOtherUsersFromEnv(env: Record<string, string | undefined>):
  */
 export function peerUserModeLine(mode: PeerUserMode, tokenSet: boolean): string {
   const uid = typeof process.getuid === "function" ? process.getuid() : undefined
-  if (mode === "same_user") return `only this user (uid ${uid}) can use this server; other users on this machine are refused (OPENCODE_ALLOW_OTHER_USERS=1 lets them in)`
-  const others = tokenSet ? "other users on this machine need the token" : "any user on this machine can use this server; set OPENCODE_SERVER_TOKEN to keep them out"
+  if (mode === "same_user")
+    return `only this user (uid ${uid}) can use this server; other users on this machine are refused (OPENCODE_ALLOW_OTHER_USERS=1 lets them in)`
+  const others = tokenSet
+    ? "other users on this machine need the token"
+    : "any user on this machine can use this server; set OPENCODE_SERVER_TOKEN to keep them out"
   if (mode === "other_users_allowed") return `OPENCODE_ALLOW_OTHER_USERS=1: ${others}`
   return `warning: this system cannot tell which user a connection comes from (needs Linux's /proc/net/tcp): ${others}`
 }
@@ -215,7 +244,10 @@ export function sameUser(options: SameUserOptions): MiddlewareHandler {
     const { remoteAddress, remotePort, localAddress, localPort } = socket
     if (!remoteAddress || remotePort === undefined || !localAddress || localPort === undefined) return false
     try {
-      const owner = await lookup({ address: remoteAddress, port: remotePort }, { address: localAddress, port: localPort })
+      const owner = await lookup(
+        { address: remoteAddress, port: remotePort },
+        { address: localAddress, port: localPort },
+      )
       if (owner.kind === "uid") return owner.uid === options.uid
       return owner.kind === "absent" && !isLoopbackAddress(remoteAddress)
     } catch {

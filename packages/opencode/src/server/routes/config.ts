@@ -144,7 +144,8 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
 /** The request's `If-Match`, trimmed; a malformed one is a 400 before anything is read. */
 function ifMatchOf(c: Context): string | undefined {
   const ifMatch = c.req.header("if-match")?.trim()
-  if (ifMatch !== undefined && !IF_MATCH.test(ifMatch)) throw new ApiError(400, "invalid_header", 'if-match: expected the ETag the GET answered ("<sha256>" or "none")')
+  if (ifMatch !== undefined && !IF_MATCH.test(ifMatch))
+    throw new ApiError(400, "invalid_header", 'if-match: expected the ETag the GET answered ("<sha256>" or "none")')
   return ifMatch
 }
 
@@ -165,7 +166,8 @@ async function readRaw(file: string): Promise<string | undefined> {
     return (await readRegularFile(file, { maxBytes: MAX_CONFIG_BYTES, label: path.basename(file) })).toString("utf8")
   } catch (error) {
     if (error instanceof FileRefusal && error.code === "not_found") return undefined
-    if (error instanceof FileRefusal && error.code === "unreadable") throw new ApiError(409, "config_unreadable", `${error.message}; fix it or remove it first`)
+    if (error instanceof FileRefusal && error.code === "unreadable")
+      throw new ApiError(409, "config_unreadable", `${error.message}; fix it or remove it first`)
     throw error
   }
 }

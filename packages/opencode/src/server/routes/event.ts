@@ -53,7 +53,10 @@ function frame(event: { id?: string; type: string; properties: Record<string, un
   return Buffer.from(event.id ? `${data}id: ${event.id}\n\n` : `${data}\n`)
 }
 
-export function eventRoutes(host: Host, options: { counts?: EventClientCounts; maxClientBytes?: number; maxClientEvents?: number } = {}): Hono {
+export function eventRoutes(
+  host: Host,
+  options: { counts?: EventClientCounts; maxClientBytes?: number; maxClientEvents?: number } = {},
+): Hono {
   const counts = options.counts ?? newEventClientCounts()
   const maxBytes = options.maxClientBytes ?? MAX_CLIENT_BYTES
   const maxEvents = options.maxClientEvents ?? MAX_CLIENT_EVENTS
@@ -117,7 +120,14 @@ export function eventRoutes(host: Host, options: { counts?: EventClientCounts; m
           const resumeFrom = replay && lastEventId && WELL_FORMED_EVENT_ID.test(lastEventId) ? lastEventId : position
           controller.enqueue(frame({ id: resumeFrom, type: "server.connected", properties: { bootId: host.bootId } }))
           if (replay && lastEventId) {
-            if ("gap" in replay) controller.enqueue(frame({ id: position, type: "server.replay_gap", properties: { reason: replay.gap, lastEventId: lastEventId.slice(0, 128) } }))
+            if ("gap" in replay)
+              controller.enqueue(
+                frame({
+                  id: position,
+                  type: "server.replay_gap",
+                  properties: { reason: replay.gap, lastEventId: lastEventId.slice(0, 128) },
+                }),
+              )
             else for (const event of replay.events) if (visible(event)) controller.enqueue(frame(event))
           }
           // The replay is what the client asked for, not a backlog: the bounds apply past it.
@@ -150,7 +160,11 @@ export function eventRoutes(host: Host, options: { counts?: EventClientCounts; m
       },
       { highWaterMark: maxBytes, size: (chunk) => Math.max(chunk.byteLength, unit) },
     )
-    return c.body(body, 200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" })
+    return c.body(body, 200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+    })
   })
   return app
 }

@@ -28,7 +28,8 @@ export function instanceLoad(host: Host, defaultDirectory: string): MiddlewareHa
         target = undefined
       }
       const instance = target ? host.instances.get(target.key) : undefined
-      if (target && instance && instance.state === "open") await host.instances.load(target.directory, target.key, () => requestRefOf(c))
+      if (target && instance && instance.state === "open")
+        await host.instances.load(target.directory, target.key, () => requestRefOf(c))
     }
     await next()
   }

@@ -81,7 +81,11 @@ function gitInit(directory: string): Promise<void> {
       reject(
         missing
           ? new ApiError(503, "git_unavailable", "git is not installed on this machine (or not on PATH)")
-          : new ApiError(500, "git_init_failed", `git init failed with exit code ${String((error as { code?: unknown }).code ?? "unknown")}`),
+          : new ApiError(
+              500,
+              "git_init_failed",
+              `git init failed with exit code ${String((error as { code?: unknown }).code ?? "unknown")}`,
+            ),
       )
     })
   })

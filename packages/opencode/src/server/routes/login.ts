@@ -95,7 +95,10 @@ const NOTICES = {
  *
  * @example auth({ token, pagePaths: isAppPath, loginPage: (c) => loginPage(c) })
  */
-export function loginPage(c: Context, options: { next?: string | undefined; notice?: string; status?: 200 | 401 | 429 } = {}): Response {
+export function loginPage(
+  c: Context,
+  options: { next?: string | undefined; notice?: string; status?: 200 | 401 | 429 } = {},
+): Response {
   const next = safeNext(options.next ?? pathAndQuery(c))
   const message = options.notice ? `<p role="alert">${escapeAttr(options.notice)}</p>` : ""
   // A notice is a refused sign-in (401), unless the caller says otherwise (429).
@@ -159,7 +162,9 @@ export type LoginOptions = {
 export function loginRoutes(options: LoginOptions): Hono {
   const app = new Hono()
   app.get(LOGIN_PATH, (c) => loginPage(c, { next: c.req.query("next") ?? "/", status: 200 }))
-  app.get(LOGIN_SCRIPT_PATH, (c) => c.body(LOGIN_SCRIPT, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-store" }))
+  app.get(LOGIN_SCRIPT_PATH, (c) =>
+    c.body(LOGIN_SCRIPT, 200, { "content-type": "text/javascript; charset=utf-8", "cache-control": "no-store" }),
+  )
   app.use(LOGIN_PATH, requestBodyLimit({ maxSize: LOGIN_BODY_LIMIT }))
   app.post(LOGIN_PATH, async (c) => {
     const json = (c.req.header("content-type") ?? "").toLowerCase().startsWith("application/json")
@@ -169,7 +174,11 @@ export function loginRoutes(options: LoginOptions): Hono {
       options.onRefused?.()
       if (json) return tooManyAttempts(c, wait)
       c.header("Retry-After", String(wait))
-      return loginPage(c, { next: "/", status: 429, notice: `Too many wrong attempts from this address. Try again in ${wait} seconds.` })
+      return loginPage(c, {
+        next: "/",
+        status: 429,
+        notice: `Too many wrong attempts from this address. Try again in ${wait} seconds.`,
+      })
     }
     const fields = await loginFields(c, json)
     const next = safeNext(fields.next)
@@ -207,7 +216,8 @@ async function loginFields(c: Context, json: boolean): Promise<{ token?: string;
       body = {}
     }
   }
-  const text = (value: unknown, max: number) => (typeof value === "string" && value.length > 0 && value.length <= max ? value : undefined)
+  const text = (value: unknown, max: number) =>
+    typeof value === "string" && value.length > 0 && value.length <= max ? value : undefined
   return { token: text(body.token, 4096), code: text(body.code, 256), next: text(body.next, 4096) }
 }
 

@@ -21,7 +21,8 @@ const ModelRefInput = z.union([
   z.string().min(1).max(MAX_MODEL_REF),
   z.object({ providerID: z.string().min(1).max(64), modelID: z.string().min(1).max(MAX_MODEL_REF) }),
 ])
-const modelRefString = (model: z.infer<typeof ModelRefInput>): string => (typeof model === "string" ? model : `${model.providerID}/${model.modelID}`)
+const modelRefString = (model: z.infer<typeof ModelRefInput>): string =>
+  typeof model === "string" ? model : `${model.providerID}/${model.modelID}`
 /** A run's summary keeps its model ref whole, so the route accepts none longer than a summary holds. */
 const ModelRef = ModelRefInput.refine((model) => modelRefString(model).length <= MAX_MODEL_REF, {
   message: `at most ${MAX_MODEL_REF} characters as "provider/model"`,
@@ -30,7 +31,10 @@ const ModelRef = ModelRefInput.refine((model) => modelRefString(model).length <=
 const PromptBody = z
   .object({
     text: z.string().min(1).max(200_000).optional(),
-    parts: z.array(z.object({ type: z.string().max(32), text: z.string().max(200_000).optional() }).catchall(z.unknown())).max(64).optional(),
+    parts: z
+      .array(z.object({ type: z.string().max(32), text: z.string().max(200_000).optional() }).catchall(z.unknown()))
+      .max(64)
+      .optional(),
     model: ModelRef.optional(),
     /** The stopped run this prompt sends again (the app's Resend): kept on the new run as a link. */
     resendOf: RunId.optional(),
@@ -44,7 +48,10 @@ const PromptBody = z
 /** `GET /session`: opencode's page of 100 by default; at most 1000 rows a page. */
 const DEFAULT_PAGE = 100
 const MAX_PAGE = 1000
-const Millis = z.string().regex(/^\d{1,15}$/, "a time in milliseconds").transform(Number)
+const Millis = z
+  .string()
+  .regex(/^\d{1,15}$/, "a time in milliseconds")
+  .transform(Number)
 const ListQuery = z.object({
   limit: z
     .string()
@@ -53,7 +60,9 @@ const ListQuery = z.object({
     .pipe(z.number().max(MAX_PAGE, `at most ${MAX_PAGE}`))
     .optional(),
   // The last row's id (the x-next-cursor header) or a time: only sessions listed after it.
-  before: z.union([Millis, z.string().regex(/^ses_[A-Za-z0-9]{1,64}$/)], { error: "a session id or a time in milliseconds" }).optional(),
+  before: z
+    .union([Millis, z.string().regex(/^ses_[A-Za-z0-9]{1,64}$/)], { error: "a session id or a time in milliseconds" })
+    .optional(),
   start: Millis.optional(),
   search: z.string().max(256).optional(),
   roots: z.enum(["true", "false"]).optional(),
@@ -75,7 +84,12 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
   const nameFromFirstPrompt = (session: SessionInfo, text: string) => {
     try {
       const renamed = sessions.titleFromPrompt(session.id, text)
-      if (renamed) host.bus.publish({ type: "session.updated", properties: { info: publicSession(renamed, sessions) }, directoryKey: session.directoryKey })
+      if (renamed)
+        host.bus.publish({
+          type: "session.updated",
+          properties: { info: publicSession(renamed, sessions) },
+          directoryKey: session.directoryKey,
+        })
     } catch {
       // The data dir refused the write: the session keeps its title.
     }
@@ -85,7 +99,9 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     const session = sessionOr404(id)
     // A run on a read-only database could keep none of its record (messages, journal, summary).
     if (host.storageReadOnly) throw new StorageUnavailableError(host.degraded)
-    const text = body.text ?? (body.parts ?? []).flatMap((part) => (part.type === "text" && part.text ? [part.text] : [])).join("\n")
+    const text =
+      body.text ??
+      (body.parts ?? []).flatMap((part) => (part.type === "text" && part.text ? [part.text] : [])).join("\n")
     // Without one, the global config's model as the file is now (a PATCH or an edit by anyone), else the registry's default.
     const model = body.model === undefined ? await host.globalConfig.model() : modelRefString(body.model)
     // A link to a run of another session (or none) would tell a wrong story: refused, never echoed.
@@ -94,13 +110,16 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     }
     for (let attempt = 0; ; attempt++) {
       try {
-        const instance = await instances.load(session.directory, session.directoryKey, () => requestRefOf(c), { forRun: true })
+        const instance = await instances.load(session.directory, session.directoryKey, () => requestRefOf(c), {
+          forRun: true,
+        })
         const run = processor.start(instance, session, text, model, body.resendOf ? { resendOf: body.resendOf } : {})
         nameFromFirstPrompt(session, text)
         return run
       } catch (err) {
         if (err instanceof ProviderError) throw new ApiError(400, "invalid_model", `model: ${err.message}`)
-        if (err instanceof RunConflictError) throw new ApiError(409, "run_active", "this session already has an active run")
+        if (err instanceof RunConflictError)
+          throw new ApiError(409, "run_active", "this session already has an active run")
         if (err instanceof InstanceError) {
           // A reload that began between load and start: wait for its new generation once more.
           if (isReopening(instances.get(session.directoryKey)) && attempt < 3) continue
@@ -115,7 +134,12 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     const body = await parseJsonBody(c, CreateBody)
     const { directory, key } = requestDirectory(c, defaultDirectory)
     const instance = await instances.load(directory, key, () => requestRefOf(c))
-    const session = sessions.createSession({ directory, directoryKey: key, projectID: instance.context.projectId, title: body.title })
+    const session = sessions.createSession({
+      directory,
+      directoryKey: key,
+      projectID: instance.context.projectId,
+      title: body.title,
+    })
     const info = publicSession(session, sessions)
     host.bus.publish({ type: "session.updated", properties: { info }, directoryKey: key })
     return c.json(info)
@@ -124,7 +148,12 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
   app.get("/session", (c) => {
     const { key } = requestDirectory(c, defaultDirectory)
     const query = parseInput(ListQuery, c.req.query(), "invalid_query")
-    const page = sessions.listSessionPage(key, { limit: query.limit ?? DEFAULT_PAGE, before: query.before, start: query.start, search: query.search || undefined })
+    const page = sessions.listSessionPage(key, {
+      limit: query.limit ?? DEFAULT_PAGE,
+      before: query.before,
+      start: query.start,
+      search: query.search || undefined,
+    })
     if (!page) throw new ApiError(400, "invalid_query", "before: no such session in this directory")
     // The next page: `?before=<x-next-cursor>`; no header on the last page.
     if (page.next) c.header("x-next-cursor", page.next)
@@ -163,10 +192,13 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     const entry = instances.get(run.directoryKey)?.runs.get(run.runId)
     await entry?.settled
     const messages = sessions.messages(run.sessionId)
-    const answer = messages.filter((message) => message.info.role === "assistant" && message.info.runId === run.runId).at(-1)
+    const answer = messages
+      .filter((message) => message.info.role === "assistant" && message.info.runId === run.runId)
+      .at(-1)
     if (!answer) {
       // The run finished in memory but the data dir refused its messages (full, locked): a storage fault, not a broken server.
-      if (host.journal.health().faults.length > 0 || host.journal.health().backlog > 0) throw new StorageUnavailableError(host.degraded)
+      if (host.journal.health().faults.length > 0 || host.journal.health().backlog > 0)
+        throw new StorageUnavailableError(host.degraded)
       throw new ApiError(500, "no_answer", "the run ended without an answer")
     }
     return c.json(answer)
@@ -176,7 +208,10 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     const session = sessionOr404(c.req.param("id"))
     // The user's cancel, on the active run; one that finished (on its own, or taken by a close of
     // any kind) keeps it as late, never lost.
-    instances.cancel(session.id, processor.activeRun(session.id), sessions.lastRun(session.id)?.runId, { kind: "user_cancel", request: requestRefOf(c) })
+    instances.cancel(session.id, processor.activeRun(session.id), sessions.lastRun(session.id)?.runId, {
+      kind: "user_cancel",
+      request: requestRefOf(c),
+    })
     return c.json(true)
   })
 

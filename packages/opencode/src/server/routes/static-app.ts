@@ -28,9 +28,14 @@ export function staticAppRoutes(options: { defaultDirectory: string; dist?: stri
   const app = new Hono()
   const page = async (c: Context) => {
     if (!appIsBuilt(dist)) {
-      return c.html("<!doctype html><title>opencode</title><p>The app is not built. Run <code>npm run build</code>, then reload.</p>", 503)
+      return c.html(
+        "<!doctype html><title>opencode</title><p>The app is not built. Run <code>npm run build</code>, then reload.</p>",
+        503,
+      )
     }
-    const html = (await readRegularFile(path.join(dist, "index.html"), { maxBytes: 4 * 1024 * 1024, label: "index.html" })).toString("utf8")
+    const html = (
+      await readRegularFile(path.join(dist, "index.html"), { maxBytes: 4 * 1024 * 1024, label: "index.html" })
+    ).toString("utf8")
     const metas = [`<meta name="opencode-default-directory" content="${escapeAttr(options.defaultDirectory)}">`]
     c.header("Cache-Control", "no-store")
     return c.html(html.replace("<head>", `<head>\n    ${metas.join("\n    ")}`))

@@ -9,7 +9,13 @@
 import { existsSync } from "node:fs"
 import path from "node:path"
 import { deriveRetry } from "../../provenance/retry.ts"
-import { CrashEvidence, type LifecycleAction, MAX_MODEL_REF, RunSummary, type ToolFact } from "../../provenance/schemas.ts"
+import {
+  CrashEvidence,
+  type LifecycleAction,
+  MAX_MODEL_REF,
+  RunSummary,
+  type ToolFact,
+} from "../../provenance/schemas.ts"
 import type { DB } from "../../storage/database.ts"
 import type { Journal } from "../../storage/journal.ts"
 import type { RunRecord, SessionStore } from "../session-store.ts"
@@ -25,8 +31,7 @@ export function bootLockPath(dataDir: string, bootId: string): string {
 /** Whether the server that owned `bootId` still runs: its lock file, its pid, and a fresh heartbeat. */
 export function bootAlive(db: DB, dataDir: string, bootId: string, now = Date.now()): boolean {
   const row = db.prepare("SELECT pid, last_seen, ended_at FROM boot WHERE id = ?").get(bootId) as
-    | { pid: number; last_seen: number; ended_at: number | null }
-    | undefined
+    { pid: number; last_seen: number; ended_at: number | null } | undefined
   if (!row || row.ended_at) return false
   if (!existsSync(bootLockPath(dataDir, bootId))) return false
   if (now - row.last_seen > BOOT_STALE_MS) return false
@@ -90,7 +95,10 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
     return !aliveByBoot.get(run.bootId)
   })
   if (dead.length === 0) return []
-  const rows = journal.rows({ kinds: ["abort_requested", "run.visible_output", "tool.started", "tool.finished", "run.finished"], runIds: dead.map((run) => run.runId) })
+  const rows = journal.rows({
+    kinds: ["abort_requested", "run.visible_output", "tool.started", "tool.finished", "run.finished"],
+    runIds: dead.map((run) => run.runId),
+  })
   // Grouped once: filtering every row per run was quadratic (seconds at 10k crashed runs).
   const rowsByRun = new Map<string, typeof rows>()
   for (const row of rows) {
@@ -116,15 +124,16 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
     const { tools, toolsDropped } = keptTools(started)
     // Output stored after the last heartbeat is evidence too; a time after the scan is not.
     const lastOutputAt = outputAt.get(run.runId)
-    const output = lastOutputAt !== undefined && lastOutputAt >= run.startedAt && lastOutputAt <= now ? { lastOutputAt } : {}
+    const output =
+      lastOutputAt !== undefined && lastOutputAt >= run.startedAt && lastOutputAt <= now ? { lastOutputAt } : {}
     const parsedCrash = CrashEvidence.safeParse({
-        runId: run.runId,
-        sessionId: run.sessionId,
-        bootId: run.bootId.slice(0, 64),
-        instance: { instanceId: run.instanceId, generation: run.generation },
-        startedAt: run.startedAt,
-        ...(run.heartbeatAt ? { lastHeartbeatAt: run.heartbeatAt } : {}),
-        detectedAt: now,
+      runId: run.runId,
+      sessionId: run.sessionId,
+      bootId: run.bootId.slice(0, 64),
+      instance: { instanceId: run.instanceId, generation: run.generation },
+      startedAt: run.startedAt,
+      ...(run.heartbeatAt ? { lastHeartbeatAt: run.heartbeatAt } : {}),
+      detectedAt: now,
       ...(abort && abort.lifecycleId ? { abortRequested: { lifecycleId: abort.lifecycleId, seq: abort.seq } } : {}),
       ...(abort ? {} : possibleCauseFor(run, openActions)),
       visibleOutput: mine.some((row) => row.kind === "run.visible_output"),
@@ -211,29 +220,47 @@ function journalledEnd(run: RunRecord, rows: ReturnType<Journal["rows"]>): RunSu
 function toolFacts(rows: ReturnType<Journal["rows"]>): ToolFact[] {
   const facts = new Map<string, ToolFact>()
   for (const row of rows) {
-    const data = row.data as { callId?: string; name?: string; kind?: ToolFact["kind"]; startedAt?: number; status?: ToolFact["status"] }
+    const data = row.data as {
+      callId?: string
+      name?: string
+      kind?: ToolFact["kind"]
+      startedAt?: number
+      status?: ToolFact["status"]
+    }
     // Rows are read back as written by any build: only string ids and names become facts.
     if (typeof data?.callId !== "string" || !data.callId) continue
     if (row.kind === "tool.started" && typeof data.name === "string" && data.name && data.kind) {
-      facts.set(data.callId, { callId: data.callId, name: data.name, kind: data.kind, startedAt: data.startedAt ?? row.time, status: "running" })
+      facts.set(data.callId, {
+        callId: data.callId,
+        name: data.name,
+        kind: data.kind,
+        startedAt: data.startedAt ?? row.time,
+        status: "running",
+      })
     } else if (row.kind === "tool.finished") {
       const fact = facts.get(data.callId)
       if (fact && data.status) Object.assign(fact, { status: data.status, completedAt: row.time })
     }
   }
   // A tool still "running" when the process died was interrupted by the exit.
-  return [...facts.values()].map((fact) => (fact.status === "running" ? { ...fact, status: "interrupted" as const } : fact))
+  return [...facts.values()].map((fact) =>
+    fact.status === "running" ? { ...fact, status: "interrupted" as const } : fact,
+  )
 }
 
 function unfinishedActions(journal: Journal): LifecycleAction[] {
   return journal.unfinishedLifecycleRows().flatMap((row) => {
     const action = row.data as Partial<LifecycleAction> | undefined
     // A damaged row cannot name a possible cause.
-    return action && Array.isArray(action.directoryKeys) && typeof action.startedAt === "number" ? [action as LifecycleAction] : []
+    return action && Array.isArray(action.directoryKeys) && typeof action.startedAt === "number"
+      ? [action as LifecycleAction]
+      : []
   })
 }
 
 function possibleCauseFor(run: RunRecord, open: LifecycleAction[]): Pick<CrashEvidence, "possibleCause"> {
-  const candidate = open.find((action) => action.directoryKeys.includes(run.directoryKey) && action.startedAt >= run.startedAt)
+  const candidate = open.find(
+    (action) => action.directoryKeys.includes(run.directoryKey) && action.startedAt >= run.startedAt,
+  )
   return candidate ? { possibleCause: { lifecycleId: candidate.lifecycleId, operation: candidate.operation } } : {}
 }

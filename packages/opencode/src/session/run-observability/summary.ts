@@ -34,7 +34,12 @@ export interface SummaryInput {
  */
 export function buildRunSummary(input: SummaryInput): RunSummary {
   const { run } = input
-  const { classification, interrupt, error } = decideStop(run.signal.reason, input.abortedBeforeFinish, input.outcome, input.error)
+  const { classification, interrupt, error } = decideStop(
+    run.signal.reason,
+    input.abortedBeforeFinish,
+    input.outcome,
+    input.error,
+  )
   const missing: string[] = []
   let closeSite: string | undefined
   if (classification === "unknown_interrupt") {
@@ -76,7 +81,10 @@ export function buildRunSummary(input: SummaryInput): RunSummary {
  *
  * @example fallbackRunSummary(run, { seq, closeSite: "summary_build_failed" })
  */
-export function fallbackRunSummary(run: RunState, input: { seq: number; closeSite: string; finishedAt?: number }): RunSummary {
+export function fallbackRunSummary(
+  run: RunState,
+  input: { seq: number; closeSite: string; finishedAt?: number },
+): RunSummary {
   const kept = keptTools(run.tools)
   const tools = kept.tools.filter((tool) => ToolFact.safeParse(tool).success)
   const provider = ProviderProgress.safeParse(run.provider)
@@ -96,7 +104,11 @@ export function fallbackRunSummary(run: RunState, input: { seq: number; closeSit
     ...(kept.toolsDropped ? { toolsDropped: kept.toolsDropped } : {}),
     // A tool fact that does not parse is a fact not recorded, never a tool that did not run.
     toolFactsRecorded: tools.length === kept.tools.length,
-    retry: deriveRetry({ tools: run.tools, toolFactsRecorded: tools.length === kept.tools.length, visibleOutput: run.visibleOutput === true }),
+    retry: deriveRetry({
+      tools: run.tools,
+      toolFactsRecorded: tools.length === kept.tools.length,
+      visibleOutput: run.visibleOutput === true,
+    }),
     closeSite: input.closeSite,
     missing: ["run_summary"],
     ...(RunId.safeParse(run.resendOf).success ? { resendOf: run.resendOf } : {}),
@@ -115,7 +127,11 @@ export function cut(text: string, max: number): string {
  * @example keptTools(run.tools) // { tools: [...64], toolsDropped: 6 }
  */
 export function keptTools(tools: readonly ToolFact[]): { tools: ToolFact[]; toolsDropped?: number } {
-  const bounded = (tool: ToolFact): ToolFact => ({ ...tool, callId: cut(tool.callId, MAX_TOOL_FIELD), name: cut(tool.name, MAX_TOOL_FIELD) })
+  const bounded = (tool: ToolFact): ToolFact => ({
+    ...tool,
+    callId: cut(tool.callId, MAX_TOOL_FIELD),
+    name: cut(tool.name, MAX_TOOL_FIELD),
+  })
   if (tools.length <= MAX_SUMMARY_TOOLS) return { tools: tools.map(bounded) }
   const keep = new Set<number>()
   for (const pass of [(tool: ToolFact) => tool.kind !== "read", () => true]) {
@@ -123,5 +139,8 @@ export function keptTools(tools: readonly ToolFact[]): { tools: ToolFact[]; tool
       if (keep.size < MAX_SUMMARY_TOOLS && pass(tool)) keep.add(index)
     })
   }
-  return { tools: tools.flatMap((tool, index) => (keep.has(index) ? [bounded(tool)] : [])), toolsDropped: tools.length - keep.size }
+  return {
+    tools: tools.flatMap((tool, index) => (keep.has(index) ? [bounded(tool)] : [])),
+    toolsDropped: tools.length - keep.size,
+  }
 }
