@@ -60,7 +60,7 @@ export type IncidentLink = IncidentChain["links"][number]
 export const NOT_RECORDED_ORIGIN = { kind: "not_recorded_by_writer" } as const
 
 /** Hop-level gaps keep their own names; every other missing name is a field of the origin. */
-const HOP_MISSING_NAME: Record<Hop, string> = {
+export const HOP_MISSING_NAME: Readonly<Record<Hop, string>> = {
   renderer: "renderer_action",
   request: "origin.request",
   lifecycle: "lifecycle_action",

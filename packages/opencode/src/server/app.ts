@@ -5,6 +5,7 @@
  * number, no request record, no directory lookup, only a counter in `/health`. Then the request
  * context (every request that got past them gets its id and, for writes, its record).
  */
+import type { TracingCounts } from "../tracing/trace-delivery.ts"
 import { Hono, type MiddlewareHandler } from "hono"
 import type { Host } from "../host.ts"
 import { VERSION } from "../host.ts"
@@ -47,6 +48,8 @@ export interface ServerAppOptions {
   codes?: SignInCodes
   /** Clocks and limits of sign-in, injected by tests. */
   signIn?: SignInOptions
+  /** Trace export's counts for `/health`, when export is on. */
+  tracing?: () => TracingCounts
 }
 
 export type SignInOptions = {
@@ -139,6 +142,7 @@ export function composeServerApp(host: Host, options: ServerAppOptions, middlewa
       refused: { ...refused },
       events: { ...eventClients },
       ...(host.degraded.length ? { degraded: [...host.degraded] } : {}),
+      ...(options.tracing ? { tracing: options.tracing() } : {}),
     }),
   )
   app.get("/global/health", (c) => c.json({ healthy: true, version: VERSION }))

@@ -8,6 +8,7 @@ import { watchConfigFile } from "../project/config-watcher.ts"
 import { fileDigestOf } from "../project/instance-context.ts"
 import { GLOBAL_CONFIG_FILE } from "../config/global-config.ts"
 import type { ShutdownSignal } from "../provenance/schemas.ts"
+import { startServerTracing } from "../tracing/server-tracing.ts"
 import { createServerApp } from "./app.ts"
 import { stopRemoteWatches } from "./remote-run-watch.ts"
 import { errorBody } from "./errors.ts"
@@ -71,7 +72,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const mode = peerUserMode({ allowOtherUsers: options.allowOtherUsers ?? false })
   const codes = new SignInCodes(options.signIn?.now ? { now: options.signIn.now } : {})
   const env = options.env ?? process.env
+  const tracing = startServerTracing(host, env)
   const app = createServerApp(host, {
+    ...(tracing ? { tracing: () => tracing.counts() } : {}),
     codes,
     ...(options.signIn ? { signIn: options.signIn } : {}),
     bodyBudget: new BodyBudget(byteCount(env.OPENCODE_BODY_BUDGET_BYTES) ?? DEFAULT_BODY_BUDGET),
@@ -152,6 +155,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         }
         return outcome
       } finally {
+        // Before the database closes: queued traces still read their records. Bounded (TRACE_FLUSH_MS).
+        await tracing?.flush()
         clearTimeout(timer)
         server.close()
         ;(server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.()

@@ -1,0 +1,485 @@
+/**
+ * Incident chains as trace spans (docs/protocol.md, "Tracing"): a pure function from chains and
+ * the records they name to plain span data, which `server/tracing/` hands to the OpenTelemetry
+ * exporter. One incident is one trace rooted at the user action; the run it stopped is its own
+ * trace (it began earlier, from another action), linked both ways.
+ *
+ * Only allow-listed facts become attributes: ids, route templates, names, kinds, counts, times,
+ * verdicts. Never a prompt, a tool input, a path, a body, an error excerpt or a secret.
+ */
+import { HOP_MISSING_NAME } from "./incident-chain.ts"
+import { unique } from "./unique.ts"
+import type {
+  ClientAction,
+  CrashEvidence,
+  Hop,
+  IncidentChain,
+  LifecycleAction,
+  RequestContext,
+  RunSummary,
+  ToolFact,
+} from "./schemas.ts"
+
+/** The `gen_ai.*` attribute names this mapping uses (OpenTelemetry GenAI semantic conventions), copied once. */
+export const GEN_AI = {
+  operationName: "gen_ai.operation.name",
+  providerName: "gen_ai.provider.name",
+  requestModel: "gen_ai.request.model",
+  conversationId: "gen_ai.conversation.id",
+  toolName: "gen_ai.tool.name",
+  toolCallId: "gen_ai.tool.call.id",
+} as const
+
+export type AttributeValue = string | number | boolean | string[]
+export type SpanAttributes = Record<string, AttributeValue>
+
+export interface TraceSpanLink {
+  traceId: string
+  spanId: string
+  attributes: SpanAttributes
+}
+
+/** One span as the exporter needs it: explicit ids, times (ms since the epoch), links, events, status. */
+export interface TraceSpan {
+  traceId: string
+  spanId: string
+  parentSpanId?: string
+  name: string
+  kind: "internal" | "server"
+  startMs: number
+  endMs: number
+  attributes: SpanAttributes
+  status: { code: "unset" | "ok" | "error"; message?: string }
+  events: { name: string; timeMs: number; attributes: SpanAttributes }[]
+  links: TraceSpanLink[]
+}
+
+export interface TraceInput {
+  chains: readonly IncidentChain[]
+  /** Run summaries; a completed run (no chain) becomes a run trace only. */
+  runs?: readonly RunSummary[]
+  requests?: readonly RequestContext[]
+  renderer?: readonly ClientAction[]
+  lifecycle?: readonly LifecycleAction[]
+  crashes?: readonly CrashEvidence[]
+  /** The time of spans no record dates (an upstream export's chains): the export's time, or now. */
+  fallbackTimeMs: number
+}
+
+/** `00-<trace id>-<parent id>-<flags>`, lowercase, ids not all zero (W3C Trace Context). */
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/
+
+/** The incident's trace id and the app's span for the action, when the request carried a well-formed `traceparent`. */
+export function parseTraceparent(value: string | undefined): { traceId: string; spanId: string } | undefined {
+  const match = value ? TRACEPARENT.exec(value) : null
+  if (!match || /^0+$/.test(match[1]!) || /^0+$/.test(match[2]!)) return undefined
+  return { traceId: match[1]!, spanId: match[2]! }
+}
+
+/**
+ * Ids derived from the records' own ids (FNV-1a, no crypto: this module runs in the browser
+ * too), so the same incident sent twice, by the server and by `explain --otlp`, is the same trace.
+ */
+export function derivedId(key: string, hexLength: 16 | 32): string {
+  let out = ""
+  for (let round = 0; out.length < hexLength; round++) {
+    let hash = 0xcbf29ce484222325n
+    for (const char of `${round}:${key}`) {
+      hash ^= BigInt(char.codePointAt(0)!)
+      hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn
+    }
+    out += hash.toString(16).padStart(16, "0")
+  }
+  const id = out.slice(0, hexLength)
+  return /^0+$/.test(id) ? `${id.slice(0, -1)}1` : id
+}
+
+/** The run's own trace: derived from its id (the prompt's request records no traceparent). */
+export function runTraceId(runId: string): string {
+  return derivedId(`run:${runId}`, 32)
+}
+
+const spanId = (key: string) => derivedId(`span:${key}`, 16)
+
+/** Lifecycle span names by the origin that started the close, else by its operation. */
+function lifecycleSpanName(chain: IncidentChain, operation: string | undefined): string {
+  const origin = chain.origin as { kind: string; signal?: unknown }
+  if (origin.kind === "shutdown")
+    return typeof origin.signal === "string" && origin.signal.startsWith("desktop_window")
+      ? "lifecycle.desktop_close"
+      : "lifecycle.shutdown"
+  if (origin.kind === "config_invalidation") return "lifecycle.config_edit"
+  return `lifecycle.${operation ?? "unknown"}`
+}
+
+/** What set the close off, as a token: a signal, a handler, a file change, a mismatch reason. */
+function triggerOf(origin: IncidentChain["origin"]): string | undefined {
+  for (const key of ["signal", "handler", "change", "reason", "closeSite"] as const) {
+    const value = (origin as Record<string, unknown>)[key]
+    if (typeof value === "string" && /^[A-Za-z0-9_.-]{1,64}$/.test(value)) return value
+  }
+  return undefined
+}
+
+function originRequestOf(
+  chain: IncidentChain,
+): { requestId?: string; method?: string; route?: string; actionId?: string; actionName?: string } | undefined {
+  const origin = chain.origin as Record<string, unknown>
+  const request = (origin.request ?? origin.detectedDuring) as Record<string, unknown> | undefined
+  if (!request || typeof request !== "object") return undefined
+  const text = (value: unknown) => (typeof value === "string" ? value : undefined)
+  const out: { requestId?: string; method?: string; route?: string; actionId?: string; actionName?: string } = {}
+  for (const key of ["requestId", "method", "route", "actionId", "actionName"] as const) {
+    const value = text(request[key])
+    if (value !== undefined) out[key] = value
+  }
+  return out
+}
+
+function retrySafe(chain: IncidentChain): string {
+  return chain.retry.safe === "unknown" ? "unknown" : String(chain.retry.safe)
+}
+
+function byId<T>(list: readonly T[] | undefined, key: (item: T) => string): Map<string, T> {
+  const map = new Map<string, T>()
+  for (const item of list ?? []) if (!map.has(key(item))) map.set(key(item), item)
+  return map
+}
+
+/** The last evidence of a crashed run: its heartbeat, its last output, its last tool step. */
+function lastEvidence(crash: CrashEvidence): number {
+  const times = [crash.startedAt, crash.lastHeartbeatAt ?? 0, crash.lastOutputAt ?? 0]
+  for (const tool of crash.tools ?? []) times.push(tool.startedAt, tool.completedAt ?? 0)
+  return Math.max(...times)
+}
+
+const hopOrder: readonly Hop[] = ["renderer", "request", "lifecycle", "interrupt"]
+
+/**
+ * @example const spans = traceSpans({ chains: doc.incidents, runs: doc.diagnostics.runs, fallbackTimeMs: doc.exportedAt })
+ */
+export function traceSpans(input: TraceInput): TraceSpan[] {
+  const runs = byId(input.runs, (run) => run.runId)
+  const requests = byId(input.requests, (request) => request.requestId)
+  const renderer = byId(input.renderer, (action) => action.actionId)
+  const lifecycle = byId(input.lifecycle, (action) => action.lifecycleId)
+  const crashes = byId(input.crashes, (crash) => crash.runId)
+  const spans = new Map<string, TraceSpan>()
+  const add = (span: TraceSpan) => {
+    // Chains that share an action (one reload closing three runs) share its spans: sent once.
+    if (!spans.has(span.spanId)) spans.set(span.spanId, span)
+    return span
+  }
+  const chained = new Set<string>()
+
+  for (const chain of input.chains) {
+    chained.add(chain.runId)
+    const run = runs.get(chain.runId)
+    const crash = crashes.get(chain.runId)
+    const request = originRequestOf(chain)
+    const requestRecord = request?.requestId ? requests.get(request.requestId) : undefined
+    const actionId = request?.actionId ?? requestRecord?.actionId
+    const action = actionId ? renderer.get(actionId) : undefined
+    const path = chain.lifecyclePath ?? []
+    const actions = path.map((step) => lifecycle.get(step.lifecycleId))
+    const interruptAt = run?.interrupt?.at
+    const anchor =
+      interruptAt ??
+      actions.at(-1)?.startedAt ??
+      chain.requestRecord?.time ??
+      requestRecord?.time ??
+      run?.finishedAt ??
+      crash?.detectedAt ??
+      input.fallbackTimeMs
+
+    const parent = parseTraceparent(requestRecord?.traceparent)
+    const rootKey = actionId ?? request?.requestId ?? chain.rootLifecycleId ?? chain.lifecycleId ?? chain.runId
+    const traceId = parent?.traceId ?? derivedId(`incident:${rootKey}`, 32)
+    const links = new Map(chain.links.map((link) => [link.hop, link]))
+    const runTrace = runTraceId(chain.runId)
+    const runSpanId = spanId(`run:${chain.runId}`)
+    let parentSpanId: string | undefined
+    const crashed = chain.verdict === "crash_evidence"
+
+    for (const hop of hopOrder) {
+      const link = links.get(hop)
+      if (!link || link.status === "not_applicable" || link.status === "remote_reported") continue
+      if (hop === "interrupt" && crashed) continue
+      if (link.status !== "present") {
+        const name = HOP_MISSING_NAME[hop]
+        const fields = unique([
+          name,
+          ...chain.missing.filter((field) => hop === "request" && field.startsWith("origin.")),
+        ])
+        const missingKey = `missing:${hop}:${hop === "lifecycle" || hop === "interrupt" ? chain.runId : rootKey}`
+        const span = add({
+          traceId,
+          spanId: spanId(missingKey),
+          ...(parentSpanId ? { parentSpanId } : {}),
+          name: `missing ${name}`,
+          kind: "internal",
+          startMs: anchor,
+          endMs: anchor,
+          attributes: { "app.provenance.missing": fields, "app.hop": hop, "app.hop.status": link.status },
+          status: { code: "error", message: `${name} was not recorded` },
+          events: [],
+          links: [],
+        })
+        parentSpanId = span.spanId
+        continue
+      }
+      if (hop === "renderer") {
+        const time = action?.time ?? requestRecord?.time ?? anchor
+        const name = action?.name ?? request?.actionName ?? chain.rendererAction?.name ?? "unknown"
+        const span = add({
+          traceId,
+          // The app's own span for the action, when it sent one: the request's parent is then this span.
+          spanId: parent?.spanId ?? spanId(`action:${actionId ?? rootKey}`),
+          name: `user_action ${name}`,
+          kind: "internal",
+          startMs: time,
+          endMs: Math.max(time, requestEnd(requestRecord, chain) ?? time),
+          attributes: {
+            "app.action.id": actionId ?? link.ref ?? "",
+            "app.action.name": name,
+            ...((action?.page ?? chain.rendererAction?.page)
+              ? { "app.page": (action?.page ?? chain.rendererAction?.page)! }
+              : {}),
+            ...(action ? { "app.action.outcome": action.outcome } : {}),
+            "app.source": "client_reported",
+          },
+          status: { code: "unset" },
+          events: [],
+          links: [],
+        })
+        parentSpanId = span.spanId
+      } else if (hop === "request") {
+        const method = requestRecord?.method ?? request?.method ?? "UNKNOWN"
+        const route = requestRecord?.route ?? request?.route ?? "unknown"
+        const time = chain.requestRecord?.time ?? requestRecord?.time ?? anchor
+        const status = chain.requestRecord?.status ?? requestRecord?.status
+        const span = add({
+          traceId,
+          spanId: spanId(`request:${request?.requestId ?? link.ref ?? chain.runId}`),
+          ...(parentSpanId ? { parentSpanId } : parent ? { parentSpanId: parent.spanId } : {}),
+          name: `${method} ${route}`,
+          kind: "server",
+          startMs: time,
+          endMs: requestEnd(requestRecord, chain) ?? time,
+          attributes: {
+            "http.request.method": method,
+            "http.route": route,
+            ...(status !== undefined ? { "http.response.status_code": status } : {}),
+            "app.request.id": request?.requestId ?? link.ref ?? "",
+            ...(requestRecord ? { "app.client.kind": requestRecord.clientKind } : {}),
+          },
+          status: status !== undefined && status >= 500 ? { code: "error" } : { code: "unset" },
+          events: [],
+          links: [],
+        })
+        parentSpanId = span.spanId
+      } else if (hop === "lifecycle") {
+        const steps =
+          path.length > 0 ? path : [{ lifecycleId: chain.lifecycleId ?? link.ref ?? "", operation: chain.operation }]
+        steps.forEach((step, index) => {
+          const record = actions[index] ?? lifecycle.get(step.lifecycleId)
+          const start = record?.startedAt ?? anchor
+          const span = add({
+            traceId,
+            spanId: spanId(`lifecycle:${step.lifecycleId}`),
+            ...(parentSpanId ? { parentSpanId } : {}),
+            name: index === 0 ? lifecycleSpanName(chain, step.operation) : `lifecycle.${step.operation ?? "unknown"}`,
+            kind: "internal",
+            startMs: start,
+            endMs: record?.finishedAt ?? Math.max(start, anchor),
+            attributes: {
+              "app.lifecycle.id": step.lifecycleId,
+              ...(step.operation ? { "app.lifecycle.operation": step.operation } : {}),
+              ...(chain.rootOperation ? { "app.lifecycle.root_operation": chain.rootOperation } : {}),
+              "app.origin.kind": chain.origin.kind,
+              ...(triggerOf(chain.origin) ? { "app.origin.trigger": triggerOf(chain.origin)! } : {}),
+              ...(record
+                ? {
+                    "app.lifecycle.directory_count": record.directoryCount,
+                    "app.lifecycle.run_count": record.runIds.length,
+                  }
+                : {}),
+              ...(record?.failed?.length
+                ? { "app.lifecycle.failed_steps": record.failed.map((failure) => failure.step) }
+                : {}),
+            },
+            status: record?.failed?.length ? { code: "error", message: "a close step failed" } : { code: "unset" },
+            events: [],
+            links: [],
+          })
+          parentSpanId = span.spanId
+        })
+      } else {
+        const span = add({
+          traceId,
+          spanId: spanId(`interrupt:${chain.runId}`),
+          ...(parentSpanId ? { parentSpanId } : {}),
+          name: `interrupt ${chain.classification}`,
+          kind: "internal",
+          startMs: anchor,
+          endMs: Math.max(anchor, run?.finishedAt ?? anchor),
+          attributes: incidentAttributes(chain),
+          status: { code: "error", message: chain.classification },
+          events: [],
+          links: [{ traceId: runTrace, spanId: runSpanId, attributes: { "app.link": "interrupted_run" } }],
+        })
+        parentSpanId = span.spanId
+      }
+    }
+
+    if (crashed) {
+      // The restart's scan found the run: the crash's own span, the run trace links to it.
+      const detectedAt = crash?.detectedAt ?? run?.finishedAt ?? anchor
+      add({
+        traceId,
+        spanId: spanId(`crash_scan:${chain.runId}`),
+        ...(parentSpanId ? { parentSpanId } : {}),
+        name: "crash_scan",
+        kind: "internal",
+        startMs: detectedAt,
+        endMs: detectedAt,
+        attributes: { ...incidentAttributes(chain), "error.type": "crash" },
+        status: { code: "error", message: "the process ended without finalizing the run" },
+        events: [],
+        links: [{ traceId: runTrace, spanId: runSpanId, attributes: { "app.link": "crashed_run" } }],
+      })
+    }
+
+    const incidentSpanId = spanId(`${crashed ? "crash_scan" : "interrupt"}:${chain.runId}`)
+    const incidentLinked = spans.has(incidentSpanId)
+    addRunSpans(add, {
+      runId: chain.runId,
+      sessionId: chain.sessionId,
+      run,
+      crash,
+      chain,
+      fallbackTimeMs: anchor,
+      incident: incidentLinked ? { traceId, spanId: incidentSpanId, crashed } : undefined,
+    })
+  }
+
+  for (const run of input.runs ?? [])
+    if (!chained.has(run.runId))
+      addRunSpans(add, { runId: run.runId, sessionId: run.sessionId, run, fallbackTimeMs: run.finishedAt })
+  return [...spans.values()]
+}
+
+function requestEnd(record: RequestContext | undefined, chain: IncidentChain): number | undefined {
+  const time = chain.requestRecord?.time ?? record?.time
+  const duration = chain.requestRecord?.durationMs ?? record?.durationMs
+  return time !== undefined && duration !== undefined ? time + Math.round(duration) : undefined
+}
+
+function incidentAttributes(chain: IncidentChain): SpanAttributes {
+  return {
+    "error.type": "cancelled",
+    "app.run.id": chain.runId,
+    "app.classification": chain.classification,
+    "app.verdict": chain.verdict,
+    "app.origin.kind": chain.origin.kind,
+    ...(triggerOf(chain.origin) ? { "app.origin.trigger": triggerOf(chain.origin)! } : {}),
+    "app.provenance.complete": chain.verdict === "diagnosed",
+    "app.provenance.missing": [...chain.missing],
+    "app.retry.safe": retrySafe(chain),
+    "app.retry.reason": [...chain.retry.basis],
+    ...(chain.phase ? { "app.run.phase": chain.phase } : {}),
+    ...(chain.notRecorded?.length ? { "app.provenance.not_recorded": [...chain.notRecorded] } : {}),
+    ...(typeof chain.origin.workspaceId === "string" ? { "app.workspace.id": chain.origin.workspaceId } : {}),
+    "app.remote_reported_hops": chain.links.filter((link) => link.status === "remote_reported").map((link) => link.hop),
+  }
+}
+
+function addRunSpans(
+  add: (span: TraceSpan) => TraceSpan,
+  args: {
+    runId: string
+    sessionId: string
+    run?: RunSummary | undefined
+    crash?: CrashEvidence | undefined
+    chain?: IncidentChain
+    fallbackTimeMs: number
+    incident?: { traceId: string; spanId: string; crashed: boolean } | undefined
+  },
+): void {
+  const { run, crash, chain, incident } = args
+  const traceId = runTraceId(args.runId)
+  const runSpanId = spanId(`run:${args.runId}`)
+  const start = run?.startedAt ?? crash?.startedAt ?? args.fallbackTimeMs
+  const end = run?.finishedAt ?? (crash ? lastEvidence(crash) : Math.max(start, args.fallbackTimeMs))
+  const model = run?.model
+  const slash = model?.indexOf("/") ?? -1
+  const interrupted = chain !== undefined
+  const crashed = incident?.crashed ?? chain?.verdict === "crash_evidence"
+  const interruptAt = run?.interrupt?.at ?? end
+  const tools: readonly ToolFact[] = run?.tools ?? crash?.tools ?? []
+  const missingSummary = !run && interrupted
+  add({
+    traceId,
+    spanId: runSpanId,
+    name: "invoke_agent",
+    kind: "internal",
+    startMs: start,
+    endMs: Math.max(start, end),
+    attributes: {
+      [GEN_AI.operationName]: "invoke_agent",
+      ...(model && slash > 0 ? { [GEN_AI.providerName]: model.slice(0, slash) } : {}),
+      ...(model ? { [GEN_AI.requestModel]: slash > 0 ? model.slice(slash + 1) : model } : {}),
+      [GEN_AI.conversationId]: args.sessionId,
+      "app.run.id": args.runId,
+      "app.classification": chain?.classification ?? run?.classification ?? "completed",
+      ...(run ? { "app.run.visible_output": run.visibleOutput, "app.run.output_chunks": run.provider.chunks } : {}),
+      ...(run?.toolsDropped ? { "app.run.tools_dropped": run.toolsDropped } : {}),
+      ...(crashed ? { "error.type": "crash" } : interrupted ? { "error.type": "cancelled" } : {}),
+      ...(missingSummary ? { "app.provenance.missing": ["run_summary"] } : {}),
+      ...(run?.error ? { "app.error.code": run.error.code, "app.error.class": run.error.class } : {}),
+    },
+    status: interrupted ? { code: "error", message: chain.classification } : { code: "unset" },
+    events:
+      interrupted && !crashed
+        ? [
+            {
+              name: "run.interrupted",
+              timeMs: Math.min(Math.max(interruptAt, start), Math.max(start, end)),
+              attributes: { "app.classification": chain.classification, "app.verdict": chain.verdict },
+            },
+          ]
+        : [],
+    links: incident
+      ? [
+          {
+            traceId: incident.traceId,
+            spanId: incident.spanId,
+            attributes: { "app.link": crashed ? "crash_scan" : "interrupt" },
+          },
+        ]
+      : [],
+  })
+  for (const tool of tools) {
+    const toolStart = Math.max(start, tool.startedAt)
+    const failed = tool.status === "error" || tool.status === "interrupted"
+    add({
+      traceId,
+      spanId: spanId(`tool:${args.runId}:${tool.callId}`),
+      parentSpanId: runSpanId,
+      name: `execute_tool ${tool.name}`,
+      kind: "internal",
+      startMs: toolStart,
+      endMs: Math.max(toolStart, tool.completedAt ?? end),
+      attributes: {
+        [GEN_AI.operationName]: "execute_tool",
+        [GEN_AI.toolName]: tool.name,
+        [GEN_AI.toolCallId]: tool.callId,
+        "app.tool.kind": tool.kind,
+        "app.tool.status": tool.status,
+      },
+      status: failed ? { code: "error", message: tool.status } : { code: "unset" },
+      events: [],
+      links: [],
+    })
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The server's trace export: when a run ends (completed, interrupted) and when the start's crash
+ * scan finds runs a dead process left, the run's records become spans (`provenance/trace-mapping.ts`)
+ * and go to the OTLP receiver in the background (`trace-delivery.ts`). The records are read
+ * through the diagnostics-only session export, so a trace carries exactly what an export may.
+ */
+import type { Host } from "../host.ts"
+import { type TraceSpan, traceSpans } from "../provenance/trace-mapping.ts"
+import { buildSessionExport } from "../session/export.ts"
+import { otlpSettingFromEnv } from "./otlp-config.ts"
+import { createTraceDelivery, type TraceDelivery } from "./trace-delivery.ts"
+
+/** How long after a run ends its trace is built (see `createTraceDelivery`'s `delayMs`). */
+export const TRACE_DELAY_MS = 1000
+
+/**
+ * Undefined when no OTLP endpoint is configured or export is disabled: then nothing subscribes
+ * and no OpenTelemetry module is loaded. A malformed setting is said once on stderr.
+ *
+ * @example const tracing = startServerTracing(host, process.env)
+ */
+export function startServerTracing(
+  host: Host,
+  env: Record<string, string | undefined>,
+  options: { delayMs?: number } = {},
+): TraceDelivery | undefined {
+  const setting = otlpSettingFromEnv(env)
+  if (!setting.enabled) {
+    if (setting.reason === "invalid") console.error(`tracing: ${setting.error}; traces are not exported`)
+    return undefined
+  }
+  const delivery = createTraceDelivery(setting.config, {
+    delayMs: options.delayMs ?? TRACE_DELAY_MS,
+    onError: (message) => console.error(`tracing: ${message}`),
+  })
+  const runTrace = (sessionId: string, runId: string) => () => runSpans(host, sessionId, runId)
+  host.bus.subscribe((event) => {
+    if (event.type !== "run.finished") return
+    const { summary } = event.properties
+    delivery.enqueue(runTrace(summary.sessionId, summary.runId))
+  })
+  for (const crash of host.crashes) delivery.enqueue(runTrace(crash.sessionId, crash.runId))
+  return delivery
+}
+
+/** One run's trace and, when it was stopped, its incident's trace. */
+function runSpans(host: Host, sessionId: string, runId: string): readonly TraceSpan[] {
+  const doc = buildSessionExport(host, sessionId, "diagnostics")
+  if (!doc) return []
+  const { diagnostics } = doc
+  return traceSpans({
+    chains: doc.incidents.filter((chain) => chain.runId === runId),
+    runs: diagnostics.runs.filter((run) => run.runId === runId),
+    crashes: diagnostics.crashes.filter((crash) => crash.runId === runId),
+    requests: diagnostics.requests,
+    renderer: diagnostics.renderer,
+    lifecycle: diagnostics.lifecycle,
+    fallbackTimeMs: doc.exportedAt,
+  })
+}
