@@ -1,6 +1,9 @@
 /** `opencode explain FILE`: the causal chain of each incident in plain words, for any export version. */
 import { parseArgs } from "node:util"
-import { explainText, readExport } from "../provenance/index.ts"
+import { explainText, readExport, type ReadSuccess } from "../provenance/index.ts"
+import { exportRecords } from "../provenance/export-records.ts"
+import { traceSpans } from "../provenance/trace-mapping.ts"
+import { otlpSettingFromEnv } from "../tracing/otlp-config.ts"
 import { visibleControls } from "../provenance/plain-text.ts"
 import { decodeExportBytes } from "../provenance/node/export-bytes.ts"
 import { FileRefusal, readRegularFile } from "../regular-file.ts"
@@ -32,7 +35,7 @@ export async function runExplain(args: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args,
-      options: { json: { type: "boolean", default: false } },
+      options: { json: { type: "boolean", default: false }, otlp: { type: "boolean", default: false } },
       allowPositionals: true,
       strict: true,
     })
@@ -77,6 +80,7 @@ export async function runExplain(args: string[]): Promise<number> {
     say(`opencode explain: ${result.error}`)
     return 1
   }
+  if (parsed.values.otlp) return sendOtlp(result, text, process.env)
   if (parsed.values.json) {
     const json = JSON.stringify(
       {
@@ -94,5 +98,46 @@ export async function runExplain(args: string[]): Promise<number> {
   } else {
     process.stdout.write(`${explainText(result)}\n`)
   }
+  return 0
+}
+
+/**
+ * `--otlp`: the file's chains as traces, sent to the receiver the OTEL_* variables name (a user's
+ * bug-report export in a maintainer's Jaeger). Prints one trace id a line; exit 1 when the
+ * receiver refused or could not be reached, 2 when no receiver is configured.
+ */
+async function sendOtlp(result: ReadSuccess, text: string, env: Record<string, string | undefined>): Promise<number> {
+  const setting = otlpSettingFromEnv(env)
+  if (!setting.enabled) {
+    if (setting.reason === "invalid") say(`opencode explain: ${setting.error}.`)
+    else if (setting.reason === "disabled")
+      say(
+        "opencode explain: --otlp is turned off by OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER; unset them to send.",
+      )
+    else say("opencode explain: --otlp needs a receiver: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://localhost:4318).")
+    return 2
+  }
+  const records = result.format === "v2" ? exportRecords(text) : {}
+  const spans = traceSpans({
+    chains: result.incidents,
+    ...records,
+    stoppedMessages: result.stoppedMessages,
+    ...(result.session?.id ? { sessionId: result.session.id } : {}),
+    fallbackTimeMs: records.exportedAt ?? Date.now(),
+  })
+  if (spans.length === 0) {
+    say("opencode explain: the file holds no incident or stopped message, so there is nothing to send.")
+    return 0
+  }
+  // Loaded here only: explain without --otlp never loads OpenTelemetry.
+  const { createSpanSender } = await import("../tracing/otlp-export.ts")
+  const sender = createSpanSender(setting.config)
+  const sent = await sender.send(spans)
+  await sender.shutdown()
+  if (!sent.ok) {
+    say(`opencode explain: the receiver at ${setting.config.url} did not accept the traces: ${sent.error}`)
+    return 1
+  }
+  for (const traceId of new Set(spans.map((span) => span.traceId))) process.stdout.write(`${traceId}\n`)
   return 0
 }

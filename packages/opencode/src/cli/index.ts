@@ -11,7 +11,7 @@ const USAGE = `usage:
   opencode serve [--port 4096] [--hostname 127.0.0.1] [--data-dir DIR] [--directory DIR]
   opencode desktop [--data-dir DIR] [--directory DIR] [--url http://127.0.0.1:PORT]
   opencode export SESSION_ID [--out FILE] [--diagnostics-only] [--data-dir DIR]
-  opencode explain FILE [--json]`
+  opencode explain FILE [--json] [--otlp]`
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv

@@ -7,6 +7,7 @@
  * Only allow-listed facts become attributes: ids, route templates, names, kinds, counts, times,
  * verdicts. Never a prompt, a tool input, a path, a body, an error excerpt or a secret.
  */
+import { NOT_IN_MESSAGES_ONLY } from "./export-formats/common.ts"
 import { HOP_MISSING_NAME } from "./incident-chain.ts"
 import { unique } from "./unique.ts"
 import type {
@@ -62,6 +63,12 @@ export interface TraceInput {
   renderer?: readonly ClientAction[]
   lifecycle?: readonly LifecycleAction[]
   crashes?: readonly CrashEvidence[]
+  /**
+   * Messages that recorded an error, from a file with no run diagnostics (upstream opencode): each
+   * is an incident whose provenance is unknown, a trace of one span naming what is missing.
+   */
+  stoppedMessages?: readonly { messageId?: string; error: string }[]
+  sessionId?: string
   /** The time of spans no record dates (an upstream export's chains): the export's time, or now. */
   fallbackTimeMs: number
 }
@@ -360,6 +367,29 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
       chain,
       fallbackTimeMs: anchor,
       incident: incidentLinked ? { traceId, spanId: incidentSpanId, crashed } : undefined,
+    })
+  }
+
+  for (const [index, message] of (input.stoppedMessages ?? []).entries()) {
+    const id = message.messageId && /^[A-Za-z0-9_-]{1,64}$/.test(message.messageId) ? message.messageId : undefined
+    const key = `stopped:${input.sessionId ?? ""}:${id ?? index}`
+    add({
+      traceId: derivedId(key, 32),
+      spanId: spanId(key),
+      name: "missing origin",
+      kind: "internal",
+      startMs: input.fallbackTimeMs,
+      endMs: input.fallbackTimeMs,
+      attributes: {
+        "error.type": message.error,
+        "app.verdict": "missing_provenance",
+        "app.provenance.missing": [...NOT_IN_MESSAGES_ONLY],
+        ...(id ? { "app.message.id": id } : {}),
+        ...(input.sessionId ? { [GEN_AI.conversationId]: input.sessionId } : {}),
+      },
+      status: { code: "error", message: "the file records that the message stopped, not why" },
+      events: [],
+      links: [],
     })
   }
 

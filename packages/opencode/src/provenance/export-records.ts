@@ -1,0 +1,69 @@
+/**
+ * The diagnostic records of a version 2 export file, for `explain --otlp`'s spans: each record
+ * parsed through its allow-list schema (a record that does not parse is left out, never guessed),
+ * and the free-text-shaped fields a trace would show (model, tool names) kept only as tokens.
+ * The chains themselves come from `readExport`, which re-derives and re-checks them.
+ */
+import { isObject, MAX_RECORDS_PER_LIST } from "./export-formats/common.ts"
+import { codeToken, foreignError } from "./foreign-text.ts"
+import { ClientAction, CrashEvidence, LifecycleAction, RequestContext, RunSummary, type ToolFact } from "./schemas.ts"
+import type { z } from "zod"
+
+export interface ExportRecords {
+  runs?: RunSummary[]
+  requests?: RequestContext[]
+  renderer?: ClientAction[]
+  lifecycle?: LifecycleAction[]
+  crashes?: CrashEvidence[]
+  exportedAt?: number
+}
+
+const MODEL = /^[A-Za-z0-9_.:/-]{1,128}$/
+
+const tokenTools = (tools: ToolFact[]) =>
+  tools.map((tool) => ({
+    ...tool,
+    name: codeToken(tool.name) ?? "unknown",
+    callId: codeToken(tool.callId) ?? "unknown",
+  }))
+
+/** @example const records = exportRecords(text) // {} when the text is not a JSON object */
+export function exportRecords(text: string): ExportRecords {
+  let doc: unknown
+  try {
+    doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
+  } catch {
+    return {}
+  }
+  if (!isObject(doc) || !isObject(doc.diagnostics)) return {}
+  const diagnostics = doc.diagnostics
+  const list = <S extends z.ZodType>(schema: S, raw: unknown): z.infer<S>[] =>
+    Array.isArray(raw)
+      ? raw.slice(0, MAX_RECORDS_PER_LIST).flatMap((item) => {
+          const parsed = schema.safeParse(item)
+          return parsed.success ? [parsed.data] : []
+        })
+      : []
+  const runs = list(RunSummary, diagnostics.runs).map((run) => {
+    const { model, error, ...rest } = run
+    return {
+      ...rest,
+      tools: tokenTools(run.tools),
+      ...(model && MODEL.test(model) ? { model } : {}),
+      ...(error ? { error: foreignError(error) } : {}),
+    }
+  })
+  const crashes = list(CrashEvidence, diagnostics.crashes).map((crash) =>
+    crash.tools ? { ...crash, tools: tokenTools(crash.tools) } : crash,
+  )
+  const exportedAt =
+    typeof doc.exportedAt === "number" && Number.isSafeInteger(doc.exportedAt) ? doc.exportedAt : undefined
+  return {
+    runs,
+    requests: list(RequestContext, diagnostics.requests),
+    renderer: list(ClientAction, diagnostics.renderer),
+    lifecycle: list(LifecycleAction, diagnostics.lifecycle),
+    crashes,
+    ...(exportedAt !== undefined && exportedAt >= 0 ? { exportedAt } : {}),
+  }
+}
