@@ -218,19 +218,29 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
           name,
           ...chain.missing.filter((field) => hop === "request" && field.startsWith("origin.")),
         ])
-        const missingKey = `missing:${hop}:${hop === "lifecycle" || hop === "interrupt" ? chain.runId : rootKey}`
+        // A missing interrupt stands in the interrupt's place: it carries the verdict and the run's link.
+        const standsForInterrupt = hop === "interrupt"
         const span = add({
           traceId,
-          spanId: spanId(missingKey),
+          spanId: standsForInterrupt
+            ? spanId(`interrupt:${chain.runId}`)
+            : spanId(`missing:${hop}:${hop === "lifecycle" ? chain.runId : rootKey}`),
           ...(parentSpanId ? { parentSpanId } : {}),
           name: `missing ${name}`,
           kind: "internal",
           startMs: anchor,
           endMs: anchor,
-          attributes: { "app.provenance.missing": fields, "app.hop": hop, "app.hop.status": link.status },
+          attributes: {
+            ...(standsForInterrupt ? incidentAttributes(chain) : {}),
+            "app.provenance.missing": standsForInterrupt ? unique([name, ...chain.missing]) : fields,
+            "app.hop": hop,
+            "app.hop.status": link.status,
+          },
           status: { code: "error", message: `${name} was not recorded` },
           events: [],
-          links: [],
+          links: standsForInterrupt
+            ? [{ traceId: runTrace, spanId: runSpanId, attributes: { "app.link": "interrupted_run" } }]
+            : [],
         })
         parentSpanId = span.spanId
         continue

@@ -28,7 +28,9 @@ afterEach(async () => {
 describe("a reload of an active run", () => {
   test("reaches the receiver as the click's trace and the run's trace, linked both ways", async () => {
     receiver = await startReceiver()
-    server = await startTestServer({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" } })
+    server = await startTestServer({
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" },
+    })
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     const reload = await server.call("POST", "/instance/reload", {
