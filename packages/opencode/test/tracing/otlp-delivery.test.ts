@@ -4,9 +4,11 @@
  * hand, protobuf from the proto's field numbers) and equal; 429/503 retried, 400 not; a receiver
  * that is down or hangs costs a bounded flush and moves the counters, nothing else.
  */
+import { execFile } from "node:child_process"
 import { readFileSync } from "node:fs"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
 import { afterEach, describe, expect, test } from "vitest"
 import { readExport } from "../../src/provenance/index.ts"
 import { exportRecords } from "../../src/provenance/export-records.ts"
@@ -14,7 +16,7 @@ import { traceSpans, type TraceSpan } from "../../src/provenance/trace-mapping.t
 import { otlpSettingFromEnv, type OtlpConfig } from "../../src/tracing/otlp-config.ts"
 import { createSpanSender } from "../../src/tracing/otlp-export.ts"
 import { createTraceDelivery } from "../../src/tracing/trace-delivery.ts"
-import { waitFor } from "../harness.ts"
+import { BIN, waitFor } from "../harness.ts"
 import { deadUrl, decodeJson, decodeProtobuf, type Receiver, startReceiver } from "./otlp-receiver.ts"
 
 const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/export-v2.json")
@@ -181,5 +183,61 @@ describe("failures", () => {
     expect(Date.now() - started).toBeLessThan(2000)
     // One in flight, one queued then dropped at the flush, two dropped at the bound.
     expect(delivery.counts()).toMatchObject({ exported: 0, dropped: 3 })
+  })
+})
+
+describe("opencode explain FILE --otlp", () => {
+  const exec = promisify(execFile)
+  async function explain(env: Record<string, string>, file = FIXTURE) {
+    try {
+      const { stdout, stderr } = await exec(process.execPath, [BIN, "explain", file, "--otlp"], {
+        env: { PATH: process.env.PATH, ...env },
+      })
+      return { code: 0, stdout, stderr }
+    } catch (err: any) {
+      return { code: err.code as number, stdout: err.stdout as string, stderr: err.stderr as string }
+    }
+  }
+
+  test("sends the file's chains and prints the trace ids it sent", async () => {
+    receiver = await startReceiver()
+    const result = await explain({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url })
+    expect(result.stderr).toBe("")
+    expect(result.code).toBe(0)
+    const printed = result.stdout.trim().split("\n")
+    const sent = new Set(decodeProtobuf(receiver.requests[0]!.body).map((span) => span.traceId))
+    expect(new Set(printed)).toEqual(sent)
+    expect(printed.length).toBeGreaterThan(4)
+  })
+
+  test("an upstream opencode export: its stopped messages as unknown provenance", async () => {
+    receiver = await startReceiver()
+    const result = await explain(
+      { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" },
+      path.join(path.dirname(FIXTURE), "export-upstream-opencode.json"),
+    )
+    expect(result.code).toBe(0)
+    const spans = decodeJson(receiver.requests[0]!.body)
+    expect(spans.length).toBeGreaterThan(0)
+    for (const span of spans) {
+      expect(span.name).toBe("missing origin")
+      expect(span.attributes["app.verdict"]).toBe("missing_provenance")
+    }
+  })
+
+  test("no endpoint, a refusing receiver: one sentence and a non-zero exit", async () => {
+    const none = await explain({})
+    expect(none.code).toBe(2)
+    expect(none.stderr).toBe(
+      "opencode explain: --otlp needs a receiver: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://localhost:4318).\n",
+    )
+    receiver = await startReceiver()
+    receiver.answer(400)
+    const refused = await explain({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url })
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(
+      /^opencode explain: the receiver at http:\/\/127\.0\.0\.1:\d+\/v1\/traces did not accept the traces: .+\n$/,
+    )
+    expect(refused.stderr).not.toMatch(/^\s+at /m)
   })
 })
