@@ -9,9 +9,12 @@
  * Prints `BENCH_READY <json>` with the URL and both directories, then serves until killed.
  */
 import { AsyncLocalStorage } from "node:async_hooks"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { serve } from "@hono/node-server"
 import { createHost } from "../packages/opencode/src/host.ts"
 import { composeServerApp, requestHop } from "../packages/opencode/src/server/app.ts"
+import { startServerTracing } from "../packages/opencode/src/tracing/server-tracing.ts"
 import { tempDir } from "./lib.ts"
 
 const spine = process.env.BENCH_SPINE !== "0"
@@ -28,9 +31,21 @@ for (const dir of [project, closedProject]) {
     host.sessions.createSession({ directory: dir, directoryKey: dir, projectID: "global", title: `bench ${i}` })
 }
 await host.instances.load(project, project, undefined)
+// BENCH_EXPORT=1: trace export on, to a loopback OTLP receiver that accepts everything.
+let tracing: ReturnType<typeof startServerTracing>
+if (process.env.BENCH_EXPORT === "1") {
+  const receiver = createServer((req, res) => req.resume().on("end", () => res.writeHead(200).end("{}")))
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve))
+  const endpoint = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`
+  tracing = startServerTracing(host, { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint })
+}
 const app = composeServerApp(
   host,
-  { defaultDirectory: project, hostname: "127.0.0.1" },
+  {
+    defaultDirectory: project,
+    hostname: "127.0.0.1",
+    ...(tracing ? { tracing: () => tracing!.counts() } : {}),
+  },
   spine ? [requestHop(host, project)] : [],
 )
 const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {

@@ -33,8 +33,8 @@ const loadTimer = setInterval(() => loadSamples.push(os.loadavg()[0]!), 5_000)
 loadTimer.unref()
 
 // ---------- 1. request overhead ----------
-type Variant = "no_spine" | "no_spine_als" | "spine" | "otel" | "spine_otel"
-const VARIANTS: Variant[] = ["no_spine", "no_spine_als", "spine", "otel", "spine_otel"]
+type Variant = "no_spine" | "no_spine_als" | "spine" | "otel" | "spine_otel" | "spine_export"
+const VARIANTS: Variant[] = ["no_spine", "no_spine_als", "spine", "otel", "spine_otel", "spine_export"]
 interface ServerChild {
   variant: Variant
   child: ChildProcess
@@ -46,14 +46,19 @@ interface ServerChild {
 
 function startHttpServer(variant: Variant): Promise<ServerChild> {
   const otel = variant === "otel" || variant === "spine_otel"
-  const spine = variant === "spine" || variant === "spine_otel"
+  const spine = variant === "spine" || variant === "spine_otel" || variant === "spine_export"
   const args = [
     ...(otel ? ["--import", path.join(BENCH_DIR, "otel-register.mjs")] : []),
     "--import",
     "tsx",
     path.join(BENCH_DIR, "http-server.ts"),
   ]
-  const env = { ...process.env, BENCH_SPINE: spine ? "1" : "0", BENCH_ALS: variant === "no_spine_als" ? "1" : "0" }
+  const env = {
+    ...process.env,
+    BENCH_SPINE: spine ? "1" : "0",
+    BENCH_ALS: variant === "no_spine_als" ? "1" : "0",
+    BENCH_EXPORT: variant === "spine_export" ? "1" : "0",
+  }
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "inherit"] })
   let out = ""
   let started = false
@@ -171,6 +176,7 @@ async function overhead() {
       alsCpuCostPct: (cpu("no_spine_als") / cpuNone - 1) * 100,
       otelCpuCostPct: (cpuOtel / cpuSpine - 1) * 100,
       otelAloneCpuCostPct: (cpu("otel") / cpuNone - 1) * 100,
+      exportCpuCostPct: (cpu("spine_export") / cpuSpine - 1) * 100,
     }
   })
   return { rounds, duration, warmup, connections: 10, table, samples, otelSpansExported: spans }
@@ -325,7 +331,9 @@ function render(): string {
       "for comparison only, the spine no longer uses it; `spine` is the real app; `otel` is `no_spine` and `spine_otel` the real app,",
       "each under OpenTelemetry's Node HTTP auto-instrumentation (`@opentelemetry/instrumentation-http`, `NodeTracerProvider`,",
       "`BatchSpanProcessor` to an exporter that counts and drops spans, registered with `--import` before `http` loads;",
-      `${o.otelSpansExported ?? "?"} spans exported in the run).`,
+      `${o.otelSpansExported ?? "?"} spans exported in the run); \`spine_export\` is the real app with trace export on`,
+      "(`OTEL_EXPORTER_OTLP_ENDPOINT` naming a loopback OTLP receiver in the server's own process, `startServerTracing` wired",
+      "as `startServer` wires it): export acts when a run ends, never per request, so this shows what it adds to a request.",
       "",
       "Two measures per case: throughput (requests/s, mean over rounds) and the server process's CPU time per request",
       "(user + system from `/proc/<pid>/stat` over the measured window, median over rounds). The machine was shared with",
@@ -336,11 +344,11 @@ function render(): string {
       "request against the smallest possible denominator. Separate processes differ by about ±1–2 µs per request on their own",
       "(measured while building this: two `no_spine` processes side by side), which is 2–3 % of `GET /session`.",
       "",
-      "| route | CPU µs/request: no_spine / no_spine_als / spine / otel / spine_otel | spine cost | spine cost, µs | ambient ALS alone (not used) | OTel alone (otel vs no_spine) | OTel on top of spine | req/s: no_spine / no_spine_als / spine / otel / spine_otel |",
-      "|---|---:|---:|---:|---:|---:|---:|---:|",
+      `| route | CPU µs/request: ${VARIANTS.join(" / ")} | spine cost | spine cost, µs | ambient ALS alone (not used) | OTel alone (otel vs no_spine) | OTel on top of spine | trace export on top of spine (spine_export vs spine) | req/s: ${VARIANTS.join(" / ")} |`,
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
       ...o.table.map(
         (t) =>
-          `| ${t.route} | ${VARIANTS.map((v) => t.cpuUs[v]).join(" / ")} | ${pct(t.spineCpuCostPct)} | ${round2(t.spineCpuUs)} | ${pct(t.alsCpuCostPct)} | ${pct(t.otelAloneCpuCostPct)} | ${pct(t.otelCpuCostPct)} | ${VARIANTS.map((v) => t.rps[v]).join(" / ")} |`,
+          `| ${t.route} | ${VARIANTS.map((v) => t.cpuUs[v] ?? "–").join(" / ")} | ${pct(t.spineCpuCostPct)} | ${round2(t.spineCpuUs)} | ${pct(t.alsCpuCostPct)} | ${pct(t.otelAloneCpuCostPct)} | ${pct(t.otelCpuCostPct)} | ${t.exportCpuCostPct === undefined ? "–" : pct(t.exportCpuCostPct)} | ${VARIANTS.map((v) => t.rps[v] ?? "–").join(" / ")} |`,
       ),
       "",
       "Throughput ratios (same run, noisier): " +
@@ -354,7 +362,9 @@ function render(): string {
       "",
       "Per round, req/s (CPU µs/request):",
       "",
-      ...o.table.map((t) => `- ${t.route}: ${VARIANTS.map((v) => `${v} ${t.rounds[v].join(", ")}`).join("; ")}`),
+      ...o.table.map(
+        (t) => `- ${t.route}: ${VARIANTS.map((v) => `${v} ${(t.rounds[v] ?? []).join(", ")}`).join("; ")}`,
+      ),
       "",
       ...o.table.map(
         (t) =>
