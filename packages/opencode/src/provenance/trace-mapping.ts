@@ -220,23 +220,27 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
         ])
         // A missing interrupt stands in the interrupt's place: it carries the verdict and the run's link.
         const standsForInterrupt = hop === "interrupt"
+        // An old writer could not record the hop: labelled as such, never counted as missing provenance.
+        const notRecorded = link.status === "not_recorded_by_writer"
         const span = add({
           traceId,
           spanId: standsForInterrupt
             ? spanId(`interrupt:${chain.runId}`)
             : spanId(`missing:${hop}:${hop === "lifecycle" ? chain.runId : rootKey}`),
           ...(parentSpanId ? { parentSpanId } : {}),
-          name: `missing ${name}`,
+          name: `${notRecorded ? "not_recorded" : "missing"} ${name}`,
           kind: "internal",
           startMs: anchor,
           endMs: anchor,
           attributes: {
             ...(standsForInterrupt ? incidentAttributes(chain) : {}),
-            "app.provenance.missing": standsForInterrupt ? unique([name, ...chain.missing]) : fields,
+            ...(notRecorded
+              ? { "app.provenance.not_recorded": [name] }
+              : { "app.provenance.missing": standsForInterrupt ? unique([name, ...chain.missing]) : fields }),
             "app.hop": hop,
             "app.hop.status": link.status,
           },
-          status: { code: "error", message: `${name} was not recorded` },
+          status: notRecorded ? { code: "unset" } : { code: "error", message: `${name} was not recorded` },
           events: [],
           links: standsForInterrupt
             ? [{ traceId: runTrace, spanId: runSpanId, attributes: { "app.link": "interrupted_run" } }]
@@ -457,7 +461,8 @@ function addRunSpans(
   const crashed = incident?.crashed ?? chain?.verdict === "crash_evidence"
   const interruptAt = run?.interrupt?.at ?? end
   const tools: readonly ToolFact[] = run?.tools ?? crash?.tools ?? []
-  const missingSummary = !run && interrupted
+  // Named missing only when the chain says so: a file read without its records still had a summary.
+  const missingSummary = chain?.links.some((link) => link.hop === "run_summary" && link.status === "missing") ?? false
   add({
     traceId,
     spanId: runSpanId,

@@ -173,6 +173,22 @@ describe("a forwarded run and missing provenance", () => {
   })
 })
 
+describe("an old writer's file", () => {
+  test("hops it could not record are labelled not_recorded, never missing provenance", () => {
+    const old = readFileSync(path.join(path.dirname(FIXTURE), "export-v1-field.json"), "utf8")
+    const result = readExport(old)
+    if (!result.ok) throw new Error(result.error)
+    const spans = traceSpans({ chains: result.incidents, fallbackTimeMs: 0 })
+    const labelled = named(spans, "not_recorded")
+    expect(labelled.length).toBeGreaterThan(0)
+    expect(named(spans, "missing")).toEqual([])
+    for (const span of labelled) {
+      expect(span.status.code).not.toBe("error")
+      expect(span.attributes["app.provenance.missing"] ?? []).not.toContain(span.name.slice("not_recorded ".length))
+    }
+  })
+})
+
 describe("ids", () => {
   test("the same chain maps to the same ids; chains sharing a click share its spans once", () => {
     const once = spansFor([chain("run_reload1")])
