@@ -454,11 +454,16 @@ function addRunSpans(
   const traceId = runTraceId(args.runId)
   const runSpanId = spanId(`run:${args.runId}`)
   const start = run?.startedAt ?? crash?.startedAt ?? args.fallbackTimeMs
-  const end = run?.finishedAt ?? (crash ? lastEvidence(crash) : Math.max(start, args.fallbackTimeMs))
+  const crashedRun = incident?.crashed ?? chain?.verdict === "crash_evidence"
+  // A crashed run ends at its last evidence: the scan's placeholder summary ends when the scan found it.
+  const end =
+    crash && crashedRun
+      ? lastEvidence(crash)
+      : (run?.finishedAt ?? (crash ? lastEvidence(crash) : Math.max(start, args.fallbackTimeMs)))
   const model = run?.model
   const slash = model?.indexOf("/") ?? -1
   const interrupted = chain !== undefined
-  const crashed = incident?.crashed ?? chain?.verdict === "crash_evidence"
+  const crashed = crashedRun
   const interruptAt = run?.interrupt?.at ?? end
   const tools: readonly ToolFact[] = run?.tools ?? crash?.tools ?? []
   // Named missing only when the chain says so: a file read without its records still had a summary.

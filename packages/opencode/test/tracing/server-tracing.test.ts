@@ -10,7 +10,17 @@ import { mkdirSync } from "node:fs"
 import path from "node:path"
 import { afterEach, describe, expect, test } from "vitest"
 import type { ProviderEvent, ProviderRequest } from "../../src/provider/provider.ts"
-import { appHeaders, finishedRun, startRun, startTestServer, tempDir, waitFor, type TestServer } from "../harness.ts"
+import {
+  appHeaders,
+  callServer,
+  finishedRun,
+  spawnServer,
+  startRun,
+  startTestServer,
+  tempDir,
+  waitFor,
+  type TestServer,
+} from "../harness.ts"
 import { installProvider } from "../spine/spine-helpers.ts"
 import { receivedSpans, type Receiver, startReceiver } from "./otlp-receiver.ts"
 
@@ -146,4 +156,35 @@ describe("a receiver that hangs", () => {
     await server.running.shutdown("api")
     expect(Date.now() - closing).toBeLessThan(5000)
   })
+})
+
+describe("a crash", () => {
+  test("the next start's scan sends the crashed run: ended at its last evidence, linked to the scan", async () => {
+    receiver = await startReceiver()
+    const dataDir = tempDir("oc-data-")
+    const dir = tempDir("oc-proj-")
+    const spawned = await spawnServer(dataDir, { OPENCODE_HEARTBEAT_MS: "50" })
+    const session = await callServer(spawned.url, "POST", "/session", dir, {})
+    const prompt = await callServer(spawned.url, "POST", `/session/${session.body.id}/prompt`, dir, {
+      text: "go",
+      model: "scripted/slow",
+    })
+    const runId = prompt.body.runId as string
+    await waitFor(async () => {
+      const messages = await callServer(spawned.url, "GET", `/session/${session.body.id}/message`)
+      return (messages.body as any[]).some((m) => m.info.role === "assistant" && m.parts.some((p: any) => p.text))
+    })
+    spawned.proc.kill("SIGKILL")
+    await spawned.exited
+    server = await startTestServer({ dataDir, env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } })
+    await waitFor(() => receivedSpans(receiver!).some((span) => span.name === "crash_scan"))
+    const spans = receivedSpans(receiver)
+    const scan = spans.find((span) => span.name === "crash_scan")!
+    const run = spans.find((span) => span.name === "invoke_agent" && span.attributes["app.run.id"] === runId)!
+    expect(scan.attributes["error.type"]).toBe("crash")
+    expect(run.attributes["error.type"]).toBe("crash")
+    expect(run.links[0]).toMatchObject({ traceId: scan.traceId, spanId: scan.spanId })
+    // Ended at its last evidence, before the restart found it.
+    expect(BigInt(run.endTimeUnixNano)).toBeLessThan(BigInt(scan.startTimeUnixNano))
+  }, 30_000)
 })
