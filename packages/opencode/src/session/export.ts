@@ -465,7 +465,7 @@ function degradedOf(deps: ExportDeps): { degraded?: { faults: string[]; lostReco
   }
 }
 
-/** An array written one item at a time, as its items are pulled. */
+/** An array written one item at a time, as its items are pulled; each item is a plain value. */
 class Streamed {
   constructor(readonly items: Iterable<unknown>) {}
 }
@@ -486,10 +486,12 @@ function* jsonText(value: unknown, indent: number, depth = 0): Generator<string,
   const newline = (at: number) => (indent ? `\n${" ".repeat(indent * at)}` : "")
   if (value instanceof Deferred) value = value.value()
   if (value instanceof Streamed) {
+    // An item is a plain value: one JSON.stringify each, no descent.
+    const open = newline(depth + 1)
     let first = true
     for (const item of value.items) {
-      yield `${first ? "[" : ","}${newline(depth + 1)}`
-      yield* jsonText(item, indent, depth + 1)
+      const text = JSON.stringify(item, null, indent)
+      yield `${first ? "[" : ","}${open}${indent ? text.replaceAll("\n", open) : text}`
       first = false
     }
     yield first ? "[]" : `${newline(depth)}]`
