@@ -49,15 +49,12 @@ export async function runExport(args: string[]): Promise<number> {
       yield* text
       yield "\n"
     })()
-    if (!values.out) {
-      await writeExportText(document, writeStdout)
-      return 0
-    }
     try {
-      await writeOwnerOnly(values.out, document)
+      await (values.out ? writeOwnerOnly(values.out, document) : writeExportText(document, writeStdout))
     } catch (err) {
       const code = (err as NodeJS.ErrnoException | undefined)?.code
-      console.error(`opencode export: cannot write ${values.out.slice(0, 200)}${code ? ` (${code})` : ""}`)
+      const target = values.out ? values.out.slice(0, 200) : "to stdout"
+      console.error(`opencode export: cannot write ${target}${code ? ` (${code})` : ""}`)
       return 1
     }
     return 0
@@ -97,8 +94,14 @@ async function writeOwnerOnly(file: string, document: Iterator<string, void, und
   }
 }
 
-/** Writes to stdout, waiting for it to drain when its buffer is full (a pipe to a slow reader). */
+const expectedWriteError = () => {}
+
+/**
+ * Writes to stdout, waiting for each write to be taken (a pipe to a slow reader). A reader that
+ * went away (`| head`) fails the write; stdout's own error event is then expected, not a crash.
+ */
 function writeStdout(chunk: string): Promise<void> {
+  if (!process.stdout.listeners("error").includes(expectedWriteError)) process.stdout.on("error", expectedWriteError)
   return new Promise((resolve, reject) => {
     process.stdout.write(chunk, (err) => (err ? reject(err) : resolve()))
   })
