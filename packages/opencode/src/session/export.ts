@@ -58,7 +58,7 @@ export function buildSessionExport(
   }
 }
 
-/** Messages read per page by the streamed export: small enough that a page is a few hundred kB at most. */
+/** Messages read per page by the streamed export: a page of ordinary messages is a few hundred kB (a page of 200 000-character prompts would be about 50 MB: pages count messages, not bytes). */
 export const EXPORT_MESSAGE_PAGE = 256
 
 /**
