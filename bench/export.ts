@@ -15,13 +15,13 @@ import type {
   RunSummary,
 } from "../packages/opencode/src/provenance/schemas.ts"
 import { recordFormat } from "../packages/opencode/src/provenance/node/record-format.ts"
-import { buildSessionExport } from "../packages/opencode/src/session/export.ts"
+import { buildSessionExport, sessionExportText, writeExportText } from "../packages/opencode/src/session/export.ts"
 import { SessionStore } from "../packages/opencode/src/session/session-store.ts"
 import { openDatabase } from "../packages/opencode/src/storage/database.ts"
 import { Journal } from "../packages/opencode/src/storage/journal.ts"
 import { newId } from "../packages/opencode/src/id.ts"
 import { rmSync } from "node:fs"
-import { median, report, round, tempDir } from "./lib.ts"
+import { median, report, round, runPart, tempDir } from "./lib.ts"
 import { captureRunTemplate, recordsPerRun, seedSession } from "./seed.ts"
 
 const sizes = (process.env.BENCH_EXPORT_SIZES ?? "1000,10000,100000").split(",").map(Number)
@@ -36,6 +36,23 @@ function time<T>(fn: () => T): { ms: number; value: T } {
   const value = fn()
   return { ms: performance.now() - start, value }
 }
+
+async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
+  collect()
+  const start = performance.now()
+  await fn()
+  return performance.now() - start
+}
+
+/** The rows the export reads, read from SQLite and dropped: the messages with their parts, the run summaries, and every journal row of the kinds it reads. */
+const EXPORT_READ_KINDS = [
+  "lifecycle.started",
+  "lifecycle.finished",
+  "request",
+  "renderer",
+  "crash.detected",
+  "remote.chain",
+]
 
 const results = []
 for (const messages of sizes) {
@@ -99,6 +116,78 @@ for (const messages of sizes) {
   }
   const stringifyMs = median(stringifyRuns)
 
+  // The route as it is: the document written as it is read (sessionExportText → writeExportText),
+  // to a destination that keeps up and drops it; timed in pairs with JSON.stringify, as above.
+  const streamed = () => writeExportText(sessionExportText(deps, session.id, "full")!, async () => {})
+  await streamed() // warm-up
+  const streamRuns: number[] = []
+  const streamRatios: number[] = []
+  for (let i = 0; i < reps * 2; i++) {
+    const stringify = () => time(() => JSON.stringify(doc)).ms
+    let r: number
+    let st: number
+    if (i % 2 === 0) {
+      r = await timeAsync(streamed)
+      st = stringify()
+    } else {
+      st = stringify()
+      r = await timeAsync(streamed)
+    }
+    streamRuns.push(r)
+    streamRatios.push(r / st)
+  }
+  // Time to the first byte: from the call to the first write handed to the destination, which
+  // then goes away (so nothing more is read).
+  const firstByteRuns: number[] = []
+  for (let i = 0; i < 5; i++) {
+    let at: number | undefined
+    collect()
+    const start = performance.now()
+    await writeExportText(
+      sessionExportText(deps, session.id, "full")!,
+      async () => void (at ??= performance.now() - start),
+      () => at !== undefined,
+    )
+    firstByteRuns.push(at!)
+  }
+  // The floor: the rows the export reads, read from SQLite alone (no object built, nothing written).
+  const floorStatements = [
+    db
+      .prepare(
+        `SELECT m.id, m.role, m.created, m.completed, m.run_id, m.provider_id, m.model_id, p.id, p.type, p.text, p.data
+         FROM message m LEFT JOIN part p ON p.message_id = m.id AND p.session_id = m.session_id
+         WHERE m.session_id = @sessionId ORDER BY m.created, m.rowid, p.ord`,
+      )
+      .raw(true),
+    db.prepare("SELECT id, summary, summary_boot FROM run WHERE session_id = @sessionId ORDER BY started_at").raw(true),
+    db
+      .prepare(
+        `SELECT kind, data FROM journal WHERE kind IN (${EXPORT_READ_KINDS.map((k) => `'${k}'`).join(", ")}) AND @sessionId IS NOT NULL`,
+      )
+      .raw(true),
+  ]
+  const readAll = () => {
+    let rows = 0
+    for (const statement of floorStatements) for (const _ of statement.iterate({ sessionId: session.id })) rows++
+    return rows
+  }
+  readAll()
+  const floorRuns: number[] = []
+  let floorRows = 0
+  for (let i = 0; i < reps * 2; i++) {
+    const t = time(readAll)
+    floorRuns.push(t.ms)
+    floorRows = t.value
+  }
+  // Peak memory of one export, each in a fresh process: as the route streams it, and as it was
+  // built whole (the document, then its text) before.
+  const memory: Record<string, unknown> = {}
+  for (const mode of ["stream", "built"])
+    memory[mode] = await runPart("export-memory.ts", {
+      nodeArgs: ["--expose-gc"],
+      env: { BENCH_EXPORT_DATA_DIR: dataDir, BENCH_EXPORT_SESSION: session.id, BENCH_EXPORT_MODE: mode },
+    })
+
   // The same export when every record is another build's (a database carried across versions):
   // each record is then parsed through its schema.
   db.prepare("UPDATE boot SET record_format = 'another-build' WHERE id = ?").run(bootId)
@@ -140,6 +229,17 @@ for (const messages of sizes) {
     routeRuns: routeMs.map((ms) => round(ms, 1)),
     routeUsPerRecord: round((median(routeMs) * 1000) / records, 2),
     routeVsStringify: round(median(pairRatios), 2),
+    streamMs: round(median(streamRuns), 1),
+    streamRuns: streamRuns.map((ms) => round(ms, 1)),
+    streamUsPerRecord: round((median(streamRuns) * 1000) / records, 2),
+    streamVsStringify: round(median(streamRatios), 2),
+    firstByteMs: round(median(firstByteRuns), 1),
+    firstByteRuns: firstByteRuns.map((ms) => round(ms, 1)),
+    floorMs: round(median(floorRuns), 1),
+    floorRuns: floorRuns.map((ms) => round(ms, 1)),
+    floorRows,
+    floorUsPerRecord: round((median(floorRuns) * 1000) / records, 2),
+    memory,
     exportBytes: JSON.stringify(doc).length,
     exportIncidents: doc.incidents.length,
     truncated: doc.diagnostics.truncated,

@@ -1,10 +1,11 @@
 /** `opencode export SESSION_ID`: the same document as `GET /session/:id/export`, from the data dir. */
 import { randomBytes } from "node:crypto"
-import { existsSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { existsSync, renameSync, rmSync, statSync } from "node:fs"
+import { open } from "node:fs/promises"
 import path from "node:path"
 import { parseArgs } from "node:util"
 import { createHost } from "../host.ts"
-import { buildSessionExport } from "../session/export.ts"
+import { sessionExportText, writeExportText } from "../session/export.ts"
 import { resolveDataDir } from "./data-dir.ts"
 
 export async function runExport(args: string[]): Promise<number> {
@@ -38,21 +39,22 @@ export async function runExport(args: string[]): Promise<number> {
   }
   const host = createHost({ dataDir, readOnly: true })
   try {
-    const doc = buildSessionExport(host, sessionId, values["diagnostics-only"] ? "diagnostics" : "full")
-    if (!doc) {
+    // Written as it is read (the route's pieces, indented), never held whole.
+    const text = sessionExportText(host, sessionId, values["diagnostics-only"] ? "diagnostics" : "full", { indent: 2 })
+    if (!text) {
       console.error(`opencode export: no session ${sessionId.slice(0, 80)} in ${host.dataDir}`)
       return 1
     }
-    const text = `${JSON.stringify(doc, null, 2)}\n`
-    if (!values.out) {
-      process.stdout.write(text)
-      return 0
-    }
+    const document = (function* () {
+      yield* text
+      yield "\n"
+    })()
     try {
-      writeOwnerOnly(values.out, text)
+      await (values.out ? writeOwnerOnly(values.out, document) : writeExportText(document, writeStdout))
     } catch (err) {
       const code = (err as NodeJS.ErrnoException | undefined)?.code
-      console.error(`opencode export: cannot write ${values.out.slice(0, 200)}${code ? ` (${code})` : ""}`)
+      const target = values.out ? values.out.slice(0, 200) : "to stdout"
+      console.error(`opencode export: cannot write ${target}${code ? ` (${code})` : ""}`)
       return 1
     }
     return 0
@@ -66,18 +68,41 @@ export async function runExport(args: string[]): Promise<number> {
  * regular file is replaced (a temp file renamed over it), so it ends up 0600 too rather than
  * keeping a wider mode; anything else (`/dev/stdout`, a pipe) is written as it is.
  */
-function writeOwnerOnly(file: string, text: string): void {
+async function writeOwnerOnly(file: string, document: Iterator<string, void, undefined>): Promise<void> {
   const existing = statSync(file, { throwIfNoEntry: false })
   if (existing && !existing.isFile()) {
-    writeFileSync(file, text)
+    const handle = await open(file, "w")
+    try {
+      await writeExportText(document, (chunk) => handle.write(chunk))
+    } finally {
+      await handle.close()
+    }
     return
   }
   const temp = `${file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`
   try {
-    writeFileSync(temp, text, { mode: 0o600, flag: "wx" })
+    const handle = await open(temp, "wx", 0o600)
+    try {
+      await writeExportText(document, (chunk) => handle.write(chunk))
+    } finally {
+      await handle.close()
+    }
     renameSync(temp, file)
   } catch (err) {
     rmSync(temp, { force: true })
     throw err
   }
+}
+
+const expectedWriteError = () => {}
+
+/**
+ * Writes to stdout, waiting for each write to be taken (a pipe to a slow reader). A reader that
+ * went away (`| head`) fails the write; stdout's own error event is then expected, not a crash.
+ */
+function writeStdout(chunk: string): Promise<void> {
+  if (!process.stdout.listeners("error").includes(expectedWriteError)) process.stdout.on("error", expectedWriteError)
+  return new Promise((resolve, reject) => {
+    process.stdout.write(chunk, (err) => (err ? reject(err) : resolve()))
+  })
 }

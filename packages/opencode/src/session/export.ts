@@ -19,7 +19,8 @@ import {
 } from "../provenance/schemas.ts"
 import type { Redactor } from "../provenance/node/redaction.ts"
 import type { Journal } from "../storage/journal.ts"
-import type { SessionStore } from "./session-store.ts"
+import type { MessagePosition, SessionInfo, SessionStore } from "./session-store.ts"
+import type { MessageInfo, Part } from "../provenance/wire.ts"
 
 export const WRITER = { name: "opencode-provenance", version: "0.1.0" }
 /** Records kept per diagnostics list; the rest are counted in `truncated`. */
@@ -48,9 +49,111 @@ export function buildSessionExport(
   content: ExportContent = "full",
   cap = EXPORT_LIST_CAP,
 ): SessionExport | undefined {
-  const { sessions, journal, redactor } = deps
-  const session = sessions.getSession(sessionId)
+  const session = deps.sessions.getSession(sessionId)
   if (!session) return undefined
+  return {
+    ...exportHead(deps, session, content),
+    messages: deps.sessions.messages(sessionId).map((message) => exportMessage(message, content)),
+    ...exportDiagnostics(deps, sessionId, cap),
+  }
+}
+
+/** Messages read per page by the streamed export: a page of ordinary messages is a few hundred kB (a page of 200 000-character prompts would be about 50 MB: pages count messages, not bytes). */
+export const EXPORT_MESSAGE_PAGE = 256
+
+/**
+ * The export as text, written as it is read: the same bytes as `JSON.stringify(buildSessionExport(…),
+ * null, indent)`, produced in pieces. Messages are read a page at a time as the reader pulls, and
+ * the diagnostics (bounded by the caps) once the messages are written; no piece is the whole
+ * document. A reader that stops pulling stops the reading: no page is read after it.
+ * @returns undefined when the session does not exist.
+ */
+export function sessionExportText(
+  deps: ExportDeps,
+  sessionId: string,
+  content: ExportContent = "full",
+  options: { cap?: number; indent?: number; page?: number } = {},
+): Generator<string, void, undefined> | undefined {
+  const session = deps.sessions.getSession(sessionId)
+  if (!session) return undefined
+  const cap = options.cap ?? EXPORT_LIST_CAP
+  const page = options.page ?? EXPORT_MESSAGE_PAGE
+  let diagnostics: ReturnType<typeof exportDiagnostics> | undefined
+  const derived = () => (diagnostics ??= exportDiagnostics(deps, sessionId, cap))
+  function* messages() {
+    let after: MessagePosition | undefined
+    do {
+      const read = deps.sessions.messagePage(sessionId, after, page)
+      for (const message of read.messages) yield exportMessage(message, content)
+      after = read.next
+    } while (after)
+  }
+  return jsonText(
+    {
+      ...exportHead(deps, session, content),
+      messages: new Streamed(messages()),
+      diagnostics: new Deferred(() => {
+        const lists = Object.entries(derived().diagnostics)
+        return new Members(lists.map(([key, value]) => [key, Array.isArray(value) ? new Streamed(value) : value]))
+      }),
+      incidents: new Deferred(() => new Streamed(derived().incidents)),
+    },
+    options.indent ?? 0,
+  )
+}
+
+/** Bytes gathered before each write of the streamed export: few writes, none of them large. */
+const EXPORT_WRITE_BYTES = 64 * 1024
+
+/**
+ * Writes the pieces of `sessionExportText` to `write` in batches of about 64 kB, awaiting each
+ * write (the destination's backpressure). Stops pulling as soon as `stopped()` says so: the rest
+ * of the session is never read.
+ * @returns whether the whole document was written.
+ */
+export async function writeExportText(
+  text: Iterator<string, void, undefined>,
+  write: (chunk: string) => Promise<unknown>,
+  stopped: () => boolean = () => false,
+): Promise<boolean> {
+  let batch = ""
+  try {
+    for (let piece = text.next(); ; piece = text.next()) {
+      if (!piece.done) batch += piece.value
+      if (batch.length >= EXPORT_WRITE_BYTES || (piece.done && batch)) {
+        await write(batch)
+        batch = ""
+      }
+      if (piece.done) return true
+      if (stopped()) return false
+    }
+  } finally {
+    // Ends the reading where it stopped (a generator's `finally` blocks run).
+    text.return?.()
+  }
+}
+
+function exportHead(deps: ExportDeps, session: SessionInfo, content: ExportContent) {
+  return {
+    schema: EXPORT_SCHEMA,
+    version: SUPPORTED_EXPORT_VERSION,
+    exportedAt: Date.now(),
+    writer: WRITER,
+    session: {
+      id: session.id,
+      ...(content === "full" ? { title: session.title } : {}),
+      directory: deps.redactor.digestPath(session.directoryKey),
+    },
+  } as const
+}
+
+/** The diagnostic records linked to the session's runs (each list capped) and the incident chains derived from all of them. */
+function exportDiagnostics(
+  deps: ExportDeps,
+  sessionId: string,
+  cap: number,
+): Pick<SessionExport, "diagnostics" | "incidents"> {
+  const { journal, redactor } = deps
   // Records stored by a build with this build's schemas were validated when written and are read
   // back as they are; anything else (another build's, or a boot that did not say) is validated.
   const trusted = journal.bootsWithFormat(recordFormat())
@@ -116,16 +219,6 @@ export function buildSessionExport(
 
   withRemoteChains(journal, incidents)
   return {
-    schema: EXPORT_SCHEMA,
-    version: SUPPORTED_EXPORT_VERSION,
-    exportedAt: Date.now(),
-    writer: WRITER,
-    session: {
-      id: session.id,
-      ...(content === "full" ? { title: session.title } : {}),
-      directory: redactor.digestPath(session.directoryKey),
-    },
-    messages: exportMessages(sessions, sessionId, content),
     diagnostics: {
       runs: keptRuns,
       lifecycle: keptLifecycle,
@@ -260,17 +353,15 @@ function withRemoteChains(journal: Journal, incidents: IncidentChain[]): void {
   }
 }
 
-function exportMessages(
-  sessions: SessionStore,
-  sessionId: string,
+/** A message as the export holds it: in the bug-report form (`diagnostics`), structure without text. */
+function exportMessage(
+  message: { info: MessageInfo; parts: Part[] },
   content: ExportContent,
-): SessionExportDocument["messages"] {
-  const messages = sessions.messages(sessionId)
-  if (content === "full") return messages
-  // The bug-report form: structure without text.
-  return messages.map(({ info, parts }) => ({
-    info,
-    parts: parts.map((part) =>
+): SessionExportDocument["messages"][number] {
+  if (content === "full") return message
+  return {
+    info: message.info,
+    parts: message.parts.map((part) =>
       part.type === "text"
         ? { id: part.id, type: "text", length: part.text.length }
         : {
@@ -283,7 +374,7 @@ function exportMessages(
             state: part.state,
           },
     ),
-  }))
+  }
 }
 
 function lifecycleRecords(journal: Journal, wanted: Set<string>, trusted: Set<string>): LifecycleAction[] {
@@ -373,3 +464,62 @@ function degradedOf(deps: ExportDeps): { degraded?: { faults: string[]; lostReco
     },
   }
 }
+
+/** An array written one item at a time, as its items are pulled; each item is a plain value. */
+class Streamed {
+  constructor(readonly items: Iterable<unknown>) {}
+}
+/** A value computed only when the writer reaches it. */
+class Deferred {
+  constructor(readonly value: () => unknown) {}
+}
+/** An object whose members are written one at a time (some of them `Streamed`). */
+class Members {
+  constructor(readonly entries: [string, unknown][]) {}
+}
+
+/**
+ * `JSON.stringify(value, null, indent)` in pieces: a plain value is one piece; an object with a
+ * `Streamed`, `Deferred` or `Members` inside is written member by member, a `Streamed` item by item.
+ */
+function* jsonText(value: unknown, indent: number, depth = 0): Generator<string, void, undefined> {
+  const newline = (at: number) => (indent ? `\n${" ".repeat(indent * at)}` : "")
+  if (value instanceof Deferred) value = value.value()
+  if (value instanceof Streamed) {
+    // An item is a plain value: one JSON.stringify each, no descent.
+    const open = newline(depth + 1)
+    let first = true
+    for (const item of value.items) {
+      const text = JSON.stringify(item, null, indent)
+      yield `${first ? "[" : ","}${open}${indent ? text.replaceAll("\n", open) : text}`
+      first = false
+    }
+    yield first ? "[]" : `${newline(depth)}]`
+    return
+  }
+  const entries =
+    value instanceof Members
+      ? value.entries
+      : isPlainObject(value) && Object.values(value).some(isPiecewise)
+        ? Object.entries(value)
+        : undefined
+  if (!entries) {
+    // JSON never holds a raw newline inside a string: every newline here is indentation.
+    const text = JSON.stringify(value, null, indent)
+    yield indent && depth ? text.replaceAll("\n", newline(depth)) : text
+    return
+  }
+  let first = true
+  for (const [key, member] of entries) {
+    if (member === undefined) continue
+    yield `${first ? "{" : ","}${newline(depth + 1)}${JSON.stringify(key)}${indent ? ": " : ":"}`
+    yield* jsonText(member, indent, depth + 1)
+    first = false
+  }
+  yield first ? "{}" : `${newline(depth)}}`
+}
+
+const isPiecewise = (value: unknown) =>
+  value instanceof Streamed || value instanceof Deferred || value instanceof Members
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)

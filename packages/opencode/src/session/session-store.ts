@@ -182,6 +182,8 @@ export class SessionStore {
   private readonly pageStatements: (Statement<unknown[]> | undefined)[] = []
   /** `messages`' statement, prepared once (raw rows). */
   private messagesStatement: Statement<[string]> | undefined
+  /** `messagePage`'s statement, prepared once (raw rows). */
+  private messagePageStatement: Statement<[MessagePageParams]> | undefined
 
   /** The page query for one combination of filters (bit 1: before, 2: start, 4: search), prepared once. */
   private pageStatement(variant: number): Statement<unknown[]> {
@@ -307,38 +309,38 @@ export class SessionStore {
          WHERE m.session_id = ? ORDER BY m.created, m.rowid, p.ord`,
       )
       .raw(true)
-    const rows = this.messagesStatement.all(sessionId) as MessageRow[]
-    const out: { info: MessageInfo; parts: Part[] }[] = []
-    let parts: Part[] = []
-    let last: string | undefined
-    for (const [id, role, created, completed, runId, providerId, modelId, partId, type, text, data] of rows) {
-      if (id !== last) {
-        const info: MessageInfo = {
-          id,
-          sessionID: sessionId,
-          role,
-          time: completed ? { created, completed } : { created },
-        }
-        if (runId) info.runId = runId
-        if (providerId) info.providerID = providerId
-        if (modelId) info.modelID = modelId
-        parts = []
-        out.push({ info, parts })
-        last = id
-      }
-      if (partId === null) continue
-      if (type === "text")
-        parts.push({ id: partId, sessionID: sessionId, messageID: id, type: "text", text: text ?? "" })
-      else
-        parts.push({
-          id: partId,
-          sessionID: sessionId,
-          messageID: id,
-          type: "tool",
-          ...(JSON.parse(data ?? "{}") as { callID: string; tool: string; state: { status: "running" } }),
-        })
-    }
-    return out
+    return groupMessageRows(sessionId, this.messagesStatement.all(sessionId) as MessageRow[])
+  }
+
+  /**
+   * At most `limit` of a session's messages, in the order of `messages`, after the position
+   * `after` (a previous page's `next`; none for the first page). A page is one statement that
+   * holds no cursor open between pages, so a reader that pauses (a slow client) leaves the
+   * connection free for the server's writes.
+   */
+  messagePage(
+    sessionId: string,
+    after: MessagePosition | undefined,
+    limit: number,
+  ): { messages: { info: MessageInfo; parts: Part[] }[]; next: MessagePosition | undefined } {
+    this.messagePageStatement ??= this.db
+      .prepare<[MessagePageParams]>(
+        `SELECT m.id, m.role, m.created, m.completed, m.run_id, m.provider_id, m.model_id, p.id, p.type, p.text, p.data, m.r
+         FROM (SELECT rowid AS r, id, session_id, role, created, completed, run_id, provider_id, model_id FROM message
+               WHERE session_id = @sessionId AND (created > @created OR (created = @created AND rowid > @rowid))
+               ORDER BY created, rowid LIMIT @limit) m
+         LEFT JOIN part p ON p.message_id = m.id AND p.session_id = m.session_id ORDER BY m.created, m.r, p.ord`,
+      )
+      .raw(true)
+    const rows = this.messagePageStatement.all({
+      sessionId,
+      created: after?.created ?? Number.MIN_SAFE_INTEGER,
+      rowid: after?.rowid ?? 0,
+      limit,
+    }) as [...MessageRow, number][]
+    const last = rows.at(-1)
+    const messages = groupMessageRows(sessionId, rows as unknown as MessageRow[])
+    return { messages, next: last && messages.length === limit ? { created: last[2], rowid: last[11] } : undefined }
   }
 
   insertRun(run: Omit<RunRecord, "status">): void {
@@ -412,6 +414,48 @@ export class SessionStore {
       RunRow | undefined
     return row && toRun(row)
   }
+}
+
+type MessagePageParams = { sessionId: string; created: number; rowid: number; limit: number }
+
+/** Where a page of `messagePage` ended: the last message's creation time and row. */
+export interface MessagePosition {
+  created: number
+  rowid: number
+}
+
+/** Raw message rows (a message's columns, then one part's) grouped into messages with their parts, in row order. */
+function groupMessageRows(sessionId: string, rows: MessageRow[]): { info: MessageInfo; parts: Part[] }[] {
+  const out: { info: MessageInfo; parts: Part[] }[] = []
+  let parts: Part[] = []
+  let last: string | undefined
+  for (const [id, role, created, completed, runId, providerId, modelId, partId, type, text, data] of rows) {
+    if (id !== last) {
+      const info: MessageInfo = {
+        id,
+        sessionID: sessionId,
+        role,
+        time: completed ? { created, completed } : { created },
+      }
+      if (runId) info.runId = runId
+      if (providerId) info.providerID = providerId
+      if (modelId) info.modelID = modelId
+      parts = []
+      out.push({ info, parts })
+      last = id
+    }
+    if (partId === null) continue
+    if (type === "text") parts.push({ id: partId, sessionID: sessionId, messageID: id, type: "text", text: text ?? "" })
+    else
+      parts.push({
+        id: partId,
+        sessionID: sessionId,
+        messageID: id,
+        type: "tool",
+        ...(JSON.parse(data ?? "{}") as { callID: string; tool: string; state: { status: "running" } }),
+      })
+  }
+  return out
 }
 
 function toSession(row: SessionRow): SessionInfo {

@@ -26,6 +26,7 @@ const ALLOWED: Record<string, string> = {
   "regular-file.ts": "the one reader",
   "tool/project-path.ts": "the tools' own non-blocking open, refusing non-regular files with a tool error",
   "storage/database.ts": "openSync(file, 'wx') creates an empty owner-only file; it reads nothing",
+  "cli/export.ts": "opens the export's output file to write it as it is read (owner-only, 'wx'); it reads nothing",
   "server/middleware/same-user.ts":
     "reads the kernel's socket tables (/proc/net/tcp, tcp6): no path a user or project controls, and procfs reports them as empty files",
 }

@@ -3,8 +3,8 @@
  * as application/json, in both content forms: a real server's session with an interrupted run,
  * its reload (sent by the app, with an action id) and the renderer's record of that action.
  */
-import { afterEach, expect, test } from "vitest"
-import { buildSessionExport } from "../../src/session/export.ts"
+import { afterEach, expect, test, vi } from "vitest"
+import { buildSessionExport, EXPORT_MESSAGE_PAGE } from "../../src/session/export.ts"
 import { appHeaders, finishedRun, startRun, startTestServer, type TestServer } from "../harness.ts"
 
 /** The text with `exportedAt` (the only field that differs between two calls) set to 0. */
@@ -51,5 +51,40 @@ test("answers JSON.stringify of the document, as application/json", async () => 
     expect(doc.diagnostics.lifecycle.length).toBeGreaterThan(0)
     expect(doc.diagnostics.runs.map((run) => run.runId)).toEqual([runId])
     expect(sameTime(text)).toBe(sameTime(JSON.stringify(doc)))
+  }
+})
+
+test("a failure after the first bytes cuts the response short: the client sees an error, never a whole-looking document", async () => {
+  server = await startTestServer()
+  const dir = server.project()
+  const { sessionId, runId } = await startRun(server, dir)
+  await finishedRun(server, sessionId, runId)
+  const { sessions } = server.running.host
+  // Enough text that the head and first page go out before the second page is read.
+  for (let i = 0; i < EXPORT_MESSAGE_PAGE * 2; i++) {
+    const id = `msg_cut${String(i).padStart(4, "0")}`
+    sessions.insertMessage({ id, sessionID: sessionId, role: "user", time: { created: Date.now() + i } })
+    sessions.savePart(
+      { id: `prt_cut${i}`, sessionID: sessionId, messageID: id, type: "text", text: "x".repeat(1000) },
+      0,
+    )
+  }
+  const read = sessions.messagePage.bind(sessions)
+  const pages = vi.spyOn(sessions, "messagePage").mockImplementation((...args) => {
+    if (pages.mock.calls.length > 1) throw new Error("disk I/O error")
+    return read(...args)
+  })
+  const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+  try {
+    const res = await fetch(`${server.url}/session/${sessionId}/export`)
+    expect(res.status).toBe(200)
+    await expect(res.text()).rejects.toThrow()
+    expect(pages).toHaveBeenCalledTimes(2)
+    expect(errors.mock.calls.map((call) => String(call[0]))).toEqual([
+      `export: Error while writing session ${sessionId}; response cut short`,
+    ])
+  } finally {
+    pages.mockRestore()
+    errors.mockRestore()
   }
 })

@@ -4,10 +4,10 @@
  * while it fits, and no incident is ever lost to the cap.
  */
 import { rmSync } from "node:fs"
-import { afterAll, beforeAll, describe, expect, test } from "vitest"
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest"
 import { createHost, type Host } from "../../src/host.ts"
 import { readExport, SessionExportDocument } from "../../src/provenance/index.ts"
-import { buildSessionExport } from "../../src/session/export.ts"
+import { buildSessionExport, sessionExportText, writeExportText } from "../../src/session/export.ts"
 import { tempDir } from "../harness.ts"
 import {
   appRequest,
@@ -157,5 +157,100 @@ describe("buildSessionExport with a cap", () => {
     expect(read.incidents.find((c) => c.runId === "run_r2")?.verdict).toBe(
       full.incidents.find((c) => c.runId === "run_r2")?.verdict,
     )
+  })
+})
+
+describe("the streamed export (sessionExportText)", () => {
+  /** Messages of the session, in pages of 4 so that several sizes end on, before and after a page's edge. */
+  const PAGE = 4
+  const addMessages = (from: number, to: number) => {
+    for (let i = from; i < to; i++) {
+      const id = `msg_s${String(i).padStart(4, "0")}`
+      // Pairs of messages share a creation time: the page boundary must break the tie by row, as `messages` does.
+      host.sessions.insertMessage({
+        id,
+        sessionID: "ses_one",
+        role: i % 2 ? "assistant" : "user",
+        time: { created: 5000 + Math.floor(i / 2) },
+      })
+      if (i % 3 === 0) continue
+      host.sessions.savePart(
+        { id: `prt_t${i}`, sessionID: "ses_one", messageID: id, type: "text", text: `text "${i}"\nline two` },
+        0,
+      )
+      if (i % 3 === 2)
+        host.sessions.savePart(
+          {
+            id: `prt_c${i}`,
+            sessionID: "ses_one",
+            messageID: id,
+            type: "tool",
+            callID: `call_${i}`,
+            tool: "read",
+            state: { status: "completed" },
+            path: "src/a.ts",
+          },
+          1,
+        )
+    }
+  }
+  /** The text with `exportedAt` (the only field that differs between two calls) set to 0. */
+  const sameTime = (text: string) => text.replace(/"exportedAt": ?\d+/, '"exportedAt":0')
+  const streamed = (content: "full" | "diagnostics", cap: number, indent: number) =>
+    [...sessionExportText(host, "ses_one", content, { cap, indent, page: PAGE })!].join("")
+
+  test("the same bytes as the built document at several sizes, every cap hit or not, in both forms and indents", () => {
+    let had = 0
+    for (const messages of [0, 1, PAGE - 1, PAGE, PAGE + 1, 3 * PAGE + 3]) {
+      addMessages(had, messages)
+      had = messages
+      for (const cap of [5000, 5, 1, 0])
+        for (const content of ["full", "diagnostics"] as const)
+          for (const indent of [0, 2]) {
+            const built = buildSessionExport(host, "ses_one", content, cap)!
+            expect(built.messages).toHaveLength(messages)
+            if (cap < 5)
+              expect(Object.keys(built.diagnostics.truncated).sort()).toEqual(
+                ["lifecycle", "requests", "runs"].filter((l) => l !== "lifecycle" || cap < 2),
+              )
+            const text = streamed(content, cap, indent)
+            expect(sameTime(text), `${messages} messages, cap ${cap}, ${content}, indent ${indent}`).toBe(
+              sameTime(JSON.stringify(built, null, indent)),
+            )
+            expect({ ...JSON.parse(text), exportedAt: 0 }).toEqual({ ...built, exportedAt: 0 })
+          }
+    }
+  })
+
+  test("a destination that stops taking the text stops the reading: no page is read after it", async () => {
+    host.db
+      .prepare(
+        "INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      )
+      .run("ses_big", "/work/project", "/work/project", "prj_one", "t", 1, 1)
+    // 40 kB per message: the first page of 4 fills the first 64 kB write.
+    for (let i = 0; i < 10 * PAGE; i++) {
+      const id = `msg_b${String(i).padStart(4, "0")}`
+      host.sessions.insertMessage({ id, sessionID: "ses_big", role: "user", time: { created: 7000 + i } })
+      host.sessions.savePart(
+        { id: `prt_b${i}`, sessionID: "ses_big", messageID: id, type: "text", text: "x".repeat(40_000) },
+        0,
+      )
+    }
+    const pages = vi.spyOn(host.sessions, "messagePage")
+    try {
+      const written: string[] = []
+      const write = async (chunk: string) => void written.push(chunk)
+      const text = () => sessionExportText(host, "ses_big", "full", { page: PAGE })!
+      // A client that goes away once its first bytes are sent.
+      expect(await writeExportText(text(), write, () => written.length > 0)).toBe(false)
+      expect(written).toHaveLength(1)
+      expect(pages).toHaveBeenCalledTimes(1)
+      // The same export to a client that stays reads every page.
+      expect(await writeExportText(text(), write)).toBe(true)
+      expect(pages).toHaveBeenCalledTimes(1 + 11)
+    } finally {
+      pages.mockRestore()
+    }
   })
 })

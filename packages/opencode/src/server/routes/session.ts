@@ -1,12 +1,13 @@
 /** Session routes: sessions, messages, prompts, the user's abort, runs, incidents and the export. */
 import { Hono, type Context } from "hono"
+import { stream } from "hono/streaming"
 import { z } from "zod"
 import { ProviderError } from "../../provider/provider.ts"
 import { InstanceError } from "../../session/instance-error.ts"
 import { isReopening } from "../../project/instance.ts"
 import { RunConflictError } from "../../session/processor.ts"
 import { publicSession } from "../../session/session-store.ts"
-import { buildSessionExport, sessionIncidents } from "../../session/export.ts"
+import { sessionExportText, sessionIncidents, writeExportText } from "../../session/export.ts"
 import type { Host } from "../../host.ts"
 import type { SessionInfo } from "../../session/session-store.ts"
 import { MAX_MODEL_REF, RunId } from "../../provenance/schemas.ts"
@@ -239,8 +240,25 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
   app.get("/session/:id/export", (c) => {
     const session = sessionOr404(c.req.param("id"))
     const { content } = parseInput(ExportQuery, c.req.query(), "invalid_query")
-    const doc = buildSessionExport(host, session.id, content ?? "full")
-    return c.json(doc)
+    const text = sessionExportText(host, session.id, content ?? "full")!
+    c.header("content-type", "application/json")
+    // Written as it is read: a client that goes away stops the reading at the next piece.
+    return stream(
+      c,
+      async (out) => {
+        await writeExportText(
+          text,
+          (chunk) => out.write(chunk),
+          () => out.aborted,
+        )
+      },
+      async (err) => {
+        // The status line has gone: the only honest signal left is a body cut short (no closing
+        // chunk), which no reader takes for a whole document (docs/protocol.md, "Export format").
+        console.error(`export: ${err.name} while writing session ${session.id}; response cut short`)
+        ;(c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing?.destroy()
+      },
+    )
   })
 
   return app
