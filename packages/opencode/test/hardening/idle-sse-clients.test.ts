@@ -192,8 +192,10 @@ it(
     // No probe waits anywhere near the old server's stalls (tens of seconds, then a reset).
     expect(max).toBeLessThan(10_000)
     expect(grewMb).toBeLessThan(50)
-    // Clients that never read were cut off, and /health says so.
-    expect(health.events.cutOff).toBeGreaterThan(0)
+    // Whether these clients get cut off depends on the kernel's socket buffers (a machine with large
+    // loopback buffers absorbs the whole answer), so it is not asserted here: the next test fills a
+    // client that stopped reading until the server cuts it, whatever the buffers hold.
+    expect(health.events.connected + health.events.cutOff).toBeGreaterThanOrEqual(IDLE_CLIENTS)
   },
 )
 
