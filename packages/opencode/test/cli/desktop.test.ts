@@ -160,7 +160,8 @@ async function until(check: () => boolean | Promise<boolean>, what: string, ms =
   }
 }
 
-async function startSlowRun(url: string, directory: string): Promise<{ sessionId: string; runId: string }> {
+/** A run that stays active until something closes it (scripted/stall: a slow run could finish on a loaded machine). */
+async function startActiveRun(url: string, directory: string): Promise<{ sessionId: string; runId: string }> {
   const headers = { "content-type": "application/json", "x-opencode-directory": encodeURIComponent(directory) }
   const session = (await (await fetch(`${url}/session`, { method: "POST", headers, body: "{}" })).json()) as {
     id: string
@@ -168,7 +169,7 @@ async function startSlowRun(url: string, directory: string): Promise<{ sessionId
   const res = await fetch(`${url}/session/${session.id}/prompt`, {
     method: "POST",
     headers,
-    body: JSON.stringify({ text: "hello", model: "scripted/slow" }),
+    body: JSON.stringify({ text: "hello", model: "scripted/stall" }),
   })
   expect(res.status).toBeLessThan(300)
   const { runId } = (await res.json()) as { runId: string }
@@ -195,7 +196,7 @@ describe("opencode desktop", () => {
     expect(browser.args()).toContain(`--app=${url}`)
     expect(browser.args()).toContain(`--user-data-dir=${path.join(dataDir, "desktop", "profile")}`)
 
-    const { sessionId, runId } = await startSlowRun(url, project)
+    const { sessionId, runId } = await startActiveRun(url, project)
     browser.close()
     expect(await desktop.exit).toEqual({ code: 0, signal: null })
 
@@ -225,7 +226,7 @@ describe("opencode desktop", () => {
       OPENCODE_DESKTOP_BROWSER: first.command,
     })
     const url = await owner.url
-    const { sessionId, runId } = await startSlowRun(url, project)
+    const { sessionId, runId } = await startActiveRun(url, project)
 
     const second = fakeBrowser(0)
     const attached = startDesktop(["--data-dir", dataDir], { OPENCODE_DESKTOP_BROWSER: second.command })
@@ -270,7 +271,7 @@ describe("opencode desktop", () => {
       OPENCODE_DESKTOP_BROWSER: browser.command,
     })
     const url = await desktop.url
-    const { sessionId, runId } = await startSlowRun(url, project)
+    const { sessionId, runId } = await startActiveRun(url, project)
     browser.close()
     const exit = await desktop.exit
     expect(exit.code).toBe(1)

@@ -601,7 +601,8 @@ describe("recheckChain", () => {
 })
 
 describe("deriveIncidentChains: scale", () => {
-  it("derives 100k runs against 100k requests in well under two seconds", () => {
+  // Its time is measured by the bench (npm run bench, the export part's derivation row), not here.
+  it("derives 100k runs against 100k requests, each diagnosed against its own request", () => {
     const n = 100_000
     const lifecycle: LifecycleAction[] = []
     const runs: RunSummary[] = []
@@ -636,11 +637,8 @@ describe("deriveIncidentChains: scale", () => {
         },
       })
     }
-    const started = performance.now()
     const chains = deriveIncidentChains({ runs, lifecycle, requests, renderer: [], crashes: [] })
-    const elapsed = performance.now() - started
     expect(chains).toHaveLength(n)
     expect(chains.every((chain) => chain.verdict === "diagnosed")).toBe(true)
-    expect(elapsed).toBeLessThan(2_000)
   })
 })
