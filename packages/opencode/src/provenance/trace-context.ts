@@ -1,8 +1,8 @@
 /**
- * W3C Trace Context's `traceparent` (https://www.w3.org/TR/trace-context/ is the spec; this module
- * is its one copy here): parsed where the server records a request, read where a chain becomes
- * spans, written by the app for every request of a user action. Pure and browser-safe: ids come
- * from `crypto.getRandomValues`, a global in browsers and in Node 20.
+ * The `traceparent` header of W3C Trace Context, in one place: parsed where the server records a
+ * request, read where a chain becomes spans, written by the app for every request of a user
+ * action. Pure and browser-safe: ids come from `crypto.getRandomValues`, a global in browsers and
+ * in Node 20.
  */
 
 /** A trace id: 32 lowercase hex digits, not all zero (as a JSON Schema pattern too). */
@@ -39,12 +39,14 @@ export function parseTraceparent(value: string | undefined): TraceContext | unde
   if (value === undefined || value.length < VERSION_00_LENGTH) return undefined
   const version = value.slice(0, 2)
   if (!HEX2.test(version) || version === "ff") return undefined
-  if (version === "00" ? value.length !== VERSION_00_LENGTH : value.length > VERSION_00_LENGTH && value[55] !== "-")
-    return undefined
-  const [, traceId, parentId, flags] = value.slice(0, VERSION_00_LENGTH).split("-")
-  if (value[2] !== "-" || value[35] !== "-" || value[52] !== "-") return undefined
-  if (!isTraceId(traceId) || !isSpanId(parentId) || !HEX2.test(flags ?? "")) return undefined
-  return { traceId, parentId, flags: flags! }
+  // Version 00 ends at its flags; a later one may go on, after a dash.
+  const end = value.length === VERSION_00_LENGTH || (version !== "00" && value[VERSION_00_LENGTH] === "-")
+  if (!end || value[2] !== "-" || value[35] !== "-" || value[52] !== "-") return undefined
+  const traceId = value.slice(3, 35)
+  const parentId = value.slice(36, 52)
+  const flags = value.slice(53, VERSION_00_LENGTH)
+  if (!isTraceId(traceId) || !isSpanId(parentId) || !HEX2.test(flags)) return undefined
+  return { traceId, parentId, flags }
 }
 
 /**
