@@ -52,6 +52,16 @@ describe("action log", () => {
     expect(log.size).toBe(0)
   })
 
+  it("keeps the action's trace and root span ids, and refuses malformed ones", () => {
+    const { log } = collecting()
+    const ids = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7" }
+    expect(log.start({ actionId: "act_t", name: "instance.reload", page: "/", ...ids })).toMatchObject(ids)
+    expect(log.start({ actionId: "act_u", name: "instance.reload", page: "/", ...ids, traceId: "0".repeat(32) })).toBe(
+      undefined,
+    )
+    expect(log.start({ actionId: "act_o", name: "instance.reload", page: "/" })).not.toHaveProperty("traceId")
+  })
+
   it("accepts only well-formed request ids, at most 32, without duplicates", () => {
     const { log } = collecting()
     log.start({ actionId: "act_r", name: "instance.reload", page: "/" })

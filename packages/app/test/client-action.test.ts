@@ -49,6 +49,33 @@ describe("runAction", () => {
     expect(first!.url).toBe("http://127.0.0.1:4096/instance/reload")
   })
 
+  it("starts a W3C trace per action: every request carries its trace id and the action's root span as parent", async () => {
+    const { fetch, actions } = setup()
+    await actions.runAction("instance.reload", async (api) => {
+      await api.post("/instance/reload")
+      await api.get("/config")
+      await api.post("/instance/reload")
+    })
+    const [record] = actions.log.list()
+    expect(record).toMatchObject({ traceId: expect.stringMatching(/^[0-9a-f]{32}$/) })
+    expect(record!.spanId).toMatch(/^[0-9a-f]{16}$/)
+    expect(fetch.requests).toHaveLength(3)
+    for (const request of fetch.requests)
+      expect(request.headers.traceparent).toBe(`00-${record!.traceId}-${record!.spanId}-01`)
+  })
+
+  it("gives two actions two traces and two root spans", async () => {
+    const { fetch, actions } = setup()
+    await actions.runAction("instance.reload", (api) => api.post("/instance/reload"))
+    await actions.runAction("instance.reload", (api) => api.post("/instance/reload"))
+    const [first, second] = fetch.requests.map((request) => request.headers.traceparent!.split("-"))
+    expect(first![1]).not.toBe(second![1])
+    expect(first![2]).not.toBe(second![2])
+    const records = actions.log.list()
+    expect(records.map((record) => record.traceId)).toEqual([first![1], second![1]])
+    expect(records.map((record) => record.spanId)).toEqual([first![2], second![2]])
+  })
+
   it("gives each action its own id, even when two run interleaved", async () => {
     const { fetch, actions } = setup()
     let release!: () => void
@@ -80,7 +107,16 @@ describe("runAction", () => {
       outcome: "ok",
     })
     expect(JSON.stringify(actions.log.list())).not.toContain("secret")
-    expect(Object.keys(record!).sort()).toEqual(["actionId", "name", "outcome", "page", "requestIds", "time"])
+    expect(Object.keys(record!).sort()).toEqual([
+      "actionId",
+      "name",
+      "outcome",
+      "page",
+      "requestIds",
+      "spanId",
+      "time",
+      "traceId",
+    ])
   })
 
   it("marks a refused action as an error and keeps the request id of the refusal", async () => {
@@ -166,6 +202,8 @@ describe("the read path", () => {
     expect(request!.headers["x-opencode-directory"]).toBe(encodeURIComponent(DIR))
     expect(request!.headers).not.toHaveProperty("x-opencode-action-id")
     expect(request!.headers).not.toHaveProperty("x-opencode-action-name")
+    // A read starts no trace: the server gives what it answers its own.
+    expect(request!.headers).not.toHaveProperty("traceparent")
     expect(request!.headers).not.toHaveProperty("authorization")
   })
 

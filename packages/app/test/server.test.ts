@@ -55,6 +55,17 @@ describe("server connection", () => {
     expect(requestHeaders({ token: "t" }).authorization).toBe("Bearer t")
   })
 
+  it("sends traceparent only with an action stamp, naming the action's trace and its root span as parent", () => {
+    const action = {
+      actionId: "act_1",
+      name: "instance.reload",
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      spanId: "00f067aa0ba902b7",
+    }
+    expect(requestHeaders({ action }).traceparent).toBe("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    expect(requestHeaders({ directory: "/a" })).not.toHaveProperty("traceparent")
+  })
+
   it("puts the directory and token in the event stream's query, since EventSource sends no headers", () => {
     const connection = createServerConnection({
       baseUrl: "http://127.0.0.1:4096/",

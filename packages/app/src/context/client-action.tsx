@@ -2,7 +2,8 @@
  * ClientActionContext: every user-visible action that calls the server runs through
  * `runAction(name, fn)`. It creates the action id, records the action in the action log (hop 1
  * of the causal spine), and hands `fn` an `ActionApi` whose requests carry
- * `x-opencode-client`, `x-opencode-action-id` and `x-opencode-action-name`. The stamp travels
+ * `x-opencode-client`, `x-opencode-action-id`, `x-opencode-action-name` and a `traceparent`
+ * naming the action's own W3C trace and root span. The stamp travels
  * as an explicit argument, not ambient state, so a request made after an `await` or from a
  * timer can never pick up another action's id.
  *
@@ -10,6 +11,7 @@
  * status line ("Reload project → lifecycle lc_… finished, closed 1 run").
  */
 import { type Accessor, createContext, createSignal, onCleanup, type ParentProps, useContext } from "solid-js"
+import { newSpanId, newTraceId } from "opencode/provenance"
 import type { z } from "zod"
 import { ActionLog, newActionId } from "../diagnostics/action-log.ts"
 import { type LinkedAction, linkLifecycle, linkRunFinished } from "../diagnostics/lifecycle-link.ts"
@@ -88,7 +90,8 @@ export function createClientActions(options: ClientActionOptions): ClientActionS
   }
 
   async function runAction<T>(name: AppActionName, fn: (api: ActionApi) => Promise<T>): Promise<T> {
-    const stamp: ActionStamp = { actionId: newActionId(), name }
+    // The action's trace starts here, at the click: its requests carry this span as their parent.
+    const stamp: ActionStamp = { actionId: newActionId(), name, traceId: newTraceId(), spanId: newSpanId() }
     own.add(stamp.actionId)
     rememberOwn(own)
     log.start({ ...stamp, page: page() })

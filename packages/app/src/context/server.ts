@@ -7,8 +7,10 @@
  * - `Authorization: Bearer …` only when a caller hands the connection a token (the server's
  *   page relies on its HttpOnly session cookie, which the browser sends);
  * - `x-opencode-client: app/<version>` on every request;
- * - `x-opencode-action-id` / `x-opencode-action-name` only when the request carries an
- *   `ActionStamp`, which only `runAction` (context/client-action.tsx) creates.
+ * - `x-opencode-action-id` / `x-opencode-action-name` and `traceparent` only when the request
+ *   carries an `ActionStamp`, which only `runAction` (context/client-action.tsx) creates: every
+ *   request of an action names the action's W3C trace and its root span as the parent, so the
+ *   server's span for the request is a child of the click's.
  *
  * Two paths, decided here: user-visible actions that change server state go through
  * `runAction` and carry the action headers; data reads (lists, messages, runs, config, the
@@ -17,6 +19,7 @@
  * behalf (a `load` that reloads on a context mismatch names the request as the occasion, not
  * the initiator), so no renderer action is owed for it.
  */
+import { formatTraceparent } from "opencode/provenance"
 import type { z } from "zod"
 
 export const APP_VERSION = "0.1.0"
@@ -30,6 +33,9 @@ const REQUEST_ID = /^req_[A-Za-z0-9_-]{1,64}$/
 export interface ActionStamp {
   actionId: string
   name: string
+  /** The W3C trace the action started, and the action's own (root) span in it. */
+  traceId: string
+  spanId: string
 }
 
 export interface RequestOptions<T> {
@@ -188,7 +194,7 @@ export function plainError(error: unknown): string {
   return /^[A-Z][a-z]/.test(text) ? text.charAt(0).toLowerCase() + text.slice(1) : text
 }
 
-/** The headers every request carries, plus the action headers when it is stamped. */
+/** The headers every request carries, plus the action headers and `traceparent` when it is stamped. */
 export function requestHeaders(input: {
   directory?: string
   token?: string
@@ -200,6 +206,7 @@ export function requestHeaders(input: {
   if (input.action) {
     headers["x-opencode-action-id"] = input.action.actionId
     headers["x-opencode-action-name"] = input.action.name
+    headers.traceparent = formatTraceparent({ traceId: input.action.traceId, parentId: input.action.spanId })
   }
   return headers
 }

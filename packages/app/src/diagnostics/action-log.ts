@@ -48,10 +48,17 @@ export class ActionLog {
   }
 
   /**
-   * Records the start of an action. Only `actionId`, `name` and the page's route template are
-   * read from the input; `page` may be a real pathname, it is reduced to its template here.
+   * Records the start of an action. Only `actionId`, `name`, the page's route template and the
+   * action's trace and root span ids are read from the input; `page` may be a real pathname, it
+   * is reduced to its template here.
    */
-  start(input: { actionId: string; name: string; page: string }): ClientAction | undefined {
+  start(input: {
+    actionId: string
+    name: string
+    page: string
+    traceId?: string
+    spanId?: string
+  }): ClientAction | undefined {
     const parsed = ClientAction.safeParse({
       actionId: input.actionId,
       name: input.name,
@@ -59,6 +66,9 @@ export class ActionLog {
       time: Math.floor(this.now()),
       requestIds: [],
       outcome: "pending",
+      ...(input.traceId !== undefined && input.spanId !== undefined
+        ? { traceId: input.traceId, spanId: input.spanId }
+        : {}),
     })
     if (!parsed.success) return undefined
     this.entries.delete(parsed.data.actionId)

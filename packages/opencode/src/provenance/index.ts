@@ -65,3 +65,12 @@ export {
   sessionExportJsonSchema,
   TruncationCount,
 } from "./export-document.ts"
+export {
+  formatTraceparent,
+  isSpanId,
+  isTraceId,
+  newSpanId,
+  newTraceId,
+  parseTraceparent,
+  type TraceContext,
+} from "./trace-context.ts"

@@ -4,6 +4,7 @@
  * here never leaves the process. Types are `z.infer` of the schemas; never cast around them.
  */
 import { z } from "zod"
+import { SPAN_ID_PATTERN, TRACE_ID_PATTERN } from "./trace-context.ts"
 
 /**
  * The size limits of the spine's records, named once: the schemas declare them and every writer
@@ -35,6 +36,9 @@ export const LifecycleId = id("lc")
 export const RunId = id("run")
 export const SessionId = id("ses")
 export const InstanceId = id("ins")
+/** W3C trace ids: lowercase hex, not all zero (`trace-context.ts`). */
+export const TraceId = z.string().regex(new RegExp(TRACE_ID_PATTERN))
+export const SpanId = z.string().regex(new RegExp(SPAN_ID_PATTERN))
 
 export const ClientKind = z.enum(["app", "plain"])
 export type ClientKind = z.infer<typeof ClientKind>
@@ -48,6 +52,9 @@ export const ClientAction = z.object({
   time: z.number().int().nonnegative(),
   requestIds: z.array(RequestId).max(32).default([]),
   outcome: z.enum(["pending", "ok", "error"]).default("pending"),
+  /** The W3C trace the app started for the action, and the action's own (root) span in it. */
+  traceId: TraceId.optional(),
+  spanId: SpanId.optional(),
 })
 export type ClientAction = z.infer<typeof ClientAction>
 

@@ -9,6 +9,7 @@
  */
 import { NOT_IN_MESSAGES_ONLY } from "./export-formats/common.ts"
 import { HOP_MISSING_NAME } from "./incident-chain.ts"
+import { parseTraceparent } from "./trace-context.ts"
 import { unique } from "./unique.ts"
 import type {
   ClientAction,
@@ -71,16 +72,6 @@ export interface TraceInput {
   sessionId?: string
   /** The time of spans no record dates (an upstream export's chains): the export's time, or now. */
   fallbackTimeMs: number
-}
-
-/** `00-<trace id>-<parent id>-<flags>`, lowercase, ids not all zero (W3C Trace Context). */
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/
-
-/** The incident's trace id and the app's span for the action, when the request carried a well-formed `traceparent`. */
-export function parseTraceparent(value: string | undefined): { traceId: string; spanId: string } | undefined {
-  const match = value ? TRACEPARENT.exec(value) : null
-  if (!match || /^0+$/.test(match[1]!) || /^0+$/.test(match[2]!)) return undefined
-  return { traceId: match[1]!, spanId: match[2]! }
 }
 
 /**
@@ -201,7 +192,8 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
 
     const parent = parseTraceparent(requestRecord?.traceparent)
     const rootKey = actionId ?? request?.requestId ?? chain.rootLifecycleId ?? chain.lifecycleId ?? chain.runId
-    const traceId = parent?.traceId ?? derivedId(`incident:${rootKey}`, 32)
+    const appSpan = appActionSpan(parent, action)
+    const traceId = appSpan?.traceId ?? derivedId(`incident:${rootKey}`, 32)
     const links = new Map(chain.links.map((link) => [link.hop, link]))
     const runTrace = runTraceId(chain.runId)
     const runSpanId = spanId(`run:${chain.runId}`)
@@ -255,7 +247,7 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
         const span = add({
           traceId,
           // The app's own span for the action, when it sent one: the request's parent is then this span.
-          spanId: parent?.spanId ?? spanId(`action:${actionId ?? rootKey}`),
+          spanId: appSpan?.spanId ?? spanId(`action:${actionId ?? rootKey}`),
           name: `user_action ${name}`,
           kind: "internal",
           startMs: time,
@@ -267,6 +259,7 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
               ? { "app.page": (action?.page ?? chain.rendererAction?.page)! }
               : {}),
             ...(action ? { "app.action.outcome": action.outcome } : {}),
+            ...(appSpan?.rendererDisagrees ? { "app.trace.renderer_disagrees": true } : {}),
             "app.source": "client_reported",
           },
           status: { code: "unset" },
@@ -282,7 +275,7 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
         const span = add({
           traceId,
           spanId: spanId(`request:${request?.requestId ?? link.ref ?? chain.runId}`),
-          ...(parentSpanId ? { parentSpanId } : parent ? { parentSpanId: parent.spanId } : {}),
+          ...(parentSpanId ? { parentSpanId } : parent ? { parentSpanId: parent.parentId } : {}),
           name: `${method} ${route}`,
           kind: "server",
           startMs: time,
@@ -411,6 +404,25 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
     if (!chained.has(run.runId))
       addRunSpans(add, { runId: run.runId, sessionId: run.sessionId, run, fallbackTimeMs: run.finishedAt })
   return [...spans.values()]
+}
+
+/**
+ * The ids of the app's span for the action: the trace it started and the action's root span, as
+ * the request's recorded `traceparent` names them and the renderer record repeats them. When the
+ * two disagree the server's record wins (the request span's parent must be the id the request
+ * carried), and the span says so; with no traceparent, the record's ids stand alone.
+ */
+function appActionSpan(
+  parent: { traceId: string; parentId: string } | undefined,
+  action: ClientAction | undefined,
+): { traceId: string; spanId: string; rendererDisagrees: boolean } | undefined {
+  const recorded = action?.traceId && action.spanId ? { traceId: action.traceId, spanId: action.spanId } : undefined
+  if (parent) {
+    const rendererDisagrees =
+      recorded !== undefined && (recorded.traceId !== parent.traceId || recorded.spanId !== parent.parentId)
+    return { traceId: parent.traceId, spanId: parent.parentId, rendererDisagrees }
+  }
+  return recorded && { ...recorded, rendererDisagrees: false }
 }
 
 function requestEnd(record: RequestContext | undefined, chain: IncidentChain): number | undefined {

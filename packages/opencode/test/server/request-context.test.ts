@@ -170,6 +170,14 @@ describe("requestContext", () => {
     expect(records.map((r) => r.traceparent)).toEqual([good, undefined, undefined, undefined, undefined, undefined])
   })
 
+  it("keeps a later version's traceparent as version 00, its extra fields dropped, so the record stays bounded", async () => {
+    const { app, records } = setup()
+    const ids = "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    await app.request("/session/x", { headers: { traceparent: `cc-${ids}-${"f".repeat(200)}` } })
+    await app.request("/session/x", { headers: { traceparent: `01-${ids}` } })
+    expect(records.map((r) => r.traceparent)).toEqual([`00-${ids}`, `00-${ids}`])
+  })
+
   it("keeps a workspace id only when it is well-formed", async () => {
     const { app, records } = setup()
     await app.request("/session/x", { headers: { "x-opencode-workspace": "work_1-A" } })

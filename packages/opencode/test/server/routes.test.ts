@@ -242,6 +242,29 @@ describe("lifecycle and config routes", () => {
       outcome: "ok",
     })
   })
+
+  test("POST /diagnostics/renderer keeps a record's W3C trace and root span ids, and refuses malformed ones", async () => {
+    const base = { name: "instance.reload", page: "/", time: 1, requestIds: [], outcome: "ok" }
+    const ids = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7" }
+    const actions = [
+      { ...base, actionId: "act_traced", ...ids },
+      { ...base, actionId: "act_untraced" },
+      { ...base, actionId: "act_upper", ...ids, traceId: ids.traceId.toUpperCase() },
+      { ...base, actionId: "act_zero", ...ids, spanId: "0".repeat(16) },
+      { ...base, actionId: "act_long", ...ids, traceId: `${ids.traceId}00` },
+    ]
+    const res = await server.call("POST", "/diagnostics/renderer", { body: { actions } })
+    expect(res.body).toEqual({ accepted: 2, rejected: 3 })
+    const Database = (await import("better-sqlite3")).default
+    const db = new Database(path.join(server.dataDir, "opencode.db"), { readonly: true })
+    const rows = db.prepare("SELECT data FROM journal WHERE kind = 'renderer'").all() as { data: string }[]
+    db.close()
+    const kept = rows.map((row) => JSON.parse(row.data)).filter((r) => r.actionId.endsWith("traced"))
+    expect(kept.map((r) => [r.actionId, r.traceId, r.spanId])).toEqual([
+      ["act_traced", ids.traceId, ids.spanId],
+      ["act_untraced", undefined, undefined],
+    ])
+  })
 })
 
 describe("/event", () => {

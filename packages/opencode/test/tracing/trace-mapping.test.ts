@@ -214,3 +214,55 @@ describe("ids", () => {
     }
   })
 })
+
+describe("the app's trace for a click", () => {
+  const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+  const CLICK = "00f067aa0ba902b7"
+  const reload = chain("run_reload1")
+  const requestId = (reload.origin as any).request.requestId as string
+  const actionId = records.requests!.find((r) => r.requestId === requestId)!.actionId!
+  /** The fixture's records with the click's request carrying `traceparent` and its renderer record `ids`. */
+  function spansWith(traceparent: string | undefined, ids: { traceId: string; spanId: string } | undefined) {
+    const requests = records.requests!.map((r) =>
+      r.requestId === requestId ? { ...r, ...(traceparent ? { traceparent } : {}) } : r,
+    )
+    const renderer = records.renderer!.map((a) => (a.actionId === actionId ? { ...a, ...ids } : a))
+    expect(renderer.some((a) => a.actionId === actionId)).toBe(true)
+    const spans = traceSpans({ chains: [reload], ...records, requests, renderer, fallbackTimeMs: 0 })
+    const root = spans.find((span) => span.name.startsWith("user_action"))!
+    const request = spans.find((span) => span.name === "POST /instance/reload")!
+    return { spans, root, request }
+  }
+
+  test("the root span's ids are the renderer record's, and the request span is its child", () => {
+    const { spans, root, request } = spansWith(`00-${TRACE}-${CLICK}-01`, { traceId: TRACE, spanId: CLICK })
+    expect(root).toMatchObject({ traceId: TRACE, spanId: CLICK })
+    expect(root.parentSpanId).toBeUndefined()
+    expect(request).toMatchObject({ traceId: TRACE, parentSpanId: CLICK })
+    expect(root.attributes["app.trace.renderer_disagrees"]).toBeUndefined()
+    const [interrupt] = named(spans, "interrupt")
+    expect(interrupt!.traceId).toBe(TRACE)
+  })
+
+  test("a renderer record whose request kept no traceparent still gives the trace its ids", () => {
+    const { root, request } = spansWith(undefined, { traceId: TRACE, spanId: CLICK })
+    expect(root).toMatchObject({ traceId: TRACE, spanId: CLICK })
+    expect(request.parentSpanId).toBe(CLICK)
+  })
+
+  test("when the record and the traceparent disagree, the traceparent's ids win and the root says so", () => {
+    const other = { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331" }
+    const { root, request } = spansWith(`00-${TRACE}-${CLICK}-01`, other)
+    expect(root).toMatchObject({ traceId: TRACE, spanId: CLICK })
+    expect(request.parentSpanId).toBe(CLICK)
+    expect(root.attributes["app.trace.renderer_disagrees"]).toBe(true)
+    const { root: sameTrace } = spansWith(`00-${TRACE}-${CLICK}-01`, { traceId: TRACE, spanId: other.spanId })
+    expect(sameTrace.spanId).toBe(CLICK)
+    expect(sameTrace.attributes["app.trace.renderer_disagrees"]).toBe(true)
+  })
+
+  test("a later version's traceparent is read by its first four fields", () => {
+    const { root } = spansWith(`01-${TRACE}-${CLICK}-01-anything-more`, undefined)
+    expect(root).toMatchObject({ traceId: TRACE, spanId: CLICK })
+  })
+})

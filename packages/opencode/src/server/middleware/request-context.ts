@@ -14,6 +14,7 @@ import type { Context, MiddlewareHandler, Next } from "hono"
 import { matchedRoutes } from "hono/route"
 import { newId } from "../../id.ts"
 import { ActionId, ActionName, RequestContext, type RequestRef } from "../../provenance/schemas.ts"
+import { formatTraceparent, parseTraceparent } from "../../provenance/trace-context.ts"
 
 export const REQUEST_ID_HEADER = "x-opencode-request-id"
 
@@ -67,7 +68,6 @@ export type RequestContextOptions = {
 /** Route template recorded when no endpoint matched (a 404, or a request refused before routing mattered). */
 export const UNMATCHED_ROUTE = "(unmatched)"
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/
 const WORKSPACE_ID = /^[A-Za-z0-9_-]{1,64}$/
 /** A release version (`1.2.3`, `1.2.3-beta.2`): the header is free text, and only a version is kept. */
 const CLIENT_VERSION = /^\d{1,4}\.\d{1,4}\.\d{1,4}(?:-(?:alpha|beta|rc|dev|next|canary)(?:\.\d{1,4})?)?$/
@@ -95,11 +95,13 @@ function actionOf(c: Context): Pick<RequestContext, "actionId" | "actionName" | 
   return { actionId, actionName, actionHeader: valid ? "present" : "invalid" }
 }
 
+/**
+ * The request's `traceparent` as version 00 (a later version's extra fields dropped, so the
+ * record stays bounded), or absent when malformed.
+ */
 function traceparentOf(c: Context): string | undefined {
-  const value = header(c, "traceparent")
-  const match = value ? TRACEPARENT.exec(value) : null
-  if (!match || /^0+$/.test(match[1]) || /^0+$/.test(match[2])) return undefined
-  return value
+  const context = parseTraceparent(header(c, "traceparent"))
+  return context && formatTraceparent(context)
 }
 
 function workspaceOf(c: Context): string | undefined {
