@@ -286,13 +286,15 @@ export class SessionStore {
    */
   lastOutputTimes(runIds: readonly string[]): Map<string, number> {
     const out = new Map<string, number>()
-    const query = this.stmt(
-      "SELECT MAX(part.updated) AS at FROM message JOIN part ON part.message_id = message.id WHERE message.run_id = ? AND message.role = 'assistant' AND part.type = 'text' AND part.text != ''",
-    )
-    for (const runId of runIds) {
-      const row = query.get(runId) as { at: number | null } | undefined
-      if (row?.at) out.set(runId, row.at)
-    }
+    if (runIds.length === 0) return out
+    // One grouped statement through the message's run index: a statement per run was about a
+    // quarter of a scan that found 10 000 runs unfinished (bench/).
+    const rows = this.stmt(
+      `SELECT message.run_id AS runId, MAX(part.updated) AS at FROM message JOIN part ON part.message_id = message.id
+       WHERE message.run_id IN (SELECT value FROM json_each(?)) AND message.role = 'assistant' AND part.type = 'text' AND part.text != ''
+       GROUP BY message.run_id`,
+    ).all(JSON.stringify(runIds)) as { runId: string; at: number | null }[]
+    for (const row of rows) if (row.at) out.set(row.runId, row.at)
     return out
   }
 

@@ -119,6 +119,28 @@ export class Journal {
   }
 
   /**
+   * `append` for a caller's own transaction: a storage fault is thrown, never kept in the
+   * backlog, so the caller's transaction rolls back whole (a backlog row would outlive the
+   * rollback and be written later without the writes it belonged with).
+   *
+   * @example db.transaction(() => { journal.appendInTransaction("crash.detected", links, crash); sessions.finishRun(summary) })()
+   */
+  appendInTransaction(kind: JournalKind, links: JournalLinks, data: unknown, time = Date.now()): number {
+    const seq = this.nextSeq()
+    this.insert.run(
+      seq,
+      time,
+      this.bootId,
+      kind,
+      links.runId ?? null,
+      links.lifecycleId ?? null,
+      links.sessionId ?? null,
+      JSON.stringify(data) ?? "null",
+    )
+    return seq
+  }
+
+  /**
    * `append`, with another store's write in the same transaction: both are written or neither,
    * so no kill can land between them (`run.finished` and the run row's summary). A storage fault
    * keeps the pair in the backlog as one entry.

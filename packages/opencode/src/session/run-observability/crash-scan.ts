@@ -83,7 +83,16 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 }
 
+/**
+ * One immediate transaction holds the whole scan, its reads and its writes: a lock held elsewhere
+ * fails at its start, before anything is read or written, so a retry is clean; a write that fails
+ * midway rolls every write back, so the next boot's scan finds every run as this one did.
+ */
 function scanOnce(args: ScanArgs): CrashEvidence[] {
+  return args.db.transaction(() => scanInTransaction(args)).immediate()
+}
+
+function scanInTransaction(args: ScanArgs): CrashEvidence[] {
   const { db, dataDir, journal, sessions } = args
   const now = args.now ?? Date.now()
   restoreJournalledEnds(db, sessions)
@@ -168,14 +177,11 @@ function scanOnce(args: ScanArgs): CrashEvidence[] {
     })
     if (summary.success) records.push({ crash, summary: summary.data })
   }
-  // Immediate: a lock held elsewhere fails here, before anything is written, so a retry is clean.
-  db.transaction(() => {
-    for (const summary of ended) sessions.finishRun(summary)
-    for (const { crash, summary } of records) {
-      journal.append("crash.detected", { runId: crash.runId, sessionId: crash.sessionId }, crash, now)
-      sessions.finishRun({ ...summary, seq: journal.nextSeq() })
-    }
-  }).immediate()
+  for (const summary of ended) sessions.finishRun(summary)
+  for (const { crash, summary } of records) {
+    journal.appendInTransaction("crash.detected", { runId: crash.runId, sessionId: crash.sessionId }, crash, now)
+    sessions.finishRun({ ...summary, seq: journal.nextSeq() })
+  }
   return records.map((record) => record.crash)
 }
 
@@ -204,7 +210,7 @@ function restoreJournalledEnds(db: DB, sessions: SessionStore): void {
     const summary = RunSummary.safeParse(data)
     if (summary.success && summary.data.runId === row.runId) restored.push(summary.data)
   }
-  if (restored.length > 0) db.transaction(() => restored.forEach((summary) => sessions.finishRun(summary))).immediate()
+  for (const summary of restored) sessions.finishRun(summary)
 }
 
 /** The run's journalled `run.finished` summary, when one names it and still parses (a damaged one is no end). */
