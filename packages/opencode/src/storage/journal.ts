@@ -127,16 +127,7 @@ export class Journal {
    */
   appendInTransaction(kind: JournalKind, links: JournalLinks, data: unknown, time = Date.now()): number {
     const seq = this.nextSeq()
-    this.insert.run(
-      seq,
-      time,
-      this.bootId,
-      kind,
-      links.runId ?? null,
-      links.lifecycleId ?? null,
-      links.sessionId ?? null,
-      JSON.stringify(data) ?? "null",
-    )
+    this.insertRow(seq, time, kind, links, JSON.stringify(data) ?? "null")
     return seq
   }
 
@@ -272,20 +263,24 @@ export class Journal {
     }
   }
 
+  /** One journal row, as every write path stores it. */
+  private insertRow(seq: number, time: number, kind: JournalKind, links: JournalLinks, json: string): void {
+    this.insert.run(
+      seq,
+      time,
+      this.bootId,
+      kind,
+      links.runId ?? null,
+      links.lifecycleId ?? null,
+      links.sessionId ?? null,
+      json,
+    )
+  }
+
   private apply(entry: Pending): void {
     if (entry.type === "write") return entry.write()
     const { seq, time, kind, links, json, alongside } = entry
-    const insert = () =>
-      this.insert.run(
-        seq,
-        time,
-        this.bootId,
-        kind,
-        links.runId ?? null,
-        links.lifecycleId ?? null,
-        links.sessionId ?? null,
-        json,
-      )
+    const insert = () => this.insertRow(seq, time, kind, links, json)
     if (!alongside) return void insert()
     this.db.transaction(() => {
       insert()
