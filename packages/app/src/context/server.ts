@@ -19,7 +19,7 @@
  */
 import type { z } from "zod"
 
-export const APP_VERSION = "0.1.0"
+const APP_VERSION = "0.1.0"
 export const CLIENT_HEADER_VALUE = `app/${APP_VERSION}`
 /** Where an earlier version kept a token taken from the address bar; cleared on start. */
 const LEGACY_TOKEN_STORAGE_KEY = "opencode.token"
@@ -82,7 +82,7 @@ export interface ServerConnection {
   eventUrl(): string
 }
 
-export interface ConnectionOptions {
+interface ConnectionOptions {
   baseUrl?: string
   token?: () => string | undefined
   directory: () => string | undefined

@@ -15,7 +15,7 @@ import type { AbortRequest, ActiveRun, RunState } from "../session/run-state.ts"
 import type { Journal } from "../storage/journal.ts"
 import type { Instance } from "./instance.ts"
 
-export interface CloseOptions {
+interface CloseOptions {
   journal: Journal
   redactor: Redactor
   /** How long a close waits for its runs to settle before writing their summaries itself. */

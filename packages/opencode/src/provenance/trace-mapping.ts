@@ -22,7 +22,7 @@ import type {
 } from "./schemas.ts"
 
 /** The `gen_ai.*` attribute names this mapping uses (OpenTelemetry GenAI semantic conventions), copied once. */
-export const GEN_AI = {
+const GEN_AI = {
   operationName: "gen_ai.operation.name",
   providerName: "gen_ai.provider.name",
   requestModel: "gen_ai.request.model",
@@ -31,10 +31,10 @@ export const GEN_AI = {
   toolCallId: "gen_ai.tool.call.id",
 } as const
 
-export type AttributeValue = string | number | boolean | string[]
-export type SpanAttributes = Record<string, AttributeValue>
+type AttributeValue = string | number | boolean | string[]
+type SpanAttributes = Record<string, AttributeValue>
 
-export interface TraceSpanLink {
+interface TraceSpanLink {
   traceId: string
   spanId: string
   attributes: SpanAttributes
@@ -55,7 +55,7 @@ export interface TraceSpan {
   links: TraceSpanLink[]
 }
 
-export interface TraceInput {
+interface TraceInput {
   chains: readonly IncidentChain[]
   /** Run summaries; a completed run (no chain) becomes a run trace only. */
   runs?: readonly RunSummary[]
@@ -77,7 +77,7 @@ export interface TraceInput {
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/
 
 /** The incident's trace id and the app's span for the action, when the request carried a well-formed `traceparent`. */
-export function parseTraceparent(value: string | undefined): { traceId: string; spanId: string } | undefined {
+function parseTraceparent(value: string | undefined): { traceId: string; spanId: string } | undefined {
   const match = value ? TRACEPARENT.exec(value) : null
   if (!match || /^0+$/.test(match[1]!) || /^0+$/.test(match[2]!)) return undefined
   return { traceId: match[1]!, spanId: match[2]! }
@@ -87,7 +87,7 @@ export function parseTraceparent(value: string | undefined): { traceId: string; 
  * Ids derived from the records' own ids (FNV-1a, no crypto: this module runs in the browser
  * too), so the same incident sent twice, by the server and by `explain --otlp`, is the same trace.
  */
-export function derivedId(key: string, hexLength: 16 | 32): string {
+function derivedId(key: string, hexLength: 16 | 32): string {
   let out = ""
   for (let round = 0; out.length < hexLength; round++) {
     let hash = 0xcbf29ce484222325n

@@ -27,7 +27,7 @@ import { buildRunSummary, fallbackRunSummary, type SummaryInput } from "./run-ob
 import { type RunHolder, RunState } from "./run-state.ts"
 import { type MessageInfo, type Part, publicSession, type SessionInfo, type SessionStore } from "./session-store.ts"
 
-export interface ProcessorOptions {
+interface ProcessorOptions {
   journal: Journal
   bus: EventBus
   sessions: SessionStore

@@ -25,7 +25,7 @@ export type AbortRequest =
   /** A config write's echo from the watcher, or a load that saw the same change: recorded, never a cause. */
   | { kind: "echo"; operation?: LifecycleAction["operation"]; originKind: string; lifecycleId?: string | undefined }
 
-export type AbortOutcome = "aborted" | "also_requested" | "late" | "other_generation"
+type AbortOutcome = "aborted" | "also_requested" | "late" | "other_generation"
 
 /** A run as the instance holding it keeps it: its state, and a promise that settles when the run ends. */
 export interface ActiveRun {
