@@ -7,14 +7,7 @@
 import { newId } from "../id.ts"
 import { deriveIncidentChains } from "../provenance/incident-chain.ts"
 import type { Redactor } from "../provenance/node/redaction.ts"
-import type {
-  ErrorFact,
-  IncidentChain,
-  LifecycleAction,
-  RequestRef,
-  RunSummary,
-  ToolFact,
-} from "../provenance/schemas.ts"
+import type { ErrorFact, IncidentChain, LifecycleAction, RunSummary, ToolFact } from "../provenance/schemas.ts"
 import type { RunOutcome } from "../provenance/classification.ts"
 import type { ChatMessage, ToolCallRequest } from "../provider/provider.ts"
 import type { ProviderRegistry, ResolvedModel } from "../provider/registry.ts"
