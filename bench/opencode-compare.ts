@@ -401,18 +401,18 @@ try {
   for (const t of targets) await createSessions(t, 5)
   // Both servers start cold: warm each one's JIT on the routes before anything is measured.
   for (const t of targets) await load(t, "GET", "/session", 3, false)
-  const countAt = async (n: number) =>
+  const countSessions = async () =>
     Object.fromEntries(
       await Promise.all(targets.map(async (t) => [t.name, ((await call(t, "GET", "/session")) as unknown[]).length])),
     )
-  const rows5 = await countAt(5)
+  const rows5 = await countSessions()
   rows.push({
     ...(await compareRoute(targets, "GET /session, 5 sessions", "GET", "/session")),
     sessions: 5,
     rowsAnswered: rows5,
   })
   for (const t of targets) await createSessions(t, 995)
-  const rows1000 = await countAt(1000)
+  const rows1000 = await countSessions()
   rows.push({
     ...(await compareRoute(targets, "GET /session, 1000 sessions", "GET", "/session")),
     sessions: 1000,

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// `npm test`: format check → typecheck → vitest → build the app → find (or install) Chromium and Xvfb → Playwright.
+// `npm test`: format check → lint → typecheck → vitest → build the app → find (or install) Chromium and Xvfb → Playwright.
 // Stops at the first failing stage and exits with its code; always prints a stage summary.
 //
 //   node scripts/test.mjs               everything
-//   node scripts/test.mjs --e2e-only    build + Playwright (skips format, typecheck and vitest)
-//   node scripts/test.mjs --no-e2e      format + typecheck + vitest + build (skips Playwright)
+//   node scripts/test.mjs --e2e-only    build + Playwright (skips format, lint, typecheck and vitest)
+//   node scripts/test.mjs --no-e2e      format + lint + typecheck + vitest + build (skips Playwright)
 //   node scripts/test.mjs -- ARGS       extra ARGS go to `playwright test` (e.g. a spec file)
 //
 // Chromium: $CHROMIUM_PATH, else $PLAYWRIGHT_CHROMIUM_EXECUTABLE, else /usr/bin/chromium.
@@ -92,7 +92,7 @@ function run(cmd, args, { env = {}, timeoutMs } = {}) {
     child.on("error", (err) => {
       console.error(`test.mjs: cannot run ${cmd}: ${err.message}`)
     })
-    child.on("close", (code, signal) => {
+    child.on("close", (code) => {
       if (timer) clearTimeout(timer)
       currentChild = null
       resolve(timedOut ? 124 : (code ?? 1))
@@ -220,17 +220,20 @@ async function ensureChromium() {
 // ── Stages ──────────────────────────────────────────────────────────────────
 const started = Date.now()
 console.log(
-  `node ${process.version}; stages: ${e2eOnly ? "build, e2e" : noE2e ? "format, typecheck, vitest, build" : "format, typecheck, vitest, build, e2e"}`,
+  `node ${process.version}; stages: ${e2eOnly ? "build, e2e" : noE2e ? "format, lint, typecheck, vitest, build" : "format, lint, typecheck, vitest, build, e2e"}`,
 )
 
 if (e2eOnly) {
   skip("format", "--e2e-only")
+  skip("lint", "--e2e-only")
   skip("typecheck", "--e2e-only")
   skip("vitest", "--e2e-only")
 } else {
   // Formatting is checked, never written: a file prettier would change fails here, and
   // `npm run format` rewrites it.
   await stage("format", () => run("npx", ["prettier", "--check", "."], { timeoutMs: stageTimeoutMs("format", 2) }))
+  // ESLint (eslint.config.mjs): no floating promise, no silent empty catch, nothing unused.
+  await stage("lint", () => run("npm", ["run", "lint"], { timeoutMs: stageTimeoutMs("lint", 3) }))
   await stage("typecheck", () => run("npm", ["run", "typecheck"], { timeoutMs: stageTimeoutMs("typecheck", 5) }))
   await stage("vitest", () => run("npx", ["vitest", "run"], { timeoutMs: stageTimeoutMs("vitest", 8) }))
 }

@@ -6,7 +6,7 @@
  */
 import type { ClientErrorStatusCode, ServerErrorStatusCode } from "hono/utils/http-status"
 
-export type ErrorStatus = ClientErrorStatusCode | ServerErrorStatusCode
+type ErrorStatus = ClientErrorStatusCode | ServerErrorStatusCode
 
 /**
  * @example throw new ApiError(409, "run_active", "a run is already active in this session")

@@ -78,7 +78,7 @@ export interface Host {
   close(): void
 }
 
-export interface HostHealth {
+interface HostHealth {
   degraded: string[]
   journal: JournalHealth
 }

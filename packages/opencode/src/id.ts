@@ -6,7 +6,7 @@
  */
 import { randomFillSync } from "node:crypto"
 
-export type IdPrefix = "ses" | "msg" | "prt" | "run" | "lc" | "ins" | "req" | "boot"
+type IdPrefix = "ses" | "msg" | "prt" | "run" | "lc" | "ins" | "req" | "boot"
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${timePart()}${randomHex16()}`

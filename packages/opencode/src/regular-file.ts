@@ -21,7 +21,7 @@ export class FileRefusal extends Error {
   }
 }
 
-export interface ReadLimits {
+interface ReadLimits {
   /** Larger files are refused before any byte is read. */
   maxBytes: number
   /** How the file is named in a refusal (a file name, not an absolute path, for anything a client sees). */

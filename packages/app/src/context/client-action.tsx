@@ -31,7 +31,7 @@ export type AppActionName =
   | "session.export"
 
 /** The requests available inside an action; each one is stamped with the action's headers. */
-export interface ActionApi {
+interface ActionApi {
   readonly stamp: ActionStamp
   request<T = unknown>(
     method: string,
@@ -43,7 +43,7 @@ export interface ActionApi {
   get<T = unknown>(path: string, schema?: z.ZodType<T>, query?: Record<string, string | undefined>): Promise<T>
 }
 
-export interface ClientActionState {
+interface ClientActionState {
   runAction<T>(name: AppActionName, fn: (api: ActionApi) => Promise<T>): Promise<T>
   /** The most recent actions, newest last, with the lifecycle actions linked to them. */
   recent: Accessor<readonly LinkedAction[]>
@@ -54,7 +54,7 @@ export interface ClientActionState {
 
 const MAX_RECENT = 20
 
-export interface ClientActionOptions {
+interface ClientActionOptions {
   connection: ServerConnection
   log?: ActionLog
   events?: EventHub

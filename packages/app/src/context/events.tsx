@@ -23,13 +23,10 @@ import { z } from "zod"
  * Every event's properties, as the server's wire defines them (`opencode/provenance`). One
  * leniency of the app's own: an incident that does not parse must not cost it the run's summary.
  */
-export const EVENT_SCHEMAS = {
+const EVENT_SCHEMAS = {
   ...EVENT_PROPERTIES,
   "run.finished": WireEvents.RunFinished.properties.extend({ incident: IncidentChain.optional().catch(undefined) }),
 }
-
-export type { EventType, ServerEvent }
-export type EventOf<K extends EventType> = Extract<ServerEvent, { type: K }>
 
 const Envelope = z.object({ type: z.string(), properties: z.unknown().optional() })
 
@@ -56,7 +53,7 @@ export function parseServerEvent(data: string): ServerEvent | undefined {
   return { type, properties: properties.data } as ServerEvent
 }
 
-export type StreamStatus = "connecting" | "open" | "reconnecting" | "closed"
+type StreamStatus = "connecting" | "open" | "reconnecting" | "closed"
 
 export interface EventHub {
   subscribe(listener: (event: ServerEvent) => void): () => void
@@ -92,7 +89,7 @@ export function createEventHub(): EventHub {
  * Connects `hub` to the server's stream for as long as the owner lives, reconnecting when the
  * URL (the selected directory) changes. Named and unnamed SSE messages are both accepted.
  */
-export function connectEventStream(hub: EventHub, url: Accessor<string | undefined>): void {
+function connectEventStream(hub: EventHub, url: Accessor<string | undefined>): void {
   createEffect(() => {
     const target = url()
     if (!target || typeof EventSource === "undefined") return

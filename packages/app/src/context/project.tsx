@@ -8,9 +8,9 @@ import { defaultDirectory } from "./server.ts"
 
 const CURRENT_KEY = "opencode.directory"
 const RECENT_KEY = "opencode.recentDirectories"
-export const MAX_RECENT = 8
+const MAX_RECENT = 8
 
-export interface ProjectState {
+interface ProjectState {
   directory: Accessor<string | undefined>
   recent: Accessor<string[]>
   select(directory: string): void

@@ -58,7 +58,7 @@ export function applyMessageInfo(list: readonly MessageWithParts[] | undefined, 
   return messages
 }
 
-export function applySession(list: readonly Session[] | undefined, session: Session): Session[] {
+function applySession(list: readonly Session[] | undefined, session: Session): Session[] {
   const sessions = [...(list ?? [])]
   const index = sessions.findIndex((item) => item.id === session.id)
   if (index < 0) sessions.unshift(session)

@@ -7,7 +7,7 @@
  */
 import { PAGE_TEMPLATES, UNKNOWN_PAGE } from "opencode/provenance"
 
-export const APP_PREFIX = "/app"
+const APP_PREFIX = "/app"
 
 export const ROUTES = {
   picker: "/",

@@ -6,7 +6,7 @@ import { createContext, type ParentProps, useContext } from "solid-js"
 import type { z } from "zod"
 import type { ServerConnection } from "./server.ts"
 
-export interface ServerState {
+interface ServerState {
   connection: ServerConnection
   read<T>(path: string, schema: z.ZodType<T>, query?: Record<string, string | undefined>): Promise<T>
 }

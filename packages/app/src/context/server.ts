@@ -22,7 +22,7 @@
 import { formatTraceparent } from "opencode/provenance"
 import type { z } from "zod"
 
-export const APP_VERSION = "0.1.0"
+const APP_VERSION = "0.1.0"
 export const CLIENT_HEADER_VALUE = `app/${APP_VERSION}`
 /** Where an earlier version kept a token taken from the address bar; cleared on start. */
 const LEGACY_TOKEN_STORAGE_KEY = "opencode.token"
@@ -88,7 +88,7 @@ export interface ServerConnection {
   eventUrl(): string
 }
 
-export interface ConnectionOptions {
+interface ConnectionOptions {
   baseUrl?: string
   token?: () => string | undefined
   directory: () => string | undefined

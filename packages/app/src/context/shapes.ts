@@ -3,13 +3,12 @@
  * (`opencode/provenance`, defined once in the server's provenance/wire.ts, with docs/api-shapes.md
  * generated from it), so the app and the server can never drift; the names here are the app's.
  */
-import { Message, Run, WireEvents } from "opencode/provenance"
+import { Message, Run } from "opencode/provenance"
 import type { z } from "zod"
 
 export {
   ConfigDocument,
   IncidentList,
-  LastRun,
   MessageInfo,
   MessageList,
   Part,
@@ -29,5 +28,3 @@ export type MessageWithParts = Message
  */
 export const RunRecord = Run.extend({ model: Run.shape.model.optional() })
 export type RunRecord = z.infer<typeof RunRecord>
-
-export const LifecycleEventProperties = WireEvents.LifecycleActionStarted.properties

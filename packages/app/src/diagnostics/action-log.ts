@@ -14,7 +14,7 @@ export const ACTION_LOG_CAPACITY = 500
 export const FLUSH_BATCH_SIZE = 100
 const MAX_REQUEST_IDS = 32
 
-export type Outcome = ClientAction["outcome"]
+type Outcome = ClientAction["outcome"]
 
 interface Entry {
   record: ClientAction
@@ -22,7 +22,7 @@ interface Entry {
   dirty: boolean
 }
 
-export interface ActionLogOptions {
+interface ActionLogOptions {
   capacity?: number
   /** Uploads one batch; rejects when the server did not take it. */
   send: (actions: ClientAction[]) => Promise<void>

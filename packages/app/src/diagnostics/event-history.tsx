@@ -12,14 +12,14 @@ import type { HistoryRecordKind } from "./history-source.ts"
 import { clockMs, eventHistory, type StoryContext } from "./story.ts"
 
 /** The filters, in the order they are offered. */
-export const HISTORY_KINDS: readonly { kind: HistoryRecordKind; label: string }[] = [
+const HISTORY_KINDS: readonly { kind: HistoryRecordKind; label: string }[] = [
   { kind: "action", label: "Your actions" },
   { kind: "request", label: "Requests" },
   { kind: "lifecycle", label: "Project lifecycle" },
   { kind: "run", label: "The run" },
 ]
 
-export interface EventHistoryProps {
+interface EventHistoryProps {
   chain: IncidentChain
   data: ExportData
   context: StoryContext

@@ -4,14 +4,7 @@
  * field, an origin or a retry basis comes from here, so no `dispose_directory`, `renderer_action`
  * or `interrupt_meta` reaches the screen by accident (a test scans the rendered panel for them).
  */
-import type {
-  Classification,
-  HopStatus,
-  LifecycleOperation,
-  MismatchReason,
-  RunPhase,
-  Verdict,
-} from "opencode/provenance"
+import type { Classification, HopStatus, LifecycleOperation, MismatchReason, Verdict } from "opencode/provenance"
 
 /**
  * Each operation's one word, as a noun phrase ("a project reload"). A person cannot tell a close
@@ -73,7 +66,7 @@ export const HOP_STATUS_WORDS: Record<HopStatus, string> = {
 }
 
 /** A missing field, as the fact that is missing. */
-export const MISSING_WORDS: Record<string, string> = {
+const MISSING_WORDS: Record<string, string> = {
   renderer_action: "which app button was clicked",
   request: "the request that asked for it",
   "origin.request": "the request that asked for it",
@@ -126,14 +119,6 @@ export const CLASSIFICATION_WORDS: Record<Classification, string> = {
 
 export function classificationWords(classification: string | undefined): string {
   return (classification && CLASSIFICATION_WORDS[classification as Classification]) ?? "stopped"
-}
-
-export const PHASE_WORDS: Record<RunPhase, string> = {
-  starting: "starting",
-  provider_waiting: "waiting for the model",
-  provider_streaming: "writing its answer",
-  tool_running: "running a tool",
-  finishing: "finishing",
 }
 
 export const MISMATCH_WORDS: Record<MismatchReason, string> = {

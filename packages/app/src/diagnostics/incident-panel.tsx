@@ -20,7 +20,7 @@ import { clock, clockMs, evidenceWords, headlineWords, retryAdvice, runFacts, ty
 import { Timeline } from "./timeline.tsx"
 import { buildWaterfall } from "./waterfall.ts"
 
-export interface IncidentPanelProps {
+interface IncidentPanelProps {
   sessionId: string
   /** The run to explain; defaults to the export's last incident. */
   runId?: string
@@ -42,7 +42,7 @@ export interface IncidentPanelProps {
 }
 
 /** Below this width the event history is the default view. */
-export const NARROW_PX = 600
+const NARROW_PX = 600
 
 /** Fetches the export and shows it; Export downloads the same document after flushing the action log. */
 export function IncidentPanel(props: IncidentPanelProps) {
@@ -147,7 +147,7 @@ function PanelHeader(props: { onClose?: () => void; ref?: (element: HTMLHeadingE
   )
 }
 
-export interface IncidentPanelViewProps {
+interface IncidentPanelViewProps {
   data: ExportData
   /** The run to explain. When it has no incident, the panel says so: it never shows another run's. */
   runId?: string

@@ -14,7 +14,7 @@ export function actionLabel(name: string): string {
   return ACTION_WORDS[name] ?? name
 }
 
-export interface LinkedLifecycle {
+interface LinkedLifecycle {
   lifecycleId: string
   operation: LifecycleAction["operation"]
   parentId?: string
@@ -34,7 +34,7 @@ export interface LinkedAction {
 }
 
 /** The renderer action id an origin was initiated by, if any. A `load`'s occasion does not count. */
-export function originActionId(origin: Origin): string | undefined {
+function originActionId(origin: Origin): string | undefined {
   if (origin.kind === "api_route" || origin.kind === "config_invalidation") return origin.request?.actionId
   return undefined
 }
@@ -100,7 +100,7 @@ export function linkRunFinished(actions: readonly LinkedAction[], summary: RunSu
 }
 
 /** Every run this action's lifecycle actions closed, from their records and from run events. */
-export function closedRuns(linked: LinkedAction): string[] {
+function closedRuns(linked: LinkedAction): string[] {
   return unique([...linked.lifecycles.flatMap((lc) => lc.runIds), ...linked.stoppedRuns])
 }
 

@@ -96,7 +96,7 @@ export function runTimeWords(row: Pick<RunHistoryRow, "startedAt" | "durationMs"
   return `${clock(row.startedAt)}${row.durationMs !== undefined ? ` · ran ${duration(row.durationMs)}` : ""}`
 }
 
-export interface ResendLinks {
+interface ResendLinks {
   /** On a resend: the run it replaced, and when that run stopped. */
   of?: { runId: string; words: string }
   /** On a resent run: what its latest resend became. */

@@ -53,7 +53,7 @@ export function duration(ms: number): string {
 }
 
 /** The run's start and the facts drawn from its summary or its crash record. */
-export interface RunFacts {
+interface RunFacts {
   startedAt: number
   finishedAt?: number
   summary?: RunSummary
@@ -97,7 +97,7 @@ export function lastEvidenceAt(facts: RunFacts | undefined): number | undefined 
 }
 
 /** When the cause happened: the click's request, else the close, else the stop signal. */
-export function causeTime(chain: IncidentChain, records: DiagnosticsRecords): number | undefined {
+function causeTime(chain: IncidentChain, records: DiagnosticsRecords): number | undefined {
   const origin = parsedOrigin(chain)
   const request = origin && "request" in origin ? origin.request : undefined
   const requestTime = request ? records.requests.find((item) => item.requestId === request.requestId)?.time : undefined
@@ -119,7 +119,7 @@ function parsedOrigin(chain: Pick<IncidentChain, "origin">): Origin | undefined 
 }
 
 /** Who or what stopped the run, as the subject of "Stopped: …". */
-export function causeWords(chain: IncidentChain, context: StoryContext = {}): string {
+function causeWords(chain: IncidentChain, context: StoryContext = {}): string {
   const isOwn = context.isOwnAction ?? (() => false)
   const origin = parsedOrigin(chain)
   const noun = OPERATION_NOUN[chain.rootOperation ?? chain.operation ?? "reload"]
@@ -209,7 +209,7 @@ function outputWords(facts: RunFacts | undefined, context: StoryContext): string
   return ` (${chunks} chunk${chunks === 1 ? "" : "s"} of output shown)`
 }
 
-export interface Evidence {
+interface Evidence {
   label: string
   /** The missing facts, in words, by field name. */
   missing: { field: string; words: string }[]
@@ -241,7 +241,7 @@ export function evidenceWords(chain: IncidentChain): Evidence {
   return { label: EVIDENCE_WORDS[chain.verdict], missing, note }
 }
 
-export interface RetryAdvice {
+interface RetryAdvice {
   safe: boolean | "unknown"
   words: string
   /** The tool calls that make a resend unsafe, in words ("`write scripted-output.txt` completed at 1.2 s"). */
@@ -293,7 +293,7 @@ export function retryAdvice(
   return { safe: "unknown", tools, words: `Whether resending is safe is unknown: ${why}.` }
 }
 
-export interface HistoryItem {
+interface HistoryItem {
   at: number
   words: string
   /** Where the item comes from, for styling: the run itself or the chain that stopped it. */

@@ -9,7 +9,7 @@ import { FieldList } from "./event-history.tsx"
 import { causePathOnly, rowDetails, type WaterfallModel, type WaterfallRow } from "./waterfall.ts"
 import { highlightRows, renderWaterfall } from "./waterfall-render.ts"
 
-export interface TimelineProps {
+interface TimelineProps {
   model: WaterfallModel | undefined
   width: number
   /** Not drawn while hidden (below 600 px the event history is shown instead). */

@@ -22,7 +22,7 @@ import {
 } from "./glossary.ts"
 import { actionLabel } from "./lifecycle-link.ts"
 
-export interface BannerInput {
+interface BannerInput {
   /** The run's summary (from GET /session/:id/run or run.finished). */
   summary?: Pick<RunSummary, "classification" | "interrupt" | "missing" | "error" | "closeSite">
   classification: Classification

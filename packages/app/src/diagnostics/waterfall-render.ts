@@ -15,7 +15,7 @@ import { clockMs } from "./story.ts"
 import { axisLayout, rowDetails, type TickKind, type WaterfallModel, type WaterfallRow } from "./waterfall.ts"
 
 export const ROW_HEIGHT = 28
-export const HEADER_HEIGHT = 40
+const HEADER_HEIGHT = 40
 const CHAR_PX = 6.7
 const INDENT_PX = 12
 /** Space between two tick labels. */
@@ -31,7 +31,7 @@ const DETAIL_KEY_COLUMNS = 16
 /** A cut name drawn whole: its lines. */
 const FULL_LINE_PX = 16
 
-export interface WaterfallRenderOptions {
+interface WaterfallRenderOptions {
   width: number
   onSelect?: (row: WaterfallRow | undefined) => void
   /** Ids of the rows whose details are shown under them. */
@@ -54,7 +54,7 @@ interface DetailLine {
  *
  * @example wrapText("POST /instance/reload", 12) // ["POST", "/instance/re", "load"]
  */
-export function wrapText(text: string, columns: number): string[] {
+function wrapText(text: string, columns: number): string[] {
   const max = Math.max(1, columns)
   const lines: string[] = []
   let line = ""
@@ -113,7 +113,7 @@ export function fitText(text: string, px: number): string {
 }
 
 /** Relative tick labels (`+1.5 s`), with as many decimals as the step needs. */
-export function tickLabel(ms: number, step: number): string {
+function tickLabel(ms: number, step: number): string {
   const decimals = step >= 1_000 ? 0 : step >= 100 ? 1 : step >= 10 ? 2 : 3
   return `+${(ms / 1_000).toFixed(decimals)} s`
 }

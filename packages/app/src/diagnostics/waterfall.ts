@@ -20,10 +20,10 @@ import {
 import { ROW_ID } from "./history-source.ts"
 import { clockMs, duration, lastEvidenceAt, reach, runFacts, type StoryContext } from "./story.ts"
 
-export type RowKind = "action" | "request" | "change" | "lifecycle" | "run" | "restart" | "missing"
+type RowKind = "action" | "request" | "change" | "lifecycle" | "run" | "restart" | "missing"
 export type TickKind = "output" | "tool-start" | "tool-done" | "heartbeat" | "stop"
 
-export interface Tick {
+interface Tick {
   at: number
   kind: TickKind
   label: string
@@ -49,7 +49,7 @@ export interface WaterfallRow {
   fields: [string, string][]
 }
 
-export interface WaterfallLink {
+interface WaterfallLink {
   from: string
   to: string
   /** Where on the time axis the arrow lands. */
@@ -58,7 +58,7 @@ export interface WaterfallLink {
 }
 
 /** A stretch of the time axis that is drawn; between two segments the axis is broken. */
-export interface Segment {
+interface Segment {
   from: number
   to: number
 }
@@ -369,7 +369,7 @@ function axisOf(rows: WaterfallRow[]): Pick<WaterfallModel, "segments" | "t0" | 
 }
 
 /** Whether a row is on the path from the cause to the stop (a gap on that path is). */
-export function onCausePath(row: WaterfallRow): boolean {
+function onCausePath(row: WaterfallRow): boolean {
   return !row.also && !row.possible && row.kind !== "restart"
 }
 
@@ -440,7 +440,7 @@ export function axisSegments(times: number[], t0: number, t1: number): Segment[]
   ]
 }
 
-export interface AxisLayout {
+interface AxisLayout {
   x(t: number): number
   /** Each segment's pixel range. */
   ranges: { segment: Segment; x0: number; x1: number }[]
@@ -448,7 +448,7 @@ export interface AxisLayout {
   breaks: number[]
 }
 
-export const BREAK_GAP_PX = 16
+const BREAK_GAP_PX = 16
 
 /** Pixel positions along [x0, x1]; each segment gets at least a quarter of the width. */
 export function axisLayout(segments: Segment[], x0: number, x1: number): AxisLayout {

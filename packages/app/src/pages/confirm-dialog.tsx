@@ -6,7 +6,7 @@
 import { createSignal, For, onMount, Show } from "solid-js"
 import type { ServerConnection } from "../context/server.ts"
 
-export interface ActiveRuns {
+interface ActiveRuns {
   directory: string
   runs: number
 }
@@ -26,7 +26,7 @@ export async function activeRuns(connection: ServerConnection, directories: read
   return out
 }
 
-export function runsWords(active: readonly ActiveRuns[]): string {
+function runsWords(active: readonly ActiveRuns[]): string {
   const total = active.reduce((sum, item) => sum + item.runs, 0)
   const dirs = active.length
   return `${total} run${total === 1 ? "" : "s"} in ${dirs} director${dirs === 1 ? "y" : "ies"} will stop`

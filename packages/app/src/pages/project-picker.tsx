@@ -11,7 +11,7 @@ import { plainError, ServerError } from "../context/server.ts"
 import { useServer } from "../context/server-context.tsx"
 
 /** Why the server refused a directory, as the picker says it. */
-export function directoryRefusal(directory: string, error: unknown): string {
+function directoryRefusal(directory: string, error: unknown): string {
   if (error instanceof ServerError && error.code === "invalid_directory") {
     if (error.message.startsWith("directory does not exist"))
       return `There is no directory at ${directory}. Check the path and try again.`

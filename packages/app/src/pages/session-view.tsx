@@ -33,13 +33,7 @@ import { ModalDrawer } from "./modal-drawer.tsx"
 import { RunHistory } from "./run-history-list.tsx"
 import { SuspendedBanner } from "./suspended-banner.tsx"
 
-export const MODELS = [
-  "scripted/quick",
-  "scripted/slow",
-  "scripted/tool-write",
-  "scripted/silent",
-  "scripted/stall",
-] as const
+const MODELS = ["scripted/quick", "scripted/slow", "scripted/tool-write", "scripted/silent", "scripted/stall"] as const
 const OTHER_MODEL = "other"
 
 export function SessionView() {
@@ -436,7 +430,7 @@ function PartView(props: { part: Part }) {
 }
 
 /** Where the prompt box keeps the model chosen last, for every session of this app (its origin). */
-export const MODEL_STORAGE_KEY = "opencode.prompt.model"
+const MODEL_STORAGE_KEY = "opencode.prompt.model"
 
 const StoredModel = z.object({ choice: z.enum([...MODELS, OTHER_MODEL]), custom: z.string().max(128) })
 

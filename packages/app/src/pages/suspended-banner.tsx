@@ -6,7 +6,7 @@ import type { Classification, IncidentChain, RunSummary } from "opencode/provena
 import { Show } from "solid-js"
 import { bannerText } from "../diagnostics/verdict-words.ts"
 
-export interface SuspendedBannerProps {
+interface SuspendedBannerProps {
   classification: Classification
   summary?: RunSummary
   incident?: IncidentChain

@@ -8,10 +8,10 @@ import type { EventType, ServerEvent } from "../provenance/wire.ts"
 
 /** Sent to one connection only, never published: `/event` writes them itself. */
 type ConnectionEvent = "server.connected" | "server.replay_gap"
-export type PublishedType = Exclude<EventType, ConnectionEvent>
+type PublishedType = Exclude<EventType, ConnectionEvent>
 
 /** An event as published: a wire event, and the directory it belongs to (`/event?directory=`); absent for server events. */
-export type BusEvent = Extract<ServerEvent, { type: PublishedType }> & { directoryKey?: string | undefined }
+type BusEvent = Extract<ServerEvent, { type: PublishedType }> & { directoryKey?: string | undefined }
 
 export type SequencedEvent = BusEvent & {
   id: string

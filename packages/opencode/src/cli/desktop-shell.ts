@@ -11,7 +11,7 @@ import { readRegularFile, readRegularFileSync } from "../regular-file.ts"
 export type Shell = { kind: "electron" | "chromium"; command: string }
 
 /** Installed Chromium/Chrome builds, in the order they are tried. */
-export const BROWSER_CANDIDATES = [
+const BROWSER_CANDIDATES = [
   "/usr/bin/chromium",
   "/usr/bin/chromium-browser",
   "/snap/bin/chromium",
@@ -31,7 +31,7 @@ export const NO_SHELL_MESSAGE =
  * The `electron` package's binary when it resolves and was actually downloaded: the package's
  * main export is the binary's path, and it throws when the download never happened.
  */
-export function resolveElectron(): string | undefined {
+function resolveElectron(): string | undefined {
   try {
     const electron: unknown = createRequire(import.meta.url)("electron")
     return typeof electron === "string" ? electron : undefined
@@ -94,7 +94,7 @@ export function shutdownSignalOfWindowExit(
   return code === 0 && signal === null ? "desktop_window_closed" : "desktop_window_lost"
 }
 
-export function desktopDir(dataDir: string): string {
+function desktopDir(dataDir: string): string {
   return path.join(dataDir, "desktop")
 }
 

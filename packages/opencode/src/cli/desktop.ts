@@ -159,7 +159,9 @@ export async function runDesktop(args: string[], env = process.env): Promise<num
     )
   }
 
-  window.exited.then(({ code, signal, error }) => {
+  // Not awaited: the window's end is an event of its own while the server runs. `exited` only
+  // resolves (a failed start is its `error`), and the handler ends in finish().
+  void window.exited.then(({ code, signal, error }) => {
     if (stopping) return
     const reason = error ? "desktop_window_lost" : shutdownSignalOfWindowExit(code, signal)
     if (reason === "desktop_window_lost") {

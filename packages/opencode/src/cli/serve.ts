@@ -3,7 +3,6 @@
  * requests, then on its own line who may use it (only this user, by default).
  */
 import { parseArgs } from "node:util"
-import { isLoopbackHostname } from "../server/middleware/host-origin.ts"
 import { allowOtherUsersFromEnv, peerUserModeLine } from "../server/middleware/same-user.ts"
 import { tokenRefusal } from "../server/middleware/auth.ts"
 import { startServer } from "../server/server.ts"
@@ -96,7 +95,10 @@ export async function runServe(args: string[]): Promise<number> {
   process.on("uncaughtException", (err) => {
     // Scrubbed: an error's text can carry an API key or a token.
     console.error("uncaught exception:", scrubForLog(err))
-    running.shutdown("uncaught_exception").finally(() => process.exit(1))
+    running.shutdown("uncaught_exception").then(
+      () => process.exit(1),
+      () => process.exit(1),
+    )
   })
   return 0
 }

@@ -18,7 +18,7 @@ export const GlobalConfigSchema = z
       .optional(),
   })
   .catchall(z.unknown())
-export type GlobalConfigData = z.infer<typeof GlobalConfigSchema>
+type GlobalConfigData = z.infer<typeof GlobalConfigSchema>
 
 export const GLOBAL_CONFIG_FILE = "config.json"
 

@@ -11,11 +11,11 @@
  */
 import type { Redactor } from "../provenance/node/redaction.ts"
 import type { CloseFailure, InstanceRef, LifecycleAction } from "../provenance/schemas.ts"
-import type { AbortRequest, RunState } from "../session/run-state.ts"
+import type { AbortRequest, ActiveRun, RunState } from "../session/run-state.ts"
 import type { Journal } from "../storage/journal.ts"
-import type { ActiveRun, Instance } from "./instance.ts"
+import type { Instance } from "./instance.ts"
 
-export interface CloseOptions {
+interface CloseOptions {
   journal: Journal
   redactor: Redactor
   /** How long a close waits for its runs to settle before writing their summaries itself. */

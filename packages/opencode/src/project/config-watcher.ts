@@ -8,9 +8,9 @@ import { existsSync, watch, type FSWatcher } from "node:fs"
 import path from "node:path"
 import { fileDigestOf } from "./instance-context.ts"
 
-export type ConfigChange = "created" | "modified" | "deleted"
+type ConfigChange = "created" | "modified" | "deleted"
 
-export interface ConfigWatchEvents {
+interface ConfigWatchEvents {
   onChange(change: { digest: string; change: ConfigChange }): void
   onDirectoryGone?(): void
 }

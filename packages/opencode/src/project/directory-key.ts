@@ -14,7 +14,7 @@ import path from "node:path"
 /** Longest project path we accept: PATH_MAX on Linux; longer input is hostile or broken. */
 export const MAX_DIRECTORY_LENGTH = 4096
 
-export type InvalidDirectoryReason =
+type InvalidDirectoryReason =
   "empty" | "malformed_encoding" | "nul_byte" | "too_long" | "relative" | "not_found" | "not_a_directory"
 
 /** A project directory the server refuses; the server answers it as `400 invalid_directory`. */
@@ -166,7 +166,7 @@ function platformDefault(): boolean {
 }
 
 /** True when both paths exist and are one file-system entry (device and inode). */
-export function sameEntry(a: string, b: string): boolean {
+function sameEntry(a: string, b: string): boolean {
   try {
     const x = fs.statSync(a, { bigint: true })
     const y = fs.statSync(b, { bigint: true })

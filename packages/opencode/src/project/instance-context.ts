@@ -46,7 +46,7 @@ export async function detectContext(directory: string): Promise<InstanceContext>
   }
 }
 
-export function configDigestOf(directory: string): Promise<string> {
+function configDigestOf(directory: string): Promise<string> {
   return fileDigestOf(path.join(directory, CONFIG_FILE))
 }
 

@@ -22,19 +22,17 @@ import {
 import type { Redactor } from "../provenance/node/redaction.ts"
 import { ApiError } from "../api-error.ts"
 import type { EventBus } from "../bus/index.ts"
-import type { AbortRequest, RunState } from "../session/run-state.ts"
+import type { AbortRequest, ActiveRun, RunState } from "../session/run-state.ts"
 import type { Journal } from "../storage/journal.ts"
 import { type CloseBookkeeping, InstanceCloser } from "./close-primitive.ts"
 import { watchConfigFile } from "./config-watcher.ts"
 import { DirectoryLock } from "./directory-lock.ts"
-import type { ActiveRun, Instance } from "./instance.ts"
+import type { Instance } from "./instance.ts"
 import { isReopening, reopens } from "./instance.ts"
 import { InstanceError } from "../session/instance-error.ts"
 import { CONFIG_FILE, detectContext, type InstanceContext, mismatchOf } from "./instance-context.ts"
 
-export type { ActiveRun, Instance }
-
-export interface InstanceStoreOptions {
+interface InstanceStoreOptions {
   journal: Journal
   bus: EventBus
   redactor: Redactor
@@ -50,7 +48,7 @@ export interface InstanceStoreOptions {
   onLate?: (run: RunState) => void
 }
 
-export interface ActionOptions {
+interface ActionOptions {
   parent?: LifecycleAction | undefined
   /** The caller already holds the directory lock. */
   locked?: boolean
@@ -63,7 +61,7 @@ const MAX_CLOSED_RUNS = 1024
  * A new directory past the cap of open instances. Refused rather than making room: evicting an
  * open instance would interrupt its runs for a reason the user never chose.
  */
-export class InstanceLimitError extends ApiError {
+class InstanceLimitError extends ApiError {
   constructor(max: number) {
     super(
       503,
@@ -73,7 +71,7 @@ export class InstanceLimitError extends ApiError {
   }
 }
 
-export const DEFAULT_MAX_INSTANCES = 64
+const DEFAULT_MAX_INSTANCES = 64
 
 export class InstanceStore {
   private readonly instances = new Map<string, Instance>()

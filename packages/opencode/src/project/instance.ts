@@ -1,12 +1,7 @@
 /** An open project directory's instance, one generation of it, and the runs it holds. */
 import type { LifecycleAction, LifecycleOperation } from "../provenance/schemas.ts"
-import type { RunState } from "../session/run-state.ts"
+import type { ActiveRun } from "../session/run-state.ts"
 import type { InstanceContext } from "./instance-context.ts"
-
-export interface ActiveRun {
-  state: RunState
-  settled: Promise<unknown>
-}
 
 export interface Instance {
   instanceId: string

@@ -81,7 +81,7 @@ export function classifyInterrupt(
 }
 
 /** How a run stopped: its classification, the interrupt that decided it, and the error kept as its cause. */
-export interface StopDecision<E> {
+interface StopDecision<E> {
   classification: Classification
   interrupt?: InterruptMeta
   error?: E
@@ -107,9 +107,4 @@ export function decideStop<E>(
     ...(interrupt ? { interrupt } : {}),
     ...(error !== undefined && !signalAborted ? { error } : {}),
   }
-}
-
-/** Classifications that mean the run did not finish on its own (every one but `completed`). */
-export function isInterrupted(classification: Classification): boolean {
-  return classification !== "completed"
 }

@@ -23,9 +23,9 @@ import {
 import { unique } from "./unique.ts"
 
 /** What `unknown` names when its caller names nothing: no lifecycle action carried a cause. */
-export const DEFAULT_UNKNOWN_MISSING: readonly string[] = ["lifecycle_action"]
+const DEFAULT_UNKNOWN_MISSING: readonly string[] = ["lifecycle_action"]
 
-export interface ProvenanceContext {
+interface ProvenanceContext {
   /** For an `unknown` origin: the names of what was absent (default `["lifecycle_action"]`). */
   unknownMissing?: readonly string[]
 }
@@ -76,7 +76,7 @@ export function computeProvenance(origin: AnyOrigin, ctx: ProvenanceContext = {}
 }
 
 /** A config change is ours to attribute when our route says it wrote it, or carries its request. */
-export function configWrittenByRoute(origin: {
+function configWrittenByRoute(origin: {
   writtenByRoute?: boolean | undefined
   request?: RequestRef | undefined
 }): boolean {

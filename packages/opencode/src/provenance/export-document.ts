@@ -11,28 +11,28 @@ import { ClientAction, CrashEvidence, IncidentChain, LifecycleAction, RequestCon
 import { MessageInfo, TextPart, ToolPart } from "./wire.ts"
 
 /** A directory as it leaves the machine: a salted digest and the path's depth. */
-export const DirectoryDigest = z.object({
+const DirectoryDigest = z.object({
   digest: z.string().regex(/^[a-f0-9]{8,64}$/),
   depth: z.number().int().nonnegative(),
 })
 
 /** opencode's message, as the server answers it (`./wire.ts`). */
-export const ExportMessageInfo = MessageInfo
-export const ExportTextPart = TextPart
+const ExportMessageInfo = MessageInfo
+const ExportTextPart = TextPart
 /** A text part of the diagnostics-only form: its length, never its text. */
-export const ExportTextLengthPart = z.object({
+const ExportTextLengthPart = z.object({
   id: z.string(),
   type: z.literal("text"),
   length: z.number().int().nonnegative(),
 })
-export const ExportToolPart = ToolPart
+const ExportToolPart = ToolPart
 
-export const ExportMessage = z.object({
+const ExportMessage = z.object({
   info: ExportMessageInfo,
   parts: z.array(z.union([ExportTextPart, ExportTextLengthPart, ExportToolPart])),
 })
 
-export const TruncationCount = z.object({
+const TruncationCount = z.object({
   kept: z.number().int().nonnegative(),
   dropped: z.number().int().nonnegative(),
 })

@@ -13,17 +13,7 @@ import { readVersion2 } from "./export-formats/v2.ts"
 import { codeToken, foreignChain, nameToken } from "./foreign-text.ts"
 import { recheckChain } from "./incident-chain.ts"
 import { type IncidentChain, Origin } from "./schemas.ts"
-
-export { EXPORT_SCHEMA, SUPPORTED_EXPORT_VERSION } from "./export-version.ts"
-export {
-  MAX_RECORDS_PER_LIST,
-  UNRECORDED_SESSION_ID,
-  type ExportFormat,
-  type ReadFailure,
-  type ReadResult,
-  type ReadSuccess,
-  type StoppedMessage,
-} from "./export-formats/common.ts"
+export { type ReadResult, type ReadSuccess } from "./export-formats/common.ts"
 
 /**
  * @example

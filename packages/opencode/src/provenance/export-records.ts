@@ -9,7 +9,7 @@ import { codeToken, foreignError } from "./foreign-text.ts"
 import { ClientAction, CrashEvidence, LifecycleAction, RequestContext, RunSummary, type ToolFact } from "./schemas.ts"
 import type { z } from "zod"
 
-export interface ExportRecords {
+interface ExportRecords {
   runs?: RunSummary[]
   requests?: RequestContext[]
   renderer?: ClientAction[]

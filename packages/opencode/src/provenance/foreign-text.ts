@@ -89,7 +89,7 @@ function foreignRequest(request: RequestRef | undefined): RequestRef | undefined
 }
 
 /** An origin with only tokens in its free-form fields; a field that is not one is dropped, and so counts as missing. The origin itself when nothing was. */
-export function foreignOrigin(origin: Origin): Origin {
+function foreignOrigin(origin: Origin): Origin {
   const without = (key: string, keep: boolean): Origin => {
     if (keep || !(key in origin)) return origin
     // Its provenance is computed again: the field is missing now.

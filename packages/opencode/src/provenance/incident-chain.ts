@@ -42,7 +42,7 @@ import {
 import { unique } from "./unique.ts"
 
 /** The export version that first recorded origins; an older writer could not have recorded them. */
-export const FIRST_WRITER_VERSION_WITH_ORIGINS = 2
+const FIRST_WRITER_VERSION_WITH_ORIGINS = 2
 
 export interface IncidentInput {
   runs: readonly RunSummary[]
@@ -54,10 +54,10 @@ export interface IncidentInput {
   writerVersion?: number
 }
 
-export type IncidentLink = IncidentChain["links"][number]
+type IncidentLink = IncidentChain["links"][number]
 
 /** The origin a chain shows when an old writer could not record one. */
-export const NOT_RECORDED_ORIGIN = { kind: "not_recorded_by_writer" } as const
+const NOT_RECORDED_ORIGIN = { kind: "not_recorded_by_writer" } as const
 
 /** Hop-level gaps keep their own names; every other missing name is a field of the origin. */
 export const HOP_MISSING_NAME: Readonly<Record<Hop, string>> = {
@@ -77,14 +77,14 @@ const MAX_PATH = 16
 const ORIGIN_KINDS: ReadonlySet<string> = new Set(Origin.options.map((option) => option.shape.kind.value))
 
 /** The chain field name for a name `computeProvenance` reports. */
-export function missingFieldName(provenanceName: string): string {
+function missingFieldName(provenanceName: string): string {
   return HOP_LEVEL_NAMES.has(provenanceName) || provenanceName.includes(".")
     ? provenanceName
     : `origin.${provenanceName}`
 }
 
 /** What kind of stop a classification is, which decides the lifecycle and interrupt hops. */
-export function stopCauseForClassification(classification: Classification): StopCause {
+function stopCauseForClassification(classification: Classification): StopCause {
   switch (classification) {
     case "user_cancelled":
       return "user_cancel"
@@ -106,7 +106,7 @@ export function stopCauseForClassification(classification: Classification): Stop
  * The verdict from an origin and its links: the one rule the derivation and the reader's
  * re-check share.
  */
-export function verdictFor(args: {
+function verdictFor(args: {
   originKind: string
   provenanceComplete: boolean
   links: readonly IncidentLink[]

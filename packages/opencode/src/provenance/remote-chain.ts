@@ -10,7 +10,7 @@ import { recheckChain } from "./incident-chain.ts"
 import { IncidentChain, Origin } from "./schemas.ts"
 
 /** Caps of the lists a kept chain may hold (an imported run's `missing` is capped the same way). */
-export const REMOTE_CHAIN_CAPS = { missing: 32, notRecorded: 32, alsoRequestedBy: 64 } as const
+const REMOTE_CHAIN_CAPS = { missing: 32, notRecorded: 32, alsoRequestedBy: 64 } as const
 /** A chain larger than this (as JSON) is not read at all: no remote needs that much to say why a run stopped. */
 const MAX_CHAIN_JSON = 4 * 1024 * 1024
 

@@ -5,7 +5,7 @@
  */
 
 /** A run as a resend link needs it: its id, when it started, and the run it resent. */
-export interface ResendLinked {
+interface ResendLinked {
   runId: string
   startedAt: number
   resendOf?: string | undefined

@@ -10,7 +10,7 @@ export interface RetryToolFact {
   kind: SideEffectKind | "unknown"
 }
 
-export interface RetryFacts {
+interface RetryFacts {
   /** Every tool the run started, completed or not. */
   tools?: readonly RetryToolFact[] | undefined
   /** Whether the writer recorded tool facts at all (journal intact, writer new enough). */

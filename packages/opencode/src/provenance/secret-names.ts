@@ -5,6 +5,3 @@
  */
 export const SECRET_KEY_WORDS =
   "password|passwd|secret|token|bearer|auth|credential|api[_-]?key|apikey|private[_-]?key|cookie"
-
-/** A whole key name that contains one of the words (`x_api_key`, `authorization`), as a regex source. */
-export const SECRET_KEY_NAME = `[A-Za-z0-9_.-]*(?:${SECRET_KEY_WORDS})[A-Za-z0-9_.-]*`

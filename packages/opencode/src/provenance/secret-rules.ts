@@ -5,14 +5,14 @@
  */
 import { SECRET_KEY_WORDS } from "./secret-names.ts"
 
-export interface SecretRule {
+interface SecretRule {
   kind: string
   pattern: RegExp
   replace: (match: string, ...groups: string[]) => string
 }
 
 /** The visible stand-in for a removed secret. */
-export const marker = (kind: string) => `[redacted:${kind}]`
+const marker = (kind: string) => `[redacted:${kind}]`
 
 /** Applied in order: the most specific shapes first, so a generic rule never half-matches them. */
 export const SECRET_RULES: readonly SecretRule[] = [

@@ -16,7 +16,7 @@ const HEX2 = /^[0-9a-f]{2}$/
 /** The length of `00-<32>-<16>-<2>`: version 00 is exactly this, a later version at least this. */
 const VERSION_00_LENGTH = 55
 
-export interface TraceContext {
+interface TraceContext {
   traceId: string
   /** The id of the sender's span: the parent of whatever the receiver does for the request. */
   parentId: string

@@ -23,7 +23,7 @@ import type {
 } from "./schemas.ts"
 
 /** The `gen_ai.*` attribute names this mapping uses (OpenTelemetry GenAI semantic conventions), copied once. */
-export const GEN_AI = {
+const GEN_AI = {
   operationName: "gen_ai.operation.name",
   providerName: "gen_ai.provider.name",
   requestModel: "gen_ai.request.model",
@@ -32,10 +32,10 @@ export const GEN_AI = {
   toolCallId: "gen_ai.tool.call.id",
 } as const
 
-export type AttributeValue = string | number | boolean | string[]
-export type SpanAttributes = Record<string, AttributeValue>
+type AttributeValue = string | number | boolean | string[]
+type SpanAttributes = Record<string, AttributeValue>
 
-export interface TraceSpanLink {
+interface TraceSpanLink {
   traceId: string
   spanId: string
   attributes: SpanAttributes
@@ -56,7 +56,7 @@ export interface TraceSpan {
   links: TraceSpanLink[]
 }
 
-export interface TraceInput {
+interface TraceInput {
   chains: readonly IncidentChain[]
   /** Run summaries; a completed run (no chain) becomes a run trace only. */
   runs?: readonly RunSummary[]
@@ -78,7 +78,7 @@ export interface TraceInput {
  * Ids derived from the records' own ids (FNV-1a, no crypto: this module runs in the browser
  * too), so the same incident sent twice, by the server and by `explain --otlp`, is the same trace.
  */
-export function derivedId(key: string, hexLength: 16 | 32): string {
+function derivedId(key: string, hexLength: 16 | 32): string {
   let out = ""
   for (let round = 0; out.length < hexLength; round++) {
     let hash = 0xcbf29ce484222325n

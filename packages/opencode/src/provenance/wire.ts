@@ -14,11 +14,11 @@ import { Classification, IncidentChain, LifecycleAction, RunId, RunSummary } fro
 const time = z.number().int().nonnegative()
 
 /** A run's state as the session list shows it: running, or finished with its classification. */
-export const RunStatus = z.enum(["running", "finished"])
-export type RunStatus = z.infer<typeof RunStatus>
+const RunStatus = z.enum(["running", "finished"])
+type RunStatus = z.infer<typeof RunStatus>
 
-export const LastRun = z.object({ runId: z.string(), status: RunStatus, classification: Classification.optional() })
-export type LastRun = z.infer<typeof LastRun>
+const LastRun = z.object({ runId: z.string(), status: RunStatus, classification: Classification.optional() })
+type LastRun = z.infer<typeof LastRun>
 
 /** `GET /session`, `GET /session/:id`, `POST /session` and `session.updated`: opencode's session, with its last run. */
 export const Session = z.object({
@@ -54,7 +54,7 @@ export const TextPart = z.object({
 })
 export type TextPart = z.infer<typeof TextPart>
 
-export const ToolStatus = z.enum(["running", "completed", "error"])
+const ToolStatus = z.enum(["running", "completed", "error"])
 
 export const ToolPart = z.object({
   id: z.string(),
@@ -117,14 +117,14 @@ export const IncidentList = z.array(IncidentChain)
 export const SHAPES = { Session, LastRun, MessageInfo, Part, Message, Run, PromptAnswer, ErrorBody } as const
 
 /** One `/event` event: its type and the schema of its properties (as opencode's `BusEvent.define`). */
-export interface EventDefinition<Type extends string = string, Properties extends z.ZodType = z.ZodType> {
+interface EventDefinition<Type extends string = string, Properties extends z.ZodType = z.ZodType> {
   type: Type
   properties: Properties
   /** When it is sent, for docs/api-shapes.md. */
   description: string
 }
 
-export function defineEvent<Type extends string, Properties extends z.ZodType>(
+function defineEvent<Type extends string, Properties extends z.ZodType>(
   type: Type,
   properties: Properties,
   description: string,
@@ -204,7 +204,7 @@ export const WireEvents = {
 
 type Definitions = (typeof WireEvents)[keyof typeof WireEvents]
 export type EventType = Definitions["type"]
-export type EventProperties<T extends EventType> = z.infer<Extract<Definitions, { type: T }>["properties"]>
+type EventProperties<T extends EventType> = z.infer<Extract<Definitions, { type: T }>["properties"]>
 /** An event as `/event` sends it: `{ type, properties }`. */
 export type ServerEvent = { [T in EventType]: { type: T; properties: EventProperties<T> } }[EventType]
 

@@ -18,7 +18,7 @@ import {
   type ToolSpec,
 } from "./provider.ts"
 
-export interface OpenAIProviderOptions {
+interface OpenAIProviderOptions {
   /** e.g. `https://api.openai.com/v1` (a trailing slash is ignored). */
   baseUrl: string
   /** Sent as a bearer token when set; local OpenAI-compatible servers often need none. */
@@ -27,7 +27,7 @@ export interface OpenAIProviderOptions {
   fetch?: typeof globalThis.fetch
 }
 
-export const DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+const DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 /** Longest error-body excerpt kept in a ProviderError message. */
 const ERROR_EXCERPT_CHARS = 160

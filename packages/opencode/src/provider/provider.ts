@@ -40,7 +40,7 @@ export interface Provider {
   stream(request: ProviderRequest): AsyncIterable<ProviderEvent>
 }
 
-export type ProviderErrorCode =
+type ProviderErrorCode =
   | "provider_http_error"
   | "provider_disconnected"
   | "provider_bad_response"

@@ -11,7 +11,7 @@ export const DEFAULT_MODEL_REF = "scripted/quick"
 /** Provider ids this server knows how to build; anything else is not a model we can serve. */
 const KNOWN_PROVIDER_IDS = ["scripted", "openai"] as const
 
-export interface ProviderRegistryOptions {
+interface ProviderRegistryOptions {
   /** The built-in scripted provider; created with default timings when omitted. */
   scripted?: Provider
   /** The OpenAI-compatible provider; `openai/...` refs fail as `provider_not_configured` without it. */

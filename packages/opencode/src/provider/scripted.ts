@@ -6,10 +6,10 @@
 import { randomUUID } from "node:crypto"
 import { ProviderError, type Provider, type ProviderEvent, type ProviderRequest } from "./provider.ts"
 
-export const SCRIPTED_MODELS = ["quick", "slow", "tool-write", "silent", "stall"] as const
-export type ScriptedModel = (typeof SCRIPTED_MODELS)[number]
+const SCRIPTED_MODELS = ["quick", "slow", "tool-write", "silent", "stall"] as const
+type ScriptedModel = (typeof SCRIPTED_MODELS)[number]
 
-export interface ScriptedProviderOptions {
+interface ScriptedProviderOptions {
   /**
    * Length of one `slow` tick in milliseconds (default 500, so `slow` streams for ~30 s).
    * Every scripted delay scales with it, so tests pass a small value to run fast.
@@ -17,7 +17,7 @@ export interface ScriptedProviderOptions {
   tickMs?: number
 }
 
-export interface ScriptedProvider extends Provider {
+interface ScriptedProvider extends Provider {
   id: "scripted"
   /** The model names this provider knows (lets the registry reject a bad ref up front). */
   models: readonly ScriptedModel[]

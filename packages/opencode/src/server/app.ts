@@ -34,7 +34,7 @@ import { sessionRoutes } from "./routes/session.ts"
 import { isAppPath, staticAppRoutes } from "./routes/static-app.ts"
 import { workspaceForwarding } from "./workspace-forward.ts"
 
-export interface ServerAppOptions {
+interface ServerAppOptions {
   defaultDirectory: string
   token?: string | undefined
   hostname?: string | undefined

@@ -5,7 +5,7 @@
 import type { Context } from "hono"
 import { decodeDirectoryParam, directoryKey, validateProjectDirectory } from "../project/directory-key.ts"
 
-export interface RequestDirectory {
+interface RequestDirectory {
   /** The directory as the client named it, resolved (shown locally, never exported). */
   directory: string
   /** The one normalised key every store uses. */

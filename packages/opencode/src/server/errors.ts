@@ -7,7 +7,7 @@
 import type { Context, ErrorHandler, NotFoundHandler } from "hono"
 import { HTTPException } from "hono/http-exception"
 import type { z } from "zod"
-import { ApiError, type ErrorStatus } from "../api-error.ts"
+import { ApiError } from "../api-error.ts"
 import { InvalidDirectoryError } from "../project/directory-key.ts"
 import { cutText } from "../provenance/plain-text.ts"
 import { FileRefusal, type FileRefusalCode } from "../regular-file.ts"
@@ -16,8 +16,7 @@ import type { ErrorBody } from "../provenance/wire.ts"
 import { isStorageFault, storageFaultName } from "../storage/database.ts"
 import { requestIdOf } from "./middleware/request-context.ts"
 
-export { ApiError, type ErrorStatus }
-export type { ErrorBody }
+export { ApiError }
 
 /**
  * The data dir refused a write (full, locked, read-only, failing): `503 storage_unavailable`
@@ -148,7 +147,7 @@ export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S):
 }
 
 /** How deep a JSON body may nest. Deeper values overflow the stack of whatever walks them next (a schema, JSON.stringify). */
-export const MAX_JSON_DEPTH = 64
+const MAX_JSON_DEPTH = 64
 
 /** Whether `value` nests arrays/objects deeper than `limit` (walked without recursion, stopping at the first too-deep value). */
 function nestingExceeds(value: unknown, limit: number): boolean {

@@ -25,9 +25,7 @@ import { RunSummary, ToolFact, type ShutdownSignal } from "../provenance/schemas
 import { sseData } from "../provider/openai.ts"
 import { builtinTools, recordedToolCall } from "../tool/registry.ts"
 
-export { remoteChain } from "../provenance/remote-chain.ts"
-
-export interface RemoteWatchTarget {
+interface RemoteWatchTarget {
   workspaceId: string
   baseUrl: string
   sessionId: string
@@ -38,13 +36,13 @@ export interface RemoteWatchTarget {
   model?: string | undefined
 }
 
-export interface RemoteWatchOptions {
+interface RemoteWatchOptions {
   /** No data at all from the remote (events or heartbeats) for this long: the stream is lost. */
   idleMs?: number
 }
 
 /** Both this server and opencode send a heartbeat every 10 s; six missed ones mean the stream is gone. */
-export const REMOTE_WATCH_IDLE_MS = 60_000
+const REMOTE_WATCH_IDLE_MS = 60_000
 const MODEL_REF = /^[A-Za-z0-9_.:/-]{1,128}$/
 
 interface RemoteEvent {

@@ -18,7 +18,7 @@ import { SignInCodes } from "./routes/login.ts"
 import type { SignInOptions } from "./app.ts"
 import { BodyBudget, DEFAULT_BODY_BUDGET } from "./middleware/index.ts"
 
-export interface ServeOptions extends HostOptions {
+interface ServeOptions extends HostOptions {
   port: number
   hostname: string
   defaultDirectory: string
@@ -42,9 +42,9 @@ export interface ServeOptions extends HostOptions {
  * `requestTimeout` covers receiving the request only: an SSE stream or a prompt that waits for
  * its run answers for as long as it needs.
  */
-export const HEADERS_TIMEOUT_MS = 10_000
-export const REQUEST_TIMEOUT_MS = 30_000
-export const MAX_CONNECTIONS = 1024
+const HEADERS_TIMEOUT_MS = 10_000
+const REQUEST_TIMEOUT_MS = 30_000
+const MAX_CONNECTIONS = 1024
 
 export interface RunningServer {
   url: string

@@ -109,7 +109,7 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
  * The remote URL of a request: its path and query on the workspace URL's origin. The path is
  * never parsed as a URL of its own, so `//other-host/x` stays a path on the workspace.
  */
-export function forwardUrl(workspaceUrl: string, requestUrl: string): URL {
+function forwardUrl(workspaceUrl: string, requestUrl: string): URL {
   const incoming = new URL(requestUrl)
   const url = new URL(new URL(workspaceUrl).origin)
   url.pathname = incoming.pathname

@@ -22,14 +22,14 @@ import type { Journal } from "../storage/journal.ts"
 import type { MessagePosition, SessionInfo, SessionStore } from "./session-store.ts"
 import type { MessageInfo, Part } from "../provenance/wire.ts"
 
-export const WRITER = { name: "opencode-provenance", version: "0.1.0" }
+const WRITER = { name: "opencode-provenance", version: "0.1.0" }
 /** Records kept per diagnostics list; the rest are counted in `truncated`. */
-export const EXPORT_LIST_CAP = 5000
+const EXPORT_LIST_CAP = 5000
 
 /** The document: `z.infer` of the one schema the published JSON Schema is generated from. */
-export type SessionExport = SessionExportDocument
+type SessionExport = SessionExportDocument
 
-export interface ExportDeps {
+interface ExportDeps {
   sessions: SessionStore
   journal: Journal
   redactor: Redactor
@@ -37,7 +37,7 @@ export interface ExportDeps {
   health?: () => { degraded: string[]; journal: { lost: number; backlog: number } }
 }
 
-export type ExportContent = "full" | "diagnostics"
+type ExportContent = "full" | "diagnostics"
 
 /**
  * @example const doc = buildSessionExport(host, "ses_…", "diagnostics")

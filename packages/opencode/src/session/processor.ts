@@ -7,28 +7,20 @@
 import { newId } from "../id.ts"
 import { deriveIncidentChains } from "../provenance/incident-chain.ts"
 import type { Redactor } from "../provenance/node/redaction.ts"
-import type {
-  ErrorFact,
-  IncidentChain,
-  LifecycleAction,
-  RequestRef,
-  RunSummary,
-  ToolFact,
-} from "../provenance/schemas.ts"
+import type { ErrorFact, IncidentChain, LifecycleAction, RunSummary, ToolFact } from "../provenance/schemas.ts"
 import type { RunOutcome } from "../provenance/classification.ts"
 import type { ChatMessage, ToolCallRequest } from "../provider/provider.ts"
 import type { ProviderRegistry, ResolvedModel } from "../provider/registry.ts"
 import { recordedToolCall, toolSpecs } from "../tool/registry.ts"
 import { ToolError, type Tool } from "../tool/tool.ts"
-import type { Instance } from "../project/instance.ts"
 import { InstanceError } from "./instance-error.ts"
 import type { EventBus } from "../bus/index.ts"
 import type { Journal } from "../storage/journal.ts"
 import { buildRunSummary, fallbackRunSummary, type SummaryInput } from "./run-observability/summary.ts"
-import { RunState } from "./run-state.ts"
+import { type RunHolder, RunState } from "./run-state.ts"
 import { type MessageInfo, type Part, publicSession, type SessionInfo, type SessionStore } from "./session-store.ts"
 
-export interface ProcessorOptions {
+interface ProcessorOptions {
   journal: Journal
   bus: EventBus
   sessions: SessionStore
@@ -68,7 +60,7 @@ export class Processor {
    * run (409) or a closing instance (409).
    */
   start(
-    instance: Instance,
+    instance: RunHolder,
     session: SessionInfo,
     text: string,
     modelRef: string | undefined,

@@ -25,7 +25,25 @@ export type AbortRequest =
   /** A config write's echo from the watcher, or a load that saw the same change: recorded, never a cause. */
   | { kind: "echo"; operation?: LifecycleAction["operation"]; originKind: string; lifecycleId?: string | undefined }
 
-export type AbortOutcome = "aborted" | "also_requested" | "late" | "other_generation"
+type AbortOutcome = "aborted" | "also_requested" | "late" | "other_generation"
+
+/** A run as the instance holding it keeps it: its state, and a promise that settles when the run ends. */
+export interface ActiveRun {
+  state: RunState
+  settled: Promise<unknown>
+}
+
+/**
+ * What a run needs of the instance that holds it (project/instance.ts's `Instance` is one): runs
+ * never depend on what holds them, so session/ stays below project/.
+ */
+export interface RunHolder {
+  readonly instanceId: string
+  readonly generation: number
+  readonly directoryKey: string
+  readonly state: "open" | "closing" | "closed"
+  readonly runs: Map<string, ActiveRun>
+}
 
 export class RunState {
   private readonly controller = new AbortController()

@@ -10,7 +10,7 @@ import { cutText } from "../provenance/plain-text.ts"
 import { parseStoredJson, preparedOnce, type DB } from "../storage/database.ts"
 import { searchKey } from "../storage/search-key.ts"
 
-export const SESSION_VERSION = "0.1.0"
+const SESSION_VERSION = "0.1.0"
 
 /** A session as stored: the wire's session without its last run, and the key of its directory (never on the wire). */
 export type SessionInfo = Omit<Session, "lastRun"> & { directoryKey: string }
@@ -37,9 +37,9 @@ export interface RunRecord {
 }
 
 /** A session as the API answers it (`GET /session`, `GET /session/:id`): no directory key, with its last run. */
-export type PublicSession = Session
+type PublicSession = Session
 
-export interface SessionPageQuery {
+interface SessionPageQuery {
   /** Rows in the page (the route bounds it). */
   limit: number
   /** Only sessions after this one in the listing order: a session id, or a time (updated strictly before it). */
@@ -96,7 +96,7 @@ interface RunRow {
 /** A title taken from a prompt is at most this many characters, as a person counts them. */
 const TITLE_FROM_PROMPT_MAX = 60
 /** The title of a session created without one, until its first prompt names it (the list shows its time beside it). */
-export const DEFAULT_SESSION_TITLE = "New session"
+const DEFAULT_SESSION_TITLE = "New session"
 
 export class SessionStore {
   private readonly stmt: ReturnType<typeof preparedOnce>

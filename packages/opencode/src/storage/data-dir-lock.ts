@@ -14,7 +14,7 @@ import Database from "better-sqlite3"
 import { readRegularFileSync } from "../regular-file.ts"
 import { createOwnerOnly, ensureDataDir, isStorageFault, storageFaultName, type DB } from "./database.ts"
 
-export const DATA_DIR_LOCK_FILE = "server.lock"
+const DATA_DIR_LOCK_FILE = "server.lock"
 
 /** Thrown when another live process holds the data dir. */
 export class DataDirLockedError extends Error {
@@ -30,7 +30,7 @@ export class DataDirLockedError extends Error {
   }
 }
 
-export interface DataDirLock {
+interface DataDirLock {
   release(): void
 }
 

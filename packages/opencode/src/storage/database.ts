@@ -31,7 +31,7 @@ export function preparedOnce(db: DB): (sql: string) => Statement<unknown[]> {
  * purpose: better-sqlite3 waits synchronously, so a long wait would stall the whole server
  * while another process holds the database. A failed journal write is kept and retried.
  */
-export const BUSY_TIMEOUT_MS = 200
+const BUSY_TIMEOUT_MS = 200
 
 const FAULT_NAMES: [RegExp, string][] = [
   [/^SQLITE_FULL/, "storage_full"],

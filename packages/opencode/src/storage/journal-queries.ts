@@ -160,7 +160,7 @@ const RECORD_ID = {
 } as const
 export type RecordIdKind = keyof typeof RECORD_ID
 
-export interface RawRow {
+interface RawRow {
   seq: number
   time: number
   boot_id: string

@@ -26,7 +26,7 @@ import {
   toRow,
 } from "./journal-queries.ts"
 
-export interface JournalLinks {
+interface JournalLinks {
   runId?: string | undefined
   lifecycleId?: string | undefined
   sessionId?: string | undefined

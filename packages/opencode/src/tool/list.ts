@@ -4,16 +4,16 @@ import { z } from "zod"
 import { fileSystemError, resolveInsideProject, throwIfAborted } from "./project-path.ts"
 import type { Tool } from "./tool.ts"
 
-export const LIST_MAX_ENTRIES = 1000
+const LIST_MAX_ENTRIES = 1000
 
-export const ListInput = z.object({
+const ListInput = z.object({
   path: z
     .string()
     .min(1)
     .optional()
     .describe("Directory path, relative to the project directory (default: the project root)"),
 })
-export type ListInput = z.infer<typeof ListInput>
+type ListInput = z.infer<typeof ListInput>
 
 export const listTool: Tool<ListInput> = {
   name: "list",

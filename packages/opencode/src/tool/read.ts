@@ -4,9 +4,9 @@ import { fileSystemError, openRegularFile, resolveInsideProject, throwIfAborted 
 import type { Tool } from "./tool.ts"
 
 export const READ_DEFAULT_MAX_BYTES = 256 * 1024
-export const READ_LIMIT_MAX_BYTES = 4 * 1024 * 1024
+const READ_LIMIT_MAX_BYTES = 4 * 1024 * 1024
 
-export const ReadInput = z.object({
+const ReadInput = z.object({
   path: z.string().min(1).describe("File path, relative to the project directory"),
   maxBytes: z
     .number()
@@ -16,7 +16,7 @@ export const ReadInput = z.object({
     .optional()
     .describe(`Read at most this many bytes (default ${READ_DEFAULT_MAX_BYTES})`),
 })
-export type ReadInput = z.infer<typeof ReadInput>
+type ReadInput = z.infer<typeof ReadInput>
 
 export const readTool: Tool<ReadInput> = {
   name: "read",

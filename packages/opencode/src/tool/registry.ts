@@ -22,7 +22,7 @@ export function parseToolInput<Input>(tool: Pick<Tool<Input>, "name" | "input">,
 }
 
 /** The same tool, with `execute` validating its (untrusted) input before running. */
-export function withInputValidation<Input>(tool: Tool<Input>): Tool<Input> {
+function withInputValidation<Input>(tool: Tool<Input>): Tool<Input> {
   // async, so a bad input rejects the returned promise instead of throwing synchronously.
   return { ...tool, execute: async (input, ctx) => tool.execute(parseToolInput(tool, input), ctx) }
 }

@@ -19,7 +19,7 @@ export interface Tool<Input = any> {
   execute(input: Input, ctx: ToolContext): Promise<{ output: string }>
 }
 
-export type ToolErrorCode =
+type ToolErrorCode =
   "invalid_input" | "path_outside_project" | "path_refused" | "not_regular_file" | "not_found" | "io_error" | "aborted"
 
 export class ToolError extends Error {

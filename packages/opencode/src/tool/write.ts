@@ -11,11 +11,11 @@ import {
 } from "./project-path.ts"
 import type { Tool } from "./tool.ts"
 
-export const WriteInput = z.object({
+const WriteInput = z.object({
   path: z.string().min(1).describe("File path, relative to the project directory"),
   content: z.string().describe("The complete new content of the file (UTF-8)"),
 })
-export type WriteInput = z.infer<typeof WriteInput>
+type WriteInput = z.infer<typeof WriteInput>
 
 export const writeTool: Tool<WriteInput> = {
   name: "write",

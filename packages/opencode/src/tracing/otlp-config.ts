@@ -5,7 +5,7 @@
  * so a server without these variables never loads one.
  */
 
-export type OtlpProtocol = "http/protobuf" | "http/json"
+type OtlpProtocol = "http/protobuf" | "http/json"
 
 export interface OtlpConfig {
   /** Where spans are POSTed: the traces endpoint as given, or the generic one plus `/v1/traces`. */
@@ -18,12 +18,12 @@ export interface OtlpConfig {
   timeoutMs: number
 }
 
-export type OtlpSetting =
+type OtlpSetting =
   | { enabled: true; config: OtlpConfig }
   | { enabled: false; reason: "not_configured" | "disabled" }
   | { enabled: false; reason: "invalid"; error: string }
 
-export const DEFAULT_SERVICE_NAME = "opencode"
+const DEFAULT_SERVICE_NAME = "opencode"
 const DEFAULT_TIMEOUT_MS = 10_000
 
 type Env = Record<string, string | undefined>

@@ -11,7 +11,7 @@ import { otlpSettingFromEnv } from "./otlp-config.ts"
 import { createTraceDelivery, type TraceDelivery } from "./trace-delivery.ts"
 
 /** How long after a run ends its trace is built (see `createTraceDelivery`'s `delayMs`). */
-export const TRACE_DELAY_MS = 1000
+const TRACE_DELAY_MS = 1000
 
 /**
  * Undefined when no OTLP endpoint is configured or export is disabled: then nothing subscribes

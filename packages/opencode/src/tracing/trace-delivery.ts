@@ -9,9 +9,9 @@ import type { OtlpConfig } from "./otlp-config.ts"
 import type { SpanSender } from "./otlp-export.ts"
 
 /** Jobs waiting at most; one more is dropped (a receiver that is down must not grow the heap). */
-export const TRACE_QUEUE_LIMIT = 256
+const TRACE_QUEUE_LIMIT = 256
 /** How long a shutdown waits for queued traces before it lets them go. */
-export const TRACE_FLUSH_MS = 2000
+const TRACE_FLUSH_MS = 2000
 
 export interface TracingCounts {
   /** Traces the receiver accepted. */

@@ -1,15 +1,17 @@
 /**
- * The layering, checked on the import graph the TypeScript compiler reads
- * (docs/architecture.md, "Layout"):
- * - provenance/ (the spine's derivation) imports nothing of server/ or storage/, nor hono or node:fs;
+ * The layering, checked on the import graph the TypeScript compiler reads:
+ * - every folder of src/ (and every root file) reaches only the folders docs/architecture.md's
+ *   table "Who may reach whom" gives it, through any chain of imports, type-only ones included;
+ *   the table is parsed from the document, so the document and this check are one fact;
+ * - provenance/ imports neither hono nor node:fs;
  * - its browser-safe core (everything but provenance/node/) imports no Node builtin and uses no
  *   Node global, and neither does anything the app's entry (`opencode/provenance`) reaches;
- * - session/ and project/ import nothing of server/ (the bus is bus/, errors they throw api-error.ts);
  * - session/ imports nothing of the instance store (runs are held by instances, not the reverse);
  * - no two files import each other;
  * - the app imports nothing of the server but the browser-safe entry;
  * - Hono's context variables are typed (ContextVariableMap): no `c.get(...) as T` in src.
  */
+import { readFileSync } from "node:fs"
 import path from "node:path"
 import ts from "typescript"
 import { describe, expect, test } from "vitest"
@@ -20,6 +22,7 @@ import {
   nodeGlobalsUsed,
   OPENCODE_SRC,
   parse,
+  REPO,
   sourceFiles,
   where,
   within,
@@ -59,6 +62,92 @@ function closure(entry: string): string[] {
   return [...seen]
 }
 
+/** A layer's name as the table writes it: a folder of src/ (`session/`) or a root file (`host.ts`). */
+type Layer = string
+
+/**
+ * docs/architecture.md's table "Who may reach whom": each layer and the layers it may reach. A
+ * cell names layers in backticks; "nothing" (no backticks) is an empty set.
+ */
+function reachTable(markdown: string): Map<Layer, Set<Layer>> {
+  const start = markdown.search(/^## Who may reach whom$/m)
+  if (start < 0) throw new Error('docs/architecture.md has no section "Who may reach whom"')
+  const end = markdown.indexOf("\n## ", start)
+  const rows = markdown
+    .slice(start, end < 0 ? undefined : end)
+    .split("\n")
+    .filter((line) => line.startsWith("|") && !/^\|\s*-/.test(line))
+    .slice(1) // the header
+  const table = new Map<Layer, Set<Layer>>()
+  for (const row of rows) {
+    const [name, reach] = row
+      .split("|")
+      .slice(1, 3)
+      .map((cell) => cell.trim())
+    const layer = /^`([^`]+)`$/.exec(name ?? "")?.[1]
+    if (!layer) throw new Error(`a row of "Who may reach whom" names no layer: ${row}`)
+    if (table.has(layer)) throw new Error(`"Who may reach whom" names ${layer} twice`)
+    table.set(layer, new Set([...(reach ?? "").matchAll(/`([^`]+)`/g)].map((match) => match[1]!)))
+  }
+  return table
+}
+
+/** The layer a file of src/ belongs to: the innermost folder the table names, or the root file itself. */
+function layerOf(table: Map<Layer, Set<Layer>>, file: string): Layer | undefined {
+  const relative = path.relative(SRC, file).split(path.sep).join("/")
+  if (table.has(relative)) return relative
+  return [...table.keys()]
+    .filter((layer) => layer.endsWith("/") && relative.startsWith(layer))
+    .sort((a, b) => b.length - a.length)[0]
+}
+
+/**
+ * Every reach the table forbids, one per (layer, forbidden layer), as the shortest chain of files
+ * that makes it: `session/ may not reach server/: session/a.ts → cli/serve.ts → server/app.ts`.
+ */
+function forbiddenReaches(edges: Map<string, string[]>, table: Map<Layer, Set<Layer>>): string[] {
+  const found: string[] = []
+  const shortName = (file: string) => path.relative(SRC, file).split(path.sep).join("/")
+  for (const [layer, allowed] of table) {
+    // One breadth-first walk from all of the layer's files at once: the first path to a file is a shortest one.
+    const starts = [...edges.keys()].filter((file) => layerOf(table, file) === layer)
+    const before = new Map<string, string | undefined>(starts.map((file) => [file, undefined]))
+    const queue = [...starts]
+    const reported = new Set<Layer>()
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+      const reached = layerOf(table, next)
+      if (reached !== undefined && reached !== layer && !allowed.has(reached) && !reported.has(reached)) {
+        reported.add(reached)
+        const chain: string[] = []
+        for (let at: string | undefined = next; at !== undefined; at = before.get(at)) chain.unshift(shortName(at))
+        found.push(`${layer} may not reach ${reached}: ${chain.join(" → ")}`)
+      }
+      for (const target of edges.get(next) ?? [])
+        if (!before.has(target)) {
+          before.set(target, next)
+          queue.push(target)
+        }
+    }
+  }
+  return found.sort()
+}
+
+const DOC = path.join(REPO, "docs/architecture.md")
+const table = reachTable(readFileSync(DOC, "utf8"))
+/** Source files and the source files each imports, type-only imports included. */
+const edges = new Map(
+  files.map((file) => [
+    file,
+    [
+      ...new Set(
+        graph
+          .get(file)!
+          .flatMap((i) => (i.target.kind === "file" && files.includes(i.target.file) ? [i.target.file] : [])),
+      ),
+    ],
+  ]),
+)
+
 describe("the import graph", () => {
   test("it is read: every src file parses and relative imports resolve to files that exist", () => {
     expect(files.length).toBeGreaterThan(50)
@@ -68,15 +157,40 @@ describe("the import graph", () => {
     expect(shown(missing)).toEqual([])
   })
 
-  test("provenance/ imports nothing of server/ or storage/, nor hono or node:fs", () => {
+  test('every file of src/ belongs to a layer of "Who may reach whom", and every layer exists', () => {
+    expect(files.filter((file) => layerOf(table, file) === undefined).map((file) => where(file))).toEqual([])
+    expect([...table.keys()].filter((layer) => !files.some((file) => layerOf(table, file) === layer))).toEqual([])
+  })
+
+  test('"Who may reach whom" is a layering: it names only its own layers, and none can reach back to itself', () => {
+    const problems: string[] = []
+    for (const [layer, allowed] of table)
+      for (const other of allowed) if (!table.has(other)) problems.push(`${layer} may reach ${other}, which has no row`)
+    // Follow the rows themselves: a layer that may reach one that may reach it back is no layer.
+    for (const layer of table.keys()) {
+      const seen = new Set<Layer>()
+      const walk = (from: Layer, trail: Layer[]) => {
+        for (const next of table.get(from) ?? []) {
+          if (next === layer) problems.push(`${[...trail, next].join(" → ")} is a loop`)
+          else if (!seen.has(next)) {
+            seen.add(next)
+            walk(next, [...trail, next])
+          }
+        }
+      }
+      walk(layer, [layer])
+    }
+    expect(problems).toEqual([])
+  })
+
+  test('no layer reaches one its row of "Who may reach whom" leaves out, through any chain of imports', () => {
+    expect(forbiddenReaches(edges, table)).toEqual([])
+  })
+
+  test("provenance/ imports neither hono nor node:fs", () => {
     const found = violations(
       PROVENANCE,
-      (i) =>
-        isFileIn(i, dir("server")) ||
-        isFileIn(i, dir("storage")) ||
-        isPackage(i, "hono") ||
-        isPackage(i, "@hono/node-server") ||
-        isBuiltin(i, "fs"),
+      (i) => isPackage(i, "hono") || isPackage(i, "@hono/node-server") || isBuiltin(i, "fs"),
     )
     expect(shown(found)).toEqual([])
   })
@@ -97,14 +211,6 @@ describe("the import graph", () => {
     ).toEqual([])
     const packages = reached.flatMap((file) => graph.get(file)!).filter((i) => i.target.kind !== "file")
     expect([...new Set(packages.map((i) => i.specifier))]).toEqual(["zod"])
-  })
-
-  test("session/ and project/ import nothing of server/", () => {
-    const found = [
-      ...violations(dir("session"), (i) => isFileIn(i, dir("server"))),
-      ...violations(dir("project"), (i) => isFileIn(i, dir("server"))),
-    ]
-    expect(shown(found)).toEqual([])
   })
 
   test("session/ imports nothing of the instance store: runs never depend on what holds them", () => {
@@ -185,6 +291,49 @@ describe("the checks themselves", () => {
     expect(found.map((i) => i.line)).toEqual([3, 4, 5, 6])
     expect(found[0]!.typeOnly).toBe(true)
     expect(found.every((i) => i.target.kind === "file" || i.target.kind === "builtin")).toBe(true)
+  })
+
+  test("a reach through another layer is found, and named by its chain of files", () => {
+    const layers = reachTable(
+      [
+        "## Who may reach whom",
+        "",
+        "| layer | may reach |",
+        "|---|---|",
+        "| `cli/` | `server/`, `session/` |",
+        "| `server/` | `session/` |",
+        "| `session/` | nothing |",
+        "| `host.ts` | `session/` |",
+        "",
+        "## Next",
+        "| `tool/` | not this section's |",
+      ].join("\n"),
+    )
+    expect([...layers.keys()]).toEqual(["cli/", "server/", "session/", "host.ts"])
+    const file = (relative: string) => path.join(SRC, relative)
+    const graphOf = (pairs: [string, string[]][]) =>
+      new Map(pairs.map(([from, to]) => [file(from), to.map(file)] as [string, string[]]))
+    const allowed = graphOf([
+      ["cli/serve.ts", ["server/app.ts"]],
+      ["server/app.ts", ["session/processor.ts", "host.ts"]],
+      ["host.ts", ["session/processor.ts"]],
+      ["session/processor.ts", ["session/run-state.ts"]],
+      ["session/run-state.ts", []],
+    ])
+    expect(forbiddenReaches(allowed, layers)).toEqual([
+      "cli/ may not reach host.ts: cli/serve.ts → server/app.ts → host.ts",
+      "server/ may not reach host.ts: server/app.ts → host.ts",
+    ])
+    const reachingUp = graphOf([
+      ["cli/serve.ts", ["server/app.ts"]],
+      ["server/app.ts", []],
+      ["session/processor.ts", ["session/run-state.ts"]],
+      ["session/run-state.ts", ["cli/serve.ts"]],
+    ])
+    expect(forbiddenReaches(reachingUp, layers)).toEqual([
+      "session/ may not reach cli/: session/run-state.ts → cli/serve.ts",
+      "session/ may not reach server/: session/run-state.ts → cli/serve.ts → server/app.ts",
+    ])
   })
 
   test("a Node global is found, a property of the same name is not", () => {

@@ -27,17 +27,17 @@ import { unique } from "../unique.ts"
 /** Records read per list; beyond this the rest are dropped, with a warning that says how many. */
 export const MAX_RECORDS_PER_LIST = 200_000
 /** Shown as the session id of incidents from a file that recorded none (or an invalid one). */
-export const UNRECORDED_SESSION_ID = "ses_not_recorded"
+const UNRECORDED_SESSION_ID = "ses_not_recorded"
 
-export type ExportFormat = "v2" | "v1-messages" | "v1-diagnostics" | "upstream-opencode"
+type ExportFormat = "v2" | "v1-messages" | "v1-diagnostics" | "upstream-opencode"
 
-export interface StoppedMessage {
+interface StoppedMessage {
   messageId?: string
   /** The error's name as the writer recorded it (`MessageAbortedError`). */
   error: string
 }
 
-export interface ReadFailure {
+interface ReadFailure {
   ok: false
   /** One sentence a person can act on. */
   error: string
@@ -89,7 +89,7 @@ export const TOP_LEVEL_FIELDS = new Set([
 ])
 /** Fields the version 1 field export wrote on a run, read by the lenient run reader. */
 const V1_RUN_FIELDS = ["reason", "tool"]
-export const MAX_UNKNOWN_FIELDS = 100
+const MAX_UNKNOWN_FIELDS = 100
 const MAX_STOPPED_MESSAGES = 50
 
 export type Json = Record<string, unknown>

@@ -3,6 +3,5 @@
  * record format, export files as bytes). The browser-safe core is `../index.ts`; nothing there
  * imports from here.
  */
-export { createRedactor, type PathDigest, type Redactor } from "./redaction.ts"
+export { createRedactor, type Redactor } from "./redaction.ts"
 export { recordFormat } from "./record-format.ts"
-export { decodeExportBytes } from "./export-bytes.ts"

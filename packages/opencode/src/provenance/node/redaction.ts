@@ -8,7 +8,7 @@ import { ErrorFact } from "../schemas.ts"
 import { cutText } from "../plain-text.ts"
 import { applyRules, SECRET_RULES, TOKEN_RULES } from "../secret-rules.ts"
 
-export interface PathDigest {
+interface PathDigest {
   digest: string
   depth: number
 }

@@ -8,7 +8,7 @@ import { getConnInfo } from "@hono/node-server/conninfo"
 import type { Context } from "hono"
 import { refuse } from "./refusal.ts"
 
-export type AuthFailureOptions = {
+type AuthFailureOptions = {
   /** Wrong attempts allowed per address in `windowMs`; the next is refused. */
   limit?: number
   windowMs?: number
@@ -18,8 +18,8 @@ export type AuthFailureOptions = {
   now?: () => number
 }
 
-export const AUTH_FAILURE_LIMIT = 10
-export const AUTH_FAILURE_WINDOW_MS = 60_000
+const AUTH_FAILURE_LIMIT = 10
+const AUTH_FAILURE_WINDOW_MS = 60_000
 
 /**
  * @example

@@ -42,7 +42,7 @@ export type AuthOptions = {
  * cannot be guessed at the rate limit's pace. On loopback a shorter one is allowed (only this
  * machine can try it, at the same pace), with a note.
  */
-export const MIN_TOKEN_LENGTH = 32
+const MIN_TOKEN_LENGTH = 32
 
 /**
  * Why the server must not start with this token on this hostname, in words, or undefined.
@@ -79,7 +79,7 @@ function bearerOf(authorization: string | undefined): string | undefined {
  * The session cookie's name: one per port, so two servers on one host do not log each other
  * out (browsers share a host's cookies across its ports).
  */
-export function sessionCookieName(c: Context): string {
+function sessionCookieName(c: Context): string {
   const port = portOf(c)
   return port ? `opencode_session_${port}` : "opencode_session"
 }
@@ -90,9 +90,9 @@ function portOf(c: Context): string {
 }
 
 /** How long a session cookie opens this server: a working day; the user signs in again after. */
-export const SESSION_COOKIE_TTL_MS = 12 * 60 * 60_000
+const SESSION_COOKIE_TTL_MS = 12 * 60 * 60_000
 
-export type SessionCookieOptions = {
+type SessionCookieOptions = {
   token: string
   /** This server's boot: a cookie from another boot (or another server with the same token) fails. */
   bootId: string

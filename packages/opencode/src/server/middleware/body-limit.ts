@@ -40,7 +40,7 @@ export class BodyBudget {
 /** Seconds a client is told to wait (Retry-After) when the body budget is spent. */
 const BUSY_RETRY_AFTER_S = 1
 
-export type RequestBodyLimitOptions = {
+type RequestBodyLimitOptions = {
   /** Largest accepted body in bytes; default `DEFAULT_BODY_LIMIT`. */
   maxSize?: number
   /** Shared by every request of a server; a body past it gets `503 server_busy` before it is read. */

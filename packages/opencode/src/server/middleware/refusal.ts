@@ -9,10 +9,10 @@ import type { ContentfulStatusCode } from "hono/utils/http-status"
 import { errorBody } from "../errors.ts"
 import { newRequestId, REQUEST_ID_HEADER } from "./request-context.ts"
 
-export type RefusalKind = "user" | "host" | "origin" | "auth"
+type RefusalKind = "user" | "host" | "origin" | "auth"
 
 /** How many requests were refused since start, by reason (shown in `/health`). */
-export type RefusalCounts = Record<RefusalKind, number>
+type RefusalCounts = Record<RefusalKind, number>
 
 export function newRefusalCounts(): RefusalCounts {
   return { user: 0, host: 0, origin: 0, auth: 0 }

@@ -20,7 +20,7 @@ import { isLoopbackHostname } from "./host-origin.ts"
 import { refuse } from "./refusal.ts"
 
 /** The two tables of the kernel's TCP sockets: IPv4 sockets, and IPv6 sockets (v4-mapped included). */
-export const PROC_NET_TCP = ["/proc/net/tcp", "/proc/net/tcp6"] as const
+const PROC_NET_TCP = ["/proc/net/tcp", "/proc/net/tcp6"] as const
 
 /**
  * Who may use the server: `same_user` (only the uid that started it), `other_users_allowed`
@@ -30,7 +30,7 @@ export const PROC_NET_TCP = ["/proc/net/tcp", "/proc/net/tcp6"] as const
 export type PeerUserMode = "same_user" | "other_users_allowed" | "unavailable"
 
 /** One socket of the kernel's table: its two ends as address keys (see `addressKey`), its owner and inode. */
-export interface TcpSocketRow {
+interface TcpSocketRow {
   local: string
   remote: string
   uid: number
@@ -47,7 +47,7 @@ export type PeerOwner = { kind: "uid"; uid: number } | { kind: "unknown" } | { k
  *
  * @example endpointKey("127.0.0.1", 4096) === endpointKey("::ffff:127.0.0.1", 4096)
  */
-export function endpointKey(address: string, port: number): string | undefined {
+function endpointKey(address: string, port: number): string | undefined {
   const key = addressKey(address)
   return key === undefined ? undefined : `${key}:${port}`
 }
@@ -154,7 +154,7 @@ export async function peerOwner(
 }
 
 /** Whether `address` (as Node reports a peer) is a loopback address, v4-mapped included. */
-export function isLoopbackAddress(address: string): boolean {
+function isLoopbackAddress(address: string): boolean {
   return isLoopbackHostname(
     address
       .replace(/^::ffff:/i, "")
@@ -218,7 +218,7 @@ export function peerUserModeLine(mode: PeerUserMode, tokenSet: boolean): string 
   return `warning: this system cannot tell which user a connection comes from (needs Linux's /proc/net/tcp): ${others}`
 }
 
-export type SameUserOptions = {
+type SameUserOptions = {
   /** The uid allowed in: the server's own. */
   uid: number
   /** Told of each refusal (the only trace a refused request leaves). */

@@ -17,9 +17,9 @@ import { requestDirectory } from "../directory.ts"
 import type { SequencedEvent } from "../../bus/index.ts"
 
 /** Bytes queued for one client and not yet taken by its socket, past which it has fallen behind. */
-export const MAX_CLIENT_BYTES = 1024 * 1024
+const MAX_CLIENT_BYTES = 1024 * 1024
 /** Events queued for one client, past which it has fallen behind: a quarter of the bus's replay buffer, so a reconnect finds them. */
-export const MAX_CLIENT_EVENTS = 512
+const MAX_CLIENT_EVENTS = 512
 /** A client over a bound whose socket took nothing for this long is not reading. */
 const STALLED_MS = 1000
 /** A burst a reading client could not drain in time may reach this many times a bound. */
@@ -35,7 +35,7 @@ const SHARED_FRAMES = 64
 const WELL_FORMED_EVENT_ID = /^[A-Za-z0-9_-]{1,64}:\d{1,15}$/
 
 /** `/event`'s clients, for `/health`: connected now, and cut off for falling behind since start. */
-export interface EventClientCounts {
+interface EventClientCounts {
   connected: number
   cutOff: number
 }

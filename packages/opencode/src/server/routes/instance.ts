@@ -12,7 +12,7 @@ import { requestDirectory } from "../directory.ts"
 import { ApiError } from "../errors.ts"
 import { apiRouteOrigin } from "../origin.ts"
 
-export const LIFECYCLE_ID_HEADER = "x-opencode-lifecycle-id"
+const LIFECYCLE_ID_HEADER = "x-opencode-lifecycle-id"
 
 export function instanceRoutes(host: Host, defaultDirectory: string): Hono {
   const app = new Hono()

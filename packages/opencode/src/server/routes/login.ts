@@ -24,17 +24,17 @@ import { refuse } from "../middleware/refusal.ts"
 import { newRequestId, REQUEST_ID_HEADER } from "../middleware/request-context.ts"
 import { parseJsonBody } from "../errors.ts"
 
-export const LOGIN_PATH = "/login"
+const LOGIN_PATH = "/login"
 /** The login page's script, served as a file (`script-src 'self'`). */
-export const LOGIN_SCRIPT_PATH = "/login/sign-in.js"
+const LOGIN_SCRIPT_PATH = "/login/sign-in.js"
 
 /** Far above any token; a login body is a few fields and a path. */
 const LOGIN_BODY_LIMIT = 16 * 1024
 
 /** How long a printed sign-in code works: long enough to open it, short enough to be gone from any history that keeps it. */
-export const SIGN_IN_CODE_TTL_MS = 10 * 60_000
+const SIGN_IN_CODE_TTL_MS = 10 * 60_000
 
-export type SignInCodeOptions = {
+type SignInCodeOptions = {
   ttlMs?: number
   /** Codes outstanding at once; issuing one more forgets the oldest. */
   max?: number
@@ -150,7 +150,7 @@ const LOGIN_SCRIPT = `(function () {
 })();
 `
 
-export type LoginOptions = {
+type LoginOptions = {
   token: string
   cookies: SessionCookies
   codes: SignInCodes

@@ -12,7 +12,7 @@ import type { Context } from "hono"
 import { Hono } from "hono"
 import { readRegularFile } from "../../regular-file.ts"
 
-export const APP_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../../app/dist")
+const APP_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../../app/dist")
 
 export function appIsBuilt(dist = APP_DIST): boolean {
   return existsSync(path.join(dist, "index.html"))

@@ -22,14 +22,14 @@ import type { RunRecord, SessionStore } from "../session-store.ts"
 import { cut, keptTools } from "./summary.ts"
 
 /** A boot whose heartbeat is older than this is gone, even if a process with its pid exists. */
-export const BOOT_STALE_MS = 30_000
+const BOOT_STALE_MS = 30_000
 
 export function bootLockPath(dataDir: string, bootId: string): string {
   return path.join(dataDir, "boots", `${bootId}.lock`)
 }
 
 /** Whether the server that owned `bootId` still runs: its lock file, its pid, and a fresh heartbeat. */
-export function bootAlive(db: DB, dataDir: string, bootId: string, now = Date.now()): boolean {
+function bootAlive(db: DB, dataDir: string, bootId: string, now = Date.now()): boolean {
   const row = db.prepare("SELECT pid, last_seen, ended_at FROM boot WHERE id = ?").get(bootId) as
     { pid: number; last_seen: number; ended_at: number | null } | undefined
   if (!row || row.ended_at) return false
@@ -43,7 +43,7 @@ export function bootAlive(db: DB, dataDir: string, bootId: string, now = Date.no
   }
 }
 
-export interface ScanArgs {
+interface ScanArgs {
   db: DB
   dataDir: string
   journal: Journal
