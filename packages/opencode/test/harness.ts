@@ -1,6 +1,8 @@
 /**
- * Test harness: a real server on loopback with a temporary data dir and project directories,
- * in-process (`startTestServer`) or as a child process (`spawnServer`, for signals and kills).
+ * Test harness: the server with a temporary data dir and project directories, answered in memory
+ * (`startApp`: the same app and wiring, no socket), on loopback in-process (`startTestServer`,
+ * for what is about the socket: SSE clients, connection limits, timeouts, the peer's user) or as
+ * a child process (`spawnServer`, for signals and kills).
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import { mkdtempSync, realpathSync, rmSync } from "node:fs"
@@ -9,7 +11,7 @@ import path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { EventBus } from "../src/bus/index.ts"
 import type { SignInOptions } from "../src/server/app.ts"
-import { startServer, type RunningServer } from "../src/server/server.ts"
+import { createServerCore, startServer, type RunningServer, type ServeOptions } from "../src/server/server.ts"
 
 export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../bin/opencode.mjs")
 
@@ -18,9 +20,12 @@ export function tempDir(prefix = "oc-test-"): string {
 }
 
 export interface TestServer {
+  /** The server's URL; in memory, the origin the app answers as (nothing listens there: use `fetch`). */
   url: string
   dataDir: string
   running: RunningServer
+  /** `fetch` to this server: the network's for a socket, the app's in memory. */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>
   /** A new empty project directory. */
   project(): string
   /** fetch against the server with the directory header and JSON handling. */
@@ -44,11 +49,34 @@ export interface TestServerOptions {
 
 const cleanups: (() => void)[] = []
 
+/** The server on a loopback socket (port 0), for tests about the socket. */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const { dataDir, defaultDirectory, serveOptions } = testServeOptions(options)
+  const running = await startServer({ ...serveOptions, port: 0 })
+  return testServer(options, dataDir, defaultDirectory, running, (input, init) => fetch(input, init))
+}
+
+/**
+ * The same server answered in memory (`createServerCore`'s `request`): no port, no socket, as
+ * the server's own user on loopback. For every test the socket is not what it is about.
+ */
+export async function startApp(options: TestServerOptions = {}): Promise<TestServer> {
+  const { dataDir, defaultDirectory, serveOptions } = testServeOptions(options)
+  const core = await createServerCore(serveOptions)
+  const running: RunningServer = {
+    url: core.origin,
+    host: core.host,
+    peerUserMode: core.peerUserMode,
+    shutdown: (signal) => core.shutdown(signal),
+    signInUrl: () => core.signInUrl(core.origin),
+  }
+  return testServer(options, dataDir, defaultDirectory, running, core.request)
+}
+
+function testServeOptions(options: TestServerOptions) {
   const dataDir = options.dataDir ?? tempDir("oc-data-")
   const defaultDirectory = tempDir("oc-default-")
-  const running = await startServer({
-    port: 0,
+  const serveOptions: Omit<ServeOptions, "port"> = {
     hostname: "127.0.0.1",
     dataDir,
     defaultDirectory,
@@ -58,12 +86,23 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     env: { ...options.env },
     token: options.token,
     ...(options.signIn ? { signIn: options.signIn } : {}),
-  })
+  }
+  return { dataDir, defaultDirectory, serveOptions }
+}
+
+function testServer(
+  options: TestServerOptions,
+  dataDir: string,
+  defaultDirectory: string,
+  running: RunningServer,
+  serverFetch: TestServer["fetch"],
+): TestServer {
   const projects: string[] = [defaultDirectory]
-  const server: TestServer = {
+  return {
     url: running.url,
     dataDir,
     running,
+    fetch: serverFetch,
     project() {
       const dir = tempDir("oc-proj-")
       projects.push(dir)
@@ -74,7 +113,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       if (opts.directory) headers["x-opencode-directory"] = encodeURIComponent(opts.directory)
       if (opts.body !== undefined) headers["content-type"] = "application/json"
       if (options.token && !headers.authorization) headers.authorization = `Bearer ${options.token}`
-      const res = await fetch(running.url + route, {
+      const res = await serverFetch(running.url + route, {
         method,
         headers,
         ...(opts.body !== undefined
@@ -96,7 +135,6 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       for (const dir of projects) rmSync(dir, { recursive: true, force: true })
     },
   }
-  return server
 }
 
 /** App-client headers for an action the renderer names. */

@@ -1,6 +1,7 @@
 /**
- * `opencode serve`: the host, the Hono app on Node's HTTP server, the global config watcher,
- * and the signal handlers that close every instance with a `shutdown` origin before exiting.
+ * `opencode serve`'s server: the host, the Hono app, the global config watcher and the shutdown
+ * path that closes every instance with a `shutdown` origin (`createServerCore`), behind Node's
+ * HTTP server (`startServer`).
  */
 import { serve, type ServerType } from "@hono/node-server"
 import { createHost, type Host, type HostOptions } from "../host.ts"
@@ -10,6 +11,7 @@ import { GLOBAL_CONFIG_FILE } from "../config/global-config.ts"
 import type { ShutdownSignal } from "../provenance/schemas.ts"
 import { startServerTracing } from "../tracing/server-tracing.ts"
 import { createServerApp } from "./app.ts"
+import { inMemoryEnv } from "./in-memory.ts"
 import { stopRemoteWatches } from "./remote-run-watch.ts"
 import { errorBody } from "./errors.ts"
 import { peerUserMode, type PeerUserMode } from "./middleware/index.ts"
@@ -18,7 +20,7 @@ import { SignInCodes } from "./routes/login.ts"
 import type { SignInOptions } from "./app.ts"
 import { BodyBudget, DEFAULT_BODY_BUDGET } from "./middleware/index.ts"
 
-interface ServeOptions extends HostOptions {
+export interface ServeOptions extends HostOptions {
   port: number
   hostname: string
   defaultDirectory: string
@@ -46,16 +48,44 @@ const HEADERS_TIMEOUT_MS = 10_000
 const REQUEST_TIMEOUT_MS = 30_000
 const MAX_CONNECTIONS = 1024
 
+/** What `createServerCore` needs: the server's options, less those of its socket. */
+type ServerCoreOptions = Omit<ServeOptions, "port" | "headersTimeoutMs" | "requestTimeoutMs" | "maxConnections">
+
+/**
+ * The server without its socket: the host, the app with every middleware, the global config
+ * watcher, trace export and the shutdown path. `startServer` puts a socket in front of it; tests
+ * that are not about the socket call it in memory (`request`) and exercise the same wiring.
+ */
+export interface ServerCore {
+  host: Host
+  /** Who may connect: only this uid, anyone (the opt-out), or anyone because this system cannot tell. */
+  peerUserMode: PeerUserMode
+  /** What the socket calls: the app, or 503 `shutting_down` once shutdown has begun. */
+  fetch(request: Request, env?: unknown): Response | Promise<Response>
+  /**
+   * `fetch`-compatible, answered in memory by the same `fetch`, as the server's own user on
+   * loopback (see `in-memory.ts`). A path is taken relative to `origin`.
+   */
+  request(input: string | URL | Request, init?: RequestInit): Promise<Response>
+  /** `http://` + the hostname the app accepts: the base of in-memory requests. */
+  origin: string
+  /**
+   * Refuses new requests (503 `shutting_down`), closes every instance with a `shutdown` origin,
+   * runs `closeTransport` (the socket's close, when there is one), then closes the database.
+   * Bounded: past the settle timeout (and a grace) the runs still open get a summary naming
+   * `run_summary` missing, and it resolves `timed_out`. Only the first call's arguments count.
+   */
+  shutdown(signal: ShutdownSignal, closeTransport?: () => void): Promise<"closed" | "timed_out">
+  /** A fresh one-time sign-in URL under `baseUrl`, when the server has a token. */
+  signInUrl(baseUrl: string): string | undefined
+}
+
 export interface RunningServer {
   url: string
   host: Host
   /** Who may connect: only this uid, anyone (the opt-out), or anyone because this system cannot tell. */
   peerUserMode: PeerUserMode
-  /**
-   * Refuses new requests (503 `shutting_down`), closes every instance with a `shutdown` origin,
-   * then the HTTP server and the database. Bounded: past the settle timeout (and a grace) the
-   * runs still open get a summary naming `run_summary` missing, and it resolves `timed_out`.
-   */
+  /** `ServerCore.shutdown`, closing the HTTP server and its connections before the database. */
   shutdown(signal: ShutdownSignal): Promise<"closed" | "timed_out">
   /**
    * A fresh one-time sign-in URL (`URL/login#code=…`), when the server has a token: the code
@@ -67,7 +97,7 @@ export interface RunningServer {
 /** Added to the settle timeout before a shutdown stops waiting for closes (each already waits that long for its runs). */
 const SHUTDOWN_GRACE_MS = 1000
 
-export async function startServer(options: ServeOptions): Promise<RunningServer> {
+export async function createServerCore(options: ServerCoreOptions): Promise<ServerCore> {
   const host = createHost(options)
   const mode = peerUserMode({ allowOtherUsers: options.allowOtherUsers ?? false })
   const codes = new SignInCodes(options.signIn?.now ? { now: options.signIn.now } : {})
@@ -104,36 +134,26 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   )
   host.globalConfig.setWatch(stopGlobalWatch)
 
+  // Once shutdown begins nothing new is accepted: a prompt started after `disposeAll` took its
+  // snapshot of the instances would never be closed, and would read later as a crash.
   let accepting = true
-  const server: ServerType = await new Promise((resolve, reject) => {
-    // Once shutdown begins nothing new is accepted: a prompt started after `disposeAll` took its
-    // snapshot of the instances would never be closed, and would read later as a crash.
-    const fetch: typeof app.fetch = (request, ...rest) =>
-      accepting
-        ? app.fetch(request, ...rest)
-        : Response.json(errorBody("shutting_down", "the server is shutting down; no new work is accepted"), {
-            status: 503,
-            // As every other response: no page may frame it or run another's script in it.
-            headers: Object.fromEntries(PAGE_POLICY_HEADERS),
-          })
-    const headersTimeout = options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS
-    const serverOptions = {
-      headersTimeout,
-      requestTimeout: Math.max(options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS, headersTimeout),
-      // How often Node looks for connections past those timeouts (its default, 30 s, would let a slow client live that much longer).
-      connectionsCheckingInterval: Math.min(1000, Math.max(100, headersTimeout / 4)),
-    }
-    const s = serve({ fetch, port: options.port, hostname: options.hostname, serverOptions }, () => resolve(s))
-    s.maxConnections = options.maxConnections ?? MAX_CONNECTIONS
-    s.once("error", reject)
-  })
-  const address = server.address()
-  const port = typeof address === "object" && address ? address.port : options.port
-  const shownHost = options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname
-  const url = `http://${shownHost}:${port}`
+  const fetch: ServerCore["fetch"] = (request, env) =>
+    accepting
+      ? app.fetch(request, env)
+      : Response.json(errorBody("shutting_down", "the server is shutting down; no new work is accepted"), {
+          status: 503,
+          // As every other response: no page may frame it or run another's script in it.
+          headers: Object.fromEntries(PAGE_POLICY_HEADERS),
+        })
+  const origin = `http://${options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname}`
+  const request: ServerCore["request"] = async (input, init) =>
+    fetch(
+      input instanceof Request ? new Request(input, init) : new Request(new URL(input, origin), init),
+      inMemoryEnv(),
+    )
 
   let shuttingDown: Promise<"closed" | "timed_out"> | undefined
-  const shutdown = (signal: Parameters<RunningServer["shutdown"]>[0]) => {
+  const shutdown: ServerCore["shutdown"] = (signal, closeTransport) => {
     shuttingDown ??= (async () => {
       accepting = false
       // Forwarded runs belong to no local instance: finalised first, naming this shutdown.
@@ -158,15 +178,47 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         // Before the database closes: queued traces still read their records. Bounded (TRACE_FLUSH_MS).
         await tracing?.flush()
         clearTimeout(timer)
-        server.close()
-        ;(server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.()
+        closeTransport?.()
         host.close()
       }
     })()
     return shuttingDown
   }
-  const signInUrl = () => (options.token ? `${url}/login#code=${codes.issue()}` : undefined)
-  return { url, host, peerUserMode: mode, shutdown, signInUrl }
+  const signInUrl = (baseUrl: string) => (options.token ? `${baseUrl}/login#code=${codes.issue()}` : undefined)
+  return { host, peerUserMode: mode, fetch, request, origin, shutdown, signInUrl }
+}
+
+/** The core behind Node's HTTP server on `hostname:port`. */
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const core = await createServerCore(options)
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const headersTimeout = options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS
+    const serverOptions = {
+      headersTimeout,
+      requestTimeout: Math.max(options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS, headersTimeout),
+      // How often Node looks for connections past those timeouts (its default, 30 s, would let a slow client live that much longer).
+      connectionsCheckingInterval: Math.min(1000, Math.max(100, headersTimeout / 4)),
+    }
+    const s = serve({ fetch: core.fetch, port: options.port, hostname: options.hostname, serverOptions }, () =>
+      resolve(s),
+    )
+    s.maxConnections = options.maxConnections ?? MAX_CONNECTIONS
+    s.once("error", reject)
+  })
+  const address = server.address()
+  const port = typeof address === "object" && address ? address.port : options.port
+  const url = `${core.origin}:${port}`
+  const closeSocket = () => {
+    server.close()
+    ;(server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.()
+  }
+  return {
+    url,
+    host: core.host,
+    peerUserMode: core.peerUserMode,
+    shutdown: (signal) => core.shutdown(signal, closeSocket),
+    signInUrl: () => core.signInUrl(url),
+  }
 }
 
 /** A positive whole number of bytes from the environment, else undefined (the default applies). */

@@ -9,7 +9,7 @@ import Database from "better-sqlite3"
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs"
 import path from "node:path"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { finishedRun, startTestServer, tempDir, waitFor, type TestServer } from "../harness.ts"
+import { finishedRun, startApp, tempDir, waitFor, type TestServer } from "../harness.ts"
 import {
   sendEvent,
   startEventStream,
@@ -121,7 +121,7 @@ beforeAll(async () => {
     },
   })
   dataDir = tempDir("oc-canary-data-")
-  server = await startTestServer({
+  server = await startApp({
     dataDir,
     env: { OPENAI_BASE_URL: fake.baseUrl, OPENAI_API_KEY: CANARY.envKey, TEAM_SECRET: CANARY.envVar },
   })

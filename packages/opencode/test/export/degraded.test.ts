@@ -3,7 +3,7 @@ import { afterEach, expect, test } from "vitest"
 import { SessionExportDocument } from "../../src/provenance/index.ts"
 import { buildSessionExport } from "../../src/session/export.ts"
 import { readExport } from "../../src/provenance/index.ts"
-import { startRun, finishedRun, startTestServer, type TestServer } from "../harness.ts"
+import { startRun, finishedRun, startApp, type TestServer } from "../harness.ts"
 
 let server: TestServer | undefined
 afterEach(async () => {
@@ -11,7 +11,7 @@ afterEach(async () => {
 })
 
 test("diagnostics.degraded names the faults and the lost records; absent when healthy", async () => {
-  server = await startTestServer()
+  server = await startApp()
   const dir = server.project()
   const { sessionId, runId } = await startRun(server, dir, "scripted/quick", { waitForOutput: false })
   await finishedRun(server, sessionId, runId)

@@ -10,7 +10,7 @@ import { chmodSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } 
 import path from "node:path"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { appHeaders, BIN, finishedRun, startTestServer, tempDir, waitFor, type TestServer } from "../harness.ts"
+import { appHeaders, BIN, finishedRun, startApp, tempDir, waitFor, type TestServer } from "../harness.ts"
 import { readExport, SessionExportDocument } from "../../src/provenance/index.ts"
 
 const run = promisify(execFile)
@@ -40,7 +40,7 @@ let routeIncidents: any[]
 beforeAll(async () => {
   dataDir = tempDir("oc-export-data-")
   outDir = tempDir("oc-export-out-")
-  server = await startTestServer({ dataDir })
+  server = await startApp({ dataDir })
   const dir = server.project()
   const session = await server.call("POST", "/session", { directory: dir, body: { title: TITLE } })
   sessionId = session.body.id

@@ -5,7 +5,7 @@
  */
 import { afterEach, expect, test, vi } from "vitest"
 import { buildSessionExport, EXPORT_MESSAGE_PAGE } from "../../src/session/export.ts"
-import { appHeaders, finishedRun, startRun, startTestServer, type TestServer } from "../harness.ts"
+import { appHeaders, finishedRun, startApp, startRun, startTestServer, type TestServer } from "../harness.ts"
 
 /** The text with `exportedAt` (the only field that differs between two calls) set to 0. */
 const sameTime = (text: string) =>
@@ -17,7 +17,7 @@ afterEach(async () => {
 })
 
 test("answers JSON.stringify of the document, as application/json", async () => {
-  server = await startTestServer()
+  server = await startApp()
   const dir = server.project()
   const { sessionId, runId } = await startRun(server, dir)
   await server.call("POST", "/instance/reload", {
@@ -40,7 +40,7 @@ test("answers JSON.stringify of the document, as application/json", async () => 
     },
   })
   for (const content of ["full", "diagnostics"] as const) {
-    const res = await fetch(
+    const res = await server.fetch(
       `${server.url}/session/${sessionId}/export${content === "full" ? "" : "?content=diagnostics"}`,
     )
     expect(res.status).toBe(200)
@@ -55,6 +55,7 @@ test("answers JSON.stringify of the document, as application/json", async () => 
 })
 
 test("a failure after the first bytes cuts the response short: the client sees an error, never a whole-looking document", async () => {
+  // A real socket: what is tested is the connection cut short after the status line.
   server = await startTestServer()
   const dir = server.project()
   const { sessionId, runId } = await startRun(server, dir)
@@ -76,7 +77,7 @@ test("a failure after the first bytes cuts the response short: the client sees a
   })
   const errors = vi.spyOn(console, "error").mockImplementation(() => {})
   try {
-    const res = await fetch(`${server.url}/session/${sessionId}/export`)
+    const res = await server.fetch(`${server.url}/session/${sessionId}/export`)
     expect(res.status).toBe(200)
     await expect(res.text()).rejects.toThrow()
     expect(pages).toHaveBeenCalledTimes(2)

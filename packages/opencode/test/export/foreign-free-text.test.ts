@@ -10,7 +10,7 @@ import { readExport } from "../../src/provenance/export-reader.ts"
 import { explainText } from "../../src/provenance/explain.ts"
 import { ROUTE_TEMPLATES } from "../../src/provenance/foreign-text.ts"
 import { createServerApp } from "../../src/server/app.ts"
-import { finishedRun, startTestServer, type TestServer, waitFor } from "../harness.ts"
+import { finishedRun, startApp, type TestServer, waitFor } from "../harness.ts"
 import { startOpencodeStub, type OpencodeStub } from "../spine/opencode-stub.ts"
 
 const SECRET = "sk-live-CNRYsecret0123456789abcdef"
@@ -67,7 +67,7 @@ describe("a remote workspace's chain", () => {
 
   test("keeps codes, status, ids and names only, as received and as an older build stored it", async () => {
     stub = await startOpencodeStub()
-    local = await startTestServer({
+    local = await startApp({
       env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { w1: { url: stub.url } } }) },
     })
     const ws = { "x-opencode-workspace": "w1" }
@@ -289,7 +289,7 @@ describe("an imported export file", () => {
 })
 
 test("the route templates free text is checked against are exactly the app's routes", async () => {
-  const server = await startTestServer({ token: "route-templates-token-0123456789" })
+  const server = await startApp({ token: "route-templates-token-0123456789" })
   try {
     const routes = createServerApp(server.running.host, {
       defaultDirectory: server.project(),

@@ -6,7 +6,7 @@
  * code when it is a plain token, known tool names, digests and the client kind.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { finishedRun, startTestServer, type TestServer } from "../harness.ts"
+import { finishedRun, startApp, type TestServer } from "../harness.ts"
 import { sendEvent, startEventStream, startFakeOpenAI, textChunk, type FakeOpenAI } from "./fake-openai.ts"
 
 const CANARY = {
@@ -92,7 +92,7 @@ beforeAll(async () => {
       res.end()
     },
   })
-  server = await startTestServer({ env: { OPENAI_BASE_URL: fake.baseUrl } })
+  server = await startApp({ env: { OPENAI_BASE_URL: fake.baseUrl } })
   for (const model of ["echo400", "echoStream", "unknownTool", "badArgs"]) {
     const directory = server.project()
     const session = await server.call("POST", "/session", { directory, body: {}, headers: CLIENT })

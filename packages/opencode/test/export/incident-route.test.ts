@@ -5,11 +5,11 @@
  * cancel and a run that completed.
  */
 import { afterEach, beforeEach, expect, test, vi } from "vitest"
-import { appHeaders, finishedRun, startTestServer, waitFor, type TestServer } from "../harness.ts"
+import { appHeaders, finishedRun, startApp, waitFor, type TestServer } from "../harness.ts"
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer()
+  server = await startApp()
 })
 afterEach(async () => {
   vi.restoreAllMocks()

@@ -3,11 +3,11 @@
  * (`ok` or `error`). The export holds one record per action, in its final state.
  */
 import { afterEach, beforeEach, expect, test } from "vitest"
-import { appHeaders, startTestServer, type TestServer } from "../harness.ts"
+import { appHeaders, startApp, type TestServer } from "../harness.ts"
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer()
+  server = await startApp()
 })
 afterEach(async () => {
   await server.close()

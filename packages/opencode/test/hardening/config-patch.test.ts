@@ -7,7 +7,7 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { afterEach, describe, expect, test } from "vitest"
-import { finishedRun, startTestServer, type TestServer } from "../harness.ts"
+import { finishedRun, startApp, type TestServer } from "../harness.ts"
 import { lifecycleActions, watchGlobalConfigChecks } from "../spine/spine-helpers.ts"
 
 const open: TestServer[] = []
@@ -16,7 +16,7 @@ afterEach(async () => {
 })
 
 async function server(): Promise<TestServer> {
-  const s = await startTestServer({ tickMs: 5 })
+  const s = await startApp({ tickMs: 5 })
   open.push(s)
   return s
 }

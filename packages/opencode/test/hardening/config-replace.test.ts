@@ -9,7 +9,7 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { afterEach, describe, expect, test } from "vitest"
-import { startTestServer, type TestServer } from "../harness.ts"
+import { startApp, type TestServer } from "../harness.ts"
 import { lifecycleActions } from "../spine/spine-helpers.ts"
 
 const open: TestServer[] = []
@@ -18,7 +18,7 @@ afterEach(async () => {
 })
 
 async function server(): Promise<TestServer> {
-  const s = await startTestServer({ tickMs: 5 })
+  const s = await startApp({ tickMs: 5 })
   open.push(s)
   return s
 }

@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage } from "node:http"
 import type { AddressInfo } from "node:net"
 import { afterEach, expect, test } from "vitest"
-import { finishedRun, startRun, startTestServer, type TestServer } from "../harness.ts"
+import { finishedRun, startApp, startRun, startTestServer, type TestServer } from "../harness.ts"
 
 const servers: TestServer[] = []
 const closers: (() => Promise<void>)[] = []
@@ -64,7 +64,7 @@ test("a workspace whose URL is this server is a forwarding loop: refused with fo
 test("a request path like //127.0.0.1:PORT/x is forwarded to the workspace's origin, never to that host", async () => {
   const victim = await recorder()
   const workspace = await recorder()
-  const local = await startTestServer({
+  const local = await startApp({
     env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { w1: { url: `${workspace.url}/base/` } } }) },
   })
   servers.push(local)
@@ -73,7 +73,7 @@ test("a request path like //127.0.0.1:PORT/x is forwarded to the workspace's ori
     `//127.0.0.1:${victim.port}/session?directory=/tmp`,
     `/\\127.0.0.1:${victim.port}/x`,
   ]) {
-    const res = await fetch(`${local.url}${route}`, { headers: { "x-opencode-workspace": "w1" } })
+    const res = await local.fetch(`${local.url}${route}`, { headers: { "x-opencode-workspace": "w1" } })
     expect(res.status).toBe(200)
   }
   expect(victim.seen).toEqual([])

@@ -21,7 +21,7 @@ import { runInNewContext } from "node:vm"
 import { promisify } from "node:util"
 import { afterAll, expect, it } from "vitest"
 import { Origin } from "../../src/provenance/schemas.ts"
-import { countSubscriptions, startTestServer, waitFor, type TestServer } from "../harness.ts"
+import { countSubscriptions, startApp, waitFor, type TestServer } from "../harness.ts"
 
 const ORIGIN_KINDS = Origin.options.map((option) => option.shape.kind.value)
 
@@ -61,7 +61,7 @@ it(
   { timeout: 90_000 },
   async () => {
     const gc = collector()
-    const s = (server = await startTestServer({ tickMs: 100, settleTimeoutMs: 3000 }))
+    const s = (server = await startApp({ tickMs: 100, settleTimeoutMs: 3000 }))
     const host = s.running.host
     const dirs = Array.from({ length: DIRECTORIES }, () => s.project())
     const sessions: { id: string; dir: string }[] = []

@@ -9,7 +9,7 @@ import { buildRunSummary } from "../../src/session/run-observability/summary.ts"
 import { RunState } from "../../src/session/run-state.ts"
 import { RunSummary, type ToolFact } from "../../src/provenance/schemas.ts"
 import { sendEvent, startEventStream, startFakeOpenAI, textChunk, type FakeOpenAI } from "../export/fake-openai.ts"
-import { finishedRun, startTestServer, type TestServer } from "../harness.ts"
+import { finishedRun, startApp, type TestServer } from "../harness.ts"
 
 const TOOL_CALLS = 70
 
@@ -114,7 +114,7 @@ describe("over the wire", () => {
         res.end()
       },
     })
-    server = await startTestServer({ env: { OPENAI_BASE_URL: fake.baseUrl } })
+    server = await startApp({ env: { OPENAI_BASE_URL: fake.baseUrl } })
   })
 
   afterAll(async () => {

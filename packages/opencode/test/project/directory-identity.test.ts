@@ -9,7 +9,7 @@ import path from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { createDirectoryKey, directoryKey } from "../../src/project/directory-key.ts"
 import { SCRIPTED_TOOL_WRITE_INPUT } from "../../src/provider/scripted.ts"
-import { startRun, startTestServer, tempDir, waitFor, type TestServer } from "../harness.ts"
+import { startRun, startApp, tempDir, waitFor, type TestServer } from "../harness.ts"
 
 const NFC = "caf\u00e9"
 const NFD = "cafe\u0301"
@@ -82,7 +82,7 @@ describe("two directories that differ only by normalisation, served", () => {
   let server: TestServer
   let base: string
   beforeEach(async () => {
-    server = await startTestServer({ tickMs: 20 })
+    server = await startApp({ tickMs: 20 })
     base = tempDir("directory-identity-served-")
   })
   afterEach(async () => {

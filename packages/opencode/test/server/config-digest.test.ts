@@ -8,11 +8,11 @@ import { createHash } from "node:crypto"
 import { existsSync, lstatSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { afterEach, beforeEach, describe, expect, test } from "vitest"
-import { startTestServer, type TestServer } from "../harness.ts"
+import { startApp, type TestServer } from "../harness.ts"
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer()
+  server = await startApp()
 })
 afterEach(async () => {
   await server.close()

@@ -6,7 +6,7 @@
 import { writeFileSync } from "node:fs"
 import path from "node:path"
 import { afterAll, beforeAll, describe, expect, test } from "vitest"
-import { startTestServer, type TestServer } from "../harness.ts"
+import { startApp, type TestServer } from "../harness.ts"
 
 const CANARY = "Qz7canaryXw"
 
@@ -14,7 +14,7 @@ let server: TestServer
 let project: string
 let sessionId: string
 beforeAll(async () => {
-  server = await startTestServer()
+  server = await startApp()
   project = server.project()
   const created = await server.call("POST", "/session", { directory: project, body: { title: "t" } })
   sessionId = created.body.id

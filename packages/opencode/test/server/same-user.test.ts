@@ -6,6 +6,7 @@
 import { createServer, connect, type Server, type Socket } from "node:net"
 import { Hono } from "hono"
 import { afterEach, describe, expect, it } from "vitest"
+import { inMemoryEnv } from "../../src/server/in-memory.ts"
 import {
   addressKey,
   allowOtherUsersFromEnv,
@@ -160,7 +161,8 @@ describe("sameUser", () => {
     const app = new Hono()
     app.use(sameUser({ uid: 1000, onRefused: () => refused++, lookup: () => (lookups++, answer()) }))
     app.get("/session", (c) => c.json([]))
-    const request = (socket: object | undefined) => app.request("/session", {}, socket ? { incoming: { socket } } : {})
+    const request = (socket: object | undefined, env: object = {}) =>
+      app.request("/session", {}, socket ? { incoming: { socket } } : env)
     return { request, lookups: () => lookups, refused: () => refused }
   }
 
@@ -195,11 +197,24 @@ describe("sameUser", () => {
     ).toBe(403)
   })
 
-  it("lets in another machine (found in no table: the token guards it) and a request with no socket (in memory)", async () => {
+  it("lets in another machine (found in no table: the token guards it) and the server's own in-memory request", async () => {
     const app = appWith(async () => ({ kind: "absent" }))
     expect((await app.request(socketOf("192.0.2.7"))).status).toBe(200)
-    expect((await app.request(undefined)).status).toBe(200)
+    expect((await app.request(undefined, inMemoryEnv())).status).toBe(200)
     expect(app.refused()).toBe(0)
+    expect(app.lookups()).toBe(1)
+  })
+
+  it("refuses a request with no socket that the server did not make in memory (nothing vouches for its peer)", async () => {
+    const app = appWith(async () => ({ kind: "uid", uid: 1000 }))
+    for (const env of [{}, { inMemory: true }, { incoming: {} }]) {
+      const res = await app.request(undefined, env)
+      expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([
+        403,
+        "forbidden_user",
+      ])
+    }
+    expect([app.refused(), app.lookups()]).toEqual([3, 0])
   })
 })
 

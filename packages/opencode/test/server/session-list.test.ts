@@ -4,12 +4,12 @@
  * `search`; bad values are a 400 naming the field. Every row has the shape GET /session/:id answers.
  */
 import { afterEach, beforeEach, describe, expect, test } from "vitest"
-import { finishedRun, startRun, startTestServer, type TestServer } from "../harness.ts"
+import { finishedRun, startRun, startApp, type TestServer } from "../harness.ts"
 
 let server: TestServer
 let project: string
 beforeEach(async () => {
-  server = await startTestServer()
+  server = await startApp()
   project = server.project()
 })
 afterEach(async () => {

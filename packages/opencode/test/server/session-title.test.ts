@@ -4,14 +4,14 @@
  * one already taken from a prompt, is kept. The rename is published as `session.updated`.
  */
 import { afterEach, beforeEach, describe, expect, test } from "vitest"
-import { finishedRun, startTestServer, type TestServer } from "../harness.ts"
+import { finishedRun, startApp, type TestServer } from "../harness.ts"
 
 /** Half a surrogate pair: what a cut by UTF-16 length leaves, printed as "�". */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer()
+  server = await startApp()
 })
 afterEach(async () => {
   await server.close()

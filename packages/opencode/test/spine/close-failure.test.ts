@@ -5,12 +5,12 @@
  */
 import { afterEach, beforeEach, expect, test } from "vitest"
 import type { ProviderEvent } from "../../src/provider/provider.ts"
-import { startRun, startTestServer, type TestServer, waitFor } from "../harness.ts"
+import { startRun, startApp, type TestServer, waitFor } from "../harness.ts"
 import { directoryKey, installProvider, lifecycleActions } from "./spine-helpers.ts"
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer({ settleTimeoutMs: 300 })
+  server = await startApp({ settleTimeoutMs: 300 })
   // A provider that ignores its abort signal: its run never settles on its own.
   installProvider(server.running.host, "stuck", async function* (): AsyncGenerator<ProviderEvent> {
     yield { type: "text", text: "working" }

@@ -9,7 +9,7 @@ import { existsSync, rmSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { afterEach, describe, expect, test } from "vitest"
 import type { ProviderEvent, ProviderRequest } from "../../src/provider/provider.ts"
-import { finishedRun, startRun, startTestServer, type TestServer, waitFor } from "../harness.ts"
+import { finishedRun, startRun, startApp, type TestServer, waitFor } from "../harness.ts"
 import {
   aborted,
   delay,
@@ -37,7 +37,7 @@ function lingeringGit(): () => void {
 
 describe("write-ahead and release order", () => {
   test("when a run's signal aborts, its action and abort_requested are already in the journal", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const { host } = server.running
     const seen: { started: boolean; abortRequested: boolean }[] = []
     installProvider(host, "probe", async function* (request: ProviderRequest): AsyncGenerator<ProviderEvent> {
@@ -61,7 +61,7 @@ describe("write-ahead and release order", () => {
   })
 
   test("an instance's resources are released only after its runs settled", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const { host } = server.running
     const order: string[] = []
     installProvider(host, "slowstop", async function* (request: ProviderRequest): AsyncGenerator<ProviderEvent> {
@@ -82,7 +82,7 @@ describe("write-ahead and release order", () => {
 
 describe("config echo", () => {
   test("PATCH /global/config: the watcher's echo of the route's own write starts no second dispose_all", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const { host } = server.running
     const dir = server.project()
     await startRun(server, dir)
@@ -99,7 +99,7 @@ describe("config echo", () => {
   test("a config edit seen while git init holds the lock is that reload's echo, not a second close", async () => {
     const restore = lingeringGit()
     try {
-      server = await startTestServer()
+      server = await startApp()
       const dir = server.project()
       const key = directoryKey(dir)
       const { sessionId, runId } = await startRun(server, dir)
@@ -126,7 +126,7 @@ describe("no request against a generation is lost", () => {
   test("a dispose sent while git init holds the directory lock is on the interrupted run", async () => {
     const restore = lingeringGit()
     try {
-      server = await startTestServer()
+      server = await startApp()
       const dir = server.project()
       const key = directoryKey(dir)
       const { sessionId, runId } = await startRun(server, dir)
@@ -150,7 +150,7 @@ describe("no request against a generation is lost", () => {
   })
 
   test("a dispose arriving just after the close is kept on the closed run as late", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     const first = await server.call("POST", "/instance/dispose", { directory: dir })
@@ -169,7 +169,7 @@ describe("no request against a generation is lost", () => {
   })
 
   test("a user's cancel arriving just after the close is kept on the closed run as late, naming its request", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     const dispose = await server.call("POST", "/instance/dispose", { directory: dir })
@@ -185,7 +185,7 @@ describe("no request against a generation is lost", () => {
   })
 
   test("a dispose after the directory opened a new generation is not put on the old run", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     await server.call("POST", "/instance/dispose", { directory: dir })

@@ -6,12 +6,12 @@
 import { writeFileSync } from "node:fs"
 import path from "node:path"
 import { afterEach, beforeEach, describe, expect, test } from "vitest"
-import { appHeaders, finishedRun, incidentOf, startTestServer, type TestServer } from "../harness.ts"
+import { appHeaders, finishedRun, incidentOf, startApp, type TestServer } from "../harness.ts"
 import { lifecycleActions, link, startRunWithIds } from "./spine-helpers.ts"
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer({ tickMs: 50 })
+  server = await startApp({ tickMs: 50 })
 })
 afterEach(async () => {
   await server.close()

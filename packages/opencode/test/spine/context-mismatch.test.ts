@@ -8,12 +8,12 @@ import { execFileSync } from "node:child_process"
 import { existsSync, rmSync } from "node:fs"
 import path from "node:path"
 import { afterEach, beforeEach, describe, expect, test } from "vitest"
-import { appHeaders, finishedRun, incidentOf, startRun, startTestServer, type TestServer, waitFor } from "../harness.ts"
+import { appHeaders, finishedRun, incidentOf, startRun, startApp, type TestServer, waitFor } from "../harness.ts"
 import { directoryKey, lifecycleActions, lingeringGitBin, link } from "./spine-helpers.ts"
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer({ tickMs: 50 })
+  server = await startApp({ tickMs: 50 })
 })
 afterEach(async () => {
   await server.close()

@@ -4,11 +4,11 @@
  */
 import { rmSync } from "node:fs"
 import { afterEach, beforeEach, expect, test } from "vitest"
-import { finishedRun, incidentOf, startRun, startTestServer, type TestServer } from "../harness.ts"
+import { finishedRun, incidentOf, startRun, startApp, type TestServer } from "../harness.ts"
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer({ tickMs: 50 })
+  server = await startApp({ tickMs: 50 })
 })
 afterEach(async () => {
   await server.close()

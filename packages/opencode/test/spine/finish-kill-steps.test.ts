@@ -11,7 +11,7 @@ import { RunSummary } from "../../src/provenance/schemas.ts"
 import { SessionStore } from "../../src/session/session-store.ts"
 import { openDatabase } from "../../src/storage/database.ts"
 import { Journal } from "../../src/storage/journal.ts"
-import { finishedRun, startRun, startTestServer, tempDir } from "../harness.ts"
+import { finishedRun, startRun, startApp, tempDir } from "../harness.ts"
 
 const dirs: string[] = []
 afterAll(() => {
@@ -30,7 +30,7 @@ const runs: Record<"reloaded" | "completed", { sessionId: string; runId: string 
 
 beforeAll(async () => {
   source = temp("oc-data-")
-  const server = await startTestServer({ dataDir: source })
+  const server = await startApp({ dataDir: source })
   const dir = server.project()
   runs.reloaded = await startRun(server, dir)
   expect((await server.call("POST", "/instance/reload", { directory: dir })).status).toBe(200)
@@ -62,7 +62,7 @@ function killedAt(step: "before_run_finished" | "between_journal_and_run_row" | 
 }
 
 async function restarted(dataDir: string) {
-  const server = await startTestServer({ dataDir })
+  const server = await startApp({ dataDir })
   try {
     const doc = (await server.call("GET", `/session/${runs.reloaded.sessionId}/export?content=diagnostics`)).body
     const other = (await server.call("GET", `/session/${runs.completed.sessionId}/export?content=diagnostics`)).body
@@ -132,7 +132,7 @@ describe("killed at each step of a finishing run", () => {
 test("a data dir an older build left with both run.finished and crash.detected reads as the journalled summary", async () => {
   // The older build's scan recorded the crashes, although the journal also held each run's end.
   const dataDir = killedAt("before_run_finished")
-  await (await startTestServer({ dataDir })).close()
+  await (await startApp({ dataDir })).close()
   const ids = [runs.reloaded.runId, runs.completed.runId]
   const src = openDatabase(source)
   const ends = src

@@ -8,7 +8,16 @@ import { rmSync } from "node:fs"
 import path from "node:path"
 import { afterEach, expect, test } from "vitest"
 import { RemoteRunWatch } from "../../src/server/remote-run-watch.ts"
-import { finishedRun, incidentOf, spawnServer, startTestServer, tempDir, waitFor, type TestServer } from "../harness.ts"
+import {
+  finishedRun,
+  incidentOf,
+  spawnServer,
+  startApp,
+  startTestServer,
+  tempDir,
+  waitFor,
+  type TestServer,
+} from "../harness.ts"
 import { startOpencodeStub, type OpencodeStub } from "./opencode-stub.ts"
 
 const servers: TestServer[] = []
@@ -21,7 +30,7 @@ afterEach(async () => {
 test("a forwarded run interrupted by a reload on the remote is remote_interrupted, with the remote chain kept as remote_reported", async () => {
   const remote = await startTestServer({ tickMs: 50 })
   servers.push(remote)
-  const local = await startTestServer({
+  const local = await startApp({
     env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { w1: { url: remote.url } } }) },
   })
   servers.push(local)
@@ -71,7 +80,7 @@ test("a forwarded run interrupted by a reload on the remote is remote_interrupte
 })
 
 test("an unknown workspace is a 400 naming the header, and nothing is forwarded", async () => {
-  const local = await startTestServer()
+  const local = await startApp()
   servers.push(local)
   const res = await local.call("POST", "/session", { headers: { "x-opencode-workspace": "nope" }, body: {} })
   expect(res.status).toBe(400)
@@ -86,7 +95,7 @@ test("an unknown workspace is a 400 naming the header, and nothing is forwarded"
 test("a remote that goes silent (no event, no heartbeat) ends the watch after its idle timeout: remote_interrupted, and the stream is released", async () => {
   const stub = await startOpencodeStub()
   stubs.push(stub)
-  const local = await startTestServer()
+  const local = await startApp()
   servers.push(local)
   const host = local.running.host
   const watch = new RemoteRunWatch(
@@ -108,7 +117,7 @@ test("a remote that goes silent (no event, no heartbeat) ends the watch after it
 test("the watch writes through the journal's fault handling: a forwarded run that ends while the local database is locked is finished once the lock is gone", async () => {
   const remote = await startTestServer({ tickMs: 50 })
   servers.push(remote)
-  const local = await startTestServer({
+  const local = await startApp({
     env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { w1: { url: remote.url } } }) },
   })
   servers.push(local)
@@ -150,7 +159,7 @@ test("the watch writes through the journal's fault handling: a forwarded run tha
 test("a remote's chain is kept through the allow-list and caps of an imported file: no unknown origin fields, a capped missing list", async () => {
   const stub = await startOpencodeStub()
   stubs.push(stub)
-  const local = await startTestServer({
+  const local = await startApp({
     env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { w1: { url: stub.url } } }) },
   })
   servers.push(local)

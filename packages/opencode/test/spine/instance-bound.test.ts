@@ -4,7 +4,7 @@
  * interrupted to make room. Directories already open keep working, and closing one makes room.
  */
 import { afterEach, expect, test } from "vitest"
-import { startRun, startTestServer, type TestServer } from "../harness.ts"
+import { startRun, startApp, type TestServer } from "../harness.ts"
 
 let server: TestServer
 afterEach(async () => {
@@ -12,7 +12,7 @@ afterEach(async () => {
 })
 
 test("OPENCODE_MAX_INSTANCES=2: the third directory gets 503 too_many_instances, the open ones keep working", async () => {
-  server = await startTestServer({ env: { OPENCODE_MAX_INSTANCES: "2" } })
+  server = await startApp({ env: { OPENCODE_MAX_INSTANCES: "2" } })
   const [a, b, c] = [server.project(), server.project(), server.project()]
   const run = await startRun(server, a)
   expect((await server.call("POST", "/session", { directory: b, body: {} })).status).toBe(200)
@@ -31,7 +31,7 @@ test("OPENCODE_MAX_INSTANCES=2: the third directory gets 503 too_many_instances,
 })
 
 test("a reload of an open directory at the cap is not refused", async () => {
-  server = await startTestServer({ env: { OPENCODE_MAX_INSTANCES: "1" } })
+  server = await startApp({ env: { OPENCODE_MAX_INSTANCES: "1" } })
   const a = server.project()
   await startRun(server, a)
   const reload = await server.call("POST", "/instance/reload", { directory: a })
@@ -41,7 +41,7 @@ test("a reload of an open directory at the cap is not refused", async () => {
 })
 
 test("the default cap is 64", async () => {
-  server = await startTestServer()
+  server = await startApp()
   const dirs = Array.from({ length: 65 }, () => server.project())
   const statuses: number[] = []
   for (const dir of dirs) statuses.push((await server.call("POST", "/session", { directory: dir, body: {} })).status)

@@ -10,7 +10,7 @@ import { writeFileSync } from "node:fs"
 import path from "node:path"
 import { afterEach, describe, expect, test } from "vitest"
 import type { ProviderEvent, ProviderRequest } from "../../src/provider/provider.ts"
-import { finishedRun, startRun, startTestServer, type TestServer, waitFor } from "../harness.ts"
+import { finishedRun, startRun, startApp, type TestServer, waitFor } from "../harness.ts"
 import { aborted, installProvider } from "./spine-helpers.ts"
 
 let server: TestServer
@@ -61,7 +61,7 @@ async function cancelAfterClose(dir: string, sessionId: string, runId: string, c
 
 describe("a user's cancel after the close is kept on the closed run, whatever closed it", () => {
   test("reload (POST /instance/reload): the next generation does not lose it", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     expect((await server.call("POST", "/instance/reload", { directory: dir })).status).toBe(200)
@@ -69,7 +69,7 @@ describe("a user's cancel after the close is kept on the closed run, whatever cl
   })
 
   test("dispose (POST /instance/dispose)", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     expect((await server.call("POST", "/instance/dispose", { directory: dir })).status).toBe(200)
@@ -77,7 +77,7 @@ describe("a user's cancel after the close is kept on the closed run, whatever cl
   })
 
   test("config edit by route (PATCH /config)", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     expect((await server.call("PATCH", "/config", { directory: dir, body: { model: "scripted/quick" } })).status).toBe(
@@ -87,7 +87,7 @@ describe("a user's cancel after the close is kept on the closed run, whatever cl
   })
 
   test("config edit by another program (the config watcher)", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     writeFileSync(path.join(dir, "opencode.json"), `{ "model": "scripted/quick" }\n`)
@@ -95,7 +95,7 @@ describe("a user's cancel after the close is kept on the closed run, whatever cl
   })
 
   test("git init (POST /project/git/init): a reload", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     expect((await server.call("POST", "/project/git/init", { directory: dir })).status).toBe(200)
@@ -103,7 +103,7 @@ describe("a user's cancel after the close is kept on the closed run, whatever cl
   })
 
   test("context mismatch (load_reload): the next generation does not lose it", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     execFileSync("git", ["init", "--quiet"], { cwd: dir })
@@ -112,7 +112,7 @@ describe("a user's cancel after the close is kept on the closed run, whatever cl
   })
 
   test("dispose all (POST /global/dispose)", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     expect((await server.call("POST", "/global/dispose")).status).toBe(200)
@@ -120,7 +120,7 @@ describe("a user's cancel after the close is kept on the closed run, whatever cl
   })
 
   test("dispose all by a global config edit (PATCH /global/config)", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     expect((await server.call("PATCH", "/global/config", { body: { model: "scripted/quick" } })).status).toBe(200)
@@ -128,7 +128,7 @@ describe("a user's cancel after the close is kept on the closed run, whatever cl
   })
 
   test("shutdown: a cancel after it began is refused (503 shutting_down), never answered true and dropped", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const release = lingeringProvider()
     const dir = server.project()
     const { sessionId } = await startRun(server, dir, "lingering/model")
@@ -142,7 +142,7 @@ describe("a user's cancel after the close is kept on the closed run, whatever cl
   })
 
   test("a cancel while the reload still waits for another run is kept on the run that already stopped", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const releaseSlow = lingeringProvider()
     const dir = server.project()
     const quick = await startRun(server, dir)
@@ -164,7 +164,7 @@ describe("a user's cancel after the close is kept on the closed run, whatever cl
   })
 
   test("a cancel after the session started and finished a newer run is not put on the closed one", async () => {
-    server = await startTestServer()
+    server = await startApp()
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     await server.call("POST", "/instance/reload", { directory: dir })

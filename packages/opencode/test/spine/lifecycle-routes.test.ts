@@ -3,11 +3,11 @@
  * operation, the initiator and the run.
  */
 import { afterEach, beforeEach, describe, expect, test } from "vitest"
-import { appHeaders, finishedRun, incidentOf, startRun, startTestServer, type TestServer } from "../harness.ts"
+import { appHeaders, finishedRun, incidentOf, startRun, startApp, type TestServer } from "../harness.ts"
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer()
+  server = await startApp()
 })
 afterEach(async () => {
   await server.close()

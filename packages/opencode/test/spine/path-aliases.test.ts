@@ -5,11 +5,11 @@
 import { symlinkSync } from "node:fs"
 import path from "node:path"
 import { afterEach, beforeEach, expect, test } from "vitest"
-import { finishedRun, incidentOf, startRun, startTestServer, tempDir, type TestServer } from "../harness.ts"
+import { finishedRun, incidentOf, startRun, startApp, tempDir, type TestServer } from "../harness.ts"
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer({ tickMs: 50 })
+  server = await startApp({ tickMs: 50 })
 })
 afterEach(async () => {
   await server.close()

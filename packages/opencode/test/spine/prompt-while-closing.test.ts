@@ -4,12 +4,12 @@
  */
 import { afterEach, beforeEach, expect, test } from "vitest"
 import type { ProviderEvent, ProviderRequest } from "../../src/provider/provider.ts"
-import { finishedRun, startRun, startTestServer, type TestServer, waitFor } from "../harness.ts"
+import { finishedRun, startRun, startApp, type TestServer, waitFor } from "../harness.ts"
 import { aborted, delay, directoryKey, installProvider } from "./spine-helpers.ts"
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer({ tickMs: 50 })
+  server = await startApp({ tickMs: 50 })
   installProvider(server.running.host, "lingering", lingering)
 })
 afterEach(async () => {

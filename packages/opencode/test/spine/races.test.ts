@@ -4,12 +4,12 @@
  * (the children of a `dispose_all`) keep their parent.
  */
 import { afterEach, beforeEach, describe, expect, test } from "vitest"
-import { finishedRun, incidentOf, startRun, startTestServer, type TestServer } from "../harness.ts"
+import { finishedRun, incidentOf, startRun, startApp, type TestServer } from "../harness.ts"
 import { directoryKey, lifecycleActions } from "./spine-helpers.ts"
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer({ tickMs: 50 })
+  server = await startApp({ tickMs: 50 })
 })
 afterEach(async () => {
   await server.close()

@@ -15,7 +15,7 @@ import type { AddressInfo } from "node:net"
 import os from "node:os"
 import path from "node:path"
 import { afterEach, expect, test } from "vitest"
-import { finishedRun, incidentOf, startTestServer, waitFor, type TestServer } from "../harness.ts"
+import { finishedRun, incidentOf, startApp, waitFor, type TestServer } from "../harness.ts"
 import { startOpencodeStub, type OpencodeStub } from "./opencode-stub.ts"
 
 const servers: TestServer[] = []
@@ -28,7 +28,7 @@ afterEach(async () => {
 })
 
 async function forwardingTo(url: string): Promise<TestServer> {
-  const local = await startTestServer({
+  const local = await startApp({
     env: { OPENCODE_CONFIG_CONTENT: JSON.stringify({ workspaces: { oc: { url } } }) },
   })
   servers.push(local)

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, test } from "vitest"
 import { explainText } from "../../src/provenance/explain.ts"
 import { readExport } from "../../src/provenance/export-reader.ts"
-import { finishedRun, incidentOf, startRun, startTestServer, type TestServer, waitFor } from "../harness.ts"
+import { finishedRun, incidentOf, startRun, startApp, type TestServer, waitFor } from "../harness.ts"
 
 let server: TestServer
 afterEach(async () => {
@@ -21,7 +21,7 @@ async function runOf(sessionId: string, runId: string): Promise<any> {
 
 describe("linked resends", () => {
   test("a resend of a reloaded run is linked both ways in the run list, the incidents, the export and explain", async () => {
-    server = await startTestServer({ tickMs: 20 })
+    server = await startApp({ tickMs: 20 })
     const dir = server.project()
     const { sessionId, runId: first } = await startRun(server, dir)
     await server.call("POST", "/instance/reload", { directory: dir })
@@ -53,7 +53,7 @@ describe("linked resends", () => {
   })
 
   test("a resend stopped again says so on both runs, and the second incident names the run it resent", async () => {
-    server = await startTestServer({ tickMs: 20 })
+    server = await startApp({ tickMs: 20 })
     const dir = server.project()
     const { sessionId, runId: first } = await startRun(server, dir)
     await server.call("POST", "/instance/reload", { directory: dir })
@@ -82,7 +82,7 @@ describe("linked resends", () => {
   })
 
   test("resendOf must name a run of this session: 400 naming the field, the value never echoed", async () => {
-    server = await startTestServer({ tickMs: 20 })
+    server = await startApp({ tickMs: 20 })
     const dir = server.project()
     const other = await startRun(server, dir, "scripted/quick", { waitForOutput: false })
     await finishedRun(server, other.sessionId, other.runId)

@@ -3,11 +3,11 @@ import { existsSync, readFileSync } from "node:fs"
 import path from "node:path"
 import { afterEach, beforeEach, expect, test } from "vitest"
 import { SCRIPTED_TOOL_WRITE_INPUT } from "../../src/provider/scripted.ts"
-import { finishedRun, incidentOf, startRun, startTestServer, type TestServer, waitFor } from "../harness.ts"
+import { finishedRun, incidentOf, startRun, startApp, type TestServer, waitFor } from "../harness.ts"
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer({ tickMs: 50 })
+  server = await startApp({ tickMs: 50 })
 })
 afterEach(async () => {
   await server.close()

@@ -4,7 +4,7 @@
  * session goes idle, and no rejection escapes (one would end `serve`).
  */
 import { afterAll, afterEach, beforeAll, expect, test, vi } from "vitest"
-import { finishedRun, startTestServer, waitFor, type TestServer } from "../harness.ts"
+import { finishedRun, startApp, waitFor, type TestServer } from "../harness.ts"
 
 const failures = vi.hoisted(() => ({ build: 0, fallback: 0 }))
 
@@ -35,7 +35,7 @@ const onUnhandled = (reason: unknown) => unhandled.push(reason)
 
 beforeAll(async () => {
   process.on("unhandledRejection", onUnhandled)
-  server = await startTestServer()
+  server = await startApp()
 })
 afterAll(async () => {
   await server?.close()

@@ -6,12 +6,12 @@ import { afterEach, beforeEach, expect, test } from "vitest"
 import { ProviderError, type ProviderEvent, type ProviderRequest } from "../../src/provider/provider.ts"
 import { ToolError, type Tool } from "../../src/tool/tool.ts"
 import { z } from "zod"
-import { finishedRun, incidentOf, startRun, startTestServer, type TestServer, waitFor } from "../harness.ts"
+import { finishedRun, incidentOf, startRun, startApp, type TestServer, waitFor } from "../harness.ts"
 import { aborted, delay, installProvider } from "./spine-helpers.ts"
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer({ tickMs: 50 })
+  server = await startApp({ tickMs: 50 })
   installProvider(server.running.host, "teardown", stream, [flakyTool])
 })
 afterEach(async () => {

@@ -1,6 +1,6 @@
 /** The two sanctioned stops that are not lifecycle closes: the user's cancel and the watchdog. */
 import { afterEach, describe, expect, test } from "vitest"
-import { appHeaders, finishedRun, incidentOf, startRun, startTestServer, type TestServer } from "../harness.ts"
+import { appHeaders, finishedRun, incidentOf, startRun, startApp, type TestServer } from "../harness.ts"
 import { link } from "./spine-helpers.ts"
 
 let server: TestServer | undefined
@@ -11,7 +11,7 @@ afterEach(async () => {
 
 describe("user cancel", () => {
   test("POST /session/:id/abort: user_cancelled, api_route origin built from the cancel request", async () => {
-    server = await startTestServer({ tickMs: 50 })
+    server = await startApp({ tickMs: 50 })
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir)
     const abort = await server.call("POST", `/session/${sessionId}/abort`, {
@@ -36,7 +36,7 @@ describe("user cancel", () => {
   })
 
   test("an abort after the run completed is late, not an interrupt", async () => {
-    server = await startTestServer({ tickMs: 20 })
+    server = await startApp({ tickMs: 20 })
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir, "scripted/quick", { waitForOutput: false })
     expect((await finishedRun(server, sessionId, runId)).classification).toBe("completed")
@@ -48,7 +48,7 @@ describe("user cancel", () => {
 
 describe("watchdog", () => {
   test("scripted/stall with a 300 ms watchdog: watchdog_timeout, fired", async () => {
-    server = await startTestServer({ tickMs: 50, watchdogMs: 300 })
+    server = await startApp({ tickMs: 50, watchdogMs: 300 })
     const dir = server.project()
     const { sessionId, runId } = await startRun(server, dir, "scripted/stall")
     const summary = await finishedRun(server, sessionId, runId)

@@ -6,11 +6,11 @@
 import { rmSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { afterEach, beforeEach, expect, test, vi } from "vitest"
-import { startTestServer, type TestServer, waitFor } from "../harness.ts"
+import { startApp, type TestServer, waitFor } from "../harness.ts"
 
 let server: TestServer
 beforeEach(async () => {
-  server = await startTestServer()
+  server = await startApp()
 })
 let restore = () => {}
 afterEach(async () => {

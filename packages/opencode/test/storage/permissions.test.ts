@@ -6,7 +6,7 @@
 import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs"
 import path from "node:path"
 import { afterEach, describe, expect, test } from "vitest"
-import { startTestServer, tempDir, type TestServer } from "../harness.ts"
+import { startApp, tempDir, type TestServer } from "../harness.ts"
 
 const open: TestServer[] = []
 const dirs: string[] = []
@@ -25,7 +25,7 @@ describe("permissions of what the server creates in the data dir", () => {
     const previous = process.umask(0o022)
     let s: TestServer
     try {
-      s = await startTestServer({ dataDir })
+      s = await startApp({ dataDir })
       open.push(s)
     } finally {
       process.umask(previous)
@@ -64,7 +64,7 @@ describe("permissions of what the server creates in the data dir", () => {
     mkdirSync(dataDir, { recursive: true })
     const { chmodSync } = await import("node:fs")
     chmodSync(dataDir, 0o750)
-    const s = await startTestServer({ dataDir })
+    const s = await startApp({ dataDir })
     open.push(s)
     expect(mode(dataDir)).toBe(0o750)
     expect(mode(path.join(dataDir, "opencode.db"))).toBe(0o600)

@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process"
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs"
 import path from "node:path"
 import { afterAll, afterEach, describe, expect, test } from "vitest"
-import { finishedRun, startTestServer, tempDir, type TestServer } from "../harness.ts"
+import { finishedRun, startApp, tempDir, type TestServer } from "../harness.ts"
 
 const open: TestServer[] = []
 const mounts: string[] = []
@@ -25,8 +25,8 @@ afterAll(() => {
   }
 })
 
-async function server(options: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
-  const s = await startTestServer(options)
+async function server(options: Parameters<typeof startApp>[0] = {}): Promise<TestServer> {
+  const s = await startApp(options)
   open.push(s)
   return s
 }
@@ -49,7 +49,7 @@ describe.skipIf(!MOUNT)("a read-only data dir with a history (read-only bind mou
   test("the history is opened read-only and listed, /health says storage_read_only, writes are 503 with the degraded state", async () => {
     const dataDir = tempDir("oc-ro-history-")
     // An earlier server leaves a session with a finished run.
-    const first = await startTestServer({ dataDir, tickMs: 5 })
+    const first = await startApp({ dataDir, tickMs: 5 })
     const project = first.project()
     const session = await first.call("POST", "/session", { directory: project, body: { title: "kept" } })
     const prompt = await first.call("POST", `/session/${session.body.id}/prompt`, {

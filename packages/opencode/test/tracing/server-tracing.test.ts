@@ -16,7 +16,7 @@ import {
   finishedRun,
   spawnServer,
   startRun,
-  startTestServer,
+  startApp,
   tempDir,
   waitFor,
   type TestServer,
@@ -38,7 +38,7 @@ afterEach(async () => {
 describe("a reload of an active run", () => {
   test("reaches the receiver as the click's trace and the run's trace, linked both ways", async () => {
     receiver = await startReceiver()
-    server = await startTestServer({
+    server = await startApp({
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" },
     })
     const dir = server.project()
@@ -86,7 +86,7 @@ describe("a reload of an active run", () => {
 describe("the allow-list", () => {
   test("no prompt, tool input or path leaves in the exported bytes", async () => {
     receiver = await startReceiver()
-    server = await startTestServer({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } })
+    server = await startApp({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } })
     const { host } = server.running
     const CANARY = { prompt: "CANARY-PROMPT-7f3a", tool: "CANARY-TOOL-INPUT-91bc", path: "CANARY-PATH-d04e" }
     installProvider(host, "canary", async function* (request: ProviderRequest): AsyncGenerator<ProviderEvent> {
@@ -123,7 +123,7 @@ describe("disabled", () => {
     test(`${name}: zero requests, even after the shutdown's flush`, async () => {
       receiver = await startReceiver()
       const endpoint = name === "no endpoint" ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url }
-      server = await startTestServer({ env: { ...endpoint, ...env } })
+      server = await startApp({ env: { ...endpoint, ...env } })
       const dir = server.project()
       const { sessionId, runId } = await startRun(server, dir)
       await server.call("POST", "/instance/reload", { directory: dir })
@@ -141,7 +141,7 @@ describe("a receiver that hangs", () => {
   test("delays no request and no close; shutdown is bounded", async () => {
     receiver = await startReceiver()
     receiver.hang()
-    server = await startTestServer({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } })
+    server = await startApp({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } })
     const dir = server.project()
     const first = await startRun(server, dir, "scripted/quick", { waitForOutput: false })
     await finishedRun(server, first.sessionId, first.runId)
@@ -176,7 +176,7 @@ describe("a crash", () => {
     })
     spawned.proc.kill("SIGKILL")
     await spawned.exited
-    server = await startTestServer({ dataDir, env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } })
+    server = await startApp({ dataDir, env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } })
     await waitFor(() => receivedSpans(receiver!).some((span) => span.name === "crash_scan"))
     const spans = receivedSpans(receiver)
     const scan = spans.find((span) => span.name === "crash_scan")!

@@ -6,6 +6,7 @@
  */
 import { getConnInfo } from "@hono/node-server/conninfo"
 import type { Context } from "hono"
+import { isInMemory } from "../in-memory.ts"
 import { refuse } from "./refusal.ts"
 
 type AuthFailureOptions = {
@@ -69,8 +70,12 @@ export class AuthFailures {
   }
 }
 
-/** The client's address as the socket saw it (no forwarding header is trusted); one bucket when there is no socket. */
+/**
+ * The client's address as the socket saw it (no forwarding header is trusted); loopback for the
+ * server's own in-memory requests; one bucket when there is no socket.
+ */
 export function clientAddress(c: Context): string {
+  if (isInMemory(c)) return "127.0.0.1"
   try {
     return getConnInfo(c).remote.address ?? "unknown"
   } catch {

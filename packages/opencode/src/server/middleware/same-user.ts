@@ -16,6 +16,7 @@ import { readFileSync } from "node:fs"
 import { isIPv4, isIPv6 } from "node:net"
 import os from "node:os"
 import type { MiddlewareHandler } from "hono"
+import { isInMemory } from "../in-memory.ts"
 import { isLoopbackHostname } from "./host-origin.ts"
 import { refuse } from "./refusal.ts"
 
@@ -233,7 +234,8 @@ type PeerSocket = { remoteAddress?: string; remotePort?: number; localAddress?: 
  * 403 `forbidden_user` for a connection whose peer socket belongs to another uid, or whose owner
  * cannot be told (the peer closed it, or the table could not be read) unless the peer is another
  * machine (which the token guards: binding beyond loopback needs one). Looked up once per
- * connection. A request with no socket (`app.request()` in memory) has no peer and passes.
+ * connection. A request with no socket passes only when the server made it in memory
+ * (`ServerCore.request`, marked in its env); any other is refused: it has no peer to vouch for.
  *
  * @example app.use(sameUser({ uid: process.getuid!(), onRefused: () => refused.user++ }))
  */
@@ -256,7 +258,11 @@ export function sameUser(options: SameUserOptions): MiddlewareHandler {
   }
   return async function sameUser(c, next) {
     const socket = (c.env as { incoming?: { socket?: PeerSocket } } | undefined)?.incoming?.socket
-    if (!socket) return next()
+    if (!socket) {
+      if (isInMemory(c)) return next()
+      options.onRefused?.()
+      return refuse(c, 403, "forbidden_user", "this server serves only the user who started it")
+    }
     let verdict = verdicts.get(socket)
     if (!verdict) verdicts.set(socket, (verdict = allowed(socket)))
     if (await verdict) return next()
