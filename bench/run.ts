@@ -10,7 +10,7 @@
  *   BENCH_CRASH_RUNS                                  journalled runs the crash scan reads (default 10000)
  *   BENCH_PROMPTS                                     prompt samples per server against opencode (default 60)
  *   OPENCODE_REFERENCE_BIN                            an opencode binary to compare with (else installed into bench/.cache)
- *   BENCH_ONLY=overhead,inprocess,lifecycle,export,memory,crash,opencode run some parts only (BENCHMARKS.md is still written)
+ *   BENCH_ONLY=overhead,inprocess,lifecycle,export,memory,crash,opencode  some parts only: figures to bench/partial-run.json, BENCHMARKS.md and last-run.json untouched
  */
 import autocannon from "autocannon"
 import { spawn, type ChildProcess, execSync } from "node:child_process"
@@ -204,6 +204,39 @@ interface RunMeta {
   commit: string
   uncommitted: boolean
   command: string
+  /** The machine and packages the figures were measured on, recorded when they were measured (a re-render elsewhere must not describe its own machine). */
+  machine?: Machine
+}
+interface Machine {
+  cpuModel: string
+  cores: number
+  parallelism: number
+  memoryGiB: number
+  os: string
+  node: string
+  packages: Record<string, string>
+}
+const PACKAGES = [
+  "hono",
+  "@hono/node-server",
+  "better-sqlite3",
+  "zod",
+  "tsx",
+  "autocannon",
+  "@opentelemetry/sdk-trace-node",
+  "@opentelemetry/instrumentation-http",
+]
+function thisMachine(): Machine {
+  const cpus = os.cpus()
+  return {
+    cpuModel: cpus[0]?.model ?? "?",
+    cores: cpus.length,
+    parallelism: os.availableParallelism(),
+    memoryGiB: round(os.totalmem() / 1024 ** 3, 1),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    packages: Object.fromEntries(PACKAGES.map((name) => [name, version(name)])),
+  }
 }
 const results: Record<string, unknown> = {}
 const errors: Record<string, string> = {}
@@ -259,11 +292,20 @@ if (renderOnly) {
     commit,
     uncommitted,
     command: command.join(" "),
+    machine: thisMachine(),
   }
-  writeFileSync(path.join(BENCH_DIR, "last-run.json"), JSON.stringify({ results, errors, meta }, null, 2) + "\n")
 }
-writeFileSync(path.join(ROOT, "BENCHMARKS.md"), render())
-log(`${renderOnly ? "rendered from bench/last-run.json" : `done in ${meta.totalS}s`}; wrote BENCHMARKS.md`)
+if (only && !renderOnly) {
+  // BENCHMARKS.md says every figure comes from one run: a run of some parts leaves it and
+  // last-run.json alone and keeps its figures beside them.
+  writeFileSync(path.join(BENCH_DIR, "partial-run.json"), JSON.stringify({ results, errors, meta }, null, 2) + "\n")
+  log(`done in ${meta.totalS}s; BENCH_ONLY: figures in bench/partial-run.json, BENCHMARKS.md unchanged`)
+} else {
+  if (!renderOnly)
+    writeFileSync(path.join(BENCH_DIR, "last-run.json"), JSON.stringify({ results, errors, meta }, null, 2) + "\n")
+  writeFileSync(path.join(ROOT, "BENCHMARKS.md"), render())
+  log(`${renderOnly ? "rendered from bench/last-run.json" : `done in ${meta.totalS}s`}; wrote BENCHMARKS.md`)
+}
 
 // ---------- report ----------
 function version(pkg: string): string {
@@ -290,7 +332,8 @@ function pct(n: number): string {
 }
 
 function render(): string {
-  const cpus = os.cpus()
+  const machine = meta.machine
+  const cores = machine?.cores ?? 0
   const lines: string[] = []
   const add = (...l: string[]) => lines.push(...l)
   add(
@@ -305,15 +348,23 @@ function render(): string {
     "",
     `- command: \`${meta.command}\``,
     `- date: ${new Date(meta.began).toISOString()} (whole run: ${meta.totalS} s)`,
-    `- cpu: ${cpus[0]?.model ?? "?"}, ${cpus.length} cores (\`nproc\`: ${os.availableParallelism()}); memory ${round(os.totalmem() / 1024 ** 3, 1)} GiB; ${os.type()} ${os.release()} ${os.arch()}`,
-    `- node ${process.version}; load average at start ${meta.loadStart.map((n) => round(n, 2)).join(" / ")}, at end ${meta.loadEnd.map((n) => round(n, 2)).join(" / ")}`,
+    machine
+      ? `- cpu: ${machine.cpuModel}, ${machine.cores} cores (\`nproc\`: ${machine.parallelism}); memory ${machine.memoryGiB} GiB; ${machine.os}`
+      : "- cpu, memory, OS, Node and packages: not recorded by the run these figures come from",
+    `- ${machine ? `node ${machine.node}; ` : ""}load average at start ${meta.loadStart.map((n) => round(n, 2)).join(" / ")}, at end ${meta.loadEnd.map((n) => round(n, 2)).join(" / ")}`,
     ...(meta.loadSamples.length
       ? [
-          `- 1-minute load average through the run (every 5 s, ${meta.loadSamples.length} samples): median ${round(median(meta.loadSamples), 2)}, lowest ${round(Math.min(...meta.loadSamples), 2)}, highest ${round(Math.max(...meta.loadSamples), 2)}, ${Math.round((100 * meta.loadSamples.filter((n) => n > cpus.length).length) / meta.loadSamples.length)} % of samples above the core count. The benchmark's own processes count in it (a server and its load generator: about 1–2); above about ${cpus.length}, other processes were competing for the cores: absolute times and CPU per request are inflated and noisier, ratios measured side by side less so.`,
+          `- 1-minute load average through the run (every 5 s, ${meta.loadSamples.length} samples): median ${round(median(meta.loadSamples), 2)}, lowest ${round(Math.min(...meta.loadSamples), 2)}, highest ${round(Math.max(...meta.loadSamples), 2)}${cores ? `, ${Math.round((100 * meta.loadSamples.filter((n) => n > cores).length) / meta.loadSamples.length)} % of samples above the core count` : ""}. The benchmark's own processes count in it (a server and its load generator: about 1–2); above about ${cores || "the core count"}, other processes were competing for the cores: absolute times and CPU per request are inflated and noisier, ratios measured side by side less so.`,
         ]
       : []),
     `- commit ${meta.commit}${meta.uncommitted ? " (with uncommitted changes in packages/: the working tree is shared with other work in progress)" : ""}`,
-    `- packages: hono ${version("hono")}, @hono/node-server ${version("@hono/node-server")}, better-sqlite3 ${version("better-sqlite3")}, zod ${version("zod")}, tsx ${version("tsx")}, autocannon ${version("autocannon")}, @opentelemetry/sdk-trace-node ${version("@opentelemetry/sdk-trace-node")}, @opentelemetry/instrumentation-http ${version("@opentelemetry/instrumentation-http")}`,
+    ...(machine
+      ? [
+          `- packages: ${Object.entries(machine.packages)
+            .map(([name, v]) => `${name} ${v}`)
+            .join(", ")}`,
+        ]
+      : []),
     "",
   )
   for (const [name, message] of Object.entries(errors)) add(`**${name} failed in this run:** ${message}`, "")
