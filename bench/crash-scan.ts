@@ -186,4 +186,79 @@ function measure(scenario: Scenario) {
   }
 }
 
-report({ history: measure("history"), allCrashed: measure("all_crashed") })
+/**
+ * The floor under the worst case: what SQLite alone takes for the scan's own reads and writes,
+ * with none of the scan's logic. The rows a scan wrote are read back from one scanned copy, then
+ * on fresh copies (one immediate transaction each, as the scan) the same reads are made (the
+ * unfinished runs, the journal rows of those runs, their last output) and the same rows written
+ * with bare prepared statements: a `crash.detected` journal row and a run update per crashed run.
+ */
+function floor(scenario: Scenario) {
+  const seedDir = seed(scenario)
+  const copy = () => {
+    const dir = tempDir("oc-bench-crash-floor-")
+    copyFileSync(path.join(seedDir, "opencode.db"), path.join(dir, "opencode.db"))
+    return openDatabase(dir)
+  }
+  const scanned = copy()
+  const scanDir = tempDir("oc-bench-crash-floor-scan-")
+  mkdirSync(path.join(scanDir, "boots"), { recursive: true })
+  scanned.close()
+  copyFileSync(path.join(seedDir, "opencode.db"), path.join(scanDir, "opencode.db"))
+  const db0 = openDatabase(scanDir)
+  const bootId = newId("boot")
+  scanForCrashes({
+    db: db0,
+    dataDir: scanDir,
+    journal: new Journal(db0, bootId),
+    sessions: new SessionStore(db0, bootId),
+  })
+  const journalRows = db0
+    .prepare(
+      "SELECT seq, time, boot_id, kind, run_id, lifecycle_id, session_id, data FROM journal WHERE kind = 'crash.detected'",
+    )
+    .raw()
+    .all() as unknown[][]
+  const runRows = db0
+    .prepare(
+      "SELECT finished_at, summary, summary_boot, id FROM run WHERE json_extract(summary, '$.classification') = 'process_exit_without_finalizer'",
+    )
+    .raw()
+    .all() as unknown[][]
+  db0.close()
+  const times: number[] = []
+  const cpuTimes: number[] = []
+  for (let rep = 0; rep < REPS; rep++) {
+    const db = copy()
+    const insert = db.prepare(
+      "INSERT INTO journal (seq, time, boot_id, kind, run_id, lifecycle_id, session_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    const update = db.prepare("UPDATE run SET finished_at = ?, summary = ?, summary_boot = ? WHERE id = ?")
+    const unfinished = db.prepare("SELECT * FROM run WHERE finished_at IS NULL")
+    const rowsOf = db.prepare(
+      `SELECT * FROM journal WHERE run_id IN (SELECT value FROM json_each(?)) AND kind IN ('abort_requested', 'run.visible_output', 'tool.started', 'tool.finished', 'run.finished')`,
+    )
+    const start = performance.now()
+    const cpuStart = process.cpuUsage()
+    db.transaction(() => {
+      const runs = unfinished.all() as { id: string }[]
+      rowsOf.all(JSON.stringify(runs.map((run) => run.id)))
+      for (const row of journalRows) insert.run(...row)
+      for (const row of runRows) update.run(...row)
+    }).immediate()
+    times.push(performance.now() - start)
+    const cpu = process.cpuUsage(cpuStart)
+    cpuTimes.push((cpu.user + cpu.system) / 1000)
+    db.close()
+  }
+  return {
+    scenario,
+    journalRows: journalRows.length,
+    runRows: runRows.length,
+    ms: round(median(times), 1),
+    runsMs: times.map((t) => round(t, 1)),
+    cpuMs: round(median(cpuTimes), 1),
+  }
+}
+
+report({ history: measure("history"), allCrashed: measure("all_crashed"), allCrashedFloor: floor("all_crashed") })
