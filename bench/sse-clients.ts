@@ -38,6 +38,7 @@ process.once("message", (start: Start) => {
     const ready = new Promise<void>((resolve) => (readyResolve = resolve))
     const fewest = () => frames.reduce((a, b) => Math.min(a, b), Infinity)
     const check = () => {
+      if (!process.connected) return
       const least = fewest()
       if (least >= 0) readyResolve()
       if (least >= expected) {
@@ -48,6 +49,7 @@ process.once("message", (start: Start) => {
       if (least > reported && !progressTimer)
         progressTimer = setTimeout(() => {
           progressTimer = undefined
+          if (!process.connected) return
           reported = fewest()
           send({ progress: reported })
         }, PROGRESS_MS)
@@ -72,6 +74,7 @@ process.once("message", (start: Start) => {
         check()
       }
       if (message.close) {
+        clearTimeout(progressTimer)
         for (const res of responses) res.destroy()
         process.disconnect()
       }

@@ -13,10 +13,11 @@ import path from "node:path"
 import { setImmediate as nextMacrotask } from "node:timers/promises"
 import { startServer } from "../packages/opencode/src/server/server.ts"
 import { BENCH_DIR, median, report, round, tempDir } from "./lib.ts"
+import type { SseFanoutResult } from "./render-sse.ts"
 
 const EVENTS = Number(process.env.BENCH_SSE_EVENTS ?? 2000)
 const ROUNDS = Number(process.env.BENCH_SSE_ROUNDS ?? 5)
-const CLIENTS = [1, 10, 100]
+const CLIENTS = (process.env.BENCH_SSE_CLIENTS ?? "1,10,100").split(",").map(Number)
 /** Events published ahead of the slowest client at most: a quarter of the server's 512-event bound. */
 const WINDOW = 128
 /** Events published per macrotask, as a streamed answer publishes a burst of deltas. */
@@ -67,6 +68,8 @@ interface Measurement {
   clients: number
   events: number
   cpuUsPerEvent: number
+  /** Of it, the kernel's (system) time: the sockets' writes, loopback TCP included. */
+  systemUsPerEvent: number
   wallUsPerEvent: number
   framesReceived: number
   framesExpected: number
@@ -115,6 +118,7 @@ async function measure(clients: number): Promise<Measurement> {
     clients,
     events: published,
     cpuUsPerEvent: (cpu.user + cpu.system) / published,
+    systemUsPerEvent: cpu.system / published,
     wallUsPerEvent: wallUs / published,
     framesReceived: frames.reduce((a, b) => a + b, 0),
     framesExpected: published * clients,
@@ -130,7 +134,7 @@ for (let r = 0; r < ROUNDS; r++) {
   for (const clients of order) results.push(await measure(clients))
   rounds.push(results)
   process.stderr.write(
-    `  [sse-fanout] round ${r + 1}: ${results.map((m) => `N=${m.clients} ${round(m.cpuUsPerEvent, 1)} µs CPU/event`).join(", ")}\n`,
+    `  [sse-fanout] round ${r + 1}: ${results.map((m) => `N=${m.clients} ${round(m.cpuUsPerEvent, 1)} µs CPU/event (system ${round(m.systemUsPerEvent, 1)})`).join(", ")}\n`,
   )
 }
 
@@ -139,6 +143,7 @@ const rows = CLIENTS.map((clients) => {
   return {
     clients,
     cpuUsPerEvent: round(median(all.map((m) => m.cpuUsPerEvent)), 1),
+    systemUsPerEvent: round(median(all.map((m) => m.systemUsPerEvent)), 1),
     wallUsPerEvent: round(median(all.map((m) => m.wallUsPerEvent)), 1),
     cpuRounds: all.map((m) => round(m.cpuUsPerEvent, 1)),
     framesReceived: all.reduce((sum, m) => sum + m.framesReceived, 0),
@@ -154,5 +159,5 @@ report({
   burst: BURST,
   frameBytes,
   rows,
-})
+} satisfies SseFanoutResult)
 process.exit(0)
