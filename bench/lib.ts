@@ -69,6 +69,11 @@ export function median(values: number[]): number {
   )
 }
 
+/** A target's verdict, as BENCHMARKS.md words it. */
+export function pass(ok: boolean): string {
+  return ok ? "met" : "**missed**"
+}
+
 export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits
 
 export function mb(bytes: number): number {

@@ -10,14 +10,16 @@
  *   BENCH_CRASH_RUNS                                  journalled runs the crash scan reads (default 10000)
  *   BENCH_PROMPTS                                     prompt samples per server against opencode (default 60)
  *   OPENCODE_REFERENCE_BIN                            an opencode binary to compare with (else installed into bench/.cache)
- *   BENCH_ONLY=overhead,inprocess,lifecycle,export,memory,crash,opencode  some parts only: figures to bench/partial-run.json, BENCHMARKS.md and last-run.json untouched
+ *   BENCH_SSE_EVENTS, BENCH_SSE_ROUNDS, BENCH_SSE_CLIENTS SSE fan-out (default 2000 events, 5 rounds, 1,10,100 clients)
+ *   BENCH_ONLY=overhead,inprocess,lifecycle,sse,export,memory,crash,opencode  some parts only: figures to bench/partial-run.json, BENCHMARKS.md and last-run.json untouched
  */
 import autocannon from "autocannon"
 import { spawn, type ChildProcess, execSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
-import { BENCH_DIR, cpuMicros, median, round, ROOT, runPart } from "./lib.ts"
+import { BENCH_DIR, cpuMicros, median, pass, round, ROOT, runPart } from "./lib.ts"
+import { renderSse, type SseFanoutResult } from "./render-sse.ts"
 
 const round2 = (n: number) => round(n, 2)
 
@@ -279,6 +281,7 @@ if (renderOnly) {
     return { processes }
   })
   await part("lifecycle", () => runPart("lifecycle.ts"))
+  await part("sse", () => runPart("sse-fanout.ts"))
   await part("export", () => runPart("export.ts", { nodeArgs: ["--expose-gc"] }))
   await part("memory", () => runPart("memory.ts", { nodeArgs: ["--expose-gc"] }))
   await part("crash", () => runPart("crash-scan.ts"))
@@ -323,9 +326,6 @@ function git(cmd: string): string {
   } catch {
     return "?"
   }
-}
-function pass(ok: boolean): string {
-  return ok ? "met" : "**missed**"
 }
 function pct(n: number): string {
   return `${n >= 0 ? "" : "−"}${Math.abs(round(n, 1))} %`
@@ -528,6 +528,7 @@ function render(): string {
       )
     }
   }
+  add(...renderSse(results.sse as SseFanoutResult | undefined))
   const e = results.export as
     | {
         messages: number

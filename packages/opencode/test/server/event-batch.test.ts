@@ -4,9 +4,12 @@
  * two, not one per event, in order, each frame exactly as before (`data: <json>` then
  * `id: BOOTID:SEQ`).
  */
+import http from "node:http"
 import net from "node:net"
 import { afterEach, beforeEach, expect, test } from "vitest"
 import { createHost, type Host } from "../../src/host.ts"
+import type { SequencedEvent } from "../../src/bus/index.ts"
+import { directoryKey } from "../../src/project/directory-key.ts"
 import { eventRoutes } from "../../src/server/routes/event.ts"
 import { startTestServer, tempDir, waitFor } from "../harness.ts"
 
@@ -122,4 +125,52 @@ test("events published while a chunk is being written follow it in order", async
   const chunks = await readChunks(body, 11)
   const ids = [...chunks.join("").matchAll(/^id: (.*)$/gm)].map((m) => m[1])
   expect(ids).toEqual(published.map((event) => event.id))
+})
+
+test("clients on sockets, one filtered to a directory, each get exactly their events' frames, in order, across several flushes", async () => {
+  const s = await startTestServer()
+  try {
+    const project = tempDir("oc-project-")
+    const other = tempDir("oc-other-")
+    const open = (query: string) => {
+      const client = { text: "" }
+      const req = http.get(`${s.url}/event${query}`, { agent: false }, (res) => {
+        res.setEncoding("utf8")
+        res.on("data", (chunk: string) => (client.text += chunk))
+      })
+      req.on("error", () => {})
+      return { client, req }
+    }
+    const clients = [open(""), open(""), open(`?directory=${encodeURIComponent(project)}`)]
+    await waitFor(() => clients.every(({ client }) => client.text.includes("server.connected")))
+    const start = clients.map(({ client }) => client.text.length)
+    const keys = [directoryKey(project), directoryKey(other), undefined]
+    const published: SequencedEvent[] = []
+    // Bursts a macrotask apart and pauses longer than a flush, as a streamed answer publishes.
+    for (let burst = 0; burst < 12; burst++) {
+      for (let i = 0; i < 25; i++) {
+        const directoryKey = keys[(burst * 25 + i) % 3]
+        published.push(
+          s.running.host.bus.publish({
+            type: "test.delta",
+            properties: { burst, i, text: "x".repeat(i * 40) },
+            ...(directoryKey ? { directoryKey } : {}),
+          } as never),
+        )
+      }
+      await new Promise((resolve) => (burst % 3 === 2 ? setTimeout(resolve, 15) : setImmediate(resolve)))
+    }
+    const frames = (events: SequencedEvent[]) =>
+      events.map((e) => `data: ${JSON.stringify({ type: e.type, properties: e.properties })}\nid: ${e.id}\n\n`).join("")
+    const everyone = frames(published)
+    const projectOnly = frames(published.filter((e) => !e.directoryKey || e.directoryKey === keys[0]))
+    const expected = [everyone, everyone, projectOnly]
+    await waitFor(() => clients.every(({ client }, n) => client.text.length - start[n]! >= expected[n]!.length))
+    for (const [n, { client, req }] of clients.entries()) {
+      expect(client.text.slice(start[n])).toBe(expected[n])
+      req.destroy()
+    }
+  } finally {
+    await s.close()
+  }
 })

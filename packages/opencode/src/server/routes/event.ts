@@ -2,7 +2,9 @@
  * `GET /event`: the server's events as SSE. Each event's id is `BOOTID:SEQ`; a client that
  * reconnects with `Last-Event-ID` first gets what it missed, or `server.replay_gap`.
  *
- * A published event is serialised once and its bytes shared by every client it goes to. Each
+ * A published event is serialised once and its bytes shared by every client it goes to; a client
+ * on a socket collects what is published within a few milliseconds and gets it as one chunk,
+ * itself shared by every client that collected the same run of events. Each
  * client's backlog (what is queued for it and not yet taken by its socket) is bounded in bytes,
  * an event counting at least its share of the bound, so in events too: past the bound while its
  * socket takes nothing for a while, or past four times it, the client has fallen behind and is
@@ -72,19 +74,35 @@ export function eventRoutes(
     return bytes
   }
 
-  // Sockets held corked until the next flush: what a streamed answer publishes within a few
-  // milliseconds reaches each client in one system call (the same shared bytes, never copied).
-  const corked = new Set<Socket>()
+  // What a streamed answer publishes within a few milliseconds reaches each client on a socket as
+  // one chunk (one write, one system call): per client per event there is only a push, not a
+  // stream read, an HTTP chunk and a socket write each. Clients that collected the same run of
+  // events (every client without a directory filter) share one concatenation.
+  const collecting = new Set<() => void>()
   let flush: NodeJS.Timeout | undefined
-  const coalesce = (socket: Socket | undefined) => {
-    if (!socket || corked.has(socket) || socket.destroyed) return
-    socket.cork()
-    corked.add(socket)
+  const collect = (deliver: () => void) => {
+    collecting.add(deliver)
     flush ??= setTimeout(() => {
       flush = undefined
-      for (const held of corked) held.uncork()
-      corked.clear()
+      runs.clear()
+      for (const each of collecting) each()
+      collecting.clear()
     }, COALESCE_MS)
+  }
+  /** This flush's chunks by the run of consecutive events they hold (`firstSeq:lastSeq`). */
+  const runs = new Map<string, Buffer>()
+  /** A chunk's weight in the client's bound: each of its events counted as in `size`. */
+  const weights = new WeakMap<Uint8Array, number>()
+  const chunkOf = (frames: Buffer[], first: number, last: number, weight: number): Buffer => {
+    if (frames.length === 1) return frames[0]!
+    const consecutive = last - first + 1 === frames.length
+    let chunk = consecutive ? runs.get(`${first}:${last}`) : undefined
+    if (!chunk) {
+      chunk = Buffer.concat(frames)
+      if (consecutive) runs.set(`${first}:${last}`, chunk)
+      weights.set(chunk, weight)
+    }
+    return chunk
   }
 
   const app = new Hono()
@@ -101,10 +119,16 @@ export function eventRoutes(
     let closed = false
     let unsubscribe = () => {}
     let overSince: number | undefined
+    /** Events collected for this client's next chunk, and their weight in its bound. */
+    let pending: Buffer[] = []
+    let pendingFirst = 0
+    let pendingLast = 0
+    let pendingWeight = 0
     const end = () => {
       if (closed) return
       closed = true
       unsubscribe()
+      pending = []
       counts.connected--
     }
     const body = new ReadableStream<Uint8Array>(
@@ -133,11 +157,26 @@ export function eventRoutes(
           // The replay is what the client asked for, not a backlog: the bounds apply past it.
           const allowance = Math.max(0, -(controller.desiredSize ?? 0))
           counts.connected++
+          const deliver = () => {
+            if (closed || pending.length === 0) return
+            controller.enqueue(chunkOf(pending, pendingFirst, pendingLast, pendingWeight))
+            pending = []
+            pendingWeight = 0
+          }
           unsubscribe = host.bus.subscribe((event) => {
             if (closed || !visible(event)) return
-            coalesce(outgoing?.socket ?? undefined)
-            controller.enqueue(framed(event))
-            const over = (allowance - (controller.desiredSize ?? 0)) / maxBytes
+            // Without a socket (answered in memory) there is no write to save: each event at once.
+            if (outgoing?.socket) {
+              if (pending.length === 0) {
+                collect(deliver)
+                pendingFirst = event.seq
+              }
+              const bytes = framed(event)
+              pending.push(bytes)
+              pendingLast = event.seq
+              pendingWeight += Math.max(bytes.byteLength, unit)
+            } else controller.enqueue(framed(event))
+            const over = (allowance - (controller.desiredSize ?? 0) + pendingWeight) / maxBytes
             if (over <= 0) return
             const now = performance.now()
             overSince ??= now
@@ -158,7 +197,7 @@ export function eventRoutes(
           end()
         },
       },
-      { highWaterMark: maxBytes, size: (chunk) => Math.max(chunk.byteLength, unit) },
+      { highWaterMark: maxBytes, size: (chunk) => weights.get(chunk) ?? Math.max(chunk.byteLength, unit) },
     )
     return c.body(body, 200, {
       "content-type": "text/event-stream",
