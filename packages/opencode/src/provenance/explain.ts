@@ -69,40 +69,59 @@ const FORMAT_WORDS: Record<ReadSuccess["format"], string> = {
  * @example console.log(explainText(readExport(json)))
  */
 export function explainText(result: ReadResult): string {
-  if (!result.ok) return visibleControls(`This file could not be read. ${result.error}`)
-  const lines: string[] = [header(result)]
-  if (result.session?.id) lines.push(`Session ${plain(result.session.id, 64)}.`)
-  for (const warning of result.warnings) lines.push(`Warning: ${plain(warning, 2000)}`)
-  lines.push("")
-  if (result.incidents.length === 0) {
-    lines.push(
+  return [...explainLines(result)].join("\n")
+}
+
+/**
+ * The lines of `explainText`, one at a time. `more` are incidents beyond `result.incidents`, as
+ * the lines `incidentBlock` gave them (a large file's chains are read one at a time, never all held).
+ */
+export function* explainLines(
+  result: ReadResult,
+  more: { count: number; blocks: Iterable<string> } = { count: 0, blocks: [] },
+): Generator<string, void, undefined> {
+  if (!result.ok) {
+    yield visibleControls(`This file could not be read. ${result.error}`)
+    return
+  }
+  // Every line once more, whatever it interpolated: nothing from the file reaches a terminal raw.
+  const line = visibleControls
+  yield line(header(result))
+  if (result.session?.id) yield line(`Session ${plain(result.session.id, 64)}.`)
+  for (const warning of result.warnings) yield line(`Warning: ${plain(warning, 2000)}`)
+  yield ""
+  const count = result.incidents.length + more.count
+  if (count === 0) {
+    yield line(
       result.format === "v1-messages" || result.format === "upstream-opencode"
         ? "The file records no run diagnostics, so it cannot say why any run stopped."
         : "No interrupted runs or crashes are recorded in this file.",
     )
   } else {
-    lines.push(`${result.incidents.length} stopped run(s):`)
-    result.incidents.forEach((chain, index) => {
-      lines.push("", ...incidentLines(chain, index + 1))
-    })
+    yield line(`${count} stopped run(s):`)
+    for (const [index, chain] of result.incidents.entries()) yield incidentBlock(chain, index + 1)
+    yield* more.blocks
   }
   if (result.stoppedMessages.length > 0) {
-    lines.push("")
+    yield ""
     for (const message of result.stoppedMessages.slice(0, 10)) {
-      lines.push(
+      yield line(
         `Message ${message.messageId ? plain(message.messageId, 64) : "(no id)"} ended with ${plain(message.error, 64)}.`,
       )
     }
   }
   if (result.notRecorded.length > 0) {
     const facts = unique(result.notRecorded.map((name) => FACT_WORDS[name] ?? plain(name, 64)))
-    lines.push(
-      "",
+    yield ""
+    yield line(
       `This file's writer could not record: ${facts.join(", ")}. Those facts are labelled not recorded, not missing.`,
     )
   }
-  // Every line once more, whatever it interpolated: nothing from the file reaches a terminal raw.
-  return lines.map(visibleControls).join("\n")
+}
+
+/** Incident `n`'s block of `explainText`: a blank line, then its lines. */
+export function incidentBlock(chain: IncidentChain, n: number): string {
+  return ["", ...incidentLines(chain, n)].map(visibleControls).join("\n")
 }
 
 function header(result: ReadSuccess): string {
