@@ -1,5 +1,6 @@
 /** Node helper: an export file's bytes as text. */
 import { Buffer } from "node:buffer"
+import { TextDecoder } from "node:util"
 import { stripByteOrderMark } from "../export-reader.ts"
 
 /**
@@ -16,4 +17,29 @@ export function decodeExportBytes(bytes: Uint8Array): string {
     return body.swap16().toString("utf16le")
   }
   return stripByteOrderMark(buf.toString("utf8"))
+}
+
+/**
+ * `decodeExportBytes` a chunk at a time: the text of a file read in chunks, by the same marks
+ * (a character split across two chunks is decoded whole).
+ */
+export async function* decodeExportChunks(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+  let decoder: TextDecoder | undefined
+  let bytes = 0
+  for await (const chunk of chunks) {
+    if (!decoder) {
+      const encoding =
+        chunk[0] === 0xff && chunk[1] === 0xfe
+          ? "utf-16le"
+          : chunk[0] === 0xfe && chunk[1] === 0xff
+            ? "utf-16be"
+            : "utf-8"
+      // The mark itself is dropped (`ignoreBOM: false`).
+      decoder = new TextDecoder(encoding)
+    }
+    bytes += chunk.length
+    yield decoder.decode(chunk, { stream: true })
+  }
+  // A UTF-16 file's odd last byte is no character: dropped, as `decodeExportBytes` drops it.
+  if (decoder && !(decoder.encoding.startsWith("utf-16") && bytes % 2 === 1)) yield decoder.decode()
 }
