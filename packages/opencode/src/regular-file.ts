@@ -61,11 +61,12 @@ export async function readRegularFile(file: string, limits: ReadLimits): Promise
 }
 
 /** Bytes read at a time by `readRegularFileChunks`. */
-const CHUNK_BYTES = 1 << 20
+const CHUNK_BYTES = 64 * 1024
 
 /**
  * The file's bytes a chunk at a time, after the same checks: for a file too large to hold whole.
- * A file that grows past `maxBytes` while it is read is refused then.
+ * A file that grows past `maxBytes` while it is read is refused then. Each chunk is valid until
+ * the next is asked for (the same memory is read into again).
  *
  * @example for await (const chunk of readRegularFileChunks(file, { maxBytes: 1 << 28, label: "it" })) count += chunk.length
  */
@@ -79,9 +80,10 @@ export async function* readRegularFileChunks(file: string, limits: ReadLimits): 
   try {
     checked(await handle.stat(), limits)
     let length = 0
+    // One buffer for every chunk: a fresh one each time would be memory outside the heap that
+    // the garbage collector does not hurry to free, as large as the file by its end.
+    const buffer = Buffer.allocUnsafe(CHUNK_BYTES)
     for (;;) {
-      // A fresh buffer each time: the caller may still hold the last one.
-      const buffer = Buffer.allocUnsafe(CHUNK_BYTES)
       const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, length).catch((error: unknown) => {
         throw refusalOf(error, limits.label)
       })

@@ -1,7 +1,9 @@
 /** `opencode explain FILE`: the causal chain of each incident in plain words, for any export version. */
 import { parseArgs } from "node:util"
-import { readExport, type ReadSuccess } from "../provenance/index.ts"
-import { explainLines, incidentBlock } from "../provenance/explain.ts"
+import v8 from "node:v8"
+import { runInNewContext } from "node:vm"
+import { explainText, readExport, type ReadSuccess } from "../provenance/index.ts"
+import { explainHead, explainTail, incidentBlock } from "../provenance/explain.ts"
 import { readExportInParts } from "../provenance/export-reader.ts"
 import { messageFacts } from "../provenance/export-formats/common.ts"
 import type { IncidentChain } from "../provenance/schemas.ts"
@@ -54,11 +56,14 @@ export async function runExplain(args: string[]): Promise<number> {
     return 2
   }
   const read = (lists: Parameters<typeof scanExport>[1]) =>
-    scanExport(decodeExportChunks(readRegularFileChunks(file, { maxBytes: MAX_FILE_BYTES, label: "it" })), lists)
+    scanExport(
+      decodeExportChunks(collecting(readRegularFileChunks(file, { maxBytes: MAX_FILE_BYTES, label: "it" }))),
+      lists,
+    )
   const mode = parsed.values.otlp ? "otlp" : parsed.values.json ? "json" : "text"
-  // Two passes over the file, so neither is held whole. The first reads all but the file's own
-  // incidents (its messages only as far as the reader reads them); the second hands each incident
-  // to the reader in turn, after the records it is checked against.
+  // The file is read as a stream, never held whole, and more than once. The first pass reads all
+  // but the file's own incidents (its messages only as far as the reader reads them); later passes
+  // hand each incident to the reader in turn, after the records it is checked against.
   let doc: unknown
   let lastIncidents = 0
   try {
@@ -75,35 +80,82 @@ export async function runExplain(args: string[]): Promise<number> {
     say(`opencode explain: ${parts.error}`)
     return 1
   }
-  // The text of each further chain (all that `explain` keeps of it), or the chain itself for --json and --otlp.
-  const blocks: string[] = []
-  const chains: IncidentChain[] = []
-  let result: ReadSuccess
-  if ("claim" in parts) {
+  if (!("claim" in parts)) return print(mode, parts, [], doc)
+  if (claimCount === 0) return print(mode, parts.finish(), [], doc)
+  // Each claim of the file's last incidents list (a repeated key's last list is the one kept), in turn.
+  const claims = async (
+    visit: (raw: unknown) => void,
+    between?: () => Promise<void> | undefined,
+  ): Promise<number | undefined> => {
     let seen = 0
-    if (claimCount > 0) {
-      const claim = (raw: unknown, occurrence: number) => {
-        // The last list of a repeated key is the one the first pass kept.
-        if (occurrence !== lastIncidents) return
-        seen++
-        const chain = parts.claim(raw)
-        if (!chain) return
-        if (mode === "text") blocks.push(incidentBlock(chain, parts.derived.length + blocks.length + 1))
-        else chains.push(chain)
-      }
-      try {
-        await read({ lists: { incidents: claim }, skip: (key) => key !== "incidents" })
-      } catch (err) {
-        return refused(err, file)
-      }
-      if (seen !== claimCount) {
-        say(`opencode explain: ${file} changed while it was read; run explain again once it is written.`)
-        return 1
-      }
+    try {
+      await read({
+        lists: {
+          incidents: (raw, occurrence) => {
+            if (occurrence !== lastIncidents) return
+            seen++
+            visit(raw)
+          },
+        },
+        skip: (key) => key !== "incidents",
+        between,
+      })
+    } catch (err) {
+      return refused(err, file)
     }
-    result = parts.finish()
-  } else result = parts
-  if (mode === "otlp") return sendOtlp({ ...result, incidents: [...result.incidents, ...chains] }, doc, process.env)
+    if (seen === claimCount) return undefined
+    say(`opencode explain: ${file} changed while it was read; run explain again once it is written.`)
+    return 1
+  }
+  if (mode !== "text") {
+    // --json and --otlp print every chain in one document: these hold them.
+    const chains: IncidentChain[] = []
+    const failed = await claims((raw) => {
+      const chain = parts.claim(raw)
+      if (chain) chains.push(chain)
+    })
+    return failed ?? print(mode, parts.finish(), chains, doc)
+  }
+  // The text: the header says how many incidents there are and what was wrong with them, so the
+  // claims are read once for that and once more to write each one's block as it is read.
+  let count = parts.derived.length
+  const failed = await claims((raw) => {
+    if (parts.claim(raw)) count++
+  })
+  if (failed !== undefined) return failed
+  const result = parts.finish()
+  const again = readExportInParts(doc, claimCount)
+  // The same document read the same way a second time: it cannot fail where the first did not.
+  if (!again.ok || !("claim" in again)) return 1
+  const out = new LineWriter()
+  for (const line of explainHead(result, count)) out.line(line)
+  for (const [index, chain] of result.incidents.entries()) out.line(incidentBlock(chain, index + 1))
+  let n = result.incidents.length
+  const failedAgain = await claims(
+    (raw) => {
+      const chain = again.claim(raw)
+      if (chain) out.line(incidentBlock(chain, ++n))
+    },
+    () => out.drained(),
+  )
+  if (failedAgain !== undefined) return failedAgain
+  for (const line of explainTail(result)) out.line(line)
+  await out.end()
+  return 0
+}
+
+/**
+ * `mode`'s output of a result read whole (`more` are the chains beyond its own). --json and
+ * --otlp print every chain in one document, so they hold them.
+ */
+async function print(
+  mode: "text" | "json" | "otlp",
+  result: ReadSuccess,
+  more: IncidentChain[],
+  doc: unknown,
+): Promise<number> {
+  const incidents = [...result.incidents, ...more]
+  if (mode === "otlp") return sendOtlp({ ...result, incidents }, doc, process.env)
   if (mode === "json") {
     const json = JSON.stringify(
       {
@@ -112,33 +164,71 @@ export async function runExplain(args: string[]): Promise<number> {
         warnings: result.warnings,
         notRecorded: result.notRecorded,
         unknownFields: result.unknownFields,
-        incidents: [...result.incidents, ...chains],
+        incidents,
       },
       null,
       2,
     )
     process.stdout.write(`${escapeInvisible(json)}\n`)
-  } else {
-    await writeLines(explainLines(result, { count: blocks.length, blocks }))
-  }
+  } else process.stdout.write(`${explainText({ ...result, incidents })}\n`)
   return 0
 }
 
-/** Lines to stdout in batches of about 64 kB, each batch after the last has drained. */
-async function writeLines(lines: Iterable<string>): Promise<void> {
-  let batch = ""
-  let first = true
-  const flush = async () => {
-    if (!process.stdout.write(batch)) await new Promise((resolve) => process.stdout.once("drain", resolve))
-    batch = ""
+/** Lines to stdout in batches of about 64 kB; `drained` says when stdout has taken what it was given. */
+class LineWriter {
+  private batch = ""
+  private first = true
+  private waiting: Promise<void> | undefined
+
+  line(text: string): void {
+    this.batch += this.first ? text : `\n${text}`
+    this.first = false
+    if (this.batch.length >= 64 * 1024) this.flush()
   }
-  for (const line of lines) {
-    batch += first ? line : `\n${line}`
-    first = false
-    if (batch.length >= 64 * 1024) await flush()
+
+  drained(): Promise<void> | undefined {
+    return this.waiting
   }
-  batch += "\n"
-  await flush()
+
+  async end(): Promise<void> {
+    this.batch += "\n"
+    this.flush()
+    await this.waiting
+  }
+
+  private flush(): void {
+    const taken = process.stdout.write(this.batch)
+    this.batch = ""
+    if (!taken)
+      this.waiting ??= new Promise((resolve) =>
+        process.stdout.once("drain", () => {
+          this.waiting = undefined
+          resolve()
+        }),
+      )
+  }
+}
+/**
+ * A full garbage collection. V8 lets its heap grow to several times what is live before it
+ * collects, and each pass over a large file makes garbage of about the file's size (parsed
+ * records, text chunks): collecting every 16 MB read keeps explain's peak near what it holds.
+ */
+const collect = (() => {
+  v8.setFlagsFromString("--expose-gc")
+  return runInNewContext("gc") as () => void
+})()
+
+/** The chunks, with a collection after every 16 MB of them. */
+async function* collecting(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let bytes = 0
+  for await (const chunk of chunks) {
+    bytes += chunk.length
+    if (bytes >= 16 * 1024 * 1024) {
+      bytes = 0
+      collect()
+    }
+    yield chunk
+  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

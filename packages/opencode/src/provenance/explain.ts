@@ -69,54 +69,53 @@ const FORMAT_WORDS: Record<ReadSuccess["format"], string> = {
  * @example console.log(explainText(readExport(json)))
  */
 export function explainText(result: ReadResult): string {
-  return [...explainLines(result)].join("\n")
+  if (!result.ok) return visibleControls(`This file could not be read. ${result.error}`)
+  return [
+    ...explainHead(result, result.incidents.length),
+    ...result.incidents.map((chain, index) => incidentBlock(chain, index + 1)),
+    ...explainTail(result),
+  ].join("\n")
 }
 
 /**
- * The lines of `explainText`, one at a time. `more` are incidents beyond `result.incidents`, as
- * the lines `incidentBlock` gave them (a large file's chains are read one at a time, never all held).
+ * The lines of `explainText` before the incidents' blocks, for `count` incidents (a large file's
+ * are then written a block at a time, never all held). Every line once more through
+ * `visibleControls`, whatever it interpolated: nothing from the file reaches a terminal raw.
  */
-export function* explainLines(
-  result: ReadResult,
-  more: { count: number; blocks: Iterable<string> } = { count: 0, blocks: [] },
-): Generator<string, void, undefined> {
-  if (!result.ok) {
-    yield visibleControls(`This file could not be read. ${result.error}`)
-    return
-  }
-  // Every line once more, whatever it interpolated: nothing from the file reaches a terminal raw.
-  const line = visibleControls
-  yield line(header(result))
-  if (result.session?.id) yield line(`Session ${plain(result.session.id, 64)}.`)
-  for (const warning of result.warnings) yield line(`Warning: ${plain(warning, 2000)}`)
-  yield ""
-  const count = result.incidents.length + more.count
+export function explainHead(result: ReadSuccess, count: number): string[] {
+  const lines: string[] = [header(result)]
+  if (result.session?.id) lines.push(`Session ${plain(result.session.id, 64)}.`)
+  for (const warning of result.warnings) lines.push(`Warning: ${plain(warning, 2000)}`)
+  lines.push("")
   if (count === 0) {
-    yield line(
+    lines.push(
       result.format === "v1-messages" || result.format === "upstream-opencode"
         ? "The file records no run diagnostics, so it cannot say why any run stopped."
         : "No interrupted runs or crashes are recorded in this file.",
     )
-  } else {
-    yield line(`${count} stopped run(s):`)
-    for (const [index, chain] of result.incidents.entries()) yield incidentBlock(chain, index + 1)
-    yield* more.blocks
-  }
+  } else lines.push(`${count} stopped run(s):`)
+  return lines.map(visibleControls)
+}
+
+/** The lines of `explainText` after the incidents' blocks. */
+export function explainTail(result: ReadSuccess): string[] {
+  const lines: string[] = []
   if (result.stoppedMessages.length > 0) {
-    yield ""
+    lines.push("")
     for (const message of result.stoppedMessages.slice(0, 10)) {
-      yield line(
+      lines.push(
         `Message ${message.messageId ? plain(message.messageId, 64) : "(no id)"} ended with ${plain(message.error, 64)}.`,
       )
     }
   }
   if (result.notRecorded.length > 0) {
     const facts = unique(result.notRecorded.map((name) => FACT_WORDS[name] ?? plain(name, 64)))
-    yield ""
-    yield line(
+    lines.push(
+      "",
       `This file's writer could not record: ${facts.join(", ")}. Those facts are labelled not recorded, not missing.`,
     )
   }
+  return lines.map(visibleControls)
 }
 
 /** Incident `n`'s block of `explainText`: a blank line, then its lines. */

@@ -23,6 +23,8 @@ interface ScanOptions {
    * what its function returns for each element. `occurrence` counts the key's appearances (0 first).
    */
   lists: Record<string, (element: unknown, occurrence: number) => unknown>
+  /** Awaited after each chunk is read (a consumer's backpressure). */
+  between?: () => Promise<void> | undefined
   /** Top-level fields not parsed at all (their JSON is still checked for its brackets). */
   skip?: (key: string) => boolean
 }
@@ -40,6 +42,7 @@ export async function scanExport(chunks: AsyncIterable<string>, options: ScanOpt
     if (chunk === "") continue
     const step = parser.next(chunk)
     if (step.done) return finished(step.value)
+    await options.between?.()
   }
   const step = parser.next(null)
   if (!step.done) throw new ExportScanError("The file is not valid JSON: it ends before its document does.")
