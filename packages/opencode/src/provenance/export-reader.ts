@@ -52,7 +52,7 @@ const UNINSPECTABLE = "The file could not be read: it contains values this reade
  * gives for the whole document: `derived`, then each chain `claim` returns; `finish` gives the
  * result (its `incidents` are `derived` only) once every claim is in.
  */
-export interface ExportInParts {
+interface ExportInParts {
   ok: true
   derived: IncidentChain[]
   claim(raw: unknown): IncidentChain | undefined
@@ -110,7 +110,7 @@ function allowListed(chain: IncidentChain): IncidentChain {
 }
 
 /** The text without a leading byte-order mark (an editor may put one in front). */
-export function stripByteOrderMark(text: string): string {
+function stripByteOrderMark(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
 }
 

@@ -84,7 +84,7 @@ function reconcileIncidents(derived: IncidentChain[], written: unknown, result: 
 }
 
 /** The file's claims read one at a time (a large file's are never all held): see `reconcileIncidents`. */
-export interface IncidentClaims {
+interface IncidentClaims {
   /** The chain this claim adds (re-checked from its own links), or undefined when it adds none. */
   add(raw: unknown): IncidentChain | undefined
   /** Pushes the warnings about every claim added onto the result. */
