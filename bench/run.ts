@@ -7,17 +7,19 @@
  *   BENCH_RELOADS                                     lifecycle latency samples (default 200)
  *   BENCH_EXPORT_SIZES                                messages per export size (default 1000,10000,100000)
  *   BENCH_MEMORY_REQUESTS, BENCH_MEMORY_BUDGET_MS     memory run (default 1M requests, 200 s budget)
+ *   BENCH_EXPLAIN_MESSAGES, BENCH_EXPLAIN_RUNS        explain's export size and runs (default 100000 messages, 3 runs)
  *   BENCH_CRASH_RUNS                                  journalled runs the crash scan reads (default 10000)
  *   BENCH_PROMPTS                                     prompt samples per server against opencode (default 60)
  *   OPENCODE_REFERENCE_BIN                            an opencode binary to compare with (else installed into bench/.cache)
- *   BENCH_ONLY=overhead,inprocess,lifecycle,export,memory,crash,opencode run some parts only (BENCHMARKS.md is still written)
+ *   BENCH_ONLY=overhead,inprocess,lifecycle,export,explain,memory,crash,opencode run some parts only (BENCHMARKS.md is still written)
  */
 import autocannon from "autocannon"
 import { spawn, type ChildProcess, execSync } from "node:child_process"
 import { readFileSync, writeFileSync } from "node:fs"
 import os from "node:os"
 import path from "node:path"
-import { BENCH_DIR, cpuMicros, median, round, ROOT, runPart } from "./lib.ts"
+import { BENCH_DIR, cpuMicros, median, pass, round, ROOT, runPart } from "./lib.ts"
+import { renderExplain } from "./render-explain.ts"
 
 const round2 = (n: number) => round(n, 2)
 
@@ -247,6 +249,7 @@ if (renderOnly) {
   })
   await part("lifecycle", () => runPart("lifecycle.ts"))
   await part("export", () => runPart("export.ts", { nodeArgs: ["--expose-gc"] }))
+  await part("explain", () => runPart("explain.ts", { timeoutMs: 1_200_000 }))
   await part("memory", () => runPart("memory.ts", { nodeArgs: ["--expose-gc"] }))
   await part("crash", () => runPart("crash-scan.ts"))
   await part("opencode", () => runPart("opencode-compare.ts", { timeoutMs: 1_800_000 }))
@@ -281,9 +284,6 @@ function git(cmd: string): string {
   } catch {
     return "?"
   }
-}
-function pass(ok: boolean): string {
-  return ok ? "met" : "**missed**"
 }
 function pct(n: number): string {
   return `${n >= 0 ? "" : "−"}${Math.abs(round(n, 1))} %`
@@ -601,6 +601,7 @@ function render(): string {
       "",
     )
   }
+  if (results.explain) add(...renderExplain(results.explain))
   const m = results.memory as
     | {
         requests: number
