@@ -105,9 +105,12 @@ describe("a large file that is not valid JSON", () => {
     expect(result.stderr).not.toMatch(/^\s+at /m)
   }
 
-  test("cut short: says it ends before its document does", async () => {
+  test("cut short: says which value the file ends in", async () => {
     const result = await explain(write("cut.json", large.slice(0, Math.floor(large.length * 0.6))))
-    expectOneSentence(result, /^opencode explain: The file is not valid JSON: it ends before its document does\.$/m)
+    expectOneSentence(
+      result,
+      /^opencode explain: The file is not valid JSON: the value at character \d+ is not closed before the file ends\.$/m,
+    )
   })
 
   test("broken in the middle of a message: says at which character", async () => {
@@ -124,7 +127,7 @@ describe("a large file that is not valid JSON", () => {
     expect(at - character).toBeLessThan(1000)
   })
 
-  test("a broken incident, read only in a later pass, is still reported in the first", async () => {
+  test("a broken incident (a quote dropped) is reported in the first pass, never as output", async () => {
     const at = large.lastIndexOf('"runId":"run_big')
     const broken = `${large.slice(0, at)}"runId":run_big${large.slice(at + '"runId":"run_big'.length)}`
     expectOneSentence(

@@ -104,6 +104,7 @@ function* parseDocument(
   function* valueText(kept = true): Generator<void, string, string | null> {
     const first = yield* peek()
     if (first === -1) throw unexpected(first, "a value")
+    const startAt = at()
     const pieces: string[] = []
     let start = pos
     let depth = 0
@@ -145,7 +146,9 @@ function* parseDocument(
         text = ""
         pos = 0
         if (scalar) return pieces.join("")
-        throw unexpected(-1, "")
+        throw new ExportScanError(
+          `The file is not valid JSON: the value at character ${startAt} is not closed before the file ends.`,
+        )
       }
       text = more
       pos = 0
