@@ -208,22 +208,28 @@ class LineWriter {
       )
   }
 }
+
 /**
  * A full garbage collection. V8 lets its heap grow to several times what is live before it
  * collects, and each pass over a large file makes garbage of about the file's size (parsed
- * records, text chunks): collecting every 16 MB read keeps explain's peak near what it holds.
+ * records, text chunks): collecting every 8 MB read keeps explain's peak near what it holds.
  */
-const collect = (() => {
-  v8.setFlagsFromString("--expose-gc")
-  return runInNewContext("gc") as () => void
-})()
+let collector: (() => void) | undefined
+function collect(): void {
+  // Made on first use: only `explain` sets the flag, never `serve`, which imports this module too.
+  if (!collector) {
+    v8.setFlagsFromString("--expose-gc")
+    collector = runInNewContext("gc") as () => void
+  }
+  collector()
+}
 
-/** The chunks, with a collection after every 16 MB of them. */
+/** The chunks, with a collection after every 8 MB of them. */
 async function* collecting(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   let bytes = 0
   for await (const chunk of chunks) {
     bytes += chunk.length
-    if (bytes >= 16 * 1024 * 1024) {
+    if (bytes >= 8 * 1024 * 1024) {
       bytes = 0
       collect()
     }
