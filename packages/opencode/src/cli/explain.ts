@@ -118,15 +118,17 @@ export async function runExplain(args: string[]): Promise<number> {
   }
   // The text: the header says how many incidents there are and what was wrong with them, so the
   // claims are read once for that and once more to write each one's block as it is read.
+  const again = readExportInParts(doc, claimCount)
+  // The same document read the same way a second time: it cannot fail where the first did not.
+  if (!again.ok || !("claim" in again)) return 1
+  // The reader keeps what it read of the document; the document itself is let go before the passes.
+  doc = undefined
   let count = parts.derived.length
   const failed = await claims((raw) => {
     if (parts.claim(raw)) count++
   })
   if (failed !== undefined) return failed
   const result = parts.finish()
-  const again = readExportInParts(doc, claimCount)
-  // The same document read the same way a second time: it cannot fail where the first did not.
-  if (!again.ok || !("claim" in again)) return 1
   const out = new LineWriter()
   for (const line of explainHead(result, count)) out.line(line)
   for (const [index, chain] of result.incidents.entries()) out.line(incidentBlock(chain, index + 1))
