@@ -1,12 +1,19 @@
 /** `opencode explain FILE`: the causal chain of each incident in plain words, for any export version. */
 import { parseArgs } from "node:util"
+import v8 from "node:v8"
+import { runInNewContext } from "node:vm"
 import { explainText, readExport, type ReadSuccess } from "../provenance/index.ts"
+import { explainHead, explainTail, incidentBlock } from "../provenance/explain.ts"
+import { readExportInParts } from "../provenance/export-reader.ts"
+import { messageFacts } from "../provenance/export-formats/common.ts"
+import type { IncidentChain } from "../provenance/schemas.ts"
 import { exportRecords } from "../provenance/export-records.ts"
 import { traceSpans } from "../provenance/trace-mapping.ts"
 import { otlpSettingFromEnv } from "../tracing/otlp-config.ts"
 import { visibleControls } from "../provenance/plain-text.ts"
-import { decodeExportBytes } from "../provenance/node/export-bytes.ts"
-import { FileRefusal, readRegularFile } from "../regular-file.ts"
+import { decodeExportChunks } from "../provenance/node/export-bytes.ts"
+import { ExportScanError, scanExport } from "../provenance/node/export-stream.ts"
+import { FileRefusal, readRegularFileChunks } from "../regular-file.ts"
 
 /** Files larger than this are refused before reading (exports are a few MB at most). */
 const MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -48,40 +55,110 @@ export async function runExplain(args: string[]): Promise<number> {
     console.error("opencode explain: name the export file, e.g. opencode explain export.json")
     return 2
   }
-  let text: string
+  const read = (lists: Parameters<typeof scanExport>[1]) =>
+    scanExport(
+      decodeExportChunks(collecting(readRegularFileChunks(file, { maxBytes: MAX_FILE_BYTES, label: "it" }))),
+      lists,
+    )
+  const mode = parsed.values.otlp ? "otlp" : parsed.values.json ? "json" : "text"
+  // The file is read as a stream, never held whole, and more than once. The first pass reads all
+  // but the file's own incidents (its messages only as far as the reader reads them); later passes
+  // hand each incident to the reader in turn, after the records it is checked against.
+  let doc: unknown
+  let lastIncidents = 0
   try {
-    text = decodeExportBytes(await readRegularFile(file, { maxBytes: MAX_FILE_BYTES, label: "it" }))
+    doc = await read({
+      lists: { messages: messageFacts, incidents: (_raw, occurrence) => void (lastIncidents = occurrence) },
+    })
   } catch (err) {
-    const refusal = err instanceof FileRefusal ? err : undefined
-    // A pipe, socket, device or directory is the wrong argument, not a bad export: never waited on.
-    if (refusal?.code === "not_regular_file") {
-      say(`opencode explain: cannot read ${file}: ${refusal.message}; name an export file.`)
-      return 2
+    return refused(err, file)
+  }
+  const claimCount = isRecord(doc) && Array.isArray(doc.incidents) ? doc.incidents.length : 0
+  if (isRecord(doc) && claimCount > 0) doc.incidents = []
+  const parts = isRecord(doc) ? readExportInParts(doc, claimCount) : readExport(doc)
+  if (!parts.ok) {
+    say(`opencode explain: ${parts.error}`)
+    return 1
+  }
+  if (!("claim" in parts)) return print(mode, parts, [], doc)
+  if (claimCount === 0) return print(mode, parts.finish(), [], doc)
+  // Each claim of the file's last incidents list (a repeated key's last list is the one kept), in turn.
+  const claims = async (
+    visit: (raw: unknown) => void,
+    between?: () => Promise<void> | undefined,
+  ): Promise<number | undefined> => {
+    let seen = 0
+    try {
+      await read({
+        lists: {
+          incidents: (raw, occurrence) => {
+            if (occurrence !== lastIncidents) return
+            seen++
+            visit(raw)
+          },
+        },
+        skip: (key) => key !== "incidents",
+        between,
+      })
+    } catch (err) {
+      return refused(err, file)
     }
-    if (refusal?.code === "too_large") {
-      say(`opencode explain: ${file} is larger than any session export this reader accepts.`)
-      return 1
-    }
-    const why =
-      refusal?.code === "not_found"
-        ? "no such file"
-        : /permission denied/.test(refusal?.message ?? "")
-          ? "permission denied"
-          : "it could not be read"
-    say(`opencode explain: cannot read ${file}: ${why}.`)
+    if (seen === claimCount) return undefined
+    say(`opencode explain: ${file} changed while it was read; run explain again once it is written.`)
     return 1
   }
-  if (text.trim() === "") {
-    say(`opencode explain: ${file} is empty, so it is not a session export.`)
-    return 1
+  if (mode !== "text") {
+    // --json and --otlp print every chain in one document: these hold them.
+    const chains: IncidentChain[] = []
+    const failed = await claims((raw) => {
+      const chain = parts.claim(raw)
+      if (chain) chains.push(chain)
+    })
+    return failed ?? print(mode, parts.finish(), chains, doc)
   }
-  const result = readExport(text)
-  if (!result.ok) {
-    say(`opencode explain: ${result.error}`)
-    return 1
-  }
-  if (parsed.values.otlp) return sendOtlp(result, text, process.env)
-  if (parsed.values.json) {
+  // The text: the header says how many incidents there are and what was wrong with them, so the
+  // claims are read once for that and once more to write each one's block as it is read.
+  const again = readExportInParts(doc, claimCount)
+  // The same document read the same way a second time: it cannot fail where the first did not.
+  if (!again.ok || !("claim" in again)) return 1
+  // The reader keeps what it read of the document; the document itself is let go before the passes.
+  doc = undefined
+  let count = parts.derived.length
+  const failed = await claims((raw) => {
+    if (parts.claim(raw)) count++
+  })
+  if (failed !== undefined) return failed
+  const result = parts.finish()
+  const out = new LineWriter()
+  for (const line of explainHead(result, count)) out.line(line)
+  for (const [index, chain] of result.incidents.entries()) out.line(incidentBlock(chain, index + 1))
+  let n = result.incidents.length
+  const failedAgain = await claims(
+    (raw) => {
+      const chain = again.claim(raw)
+      if (chain) out.line(incidentBlock(chain, ++n))
+    },
+    () => out.drained(),
+  )
+  if (failedAgain !== undefined) return failedAgain
+  for (const line of explainTail(result)) out.line(line)
+  await out.end()
+  return 0
+}
+
+/**
+ * `mode`'s output of a result read whole (`more` are the chains beyond its own). --json and
+ * --otlp print every chain in one document, so they hold them.
+ */
+async function print(
+  mode: "text" | "json" | "otlp",
+  result: ReadSuccess,
+  more: IncidentChain[],
+  doc: unknown,
+): Promise<number> {
+  const incidents = [...result.incidents, ...more]
+  if (mode === "otlp") return sendOtlp({ ...result, incidents }, doc, process.env)
+  if (mode === "json") {
     const json = JSON.stringify(
       {
         format: result.format,
@@ -89,16 +166,111 @@ export async function runExplain(args: string[]): Promise<number> {
         warnings: result.warnings,
         notRecorded: result.notRecorded,
         unknownFields: result.unknownFields,
-        incidents: result.incidents,
+        incidents,
       },
       null,
       2,
     )
     process.stdout.write(`${escapeInvisible(json)}\n`)
-  } else {
-    process.stdout.write(`${explainText(result)}\n`)
-  }
+  } else process.stdout.write(`${explainText({ ...result, incidents })}\n`)
   return 0
+}
+
+/** Lines to stdout in batches of about 64 kB; `drained` says when stdout has taken what it was given. */
+class LineWriter {
+  private batch = ""
+  private first = true
+  private waiting: Promise<void> | undefined
+
+  line(text: string): void {
+    this.batch += this.first ? text : `\n${text}`
+    this.first = false
+    if (this.batch.length >= 64 * 1024) this.flush()
+  }
+
+  drained(): Promise<void> | undefined {
+    return this.waiting
+  }
+
+  async end(): Promise<void> {
+    this.batch += "\n"
+    this.flush()
+    await this.waiting
+  }
+
+  private flush(): void {
+    const taken = process.stdout.write(this.batch)
+    this.batch = ""
+    if (!taken)
+      this.waiting ??= new Promise((resolve) =>
+        process.stdout.once("drain", () => {
+          this.waiting = undefined
+          resolve()
+        }),
+      )
+  }
+}
+
+/**
+ * A full garbage collection. V8 lets its heap grow to several times what is live before it
+ * collects, and each pass over a large file makes garbage of about the file's size (parsed
+ * records, text chunks): collecting every 8 MB read keeps explain's peak near what it holds.
+ */
+let collector: (() => void) | undefined
+function collect(): void {
+  // Made on first use: only `explain` sets the flag, never `serve`, which imports this module too.
+  if (!collector) {
+    v8.setFlagsFromString("--expose-gc")
+    collector = runInNewContext("gc") as () => void
+  }
+  collector()
+}
+
+/** The chunks, with a collection after every 8 MB of them. */
+async function* collecting(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let bytes = 0
+  for await (const chunk of chunks) {
+    bytes += chunk.length
+    if (bytes >= 8 * 1024 * 1024) {
+      bytes = 0
+      collect()
+    }
+    yield chunk
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+}
+
+/** What went wrong reading the file, in one line on stderr; the exit code. */
+function refused(err: unknown, file: string): number {
+  if (err instanceof ExportScanError) {
+    say(
+      err.empty
+        ? `opencode explain: ${file} is empty, so it is not a session export.`
+        : `opencode explain: ${err.message}`,
+    )
+    return 1
+  }
+  const refusal = err instanceof FileRefusal ? err : undefined
+  // A pipe, socket, device or directory is the wrong argument, not a bad export: never waited on.
+  if (refusal?.code === "not_regular_file") {
+    say(`opencode explain: cannot read ${file}: ${refusal.message}; name an export file.`)
+    return 2
+  }
+  if (refusal?.code === "too_large") {
+    say(`opencode explain: ${file} is larger than any session export this reader accepts.`)
+    return 1
+  }
+  const why =
+    refusal?.code === "not_found"
+      ? "no such file"
+      : /permission denied/.test(refusal?.message ?? "")
+        ? "permission denied"
+        : "it could not be read"
+  say(`opencode explain: cannot read ${file}: ${why}.`)
+  return 1
 }
 
 /**
@@ -106,7 +278,7 @@ export async function runExplain(args: string[]): Promise<number> {
  * bug-report export in a maintainer's Jaeger). Prints one trace id a line; exit 1 when the
  * receiver refused or could not be reached, 2 when no receiver is configured.
  */
-async function sendOtlp(result: ReadSuccess, text: string, env: Record<string, string | undefined>): Promise<number> {
+async function sendOtlp(result: ReadSuccess, doc: unknown, env: Record<string, string | undefined>): Promise<number> {
   const setting = otlpSettingFromEnv(env)
   if (!setting.enabled) {
     if (setting.reason === "invalid") say(`opencode explain: ${setting.error}.`)
@@ -117,7 +289,7 @@ async function sendOtlp(result: ReadSuccess, text: string, env: Record<string, s
     else say("opencode explain: --otlp needs a receiver: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://localhost:4318).")
     return 2
   }
-  const records = result.format === "v2" ? exportRecords(text) : {}
+  const records = result.format === "v2" ? exportRecords(doc) : {}
   const spans = traceSpans({
     chains: result.incidents,
     ...records,

@@ -70,22 +70,36 @@ const FORMAT_WORDS: Record<ReadSuccess["format"], string> = {
  */
 export function explainText(result: ReadResult): string {
   if (!result.ok) return visibleControls(`This file could not be read. ${result.error}`)
+  return [
+    ...explainHead(result, result.incidents.length),
+    ...result.incidents.map((chain, index) => incidentBlock(chain, index + 1)),
+    ...explainTail(result),
+  ].join("\n")
+}
+
+/**
+ * The lines of `explainText` before the incidents' blocks, for `count` incidents (a large file's
+ * are then written a block at a time, never all held). Every line once more through
+ * `visibleControls`, whatever it interpolated: nothing from the file reaches a terminal raw.
+ */
+export function explainHead(result: ReadSuccess, count: number): string[] {
   const lines: string[] = [header(result)]
   if (result.session?.id) lines.push(`Session ${plain(result.session.id, 64)}.`)
   for (const warning of result.warnings) lines.push(`Warning: ${plain(warning, 2000)}`)
   lines.push("")
-  if (result.incidents.length === 0) {
+  if (count === 0) {
     lines.push(
       result.format === "v1-messages" || result.format === "upstream-opencode"
         ? "The file records no run diagnostics, so it cannot say why any run stopped."
         : "No interrupted runs or crashes are recorded in this file.",
     )
-  } else {
-    lines.push(`${result.incidents.length} stopped run(s):`)
-    result.incidents.forEach((chain, index) => {
-      lines.push("", ...incidentLines(chain, index + 1))
-    })
-  }
+  } else lines.push(`${count} stopped run(s):`)
+  return lines.map(visibleControls)
+}
+
+/** The lines of `explainText` after the incidents' blocks. */
+export function explainTail(result: ReadSuccess): string[] {
+  const lines: string[] = []
   if (result.stoppedMessages.length > 0) {
     lines.push("")
     for (const message of result.stoppedMessages.slice(0, 10)) {
@@ -101,8 +115,12 @@ export function explainText(result: ReadResult): string {
       `This file's writer could not record: ${facts.join(", ")}. Those facts are labelled not recorded, not missing.`,
     )
   }
-  // Every line once more, whatever it interpolated: nothing from the file reaches a terminal raw.
-  return lines.map(visibleControls).join("\n")
+  return lines.map(visibleControls)
+}
+
+/** Incident `n`'s block of `explainText`: a blank line, then its lines. */
+export function incidentBlock(chain: IncidentChain, n: number): string {
+  return ["", ...incidentLines(chain, n)].map(visibleControls).join("\n")
 }
 
 function header(result: ReadSuccess): string {

@@ -6,13 +6,21 @@
  * apart; each format's reader is in `export-formats/` (upstream opencode, version 1, version 2).
  */
 import { EXPORT_SCHEMA, SUPPORTED_EXPORT_VERSION } from "./export-version.ts"
-import { fail, isObject, type ReadResult } from "./export-formats/common.ts"
+import {
+  fail,
+  isObject,
+  MAX_RECORDS_PER_LIST,
+  type ReadResult,
+  type ReadSuccess,
+  tooManyRecords,
+} from "./export-formats/common.ts"
 import { readUpstream } from "./export-formats/upstream.ts"
 import { readVersion1 } from "./export-formats/v1.ts"
-import { readVersion2 } from "./export-formats/v2.ts"
+import { incidentClaims, readVersion2 } from "./export-formats/v2.ts"
 import { codeToken, foreignChain, nameToken } from "./foreign-text.ts"
 import { recheckChain } from "./incident-chain.ts"
 import { type IncidentChain, Origin } from "./schemas.ts"
+import { unique } from "./unique.ts"
 export { type ReadResult, type ReadSuccess } from "./export-formats/common.ts"
 
 /**
@@ -31,7 +39,61 @@ export function readExport(json: unknown): ReadResult {
     }
   } catch {
     // Hostile objects (throwing getters, proxies) end here rather than in the caller.
-    return { ok: false, error: "The file could not be read: it contains values this reader cannot inspect." }
+    return fail(UNINSPECTABLE)
+  }
+}
+
+const UNINSPECTABLE = "The file could not be read: it contains values this reader cannot inspect."
+
+/**
+ * A document read in two parts, for a file too large to hold whole: `doc` is the file with its
+ * `incidents` list left empty, and each of the file's `claimCount` incidents is then handed to
+ * `claim` in order, so no more than one is held. The chains and warnings are those `readExport`
+ * gives for the whole document: `derived`, then each chain `claim` returns; `finish` gives the
+ * result (its `incidents` are `derived` only) once every claim is in.
+ */
+interface ExportInParts {
+  ok: true
+  derived: IncidentChain[]
+  claim(raw: unknown): IncidentChain | undefined
+  finish(): ReadSuccess
+}
+
+export function readExportInParts(doc: unknown, claimCount: number): ExportInParts | ReadResult {
+  let parsed: ReadResult
+  try {
+    parsed = read(doc)
+  } catch {
+    return fail(UNINSPECTABLE)
+  }
+  if (!parsed.ok) return parsed
+  const base = parsed
+  // Only a version 2 reader reads the file's incidents; the other formats ignore them.
+  const claims = base.format === "v2" ? incidentClaims(base.incidents, base) : undefined
+  const derived = base.incidents.map(allowListed)
+  const notRecorded = new Set(base.notRecorded)
+  let seen = 0
+  return {
+    ok: true,
+    derived,
+    claim(raw) {
+      if (!claims || seen++ >= MAX_RECORDS_PER_LIST) return undefined
+      const chain = claims.add(raw)
+      if (!chain) return undefined
+      for (const name of chain.notRecorded ?? []) notRecorded.add(name)
+      return allowListed(chain)
+    },
+    finish() {
+      if (claims) {
+        if (claimCount > MAX_RECORDS_PER_LIST) base.warnings.push(tooManyRecords(claimCount, "incidents"))
+        claims.finish()
+      }
+      return {
+        ...base,
+        incidents: derived,
+        notRecorded: unique([...notRecorded]).flatMap((name) => nameToken(name) ?? []),
+      }
+    },
   }
 }
 
@@ -48,7 +110,7 @@ function allowListed(chain: IncidentChain): IncidentChain {
 }
 
 /** The text without a leading byte-order mark (an editor may put one in front). */
-export function stripByteOrderMark(text: string): string {
+function stripByteOrderMark(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
 }
 

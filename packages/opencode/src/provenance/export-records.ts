@@ -27,14 +27,8 @@ const tokenTools = (tools: ToolFact[]) =>
     callId: codeToken(tool.callId) ?? "unknown",
   }))
 
-/** @example const records = exportRecords(text) // {} when the text is not a JSON object */
-export function exportRecords(text: string): ExportRecords {
-  let doc: unknown
-  try {
-    doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
-  } catch {
-    return {}
-  }
+/** @example const records = exportRecords(JSON.parse(text)) // {} when the document is not a JSON object */
+export function exportRecords(doc: unknown): ExportRecords {
   if (!isObject(doc) || !isObject(doc.diagnostics)) return {}
   const diagnostics = doc.diagnostics
   const list = <S extends z.ZodType>(schema: S, raw: unknown): z.infer<S>[] =>

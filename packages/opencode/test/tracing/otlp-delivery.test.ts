@@ -25,7 +25,7 @@ function fixtureSpans(): TraceSpan[] {
   const text = readFileSync(FIXTURE, "utf8")
   const result = readExport(text)
   if (!result.ok) throw new Error(result.error)
-  const records = exportRecords(text)
+  const records = exportRecords(JSON.parse(text))
   return traceSpans({ chains: result.incidents, ...records, fallbackTimeMs: records.exportedAt ?? 0 })
 }
 

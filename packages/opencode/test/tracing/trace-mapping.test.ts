@@ -17,7 +17,7 @@ const FIXTURE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../f
 const text = readFileSync(FIXTURE, "utf8")
 const read = readExport(text)
 if (!read.ok) throw new Error(read.error)
-const records = exportRecords(text)
+const records = exportRecords(JSON.parse(text))
 const chain = (runId: string) => read.incidents.find((incident) => incident.runId === runId)!
 const spansFor = (chains: IncidentChain[]) => traceSpans({ chains, ...records, fallbackTimeMs: 0 })
 

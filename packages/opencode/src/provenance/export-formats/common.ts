@@ -153,12 +153,24 @@ export function asList(raw: unknown, name: string, result: ReadSuccess): unknown
     return []
   }
   if (raw.length > MAX_RECORDS_PER_LIST) {
-    result.warnings.push(
-      `The file has ${raw.length} ${name} records; only the first ${MAX_RECORDS_PER_LIST} were read.`,
-    )
+    result.warnings.push(tooManyRecords(raw.length, name))
     return raw.slice(0, MAX_RECORDS_PER_LIST)
   }
   return raw
+}
+
+export function tooManyRecords(count: number, name: string): string {
+  return `The file has ${count} ${name} records; only the first ${MAX_RECORDS_PER_LIST} were read.`
+}
+
+/**
+ * What `readMessages` reads of one message, and nothing else: a large file's messages are read one
+ * at a time and only this is kept. The same message gives `readMessages` the same facts.
+ */
+export function messageFacts(message: unknown): Json | null {
+  if (!isObject(message)) return null
+  const info = isObject(message.info) ? message.info : message
+  return isObject(info.error) && info.error.name !== undefined ? { id: info.id, error: { name: info.error.name } } : {}
 }
 
 export function readList<T extends z.ZodObject<z.ZodRawShape>>(

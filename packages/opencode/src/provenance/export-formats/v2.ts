@@ -77,49 +77,73 @@ export function readVersion2(doc: Json, version: number, warnings: string[]): Re
  * re-checked from its own origin and links.
  */
 function reconcileIncidents(derived: IncidentChain[], written: unknown, result: ReadSuccess): IncidentChain[] {
+  const claims = incidentClaims(derived, result)
+  const rechecked = asList(written, "incidents", result).flatMap((raw) => claims.add(raw) ?? [])
+  claims.finish()
+  return [...derived, ...rechecked]
+}
+
+/** The file's claims read one at a time (a large file's are never all held): see `reconcileIncidents`. */
+interface IncidentClaims {
+  /** The chain this claim adds (re-checked from its own links), or undefined when it adds none. */
+  add(raw: unknown): IncidentChain | undefined
+  /** Pushes the warnings about every claim added onto the result. */
+  finish(): void
+}
+
+export function incidentClaims(derived: IncidentChain[], result: ReadSuccess): IncidentClaims {
   const byRun = new Map(derived.map((chain) => [chain.runId, chain]))
+  // Only the first few are named; the rest are counted.
   const disagreements: string[] = []
-  const rechecked: IncidentChain[] = []
+  let disagreeing = 0
+  const disagree = (words: string) => {
+    if (disagreeing++ < MAX_NAMED_WARNINGS) disagreements.push(words)
+  }
   const seen = new Set<string>()
   let unreadable = 0
-  for (const raw of asList(written, "incidents", result)) {
-    const parsed = IncidentChain.safeParse(raw)
-    if (!parsed.success) {
-      unreadable++
-      continue
-    }
-    const claim = parsed.data
-    if (seen.has(claim.runId)) continue
-    seen.add(claim.runId)
-    const ours = byRun.get(claim.runId)
-    if (ours) {
-      if (ours.verdict !== claim.verdict || ours.classification !== claim.classification) {
-        disagreements.push(
-          `run ${claim.runId}: the file says ${claim.classification}/${claim.verdict}, its records say ${ours.classification}/${ours.verdict}`,
+  let rechecked = 0
+  return {
+    add(raw) {
+      const parsed = IncidentChain.safeParse(raw)
+      if (!parsed.success) {
+        unreadable++
+        return undefined
+      }
+      const claim = parsed.data
+      if (seen.has(claim.runId)) return undefined
+      seen.add(claim.runId)
+      const ours = byRun.get(claim.runId)
+      if (ours) {
+        if (ours.verdict !== claim.verdict || ours.classification !== claim.classification) {
+          disagree(
+            `run ${claim.runId}: the file says ${claim.classification}/${claim.verdict}, its records say ${ours.classification}/${ours.verdict}`,
+          )
+        }
+        return undefined
+      }
+      const checked = recheckChain(sanitizeChain(claim))
+      if (checked.verdict !== claim.verdict) {
+        disagree(`run ${claim.runId}: the file says ${claim.verdict}, its own links support ${checked.verdict}`)
+      }
+      rechecked++
+      return checked
+    },
+    finish() {
+      if (unreadable > 0)
+        result.warnings.push(`${unreadable} incident(s) in the file could not be read and were skipped.`)
+      if (rechecked > 0) {
+        result.warnings.push(
+          `${rechecked} incident(s) have no records in the file to re-derive them from; they were re-checked from their own links.`,
         )
       }
-      continue
-    }
-    const checked = recheckChain(sanitizeChain(claim))
-    if (checked.verdict !== claim.verdict) {
-      disagreements.push(`run ${claim.runId}: the file says ${claim.verdict}, its own links support ${checked.verdict}`)
-    }
-    rechecked.push(checked)
+      if (disagreeing > 0) {
+        const more = disagreeing > MAX_NAMED_WARNINGS ? `; and ${disagreeing - MAX_NAMED_WARNINGS} more` : ""
+        result.warnings.push(
+          `The file's incidents disagree with what this reader derives (the derived verdicts are shown): ${disagreements.join("; ")}${more}.`,
+        )
+      }
+    },
   }
-  if (unreadable > 0) result.warnings.push(`${unreadable} incident(s) in the file could not be read and were skipped.`)
-  if (rechecked.length > 0) {
-    result.warnings.push(
-      `${rechecked.length} incident(s) have no records in the file to re-derive them from; they were re-checked from their own links.`,
-    )
-  }
-  if (disagreements.length > 0) {
-    const more =
-      disagreements.length > MAX_NAMED_WARNINGS ? `; and ${disagreements.length - MAX_NAMED_WARNINGS} more` : ""
-    result.warnings.push(
-      `The file's incidents disagree with what this reader derives (the derived verdicts are shown): ${disagreements.slice(0, MAX_NAMED_WARNINGS).join("; ")}${more}.`,
-    )
-  }
-  return [...derived, ...rechecked]
 }
 
 /** Keeps only allow-listed origin fields and drops an embedded remote chain from an imported claim. */
