@@ -5,7 +5,13 @@
  * `content: "diagnostics"` leaves out message text and the title.
  */
 import { remoteChain } from "../provenance/remote-chain.ts"
-import { deriveIncidentChains } from "../provenance/incident-chain.ts"
+import {
+  deriveIncidentChains,
+  IncidentDerivation,
+  resendLinks,
+  type ResendLinks,
+  type ResendRecord,
+} from "../provenance/incident-chain.ts"
 import { EXPORT_SCHEMA, SUPPORTED_EXPORT_VERSION } from "../provenance/export-version.ts"
 import type { SessionExportDocument } from "../provenance/export-document.ts"
 import { recordFormat } from "../provenance/node/record-format.ts"
@@ -19,7 +25,7 @@ import {
 } from "../provenance/schemas.ts"
 import type { Redactor } from "../provenance/node/redaction.ts"
 import type { Journal } from "../storage/journal.ts"
-import type { MessagePosition, SessionInfo, SessionStore } from "./session-store.ts"
+import type { MessagePosition, RunPosition, SessionInfo, SessionStore } from "./session-store.ts"
 import type { MessageInfo, Part } from "../provenance/wire.ts"
 
 const WRITER = { name: "opencode-provenance", version: "0.1.0" }
@@ -58,6 +64,9 @@ export function buildSessionExport(
   }
 }
 
+/** Runs read per page by the streamed export's incidents: a page's chains come from that page's records alone. */
+const EXPORT_RUN_PAGE = 512
+
 /** Messages read per page by the streamed export: a page of ordinary messages is a few hundred kB (a page of 200 000-character prompts would be about 50 MB: pages count messages, not bytes). */
 export const EXPORT_MESSAGE_PAGE = 256
 
@@ -72,14 +81,14 @@ export function sessionExportText(
   deps: ExportDeps,
   sessionId: string,
   content: ExportContent = "full",
-  options: { cap?: number; indent?: number; page?: number } = {},
+  options: { cap?: number; indent?: number; page?: number; runPage?: number } = {},
 ): Generator<string, void, undefined> | undefined {
   const session = deps.sessions.getSession(sessionId)
   if (!session) return undefined
   const cap = options.cap ?? EXPORT_LIST_CAP
   const page = options.page ?? EXPORT_MESSAGE_PAGE
-  let diagnostics: ReturnType<typeof exportDiagnostics> | undefined
-  const derived = () => (diagnostics ??= exportDiagnostics(deps, sessionId, cap))
+  let scanned: SessionScan | undefined
+  const scan = () => (scanned ??= scanSession(deps, sessionId, options.runPage ?? EXPORT_RUN_PAGE))
   function* messages() {
     let after: MessagePosition | undefined
     do {
@@ -93,10 +102,10 @@ export function sessionExportText(
       ...exportHead(deps, session, content),
       messages: new Streamed(messages()),
       diagnostics: new Deferred(() => {
-        const lists = Object.entries(derived().diagnostics)
+        const lists = Object.entries(exportLists(deps, sessionId, cap, scan().incidentRuns))
         return new Members(lists.map(([key, value]) => [key, Array.isArray(value) ? new Streamed(value) : value]))
       }),
-      incidents: new Deferred(() => new Streamed(derived().incidents)),
+      incidents: new Deferred(() => new Streamed(pagedIncidents(deps, sessionId, scan()))),
     },
     options.indent ?? 0,
   )
@@ -147,12 +156,34 @@ function exportHead(deps: ExportDeps, session: SessionInfo, content: ExportConte
   } as const
 }
 
-/** The diagnostic records linked to the session's runs (each list capped) and the incident chains derived from all of them. */
+/**
+ * The diagnostic records linked to the session's runs (each list capped) and the incident chains
+ * derived from all of them, everything read at once: the reference the streamed export
+ * (`scanSession`, `exportLists`, `pagedIncidents`) is checked against.
+ */
 function exportDiagnostics(
   deps: ExportDeps,
   sessionId: string,
   cap: number,
 ): Pick<SessionExport, "diagnostics" | "incidents"> {
+  const read = diagnosticRecords(deps, sessionId, cap)
+  // Incidents come from every record, before any list is capped: a capped list never hides an
+  // incident (a reader re-checks a chain whose records were capped away from its own links).
+  const incidents = deriveIncidentChains(read)
+  withRemoteChains(deps.journal, incidents)
+  const incidentRuns = new Set(incidents.map((chain) => chain.runId))
+  return { diagnostics: cappedLists(deps, read, cap, incidentRuns), incidents }
+}
+
+/** The capped diagnostics lists, given which runs have an incident chain. */
+function exportLists(deps: ExportDeps, sessionId: string, cap: number, incidentRuns: Set<string>) {
+  return cappedLists(deps, diagnosticRecords(deps, sessionId, cap), cap, incidentRuns)
+}
+
+type DiagnosticRecords = ReturnType<typeof diagnosticRecords>
+
+/** Every record the lists are chosen from (directories digested), and how many requests of the session there are in all. */
+function diagnosticRecords(deps: ExportDeps, sessionId: string, cap: number) {
   const { journal, redactor } = deps
   // Records stored by a build with this build's schemas were validated when written and are read
   // back as they are; anything else (another build's, or a boot that did not say) is validated.
@@ -174,23 +205,16 @@ function exportDiagnostics(
   ).sort((a, b) => a.seq - b.seq)
   const requestTotal = linkedRows.length + own.total - linkedOwn
 
-  const renderer = rendererActions(journal, requests, lifecycle, trusted)
-  const {
-    runs: exportedRuns,
-    lifecycle: exportedLifecycle,
-    requests: exportedRequests,
-  } = digested(redactor, runs, lifecycle, requests)
+  const renderer = rendererActions(journal, requests, lifecycle, runs, trusted)
+  return { ...digested(redactor, runs, lifecycle, requests), renderer, crashes, requestIds, requestTotal }
+}
 
-  // Incidents come from every record, before any list is capped: a capped list never hides an
-  // incident (a reader re-checks a chain whose records were capped away from its own links).
-  const incidents = deriveIncidentChains({
-    runs: exportedRuns,
-    lifecycle: exportedLifecycle,
-    requests: exportedRequests,
-    renderer,
-    crashes,
-  })
-
+function cappedLists(
+  deps: ExportDeps,
+  read: DiagnosticRecords,
+  cap: number,
+  incidentRuns: Set<string>,
+): SessionExport["diagnostics"] {
   const truncated: Record<string, { kept: number; dropped: number }> = {}
   /** At most `cap` records, in their original order: every linked one first (the most recent when even those exceed the cap), then the most recent of the rest. */
   const keep = <T>(name: string, list: T[], linked: (item: T) => boolean): T[] => {
@@ -206,29 +230,21 @@ function exportDiagnostics(
     truncated[name] = { kept: kept.length, dropped: list.length - kept.length }
     return kept
   }
-  const incidentRuns = new Set(incidents.map((chain) => chain.runId))
-  const keptRuns = keep("runs", exportedRuns, (run) => incidentRuns.has(run.runId))
-  const keptLifecycle = keep("lifecycle", exportedLifecycle, (action) =>
-    action.runIds.some((id) => incidentRuns.has(id)),
-  )
-  const keptRequests = keep("requests", exportedRequests, (request) => requestIds.has(request.requestId))
-  if (requestTotal > keptRequests.length)
-    truncated.requests = { kept: keptRequests.length, dropped: requestTotal - keptRequests.length }
-  const keptRenderer = keep("renderer", renderer, () => true)
-  const keptCrashes = keep("crashes", crashes, (crash) => incidentRuns.has(crash.runId))
-
-  withRemoteChains(journal, incidents)
+  const keptRuns = keep("runs", read.runs, (run) => incidentRuns.has(run.runId))
+  const keptLifecycle = keep("lifecycle", read.lifecycle, (action) => action.runIds.some((id) => incidentRuns.has(id)))
+  const keptRequests = keep("requests", read.requests, (request) => read.requestIds.has(request.requestId))
+  if (read.requestTotal > keptRequests.length)
+    truncated.requests = { kept: keptRequests.length, dropped: read.requestTotal - keptRequests.length }
+  const keptRenderer = keep("renderer", read.renderer, () => true)
+  const keptCrashes = keep("crashes", read.crashes, (crash) => incidentRuns.has(crash.runId))
   return {
-    diagnostics: {
-      runs: keptRuns,
-      lifecycle: keptLifecycle,
-      requests: keptRequests,
-      renderer: keptRenderer,
-      crashes: keptCrashes,
-      truncated,
-      ...degradedOf(deps),
-    },
-    incidents,
+    runs: keptRuns,
+    lifecycle: keptLifecycle,
+    requests: keptRequests,
+    renderer: keptRenderer,
+    crashes: keptCrashes,
+    truncated,
+    ...degradedOf(deps),
   }
 }
 
@@ -238,20 +254,130 @@ function exportDiagnostics(
  * @returns undefined when the session does not exist.
  */
 export function sessionIncidents(deps: ExportDeps, sessionId: string): IncidentChain[] | undefined {
-  const { sessions, journal, redactor } = deps
-  if (!sessions.getSession(sessionId)) return undefined
+  if (!deps.sessions.getSession(sessionId)) return undefined
+  return [...pagedIncidents(deps, sessionId, scanSession(deps, sessionId, EXPORT_RUN_PAGE))]
+}
+
+/**
+ * What the paged incidents need of the whole session, read a page of runs at a time and kept
+ * small: ids, classifications and resend links of the runs, the crashes (a handful), and which
+ * recorded lifecycle actions list each run.
+ */
+interface SessionScan {
+  trusted: Set<string>
+  crashes: CrashEvidence[]
+  resends: ResendLinks
+  /** The runs (row ids) whose summaries the scan read: later pages list only these, so a run that finishes meanwhile is left out of every part alike. */
+  runs: Set<string>
+  /** Of each run (by id), the session's recorded lifecycle actions that list it: its possible cause when nothing attributed it. */
+  closedBy: Map<string, string[]>
+  /** The runs with an incident chain. */
+  incidentRuns: Set<string>
+  runPage: number
+}
+
+function scanSession(deps: ExportDeps, sessionId: string, runPage: number): SessionScan {
+  const { sessions, journal } = deps
   const trusted = journal.bootsWithFormat(recordFormat())
-  const { runs, crashes, lifecycle, requestIds } = linkedRecords(deps, sessionId, trusted)
-  // A chain reaches a request and a renderer action only by id: the linked ones are all it can use.
+  const crashes = records(CrashEvidence, journal.rows({ kinds: ["crash.detected"], sessionId }), trusted)
+  const crashed = new Set(crashes.map((crash) => crash.runId))
+  const runs = new Set<string>()
+  const light: ResendRecord[] = []
+  const finalized = new Set<string>()
+  const incidentRuns = new Set<string>()
+  const actions = new Set<string>()
+  const closedBy = new Map<string, string[]>()
+  const noteActions = (wanted: Set<string>) => {
+    for (const action of lifecycleRecords(journal, wanted, trusted)) {
+      if (actions.has(action.lifecycleId)) continue
+      actions.add(action.lifecycleId)
+      for (const runId of action.runIds) {
+        const list = closedBy.get(runId)
+        if (list) list.push(action.lifecycleId)
+        else closedBy.set(runId, [action.lifecycleId])
+      }
+    }
+  }
+  noteActions(namedLifecycleIds([], crashes))
+  let after: RunPosition | undefined
+  do {
+    const read = sessions.runSummaryPage(sessionId, after, runPage)
+    after = read.next
+    const page = summaryRecords(read.runs, trusted)
+    for (const { rowId, run } of page) {
+      runs.add(rowId)
+      const { runId, startedAt, resendOf, classification } = run
+      light.push(resendOf ? { runId, startedAt, resendOf, classification } : { runId, startedAt, classification })
+      // The run's chain, as deriveIncidentChains decides it: the first summary of a run, unless it
+      // defers to crash evidence (whose chain then stands for it).
+      if (finalized.has(runId)) continue
+      if (classification === "process_exit_without_finalizer" && crashed.has(runId)) continue
+      finalized.add(runId)
+      if (classification !== "completed") incidentRuns.add(runId)
+    }
+    noteActions(
+      namedLifecycleIds(
+        page.map((entry) => entry.run),
+        [],
+      ),
+    )
+  } while (after)
+  for (const crash of crashes) if (!finalized.has(crash.runId)) incidentRuns.add(crash.runId)
+  return { trusted, crashes, resends: resendLinks(light, crashes), runs, closedBy, incidentRuns, runPage }
+}
+
+/**
+ * The session's incident chains a page of runs at a time, then the crashes': each page's from
+ * that page's records alone (see `IncidentDerivation`), so no more than a page is held.
+ */
+function* pagedIncidents(deps: ExportDeps, sessionId: string, scan: SessionScan): Generator<IncidentChain> {
+  const { sessions, journal } = deps
+  const derivation = new IncidentDerivation(scan.crashes, scan.resends)
+  let after: RunPosition | undefined
+  do {
+    const read = sessions.runSummaryPage(sessionId, after, scan.runPage)
+    after = read.next
+    const runs = summaryRecords(read.runs, scan.trusted)
+      .filter((entry) => scan.runs.has(entry.rowId))
+      .map((entry) => entry.run)
+    if (runs.length === 0) continue
+    // The actions the runs name, and every recorded action listing one of them (a possible cause).
+    const wanted = namedLifecycleIds(runs, [])
+    for (const run of runs) for (const id of scan.closedBy.get(run.runId) ?? []) wanted.add(id)
+    const chains = derivation.runChains(chainRecords(deps, scan.trusted, runs, wanted))
+    withRemoteChains(journal, chains)
+    yield* chains
+  } while (after)
+  const records = chainRecords(deps, scan.trusted, [], namedLifecycleIds([], scan.crashes))
+  const chains = derivation.crashChains(records)
+  withRemoteChains(journal, chains)
+  yield* chains
+}
+
+/** The records a page of chains reaches from `runs` and the lifecycle actions `wanted`: the actions with their ancestors, the requests and renderer actions they name; directories digested. */
+function chainRecords(deps: ExportDeps, trusted: Set<string>, runs: RunSummary[], wanted: Set<string>) {
+  const { journal, redactor } = deps
+  const lifecycle = lifecycleRecords(journal, wanted, trusted)
+  const requestIds = namedRequestIds(runs, lifecycle)
   const requests = uniqueBy(
     records(RequestContext, journal.rowsByRecordId("request", [...requestIds]), trusted),
     (r) => r.requestId,
   ).sort((a, b) => a.seq - b.seq)
-  const renderer = rendererActions(journal, requests, lifecycle, trusted)
-  const exported = digested(redactor, runs, lifecycle, requests)
-  const incidents = deriveIncidentChains({ ...exported, renderer, crashes })
-  withRemoteChains(journal, incidents)
-  return incidents
+  const renderer = rendererActions(journal, requests, lifecycle, runs, trusted)
+  return { ...digested(redactor, runs, lifecycle, requests), renderer }
+}
+
+/** A page of stored summaries as records (a damaged one left out), each with its run's row id. */
+function summaryRecords(
+  stored: { runId: string; summary: RunSummary; bootId?: string }[],
+  trusted: Set<string>,
+): { rowId: string; run: RunSummary }[] {
+  const out: { rowId: string; run: RunSummary }[] = []
+  for (const entry of stored) {
+    const run = record(RunSummary, { bootId: entry.bootId, data: entry.summary }, trusted)
+    if (run) out.push({ rowId: entry.runId, run })
+  }
+  return out
 }
 
 /** The run summaries and crash evidence of the session, the lifecycle actions that touched them (and their ancestors), and the ids of every request those name. */
@@ -266,11 +392,15 @@ function linkedRecords(
     sessions.runSummaries(sessionId).map((run) => ({ bootId: run.bootId, data: run.summary })),
     trusted,
   )
-
   // Crash evidence and journal facts of this session's runs.
   const crashes = records(CrashEvidence, journal.rows({ kinds: ["crash.detected"], sessionId }), trusted)
-
   // Lifecycle actions that touched these runs, and their ancestors.
+  const lifecycle = lifecycleRecords(journal, namedLifecycleIds(runs, crashes), trusted)
+  return { runs, crashes, lifecycle, requestIds: namedRequestIds(runs, lifecycle) }
+}
+
+/** The lifecycle actions the runs and crashes name. */
+function namedLifecycleIds(runs: readonly RunSummary[], crashes: readonly CrashEvidence[]): Set<string> {
   const wanted = new Set<string>()
   for (const run of runs) {
     const lc = run.interrupt?.lifecycle
@@ -285,32 +415,47 @@ function linkedRecords(
     if (crash.abortRequested) wanted.add(crash.abortRequested.lifecycleId)
     if (crash.possibleCause) wanted.add(crash.possibleCause.lifecycleId)
   }
-  const lifecycle = lifecycleRecords(journal, wanted, trusted)
+  return wanted
+}
 
-  // Requests: every initiating request the actions and cancels name, then this session's own.
+type OriginRefs = {
+  request?: { requestId: string; actionId?: string }
+  detectedDuring?: { requestId: string; actionId?: string }
+}
+
+/** Every origin the runs and actions hold: the actions', and the runs' own (a cancel's request, an embedded action's, a local stop's). */
+function* originsOf(runs: readonly RunSummary[], lifecycle: readonly LifecycleAction[]): Generator<OriginRefs> {
+  for (const action of lifecycle) yield action.origin as OriginRefs
+  for (const run of runs) {
+    const meta = run.interrupt
+    if (!meta) continue
+    if (meta.request) yield { request: meta.request }
+    if (meta.lifecycle) yield meta.lifecycle.origin as OriginRefs
+    if (meta.localStop) yield meta.localStop as OriginRefs
+  }
+}
+
+/** The ids of every request an origin of the runs or actions names: all a chain can reach a request by. */
+function namedRequestIds(runs: readonly RunSummary[], lifecycle: readonly LifecycleAction[]): Set<string> {
   const requestIds = new Set<string>()
-  for (const action of lifecycle) {
-    const origin = action.origin as { request?: { requestId: string }; detectedDuring?: { requestId: string } }
+  for (const origin of originsOf(runs, lifecycle)) {
     if (origin.request) requestIds.add(origin.request.requestId)
     if (origin.detectedDuring) requestIds.add(origin.detectedDuring.requestId)
   }
-  for (const run of runs) if (run.interrupt?.request) requestIds.add(run.interrupt.request.requestId)
-  return { runs, crashes, lifecycle, requestIds }
+  return requestIds
 }
 
-/** Renderer actions named by the requests or by the actions' origins, each in its final state. */
+/** Renderer actions named by the requests or by the origins of the runs and actions, each in its final state. */
 function rendererActions(
   journal: Journal,
   requests: RequestContext[],
   lifecycle: LifecycleAction[],
+  runs: RunSummary[],
   trusted: Set<string>,
 ): ClientAction[] {
   const actionIds = new Set<string>()
   for (const request of requests) if (request.actionId) actionIds.add(request.actionId)
-  for (const action of lifecycle) {
-    const request = (action.origin as { request?: { actionId?: string } }).request
-    if (request?.actionId) actionIds.add(request.actionId)
-  }
+  for (const origin of originsOf(runs, lifecycle)) if (origin.request?.actionId) actionIds.add(origin.request.actionId)
   return finalActions(records(ClientAction, journal.rowsByRecordId("renderer", [...actionIds]), trusted))
 }
 
