@@ -101,10 +101,7 @@ export function sessionExportText(
     {
       ...exportHead(deps, session, content),
       messages: new Streamed(messages()),
-      diagnostics: new Deferred(() => {
-        const lists = Object.entries(exportLists(deps, sessionId, cap, scan().incidentRuns))
-        return new Members(lists.map(([key, value]) => [key, Array.isArray(value) ? new Streamed(value) : value]))
-      }),
+      diagnostics: new Deferred(() => new Members(Object.entries(streamedLists(deps, sessionId, cap, scan())))),
       incidents: new Deferred(() => new Streamed(pagedIncidents(deps, sessionId, scan()))),
     },
     options.indent ?? 0,
@@ -173,11 +170,6 @@ function exportDiagnostics(
   withRemoteChains(deps.journal, incidents)
   const incidentRuns = new Set(incidents.map((chain) => chain.runId))
   return { diagnostics: cappedLists(deps, read, cap, incidentRuns), incidents }
-}
-
-/** The capped diagnostics lists, given which runs have an incident chain. */
-function exportLists(deps: ExportDeps, sessionId: string, cap: number, incidentRuns: Set<string>) {
-  return cappedLists(deps, diagnosticRecords(deps, sessionId, cap), cap, incidentRuns)
 }
 
 type DiagnosticRecords = ReturnType<typeof diagnosticRecords>
@@ -273,6 +265,14 @@ interface SessionScan {
   closedBy: Map<string, string[]>
   /** The runs with an incident chain. */
   incidentRuns: Set<string>
+  /** How many summaries the scan read, and how many of them are of a run with a chain. */
+  runCount: { all: number; linked: number }
+  /** The recorded lifecycle actions the runs and crashes reach (with ancestors): where each sits, and the runs it lists. */
+  actions: Map<string, { seq: number; runIds: readonly string[] }>
+  /** The requests named: each id's first record's seq (-1 when none is valid), and their rows counted (the session's own among them). */
+  requests: { first: Map<string, number>; rows: number; ownRows: number }
+  /** The renderer actions named: each one's first valid row's journal seq (-1 when none). */
+  renderer: Map<string, number>
   runPage: number
 }
 
@@ -285,20 +285,40 @@ function scanSession(deps: ExportDeps, sessionId: string, runPage: number): Sess
   const light: ResendRecord[] = []
   const finalized = new Set<string>()
   const incidentRuns = new Set<string>()
-  const actions = new Set<string>()
+  const actions = new Map<string, { seq: number; runIds: readonly string[] }>()
   const closedBy = new Map<string, string[]>()
-  const noteActions = (wanted: Set<string>) => {
-    for (const action of lifecycleRecords(journal, wanted, trusted)) {
+  const requests = { first: new Map<string, number>(), rows: 0, ownRows: 0 }
+  const renderer = new Map<string, number>()
+  /** The lifecycle actions, requests and renderer actions the runs and crashes reach, noted once each. */
+  const noteLinked = (runs: RunSummary[], crashes: CrashEvidence[]) => {
+    const lifecycle = lifecycleRecords(journal, namedLifecycleIds(runs, crashes), trusted)
+    for (const action of lifecycle) {
       if (actions.has(action.lifecycleId)) continue
-      actions.add(action.lifecycleId)
+      actions.set(action.lifecycleId, { seq: action.seq, runIds: action.runIds })
       for (const runId of action.runIds) {
         const list = closedBy.get(runId)
         if (list) list.push(action.lifecycleId)
         else closedBy.set(runId, [action.lifecycleId])
       }
     }
+    const newRequests = [...namedRequestIds(runs, lifecycle)].filter((id) => !requests.first.has(id))
+    const actionIds = new Set<string>()
+    for (const origin of originsOf(runs, lifecycle))
+      if (origin.request?.actionId) actionIds.add(origin.request.actionId)
+    // Each request id is read once: its rows counted (as the reference counts them), its first record kept as (id, seq).
+    const rows = journal.rowsByRecordId("request", newRequests)
+    requests.rows += rows.length
+    for (const row of rows) if (row.sessionId === sessionId) requests.ownRows++
+    for (const request of records(RequestContext, rows, trusted)) {
+      if (requests.first.has(request.requestId)) continue
+      requests.first.set(request.requestId, request.seq)
+      if (request.actionId) actionIds.add(request.actionId)
+    }
+    // A named id with no valid record is linked all the same, and never read again.
+    for (const id of newRequests) if (!requests.first.has(id)) requests.first.set(id, -1)
+    noteRenderer(journal, trusted, renderer, actionIds)
   }
-  noteActions(namedLifecycleIds([], crashes))
+  noteLinked([], crashes)
   let after: RunPosition | undefined
   do {
     const read = sessions.runSummaryPage(sessionId, after, runPage)
@@ -315,15 +335,143 @@ function scanSession(deps: ExportDeps, sessionId: string, runPage: number): Sess
       finalized.add(runId)
       if (classification !== "completed") incidentRuns.add(runId)
     }
-    noteActions(
-      namedLifecycleIds(
-        page.map((entry) => entry.run),
-        [],
-      ),
+    noteLinked(
+      page.map((entry) => entry.run),
+      [],
     )
   } while (after)
   for (const crash of crashes) if (!finalized.has(crash.runId)) incidentRuns.add(crash.runId)
-  return { trusted, crashes, resends: resendLinks(light, crashes), runs, closedBy, incidentRuns, runPage }
+  let linkedRuns = 0
+  for (const run of light) if (incidentRuns.has(run.runId)) linkedRuns++
+  return {
+    trusted,
+    crashes,
+    resends: resendLinks(light, crashes),
+    runs,
+    runCount: { all: light.length, linked: linkedRuns },
+    closedBy,
+    incidentRuns,
+    actions,
+    requests,
+    renderer,
+    runPage,
+  }
+}
+
+/** Notes each renderer action not yet noted with its first valid row's journal seq (the list's order); reads only those. */
+function noteRenderer(journal: Journal, trusted: Set<string>, renderer: Map<string, number>, actionIds: Set<string>) {
+  const fresh = [...actionIds].filter((id) => !renderer.has(id))
+  for (const row of journal.rowsByRecordId("renderer", fresh)) {
+    const action = record(ClientAction, row, trusted)
+    if (action && !renderer.has(action.actionId)) renderer.set(action.actionId, row.seq)
+  }
+  // An id with no valid row is noted too (never listed), so it is not read again.
+  for (const id of fresh) if (!renderer.has(id)) renderer.set(id, -1)
+}
+
+/** Of `count` records, `linked` of them linked: which to keep, by each one's rank among the linked or among the rest (the reference's `keep`). */
+function keepPlan(count: number, linked: number, cap: number) {
+  const rest = count - linked
+  const room = Math.max(0, cap - linked)
+  return (isLinked: boolean, rank: number) => count <= cap || (isLinked ? rank >= linked - cap : rank >= rest - room)
+}
+
+/** The items `keeps` keeps, given each one's rank among the linked or among the rest, in order. */
+function ranked<T>(items: readonly T[], linked: (item: T) => boolean, cap: number): T[] {
+  const linkedCount = items.filter(linked).length
+  const keeps = keepPlan(items.length, linkedCount, cap)
+  const ranks = { linked: 0, rest: 0 }
+  return items.filter((item) => {
+    const isLinked = linked(item)
+    return keeps(isLinked, isLinked ? ranks.linked++ : ranks.rest++)
+  })
+}
+
+/**
+ * The capped lists as the reference (`cappedLists`) chooses them, from the scan's ids and light
+ * facts: the runs are read again a page at a time and written as they are read; of the other
+ * lists only the kept records are read (at most `cap` each).
+ */
+function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: SessionScan) {
+  const { journal, redactor, sessions } = deps
+  const { trusted, incidentRuns } = scan
+  const truncated: Record<string, { kept: number; dropped: number }> = {}
+  const noteTruncated = (name: string, count: number, kept: number) => {
+    if (count > cap) truncated[name] = { kept, dropped: count - kept }
+  }
+
+  const keepsRun = keepPlan(scan.runCount.all, scan.runCount.linked, cap)
+  const runsKept = Math.min(scan.runCount.all, cap)
+  noteTruncated("runs", scan.runCount.all, scan.runCount.all > cap ? runsKept : scan.runCount.all)
+  function* runs() {
+    const ranks = { linked: 0, rest: 0 }
+    let after: RunPosition | undefined
+    do {
+      const read = sessions.runSummaryPage(sessionId, after, scan.runPage)
+      after = read.next
+      const kept: RunSummary[] = []
+      for (const { rowId, run } of summaryRecords(read.runs, trusted)) {
+        if (!scan.runs.has(rowId)) continue
+        const linked = incidentRuns.has(run.runId)
+        if (keepsRun(linked, linked ? ranks.linked++ : ranks.rest++)) kept.push(run)
+      }
+      yield* digested(redactor, kept, [], []).runs
+    } while (after)
+  }
+
+  // Lifecycle actions in record order; the kept ones read by id (no ancestors: those are in the set already).
+  const actions = [...scan.actions].sort((a, b) => a[1].seq - b[1].seq)
+  const keptActions = ranked(actions, ([, action]) => action.runIds.some((id) => incidentRuns.has(id)), cap)
+  noteTruncated("lifecycle", actions.length, keptActions.length)
+  const lifecycle = lifecycleRecords(journal, new Set(keptActions.map(([id]) => id)), trusted, 1)
+
+  // Requests: the linked ones (id, seq), then the session's own most recent that fit beside them.
+  const { first, rows: linkedRows, ownRows: linkedOwn } = scan.requests
+  const room = Math.max(0, cap - linkedRows)
+  const own = journal.latestRows("request", sessionId, room > 0 ? room + linkedOwn : 0)
+  const ownUnlinked = own.rows.filter(
+    (row) => !first.has((row.data as { requestId?: string } | undefined)?.requestId ?? ""),
+  )
+  const ownKept = records(RequestContext, ownUnlinked.slice(Math.max(0, ownUnlinked.length - room)), trusted)
+  const requestList = uniqueBy(
+    [
+      ...[...first].filter(([, seq]) => seq >= 0).map(([requestId, seq]) => ({ requestId, seq, linked: true })),
+      ...ownKept.map((request) => ({ requestId: request.requestId, seq: request.seq, linked: false })),
+    ],
+    (r) => r.requestId,
+  ).sort((a, b) => a.seq - b.seq)
+  const keptRequestIds = ranked(requestList, (r) => r.linked, cap).map((r) => r.requestId)
+  const keptRequests = uniqueBy(
+    records(RequestContext, journal.rowsByRecordId("request", keptRequestIds), trusted),
+    (r) => r.requestId,
+  ).sort((a, b) => a.seq - b.seq)
+  noteTruncated("requests", requestList.length, keptRequests.length)
+  const requestTotal = linkedRows + own.total - linkedOwn
+  if (requestTotal > keptRequests.length)
+    truncated.requests = { kept: keptRequests.length, dropped: requestTotal - keptRequests.length }
+
+  // Renderer actions: each is linked, so the most recent by where each was first recorded.
+  const ownActionIds = new Set<string>()
+  for (const request of ownKept) if (request.actionId) ownActionIds.add(request.actionId)
+  noteRenderer(journal, trusted, scan.renderer, ownActionIds)
+  const rendererOrder = [...scan.renderer].filter(([, seq]) => seq >= 0).sort((a, b) => a[1] - b[1])
+  const keptRenderer = ranked(rendererOrder, () => true, cap).map(([id]) => id)
+  noteTruncated("renderer", rendererOrder.length, keptRenderer.length)
+  const renderer = finalActions(records(ClientAction, journal.rowsByRecordId("renderer", keptRenderer), trusted))
+
+  const crashes = ranked(scan.crashes, (crash) => incidentRuns.has(crash.runId), cap)
+  noteTruncated("crashes", scan.crashes.length, crashes.length)
+
+  const exported = digested(redactor, [], lifecycle, keptRequests)
+  return {
+    runs: new Streamed(runs()),
+    lifecycle: new Streamed(exported.lifecycle),
+    requests: new Streamed(exported.requests),
+    renderer: new Streamed(renderer),
+    crashes: new Streamed(crashes),
+    truncated,
+    ...degradedOf(deps),
+  }
 }
 
 /**
@@ -522,10 +670,16 @@ function exportMessage(
   }
 }
 
-function lifecycleRecords(journal: Journal, wanted: Set<string>, trusted: Set<string>): LifecycleAction[] {
+/** The actions `wanted` and their ancestors, `generations` deep (1: the actions alone), each the finished record when there is one. */
+function lifecycleRecords(
+  journal: Journal,
+  wanted: Set<string>,
+  trusted: Set<string>,
+  generations = 16,
+): LifecycleAction[] {
   const out = new Map<string, LifecycleAction>()
   let frontier = [...wanted]
-  for (let depth = 0; depth < 16 && frontier.length > 0; depth++) {
+  for (let depth = 0; depth < generations && frontier.length > 0; depth++) {
     // A finished record supersedes the started one: read started rows only for actions with no finished row.
     const finished = journal.rows({ kinds: ["lifecycle.finished"], lifecycleIds: frontier })
     const done = new Set(finished.map((row) => row.lifecycleId))

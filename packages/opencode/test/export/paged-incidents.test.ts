@@ -141,8 +141,8 @@ describe("incidents a page of runs at a time", () => {
     const pages = vi.spyOn(host.sessions, "runSummaryPage")
     try {
       const text = [...sessionExportText(host, "ses_one", "diagnostics", { runPage: 3 })!].join("")
-      // The scan and the incidents each read 30 runs in pages of 3 (the last page full: one empty read after it).
-      expect(pages).toHaveBeenCalledTimes(2 * 11)
+      // The scan, the runs list and the incidents each read 30 runs in pages of 3 (the last page full: one empty read after it).
+      expect(pages).toHaveBeenCalledTimes(3 * 11)
       const order = (JSON.parse(text).diagnostics.runs as { runId: string }[]).map((r) => r.runId)
       expect(order).toEqual(host.sessions.runSummaries("ses_one").map((r) => r.runId))
       expect(order.indexOf("run_p15")).toBe(order.indexOf("run_p14") + 1)
