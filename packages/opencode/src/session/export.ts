@@ -259,12 +259,13 @@ interface SessionScan {
   trusted: Set<string>
   crashes: CrashEvidence[]
   resends: ResendLinks
-  /** The runs (row ids) whose summaries the scan read: later pages list only these, so a run that finishes meanwhile is left out of every part alike. */
-  runs: Set<string>
-  /** Of each run (by id), the session's recorded lifecycle actions that list it: its possible cause when nothing attributed it. */
-  closedBy: Map<string, string[]>
-  /** The runs with an incident chain. */
-  incidentRuns: Set<string>
+  /**
+   * The runs whose summaries the scan read: the rows there were (up to `lastRow`) less those with no
+   * summary then. Later pages list only these, so a run that finishes meanwhile is left out of every part alike.
+   */
+  scanned: { lastRow: number; unsummarised: Set<string> }
+  /** Whether a run has an incident chain. */
+  incidentRuns: { has(runId: string): boolean }
   /** How many summaries the scan read, and how many of them are of a run with a chain. */
   runCount: { all: number; linked: number }
   /** The recorded lifecycle actions the runs and crashes reach (with ancestors): where each sits, and the runs it lists. */
@@ -281,25 +282,24 @@ function scanSession(deps: ExportDeps, sessionId: string, runPage: number): Sess
   const trusted = journal.bootsWithFormat(recordFormat())
   const crashes = records(CrashEvidence, journal.rows({ kinds: ["crash.detected"], sessionId }), trusted)
   const crashed = new Set(crashes.map((crash) => crash.runId))
-  const runs = new Set<string>()
-  const light: ResendRecord[] = []
-  const finalized = new Set<string>()
-  const incidentRuns = new Set<string>()
+  const scanned = { lastRow: 0, unsummarised: new Set<string>() }
+  // Resend links need a run's classification only when it resent a run (or a crash's run did).
+  const resendRuns = new Set(crashes.filter((crash) => crash.resendOf).map((crash) => crash.runId))
+  const resent: ResendRecord[] = []
+  // By run: whether it has a chain (the first summary of a run decides, as deriveIncidentChains does).
+  const chains = new Map<string, boolean>()
+  const incidentRuns = { has: (runId: string) => chains.get(runId) === true }
+  const runCount = { all: 0, linked: 0 }
+  /** Summaries that defer to crash evidence: linked when that crash has the chain, known at the end. */
+  const deferred: string[] = []
   const actions = new Map<string, { seq: number; runIds: readonly string[] }>()
-  const closedBy = new Map<string, string[]>()
   const requests = { first: new Map<string, number>(), rows: 0, ownRows: 0 }
   const renderer = new Map<string, number>()
   /** The lifecycle actions, requests and renderer actions the runs and crashes reach, noted once each. */
   const noteLinked = (runs: RunSummary[], crashes: CrashEvidence[]) => {
     const lifecycle = lifecycleRecords(journal, namedLifecycleIds(runs, crashes), trusted)
     for (const action of lifecycle) {
-      if (actions.has(action.lifecycleId)) continue
-      actions.set(action.lifecycleId, { seq: action.seq, runIds: action.runIds })
-      for (const runId of action.runIds) {
-        const list = closedBy.get(runId)
-        if (list) list.push(action.lifecycleId)
-        else closedBy.set(runId, [action.lifecycleId])
-      }
+      if (!actions.has(action.lifecycleId)) actions.set(action.lifecycleId, { seq: action.seq, runIds: action.runIds })
     }
     const newRequests = [...namedRequestIds(runs, lifecycle)].filter((id) => !requests.first.has(id))
     const actionIds = new Set<string>()
@@ -323,39 +323,58 @@ function scanSession(deps: ExportDeps, sessionId: string, runPage: number): Sess
   do {
     const read = sessions.runSummaryPage(sessionId, after, runPage)
     after = read.next
-    const page = summaryRecords(read.runs, trusted)
-    for (const { rowId, run } of page) {
-      runs.add(rowId)
-      const { runId, startedAt, resendOf, classification } = run
-      light.push(resendOf ? { runId, startedAt, resendOf, classification } : { runId, startedAt, classification })
-      // The run's chain, as deriveIncidentChains decides it: the first summary of a run, unless it
-      // defers to crash evidence (whose chain then stands for it).
-      if (finalized.has(runId)) continue
-      if (classification === "process_exit_without_finalizer" && crashed.has(runId)) continue
-      finalized.add(runId)
-      if (classification !== "completed") incidentRuns.add(runId)
-    }
-    noteLinked(
-      page.map((entry) => entry.run),
-      [],
+    for (const row of read.runs) scanned.lastRow = Math.max(scanned.lastRow, row.rowid)
+    for (const id of read.unsummarised) scanned.unsummarised.add(id)
+    const page = records(
+      RunSummary,
+      read.runs.map((entry) => ({ bootId: entry.bootId, data: entry.summary })),
+      trusted,
     )
+    for (const run of page) {
+      const { runId, startedAt, resendOf, classification } = run
+      runCount.all++
+      if (resendOf) resendRuns.add(runId)
+      if (resendRuns.has(runId)) resent.push({ runId, startedAt, resendOf, classification })
+      if (!chains.has(runId)) {
+        if (classification === "process_exit_without_finalizer" && crashed.has(runId)) {
+          deferred.push(runId)
+          continue
+        }
+        chains.set(runId, classification !== "completed")
+      }
+      if (chains.get(runId)) runCount.linked++
+    }
+    noteLinked(page, [])
   } while (after)
-  for (const crash of crashes) if (!finalized.has(crash.runId)) incidentRuns.add(crash.runId)
-  let linkedRuns = 0
-  for (const run of light) if (incidentRuns.has(run.runId)) linkedRuns++
+  for (const crash of crashes) if (!chains.has(crash.runId)) chains.set(crash.runId, true)
+  for (const runId of deferred) if (chains.get(runId)) runCount.linked++
   return {
     trusted,
     crashes,
-    resends: resendLinks(light, crashes),
-    runs,
-    runCount: { all: light.length, linked: linkedRuns },
-    closedBy,
+    resends: resendLinks(resent, crashes),
+    scanned,
+    runCount,
     incidentRuns,
     actions,
     requests,
     renderer,
     runPage,
   }
+}
+
+/** A page's summaries of the runs the scan read, as records (a damaged one left out). */
+function scannedRuns(
+  stored: { runId: string; summary: RunSummary; bootId?: string; rowid: number }[],
+  scan: SessionScan,
+): RunSummary[] {
+  const { lastRow, unsummarised } = scan.scanned
+  const out: RunSummary[] = []
+  for (const entry of stored) {
+    if (entry.rowid > lastRow || unsummarised.has(entry.runId)) continue
+    const run = record(RunSummary, { bootId: entry.bootId, data: entry.summary }, scan.trusted)
+    if (run) out.push(run)
+  }
+  return out
 }
 
 /** Notes each renderer action not yet noted with its first valid row's journal seq (the list's order); reads only those. */
@@ -410,8 +429,7 @@ function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: S
       const read = sessions.runSummaryPage(sessionId, after, scan.runPage)
       after = read.next
       const kept: RunSummary[] = []
-      for (const { rowId, run } of summaryRecords(read.runs, trusted)) {
-        if (!scan.runs.has(rowId)) continue
+      for (const run of scannedRuns(read.runs, scan)) {
         const linked = incidentRuns.has(run.runId)
         if (keepsRun(linked, linked ? ranks.linked++ : ranks.rest++)) kept.push(run)
       }
@@ -485,13 +503,13 @@ function* pagedIncidents(deps: ExportDeps, sessionId: string, scan: SessionScan)
   do {
     const read = sessions.runSummaryPage(sessionId, after, scan.runPage)
     after = read.next
-    const runs = summaryRecords(read.runs, scan.trusted)
-      .filter((entry) => scan.runs.has(entry.rowId))
-      .map((entry) => entry.run)
+    const runs = scannedRuns(read.runs, scan)
     if (runs.length === 0) continue
-    // The actions the runs name, and every recorded action listing one of them (a possible cause).
+    // The actions the runs name, and every recorded action listing one of them (a possible cause):
+    // a pass over the scan's actions per page holds less than a map from every run to its actions.
     const wanted = namedLifecycleIds(runs, [])
-    for (const run of runs) for (const id of scan.closedBy.get(run.runId) ?? []) wanted.add(id)
+    const pageRuns = new Set(runs.map((run) => run.runId))
+    for (const [id, action] of scan.actions) if (action.runIds.some((runId) => pageRuns.has(runId))) wanted.add(id)
     const chains = derivation.runChains(chainRecords(deps, scan.trusted, runs, wanted))
     withRemoteChains(journal, chains)
     yield* chains
@@ -513,19 +531,6 @@ function chainRecords(deps: ExportDeps, trusted: Set<string>, runs: RunSummary[]
   ).sort((a, b) => a.seq - b.seq)
   const renderer = rendererActions(journal, requests, lifecycle, runs, trusted)
   return { ...digested(redactor, runs, lifecycle, requests), renderer }
-}
-
-/** A page of stored summaries as records (a damaged one left out), each with its run's row id. */
-function summaryRecords(
-  stored: { runId: string; summary: RunSummary; bootId?: string }[],
-  trusted: Set<string>,
-): { rowId: string; run: RunSummary }[] {
-  const out: { rowId: string; run: RunSummary }[] = []
-  for (const entry of stored) {
-    const run = record(RunSummary, { bootId: entry.bootId, data: entry.summary }, trusted)
-    if (run) out.push({ rowId: entry.runId, run })
-  }
-  return out
 }
 
 /** The run summaries and crash evidence of the session, the lifecycle actions that touched them (and their ancestors), and the ids of every request those name. */

@@ -405,7 +405,12 @@ export class SessionStore {
     sessionId: string,
     after: RunPosition | undefined,
     limit: number,
-  ): { runs: { runId: string; summary: RunSummary; bootId?: string }[]; next: RunPosition | undefined } {
+  ): {
+    runs: { runId: string; summary: RunSummary; bootId?: string; rowid: number }[]
+    /** The page's runs with no summary (or a damaged one). */
+    unsummarised: string[]
+    next: RunPosition | undefined
+  } {
     const rows = this.stmt(
       `SELECT id, summary, summary_boot, started_at, rowid AS r FROM run WHERE session_id = @sessionId
        AND (started_at > @startedAt OR (started_at = @startedAt AND rowid > @rowid)) ORDER BY started_at, rowid LIMIT @limit`,
@@ -416,8 +421,17 @@ export class SessionStore {
       limit,
     }) as (SummaryRow & { started_at: number; r: number })[]
     const last = rows.at(-1)
+    const runs: { runId: string; summary: RunSummary; bootId?: string; rowid: number }[] = []
+    const unsummarised: string[] = []
+    for (const row of rows) {
+      const summary = parseStoredJson(row.summary) as RunSummary | undefined
+      if (!summary) unsummarised.push(row.id)
+      else if (row.summary_boot) runs.push({ runId: row.id, summary, bootId: row.summary_boot, rowid: row.r })
+      else runs.push({ runId: row.id, summary, rowid: row.r })
+    }
     return {
-      runs: storedSummaries(rows),
+      runs,
+      unsummarised,
       next: last && rows.length === limit ? { startedAt: last.started_at, rowid: last.r } : undefined,
     }
   }
