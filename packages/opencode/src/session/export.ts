@@ -64,8 +64,8 @@ export function buildSessionExport(
   }
 }
 
-/** Runs read per page by the streamed export's incidents: a page's chains come from that page's records alone. */
-const EXPORT_RUN_PAGE = 512
+/** Runs read per page by the streamed export (its scan, runs list and incidents): a page's chains come from that page's records alone. Small pages keep fewer records alive across a young-generation collection, which holds the peak down. */
+const EXPORT_RUN_PAGE = 128
 
 /** Messages read per page by the streamed export: a page of ordinary messages is a few hundred kB (a page of 200 000-character prompts would be about 50 MB: pages count messages, not bytes). */
 export const EXPORT_MESSAGE_PAGE = 256
@@ -509,7 +509,9 @@ function* pagedIncidents(deps: ExportDeps, sessionId: string, scan: SessionScan)
     // a pass over the scan's actions per page holds less than a map from every run to its actions.
     const wanted = namedLifecycleIds(runs, [])
     const pageRuns = new Set(runs.map((run) => run.runId))
-    for (const [id, action] of scan.actions) if (action.runIds.some((runId) => pageRuns.has(runId))) wanted.add(id)
+    scan.actions.forEach((action, id) => {
+      for (const runId of action.runIds) if (pageRuns.has(runId)) wanted.add(id)
+    })
     const chains = derivation.runChains(chainRecords(deps, scan.trusted, runs, wanted))
     withRemoteChains(journal, chains)
     yield* chains
