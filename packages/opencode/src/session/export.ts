@@ -46,6 +46,9 @@ interface ExportDeps {
 type ExportContent = "full" | "diagnostics"
 
 /**
+ * The whole document, every record read at once: the reference implementation (the simple one)
+ * that the streamed `sessionExportText` must equal byte for byte. The route and the CLI stream;
+ * the trace export (`tracing/server-tracing.ts`) still builds it for each finished run.
  * @example const doc = buildSessionExport(host, "ses_…", "diagnostics")
  * @returns undefined when the session does not exist.
  */
