@@ -194,7 +194,7 @@ describe("incidents a page of runs at a time", () => {
 
   test("the same bytes as the built document for every page size, cap and form; the incident route the same chains", () => {
     for (const runPage of [1, 2, 3, 4, 7, 29, 30, 31, 512])
-      for (const cap of [5000, 8, 3, 0])
+      for (const cap of [5000, 12, 8, 3, 0])
         for (const content of ["full", "diagnostics"] as const) {
           const built = buildSessionExport(host, "ses_one", content, cap)!
           const text = [...sessionExportText(host, "ses_one", content, { cap, runPage })!].join("")
@@ -204,6 +204,11 @@ describe("incidents a page of runs at a time", () => {
     const capped = buildSessionExport(host, "ses_one", "diagnostics", 3)!
     expect(capped.diagnostics.truncated.runs).toEqual({ kept: 3, dropped: 26 })
     expect(capped.incidents).toHaveLength(9)
+    // Room beside the 7 summaries of runs with a chain: the most recent of the rest (completed runs), all in start order.
+    const roomy = buildSessionExport(host, "ses_one", "diagnostics", 12)!
+    expect(roomy.diagnostics.runs.map((r) => r.runId)).toEqual(
+      [1, 2, 4, 7, 17, 20, 24, 25, 26, 27, 28, 29].map((i) => `run_p${i}`),
+    )
     expect(sessionIncidents(host, "ses_one")).toEqual(buildSessionExport(host, "ses_one")!.incidents)
   })
 })
