@@ -25,7 +25,7 @@ import {
 } from "../provenance/schemas.ts"
 import type { Redactor } from "../provenance/node/redaction.ts"
 import type { Journal } from "../storage/journal.ts"
-import type { MessagePosition, RunPosition, SessionInfo, SessionStore } from "./session-store.ts"
+import type { MessagePosition, RunPosition, SessionInfo, SessionStore, StoredRunSummary } from "./session-store.ts"
 import type { MessageInfo, Part } from "../provenance/wire.ts"
 
 const WRITER = { name: "opencode-provenance", version: "0.1.0" }
@@ -267,6 +267,8 @@ interface SessionScan {
    * summary then. Later pages list only these, so a run that finishes meanwhile is left out of every part alike.
    */
   scanned: { lastRow: number; unsummarised: Set<string> }
+  /** Of each scanned summary, in order: damaged, or whether its run has a chain. */
+  runFlags: RunFlag[]
   /** Whether a run has an incident chain. */
   incidentRuns: { has(runId: string): boolean }
   /** How many summaries the scan read, and how many of them are of a run with a chain. */
@@ -293,8 +295,10 @@ function scanSession(deps: ExportDeps, sessionId: string, runPage: number): Sess
   const chains = new Map<string, boolean>()
   const incidentRuns = { has: (runId: string) => chains.get(runId) === true }
   const runCount = { all: 0, linked: 0 }
-  /** Summaries that defer to crash evidence: linked when that crash has the chain, known at the end. */
-  const deferred: string[] = []
+  /** Of each scanned summary in order: damaged, or whether its run has a chain (the runs list parses only the kept ones). */
+  const runFlags: RunFlag[] = []
+  /** Summaries that defer to crash evidence (their place, their run): linked when that crash has the chain, known at the end. */
+  const deferred: [number, string][] = []
   const actions = new Map<string, { seq: number; runIds: readonly string[] }>()
   const requests = { first: new Map<string, number>(), rows: 0, ownRows: 0 }
   const renderer = new Map<string, number>()
@@ -326,36 +330,48 @@ function scanSession(deps: ExportDeps, sessionId: string, runPage: number): Sess
   do {
     const read = sessions.runSummaryPage(sessionId, after, runPage)
     after = read.next
-    for (const row of read.runs) scanned.lastRow = Math.max(scanned.lastRow, row.rowid)
-    for (const id of read.unsummarised) scanned.unsummarised.add(id)
-    const page = records(
-      RunSummary,
-      read.runs.map((entry) => ({ bootId: entry.bootId, data: entry.summary })),
-      trusted,
-    )
-    for (const run of page) {
+    const page: RunSummary[] = []
+    for (const row of read.runs) {
+      scanned.lastRow = Math.max(scanned.lastRow, row.rowid)
+      const summary = row.summary()
+      if (!summary) {
+        scanned.unsummarised.add(row.runId)
+        continue
+      }
+      const run = record(RunSummary, { bootId: row.bootId, data: summary }, trusted)
+      if (!run) {
+        runFlags.push(RUN_DAMAGED)
+        continue
+      }
+      page.push(run)
       const { runId, startedAt, resendOf, classification } = run
-      runCount.all++
       if (resendOf) resendRuns.add(runId)
       if (resendRuns.has(runId)) resent.push({ runId, startedAt, resendOf, classification })
       if (!chains.has(runId)) {
         if (classification === "process_exit_without_finalizer" && crashed.has(runId)) {
-          deferred.push(runId)
+          deferred.push([runFlags.length, runId])
+          runFlags.push(RUN_UNLINKED)
           continue
         }
         chains.set(runId, classification !== "completed")
       }
-      if (chains.get(runId)) runCount.linked++
+      runFlags.push(chains.get(runId) ? RUN_LINKED : RUN_UNLINKED)
     }
     noteLinked(page, [])
   } while (after)
   for (const crash of crashes) if (!chains.has(crash.runId)) chains.set(crash.runId, true)
-  for (const runId of deferred) if (chains.get(runId)) runCount.linked++
+  for (const [at, runId] of deferred) if (chains.get(runId)) runFlags[at] = RUN_LINKED
+  for (const flag of runFlags) {
+    if (flag === RUN_DAMAGED) continue
+    runCount.all++
+    if (flag === RUN_LINKED) runCount.linked++
+  }
   return {
     trusted,
     crashes,
     resends: resendLinks(resent, crashes),
     scanned,
+    runFlags,
     runCount,
     incidentRuns,
     actions,
@@ -365,16 +381,22 @@ function scanSession(deps: ExportDeps, sessionId: string, runPage: number): Sess
   }
 }
 
-/** A page's summaries of the runs the scan read, as records (a damaged one left out). */
-function scannedRuns(
-  stored: { runId: string; summary: RunSummary; bootId?: string; rowid: number }[],
-  scan: SessionScan,
-): RunSummary[] {
+const RUN_DAMAGED = 0
+const RUN_UNLINKED = 1
+const RUN_LINKED = 2
+type RunFlag = typeof RUN_DAMAGED | typeof RUN_UNLINKED | typeof RUN_LINKED
+
+/** A page's runs that the scan read with a summary, in order. */
+function scannedRows(stored: StoredRunSummary[], scan: SessionScan): StoredRunSummary[] {
   const { lastRow, unsummarised } = scan.scanned
+  return stored.filter((entry) => entry.rowid <= lastRow && !unsummarised.has(entry.runId))
+}
+
+/** A page's summaries of the runs the scan read, as records (a damaged one left out). */
+function scannedRuns(stored: StoredRunSummary[], scan: SessionScan): RunSummary[] {
   const out: RunSummary[] = []
-  for (const entry of stored) {
-    if (entry.rowid > lastRow || unsummarised.has(entry.runId)) continue
-    const run = record(RunSummary, { bootId: entry.bootId, data: entry.summary }, scan.trusted)
+  for (const entry of scannedRows(stored, scan)) {
+    const run = record(RunSummary, { bootId: entry.bootId, data: entry.summary() }, scan.trusted)
     if (run) out.push(run)
   }
   return out
@@ -427,14 +449,20 @@ function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: S
   noteTruncated("runs", scan.runCount.all, scan.runCount.all > cap ? runsKept : scan.runCount.all)
   function* runs() {
     const ranks = { linked: 0, rest: 0 }
+    let at = 0
     let after: RunPosition | undefined
     do {
       const read = sessions.runSummaryPage(sessionId, after, scan.runPage)
       after = read.next
       const kept: RunSummary[] = []
-      for (const run of scannedRuns(read.runs, scan)) {
-        const linked = incidentRuns.has(run.runId)
-        if (keepsRun(linked, linked ? ranks.linked++ : ranks.rest++)) kept.push(run)
+      for (const row of scannedRows(read.runs, scan)) {
+        const flag = scan.runFlags[at++]
+        if (flag === RUN_DAMAGED || flag === undefined) continue
+        const linked = flag === RUN_LINKED
+        if (!keepsRun(linked, linked ? ranks.linked++ : ranks.rest++)) continue
+        // Parsed only when kept; a summary damaged since the scan is left out.
+        const run = record(RunSummary, { bootId: row.bootId, data: row.summary() }, trusted)
+        if (run) kept.push(run)
       }
       yield* digested(redactor, kept, [], []).runs
     } while (after)

@@ -398,19 +398,15 @@ export class SessionStore {
 
   /**
    * At most `limit` of a session's runs, in the order of `runSummaries`, after the position
-   * `after` (a previous page's `next`), with the summaries among them: a page may list fewer
-   * summaries than `limit` (a run still going has none). One statement per page, no cursor held.
+   * `after` (a previous page's `next`), each with its summary parsed only when asked for (undefined
+   * for a run with none or a damaged one): a reader that needs a few summaries of many runs parses
+   * only those. One statement per page, no cursor held.
    */
   runSummaryPage(
     sessionId: string,
     after: RunPosition | undefined,
     limit: number,
-  ): {
-    runs: { runId: string; summary: RunSummary; bootId?: string; rowid: number }[]
-    /** The page's runs with no summary (or a damaged one). */
-    unsummarised: string[]
-    next: RunPosition | undefined
-  } {
+  ): { runs: StoredRunSummary[]; next: RunPosition | undefined } {
     const rows = this.stmt(
       `SELECT id, summary, summary_boot, started_at, rowid AS r FROM run WHERE session_id = @sessionId
        AND (started_at > @startedAt OR (started_at = @startedAt AND rowid > @rowid)) ORDER BY started_at, rowid LIMIT @limit`,
@@ -421,17 +417,13 @@ export class SessionStore {
       limit,
     }) as (SummaryRow & { started_at: number; r: number })[]
     const last = rows.at(-1)
-    const runs: { runId: string; summary: RunSummary; bootId?: string; rowid: number }[] = []
-    const unsummarised: string[] = []
-    for (const row of rows) {
-      const summary = parseStoredJson(row.summary) as RunSummary | undefined
-      if (!summary) unsummarised.push(row.id)
-      else if (row.summary_boot) runs.push({ runId: row.id, summary, bootId: row.summary_boot, rowid: row.r })
-      else runs.push({ runId: row.id, summary, rowid: row.r })
-    }
     return {
-      runs,
-      unsummarised,
+      runs: rows.map((row) => ({
+        runId: row.id,
+        rowid: row.r,
+        ...(row.summary_boot ? { bootId: row.summary_boot } : {}),
+        summary: () => parseStoredJson(row.summary) as RunSummary | undefined,
+      })),
       next: last && rows.length === limit ? { startedAt: last.started_at, rowid: last.r } : undefined,
     }
   }
@@ -463,6 +455,14 @@ function storedSummaries(rows: SummaryRow[]): { runId: string; summary: RunSumma
     out.push(row.summary_boot ? { runId: row.id, summary, bootId: row.summary_boot } : { runId: row.id, summary })
   }
   return out
+}
+
+/** A run of `runSummaryPage`: its id, row and summary's boot, and its summary parsed when asked for. */
+export interface StoredRunSummary {
+  runId: string
+  rowid: number
+  bootId?: string
+  summary: () => RunSummary | undefined
 }
 
 /** Where a page of `runSummaryPage` ended: the last run's start time and row. */
