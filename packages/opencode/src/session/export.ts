@@ -536,13 +536,22 @@ function* pagedIncidents(deps: ExportDeps, sessionId: string, scan: SessionScan)
     after = read.next
     const runs = scannedRuns(read.runs, scan)
     if (runs.length === 0) continue
-    // The actions the runs name, and every recorded action listing one of them (a possible cause):
-    // a pass over the scan's actions per page holds less than a map from every run to its actions.
+    // The actions the runs name, and every recorded action listing a run that may need a possible
+    // cause (one a lifecycle close does not attribute): a pass over the scan's actions, only for
+    // pages with such runs, holds less than a map from every run to its actions.
     const wanted = namedLifecycleIds(runs, [])
-    const pageRuns = new Set(runs.map((run) => run.runId))
-    scan.actions.forEach((action, id) => {
-      for (const runId of action.runIds) if (pageRuns.has(runId)) wanted.add(id)
-    })
+    const unattributed = new Set(
+      runs
+        .filter(
+          (run) =>
+            run.classification !== "completed" && !(run.interrupt?.kind === "lifecycle" && run.interrupt.lifecycle),
+        )
+        .map((run) => run.runId),
+    )
+    if (unattributed.size > 0)
+      scan.actions.forEach((action, id) => {
+        for (const runId of action.runIds) if (unattributed.has(runId)) wanted.add(id)
+      })
     const chains = derivation.runChains(chainRecords(deps, scan.trusted, runs, wanted))
     withRemoteChains(journal, chains)
     yield* chains
