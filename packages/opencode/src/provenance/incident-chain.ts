@@ -175,7 +175,7 @@ class RecordIndex {
   readonly attributions = new Map<string, Pick<Attribution, "origin" | "lifecycle">>()
   private readonly paths = new Map<string, LifecycleAction[]>()
 
-  constructor(input: IncidentInput) {
+  constructor(input: Pick<IncidentInput, "lifecycle" | "requests" | "renderer">) {
     for (const action of input.lifecycle) {
       if (this.lifecycle.has(action.lifecycleId)) continue
       this.lifecycle.set(action.lifecycleId, action)
@@ -242,7 +242,9 @@ function lifecycleAttribution(
       interrupt: { present: embedded !== undefined },
     }
   const attribution = attributeLifecycle(index, lifecycleId, embedded)
-  if (index.lifecycle.has(lifecycleId))
+  // Shared only when the records alone decide it (the action and its root recorded): otherwise
+  // each run's embedded copy fills in, whichever run is attributed first.
+  if (index.pathTo(lifecycleId)[0]?.parentId === undefined && index.lifecycle.has(lifecycleId))
     index.attributions.set(lifecycleId, { origin: attribution.origin, lifecycle: attribution.lifecycle })
   return attribution
 }
@@ -605,48 +607,100 @@ function crashChain(index: RecordIndex, crash: CrashEvidence, legacy: boolean): 
  * ran); a `process_exit_without_finalizer` summary defers to the crash evidence, which has more.
  */
 export function deriveIncidentChains(input: IncidentInput): IncidentChain[] {
-  const index = new RecordIndex(input)
-  const legacy = input.writerVersion !== undefined && input.writerVersion < FIRST_WRITER_VERSION_WITH_ORIGINS
-  const crashes = new Map<string, CrashEvidence>()
-  for (const crash of input.crashes) if (!crashes.has(crash.runId)) crashes.set(crash.runId, crash)
+  const derivation = new IncidentDerivation(input.crashes, resendLinks(input.runs, input.crashes), input.writerVersion)
+  return [...derivation.runChains(input), ...derivation.crashChains(input)]
+}
 
-  const chains: IncidentChain[] = []
-  const finalized = new Set<string>()
-  for (const run of input.runs) {
-    if (finalized.has(run.runId)) continue
-    const crashed = run.classification === "process_exit_without_finalizer" && crashes.has(run.runId)
-    if (crashed) continue
-    finalized.add(run.runId)
-    if (run.classification !== "completed") chains.push(summaryChain(index, run, legacy))
+/**
+ * `deriveIncidentChains` a page of runs at a time, for a session too large to hold at once: each
+ * page's chains come from that page's runs and the records they reach (the lifecycle actions they
+ * name with their ancestors, every recorded action listing one of them, the requests and renderer
+ * actions those name), then the crash chains from the crashes' own. Chains equal the whole
+ * derivation's: only the resend links and the crash list span pages, and both are given whole.
+ */
+export class IncidentDerivation {
+  private readonly crashes = new Map<string, CrashEvidence>()
+  private readonly finalized = new Set<string>()
+  private readonly legacy: boolean
+
+  constructor(
+    crashes: readonly CrashEvidence[],
+    private readonly resends: ResendLinks,
+    writerVersion?: number,
+  ) {
+    for (const crash of crashes) if (!this.crashes.has(crash.runId)) this.crashes.set(crash.runId, crash)
+    this.legacy = writerVersion !== undefined && writerVersion < FIRST_WRITER_VERSION_WITH_ORIGINS
   }
-  for (const crash of crashes.values()) {
-    if (!finalized.has(crash.runId)) chains.push(crashChain(index, crash, legacy))
+
+  /** The chains of `page.runs`, in order; call once per page, pages in order. */
+  runChains(page: Omit<IncidentInput, "crashes" | "writerVersion">): IncidentChain[] {
+    const index = new RecordIndex(page)
+    const chains: IncidentChain[] = []
+    for (const run of page.runs) {
+      if (this.finalized.has(run.runId)) continue
+      const crashed = run.classification === "process_exit_without_finalizer" && this.crashes.has(run.runId)
+      if (crashed) continue
+      this.finalized.add(run.runId)
+      if (run.classification !== "completed") chains.push(this.resends.link(summaryChain(index, run, this.legacy)))
+    }
+    return chains
   }
-  return linkResends(chains, input)
+
+  /** The chains of the crashed runs no summary finalised; after every page of runs. */
+  crashChains(records: Omit<IncidentInput, "runs" | "crashes" | "writerVersion">): IncidentChain[] {
+    const index = new RecordIndex(records)
+    const chains: IncidentChain[] = []
+    for (const crash of this.crashes.values())
+      if (!this.finalized.has(crash.runId)) chains.push(this.resends.link(crashChain(index, crash, this.legacy)))
+    return chains
+  }
+}
+
+/** What resend links need of a run: its id, start, the run it resent and, from a summary, how it ended. */
+export type ResendRecord = {
+  runId: string
+  startedAt: number
+  resendOf?: string | undefined
+  classification?: Classification
 }
 
 /**
  * Each chain's resend links: the run it was sent again for (`resendOf`) and the latest run sent
  * again for it (`resentAs`), with how that run ended when a summary says so. Links, never causes.
  */
-function linkResends(chains: IncidentChain[], input: Pick<IncidentInput, "runs" | "crashes">): IncidentChain[] {
+export interface ResendLinks {
+  link(chain: IncidentChain): IncidentChain
+}
+
+/** The resend links among `runs` (summaries) and `crashes`: only these few fields of each, so a whole session's fit. */
+export function resendLinks(runs: Iterable<ResendRecord>, crashes: Iterable<ResendRecord>): ResendLinks {
   const ended = new Map<string, Classification>()
-  for (const run of input.runs) ended.set(run.runId, run.classification)
-  const linked = [...input.runs, ...input.crashes]
-  const resends = latestResends(linked)
+  const linked: ResendRecord[] = []
   const resendOf = new Map<string, string>()
-  for (const run of linked) if (run.resendOf && run.resendOf !== run.runId) resendOf.set(run.runId, run.resendOf)
-  return chains.map((chain) => {
-    const of = resendOf.get(chain.runId)
-    const as = resends.get(chain.runId)
-    if (!of && !as) return chain
-    const classification = as ? ended.get(as.runId) : undefined
-    return {
-      ...chain,
-      ...(of ? { resendOf: of } : {}),
-      ...(as ? { resentAs: { runId: as.runId, ...(classification ? { classification } : {}) } } : {}),
-    }
-  })
+  const note = (run: ResendRecord) => {
+    if (!run.resendOf) return
+    linked.push(run)
+    if (run.resendOf !== run.runId) resendOf.set(run.runId, run.resendOf)
+  }
+  for (const run of runs) {
+    ended.set(run.runId, run.classification!)
+    note(run)
+  }
+  for (const crash of crashes) note(crash)
+  const resends = latestResends(linked)
+  return {
+    link(chain) {
+      const of = resendOf.get(chain.runId)
+      const as = resends.get(chain.runId)
+      if (!of && !as) return chain
+      const classification = as ? ended.get(as.runId) : undefined
+      return {
+        ...chain,
+        ...(of ? { resendOf: of } : {}),
+        ...(as ? { resentAs: { runId: as.runId, ...(classification ? { classification } : {}) } } : {}),
+      }
+    },
+  }
 }
 
 /** Lists here hold a handful of names: a linear check beats building a Set per chain. */

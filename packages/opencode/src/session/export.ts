@@ -5,7 +5,13 @@
  * `content: "diagnostics"` leaves out message text and the title.
  */
 import { remoteChain } from "../provenance/remote-chain.ts"
-import { deriveIncidentChains } from "../provenance/incident-chain.ts"
+import {
+  deriveIncidentChains,
+  IncidentDerivation,
+  resendLinks,
+  type ResendLinks,
+  type ResendRecord,
+} from "../provenance/incident-chain.ts"
 import { EXPORT_SCHEMA, SUPPORTED_EXPORT_VERSION } from "../provenance/export-version.ts"
 import type { SessionExportDocument } from "../provenance/export-document.ts"
 import { recordFormat } from "../provenance/node/record-format.ts"
@@ -19,7 +25,7 @@ import {
 } from "../provenance/schemas.ts"
 import type { Redactor } from "../provenance/node/redaction.ts"
 import type { Journal } from "../storage/journal.ts"
-import type { MessagePosition, SessionInfo, SessionStore } from "./session-store.ts"
+import type { MessagePosition, RunPosition, SessionInfo, SessionStore, StoredRunSummary } from "./session-store.ts"
 import type { MessageInfo, Part } from "../provenance/wire.ts"
 
 const WRITER = { name: "opencode-provenance", version: "0.1.0" }
@@ -40,6 +46,9 @@ interface ExportDeps {
 type ExportContent = "full" | "diagnostics"
 
 /**
+ * The whole document, every record read at once: the reference implementation (the simple one)
+ * that the streamed `sessionExportText` must equal byte for byte. The route and the CLI stream;
+ * the trace export (`tracing/server-tracing.ts`) still builds it for each finished run.
  * @example const doc = buildSessionExport(host, "ses_…", "diagnostics")
  * @returns undefined when the session does not exist.
  */
@@ -58,6 +67,9 @@ export function buildSessionExport(
   }
 }
 
+/** Runs read per page by the streamed export (its scan, runs list and incidents): a page's chains come from that page's records alone. Small pages keep fewer records alive across a young-generation collection, which holds the peak down. */
+const EXPORT_RUN_PAGE = 128
+
 /** Messages read per page by the streamed export: a page of ordinary messages is a few hundred kB (a page of 200 000-character prompts would be about 50 MB: pages count messages, not bytes). */
 export const EXPORT_MESSAGE_PAGE = 256
 
@@ -72,14 +84,14 @@ export function sessionExportText(
   deps: ExportDeps,
   sessionId: string,
   content: ExportContent = "full",
-  options: { cap?: number; indent?: number; page?: number } = {},
+  options: { cap?: number; indent?: number; page?: number; runPage?: number } = {},
 ): Generator<string, void, undefined> | undefined {
   const session = deps.sessions.getSession(sessionId)
   if (!session) return undefined
   const cap = options.cap ?? EXPORT_LIST_CAP
   const page = options.page ?? EXPORT_MESSAGE_PAGE
-  let diagnostics: ReturnType<typeof exportDiagnostics> | undefined
-  const derived = () => (diagnostics ??= exportDiagnostics(deps, sessionId, cap))
+  let scanned: SessionScan | undefined
+  const scan = () => (scanned ??= scanSession(deps, sessionId, options.runPage ?? EXPORT_RUN_PAGE))
   function* messages() {
     let after: MessagePosition | undefined
     do {
@@ -92,11 +104,8 @@ export function sessionExportText(
     {
       ...exportHead(deps, session, content),
       messages: new Streamed(messages()),
-      diagnostics: new Deferred(() => {
-        const lists = Object.entries(derived().diagnostics)
-        return new Members(lists.map(([key, value]) => [key, Array.isArray(value) ? new Streamed(value) : value]))
-      }),
-      incidents: new Deferred(() => new Streamed(derived().incidents)),
+      diagnostics: new Deferred(() => new Members(Object.entries(streamedLists(deps, sessionId, cap, scan())))),
+      incidents: new Deferred(() => new Streamed(pagedIncidents(deps, sessionId, scan()))),
     },
     options.indent ?? 0,
   )
@@ -147,12 +156,29 @@ function exportHead(deps: ExportDeps, session: SessionInfo, content: ExportConte
   } as const
 }
 
-/** The diagnostic records linked to the session's runs (each list capped) and the incident chains derived from all of them. */
+/**
+ * The diagnostic records linked to the session's runs (each list capped) and the incident chains
+ * derived from all of them, everything read at once: the reference the streamed export
+ * (`scanSession`, `exportLists`, `pagedIncidents`) is checked against.
+ */
 function exportDiagnostics(
   deps: ExportDeps,
   sessionId: string,
   cap: number,
 ): Pick<SessionExport, "diagnostics" | "incidents"> {
+  const read = diagnosticRecords(deps, sessionId, cap)
+  // Incidents come from every record, before any list is capped: a capped list never hides an
+  // incident (a reader re-checks a chain whose records were capped away from its own links).
+  const incidents = deriveIncidentChains(read)
+  withRemoteChains(deps.journal, incidents)
+  const incidentRuns = new Set(incidents.map((chain) => chain.runId))
+  return { diagnostics: cappedLists(deps, read, cap, incidentRuns), incidents }
+}
+
+type DiagnosticRecords = ReturnType<typeof diagnosticRecords>
+
+/** Every record the lists are chosen from (directories digested), and how many requests of the session there are in all. */
+function diagnosticRecords(deps: ExportDeps, sessionId: string, cap: number) {
   const { journal, redactor } = deps
   // Records stored by a build with this build's schemas were validated when written and are read
   // back as they are; anything else (another build's, or a boot that did not say) is validated.
@@ -174,23 +200,16 @@ function exportDiagnostics(
   ).sort((a, b) => a.seq - b.seq)
   const requestTotal = linkedRows.length + own.total - linkedOwn
 
-  const renderer = rendererActions(journal, requests, lifecycle, trusted)
-  const {
-    runs: exportedRuns,
-    lifecycle: exportedLifecycle,
-    requests: exportedRequests,
-  } = digested(redactor, runs, lifecycle, requests)
+  const renderer = rendererActions(journal, requests, lifecycle, runs, trusted)
+  return { ...digested(redactor, runs, lifecycle, requests), renderer, crashes, requestIds, requestTotal }
+}
 
-  // Incidents come from every record, before any list is capped: a capped list never hides an
-  // incident (a reader re-checks a chain whose records were capped away from its own links).
-  const incidents = deriveIncidentChains({
-    runs: exportedRuns,
-    lifecycle: exportedLifecycle,
-    requests: exportedRequests,
-    renderer,
-    crashes,
-  })
-
+function cappedLists(
+  deps: ExportDeps,
+  read: DiagnosticRecords,
+  cap: number,
+  incidentRuns: Set<string>,
+): SessionExport["diagnostics"] {
   const truncated: Record<string, { kept: number; dropped: number }> = {}
   /** At most `cap` records, in their original order: every linked one first (the most recent when even those exceed the cap), then the most recent of the rest. */
   const keep = <T>(name: string, list: T[], linked: (item: T) => boolean): T[] => {
@@ -206,29 +225,21 @@ function exportDiagnostics(
     truncated[name] = { kept: kept.length, dropped: list.length - kept.length }
     return kept
   }
-  const incidentRuns = new Set(incidents.map((chain) => chain.runId))
-  const keptRuns = keep("runs", exportedRuns, (run) => incidentRuns.has(run.runId))
-  const keptLifecycle = keep("lifecycle", exportedLifecycle, (action) =>
-    action.runIds.some((id) => incidentRuns.has(id)),
-  )
-  const keptRequests = keep("requests", exportedRequests, (request) => requestIds.has(request.requestId))
-  if (requestTotal > keptRequests.length)
-    truncated.requests = { kept: keptRequests.length, dropped: requestTotal - keptRequests.length }
-  const keptRenderer = keep("renderer", renderer, () => true)
-  const keptCrashes = keep("crashes", crashes, (crash) => incidentRuns.has(crash.runId))
-
-  withRemoteChains(journal, incidents)
+  const keptRuns = keep("runs", read.runs, (run) => incidentRuns.has(run.runId))
+  const keptLifecycle = keep("lifecycle", read.lifecycle, (action) => action.runIds.some((id) => incidentRuns.has(id)))
+  const keptRequests = keep("requests", read.requests, (request) => read.requestIds.has(request.requestId))
+  if (read.requestTotal > keptRequests.length)
+    truncated.requests = { kept: keptRequests.length, dropped: read.requestTotal - keptRequests.length }
+  const keptRenderer = keep("renderer", read.renderer, () => true)
+  const keptCrashes = keep("crashes", read.crashes, (crash) => incidentRuns.has(crash.runId))
   return {
-    diagnostics: {
-      runs: keptRuns,
-      lifecycle: keptLifecycle,
-      requests: keptRequests,
-      renderer: keptRenderer,
-      crashes: keptCrashes,
-      truncated,
-      ...degradedOf(deps),
-    },
-    incidents,
+    runs: keptRuns,
+    lifecycle: keptLifecycle,
+    requests: keptRequests,
+    renderer: keptRenderer,
+    crashes: keptCrashes,
+    truncated,
+    ...degradedOf(deps),
   }
 }
 
@@ -238,20 +249,330 @@ function exportDiagnostics(
  * @returns undefined when the session does not exist.
  */
 export function sessionIncidents(deps: ExportDeps, sessionId: string): IncidentChain[] | undefined {
-  const { sessions, journal, redactor } = deps
-  if (!sessions.getSession(sessionId)) return undefined
+  if (!deps.sessions.getSession(sessionId)) return undefined
+  return [...pagedIncidents(deps, sessionId, scanSession(deps, sessionId, EXPORT_RUN_PAGE))]
+}
+
+/**
+ * What the paged incidents need of the whole session, read a page of runs at a time and kept
+ * small: ids, classifications and resend links of the runs, the crashes (a handful), and which
+ * recorded lifecycle actions list each run.
+ */
+interface SessionScan {
+  trusted: Set<string>
+  crashes: CrashEvidence[]
+  resends: ResendLinks
+  /**
+   * The runs whose summaries the scan read: the rows there were (up to `lastRow`) less those with no
+   * summary then. Later pages list only these, so a run that finishes meanwhile is left out of every part alike.
+   */
+  scanned: { lastRow: number; unsummarised: Set<string> }
+  /** Of each scanned summary, in order: damaged, or whether its run has a chain. */
+  runFlags: RunFlag[]
+  /** Whether a run has an incident chain. */
+  incidentRuns: { has(runId: string): boolean }
+  /** How many summaries the scan read, and how many of them are of a run with a chain. */
+  runCount: { all: number; linked: number }
+  /** The recorded lifecycle actions the runs and crashes reach (with ancestors): where each sits, and the runs it lists. */
+  actions: Map<string, { seq: number; runIds: readonly string[] }>
+  /** The requests named: each id's first record's seq (-1 when none is valid), and their rows counted (the session's own among them). */
+  requests: { first: Map<string, number>; rows: number; ownRows: number }
+  /** The renderer actions named: each one's first valid row's journal seq (-1 when none). */
+  renderer: Map<string, number>
+  runPage: number
+}
+
+function scanSession(deps: ExportDeps, sessionId: string, runPage: number): SessionScan {
+  const { sessions, journal } = deps
   const trusted = journal.bootsWithFormat(recordFormat())
-  const { runs, crashes, lifecycle, requestIds } = linkedRecords(deps, sessionId, trusted)
-  // A chain reaches a request and a renderer action only by id: the linked ones are all it can use.
+  const crashes = records(CrashEvidence, journal.rows({ kinds: ["crash.detected"], sessionId }), trusted)
+  const crashed = new Set(crashes.map((crash) => crash.runId))
+  const scanned = { lastRow: 0, unsummarised: new Set<string>() }
+  // Resend links need a run's classification only when it resent a run (or a crash's run did).
+  const resendRuns = new Set(crashes.filter((crash) => crash.resendOf).map((crash) => crash.runId))
+  const resent: ResendRecord[] = []
+  // By run: whether it has a chain (the first summary of a run decides, as deriveIncidentChains does).
+  const chains = new Map<string, boolean>()
+  const incidentRuns = { has: (runId: string) => chains.get(runId) === true }
+  const runCount = { all: 0, linked: 0 }
+  /** Of each scanned summary in order: damaged, or whether its run has a chain (the runs list parses only the kept ones). */
+  const runFlags: RunFlag[] = []
+  /** Summaries that defer to crash evidence (their place, their run): linked when that crash has the chain, known at the end. */
+  const deferred: [number, string][] = []
+  const actions = new Map<string, { seq: number; runIds: readonly string[] }>()
+  const requests = { first: new Map<string, number>(), rows: 0, ownRows: 0 }
+  const renderer = new Map<string, number>()
+  /** The lifecycle actions, requests and renderer actions the runs and crashes reach, noted once each. */
+  const noteLinked = (runs: RunSummary[], crashes: CrashEvidence[]) => {
+    const lifecycle = lifecycleRecords(journal, namedLifecycleIds(runs, crashes), trusted)
+    for (const action of lifecycle) {
+      if (!actions.has(action.lifecycleId)) actions.set(action.lifecycleId, { seq: action.seq, runIds: action.runIds })
+    }
+    const newRequests = [...namedRequestIds(runs, lifecycle)].filter((id) => !requests.first.has(id))
+    const actionIds = new Set<string>()
+    for (const origin of originsOf(runs, lifecycle))
+      if (origin.request?.actionId) actionIds.add(origin.request.actionId)
+    // Each request id is read once: its rows counted (as the reference counts them), its first record kept as (id, seq).
+    const rows = journal.rowsByRecordId("request", newRequests)
+    requests.rows += rows.length
+    for (const row of rows) if (row.sessionId === sessionId) requests.ownRows++
+    for (const request of records(RequestContext, rows, trusted)) {
+      if (requests.first.has(request.requestId)) continue
+      requests.first.set(request.requestId, request.seq)
+      if (request.actionId) actionIds.add(request.actionId)
+    }
+    // A named id with no valid record is linked all the same, and never read again.
+    for (const id of newRequests) if (!requests.first.has(id)) requests.first.set(id, -1)
+    noteRenderer(journal, trusted, renderer, actionIds)
+  }
+  noteLinked([], crashes)
+  let after: RunPosition | undefined
+  do {
+    const read = sessions.runSummaryPage(sessionId, after, runPage)
+    after = read.next
+    const page: RunSummary[] = []
+    for (const row of read.runs) {
+      scanned.lastRow = Math.max(scanned.lastRow, row.rowid)
+      const summary = row.summary()
+      if (!summary) {
+        scanned.unsummarised.add(row.runId)
+        continue
+      }
+      const run = record(RunSummary, { bootId: row.bootId, data: summary }, trusted)
+      if (!run) {
+        runFlags.push(RUN_DAMAGED)
+        continue
+      }
+      page.push(run)
+      const { runId, startedAt, resendOf, classification } = run
+      if (resendOf) resendRuns.add(runId)
+      if (resendRuns.has(runId)) resent.push({ runId, startedAt, resendOf, classification })
+      if (!chains.has(runId)) {
+        if (classification === "process_exit_without_finalizer" && crashed.has(runId)) {
+          deferred.push([runFlags.length, runId])
+          runFlags.push(RUN_UNLINKED)
+          continue
+        }
+        chains.set(runId, classification !== "completed")
+      }
+      runFlags.push(chains.get(runId) ? RUN_LINKED : RUN_UNLINKED)
+    }
+    noteLinked(page, [])
+  } while (after)
+  for (const crash of crashes) if (!chains.has(crash.runId)) chains.set(crash.runId, true)
+  for (const [at, runId] of deferred) if (chains.get(runId)) runFlags[at] = RUN_LINKED
+  for (const flag of runFlags) {
+    if (flag === RUN_DAMAGED) continue
+    runCount.all++
+    if (flag === RUN_LINKED) runCount.linked++
+  }
+  return {
+    trusted,
+    crashes,
+    resends: resendLinks(resent, crashes),
+    scanned,
+    runFlags,
+    runCount,
+    incidentRuns,
+    actions,
+    requests,
+    renderer,
+    runPage,
+  }
+}
+
+const RUN_DAMAGED = 0
+const RUN_UNLINKED = 1
+const RUN_LINKED = 2
+type RunFlag = typeof RUN_DAMAGED | typeof RUN_UNLINKED | typeof RUN_LINKED
+
+/** A page's runs that the scan read with a summary, in order. */
+function scannedRows(stored: StoredRunSummary[], scan: SessionScan): StoredRunSummary[] {
+  const { lastRow, unsummarised } = scan.scanned
+  return stored.filter((entry) => entry.rowid <= lastRow && !unsummarised.has(entry.runId))
+}
+
+/** A page's summaries of the runs the scan read, as records (a damaged one left out). */
+function scannedRuns(stored: StoredRunSummary[], scan: SessionScan): RunSummary[] {
+  const out: RunSummary[] = []
+  for (const entry of scannedRows(stored, scan)) {
+    const run = record(RunSummary, { bootId: entry.bootId, data: entry.summary() }, scan.trusted)
+    if (run) out.push(run)
+  }
+  return out
+}
+
+/** Notes each renderer action not yet noted with its first valid row's journal seq (the list's order); reads only those. */
+function noteRenderer(journal: Journal, trusted: Set<string>, renderer: Map<string, number>, actionIds: Set<string>) {
+  const fresh = [...actionIds].filter((id) => !renderer.has(id))
+  for (const row of journal.rowsByRecordId("renderer", fresh)) {
+    const action = record(ClientAction, row, trusted)
+    if (action && !renderer.has(action.actionId)) renderer.set(action.actionId, row.seq)
+  }
+  // An id with no valid row is noted too (never listed), so it is not read again.
+  for (const id of fresh) if (!renderer.has(id)) renderer.set(id, -1)
+}
+
+/** Of `count` records, `linked` of them linked: which to keep, by each one's rank among the linked or among the rest (the reference's `keep`). */
+function keepPlan(count: number, linked: number, cap: number) {
+  const rest = count - linked
+  const room = Math.max(0, cap - linked)
+  return (isLinked: boolean, rank: number) => count <= cap || (isLinked ? rank >= linked - cap : rank >= rest - room)
+}
+
+/** The items `keeps` keeps, given each one's rank among the linked or among the rest, in order. */
+function ranked<T>(items: readonly T[], linked: (item: T) => boolean, cap: number): T[] {
+  const linkedCount = items.filter(linked).length
+  const keeps = keepPlan(items.length, linkedCount, cap)
+  const ranks = { linked: 0, rest: 0 }
+  return items.filter((item) => {
+    const isLinked = linked(item)
+    return keeps(isLinked, isLinked ? ranks.linked++ : ranks.rest++)
+  })
+}
+
+/**
+ * The capped lists as the reference (`cappedLists`) chooses them, from the scan's ids and light
+ * facts: the runs are read again a page at a time and written as they are read; of the other
+ * lists only the kept records are read (at most `cap` each).
+ */
+function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: SessionScan) {
+  const { journal, redactor, sessions } = deps
+  const { trusted, incidentRuns } = scan
+  const truncated: Record<string, { kept: number; dropped: number }> = {}
+  const noteTruncated = (name: string, count: number, kept: number) => {
+    if (count > cap) truncated[name] = { kept, dropped: count - kept }
+  }
+
+  const keepsRun = keepPlan(scan.runCount.all, scan.runCount.linked, cap)
+  const runsKept = Math.min(scan.runCount.all, cap)
+  noteTruncated("runs", scan.runCount.all, scan.runCount.all > cap ? runsKept : scan.runCount.all)
+  function* runs() {
+    const ranks = { linked: 0, rest: 0 }
+    let at = 0
+    let after: RunPosition | undefined
+    do {
+      const read = sessions.runSummaryPage(sessionId, after, scan.runPage)
+      after = read.next
+      const kept: RunSummary[] = []
+      for (const row of scannedRows(read.runs, scan)) {
+        const flag = scan.runFlags[at++]
+        if (flag === RUN_DAMAGED || flag === undefined) continue
+        const linked = flag === RUN_LINKED
+        if (!keepsRun(linked, linked ? ranks.linked++ : ranks.rest++)) continue
+        // Parsed only when kept; a summary damaged since the scan is left out.
+        const run = record(RunSummary, { bootId: row.bootId, data: row.summary() }, trusted)
+        if (run) kept.push(run)
+      }
+      yield* digested(redactor, kept, [], []).runs
+    } while (after)
+  }
+
+  // Lifecycle actions in record order; the kept ones read by id (no ancestors: those are in the set already).
+  const actions = [...scan.actions].sort((a, b) => a[1].seq - b[1].seq)
+  const keptActions = ranked(actions, ([, action]) => action.runIds.some((id) => incidentRuns.has(id)), cap)
+  noteTruncated("lifecycle", actions.length, keptActions.length)
+  const lifecycle = lifecycleRecords(journal, new Set(keptActions.map(([id]) => id)), trusted, 1)
+
+  // Requests: the linked ones (id, seq), then the session's own most recent that fit beside them.
+  const { first, rows: linkedRows, ownRows: linkedOwn } = scan.requests
+  const room = Math.max(0, cap - linkedRows)
+  const own = journal.latestRows("request", sessionId, room > 0 ? room + linkedOwn : 0)
+  const ownUnlinked = own.rows.filter(
+    (row) => !first.has((row.data as { requestId?: string } | undefined)?.requestId ?? ""),
+  )
+  const ownKept = records(RequestContext, ownUnlinked.slice(Math.max(0, ownUnlinked.length - room)), trusted)
+  const requestList = uniqueBy(
+    [
+      ...[...first].filter(([, seq]) => seq >= 0).map(([requestId, seq]) => ({ requestId, seq, linked: true })),
+      ...ownKept.map((request) => ({ requestId: request.requestId, seq: request.seq, linked: false })),
+    ],
+    (r) => r.requestId,
+  ).sort((a, b) => a.seq - b.seq)
+  const keptRequestIds = ranked(requestList, (r) => r.linked, cap).map((r) => r.requestId)
+  const keptRequests = uniqueBy(
+    records(RequestContext, journal.rowsByRecordId("request", keptRequestIds), trusted),
+    (r) => r.requestId,
+  ).sort((a, b) => a.seq - b.seq)
+  noteTruncated("requests", requestList.length, keptRequests.length)
+  const requestTotal = linkedRows + own.total - linkedOwn
+  if (requestTotal > keptRequests.length)
+    truncated.requests = { kept: keptRequests.length, dropped: requestTotal - keptRequests.length }
+
+  // Renderer actions: each is linked, so the most recent by where each was first recorded.
+  const ownActionIds = new Set<string>()
+  for (const request of ownKept) if (request.actionId) ownActionIds.add(request.actionId)
+  noteRenderer(journal, trusted, scan.renderer, ownActionIds)
+  const rendererOrder = [...scan.renderer].filter(([, seq]) => seq >= 0).sort((a, b) => a[1] - b[1])
+  const keptRenderer = ranked(rendererOrder, () => true, cap).map(([id]) => id)
+  noteTruncated("renderer", rendererOrder.length, keptRenderer.length)
+  const renderer = finalActions(records(ClientAction, journal.rowsByRecordId("renderer", keptRenderer), trusted))
+
+  const crashes = ranked(scan.crashes, (crash) => incidentRuns.has(crash.runId), cap)
+  noteTruncated("crashes", scan.crashes.length, crashes.length)
+
+  const exported = digested(redactor, [], lifecycle, keptRequests)
+  return {
+    runs: new Streamed(runs()),
+    lifecycle: new Streamed(exported.lifecycle),
+    requests: new Streamed(exported.requests),
+    renderer: new Streamed(renderer),
+    crashes: new Streamed(crashes),
+    truncated,
+    ...degradedOf(deps),
+  }
+}
+
+/**
+ * The session's incident chains a page of runs at a time, then the crashes': each page's from
+ * that page's records alone (see `IncidentDerivation`), so no more than a page is held.
+ */
+function* pagedIncidents(deps: ExportDeps, sessionId: string, scan: SessionScan): Generator<IncidentChain> {
+  const { sessions, journal } = deps
+  const derivation = new IncidentDerivation(scan.crashes, scan.resends)
+  let after: RunPosition | undefined
+  do {
+    const read = sessions.runSummaryPage(sessionId, after, scan.runPage)
+    after = read.next
+    const runs = scannedRuns(read.runs, scan)
+    if (runs.length === 0) continue
+    // The actions the runs name, and every recorded action listing a run that may need a possible
+    // cause (one a lifecycle close does not attribute): a pass over the scan's actions, only for
+    // pages with such runs, holds less than a map from every run to its actions.
+    const wanted = namedLifecycleIds(runs, [])
+    const unattributed = new Set(
+      runs
+        .filter(
+          (run) =>
+            run.classification !== "completed" && !(run.interrupt?.kind === "lifecycle" && run.interrupt.lifecycle),
+        )
+        .map((run) => run.runId),
+    )
+    if (unattributed.size > 0)
+      scan.actions.forEach((action, id) => {
+        for (const runId of action.runIds) if (unattributed.has(runId)) wanted.add(id)
+      })
+    const chains = derivation.runChains(chainRecords(deps, scan.trusted, runs, wanted))
+    withRemoteChains(journal, chains)
+    yield* chains
+  } while (after)
+  const records = chainRecords(deps, scan.trusted, [], namedLifecycleIds([], scan.crashes))
+  const chains = derivation.crashChains(records)
+  withRemoteChains(journal, chains)
+  yield* chains
+}
+
+/** The records a page of chains reaches from `runs` and the lifecycle actions `wanted`: the actions with their ancestors, the requests and renderer actions they name; directories digested. */
+function chainRecords(deps: ExportDeps, trusted: Set<string>, runs: RunSummary[], wanted: Set<string>) {
+  const { journal, redactor } = deps
+  const lifecycle = lifecycleRecords(journal, wanted, trusted)
+  const requestIds = namedRequestIds(runs, lifecycle)
   const requests = uniqueBy(
     records(RequestContext, journal.rowsByRecordId("request", [...requestIds]), trusted),
     (r) => r.requestId,
   ).sort((a, b) => a.seq - b.seq)
-  const renderer = rendererActions(journal, requests, lifecycle, trusted)
-  const exported = digested(redactor, runs, lifecycle, requests)
-  const incidents = deriveIncidentChains({ ...exported, renderer, crashes })
-  withRemoteChains(journal, incidents)
-  return incidents
+  const renderer = rendererActions(journal, requests, lifecycle, runs, trusted)
+  return { ...digested(redactor, runs, lifecycle, requests), renderer }
 }
 
 /** The run summaries and crash evidence of the session, the lifecycle actions that touched them (and their ancestors), and the ids of every request those name. */
@@ -266,11 +587,15 @@ function linkedRecords(
     sessions.runSummaries(sessionId).map((run) => ({ bootId: run.bootId, data: run.summary })),
     trusted,
   )
-
   // Crash evidence and journal facts of this session's runs.
   const crashes = records(CrashEvidence, journal.rows({ kinds: ["crash.detected"], sessionId }), trusted)
-
   // Lifecycle actions that touched these runs, and their ancestors.
+  const lifecycle = lifecycleRecords(journal, namedLifecycleIds(runs, crashes), trusted)
+  return { runs, crashes, lifecycle, requestIds: namedRequestIds(runs, lifecycle) }
+}
+
+/** The lifecycle actions the runs and crashes name. */
+function namedLifecycleIds(runs: readonly RunSummary[], crashes: readonly CrashEvidence[]): Set<string> {
   const wanted = new Set<string>()
   for (const run of runs) {
     const lc = run.interrupt?.lifecycle
@@ -285,32 +610,47 @@ function linkedRecords(
     if (crash.abortRequested) wanted.add(crash.abortRequested.lifecycleId)
     if (crash.possibleCause) wanted.add(crash.possibleCause.lifecycleId)
   }
-  const lifecycle = lifecycleRecords(journal, wanted, trusted)
+  return wanted
+}
 
-  // Requests: every initiating request the actions and cancels name, then this session's own.
+type OriginRefs = {
+  request?: { requestId: string; actionId?: string }
+  detectedDuring?: { requestId: string; actionId?: string }
+}
+
+/** Every origin the runs and actions hold: the actions', and the runs' own (a cancel's request, an embedded action's, a local stop's). */
+function* originsOf(runs: readonly RunSummary[], lifecycle: readonly LifecycleAction[]): Generator<OriginRefs> {
+  for (const action of lifecycle) yield action.origin as OriginRefs
+  for (const run of runs) {
+    const meta = run.interrupt
+    if (!meta) continue
+    if (meta.request) yield { request: meta.request }
+    if (meta.lifecycle) yield meta.lifecycle.origin as OriginRefs
+    if (meta.localStop) yield meta.localStop as OriginRefs
+  }
+}
+
+/** The ids of every request an origin of the runs or actions names: all a chain can reach a request by. */
+function namedRequestIds(runs: readonly RunSummary[], lifecycle: readonly LifecycleAction[]): Set<string> {
   const requestIds = new Set<string>()
-  for (const action of lifecycle) {
-    const origin = action.origin as { request?: { requestId: string }; detectedDuring?: { requestId: string } }
+  for (const origin of originsOf(runs, lifecycle)) {
     if (origin.request) requestIds.add(origin.request.requestId)
     if (origin.detectedDuring) requestIds.add(origin.detectedDuring.requestId)
   }
-  for (const run of runs) if (run.interrupt?.request) requestIds.add(run.interrupt.request.requestId)
-  return { runs, crashes, lifecycle, requestIds }
+  return requestIds
 }
 
-/** Renderer actions named by the requests or by the actions' origins, each in its final state. */
+/** Renderer actions named by the requests or by the origins of the runs and actions, each in its final state. */
 function rendererActions(
   journal: Journal,
   requests: RequestContext[],
   lifecycle: LifecycleAction[],
+  runs: RunSummary[],
   trusted: Set<string>,
 ): ClientAction[] {
   const actionIds = new Set<string>()
   for (const request of requests) if (request.actionId) actionIds.add(request.actionId)
-  for (const action of lifecycle) {
-    const request = (action.origin as { request?: { actionId?: string } }).request
-    if (request?.actionId) actionIds.add(request.actionId)
-  }
+  for (const origin of originsOf(runs, lifecycle)) if (origin.request?.actionId) actionIds.add(origin.request.actionId)
   return finalActions(records(ClientAction, journal.rowsByRecordId("renderer", [...actionIds]), trusted))
 }
 
@@ -377,10 +717,16 @@ function exportMessage(
   }
 }
 
-function lifecycleRecords(journal: Journal, wanted: Set<string>, trusted: Set<string>): LifecycleAction[] {
+/** The actions `wanted` and their ancestors, `generations` deep (1: the actions alone), each the finished record when there is one. */
+function lifecycleRecords(
+  journal: Journal,
+  wanted: Set<string>,
+  trusted: Set<string>,
+  generations = 16,
+): LifecycleAction[] {
   const out = new Map<string, LifecycleAction>()
   let frontier = [...wanted]
-  for (let depth = 0; depth < 16 && frontier.length > 0; depth++) {
+  for (let depth = 0; depth < generations && frontier.length > 0; depth++) {
     // A finished record supersedes the started one: read started rows only for actions with no finished row.
     const finished = journal.rows({ kinds: ["lifecycle.finished"], lifecycleIds: frontier })
     const done = new Set(finished.map((row) => row.lifecycleId))

@@ -390,16 +390,42 @@ export class SessionStore {
    * is not listed. Reads only those columns: the export reads every summary of a session.
    */
   runSummaries(sessionId: string): { runId: string; summary: RunSummary; bootId?: string }[] {
-    const rows = this.stmt("SELECT id, summary, summary_boot FROM run WHERE session_id = ? ORDER BY started_at").all(
+    const rows = this.stmt(
+      "SELECT id, summary, summary_boot FROM run WHERE session_id = ? ORDER BY started_at, rowid",
+    ).all(sessionId) as SummaryRow[]
+    return storedSummaries(rows)
+  }
+
+  /**
+   * At most `limit` of a session's runs, in the order of `runSummaries`, after the position
+   * `after` (a previous page's `next`), each with its summary parsed only when asked for (undefined
+   * for a run with none or a damaged one): a reader that needs a few summaries of many runs parses
+   * only those. One statement per page, no cursor held.
+   */
+  runSummaryPage(
+    sessionId: string,
+    after: RunPosition | undefined,
+    limit: number,
+  ): { runs: StoredRunSummary[]; next: RunPosition | undefined } {
+    const rows = this.stmt(
+      `SELECT id, summary, summary_boot, started_at, rowid AS r FROM run WHERE session_id = @sessionId
+       AND (started_at > @startedAt OR (started_at = @startedAt AND rowid > @rowid)) ORDER BY started_at, rowid LIMIT @limit`,
+    ).all({
       sessionId,
-    ) as { id: string; summary: string | null; summary_boot: string | null }[]
-    const out: { runId: string; summary: RunSummary; bootId?: string }[] = []
-    for (const row of rows) {
-      const summary = parseStoredJson(row.summary) as RunSummary | undefined
-      if (!summary) continue
-      out.push(row.summary_boot ? { runId: row.id, summary, bootId: row.summary_boot } : { runId: row.id, summary })
+      startedAt: after?.startedAt ?? Number.MIN_SAFE_INTEGER,
+      rowid: after?.rowid ?? 0,
+      limit,
+    }) as (SummaryRow & { started_at: number; r: number })[]
+    const last = rows.at(-1)
+    return {
+      runs: rows.map((row) => ({
+        runId: row.id,
+        rowid: row.r,
+        ...(row.summary_boot ? { bootId: row.summary_boot } : {}),
+        summary: () => parseStoredJson(row.summary) as RunSummary | undefined,
+      })),
+      next: last && rows.length === limit ? { startedAt: last.started_at, rowid: last.r } : undefined,
     }
-    return out
   }
 
   unfinishedRuns(): RunRecord[] {
@@ -416,6 +442,33 @@ export class SessionStore {
       RunRow | undefined
     return row && toRun(row)
   }
+}
+
+type SummaryRow = { id: string; summary: string | null; summary_boot: string | null }
+
+/** The rows' summaries with their runs' ids and boots; a run with no summary, or a damaged one (text that is not JSON), is not listed. */
+function storedSummaries(rows: SummaryRow[]): { runId: string; summary: RunSummary; bootId?: string }[] {
+  const out: { runId: string; summary: RunSummary; bootId?: string }[] = []
+  for (const row of rows) {
+    const summary = parseStoredJson(row.summary) as RunSummary | undefined
+    if (!summary) continue
+    out.push(row.summary_boot ? { runId: row.id, summary, bootId: row.summary_boot } : { runId: row.id, summary })
+  }
+  return out
+}
+
+/** A run of `runSummaryPage`: its id, row and summary's boot, and its summary parsed when asked for. */
+export interface StoredRunSummary {
+  runId: string
+  rowid: number
+  bootId?: string
+  summary: () => RunSummary | undefined
+}
+
+/** Where a page of `runSummaryPage` ended: the last run's start time and row. */
+export interface RunPosition {
+  startedAt: number
+  rowid: number
 }
 
 type MessagePageParams = { sessionId: string; created: number; rowid: number; limit: number }

@@ -1,0 +1,225 @@
+/**
+ * The streamed export derives its incident chains a page of runs at a time: with pages of a few
+ * runs, the chains whose records span pages (resend links, a lifecycle action shared by runs on
+ * different pages, a possible cause named only by a later page's run, crash chains) must be
+ * exactly the whole derivation's, and the text the same bytes as the built document.
+ */
+import { rmSync } from "node:fs"
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest"
+import { createHost, type Host } from "../../src/host.ts"
+import { buildSessionExport, sessionExportText, sessionIncidents } from "../../src/session/export.ts"
+import type { RunSummary } from "../../src/provenance/schemas.ts"
+import { tempDir } from "../harness.ts"
+import {
+  appRequest,
+  clientAction,
+  crash,
+  interruptedRun,
+  interruptOf,
+  lifecycleAction,
+  plainRequest,
+  requestContext,
+  run,
+} from "../provenance/records.ts"
+
+const TOTAL_RUNS = 30
+const startedAt = (i: number) => 10_000 + 100 * i - (i === 15 ? 100 : 0)
+
+let dataDir: string
+let host: Host
+
+beforeAll(() => {
+  dataDir = tempDir("oc-paged-")
+  host = createHost({ dataDir, readOnly: true })
+  host.db
+    .prepare(
+      "INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .run("ses_one", "/work/project", "/work/project", "prj_one", "t", 1, 1)
+  // A dispose of every directory whose child closed runs 2 and 17 (pages apart).
+  const root = lifecycleAction("lc_root", "dispose_all", { kind: "api_route", request: plainRequest() }, { seq: 50 })
+  const child = lifecycleAction(
+    "lc_child",
+    "dispose_directory",
+    { kind: "api_route", request: plainRequest() },
+    { parentId: "lc_root", rootId: "lc_root", rootOperation: "dispose_all", runIds: ["run_p2", "run_p17"], seq: 51 },
+  )
+  // A reload named only by run 25, which also lists run 1: run 1's possible cause.
+  const late = lifecycleAction(
+    "lc_late",
+    "reload",
+    { kind: "api_route", request: appRequest() },
+    { runIds: ["run_p1", "run_p25"], seq: 60 },
+  )
+  for (const action of [root, child, late])
+    host.journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, action)
+  host.journal.append("request", {}, requestContext(appRequest(), 59))
+  host.journal.append("request", {}, requestContext(plainRequest(), 49))
+  host.journal.append("renderer", {}, clientAction("act_reload1", "instance.reload", ["req_app1"]))
+  for (let i = 0; i < 6; i++)
+    host.journal.append(
+      "request",
+      { sessionId: "ses_one" },
+      requestContext(plainRequest({ requestId: `req_own${i}`, route: "/session/:id/prompt" }), 1000 + i),
+    )
+
+  const summaryOf = (runId: string, i: number): RunSummary | undefined => {
+    const timing = { seq: 10 * i + 5, startedAt: startedAt(i), finishedAt: startedAt(i) + 50 }
+    switch (i) {
+      case 1:
+        return run(runId, { ...timing, classification: "unknown_interrupt", missing: ["lifecycle_action"] })
+      case 2:
+      case 17:
+        return interruptedRun(runId, child, timing)
+      case 4:
+        return run(runId, {
+          ...timing,
+          classification: "user_cancelled",
+          interrupt: interruptOf("user_cancel", runId, {
+            request: plainRequest({ requestId: "req_cancel", route: "/session/:id/abort" }),
+          }),
+        })
+      case 7:
+        return run(runId, { ...timing, classification: "process_exit_without_finalizer" })
+      case 9:
+        return undefined // still going when the export reads it: no summary
+      case 11:
+        return run(runId, { ...timing, classification: "completed", resendOf: "run_p4" })
+      case 20:
+        return run(runId, {
+          ...timing,
+          classification: "watchdog_timeout",
+          resendOf: "run_p4",
+          interrupt: interruptOf("watchdog", runId),
+        })
+      case 25:
+        return interruptedRun(runId, late, timing)
+      default:
+        return run(runId, { ...timing, classification: "completed" })
+    }
+  }
+  for (let i = 0; i < TOTAL_RUNS; i++) {
+    const runId = `run_p${i}`
+    host.sessions.insertRun({
+      runId,
+      sessionId: "ses_one",
+      directoryKey: "/work/project",
+      instanceId: "ins_one",
+      generation: 1,
+      model: "scripted/quick",
+      bootId: "boot_a",
+      startedAt: startedAt(i),
+    })
+    const summary = summaryOf(runId, i)
+    if (summary) host.sessions.finishRun(summary)
+  }
+  // A damaged summary (not JSON) and one another build wrote that does not fit the schema: both left out everywhere.
+  host.db.prepare("UPDATE run SET summary = 'not json' WHERE id = 'run_p12'").run()
+  host.db
+    .prepare("UPDATE run SET summary = ?, summary_boot = 'boot_other' WHERE id = 'run_p13'")
+    .run(JSON.stringify({ runId: "run_p13", classification: "user_cancelled" }))
+  // Crash evidence: run 7's (its summary defers to it), run 9's (no summary) closed by the shared
+  // child action, and a run with no row at all that resent run 20.
+  host.journal.append("crash.detected", { runId: "run_p7", sessionId: "ses_one" }, crash("run_p7"))
+  host.journal.append(
+    "crash.detected",
+    { runId: "run_p9", sessionId: "ses_one" },
+    crash("run_p9", { abortRequested: { lifecycleId: "lc_child", seq: 52 } }),
+  )
+  host.journal.append(
+    "crash.detected",
+    { runId: "run_x1", sessionId: "ses_one" },
+    crash("run_x1", { startedAt: 20_000, resendOf: "run_p20" }),
+  )
+})
+
+afterAll(() => {
+  host.close()
+  rmSync(dataDir, { recursive: true, force: true })
+})
+
+/** The text with `exportedAt` (the only field that differs between two calls) set to 0. */
+const sameTime = (text: string) => text.replace(/"exportedAt": ?\d+/, '"exportedAt":0')
+
+describe("incidents a page of runs at a time", () => {
+  test("the runs are read in pages of the given size, in the order of runSummaries (ties broken by row)", () => {
+    const pages = vi.spyOn(host.sessions, "runSummaryPage")
+    try {
+      const text = [...sessionExportText(host, "ses_one", "diagnostics", { runPage: 3 })!].join("")
+      // The scan, the runs list and the incidents each read 30 runs in pages of 3 (the last page full: one empty read after it).
+      expect(pages).toHaveBeenCalledTimes(3 * 11)
+      const order = (JSON.parse(text).diagnostics.runs as { runId: string }[]).map((r) => r.runId)
+      // runSummaries lists run 13 (its text is JSON); the export leaves it out (it does not fit the schema).
+      expect(order).toEqual(
+        host.sessions
+          .runSummaries("ses_one")
+          .map((r) => r.runId)
+          .filter((id) => id !== "run_p13"),
+      )
+      expect(order.indexOf("run_p15")).toBe(order.indexOf("run_p14") + 1)
+    } finally {
+      pages.mockRestore()
+    }
+    let after: Parameters<typeof host.sessions.runSummaryPage>[1]
+    const paged: string[] = []
+    do {
+      const read = host.sessions.runSummaryPage("ses_one", after, 3)
+      paged.push(...read.runs.filter((r) => r.summary()).map((r) => r.runId))
+      after = read.next
+    } while (after)
+    expect(paged).toEqual(host.sessions.runSummaries("ses_one").map((r) => r.runId))
+  })
+
+  test("chains spanning pages are the whole derivation's: resends, a shared action, a possible cause, crashes", () => {
+    const built = buildSessionExport(host, "ses_one", "diagnostics")!
+    const streamed = JSON.parse([...sessionExportText(host, "ses_one", "diagnostics", { runPage: 3 })!].join(""))
+    const chain = (runId: string) => streamed.incidents.find((c: { runId: string }) => c.runId === runId)
+    expect(streamed.incidents.map((c: { runId: string }) => c.runId)).toEqual([
+      "run_p1",
+      "run_p2",
+      "run_p4",
+      "run_p17",
+      "run_p20",
+      "run_p25",
+      "run_p7",
+      "run_p9",
+      "run_x1",
+    ])
+    // Resend links across pages: run 4 was sent again as 11 and later as 20; 20 again as x1 (a crash).
+    expect(chain("run_p4").resentAs).toEqual({ runId: "run_p20", classification: "watchdog_timeout" })
+    expect(chain("run_p20").resendOf).toBe("run_p4")
+    expect(chain("run_p20").resentAs).toEqual({ runId: "run_x1" })
+    expect(chain("run_x1").resendOf).toBe("run_p20")
+    // The shared child action and its root, for runs on pages 1 and 6 and the crash of run 9.
+    for (const runId of ["run_p2", "run_p17", "run_p9"])
+      expect(chain(runId).lifecyclePath.map((a: { lifecycleId: string }) => a.lifecycleId)).toEqual([
+        "lc_root",
+        "lc_child",
+      ])
+    // Run 1 on page 1 is listed by an action only run 25 (page 9) names.
+    expect(chain("run_p1").possibleCause).toEqual({ lifecycleId: "lc_late", operation: "reload" })
+    expect(chain("run_p25").rendererAction?.actionId).toBe("act_reload1")
+    expect(chain("run_p7").verdict).toBe("crash_evidence")
+    expect(streamed.incidents).toEqual(built.incidents)
+  })
+
+  test("the same bytes as the built document for every page size, cap and form; the incident route the same chains", () => {
+    for (const runPage of [1, 2, 3, 4, 7, 29, 30, 31, 512])
+      for (const cap of [5000, 12, 8, 3, 0])
+        for (const content of ["full", "diagnostics"] as const) {
+          const built = buildSessionExport(host, "ses_one", content, cap)!
+          const text = [...sessionExportText(host, "ses_one", content, { cap, runPage })!].join("")
+          expect(sameTime(text), `page ${runPage}, cap ${cap}, ${content}`).toBe(sameTime(JSON.stringify(built)))
+        }
+    // With a cap below the incidents, the lists keep the most recent linked records, yet every chain is exported.
+    const capped = buildSessionExport(host, "ses_one", "diagnostics", 3)!
+    expect(capped.diagnostics.truncated.runs).toEqual({ kept: 3, dropped: 24 })
+    expect(capped.incidents).toHaveLength(9)
+    // Room beside the 7 summaries of runs with a chain: the most recent of the rest (completed runs), all in start order.
+    const roomy = buildSessionExport(host, "ses_one", "diagnostics", 12)!
+    expect(roomy.diagnostics.runs.map((r) => r.runId)).toEqual(
+      [1, 2, 4, 7, 17, 20, 24, 25, 26, 27, 28, 29].map((i) => `run_p${i}`),
+    )
+    expect(sessionIncidents(host, "ses_one")).toEqual(buildSessionExport(host, "ses_one")!.incidents)
+  })
+})
