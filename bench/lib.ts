@@ -79,8 +79,3 @@ export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 1
 export function mb(bytes: number): number {
   return round(bytes / 1024 / 1024, 1)
 }
-
-/** A target's verdict as BENCHMARKS.md words it. */
-export function pass(ok: boolean): string {
-  return ok ? "met" : "**missed**"
-}
