@@ -12,14 +12,9 @@ import { readFileSync, rmSync, statSync } from "node:fs"
 import { open } from "node:fs/promises"
 import path from "node:path"
 import { createRedactor } from "../packages/opencode/src/provenance/node/redaction.ts"
-import { recordFormat } from "../packages/opencode/src/provenance/node/record-format.ts"
 import { sessionExportText, writeExportText } from "../packages/opencode/src/session/export.ts"
-import { SessionStore } from "../packages/opencode/src/session/session-store.ts"
-import { openDatabase } from "../packages/opencode/src/storage/database.ts"
-import { Journal } from "../packages/opencode/src/storage/journal.ts"
-import { newId } from "../packages/opencode/src/id.ts"
 import { mb, median, report, ROOT, round, tempDir } from "./lib.ts"
-import { captureRunTemplate, seedSession } from "./seed.ts"
+import { captureRunTemplate, openBenchSession, seedSession } from "./seed.ts"
 
 const messages = Number(process.env.BENCH_EXPLAIN_MESSAGES ?? 100_000)
 const repeats = Number(process.env.BENCH_EXPLAIN_RUNS ?? 3)
@@ -34,28 +29,12 @@ const dir = tempDir("oc-bench-explain-")
 /** Seeds a session of `count` messages in its own data dir and writes its full export to a file. */
 async function exportFile(count: number): Promise<string> {
   const dataDir = path.join(dir, `data-${count}`)
-  const db = openDatabase(dataDir)
-  const bootId = newId("boot")
-  db.prepare("INSERT INTO boot (id, pid, started_at, last_seen, record_format) VALUES (?, ?, ?, ?, ?)").run(
-    bootId,
-    process.pid,
-    Date.now(),
-    Date.now(),
-    recordFormat(),
-  )
-  const journal = new Journal(db, bootId)
-  const sessions = new SessionStore(db, bootId)
-  const session = sessions.createSession({
-    directory: template.run.directoryKey,
-    directoryKey: template.run.directoryKey,
-    projectID: "global",
-    title: "bench",
-  })
-  seedSession({ template, sessions, journal, db, sessionId: session.id, runs: count / 2 })
+  const { db, journal, sessions, sessionId } = openBenchSession(dataDir, template)
+  seedSession({ template, sessions, journal, db, sessionId, runs: count / 2 })
   const file = path.join(dir, `export-${count}.json`)
   const handle = await open(file, "w")
   const deps = { sessions, journal, redactor: createRedactor("bench-salt") }
-  await writeExportText(sessionExportText(deps, session.id, "full")!, (chunk) => handle.write(chunk))
+  await writeExportText(sessionExportText(deps, sessionId, "full")!, (chunk) => handle.write(chunk))
   await handle.close()
   db.close()
   rmSync(dataDir, { recursive: true, force: true })

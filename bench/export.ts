@@ -16,13 +16,9 @@ import type {
 } from "../packages/opencode/src/provenance/schemas.ts"
 import { recordFormat } from "../packages/opencode/src/provenance/node/record-format.ts"
 import { buildSessionExport, sessionExportText, writeExportText } from "../packages/opencode/src/session/export.ts"
-import { SessionStore } from "../packages/opencode/src/session/session-store.ts"
-import { openDatabase } from "../packages/opencode/src/storage/database.ts"
-import { Journal } from "../packages/opencode/src/storage/journal.ts"
-import { newId } from "../packages/opencode/src/id.ts"
 import { rmSync } from "node:fs"
 import { median, report, round, runPart, tempDir } from "./lib.ts"
-import { captureRunTemplate, recordsPerRun, seedSession } from "./seed.ts"
+import { captureRunTemplate, openBenchSession, recordsPerRun, seedSession } from "./seed.ts"
 
 const sizes = (process.env.BENCH_EXPORT_SIZES ?? "1000,10000,100000").split(",").map(Number)
 const template = await captureRunTemplate()
@@ -57,37 +53,20 @@ const EXPORT_READ_KINDS = [
 const results = []
 for (const messages of sizes) {
   const dataDir = tempDir("oc-bench-export-")
-  const db = openDatabase(dataDir)
-  // The seeding "server": a boot row with this build's record format, as `createHost` writes it.
-  const bootId = newId("boot")
-  db.prepare("INSERT INTO boot (id, pid, started_at, last_seen, record_format) VALUES (?, ?, ?, ?, ?)").run(
-    bootId,
-    process.pid,
-    Date.now(),
-    Date.now(),
-    recordFormat(),
-  )
-  const journal = new Journal(db, bootId)
-  const sessions = new SessionStore(db, bootId)
+  const { db, bootId, journal, sessions, sessionId } = openBenchSession(dataDir, template)
   const redactor = createRedactor("bench-salt")
-  const session = sessions.createSession({
-    directory: template.run.directoryKey,
-    directoryKey: template.run.directoryKey,
-    projectID: "global",
-    title: "bench",
-  })
   const runs = messages / 2
-  const seeded = time(() => seedSession({ template, sessions, journal, db, sessionId: session.id, runs }))
+  const seeded = time(() => seedSession({ template, sessions, journal, db, sessionId, runs }))
   const journalRows = (db.prepare("SELECT count(*) AS n FROM journal").get() as { n: number }).n
   const requestRows = (db.prepare("SELECT count(*) AS n FROM journal WHERE kind = 'request'").get() as { n: number }).n
   const records = journalRows + runs
   const deps = { sessions, journal, redactor }
   const reps = messages >= 100_000 ? 2 : 4
-  buildSessionExport(deps, session.id, "full") // warm-up
+  buildSessionExport(deps, sessionId, "full") // warm-up
   const exportMs: number[] = []
   let doc!: NonNullable<ReturnType<typeof buildSessionExport>>
   for (let i = 0; i < reps; i++) {
-    const t = time(() => buildSessionExport(deps, session.id, "full")!)
+    const t = time(() => buildSessionExport(deps, sessionId, "full")!)
     exportMs.push(t.ms)
     doc = t.value
   }
@@ -99,7 +78,7 @@ for (const messages of sizes) {
   const stringifyRuns: number[] = []
   const pairRatios: number[] = []
   for (let i = 0; i < reps * 2; i++) {
-    const route = () => time(() => JSON.stringify(buildSessionExport(deps, session.id, "full"))).ms
+    const route = () => time(() => JSON.stringify(buildSessionExport(deps, sessionId, "full"))).ms
     const stringify = () => time(() => JSON.stringify(doc)).ms
     let r: number
     let st: number
@@ -118,7 +97,7 @@ for (const messages of sizes) {
 
   // The route as it is: the document written as it is read (sessionExportText → writeExportText),
   // to a destination that keeps up and drops it; timed in pairs with JSON.stringify, as above.
-  const streamed = () => writeExportText(sessionExportText(deps, session.id, "full")!, async () => {})
+  const streamed = () => writeExportText(sessionExportText(deps, sessionId, "full")!, async () => {})
   await streamed() // warm-up
   const streamRuns: number[] = []
   const streamRatios: number[] = []
@@ -144,7 +123,7 @@ for (const messages of sizes) {
     collect()
     const start = performance.now()
     await writeExportText(
-      sessionExportText(deps, session.id, "full")!,
+      sessionExportText(deps, sessionId, "full")!,
       async () => void (at ??= performance.now() - start),
       () => at !== undefined,
     )
@@ -168,7 +147,7 @@ for (const messages of sizes) {
   ]
   const readAll = () => {
     let rows = 0
-    for (const statement of floorStatements) for (const _ of statement.iterate({ sessionId: session.id })) rows++
+    for (const statement of floorStatements) for (const _ of statement.iterate({ sessionId })) rows++
     return rows
   }
   readAll()
@@ -185,20 +164,20 @@ for (const messages of sizes) {
   for (const mode of ["stream", "built"])
     memory[mode] = await runPart("export-memory.ts", {
       nodeArgs: ["--expose-gc"],
-      env: { BENCH_EXPORT_DATA_DIR: dataDir, BENCH_EXPORT_SESSION: session.id, BENCH_EXPORT_MODE: mode },
+      env: { BENCH_EXPORT_DATA_DIR: dataDir, BENCH_EXPORT_SESSION: sessionId, BENCH_EXPORT_MODE: mode },
     })
 
   // The same export when every record is another build's (a database carried across versions):
   // each record is then parsed through its schema.
   db.prepare("UPDATE boot SET record_format = 'another-build' WHERE id = ?").run(bootId)
-  buildSessionExport(deps, session.id, "full")
+  buildSessionExport(deps, sessionId, "full")
   const foreignMs: number[] = []
-  for (let i = 0; i < reps; i++) foreignMs.push(time(() => buildSessionExport(deps, session.id, "full")!).ms)
+  for (let i = 0; i < reps; i++) foreignMs.push(time(() => buildSessionExport(deps, sessionId, "full")!).ms)
   db.prepare("UPDATE boot SET record_format = ? WHERE id = ?").run(recordFormat(), bootId)
 
   // deriveIncidentChains on its own, over every record of the session (no export caps).
   const input = {
-    runs: sessions.runs(session.id).flatMap((run) => (run.summary ? [run.summary as RunSummary] : [])),
+    runs: sessions.runs(sessionId).flatMap((run) => (run.summary ? [run.summary as RunSummary] : [])),
     lifecycle: journal.rows({ kinds: ["lifecycle.finished"] }).map((row) => row.data as LifecycleAction),
     requests: journal.rows({ kinds: ["request"] }).map((row) => row.data as RequestContext),
     renderer: journal.rows({ kinds: ["renderer"] }).map((row) => row.data as ClientAction),

@@ -6,9 +6,11 @@
  */
 import { startServer } from "../packages/opencode/src/server/server.ts"
 import { newId } from "../packages/opencode/src/id.ts"
-import type { Journal } from "../packages/opencode/src/storage/journal.ts"
+import { recordFormat } from "../packages/opencode/src/provenance/node/record-format.ts"
+import { openDatabase } from "../packages/opencode/src/storage/database.ts"
+import { Journal } from "../packages/opencode/src/storage/journal.ts"
 import type { JournalKind } from "../packages/opencode/src/storage/journal-queries.ts"
-import type { SessionStore } from "../packages/opencode/src/session/session-store.ts"
+import { SessionStore } from "../packages/opencode/src/session/session-store.ts"
 import { tempDir } from "./lib.ts"
 
 export interface RunTemplate {
@@ -129,6 +131,32 @@ export async function captureRunTemplate(): Promise<RunTemplate> {
 }
 
 /** Replaces every id of the template with a fresh one (same prefix), in one pass over the text. */
+/**
+ * A data dir with one empty session in the template's directory, as the seeding "server" writes
+ * it: a boot row with this build's record format (as `createHost` writes it), so the export reads
+ * the seeded records as its own.
+ */
+export function openBenchSession(dataDir: string, template: RunTemplate) {
+  const db = openDatabase(dataDir)
+  const bootId = newId("boot")
+  db.prepare("INSERT INTO boot (id, pid, started_at, last_seen, record_format) VALUES (?, ?, ?, ?, ?)").run(
+    bootId,
+    process.pid,
+    Date.now(),
+    Date.now(),
+    recordFormat(),
+  )
+  const journal = new Journal(db, bootId)
+  const sessions = new SessionStore(db, bootId)
+  const session = sessions.createSession({
+    directory: template.run.directoryKey,
+    directoryKey: template.run.directoryKey,
+    projectID: "global",
+    title: "bench",
+  })
+  return { db, bootId, journal, sessions, sessionId: session.id }
+}
+
 export function cloneIds(
   template: RunTemplate,
   sessionId: string,
