@@ -32,16 +32,20 @@ interface ReadLimits {
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK
 
+/** The file opened for reading (never blocking on a FIFO); a failure is the refusal its code names. */
+async function openRefusing(file: string, limits: ReadLimits) {
+  try {
+    return await open(file, OPEN_FLAGS)
+  } catch (error) {
+    throw refusalOf(error, limits.label)
+  }
+}
+
 /**
  * @example const bytes = await readRegularFile(path.join(dir, "opencode.json"), { maxBytes: 1 << 20, label: "opencode.json" })
  */
 export async function readRegularFile(file: string, limits: ReadLimits): Promise<Buffer> {
-  let handle
-  try {
-    handle = await open(file, OPEN_FLAGS)
-  } catch (error) {
-    throw refusalOf(error, limits.label)
-  }
+  const handle = await openRefusing(file, limits)
   try {
     const buffer = Buffer.alloc(bufferSize(checked(await handle.stat(), limits), limits))
     let length = 0
@@ -71,12 +75,7 @@ const CHUNK_BYTES = 64 * 1024
  * @example for await (const chunk of readRegularFileChunks(file, { maxBytes: 1 << 28, label: "it" })) count += chunk.length
  */
 export async function* readRegularFileChunks(file: string, limits: ReadLimits): AsyncGenerator<Buffer> {
-  let handle
-  try {
-    handle = await open(file, OPEN_FLAGS)
-  } catch (error) {
-    throw refusalOf(error, limits.label)
-  }
+  const handle = await openRefusing(file, limits)
   try {
     checked(await handle.stat(), limits)
     let length = 0
