@@ -10,6 +10,7 @@ import { createHost, type Host } from "../../src/host.ts"
 import { buildSessionExport, sessionExportText, sessionIncidents } from "../../src/session/export.ts"
 import type { RunSummary } from "../../src/provenance/schemas.ts"
 import { tempDir } from "../harness.ts"
+import { insertRun, insertSession } from "./stored-records.ts"
 import {
   appRequest,
   clientAction,
@@ -31,11 +32,7 @@ let host: Host
 beforeAll(() => {
   dataDir = tempDir("oc-paged-")
   host = createHost({ dataDir, readOnly: true })
-  host.db
-    .prepare(
-      "INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .run("ses_one", "/work/project", "/work/project", "prj_one", "t", 1, 1)
+  insertSession(host.db, "ses_one")
   // A dispose of every directory whose child closed runs 2 and 17 (pages apart).
   const root = lifecycleAction("lc_root", "dispose_all", { kind: "api_route", request: plainRequest() }, { seq: 50 })
   const child = lifecycleAction(
@@ -100,18 +97,7 @@ beforeAll(() => {
   }
   for (let i = 0; i < TOTAL_RUNS; i++) {
     const runId = `run_p${i}`
-    host.sessions.insertRun({
-      runId,
-      sessionId: "ses_one",
-      directoryKey: "/work/project",
-      instanceId: "ins_one",
-      generation: 1,
-      model: "scripted/quick",
-      bootId: "boot_a",
-      startedAt: startedAt(i),
-    })
-    const summary = summaryOf(runId, i)
-    if (summary) host.sessions.finishRun(summary)
+    insertRun(host.sessions, runId, startedAt(i), summaryOf(runId, i))
   }
   // A damaged summary (not JSON) and one another build wrote that does not fit the schema: both left out everywhere.
   host.db.prepare("UPDATE run SET summary = 'not json' WHERE id = 'run_p12'").run()

@@ -9,6 +9,7 @@ import { createHost, type Host } from "../../src/host.ts"
 import { readExport, SessionExportDocument } from "../../src/provenance/index.ts"
 import { buildSessionExport, sessionExportText, writeExportText } from "../../src/session/export.ts"
 import { tempDir } from "../harness.ts"
+import { insertRun, insertSession } from "./stored-records.ts"
 import {
   appRequest,
   interruptedRun,
@@ -31,11 +32,7 @@ const runIds: string[] = []
 beforeAll(() => {
   dataDir = tempDir("oc-trunc-")
   host = createHost({ dataDir, readOnly: true })
-  host.db
-    .prepare(
-      "INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .run("ses_one", "/work/project", "/work/project", "prj_one", "t", 1, 1)
+  insertSession(host.db, "ses_one")
   const reload = lifecycleAction(
     "lc_reload",
     "reload",
@@ -80,17 +77,7 @@ beforeAll(() => {
                 }),
               })
             : run(runId, { ...timing, classification: "completed" })
-    host.sessions.insertRun({
-      runId,
-      sessionId: "ses_one",
-      directoryKey: "/work/project",
-      instanceId: "ins_one",
-      generation: 1,
-      model: "scripted/quick",
-      bootId: "boot_a",
-      startedAt: timing.startedAt,
-    })
-    host.sessions.finishRun(summary)
+    insertRun(host.sessions, runId, timing.startedAt, summary)
   }
 })
 
@@ -223,11 +210,7 @@ describe("the streamed export (sessionExportText)", () => {
   })
 
   test("a destination that stops taking the text stops the reading: no page is read after it", async () => {
-    host.db
-      .prepare(
-        "INSERT INTO session (id, directory, directory_key, project_id, title, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-      )
-      .run("ses_big", "/work/project", "/work/project", "prj_one", "t", 1, 1)
+    insertSession(host.db, "ses_big")
     // 40 kB per message: the first page of 4 fills the first 64 kB write.
     for (let i = 0; i < 10 * PAGE; i++) {
       const id = `msg_b${String(i).padStart(4, "0")}`
