@@ -48,7 +48,7 @@ type ExportContent = "full" | "diagnostics"
 /**
  * The whole document, every record read at once: the reference implementation (the simple one)
  * that the streamed `sessionExportText` must equal byte for byte. The route and the CLI stream;
- * the trace export (`tracing/server-tracing.ts`) still builds it for each finished run.
+ * the trace export (`tracing/server-tracing.ts`) reads its diagnostics alone (`buildSessionDiagnostics`).
  * @example const doc = buildSessionExport(host, "ses_…", "diagnostics")
  * @returns undefined when the session does not exist.
  */
@@ -65,6 +65,20 @@ export function buildSessionExport(
     messages: deps.sessions.messages(sessionId).map((message) => exportMessage(message, content)),
     ...exportDiagnostics(deps, sessionId, cap),
   }
+}
+
+/**
+ * The export's diagnostics and incidents alone, read as `buildSessionExport` reads them (the same
+ * lists, caps and chains) without reading a message: what a trace of one run is built from.
+ * @returns undefined when the session does not exist.
+ */
+export function buildSessionDiagnostics(
+  deps: ExportDeps,
+  sessionId: string,
+  cap = EXPORT_LIST_CAP,
+): (Pick<SessionExport, "diagnostics" | "incidents"> & { exportedAt: number }) | undefined {
+  if (!deps.sessions.getSession(sessionId)) return undefined
+  return { exportedAt: Date.now(), ...exportDiagnostics(deps, sessionId, cap) }
 }
 
 /** Runs read per page by the streamed export (its scan, runs list and incidents): a page's chains come from that page's records alone. Small pages keep fewer records alive across a young-generation collection, which holds the peak down. */

@@ -2,11 +2,11 @@
  * The server's trace export: when a run ends (completed, interrupted) and when the start's crash
  * scan finds runs a dead process left, the run's records become spans (`provenance/trace-mapping.ts`)
  * and go to the OTLP receiver in the background (`trace-delivery.ts`). The records are read
- * through the diagnostics-only session export, so a trace carries exactly what an export may.
+ * through the session export's diagnostics (its allow-list and caps), so a trace carries exactly what an export may.
  */
 import type { Host } from "../host.ts"
 import { type TraceSpan, traceSpans } from "../provenance/trace-mapping.ts"
-import { buildSessionExport } from "../session/export.ts"
+import { buildSessionDiagnostics } from "../session/export.ts"
 import { otlpSettingFromEnv } from "./otlp-config.ts"
 import { createTraceDelivery, type TraceDelivery } from "./trace-delivery.ts"
 
@@ -45,7 +45,9 @@ export function startServerTracing(
 
 /** One run's trace and, when it was stopped, its incident's trace. */
 function runSpans(host: Host, sessionId: string, runId: string): readonly TraceSpan[] {
-  const doc = buildSessionExport(host, sessionId, "diagnostics")
+  // The export's diagnostics without its messages: a trace holds no message, and reading a long
+  // session's messages for each finished run made the trace cost grow with the session.
+  const doc = buildSessionDiagnostics(host, sessionId)
   if (!doc) return []
   const { diagnostics } = doc
   return traceSpans({

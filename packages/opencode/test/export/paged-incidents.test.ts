@@ -7,7 +7,12 @@
 import { rmSync } from "node:fs"
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest"
 import { createHost, type Host } from "../../src/host.ts"
-import { buildSessionExport, sessionExportText, sessionIncidents } from "../../src/session/export.ts"
+import {
+  buildSessionDiagnostics,
+  buildSessionExport,
+  sessionExportText,
+  sessionIncidents,
+} from "../../src/session/export.ts"
 import type { RunSummary } from "../../src/provenance/schemas.ts"
 import { tempDir } from "../harness.ts"
 import { insertRun, insertSession } from "./stored-records.ts"
@@ -207,5 +212,26 @@ describe("incidents a page of runs at a time", () => {
       [1, 2, 4, 7, 17, 20, 24, 25, 26, 27, 28, 29].map((i) => `run_p${i}`),
     )
     expect(sessionIncidents(host, "ses_one")).toEqual(buildSessionExport(host, "ses_one")!.incidents)
+  })
+
+  test("the diagnostics alone (what a run's trace reads) are the export's, and no message is read for them", () => {
+    const messages = vi.spyOn(host.sessions, "messages")
+    const pages = vi.spyOn(host.sessions, "messagePage")
+    try {
+      for (const cap of [5000, 8, 0]) {
+        const built = buildSessionExport(host, "ses_one", "diagnostics", cap)!
+        const alone = buildSessionDiagnostics(host, "ses_one", cap)!
+        const before = messages.mock.calls.length + pages.mock.calls.length
+        expect(alone.diagnostics, `cap ${cap}`).toEqual(built.diagnostics)
+        expect(alone.incidents, `cap ${cap}`).toEqual(built.incidents)
+        expect(messages.mock.calls.length + pages.mock.calls.length).toBe(before)
+        // buildSessionExport read them, the diagnostics alone did not.
+        expect(messages.mock.calls.length).toBeGreaterThan(0)
+      }
+      expect(buildSessionDiagnostics(host, "ses_none")).toBeUndefined()
+    } finally {
+      messages.mockRestore()
+      pages.mockRestore()
+    }
   })
 })
