@@ -87,6 +87,8 @@ void (async () => {
   }
 })()
 
+/** Set while the reloads are sampled (the setup's own reloads are not). */
+let measuring = false
 // The bare echo's client: each frame's SSE leg (written by the server → arrived here), for the
 // frames sent on their own after each reload ("quiet") and those sent as each finished event was
 // published ("published").
@@ -119,8 +121,6 @@ void (async () => {
     // aborted at the end
   }
 })()
-/** Set while the reloads are sampled (the setup's own reloads are not). */
-let measuring = false
 const echoOnce = async () => {
   const arrived = new Promise<void>((resolve) => (echoWaiter = resolve))
   await (await fetch(`${echoUrl}/echo`, { method: "POST" })).arrayBuffer()

@@ -1,10 +1,12 @@
-import { defineConfig } from "vite"
+import { defineConfig, type PluginOption } from "vite"
 import solid from "vite-plugin-solid"
 
 // The server serves dist/ at `/` (index.html and /assets/*), so assets use the absolute base.
 export default defineConfig({
   base: "/",
-  plugins: [solid()],
+  // vite-plugin-solid is typed against the root's vite (vitest's), whose Plugin type differs from
+  // this package's vite; both accept the plugin at run time.
+  plugins: [solid() as PluginOption],
   build: {
     outDir: "dist",
     emptyOutDir: true,
