@@ -4,7 +4,8 @@
  * `node:http`, one socket each), answers `{ ready }` once every stream has its `server.connected`,
  * then counts every frame each stream receives. It reports the fewest any stream has received
  * (`{ progress }`, at most every few ms, so the publisher can stay within the server's per-client
- * bound) and, when told `{ expect }` and every stream has that many, `{ done, frames }`.
+ * bound) and, when told `{ expect }` and every stream has that many, `{ done, frames, chunks }`
+ * (`chunks`: the reads each stream took, about the writes the server made to it).
  */
 import { request, type IncomingMessage } from "node:http"
 
@@ -31,6 +32,7 @@ process.once("message", (start: Start) => {
   void (async () => {
     // Frames received by each stream after its server.connected; -1 until that one arrives.
     const frames = new Array<number>(start.clients).fill(-1)
+    const chunks = new Array<number>(start.clients).fill(0)
     let expected = Infinity
     let reported = -1
     let progressTimer: NodeJS.Timeout | undefined
@@ -42,7 +44,7 @@ process.once("message", (start: Start) => {
       const least = fewest()
       if (least >= 0) readyResolve()
       if (least >= expected) {
-        send({ done: true, frames })
+        send({ done: true, frames, chunks })
         expected = Infinity
         return
       }
@@ -63,6 +65,7 @@ process.once("message", (start: Start) => {
         for (let at = chunk.indexOf(FRAME_END); at !== -1; at = chunk.indexOf(FRAME_END, at + 2)) count++
         endedWithNewline = chunk[chunk.length - 1] === 0x0a
         frames[i] += count
+        chunks[i]++
         check()
       })
     })
