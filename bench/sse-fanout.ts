@@ -114,12 +114,13 @@ async function measure(clients: number, target: "ours" | "floor"): Promise<Measu
   }
   let wake: (() => void) | undefined
   child.on("message", onProgress)
-  const done = next<{ done: true; frames: number[]; chunks: number[] }>(child, "done")
+  const done = next<{ done: true; frames: number[]; chunks: number[]; starts: number[] }>(child, "done")
 
   let published: number
   let cpu: NodeJS.CpuUsage
   let wallUs: number
-  let result: { frames: number[]; chunks: number[] }
+  let result: { frames: number[]; chunks: number[]; starts: number[] }
+  let framesExpected: number
   const firstSeq = Number(bus.positionId.split(":")[1])
   if (target === "ours") {
     const cpuBefore = process.cpuUsage()
@@ -135,6 +136,10 @@ async function measure(clients: number, target: "ours" | "floor"): Promise<Measu
     result = await done
     wallUs = (performance.now() - wallBefore) * 1000
     cpu = process.cpuUsage(cpuBefore)
+    // Each stream gets every event after its server.connected, the server's own (a heartbeat)
+    // published while the others were still connecting included.
+    const lastSeq = firstSeq + published
+    framesExpected = result.starts.reduce((sum, start) => sum + lastSeq - start, 0)
   } else {
     const wallBefore = performance.now()
     const ran = next<{ published: number }>(floor, "published")
@@ -146,6 +151,7 @@ async function measure(clients: number, target: "ours" | "floor"): Promise<Measu
     const stopped = next<{ cpu: NodeJS.CpuUsage }>(floor, "cpu")
     floor.send({ stop: true })
     cpu = (await stopped).cpu
+    framesExpected = published * clients
   }
   child.off("message", onProgress)
 
@@ -168,7 +174,7 @@ async function measure(clients: number, target: "ours" | "floor"): Promise<Measu
     wallUsPerEvent: wallUs / published,
     chunksPerClient: median(result.chunks),
     framesReceived: result.frames.reduce((a, b) => a + b, 0),
-    framesExpected: published * clients,
+    framesExpected,
     cutOff,
   }
 }
