@@ -82,8 +82,9 @@ function floorText(result: SseFanoutResult, one: SseRow | undefined, hundred: Ss
   if (one && hundred) {
     const best = round((one.cpuUsPerEvent + floorExtra) / one.cpuUsPerEvent, 2)
     const oursExtra = round(hundred.cpuUsPerEvent - one.cpuUsPerEvent, 1)
+    const above = round(oursExtra - floorExtra, 1)
     lines.push(
-      `They cost the server ${oursExtra} µs per event: ${round(oursExtra - floorExtra, 1)} µs above the floor's. With only the floor's cost per client on top of its own one-client figure, the server's ratio would be ${best}×: ${best <= TARGET_RATIO ? "within the target, so what stands between is the server's own cost per client" : "over the target, so at these figures no cost of the server's own per client taken away would meet it; only sending less per client (fewer writes or bytes) could"}.`,
+      `They cost the server ${oursExtra} µs per event: ${above >= 0 ? `${above} µs above the floor's` : `${-above} µs below the floor's (the two differ by noise alone)`}. With only the floor's cost per client on top of its own one-client figure, the server's ratio would be ${best}×: ${best <= TARGET_RATIO ? "within the target, so what stands between is the server's own cost per client" : "over the target, so at these figures no cost of the server's own per client taken away would meet it; only sending less per client (fewer writes or bytes) could"}.`,
     )
   }
   return lines
