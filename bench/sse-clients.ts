@@ -4,7 +4,9 @@
  * `node:http`, one socket each), answers `{ ready }` once every stream has its `server.connected`,
  * then counts every frame each stream receives. It reports the fewest any stream has received
  * (`{ progress }`, at most every few ms, so the publisher can stay within the server's per-client
- * bound) and, when told `{ expect }` and every stream has that many, `{ done, frames }`.
+ * bound) and, when told `{ expect }` and every stream has that many, `{ done, frames, chunks, starts }`
+ * (`chunks`: the reads each stream took, about the writes the server made to it; `starts`: the
+ * sequence number in each stream's `server.connected` id, after which it gets every event).
  */
 import { request, type IncomingMessage } from "node:http"
 
@@ -31,6 +33,8 @@ process.once("message", (start: Start) => {
   void (async () => {
     // Frames received by each stream after its server.connected; -1 until that one arrives.
     const frames = new Array<number>(start.clients).fill(-1)
+    const chunks = new Array<number>(start.clients).fill(0)
+    const starts = new Array<number>(start.clients).fill(0)
     let expected = Infinity
     let reported = -1
     let progressTimer: NodeJS.Timeout | undefined
@@ -42,7 +46,7 @@ process.once("message", (start: Start) => {
       const least = fewest()
       if (least >= 0) readyResolve()
       if (least >= expected) {
-        send({ done: true, frames })
+        send({ done: true, frames, chunks, starts })
         expected = Infinity
         return
       }
@@ -59,10 +63,12 @@ process.once("message", (start: Start) => {
       // A frame boundary may fall between two chunks: the previous chunk's last byte says so.
       let endedWithNewline = false
       res.on("data", (chunk: Buffer) => {
+        if (chunks[i] === 0) starts[i] = Number(/^id: [^:\n]*:(\d+)$/m.exec(chunk.toString("latin1"))?.[1] ?? 0)
         let count = endedWithNewline && chunk[0] === 0x0a ? 1 : 0
         for (let at = chunk.indexOf(FRAME_END); at !== -1; at = chunk.indexOf(FRAME_END, at + 2)) count++
         endedWithNewline = chunk[chunk.length - 1] === 0x0a
         frames[i] += count
+        chunks[i]++
         check()
       })
     })

@@ -71,86 +71,148 @@ interface Measurement {
   /** Of it, the kernel's (system) time: the sockets' writes, loopback TCP included. */
   systemUsPerEvent: number
   wallUsPerEvent: number
+  /** Reads per stream, median over the streams: about the writes the server made to each. */
+  chunksPerClient: number
   framesReceived: number
   framesExpected: number
   cutOff: number
 }
 
-async function measure(clients: number): Promise<Measurement> {
+/** The floor (`sse-floor.ts`): a bare `node:http` server sending the same stream, in its own process. */
+const floor = spawn(process.execPath, ["--import", "tsx", path.join(BENCH_DIR, "sse-floor.ts")], {
+  stdio: ["ignore", "inherit", "inherit", "ipc"],
+  env: {
+    ...process.env,
+    SSE_WINDOW: String(WINDOW),
+    SSE_BURST: String(BURST),
+    SSE_PART_TEXT: PART_TEXT,
+    SSE_DELTA: DELTA,
+    SSE_BOOT_ID: running.host.bootId,
+  },
+})
+const floorUrl = (await next<{ listening: string }>(floor, "listening")).listening
+
+/**
+ * One measurement with `clients` streams, of the server (`ours`) or of the floor: the clients'
+ * process started and connected, the events published, CPU and wall taken until every stream has
+ * every event.
+ */
+async function measure(clients: number, target: "ours" | "floor"): Promise<Measurement> {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(BENCH_DIR, "sse-clients.ts")], {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   })
   const ready = next<{ ready: number }>(child, "ready")
-  child.send({ url: running.url, clients })
+  child.send({ url: target === "ours" ? running.url : floorUrl, clients })
   await ready
-  const cutOffBefore = (await health()).events.cutOff
+  const cutOffBefore = target === "ours" ? (await health()).events.cutOff : 0
   let fewest = 0
   const onProgress = (message: { progress?: number }) => {
-    if (message.progress !== undefined) fewest = message.progress
+    if (message.progress === undefined) return
+    if (target === "floor") return floor.send({ progress: message.progress })
+    fewest = message.progress
     wake?.()
   }
   let wake: (() => void) | undefined
   child.on("message", onProgress)
-  const done = next<{ done: true; frames: number[] }>(child, "done")
+  const done = next<{ done: true; frames: number[]; chunks: number[]; starts: number[] }>(child, "done")
 
+  let published: number
+  let cpu: NodeJS.CpuUsage
+  let wallUs: number
+  let result: { frames: number[]; chunks: number[]; starts: number[] }
+  let framesExpected: number
   const firstSeq = Number(bus.positionId.split(":")[1])
-  const cpuBefore = process.cpuUsage()
-  const wallBefore = performance.now()
-  for (let i = 0; i < EVENTS; i++) {
-    while (i - fewest >= WINDOW) await new Promise<void>((resolve) => (wake = resolve))
-    bus.publish({ type: "message.part.updated", properties: partUpdate(i), directoryKey: "bench" })
-    if (i % BURST === BURST - 1) await nextMacrotask()
+  if (target === "ours") {
+    const cpuBefore = process.cpuUsage()
+    const wallBefore = performance.now()
+    for (let i = 0; i < EVENTS; i++) {
+      while (i - fewest >= WINDOW) await new Promise<void>((resolve) => (wake = resolve))
+      bus.publish({ type: "message.part.updated", properties: partUpdate(i), directoryKey: "bench" })
+      if (i % BURST === BURST - 1) await nextMacrotask()
+    }
+    // Every event published since the clients connected, the server's own included, reaches each client.
+    published = Number(bus.positionId.split(":")[1]) - firstSeq
+    child.send({ expect: published })
+    result = await done
+    wallUs = (performance.now() - wallBefore) * 1000
+    cpu = process.cpuUsage(cpuBefore)
+    // Each stream gets every event after its server.connected, the server's own (a heartbeat)
+    // published while the others were still connecting included.
+    const lastSeq = firstSeq + published
+    framesExpected = result.starts.reduce((sum, start) => sum + lastSeq - start, 0)
+  } else {
+    const wallBefore = performance.now()
+    const ran = next<{ published: number }>(floor, "published")
+    floor.send({ run: EVENTS, seq: firstSeq })
+    published = (await ran).published
+    child.send({ expect: published })
+    result = await done
+    wallUs = (performance.now() - wallBefore) * 1000
+    const stopped = next<{ cpu: NodeJS.CpuUsage }>(floor, "cpu")
+    floor.send({ stop: true })
+    cpu = (await stopped).cpu
+    framesExpected = published * clients
   }
-  // Every event published since the clients connected, the server's own included, reaches each client.
-  const published = Number(bus.positionId.split(":")[1]) - firstSeq
-  child.send({ expect: published })
-  const { frames } = await done
-  const wallUs = (performance.now() - wallBefore) * 1000
-  const cpu = process.cpuUsage(cpuBefore)
   child.off("message", onProgress)
 
-  const cutOff = (await health()).events.cutOff - cutOffBefore
+  const cutOff = target === "ours" ? (await health()).events.cutOff - cutOffBefore : 0
   child.send({ close: true })
   await new Promise((resolve) => child.once("exit", resolve))
   // The next measurement starts with no stream of this one still open.
-  while ((await health()).events.connected > 0) await new Promise((r) => setTimeout(r, 20))
+  const connected = async () => {
+    if (target === "ours") return (await health()).events.connected
+    const answer = next<{ connected: number }>(floor, "connected")
+    floor.send({ connected: true })
+    return (await answer).connected
+  }
+  while ((await connected()) > 0) await new Promise((r) => setTimeout(r, 20))
   return {
     clients,
     events: published,
     cpuUsPerEvent: (cpu.user + cpu.system) / published,
     systemUsPerEvent: cpu.system / published,
     wallUsPerEvent: wallUs / published,
-    framesReceived: frames.reduce((a, b) => a + b, 0),
-    framesExpected: published * clients,
+    chunksPerClient: median(result.chunks),
+    framesReceived: result.frames.reduce((a, b) => a + b, 0),
+    framesExpected,
     cutOff,
   }
 }
 
-await measure(10) // warm-up: the JIT, the bus, the route
-const rounds: Measurement[][] = []
+await measure(10, "ours") // warm-up: the JIT, the bus, the route
+await measure(10, "floor")
+const rounds: { ours: Measurement[]; floor: Measurement[] }[] = []
 for (let r = 0; r < ROUNDS; r++) {
   const order = r % 2 === 0 ? CLIENTS : [...CLIENTS].reverse()
-  const results: Measurement[] = []
-  for (const clients of order) results.push(await measure(clients))
-  rounds.push(results)
-  process.stderr.write(
-    `  [sse-fanout] round ${r + 1}: ${results.map((m) => `N=${m.clients} ${round(m.cpuUsPerEvent, 1)} µs CPU/event (system ${round(m.systemUsPerEvent, 1)})`).join(", ")}\n`,
-  )
+  const measured: { ours: Measurement[]; floor: Measurement[] } = { ours: [], floor: [] }
+  // Each N's two measurements side by side, which goes first alternating with the round.
+  for (const clients of order)
+    for (const target of r % 2 === 0 ? (["ours", "floor"] as const) : (["floor", "ours"] as const))
+      measured[target].push(await measure(clients, target))
+  rounds.push(measured)
+  const line = (results: Measurement[]) =>
+    results
+      .map((m) => `N=${m.clients} ${round(m.cpuUsPerEvent, 1)} µs CPU/event (system ${round(m.systemUsPerEvent, 1)})`)
+      .join(", ")
+  process.stderr.write(`  [sse-fanout] round ${r + 1}: ${line(measured.ours)}; floor ${line(measured.floor)}\n`)
 }
 
-const rows = CLIENTS.map((clients) => {
-  const all = rounds.map((results) => results.find((m) => m.clients === clients)!)
-  return {
-    clients,
-    cpuUsPerEvent: round(median(all.map((m) => m.cpuUsPerEvent)), 1),
-    systemUsPerEvent: round(median(all.map((m) => m.systemUsPerEvent)), 1),
-    wallUsPerEvent: round(median(all.map((m) => m.wallUsPerEvent)), 1),
-    cpuRounds: all.map((m) => round(m.cpuUsPerEvent, 1)),
-    framesReceived: all.reduce((sum, m) => sum + m.framesReceived, 0),
-    framesExpected: all.reduce((sum, m) => sum + m.framesExpected, 0),
-    cutOff: all.reduce((sum, m) => sum + m.cutOff, 0),
-  }
-})
+const rowsOf = (target: "ours" | "floor") =>
+  CLIENTS.map((clients) => {
+    const all = rounds.map((r) => r[target].find((m) => m.clients === clients)!)
+    return {
+      clients,
+      cpuUsPerEvent: round(median(all.map((m) => m.cpuUsPerEvent)), 1),
+      systemUsPerEvent: round(median(all.map((m) => m.systemUsPerEvent)), 1),
+      wallUsPerEvent: round(median(all.map((m) => m.wallUsPerEvent)), 1),
+      cpuRounds: all.map((m) => round(m.cpuUsPerEvent, 1)),
+      chunksPerClient: median(all.map((m) => m.chunksPerClient)),
+      framesReceived: all.reduce((sum, m) => sum + m.framesReceived, 0),
+      framesExpected: all.reduce((sum, m) => sum + m.framesExpected, 0),
+      cutOff: all.reduce((sum, m) => sum + m.cutOff, 0),
+    }
+  })
+floor.send({ close: true })
 await running.shutdown("SIGTERM")
 report({
   events: EVENTS,
@@ -158,6 +220,7 @@ report({
   window: WINDOW,
   burst: BURST,
   frameBytes,
-  rows,
+  rows: rowsOf("ours"),
+  floor: rowsOf("floor"),
 } satisfies SseFanoutResult)
 process.exit(0)

@@ -2,9 +2,10 @@
  * `GET /event`: the server's events as SSE. Each event's id is `BOOTID:SEQ`; a client that
  * reconnects with `Last-Event-ID` first gets what it missed, or `server.replay_gap`.
  *
- * A published event is serialised once and its bytes shared by every client it goes to; a client
- * on a socket collects what is published within a few milliseconds and gets it as one chunk,
- * itself shared by every client that collected the same run of events. Each
+ * A published event is serialised once and its bytes shared by every client it goes to. The
+ * clients on sockets share one subscription that collects what is published within a few
+ * milliseconds; each of them gets it as one chunk, itself shared by every client that sees the
+ * same events. Each
  * client's backlog (what is queued for it and not yet taken by its socket) is bounded in bytes,
  * an event counting at least its share of the bound, so in events too: past the bound while its
  * socket takes nothing for a while, or past four times it, the client has fallen behind and is
@@ -55,6 +56,21 @@ function frame(event: { id?: string; type: string; properties: Record<string, un
   return Buffer.from(event.id ? `${data}id: ${event.id}\n\n` : `${data}\n`)
 }
 
+/** A client on a socket, as the route's shared window sees it. */
+interface SocketClient {
+  /** The directory its events are filtered to; undefined for every directory's. */
+  filterKey: string | undefined
+  /** Where in the current window its events begin (it joined partway through the window). */
+  from: number
+  /** Its share of the window's weight, counted only while the window may put it over its bound. */
+  pending: number
+  controller: ReadableStreamDefaultController<Uint8Array>
+  /** Its room under the bound now: what more it can be given before it is over. */
+  room(): number
+  /** Checks its backlog with `pending` more collected for it; cuts it off if it has fallen behind. */
+  check(pending: number): void
+}
+
 export function eventRoutes(
   host: Host,
   options: { counts?: EventClientCounts; maxClientBytes?: number; maxClientEvents?: number } = {},
@@ -74,35 +90,110 @@ export function eventRoutes(
     return bytes
   }
 
+  const unit = maxBytes / maxEvents
+  const visibleTo = (filterKey: string | undefined, event: SequencedEvent) =>
+    !filterKey || !event.directoryKey || event.directoryKey === filterKey
+
   // What a streamed answer publishes within a few milliseconds reaches each client on a socket as
-  // one chunk (one write, one system call): per client per event there is only a push, not a
-  // stream read, an HTTP chunk and a socket write each. Clients that collected the same run of
-  // events (every client without a directory filter) share one concatenation.
-  const collecting = new Set<() => void>()
+  // one chunk (one write, one system call). The clients on sockets share one subscription: each
+  // event is collected once into the window, and at the flush each client gets one chunk of the
+  // events it sees, itself shared by every client that sees the same ones (every client without a
+  // directory filter). Per client there is nothing to do per event, only one enqueue per window.
+  const windowed = new Set<SocketClient>()
+  let unsubscribeWindow: (() => void) | undefined
+  let windowFrames: Buffer[] = []
+  let windowEvents: SequencedEvent[] = []
+  let windowWeight = 0
   let flush: NodeJS.Timeout | undefined
-  const collect = (deliver: () => void) => {
-    collecting.add(deliver)
-    flush ??= setTimeout(() => {
-      flush = undefined
-      runs.clear()
-      for (const each of collecting) each()
-      collecting.clear()
-    }, COALESCE_MS)
-  }
-  /** This flush's chunks by the run of consecutive events they hold (`firstSeq:lastSeq`). */
-  const runs = new Map<string, Buffer>()
+  // The least room under its bound any client had at the last flush or since it joined. Between
+  // flushes nothing is queued to a client's stream and its socket only takes from it, so while the
+  // window weighs no more than this, no client can be over its bound and none needs checking.
+  let leastRoom = Infinity
+  // Once the window weighs more, each client's share of it is counted and checked at every event.
+  let checking = false
   /** A chunk's weight in the client's bound: each of its events counted as in `size`. */
   const weights = new WeakMap<Uint8Array, number>()
-  const chunkOf = (frames: Buffer[], first: number, last: number, weight: number): Buffer => {
-    if (frames.length === 1) return frames[0]!
-    const consecutive = last - first + 1 === frames.length
-    let chunk = consecutive ? runs.get(`${first}:${last}`) : undefined
-    if (!chunk) {
-      chunk = Buffer.concat(frames)
-      if (consecutive) runs.set(`${first}:${last}`, chunk)
-      weights.set(chunk, weight)
+  const weightOf = (bytes: Buffer) => Math.max(bytes.byteLength, unit)
+  /** The weight of the window's events from `from` on that `client` sees. */
+  const shareOf = (client: SocketClient, until: number) => {
+    let weight = 0
+    for (let i = client.from; i < until; i++)
+      if (visibleTo(client.filterKey, windowEvents[i]!)) weight += weightOf(windowFrames[i]!)
+    return weight
+  }
+  const flushWindow = () => {
+    flush = undefined
+    const events = windowEvents
+    const frames = windowFrames
+    windowEvents = []
+    windowFrames = []
+    windowWeight = 0
+    checking = false
+    leastRoom = Infinity
+    /** This flush's chunks by the events they hold (where the client joined, its filter); null for none. */
+    const chunks = new Map<string, Buffer | null>()
+    for (const client of windowed) {
+      const key = `${client.from}:${client.filterKey ?? ""}`
+      let chunk = chunks.get(key)
+      if (chunk === undefined) {
+        const seen: Buffer[] = []
+        let weight = 0
+        for (let i = client.from; i < events.length; i++)
+          if (visibleTo(client.filterKey, events[i]!)) {
+            seen.push(frames[i]!)
+            weight += weightOf(frames[i]!)
+          }
+        chunk = seen.length === 0 ? null : seen.length === 1 ? seen[0]! : Buffer.concat(seen)
+        if (seen.length > 1) weights.set(chunk!, weight)
+        chunks.set(key, chunk)
+      }
+      client.from = 0
+      client.pending = 0
+      try {
+        if (chunk) client.controller.enqueue(chunk)
+        leastRoom = Math.min(leastRoom, client.room())
+      } catch {
+        // A stream closing under this flush must not keep the others from theirs.
+      }
     }
-    return chunk
+  }
+  const collect = (event: SequencedEvent) => {
+    const bytes = framed(event)
+    windowEvents.push(event)
+    windowFrames.push(bytes)
+    windowWeight += weightOf(bytes)
+    flush ??= setTimeout(flushWindow, COALESCE_MS)
+    if (windowWeight <= leastRoom) return
+    if (!checking) {
+      checking = true
+      for (const client of windowed) client.pending = shareOf(client, windowEvents.length - 1)
+    }
+    const at = windowEvents.length - 1
+    for (const client of windowed) {
+      if (at < client.from || !visibleTo(client.filterKey, event)) continue
+      client.pending += weightOf(bytes)
+      client.check(client.pending)
+    }
+  }
+  const join = (client: SocketClient) => {
+    client.from = windowEvents.length
+    windowed.add(client)
+    leastRoom = Math.min(leastRoom, client.room())
+    // The client's share of a window already counted starts at nothing.
+    client.pending = 0
+    unsubscribeWindow ??= host.bus.subscribe(collect)
+  }
+  const leave = (client: SocketClient) => {
+    if (!windowed.delete(client) || windowed.size > 0) return
+    unsubscribeWindow?.()
+    unsubscribeWindow = undefined
+    clearTimeout(flush)
+    flush = undefined
+    windowEvents = []
+    windowFrames = []
+    windowWeight = 0
+    checking = false
+    leastRoom = Infinity
   }
 
   const app = new Hono()
@@ -112,23 +203,16 @@ export function eventRoutes(
     const named = c.req.header("x-opencode-directory") || c.req.query("directory")
     const filterKey = named ? requestDirectory(c, "").key : undefined
     const lastEventId = c.req.header("last-event-id") ?? c.req.query("lastEventId")
-    const visible = (event: SequencedEvent) => !filterKey || !event.directoryKey || event.directoryKey === filterKey
+    const visible = (event: SequencedEvent) => visibleTo(filterKey, event)
     // The stream's own queue is the client's backlog, measured in bytes, an event counting as at
     // least its share of the byte bound: one measure bounds both bytes and events.
-    const unit = maxBytes / maxEvents
     let closed = false
     let unsubscribe = () => {}
     let overSince: number | undefined
-    /** Events collected for this client's next chunk, and their weight in its bound. */
-    let pending: Buffer[] = []
-    let pendingFirst = 0
-    let pendingLast = 0
-    let pendingWeight = 0
     const end = () => {
       if (closed) return
       closed = true
       unsubscribe()
-      pending = []
       counts.connected--
     }
     const body = new ReadableStream<Uint8Array>(
@@ -157,26 +241,9 @@ export function eventRoutes(
           // The replay is what the client asked for, not a backlog: the bounds apply past it.
           const allowance = Math.max(0, -(controller.desiredSize ?? 0))
           counts.connected++
-          const deliver = () => {
-            if (closed || pending.length === 0) return
-            controller.enqueue(chunkOf(pending, pendingFirst, pendingLast, pendingWeight))
-            pending = []
-            pendingWeight = 0
-          }
-          unsubscribe = host.bus.subscribe((event) => {
-            if (closed || !visible(event)) return
-            // Without a socket (answered in memory) there is no write to save: each event at once.
-            if (outgoing?.socket) {
-              if (pending.length === 0) {
-                collect(deliver)
-                pendingFirst = event.seq
-              }
-              const bytes = framed(event)
-              pending.push(bytes)
-              pendingLast = event.seq
-              pendingWeight += Math.max(bytes.byteLength, unit)
-            } else controller.enqueue(framed(event))
-            const over = (allowance - (controller.desiredSize ?? 0) + pendingWeight) / maxBytes
+          /** Checks the client's backlog, `pending` (collected, not yet queued) included, against its bounds. */
+          const check = (pending: number) => {
+            const over = (allowance - (controller.desiredSize ?? 0) + pending) / maxBytes
             if (over <= 0) return
             const now = performance.now()
             overSince ??= now
@@ -187,7 +254,25 @@ export function eventRoutes(
               // Its socket destroyed, the response's reader cancels this stream and what it queued.
               outgoing?.destroy?.()
             }
-          })
+          }
+          // Without a socket (answered in memory) there is no write to save: each event at once.
+          if (outgoing?.socket) {
+            const client: SocketClient = {
+              filterKey,
+              from: 0,
+              pending: 0,
+              controller,
+              room: () => (controller.desiredSize ?? 0) - allowance,
+              check,
+            }
+            join(client)
+            unsubscribe = () => leave(client)
+          } else
+            unsubscribe = host.bus.subscribe((event) => {
+              if (closed || !visible(event)) return
+              controller.enqueue(framed(event))
+              check(0)
+            })
         },
         // Called only while the backlog is under the bound: the socket is taking what it is given.
         pull() {
