@@ -18,7 +18,7 @@ import { recordFormat } from "../packages/opencode/src/provenance/node/record-fo
 import { buildSessionExport, sessionExportText, writeExportText } from "../packages/opencode/src/session/export.ts"
 import { rmSync } from "node:fs"
 import { median, report, round, runPart, tempDir } from "./lib.ts"
-import { captureRunTemplate, openBenchSession, recordsPerRun, seedSession } from "./seed.ts"
+import { captureRunTemplate, exportFloorStatements, openBenchSession, recordsPerRun, seedSession } from "./seed.ts"
 
 const sizes = (process.env.BENCH_EXPORT_SIZES ?? "1000,10000,100000").split(",").map(Number)
 const template = await captureRunTemplate()
@@ -39,16 +39,6 @@ async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
   await fn()
   return performance.now() - start
 }
-
-/** The rows the export reads, read from SQLite and dropped: the messages with their parts, the run summaries, and every journal row of the kinds it reads. */
-const EXPORT_READ_KINDS = [
-  "lifecycle.started",
-  "lifecycle.finished",
-  "request",
-  "renderer",
-  "crash.detected",
-  "remote.chain",
-]
 
 const results = []
 for (const messages of sizes) {
@@ -130,21 +120,7 @@ for (const messages of sizes) {
     firstByteRuns.push(at!)
   }
   // The floor: the rows the export reads, read from SQLite alone (no object built, nothing written).
-  const floorStatements = [
-    db
-      .prepare(
-        `SELECT m.id, m.role, m.created, m.completed, m.run_id, m.provider_id, m.model_id, p.id, p.type, p.text, p.data
-         FROM message m LEFT JOIN part p ON p.message_id = m.id AND p.session_id = m.session_id
-         WHERE m.session_id = @sessionId ORDER BY m.created, m.rowid, p.ord`,
-      )
-      .raw(true),
-    db.prepare("SELECT id, summary, summary_boot FROM run WHERE session_id = @sessionId ORDER BY started_at").raw(true),
-    db
-      .prepare(
-        `SELECT kind, data FROM journal WHERE kind IN (${EXPORT_READ_KINDS.map((k) => `'${k}'`).join(", ")}) AND @sessionId IS NOT NULL`,
-      )
-      .raw(true),
-  ]
+  const floorStatements = exportFloorStatements(db)
   const readAll = () => {
     let rows = 0
     for (const statement of floorStatements) for (const _ of statement.iterate({ sessionId })) rows++
@@ -158,10 +134,10 @@ for (const messages of sizes) {
     floorRuns.push(t.ms)
     floorRows = t.value
   }
-  // Peak memory of one export, each in a fresh process: as the route streams it, and as it was
-  // built whole (the document, then its text) before.
+  // Peak memory of one export, each in a fresh process: as the route streams it, as it was built
+  // whole (the document, then its text) before, and the floor (the rows alone through a stream).
   const memory: Record<string, unknown> = {}
-  for (const mode of ["stream", "built"])
+  for (const mode of ["stream", "built", "floor"])
     memory[mode] = await runPart("export-memory.ts", {
       nodeArgs: ["--expose-gc"],
       env: { BENCH_EXPORT_DATA_DIR: dataDir, BENCH_EXPORT_SESSION: sessionId, BENCH_EXPORT_MODE: mode },

@@ -559,7 +559,7 @@ function render(): string {
         floorRows?: number
         floorUsPerRecord?: number
         memory?: Record<
-          "stream" | "built",
+          "stream" | "built" | "floor",
           { bytes: number; baselineMB: number; peakMB: number; aboveBaselineMB: number }
         >
         exportBytes: number
@@ -617,15 +617,17 @@ function render(): string {
       "its end, and, for comparison, the document built whole and its whole text (the route before streaming); the figure is",
       "the process's maximum RSS (`resourceUsage().maxRSS`) less its RSS with the host and app open and garbage collected, so",
       "garbage the collector had not yet reclaimed counts. The floor: the rows the export reads (messages with their parts, the",
-      "run summaries, every journal row of the kinds it reads), read from SQLite and dropped, no object built, nothing written.",
+      "run summaries, every journal row of the kinds it reads), read from SQLite and dropped, no object built, nothing written;",
+      "its memory is the same rows' JSON text written to a web stream read the same way in 64 kB chunks, in a fresh process:",
+      "what SQLite, V8 and a stream take with none of the export's work.",
       "",
-      "| messages | records in DB | route, streamed | µs / record | / JSON.stringify | first byte | peak above baseline: streamed | built whole | floor: SQLite reads alone (rows) | floor µs / record |",
-      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+      "| messages | records in DB | route, streamed | µs / record | / JSON.stringify | first byte | peak above baseline: streamed | built whole | floor: SQLite reads alone (rows) | floor µs / record | floor peak above baseline |",
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
       ...e
         .filter((r) => r.streamMs !== undefined)
         .map(
           (r) =>
-            `| ${r.messages} | ${r.records} | ${r.streamMs} ms (${r.streamRuns!.join(", ")}) | ${r.streamUsPerRecord} | ${r.streamVsStringify}× | ${r.firstByteMs} ms (${r.firstByteRuns!.join(", ")}) | ${r.memory?.stream.aboveBaselineMB ?? "—"} MB | ${r.memory?.built.aboveBaselineMB ?? "—"} MB | ${r.floorMs} ms (${r.floorRows}) | ${r.floorUsPerRecord} |`,
+            `| ${r.messages} | ${r.records} | ${r.streamMs} ms (${r.streamRuns!.join(", ")}) | ${r.streamUsPerRecord} | ${r.streamVsStringify}× | ${r.firstByteMs} ms (${r.firstByteRuns!.join(", ")}) | ${r.memory?.stream.aboveBaselineMB ?? "—"} MB | ${r.memory?.built.aboveBaselineMB ?? "—"} MB | ${r.floorMs} ms (${r.floorRows}) | ${r.floorUsPerRecord} | ${r.memory?.floor?.aboveBaselineMB ?? "—"} MB |`,
         ),
       "",
       ...(() => {
@@ -646,7 +648,7 @@ function render(): string {
         }
         if (largest.memory)
           lines.push(
-            `Target peak memory of one export of the ${largest.messages}-message session ≤ 64 MB above the baseline: ${pass(largest.memory.stream.aboveBaselineMB <= 64)} (${largest.memory.stream.aboveBaselineMB} MB streamed; ${largest.memory.built.aboveBaselineMB} MB built whole; the document is ${round(largest.exportBytes / 1024 / 1024, 1)} MB).`,
+            `Target peak memory of one export of the ${largest.messages}-message session ≤ 64 MB above the baseline: ${pass(largest.memory.stream.aboveBaselineMB <= 64)} (${largest.memory.stream.aboveBaselineMB} MB streamed; ${largest.memory.built.aboveBaselineMB} MB built whole; the document is ${round(largest.exportBytes / 1024 / 1024, 1)} MB; the floor's rows through a stream alone ${largest.memory.floor?.aboveBaselineMB ?? "—"} MB).`,
           )
         lines.push(
           `Target first byte of the ${largest.messages}-message export ≤ 100 ms: ${pass(largest.firstByteMs! <= 100)} (median ${largest.firstByteMs} ms).`,

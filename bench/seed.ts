@@ -10,6 +10,7 @@ import { recordFormat } from "../packages/opencode/src/provenance/node/record-fo
 import { openDatabase } from "../packages/opencode/src/storage/database.ts"
 import { Journal } from "../packages/opencode/src/storage/journal.ts"
 import type { JournalKind } from "../packages/opencode/src/storage/journal-queries.ts"
+import type { DB } from "../packages/opencode/src/storage/database.ts"
 import { SessionStore } from "../packages/opencode/src/session/session-store.ts"
 import { tempDir } from "./lib.ts"
 
@@ -130,7 +131,6 @@ export async function captureRunTemplate(): Promise<RunTemplate> {
   }
 }
 
-/** Replaces every id of the template with a fresh one (same prefix), in one pass over the text. */
 /**
  * A data dir with one empty session in the template's directory, as the seeding "server" writes
  * it: a boot row with this build's record format (as `createHost` writes it), so the export reads
@@ -157,6 +157,7 @@ export function openBenchSession(dataDir: string, template: RunTemplate) {
   return { db, bootId, journal, sessions, sessionId: session.id }
 }
 
+/** Replaces every id of the template with a fresh one (same prefix), in one pass over the text. */
 export function cloneIds(
   template: RunTemplate,
   sessionId: string,
@@ -229,4 +230,37 @@ export function seedSession(args: {
     }
   })
   seed()
+}
+
+/** The journal kinds the export reads. */
+const EXPORT_READ_KINDS = [
+  "lifecycle.started",
+  "lifecycle.finished",
+  "request",
+  "renderer",
+  "crash.detected",
+  "remote.chain",
+]
+
+/**
+ * The export's floor: the rows it reads (the session's messages with their parts, its run
+ * summaries, every journal row of the kinds it reads), read from SQLite in one pass each as raw
+ * arrays, with no object built and nothing chosen. Call each with `{ sessionId }`.
+ */
+export function exportFloorStatements(db: DB) {
+  return [
+    db
+      .prepare(
+        `SELECT m.id, m.role, m.created, m.completed, m.run_id, m.provider_id, m.model_id, p.id, p.type, p.text, p.data
+         FROM message m LEFT JOIN part p ON p.message_id = m.id AND p.session_id = m.session_id
+         WHERE m.session_id = @sessionId ORDER BY m.created, m.rowid, p.ord`,
+      )
+      .raw(true),
+    db.prepare("SELECT id, summary, summary_boot FROM run WHERE session_id = @sessionId ORDER BY started_at").raw(true),
+    db
+      .prepare(
+        `SELECT kind, data FROM journal WHERE kind IN (${EXPORT_READ_KINDS.map((k) => `'${k}'`).join(", ")}) AND @sessionId IS NOT NULL`,
+      )
+      .raw(true),
+  ]
 }
