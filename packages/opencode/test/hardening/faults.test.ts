@@ -381,6 +381,72 @@ describe("an SSE client that stops reading", () => {
     reader.destroy()
     await waitFor(() => live() === 0)
   })
+
+  it("is not cut off for a replay it asked for: a reconnect over the bound gets every missed event and the live ones after", async () => {
+    const s = await server()
+    const bus = s.running.host.bus
+    const cutOff = async () => (await s.call("GET", "/health")).body.events.cutOff as number
+    const cutBefore = await cutOff()
+    const since = bus.positionId
+    // What a client missed while away: the whole replay buffer, many times a client's byte bound.
+    const blob = "x".repeat(8 * 1024)
+    const missed = 2000
+    for (let n = 0; n < missed; n++) bus.publish({ type: "test.flood", properties: { n, blob } } as never)
+
+    let last = -1
+    let flood = 0
+    let buffer = ""
+    let closed = false
+    let connected = false
+    const req = http.get(s.url + "/event", { headers: { "last-event-id": since } }, (res) => {
+      res.setEncoding("utf8")
+      res.on("close", () => (closed = true))
+      res.on("data", (chunk: string) => {
+        buffer += chunk
+        let end: number
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const data = buffer
+            .slice(0, end)
+            .split("\n")
+            .find((line) => line.startsWith("data:"))
+          buffer = buffer.slice(end + 2)
+          if (!data) continue
+          const event = JSON.parse(data.slice(5))
+          if (event.type === "server.connected") connected = true
+          if (event.type === "test.flood") {
+            flood++
+            last = event.properties.n
+          }
+        }
+      })
+    })
+    req.on("error", () => {})
+    await waitFor(() => connected)
+    // Live events while the replay is still queued for the client: they count against the bound, the replay does not.
+    for (let n = missed; n < missed + 20; n++) bus.publish({ type: "test.flood", properties: { n, blob: "" } } as never)
+    await waitFor(() => last === missed + 19 || closed, 20_000)
+    expect(closed).toBe(false)
+    expect(flood).toBe(missed + 20)
+    expect(await cutOff()).toBe(cutBefore)
+
+    // The same replay to a client that then stops reading: the bounds still apply past it.
+    let stalledClosed = false
+    const stalled = http.get(s.url + "/event", { headers: { "last-event-id": since } }, (res) => {
+      res.pause()
+      res.socket.on("close", () => (stalledClosed = true))
+      res.on("error", () => {})
+    })
+    stalled.on("error", () => {})
+    await waitFor(async () => (await s.call("GET", "/health")).body.events.connected === 2)
+    for (let n = missed + 20; !stalledClosed && n < missed + 20 + 3000; n++) {
+      bus.publish({ type: "test.flood", properties: { n, blob: "x".repeat(16 * 1024) } } as never)
+      if (n % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 40))
+    }
+    await waitFor(async () => (await cutOff()) === cutBefore + 1, 15_000)
+    expect(closed).toBe(false)
+    req.destroy()
+    stalled.destroy()
+  })
 })
 
 describe("a provider that hangs or disconnects mid-stream (OpenAI-compatible, loopback)", () => {

@@ -238,12 +238,20 @@ export function eventRoutes(
               )
             else for (const event of replay.events) if (visible(event)) controller.enqueue(frame(event))
           }
-          // The replay is what the client asked for, not a backlog: the bounds apply past it.
-          const allowance = Math.max(0, -(controller.desiredSize ?? 0))
+          // The replay is what the client asked for, not a backlog: the bounds apply past it. What
+          // of it is over the bound is exempt while it is still queued: it goes out first, so no
+          // more of it can be left than the whole queue holds, and the exemption shrinks with it.
+          let allowance = Math.max(0, -(controller.desiredSize ?? 0))
+          /** The client's backlog: what is queued for it, less the part of its replay still exempt. */
+          const backlog = () => {
+            const queued = maxBytes - (controller.desiredSize ?? 0)
+            if (allowance > queued) allowance = Math.max(0, queued)
+            return queued - allowance
+          }
           counts.connected++
           /** Checks the client's backlog, `pending` (collected, not yet queued) included, against its bounds. */
           const check = (pending: number) => {
-            const over = (allowance - (controller.desiredSize ?? 0) + pending) / maxBytes
+            const over = (backlog() + pending - maxBytes) / maxBytes
             if (over <= 0) return
             const now = performance.now()
             overSince ??= now
@@ -262,7 +270,7 @@ export function eventRoutes(
               from: 0,
               pending: 0,
               controller,
-              room: () => (controller.desiredSize ?? 0) - allowance,
+              room: () => maxBytes - backlog(),
               check,
             }
             join(client)
