@@ -213,6 +213,21 @@ export async function callServer(
   return { status: res.status, body: text ? JSON.parse(text) : undefined }
 }
 
+/** A `data` listener for an SSE response read as text: `onEvent` gets each frame's data, parsed, and its id. */
+export function sseFrames(onEvent: (event: any, id: string | undefined) => void): (chunk: string) => void {
+  let buffer = ""
+  return (chunk) => {
+    buffer += chunk
+    let end: number
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end)
+      buffer = buffer.slice(end + 2)
+      const data = /^data: ?(.*)$/m.exec(block)?.[1]
+      if (data) onEvent(JSON.parse(data), /^id: ?(.*)$/m.exec(block)?.[1])
+    }
+  }
+}
+
 export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 10_000, stepMs = 25): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {

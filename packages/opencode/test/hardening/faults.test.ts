@@ -23,7 +23,7 @@ import { promisify } from "node:util"
 import { afterAll, afterEach, describe, expect, it } from "vitest"
 import type { SequencedEvent } from "../../src/bus/index.ts"
 import { startFakeOpenAI, startEventStream, sendEvent, textChunk } from "../export/fake-openai.ts"
-import { countSubscriptions, startTestServer, tempDir, waitFor, type TestServer } from "../harness.ts"
+import { countSubscriptions, sseFrames, startTestServer, tempDir, waitFor, type TestServer } from "../harness.ts"
 
 const open: TestServer[] = []
 const mounts: string[] = []
@@ -325,24 +325,17 @@ describe("an SSE client that stops reading", () => {
     // The reader: counts flood events as they arrive.
     let readerFlood = 0
     let readerLast = -1
-    let readerBuffer = ""
     const reader = http.get(url, (res) => {
       res.setEncoding("utf8")
-      res.on("data", (chunk: string) => {
-        readerBuffer += chunk
-        let end: number
-        while ((end = readerBuffer.indexOf("\n\n")) >= 0) {
-          const frame = readerBuffer.slice(0, end)
-          readerBuffer = readerBuffer.slice(end + 2)
-          const data = frame.split("\n").find((line) => line.startsWith("data:"))
-          if (!data) continue
-          const event = JSON.parse(data.slice(5))
+      res.on(
+        "data",
+        sseFrames((event) => {
           if (event.type === "test.flood") {
             readerFlood++
             readerLast = event.properties.n
           }
-        }
-      })
+        }),
+      )
     })
     // The stalled client: takes the response, then never reads another byte.
     let stalledClosed = false
@@ -395,30 +388,21 @@ describe("an SSE client that stops reading", () => {
 
     let last = -1
     let flood = 0
-    let buffer = ""
     let closed = false
     let connected = false
     const req = http.get(s.url + "/event", { headers: { "last-event-id": since } }, (res) => {
       res.setEncoding("utf8")
       res.on("close", () => (closed = true))
-      res.on("data", (chunk: string) => {
-        buffer += chunk
-        let end: number
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          const data = buffer
-            .slice(0, end)
-            .split("\n")
-            .find((line) => line.startsWith("data:"))
-          buffer = buffer.slice(end + 2)
-          if (!data) continue
-          const event = JSON.parse(data.slice(5))
+      res.on(
+        "data",
+        sseFrames((event) => {
           if (event.type === "server.connected") connected = true
           if (event.type === "test.flood") {
             flood++
             last = event.properties.n
           }
-        }
-      })
+        }),
+      )
     })
     req.on("error", () => {})
     await waitFor(() => connected)

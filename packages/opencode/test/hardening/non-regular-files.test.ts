@@ -10,7 +10,7 @@ import http from "node:http"
 import net from "node:net"
 import path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { BIN, spawnServer, tempDir, waitFor, type SpawnedServer } from "../harness.ts"
+import { BIN, spawnServer, sseFrames, tempDir, waitFor, type SpawnedServer } from "../harness.ts"
 import { FileRefusal, readRegularFile, readRegularFileSync } from "../../src/regular-file.ts"
 
 /** A request that gets no answer within this long counts as a frozen server. */
@@ -216,21 +216,12 @@ describe("opencode explain on a named pipe, a socket or a directory", () => {
 /** The event types `/event?directory=` carries, as they arrive. */
 function listen(base: string, directory: string): { types: string[]; stop(): void } {
   const types: string[] = []
-  let buffer = ""
   const req = http.get(`${base}/event?directory=${encodeURIComponent(directory)}`, (res) => {
     res.setEncoding("utf8")
-    res.on("data", (chunk: string) => {
-      buffer += chunk
-      let end: number
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const data = buffer
-          .slice(0, end)
-          .split("\n")
-          .find((line) => line.startsWith("data:"))
-        buffer = buffer.slice(end + 2)
-        if (data) types.push(JSON.parse(data.slice(5)).type)
-      }
-    })
+    res.on(
+      "data",
+      sseFrames((event) => types.push(event.type)),
+    )
   })
   req.on("error", () => {})
   return { types, stop: () => req.destroy() }
