@@ -25,6 +25,7 @@ import {
 } from "../provenance/schemas.ts"
 import type { Redactor } from "../provenance/node/redaction.ts"
 import type { Journal } from "../storage/journal.ts"
+import { ExportScanStore } from "./export-scan-store.ts"
 import type { MessagePosition, RunPosition, SessionInfo, SessionStore, StoredRunSummary } from "./session-store.ts"
 import type { MessageInfo, Part } from "../provenance/wire.ts"
 
@@ -104,8 +105,10 @@ export function sessionExportText(
   if (!session) return undefined
   const cap = options.cap ?? EXPORT_LIST_CAP
   const page = options.page ?? EXPORT_MESSAGE_PAGE
+  let store: ExportScanStore | undefined
   let scanned: SessionScan | undefined
-  const scan = () => (scanned ??= scanSession(deps, sessionId, options.runPage ?? EXPORT_RUN_PAGE))
+  const scan = () =>
+    (scanned ??= scanSession(deps, sessionId, options.runPage ?? EXPORT_RUN_PAGE, (store = ExportScanStore.open())))
   function* messages() {
     let after: MessagePosition | undefined
     do {
@@ -114,15 +117,27 @@ export function sessionExportText(
       after = read.next
     } while (after)
   }
-  return jsonText(
-    {
-      ...exportHead(deps, session, content),
-      messages: new Streamed(messages()),
-      diagnostics: new Deferred(() => new Members(Object.entries(streamedLists(deps, sessionId, cap, scan())))),
-      incidents: new Deferred(() => new Streamed(pagedIncidents(deps, sessionId, scan()))),
-    },
-    options.indent ?? 0,
+  return closing(
+    jsonText(
+      {
+        ...exportHead(deps, session, content),
+        messages: new Streamed(messages()),
+        diagnostics: new Deferred(() => new Members(Object.entries(streamedLists(deps, sessionId, cap, scan())))),
+        incidents: new Deferred(() => new Streamed(pagedIncidents(deps, sessionId, scan()))),
+      },
+      options.indent ?? 0,
+    ),
+    () => store?.close(),
   )
+}
+
+/** `text`, then `close` once it ends, however it ends (written whole, stopped by its reader, or failed). */
+function* closing<T>(text: Generator<T, void, undefined>, close: () => void): Generator<T, void, undefined> {
+  try {
+    yield* text
+  } finally {
+    close()
+  }
 }
 
 /** Bytes gathered before each write of the streamed export: few writes, none of them large. */
@@ -264,13 +279,19 @@ function cappedLists(
  */
 export function sessionIncidents(deps: ExportDeps, sessionId: string): IncidentChain[] | undefined {
   if (!deps.sessions.getSession(sessionId)) return undefined
-  return [...pagedIncidents(deps, sessionId, scanSession(deps, sessionId, EXPORT_RUN_PAGE))]
+  const store = ExportScanStore.open()
+  try {
+    return [...pagedIncidents(deps, sessionId, scanSession(deps, sessionId, EXPORT_RUN_PAGE, store))]
+  } finally {
+    store.close()
+  }
 }
 
 /**
- * What the paged incidents need of the whole session, read a page of runs at a time and kept
- * small: ids, classifications and resend links of the runs, the crashes (a handful), and which
- * recorded lifecycle actions list each run.
+ * What the paged incidents need of the whole session, read a page of runs at a time: the crashes
+ * (a handful) and resend links held here, and per run a byte; the rest (which runs have a chain,
+ * the lifecycle actions, requests and renderer actions they reach) kept in an `ExportScanStore`,
+ * outside the JavaScript heap, so the export's memory does not grow with the session.
  */
 interface SessionScan {
   trusted: Set<string>
@@ -282,21 +303,17 @@ interface SessionScan {
    */
   scanned: { lastRow: number; unsummarised: Set<string> }
   /** Of each scanned summary, in order: damaged, or whether its run has a chain. */
-  runFlags: RunFlag[]
-  /** Whether a run has an incident chain. */
-  incidentRuns: { has(runId: string): boolean }
+  runFlags: RunFlags
   /** How many summaries the scan read, and how many of them are of a run with a chain. */
   runCount: { all: number; linked: number }
-  /** The recorded lifecycle actions the runs and crashes reach (with ancestors): where each sits, and the runs it lists. */
-  actions: Map<string, { seq: number; runIds: readonly string[] }>
-  /** The requests named: each id's first record's seq (-1 when none is valid), and their rows counted (the session's own among them). */
-  requests: { first: Map<string, number>; rows: number; ownRows: number }
-  /** The renderer actions named: each one's first valid row's journal seq (-1 when none). */
-  renderer: Map<string, number>
+  /** Which runs have a chain; the recorded lifecycle actions the runs and crashes reach (with ancestors); the requests and renderer actions named. */
+  store: ExportScanStore
+  /** The named requests' rows counted (as the reference counts them), the session's own among them. */
+  requestRows: { rows: number; ownRows: number }
   runPage: number
 }
 
-function scanSession(deps: ExportDeps, sessionId: string, runPage: number): SessionScan {
+function scanSession(deps: ExportDeps, sessionId: string, runPage: number, store: ExportScanStore): SessionScan {
   const { sessions, journal } = deps
   const trusted = journal.bootsWithFormat(recordFormat())
   const crashes = records(CrashEvidence, journal.rows({ kinds: ["crash.detected"], sessionId }), trusted)
@@ -305,39 +322,36 @@ function scanSession(deps: ExportDeps, sessionId: string, runPage: number): Sess
   // Resend links need a run's classification only when it resent a run (or a crash's run did).
   const resendRuns = new Set(crashes.filter((crash) => crash.resendOf).map((crash) => crash.runId))
   const resent: ResendRecord[] = []
-  // By run: whether it has a chain (the first summary of a run decides, as deriveIncidentChains does).
-  const chains = new Map<string, boolean>()
-  const incidentRuns = { has: (runId: string) => chains.get(runId) === true }
   const runCount = { all: 0, linked: 0 }
   /** Of each scanned summary in order: damaged, or whether its run has a chain (the runs list parses only the kept ones). */
-  const runFlags: RunFlag[] = []
+  const runFlags = new RunFlags()
   /** Summaries that defer to crash evidence (their place, their run): linked when that crash has the chain, known at the end. */
   const deferred: [number, string][] = []
-  const actions = new Map<string, { seq: number; runIds: readonly string[] }>()
-  const requests = { first: new Map<string, number>(), rows: 0, ownRows: 0 }
-  const renderer = new Map<string, number>()
+  const requestRows = { rows: 0, ownRows: 0 }
   /** The lifecycle actions, requests and renderer actions the runs and crashes reach, noted once each. */
   const noteLinked = (runs: RunSummary[], crashes: CrashEvidence[]) => {
     const lifecycle = lifecycleRecords(journal, namedLifecycleIds(runs, crashes), trusted)
-    for (const action of lifecycle) {
-      if (!actions.has(action.lifecycleId)) actions.set(action.lifecycleId, { seq: action.seq, runIds: action.runIds })
-    }
-    const newRequests = [...namedRequestIds(runs, lifecycle)].filter((id) => !requests.first.has(id))
+    store.noteActions(lifecycle)
+    const newRequests = store.unnoted("request", namedRequestIds(runs, lifecycle))
     const actionIds = new Set<string>()
     for (const origin of originsOf(runs, lifecycle))
       if (origin.request?.actionId) actionIds.add(origin.request.actionId)
     // Each request id is read once: its rows counted (as the reference counts them), its first record kept as (id, seq).
     const rows = journal.rowsByRecordId("request", newRequests)
-    requests.rows += rows.length
-    for (const row of rows) if (row.sessionId === sessionId) requests.ownRows++
+    requestRows.rows += rows.length
+    for (const row of rows) if (row.sessionId === sessionId) requestRows.ownRows++
+    const noted: [string, number][] = []
+    const seen = new Set<string>()
     for (const request of records(RequestContext, rows, trusted)) {
-      if (requests.first.has(request.requestId)) continue
-      requests.first.set(request.requestId, request.seq)
+      if (seen.has(request.requestId)) continue
+      seen.add(request.requestId)
+      noted.push([request.requestId, request.seq])
       if (request.actionId) actionIds.add(request.actionId)
     }
-    // A named id with no valid record is linked all the same, and never read again.
-    for (const id of newRequests) if (!requests.first.has(id)) requests.first.set(id, -1)
-    noteRenderer(journal, trusted, renderer, actionIds)
+    // A named id with no valid record is linked all the same (-1), and never read again; a valid record comes first.
+    for (const id of newRequests) noted.push([id, -1])
+    store.noteRequests(noted, true)
+    noteRenderer(journal, trusted, store, actionIds)
   }
   noteLinked([], crashes)
   let after: RunPosition | undefined
@@ -345,6 +359,7 @@ function scanSession(deps: ExportDeps, sessionId: string, runPage: number): Sess
     const read = sessions.runSummaryPage(sessionId, after, runPage)
     after = read.next
     const page: RunSummary[] = []
+    const chains: [string, boolean][] = []
     for (const row of read.runs) {
       scanned.lastRow = Math.max(scanned.lastRow, row.rowid)
       const summary = row.summary()
@@ -361,21 +376,24 @@ function scanSession(deps: ExportDeps, sessionId: string, runPage: number): Sess
       const { runId, startedAt, resendOf, classification } = run
       if (resendOf) resendRuns.add(runId)
       if (resendRuns.has(runId)) resent.push({ runId, startedAt, resendOf, classification })
-      if (!chains.has(runId)) {
-        if (classification === "process_exit_without_finalizer" && crashed.has(runId)) {
-          deferred.push([runFlags.length, runId])
-          runFlags.push(RUN_UNLINKED)
-          continue
-        }
-        chains.set(runId, classification !== "completed")
+      // A run is one row, so each is decided here once (the reference: the first summary of a run decides).
+      if (classification === "process_exit_without_finalizer" && crashed.has(runId)) {
+        deferred.push([runFlags.length, runId])
+        runFlags.push(RUN_UNLINKED)
+        continue
       }
-      runFlags.push(chains.get(runId) ? RUN_LINKED : RUN_UNLINKED)
+      const linked = classification !== "completed"
+      chains.push([runId, linked])
+      runFlags.push(linked ? RUN_LINKED : RUN_UNLINKED)
     }
+    store.noteRunChains(chains)
     noteLinked(page, [])
   } while (after)
-  for (const crash of crashes) if (!chains.has(crash.runId)) chains.set(crash.runId, true)
-  for (const [at, runId] of deferred) if (chains.get(runId)) runFlags[at] = RUN_LINKED
-  for (const flag of runFlags) {
+  // A crash's run has a chain, unless a summary of it decided otherwise.
+  store.noteRunChains(crashes.map((crash) => [crash.runId, true]))
+  for (const [at, runId] of deferred) if (store.hasChain(runId)) runFlags.set(at, RUN_LINKED)
+  for (let at = 0; at < runFlags.length; at++) {
+    const flag = runFlags.get(at)
     if (flag === RUN_DAMAGED) continue
     runCount.all++
     if (flag === RUN_LINKED) runCount.linked++
@@ -387,10 +405,8 @@ function scanSession(deps: ExportDeps, sessionId: string, runPage: number): Sess
     scanned,
     runFlags,
     runCount,
-    incidentRuns,
-    actions,
-    requests,
-    renderer,
+    store,
+    requestRows,
     runPage,
   }
 }
@@ -399,6 +415,26 @@ const RUN_DAMAGED = 0
 const RUN_UNLINKED = 1
 const RUN_LINKED = 2
 type RunFlag = typeof RUN_DAMAGED | typeof RUN_UNLINKED | typeof RUN_LINKED
+
+/** One flag per scanned summary, a byte each. */
+class RunFlags {
+  private bytes = new Uint8Array(1024)
+  length = 0
+  push(flag: RunFlag): void {
+    if (this.length === this.bytes.length) {
+      const grown = new Uint8Array(this.bytes.length * 2)
+      grown.set(this.bytes)
+      this.bytes = grown
+    }
+    this.bytes[this.length++] = flag
+  }
+  get(at: number): RunFlag | undefined {
+    return at < this.length ? (this.bytes[at] as RunFlag) : undefined
+  }
+  set(at: number, flag: RunFlag): void {
+    this.bytes[at] = flag
+  }
+}
 
 /** A page's runs that the scan read with a summary, in order. */
 function scannedRows(stored: StoredRunSummary[], scan: SessionScan): StoredRunSummary[] {
@@ -417,14 +453,16 @@ function scannedRuns(stored: StoredRunSummary[], scan: SessionScan): RunSummary[
 }
 
 /** Notes each renderer action not yet noted with its first valid row's journal seq (the list's order); reads only those. */
-function noteRenderer(journal: Journal, trusted: Set<string>, renderer: Map<string, number>, actionIds: Set<string>) {
-  const fresh = [...actionIds].filter((id) => !renderer.has(id))
+function noteRenderer(journal: Journal, trusted: Set<string>, store: ExportScanStore, actionIds: Set<string>) {
+  const fresh = store.unnoted("renderer", actionIds)
+  const noted: [string, number][] = []
   for (const row of journal.rowsByRecordId("renderer", fresh)) {
     const action = record(ClientAction, row, trusted)
-    if (action && !renderer.has(action.actionId)) renderer.set(action.actionId, row.seq)
+    if (action) noted.push([action.actionId, row.seq])
   }
   // An id with no valid row is noted too (never listed), so it is not read again.
-  for (const id of fresh) if (!renderer.has(id)) renderer.set(id, -1)
+  for (const id of fresh) noted.push([id, -1])
+  store.noteRenderer(noted)
 }
 
 /** Of `count` records, `linked` of them linked: which to keep, by each one's rank among the linked or among the rest (the reference's `keep`). */
@@ -434,33 +472,47 @@ function keepPlan(count: number, linked: number, cap: number) {
   return (isLinked: boolean, rank: number) => count <= cap || (isLinked ? rank >= linked - cap : rank >= rest - room)
 }
 
-/** The items `keeps` keeps, given each one's rank among the linked or among the rest, in order. */
-function ranked<T>(items: readonly T[], linked: (item: T) => boolean, cap: number): T[] {
-  const linkedCount = items.filter(linked).length
-  const keeps = keepPlan(items.length, linkedCount, cap)
+/** Of `items` (`count` of them, `linked` linked), in order, those `keepPlan` keeps. */
+function kept<T>(
+  items: Iterable<T>,
+  count: { all: number; linked: number },
+  linked: (item: T) => boolean,
+  cap: number,
+) {
+  const keeps = keepPlan(count.all, count.linked, cap)
   const ranks = { linked: 0, rest: 0 }
-  return items.filter((item) => {
+  const out: T[] = []
+  for (const item of items) {
     const isLinked = linked(item)
-    return keeps(isLinked, isLinked ? ranks.linked++ : ranks.rest++)
-  })
+    if (keeps(isLinked, isLinked ? ranks.linked++ : ranks.rest++)) out.push(item)
+  }
+  return out
+}
+
+/** The items `keepPlan` keeps, given each one's rank among the linked or among the rest, in order. */
+function ranked<T>(items: readonly T[], linked: (item: T) => boolean, cap: number): T[] {
+  return kept(items, { all: items.length, linked: items.filter(linked).length }, linked, cap)
+}
+
+/** Kept records read by id a chunk at a time, as the list is written: the lists never hold more than a chunk each. */
+const EXPORT_LIST_CHUNK = 256
+
+function* inChunks<T>(ids: readonly string[], read: (chunk: string[]) => T[]): Generator<T> {
+  for (let at = 0; at < ids.length; at += EXPORT_LIST_CHUNK) yield* read(ids.slice(at, at + EXPORT_LIST_CHUNK))
 }
 
 /**
- * The capped lists as the reference (`cappedLists`) chooses them, from the scan's ids and light
- * facts: the runs are read again a page at a time and written as they are read; of the other
- * lists only the kept records are read (at most `cap` each).
+ * The capped lists as the reference (`cappedLists`) chooses them, from the scan's facts: the runs
+ * are read again a page at a time and written as they are read; of the other lists only the kept
+ * records are read (at most `cap` each), a chunk at a time as each list is written.
  */
 function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: SessionScan) {
   const { journal, redactor, sessions } = deps
-  const { trusted, incidentRuns } = scan
-  const truncated: Record<string, { kept: number; dropped: number }> = {}
-  const noteTruncated = (name: string, count: number, kept: number) => {
-    if (count > cap) truncated[name] = { kept, dropped: count - kept }
-  }
+  const { trusted, store } = scan
+  const counts: [name: string, count: number, kept: () => number][] = []
 
   const keepsRun = keepPlan(scan.runCount.all, scan.runCount.linked, cap)
-  const runsKept = Math.min(scan.runCount.all, cap)
-  noteTruncated("runs", scan.runCount.all, scan.runCount.all > cap ? runsKept : scan.runCount.all)
+  counts.push(["runs", scan.runCount.all, () => Math.min(scan.runCount.all, cap)])
   function* runs() {
     const ranks = { linked: 0, rest: 0 }
     let at = 0
@@ -470,7 +522,7 @@ function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: S
       after = read.next
       const kept: RunSummary[] = []
       for (const row of scannedRows(read.runs, scan)) {
-        const flag = scan.runFlags[at++]
+        const flag = scan.runFlags.get(at++)
         if (flag === RUN_DAMAGED || flag === undefined) continue
         const linked = flag === RUN_LINKED
         if (!keepsRun(linked, linked ? ranks.linked++ : ranks.rest++)) continue
@@ -483,56 +535,77 @@ function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: S
   }
 
   // Lifecycle actions in record order; the kept ones read by id (no ancestors: those are in the set already).
-  const actions = [...scan.actions].sort((a, b) => a[1].seq - b[1].seq)
-  const keptActions = ranked(actions, ([, action]) => action.runIds.some((id) => incidentRuns.has(id)), cap)
-  noteTruncated("lifecycle", actions.length, keptActions.length)
-  const lifecycle = lifecycleRecords(journal, new Set(keptActions.map(([id]) => id)), trusted, 1)
+  const actionCount = store.actionCount()
+  const keptActions = kept(store.actionsInOrder(), actionCount, (action) => action.linked, cap).map(
+    (action) => action.lifecycleId,
+  )
+  counts.push(["lifecycle", actionCount.all, () => keptActions.length])
+  const lifecycle = inChunks(
+    keptActions,
+    (chunk) => digested(redactor, [], lifecycleRecords(journal, new Set(chunk), trusted, 1), []).lifecycle,
+  )
 
   // Requests: the linked ones (id, seq), then the session's own most recent that fit beside them.
-  const { first, rows: linkedRows, ownRows: linkedOwn } = scan.requests
+  const { rows: linkedRows, ownRows: linkedOwn } = scan.requestRows
   const room = Math.max(0, cap - linkedRows)
   const own = journal.latestRows("request", sessionId, room > 0 ? room + linkedOwn : 0)
-  const ownUnlinked = own.rows.filter(
-    (row) => !first.has((row.data as { requestId?: string } | undefined)?.requestId ?? ""),
-  )
+  const ownId = (row: { data: unknown }) => (row.data as { requestId?: string } | undefined)?.requestId ?? ""
+  const unlinked = new Set(store.unnoted("request", own.rows.map(ownId)))
+  const ownUnlinked = own.rows.filter((row) => unlinked.has(ownId(row)))
   const ownKept = records(RequestContext, ownUnlinked.slice(Math.max(0, ownUnlinked.length - room)), trusted)
-  const requestList = uniqueBy(
-    [
-      ...[...first].filter(([, seq]) => seq >= 0).map(([requestId, seq]) => ({ requestId, seq, linked: true })),
-      ...ownKept.map((request) => ({ requestId: request.requestId, seq: request.seq, linked: false })),
-    ],
-    (r) => r.requestId,
-  ).sort((a, b) => a.seq - b.seq)
-  const keptRequestIds = ranked(requestList, (r) => r.linked, cap).map((r) => r.requestId)
-  const keptRequests = uniqueBy(
-    records(RequestContext, journal.rowsByRecordId("request", keptRequestIds), trusted),
-    (r) => r.requestId,
-  ).sort((a, b) => a.seq - b.seq)
-  noteTruncated("requests", requestList.length, keptRequests.length)
+  store.noteRequests(
+    ownKept
+      .filter((request) => typeof request.requestId === "string")
+      .map((request) => [request.requestId, request.seq]),
+    false,
+  )
+  const requestCount = store.requestCount()
+  const keptRequestIds = kept(store.requestsInOrder(), requestCount, (request) => request.linked, cap).map(
+    (request) => request.requestId,
+  )
+  let requestsWritten = 0
+  const requests = inChunks(keptRequestIds, (chunk) => {
+    const read = uniqueBy(
+      records(RequestContext, journal.rowsByRecordId("request", chunk), trusted),
+      (r) => r.requestId,
+    ).sort((a, b) => a.seq - b.seq)
+    requestsWritten += read.length
+    return digested(redactor, [], [], read).requests
+  })
   const requestTotal = linkedRows + own.total - linkedOwn
-  if (requestTotal > keptRequests.length)
-    truncated.requests = { kept: keptRequests.length, dropped: requestTotal - keptRequests.length }
+  counts.push(["requests", requestCount.all, () => requestsWritten])
 
   // Renderer actions: each is linked, so the most recent by where each was first recorded.
   const ownActionIds = new Set<string>()
   for (const request of ownKept) if (request.actionId) ownActionIds.add(request.actionId)
-  noteRenderer(journal, trusted, scan.renderer, ownActionIds)
-  const rendererOrder = [...scan.renderer].filter(([, seq]) => seq >= 0).sort((a, b) => a[1] - b[1])
-  const keptRenderer = ranked(rendererOrder, () => true, cap).map(([id]) => id)
-  noteTruncated("renderer", rendererOrder.length, keptRenderer.length)
-  const renderer = finalActions(records(ClientAction, journal.rowsByRecordId("renderer", keptRenderer), trusted))
+  noteRenderer(journal, trusted, store, ownActionIds)
+  const rendererCount = store.rendererCount()
+  const keptRenderer = kept(store.rendererInOrder(), { all: rendererCount, linked: rendererCount }, () => true, cap)
+  counts.push(["renderer", rendererCount, () => keptRenderer.length])
+  const renderer = inChunks(keptRenderer, (chunk) =>
+    finalActions(records(ClientAction, journal.rowsByRecordId("renderer", chunk), trusted)),
+  )
 
-  const crashes = ranked(scan.crashes, (crash) => incidentRuns.has(crash.runId), cap)
-  noteTruncated("crashes", scan.crashes.length, crashes.length)
+  const crashes = ranked(scan.crashes, (crash) => store.hasChain(crash.runId), cap)
+  counts.push(["crashes", scan.crashes.length, () => crashes.length])
 
-  const exported = digested(redactor, [], lifecycle, keptRequests)
+  // Written after the lists, when the requests read are counted: the reference's order of names.
+  const truncated = () => {
+    const out: Record<string, { kept: number; dropped: number }> = {}
+    for (const [name, count, keptOf] of counts) {
+      if (count > cap) out[name] = { kept: keptOf(), dropped: count - keptOf() }
+      if (name === "requests" && requestTotal > requestsWritten)
+        out.requests = { kept: requestsWritten, dropped: requestTotal - requestsWritten }
+    }
+    return out
+  }
   return {
     runs: new Streamed(runs()),
-    lifecycle: new Streamed(exported.lifecycle),
-    requests: new Streamed(exported.requests),
+    lifecycle: new Streamed(lifecycle),
+    requests: new Streamed(requests),
     renderer: new Streamed(renderer),
     crashes: new Streamed(crashes),
-    truncated,
+    truncated: new Deferred(truncated),
     ...degradedOf(deps),
   }
 }
@@ -551,8 +624,7 @@ function* pagedIncidents(deps: ExportDeps, sessionId: string, scan: SessionScan)
     const runs = scannedRuns(read.runs, scan)
     if (runs.length === 0) continue
     // The actions the runs name, and every recorded action listing a run that may need a possible
-    // cause (one a lifecycle close does not attribute): a pass over the scan's actions, only for
-    // pages with such runs, holds less than a map from every run to its actions.
+    // cause (one a lifecycle close does not attribute), looked up by run in the scan's store.
     const wanted = namedLifecycleIds(runs, [])
     const unattributed = new Set(
       runs
@@ -562,10 +634,7 @@ function* pagedIncidents(deps: ExportDeps, sessionId: string, scan: SessionScan)
         )
         .map((run) => run.runId),
     )
-    if (unattributed.size > 0)
-      scan.actions.forEach((action, id) => {
-        for (const runId of action.runIds) if (unattributed.has(runId)) wanted.add(id)
-      })
+    if (unattributed.size > 0) for (const id of scan.store.actionsListing(unattributed)) wanted.add(id)
     const chains = derivation.runChains(chainRecords(deps, scan.trusted, runs, wanted))
     withRemoteChains(journal, chains)
     yield* chains
