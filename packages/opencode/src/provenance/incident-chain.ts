@@ -620,13 +620,19 @@ export function deriveIncidentChains(input: IncidentInput): IncidentChain[] {
  */
 export class IncidentDerivation {
   private readonly crashes = new Map<string, CrashEvidence>()
+  /** The runs a summary finalised: every one, or with `distinctPages` only those with crash evidence (all `crashChains` asks about). */
   private readonly finalized = new Set<string>()
   private readonly legacy: boolean
 
+  /**
+   * `distinctPages`: no run is on two pages (the pages come from the run table, keyed by run id),
+   * so a run's first summary is known within its page, and the runs finalised need not all be held.
+   */
   constructor(
     crashes: readonly CrashEvidence[],
     private readonly resends: ResendLinks,
     writerVersion?: number,
+    private readonly distinctPages = false,
   ) {
     for (const crash of crashes) if (!this.crashes.has(crash.runId)) this.crashes.set(crash.runId, crash)
     this.legacy = writerVersion !== undefined && writerVersion < FIRST_WRITER_VERSION_WITH_ORIGINS
@@ -636,11 +642,13 @@ export class IncidentDerivation {
   runChains(page: Omit<IncidentInput, "crashes" | "writerVersion">): IncidentChain[] {
     const index = new RecordIndex(page)
     const chains: IncidentChain[] = []
+    const finalized = this.distinctPages ? new Set<string>() : this.finalized
     for (const run of page.runs) {
-      if (this.finalized.has(run.runId)) continue
+      if (finalized.has(run.runId)) continue
       const crashed = run.classification === "process_exit_without_finalizer" && this.crashes.has(run.runId)
       if (crashed) continue
-      this.finalized.add(run.runId)
+      finalized.add(run.runId)
+      if (this.distinctPages && this.crashes.has(run.runId)) this.finalized.add(run.runId)
       if (run.classification !== "completed") chains.push(this.resends.link(summaryChain(index, run, this.legacy)))
     }
     return chains

@@ -82,8 +82,8 @@ export function buildSessionDiagnostics(
   return { exportedAt: Date.now(), ...exportDiagnostics(deps, sessionId, cap) }
 }
 
-/** Runs read per page by the streamed export (its scan, runs list and incidents): a page's chains come from that page's records alone. Small pages keep fewer records alive across a young-generation collection, which holds the peak down. */
-const EXPORT_RUN_PAGE = 128
+/** Runs read per page by the streamed export (its scan, runs list and incidents): a page's chains come from that page's records alone. Small pages keep fewer records alive across a young-generation collection, which holds the peak down: at 128 runs a page, one 100k-message export in four or so had its garbage promoted and peaked near 110 MB above baseline instead of 60 (bench/findings.md). */
+const EXPORT_RUN_PAGE = 64
 
 /** Messages read per page by the streamed export: a page of ordinary messages is a few hundred kB (a page of 200 000-character prompts would be about 50 MB: pages count messages, not bytes). */
 export const EXPORT_MESSAGE_PAGE = 256
@@ -616,7 +616,8 @@ function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: S
  */
 function* pagedIncidents(deps: ExportDeps, sessionId: string, scan: SessionScan): Generator<IncidentChain> {
   const { sessions, journal } = deps
-  const derivation = new IncidentDerivation(scan.crashes, scan.resends)
+  // Pages of the run table: a run is on one page only.
+  const derivation = new IncidentDerivation(scan.crashes, scan.resends, undefined, true)
   let after: RunPosition | undefined
   do {
     const read = sessions.runSummaryPage(sessionId, after, scan.runPage)

@@ -235,3 +235,44 @@ describe("incidents a page of runs at a time", () => {
     }
   })
 })
+
+describe("a crashed run whose summary was written after all (a finalizer ran), a page apart", () => {
+  let dir: string
+  let other: Host
+  beforeAll(() => {
+    dir = tempDir("oc-paged-crash-")
+    other = createHost({ dataDir: dir, readOnly: true })
+    insertSession(other.db, "ses_one")
+    // Runs 0 (cancelled) and 2 (completed) have crash evidence too; run 1's summary defers to its crash.
+    const summaries: RunSummary[] = [
+      run("run_c0", {
+        seq: 5,
+        startedAt: 1_000,
+        finishedAt: 1_050,
+        classification: "user_cancelled",
+        interrupt: interruptOf("user_cancel", "run_c0"),
+      }),
+      run("run_c1", { seq: 15, startedAt: 1_100, finishedAt: 1_150, classification: "process_exit_without_finalizer" }),
+      run("run_c2", { seq: 25, startedAt: 1_200, finishedAt: 1_250, classification: "completed" }),
+    ]
+    for (const summary of summaries) insertRun(other.sessions, summary.runId, summary.startedAt, summary)
+    for (const runId of ["run_c0", "run_c1", "run_c2"])
+      other.journal.append("crash.detected", { runId, sessionId: "ses_one" }, crash(runId))
+  })
+  afterAll(() => {
+    other.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  test("its summary is its chain (or its end, when it completed) on every page size, and no crash chain is added", () => {
+    const built = buildSessionExport(other, "ses_one", "diagnostics")!
+    expect(built.incidents.map((c) => [c.runId, c.verdict === "crash_evidence"])).toEqual([
+      ["run_c0", false],
+      ["run_c1", true],
+    ])
+    for (const runPage of [1, 2, 3]) {
+      const text = [...sessionExportText(other, "ses_one", "diagnostics", { runPage })!].join("")
+      expect(sameTime(text), `page ${runPage}`).toBe(sameTime(JSON.stringify(built)))
+    }
+  })
+})
