@@ -11,7 +11,7 @@
  * Every method keeps the semantics of the maps it replaces: a fact noted twice keeps its first
  * value, and lists come back in the order the maps iterated (their place, then insertion order).
  */
-import { accessSync, constants } from "node:fs"
+import { accessSync, constants, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import Database from "better-sqlite3"
 import type { DB } from "../storage/database.ts"
@@ -20,12 +20,13 @@ import { preparedOnce } from "../storage/database.ts"
 /** The store's page cache, in KiB: past it, pages go to its temporary file. At 50 000 runs, 512 KiB took no longer than 2 MiB and peaked about 6 MB lower (bench/findings.md). */
 const SCAN_CACHE_KIB = 512
 
+/** Ids are NOT NULL: a record without its id (a damaged one) is never noted, so it cannot match, or hide, any other. */
 const SCHEMA = `
-  CREATE TABLE run_chain (run_id TEXT PRIMARY KEY, linked INTEGER NOT NULL) WITHOUT ROWID;
-  CREATE TABLE action (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, runs TEXT NOT NULL);
+  CREATE TABLE run_chain (run_id TEXT PRIMARY KEY NOT NULL, linked INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE TABLE action (id TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL, runs TEXT NOT NULL);
   CREATE TABLE action_run (run_id TEXT NOT NULL, action INTEGER NOT NULL);
-  CREATE TABLE request (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, linked INTEGER NOT NULL);
-  CREATE TABLE renderer (id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+  CREATE TABLE request (id TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL, linked INTEGER NOT NULL);
+  CREATE TABLE renderer (id TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL);
 `
 
 /** Each item of a batch is one JSON array; statements read a batch through `json_each`. */
@@ -182,12 +183,26 @@ export class ExportScanStore {
 const LINKED_ACTION =
   "EXISTS (SELECT 1 FROM json_each(a.runs) r JOIN run_chain c ON c.run_id = r.value WHERE c.linked = 1)"
 
-/** Whether SQLite can spill to the system's temporary directory (it tries the same one first: `TMPDIR`, else /var/tmp, /tmp). */
-export function tempDirWritable(): boolean {
-  try {
-    accessSync(process.env.SQLITE_TMPDIR || tmpdir(), constants.W_OK | constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
+/**
+ * Where SQLite looks for a directory to spill to, in order: on Unix `SQLITE_TMPDIR`, `TMPDIR`,
+ * /var/tmp, /usr/tmp and /tmp (the first writable one); elsewhere the system's temporary directory.
+ */
+export function spillDirs(
+  env: Record<string, string | undefined> = process.env,
+  platform: NodeJS.Platform = process.platform,
+): string[] {
+  if (platform === "win32") return [tmpdir()]
+  return [env.SQLITE_TMPDIR, env.TMPDIR, "/var/tmp", "/usr/tmp", "/tmp"].filter((dir): dir is string => !!dir)
+}
+
+/** Whether any of `dirs` is a directory this process can write: SQLite will find one to spill to. */
+export function tempDirWritable(dirs: readonly string[] = spillDirs()): boolean {
+  return dirs.some((dir) => {
+    try {
+      accessSync(dir, constants.W_OK | constants.X_OK)
+      return statSync(dir).isDirectory()
+    } catch {
+      return false
+    }
+  })
 }

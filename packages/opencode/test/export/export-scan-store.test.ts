@@ -4,12 +4,12 @@
  * order even when a later page of runs reaches an earlier record first, and the store must be
  * closed however the export ends.
  */
-import { rmSync } from "node:fs"
+import { readdirSync, readlinkSync, rmSync } from "node:fs"
 import path from "node:path"
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest"
 import { createHost, type Host } from "../../src/host.ts"
 import { buildSessionExport, sessionExportText, sessionIncidents, writeExportText } from "../../src/session/export.ts"
-import { ExportScanStore, tempDirWritable } from "../../src/session/export-scan-store.ts"
+import { ExportScanStore, spillDirs, tempDirWritable } from "../../src/session/export-scan-store.ts"
 import { tempDir } from "../harness.ts"
 import { insertRun, insertSession } from "./stored-records.ts"
 import { appRequest, clientAction, interruptedRun, lifecycleAction, requestContext } from "../provenance/records.ts"
@@ -104,17 +104,20 @@ describe("the export's scan store", () => {
     expect([open.mock.calls.length, close.mock.calls.length]).toEqual([5, 5])
   })
 
-  test("spills to the temporary directory when it can be written, else is held in memory with the same bytes", () => {
-    const was = process.env.SQLITE_TMPDIR
-    try {
-      process.env.SQLITE_TMPDIR = path.join(dataDir, "no-such-dir")
-      expect(tempDirWritable()).toBe(false)
-      process.env.SQLITE_TMPDIR = dataDir
-      expect(tempDirWritable()).toBe(true)
-    } finally {
-      if (was === undefined) delete process.env.SQLITE_TMPDIR
-      else process.env.SQLITE_TMPDIR = was
-    }
+  test("spills to a temporary file when a directory can be written, else is held in memory with the same bytes", () => {
+    expect(spillDirs({ SQLITE_TMPDIR: "/a", TMPDIR: "/b" }, "linux")).toEqual([
+      "/a",
+      "/b",
+      "/var/tmp",
+      "/usr/tmp",
+      "/tmp",
+    ])
+    expect(spillDirs({}, "linux")).toEqual(["/var/tmp", "/usr/tmp", "/tmp"])
+    const missing = path.join(dataDir, "no-such-dir")
+    const file = path.join(dataDir, "opencode.db")
+    expect(tempDirWritable([missing, file])).toBe(false)
+    expect(tempDirWritable([missing, file, dataDir])).toBe(true)
+
     const reference = sameTime([...sessionExportText(host, SESSION, "full", { runPage: 1 })!].join(""))
     const open = ExportScanStore.open.bind(ExportScanStore)
     const opened: ExportScanStore[] = []
@@ -125,9 +128,82 @@ describe("the export's scan store", () => {
     })
     expect(sameTime([...sessionExportText(host, SESSION, "full", { runPage: 1 })!].join(""))).toBe(reference)
     expect(opened.map((store) => store.spills)).toEqual([false])
-    vi.restoreAllMocks()
-    const spilling = ExportScanStore.open(true)
-    expect(spilling.spills).toBe(true)
-    spilling.close()
+  })
+
+  test.skipIf(process.platform !== "linux")(
+    "past its page cache the store writes to a deleted temporary file, never to memory alone",
+    () => {
+      const deletedTempFiles = () =>
+        readdirSync("/proc/self/fd").filter((fd) => {
+          try {
+            return (
+              / \(deleted\)$/.test(readlinkSync(`/proc/self/fd/${fd}`)) &&
+              /etilqs_/.test(readlinkSync(`/proc/self/fd/${fd}`))
+            )
+          } catch {
+            return false
+          }
+        }).length
+      const before = deletedTempFiles()
+      for (const spill of [true, false]) {
+        const store = ExportScanStore.open(spill)
+        try {
+          // About 4 MB of facts: far past the 512 KiB cache.
+          for (let page = 0; page < 100; page++)
+            store.noteRunChains(
+              Array.from({ length: 1000 }, (_, i) => [`run_${page}_${i}_${"x".repeat(20)}`, i % 2 === 0]),
+            )
+          expect(store.hasChain("run_99_998_" + "x".repeat(20))).toBe(true)
+          expect(deletedTempFiles() - before, `spills: ${spill}`).toBe(spill ? 1 : 0)
+        } finally {
+          store.close()
+        }
+      }
+      expect(deletedTempFiles()).toBe(before)
+    },
+  )
+})
+
+describe("lists longer than a chunk (256 records read at a time)", () => {
+  let dir: string
+  let big: Host
+  beforeAll(() => {
+    dir = tempDir("oc-scan-chunks-")
+    big = createHost({ dataDir: dir, readOnly: true })
+    insertSession(big.db, SESSION)
+    // 700 runs, each closed by its own reload (its request and renderer action), and 400 of the
+    // session's own requests that no chain names: lists of 700 and 1 100 records.
+    for (let i = 0; i < 700; i++) {
+      const runId = `run_k${i}`
+      const request = appRequest({ requestId: `req_k${i}`, actionId: `act_k${i}` })
+      const seq = 10 * i + 5
+      const action = lifecycleAction(`lc_k${i}`, "reload", { kind: "api_route", request }, { runIds: [runId], seq })
+      big.journal.append("renderer", {}, clientAction(`act_k${i}`, "instance.reload", [`req_k${i}`]))
+      big.journal.append("request", {}, requestContext(request, seq - 1))
+      big.journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, action)
+      insertRun(big.sessions, runId, 10_000 + 100 * i, interruptedRun(runId, action, { seq: seq + 1 }))
+    }
+    for (let i = 0; i < 400; i++)
+      big.journal.append(
+        "request",
+        { sessionId: SESSION },
+        requestContext(appRequest({ requestId: `req_own${i}`, route: "/session/:id/prompt" }), 100_000 + i),
+      )
+  })
+  afterAll(() => {
+    big.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  test("the same bytes as the built document with caps above, at and around the chunk", () => {
+    for (const cap of [5000, 1200, 700, 600, 300, 257, 256, 255, 10])
+      for (const runPage of [64, 7]) {
+        const reference = JSON.stringify(buildSessionExport(big, SESSION, "diagnostics", cap))
+        const text = [...sessionExportText(big, SESSION, "diagnostics", { cap, runPage })!].join("")
+        expect(sameTime(text), `cap ${cap}, page ${runPage}`).toBe(sameTime(reference))
+      }
+    const capped = buildSessionExport(big, SESSION, "diagnostics", 700)!
+    expect(capped.diagnostics.lifecycle).toHaveLength(700)
+    expect(capped.diagnostics.truncated).toEqual({ requests: { kept: 700, dropped: 400 } })
   })
 })
