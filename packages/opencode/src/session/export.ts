@@ -49,7 +49,7 @@ type ExportContent = "full" | "diagnostics"
 /**
  * The whole document, every record read at once: the reference implementation (the simple one)
  * that the streamed `sessionExportText` must equal byte for byte. The route and the CLI stream;
- * the trace export (`tracing/server-tracing.ts`) reads its diagnostics alone (`buildSessionDiagnostics`).
+ * the trace export (`tracing/server-tracing.ts`) reads one run's chain and its records (`runTraceRecords`).
  * @example const doc = buildSessionExport(host, "ses_…", "diagnostics")
  * @returns undefined when the session does not exist.
  */
@@ -70,7 +70,8 @@ export function buildSessionExport(
 
 /**
  * The export's diagnostics and incidents alone, read as `buildSessionExport` reads them (the same
- * lists, caps and chains) without reading a message: what a trace of one run is built from.
+ * lists, caps and chains) without reading a message, everything at once: the reference a run's
+ * trace records (`runTraceRecords`) are checked against.
  * @returns undefined when the session does not exist.
  */
 export function buildSessionDiagnostics(
@@ -615,7 +616,7 @@ function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: S
  * that page's records alone (see `IncidentDerivation`), so no more than a page is held.
  */
 function* pagedIncidents(deps: ExportDeps, sessionId: string, scan: SessionScan): Generator<IncidentChain> {
-  const { sessions, journal } = deps
+  const { sessions } = deps
   // Pages of the run table: a run is on one page only.
   const derivation = new IncidentDerivation(scan.crashes, scan.resends, undefined, true)
   let after: RunPosition | undefined
@@ -624,26 +625,75 @@ function* pagedIncidents(deps: ExportDeps, sessionId: string, scan: SessionScan)
     after = read.next
     const runs = scannedRuns(read.runs, scan)
     if (runs.length === 0) continue
-    // The actions the runs name, and every recorded action listing a run that may need a possible
-    // cause (one a lifecycle close does not attribute), looked up by run in the scan's store.
-    const wanted = namedLifecycleIds(runs, [])
-    const unattributed = new Set(
-      runs
-        .filter(
-          (run) =>
-            run.classification !== "completed" && !(run.interrupt?.kind === "lifecycle" && run.interrupt.lifecycle),
-        )
-        .map((run) => run.runId),
-    )
-    if (unattributed.size > 0) for (const id of scan.store.actionsListing(unattributed)) wanted.add(id)
-    const chains = derivation.runChains(chainRecords(deps, scan.trusted, runs, wanted))
-    withRemoteChains(journal, chains)
-    yield* chains
+    yield* pageChains(deps, scan, derivation, runs).chains
   } while (after)
-  const records = chainRecords(deps, scan.trusted, [], namedLifecycleIds([], scan.crashes))
+  yield* crashPageChains(deps, scan, derivation, scan.crashes).chains
+}
+
+/** A page's chains and the records they were derived from. */
+function pageChains(deps: ExportDeps, scan: SessionScan, derivation: IncidentDerivation, runs: RunSummary[]) {
+  // The actions the runs name, and every recorded action listing a run that may need a possible
+  // cause (one a lifecycle close does not attribute), looked up by run in the scan's store.
+  const wanted = namedLifecycleIds(runs, [])
+  const unattributed = new Set(
+    runs
+      .filter(
+        (run) =>
+          run.classification !== "completed" && !(run.interrupt?.kind === "lifecycle" && run.interrupt.lifecycle),
+      )
+      .map((run) => run.runId),
+  )
+  if (unattributed.size > 0) for (const id of scan.store.actionsListing(unattributed)) wanted.add(id)
+  const records = chainRecords(deps, scan.trusted, runs, wanted)
+  const chains = derivation.runChains(records)
+  withRemoteChains(deps.journal, chains)
+  return { chains, records }
+}
+
+/** The chains of the crashes no summary finalised (after every page of runs), and the records they were derived from. */
+function crashPageChains(
+  deps: ExportDeps,
+  scan: SessionScan,
+  derivation: IncidentDerivation,
+  crashes: readonly CrashEvidence[],
+) {
+  const records = chainRecords(deps, scan.trusted, [], namedLifecycleIds([], crashes))
   const chains = derivation.crashChains(records)
-  withRemoteChains(journal, chains)
-  yield* chains
+  withRemoteChains(deps.journal, chains)
+  return { chains, records }
+}
+
+/**
+ * What one run's trace is built from: the run's incident chain exactly as the session's export
+ * derives it (the same scan, the same paged derivation, on a page of that run alone), its summary
+ * and crash evidence, and the records its chain reaches, directories digested. The session's run
+ * summaries are read once, by the scan, its facts kept in a store as the streamed export keeps
+ * them; no message is read and no list is built, so neither the time nor the memory is the whole
+ * export's.
+ * @returns undefined when the session does not exist.
+ */
+export function runTraceRecords(deps: ExportDeps, sessionId: string, runId: string) {
+  if (!deps.sessions.getSession(sessionId)) return undefined
+  const store = ExportScanStore.open()
+  try {
+    const scan = scanSession(deps, sessionId, EXPORT_RUN_PAGE, store)
+    const crashes = scan.crashes.filter((crash) => crash.runId === runId)
+    const stored = deps.sessions.storedRunSummary(sessionId, runId)
+    const derivation = new IncidentDerivation(crashes, scan.resends, undefined, true)
+    const page = pageChains(deps, scan, derivation, stored ? scannedRuns([stored], scan) : [])
+    const crashed = crashPageChains(deps, scan, derivation, crashes)
+    return {
+      exportedAt: Date.now(),
+      chains: [...page.chains, ...crashed.chains],
+      runs: page.records.runs,
+      crashes,
+      lifecycle: [...page.records.lifecycle, ...crashed.records.lifecycle],
+      requests: [...page.records.requests, ...crashed.records.requests],
+      renderer: [...page.records.renderer, ...crashed.records.renderer],
+    }
+  } finally {
+    store.close()
+  }
 }
 
 /** The records a page of chains reaches from `runs` and the lifecycle actions `wanted`: the actions with their ancestors, the requests and renderer actions they name; directories digested. */

@@ -428,6 +428,21 @@ export class SessionStore {
     }
   }
 
+  /** One run's summary as `runSummaryPage` gives it; undefined when `runId` is not a run of `sessionId`. */
+  storedRunSummary(sessionId: string, runId: string): StoredRunSummary | undefined {
+    const row = this.stmt("SELECT id, summary, summary_boot, rowid AS r FROM run WHERE id = ? AND session_id = ?").get(
+      runId,
+      sessionId,
+    ) as (SummaryRow & { r: number }) | undefined
+    if (!row) return undefined
+    return {
+      runId: row.id,
+      rowid: row.r,
+      ...(row.summary_boot ? { bootId: row.summary_boot } : {}),
+      summary: () => parseStoredJson(row.summary) as RunSummary | undefined,
+    }
+  }
+
   unfinishedRuns(): RunRecord[] {
     return (this.stmt("SELECT * FROM run WHERE finished_at IS NULL").all() as RunRow[]).map(toRun)
   }

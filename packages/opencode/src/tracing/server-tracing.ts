@@ -6,7 +6,7 @@
  */
 import type { Host } from "../host.ts"
 import { type TraceSpan, traceSpans } from "../provenance/trace-mapping.ts"
-import { buildSessionDiagnostics } from "../session/export.ts"
+import { runTraceRecords } from "../session/export.ts"
 import { otlpSettingFromEnv } from "./otlp-config.ts"
 import { createTraceDelivery, type TraceDelivery } from "./trace-delivery.ts"
 
@@ -44,19 +44,11 @@ export function startServerTracing(
 }
 
 /** One run's trace and, when it was stopped, its incident's trace. */
-function runSpans(host: Host, sessionId: string, runId: string): readonly TraceSpan[] {
-  // The export's diagnostics without its messages: a trace holds no message, and reading a long
-  // session's messages for each finished run made the trace cost grow with the session.
-  const doc = buildSessionDiagnostics(host, sessionId)
-  if (!doc) return []
-  const { diagnostics } = doc
-  return traceSpans({
-    chains: doc.incidents.filter((chain) => chain.runId === runId),
-    runs: diagnostics.runs.filter((run) => run.runId === runId),
-    crashes: diagnostics.crashes.filter((crash) => crash.runId === runId),
-    requests: diagnostics.requests,
-    renderer: diagnostics.renderer,
-    lifecycle: diagnostics.lifecycle,
-    fallbackTimeMs: doc.exportedAt,
-  })
+export function runSpans(host: Host, sessionId: string, runId: string): readonly TraceSpan[] {
+  // The run's chain as the export derives it and the records it reaches, not the whole export's
+  // diagnostics: building those for every finished run cost the session's size each time
+  // (seconds and hundreds of MB at 50 000 runs).
+  const records = runTraceRecords(host, sessionId, runId)
+  if (!records) return []
+  return traceSpans({ ...records, fallbackTimeMs: records.exportedAt })
 }

@@ -14,6 +14,8 @@ import {
   sessionIncidents,
 } from "../../src/session/export.ts"
 import type { RunSummary } from "../../src/provenance/schemas.ts"
+import { traceSpans } from "../../src/provenance/trace-mapping.ts"
+import { runSpans } from "../../src/tracing/server-tracing.ts"
 import { tempDir } from "../harness.ts"
 import { insertRun, insertSession } from "./stored-records.ts"
 import {
@@ -232,6 +234,41 @@ describe("incidents a page of runs at a time", () => {
     } finally {
       messages.mockRestore()
       pages.mockRestore()
+    }
+  })
+})
+
+describe("one run's trace", () => {
+  test("each run's spans, from its chain and the records it reaches, are those of the whole export's diagnostics", () => {
+    vi.spyOn(Date, "now").mockReturnValue(1_234_567)
+    const whole = vi.spyOn(host.sessions, "runSummaries")
+    const messages = vi.spyOn(host.sessions, "messagePage")
+    try {
+      const doc = buildSessionDiagnostics(host, "ses_one")!
+      whole.mockClear()
+      const runIds = [...Array.from({ length: TOTAL_RUNS }, (_, i) => `run_p${i}`), "run_x1", "run_none"]
+      let traced = 0
+      for (const runId of runIds) {
+        const expected = traceSpans({
+          chains: doc.incidents.filter((chain) => chain.runId === runId),
+          runs: doc.diagnostics.runs.filter((run) => run.runId === runId),
+          crashes: doc.diagnostics.crashes.filter((crash) => crash.runId === runId),
+          requests: doc.diagnostics.requests,
+          renderer: doc.diagnostics.renderer,
+          lifecycle: doc.diagnostics.lifecycle,
+          fallbackTimeMs: doc.exportedAt,
+        })
+        expect(runSpans(host, "ses_one", runId), runId).toEqual(expected)
+        if (expected.length > 0) traced++
+      }
+      // Every run has spans (completed, interrupted, crashed with or without a summary, the crash with no run
+      // row), but the two whose summaries are damaged (12, 13), and the run that does not exist.
+      expect(traced).toBe(TOTAL_RUNS - 2 + 1)
+      expect(runSpans(host, "ses_none", "run_p1")).toEqual([])
+      expect(whole).not.toHaveBeenCalled()
+      expect(messages).not.toHaveBeenCalled()
+    } finally {
+      vi.restoreAllMocks()
     }
   })
 })
