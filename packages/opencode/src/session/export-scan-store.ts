@@ -124,13 +124,6 @@ export class ExportScanStore {
     return rows.map((row) => row.id)
   }
 
-  /** Whether the request was noted as linked. */
-  isLinkedRequest(requestId: string): boolean {
-    const row = this.statement("SELECT linked FROM request WHERE id = ?").get(requestId) as
-      { linked: number } | undefined
-    return row?.linked === 1
-  }
-
   /**
    * Notes requests with the place of their first record (-1: none valid), linked or the session's
    * own; a request already noted keeps its first entry.

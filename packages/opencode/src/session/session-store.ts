@@ -418,12 +418,7 @@ export class SessionStore {
     }) as (SummaryRow & { started_at: number; r: number })[]
     const last = rows.at(-1)
     return {
-      runs: rows.map((row) => ({
-        runId: row.id,
-        rowid: row.r,
-        ...(row.summary_boot ? { bootId: row.summary_boot } : {}),
-        summary: () => parseStoredJson(row.summary) as RunSummary | undefined,
-      })),
+      runs: rows.map(storedRunSummary),
       next: last && rows.length === limit ? { startedAt: last.started_at, rowid: last.r } : undefined,
     }
   }
@@ -434,13 +429,7 @@ export class SessionStore {
       runId,
       sessionId,
     ) as (SummaryRow & { r: number }) | undefined
-    if (!row) return undefined
-    return {
-      runId: row.id,
-      rowid: row.r,
-      ...(row.summary_boot ? { bootId: row.summary_boot } : {}),
-      summary: () => parseStoredJson(row.summary) as RunSummary | undefined,
-    }
+    return row && storedRunSummary(row)
   }
 
   unfinishedRuns(): RunRecord[] {
@@ -460,6 +449,16 @@ export class SessionStore {
 }
 
 type SummaryRow = { id: string; summary: string | null; summary_boot: string | null }
+
+/** A run row as `runSummaryPage` gives it: its summary parsed only when asked for. */
+function storedRunSummary(row: SummaryRow & { r: number }): StoredRunSummary {
+  return {
+    runId: row.id,
+    rowid: row.r,
+    ...(row.summary_boot ? { bootId: row.summary_boot } : {}),
+    summary: () => parseStoredJson(row.summary) as RunSummary | undefined,
+  }
+}
 
 /** The rows' summaries with their runs' ids and boots; a run with no summary, or a damaged one (text that is not JSON), is not listed. */
 function storedSummaries(rows: SummaryRow[]): { runId: string; summary: RunSummary; bootId?: string }[] {
