@@ -282,7 +282,7 @@ export function sessionIncidents(deps: ExportDeps, sessionId: string): IncidentC
   if (!deps.sessions.getSession(sessionId)) return undefined
   const store = ExportScanStore.open()
   try {
-    return [...pagedIncidents(deps, sessionId, scanSession(deps, sessionId, EXPORT_RUN_PAGE, store))]
+    return [...pagedIncidents(deps, sessionId, scanSession(deps, sessionId, EXPORT_RUN_PAGE, store, false))]
   } finally {
     store.close()
   }
@@ -309,12 +309,23 @@ interface SessionScan {
   runCount: { all: number; linked: number }
   /** Which runs have a chain; the recorded lifecycle actions the runs and crashes reach (with ancestors); the requests and renderer actions named. */
   store: ExportScanStore
-  /** The named requests' rows counted (as the reference counts them), the session's own among them. */
+  /** The named requests' rows counted (as the reference counts them), the session's own among them; none when scanned without lists. */
   requestRows: { rows: number; ownRows: number }
   runPage: number
 }
 
-function scanSession(deps: ExportDeps, sessionId: string, runPage: number, store: ExportScanStore): SessionScan {
+/**
+ * `lists`: whether the capped lists will be written from this scan. Only they need the named
+ * requests and renderer actions; the incidents alone (the incident route, a run's trace) need the
+ * lifecycle actions, crashes and resend facts, so without lists those reads are skipped.
+ */
+function scanSession(
+  deps: ExportDeps,
+  sessionId: string,
+  runPage: number,
+  store: ExportScanStore,
+  lists = true,
+): SessionScan {
   const { sessions, journal } = deps
   const trusted = journal.bootsWithFormat(recordFormat())
   const crashes = records(CrashEvidence, journal.rows({ kinds: ["crash.detected"], sessionId }), trusted)
@@ -333,6 +344,7 @@ function scanSession(deps: ExportDeps, sessionId: string, runPage: number, store
   const noteLinked = (runs: RunSummary[], crashes: CrashEvidence[]) => {
     const lifecycle = lifecycleRecords(journal, namedLifecycleIds(runs, crashes), trusted)
     store.noteActions(lifecycle)
+    if (!lists) return
     const newRequests = store.unnoted("request", namedRequestIds(runs, lifecycle))
     const actionIds = new Set<string>()
     for (const origin of originsOf(runs, lifecycle))
@@ -676,7 +688,7 @@ export function runTraceRecords(deps: ExportDeps, sessionId: string, runId: stri
   if (!deps.sessions.getSession(sessionId)) return undefined
   const store = ExportScanStore.open()
   try {
-    const scan = scanSession(deps, sessionId, EXPORT_RUN_PAGE, store)
+    const scan = scanSession(deps, sessionId, EXPORT_RUN_PAGE, store, false)
     const crashes = scan.crashes.filter((crash) => crash.runId === runId)
     const stored = deps.sessions.storedRunSummary(sessionId, runId)
     const derivation = new IncidentDerivation(crashes, scan.resends, undefined, true)
