@@ -11,7 +11,7 @@ import { createHost, type Host } from "../../src/host.ts"
 import { buildSessionExport, sessionExportText, sessionIncidents, writeExportText } from "../../src/session/export.ts"
 import { ExportScanStore, spillDirs, tempDirWritable } from "../../src/session/export-scan-store.ts"
 import { tempDir } from "../harness.ts"
-import { insertRun, insertSession } from "./stored-records.ts"
+import { insertRun, insertSession, sameTime } from "./stored-records.ts"
 import { appRequest, clientAction, interruptedRun, lifecycleAction, requestContext } from "../provenance/records.ts"
 
 let dataDir: string
@@ -51,8 +51,6 @@ afterAll(() => {
 afterEach(() => {
   vi.restoreAllMocks()
 })
-
-const sameTime = (text: string) => text.replace(/"exportedAt": ?\d+/, '"exportedAt":0')
 
 describe("the export's scan store", () => {
   test("records a later page reaches first are listed in record order, as the built document lists them", () => {

@@ -17,7 +17,7 @@ import type { RunSummary } from "../../src/provenance/schemas.ts"
 import { traceSpans } from "../../src/provenance/trace-mapping.ts"
 import { runSpans } from "../../src/tracing/server-tracing.ts"
 import { tempDir } from "../harness.ts"
-import { insertRun, insertSession } from "./stored-records.ts"
+import { insertRun, insertSession, sameTime } from "./stored-records.ts"
 import {
   appRequest,
   clientAction,
@@ -130,9 +130,6 @@ afterAll(() => {
   host.close()
   rmSync(dataDir, { recursive: true, force: true })
 })
-
-/** The text with `exportedAt` (the only field that differs between two calls) set to 0. */
-const sameTime = (text: string) => text.replace(/"exportedAt": ?\d+/, '"exportedAt":0')
 
 describe("incidents a page of runs at a time", () => {
   test("the runs are read in pages of the given size, in the order of runSummaries (ties broken by row)", () => {

@@ -1,4 +1,4 @@
-/** Rows the export tests store directly, as a server on `/work/project` would have written them. */
+/** Rows the export tests store directly, as a server on `/work/project` would have written them; two exports' texts compared. */
 import type { RunSummary } from "../../src/provenance/schemas.ts"
 import type { SessionStore } from "../../src/session/session-store.ts"
 import type { DB } from "../../src/storage/database.ts"
@@ -24,3 +24,6 @@ export function insertRun(sessions: SessionStore, runId: string, startedAt: numb
   })
   if (summary) sessions.finishRun(summary)
 }
+
+/** An export's text with `exportedAt` (the only field that differs between two calls) set to 0. */
+export const sameTime = (text: string) => text.replace(/"exportedAt": ?\d+/, '"exportedAt":0')

@@ -9,7 +9,7 @@ import { createHost, type Host } from "../../src/host.ts"
 import { readExport, SessionExportDocument } from "../../src/provenance/index.ts"
 import { buildSessionExport, sessionExportText, writeExportText } from "../../src/session/export.ts"
 import { tempDir } from "../harness.ts"
-import { insertRun, insertSession } from "./stored-records.ts"
+import { insertRun, insertSession, sameTime } from "./stored-records.ts"
 import {
   appRequest,
   interruptedRun,
@@ -182,7 +182,6 @@ describe("the streamed export (sessionExportText)", () => {
     }
   }
   /** The text with `exportedAt` (the only field that differs between two calls) set to 0. */
-  const sameTime = (text: string) => text.replace(/"exportedAt": ?\d+/, '"exportedAt":0')
   const streamed = (content: "full" | "diagnostics", cap: number, indent: number) =>
     [...sessionExportText(host, "ses_one", content, { cap, indent, page: PAGE })!].join("")
 
