@@ -25,6 +25,7 @@ import {
 } from "../provenance/schemas.ts"
 import type { Redactor } from "../provenance/node/redaction.ts"
 import type { Journal } from "../storage/journal.ts"
+import { setImmediate as nextTurn } from "node:timers/promises"
 import { ExportScanStore } from "./export-scan-store.ts"
 import type { MessagePosition, RunPosition, SessionInfo, SessionStore, StoredRunSummary } from "./session-store.ts"
 import type { MessageInfo, Part } from "../provenance/wire.ts"
@@ -90,10 +91,29 @@ const EXPORT_RUN_PAGE = 64
 export const EXPORT_MESSAGE_PAGE = 256
 
 /**
+ * Where a long read gives the server's event loop a turn: after each page of messages or runs and
+ * each chunk of a list. Every read of a session is synchronous (SQLite), and a write to a client
+ * that keeps up resolves without one, so without these an export held the loop for its whole
+ * length: no other request, SSE event or heartbeat was served, and a client's close was noticed
+ * only once everything had been read. In the text, a turn is an empty piece.
+ */
+const TURN: unique symbol = Symbol("turn")
+type Turn = typeof TURN
+
+/** Runs `steps` to its end, giving the event loop a turn at each of its turns. */
+async function inTurns<T>(steps: Generator<Turn, T, undefined>): Promise<T> {
+  for (let step = steps.next(); ; step = steps.next()) {
+    if (step.done) return step.value
+    await nextTurn()
+  }
+}
+
+/**
  * The export as text, written as it is read: the same bytes as `JSON.stringify(buildSessionExport(…),
  * null, indent)`, produced in pieces. Messages are read a page at a time as the reader pulls, and
  * the diagnostics (bounded by the caps) once the messages are written; no piece is the whole
- * document. A reader that stops pulling stops the reading: no page is read after it.
+ * document. A reader that stops pulling stops the reading: no page is read after it. An empty
+ * piece is a turn (`writeExportText` gives the event loop one there); joined, the pieces are the text.
  * @returns undefined when the session does not exist.
  */
 export function sessionExportText(
@@ -108,14 +128,21 @@ export function sessionExportText(
   const page = options.page ?? EXPORT_MESSAGE_PAGE
   let store: ExportScanStore | undefined
   let scanned: SessionScan | undefined
-  const scan = () =>
-    (scanned ??= scanSession(deps, sessionId, options.runPage ?? EXPORT_RUN_PAGE, (store = ExportScanStore.open())))
+  function* scan(): Generator<Turn, SessionScan, undefined> {
+    return (scanned ??= yield* scanSession(
+      deps,
+      sessionId,
+      options.runPage ?? EXPORT_RUN_PAGE,
+      (store = ExportScanStore.open()),
+    ))
+  }
   function* messages() {
     let after: MessagePosition | undefined
     do {
       const read = deps.sessions.messagePage(sessionId, after, page)
       for (const message of read.messages) yield exportMessage(message, content)
       after = read.next
+      yield TURN
     } while (after)
   }
   return closing(
@@ -123,8 +150,12 @@ export function sessionExportText(
       {
         ...exportHead(deps, session, content),
         messages: new Streamed(messages()),
-        diagnostics: new Deferred(() => new Members(Object.entries(streamedLists(deps, sessionId, cap, scan())))),
-        incidents: new Deferred(() => new Streamed(pagedIncidents(deps, sessionId, scan()))),
+        diagnostics: new Deferred(function* () {
+          return new Members(Object.entries(yield* streamedLists(deps, sessionId, cap, yield* scan())))
+        }),
+        incidents: new Deferred(function* () {
+          return new Streamed(pagedIncidents(deps, sessionId, yield* scan()))
+        }),
       },
       options.indent ?? 0,
     ),
@@ -146,8 +177,9 @@ const EXPORT_WRITE_BYTES = 64 * 1024
 
 /**
  * Writes the pieces of `sessionExportText` to `write` in batches of about 64 kB, awaiting each
- * write (the destination's backpressure). Stops pulling as soon as `stopped()` says so: the rest
- * of the session is never read.
+ * write (the destination's backpressure), and gives the event loop a turn at each turn of the
+ * text (an empty piece). Stops pulling as soon as `stopped()` says so: the rest of the session is
+ * never read.
  * @returns whether the whole document was written.
  */
 export async function writeExportText(
@@ -158,6 +190,11 @@ export async function writeExportText(
   let batch = ""
   try {
     for (let piece = text.next(); ; piece = text.next()) {
+      if (piece.value === "") {
+        await nextTurn()
+        if (stopped()) return false
+        continue
+      }
       if (!piece.done) batch += piece.value
       if (batch.length >= EXPORT_WRITE_BYTES || (piece.done && batch)) {
         await write(batch)
@@ -278,11 +315,17 @@ function cappedLists(
  * no message, none of the session's own requests that no chain links to, no capping.
  * @returns undefined when the session does not exist.
  */
-export function sessionIncidents(deps: ExportDeps, sessionId: string): IncidentChain[] | undefined {
+export async function sessionIncidents(deps: ExportDeps, sessionId: string): Promise<IncidentChain[] | undefined> {
   if (!deps.sessions.getSession(sessionId)) return undefined
   const store = ExportScanStore.open()
   try {
-    return [...pagedIncidents(deps, sessionId, scanSession(deps, sessionId, EXPORT_RUN_PAGE, store, false))]
+    const scan = await inTurns(scanSession(deps, sessionId, EXPORT_RUN_PAGE, store, false))
+    const chains: IncidentChain[] = []
+    for (const chain of pagedIncidents(deps, sessionId, scan)) {
+      if (chain === TURN) await nextTurn()
+      else chains.push(chain)
+    }
+    return chains
   } finally {
     store.close()
   }
@@ -318,14 +361,15 @@ interface SessionScan {
  * `lists`: whether the capped lists will be written from this scan. Only they need the named
  * requests and renderer actions; the incidents alone (the incident route, a run's trace) need the
  * lifecycle actions, crashes and resend facts, so without lists those reads are skipped.
+ * A turn after each page of runs.
  */
-function scanSession(
+function* scanSession(
   deps: ExportDeps,
   sessionId: string,
   runPage: number,
   store: ExportScanStore,
   lists = true,
-): SessionScan {
+): Generator<Turn, SessionScan, undefined> {
   const { sessions, journal } = deps
   const trusted = journal.bootsWithFormat(recordFormat())
   const crashes = records(CrashEvidence, journal.rows({ kinds: ["crash.detected"], sessionId }), trusted)
@@ -367,6 +411,7 @@ function scanSession(
     noteRenderer(journal, trusted, store, actionIds)
   }
   noteLinked([], crashes)
+  yield TURN
   let after: RunPosition | undefined
   do {
     const read = sessions.runSummaryPage(sessionId, after, runPage)
@@ -401,6 +446,7 @@ function scanSession(
     }
     store.noteRunChains(chains)
     noteLinked(page, [])
+    yield TURN
   } while (after)
   // A crash's run has a chain, unless a summary of it decided otherwise.
   store.noteRunChains(crashes.map((crash) => [crash.runId, true]))
@@ -510,16 +556,20 @@ function ranked<T>(items: readonly T[], linked: (item: T) => boolean, cap: numbe
 /** Kept records read by id a chunk at a time, as the list is written: the lists never hold more than a chunk each. */
 const EXPORT_LIST_CHUNK = 256
 
-function* inChunks<T>(ids: readonly string[], read: (chunk: string[]) => T[]): Generator<T> {
-  for (let at = 0; at < ids.length; at += EXPORT_LIST_CHUNK) yield* read(ids.slice(at, at + EXPORT_LIST_CHUNK))
+function* inChunks<T>(ids: readonly string[], read: (chunk: string[]) => T[]): Generator<T | Turn> {
+  for (let at = 0; at < ids.length; at += EXPORT_LIST_CHUNK) {
+    yield* read(ids.slice(at, at + EXPORT_LIST_CHUNK))
+    yield TURN
+  }
 }
 
 /**
  * The capped lists as the reference (`cappedLists`) chooses them, from the scan's facts: the runs
  * are read again a page at a time and written as they are read; of the other lists only the kept
- * records are read (at most `cap` each), a chunk at a time as each list is written.
+ * records are read (at most `cap` each), a chunk at a time as each list is written. Choosing the
+ * kept records reads up to `cap` of each kind first: a turn after each.
  */
-function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: SessionScan) {
+function* streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: SessionScan) {
   const { journal, redactor, sessions } = deps
   const { trusted, store } = scan
   const counts: [name: string, count: number, kept: () => number][] = []
@@ -544,6 +594,7 @@ function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: S
         if (run) kept.push(run)
       }
       yield* digested(redactor, kept, [], []).runs
+      yield TURN
     } while (after)
   }
 
@@ -553,6 +604,7 @@ function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: S
     (action) => action.lifecycleId,
   )
   counts.push(["lifecycle", actionCount.all, () => keptActions.length])
+  yield TURN
   const lifecycle = inChunks(
     keptActions,
     (chunk) => digested(redactor, [], lifecycleRecords(journal, new Set(chunk), trusted, 1), []).lifecycle,
@@ -566,6 +618,7 @@ function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: S
   const unlinked = new Set(store.unnoted("request", own.rows.map(ownId)))
   const ownUnlinked = own.rows.filter((row) => unlinked.has(ownId(row)))
   const ownKept = records(RequestContext, ownUnlinked.slice(Math.max(0, ownUnlinked.length - room)), trusted)
+  yield TURN
   store.noteRequests(
     ownKept
       .filter((request) => typeof request.requestId === "string")
@@ -587,11 +640,13 @@ function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: S
   })
   const requestTotal = linkedRows + own.total - linkedOwn
   counts.push(["requests", requestCount.all, () => requestsWritten])
+  yield TURN
 
   // Renderer actions: each is linked, so the most recent by where each was first recorded.
   const ownActionIds = new Set<string>()
   for (const request of ownKept) if (request.actionId) ownActionIds.add(request.actionId)
   noteRenderer(journal, trusted, store, ownActionIds)
+  yield TURN
   const rendererCount = store.rendererCount()
   const keptRenderer = kept(store.rendererInOrder(), { all: rendererCount, linked: rendererCount }, () => true, cap)
   counts.push(["renderer", rendererCount, () => keptRenderer.length])
@@ -625,9 +680,10 @@ function streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: S
 
 /**
  * The session's incident chains a page of runs at a time, then the crashes': each page's from
- * that page's records alone (see `IncidentDerivation`), so no more than a page is held.
+ * that page's records alone (see `IncidentDerivation`), so no more than a page is held. A turn
+ * after each page.
  */
-function* pagedIncidents(deps: ExportDeps, sessionId: string, scan: SessionScan): Generator<IncidentChain> {
+function* pagedIncidents(deps: ExportDeps, sessionId: string, scan: SessionScan): Generator<IncidentChain | Turn> {
   const { sessions } = deps
   // Pages of the run table: a run is on one page only.
   const derivation = new IncidentDerivation(scan.crashes, scan.resends, undefined, true)
@@ -636,8 +692,8 @@ function* pagedIncidents(deps: ExportDeps, sessionId: string, scan: SessionScan)
     const read = sessions.runSummaryPage(sessionId, after, scan.runPage)
     after = read.next
     const runs = scannedRuns(read.runs, scan)
-    if (runs.length === 0) continue
-    yield* pageChains(deps, scan, derivation, runs).chains
+    if (runs.length > 0) yield* pageChains(deps, scan, derivation, runs).chains
+    yield TURN
   } while (after)
   yield* crashPageChains(deps, scan, derivation, scan.crashes).chains
 }
@@ -684,11 +740,11 @@ function crashPageChains(
  * export's.
  * @returns undefined when the session does not exist.
  */
-export function runTraceRecords(deps: ExportDeps, sessionId: string, runId: string) {
+export async function runTraceRecords(deps: ExportDeps, sessionId: string, runId: string) {
   if (!deps.sessions.getSession(sessionId)) return undefined
   const store = ExportScanStore.open()
   try {
-    const scan = scanSession(deps, sessionId, EXPORT_RUN_PAGE, store, false)
+    const scan = await inTurns(scanSession(deps, sessionId, EXPORT_RUN_PAGE, store, false))
     const crashes = scan.crashes.filter((crash) => crash.runId === runId)
     const stored = deps.sessions.storedRunSummary(sessionId, runId)
     const derivation = new IncidentDerivation(crashes, scan.resends, undefined, true)
@@ -957,13 +1013,13 @@ function degradedOf(deps: ExportDeps): { degraded?: { faults: string[]; lostReco
   }
 }
 
-/** An array written one item at a time, as its items are pulled; each item is a plain value. */
+/** An array written one item at a time, as its items are pulled; each item is a plain value, or a turn (no item). */
 class Streamed {
   constructor(readonly items: Iterable<unknown>) {}
 }
-/** A value computed only when the writer reaches it. */
+/** A value computed only when the writer reaches it; computed in steps, with turns between them, when `value` is a generator function. */
 class Deferred {
-  constructor(readonly value: () => unknown) {}
+  constructor(readonly value: (() => unknown) | (() => Generator<Turn, unknown, undefined>)) {}
 }
 /** An object whose members are written one at a time (some of them `Streamed`). */
 class Members {
@@ -976,12 +1032,28 @@ class Members {
  */
 function* jsonText(value: unknown, indent: number, depth = 0): Generator<string, void, undefined> {
   const newline = (at: number) => (indent ? `\n${" ".repeat(indent * at)}` : "")
-  if (value instanceof Deferred) value = value.value()
+  if (value instanceof Deferred) {
+    value = value.value()
+    if (isGenerator(value)) {
+      const steps = value
+      for (let step = steps.next(); ; step = steps.next()) {
+        if (step.done) {
+          value = step.value
+          break
+        }
+        yield ""
+      }
+    }
+  }
   if (value instanceof Streamed) {
     // An item is a plain value: one JSON.stringify each, no descent.
     const open = newline(depth + 1)
     let first = true
     for (const item of value.items) {
+      if (item === TURN) {
+        yield ""
+        continue
+      }
       const text = JSON.stringify(item, null, indent)
       yield `${first ? "[" : ","}${open}${indent ? text.replaceAll("\n", open) : text}`
       first = false
@@ -1011,6 +1083,8 @@ function* jsonText(value: unknown, indent: number, depth = 0): Generator<string,
   yield first ? "{}" : `${newline(depth)}}`
 }
 
+const isGenerator = (value: unknown): value is Generator<Turn, unknown, undefined> =>
+  typeof value === "object" && value !== null && Object.prototype.toString.call(value) === "[object Generator]"
 const isPiecewise = (value: unknown) =>
   value instanceof Streamed || value instanceof Deferred || value instanceof Members
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>

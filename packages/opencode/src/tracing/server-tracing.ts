@@ -44,11 +44,11 @@ export function startServerTracing(
 }
 
 /** One run's trace and, when it was stopped, its incident's trace. */
-export function runSpans(host: Host, sessionId: string, runId: string): readonly TraceSpan[] {
+export async function runSpans(host: Host, sessionId: string, runId: string): Promise<readonly TraceSpan[]> {
   // The run's chain as the export derives it and the records it reaches, not the whole export's
   // diagnostics: building those for every finished run cost the session's size each time
   // (seconds and hundreds of MB at 50 000 runs).
-  const records = runTraceRecords(host, sessionId, runId)
+  const records = await runTraceRecords(host, sessionId, runId)
   if (!records) return []
   return traceSpans({ ...records, fallbackTimeMs: records.exportedAt })
 }

@@ -24,7 +24,7 @@ export interface TracingCounts {
 
 export interface TraceDelivery {
   /** Queues a job; its spans are computed in the background. False when it was dropped. */
-  enqueue(job: () => readonly TraceSpan[]): boolean
+  enqueue(job: () => readonly TraceSpan[] | Promise<readonly TraceSpan[]>): boolean
   counts(): TracingCounts
   /** Sends what is queued, waiting at most `timeoutMs`; then stops the exporter. */
   flush(timeoutMs?: number): Promise<void>
@@ -49,7 +49,7 @@ export function createTraceDelivery(
 ): TraceDelivery {
   const limit = options.limit ?? TRACE_QUEUE_LIMIT
   const counts: TracingCounts = { exported: 0, dropped: 0, failed: 0 }
-  const queue: { job: () => readonly TraceSpan[]; at: number }[] = []
+  const queue: { job: () => readonly TraceSpan[] | Promise<readonly TraceSpan[]>; at: number }[] = []
   const delayMs = options.delayMs ?? 0
   let wake: (() => void) | undefined
   const pause = (ms: number) =>
@@ -75,7 +75,7 @@ export function createTraceDelivery(
       const { job } = queue.shift()!
       let spans: readonly TraceSpan[]
       try {
-        spans = job()
+        spans = await job()
       } catch {
         counts.failed++
         continue

@@ -89,7 +89,7 @@ describe("the export's scan store", () => {
     )
     expect([open.mock.calls.length, close.mock.calls.length]).toEqual([2, 2])
     // The incident route's chains.
-    expect(sessionIncidents(host, SESSION)).toHaveLength(4)
+    expect(await sessionIncidents(host, SESSION)).toHaveLength(4)
     expect([open.mock.calls.length, close.mock.calls.length]).toEqual([3, 3])
     // A read that fails midway through the scan.
     vi.spyOn(host.journal, "rowsByRecordId").mockImplementation(() => {
@@ -98,7 +98,7 @@ describe("the export's scan store", () => {
     await expect(writeExportText(sessionExportText(host, SESSION, "full")!, async () => {})).rejects.toThrow(
       "disk gone",
     )
-    expect(() => sessionIncidents(host, SESSION)).toThrow("disk gone")
+    await expect(sessionIncidents(host, SESSION)).rejects.toThrow("disk gone")
     expect([open.mock.calls.length, close.mock.calls.length]).toEqual([5, 5])
   })
 

@@ -193,7 +193,7 @@ describe("incidents a page of runs at a time", () => {
     expect(streamed.incidents).toEqual(built.incidents)
   })
 
-  test("the same bytes as the built document for every page size, cap and form; the incident route the same chains", () => {
+  test("the same bytes as the built document for every page size, cap and form; the incident route the same chains", async () => {
     for (const runPage of [1, 2, 3, 4, 7, 29, 30, 31, 512])
       for (const cap of [5000, 12, 8, 3, 0])
         for (const content of ["full", "diagnostics"] as const) {
@@ -210,7 +210,7 @@ describe("incidents a page of runs at a time", () => {
     expect(roomy.diagnostics.runs.map((r) => r.runId)).toEqual(
       [1, 2, 4, 7, 17, 20, 24, 25, 26, 27, 28, 29].map((i) => `run_p${i}`),
     )
-    expect(sessionIncidents(host, "ses_one")).toEqual(buildSessionExport(host, "ses_one")!.incidents)
+    expect(await sessionIncidents(host, "ses_one")).toEqual(buildSessionExport(host, "ses_one")!.incidents)
   })
 
   test("the diagnostics alone (what a run's trace reads) are the export's, and no message is read for them", () => {
@@ -236,7 +236,7 @@ describe("incidents a page of runs at a time", () => {
 })
 
 describe("one run's trace", () => {
-  test("each run's spans, from its chain and the records it reaches, are those of the whole export's diagnostics", () => {
+  test("each run's spans, from its chain and the records it reaches, are those of the whole export's diagnostics", async () => {
     vi.spyOn(Date, "now").mockReturnValue(1_234_567)
     const whole = vi.spyOn(host.sessions, "runSummaries")
     const messages = vi.spyOn(host.sessions, "messagePage")
@@ -255,13 +255,13 @@ describe("one run's trace", () => {
           lifecycle: doc.diagnostics.lifecycle,
           fallbackTimeMs: doc.exportedAt,
         })
-        expect(runSpans(host, "ses_one", runId), runId).toEqual(expected)
+        expect(await runSpans(host, "ses_one", runId), runId).toEqual(expected)
         if (expected.length > 0) traced++
       }
       // Every run has spans (completed, interrupted, crashed with or without a summary, the crash with no run
       // row), but the two whose summaries are damaged (12, 13), and the run that does not exist.
       expect(traced).toBe(TOTAL_RUNS - 2 + 1)
-      expect(runSpans(host, "ses_none", "run_p1")).toEqual([])
+      expect(await runSpans(host, "ses_none", "run_p1")).toEqual([])
       expect(whole).not.toHaveBeenCalled()
       expect(messages).not.toHaveBeenCalled()
     } finally {

@@ -231,10 +231,10 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     )
   })
 
-  app.get("/session/:id/incident", (c) => {
+  app.get("/session/:id/incident", async (c) => {
     const session = sessionOr404(c.req.param("id"))
     // The chains alone: what the export derives them from, not the export (no messages, no capping).
-    return c.json(sessionIncidents(host, session.id) ?? [])
+    return c.json((await sessionIncidents(host, session.id)) ?? [])
   })
 
   app.get("/session/:id/export", (c) => {
