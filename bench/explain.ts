@@ -12,7 +12,8 @@ import { readFileSync, rmSync, statSync } from "node:fs"
 import { open } from "node:fs/promises"
 import path from "node:path"
 import { createRedactor } from "../packages/opencode/src/provenance/node/redaction.ts"
-import { sessionExportText, writeExportText } from "../packages/opencode/src/session/export.ts"
+import { sessionExportText } from "../packages/opencode/src/session/export.ts"
+import { writeJsonText } from "../packages/opencode/src/session/json-text.ts"
 import { mb, median, report, ROOT, round, tempDir } from "./lib.ts"
 import { captureRunTemplate, openBenchSession, seedSession } from "./seed.ts"
 
@@ -34,7 +35,7 @@ async function exportFile(count: number): Promise<string> {
   const file = path.join(dir, `export-${count}.json`)
   const handle = await open(file, "w")
   const deps = { sessions, journal, redactor: createRedactor("bench-salt") }
-  await writeExportText(sessionExportText(deps, sessionId, "full")!, (chunk) => handle.write(chunk))
+  await writeJsonText(sessionExportText(deps, sessionId, "full")!, (chunk) => handle.write(chunk))
   await handle.close()
   db.close()
   rmSync(dataDir, { recursive: true, force: true })

@@ -5,7 +5,8 @@
  * profile (or summarise its self time by function).
  */
 import { createRedactor } from "../packages/opencode/src/provenance/node/redaction.ts"
-import { sessionExportText, writeExportText } from "../packages/opencode/src/session/export.ts"
+import { sessionExportText } from "../packages/opencode/src/session/export.ts"
+import { writeJsonText } from "../packages/opencode/src/session/json-text.ts"
 import { rmSync } from "node:fs"
 import { round, tempDir } from "./lib.ts"
 import { captureRunTemplate, openBenchSession, seedSession } from "./seed.ts"
@@ -19,7 +20,7 @@ const deps = { sessions, journal, redactor: createRedactor("bench-salt") }
 const runs: number[] = []
 for (let i = 0; i < 5; i++) {
   const start = performance.now()
-  await writeExportText(sessionExportText(deps, sessionId, "full")!, async () => {})
+  await writeJsonText(sessionExportText(deps, sessionId, "full")!, async () => {})
   runs.push(round(performance.now() - start, 1))
 }
 console.log(JSON.stringify({ messages, streamRuns: runs }))

@@ -15,7 +15,8 @@ import type {
   RunSummary,
 } from "../packages/opencode/src/provenance/schemas.ts"
 import { recordFormat } from "../packages/opencode/src/provenance/node/record-format.ts"
-import { buildSessionExport, sessionExportText, writeExportText } from "../packages/opencode/src/session/export.ts"
+import { buildSessionExport, sessionExportText } from "../packages/opencode/src/session/export.ts"
+import { writeJsonText } from "../packages/opencode/src/session/json-text.ts"
 import { rmSync } from "node:fs"
 import { median, report, round, runPart, tempDir } from "./lib.ts"
 import { captureRunTemplate, exportFloorStatements, openBenchSession, recordsPerRun, seedSession } from "./seed.ts"
@@ -85,9 +86,9 @@ for (const messages of sizes) {
   }
   const stringifyMs = median(stringifyRuns)
 
-  // The route as it is: the document written as it is read (sessionExportText → writeExportText),
+  // The route as it is: the document written as it is read (sessionExportText → writeJsonText),
   // to a destination that keeps up and drops it; timed in pairs with JSON.stringify, as above.
-  const streamed = () => writeExportText(sessionExportText(deps, sessionId, "full")!, async () => {})
+  const streamed = () => writeJsonText(sessionExportText(deps, sessionId, "full")!, async () => {})
   await streamed() // warm-up
   const streamRuns: number[] = []
   const streamRatios: number[] = []
@@ -112,7 +113,7 @@ for (const messages of sizes) {
     let at: number | undefined
     collect()
     const start = performance.now()
-    await writeExportText(
+    await writeJsonText(
       sessionExportText(deps, sessionId, "full")!,
       async () => void (at ??= performance.now() - start),
       () => at !== undefined,

@@ -609,7 +609,7 @@ function render(): string {
         ? `Target ≤ 300 ms at 10k messages: ${pass(at10k.exportMs <= 300)} (median ${at10k.exportMs} ms, fastest ${Math.min(...at10k.exportRuns)} ms); with another build's records ${pass(at10k.foreignExportMs <= 300)} (median ${at10k.foreignExportMs} ms).`
         : "",
       "",
-      "**The route as it is: written as it is read.** `sessionExportText` → `writeExportText` (what `GET /session/:id/export`",
+      "**The route as it is: written as it is read.** `sessionExportText` → `writeJsonText` (what `GET /session/:id/export`",
       "streams through `hono/streaming`), in-process, to a destination that keeps up and drops the text; timed in pairs with",
       "`JSON.stringify` of the same document as above. First byte: from the call to the first write handed to the destination",
       "(the head and the first page of messages; the destination then goes away, so nothing more is read), median of 5.",

@@ -5,7 +5,8 @@ import { open } from "node:fs/promises"
 import path from "node:path"
 import { parseArgs } from "node:util"
 import { createHost } from "../host.ts"
-import { sessionExportText, writeExportText } from "../session/export.ts"
+import { sessionExportText } from "../session/export.ts"
+import { writeJsonText } from "../session/json-text.ts"
 import { resolveDataDir } from "./data-dir.ts"
 
 export async function runExport(args: string[]): Promise<number> {
@@ -50,7 +51,7 @@ export async function runExport(args: string[]): Promise<number> {
       yield "\n"
     })()
     try {
-      await (values.out ? writeOwnerOnly(values.out, document) : writeExportText(document, writeStdout))
+      await (values.out ? writeOwnerOnly(values.out, document) : writeJsonText(document, writeStdout))
     } catch (err) {
       const code = (err as NodeJS.ErrnoException | undefined)?.code
       const target = values.out ? values.out.slice(0, 200) : "to stdout"
@@ -73,7 +74,7 @@ async function writeOwnerOnly(file: string, document: Iterator<string, void, und
   if (existing && !existing.isFile()) {
     const handle = await open(file, "w")
     try {
-      await writeExportText(document, (chunk) => handle.write(chunk))
+      await writeJsonText(document, (chunk) => handle.write(chunk))
     } finally {
       await handle.close()
     }
@@ -83,7 +84,7 @@ async function writeOwnerOnly(file: string, document: Iterator<string, void, und
   try {
     const handle = await open(temp, "wx", 0o600)
     try {
-      await writeExportText(document, (chunk) => handle.write(chunk))
+      await writeJsonText(document, (chunk) => handle.write(chunk))
     } finally {
       await handle.close()
     }

@@ -25,7 +25,7 @@ import {
 } from "../provenance/schemas.ts"
 import type { Redactor } from "../provenance/node/redaction.ts"
 import type { Journal } from "../storage/journal.ts"
-import { setImmediate as nextTurn } from "node:timers/promises"
+import { closing, Deferred, inTurns, jsonText, Members, Streamed, TURN, type Turn } from "./json-text.ts"
 import { ExportScanStore } from "./export-scan-store.ts"
 import type { MessagePosition, RunPosition, SessionInfo, SessionStore, StoredRunSummary } from "./session-store.ts"
 import type { MessageInfo, Part } from "../provenance/wire.ts"
@@ -91,29 +91,11 @@ const EXPORT_RUN_PAGE = 64
 export const EXPORT_MESSAGE_PAGE = 256
 
 /**
- * Where a long read gives the server's event loop a turn: after each page of messages or runs and
- * each chunk of a list. Every read of a session is synchronous (SQLite), and a write to a client
- * that keeps up resolves without one, so without these an export held the loop for its whole
- * length: no other request, SSE event or heartbeat was served, and a client's close was noticed
- * only once everything had been read. In the text, a turn is an empty piece.
- */
-const TURN: unique symbol = Symbol("turn")
-type Turn = typeof TURN
-
-/** Runs `steps` to its end, giving the event loop a turn at each of its turns. */
-async function inTurns<T>(steps: Generator<Turn, T, undefined>): Promise<T> {
-  for (let step = steps.next(); ; step = steps.next()) {
-    if (step.done) return step.value
-    await nextTurn()
-  }
-}
-
-/**
  * The export as text, written as it is read: the same bytes as `JSON.stringify(buildSessionExport(…),
  * null, indent)`, produced in pieces. Messages are read a page at a time as the reader pulls, and
  * the diagnostics (bounded by the caps) once the messages are written; no piece is the whole
  * document. A reader that stops pulling stops the reading: no page is read after it. An empty
- * piece is a turn (`writeExportText` gives the event loop one there); joined, the pieces are the text.
+ * piece is a turn (`writeJsonText` gives the event loop one there); joined, the pieces are the text.
  * @returns undefined when the session does not exist.
  */
 export function sessionExportText(
@@ -161,52 +143,6 @@ export function sessionExportText(
     ),
     () => store?.close(),
   )
-}
-
-/** `text`, then `close` once it ends, however it ends (written whole, stopped by its reader, or failed). */
-function* closing<T>(text: Generator<T, void, undefined>, close: () => void): Generator<T, void, undefined> {
-  try {
-    yield* text
-  } finally {
-    close()
-  }
-}
-
-/** Bytes gathered before each write of the streamed export: few writes, none of them large. */
-const EXPORT_WRITE_BYTES = 64 * 1024
-
-/**
- * Writes the pieces of `sessionExportText` to `write` in batches of about 64 kB, awaiting each
- * write (the destination's backpressure), and gives the event loop a turn at each turn of the
- * text (an empty piece). Stops pulling as soon as `stopped()` says so: the rest of the session is
- * never read.
- * @returns whether the whole document was written.
- */
-export async function writeExportText(
-  text: Iterator<string, void, undefined>,
-  write: (chunk: string) => Promise<unknown>,
-  stopped: () => boolean = () => false,
-): Promise<boolean> {
-  let batch = ""
-  try {
-    for (let piece = text.next(); ; piece = text.next()) {
-      if (piece.value === "") {
-        await nextTurn()
-        if (stopped()) return false
-        continue
-      }
-      if (!piece.done) batch += piece.value
-      if (batch.length >= EXPORT_WRITE_BYTES || (piece.done && batch)) {
-        await write(batch)
-        batch = ""
-      }
-      if (piece.done) return true
-      if (stopped()) return false
-    }
-  } finally {
-    // Ends the reading where it stopped (a generator's `finally` blocks run).
-    text.return?.()
-  }
 }
 
 function exportHead(deps: ExportDeps, session: SessionInfo, content: ExportContent) {
@@ -311,24 +247,28 @@ function cappedLists(
 }
 
 /**
- * The session's incident chains, exactly as its export holds them, without building the export:
- * no message, none of the session's own requests that no chain links to, no capping.
+ * The session's incident chains, exactly as its export holds them, without building the export
+ * (no message, none of the session's own requests that no chain links to, no capping), as text
+ * written as it is read: `JSON.stringify` of the chains, a page of runs at a time, with a turn
+ * after each (see `sessionExportText`).
  * @returns undefined when the session does not exist.
  */
-export async function sessionIncidents(deps: ExportDeps, sessionId: string): Promise<IncidentChain[] | undefined> {
+export function sessionIncidentsText(
+  deps: ExportDeps,
+  sessionId: string,
+): Generator<string, void, undefined> | undefined {
   if (!deps.sessions.getSession(sessionId)) return undefined
-  const store = ExportScanStore.open()
-  try {
-    const scan = await inTurns(scanSession(deps, sessionId, EXPORT_RUN_PAGE, store, false))
-    const chains: IncidentChain[] = []
-    for (const chain of pagedIncidents(deps, sessionId, scan)) {
-      if (chain === TURN) await nextTurn()
-      else chains.push(chain)
-    }
-    return chains
-  } finally {
-    store.close()
-  }
+  let store: ExportScanStore | undefined
+  return closing(
+    jsonText(
+      new Deferred(function* () {
+        const scan = yield* scanSession(deps, sessionId, EXPORT_RUN_PAGE, (store = ExportScanStore.open()), false)
+        return new Streamed(pagedIncidents(deps, sessionId, scan))
+      }),
+      0,
+    ),
+    () => store?.close(),
+  )
 }
 
 /**
@@ -1012,80 +952,3 @@ function degradedOf(deps: ExportDeps): { degraded?: { faults: string[]; lostReco
     },
   }
 }
-
-/** An array written one item at a time, as its items are pulled; each item is a plain value, or a turn (no item). */
-class Streamed {
-  constructor(readonly items: Iterable<unknown>) {}
-}
-/** A value computed only when the writer reaches it; computed in steps, with turns between them, when `value` is a generator function. */
-class Deferred {
-  constructor(readonly value: (() => unknown) | (() => Generator<Turn, unknown, undefined>)) {}
-}
-/** An object whose members are written one at a time (some of them `Streamed`). */
-class Members {
-  constructor(readonly entries: [string, unknown][]) {}
-}
-
-/**
- * `JSON.stringify(value, null, indent)` in pieces: a plain value is one piece; an object with a
- * `Streamed`, `Deferred` or `Members` inside is written member by member, a `Streamed` item by item.
- */
-function* jsonText(value: unknown, indent: number, depth = 0): Generator<string, void, undefined> {
-  const newline = (at: number) => (indent ? `\n${" ".repeat(indent * at)}` : "")
-  if (value instanceof Deferred) {
-    value = value.value()
-    if (isGenerator(value)) {
-      const steps = value
-      for (let step = steps.next(); ; step = steps.next()) {
-        if (step.done) {
-          value = step.value
-          break
-        }
-        yield ""
-      }
-    }
-  }
-  if (value instanceof Streamed) {
-    // An item is a plain value: one JSON.stringify each, no descent.
-    const open = newline(depth + 1)
-    let first = true
-    for (const item of value.items) {
-      if (item === TURN) {
-        yield ""
-        continue
-      }
-      const text = JSON.stringify(item, null, indent)
-      yield `${first ? "[" : ","}${open}${indent ? text.replaceAll("\n", open) : text}`
-      first = false
-    }
-    yield first ? "[]" : `${newline(depth)}]`
-    return
-  }
-  const entries =
-    value instanceof Members
-      ? value.entries
-      : isPlainObject(value) && Object.values(value).some(isPiecewise)
-        ? Object.entries(value)
-        : undefined
-  if (!entries) {
-    // JSON never holds a raw newline inside a string: every newline here is indentation.
-    const text = JSON.stringify(value, null, indent)
-    yield indent && depth ? text.replaceAll("\n", newline(depth)) : text
-    return
-  }
-  let first = true
-  for (const [key, member] of entries) {
-    if (member === undefined) continue
-    yield `${first ? "{" : ","}${newline(depth + 1)}${JSON.stringify(key)}${indent ? ": " : ":"}`
-    yield* jsonText(member, indent, depth + 1)
-    first = false
-  }
-  yield first ? "{}" : `${newline(depth)}}`
-}
-
-const isGenerator = (value: unknown): value is Generator<Turn, unknown, undefined> =>
-  typeof value === "object" && value !== null && Object.prototype.toString.call(value) === "[object Generator]"
-const isPiecewise = (value: unknown) =>
-  value instanceof Streamed || value instanceof Deferred || value instanceof Members
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)

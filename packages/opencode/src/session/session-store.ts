@@ -379,9 +379,31 @@ export class SessionStore {
   }
 
   runs(sessionId: string): RunRecord[] {
-    return (this.stmt("SELECT * FROM run WHERE session_id = ? ORDER BY started_at").all(sessionId) as RunRow[]).map(
-      toRun,
-    )
+    return (
+      this.stmt("SELECT * FROM run WHERE session_id = ? ORDER BY started_at, rowid").all(sessionId) as RunRow[]
+    ).map(toRun)
+  }
+
+  /** At most `limit` of a session's runs, in the order of `runs`, after the position `after` (a previous page's `next`). One statement per page, no cursor held. */
+  runPage(
+    sessionId: string,
+    after: RunPosition | undefined,
+    limit: number,
+  ): { runs: RunRecord[]; next: RunPosition | undefined } {
+    const rows = this.stmt(
+      `SELECT *, rowid AS r FROM run WHERE session_id = @sessionId
+       AND (started_at > @startedAt OR (started_at = @startedAt AND rowid > @rowid)) ORDER BY started_at, rowid LIMIT @limit`,
+    ).all({
+      sessionId,
+      startedAt: after?.startedAt ?? Number.MIN_SAFE_INTEGER,
+      rowid: after?.rowid ?? 0,
+      limit,
+    }) as (RunRow & { r: number })[]
+    const last = rows.at(-1)
+    return {
+      runs: rows.map(toRun),
+      next: last && rows.length === limit ? { startedAt: last.started_at, rowid: last.r } : undefined,
+    }
   }
 
   /**

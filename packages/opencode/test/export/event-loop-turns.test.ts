@@ -1,13 +1,14 @@
 /**
- * An export, the incident route and a run's trace read a session a page at a time; the server's
- * event loop must get a turn between pages. Without one, a large session's export held the loop
+ * An export, the incident route, the message and run lists and a run's trace read a session a
+ * page at a time; the server's event loop must get a turn between pages. Without one, a large session's export held the loop
  * for its whole length (about 1.5 s at 10,000 messages): no other request, SSE event or heartbeat
  * was served meanwhile, and a client that went away was noticed only once everything was read.
  */
 import { request } from "node:http"
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest"
 import { ExportScanStore } from "../../src/session/export-scan-store.ts"
-import { runTraceRecords, sessionExportText, writeExportText } from "../../src/session/export.ts"
+import { runTraceRecords, sessionExportText } from "../../src/session/export.ts"
+import { writeJsonText } from "../../src/session/json-text.ts"
 import { startTestServer, type TestServer, waitFor } from "../harness.ts"
 import { appRequest, clientAction, interruptedRun, lifecycleAction, requestContext } from "../provenance/records.ts"
 import { insertRun, insertSession } from "./stored-records.ts"
@@ -89,7 +90,7 @@ describe("a long read gives the event loop a turn between pages", () => {
     const rendererReads = turnsOf(host().journal, "rowsByRecordId", counter, (args) => args[0] === "renderer")
     try {
       const text = sessionExportText(host(), SESSION, "full", { page: 100, runPage: 16 })!
-      expect(await writeExportText(text, async () => {})).toBe(true)
+      expect(await writeJsonText(text, async () => {})).toBe(true)
     } finally {
       counter.stop()
     }
@@ -129,6 +130,32 @@ describe("a long read gives the event loop a turn between pages", () => {
       counter.stop()
     }
     expect(runPages.length).toBe(Math.ceil(RUNS / 64))
+    expect(eachInATurnOfItsOwn(runPages), `run pages by turn: ${runPages}`).toBe(true)
+  })
+
+  test("the message and run lists, over a socket: the whole list's JSON, each page in a turn of its own", async () => {
+    const counter = turnCounter()
+    const messagePages = turnsOf(host().sessions, "messagePage", counter)
+    const runPages = turnsOf(host().sessions, "runPage", counter)
+    let messages: string
+    let runs: string
+    try {
+      messages = await (await server.fetch(`${server.url}/session/${SESSION}/message`)).text()
+      runs = await (await server.fetch(`${server.url}/session/${SESSION}/run`)).text()
+    } finally {
+      counter.stop()
+    }
+    expect(messages).toBe(JSON.stringify(host().sessions.messages(SESSION)))
+    const listed = JSON.parse(runs) as { runId: string; status: string; summary?: { runId: string } }[]
+    expect(listed.map((run) => run.runId)).toEqual(
+      host()
+        .sessions.runs(SESSION)
+        .map((run) => run.runId),
+    )
+    expect(listed.every((run) => run.summary?.runId === run.runId && run.status)).toBe(true)
+    expect(messagePages.length).toBeGreaterThanOrEqual(Math.ceil(MESSAGES / 256))
+    expect(runPages.length).toBeGreaterThanOrEqual(Math.ceil(RUNS / 256))
+    expect(eachInATurnOfItsOwn(messagePages), `message pages by turn: ${messagePages}`).toBe(true)
     expect(eachInATurnOfItsOwn(runPages), `run pages by turn: ${runPages}`).toBe(true)
   })
 

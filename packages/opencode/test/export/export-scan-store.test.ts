@@ -8,7 +8,8 @@ import { readdirSync, readlinkSync, rmSync } from "node:fs"
 import path from "node:path"
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest"
 import { createHost, type Host } from "../../src/host.ts"
-import { buildSessionExport, sessionExportText, sessionIncidents, writeExportText } from "../../src/session/export.ts"
+import { buildSessionExport, sessionExportText, sessionIncidentsText } from "../../src/session/export.ts"
+import { writeJsonText } from "../../src/session/json-text.ts"
 import { ExportScanStore, spillDirs, tempDirWritable } from "../../src/session/export-scan-store.ts"
 import { tempDir } from "../harness.ts"
 import { insertRun, insertSession, sameTime } from "./stored-records.ts"
@@ -71,7 +72,7 @@ describe("the export's scan store", () => {
     const open = vi.spyOn(ExportScanStore, "open")
     const close = vi.spyOn(ExportScanStore.prototype, "close")
     // Written whole.
-    expect(await writeExportText(sessionExportText(host, SESSION, "full")!, async () => {})).toBe(true)
+    expect(await writeJsonText(sessionExportText(host, SESSION, "full")!, async () => {})).toBe(true)
     expect([open.mock.calls.length, close.mock.calls.length]).toEqual([1, 1])
     // Stopped by its reader once the diagnostics began: closed then, not at the end.
     let pieces = ""
@@ -82,23 +83,21 @@ describe("the export's scan store", () => {
     expect(pieces).not.toContain('"incidents"')
     expect([open.mock.calls.length, close.mock.calls.length]).toEqual([2, 2])
     // Stopped before the scan: never opened.
-    await writeExportText(
+    await writeJsonText(
       sessionExportText(host, SESSION, "full", { page: 1 })!,
       async () => {},
       () => true,
     )
     expect([open.mock.calls.length, close.mock.calls.length]).toEqual([2, 2])
     // The incident route's chains.
-    expect(await sessionIncidents(host, SESSION)).toHaveLength(4)
+    expect(JSON.parse([...sessionIncidentsText(host, SESSION)!].join(""))).toHaveLength(4)
     expect([open.mock.calls.length, close.mock.calls.length]).toEqual([3, 3])
     // A read that fails midway through the scan.
     vi.spyOn(host.journal, "rowsByRecordId").mockImplementation(() => {
       throw new Error("disk gone")
     })
-    await expect(writeExportText(sessionExportText(host, SESSION, "full")!, async () => {})).rejects.toThrow(
-      "disk gone",
-    )
-    await expect(sessionIncidents(host, SESSION)).rejects.toThrow("disk gone")
+    await expect(writeJsonText(sessionExportText(host, SESSION, "full")!, async () => {})).rejects.toThrow("disk gone")
+    expect(() => [...sessionIncidentsText(host, SESSION)!]).toThrow("disk gone")
     expect([open.mock.calls.length, close.mock.calls.length]).toEqual([5, 5])
   })
 

@@ -11,7 +11,7 @@ import {
   buildSessionDiagnostics,
   buildSessionExport,
   sessionExportText,
-  sessionIncidents,
+  sessionIncidentsText,
 } from "../../src/session/export.ts"
 import type { RunSummary } from "../../src/provenance/schemas.ts"
 import { traceSpans } from "../../src/provenance/trace-mapping.ts"
@@ -210,7 +210,9 @@ describe("incidents a page of runs at a time", () => {
     expect(roomy.diagnostics.runs.map((r) => r.runId)).toEqual(
       [1, 2, 4, 7, 17, 20, 24, 25, 26, 27, 28, 29].map((i) => `run_p${i}`),
     )
-    expect(await sessionIncidents(host, "ses_one")).toEqual(buildSessionExport(host, "ses_one")!.incidents)
+    expect(JSON.parse([...sessionIncidentsText(host, "ses_one")!].join(""))).toEqual(
+      buildSessionExport(host, "ses_one")!.incidents,
+    )
   })
 
   test("the diagnostics alone (what a run's trace reads) are the export's, and no message is read for them", () => {

@@ -7,7 +7,8 @@ import { rmSync } from "node:fs"
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest"
 import { createHost, type Host } from "../../src/host.ts"
 import { readExport, SessionExportDocument } from "../../src/provenance/index.ts"
-import { buildSessionExport, sessionExportText, writeExportText } from "../../src/session/export.ts"
+import { buildSessionExport, sessionExportText } from "../../src/session/export.ts"
+import { writeJsonText } from "../../src/session/json-text.ts"
 import { tempDir } from "../harness.ts"
 import { insertRun, insertSession, sameTime } from "./stored-records.ts"
 import {
@@ -225,11 +226,11 @@ describe("the streamed export (sessionExportText)", () => {
       const write = async (chunk: string) => void written.push(chunk)
       const text = () => sessionExportText(host, "ses_big", "full", { page: PAGE })!
       // A client that goes away once its first bytes are sent.
-      expect(await writeExportText(text(), write, () => written.length > 0)).toBe(false)
+      expect(await writeJsonText(text(), write, () => written.length > 0)).toBe(false)
       expect(written).toHaveLength(1)
       expect(pages).toHaveBeenCalledTimes(1)
       // The same export to a client that stays reads every page.
-      expect(await writeExportText(text(), write)).toBe(true)
+      expect(await writeJsonText(text(), write)).toBe(true)
       expect(pages).toHaveBeenCalledTimes(1 + 11)
     } finally {
       pages.mockRestore()

@@ -1,4 +1,5 @@
 /** Session routes: sessions, messages, prompts, the user's abort, runs, incidents and the export. */
+import { setImmediate as nextTurn } from "node:timers/promises"
 import { Hono, type Context } from "hono"
 import { stream } from "hono/streaming"
 import { z } from "zod"
@@ -7,9 +8,10 @@ import { InstanceError } from "../../session/instance-error.ts"
 import { isReopening } from "../../project/instance.ts"
 import { RunConflictError } from "../../session/processor.ts"
 import { publicSession } from "../../session/session-store.ts"
-import { sessionExportText, sessionIncidents, writeExportText } from "../../session/export.ts"
+import { EXPORT_MESSAGE_PAGE, sessionExportText, sessionIncidentsText } from "../../session/export.ts"
+import { jsonText, Streamed, TURN, writeJsonText } from "../../session/json-text.ts"
 import type { Host } from "../../host.ts"
-import type { SessionInfo } from "../../session/session-store.ts"
+import type { MessagePosition, RunPosition, SessionInfo, SessionStore } from "../../session/session-store.ts"
 import { MAX_MODEL_REF, RunId } from "../../provenance/schemas.ts"
 import type { Run } from "../../provenance/wire.ts"
 import { requestDirectory } from "../directory.ts"
@@ -172,7 +174,7 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
 
   app.get("/session/:id/message", (c) => {
     const session = sessionOr404(c.req.param("id"))
-    return c.json(sessions.messages(session.id))
+    return streamedJson(c, jsonText(new Streamed(messagesInPages(sessions, session.id)), 0), "messages", session.id)
   })
 
   app.post("/session/:id/prompt", async (c) => {
@@ -218,8 +220,76 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
 
   app.get("/session/:id/run", (c) => {
     const session = sessionOr404(c.req.param("id"))
-    return c.json(
-      sessions.runs(session.id).map((run): Run => ({
+    return streamedJson(c, jsonText(new Streamed(runsInPages(sessions, session.id)), 0), "runs", session.id)
+  })
+
+  app.get("/session/:id/incident", (c) => {
+    const session = sessionOr404(c.req.param("id"))
+    // The chains alone: what the export derives them from, not the export (no messages, no capping).
+    return streamedJson(c, sessionIncidentsText(host, session.id)!, "incidents", session.id)
+  })
+
+  app.get("/session/:id/export", (c) => {
+    const session = sessionOr404(c.req.param("id"))
+    const { content } = parseInput(ExportQuery, c.req.query(), "invalid_query")
+    return streamedJson(c, sessionExportText(host, session.id, content ?? "full")!, "export", session.id)
+  })
+
+  return app
+}
+
+/** Runs read per page by the run list. */
+const RUN_LIST_PAGE = 256
+
+/**
+ * Answers with `text` (JSON in pieces, `jsonText`) written as it is read, with the event loop's
+ * turns where the text has them: a session's answer never holds the server for its whole length,
+ * and a client that goes away stops the reading at the next turn. The pieces up to the first turn
+ * are read before the status is sent, so a fault at the start (a data dir that cannot be read) is
+ * an error answer; after the first bytes, a fault can only cut the response short (no closing
+ * chunk), which no reader takes for a whole document (docs/protocol.md, "Export format").
+ */
+function streamedJson(c: Context, text: Generator<string, void, undefined>, what: string, sessionId: string) {
+  let head = ""
+  for (let piece = text.next(); !piece.done && piece.value !== ""; piece = text.next()) head += piece.value
+  c.header("content-type", "application/json")
+  return stream(
+    c,
+    async (out) => {
+      await out.write(head)
+      // The turn the head stopped at.
+      await nextTurn()
+      await writeJsonText(
+        text,
+        (chunk) => out.write(chunk),
+        () => out.aborted,
+      )
+    },
+    async (err) => {
+      console.error(`${what}: ${err.name} while writing session ${sessionId}; response cut short`)
+      ;(c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing?.destroy()
+    },
+  )
+}
+
+/** A session's messages as `SessionStore.messages` lists them, a page at a time, with a turn after each. */
+function* messagesInPages(sessions: SessionStore, sessionId: string) {
+  let after: MessagePosition | undefined
+  do {
+    const read = sessions.messagePage(sessionId, after, EXPORT_MESSAGE_PAGE)
+    yield* read.messages
+    after = read.next
+    yield TURN
+  } while (after)
+}
+
+/** A session's runs as the run list shows them, in start order, a page at a time, with a turn after each. */
+function* runsInPages(sessions: SessionStore, sessionId: string) {
+  let after: RunPosition | undefined
+  do {
+    const read = sessions.runPage(sessionId, after, RUN_LIST_PAGE)
+    for (const run of read.runs)
+      yield {
         runId: run.runId,
         sessionId: run.sessionId,
         model: run.model,
@@ -227,39 +297,8 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
         startedAt: run.startedAt,
         ...(run.resendOf ? { resendOf: run.resendOf } : {}),
         ...(run.summary ? { summary: run.summary } : {}),
-      })),
-    )
-  })
-
-  app.get("/session/:id/incident", async (c) => {
-    const session = sessionOr404(c.req.param("id"))
-    // The chains alone: what the export derives them from, not the export (no messages, no capping).
-    return c.json((await sessionIncidents(host, session.id)) ?? [])
-  })
-
-  app.get("/session/:id/export", (c) => {
-    const session = sessionOr404(c.req.param("id"))
-    const { content } = parseInput(ExportQuery, c.req.query(), "invalid_query")
-    const text = sessionExportText(host, session.id, content ?? "full")!
-    c.header("content-type", "application/json")
-    // Written as it is read: a client that goes away stops the reading at the next piece.
-    return stream(
-      c,
-      async (out) => {
-        await writeExportText(
-          text,
-          (chunk) => out.write(chunk),
-          () => out.aborted,
-        )
-      },
-      async (err) => {
-        // The status line has gone: the only honest signal left is a body cut short (no closing
-        // chunk), which no reader takes for a whole document (docs/protocol.md, "Export format").
-        console.error(`export: ${err.name} while writing session ${session.id}; response cut short`)
-        ;(c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing?.destroy()
-      },
-    )
-  })
-
-  return app
+      } satisfies Run
+    after = read.next
+    yield TURN
+  } while (after)
 }
