@@ -120,6 +120,26 @@ for (const messages of sizes) {
     )
     firstByteRuns.push(at!)
   }
+  // The longest the event loop waits on the route: the longest time between two of its turns
+  // while the export is written (a chain of setImmediate marks each turn), in runs of their own.
+  const holdRuns: number[] = []
+  for (let i = 0; i < 3; i++) {
+    collect()
+    let last = performance.now()
+    let longest = 0
+    let on = true
+    const tick = () => {
+      const now = performance.now()
+      longest = Math.max(longest, now - last)
+      last = now
+      if (on) setImmediate(tick)
+    }
+    setImmediate(tick)
+    await streamed()
+    on = false
+    longest = Math.max(longest, performance.now() - last)
+    holdRuns.push(longest)
+  }
   // The floor: the rows the export reads, read from SQLite alone (no object built, nothing written).
   const floorStatements = exportFloorStatements(db)
   const readAll = () => {
@@ -191,6 +211,8 @@ for (const messages of sizes) {
     streamVsStringify: round(median(streamRatios), 2),
     firstByteMs: round(median(firstByteRuns), 1),
     firstByteRuns: firstByteRuns.map((ms) => round(ms, 1)),
+    holdMs: round(median(holdRuns), 1),
+    holdRuns: holdRuns.map((ms) => round(ms, 1)),
     floorMs: round(median(floorRuns), 1),
     floorRuns: floorRuns.map((ms) => round(ms, 1)),
     floorRows,

@@ -554,6 +554,8 @@ function render(): string {
         streamVsStringify?: number
         firstByteMs?: number
         firstByteRuns?: number[]
+        holdMs?: number
+        holdRuns?: number[]
         floorMs?: number
         floorRuns?: number[]
         floorRows?: number
@@ -613,6 +615,9 @@ function render(): string {
       "streams through `hono/streaming`), in-process, to a destination that keeps up and drops the text; timed in pairs with",
       "`JSON.stringify` of the same document as above. First byte: from the call to the first write handed to the destination",
       "(the head and the first page of messages; the destination then goes away, so nothing more is read), median of 5.",
+      "Longest hold: the longest time the event loop waited for a turn while the export was written (a chain of",
+      "`setImmediate` marks each turn; median of 3 exports of their own, with the largest). Before the export gave the loop a",
+      "turn after each page, the hold was the whole export.",
       "Peak memory: one export in a fresh process (`bench/export-memory.ts`): the real app's `GET /session/:id/export` read to",
       "its end, and, for comparison, the document built whole and its whole text (the route before streaming); the figure is",
       "the process's maximum RSS (`resourceUsage().maxRSS`) less its RSS with the host and app open and garbage collected, so",
@@ -621,13 +626,13 @@ function render(): string {
       "its memory is the same rows' JSON text written to a web stream read the same way in 64 kB chunks, in a fresh process:",
       "what SQLite, V8 and a stream take with none of the export's work.",
       "",
-      "| messages | records in DB | route, streamed | µs / record | / JSON.stringify | first byte | peak above baseline: streamed | built whole | floor: SQLite reads alone (rows) | floor µs / record | floor peak above baseline |",
-      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+      "| messages | records in DB | route, streamed | µs / record | / JSON.stringify | first byte | longest hold of the event loop | peak above baseline: streamed | built whole | floor: SQLite reads alone (rows) | floor µs / record | floor peak above baseline |",
+      "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
       ...e
         .filter((r) => r.streamMs !== undefined)
         .map(
           (r) =>
-            `| ${r.messages} | ${r.records} | ${r.streamMs} ms (${r.streamRuns!.join(", ")}) | ${r.streamUsPerRecord} | ${r.streamVsStringify}× | ${r.firstByteMs} ms (${r.firstByteRuns!.join(", ")}) | ${r.memory?.stream.aboveBaselineMB ?? "—"} MB | ${r.memory?.built.aboveBaselineMB ?? "—"} MB | ${r.floorMs} ms (${r.floorRows}) | ${r.floorUsPerRecord} | ${r.memory?.floor?.aboveBaselineMB ?? "—"} MB |`,
+            `| ${r.messages} | ${r.records} | ${r.streamMs} ms (${r.streamRuns!.join(", ")}) | ${r.streamUsPerRecord} | ${r.streamVsStringify}× | ${r.firstByteMs} ms (${r.firstByteRuns!.join(", ")}) | ${r.holdMs ?? "—"} ms${r.holdRuns ? ` (largest ${Math.max(...r.holdRuns)})` : ""} | ${r.memory?.stream.aboveBaselineMB ?? "—"} MB | ${r.memory?.built.aboveBaselineMB ?? "—"} MB | ${r.floorMs} ms (${r.floorRows}) | ${r.floorUsPerRecord} | ${r.memory?.floor?.aboveBaselineMB ?? "—"} MB |`,
         ),
       "",
       ...(() => {

@@ -89,3 +89,33 @@ test("a failure after the first bytes cuts the response short: the client sees a
     errors.mockRestore()
   }
 })
+
+test("a fault before the first bytes is an error answer on every streamed route, never a 200 cut short", async () => {
+  server = await startApp()
+  const dir = server.project()
+  const { sessionId, runId } = await startRun(server, dir)
+  await finishedRun(server, sessionId, runId)
+  const { sessions, journal } = server.running.host
+  const ioError = () => Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR_READ" })
+  // Each route's first read of the session: the head and first page of messages, the first page
+  // of runs, the incident route's crash evidence (read before its first page of runs).
+  const firstReads = {
+    export: () => vi.spyOn(sessions, "messagePage"),
+    message: () => vi.spyOn(sessions, "messagePage"),
+    run: () => vi.spyOn(sessions, "runPage"),
+    incident: () => vi.spyOn(journal, "rows"),
+  } as const
+  try {
+    for (const [route, spy] of Object.entries(firstReads)) {
+      spy().mockImplementation(() => {
+        throw ioError()
+      })
+      const res = await server.call("GET", `/session/${sessionId}/${route}`)
+      expect([route, res.status, res.body?.error?.code]).toEqual([route, 503, "storage_unavailable"])
+      vi.restoreAllMocks()
+      expect((await server.call("GET", `/session/${sessionId}/${route}`)).status).toBe(200)
+    }
+  } finally {
+    vi.restoreAllMocks()
+  }
+})
