@@ -136,7 +136,7 @@ export function createHost(options: HostOptions): Host {
     onUnsettled: (run) => processor.finalizeUnsettled(run),
     // A late request changes no cause: it is added to the summary already written.
     onLate: (run) => {
-      const stored = sessions.runs(run.sessionId).find((record) => record.runId === run.runId)?.summary
+      const stored = sessions.run(run.sessionId, run.runId)?.summary
       if (stored)
         journal.write(
           () => sessions.finishRun({ ...stored, alsoRequestedBy: run.alsoRequestedBy.slice(0, 64) }),

@@ -18,7 +18,14 @@ import type { EventBus } from "../bus/index.ts"
 import type { Journal } from "../storage/journal.ts"
 import { buildRunSummary, fallbackRunSummary, type SummaryInput } from "./run-observability/summary.ts"
 import { type RunHolder, RunState } from "./run-state.ts"
-import { type MessageInfo, type Part, publicSession, type SessionInfo, type SessionStore } from "./session-store.ts"
+import {
+  type MessageInfo,
+  type MessagePosition,
+  type Part,
+  publicSession,
+  type SessionInfo,
+  type SessionStore,
+} from "./session-store.ts"
 
 interface ProcessorOptions {
   journal: Journal
@@ -38,6 +45,8 @@ export class RunConflictError extends Error {
 }
 
 const MAX_TURNS = 8
+/** Earlier messages with text sent to the provider with each prompt. */
+const HISTORY_MESSAGES = 40
 
 export class Processor {
   private readonly active = new Map<string, RunState>()
@@ -365,13 +374,20 @@ export class Processor {
     }
   }
 
+  /** The last `HISTORY_MESSAGES` messages with text, read from the newest back: a long session's older pages are never read. */
   private history(sessionId: string): ChatMessage[] {
-    const out: ChatMessage[] = []
-    for (const message of this.options.sessions.messages(sessionId)) {
-      const content = message.parts.flatMap((part) => (part.type === "text" ? [part.text] : [])).join("")
-      if (content) out.push({ role: message.info.role, content })
-    }
-    return out.slice(-40)
+    const newestFirst: ChatMessage[] = []
+    let before: MessagePosition | undefined
+    do {
+      const read = this.options.sessions.messagePageBefore(sessionId, before, HISTORY_MESSAGES)
+      for (let i = read.messages.length - 1; i >= 0 && newestFirst.length < HISTORY_MESSAGES; i--) {
+        const message = read.messages[i]!
+        const content = message.parts.flatMap((part) => (part.type === "text" ? [part.text] : [])).join("")
+        if (content) newestFirst.push({ role: message.info.role, content })
+      }
+      before = read.next
+    } while (before && newestFirst.length < HISTORY_MESSAGES)
+    return newestFirst.reverse()
   }
 
   /** A message row, written through the journal's fault handling (the message exists in memory either way). */

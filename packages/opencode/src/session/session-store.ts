@@ -345,6 +345,47 @@ export class SessionStore {
     return { messages, next: last && messages.length === limit ? { created: last[2], rowid: last[11] } : undefined }
   }
 
+  /**
+   * At most `limit` of a session's messages just before the position `before` (a previous page's
+   * `next`; none for the newest), in the order of `messages`: pages from the newest back, for a
+   * reader that needs the end of a long session. One statement per page, no cursor held.
+   */
+  messagePageBefore(
+    sessionId: string,
+    before: MessagePosition | undefined,
+    limit: number,
+  ): { messages: { info: MessageInfo; parts: Part[] }[]; next: MessagePosition | undefined } {
+    const rows = this.stmt(
+      `SELECT m.id, m.role, m.created, m.completed, m.run_id, m.provider_id, m.model_id, p.id, p.type, p.text, p.data, m.r
+       FROM (SELECT rowid AS r, id, session_id, role, created, completed, run_id, provider_id, model_id FROM message
+             WHERE session_id = @sessionId AND (created < @created OR (created = @created AND rowid < @rowid))
+             ORDER BY created DESC, rowid DESC LIMIT @limit) m
+       LEFT JOIN part p ON p.message_id = m.id AND p.session_id = m.session_id ORDER BY m.created, m.r, p.ord`,
+    )
+      .raw(true)
+      .all({
+        sessionId,
+        created: before?.created ?? Number.MAX_SAFE_INTEGER,
+        rowid: before?.rowid ?? Number.MAX_SAFE_INTEGER,
+        limit,
+      }) as [...MessageRow, number][]
+    const first = rows[0]
+    const messages = groupMessageRows(sessionId, rows as unknown as MessageRow[])
+    return { messages, next: first && messages.length === limit ? { created: first[2], rowid: first[11] } : undefined }
+  }
+
+  /** One run's messages, in the order of `messages`. */
+  runMessages(sessionId: string, runId: string): { info: MessageInfo; parts: Part[] }[] {
+    const rows = this.stmt(
+      `SELECT m.id, m.role, m.created, m.completed, m.run_id, m.provider_id, m.model_id, p.id, p.type, p.text, p.data
+       FROM message m LEFT JOIN part p ON p.message_id = m.id AND p.session_id = m.session_id
+       WHERE m.run_id = ? AND m.session_id = ? ORDER BY m.created, m.rowid, p.ord`,
+    )
+      .raw(true)
+      .all(runId, sessionId) as MessageRow[]
+    return groupMessageRows(sessionId, rows)
+  }
+
   insertRun(run: Omit<RunRecord, "status">): void {
     this.stmt(
       "INSERT INTO run (id, session_id, directory_key, instance_id, generation, model, boot_id, started_at, heartbeat_at, resend_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -382,6 +423,13 @@ export class SessionStore {
     return (
       this.stmt("SELECT * FROM run WHERE session_id = ? ORDER BY started_at, rowid").all(sessionId) as RunRow[]
     ).map(toRun)
+  }
+
+  /** One run of a session; undefined when `runId` is not a run of `sessionId`. */
+  run(sessionId: string, runId: string): RunRecord | undefined {
+    const row = this.stmt("SELECT * FROM run WHERE id = ? AND session_id = ?").get(runId, sessionId) as
+      RunRow | undefined
+    return row ? toRun(row) : undefined
   }
 
   /** At most `limit` of a session's runs, in the order of `runs`, after the position `after` (a previous page's `next`). One statement per page, no cursor held. */

@@ -194,9 +194,10 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
     const run = await startRun(c, c.req.param("id"), body)
     const entry = instances.get(run.directoryKey)?.runs.get(run.runId)
     await entry?.settled
-    const messages = sessions.messages(run.sessionId)
-    const answer = messages
-      .filter((message) => message.info.role === "assistant" && message.info.runId === run.runId)
+    // The run's own messages: a long session's others are never read.
+    const answer = sessions
+      .runMessages(run.sessionId, run.runId)
+      .filter((message) => message.info.role === "assistant")
       .at(-1)
     if (!answer) {
       // The run finished in memory but the data dir refused its messages (full, locked): a storage fault, not a broken server.
