@@ -8,11 +8,12 @@
  *   BENCH_EXPORT_SIZES                                messages per export size (default 1000,10000,100000)
  *   BENCH_MEMORY_REQUESTS, BENCH_MEMORY_BUDGET_MS     memory run (default 1M requests, 200 s budget)
  *   BENCH_EXPLAIN_MESSAGES, BENCH_EXPLAIN_RUNS        explain's export size and runs (default 100000 messages, 3 runs)
+ *   BENCH_HOLD_MESSAGES                               messages in the session the event-loop hold is measured on (default 10000)
  *   BENCH_CRASH_RUNS                                  journalled runs the crash scan reads (default 10000)
  *   BENCH_PROMPTS                                     prompt samples per server against opencode (default 60)
  *   OPENCODE_REFERENCE_BIN                            an opencode binary to compare with (else installed into bench/.cache)
  *   BENCH_SSE_EVENTS, BENCH_SSE_ROUNDS, BENCH_SSE_CLIENTS SSE fan-out (default 2000 events, 5 rounds, 1,10,100 clients)
- *   BENCH_ONLY=overhead,inprocess,lifecycle,sse,export,explain,memory,crash,opencode  some parts only: figures to bench/partial-run.json, BENCHMARKS.md and last-run.json untouched
+ *   BENCH_ONLY=overhead,inprocess,lifecycle,sse,export,hold,explain,memory,crash,opencode  some parts only: figures to bench/partial-run.json, BENCHMARKS.md and last-run.json untouched
  */
 import autocannon from "autocannon"
 import { spawn, type ChildProcess, execSync } from "node:child_process"
@@ -21,6 +22,7 @@ import os from "node:os"
 import path from "node:path"
 import { BENCH_DIR, cpuMicros, median, pass, round, ROOT, runPart } from "./lib.ts"
 import { renderExplain } from "./render-explain.ts"
+import { renderHold } from "./render-hold.ts"
 import { renderSse, type SseFanoutResult } from "./render-sse.ts"
 
 const round2 = (n: number) => round(n, 2)
@@ -285,6 +287,7 @@ if (renderOnly) {
   await part("lifecycle", () => runPart("lifecycle.ts"))
   await part("sse", () => runPart("sse-fanout.ts"))
   await part("export", () => runPart("export.ts", { nodeArgs: ["--expose-gc"] }))
+  await part("hold", () => runPart("route-hold.ts"))
   await part("explain", () => runPart("explain.ts", { timeoutMs: 1_200_000 }))
   await part("memory", () => runPart("memory.ts", { nodeArgs: ["--expose-gc"] }))
   await part("crash", () => runPart("crash-scan.ts"))
@@ -664,6 +667,7 @@ function render(): string {
     )
   }
   if (results.explain) add(...renderExplain(results.explain))
+  if (results.hold) add(...renderHold(results.hold))
   const m = results.memory as
     | {
         requests: number

@@ -312,7 +312,7 @@ function* scanSession(
 ): Generator<Turn, SessionScan, undefined> {
   const { sessions, journal } = deps
   const trusted = journal.bootsWithFormat(recordFormat())
-  const crashes = records(CrashEvidence, journal.rows({ kinds: ["crash.detected"], sessionId }), trusted)
+  const crashes = records(CrashEvidence, journal.crashRows(sessionId), trusted)
   const crashed = new Set(crashes.map((crash) => crash.runId))
   const scanned = { lastRow: 0, unsummarised: new Set<string>() }
   // Resend links need a run's classification only when it resent a run (or a crash's run did).
@@ -730,7 +730,7 @@ function linkedRecords(
     trusted,
   )
   // Crash evidence and journal facts of this session's runs.
-  const crashes = records(CrashEvidence, journal.rows({ kinds: ["crash.detected"], sessionId }), trusted)
+  const crashes = records(CrashEvidence, journal.crashRows(sessionId), trusted)
   // Lifecycle actions that touched these runs, and their ancestors.
   const lifecycle = lifecycleRecords(journal, namedLifecycleIds(runs, crashes), trusted)
   return { runs, crashes, lifecycle, requestIds: namedRequestIds(runs, lifecycle) }

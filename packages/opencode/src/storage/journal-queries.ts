@@ -91,6 +91,18 @@ export class JournalQueries {
     })
   }
 
+  /**
+   * A session's crash evidence (`crash.detected` rows, in seq order), through the kind index:
+   * crash rows are few in any journal, while a session's rows grow with its history (through the
+   * session index, finding none in a session of 50,000 records took tens of milliseconds).
+   */
+  crashRows(sessionId: string): JournalRow[] {
+    const stored = this.statement(
+      `SELECT ${COLUMNS} FROM journal INDEXED BY journal_kind WHERE kind = 'crash.detected' AND session_id = ? ORDER BY seq`,
+    ).all(sessionId) as RawRow[]
+    return this.withPending(stored.map(toRow), (row) => row.kind === "crash.detected" && row.sessionId === sessionId)
+  }
+
   /** `lifecycle.started` rows of actions that never finished (found through the lifecycle index, not by reading every action). */
   unfinishedLifecycleRows(): JournalRow[] {
     const stored = this.statement(

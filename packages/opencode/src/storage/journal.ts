@@ -350,6 +350,11 @@ export class Journal {
     return this.queries.rows(filter)
   }
 
+  /** A session's `crash.detected` rows, in seq order (found through the kind index: crash rows are few). */
+  crashRows(sessionId: string): JournalRow[] {
+    return this.queries.crashRows(sessionId)
+  }
+
   /** `lifecycle.started` rows of actions that never finished. */
   unfinishedLifecycleRows(): JournalRow[] {
     return this.queries.unfinishedLifecycleRows()

@@ -103,7 +103,7 @@ test("a fault before the first bytes is an error answer on every streamed route,
     export: () => vi.spyOn(sessions, "messagePage"),
     message: () => vi.spyOn(sessions, "messagePage"),
     run: () => vi.spyOn(sessions, "runPage"),
-    incident: () => vi.spyOn(journal, "rows"),
+    incident: () => vi.spyOn(journal, "crashRows"),
   } as const
   try {
     for (const [route, spy] of Object.entries(firstReads)) {
