@@ -105,4 +105,22 @@ describe("server connection", () => {
       etag: '"abc"',
     })
   })
+
+  it("an answer cut short after its status (the server stopped writing a long list) is a ServerError saying so, never a raw TypeError", async () => {
+    const fetchImpl = (async () => {
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('[{"info":'))
+          controller.error(new TypeError("terminated"))
+        },
+      })
+      return new Response(body, { status: 200, headers: { "x-opencode-request-id": "req_cut" } })
+    }) as typeof fetch
+    const connection = createServerConnection({ baseUrl: "http://127.0.0.1:1", directory: () => "/p", fetchImpl })
+    await expect(connection.request("GET", "/session/ses_1/message")).rejects.toMatchObject({
+      name: "ServerError",
+      code: "answer_cut_short",
+      message: "GET /session/ses_1/message: the server stopped before the answer was complete",
+    })
+  })
 })

@@ -132,7 +132,18 @@ export function createServerConnection(options: ConnectionOptions): ServerConnec
     const requestId = headerId && REQUEST_ID.test(headerId) ? headerId : undefined
     const etag = response.headers.get("etag") ?? undefined
     options.onResponse?.({ action: opts.action, requestId, status: response.status })
-    const text = await response.text()
+    let text: string
+    try {
+      text = await response.text()
+    } catch {
+      // A body cut short: the server stopped writing a long answer (the data dir failed mid-way) or went away.
+      throw new ServerError(
+        0,
+        "answer_cut_short",
+        `${method} ${path}: the server stopped before the answer was complete`,
+        requestId,
+      )
+    }
     let json: unknown = undefined
     if (text.length > 0) {
       try {

@@ -25,7 +25,7 @@ import {
 } from "../provenance/schemas.ts"
 import type { Redactor } from "../provenance/node/redaction.ts"
 import type { Journal } from "../storage/journal.ts"
-import { closing, Deferred, inTurns, jsonText, Members, Streamed, TURN, type Turn } from "./json-text.ts"
+import { closing, Deferred, inTurns, jsonText, Members, Stepped, Streamed, TURN, type Turn } from "./json-text.ts"
 import { ExportScanStore } from "./export-scan-store.ts"
 import type { MessagePosition, RunPosition, SessionInfo, SessionStore, StoredRunSummary } from "./session-store.ts"
 import type { MessageInfo, Part } from "../provenance/wire.ts"
@@ -132,10 +132,10 @@ export function sessionExportText(
       {
         ...exportHead(deps, session, content),
         messages: new Streamed(messages()),
-        diagnostics: new Deferred(function* () {
+        diagnostics: new Stepped(function* (): Generator<Turn, Members, undefined> {
           return new Members(Object.entries(yield* streamedLists(deps, sessionId, cap, yield* scan())))
         }),
-        incidents: new Deferred(function* () {
+        incidents: new Stepped(function* (): Generator<Turn, Streamed, undefined> {
           return new Streamed(pagedIncidents(deps, sessionId, yield* scan()))
         }),
       },
@@ -261,7 +261,7 @@ export function sessionIncidentsText(
   let store: ExportScanStore | undefined
   return closing(
     jsonText(
-      new Deferred(function* () {
+      new Stepped(function* (): Generator<Turn, Streamed, undefined> {
         const scan = yield* scanSession(deps, sessionId, EXPORT_RUN_PAGE, (store = ExportScanStore.open()), false)
         return new Streamed(pagedIncidents(deps, sessionId, scan))
       }),
@@ -282,11 +282,10 @@ interface SessionScan {
   crashes: CrashEvidence[]
   resends: ResendLinks
   /**
-   * The runs whose summaries the scan read: the rows there were (up to `lastRow`) less those with no
-   * summary then. Later pages list only these, so a run that finishes meanwhile is left out of every part alike.
+   * Of each summary the scan read, in order: its row, and whether it is damaged or its run has a
+   * chain. Later passes list only these runs (`ScannedRuns`), so a run stored or finished meanwhile
+   * is left out of every part alike.
    */
-  scanned: { lastRow: number; unsummarised: Set<string> }
-  /** Of each scanned summary, in order: damaged, or whether its run has a chain. */
   runFlags: RunFlags
   /** How many summaries the scan read, and how many of them are of a run with a chain. */
   runCount: { all: number; linked: number }
@@ -314,7 +313,6 @@ function* scanSession(
   const trusted = journal.bootsWithFormat(recordFormat())
   const crashes = records(CrashEvidence, journal.crashRows(sessionId), trusted)
   const crashed = new Set(crashes.map((crash) => crash.runId))
-  const scanned = { lastRow: 0, unsummarised: new Set<string>() }
   // Resend links need a run's classification only when it resent a run (or a crash's run did).
   const resendRuns = new Set(crashes.filter((crash) => crash.resendOf).map((crash) => crash.runId))
   const resent: ResendRecord[] = []
@@ -359,15 +357,11 @@ function* scanSession(
     const page: RunSummary[] = []
     const chains: [string, boolean][] = []
     for (const row of read.runs) {
-      scanned.lastRow = Math.max(scanned.lastRow, row.rowid)
       const summary = row.summary()
-      if (!summary) {
-        scanned.unsummarised.add(row.runId)
-        continue
-      }
+      if (!summary) continue
       const run = record(RunSummary, { bootId: row.bootId, data: summary }, trusted)
       if (!run) {
-        runFlags.push(RUN_DAMAGED)
+        runFlags.push(RUN_DAMAGED, row.rowid)
         continue
       }
       page.push(run)
@@ -377,12 +371,12 @@ function* scanSession(
       // A run is one row, so each is decided here once (the reference: the first summary of a run decides).
       if (classification === "process_exit_without_finalizer" && crashed.has(runId)) {
         deferred.push([runFlags.length, runId])
-        runFlags.push(RUN_UNLINKED)
+        runFlags.push(RUN_UNLINKED, row.rowid)
         continue
       }
       const linked = classification !== "completed"
       chains.push([runId, linked])
-      runFlags.push(linked ? RUN_LINKED : RUN_UNLINKED)
+      runFlags.push(linked ? RUN_LINKED : RUN_UNLINKED, row.rowid)
     }
     store.noteRunChains(chains)
     noteLinked(page, [])
@@ -401,7 +395,6 @@ function* scanSession(
     trusted,
     crashes,
     resends: resendLinks(resent, crashes),
-    scanned,
     runFlags,
     runCount,
     store,
@@ -415,16 +408,21 @@ const RUN_UNLINKED = 1
 const RUN_LINKED = 2
 type RunFlag = typeof RUN_DAMAGED | typeof RUN_UNLINKED | typeof RUN_LINKED
 
-/** One flag per scanned summary, a byte each. */
+/** One flag per scanned summary, a byte each, and its row's rowid (nine bytes a run). */
 class RunFlags {
   private bytes = new Uint8Array(1024)
+  private rowids = new Float64Array(1024)
   length = 0
-  push(flag: RunFlag): void {
+  push(flag: RunFlag, rowid: number): void {
     if (this.length === this.bytes.length) {
-      const grown = new Uint8Array(this.bytes.length * 2)
-      grown.set(this.bytes)
-      this.bytes = grown
+      const bytes = new Uint8Array(this.bytes.length * 2)
+      bytes.set(this.bytes)
+      this.bytes = bytes
+      const rowids = new Float64Array(this.rowids.length * 2)
+      rowids.set(this.rowids)
+      this.rowids = rowids
     }
+    this.rowids[this.length] = rowid
     this.bytes[this.length++] = flag
   }
   get(at: number): RunFlag | undefined {
@@ -433,19 +431,48 @@ class RunFlags {
   set(at: number, flag: RunFlag): void {
     this.bytes[at] = flag
   }
+  rowid(at: number): number | undefined {
+    return at < this.length ? this.rowids[at] : undefined
+  }
+  /** The flag of the run in row `rowid`, when the scan read its summary. */
+  flagOfRow(rowid: number): RunFlag | undefined {
+    const at = this.rowids.subarray(0, this.length).indexOf(rowid)
+    return at < 0 ? undefined : this.get(at)
+  }
 }
 
-/** A page's runs that the scan read with a summary, in order. */
-function scannedRows(stored: StoredRunSummary[], scan: SessionScan): StoredRunSummary[] {
-  const { lastRow, unsummarised } = scan.scanned
-  return stored.filter((entry) => entry.rowid <= lastRow && !unsummarised.has(entry.runId))
+/**
+ * The runs the scan read, met again page by page in the same order by a later pass. Rows are
+ * matched by rowid, never by position: rows can be stored between pages (the export gives the
+ * event loop turns), and one stored behind the scan's cursor (with an earlier start) or one read
+ * then without a summary is not the scan's, so it takes no scanned run's flag and is left out.
+ * The scan's rows are in the same order as every later read of them (a run's start never
+ * changes, and no run row is deleted), so each page's are found in one pass.
+ */
+class ScannedRuns {
+  private at = 0
+  constructor(private readonly scan: SessionScan) {}
+  /** A page's rows that the scan read with a summary, each with its flag. */
+  rows(stored: StoredRunSummary[]): [StoredRunSummary, RunFlag][] {
+    const { runFlags } = this.scan
+    const out: [StoredRunSummary, RunFlag][] = []
+    for (const row of stored) if (runFlags.rowid(this.at) === row.rowid) out.push([row, runFlags.get(this.at++)!])
+    return out
+  }
+  /** A page's summaries of the runs the scan read, as records (a damaged one left out). */
+  runs(stored: StoredRunSummary[]): RunSummary[] {
+    return summariesOf(
+      this.rows(stored).map(([row]) => row),
+      this.scan.trusted,
+    )
+  }
 }
 
-/** A page's summaries of the runs the scan read, as records (a damaged one left out). */
-function scannedRuns(stored: StoredRunSummary[], scan: SessionScan): RunSummary[] {
+/** Stored summaries as records; a damaged one is left out. */
+function summariesOf(stored: StoredRunSummary[], trusted: Set<string>): RunSummary[] {
   const out: RunSummary[] = []
-  for (const entry of scannedRows(stored, scan)) {
-    const run = record(RunSummary, { bootId: entry.bootId, data: entry.summary() }, scan.trusted)
+  for (const entry of stored) {
+    const run = record(RunSummary, { bootId: entry.bootId, data: entry.summary() }, trusted)
     if (run) out.push(run)
   }
   return out
@@ -509,7 +536,12 @@ function* inChunks<T>(ids: readonly string[], read: (chunk: string[]) => T[]): G
  * records are read (at most `cap` each), a chunk at a time as each list is written. Choosing the
  * kept records reads up to `cap` of each kind first: a turn after each.
  */
-function* streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: SessionScan) {
+function* streamedLists(
+  deps: ExportDeps,
+  sessionId: string,
+  cap: number,
+  scan: SessionScan,
+): Generator<Turn, Record<string, unknown>, undefined> {
   const { journal, redactor, sessions } = deps
   const { trusted, store } = scan
   const counts: [name: string, count: number, kept: () => number][] = []
@@ -518,15 +550,14 @@ function* streamedLists(deps: ExportDeps, sessionId: string, cap: number, scan: 
   counts.push(["runs", scan.runCount.all, () => Math.min(scan.runCount.all, cap)])
   function* runs() {
     const ranks = { linked: 0, rest: 0 }
-    let at = 0
+    const scanned = new ScannedRuns(scan)
     let after: RunPosition | undefined
     do {
       const read = sessions.runSummaryPage(sessionId, after, scan.runPage)
       after = read.next
       const kept: RunSummary[] = []
-      for (const row of scannedRows(read.runs, scan)) {
-        const flag = scan.runFlags.get(at++)
-        if (flag === RUN_DAMAGED || flag === undefined) continue
+      for (const [row, flag] of scanned.rows(read.runs)) {
+        if (flag === RUN_DAMAGED) continue
         const linked = flag === RUN_LINKED
         if (!keepsRun(linked, linked ? ranks.linked++ : ranks.rest++)) continue
         // Parsed only when kept; a summary damaged since the scan is left out.
@@ -627,11 +658,12 @@ function* pagedIncidents(deps: ExportDeps, sessionId: string, scan: SessionScan)
   const { sessions } = deps
   // Pages of the run table: a run is on one page only.
   const derivation = new IncidentDerivation(scan.crashes, scan.resends, undefined, true)
+  const scanned = new ScannedRuns(scan)
   let after: RunPosition | undefined
   do {
     const read = sessions.runSummaryPage(sessionId, after, scan.runPage)
     after = read.next
-    const runs = scannedRuns(read.runs, scan)
+    const runs = scanned.runs(read.runs)
     if (runs.length > 0) yield* pageChains(deps, scan, derivation, runs).chains
     yield TURN
   } while (after)
@@ -688,7 +720,8 @@ export async function runTraceRecords(deps: ExportDeps, sessionId: string, runId
     const crashes = scan.crashes.filter((crash) => crash.runId === runId)
     const stored = deps.sessions.storedRunSummary(sessionId, runId)
     const derivation = new IncidentDerivation(crashes, scan.resends, undefined, true)
-    const page = pageChains(deps, scan, derivation, stored ? scannedRuns([stored], scan) : [])
+    const read = stored && scan.runFlags.flagOfRow(stored.rowid) !== undefined ? [stored] : []
+    const page = pageChains(deps, scan, derivation, summariesOf(read, scan.trusted))
     const crashed = crashPageChains(deps, scan, derivation, crashes)
     return {
       exportedAt: Date.now(),

@@ -73,9 +73,13 @@ export async function writeJsonText(
 export class Streamed {
   constructor(readonly items: Iterable<unknown>) {}
 }
-/** A value computed only when the writer reaches it; computed in steps, with turns between them, when `value` is a generator function. */
+/** A value computed only when the writer reaches it. */
 export class Deferred {
-  constructor(readonly value: (() => unknown) | (() => Generator<Turn, unknown, undefined>)) {}
+  constructor(readonly value: () => unknown) {}
+}
+/** A value computed in steps when the writer reaches it: `steps` yields a turn between steps and returns the value. */
+export class Stepped {
+  constructor(readonly steps: () => Generator<Turn, unknown, undefined>) {}
 }
 /** An object whose members are written one at a time (some of them `Streamed`). */
 export class Members {
@@ -84,14 +88,15 @@ export class Members {
 
 /**
  * `JSON.stringify(value, null, indent)` in pieces: a plain value is one piece; an object with a
- * `Streamed`, `Deferred` or `Members` inside is written member by member, a `Streamed` item by item.
+ * `Streamed`, `Deferred`, `Stepped` or `Members` inside is written member by member, a `Streamed`
+ * item by item; a `Stepped` value's turns are empty pieces.
  */
 export function* jsonText(value: unknown, indent: number, depth = 0): Generator<string, void, undefined> {
   const newline = (at: number) => (indent ? `\n${" ".repeat(indent * at)}` : "")
-  if (value instanceof Deferred) {
-    value = value.value()
-    if (isGenerator(value)) {
-      const steps = value
+  if (value instanceof Deferred) value = value.value()
+  else if (value instanceof Stepped) {
+    const steps = value.steps()
+    try {
       for (let step = steps.next(); ; step = steps.next()) {
         if (step.done) {
           value = step.value
@@ -99,6 +104,9 @@ export function* jsonText(value: unknown, indent: number, depth = 0): Generator<
         }
         yield ""
       }
+    } finally {
+      // A reader that stops mid-way ends the steps too (their own `finally` blocks run).
+      steps.return(undefined)
     }
   }
   if (value instanceof Streamed) {
@@ -139,9 +147,7 @@ export function* jsonText(value: unknown, indent: number, depth = 0): Generator<
   yield first ? "{}" : `${newline(depth)}}`
 }
 
-const isGenerator = (value: unknown): value is Generator<Turn, unknown, undefined> =>
-  typeof value === "object" && value !== null && Object.prototype.toString.call(value) === "[object Generator]"
 const isPiecewise = (value: unknown) =>
-  value instanceof Streamed || value instanceof Deferred || value instanceof Members
+  value instanceof Streamed || value instanceof Deferred || value instanceof Stepped || value instanceof Members
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)

@@ -190,3 +190,27 @@ describe("a long read gives the event loop a turn between pages", () => {
     expect(opened).not.toHaveBeenCalled()
   })
 })
+
+test("the incident route, over a socket: a client that goes away during the scan stops it", async () => {
+  let destroy: (() => void) | undefined
+  const read = host().sessions.runSummaryPage.bind(host().sessions)
+  const pages = vi.spyOn(host().sessions, "runSummaryPage").mockImplementation((...args) => {
+    // Gone while the second page of the scan is read, before any byte of the answer.
+    if (pages.mock.calls.length === 2) destroy?.()
+    return read(...args)
+  })
+  const opened = vi.spyOn(ExportScanStore, "open")
+  const closed = vi.spyOn(ExportScanStore.prototype, "close")
+  await new Promise<void>((resolve) => {
+    const req = request(`${server.url}/session/${SESSION}/incident`)
+    destroy = () => {
+      req.destroy()
+      resolve()
+    }
+    req.on("error", () => {})
+    req.end()
+  })
+  await waitFor(() => closed.mock.calls.length === opened.mock.calls.length && opened.mock.calls.length === 1, 5000)
+  // The scan alone reads ceil(300 / 64) = 5 pages, the chains 5 more.
+  expect(pages.mock.calls.length).toBeLessThan(Math.ceil(RUNS / 64))
+})

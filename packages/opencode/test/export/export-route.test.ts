@@ -97,16 +97,18 @@ test("a fault before the first bytes is an error answer on every streamed route,
   await finishedRun(server, sessionId, runId)
   const { sessions, journal } = server.running.host
   const ioError = () => Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR_READ" })
-  // Each route's first read of the session: the head and first page of messages, the first page
-  // of runs, the incident route's crash evidence (read before its first page of runs).
-  const firstReads = {
-    export: () => vi.spyOn(sessions, "messagePage"),
-    message: () => vi.spyOn(sessions, "messagePage"),
-    run: () => vi.spyOn(sessions, "runPage"),
-    incident: () => vi.spyOn(journal, "crashRows"),
-  } as const
+  // Reads made before the first byte: the export's head and first page of messages, a list's
+  // first page, the incident route's crash evidence and every page of its scan (its first
+  // bytes come only after the scan).
+  const firstReads = [
+    ["export", () => vi.spyOn(sessions, "messagePage")],
+    ["message", () => vi.spyOn(sessions, "messagePage")],
+    ["run", () => vi.spyOn(sessions, "runPage")],
+    ["incident", () => vi.spyOn(journal, "crashRows")],
+    ["incident", () => vi.spyOn(sessions, "runSummaryPage")],
+  ] as const
   try {
-    for (const [route, spy] of Object.entries(firstReads)) {
+    for (const [route, spy] of firstReads) {
       spy().mockImplementation(() => {
         throw ioError()
       })

@@ -13,7 +13,14 @@ import { writeJsonText } from "../../src/session/json-text.ts"
 import { ExportScanStore, spillDirs, tempDirWritable } from "../../src/session/export-scan-store.ts"
 import { tempDir } from "../harness.ts"
 import { insertRun, insertSession, sameTime } from "./stored-records.ts"
-import { appRequest, clientAction, interruptedRun, lifecycleAction, requestContext } from "../provenance/records.ts"
+import {
+  appRequest,
+  clientAction,
+  interruptedRun,
+  lifecycleAction,
+  requestContext,
+  run,
+} from "../provenance/records.ts"
 
 let dataDir: string
 let host: Host
@@ -202,5 +209,57 @@ describe("lists longer than a chunk (256 records read at a time)", () => {
     const capped = buildSessionExport(big, SESSION, "diagnostics", 700)!
     expect(capped.diagnostics.lifecycle).toHaveLength(700)
     expect(capped.diagnostics.truncated).toEqual({ requests: { kept: 700, dropped: 400 } })
+  })
+})
+
+describe("rows written between pages (the export gives the event loop turns, so runs finish meanwhile)", () => {
+  let laterDir: string
+  let later: Host
+
+  beforeAll(() => {
+    laterDir = tempDir("oc-scan-later-")
+    later = createHost({ dataDir: laterDir, readOnly: true })
+    insertSession(later.db, SESSION)
+    const request = appRequest({ requestId: "req_l", actionId: "act_l" })
+    const action = lifecycleAction("lc_l", "reload", { kind: "api_route", request }, { runIds: ["run_l2"], seq: 40 })
+    later.journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, action)
+    for (let i = 0; i < 10; i++) {
+      const runId = `run_l${i}`
+      const summary =
+        i === 2 ? interruptedRun(runId, action, { seq: 41 }) : run(runId, { seq: 50 + i, classification: "completed" })
+      insertRun(later.sessions, runId, 10_000 + 100 * i, summary)
+    }
+  })
+
+  afterAll(() => {
+    later.close()
+    rmSync(laterDir, { recursive: true, force: true })
+  })
+
+  test("a run stored behind the scan's cursor is left out; one ahead of it is read: no run takes another's place", async () => {
+    const read = later.sessions.runSummaryPage.bind(later.sessions)
+    let calls = 0
+    vi.spyOn(later.sessions, "runSummaryPage").mockImplementation((...args) => {
+      // Before the scan's third page: one run starting before the cursor (a row the journal's
+      // backlog wrote late, with its own start time), one after every run so far.
+      if (++calls === 3) {
+        insertRun(later.sessions, "run_behind", 10_050, run("run_behind", { seq: 70, classification: "completed" }))
+        insertRun(later.sessions, "run_ahead", 20_000, run("run_ahead", { seq: 71, classification: "completed" }))
+      }
+      return read(...args)
+    })
+    const text = [...sessionExportText(later, SESSION, "diagnostics", { cap: 3, runPage: 2 })!].join("")
+    const doc = JSON.parse(text) as {
+      diagnostics: { runs: { runId: string; classification: string }[]; truncated: Record<string, unknown> }
+      incidents: { runId: string }[]
+    }
+    // The scan read ten runs and run_ahead: the linked run first, then the most recent of the rest.
+    expect(doc.diagnostics.runs.map((r) => `${r.runId}:${r.classification}`)).toEqual([
+      "run_l2:local_instance_reload",
+      "run_l9:completed",
+      "run_ahead:completed",
+    ])
+    expect(doc.diagnostics.truncated.runs).toEqual({ kept: 3, dropped: 8 })
+    expect(doc.incidents.map((chain) => chain.runId)).toEqual(["run_l2"])
   })
 })

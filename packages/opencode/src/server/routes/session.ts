@@ -245,14 +245,27 @@ const RUN_LIST_PAGE = 256
 /**
  * Answers with `text` (JSON in pieces, `jsonText`) written as it is read, with the event loop's
  * turns where the text has them: a session's answer never holds the server for its whole length,
- * and a client that goes away stops the reading at the next turn. The pieces up to the first turn
- * are read before the status is sent, so a fault at the start (a data dir that cannot be read) is
- * an error answer; after the first bytes, a fault can only cut the response short (no closing
- * chunk), which no reader takes for a whole document (docs/protocol.md, "Export format").
+ * and a client that goes away stops the reading at the next turn. The head (the pieces up to the
+ * first turn after some text: the export's head and first page of messages, the incident route's
+ * whole scan and first page of chains, a list's first page) is read before the status is sent,
+ * giving the loop its turns, so a fault there is an error answer; after the first bytes, a fault
+ * can only cut the response short (no closing chunk), which no reader takes for a whole answer
+ * (docs/protocol.md, "Export format").
  */
-function streamedJson(c: Context, text: Generator<string, void, undefined>, what: string, sessionId: string) {
+async function streamedJson(c: Context, text: Generator<string, void, undefined>, what: string, sessionId: string) {
   let head = ""
-  for (let piece = text.next(); !piece.done && piece.value !== ""; piece = text.next()) head += piece.value
+  for (let piece = text.next(); !piece.done; piece = text.next()) {
+    if (piece.value !== "") head += piece.value
+    else if (head) break
+    else {
+      await nextTurn()
+      if (c.req.raw.signal.aborted) {
+        // Gone before the first byte: nothing more is read.
+        text.return()
+        return c.body(null, 204)
+      }
+    }
+  }
   c.header("content-type", "application/json")
   return stream(
     c,
