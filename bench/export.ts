@@ -18,7 +18,7 @@ import { recordFormat } from "../packages/opencode/src/provenance/node/record-fo
 import { buildSessionExport, sessionExportText } from "../packages/opencode/src/session/export.ts"
 import { writeJsonText } from "../packages/opencode/src/session/json-text.ts"
 import { rmSync } from "node:fs"
-import { median, report, round, runPart, tempDir } from "./lib.ts"
+import { longestHold, median, report, round, runPart, tempDir } from "./lib.ts"
 import { captureRunTemplate, exportFloorStatements, openBenchSession, recordsPerRun, seedSession } from "./seed.ts"
 
 const sizes = (process.env.BENCH_EXPORT_SIZES ?? "1000,10000,100000").split(",").map(Number)
@@ -125,20 +125,7 @@ for (const messages of sizes) {
   const holdRuns: number[] = []
   for (let i = 0; i < 3; i++) {
     collect()
-    let last = performance.now()
-    let longest = 0
-    let on = true
-    const tick = () => {
-      const now = performance.now()
-      longest = Math.max(longest, now - last)
-      last = now
-      if (on) setImmediate(tick)
-    }
-    setImmediate(tick)
-    await streamed()
-    on = false
-    longest = Math.max(longest, performance.now() - last)
-    holdRuns.push(longest)
+    holdRuns.push((await longestHold(streamed)).holdMs)
   }
   // The floor: the rows the export reads, read from SQLite alone (no object built, nothing written).
   const floorStatements = exportFloorStatements(db)

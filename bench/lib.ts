@@ -79,3 +79,23 @@ export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 1
 export function mb(bytes: number): number {
   return round(bytes / 1024 / 1024, 1)
 }
+
+/** The longest wait between two turns of the event loop (a chain of `setImmediate` marks each) while `work` runs, from its call until it settles. */
+export async function longestHold<T>(work: () => Promise<T>): Promise<{ holdMs: number; value: T }> {
+  let last = performance.now()
+  let longest = 0
+  let on = true
+  const tick = () => {
+    const now = performance.now()
+    longest = Math.max(longest, now - last)
+    last = now
+    if (on) setImmediate(tick)
+  }
+  setImmediate(tick)
+  try {
+    const value = await work()
+    return { holdMs: Math.max(longest, performance.now() - last), value }
+  } finally {
+    on = false
+  }
+}

@@ -10,7 +10,7 @@
 import { spawn } from "node:child_process"
 import { rmSync } from "node:fs"
 import { startServer } from "../packages/opencode/src/server/server.ts"
-import { median, report, round, tempDir } from "./lib.ts"
+import { longestHold, median, report, round, tempDir } from "./lib.ts"
 import { captureRunTemplate, openBenchSession, seedSession } from "./seed.ts"
 
 const messages = Number(process.env.BENCH_HOLD_MESSAGES ?? 10_000)
@@ -28,29 +28,6 @@ const running = await startServer({
   defaultDirectory: tempDir("oc-bench-hold-dir-"),
   env: {},
 })
-
-/**
- * The longest wait between two turns of the event loop until `done` settles. Started once the
- * client process is spawned (`spawn` itself holds the loop for some milliseconds).
- */
-async function longestHold<T>(done: Promise<T>): Promise<{ holdMs: number; value: T }> {
-  let last = performance.now()
-  let longest = 0
-  let on = true
-  const tick = () => {
-    const now = performance.now()
-    longest = Math.max(longest, now - last)
-    last = now
-    if (on) setImmediate(tick)
-  }
-  setImmediate(tick)
-  try {
-    const value = await done
-    return { holdMs: Math.max(longest, performance.now() - last), value }
-  } finally {
-    on = false
-  }
-}
 
 /** GETs `url` from another process, reading the body to its end; its size in bytes. */
 function fetchElsewhere(url: string): Promise<number> {
@@ -78,7 +55,9 @@ try {
     let bytes = 0
     for (let i = 0; i < REPS; i++) {
       const start = performance.now()
-      const { holdMs, value } = await longestHold(fetchElsewhere(url))
+      // Timed once the client process is spawned (`spawn` itself holds the loop for some milliseconds).
+      const answered = fetchElsewhere(url)
+      const { holdMs, value } = await longestHold(() => answered)
       times.push(performance.now() - start)
       holds.push(holdMs)
       bytes = value

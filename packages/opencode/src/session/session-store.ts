@@ -438,20 +438,8 @@ export class SessionStore {
     after: RunPosition | undefined,
     limit: number,
   ): { runs: RunRecord[]; next: RunPosition | undefined } {
-    const rows = this.stmt(
-      `SELECT *, rowid AS r FROM run WHERE session_id = @sessionId
-       AND (started_at > @startedAt OR (started_at = @startedAt AND rowid > @rowid)) ORDER BY started_at, rowid LIMIT @limit`,
-    ).all({
-      sessionId,
-      startedAt: after?.startedAt ?? Number.MIN_SAFE_INTEGER,
-      rowid: after?.rowid ?? 0,
-      limit,
-    }) as (RunRow & { r: number })[]
-    const last = rows.at(-1)
-    return {
-      runs: rows.map(toRun),
-      next: last && rows.length === limit ? { startedAt: last.started_at, rowid: last.r } : undefined,
-    }
+    const { rows, next } = this.runRows<RunRow>("*", sessionId, after, limit)
+    return { runs: rows.map(toRun), next }
   }
 
   /**
@@ -477,20 +465,28 @@ export class SessionStore {
     after: RunPosition | undefined,
     limit: number,
   ): { runs: StoredRunSummary[]; next: RunPosition | undefined } {
+    const { rows, next } = this.runRows<SummaryRow>("id, summary, summary_boot", sessionId, after, limit)
+    return { runs: rows.map(storedRunSummary), next }
+  }
+
+  /** A page of a session's run rows (`columns` of each, and its rowid as `r`) in start order, after `after`. */
+  private runRows<Row>(
+    columns: string,
+    sessionId: string,
+    after: RunPosition | undefined,
+    limit: number,
+  ): { rows: (Row & { r: number })[]; next: RunPosition | undefined } {
     const rows = this.stmt(
-      `SELECT id, summary, summary_boot, started_at, rowid AS r FROM run WHERE session_id = @sessionId
+      `SELECT ${columns}, started_at AS s, rowid AS r FROM run WHERE session_id = @sessionId
        AND (started_at > @startedAt OR (started_at = @startedAt AND rowid > @rowid)) ORDER BY started_at, rowid LIMIT @limit`,
     ).all({
       sessionId,
       startedAt: after?.startedAt ?? Number.MIN_SAFE_INTEGER,
       rowid: after?.rowid ?? 0,
       limit,
-    }) as (SummaryRow & { started_at: number; r: number })[]
+    }) as (Row & { s: number; r: number })[]
     const last = rows.at(-1)
-    return {
-      runs: rows.map(storedRunSummary),
-      next: last && rows.length === limit ? { startedAt: last.started_at, rowid: last.r } : undefined,
-    }
+    return { rows, next: last && rows.length === limit ? { startedAt: last.s, rowid: last.r } : undefined }
   }
 
   /** One run's summary as `runSummaryPage` gives it; undefined when `runId` is not a run of `sessionId`. */
