@@ -90,6 +90,21 @@ const EXPORT_RUN_PAGE = 64
 /** Messages read per page by the streamed export: a page of ordinary messages is a few hundred kB (a page of 200 000-character prompts would be about 50 MB: pages count messages, not bytes). */
 export const EXPORT_MESSAGE_PAGE = 256
 
+/** A session's messages as `SessionStore.messages` lists them, read `page` at a time, with a turn after each page. */
+export function* messagesInTurns(
+  sessions: SessionStore,
+  sessionId: string,
+  page = EXPORT_MESSAGE_PAGE,
+): Generator<{ info: MessageInfo; parts: Part[] } | Turn, void, undefined> {
+  let after: MessagePosition | undefined
+  do {
+    const read = sessions.messagePage(sessionId, after, page)
+    yield* read.messages
+    after = read.next
+    yield TURN
+  } while (after)
+}
+
 /**
  * The export as text, written as it is read: the same bytes as `JSON.stringify(buildSessionExport(…),
  * null, indent)`, produced in pieces. Messages are read a page at a time as the reader pulls, and
@@ -119,13 +134,8 @@ export function sessionExportText(
     ))
   }
   function* messages() {
-    let after: MessagePosition | undefined
-    do {
-      const read = deps.sessions.messagePage(sessionId, after, page)
-      for (const message of read.messages) yield exportMessage(message, content)
-      after = read.next
-      yield TURN
-    } while (after)
+    for (const message of messagesInTurns(deps.sessions, sessionId, page))
+      yield message === TURN ? message : exportMessage(message, content)
   }
   return closing(
     jsonText(

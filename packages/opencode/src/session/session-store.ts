@@ -182,8 +182,6 @@ export class SessionStore {
   private readonly pageStatements: (Statement<unknown[]> | undefined)[] = []
   /** `messages`' statement, prepared once (raw rows). */
   private messagesStatement: Statement<[string]> | undefined
-  /** `messagePage`'s statement, prepared once (raw rows). */
-  private messagePageStatement: Statement<[MessagePageParams]> | undefined
 
   /** The page query for one combination of filters (bit 1: before, 2: start, 4: search), prepared once. */
   private pageStatement(variant: number): Statement<unknown[]> {
@@ -306,7 +304,7 @@ export class SessionStore {
   messages(sessionId: string): { info: MessageInfo; parts: Part[] }[] {
     this.messagesStatement ??= this.db
       .prepare<[string]>(
-        `SELECT m.id, m.role, m.created, m.completed, m.run_id, m.provider_id, m.model_id, p.id, p.type, p.text, p.data
+        `SELECT ${MESSAGE_PART_COLUMNS}
          FROM message m LEFT JOIN part p ON p.message_id = m.id AND p.session_id = m.session_id
          WHERE m.session_id = ? ORDER BY m.created, m.rowid, p.ord`,
       )
@@ -325,24 +323,7 @@ export class SessionStore {
     after: MessagePosition | undefined,
     limit: number,
   ): { messages: { info: MessageInfo; parts: Part[] }[]; next: MessagePosition | undefined } {
-    this.messagePageStatement ??= this.db
-      .prepare<[MessagePageParams]>(
-        `SELECT m.id, m.role, m.created, m.completed, m.run_id, m.provider_id, m.model_id, p.id, p.type, p.text, p.data, m.r
-         FROM (SELECT rowid AS r, id, session_id, role, created, completed, run_id, provider_id, model_id FROM message
-               WHERE session_id = @sessionId AND (created > @created OR (created = @created AND rowid > @rowid))
-               ORDER BY created, rowid LIMIT @limit) m
-         LEFT JOIN part p ON p.message_id = m.id AND p.session_id = m.session_id ORDER BY m.created, m.r, p.ord`,
-      )
-      .raw(true)
-    const rows = this.messagePageStatement.all({
-      sessionId,
-      created: after?.created ?? Number.MIN_SAFE_INTEGER,
-      rowid: after?.rowid ?? 0,
-      limit,
-    }) as [...MessageRow, number][]
-    const last = rows.at(-1)
-    const messages = groupMessageRows(sessionId, rows as unknown as MessageRow[])
-    return { messages, next: last && messages.length === limit ? { created: last[2], rowid: last[11] } : undefined }
+    return this.messageKeysetPage(sessionId, after, limit, "after")
   }
 
   /**
@@ -355,29 +336,44 @@ export class SessionStore {
     before: MessagePosition | undefined,
     limit: number,
   ): { messages: { info: MessageInfo; parts: Part[] }[]; next: MessagePosition | undefined } {
+    return this.messageKeysetPage(sessionId, before, limit, "before")
+  }
+
+  /**
+   * A page of a session's messages on one `side` of the position `at` (none: from the oldest, or
+   * from the newest), in the order of `messages`, and the position of the next page that way.
+   */
+  private messageKeysetPage(
+    sessionId: string,
+    at: MessagePosition | undefined,
+    limit: number,
+    side: "after" | "before",
+  ): { messages: { info: MessageInfo; parts: Part[] }[]; next: MessagePosition | undefined } {
+    const [beyond, order] = side === "after" ? [">", "ASC"] : ["<", "DESC"]
     const rows = this.stmt(
-      `SELECT m.id, m.role, m.created, m.completed, m.run_id, m.provider_id, m.model_id, p.id, p.type, p.text, p.data, m.r
+      `SELECT ${MESSAGE_PART_COLUMNS}, m.r
        FROM (SELECT rowid AS r, id, session_id, role, created, completed, run_id, provider_id, model_id FROM message
-             WHERE session_id = @sessionId AND (created < @created OR (created = @created AND rowid < @rowid))
-             ORDER BY created DESC, rowid DESC LIMIT @limit) m
+             WHERE session_id = @sessionId AND (created ${beyond} @created OR (created = @created AND rowid ${beyond} @rowid))
+             ORDER BY created ${order}, rowid ${order} LIMIT @limit) m
        LEFT JOIN part p ON p.message_id = m.id AND p.session_id = m.session_id ORDER BY m.created, m.r, p.ord`,
     )
       .raw(true)
       .all({
         sessionId,
-        created: before?.created ?? Number.MAX_SAFE_INTEGER,
-        rowid: before?.rowid ?? Number.MAX_SAFE_INTEGER,
+        created: at?.created ?? (side === "after" ? Number.MIN_SAFE_INTEGER : Number.MAX_SAFE_INTEGER),
+        rowid: at?.rowid ?? (side === "after" ? 0 : Number.MAX_SAFE_INTEGER),
         limit,
       }) as [...MessageRow, number][]
-    const first = rows[0]
+    // The page's last message going forward, its first going back.
+    const edge = side === "after" ? rows.at(-1) : rows[0]
     const messages = groupMessageRows(sessionId, rows as unknown as MessageRow[])
-    return { messages, next: first && messages.length === limit ? { created: first[2], rowid: first[11] } : undefined }
+    return { messages, next: edge && messages.length === limit ? { created: edge[2], rowid: edge[11] } : undefined }
   }
 
   /** One run's messages, in the order of `messages`. */
   runMessages(sessionId: string, runId: string): { info: MessageInfo; parts: Part[] }[] {
     const rows = this.stmt(
-      `SELECT m.id, m.role, m.created, m.completed, m.run_id, m.provider_id, m.model_id, p.id, p.type, p.text, p.data
+      `SELECT ${MESSAGE_PART_COLUMNS}
        FROM message m LEFT JOIN part p ON p.message_id = m.id AND p.session_id = m.session_id
        WHERE m.run_id = ? AND m.session_id = ? ORDER BY m.created, m.rowid, p.ord`,
     )
@@ -514,6 +510,10 @@ export class SessionStore {
   }
 }
 
+/** A message's columns and one of its parts', in the order `groupMessageRows` reads them. */
+const MESSAGE_PART_COLUMNS =
+  "m.id, m.role, m.created, m.completed, m.run_id, m.provider_id, m.model_id, p.id, p.type, p.text, p.data"
+
 type SummaryRow = { id: string; summary: string | null; summary_boot: string | null }
 
 /** A run row as `runSummaryPage` gives it: its summary parsed only when asked for. */
@@ -550,8 +550,6 @@ export interface RunPosition {
   startedAt: number
   rowid: number
 }
-
-type MessagePageParams = { sessionId: string; created: number; rowid: number; limit: number }
 
 /** Where a page of `messagePage` ended: the last message's creation time and row. */
 export interface MessagePosition {

@@ -8,10 +8,10 @@ import { InstanceError } from "../../session/instance-error.ts"
 import { isReopening } from "../../project/instance.ts"
 import { RunConflictError } from "../../session/processor.ts"
 import { publicSession } from "../../session/session-store.ts"
-import { EXPORT_MESSAGE_PAGE, sessionExportText, sessionIncidentsText } from "../../session/export.ts"
+import { messagesInTurns, sessionExportText, sessionIncidentsText } from "../../session/export.ts"
 import { jsonText, Streamed, TURN, writeJsonText } from "../../session/json-text.ts"
 import type { Host } from "../../host.ts"
-import type { MessagePosition, RunPosition, SessionInfo, SessionStore } from "../../session/session-store.ts"
+import type { RunPosition, SessionInfo, SessionStore } from "../../session/session-store.ts"
 import { MAX_MODEL_REF, RunId } from "../../provenance/schemas.ts"
 import type { Run } from "../../provenance/wire.ts"
 import { requestDirectory } from "../directory.ts"
@@ -174,7 +174,7 @@ export function sessionRoutes(host: Host, defaultDirectory: string): Hono {
 
   app.get("/session/:id/message", (c) => {
     const session = sessionOr404(c.req.param("id"))
-    return streamedJson(c, jsonText(new Streamed(messagesInPages(sessions, session.id)), 0), "messages", session.id)
+    return streamedJson(c, jsonText(new Streamed(messagesInTurns(sessions, session.id)), 0), "messages", session.id)
   })
 
   app.post("/session/:id/prompt", async (c) => {
@@ -284,17 +284,6 @@ async function streamedJson(c: Context, text: Generator<string, void, undefined>
       ;(c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing?.destroy()
     },
   )
-}
-
-/** A session's messages as `SessionStore.messages` lists them, a page at a time, with a turn after each. */
-function* messagesInPages(sessions: SessionStore, sessionId: string) {
-  let after: MessagePosition | undefined
-  do {
-    const read = sessions.messagePage(sessionId, after, EXPORT_MESSAGE_PAGE)
-    yield* read.messages
-    after = read.next
-    yield TURN
-  } while (after)
 }
 
 /** A session's runs as the run list shows them, in start order, a page at a time, with a turn after each. */
