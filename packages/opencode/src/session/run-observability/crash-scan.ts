@@ -186,19 +186,25 @@ function scanInTransaction(args: ScanArgs): CrashEvidence[] {
 }
 
 /**
+ * The candidates `restoreJournalledEnds` reads: runs with crash evidence that also have a
+ * journalled end. Driven from the crash rows (few, through the kind index), each run's
+ * `run.finished` found through the run index: starting from the `run.finished` rows instead walked
+ * every run that ever finished, at every start.
+ */
+export const JOURNALLED_ENDS = `SELECT j.run_id AS runId, j.data AS data
+  FROM (SELECT DISTINCT run_id FROM journal WHERE kind = 'crash.detected' AND run_id IS NOT NULL) c
+  JOIN journal j ON j.run_id = c.run_id AND +j.kind = 'run.finished'
+  JOIN run ON run.id = c.run_id
+  WHERE json_extract(run.summary, '$.classification') = 'process_exit_without_finalizer'
+  ORDER BY j.seq`
+
+/**
  * Runs an older build's scan read as crashes although the journal held their `run.finished` (it
  * wrote the two apart, and a kill landed between): the journalled summary is the run's end. The
  * crash row stays as history; a run with a finished summary is read from it.
  */
 function restoreJournalledEnds(db: DB, sessions: SessionStore): void {
-  // Only runs with crash evidence are candidates: few, and found through the journal's kind index.
-  const rows = db
-    .prepare(
-      `SELECT j.run_id AS runId, j.data AS data FROM journal j JOIN run ON run.id = j.run_id
-       WHERE j.kind = 'run.finished' AND j.run_id IN (SELECT run_id FROM journal WHERE kind = 'crash.detected')
-         AND json_extract(run.summary, '$.classification') = 'process_exit_without_finalizer'`,
-    )
-    .all() as { runId: string; data: string }[]
+  const rows = db.prepare(JOURNALLED_ENDS).all() as { runId: string; data: string }[]
   const restored: RunSummary[] = []
   for (const row of rows) {
     let data: unknown
