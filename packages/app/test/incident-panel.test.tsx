@@ -256,3 +256,76 @@ describe("incident panel: export", () => {
     expect(JSON.parse(await created[0]!.text())).toMatchObject({ schema: "opencode.session-export", version: 2 })
   })
 })
+
+describe("incident panel: when the record cannot be read", () => {
+  afterEach(() => vi.restoreAllMocks())
+
+  /** The panel over a fetch that answers the action-log upload and hands the export to `exportAnswer`. */
+  function renderOver(exportAnswer: () => Promise<Response>) {
+    let exportReads = 0
+    const fetchImpl = (async (input: RequestInfo | URL) => {
+      if (String(input).includes("/diagnostics/renderer"))
+        return new Response(JSON.stringify({ accepted: 0, rejected: 0 }))
+      if (String(input).includes("/export")) {
+        exportReads++
+        return exportAnswer()
+      }
+      return new Response("", { status: 404 })
+    }) as typeof fetch
+    const connection = createServerConnection({ baseUrl: "http://127.0.0.1:4096", directory: () => "/p", fetchImpl })
+    const actions = createRoot(() => createClientActions({ connection, page: () => "/session/ses_test1" }))
+    render(() => (
+      <ServerProvider connection={connection}>
+        <ClientActionProvider state={actions}>
+          <IncidentPanel sessionId={SESSION} />
+        </ClientActionProvider>
+      </ServerProvider>
+    ))
+    return { reads: () => exportReads }
+  }
+
+  it("a server that does not answer: says so, offers Try again, and reads again when asked", async () => {
+    let up = false
+    const view = renderOver(async () => {
+      if (!up) throw new TypeError("Failed to fetch")
+      return new Response(JSON.stringify(exportFor("diagnosed")), { status: 200 })
+    })
+    const alert = await screen.findByRole("alert")
+    expect(alert.textContent).toContain("The server is not answering")
+    expect(screen.queryByText(/Loading what is recorded/)).toBeNull()
+    up = true
+    fireEvent.click(screen.getByRole("button", { name: "Try again" }))
+    await waitFor(() => expect(screen.getByTestId("panel-verdict").textContent).toBe("Complete evidence"))
+    expect(view.reads()).toBe(2)
+  })
+
+  it("an answer cut short is said to be cut short, never blamed on a server that is down", async () => {
+    renderOver(async () => {
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"schema":"opencode.session-export","runs":['))
+          controller.error(new TypeError("terminated"))
+        },
+      })
+      return new Response(body, { status: 200 })
+    })
+    const alert = await screen.findByRole("alert")
+    expect(alert.textContent).not.toContain("not answering")
+    expect(alert.textContent).toContain("stopped sending")
+    expect(alert.textContent).toContain("Try again")
+  })
+
+  it("a refusal with a status is worded with the server's own message", async () => {
+    renderOver(
+      async () =>
+        new Response(
+          JSON.stringify({ error: { code: "session_not_found", message: "Session ses_gone was not found" } }),
+          {
+            status: 404,
+          },
+        ),
+    )
+    const alert = await screen.findByRole("alert")
+    expect(alert.textContent).toBe("What is recorded about this run could not be read: Session ses_gone was not found")
+  })
+})

@@ -119,6 +119,7 @@ describe("server connection", () => {
     const connection = createServerConnection({ baseUrl: "http://127.0.0.1:1", directory: () => "/p", fetchImpl })
     await expect(connection.request("GET", "/session/ses_1/message")).rejects.toMatchObject({
       name: "ServerError",
+      status: 200,
       code: "answer_cut_short",
       message: "GET /session/ses_1/message: the server stopped before the answer was complete",
     })

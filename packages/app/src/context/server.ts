@@ -61,7 +61,11 @@ export interface ServerResponse<T> {
   etag?: string
 }
 
-/** A 4xx/5xx answer, with the server's `{ error: { code, message } }` when it sent one. */
+/**
+ * A request that failed: a 4xx/5xx answer, with the server's `{ error: { code, message } }` when
+ * it sent one; `server_unreachable` (status 0: no answer at all); `answer_cut_short` (the status
+ * the server sent, then a body that ended before it was complete).
+ */
 export class ServerError extends Error {
   constructor(
     readonly status: number,
@@ -137,8 +141,9 @@ export function createServerConnection(options: ConnectionOptions): ServerConnec
       text = await response.text()
     } catch {
       // A body cut short: the server stopped writing a long answer (the data dir failed mid-way) or went away.
+      // The status it did send is kept: this is not a server that never answered (status 0).
       throw new ServerError(
-        0,
+        response.status,
         "answer_cut_short",
         `${method} ${path}: the server stopped before the answer was complete`,
         requestId,

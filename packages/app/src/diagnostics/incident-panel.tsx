@@ -10,6 +10,7 @@
 import { createMemo, createResource, createSignal, For, Match, onCleanup, onMount, Show, Switch } from "solid-js"
 import { z } from "zod"
 import { useClientActions } from "../context/client-action.tsx"
+import { ServerError } from "../context/server.ts"
 import { useServer } from "../context/server-context.tsx"
 import { downloadJson, type ExportData, exportData } from "./export-data.ts"
 import { classificationWords, HOP_STATUS_WORDS, HOP_WORDS, operationTitle } from "./glossary.ts"
@@ -57,6 +58,8 @@ export function IncidentPanel(props: IncidentPanelProps) {
     },
   )
   const data = createMemo(() => {
+    // `latest` throws the load's error: an unreadable export is the error view's, never thrown on.
+    if (doc.error) return undefined
     const value = doc.latest
     return value === undefined ? undefined : exportData(value)
   })
@@ -82,7 +85,7 @@ export function IncidentPanel(props: IncidentPanelProps) {
   return (
     <>
       <Switch>
-        <Match when={doc.error}>
+        <Match when={doc.error && !doc.loading}>
           <section class="panel" data-testid="incident-panel">
             <PanelHeader onClose={props.onClose} />
             <p role="alert">{loadError(doc.error)}</p>
@@ -119,10 +122,13 @@ export function IncidentPanel(props: IncidentPanelProps) {
   )
 }
 
+/** Worded by what failed: a server that did not answer, an answer cut short, or a refusal in the server's words. */
 function loadError(error: unknown): string {
-  const status = (error as { status?: number })?.status
-  if (status === 0)
+  const code = error instanceof ServerError ? error.code : undefined
+  if (code === "server_unreachable")
     return "The server is not answering, so what stopped this run cannot be read now. It reconnects by itself; try again once it is back."
+  if (code === "answer_cut_short")
+    return "The server stopped sending what is recorded about this run before it was complete, so none of it is shown. Try again to read it anew."
   return `What is recorded about this run could not be read: ${error instanceof Error ? error.message : String(error)}`
 }
 

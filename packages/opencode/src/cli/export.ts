@@ -47,15 +47,34 @@ export async function runExport(args: string[]): Promise<number> {
       return 1
     }
     const document = (function* () {
-      yield* text
+      try {
+        yield* text
+      } catch (err) {
+        // The data dir failed mid-way: told apart from a write that failed.
+        throw new ReadFault(err as NodeJS.ErrnoException | undefined)
+      }
       yield "\n"
     })()
+    const out = values.out
     try {
-      await (values.out ? writeOwnerOnly(values.out, document) : writeJsonText(document, writeStdout))
+      await (out ? writeOwnerOnly(out, document) : writeJsonText(document, writeStdout))
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException | undefined)?.code
-      const target = values.out ? values.out.slice(0, 200) : "to stdout"
-      console.error(`opencode export: cannot write ${target}${code ? ` (${code})` : ""}`)
+      const read = err instanceof ReadFault
+      const code = (read ? err.fault : (err as NodeJS.ErrnoException | undefined))?.code
+      const because = typeof code === "string" ? ` (${code.slice(0, 40)})` : ""
+      const target = out ? out.slice(0, 200) : "to stdout"
+      if (!read) console.error(`opencode export: cannot write ${target}${because}`)
+      else {
+        // A regular file is written to a temp file, removed on failure; anything else has the pages written so far.
+        const left = !out
+          ? "the output is cut short"
+          : statSync(out, { throwIfNoEntry: false })?.isFile() === false
+            ? `${target} is cut short`
+            : `${target} was not written`
+        console.error(
+          `opencode export: reading session ${sessionId.slice(0, 80)} from ${host.dataDir} failed${because}; ${left}`,
+        )
+      }
       return 1
     }
     return 0
@@ -92,6 +111,14 @@ async function writeOwnerOnly(file: string, document: Iterator<string, void, und
   } catch (err) {
     rmSync(temp, { force: true })
     throw err
+  }
+}
+
+/** A fault reading the session (not writing it), with what the data dir threw. */
+class ReadFault extends Error {
+  constructor(readonly fault: NodeJS.ErrnoException | undefined) {
+    super("reading the session failed")
+    this.name = "ReadFault"
   }
 }
 

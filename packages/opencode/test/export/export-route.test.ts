@@ -54,39 +54,78 @@ test("answers JSON.stringify of the document, as application/json", async () => 
   }
 })
 
-test("a failure after the first bytes cuts the response short: the client sees an error, never a whole-looking document", async () => {
-  // A real socket: what is tested is the connection cut short after the status line.
-  server = await startTestServer()
+test.each([
+  ["over a socket", startTestServer],
+  ["in memory (no socket to cut)", startApp],
+] as const)(
+  "a failure after the first bytes cuts the response short %s: the client sees an error, never a whole-looking document",
+  async (_, start) => {
+    // What is tested is the body cut short after the status line: over a socket the connection is
+    // destroyed; an in-memory answer's body stream ends in an error instead of a clean end.
+    server = await start()
+    const dir = server.project()
+    const { sessionId, runId } = await startRun(server, dir)
+    await finishedRun(server, sessionId, runId)
+    const { sessions } = server.running.host
+    // Enough text that the head and first page go out before the second page is read.
+    for (let i = 0; i < EXPORT_MESSAGE_PAGE * 2; i++) {
+      const id = `msg_cut${String(i).padStart(4, "0")}`
+      sessions.insertMessage({ id, sessionID: sessionId, role: "user", time: { created: Date.now() + i } })
+      sessions.savePart(
+        { id: `prt_cut${i}`, sessionID: sessionId, messageID: id, type: "text", text: "x".repeat(1000) },
+        0,
+      )
+    }
+    const read = sessions.messagePage.bind(sessions)
+    const pages = vi.spyOn(sessions, "messagePage").mockImplementation((...args) => {
+      if (pages.mock.calls.length > 1) throw new Error("disk I/O error")
+      return read(...args)
+    })
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+    try {
+      const res = await server.fetch(`${server.url}/session/${sessionId}/export`)
+      expect(res.status).toBe(200)
+      await expect(res.text()).rejects.toThrow()
+      expect(pages).toHaveBeenCalledTimes(2)
+      expect(errors.mock.calls.map((call) => String(call[0]))).toEqual([
+        `export: Error while writing session ${sessionId}; response cut short`,
+      ])
+    } finally {
+      pages.mockRestore()
+      errors.mockRestore()
+    }
+  },
+)
+
+test("in memory, a reader that cancels after the first bytes stops the reading", async () => {
+  server = await startApp()
   const dir = server.project()
   const { sessionId, runId } = await startRun(server, dir)
   await finishedRun(server, sessionId, runId)
   const { sessions } = server.running.host
-  // Enough text that the head and first page go out before the second page is read.
-  for (let i = 0; i < EXPORT_MESSAGE_PAGE * 2; i++) {
-    const id = `msg_cut${String(i).padStart(4, "0")}`
+  const pagesInAll = 8
+  for (let i = 0; i < EXPORT_MESSAGE_PAGE * pagesInAll; i++) {
+    const id = `msg_gone${String(i).padStart(5, "0")}`
     sessions.insertMessage({ id, sessionID: sessionId, role: "user", time: { created: Date.now() + i } })
     sessions.savePart(
-      { id: `prt_cut${i}`, sessionID: sessionId, messageID: id, type: "text", text: "x".repeat(1000) },
+      { id: `prt_gone${i}`, sessionID: sessionId, messageID: id, type: "text", text: "x".repeat(200) },
       0,
     )
   }
-  const read = sessions.messagePage.bind(sessions)
-  const pages = vi.spyOn(sessions, "messagePage").mockImplementation((...args) => {
-    if (pages.mock.calls.length > 1) throw new Error("disk I/O error")
-    return read(...args)
-  })
-  const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+  const pages = vi.spyOn(sessions, "messagePage")
   try {
     const res = await server.fetch(`${server.url}/session/${sessionId}/export`)
-    expect(res.status).toBe(200)
-    await expect(res.text()).rejects.toThrow()
-    expect(pages).toHaveBeenCalledTimes(2)
-    expect(errors.mock.calls.map((call) => String(call[0]))).toEqual([
-      `export: Error while writing session ${sessionId}; response cut short`,
-    ])
+    const reader = res.body!.getReader()
+    expect((await reader.read()).value!.length).toBeGreaterThan(0)
+    await reader.cancel()
+    // A few turns for the writer to meet the cancelled stream.
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+    const settled = pages.mock.calls.length
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve))
+    expect(pages.mock.calls.length).toBe(settled)
+    expect(settled).toBeLessThan(pagesInAll / 2)
   } finally {
     pages.mockRestore()
-    errors.mockRestore()
   }
 })
 

@@ -1,7 +1,6 @@
 /** Session routes: sessions, messages, prompts, the user's abort, runs, incidents and the export. */
 import { setImmediate as nextTurn } from "node:timers/promises"
 import { Hono, type Context } from "hono"
-import { stream } from "hono/streaming"
 import { z } from "zod"
 import { ProviderError } from "../../provider/provider.ts"
 import { InstanceError } from "../../session/instance-error.ts"
@@ -267,23 +266,37 @@ async function streamedJson(c: Context, text: Generator<string, void, undefined>
     }
   }
   c.header("content-type", "application/json")
-  return stream(
-    c,
-    async (out) => {
-      await out.write(head)
+  // Hono's stream helper ends the body cleanly after a fault; this one errors it, so a reader with
+  // no socket to lose (an in-memory request) also sees the answer cut short.
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
+  const writer = writable.getWriter()
+  const encoder = new TextEncoder()
+  let gone = false
+  const write = async (chunk: string) => {
+    // A write fails only when the reader went away (the client closed the connection).
+    await writer.write(encoder.encode(chunk)).catch(() => {
+      gone = true
+    })
+  }
+  void (async () => {
+    try {
+      await write(head)
       // The turn the head stopped at.
       await nextTurn()
-      await writeJsonText(
-        text,
-        (chunk) => out.write(chunk),
-        () => out.aborted,
+      if (gone) text.return()
+      else if (await writeJsonText(text, write, () => gone)) await writer.close()
+    } catch (err) {
+      console.error(
+        `${what}: ${err instanceof Error ? err.name : "Error"} while writing session ${sessionId}; response cut short`,
       )
-    },
-    async (err) => {
-      console.error(`${what}: ${err.name} while writing session ${sessionId}; response cut short`)
-      ;(c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing?.destroy()
-    },
-  )
+      // Over a socket, the connection is destroyed: no closing chunk is sent. Any other reader's
+      // body ends in this error.
+      const outgoing = (c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing
+      if (outgoing) outgoing.destroy()
+      else await writer.abort(err).catch(() => {})
+    }
+  })()
+  return c.body(readable)
 }
 
 /** A session's runs as the run list shows them, in start order, a page at a time, with a turn after each. */
