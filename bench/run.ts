@@ -615,7 +615,7 @@ function render(): string {
         : "",
       "",
       "**The route as it is: written as it is read.** `sessionExportText` → `writeJsonText` (what `GET /session/:id/export`",
-      "streams through `hono/streaming`), in-process, to a destination that keeps up and drops the text; timed in pairs with",
+      "streams through `streamedJson`), in-process, to a destination that keeps up and drops the text; timed in pairs with",
       "`JSON.stringify` of the same document as above. First byte: from the call to the first write handed to the destination",
       "(the head and the first page of messages; the destination then goes away, so nothing more is read), median of 5.",
       "Longest hold: the longest time the event loop waited for a turn while the export was written (a chain of",
