@@ -272,8 +272,13 @@ async function streamedJson(c: Context, text: Generator<string, void, undefined>
   const writer = writable.getWriter()
   const encoder = new TextEncoder()
   let gone = false
+  // The reader went away (the client closed the connection, the body was cancelled): known at
+  // once, not only at the next write, which can be a whole scan of turns with no text away.
+  writer.closed.catch(() => {
+    gone = true
+  })
   const write = async (chunk: string) => {
-    // A write fails only when the reader went away (the client closed the connection).
+    // A write fails only when the reader went away.
     await writer.write(encoder.encode(chunk)).catch(() => {
       gone = true
     })
@@ -284,7 +289,8 @@ async function streamedJson(c: Context, text: Generator<string, void, undefined>
       // The turn the head stopped at.
       await nextTurn()
       if (gone) text.return()
-      else if (await writeJsonText(text, write, () => gone)) await writer.close()
+      // A text that ended after its reader went away is not closed (the stream is errored): no fault.
+      else if ((await writeJsonText(text, write, () => gone)) && !gone) await writer.close()
     } catch (err) {
       console.error(
         `${what}: ${err instanceof Error ? err.name : "Error"} while writing session ${sessionId}; response cut short`,
