@@ -4,10 +4,11 @@
  * (a merge PATCH could not delete it). The editor remembers the digest (`ETag`) of the file its
  * text came from: when the file changes on disk while the user edits, it says so, and a save
  * carries `If-Match`, so the server refuses (412) to write over an edit it has not shown. The
- * user then loads the file's version or saves the edit anyway, knowingly.
+ * user then loads the file's version or saves the edit anyway, knowingly. What the user typed is
+ * never replaced by an answer that lands after it (a read, a save's answer): Save writes what they see.
  */
 import { createQuery, useQueryClient } from "@tanstack/solid-query"
-import { createEffect, createSignal, onCleanup, onMount, Show } from "solid-js"
+import { batch, createEffect, createSignal, onCleanup, onMount, Show } from "solid-js"
 import { useClientActions } from "../context/client-action.tsx"
 import { onServerEvent } from "../context/events.tsx"
 import { useProject } from "../context/project.tsx"
@@ -50,8 +51,11 @@ export function ConfigEditor() {
     setText(JSON.stringify(read.doc, null, 2))
     setBase(read.etag)
   }
+  /** The digest of the file on disk as last known: the last read, or the answer to the last save. */
+  const [diskEtag, setDiskEtag] = createSignal<string | undefined>()
   createEffect(() => {
     const data = config.data
+    if (data !== undefined) setDiskEtag(data.etag)
     if (data !== undefined && !dirty()) show(data)
   })
   // A close of the project (an outside edit of opencode.json closes it) or coming back to the tab: read the file again.
@@ -70,8 +74,7 @@ export function ConfigEditor() {
   })
 
   /** The file on disk is no longer the one the text came from. */
-  const changedOnDisk = () =>
-    dirty() && base() !== undefined && config.data?.etag !== undefined && config.data.etag !== base()
+  const changedOnDisk = () => dirty() && base() !== undefined && diskEtag() !== undefined && diskEtag() !== base()
 
   const save = async (ifMatch: string | undefined = base()) => {
     let parsed: unknown
@@ -96,6 +99,7 @@ export function ConfigEditor() {
     )
       return
     setMessage(undefined)
+    const sent = text()
     try {
       const saved = await actions.runAction("config.save", (api) =>
         api.request("PUT", "/config", {
@@ -105,11 +109,21 @@ export function ConfigEditor() {
         }),
       )
       const read: ConfigRead = saved.etag ? { doc: saved.data, etag: saved.etag } : { doc: saved.data }
-      setDirty(false)
       setRefused(false)
-      queryClient.setQueryData(queryKeys.config(project.directory()), read)
-      show(read)
-      setMessage({ kind: "ok", text: "Saved." })
+      if (text() === sent) {
+        setDirty(false)
+        queryClient.setQueryData(queryKeys.config(project.directory()), read)
+        show(read)
+        setMessage({ kind: "ok", text: "Saved." })
+      } else {
+        // Typed while the save was on its way: that text stays, unsaved, over the file just written.
+        batch(() => {
+          setBase(read.etag)
+          setDiskEtag(read.etag)
+        })
+        queryClient.setQueryData(queryKeys.config(project.directory()), read)
+        setMessage({ kind: "ok", text: "Saved; what you typed since is not saved yet." })
+      }
     } catch (error) {
       if (error instanceof ServerError && error.code === "config_changed") {
         setRefused(true)
@@ -124,7 +138,8 @@ export function ConfigEditor() {
     setRefused(false)
     setMessage(undefined)
     const { data } = await config.refetch()
-    if (data) show(data)
+    // Typing since the click is the person's: a read that lands after it never replaces it.
+    if (data && !dirty()) show(data)
   }
   const saveAnyway = async () => {
     const { data } = await config.refetch()
