@@ -444,7 +444,7 @@ function storedModel(): z.infer<typeof StoredModel> | undefined {
   }
 }
 
-function PromptBox(props: {
+export function PromptBox(props: {
   sessionPath: string
   running: boolean
   serverDown: boolean
@@ -492,7 +492,8 @@ function PromptBox(props: {
     setSending(true)
     try {
       await props.send(prompt, model())
-      setText("")
+      // Cleared only if it is still the text sent: what was typed meanwhile is the next prompt.
+      if (text() === prompt) setText("")
     } catch (err) {
       setError(`Send failed: ${plainError(err)}`)
     } finally {
