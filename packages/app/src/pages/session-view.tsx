@@ -32,6 +32,7 @@ import { runHistory } from "../diagnostics/run-history.ts"
 import { ModalDrawer } from "./modal-drawer.tsx"
 import { RunHistory } from "./run-history-list.tsx"
 import { SuspendedBanner } from "./suspended-banner.tsx"
+import { currentOpener, type Opener, returnFocus } from "./focus-return.ts"
 
 const MODELS = ["scripted/quick", "scripted/slow", "scripted/tool-write", "scripted/silent", "scripted/stall"] as const
 const OTHER_MODEL = "other"
@@ -105,11 +106,10 @@ function SessionFor(props: { id: string }) {
   // The panel is the URL: `/app/session/:id/run/:runId` opens it on that run, so a reload, the
   // back button and a copied link all show the same run's explanation.
   const panelRunId = () => (params.runId ? decodeURIComponent(params.runId) : undefined)
-  let opener: HTMLElement | undefined
+  let opener: Opener | undefined
   let pushedHere = false
   const openPanel = (runId: string) => {
-    const active = document.activeElement
-    opener = active instanceof HTMLElement && active !== document.body ? active : undefined
+    opener = currentOpener()
     pushedHere = true
     navigate(runPath(id, runId))
   }
@@ -126,11 +126,10 @@ function SessionFor(props: { id: string }) {
       const target = opener
       opener = undefined
       // Back where the user came from (the banner, a marker, the run history), without scrolling.
-      setTimeout(() => {
-        const fallback = document.getElementById("run-banner") ?? document.getElementById("main")
-        const element = target?.isConnected ? target : fallback
-        element?.focus({ preventScroll: true })
-      }, 0)
+      setTimeout(
+        () => returnFocus(target, () => document.getElementById("run-banner") ?? document.getElementById("main")),
+        0,
+      )
     }),
   )
 
