@@ -7,8 +7,14 @@ import { For, Show } from "solid-js"
 import { runPath } from "../context/routes.ts"
 import { type RunHistoryRow, runTimeWords } from "../diagnostics/run-history.ts"
 import { clock } from "../diagnostics/story.ts"
+import { stableList } from "../context/stable-list.ts"
 
 export function RunHistory(props: { rows: RunHistoryRow[]; sessionId: string; onOpen: (runId: string) => void }) {
+  /** The rows by run: a rebuilt history changes a row in place, so a focused link stays (`stableList`). */
+  const rows = stableList(
+    () => props.rows,
+    (row) => row.runId,
+  )
   const startOf = (runId: string | undefined) => props.rows.find((row) => row.runId === runId)?.startedAt
   return (
     <section class="card run-history" aria-labelledby="run-history-title" data-testid="run-history">
@@ -16,7 +22,7 @@ export function RunHistory(props: { rows: RunHistoryRow[]; sessionId: string; on
         Runs
       </h2>
       <ol class="run-rows">
-        <For each={props.rows}>
+        <For each={rows()}>
           {(row) => (
             <li
               class={`run-row${row.stopped ? " run-row-stopped" : ""}`}

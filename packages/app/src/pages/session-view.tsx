@@ -33,6 +33,7 @@ import { ModalDrawer } from "./modal-drawer.tsx"
 import { RunHistory } from "./run-history-list.tsx"
 import { SuspendedBanner } from "./suspended-banner.tsx"
 import { currentOpener, type Opener, returnFocus } from "./focus-return.ts"
+import { stableList } from "../context/stable-list.ts"
 
 const MODELS = ["scripted/quick", "scripted/slow", "scripted/tool-write", "scripted/silent", "scripted/stall"] as const
 const OTHER_MODEL = "other"
@@ -93,6 +94,11 @@ function SessionFor(props: { id: string }) {
     queryFn: () => server.read(`${path}/message`, MessageList),
     refetchOnMount: "always" as const,
   }))
+  /** The messages by id: an update changes a message's item in place (`stableList`). */
+  const transcript = stableList(
+    () => messages.data,
+    (message) => message.info.id,
+  )
   const runs = createQuery(() => ({
     queryKey: keys.runs(),
     queryFn: () => server.read(`${path}/run`, RunList),
@@ -346,7 +352,7 @@ function SessionFor(props: { id: string }) {
           </Match>
           <Match when={true}>
             <ol class="message-list" data-testid="message-list">
-              <For each={messages.data}>
+              <For each={transcript()}>
                 {(message) => (
                   <li
                     class={`message message-${message.info.role}`}
