@@ -32,8 +32,8 @@ async function sessionWithPages(pages: number) {
   return { dataDir, sessionId }
 }
 
-test("a read fault after the first pages: reading failed is said (with its code), exit 1, no file left", async () => {
-  const { dataDir, sessionId } = await sessionWithPages(3)
+/** The data dir fails on the second page of messages (an I/O error); what the CLI says is collected. */
+function faultAfterFirstPage() {
   const read = SessionStore.prototype.messagePage
   const pages = vi.spyOn(SessionStore.prototype, "messagePage").mockImplementation(function (
     this: SessionStore,
@@ -43,6 +43,12 @@ test("a read fault after the first pages: reading failed is said (with its code)
     return read.apply(this, args)
   })
   const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+  return { pages, errors }
+}
+
+test("a read fault after the first pages: reading failed is said (with its code), exit 1, no file left", async () => {
+  const { dataDir, sessionId } = await sessionWithPages(3)
+  const { pages, errors } = faultAfterFirstPage()
   const outDir = tempDir("oc-export-fault-out-")
   const file = path.join(outDir, "export.json")
   const code = await runExport([sessionId, "--out", file, "--data-dir", dataDir])
@@ -59,15 +65,7 @@ test("a read fault after the first pages: reading failed is said (with its code)
 
 test("to stdout: the pages written so far stay, and the output is said to be cut short", async () => {
   const { dataDir, sessionId } = await sessionWithPages(3)
-  const read = SessionStore.prototype.messagePage
-  const pages = vi.spyOn(SessionStore.prototype, "messagePage").mockImplementation(function (
-    this: SessionStore,
-    ...args
-  ) {
-    if (pages.mock.calls.length > 1) throw Object.assign(new Error("disk I/O error"), { code: "SQLITE_IOERR_READ" })
-    return read.apply(this, args)
-  })
-  const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+  const { pages, errors } = faultAfterFirstPage()
   let written = ""
   vi.spyOn(process.stdout, "write").mockImplementation(((chunk: string, done?: (err?: Error) => void) => {
     written += chunk
@@ -75,6 +73,7 @@ test("to stdout: the pages written so far stay, and the output is said to be cut
     return true
   }) as typeof process.stdout.write)
   const code = await runExport([sessionId, "--data-dir", dataDir])
+  expect(pages).toHaveBeenCalledTimes(2)
   expect(code).toBe(1)
   expect(written.startsWith('{\n  "schema": "opencode.session-export"')).toBe(true)
   expect(() => JSON.parse(written)).toThrow()

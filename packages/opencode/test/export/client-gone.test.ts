@@ -8,8 +8,7 @@ import { request } from "node:http"
 import { afterEach, describe, expect, test, vi } from "vitest"
 import { ExportScanStore } from "../../src/session/export-scan-store.ts"
 import { startTestServer, type TestServer, waitFor } from "../harness.ts"
-import { appRequest, clientAction, interruptedRun, lifecycleAction, requestContext } from "../provenance/records.ts"
-import { insertRun, insertSession } from "./stored-records.ts"
+import { insertReloadedRuns, insertSession } from "./stored-records.ts"
 
 /** The session stored-records.ts puts its runs in. */
 const SESSION = "ses_one"
@@ -29,16 +28,7 @@ async function serverWithRuns(runs: number) {
   const { db, journal, sessions } = host()
   insertSession(db, SESSION)
   db.transaction(() => {
-    for (let i = 0; i < runs; i++) {
-      const runId = `run_s${String(i).padStart(4, "0")}`
-      const request = appRequest({ requestId: `req_s${i}`, actionId: `act_s${i}` })
-      const seq = 10 + 4 * i
-      const action = lifecycleAction(`lc_s${i}`, "reload", { kind: "api_route", request }, { runIds: [runId], seq })
-      journal.append("renderer", {}, clientAction(`act_s${i}`, "instance.reload", [`req_s${i}`]))
-      journal.append("request", {}, requestContext(request, seq - 1))
-      journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, action)
-      insertRun(sessions, runId, 10_000 + i, interruptedRun(runId, action, { seq: seq + 1 }))
-    }
+    insertReloadedRuns({ journal, sessions }, runs, "s")
     // The head (up to the first turn after some text) is then the whole message list.
     sessions.insertMessage({ id: "msg_s0", sessionID: SESSION, role: "user", time: { created: 20_000 } })
     sessions.savePart({ id: "prt_s0", sessionID: SESSION, messageID: "msg_s0", type: "text", text: "hi" }, 0)

@@ -10,8 +10,7 @@ import { ExportScanStore } from "../../src/session/export-scan-store.ts"
 import { runTraceRecords, sessionExportText } from "../../src/session/export.ts"
 import { writeJsonText } from "../../src/session/json-text.ts"
 import { startTestServer, type TestServer, waitFor } from "../harness.ts"
-import { appRequest, clientAction, interruptedRun, lifecycleAction, requestContext } from "../provenance/records.ts"
-import { insertRun, insertSession } from "./stored-records.ts"
+import { insertReloadedRuns, insertSession } from "./stored-records.ts"
 
 const SESSION = "ses_one"
 const RUNS = 300
@@ -26,16 +25,7 @@ beforeAll(async () => {
   insertSession(db, SESSION)
   db.transaction(() => {
     // Every run closed by a reload of its own, through a request the app made for a renderer action.
-    for (let i = 0; i < RUNS; i++) {
-      const runId = `run_t${String(i).padStart(4, "0")}`
-      const request = appRequest({ requestId: `req_t${i}`, actionId: `act_t${i}` })
-      const seq = 10 + 4 * i
-      const action = lifecycleAction(`lc_t${i}`, "reload", { kind: "api_route", request }, { runIds: [runId], seq })
-      journal.append("renderer", {}, clientAction(`act_t${i}`, "instance.reload", [`req_t${i}`]))
-      journal.append("request", {}, requestContext(request, seq - 1))
-      journal.append("lifecycle.finished", { lifecycleId: action.lifecycleId }, action)
-      insertRun(sessions, runId, 10_000 + i, interruptedRun(runId, action, { seq: seq + 1 }))
-    }
+    insertReloadedRuns({ journal, sessions }, RUNS, "t")
     for (let i = 0; i < MESSAGES; i++) {
       const id = `msg_t${String(i).padStart(5, "0")}`
       sessions.insertMessage({ id, sessionID: SESSION, role: "user", time: { created: 20_000 + i } })
