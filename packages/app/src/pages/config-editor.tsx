@@ -110,9 +110,9 @@ export function ConfigEditor() {
       )
       const read: ConfigRead = saved.etag ? { doc: saved.data, etag: saved.etag } : { doc: saved.data }
       setRefused(false)
+      queryClient.setQueryData(queryKeys.config(project.directory()), read)
       if (text() === sent) {
         setDirty(false)
-        queryClient.setQueryData(queryKeys.config(project.directory()), read)
         show(read)
         setMessage({ kind: "ok", text: "Saved." })
       } else {
@@ -121,7 +121,6 @@ export function ConfigEditor() {
           setBase(read.etag)
           setDiskEtag(read.etag)
         })
-        queryClient.setQueryData(queryKeys.config(project.directory()), read)
         setMessage({ kind: "ok", text: "Saved; what you typed since is not saved yet." })
       }
     } catch (error) {

@@ -68,7 +68,7 @@ export async function runExport(args: string[]): Promise<number> {
         // A regular file is written to a temp file, removed on failure; anything else has the pages written so far.
         const left = !out
           ? "the output is cut short"
-          : statSync(out, { throwIfNoEntry: false })?.isFile() === false
+          : writtenInPlace(out)
             ? `${target} is cut short`
             : `${target} was not written`
         console.error(
@@ -89,8 +89,7 @@ export async function runExport(args: string[]): Promise<number> {
  * keeping a wider mode; anything else (`/dev/stdout`, a pipe) is written as it is.
  */
 async function writeOwnerOnly(file: string, document: Iterator<string, void, undefined>): Promise<void> {
-  const existing = statSync(file, { throwIfNoEntry: false })
-  if (existing && !existing.isFile()) {
+  if (writtenInPlace(file)) {
     const handle = await open(file, "w")
     try {
       await writeJsonText(document, (chunk) => handle.write(chunk))
@@ -112,6 +111,11 @@ async function writeOwnerOnly(file: string, document: Iterator<string, void, und
     rmSync(temp, { force: true })
     throw err
   }
+}
+
+/** Whether `file` exists and is not a regular file (`/dev/stdout`, a pipe): written as it is, not through a temp file. */
+function writtenInPlace(file: string): boolean {
+  return statSync(file, { throwIfNoEntry: false })?.isFile() === false
 }
 
 /** A fault reading the session (not writing it), with what the data dir threw. */
