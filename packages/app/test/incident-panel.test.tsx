@@ -189,6 +189,20 @@ describe("incident panel: the answer in words", () => {
   })
 })
 
+/** The panel as the app mounts it: over a server connection and this tab's action log. */
+function renderLivePanel(
+  connection: ReturnType<typeof createServerConnection>,
+  actions: ReturnType<typeof createClientActions>,
+) {
+  render(() => (
+    <ServerProvider connection={connection}>
+      <ClientActionProvider state={actions}>
+        <IncidentPanel sessionId={SESSION} />
+      </ClientActionProvider>
+    </ServerProvider>
+  ))
+}
+
 describe("incident panel: export", () => {
   const created: Blob[] = []
   afterEach(() => {
@@ -223,13 +237,7 @@ describe("incident panel: export", () => {
       downloads.push(this.download)
     })
 
-    render(() => (
-      <ServerProvider connection={connection}>
-        <ClientActionProvider state={actions}>
-          <IncidentPanel sessionId={SESSION} />
-        </ClientActionProvider>
-      </ServerProvider>
-    ))
+    renderLivePanel(connection, actions)
     const button = await screen.findByTestId("export-button")
     expect(screen.getByTestId("panel-verdict").textContent).toBe("Complete evidence")
     const before = fetch.requests.length
@@ -274,13 +282,7 @@ describe("incident panel: when the record cannot be read", () => {
     }) as typeof fetch
     const connection = createServerConnection({ baseUrl: "http://127.0.0.1:4096", directory: () => "/p", fetchImpl })
     const actions = createRoot(() => createClientActions({ connection, page: () => "/session/ses_test1" }))
-    render(() => (
-      <ServerProvider connection={connection}>
-        <ClientActionProvider state={actions}>
-          <IncidentPanel sessionId={SESSION} />
-        </ClientActionProvider>
-      </ServerProvider>
-    ))
+    renderLivePanel(connection, actions)
     return { reads: () => exportReads }
   }
 

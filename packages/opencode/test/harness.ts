@@ -237,6 +237,22 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
   }
 }
 
+/** Waits until `count()` stops changing (the same at two checks `stepMs` apart); returns it. */
+export async function untilSettled(count: () => number, timeoutMs = 5000, stepMs = 100): Promise<number> {
+  let before = -1
+  await waitFor(
+    () => {
+      const now = count()
+      const settled = now === before
+      before = now
+      return settled
+    },
+    timeoutMs,
+    stepMs,
+  )
+  return before
+}
+
 export interface SpawnedServer {
   url: string
   proc: ChildProcess

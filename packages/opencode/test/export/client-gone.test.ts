@@ -7,7 +7,7 @@
 import { request } from "node:http"
 import { afterEach, describe, expect, test, vi } from "vitest"
 import { ExportScanStore } from "../../src/session/export-scan-store.ts"
-import { startTestServer, type TestServer, waitFor } from "../harness.ts"
+import { startTestServer, type TestServer, untilSettled, waitFor } from "../harness.ts"
 import { insertReloadedRuns, insertSession } from "./stored-records.ts"
 
 /** The session stored-records.ts puts its runs in. */
@@ -53,16 +53,7 @@ describe("a client gone after the head", () => {
       req.once("timeout", () => reject(new Error("no answer")))
       req.end()
     })
-    let before = -1
-    await waitFor(
-      () => {
-        const settled = pages.mock.calls.length === before
-        before = pages.mock.calls.length
-        return settled
-      },
-      5000,
-      100,
-    )
+    await untilSettled(() => pages.mock.calls.length)
     await waitFor(() => closed.mock.calls.length === opened.mock.calls.length, 5000)
     // A whole export reads ceil(640 / 64) = 10 pages for the scan and as many again for the incidents.
     expect(pages.mock.calls.length).toBeLessThan(Math.ceil(RUNS / 64))

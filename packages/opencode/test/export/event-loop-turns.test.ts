@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vite
 import { ExportScanStore } from "../../src/session/export-scan-store.ts"
 import { runTraceRecords, sessionExportText } from "../../src/session/export.ts"
 import { writeJsonText } from "../../src/session/json-text.ts"
-import { startTestServer, type TestServer, waitFor } from "../harness.ts"
+import { startTestServer, type TestServer, untilSettled, waitFor } from "../harness.ts"
 import { insertReloadedRuns, insertSession } from "./stored-records.ts"
 
 const SESSION = "ses_one"
@@ -166,16 +166,7 @@ describe("a long read gives the event loop a turn between pages", () => {
     })
     expect(received).toBeGreaterThan(0)
     // The reading stops within a few pages of the close, and never reaches the diagnostics.
-    let before = -1
-    await waitFor(
-      () => {
-        const settled = pages.mock.calls.length === before
-        before = pages.mock.calls.length
-        return settled
-      },
-      5000,
-      100,
-    )
+    await untilSettled(() => pages.mock.calls.length)
     expect(pages.mock.calls.length).toBeLessThan(Math.ceil(MESSAGES / 256) / 2)
     expect(opened).not.toHaveBeenCalled()
   })
