@@ -139,6 +139,27 @@ const MIGRATIONS: (string | ((db: DB) => void))[] = [
       update.run(searchKey(row.title), row.rid)
     }
   },
+  // 5: the lifecycle actions still open, kept as their rows are written (by triggers, so every
+  // writer keeps them), filled once from the journal here: a boot after a crash reads these alone
+  // instead of checking every action the journal ever recorded for its end. A start written after
+  // its own end (a backlog replayed out of order) never opens.
+  `
+  CREATE TABLE lifecycle_open (seq INTEGER PRIMARY KEY, lifecycle_id TEXT);
+  CREATE INDEX lifecycle_open_id ON lifecycle_open(lifecycle_id);
+  CREATE TRIGGER lifecycle_opened AFTER INSERT ON journal
+    WHEN NEW.kind = 'lifecycle.started' AND NOT EXISTS (
+      SELECT 1 FROM journal f WHERE f.lifecycle_id = NEW.lifecycle_id AND +f.kind = 'lifecycle.finished')
+  BEGIN
+    INSERT INTO lifecycle_open (seq, lifecycle_id) VALUES (NEW.seq, NEW.lifecycle_id);
+  END;
+  CREATE TRIGGER lifecycle_closed AFTER INSERT ON journal WHEN NEW.kind = 'lifecycle.finished'
+  BEGIN
+    DELETE FROM lifecycle_open WHERE lifecycle_id = NEW.lifecycle_id;
+  END;
+  INSERT INTO lifecycle_open (seq, lifecycle_id)
+    SELECT s.seq, s.lifecycle_id FROM journal s WHERE s.kind = 'lifecycle.started' AND NOT EXISTS (
+      SELECT 1 FROM journal f WHERE f.lifecycle_id = s.lifecycle_id AND +f.kind = 'lifecycle.finished');
+  `,
 ]
 
 /**

@@ -105,9 +105,7 @@ export class JournalQueries {
 
   /** `lifecycle.started` rows of actions that never finished (found through the lifecycle index, not by reading every action). */
   unfinishedLifecycleRows(): JournalRow[] {
-    const stored = this.statement(
-      `SELECT ${COLUMNS} FROM journal s WHERE s.kind = 'lifecycle.started' AND NOT EXISTS (SELECT 1 FROM journal f WHERE f.lifecycle_id = s.lifecycle_id AND +f.kind = 'lifecycle.finished') ORDER BY seq`,
-    ).all() as RawRow[]
+    const stored = this.statement(UNFINISHED_LIFECYCLE).all() as RawRow[]
     const pending = this.pending((row) => row.kind === "lifecycle.started" || row.kind === "lifecycle.finished")
     if (pending.length === 0) return stored.map(toRow)
     const finished = new Set(pending.filter((row) => row.kind === "lifecycle.finished").map((row) => row.lifecycleId))
@@ -164,6 +162,12 @@ export class JournalQueries {
 }
 
 const COLUMNS = "seq, time, boot_id, kind, run_id, lifecycle_id, session_id, data"
+
+/**
+ * `unfinishedLifecycleRows`' statement: the rows of the actions still open (`lifecycle_open`, kept
+ * by triggers as lifecycle rows are written), one read by seq each, however long the history.
+ */
+export const UNFINISHED_LIFECYCLE = `SELECT ${COLUMNS} FROM journal WHERE seq IN (SELECT seq FROM lifecycle_open) AND +kind = 'lifecycle.started' ORDER BY seq`
 
 /** Each kind `rowsByRecordId` looks up: its record's id field and that field's expression index (schema version 2). */
 const RECORD_ID = {

@@ -147,7 +147,8 @@ describe("records the export re-validates", () => {
     try {
       // Take a fresh database back to schema 1, with a boot and a run as version 1 wrote them.
       const old = openDatabase(dir)
-      old.exec(`DROP INDEX session_search; ALTER TABLE session DROP COLUMN title_key; ALTER TABLE session DROP COLUMN title_default;
+      old.exec(`DROP TRIGGER lifecycle_opened; DROP TRIGGER lifecycle_closed; DROP TABLE lifecycle_open;
+        DROP INDEX session_search; ALTER TABLE session DROP COLUMN title_key; ALTER TABLE session DROP COLUMN title_default;
         CREATE INDEX session_directory ON session(directory_key, updated);
         DROP INDEX message_run; ALTER TABLE run DROP COLUMN resend_of; ALTER TABLE part DROP COLUMN updated;
         DROP INDEX journal_request_id; DROP INDEX journal_renderer_action_id;
@@ -155,7 +156,7 @@ describe("records the export re-validates", () => {
         INSERT INTO boot (id, pid, started_at, last_seen) VALUES ('boot_v1', 1, 1, 1);`)
       old.close()
       const db = openDatabase(dir)
-      expect(schemaVersion(db)).toBe(4)
+      expect(schemaVersion(db)).toBe(5)
       expect(db.prepare("SELECT id, record_format FROM boot").all()).toEqual([{ id: "boot_v1", record_format: null }])
       expect(
         db

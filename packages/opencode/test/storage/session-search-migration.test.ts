@@ -29,8 +29,9 @@ function schema2DataDir(rows: [string, string][]): string {
   db.exec(
     "DROP TABLE session; ALTER TABLE session2 RENAME TO session; CREATE INDEX session_directory ON session(directory_key, updated)",
   )
-  // Schema 3's columns (a run's resend link, a part's write time) did not exist at schema 2 either.
+  // Schema 3's columns (a run's resend link, a part's write time) and schema 5's open actions did not exist at schema 2 either.
   db.exec("DROP INDEX message_run; ALTER TABLE run DROP COLUMN resend_of; ALTER TABLE part DROP COLUMN updated")
+  db.exec("DROP TRIGGER lifecycle_opened; DROP TRIGGER lifecycle_closed; DROP TABLE lifecycle_open")
   db.pragma("user_version = 2")
   rows.forEach(([id, title], i) =>
     db.prepare("INSERT INTO session VALUES (?, '/p', '/p', 'global', ?, ?, ?)").run(id, title, 1000 + i, 1000 + i),
