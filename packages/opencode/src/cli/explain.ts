@@ -123,12 +123,14 @@ export async function runExplain(args: string[]): Promise<number> {
   if (!again.ok || !("claim" in again)) return 1
   // The reader keeps what it read of the document; the document itself is let go before the passes.
   doc = undefined
-  let count = parts.derived.length
+  let claimed = 0
   const failed = await claims((raw) => {
-    if (parts.claim(raw)) count++
+    if (parts.claim(raw)) claimed++
   })
   if (failed !== undefined) return failed
   const result = parts.finish()
+  // The derived chains a claim replaced are counted once, as claims.
+  const count = result.incidents.length + claimed
   const out = new LineWriter()
   for (const line of explainHead(result, count)) out.line(line)
   for (const [index, chain] of result.incidents.entries()) out.line(incidentBlock(chain, index + 1))

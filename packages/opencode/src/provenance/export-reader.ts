@@ -90,7 +90,8 @@ export function readExportInParts(doc: unknown, claimCount: number): ExportInPar
       }
       return {
         ...base,
-        incidents: derived,
+        // A derived chain a claim's chain replaced (the claim came with it, above) is not shown twice.
+        incidents: claims ? derived.filter((chain) => !claims.replaced.has(chain.runId)) : derived,
         notRecorded: unique([...notRecorded]).flatMap((name) => nameToken(name) ?? []),
       }
     },

@@ -147,6 +147,8 @@ export function recheckChain(chain: IncidentChain): IncidentChain {
   const originMissing = originKind === "unknown" ? provenance.missing : provenance.missing.map(missingFieldName)
   const missing = unique([
     ...chain.missing,
+    // An origin not recognised is a missing one, named as derivation names it.
+    ...(knownKind ? [] : ["origin"]),
     ...originMissing,
     ...gapNames(links, chain.notRecorded !== undefined && chain.notRecorded.length > 0),
   ])

@@ -23,7 +23,7 @@ const SCAN_CACHE_KIB = 512
 /** Ids are NOT NULL: a record without its id (a damaged one) is never noted, so it cannot match, or hide, any other. */
 const SCHEMA = `
   CREATE TABLE run_chain (run_id TEXT PRIMARY KEY NOT NULL, linked INTEGER NOT NULL) WITHOUT ROWID;
-  CREATE TABLE action (id TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL, runs TEXT NOT NULL);
+  CREATE TABLE action (id TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL, runs TEXT NOT NULL, named INTEGER NOT NULL DEFAULT 0);
   CREATE TABLE action_run (run_id TEXT NOT NULL, action INTEGER NOT NULL);
   CREATE TABLE request (id TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL, linked INTEGER NOT NULL);
   CREATE TABLE renderer (id TEXT PRIMARY KEY NOT NULL, seq INTEGER NOT NULL);
@@ -84,14 +84,21 @@ export class ExportScanStore {
     ).run(batch(actions.map((action) => [action.lifecycleId, action.seq, action.runIds])))
   }
 
-  /** How many actions are noted, and how many of them list a run with a chain. */
+  /** Marks the noted actions among `lifecycleIds` as named by a chain: linked, whatever runs they list. */
+  nameActions(lifecycleIds: Iterable<string>): void {
+    const ids = [...lifecycleIds]
+    if (ids.length === 0) return
+    this.statement("UPDATE action SET named = 1 WHERE id IN (SELECT value FROM json_each(?))").run(batch(ids))
+  }
+
+  /** How many actions are noted, and how many of them are linked (named by a chain, or listing a run with one). */
   actionCount(): { all: number; linked: number } {
     return this.statement(
       `SELECT count(*) AS "all", coalesce(sum(${LINKED_ACTION}), 0) AS linked FROM action a`,
     ).get() as { all: number; linked: number }
   }
 
-  /** Every action noted, by place (ties in the order noted), and whether it lists a run with a chain. */
+  /** Every action noted, by place (ties in the order noted), and whether it is linked. */
   *actionsInOrder(): Generator<{ lifecycleId: string; linked: boolean }> {
     const rows = this.statement(
       `SELECT id, ${LINKED_ACTION} AS linked FROM action a ORDER BY seq, rowid`,
@@ -172,9 +179,9 @@ export class ExportScanStore {
   }
 }
 
-/** Whether an action lists a run noted with a chain (`a`: the action's row). */
+/** Whether an action is named by a chain or lists a run noted with one (`a`: the action's row). */
 const LINKED_ACTION =
-  "EXISTS (SELECT 1 FROM json_each(a.runs) r JOIN run_chain c ON c.run_id = r.value WHERE c.linked = 1)"
+  "(a.named = 1 OR EXISTS (SELECT 1 FROM json_each(a.runs) r JOIN run_chain c ON c.run_id = r.value WHERE c.linked = 1))"
 
 /**
  * Where SQLite looks for a directory to spill to, in order: on Unix `SQLITE_TMPDIR`, `TMPDIR`,

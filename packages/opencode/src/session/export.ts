@@ -238,8 +238,21 @@ function cappedLists(
     truncated[name] = { kept: kept.length, dropped: list.length - kept.length }
     return kept
   }
-  const keptRuns = keep("runs", read.runs, (run) => incidentRuns.has(run.runId))
-  const keptLifecycle = keep("lifecycle", read.lifecycle, (action) => action.runIds.some((id) => incidentRuns.has(id)))
+  // Linked first: whatever a reader needs to derive the chains again. A run with crash evidence
+  // keeps its summary (without it, a reader takes the evidence for a crash the summary overrides),
+  // and an action a chain names is kept even when it lists no run (a close killed before it
+  // finished, named by a crash's abort_requested).
+  const crashed = new Set(read.crashes.map((crash) => crash.runId))
+  const named = namedLifecycleIds(
+    read.runs.filter((run) => incidentRuns.has(run.runId)),
+    read.crashes.filter((crash) => incidentRuns.has(crash.runId)),
+  )
+  const keptRuns = keep("runs", read.runs, (run) => incidentRuns.has(run.runId) || crashed.has(run.runId))
+  const keptLifecycle = keep(
+    "lifecycle",
+    read.lifecycle,
+    (action) => named.has(action.lifecycleId) || action.runIds.some((id) => incidentRuns.has(id)),
+  )
   const keptRequests = keep("requests", read.requests, (request) => read.requestIds.has(request.requestId))
   if (read.requestTotal > keptRequests.length)
     truncated.requests = { kept: keptRequests.length, dropped: read.requestTotal - keptRequests.length }
@@ -329,8 +342,6 @@ function* scanSession(
   const runCount = { all: 0, linked: 0 }
   /** Of each scanned summary in order: damaged, or whether its run has a chain (the runs list parses only the kept ones). */
   const runFlags = new RunFlags()
-  /** Summaries that defer to crash evidence (their place, their run): linked when that crash has the chain, known at the end. */
-  const deferred: [number, string][] = []
   const requestRows = { rows: 0, ownRows: 0 }
   /** The lifecycle actions, requests and renderer actions the runs and crashes reach, noted once each. */
   const noteLinked = (runs: RunSummary[], crashes: CrashEvidence[]) => {
@@ -378,23 +389,33 @@ function* scanSession(
       const { runId, startedAt, resendOf, classification } = run
       if (resendOf) resendRuns.add(runId)
       if (resendRuns.has(runId)) resent.push({ runId, startedAt, resendOf, classification })
-      // A run is one row, so each is decided here once (the reference: the first summary of a run decides).
-      if (classification === "process_exit_without_finalizer" && crashed.has(runId)) {
-        deferred.push([runFlags.length, runId])
-        runFlags.push(RUN_UNLINKED, row.rowid)
-        continue
-      }
-      const linked = classification !== "completed"
-      chains.push([runId, linked])
-      runFlags.push(linked ? RUN_LINKED : RUN_UNLINKED, row.rowid)
+      // Listed first: a run with a chain, and a run with crash evidence (its summary decides the
+      // evidence's chain, so a reader needs it beside the evidence).
+      runFlags.push(classification !== "completed" || crashed.has(runId) ? RUN_LINKED : RUN_UNLINKED, row.rowid)
+      // A run is one row, so each is decided here once (the reference: the first summary of a run
+      // decides); one that defers to its crash evidence has the chain the crash has, noted below.
+      if (classification === "process_exit_without_finalizer" && crashed.has(runId)) continue
+      chains.push([runId, classification !== "completed"])
     }
     store.noteRunChains(chains)
     noteLinked(page, [])
+    // The actions the chains name are listed first, whatever runs they list.
+    store.nameActions(
+      namedLifecycleIds(
+        page.filter((run) => run.classification !== "completed"),
+        [],
+      ),
+    )
     yield TURN
   } while (after)
   // A crash's run has a chain, unless a summary of it decided otherwise.
   store.noteRunChains(crashes.map((crash) => [crash.runId, true]))
-  for (const [at, runId] of deferred) if (store.hasChain(runId)) runFlags.set(at, RUN_LINKED)
+  store.nameActions(
+    namedLifecycleIds(
+      [],
+      crashes.filter((crash) => store.hasChain(crash.runId)),
+    ),
+  )
   for (let at = 0; at < runFlags.length; at++) {
     const flag = runFlags.get(at)
     if (flag === RUN_DAMAGED) continue

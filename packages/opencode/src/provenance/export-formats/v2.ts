@@ -7,7 +7,15 @@ import { SUPPORTED_EXPORT_VERSION } from "../export-version.ts"
 import { deriveIncidentChains, recheckChain } from "../incident-chain.ts"
 import { codeToken, nameToken } from "../foreign-text.ts"
 import { plain } from "../plain-text.ts"
-import { ClientAction, CrashEvidence, IncidentChain, LifecycleAction, Origin, RequestContext } from "../schemas.ts"
+import {
+  ClientAction,
+  CrashEvidence,
+  type Hop,
+  IncidentChain,
+  LifecycleAction,
+  Origin,
+  RequestContext,
+} from "../schemas.ts"
 import {
   asList,
   cap,
@@ -27,6 +35,18 @@ import { unique } from "../unique.ts"
 const DIAGNOSTICS_FIELDS = new Set(["runs", "lifecycle", "requests", "renderer", "crashes", "truncated", "degraded"])
 const MAX_NAMED_WARNINGS = 10
 
+/** The runs each read file holds a summary of: a claim about one of them is checked against its records. */
+const FILE_RUNS = new WeakMap<ReadSuccess, ReadonlySet<string>>()
+
+/** The list each hop's record is kept in, to tell a hop the writer's cap dropped from one it never had. */
+const HOP_LIST: Record<Hop, string> = {
+  renderer: "renderer",
+  request: "requests",
+  lifecycle: "lifecycle",
+  interrupt: "runs",
+  run_summary: "runs",
+}
+
 export function readVersion2(doc: Json, version: number, warnings: string[]): ReadSuccess {
   const result = emptyResult("v2", warnings)
   result.version = version
@@ -43,6 +63,7 @@ export function readVersion2(doc: Json, version: number, warnings: string[]): Re
   if (diagnostics) {
     result.unknownFields.push(...unknownKeys(diagnostics, DIAGNOSTICS_FIELDS, "diagnostics."))
     const runs = readRuns(asList(diagnostics.runs, "runs", result), result)
+    FILE_RUNS.set(result, new Set(runs.map((run) => run.runId)))
     const lifecycle = readList(diagnostics.lifecycle, "lifecycle", LifecycleAction, result)
     const requests = readList(diagnostics.requests, "requests", RequestContext, result)
     const renderer = readList(diagnostics.renderer, "renderer", ClientAction, result)
@@ -74,25 +95,34 @@ export function readVersion2(doc: Json, version: number, warnings: string[]): Re
 /**
  * The file's own incidents are claims. Where its records let us re-derive a chain, the derived
  * one is used and any disagreement is reported; a chain whose records are absent (capped away) is
- * re-checked from its own origin and links.
+ * re-checked from its own origin and links, and so is one whose re-derived chain lacks a record of
+ * a list the writer capped (the writer derived its claim from every record). A claim about a run
+ * whose summary in the file has no incident (it completed) adds none.
  */
 function reconcileIncidents(derived: IncidentChain[], written: unknown, result: ReadSuccess): IncidentChain[] {
   const claims = incidentClaims(derived, result)
   const rechecked = asList(written, "incidents", result).flatMap((raw) => claims.add(raw) ?? [])
   claims.finish()
-  return [...derived, ...rechecked]
+  return [...derived.filter((chain) => !claims.replaced.has(chain.runId)), ...rechecked]
 }
 
 /** The file's claims read one at a time (a large file's are never all held): see `reconcileIncidents`. */
 interface IncidentClaims {
   /** The chain this claim adds (re-checked from its own links), or undefined when it adds none. */
   add(raw: unknown): IncidentChain | undefined
+  /** The runs whose derived chain a claim's chain replaced: those derived chains are not shown. */
+  readonly replaced: ReadonlySet<string>
   /** Pushes the warnings about every claim added onto the result. */
   finish(): void
 }
 
 export function incidentClaims(derived: IncidentChain[], result: ReadSuccess): IncidentClaims {
   const byRun = new Map(derived.map((chain) => [chain.runId, chain]))
+  const fileRuns = FILE_RUNS.get(result) ?? new Set<string>()
+  const replaced = new Set<string>()
+  /** Whether a derived chain lacks a record the writer's cap may have dropped (its hop is missing and that hop's list was capped). */
+  const cappedAway = (chain: IncidentChain) =>
+    chain.links.some((link) => link.status === "missing" && (result.truncated[HOP_LIST[link.hop]]?.dropped ?? 0) > 0)
   // Only the first few are named; the rest are counted.
   const disagreements: string[] = []
   let disagreeing = 0
@@ -103,6 +133,7 @@ export function incidentClaims(derived: IncidentChain[], result: ReadSuccess): I
   let unreadable = 0
   let rechecked = 0
   return {
+    replaced,
     add(raw) {
       const parsed = IncidentChain.safeParse(raw)
       if (!parsed.success) {
@@ -113,15 +144,31 @@ export function incidentClaims(derived: IncidentChain[], result: ReadSuccess): I
       if (seen.has(claim.runId)) return undefined
       seen.add(claim.runId)
       const ours = byRun.get(claim.runId)
-      if (ours) {
-        if (ours.verdict !== claim.verdict || ours.classification !== claim.classification) {
-          disagree(
-            `run ${claim.runId}: the file says ${claim.classification}/${claim.verdict}, its records say ${ours.classification}/${ours.verdict}`,
-          )
-        }
+      const agrees = ours && ours.verdict === claim.verdict && ours.classification === claim.classification
+      if (ours && !agrees && !cappedAway(ours)) {
+        disagree(
+          `run ${claim.runId}: the file says ${claim.classification}/${claim.verdict}, its records say ${ours.classification}/${ours.verdict}`,
+        )
+        return undefined
+      }
+      if (ours && agrees) return undefined
+      if (!ours && fileRuns.has(claim.runId)) {
+        // The run's summary is in the file, and its records derive no incident for it.
+        disagree(
+          `run ${claim.runId}: the file says ${claim.classification}/${claim.verdict}, its records say it has no incident`,
+        )
         return undefined
       }
       const checked = recheckChain(sanitizeChain(claim))
+      if (ours) {
+        // Derived from what the writer's cap left: the writer's claim, re-checked from its own links, is shown.
+        replaced.add(claim.runId)
+        disagree(
+          `run ${claim.runId}: its records left in the file (some were capped away) say ${ours.classification}/${ours.verdict}; the file's claim ${claim.classification}/${claim.verdict}, re-checked from its own links, is shown`,
+        )
+        rechecked++
+        return checked
+      }
       if (checked.verdict !== claim.verdict) {
         disagree(`run ${claim.runId}: the file says ${claim.verdict}, its own links support ${checked.verdict}`)
       }
@@ -146,11 +193,23 @@ export function incidentClaims(derived: IncidentChain[], result: ReadSuccess): I
   }
 }
 
-/** Keeps only allow-listed origin fields and drops an embedded remote chain from an imported claim. */
+/**
+ * Keeps only allow-listed origin fields and drops an embedded remote chain from an imported claim.
+ * A version 2 writer records every fact, so nothing in its claim is "not recorded by the writer":
+ * such an origin is an unknown one, such a hop is missing, and a claim cannot excuse its gaps as
+ * an old writer's (`notRecorded`). A stopped run with no origin reads as missing provenance.
+ */
 function sanitizeChain(chain: IncidentChain): IncidentChain {
   const origin = Origin.safeParse(chain.origin)
-  const { remote: _remote, ...rest } = chain
-  return { ...rest, origin: origin.success ? origin.data : { kind: plain(chain.origin.kind, 32) } }
+  const { remote: _remote, notRecorded: _notRecorded, ...rest } = chain
+  const kind = plain(chain.origin.kind, 32)
+  return {
+    ...rest,
+    links: chain.links.map((link) =>
+      link.status === "not_recorded_by_writer" ? { ...link, status: "missing" as const } : link,
+    ),
+    origin: origin.success ? origin.data : { kind: kind === "not_recorded_by_writer" ? "unknown" : kind },
+  }
 }
 
 function readTruncated(raw: unknown, result: ReadSuccess): void {
