@@ -18,7 +18,40 @@ interface ExportRecords {
   exportedAt?: number
 }
 
-const MODEL = /^[A-Za-z0-9_.:/-]{1,128}$/
+/** Filesystem roots: a "provider" that is one is a path with its leading slash cut off. */
+const PATH_ROOTS = new Set([
+  "home",
+  "users",
+  "root",
+  "tmp",
+  "var",
+  "etc",
+  "usr",
+  "opt",
+  "mnt",
+  "media",
+  "srv",
+  "private",
+])
+
+/**
+ * A model reference, `provider/model` (`anthropic/claude-sonnet-4-5`, `openrouter/meta-llama/llama-3.1-70b`),
+ * else undefined: a provider id (no filesystem root, no drive), then one or more codes. A path
+ * (`/home/me/x`, `C:/Users/me`), a URL, a key or a sentence is none.
+ *
+ * @example modelToken("scripted/slow") // "scripted/slow"; modelToken("/home/me/notes") // undefined
+ */
+export function modelToken(value: string | undefined): string | undefined {
+  if (value === undefined || value.length > 128) return undefined
+  const [provider = "", ...rest] = value.split("/")
+  const segment = (part: string) => codeToken(part) !== undefined && !/^\.+$/.test(part)
+  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(provider) &&
+    segment(provider) &&
+    !PATH_ROOTS.has(provider.toLowerCase()) &&
+    rest.every(segment)
+    ? value
+    : undefined
+}
 
 const tokenTools = (tools: ToolFact[]) =>
   tools.map((tool) => ({
@@ -43,7 +76,7 @@ export function exportRecords(doc: unknown): ExportRecords {
     return {
       ...rest,
       tools: tokenTools(run.tools),
-      ...(model && MODEL.test(model) ? { model } : {}),
+      ...(modelToken(model) ? { model } : {}),
       ...(error ? { error: foreignError(error) } : {}),
     }
   })

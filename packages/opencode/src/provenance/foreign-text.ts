@@ -42,7 +42,8 @@ export const ROUTE_TEMPLATES: ReadonlySet<string> = new Set([
 export const PAGE_TEMPLATES = ["/", "/sessions", "/session/:id", "/session/:id/run/:runId"] as const
 export const UNKNOWN_PAGE = "/unknown"
 
-const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+/** The HTTP methods a request record may name. */
+export const HTTP_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
 const CODE = /^[A-Za-z0-9_.:-]{1,64}$/
 const NAME = /^[a-z][a-z0-9_.:]{0,63}$/
 const SPINE_ID = /^(?:act|req|lc|run|ins|ses)_[A-Za-z0-9_-]{1,64}$/
@@ -84,7 +85,7 @@ export function foreignError(error: ErrorFact): ErrorFact {
 
 /** A request reference whose route is one of our templates and whose method is a method; else none (it reads as missing). */
 function foreignRequest(request: RequestRef | undefined): RequestRef | undefined {
-  if (!request || !ROUTE_TEMPLATES.has(request.route) || !METHODS.has(request.method)) return undefined
+  if (!request || !ROUTE_TEMPLATES.has(request.route) || !HTTP_METHODS.has(request.method)) return undefined
   return request
 }
 

@@ -8,6 +8,7 @@
  * verdicts. Never a prompt, a tool input, a path, a body, an error excerpt or a secret.
  */
 import { NOT_IN_MESSAGES_ONLY } from "./export-formats/common.ts"
+import { codeToken, HTTP_METHODS, nameToken, PAGE_TEMPLATES, ROUTE_TEMPLATES, UNKNOWN_PAGE } from "./foreign-text.ts"
 import { HOP_MISSING_NAME } from "./incident-chain.ts"
 import { parseTraceparent } from "./trace-context.ts"
 import { unique } from "./unique.ts"
@@ -99,6 +100,51 @@ export function runTraceId(runId: string): string {
 
 const spanId = (key: string) => derivedId(`span:${key}`, 16)
 
+/**
+ * The request-context middleware's route for a request no route matched (`UNMATCHED_ROUTE` in
+ * `server/middleware/request-context.ts`, which this module cannot import: it runs in the browser
+ * too). A fixed mark, not free text; a test keeps the two equal.
+ */
+export const UNMATCHED_ROUTE = "(unmatched)"
+
+const PAGES: ReadonlySet<string> = new Set<string>([...PAGE_TEMPLATES, UNKNOWN_PAGE])
+const REQUEST_ID = /^req_[A-Za-z0-9_-]{1,64}$/
+const isRoute = (value: string) => ROUTE_TEMPLATES.has(value) || value === UNMATCHED_ROUTE
+const isMethod = (value: string) => HTTP_METHODS.has(value)
+const isName = (value: string) => codeToken(value) !== undefined
+const ACTION_ID = /^act_[A-Za-z0-9_-]{1,64}$/
+const SESSION_ID = /^ses_[A-Za-z0-9_-]{1,64}$/
+const MESSAGE_ID = /^msg_[A-Za-z0-9_-]{1,60}$/
+const WORKSPACE_ID = /^[A-Za-z0-9_-]{1,64}$/
+
+/**
+ * The strings a span may carry from a record, each reduced the way `foreign-text.ts` reduces a
+ * chain's: a route is one of this server's templates, a page one of the app's, a method a method,
+ * a name a token. The first candidate that is one wins (a record's own value, then the chain's);
+ * none is `unknown`, or no attribute. The server's own records already hold only these, so its
+ * spans are unchanged; a file's (another writer's, a hand-edited one) or a client's upload can
+ * hold anything its schema's length allows, and that never becomes a span's name or attribute.
+ *
+ * @example spanText.route("/home/me/x?key=1", "/instance/reload") // "/instance/reload"
+ */
+export const spanText = {
+  route: (...candidates: readonly unknown[]): string => firstOf(candidates, isRoute) ?? "unknown",
+  method: (...candidates: readonly unknown[]): string => firstOf(candidates, isMethod) ?? "UNKNOWN",
+  /** A page that is none of the app's templates is the app's own `/unknown`; no page at all is none. */
+  page: (...candidates: readonly unknown[]): string | undefined =>
+    firstOf(candidates, (value) => PAGES.has(value)) ??
+    (candidates.some((value) => value !== undefined) ? UNKNOWN_PAGE : undefined),
+  name: (...candidates: readonly unknown[]): string => firstOf(candidates, isName) ?? "unknown",
+} as const
+
+function firstOf(candidates: readonly unknown[], keep: (value: string) => boolean): string | undefined {
+  for (const value of candidates) if (typeof value === "string" && keep(value)) return value
+  return undefined
+}
+
+/** The origin's kind as a name (`api_route`), else `unknown`. */
+const originKind = (chain: IncidentChain): string => nameToken(chain.origin.kind, 32) ?? "unknown"
+
 /** Lifecycle span names by the origin that started the close, else by its operation. */
 function lifecycleSpanName(chain: IncidentChain, operation: string | undefined): string {
   const origin = chain.origin as { kind: string; signal?: unknown }
@@ -114,7 +160,7 @@ function lifecycleSpanName(chain: IncidentChain, operation: string | undefined):
 function triggerOf(origin: IncidentChain["origin"]): string | undefined {
   for (const key of ["signal", "handler", "change", "reason", "closeSite"] as const) {
     const value = (origin as Record<string, unknown>)[key]
-    if (typeof value === "string" && /^[A-Za-z0-9_.-]{1,64}$/.test(value)) return value
+    if (typeof value === "string" && /^[A-Za-z0-9_.-]{1,64}$/.test(value) && isName(value)) return value
   }
   return undefined
 }
@@ -125,11 +171,18 @@ function originRequestOf(
   const origin = chain.origin as Record<string, unknown>
   const request = (origin.request ?? origin.detectedDuring) as Record<string, unknown> | undefined
   if (!request || typeof request !== "object") return undefined
-  const text = (value: unknown) => (typeof value === "string" ? value : undefined)
+  // Each kept only in its shape: an origin is `unknown`-typed past its kind.
+  const shapes = {
+    requestId: (value: string) => REQUEST_ID.test(value),
+    method: isMethod,
+    route: isRoute,
+    actionId: (value: string) => ACTION_ID.test(value),
+    actionName: isName,
+  }
   const out: { requestId?: string; method?: string; route?: string; actionId?: string; actionName?: string } = {}
   for (const key of ["requestId", "method", "route", "actionId", "actionName"] as const) {
-    const value = text(request[key])
-    if (value !== undefined) out[key] = value
+    const value = request[key]
+    if (typeof value === "string" && shapes[key](value)) out[key] = value
   }
   return out
 }
@@ -243,7 +296,8 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
       }
       if (hop === "renderer") {
         const time = action?.time ?? requestRecord?.time ?? anchor
-        const name = action?.name ?? request?.actionName ?? chain.rendererAction?.name ?? "unknown"
+        const name = spanText.name(action?.name, request?.actionName, chain.rendererAction?.name)
+        const page = spanText.page(action?.page, chain.rendererAction?.page)
         const span = add({
           traceId,
           // The app's own span for the action, when it sent one: the request's parent is then this span.
@@ -255,9 +309,7 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
           attributes: {
             "app.action.id": actionId ?? link.ref ?? "",
             "app.action.name": name,
-            ...((action?.page ?? chain.rendererAction?.page)
-              ? { "app.page": (action?.page ?? chain.rendererAction?.page)! }
-              : {}),
+            ...(page ? { "app.page": page } : {}),
             ...(action ? { "app.action.outcome": action.outcome } : {}),
             ...(appSpan?.rendererDisagrees ? { "app.trace.renderer_disagrees": true } : {}),
             "app.source": "client_reported",
@@ -268,8 +320,8 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
         })
         parentSpanId = span.spanId
       } else if (hop === "request") {
-        const method = requestRecord?.method ?? request?.method ?? "UNKNOWN"
-        const route = requestRecord?.route ?? request?.route ?? "unknown"
+        const method = spanText.method(requestRecord?.method, request?.method)
+        const route = spanText.route(requestRecord?.route, request?.route)
         const time = chain.requestRecord?.time ?? requestRecord?.time ?? anchor
         const status = chain.requestRecord?.status ?? requestRecord?.status
         const span = add({
@@ -310,7 +362,7 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
               "app.lifecycle.id": step.lifecycleId,
               ...(step.operation ? { "app.lifecycle.operation": step.operation } : {}),
               ...(chain.rootOperation ? { "app.lifecycle.root_operation": chain.rootOperation } : {}),
-              "app.origin.kind": chain.origin.kind,
+              "app.origin.kind": originKind(chain),
               ...(triggerOf(chain.origin) ? { "app.origin.trigger": triggerOf(chain.origin)! } : {}),
               ...(record
                 ? {
@@ -377,9 +429,11 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
     })
   }
 
+  // A file's session and message ids, kept only in their shapes (a file's `id` can be any short string).
+  const sessionId = input.sessionId !== undefined && SESSION_ID.test(input.sessionId) ? input.sessionId : undefined
   for (const [index, message] of (input.stoppedMessages ?? []).entries()) {
-    const id = message.messageId && /^[A-Za-z0-9_-]{1,64}$/.test(message.messageId) ? message.messageId : undefined
-    const key = `stopped:${input.sessionId ?? ""}:${id ?? index}`
+    const id = message.messageId && MESSAGE_ID.test(message.messageId) ? message.messageId : undefined
+    const key = `stopped:${sessionId ?? ""}:${id ?? index}`
     add({
       traceId: derivedId(key, 32),
       spanId: spanId(key),
@@ -388,11 +442,11 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
       startMs: input.fallbackTimeMs,
       endMs: input.fallbackTimeMs,
       attributes: {
-        "error.type": message.error,
+        "error.type": codeToken(message.error) ?? "unknown",
         "app.verdict": "missing_provenance",
         "app.provenance.missing": [...NOT_IN_MESSAGES_ONLY],
         ...(id ? { "app.message.id": id } : {}),
-        ...(input.sessionId ? { [GEN_AI.conversationId]: input.sessionId } : {}),
+        ...(sessionId ? { [GEN_AI.conversationId]: sessionId } : {}),
       },
       status: { code: "error", message: "the file records that the message stopped, not why" },
       events: [],
@@ -437,7 +491,7 @@ function incidentAttributes(chain: IncidentChain): SpanAttributes {
     "app.run.id": chain.runId,
     "app.classification": chain.classification,
     "app.verdict": chain.verdict,
-    "app.origin.kind": chain.origin.kind,
+    "app.origin.kind": originKind(chain),
     ...(triggerOf(chain.origin) ? { "app.origin.trigger": triggerOf(chain.origin)! } : {}),
     "app.provenance.complete": chain.verdict === "diagnosed",
     "app.provenance.missing": [...chain.missing],
@@ -445,7 +499,9 @@ function incidentAttributes(chain: IncidentChain): SpanAttributes {
     "app.retry.reason": [...chain.retry.basis],
     ...(chain.phase ? { "app.run.phase": chain.phase } : {}),
     ...(chain.notRecorded?.length ? { "app.provenance.not_recorded": [...chain.notRecorded] } : {}),
-    ...(typeof chain.origin.workspaceId === "string" ? { "app.workspace.id": chain.origin.workspaceId } : {}),
+    ...(typeof chain.origin.workspaceId === "string" && WORKSPACE_ID.test(chain.origin.workspaceId)
+      ? { "app.workspace.id": chain.origin.workspaceId }
+      : {}),
     "app.remote_reported_hops": chain.links.filter((link) => link.status === "remote_reported").map((link) => link.hop),
   }
 }
