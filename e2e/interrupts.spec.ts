@@ -241,7 +241,7 @@ test("5 config saved from the app: config invalidation written by the request", 
   // The config file's change is a node of its own in the waterfall, named by its file.
   await expect(panel.locator('g.wf-row[data-kind="change"]')).toHaveAttribute(
     "aria-label",
-    /^The project's opencode\.json was saved,/,
+    /^You saved the project's opencode\.json \(Save config\),/,
   )
   const doc = await downloadExport(page, panel)
   const incident = expectIncident(doc, await panelRunId(page), {
@@ -725,7 +725,7 @@ test("16 a run with a started write tool, then reload: retry not safe", async ({
   })
   // Not safe: the advice names the tool, what it touched, and when it finished; no Resend button.
   await expect(panel.getByTestId(ui.retry)).toContainText(
-    /^Not safe to resend as is: `write scripted-output\.txt` completed at [\d.]+ (ms|s)\./,
+    /^Not safe to resend as is: `write` \(can write files\) completed at [\d.]+ (ms|s)\./,
   )
   await expect(panel.getByTestId("resend-button")).toHaveCount(0)
   const doc = await downloadExport(page, panel)

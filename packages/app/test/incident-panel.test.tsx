@@ -104,7 +104,9 @@ describe("incident panel: the answer in words", () => {
       `Lost: the server stopped without finishing this run. Last evidence at ${clock(T0 + 2_000)}, 2.0 s into the run; what happened after is unknown until the server restarted at ${clock(T0 + 60_000)}.`,
     )
     expect(panel.headline).not.toContain("Stopped:")
-    expect(panel.retry).toContain("Not safe to resend as is: `write` started at 1.0 s and may not have finished.")
+    expect(panel.retry).toContain(
+      "Not safe to resend as is: `write` (can write files) started at 1.0 s and may not have finished.",
+    )
     const svg = screen.getByTestId("timeline-svg")
     expect(svg.querySelector('[data-testid="unknown-stretch"]')).not.toBeNull()
     // The run's bar ends at the last evidence: it is never drawn alive while the server was down.

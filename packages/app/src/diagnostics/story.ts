@@ -4,7 +4,16 @@
  * advice naming the tool that ran, and the numbered event history. Pure: chain and records in,
  * words out, so each wording is unit-tested. Words never claim more than the chain supports.
  */
-import { Origin, type IncidentChain, type RequestRef, type RunSummary } from "opencode/provenance"
+import {
+  applyRules,
+  cutText,
+  Origin,
+  scrubSecrets,
+  TOKEN_RULES,
+  type IncidentChain,
+  type RequestRef,
+  type RunSummary,
+} from "opencode/provenance"
 import {
   actionWords,
   capitalize,
@@ -26,10 +35,113 @@ import { type HistoryRecordKind, type HistorySource, recordAttributes, ROW_ID, r
 export interface StoryContext {
   /** Whether an action id was created in this app tab ("you clicked"). */
   isOwnAction?: (actionId: string | undefined) => boolean
-  /** The last line of output the user saw, from the transcript. */
+  /**
+   * The last line of output the user saw, from the transcript. Never shown as given: only as
+   * `safeOutputLine` leaves it (secrets and paths marked, capped).
+   */
   lastOutput?: string
-  /** Tool call id → the path it touched, from the transcript. */
+  /**
+   * Tool call id → the path it touched, from the transcript. A tool input: never shown. Its values
+   * are only removed from the output line, wherever it quotes them.
+   */
   toolPaths?: Record<string, string>
+}
+
+/** The longest output line a diagnostic view shows. */
+const OUTPUT_MAX = 80
+/** Scrubbing works on a bounded prefix, cut at a word boundary, as the server's redactor does. */
+const OUTPUT_WINDOW = 2_048
+// Absolute paths, the same shapes the server's redactor digests (`provenance/node/redaction.ts`):
+// POSIX with at least two segments and not right after an HTTP method, `~/...`, `file://...`, and
+// a Windows drive path. The app has no salt, so each becomes a plain `[path]` marker.
+const SEGMENT = "[^\\s\"'`()<>\\[\\]{},;:|*?]+"
+const WINDOWS_SEGMENT = "[^\\s\"'`()<>\\[\\]{},;:|*?\\\\]+"
+const PATH_PATTERN = new RegExp(
+  [
+    `(?:file://)(?:/${SEGMENT})+/?`,
+    `(?<=^|[\\s"'(\\[=,:<>])(?<!\\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) )(?:/${SEGMENT}){2,}/?`,
+    `(?<=^|[\\s"'(\\[=,:<>])~(?:/${SEGMENT})+/?`,
+    `(?<![A-Za-z0-9])[A-Za-z]:\\\\(?:${WINDOWS_SEGMENT}\\\\?)+`,
+  ].join("|"),
+  "g",
+)
+const ELLIPSIS = "\u2026"
+
+/**
+ * The transcript's last output line as a diagnostic view may show it: control characters gone,
+ * the tool paths the transcript names and every secret shape the server's records hide
+ * (`SECRET_RULES`, then paths, then `TOKEN_RULES`) replaced by a visible marker, and cut to
+ * `OUTPUT_MAX`. A line that arrives cut loses its last word, which may be a secret's prefix no
+ * rule can recognise. Undefined when nothing is left to show.
+ *
+ * @example safeOutputLine("export OPENAI_API_KEY=sk-proj-abc") // "export OPENAI_API_KEY=[redacted:api_key]"
+ */
+export function safeOutputLine(text: string | undefined, toolPaths: Record<string, string> = {}): string | undefined {
+  if (!text) return undefined
+  let window = text
+  let cut = false
+  if (window.length > OUTPUT_WINDOW) {
+    window = window.slice(0, OUTPUT_WINDOW)
+    cut = true
+  }
+  let out = window.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ")
+  if (out.trimEnd().endsWith(ELLIPSIS)) {
+    out = out.trimEnd().slice(0, -ELLIPSIS.length)
+    cut = true
+  }
+  // The rest of a word the cut went through: no rule can tell a secret's prefix from a word.
+  if (cut) out = out.replace(/\S*$/, "")
+  const known = Object.values(toolPaths).map((value) => ({ value, kind: "path" }))
+  out = scrubSecrets(out, known)
+  out = out.replace(PATH_PATTERN, "[path]")
+  out = applyRules(out, TOKEN_RULES)
+  out = out.replace(/\s+/g, " ").trim()
+  if (!out) return undefined
+  return cutText(cut ? `${out} ${ELLIPSIS}` : out, OUTPUT_MAX)
+}
+
+/** A tool as a diagnostic view names it: its name and what it can do, never its input. */
+function toolWords(tool: { name: string; kind: string }): string {
+  return `\`${tool.name}\` (can ${KIND_WORDS[tool.kind] ?? "do something not recorded"})`
+}
+
+type ConfigOrigin = Extract<Origin, { kind: "config_invalidation" }>
+
+/**
+ * Who wrote a config change, from the origin's own facts: its request ref says which client
+ * asked, `writtenByRoute` says our route wrote it. A request *record* no longer in the export only
+ * means how the request was answered is unknown, never that the file was edited outside the app.
+ */
+function configWriter(origin: ConfigOrigin): "app" | "other_program" | "server_unrecorded" | "outside" {
+  if (origin.request) return origin.request.clientKind === "app" ? "app" : "other_program"
+  if (origin.writtenByRoute) return "server_unrecorded"
+  return "outside"
+}
+
+/**
+ * A config change in words, the one wording the headline, the event history and the waterfall
+ * share: saved from the app, saved through the server by another program, saved through the server
+ * with its request not recorded (a gap), or edited outside the app.
+ *
+ * @example configChangeClause(origin, isOwn) // "you saved the project's opencode.json (Save config)"
+ */
+export function configChangeClause(
+  origin: ConfigOrigin,
+  isOwn: (actionId: string | undefined) => boolean = () => false,
+): string {
+  const file = configFileWords(origin.scope)
+  switch (configWriter(origin)) {
+    case "app":
+      return origin.request?.actionId && isOwn(origin.request.actionId)
+        ? `you saved ${file} (${actionWords(origin.request.actionName ?? "config.save")})`
+        : `${file} was saved from the app`
+    case "other_program":
+      return `${file} was saved through the server by another program (not this app)`
+    case "server_unrecorded":
+      return `${file} was saved through the server, but the request was not recorded`
+    case "outside":
+      return `${file} ${configChangeWords(origin.change, false)} outside the app`
+  }
 }
 
 /** `08:18:21` in the viewer's time zone. */
@@ -142,13 +254,8 @@ function causeWords(chain: IncidentChain, context: StoryContext = {}): string {
         return `the app asked the server ${what}, but which button was clicked was not recorded`
       return `another program (not this app) asked the server ${what}`
     }
-    case "config_invalidation": {
-      const file = configFileWords(origin.scope)
-      if (origin.request && isOwn(origin.request.actionId)) return `you saved ${file} (Save config)`
-      if (origin.request) return `${file} was saved through the server`
-      if (origin.writtenByRoute) return `${file} was saved through the server, but the request was not recorded`
-      return `${file} ${configChangeWords(origin.change, false)} outside the app`
-    }
+    case "config_invalidation":
+      return configChangeClause(origin, isOwn)
     case "context_mismatch":
       return `${origin.reason ? MISMATCH_WORDS[origin.reason] : "something about the project changed"}, noticed when the project was next loaded`
     case "shutdown":
@@ -193,7 +300,8 @@ export function headlineWords(chain: IncidentChain, records: DiagnosticsRecords,
 
 /** How far a lost run's output got: the last line stored, else whether any was. */
 function crashOutputWords(facts: RunFacts | undefined, context: StoryContext): string {
-  if (context.lastOutput) return ` (its output had reached “${context.lastOutput}”)`
+  const line = safeOutputLine(context.lastOutput, context.toolPaths)
+  if (line) return ` (its output had reached “${line}”)`
   const stored = facts?.crash?.lastOutputAt ?? facts?.summary?.provider.lastOutputAt
   if (stored !== undefined && facts)
     return ` (output stored until ${duration(Math.max(0, stored - facts.startedAt))} into the run)`
@@ -202,7 +310,8 @@ function crashOutputWords(facts: RunFacts | undefined, context: StoryContext): s
 }
 
 function outputWords(facts: RunFacts | undefined, context: StoryContext): string {
-  if (context.lastOutput) return ` (last output shown: “${context.lastOutput}”)`
+  const line = safeOutputLine(context.lastOutput, context.toolPaths)
+  if (line) return ` (last output shown: “${line}”)`
   if (!facts?.summary) return ""
   if (!facts.summary.visibleOutput) return " (no output shown yet)"
   const chunks = facts.chunks ?? 0
@@ -244,21 +353,20 @@ export function evidenceWords(chain: IncidentChain): Evidence {
 interface RetryAdvice {
   safe: boolean | "unknown"
   words: string
-  /** The tool calls that make a resend unsafe, in words ("`write scripted-output.txt` completed at 1.2 s"). */
+  /** The tool calls that make a resend unsafe, in words ("`write` (can write files) completed at 1.2 s"), never their input. */
   tools: string[]
 }
 
-/** Whether resending the prompt is safe, naming the tools that ran and what they touched. */
+/** Whether resending the prompt is safe, naming the tools that ran and what they can change (never their input). */
 export function retryAdvice(
   chain: IncidentChain,
   records: DiagnosticsRecords,
-  context: StoryContext = {},
+  _context: StoryContext = {},
 ): RetryAdvice {
   const facts = runFacts(chain, records)
   const risky = (facts?.tools ?? []).filter((tool) => tool.kind !== "read")
   const tools = risky.map((tool) => {
-    const path = context.toolPaths?.[tool.callId]
-    const name = `\`${tool.name}${path ? ` ${path}` : ""}\``
+    const name = toolWords(tool)
     const since = (at: number) => (facts ? duration(Math.max(0, at - facts.startedAt)) : clock(at))
     if (tool.status === "completed" && tool.completedAt !== undefined)
       return `${name} completed at ${since(tool.completedAt)}`
@@ -330,12 +438,8 @@ export function eventHistory(
   if (summary?.provider.firstOutputAt !== undefined) add(summary.provider.firstOutputAt, "First output shown", "run")
   for (const tool of facts?.tools ?? []) {
     from = runPart(chain.runId, { tool })
-    const path = context.toolPaths?.[tool.callId]
-    add(
-      tool.startedAt,
-      `Tool ${tool.name}${path ? ` ${path}` : ""} started (can ${KIND_WORDS[tool.kind] ?? tool.kind})`,
-      "run",
-    )
+    // The tool's name and kind only: its input (the path it touched) is never shown.
+    add(tool.startedAt, `Tool ${tool.name} started (can ${KIND_WORDS[tool.kind] ?? tool.kind})`, "run")
     if (tool.completedAt !== undefined)
       add(tool.completedAt, `Tool ${tool.name} ${tool.status === "completed" ? "done" : tool.status}`, "run")
   }
@@ -369,7 +473,7 @@ export function eventHistory(
         : `${operationTitle(chain.rootOperation ?? chain.operation)} requested`
     add(requestRecord?.time, `${requested} (${causeWords(chain, context)})`, "cause")
   } else if (origin?.kind === "config_invalidation") {
-    add(requestRecord?.time, `${capitalize(configFileWords(origin.scope))} was saved from the app`, "cause")
+    add(requestRecord?.time, capitalize(configChangeClause(origin, context.isOwnAction)), "cause")
   } else if (origin?.kind === "context_mismatch") {
     add(
       requestRecord?.time,
@@ -391,9 +495,11 @@ export function eventHistory(
       rowIds: [...(step === path[0] ? firstStepRows(origin) : []), ROW_ID.lifecycle(action.lifecycleId)],
       attributes: recordAttributes(action),
     }
+    // A config change with no request row above (an edit outside the app, or a request no longer
+    // recorded) is told with the close it started, in the same words as the headline.
     const startWords =
       origin?.kind === "config_invalidation" && step === path[0] && !requestRecord
-        ? `${capitalize(configFileWords(origin.scope))} ${configChangeWords(origin.change, false)} on disk; ${OPERATION_NOUN[step.operation]} started`
+        ? `${capitalize(configChangeClause(origin, context.isOwnAction))}; ${OPERATION_NOUN[step.operation]} started`
         : origin?.kind === "shutdown" && step === path[0]
           ? `${capitalize(causeWords(chain, context))}; ${OPERATION_NOUN[step.operation]} started`
           : `${operationTitle(step.operation)} started${reachWords(action, records)}`

@@ -7,18 +7,9 @@
  */
 import { type IncidentChain, Origin } from "opencode/provenance"
 import type { DiagnosticsRecords } from "./export-data.ts"
-import {
-  actionWords,
-  configChangeWords,
-  configFileWords,
-  HANDLER_WORDS,
-  MISMATCH_WORDS,
-  missingWords,
-  operationTitle,
-  SIGNAL_WORDS,
-} from "./glossary.ts"
+import { actionWords, HANDLER_WORDS, MISMATCH_WORDS, missingWords, operationTitle, SIGNAL_WORDS } from "./glossary.ts"
 import { ROW_ID } from "./history-source.ts"
-import { clockMs, duration, lastEvidenceAt, reach, runFacts, type StoryContext } from "./story.ts"
+import { clockMs, configChangeClause, duration, lastEvidenceAt, reach, runFacts, type StoryContext } from "./story.ts"
 
 type RowKind = "action" | "request" | "change" | "lifecycle" | "run" | "restart" | "missing"
 export type TickKind = "output" | "tool-start" | "tool-done" | "heartbeat" | "stop"
@@ -157,7 +148,10 @@ export function buildWaterfall(
         ["answered", requestRecord?.status !== undefined ? String(requestRecord.status) : undefined],
       ]),
     })
-  } else if (origin?.kind === "api_route") {
+  } else if (origin?.kind !== "context_mismatch" && chain.missing.includes("origin.request")) {
+    // The initiator's request is a gap the chain names (an api_route's, or the request a config
+    // save came through): drawn where the request would be. A mismatch's request is only the
+    // occasion, drawn after the change with the other gaps below.
     missingRow("origin.request")
   }
   if (origin?.kind === "config_invalidation") {
@@ -165,7 +159,8 @@ export function buildWaterfall(
     push({
       id: ROW_ID.configChange,
       kind: "change",
-      name: `${capitalize(configFileWords(origin.scope))} ${configChangeWords(origin.change, request !== undefined)}${request ? "" : " outside the app"}`,
+      // The same words as the headline and the event history: who wrote it, from the origin's facts.
+      name: capitalize(configChangeClause(origin, isOwn)),
       start: at,
       end: at,
       fields: compact([["change", origin.change]]),
@@ -251,8 +246,8 @@ export function buildWaterfall(
       ]),
     })
   }
+  // Every other gap the chain names, each drawn once (the initiator's were drawn above).
   for (const field of chain.missing) {
-    if (field === "renderer_action" || field === "origin.request") continue
     if (rows.some((row) => row.id === ROW_ID.missing(field))) continue
     missingRow(field)
   }
