@@ -8,16 +8,31 @@
 import { createMemo, createSignal, For, on, createEffect, Show } from "solid-js"
 import type { IncidentChain } from "opencode/provenance"
 import type { ExportData } from "./export-data.ts"
-import type { HistoryRecordKind } from "./history-source.ts"
+import { type HistoryRecordKind, ROW_ID } from "./history-source.ts"
 import { clockMs, eventHistory, type StoryContext } from "./story.ts"
 
 /** The filters, in the order they are offered. */
-const HISTORY_KINDS: readonly { kind: HistoryRecordKind; label: string }[] = [
-  { kind: "action", label: "Your actions" },
-  { kind: "request", label: "Requests" },
-  { kind: "lifecycle", label: "Project lifecycle" },
-  { kind: "run", label: "The run" },
-]
+const HISTORY_KINDS: readonly HistoryRecordKind[] = ["action", "request", "lifecycle", "run"]
+
+const KIND_LABEL: Record<Exclude<HistoryRecordKind, "action">, string> = {
+  request: "Requests",
+  lifecycle: "Project lifecycle",
+  run: "The run",
+}
+
+const ACTION_ROW_PREFIX = ROW_ID.action("")
+
+/**
+ * The clicks' filter: "Your actions" only when every click listed was made in this app tab; a
+ * click in another app window (or one whose tab is not known) is an app action, not the user's.
+ */
+export function actionFilterLabel(
+  actionIds: readonly string[],
+  isOwnAction: ((actionId: string | undefined) => boolean) | undefined,
+): string {
+  const own = actionIds.length > 0 && isOwnAction !== undefined && actionIds.every((id) => isOwnAction(id))
+  return own ? "Your actions" : "App actions"
+}
 
 interface EventHistoryProps {
   chain: IncidentChain
@@ -44,6 +59,14 @@ export function EventHistory(props: EventHistoryProps) {
     return newestFirst() ? [...list].reverse() : list
   })
   const count = (kind: HistoryRecordKind) => items().filter((item) => item.recordKind === kind).length
+  const label = (kind: HistoryRecordKind) => {
+    if (kind !== "action") return KIND_LABEL[kind]
+    const ids = items()
+      .filter((item) => item.recordKind === "action")
+      .flatMap((item) => item.rowIds.filter((id) => id.startsWith(ACTION_ROW_PREFIX)))
+      .map((id) => id.slice(ACTION_ROW_PREFIX.length))
+    return actionFilterLabel(ids, props.context.isOwnAction)
+  }
   const toggleKind = (kind: HistoryRecordKind) => {
     const next = new Set(hiddenKinds())
     if (!next.delete(kind)) next.add(kind)
@@ -61,7 +84,7 @@ export function EventHistory(props: EventHistoryProps) {
       <div class="history-controls">
         <div class="row" role="group" aria-label="Show events from" data-testid="history-filters">
           <For each={HISTORY_KINDS}>
-            {({ kind, label }) => (
+            {(kind) => (
               <button
                 type="button"
                 class="quiet"
@@ -70,7 +93,7 @@ export function EventHistory(props: EventHistoryProps) {
                 data-kind={kind}
                 onClick={() => toggleKind(kind)}
               >
-                {label} <span class="count">({count(kind)})</span>
+                {label(kind)} <span class="count">({count(kind)})</span>
               </button>
             )}
           </For>

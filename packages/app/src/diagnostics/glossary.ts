@@ -65,19 +65,27 @@ export const HOP_STATUS_WORDS: Record<HopStatus, string> = {
   not_recorded_by_writer: "not recorded by the file's writer",
 }
 
-/** A missing field, as the fact that is missing. */
+/**
+ * A missing field, as the fact that is missing. The keys are the names an incident chain gives
+ * (`missing`): the hop-level names (`HOP_MISSING_NAME` in the server's `incident-chain.ts`), the
+ * origin's fields as `computeProvenance` names them, prefixed `origin.`, and the run summary's own
+ * `missing`. A test enumerates them from the server's code, so a new name fails it until worded.
+ */
 const MISSING_WORDS: Record<string, string> = {
   renderer_action: "which app button was clicked",
   request: "the request that asked for it",
   "origin.request": "the request that asked for it",
   "origin.detected_during": "the request during which the change was noticed",
-  "origin.reason": "what changed in the project",
+  "origin.mismatch_reason": "what changed in the project",
+  "origin.digest_before": "what the project looked like before the change",
+  "origin.digest_after": "what the project looked like after the change",
   "origin.signal": "which signal shut the server down",
   "origin.handler": "which part of the server stopped it",
-  "origin.scope": "which config file changed",
-  "origin.change": "how the config file changed",
-  "origin.workspace": "which remote workspace",
-  "origin.workspaceId": "which remote workspace",
+  "origin.scope": "whether the project's or the global config changed",
+  "origin.file_key": "which config file it was",
+  "origin.change_kind": "how the config file changed",
+  "origin.workspace_id": "which remote workspace",
+  "origin.kind": "what kind of cause it was",
   origin: "who or what started it",
   lifecycle_action: "the reload or close that stopped it",
   interrupt_meta: "the stop signal's record",
@@ -102,6 +110,12 @@ export const EVIDENCE_WORDS: Record<Verdict, string> = {
   remote_reported: "Reported by the remote workspace",
 }
 
+/**
+ * A run row's classification in words (the run picker, the transcript's marker, the history's
+ * stop). Read from the row alone, so each must stay true whatever the incident chain finds: the
+ * chain may name a cause the row's classification does not (a settle-timeout placeholder, a
+ * crash-scan row whose close was journalled).
+ */
 export const CLASSIFICATION_WORDS: Record<Classification, string> = {
   completed: "finished normally",
   user_cancelled: "stopped by Stop",
@@ -114,7 +128,8 @@ export const CLASSIFICATION_WORDS: Record<Classification, string> = {
   watchdog_timeout: "stopped by the watchdog",
   remote_interrupted: "stopped in the remote workspace",
   process_exit_without_finalizer: "lost when the server stopped",
-  unknown_interrupt: "stopped, cause not recorded",
+  // A run row alone: a placeholder written at the settle timeout keeps its cause, so only the incident chain may say none was recorded.
+  unknown_interrupt: "stopped, its record incomplete",
 }
 
 export function classificationWords(classification: string | undefined): string {
@@ -139,6 +154,7 @@ export const SIGNAL_WORDS: Record<string, string> = {
   desktop_window_lost: "shut down because its desktop window's browser ended unexpectedly",
 }
 
+/** Why the server shut down, as the banner's parenthesis ("… because the server shut down (SIGTERM)"). */
 export const HANDLER_WORDS: Record<string, string> = {
   watchdog: "the watchdog",
   directory_watch: "the project folder watcher",
@@ -146,10 +162,12 @@ export const HANDLER_WORDS: Record<string, string> = {
 
 /**
  * What happened to a config file. An edit on disk is "edited" whatever the watcher saw: an
- * editor's save replaces the file, which a watcher reports as a creation.
+ * editor's save replaces the file, which a watcher reports as a creation. A change whose kind was
+ * not recorded is only said to have changed.
  */
 export function configChangeWords(change: "created" | "modified" | "deleted" | undefined, savedByApp: boolean): string {
   if (savedByApp) return "was saved"
+  if (change === undefined) return "changed"
   return change === "deleted" ? "was deleted" : "was edited"
 }
 
@@ -201,5 +219,5 @@ export const STOP_MARKER_WORDS: Record<Classification, string> = {
   watchdog_timeout: "watchdog",
   remote_interrupted: "remote workspace",
   process_exit_without_finalizer: "server stopped",
-  unknown_interrupt: "cause not recorded",
+  unknown_interrupt: "record incomplete",
 }

@@ -2,25 +2,31 @@
  * What stopped a run, in plain words: the banner's one line. Pure, so each wording is tested for
  * every verdict. A verdict is never upgraded in words: a chain that is not `diagnosed` says so,
  * and names what is missing. Operations, files and handlers are named by the glossary's words.
+ *
+ * The incident chain is the evidence: when there is one, the banner reads the chain's
+ * classification, origin, verdict and missing fields, never the run row's classification (a row
+ * the crash scan wrote, or a placeholder written at the settle timeout, can name less than the
+ * chain knows). Before the chain arrives, the banner reads the run summary the way the chain's
+ * derivation does, and re-derives what is missing with the one completeness function, so it
+ * never claims more than the summary records.
  */
 import {
   type Classification,
   type IncidentChain,
   type LifecycleOperation,
   Origin,
+  type OriginInput,
   rootOperationForClassification,
   type RunSummary,
   shutdownWords,
+  type ShutdownSignal,
+  unique,
+  type Verdict,
+  withProvenance,
 } from "opencode/provenance"
-import {
-  configChangeWords,
-  configFileWords,
-  HANDLER_WORDS,
-  MISMATCH_WORDS,
-  missingWords,
-  OPERATION_NOUN,
-} from "./glossary.ts"
+import { HANDLER_WORDS, MISMATCH_WORDS, missingWords, OPERATION_NOUN } from "./glossary.ts"
 import { actionLabel } from "./lifecycle-link.ts"
+import { configChangeClause } from "./story.ts"
 
 interface BannerInput {
   /** The run's summary (from GET /session/:id/run or run.finished). */
@@ -31,21 +37,172 @@ interface BannerInput {
   isOwnAction: (actionId: string | undefined) => boolean
 }
 
-/** The origin we can rely on: the incident's (re-derived by the server), else the run's interrupt. */
-function originOf(input: BannerInput): Origin | undefined {
-  const fromChain = input.incident ? Origin.safeParse(input.incident.origin) : undefined
-  if (fromChain?.success) return fromChain.data
-  const interrupt = input.summary?.interrupt
-  if (interrupt?.lifecycle) return interrupt.lifecycle.origin
-  if (interrupt?.kind === "user_cancel" && interrupt.request)
-    return { kind: "api_route", request: interrupt.request, provenance: { complete: true, missing: [] } }
-  return undefined
+/**
+ * The missing names that are hops rather than fields of the origin (the server's
+ * `HOP_MISSING_NAME`, less `origin.request`): every other name `computeProvenance` gives is a
+ * field of the origin, which a chain names `origin.<name>`.
+ */
+const HOP_LEVEL_NAMES: ReadonlySet<string> = new Set([
+  "renderer_action",
+  "lifecycle_action",
+  "interrupt_meta",
+  "run_summary",
+])
+
+/** A name `computeProvenance` reports, as a chain names it. */
+function chainMissingName(name: string): string {
+  return HOP_LEVEL_NAMES.has(name) || name.includes(".") ? name : `origin.${name}`
 }
 
-function missingOf(input: BannerInput): string[] {
-  if (input.incident) return input.incident.missing
-  const fromOrigin = originOf(input)?.provenance.missing ?? []
-  return [...new Set([...(input.summary?.missing ?? []), ...fromOrigin])]
+/** What kind of stop the words describe. */
+type StopKind = "completed" | "lifecycle" | "cancel" | "watchdog" | "error" | "remote"
+
+/** One reading of the evidence: the chain's when there is one, else the run summary's. */
+interface Reading {
+  classification: Classification
+  /** The chain's verdict; `summary_only` before the chain arrives. */
+  verdict: Verdict | "summary_only"
+  /** A run the crash scan found, read before its chain arrives: whether a close was under way is not known yet. */
+  crashPending: boolean
+  origin?: Origin
+  /** The chain's origin is `not_recorded_by_writer`: an old writer could not record one. */
+  notRecordedByWriter: boolean
+  missing: string[]
+  notRecorded: string[]
+  stop: StopKind
+  rootOperation?: LifecycleOperation
+  error?: RunSummary["error"]
+}
+
+function stopKindOf(classification: Classification, origin: Origin | undefined, lifecycleKnown: boolean): StopKind {
+  switch (classification) {
+    case "completed":
+      return "completed"
+    case "user_cancelled":
+      return "cancel"
+    case "watchdog_timeout":
+      return "watchdog"
+    case "provider_error":
+    case "tool_error":
+      return "error"
+    case "remote_interrupted":
+      return "remote"
+    case "unknown_interrupt":
+      // A placeholder summary (the settle timeout) keeps the interrupt: the origin says what stopped it.
+      if (lifecycleKnown) return "lifecycle"
+      if (origin?.kind === "api_route") return "cancel"
+      if (origin?.kind === "server_handler" && origin.handler === "watchdog") return "watchdog"
+      if (origin?.kind === "forwarded_remote") return "remote"
+      return "lifecycle"
+    default:
+      return "lifecycle"
+  }
+}
+
+function readChain(chain: IncidentChain, summary: BannerInput["summary"]): Reading {
+  const parsed = Origin.safeParse(chain.origin)
+  const origin = parsed.success ? parsed.data : undefined
+  const lifecycleKnown =
+    chain.lifecycleId !== undefined || chain.rootOperation !== undefined || chain.operation !== undefined
+  return {
+    classification: chain.classification,
+    verdict: chain.verdict,
+    crashPending: false,
+    origin,
+    notRecordedByWriter: chain.origin.kind === "not_recorded_by_writer",
+    missing: chain.missing,
+    notRecorded: chain.notRecorded ?? [],
+    stop: stopKindOf(chain.classification, origin, lifecycleKnown),
+    rootOperation: chain.rootOperation ?? chain.operation ?? rootOperationForClassification(chain.classification),
+    error: chain.error ?? summary?.error,
+  }
+}
+
+/** The stored provenance is a claim: re-derived with the one completeness function, as the chain does. */
+function reprove(origin: Origin | OriginInput): Origin {
+  if (origin.kind === "unknown") {
+    const given = "provenance" in origin && origin.provenance ? origin.provenance.missing : []
+    return { ...origin, provenance: { complete: false, missing: given.length > 0 ? given : ["lifecycle_action"] } }
+  }
+  return withProvenance(origin as OriginInput)
+}
+
+/** The origin a summary records, read as the chain's derivation reads it (`attributeSummary`). */
+function summaryOrigin(summary: BannerInput["summary"], classification: Classification): Origin {
+  const meta = summary?.interrupt
+  if (meta?.kind === "lifecycle" && meta.lifecycle) return reprove(meta.lifecycle.origin)
+  if (meta?.kind === "user_cancel")
+    return reprove(meta.request ? { kind: "api_route", request: meta.request } : { kind: "api_route" })
+  if (meta?.kind === "watchdog") return reprove({ kind: "server_handler", handler: "watchdog" })
+  if (meta?.kind === "remote") {
+    if (meta.localStop) return reprove(meta.localStop)
+    return reprove(
+      meta.workspaceId ? { kind: "forwarded_remote", workspaceId: meta.workspaceId } : { kind: "forwarded_remote" },
+    )
+  }
+  switch (classification) {
+    case "provider_error":
+      return reprove({ kind: "server_handler", handler: "provider" })
+    case "tool_error":
+      return reprove({ kind: "server_handler", handler: "tool" })
+    case "watchdog_timeout":
+      return reprove({ kind: "server_handler", handler: "watchdog" })
+    case "user_cancelled":
+      return reprove({ kind: "api_route" })
+    case "remote_interrupted":
+      return reprove({ kind: "forwarded_remote" })
+    default:
+      // No interrupt that names a cause: nothing recorded who or what stopped it.
+      return reprove({
+        kind: "unknown",
+        provenance: { complete: false, missing: summary?.missing.length ? summary.missing : ["lifecycle_action"] },
+      })
+  }
+}
+
+function readSummary(input: BannerInput): Reading {
+  const { classification, summary } = input
+  const base = { classification, notRecordedByWriter: false, notRecorded: [], error: summary?.error }
+  if (classification === "completed")
+    return { ...base, verdict: "summary_only", crashPending: false, missing: [], stop: "completed" }
+  if (classification === "process_exit_without_finalizer")
+    return {
+      ...base,
+      verdict: "summary_only",
+      crashPending: true,
+      missing: summary?.missing ?? [],
+      stop: "lifecycle",
+    }
+  const origin = summaryOrigin(summary, classification)
+  const meta = summary?.interrupt
+  // Every stop but an error needs its interrupt: a summary without one is missing it.
+  const interruptMissing = classification !== "provider_error" && classification !== "tool_error" && meta === undefined
+  const missing =
+    origin.kind === "unknown"
+      ? unique([...origin.provenance.missing, ...(summary?.missing ?? [])])
+      : unique([
+          ...origin.provenance.missing.map(chainMissingName),
+          ...(interruptMissing ? ["interrupt_meta"] : []),
+          ...(summary?.missing ?? []),
+        ])
+  const verdict: Reading["verdict"] =
+    origin.kind === "unknown"
+      ? "missing_provenance"
+      : origin.kind === "forwarded_remote"
+        ? "remote_reported"
+        : missing.length > 0
+          ? "partially_diagnosed"
+          : "summary_only"
+  const lifecycle = meta?.kind === "lifecycle" ? meta.lifecycle : undefined
+  return {
+    ...base,
+    verdict,
+    crashPending: false,
+    origin,
+    missing,
+    stop: stopKindOf(classification, origin, lifecycle !== undefined),
+    rootOperation: lifecycle?.rootOperation ?? rootOperationForClassification(classification),
+  }
 }
 
 /**
@@ -54,55 +211,80 @@ function missingOf(input: BannerInput): string[] {
  * @example bannerText({ classification: "local_instance_reload", incident, isOwnAction }) // "This run was stopped by a project reload you requested (Reload project)."
  */
 export function bannerText(input: BannerInput): string {
-  const { classification } = input
-  const origin = originOf(input)
-  const missing = missingOf(input)
-  const verdict = input.incident?.verdict
-  const gap = (text: string) =>
-    verdict === "partially_diagnosed" && missing.length > 0
-      ? `${text.replace(/\.$/, "")}; partially diagnosed, missing ${missing.map(missingWords).join("; ")}.`
-      : text
+  const reading = input.incident ? readChain(input.incident, input.summary) : readSummary(input)
+  const { origin, missing, verdict } = reading
+  const isOwn = (id: string | undefined) => id !== undefined && input.isOwnAction(id)
+  /** What the evidence does not record, said after the sentence: never left out when it is not complete. */
+  const gap = (text: string) => {
+    const stem = text.replace(/\.$/, "")
+    const partial = verdict === "remote_reported" ? "" : "partially diagnosed, "
+    if (missing.length > 0) return `${stem}; ${partial}missing ${missing.map(missingWords).join("; ")}.`
+    if (reading.notRecorded.length > 0)
+      return `${stem}; partially diagnosed: the file's writer could not record ${reading.notRecorded.map(missingWords).join("; ")}.`
+    if (verdict === "partially_diagnosed") return `${stem}; partially diagnosed.`
+    return text
+  }
 
   // A crash chain has an `unknown` origin by construction: it is evidence of a process exit, said as such.
-  if (verdict === "crash_evidence" || classification === "process_exit_without_finalizer") {
+  if (verdict === "crash_evidence") {
     return `This run was lost when the server process ended without finishing it (crash evidence, not a ${OPERATION_NOUN.reload} or close).`
   }
-  if (verdict === "missing_provenance" || classification === "unknown_interrupt" || origin?.kind === "unknown") {
+  // The crash scan's row alone cannot tell whether a close had begun: its chain can (a journalled abort).
+  if (reading.crashPending) {
+    return "This run was lost when the server process ended without finishing it; whether a project reload or close had begun is not known yet."
+  }
+  if (reading.stop === "completed") return "This run completed."
+  if (verdict === "missing_provenance" || origin?.kind === "unknown") {
     return `This run was stopped; cause unknown: missing ${(missing.length > 0 ? missing : ["lifecycle_action"]).map(missingWords).join("; ")}.`
   }
-  switch (classification) {
-    case "completed":
-      return "This run completed."
-    case "user_cancelled": {
+  switch (reading.stop) {
+    case "cancel": {
       const request = origin?.kind === "api_route" ? origin.request : undefined
-      if (input.isOwnAction(request?.actionId)) return "This run was stopped by you (Stop)."
-      if (request?.clientKind === "app") return gap("This run was stopped from another app window (Stop).")
+      if (request?.actionId && isOwn(request.actionId)) return gap("This run was stopped by you (Stop).")
+      if (request?.clientKind === "app") {
+        const label = request.actionName ? actionLabel(request.actionName) : `${request.method} ${request.route}`
+        return request.actionId
+          ? gap(`This run was stopped from another app window (${label}).`)
+          : gap(`This run was stopped from the app without a recorded action (${request.method} ${request.route}).`)
+      }
       if (request) return gap(`This run was cancelled by another client (${request.method} ${request.route}).`)
-      return gap("This run was cancelled by a user request that was not recorded.")
+      if (!origin) return gap(`This run was stopped by a cancel; ${whoNotRecorded(reading)}.`)
+      return gap("This run was stopped through the server's API; the request was not recorded.")
     }
-    case "watchdog_timeout":
-      return "This run was stopped by the watchdog: the provider made no progress in time."
-    case "provider_error":
-      return `This run ended with a provider error${errorWords(input.summary?.error ?? input.incident?.error)}.`
-    case "tool_error":
-      return `This run ended with a tool error${errorWords(input.summary?.error ?? input.incident?.error)}.`
-    case "remote_interrupted": {
+    case "watchdog":
+      return gap("This run was stopped by the watchdog: the provider made no progress in time.")
+    case "error":
+      return gap(
+        `This run ended with a ${reading.classification === "tool_error" ? "tool" : "provider"} error${errorWords(reading.error)}.`,
+      )
+    case "remote": {
+      // This server stopped following the run for its own reason (its shutdown): that is the local cause.
+      if (origin?.kind === "shutdown")
+        return gap(
+          `This server stopped following this run in the remote workspace because it shut down (${shutdownReason(origin.signal)}); how the run ended there is not known here.`,
+        )
       const workspace = origin?.kind === "forwarded_remote" && origin.workspaceId ? ` ${origin.workspaceId}` : ""
-      return `This run was interrupted by the remote workspace${workspace}; what stopped it there is known only to the remote.`
+      return gap(
+        `This run was interrupted by the remote workspace${workspace}; what stopped it there is known only to the remote.`,
+      )
     }
     default:
       break
   }
-  const operation =
-    input.incident?.rootOperation ??
-    input.summary?.interrupt?.lifecycle?.rootOperation ??
-    rootOperationForClassification(classification)
-  const what =
-    operation && operation in OPERATION_NOUN
-      ? `a ${OPERATION_NOUN[operation as LifecycleOperation]}`
-      : "a lifecycle operation"
-  if (!origin) return gap(`This run was stopped by ${what}; who requested it was not recorded.`)
-  return gap(`This run was stopped by ${what}${initiatorWords(origin, input.isOwnAction)}.`)
+  const operation = reading.rootOperation
+  const what = operation && operation in OPERATION_NOUN ? `a ${OPERATION_NOUN[operation]}` : "a lifecycle operation"
+  if (!origin) return gap(`This run was stopped by ${what}; ${whoNotRecorded(reading)}.`)
+  return gap(`This run was stopped by ${what}${initiatorWords(origin, isOwn)}.`)
+}
+
+function whoNotRecorded(reading: Reading): string {
+  return reading.notRecordedByWriter
+    ? "the file's writer could not record who requested it"
+    : "who requested it was not recorded"
+}
+
+function shutdownReason(signal: ShutdownSignal | undefined): string {
+  return shutdownWords(signal) ?? "signal not recorded"
 }
 
 function initiatorWords(origin: Origin, isOwn: (id: string | undefined) => boolean): string {
@@ -111,24 +293,20 @@ function initiatorWords(origin: Origin, isOwn: (id: string | undefined) => boole
       const request = origin.request
       if (!request) return ", requested through the API (the request was not recorded)"
       const label = request.actionName ? actionLabel(request.actionName) : `${request.method} ${request.route}`
-      if (isOwn(request.actionId)) return ` you requested (${label})`
+      if (request.actionId && isOwn(request.actionId)) return ` you requested (${label})`
       if (request.clientKind === "app")
         return request.actionId
           ? ` requested from another app window (${label})`
           : ` requested from the app without a recorded action (${request.method} ${request.route})`
       return ` requested by another client (${request.method} ${request.route})`
     }
-    case "config_invalidation": {
-      const file = configFileWords(origin.scope)
-      if (origin.request && isOwn(origin.request.actionId)) return ` after you saved ${file} (Save config)`
-      if (origin.request)
-        return ` after ${file} was saved through the server (${origin.request.method} ${origin.request.route})`
-      return ` after ${file} ${configChangeWords(origin.change, false)} outside the app`
-    }
+    case "config_invalidation":
+      // The panel's one wording: a save whose request was lost (`writtenByRoute`) is a gap, never an edit outside the app.
+      return ` after ${configChangeClause(origin, isOwn)}`
     case "context_mismatch":
       return ` because the project's context changed (${origin.reason ? MISMATCH_WORDS[origin.reason] : "what changed was not recorded"})`
     case "shutdown":
-      return ` because the server shut down (${shutdownWords(origin.signal) ?? "signal not recorded"})`
+      return ` because the server shut down (${shutdownReason(origin.signal)})`
     case "server_handler":
       return origin.handler === "directory_watch"
         ? " because the project directory was removed or renamed"

@@ -214,11 +214,20 @@ function requestWords(request: RequestRef, withAction: boolean): string {
   return `${plain(request.method, 16)} ${plain(request.route, 128)} ${from}${action}, request ${request.requestId}`
 }
 
-/** Why the server shut down, in words: the desktop's reasons read as sentences, a signal by its name. */
+/** Why the server shut down, in words (the CLI's and the app's): a signal by its name, every other reason as a phrase. */
+const SHUTDOWN_WORDS: Record<ShutdownSignal, string> = {
+  SIGTERM: "SIGTERM",
+  SIGINT: "Ctrl-C",
+  SIGHUP: "SIGHUP",
+  uncaught_exception: "it hit an unexpected error",
+  api: "asked through its API",
+  desktop_window_closed: "the desktop window was closed",
+  desktop_window_lost: "the desktop window's browser ended unexpectedly",
+}
+
+/** Why the server shut down, in words; undefined when the reason was not recorded. */
 export function shutdownWords(signal: ShutdownSignal | undefined): string | undefined {
-  if (signal === "desktop_window_closed") return "the desktop window was closed"
-  if (signal === "desktop_window_lost") return "the desktop window's browser ended unexpectedly"
-  return signal
+  return signal ? (SHUTDOWN_WORDS[signal] ?? "a reason this reader does not know") : undefined
 }
 
 /** The origin in words, e.g. "POST /instance/reload from the app, action instance.reload (act_1)". */
