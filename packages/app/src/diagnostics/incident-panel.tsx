@@ -63,15 +63,19 @@ export function IncidentPanel(props: IncidentPanelProps) {
     const value = doc.latest
     return value === undefined ? undefined : exportData(value)
   })
+  // The panel is gone (closed, another run, another page): a late export answer reads nothing more for it.
+  let open = true
+  onCleanup(() => (open = false))
   const exportSession = async () => {
     const id = props.sessionId
     await actions.runAction("session.export", async (api) => {
       // The export then holds every action this tab took, including this one.
       await actions.log.flush().catch(() => {})
       const file = await api.get(`/session/${encodeURIComponent(id)}/export`, z.unknown(), { content: "diagnostics" })
+      // The file the user asked for is saved even if they closed the panel meanwhile: it takes them nowhere.
       downloadJson(`session-${id}-export.json`, file)
     })
-    void refetch()
+    if (open) void refetch()
   }
   const onKey = (event: KeyboardEvent) => {
     if (event.key === "Escape" && !event.defaultPrevented) {
@@ -132,10 +136,22 @@ function loadError(error: unknown): string {
   return `What is recorded about this run could not be read: ${error instanceof Error ? error.message : String(error)}`
 }
 
-function PanelHeader(props: { onClose?: () => void; ref?: (element: HTMLHeadingElement) => void }) {
+/**
+ * The heading takes the focus when it appears (the panel opens, or its loading view gives way to the
+ * explanation or the error): the element that had it is gone with the view it was in. Inside a
+ * dialog, focus the user already moved elsewhere in it stays where they put it.
+ */
+function PanelHeader(props: { onClose?: () => void }) {
+  let heading: HTMLHeadingElement | undefined
+  onMount(() => {
+    const dialog = heading?.closest('[role="dialog"]')
+    const active = document.activeElement
+    if (dialog && active && active !== heading && active.isConnected && dialog.contains(active)) return
+    heading?.focus({ preventScroll: true })
+  })
   return (
     <header class="panel-header">
-      <h2 id="incident-panel-title" tabindex="-1" ref={props.ref}>
+      <h2 id="incident-panel-title" tabindex="-1" ref={heading}>
         Why did this run stop?
       </h2>
       <Show when={props.onClose}>
@@ -215,10 +231,8 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
   const [width, setWidth] = createSignal(props.width ?? 0)
   const [view, setView] = createSignal<"timeline" | "history" | undefined>(undefined)
   let panel: HTMLElement | undefined
-  let heading: HTMLHeadingElement | undefined
 
   onMount(() => {
-    heading?.focus()
     if (!panel || typeof ResizeObserver === "undefined") return
     // Redraw on resize: the drawer follows the window, and so does the waterfall.
     const observer = new ResizeObserver((entries) => {
@@ -293,7 +307,7 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
         ?.map((step) => step.lifecycleId)
         .join(" ")}
     >
-      <PanelHeader onClose={props.onClose} ref={(element) => (heading = element)} />
+      <PanelHeader onClose={props.onClose} />
 
       <Show when={read().ok === false}>
         <p role="alert">{(read() as { error: string }).error}</p>

@@ -5,7 +5,7 @@
 import { A, Navigate, useNavigate, useParams } from "@solidjs/router"
 import { createQuery, useQueryClient } from "@tanstack/solid-query"
 import { cutText, type IncidentChain } from "opencode/provenance"
-import { createEffect, createMemo, createSignal, For, Match, on, Show, Switch } from "solid-js"
+import { createEffect, createMemo, createSignal, For, Match, on, onCleanup, Show, Switch } from "solid-js"
 import { z } from "zod"
 import { STOP_MARKER_WORDS } from "../diagnostics/glossary.ts"
 import { useEvents } from "../context/events.tsx"
@@ -104,7 +104,8 @@ function SessionFor(props: { id: string }) {
     queryFn: () => server.read(`${path}/run`, RunList),
     refetchOnMount: "always" as const,
   }))
-  const [liveIncidents, setLiveIncidents] = createSignal<Record<string, IncidentChain>>({})
+  /** Chains from `run.finished`, each with when it came: a read of the incidents after it is newer. */
+  const [liveIncidents, setLiveIncidents] = createSignal<Record<string, { chain: IncidentChain; at: number }>>({})
   const [busy, setBusy] = createSignal(false)
   const [dismissed, setDismissed] = createSignal<string | undefined>()
   const events = useEvents()
@@ -131,11 +132,13 @@ function SessionFor(props: { id: string }) {
       pushedHere = false
       const target = opener
       opener = undefined
-      // Back where the user came from (the banner, a marker, the run history), without scrolling.
-      setTimeout(
+      // Back where the user came from (the banner, a marker, the run history), without scrolling;
+      // not once this page is gone or another panel opened.
+      const timer = setTimeout(
         () => returnFocus(target, () => document.getElementById("run-banner") ?? document.getElementById("main")),
         0,
       )
+      onCleanup(() => clearTimeout(timer))
     }),
   )
 
@@ -157,11 +160,21 @@ function SessionFor(props: { id: string }) {
     queryKey: keys.incidents(),
     queryFn: () => server.read(`${path}/incident`, IncidentList),
     enabled: stoppedById().size > 0,
+    // Like the runs: on coming back, a run that stopped meanwhile must have its chain, not a cached list without it.
+    refetchOnMount: "always" as const,
   }))
-  const incidentFor = (runId: string) =>
-    liveIncidents()[runId] ?? incidents.data?.find((chain) => chain.runId === runId)
+  /** A run's chain: the server's read, unless a `run.finished` event brought a newer one since. */
+  const incidentFor = (runId: string) => {
+    const live = liveIncidents()[runId]
+    const read = incidents.data?.find((chain) => chain.runId === runId)
+    return live && (!read || live.at > incidents.dataUpdatedAt) ? live.chain : (read ?? live?.chain)
+  }
   const history = createMemo(() =>
-    runHistory(runs.data ?? [], incidents.data ?? Object.values(liveIncidents()), actions.isOwnAction),
+    runHistory(
+      runs.data ?? [],
+      incidents.data ?? Object.values(liveIncidents()).map((live) => live.chain),
+      actions.isOwnAction,
+    ),
   )
   const running = () => busy() || lastRun()?.status === "running"
   const serverDown = () => events.status() === "reconnecting"
@@ -187,18 +200,33 @@ function SessionFor(props: { id: string }) {
     return { toolPaths, ...(last ? { lastOutput: cutText(last, 80) } : {}) }
   }
   const sendPrompt = async (text: string, model: string, resendOf?: string) => {
+    // This session's messages, in the project it was sent in, whatever the page shows by the time the answer comes.
+    const messagesKey = keys.messages()
     await actions.runAction("session.prompt", (api) =>
       api.post(`${path}/prompt`, { text, model, ...(resendOf ? { resendOf } : {}) }, PromptAnswer),
     )
-    void queryClient.invalidateQueries({ queryKey: keys.messages() })
+    void queryClient.invalidateQueries({ queryKey: messagesKey })
   }
-  const resend = async (runId: string) => {
+  /**
+   * Resends a stopped run's prompt from its panel, then closes the panel. `panelOpen` is that
+   * panel's own: a late answer closes nothing once the panel closed, showed another run, or the
+   * user left this session (closing would go back or navigate, away from where they are now).
+   */
+  const resend = async (runId: string, panelOpen: () => boolean) => {
     const run = (runs.data ?? []).find((item) => item.runId === runId)
     const prompt = userMessage(messages.data ?? [], runId)
     if (!prompt || !run?.model) throw new Error("the prompt of this run is not in the transcript")
     await sendPrompt(prompt, run.model, runId)
-    closePanel()
+    if (panelOpen()) closePanel()
   }
+
+  /**
+   * Reads a list again, from now. An invalidation alone joins a first read still on its way, whose
+   * answer may predate what the event says changed (a run that stopped during a gap); that read is
+   * dropped instead, and a list already shown stays shown until the new answer.
+   */
+  const reread = (queryKey: readonly unknown[]) =>
+    void queryClient.cancelQueries({ queryKey }).then(() => queryClient.invalidateQueries({ queryKey }))
 
   onServerEvent((event) => {
     switch (event.type) {
@@ -252,7 +280,7 @@ function SessionFor(props: { id: string }) {
         const { summary, incident } = event.properties
         if (summary.sessionId !== id) break
         setBusy(false)
-        if (incident) setLiveIncidents((all) => ({ ...all, [summary.runId]: incident }))
+        if (incident) setLiveIncidents((all) => ({ ...all, [summary.runId]: { chain: incident, at: Date.now() } }))
         queryClient.setQueryData(keys.runs(), (list: RunRecord[] | undefined) => {
           const next = [...(list ?? [])]
           const index = next.findIndex((run) => run.runId === summary.runId)
@@ -270,17 +298,20 @@ function SessionFor(props: { id: string }) {
           return next
         })
         void queryClient.invalidateQueries({ queryKey: keys.runs() })
-        void queryClient.invalidateQueries({ queryKey: keys.incidents() })
+        reread(keys.incidents())
         void queryClient.invalidateQueries({ queryKey: keys.messages() })
         break
       }
       case "server.replay_gap":
       case "server.instance.disposed":
         // Events were lost (a restart, a crash) or the instance is gone: "busy" may never be
-        // cleared by an event now; the runs read below says whether a run is still going.
+        // cleared by an event now; the runs read below says whether a run is still going. A run
+        // that stopped meanwhile came with no `run.finished`: its chain (the banner's, the run
+        // history's) is only in the incidents read again.
         setBusy(false)
-        void queryClient.invalidateQueries({ queryKey: keys.messages() })
-        void queryClient.invalidateQueries({ queryKey: keys.runs() })
+        reread(keys.messages())
+        reread(keys.runs())
+        reread(keys.incidents())
         break
     }
   })
@@ -309,22 +340,27 @@ function SessionFor(props: { id: string }) {
         )}
       </Show>
       <Show when={panelRunId()} keyed>
-        {(runId) => (
-          <ModalDrawer onClose={closePanel}>
-            <IncidentPanel
-              sessionId={id}
-              runId={runId}
-              runs={runs.data ?? []}
-              running={(runs.data ?? []).find((run) => run.runId === runId)?.status === "running"}
-              onClose={closePanel}
-              onResend={resend}
-              onSelectRun={showRun}
-              onOpenRun={(other) => navigate(runPath(id, other))}
-              linkFor={(other) => new URL(runPath(id, other), window.location.origin).href}
-              context={transcriptContext(runId)}
-            />
-          </ModalDrawer>
-        )}
+        {(runId) => {
+          // This panel, on this run: gone when it closes, shows another run, or the page goes.
+          let open = true
+          onCleanup(() => (open = false))
+          return (
+            <ModalDrawer onClose={closePanel}>
+              <IncidentPanel
+                sessionId={id}
+                runId={runId}
+                runs={runs.data ?? []}
+                running={(runs.data ?? []).find((run) => run.runId === runId)?.status === "running"}
+                onClose={closePanel}
+                onResend={(other) => resend(other, () => open)}
+                onSelectRun={showRun}
+                onOpenRun={(other) => navigate(runPath(id, other))}
+                linkFor={(other) => new URL(runPath(id, other), window.location.origin).href}
+                context={transcriptContext(runId)}
+              />
+            </ModalDrawer>
+          )
+        }}
       </Show>
 
       <Show when={history().length > 1 || stoppedById().size > 0}>
