@@ -127,7 +127,7 @@ const WORKSPACE_ID = /^[A-Za-z0-9_-]{1,64}$/
  *
  * @example spanText.route("/home/me/x?key=1", "/instance/reload") // "/instance/reload"
  */
-export const spanText = {
+const spanText = {
   route: (...candidates: readonly unknown[]): string => firstOf(candidates, isRoute) ?? "unknown",
   method: (...candidates: readonly unknown[]): string => firstOf(candidates, isMethod) ?? "UNKNOWN",
   /** A page that is none of the app's templates is the app's own `/unknown`; no page at all is none. */
