@@ -6,8 +6,8 @@
 import { fireEvent, screen, waitFor } from "@solidjs/testing-library"
 import { readExport } from "opencode/provenance/export-reader"
 import { afterEach, expect, it, vi } from "vitest"
-import { exportFor, SESSION, T0 } from "./fixtures.ts"
-import { renderSessionApp } from "./session-app.tsx"
+import { exportFor, SESSION } from "./fixtures.ts"
+import { finishedRun, renderSessionApp, sessionInfo } from "./session-app.tsx"
 
 afterEach(() => vi.restoreAllMocks())
 
@@ -23,27 +23,9 @@ it("a late Export answer saves the file and reads nothing more for a panel alrea
     path: `/app/session/${SESSION}/run/run_one`,
     handler: async (method, path) => {
       if (method === "POST") return { accepted: 0, rejected: 0 }
-      if (path === base)
-        return {
-          id: SESSION,
-          projectID: "p",
-          directory: "/p",
-          title: "t",
-          version: "0.1.0",
-          time: { created: T0, updated: T0 },
-        }
+      if (path === base) return sessionInfo()
       if (path === `${base}/message`) return []
-      if (path === `${base}/run`)
-        return [
-          {
-            runId: "run_one",
-            sessionId: SESSION,
-            model: "scripted/slow",
-            status: "finished",
-            startedAt: T0,
-            summary: doc.diagnostics.runs[0],
-          },
-        ]
+      if (path === `${base}/run`) return [finishedRun(doc.diagnostics.runs[0])]
       if (path === `${base}/incident`) return read.incidents
       if (path === `${base}/export`) {
         if (slow) await new Promise<void>((resolve) => (answer = resolve))

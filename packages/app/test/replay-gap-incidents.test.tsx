@@ -12,17 +12,10 @@ import { describe, expect, it } from "vitest"
 import { queryKeys } from "../src/context/queries.ts"
 import { bannerText } from "../src/diagnostics/verdict-words.ts"
 import { exportFor, SESSION, T0 } from "./fixtures.ts"
-import { renderSessionApp } from "./session-app.tsx"
+import { renderSessionApp, sessionInfo } from "./session-app.tsx"
 
 const base = `/session/${SESSION}`
-const session = {
-  id: SESSION,
-  projectID: "p",
-  directory: "/p",
-  title: "t",
-  version: "0.1.0",
-  time: { created: T0, updated: T0 },
-}
+const session = sessionInfo()
 
 /**
  * Run one: a reload, diagnosed, known to the page from the start. Run two, lost during the gap: the

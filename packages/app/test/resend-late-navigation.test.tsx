@@ -7,16 +7,9 @@ import { fireEvent, screen, waitFor } from "@solidjs/testing-library"
 import { readExport } from "opencode/provenance/export-reader"
 import { describe, expect, it } from "vitest"
 import { exportFor, SESSION, T0 } from "./fixtures.ts"
-import { renderSessionApp } from "./session-app.tsx"
+import { renderSessionApp, sessionInfo } from "./session-app.tsx"
 
-const session = (id: string) => ({
-  id,
-  projectID: "p",
-  directory: "/p",
-  title: id,
-  version: "0.1.0",
-  time: { created: T0, updated: T0 },
-})
+const session = (id: string) => sessionInfo(id, id)
 
 /** Session A (`SESSION`) with one stopped run, safe to resend; every other session is empty. The prompt's answer waits. */
 function sessionA(opts: { path?: string } = {}) {

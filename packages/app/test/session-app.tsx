@@ -9,6 +9,8 @@ import { ROUTES, RUN_SUBPATH } from "../src/context/routes.ts"
 import { createServerConnection } from "../src/context/server.ts"
 import { ServerProvider } from "../src/context/server-context.tsx"
 import { SessionView } from "../src/pages/session-view.tsx"
+import type { RunSummary } from "opencode/provenance"
+import { SESSION, T0 } from "./fixtures.ts"
 
 export type Handler = (method: string, path: string, body: unknown) => unknown | Promise<unknown>
 
@@ -95,4 +97,14 @@ export function renderSessionApp(opts: { directory: string; path: string; handle
     </QueryClientProvider>
   ))
   return { ...result, calls, hub, actions, queryClient, project }
+}
+
+/** GET /session/:id's answer for a session of project /p. */
+export function sessionInfo(id: string = SESSION, title = "t") {
+  return { id, projectID: "p", directory: "/p", title, version: "0.1.0", time: { created: T0, updated: T0 } }
+}
+
+/** A finished run's row in GET /session/:id/run. */
+export function finishedRun(summary: RunSummary | undefined, runId = summary?.runId ?? "run_one", startedAt = T0) {
+  return { runId, sessionId: SESSION, model: "scripted/slow", status: "finished", startedAt, summary }
 }

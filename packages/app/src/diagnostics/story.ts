@@ -5,6 +5,7 @@
  * words out, so each wording is unit-tested. Words never claim more than the chain supports.
  */
 import {
+  ABSOLUTE_PATH,
   applyRules,
   cutText,
   Origin,
@@ -51,20 +52,6 @@ export interface StoryContext {
 const OUTPUT_MAX = 80
 /** Scrubbing works on a bounded prefix, cut at a word boundary, as the server's redactor does. */
 const OUTPUT_WINDOW = 2_048
-// Absolute paths, the same shapes the server's redactor digests (`provenance/node/redaction.ts`):
-// POSIX with at least two segments and not right after an HTTP method, `~/...`, `file://...`, and
-// a Windows drive path. The app has no salt, so each becomes a plain `[path]` marker.
-const SEGMENT = "[^\\s\"'`()<>\\[\\]{},;:|*?]+"
-const WINDOWS_SEGMENT = "[^\\s\"'`()<>\\[\\]{},;:|*?\\\\]+"
-const PATH_PATTERN = new RegExp(
-  [
-    `(?:file://)(?:/${SEGMENT})+/?`,
-    `(?<=^|[\\s"'(\\[=,:<>])(?<!\\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) )(?:/${SEGMENT}){2,}/?`,
-    `(?<=^|[\\s"'(\\[=,:<>])~(?:/${SEGMENT})+/?`,
-    `(?<![A-Za-z0-9])[A-Za-z]:\\\\(?:${WINDOWS_SEGMENT}\\\\?)+`,
-  ].join("|"),
-  "g",
-)
 const ELLIPSIS = "\u2026"
 
 /**
@@ -93,7 +80,7 @@ export function safeOutputLine(text: string | undefined, toolPaths: Record<strin
   if (cut) out = out.replace(/\S*$/, "")
   const known = Object.values(toolPaths).map((value) => ({ value, kind: "path" }))
   out = scrubSecrets(out, known)
-  out = out.replace(PATH_PATTERN, "[path]")
+  out = out.replace(ABSOLUTE_PATH, "[path]")
   out = applyRules(out, TOKEN_RULES)
   out = out.replace(/\s+/g, " ").trim()
   if (!out) return undefined

@@ -8,7 +8,7 @@
 export * from "./schemas.ts"
 export * from "./wire.ts"
 export { cutText } from "./plain-text.ts"
-export { applyRules, scrubSecrets, TOKEN_RULES } from "./secret-rules.ts"
+export { ABSOLUTE_PATH, applyRules, scrubSecrets, TOKEN_RULES } from "./secret-rules.ts"
 export { unique } from "./unique.ts"
 export { latestResends } from "./resend-links.ts"
 export { withProvenance } from "./completeness.ts"

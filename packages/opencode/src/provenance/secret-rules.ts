@@ -108,3 +108,19 @@ export function scrubSecrets(text: string, known: readonly { value: string | und
   for (const { value, kind } of known) if (value && value.length >= 4) out = out.split(value).join(marker(kind))
   return applyRules(out, SECRET_RULES)
 }
+
+// An absolute path starts at a boundary: POSIX with at least two segments (so `/health` stays
+// readable) and not right after an HTTP method (a route), `~/...`, `file://...`, or a Windows
+// drive path. Segments stop at spaces and quotes, so a path with spaces is digested in parts.
+const PATH_SEGMENT = "[^\\s\"'`()<>\\[\\]{},;:|*?]+"
+const WINDOWS_PATH_SEGMENT = "[^\\s\"'`()<>\\[\\]{},;:|*?\\\\]+"
+/** Absolute paths in free text (global): the server's redactor digests them, the app marks them. */
+export const ABSOLUTE_PATH = new RegExp(
+  [
+    `(?:file://)(?:/${PATH_SEGMENT})+/?`,
+    `(?<=^|[\\s"'(\\[=,:<>])(?<!\\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) )(?:/${PATH_SEGMENT}){2,}/?`,
+    `(?<=^|[\\s"'(\\[=,:<>])~(?:/${PATH_SEGMENT})+/?`,
+    `(?<![A-Za-z0-9])[A-Za-z]:\\\\(?:${WINDOWS_PATH_SEGMENT}\\\\?)+`,
+  ].join("|"),
+  "g",
+)

@@ -6,7 +6,7 @@
 import { createHmac } from "node:crypto"
 import { ErrorFact } from "../schemas.ts"
 import { cutText } from "../plain-text.ts"
-import { applyRules, SECRET_RULES, TOKEN_RULES } from "../secret-rules.ts"
+import { ABSOLUTE_PATH, applyRules, SECRET_RULES, TOKEN_RULES } from "../secret-rules.ts"
 
 interface PathDigest {
   digest: string
@@ -29,21 +29,6 @@ const DEFAULT_MAX_LEN = 160
 // Scrubbing works on a bounded prefix so a huge message cannot cost much; the cut falls back to a
 // whitespace boundary so no partial secret survives unmatched at the edge.
 const SCRUB_WINDOW = 8192
-
-// An absolute path starts at a boundary: POSIX with at least two segments (so `/health` stays
-// readable) and not right after an HTTP method (a route), `~/...`, `file://...`, or a Windows
-// drive path. Segments stop at spaces and quotes, so a path with spaces is digested in parts.
-const SEGMENT = "[^\\s\"'`()<>\\[\\]{},;:|*?]+"
-const WINDOWS_SEGMENT = "[^\\s\"'`()<>\\[\\]{},;:|*?\\\\]+"
-const PATH_PATTERN = new RegExp(
-  [
-    `(?:file://)(?:/${SEGMENT})+/?`,
-    `(?<=^|[\\s"'(\\[=,:<>])(?<!\\b(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) )(?:/${SEGMENT}){2,}/?`,
-    `(?<=^|[\\s"'(\\[=,:<>])~(?:/${SEGMENT})+/?`,
-    `(?<![A-Za-z0-9])[A-Za-z]:\\\\(?:${WINDOWS_SEGMENT}\\\\?)+`,
-  ].join("|"),
-  "g",
-)
 
 /**
  * @example
@@ -69,7 +54,7 @@ export function createRedactor(salt: string): Redactor {
     // Control characters (terminal escapes included) never reach a kept excerpt.
     let out = window.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ")
     out = applyRules(out, SECRET_RULES)
-    out = out.replace(PATH_PATTERN, (path) => `[path:${digest(path.replace(/^file:\/\//, ""))}]`)
+    out = out.replace(ABSOLUTE_PATH, (path) => `[path:${digest(path.replace(/^file:\/\//, ""))}]`)
     out = applyRules(out, TOKEN_RULES)
     out = out.replace(/\s+/g, " ").trim()
     const truncated = text.length > window.length
