@@ -4,8 +4,9 @@
  *
  * EventSource cannot send headers, so the directory and the token go in the query string; the
  * server accepts `?token=` on `/event` only. EventSource reconnects by itself and sends
- * `Last-Event-ID`; the server then replays what was missed or emits `server.replay_gap`, on
- * which subscribers refetch.
+ * `Last-Event-ID`; a stream it gives up (a 401 or 503 answer) is reopened here with backoff and
+ * `?lastEventId=`. Either way the server then replays what was missed or emits
+ * `server.replay_gap`, on which subscribers refetch.
  */
 import { EVENT_PROPERTIES, type EventType, IncidentChain, type ServerEvent, WireEvents } from "opencode/provenance"
 import {
@@ -85,26 +86,89 @@ export function createEventHub(): EventHub {
   }
 }
 
+/** What `connectEventStream` needs of an EventSource; tests pass a fake. */
+export interface EventSourceLike {
+  readonly readyState: number
+  onopen: ((event: Event) => void) | null
+  onerror: ((event: Event) => void) | null
+  onmessage: ((message: MessageEvent<string>) => void) | null
+  addEventListener(type: string, listener: (message: MessageEvent<string>) => void): void
+  close(): void
+}
+
+/** `EventSource.CLOSED`: the browser has given the stream up and will not retry it. */
+const CLOSED = 2
+/** The first wait before reopening a stream the browser gave up; it doubles up to the cap. */
+const RETRY_FIRST_MS = 1000
+const RETRY_MAX_MS = 30_000
+
+/**
+ * `target` resuming after `id`. A new EventSource cannot set `Last-Event-ID`, so it goes in the
+ * query (`?lastEventId=`, which the server reads when the header is absent).
+ *
+ * @example resumeUrl("/event?directory=%2Frepo", "boot1:8") // "/event?directory=%2Frepo&lastEventId=boot1%3A8"
+ */
+function resumeUrl(target: string, id: string): string {
+  return `${target}${target.includes("?") ? "&" : "?"}lastEventId=${encodeURIComponent(id)}`
+}
+
 /**
  * Connects `hub` to the server's stream for as long as the owner lives, reconnecting when the
  * URL (the selected directory) changes. Named and unnamed SSE messages are both accepted.
+ *
+ * A dropped connection the browser retries by itself (readyState CONNECTING). One it gives up
+ * (CLOSED: a non-200 answer such as 401 or 503, or a wrong content-type) is reopened here after
+ * 1 s, doubling to 30 s, the wait starting over once a stream opens; it resumes from the last
+ * event id read, so the server replays what was missed or sends `server.replay_gap`. The status
+ * is `reconnecting` until a stream opens again; retries stop when the owner is disposed or the
+ * URL changes.
  */
-function connectEventStream(hub: EventHub, url: Accessor<string | undefined>): void {
+export function connectEventStream(
+  hub: EventHub,
+  url: Accessor<string | undefined>,
+  createSource: ((url: string) => EventSourceLike) | undefined = typeof EventSource === "undefined"
+    ? undefined
+    : (target) => new EventSource(target),
+): void {
   createEffect(() => {
     const target = url()
-    if (!target || typeof EventSource === "undefined") return
-    const source = new EventSource(target)
-    hub.setStatus("connecting")
+    if (!target || !createSource) return
+    let source: EventSourceLike | undefined
+    let retry: ReturnType<typeof setTimeout> | undefined
+    let wait = RETRY_FIRST_MS
+    // The last id read on this URL: where a reopened stream resumes.
+    let lastEventId = ""
     const onMessage = (message: MessageEvent<string>) => {
+      if (message.lastEventId) lastEventId = message.lastEventId
       const event = parseServerEvent(message.data)
       if (event) hub.emit(event)
     }
-    source.onopen = () => hub.setStatus("open")
-    source.onerror = () => hub.setStatus(source.readyState === EventSource.CLOSED ? "closed" : "reconnecting")
-    source.onmessage = onMessage
-    for (const type of Object.keys(EVENT_SCHEMAS)) source.addEventListener(type, onMessage as EventListener)
+    const open = () => {
+      retry = undefined
+      const current = createSource(lastEventId ? resumeUrl(target, lastEventId) : target)
+      source = current
+      current.onopen = () => {
+        wait = RETRY_FIRST_MS
+        hub.setStatus("open")
+      }
+      current.onerror = () => {
+        if (current !== source) return
+        hub.setStatus("reconnecting")
+        if (current.readyState !== CLOSED || retry !== undefined) return
+        current.close()
+        retry = setTimeout(open, wait)
+        wait = Math.min(wait * 2, RETRY_MAX_MS)
+      }
+      current.onmessage = onMessage
+      for (const type of Object.keys(EVENT_SCHEMAS)) current.addEventListener(type, onMessage)
+    }
+    hub.setStatus("connecting")
+    open()
     onCleanup(() => {
-      source.close()
+      clearTimeout(retry)
+      retry = undefined
+      source?.close()
+      source = undefined
       hub.setStatus("closed")
     })
   })
