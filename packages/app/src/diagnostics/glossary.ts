@@ -221,3 +221,23 @@ export const STOP_MARKER_WORDS: Record<Classification, string> = {
   process_exit_without_finalizer: "server stopped",
   unknown_interrupt: "record incomplete",
 }
+
+/**
+ * A stopped run's words where its incident chain says more than any classification can: the
+ * crash chain (no close was journalled), a chain with no recorded cause, a close the server's
+ * shutdown started, and the evidence's incompleteness. `ending` finishes "This run …" (the run
+ * history, the run picker); `marker` finishes "Stopped here: …".
+ */
+export const CHAIN_STOP_WORDS = {
+  crash: {
+    ending: "lost when the server process ended (crash evidence)",
+    marker: "server process ended (crash evidence)",
+  },
+  unknown: { ending: "stopped; cause unknown", marker: "cause unknown" },
+  shutdown: { ending: "because the server shut down", marker: "server shut down" },
+  remoteShutdown: {
+    ending: "no longer followed in the remote workspace: this server shut down",
+    marker: "server shut down",
+  },
+  partial: "partially diagnosed",
+} as const

@@ -13,10 +13,10 @@ import { useClientActions } from "../context/client-action.tsx"
 import { ServerError } from "../context/server.ts"
 import { useServer } from "../context/server-context.tsx"
 import { downloadJson, type ExportData, exportData } from "./export-data.ts"
-import { classificationWords, HOP_STATUS_WORDS, HOP_WORDS, operationTitle } from "./glossary.ts"
+import { HOP_STATUS_WORDS, HOP_WORDS, operationTitle } from "./glossary.ts"
 import type { RunRecord } from "../context/shapes.ts"
 import { EventHistory, FieldList } from "./event-history.tsx"
-import { resendLinks } from "./run-history.ts"
+import { chainEndingWords, resendLinks } from "./run-history.ts"
 import { clock, clockMs, evidenceWords, headlineWords, retryAdvice, runFacts, type StoryContext } from "./story.ts"
 import { Timeline } from "./timeline.tsx"
 import { buildWaterfall } from "./waterfall.ts"
@@ -342,7 +342,7 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
                 return (
                   <option
                     value={item.runId}
-                  >{`${start !== undefined ? `Started ${clock(start)}` : "Run"}: ${classificationWords(item.classification)}`}</option>
+                  >{`${start !== undefined ? `Started ${clock(start)}` : "Run"}: ${chainEndingWords(item, context().isOwnAction ?? (() => false))}`}</option>
                 )
               }}
             </For>

@@ -3,11 +3,25 @@
  * how it ended in words, and the resend links between runs ("a resend of the run stopped at
  * 14:34:11", "resent at 14:35:02 → that run finished"). Pure: the run list and the incident
  * chains in, rows and words out, so each wording is unit-tested.
+ *
+ * A stopped run is worded from its incident chain whenever there is one, as the banner
+ * (`bannerText`) is: the run row's classification can name less than the chain knows (a row the
+ * crash scan wrote for a run whose close was journalled, a placeholder written at the settle
+ * timeout). The row's own words are the fallback before the chain arrives, and say no more than it.
  */
-import { type IncidentChain, latestResends, type RunSummary } from "opencode/provenance"
+import {
+  type Classification,
+  type IncidentChain,
+  latestResends,
+  type LifecycleOperation,
+  Origin,
+  rootOperationForClassification,
+  type RunSummary,
+} from "opencode/provenance"
 import type { RunRecord } from "../context/shapes.ts"
-import { actionWords, classificationWords } from "./glossary.ts"
+import { actionWords, CHAIN_STOP_WORDS, classificationWords, OPERATION_NOUN, STOP_MARKER_WORDS } from "./glossary.ts"
 import { clock, duration } from "./story.ts"
+import { stopKindOf } from "./verdict-words.ts"
 
 export interface RunHistoryRow {
   runId: string
@@ -40,7 +54,8 @@ export function runHistory(
   return [...runs]
     .sort((a, b) => b.startedAt - a.startedAt || (a.runId < b.runId ? 1 : -1))
     .map((run) => {
-      const classification = run.summary?.classification
+      const chain = chainOf(run, chains.get(run.runId))
+      const classification = chain?.classification ?? run.summary?.classification
       const running = run.status === "running"
       const finishedAt = run.summary?.finishedAt
       const resendOf = run.resendOf ?? run.summary?.resendOf
@@ -52,7 +67,7 @@ export function runHistory(
         running,
         stopped: !running && classification !== undefined && classification !== "completed",
         ...(classification ? { classification } : {}),
-        ending: endingWords(run, chains.get(run.runId), isOwnAction),
+        ending: endingWords(run, chain, isOwnAction),
         ...(resendOf ? { resendOf } : {}),
         ...(resend ? { resentAs: resend.runId } : {}),
       }
@@ -64,13 +79,21 @@ function latestResendsOf(runs: readonly RunRecord[]): Map<string, RunRecord> {
   return latestResends(runs.map((run) => ({ ...run, resendOf: run.resendOf ?? run.summary?.resendOf })))
 }
 
+/** The chain that explains this run once it has ended: another run's chain never words it. */
+function chainOf(run: RunRecord, chain: IncidentChain | undefined): IncidentChain | undefined {
+  return run.status !== "running" && chain?.runId === run.runId ? chain : undefined
+}
+
 /**
- * How a run ended, as the end of "This run …": who stopped it when the chain says so.
+ * How a run ended, as the end of "This run …": its chain's story when there is one (who stopped
+ * it when the chain says so), else its row's classification in words that claim no more.
  *
- * @example endingWords(run, chain, isOwn) // "stopped by a project reload you clicked"
+ * @example endingWords(run, chain, isOwn) // "stopped by a project reload: you clicked Reload project"
  */
 export function endingWords(run: RunRecord, chain: IncidentChain | undefined, isOwnAction: IsOwn): string {
   if (run.status === "running") return "still running"
+  const known = chainOf(run, chain)
+  if (known) return chainEndingWords(known, isOwnAction)
   const classification = run.summary?.classification
   if (!classification) return "ended, how was not recorded"
   if (classification === "completed") return "finished"
@@ -81,6 +104,7 @@ export function endingWords(run: RunRecord, chain: IncidentChain | undefined, is
       : interrupt?.lifecycle?.origin.kind === "api_route"
         ? interrupt.lifecycle.origin.request
         : undefined
+  // A chain given but not this run's (or not readable): its verdict may still only take "you" away.
   const verdict = chain?.verdict
   const attributed = verdict === undefined || verdict === "diagnosed" || verdict === "partially_diagnosed"
   if (attributed && request?.actionId && isOwnAction(request.actionId)) {
@@ -88,6 +112,120 @@ export function endingWords(run: RunRecord, chain: IncidentChain | undefined, is
     return `${classificationWords(classification)}: you clicked ${actionWords(request.actionName)}`
   }
   return classificationWords(classification)
+}
+
+/** What kind of stop a chain tells, in the banner's terms. */
+type StoryKind = "completed" | "crash" | "unknown" | "cancel" | "watchdog" | "error" | "remote" | "lifecycle"
+
+interface ChainStory {
+  kind: StoryKind
+  classification: Classification
+  origin?: Origin
+  operation?: LifecycleOperation
+  /** The banner says "partially diagnosed": the short words say so too. */
+  partial: boolean
+}
+
+/** A chain read the way `bannerText` reads it: its verdict, classification and origin, never the row's. */
+function chainStory(chain: IncidentChain): ChainStory {
+  const parsed = Origin.safeParse(chain.origin)
+  const origin = parsed.success ? parsed.data : undefined
+  const story = {
+    classification: chain.classification,
+    origin,
+    operation: chain.rootOperation ?? chain.operation ?? rootOperationForClassification(chain.classification),
+    partial:
+      chain.verdict !== "remote_reported" &&
+      (chain.verdict === "partially_diagnosed" || chain.missing.length > 0 || (chain.notRecorded ?? []).length > 0),
+  }
+  if (chain.verdict === "crash_evidence") return { ...story, kind: "crash" }
+  if (chain.classification === "completed") return { ...story, kind: "completed" }
+  if (chain.verdict === "missing_provenance" || origin?.kind === "unknown") return { ...story, kind: "unknown" }
+  const lifecycleKnown =
+    chain.lifecycleId !== undefined || chain.rootOperation !== undefined || chain.operation !== undefined
+  return { ...story, kind: stopKindOf(chain.classification, origin, lifecycleKnown) }
+}
+
+function operationNoun(operation: LifecycleOperation | undefined): string {
+  return operation ? OPERATION_NOUN[operation] : "lifecycle operation"
+}
+
+/** The request that asked for the stop, when the chain's origin records one. */
+function requestOf(origin: Origin | undefined) {
+  return origin?.kind === "api_route" || origin?.kind === "config_invalidation" ? origin.request : undefined
+}
+
+/**
+ * A stopped run's chain as the end of "This run …" (the run history, the run picker): the same
+ * cause, operation and completeness as the banner's sentence, in fewer words.
+ *
+ * @example chainEndingWords(chain, isOwn) // "stopped by a close of every project because the server shut down; partially diagnosed"
+ */
+export function chainEndingWords(chain: IncidentChain, isOwnAction: IsOwn): string {
+  const story = chainStory(chain)
+  const request = requestOf(story.origin)
+  const own = request?.actionId !== undefined && isOwnAction(request.actionId)
+  const words = (() => {
+    switch (story.kind) {
+      case "completed":
+        return "finished"
+      case "crash":
+        return CHAIN_STOP_WORDS.crash.ending
+      case "unknown":
+        return CHAIN_STOP_WORDS.unknown.ending
+      case "cancel":
+        return own ? "stopped by you (Stop)" : classificationWords("user_cancelled")
+      case "watchdog":
+        return classificationWords("watchdog_timeout")
+      case "error":
+        return classificationWords(story.classification)
+      case "remote":
+        return story.origin?.kind === "shutdown"
+          ? CHAIN_STOP_WORDS.remoteShutdown.ending
+          : classificationWords("remote_interrupted")
+      case "lifecycle": {
+        const stem = `stopped by a ${operationNoun(story.operation)}`
+        if (story.origin?.kind === "shutdown") return `${stem} ${CHAIN_STOP_WORDS.shutdown.ending}`
+        if (own && story.origin?.kind === "api_route") return `${stem}: you clicked ${actionWords(request?.actionName)}`
+        return stem
+      }
+    }
+  })()
+  return story.partial && story.kind !== "crash" && story.kind !== "unknown"
+    ? `${words}; ${CHAIN_STOP_WORDS.partial}`
+    : words
+}
+
+/**
+ * The transcript's marker, "Stopped here: …": the chain's cause when there is one, else the row's.
+ *
+ * @example stopMarkerWords("process_exit_without_finalizer", chain) // "close of every project (server shut down)"
+ */
+export function stopMarkerWords(classification: Classification, chain: IncidentChain | undefined): string {
+  if (!chain) return STOP_MARKER_WORDS[classification]
+  const story = chainStory(chain)
+  switch (story.kind) {
+    case "completed":
+      return STOP_MARKER_WORDS.completed
+    case "crash":
+      return CHAIN_STOP_WORDS.crash.marker
+    case "unknown":
+      return CHAIN_STOP_WORDS.unknown.marker
+    case "cancel":
+      return STOP_MARKER_WORDS.user_cancelled
+    case "watchdog":
+      return STOP_MARKER_WORDS.watchdog_timeout
+    case "error":
+      return STOP_MARKER_WORDS[story.classification]
+    case "remote":
+      return story.origin?.kind === "shutdown"
+        ? CHAIN_STOP_WORDS.remoteShutdown.marker
+        : STOP_MARKER_WORDS.remote_interrupted
+    case "lifecycle": {
+      const noun = operationNoun(story.operation)
+      return story.origin?.kind === "shutdown" ? `${noun} (${CHAIN_STOP_WORDS.shutdown.marker})` : noun
+    }
+  }
 }
 
 /** The start time and length, e.g. "14:34:02 · ran 9.5 s". */

@@ -55,7 +55,7 @@ function chainMissingName(name: string): string {
 }
 
 /** What kind of stop the words describe. */
-type StopKind = "completed" | "lifecycle" | "cancel" | "watchdog" | "error" | "remote"
+export type StopKind = "completed" | "lifecycle" | "cancel" | "watchdog" | "error" | "remote"
 
 /** One reading of the evidence: the chain's when there is one, else the run summary's. */
 interface Reading {
@@ -74,7 +74,12 @@ interface Reading {
   error?: RunSummary["error"]
 }
 
-function stopKindOf(classification: Classification, origin: Origin | undefined, lifecycleKnown: boolean): StopKind {
+/** What kind of stop a classification is; an `unknown_interrupt` placeholder by what its origin says stopped it. */
+export function stopKindOf(
+  classification: Classification,
+  origin: Origin | undefined,
+  lifecycleKnown: boolean,
+): StopKind {
   switch (classification) {
     case "completed":
       return "completed"

@@ -7,7 +7,6 @@ import { createQuery, useQueryClient } from "@tanstack/solid-query"
 import { cutText, type IncidentChain } from "opencode/provenance"
 import { createEffect, createMemo, createSignal, For, Match, on, onCleanup, Show, Switch } from "solid-js"
 import { z } from "zod"
-import { STOP_MARKER_WORDS } from "../diagnostics/glossary.ts"
 import { useEvents } from "../context/events.tsx"
 import { useClientActions } from "../context/client-action.tsx"
 import { onServerEvent } from "../context/events.tsx"
@@ -28,7 +27,7 @@ import {
 } from "../context/shapes.ts"
 import { userMessage } from "../context/user-message.ts"
 import { IncidentPanel } from "../diagnostics/incident-panel.tsx"
-import { runHistory } from "../diagnostics/run-history.ts"
+import { runHistory, stopMarkerWords } from "../diagnostics/run-history.ts"
 import { ModalDrawer } from "./modal-drawer.tsx"
 import { RunHistory } from "./run-history-list.tsx"
 import { SuspendedBanner } from "./suspended-banner.tsx"
@@ -169,13 +168,15 @@ function SessionFor(props: { id: string }) {
     const read = incidents.data?.find((chain) => chain.runId === runId)
     return live && (!read || live.at > incidents.dataUpdatedAt) ? live.chain : (read ?? live?.chain)
   }
-  const history = createMemo(() =>
-    runHistory(
-      runs.data ?? [],
-      incidents.data ?? Object.values(liveIncidents()).map((live) => live.chain),
+  // Each run's chain as the banner and the marker have it (a `run.finished` newer than the read wins).
+  const history = createMemo(() => {
+    const list = runs.data ?? []
+    return runHistory(
+      list,
+      list.flatMap((run) => incidentFor(run.runId) ?? []),
       actions.isOwnAction,
-    ),
-  )
+    )
+  })
   const running = () => busy() || lastRun()?.status === "running"
   const serverDown = () => events.status() === "reconnecting"
   /** Facts from the transcript the export leaves out: the last line of output the user saw, of this run only. */
@@ -416,7 +417,7 @@ function SessionFor(props: { id: string }) {
                             aria-haspopup="dialog"
                             onClick={() => openPanel(stopped().run.runId)}
                           >
-                            Stopped here: {STOP_MARKER_WORDS[stopped().classification]}
+                            Stopped here: {stopMarkerWords(stopped().classification, incidentFor(stopped().run.runId))}
                           </button>
                         </p>
                       )}
