@@ -71,6 +71,13 @@ class InstanceLimitError extends ApiError {
   }
 }
 
+/** Once the server is shutting down, no instance opens: one opened after `disposeAll` took its snapshot would never close. */
+class ShuttingDownError extends ApiError {
+  constructor() {
+    super(503, "shutting_down", "the server is shutting down; no new work is accepted")
+  }
+}
+
 const DEFAULT_MAX_INSTANCES = 64
 
 export class InstanceStore {
@@ -93,6 +100,8 @@ export class InstanceStore {
 
   private readonly closer: InstanceCloser
   private watcherFailures = 0
+  /** Set by `refuseNewInstances` when the server begins to shut down. */
+  private shuttingDown = false
 
   constructor(private readonly options: InstanceStoreOptions) {
     this.settleTimeoutMs = options.settleTimeoutMs ?? 5000
@@ -140,13 +149,19 @@ export class InstanceStore {
    * first, as in a close), and each run not finished gets its summary now, `run_summary` named
    * missing. Synchronous: nothing here waits.
    */
-  settleNow(): { instances: number; runIds: string[] } {
+  settleNow(cause: (action: LifecycleAction) => boolean = () => false): { instances: number; runIds: string[] } {
     const runIds: string[] = []
     let instances = 0
     for (const instance of this.instances.values()) {
       instances++
-      const action = instance.closingBy ?? instance.queued[0]
-      if (action && instance.state === "open") this.closer.requestAborts(instance, action, true)
+      // The close in progress, else the one settling now (`cause`: the shutdown's own), never merely
+      // the first in the queue: a reload waiting behind a git init never closed anything.
+      const action = instance.closingBy ?? instance.queued.find(cause) ?? instance.queued[0]
+      if (action && instance.state === "open") {
+        this.closer.requestAborts(instance, action, true)
+        // The other closes waiting for the lock were asked too: also requested, never the cause.
+        for (const queued of instance.queued) if (queued !== action) this.closer.requestAborts(instance, queued, false)
+      }
       for (const run of instance.runs.values()) {
         if (run.state.isFinished) continue
         runIds.push(run.state.runId)
@@ -182,6 +197,7 @@ export class InstanceStore {
     opts: { forRun?: boolean } = {},
   ): Promise<Instance> {
     for (let attempt = 0; attempt < 20; attempt++) {
+      if (this.shuttingDown) throw new ShuttingDownError()
       const current = this.instances.get(directoryKey)
       if (current && current.state !== "open") {
         if (opts.forRun && !isReopening(current))
@@ -203,6 +219,7 @@ export class InstanceStore {
         return this.locks.run(directoryKey, async () => {
           const opened = this.instances.get(directoryKey)
           if (opened) return opened
+          if (this.shuttingDown) throw new ShuttingDownError()
           const max = this.options.maxInstances ?? DEFAULT_MAX_INSTANCES
           if (this.instances.size >= max) throw new InstanceLimitError(max)
           return this.open(directory, directoryKey, context, 1)
@@ -244,6 +261,15 @@ export class InstanceStore {
   /** `dispose_directory`: as dispose, for invalidations (config, a removed directory, a parent's fan-out). */
   disposeDirectory(directoryKey: string, origin: OriginInput, opts: ActionOptions = {}): Promise<LifecycleAction> {
     return this.closeDirectory("dispose_directory", directoryKey, origin, opts)
+  }
+
+  /**
+   * The server is shutting down: from now on no instance opens (a load answers 503
+   * `shutting_down`), so a request admitted before the shutdown, still waiting for a close to
+   * finish, cannot start work in an instance the shutdown's `disposeAll` never saw.
+   */
+  refuseNewInstances(): void {
+    this.shuttingDown = true
   }
 
   /** `dispose_all`: one `dispose_directory` child per open instance, all carrying this action as parent. */

@@ -156,6 +156,8 @@ export async function createServerCore(options: ServerCoreOptions): Promise<Serv
   const shutdown: ServerCore["shutdown"] = (signal, closeTransport) => {
     shuttingDown ??= (async () => {
       accepting = false
+      // Nor does a request admitted before: no instance opens once disposeAll takes its snapshot.
+      host.instances.refuseNewInstances()
       // Forwarded runs belong to no local instance: finalised first, naming this shutdown.
       stopRemoteWatches(host, signal)
       let timer: NodeJS.Timeout | undefined
@@ -168,7 +170,8 @@ export async function createServerCore(options: ServerCoreOptions): Promise<Serv
         const outcome = await Promise.race([closing, deadline])
         if (outcome === "timed_out") {
           closing.catch(() => {})
-          const left = host.instances.settleNow()
+          // The runs still open were stopped by this shutdown (its own close of their directory).
+          const left = host.instances.settleNow((action) => action.origin.kind === "shutdown")
           console.error(
             `shutdown: ${left.instances} instance(s) did not close within ${limit} ms; ${left.runIds.length} run(s) recorded with run_summary missing`,
           )
