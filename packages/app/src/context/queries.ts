@@ -33,7 +33,6 @@ export function applyPart(
   const parts = [...message.parts]
   const at = parts.findIndex((item) => item.id === part.id)
   let next = part
-  // A server that sends only the delta with a stale text still streams correctly.
   if (delta && part.type === "text" && at >= 0) {
     const previous = parts[at]!
     if (
@@ -41,8 +40,13 @@ export function applyPart(
       typeof previous.text === "string" &&
       "text" in part &&
       part.text.length <= previous.text.length
-    )
-      next = { ...part, text: previous.text + delta }
+    ) {
+      // The event's whole text, ending in its delta, is already in what we hold (a read of the
+      // messages that landed before the event): the chunk is not added twice. A server that sends
+      // only the delta with a stale text still streams correctly.
+      const held = part.text.endsWith(delta) && previous.text.startsWith(part.text)
+      next = { ...part, text: held ? previous.text : previous.text + delta }
+    }
   }
   if (at >= 0) parts[at] = next
   else parts.push(next)

@@ -103,6 +103,8 @@ export function ConfigEditor() {
     try {
       const saved = await actions.runAction("config.save", (api) =>
         api.request("PUT", "/config", {
+          // The project the text was edited in, whatever is selected by the time the user confirms.
+          ...(directory ? { directory } : {}),
           body: parsed,
           schema: ConfigDocument,
           ...(ifMatch ? { headers: { "if-match": ifMatch } } : {}),
@@ -110,7 +112,7 @@ export function ConfigEditor() {
       )
       const read: ConfigRead = saved.etag ? { doc: saved.data, etag: saved.etag } : { doc: saved.data }
       setRefused(false)
-      queryClient.setQueryData(queryKeys.config(project.directory()), read)
+      queryClient.setQueryData(queryKeys.config(directory), read)
       if (text() === sent) {
         setDirty(false)
         show(read)

@@ -69,8 +69,9 @@ export function ProjectActions() {
     // The button keeps the focus while the app asks, so Cancel returns it there.
     setAsking(true)
     let ok = false
+    // The project asked about is the one acted on, whatever is selected by the time the user confirms.
+    const current = project.directory()
     try {
-      const current = project.directory()
       const directories = action.everyProject
         ? [...(current ? [current] : []), ...project.recent()]
         : current
@@ -88,7 +89,9 @@ export function ProjectActions() {
     if (!ok) return
     setBusy(action.name)
     try {
-      await actions.runAction(action.name, (api) => api.post(action.path))
+      await actions.runAction(action.name, (api) =>
+        api.request("POST", action.path, current ? { directory: current } : {}).then((answer) => answer.data),
+      )
     } catch {
       // The status line shows the failure.
     } finally {

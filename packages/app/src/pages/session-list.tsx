@@ -61,12 +61,15 @@ function SessionListFor() {
   const create = async () => {
     setCreating(true)
     setError("")
+    // The project the session is created in; a late answer lists it there, and opens it only if
+    // that project is still the one shown (never pulls the user back from another project).
+    const directory = project.directory()
     try {
       const session = await actions.runAction("session.create", (api) => api.post("/session", {}, Session))
-      queryClient.setQueryData(queryKeys.sessions(project.directory()), (data: SessionPages | undefined) =>
+      queryClient.setQueryData(queryKeys.sessions(directory), (data: SessionPages | undefined) =>
         applySessionToPages(data, session),
       )
-      navigate(sessionPath(session.id))
+      if (project.directory() === directory) navigate(sessionPath(session.id))
     } catch (err) {
       setError(`New session failed: ${plainError(err)}`)
     } finally {

@@ -527,6 +527,8 @@ export function PromptBox(props: {
   )
 
   const send = async () => {
+    // The keyboard's send obeys what the button shows: nothing while a run, a send or the server is away.
+    if (sending() || props.running || props.serverDown) return
     const prompt = text()
     if (!prompt.trim()) return setError("Write a prompt first.")
     if (!model().includes("/")) return setError("A model is written provider/model, e.g. openai/gpt-4o-mini.")
