@@ -51,8 +51,12 @@ export async function runExplain(args: string[]): Promise<number> {
     return 2
   }
   const file = parsed.positionals[0]
-  if (!file) {
-    console.error("opencode explain: name the export file, e.g. opencode explain export.json")
+  if (!file || parsed.positionals.length > 1) {
+    console.error(
+      file
+        ? `opencode explain: one file at a time; ${parsed.positionals.length} were named`
+        : "opencode explain: name the export file, e.g. opencode explain export.json",
+    )
     return 2
   }
   const read = (lists: Parameters<typeof scanExport>[1]) =>

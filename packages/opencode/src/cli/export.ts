@@ -1,6 +1,6 @@
 /** `opencode export SESSION_ID`: the same document as `GET /session/:id/export`, from the data dir. */
 import { randomBytes } from "node:crypto"
-import { existsSync, renameSync, rmSync, statSync } from "node:fs"
+import { existsSync, realpathSync, renameSync, rmSync, statSync } from "node:fs"
 import { open } from "node:fs/promises"
 import path from "node:path"
 import { parseArgs } from "node:util"
@@ -28,11 +28,24 @@ export async function runExport(args: string[]): Promise<number> {
   }
   const { values, positionals } = parsed
   const sessionId = positionals[0]
-  if (!sessionId) {
-    console.error("opencode export: name the session, e.g. opencode export ses_… [--out FILE]")
-    return 1
+  if (!sessionId || positionals.length > 1) {
+    console.error(
+      positionals.length > 1
+        ? `opencode export: one session at a time; ${positionals.length} were named`
+        : "opencode export: name the session, e.g. opencode export ses_… [--out FILE]",
+    )
+    return 2
+  }
+  if (values.out === "") {
+    console.error("opencode export: --out needs a file name (leave it out to write to stdout)")
+    return 2
   }
   const dataDir = resolveDataDir(values["data-dir"])
+  // The data dir holds the database the export is read from: a file written there could replace it.
+  if (values.out !== undefined && isInside(path.resolve(values.out), dataDir)) {
+    console.error(`opencode export: --out is inside the data dir (${dataDir}); write the export somewhere else`)
+    return 2
+  }
   // Reading must not create an empty database where there was none (a mistyped --data-dir).
   if (!existsSync(path.join(dataDir, "opencode.db"))) {
     console.error(`opencode export: no opencode data in ${dataDir} (pass --data-dir or set OPENCODE_DATA_DIR).`)
@@ -137,4 +150,18 @@ function writeStdout(chunk: string): Promise<void> {
   return new Promise((resolve, reject) => {
     process.stdout.write(chunk, (err) => (err ? reject(err) : resolve()))
   })
+}
+
+/** Whether `file` is in `dir` or below it, links resolved as far as they exist (the file itself may not yet). */
+function isInside(file: string, dir: string): boolean {
+  const real = (target: string): string => {
+    try {
+      return realpathSync(target)
+    } catch {
+      const parent = path.dirname(target)
+      return parent === target ? target : path.join(real(parent), path.basename(target))
+    }
+  }
+  const relative = path.relative(real(dir), real(file))
+  return relative === "" || (!relative.startsWith("..") && !path.isAbsolute(relative))
 }
