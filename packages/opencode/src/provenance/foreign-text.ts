@@ -42,6 +42,17 @@ export const ROUTE_TEMPLATES: ReadonlySet<string> = new Set([
 export const PAGE_TEMPLATES = ["/", "/sessions", "/session/:id", "/session/:id/run/:runId"] as const
 export const UNKNOWN_PAGE = "/unknown"
 
+/**
+ * A renderer action's page as diagnostics keep it: one of the app's page templates, else the
+ * app's own `/unknown`. An upload can name any path-shaped page (a home directory, a key); it is
+ * never stored or exported as it came.
+ *
+ * @example pageTemplate("/session/:id") // "/session/:id"; pageTemplate("/home/me/x") // "/unknown"
+ */
+export function pageTemplate(page: string): string {
+  return (PAGE_TEMPLATES as readonly string[]).includes(page) ? page : UNKNOWN_PAGE
+}
+
 /** The HTTP methods a request record may name. */
 export const HTTP_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
 const CODE = /^[A-Za-z0-9_.:-]{1,64}$/

@@ -4,6 +4,7 @@
  * machine is built from allow-listed records only: directories become salted digests, and
  * `content: "diagnostics"` leaves out message text and the title.
  */
+import { pageTemplate } from "../provenance/foreign-text.ts"
 import { remoteChain } from "../provenance/remote-chain.ts"
 import {
   deriveIncidentChains,
@@ -992,7 +993,10 @@ function finalActions(rows: ClientAction[]): ClientAction[] {
     const had = final.get(row.actionId)
     if (!had || row.outcome !== "pending" || had.outcome === "pending") final.set(row.actionId, row)
   }
-  return [...final.values()]
+  // A page an earlier build stored as it was uploaded is exported as the app's template, or `/unknown`.
+  return [...final.values()].map((action) =>
+    pageTemplate(action.page) === action.page ? action : { ...action, page: pageTemplate(action.page) },
+  )
 }
 
 function uniqueBy<T>(list: T[], key: (item: T) => string): T[] {

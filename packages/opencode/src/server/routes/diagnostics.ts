@@ -7,6 +7,7 @@
 import { Hono } from "hono"
 import { z } from "zod"
 import type { Host } from "../../host.ts"
+import { pageTemplate } from "../../provenance/foreign-text.ts"
 import { ClientAction } from "../../provenance/schemas.ts"
 import { parseJsonBody } from "../errors.ts"
 
@@ -25,7 +26,7 @@ export function diagnosticsRoutes(host: Host): Hono {
         rejected++
         continue
       }
-      host.journal.append("renderer", {}, parsed.data)
+      host.journal.append("renderer", {}, { ...parsed.data, page: pageTemplate(parsed.data.page) })
       accepted++
     }
     return c.json({ accepted, rejected })
