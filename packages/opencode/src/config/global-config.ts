@@ -49,7 +49,12 @@ export class GlobalConfig {
    * that is not a regular file of a config's size is refused (`FileRefusal`), never read.
    */
   async read(): Promise<GlobalConfigData> {
-    return { ...(await this.fileContent()), ...this.inline }
+    return this.withInline(await this.fileContent())
+  }
+
+  /** `content` (what the file holds, or is about to) with the inline config over it: what `read` answers for that file. */
+  withInline(content: GlobalConfigData): GlobalConfigData {
+    return { ...content, ...this.inline }
   }
 
   async fileContent(): Promise<GlobalConfigData> {

@@ -6,20 +6,29 @@
  * that changes nothing closes nothing. GET names the file's digest in `ETag`; a write with
  * `If-Match` goes ahead only while the file still has that digest (else 412 `config_changed`),
  * so an edit made on disk since the client read the file is never overwritten silently.
+ *
+ * The file a write would make is held to the size the readers accept (MAX_CONFIG_BYTES), in its
+ * written, pretty-printed form and after a PATCH's merge: over it is `413 config_too_large`
+ * before anything is written or closed, so a write never leaves a file every route then refuses.
+ * A file already over it (written by another program) is never read whole: GET and PATCH refuse
+ * it (`400 file_too_large`, saying to PUT a replacement), and a PUT replaces it, its `If-Match`
+ * compared with the digest of its bytes, streamed. Every check that can refuse runs before the
+ * write; nothing after the write turns the answer into an error.
  */
-import { randomBytes } from "node:crypto"
-import { writeFileSync, renameSync } from "node:fs"
+import { createHash, randomBytes } from "node:crypto"
+import { writeFileSync, renameSync, rmSync } from "node:fs"
 import path from "node:path"
 import { isDeepStrictEqual } from "node:util"
 import { Hono, type Context } from "hono"
 import { z } from "zod"
 import type { Host } from "../../host.ts"
 import { CONFIG_FILE, contentDigest, MAX_CONFIG_BYTES } from "../../project/instance-context.ts"
-import { FileRefusal, readRegularFile } from "../../regular-file.ts"
+import { FileRefusal, readRegularFile, readRegularFileChunks } from "../../regular-file.ts"
 import { GLOBAL_CONFIG_FILE, GlobalConfigSchema } from "../../config/global-config.ts"
 import { ProviderError } from "../../provider/provider.ts"
 import { requestDirectory } from "../directory.ts"
-import { ApiError, parseInput, parseJsonBody } from "../errors.ts"
+import { ApiError, parseInput, parseJsonBody, scrubForLog } from "../errors.ts"
+import { requestIdOf } from "../middleware/request-context.ts"
 import { requestRefOf } from "../origin.ts"
 
 const ConfigPatch = z.record(z.string().max(128), z.unknown())
@@ -38,9 +47,10 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
   app.get("/config", async (c) => {
     const { directory } = requestDirectory(c, defaultDirectory)
     const file = path.join(directory, CONFIG_FILE)
-    const raw = await readRaw(file)
-    c.header("etag", etagOf(raw))
-    return c.json(parseConfig(raw))
+    const before = await readExisting(file)
+    c.header("etag", await etagOfExisting(file, before))
+    if (before.oversize) throw oversizeRefusal(CONFIG_FILE, "read")
+    return c.json(parseConfig(before.raw))
   })
 
   /**
@@ -54,32 +64,44 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
     const file = path.join(directory, CONFIG_FILE)
     const request = requestRefOf(c)
     const next = await instances.locks.run(key, async () => {
-      const before = await readRaw(file)
-      checkIfMatch(c, ifMatch, before, CONFIG_FILE)
+      const before = await readExisting(file)
+      // A merge needs the old file's keys; one too large to read can only be replaced.
+      if (mode === "merge" && before.oversize) throw oversizeRefusal(CONFIG_FILE, "merge")
+      await checkIfMatch(c, ifMatch, file, before, CONFIG_FILE)
       // A replace needs nothing of the old file, so it also mends one that is not a JSON object.
-      const next = mode === "merge" ? { ...parseConfig(before), ...body } : body
+      const next = mode === "merge" ? { ...parseConfig(before.raw), ...body } : body
       // Equal values (whatever the file's formatting or key order) change nothing: no write, no close.
-      if (before !== undefined && isDeepStrictEqual(parsedOrUndefined(before), next)) {
-        c.header("etag", etagOf(before))
+      if (before.raw !== undefined && isDeepStrictEqual(parsedOrUndefined(before.raw), next)) {
+        c.header("etag", etagOf(before.raw))
         return next
       }
-      const text = `${JSON.stringify(next, null, 2)}\n`
+      const text = writableText(next, CONFIG_FILE, mode)
       const instance = instances.get(key)
+      const expected = instance?.expectedConfigDigest
       if (instance) instance.expectedConfigDigest = contentDigest(text)
-      writeAtomically(file, text)
+      try {
+        writeAtomically(file, text)
+      } catch (error) {
+        // Nothing was written: the watcher must not take a later file with this digest for ours.
+        if (instance) instance.expectedConfigDigest = expected
+        throw error
+      }
+      // Written: from here on nothing may turn the answer into an error.
       c.header("etag", etagOf(text))
       if (instance) {
-        await instances.disposeDirectory(
-          key,
-          {
-            kind: "config_invalidation",
-            scope: "project",
-            fileKey: redactor.digest(`${key}/${CONFIG_FILE}`),
-            change: before === undefined ? "created" : "modified",
-            ...(request ? { request } : {}),
-            writtenByRoute: true,
-          },
-          { locked: true },
+        await afterWrite(c, () =>
+          instances.disposeDirectory(
+            key,
+            {
+              kind: "config_invalidation",
+              scope: "project",
+              fileKey: redactor.digest(`${key}/${CONFIG_FILE}`),
+              change: before.exists ? "modified" : "created",
+              ...(request ? { request } : {}),
+              writtenByRoute: true,
+            },
+            { locked: true },
+          ),
         )
       }
       return next
@@ -91,7 +113,10 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
   app.put("/config", (c) => writeProjectConfig(c, "replace"))
 
   app.get("/global/config", async (c) => {
-    c.header("etag", etagOf(await readRaw(host.globalConfig.file)))
+    const file = host.globalConfig.file
+    const before = await readExisting(file)
+    c.header("etag", await etagOfExisting(file, before))
+    if (before.oversize) throw oversizeRefusal(GLOBAL_CONFIG_FILE, "read")
     return c.json(await host.globalConfig.read())
   })
 
@@ -110,29 +135,37 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
     }
     const file = host.globalConfig.file
     const request = requestRefOf(c)
-    await host.globalConfig.serialized(async () => {
-      const before = await readRaw(file)
-      checkIfMatch(c, ifMatch, before, GLOBAL_CONFIG_FILE)
+    // The answer is worked out before the write: a read of the file after it could fail, and
+    // an error answer must mean nothing was written and nothing closed.
+    const answer = await host.globalConfig.serialized(async () => {
+      const before = await readExisting(file)
+      if (mode === "merge" && before.oversize) throw oversizeRefusal(GLOBAL_CONFIG_FILE, "merge")
+      await checkIfMatch(c, ifMatch, file, before, GLOBAL_CONFIG_FILE)
       const next = mode === "merge" ? { ...(await host.globalConfig.fileContent()), ...body } : body
-      if (before !== undefined && isDeepStrictEqual(parsedOrUndefined(before), next)) {
-        c.header("etag", etagOf(before))
-        return
+      if (before.raw !== undefined && isDeepStrictEqual(parsedOrUndefined(before.raw), next)) {
+        c.header("etag", etagOf(before.raw))
+        return host.globalConfig.read()
       }
-      const text = `${JSON.stringify(next, null, 2)}\n`
+      const text = writableText(next, GLOBAL_CONFIG_FILE, mode)
+      const answer = host.globalConfig.withInline(next)
       host.globalConfig.wrote(contentDigest(text))
       // The data dir's files are the owner's alone.
       writeAtomically(file, text, 0o600)
+      // Written: from here on nothing may turn the answer into an error.
       c.header("etag", etagOf(text))
-      await instances.disposeAll({
-        kind: "config_invalidation",
-        scope: "global",
-        fileKey: redactor.digest(file),
-        change: before === undefined ? "created" : "modified",
-        ...(request ? { request } : {}),
-        writtenByRoute: true,
-      })
+      await afterWrite(c, () =>
+        instances.disposeAll({
+          kind: "config_invalidation",
+          scope: "global",
+          fileKey: redactor.digest(file),
+          change: before.exists ? "modified" : "created",
+          ...(request ? { request } : {}),
+          writtenByRoute: true,
+        }),
+      )
+      return answer
     })
-    return c.json(await host.globalConfig.read())
+    return c.json(answer)
   }
 
   app.patch("/global/config", (c) => writeGlobalConfig(c, "merge"))
@@ -150,10 +183,101 @@ function ifMatchOf(c: Context): string | undefined {
 }
 
 /** Refuses (412, with the file's current ETag) a write whose If-Match no longer names the file. */
-function checkIfMatch(c: Context, ifMatch: string | undefined, before: string | undefined, name: string): void {
-  if (ifMatch === undefined || ifMatch === etagOf(before)) return
-  c.header("etag", etagOf(before))
+async function checkIfMatch(
+  c: Context,
+  ifMatch: string | undefined,
+  file: string,
+  before: Existing,
+  name: string,
+): Promise<void> {
+  if (ifMatch === undefined) return
+  const etag = await etagOfExisting(file, before)
+  if (ifMatch === etag) return
+  c.header("etag", etag)
   throw new ApiError(412, "config_changed", `${name} changed since it was read; read it again before saving`)
+}
+
+/** The limit in words, as the refusals name it. */
+const LIMIT_TEXT = MAX_CONFIG_BYTES % 2 ** 20 === 0 ? `${MAX_CONFIG_BYTES / 2 ** 20} MiB` : `${MAX_CONFIG_BYTES} bytes`
+
+/**
+ * The text a write puts in the file, or `413 config_too_large` when it is over the size every
+ * reader of the file accepts: written, it would make the file unreadable to every config route.
+ */
+function writableText(next: unknown, name: string, mode: "merge" | "replace"): string {
+  const text = `${JSON.stringify(next, null, 2)}\n`
+  const bytes = Buffer.byteLength(text, "utf8")
+  if (bytes > MAX_CONFIG_BYTES)
+    throw new ApiError(
+      413,
+      "config_too_large",
+      `the ${name} this ${mode === "merge" ? "PATCH" : "PUT"} would write is ${bytes} bytes, over the ${LIMIT_TEXT} a config file may be; nothing was written`,
+    )
+  return text
+}
+
+/** `400 file_too_large` for a file already over the limit: what to do about it, in words. */
+function oversizeRefusal(name: string, use: "read" | "merge"): ApiError {
+  const why = use === "merge" ? "so a PATCH cannot merge into it" : "so it is not read"
+  return new ApiError(
+    400,
+    "file_too_large",
+    `${name} is larger than ${LIMIT_TEXT}, ${why}; PUT a replacement (the whole config) to mend it`,
+  )
+}
+
+/**
+ * What follows a write that has happened (closing the instances): a failure there is logged
+ * and recorded by the close itself, never answered as an error, since the file is written.
+ */
+async function afterWrite(c: Context, step: () => Promise<unknown>): Promise<void> {
+  try {
+    await step()
+  } catch (error) {
+    console.error(`[${requestIdOf(c) ?? "no request id"}] config written, but closing failed: ${scrubForLog(error)}`)
+  }
+}
+
+/**
+ * The file as a write finds it: its text (undefined when there is none), whether it exists, and
+ * whether it is over the limit, in which case it was not read (its ETag is streamed when needed).
+ */
+interface Existing {
+  raw: string | undefined
+  exists: boolean
+  oversize: boolean
+}
+
+async function readExisting(file: string): Promise<Existing> {
+  try {
+    const raw = await readRaw(file)
+    return { raw, exists: raw !== undefined, oversize: false }
+  } catch (error) {
+    if (error instanceof FileRefusal && error.code === "too_large")
+      return { raw: undefined, exists: true, oversize: true }
+    throw error
+  }
+}
+
+/** The file's ETag: of its text, or for a file over the limit, of its bytes read a chunk at a time. */
+async function etagOfExisting(file: string, before: Existing): Promise<string> {
+  if (!before.oversize) return etagOf(before.raw)
+  const hash = createHash("sha256")
+  try {
+    // Any size: memory stays one chunk, whatever the file holds.
+    for await (const chunk of readRegularFileChunks(file, {
+      maxBytes: Number.MAX_SAFE_INTEGER,
+      label: path.basename(file),
+    }))
+      hash.update(chunk)
+  } catch (error) {
+    // Gone since it was found too large: there is no file.
+    if (error instanceof FileRefusal && error.code === "not_found") return etagOf(undefined)
+    if (error instanceof FileRefusal && error.code === "unreadable")
+      throw new ApiError(409, "config_unreadable", `${error.message}; fix it or remove it first`)
+    throw error
+  }
+  return `"${hash.digest("hex")}"`
 }
 
 /**
@@ -194,6 +318,12 @@ function parsedOrUndefined(text: string): unknown {
 function writeAtomically(file: string, text: string, mode?: number): void {
   // Unique per write: two writers of one file (two servers, or a write racing another) never share a temp file.
   const temp = `${file}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`
-  writeFileSync(temp, text, mode === undefined ? {} : { mode })
-  renameSync(temp, file)
+  try {
+    writeFileSync(temp, text, mode === undefined ? {} : { mode })
+    renameSync(temp, file)
+  } catch (error) {
+    // The file is as it was; leave no temp file beside it.
+    rmSync(temp, { force: true })
+    throw error
+  }
 }
