@@ -55,7 +55,7 @@ function chainMissingName(name: string): string {
 }
 
 /** What kind of stop the words describe. */
-export type StopKind = "completed" | "lifecycle" | "cancel" | "watchdog" | "error" | "remote"
+type StopKind = "completed" | "lifecycle" | "cancel" | "watchdog" | "error" | "remote"
 
 /** One reading of the evidence: the chain's when there is one, else the run summary's. */
 interface Reading {

@@ -89,7 +89,7 @@ export function explainHead(result: ReadSuccess, count: number): string[] {
   lines.push("")
   if (count === 0) {
     lines.push(
-      result.format === "v1-messages" || result.format === "upstream-opencode"
+      result.format === "v1-messages" || result.format === "upstream-opencode" || result.diagnosticsMissing
         ? "The file records no run diagnostics, so it cannot say why any run stopped."
         : "No interrupted runs or crashes are recorded in this file.",
     )

@@ -165,8 +165,12 @@ function read(input: unknown): ReadResult {
     )
   }
   if (version === 1) return readVersion1(doc, [])
-  if (version === SUPPORTED_EXPORT_VERSION) return readVersion2(doc, version, [])
   const understood = ["session", "messages", "diagnostics", "incidents"].some((field) => doc[field] !== undefined)
+  if (version === SUPPORTED_EXPORT_VERSION) {
+    if (!understood)
+      return fail("The version 2 file has none of an export's fields (session, messages, diagnostics, incidents).")
+    return readVersion2(doc, version, [])
+  }
   if (!understood) {
     return fail(
       `The file is version ${version}, newer than this reader supports (${SUPPORTED_EXPORT_VERSION}), and has none of the fields it understands.`,

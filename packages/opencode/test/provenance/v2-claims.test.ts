@@ -73,3 +73,39 @@ test("a version 2 claim whose origin is 'not recorded by the writer' reads as mi
     expect(text).toMatch(/missing provenance/)
   }
 })
+
+test("a version 2 file without its diagnostics cannot say why a run stopped; one with none of an export's fields is refused", () => {
+  const messages = [
+    { info: { id: "msg_1", sessionID: "ses_1", role: "user", time: { created: 1 } }, parts: [] },
+    {
+      info: {
+        id: "msg_2",
+        sessionID: "ses_1",
+        role: "assistant",
+        time: { created: 2 },
+        error: { name: "MessageAbortedError", data: { message: "aborted" } },
+      },
+      parts: [],
+    },
+  ]
+  for (const diagnostics of [undefined, "not an object"]) {
+    const result = read({
+      schema: "opencode.session-export",
+      version: 2,
+      session: { id: "ses_1" },
+      messages,
+      diagnostics,
+    })
+    expect(result.diagnosticsMissing).toBe(true)
+    expect(result.warnings.join(" ")).toMatch(/cannot say why any run stopped/)
+    const text = explainText(result)
+    expect(text).not.toContain("No interrupted runs or crashes are recorded")
+    expect(text).toContain("The file records no run diagnostics, so it cannot say why any run stopped.")
+  }
+  // A file that is an export with nothing stopped still reads as such.
+  const clean = read({ ...fixture(), incidents: [] })
+  expect(clean.diagnosticsMissing).toBeUndefined()
+  const bare = readExport({ version: 2 })
+  expect(bare.ok).toBe(false)
+  if (!bare.ok) expect(bare.error).toMatch(/^The version 2 file has none of an export's fields/)
+})

@@ -61,6 +61,8 @@ export interface ReadSuccess {
   stoppedMessages: StoppedMessage[]
   /** Lists the writer capped, as it stated them. */
   truncated: Record<string, { kept: number; dropped: number }>
+  /** A version 2 file without its diagnostics: it cannot say why a run stopped (never "nothing stopped"). */
+  diagnosticsMissing?: true
 }
 
 export type ReadResult = ReadFailure | ReadSuccess

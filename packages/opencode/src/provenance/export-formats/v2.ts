@@ -76,8 +76,14 @@ export function readVersion2(doc: Json, version: number, warnings: string[]): Re
     })
     readTruncated(diagnostics.truncated, result)
     derived = deriveIncidentChains({ runs, lifecycle, requests, renderer, crashes, writerVersion: version })
-  } else if (doc.diagnostics !== undefined) {
-    result.warnings.push("The diagnostics field is not an object; it was ignored.")
+  } else {
+    // A version 2 writer always writes its diagnostics: without them the file cannot say why a run stopped.
+    result.diagnosticsMissing = true
+    result.warnings.push(
+      doc.diagnostics === undefined
+        ? "The file has no diagnostics (the run records an export carries); it cannot say why any run stopped, and any stop it names is re-checked from its own links only."
+        : "The diagnostics field is not an object; it was ignored, so the file cannot say why any run stopped.",
+    )
   }
   result.incidents = reconcileIncidents(derived, doc.incidents, result)
   result.notRecorded = unique(result.incidents.flatMap((chain) => chain.notRecorded ?? []))
