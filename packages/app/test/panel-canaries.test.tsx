@@ -96,8 +96,8 @@ function everything(scenario: Scenario, context: StoryContext): string {
     // Attributes too: titles, labels and data attributes are read by screen readers and tooltips.
     panel.outerHTML,
     headlineWords(chain, data.records, context),
-    retryAdvice(chain, data.records, context).words,
-    ...retryAdvice(chain, data.records, context).tools,
+    retryAdvice(chain, data.records).words,
+    ...retryAdvice(chain, data.records).tools,
     ...eventHistory(chain, data.records, context).flatMap((item) => [item.words, ...item.attributes.flat()]),
     ...model.rows.flatMap((row) => [row.name, ...rowDetails(row, model.t0).flat()]),
   ].join("\n")

@@ -154,7 +154,7 @@ export const SIGNAL_WORDS: Record<string, string> = {
   desktop_window_lost: "shut down because its desktop window's browser ended unexpectedly",
 }
 
-/** Why the server shut down, as the banner's parenthesis ("… because the server shut down (SIGTERM)"). */
+/** The server's own handlers that close an instance, as the banner names them. */
 export const HANDLER_WORDS: Record<string, string> = {
   watchdog: "the watchdog",
   directory_watch: "the project folder watcher",

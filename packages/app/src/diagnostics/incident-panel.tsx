@@ -382,7 +382,7 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
       <Show when={chain()}>
         {(current) => {
           const evidence = createMemo(() => evidenceWords(current()))
-          const advice = createMemo(() => retryAdvice(current(), records(), context()))
+          const advice = createMemo(() => retryAdvice(current(), records()))
           return (
             <>
               <p class="headline" data-testid="panel-headline">

@@ -345,11 +345,7 @@ interface RetryAdvice {
 }
 
 /** Whether resending the prompt is safe, naming the tools that ran and what they can change (never their input). */
-export function retryAdvice(
-  chain: IncidentChain,
-  records: DiagnosticsRecords,
-  _context: StoryContext = {},
-): RetryAdvice {
+export function retryAdvice(chain: IncidentChain, records: DiagnosticsRecords): RetryAdvice {
   const facts = runFacts(chain, records)
   const risky = (facts?.tools ?? []).filter((tool) => tool.kind !== "read")
   const tools = risky.map((tool) => {

@@ -50,7 +50,12 @@ export const UNKNOWN_PAGE = "/unknown"
  * @example pageTemplate("/session/:id") // "/session/:id"; pageTemplate("/home/me/x") // "/unknown"
  */
 export function pageTemplate(page: string): string {
-  return (PAGE_TEMPLATES as readonly string[]).includes(page) ? page : UNKNOWN_PAGE
+  return isAppPage(page) ? page : UNKNOWN_PAGE
+}
+
+/** Whether a page is one the app names: one of its templates, or its own `/unknown`. */
+export function isAppPage(page: string): boolean {
+  return page === UNKNOWN_PAGE || (PAGE_TEMPLATES as readonly string[]).includes(page)
 }
 
 /** The HTTP methods a request record may name. */
@@ -154,8 +159,6 @@ export function foreignChain(chain: IncidentChain, parsedOrigin: Origin | undefi
   }
   if (chain.notRecorded) kept.notRecorded = names(chain.notRecorded)
   if (error) kept.error = foreignError(error)
-  const pages: readonly string[] = PAGE_TEMPLATES
-  if (rendererAction && (pages.includes(rendererAction.page) || rendererAction.page === UNKNOWN_PAGE))
-    kept.rendererAction = rendererAction
+  if (rendererAction && isAppPage(rendererAction.page)) kept.rendererAction = rendererAction
   return kept
 }

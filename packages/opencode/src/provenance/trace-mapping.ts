@@ -8,7 +8,7 @@
  * verdicts. Never a prompt, a tool input, a path, a body, an error excerpt or a secret.
  */
 import { NOT_IN_MESSAGES_ONLY } from "./export-formats/common.ts"
-import { codeToken, HTTP_METHODS, nameToken, PAGE_TEMPLATES, ROUTE_TEMPLATES, UNKNOWN_PAGE } from "./foreign-text.ts"
+import { codeToken, HTTP_METHODS, isAppPage, nameToken, ROUTE_TEMPLATES, UNKNOWN_PAGE } from "./foreign-text.ts"
 import { HOP_MISSING_NAME } from "./incident-chain.ts"
 import { parseTraceparent } from "./trace-context.ts"
 import { unique } from "./unique.ts"
@@ -107,7 +107,6 @@ const spanId = (key: string) => derivedId(`span:${key}`, 16)
  */
 export const UNMATCHED_ROUTE = "(unmatched)"
 
-const PAGES: ReadonlySet<string> = new Set<string>([...PAGE_TEMPLATES, UNKNOWN_PAGE])
 const REQUEST_ID = /^req_[A-Za-z0-9_-]{1,64}$/
 const isRoute = (value: string) => ROUTE_TEMPLATES.has(value) || value === UNMATCHED_ROUTE
 const isMethod = (value: string) => HTTP_METHODS.has(value)
@@ -132,8 +131,7 @@ const spanText = {
   method: (...candidates: readonly unknown[]): string => firstOf(candidates, isMethod) ?? "UNKNOWN",
   /** A page that is none of the app's templates is the app's own `/unknown`; no page at all is none. */
   page: (...candidates: readonly unknown[]): string | undefined =>
-    firstOf(candidates, (value) => PAGES.has(value)) ??
-    (candidates.some((value) => value !== undefined) ? UNKNOWN_PAGE : undefined),
+    firstOf(candidates, isAppPage) ?? (candidates.some((value) => value !== undefined) ? UNKNOWN_PAGE : undefined),
   name: (...candidates: readonly unknown[]): string => firstOf(candidates, isName) ?? "unknown",
 } as const
 

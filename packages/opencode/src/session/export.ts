@@ -4,7 +4,7 @@
  * machine is built from allow-listed records only: directories become salted digests, and
  * `content: "diagnostics"` leaves out message text and the title.
  */
-import { pageTemplate } from "../provenance/foreign-text.ts"
+import { isAppPage, UNKNOWN_PAGE } from "../provenance/foreign-text.ts"
 import { remoteChain } from "../provenance/remote-chain.ts"
 import {
   deriveIncidentChains,
@@ -459,9 +459,6 @@ class RunFlags {
   }
   get(at: number): RunFlag | undefined {
     return at < this.length ? (this.bytes[at] as RunFlag) : undefined
-  }
-  set(at: number, flag: RunFlag): void {
-    this.bytes[at] = flag
   }
   rowid(at: number): number | undefined {
     return at < this.length ? this.rowids[at] : undefined
@@ -994,9 +991,7 @@ function finalActions(rows: ClientAction[]): ClientAction[] {
     if (!had || row.outcome !== "pending" || had.outcome === "pending") final.set(row.actionId, row)
   }
   // A page an earlier build stored as it was uploaded is exported as the app's template, or `/unknown`.
-  return [...final.values()].map((action) =>
-    pageTemplate(action.page) === action.page ? action : { ...action, page: pageTemplate(action.page) },
-  )
+  return [...final.values()].map((action) => (isAppPage(action.page) ? action : { ...action, page: UNKNOWN_PAGE }))
 }
 
 function uniqueBy<T>(list: T[], key: (item: T) => string): T[] {
