@@ -376,3 +376,30 @@ describe("the chain, not the run row, decides", () => {
     )
   })
 })
+
+describe("a summary that names no lifecycle action reads as the chain derived from it alone", () => {
+  const STOPS = [
+    "local_instance_reload",
+    "local_instance_dispose_directory",
+    "local_instance_dispose_all",
+    "unknown_interrupt",
+    "user_cancelled",
+    "watchdog_timeout",
+    "provider_error",
+    "tool_error",
+  ] as const
+  for (const classification of STOPS)
+    for (const missing of [[], ["interrupt_meta"], ["request_context", "interrupt_meta"]])
+      it(`${classification}, missing [${missing.join(", ")}]`, () => {
+        const summary = summaryOf({
+          classification,
+          missing,
+          ...(classification.endsWith("_error") ? { error: { code: "provider_failed", class: "ProviderError" } } : {}),
+        })
+        const chain = chainOf(exportOf(summary))
+        for (const isOwnAction of [mine, nobody])
+          expect(bannerText({ classification, summary, isOwnAction })).toBe(
+            bannerText({ classification, summary, incident: chain, isOwnAction }),
+          )
+      })
+})

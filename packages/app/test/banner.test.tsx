@@ -59,14 +59,14 @@ describe("suspended-run banner", () => {
     )
   })
 
-  it("falls back to the run summary's own missing fields before the incident arrives", () => {
+  it("before the incident arrives, names what the summary's chain will miss: its own missing fields and its absent interrupt", () => {
     expect(
       bannerText({
         classification: "unknown_interrupt",
         summary: { classification: "unknown_interrupt", missing: ["lifecycle_action"] } as never,
         isOwnAction: nobody,
       }),
-    ).toBe("This run was stopped; cause unknown: missing the reload or close that stopped it.")
+    ).toBe("This run was stopped; cause unknown: missing the reload or close that stopped it; the stop signal's record.")
   })
 
   it("calls crash evidence what it is, not a lifecycle close", () => {

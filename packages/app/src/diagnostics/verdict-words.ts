@@ -15,14 +15,12 @@ import {
   type IncidentChain,
   type LifecycleOperation,
   Origin,
-  type OriginInput,
   rootOperationForClassification,
   type RunSummary,
   shutdownWords,
   type ShutdownSignal,
-  unique,
   type Verdict,
-  withProvenance,
+  summaryOnlyChain,
 } from "opencode/provenance"
 import { HANDLER_WORDS, MISMATCH_WORDS, missingWords, OPERATION_NOUN } from "./glossary.ts"
 import { actionLabel } from "./lifecycle-link.ts"
@@ -30,28 +28,11 @@ import { configChangeClause } from "./story.ts"
 
 interface BannerInput {
   /** The run's summary (from GET /session/:id/run or run.finished). */
-  summary?: Pick<RunSummary, "classification" | "interrupt" | "missing" | "error" | "closeSite">
+  summary?: RunSummary
   classification: Classification
   incident?: IncidentChain
   /** Whether an action id was created by this app tab. */
   isOwnAction: (actionId: string | undefined) => boolean
-}
-
-/**
- * The missing names that are hops rather than fields of the origin (the server's
- * `HOP_MISSING_NAME`, less `origin.request`): every other name `computeProvenance` gives is a
- * field of the origin, which a chain names `origin.<name>`.
- */
-const HOP_LEVEL_NAMES: ReadonlySet<string> = new Set([
-  "renderer_action",
-  "lifecycle_action",
-  "interrupt_meta",
-  "run_summary",
-])
-
-/** A name `computeProvenance` reports, as a chain names it. */
-function chainMissingName(name: string): string {
-  return HOP_LEVEL_NAMES.has(name) || name.includes(".") ? name : `origin.${name}`
 }
 
 /** What kind of stop the words describe. */
@@ -123,48 +104,6 @@ function readChain(chain: IncidentChain, summary: BannerInput["summary"]): Readi
   }
 }
 
-/** The stored provenance is a claim: re-derived with the one completeness function, as the chain does. */
-function reprove(origin: Origin | OriginInput): Origin {
-  if (origin.kind === "unknown") {
-    const given = "provenance" in origin && origin.provenance ? origin.provenance.missing : []
-    return { ...origin, provenance: { complete: false, missing: given.length > 0 ? given : ["lifecycle_action"] } }
-  }
-  return withProvenance(origin as OriginInput)
-}
-
-/** The origin a summary records, read as the chain's derivation reads it (`attributeSummary`). */
-function summaryOrigin(summary: BannerInput["summary"], classification: Classification): Origin {
-  const meta = summary?.interrupt
-  if (meta?.kind === "lifecycle" && meta.lifecycle) return reprove(meta.lifecycle.origin)
-  if (meta?.kind === "user_cancel")
-    return reprove(meta.request ? { kind: "api_route", request: meta.request } : { kind: "api_route" })
-  if (meta?.kind === "watchdog") return reprove({ kind: "server_handler", handler: "watchdog" })
-  if (meta?.kind === "remote") {
-    if (meta.localStop) return reprove(meta.localStop)
-    return reprove(
-      meta.workspaceId ? { kind: "forwarded_remote", workspaceId: meta.workspaceId } : { kind: "forwarded_remote" },
-    )
-  }
-  switch (classification) {
-    case "provider_error":
-      return reprove({ kind: "server_handler", handler: "provider" })
-    case "tool_error":
-      return reprove({ kind: "server_handler", handler: "tool" })
-    case "watchdog_timeout":
-      return reprove({ kind: "server_handler", handler: "watchdog" })
-    case "user_cancelled":
-      return reprove({ kind: "api_route" })
-    case "remote_interrupted":
-      return reprove({ kind: "forwarded_remote" })
-    default:
-      // No interrupt that names a cause: nothing recorded who or what stopped it.
-      return reprove({
-        kind: "unknown",
-        provenance: { complete: false, missing: summary?.missing.length ? summary.missing : ["lifecycle_action"] },
-      })
-  }
-}
-
 function readSummary(input: BannerInput): Reading {
   const { classification, summary } = input
   const base = { classification, notRecordedByWriter: false, notRecorded: [], error: summary?.error }
@@ -178,35 +117,15 @@ function readSummary(input: BannerInput): Reading {
       missing: summary?.missing ?? [],
       stop: "lifecycle",
     }
-  const origin = summaryOrigin(summary, classification)
-  const meta = summary?.interrupt
-  // Every stop but an error needs its interrupt: a summary without one is missing it.
-  const interruptMissing = classification !== "provider_error" && classification !== "tool_error" && meta === undefined
-  const missing =
-    origin.kind === "unknown"
-      ? unique([...origin.provenance.missing, ...(summary?.missing ?? [])])
-      : unique([
-          ...origin.provenance.missing.map(chainMissingName),
-          ...(interruptMissing ? ["interrupt_meta"] : []),
-          ...(summary?.missing ?? []),
-        ])
-  const verdict: Reading["verdict"] =
-    origin.kind === "unknown"
-      ? "missing_provenance"
-      : origin.kind === "forwarded_remote"
-        ? "remote_reported"
-        : missing.length > 0
-          ? "partially_diagnosed"
-          : "summary_only"
-  const lifecycle = meta?.kind === "lifecycle" ? meta.lifecycle : undefined
+  // A stop with no summary to read: nothing recorded what stopped it.
+  if (!summary)
+    return { ...base, verdict: "missing_provenance", crashPending: false, missing: ["run_summary"], stop: "lifecycle" }
+  // The chain this summary derives alone: its origin, verdict and gaps, word for word.
+  const chain = summaryOnlyChain(summary)
   return {
-    ...base,
-    verdict,
-    crashPending: false,
-    origin,
-    missing,
-    stop: stopKindOf(classification, origin, lifecycle !== undefined),
-    rootOperation: lifecycle?.rootOperation ?? rootOperationForClassification(classification),
+    ...readChain(chain, summary),
+    classification,
+    verdict: chain.verdict === "diagnosed" ? "summary_only" : chain.verdict,
   }
 }
 

@@ -558,6 +558,15 @@ function summaryChain(index: RecordIndex, run: RunSummary, legacy: boolean): Inc
   })
 }
 
+/**
+ * The chain a run's summary derives with no other record beside it (the lifecycle action it names
+ * taken as recorded, from the summary's own copy): what the app says of a stopped run before the
+ * session's chains arrive, so that it never says more, or less, than the chain will.
+ */
+export function summaryOnlyChain(run: RunSummary): IncidentChain {
+  return summaryChain(new RecordIndex({ lifecycle: [], requests: [], renderer: [] }), run, false)
+}
+
 function crashChain(index: RecordIndex, crash: CrashEvidence, legacy: boolean): IncidentChain {
   const retry = deriveRetry({
     tools: crash.tools,
