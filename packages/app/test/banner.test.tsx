@@ -66,7 +66,9 @@ describe("suspended-run banner", () => {
         summary: { classification: "unknown_interrupt", missing: ["lifecycle_action"] } as never,
         isOwnAction: nobody,
       }),
-    ).toBe("This run was stopped; cause unknown: missing the reload or close that stopped it; the stop signal's record.")
+    ).toBe(
+      "This run was stopped; cause unknown: missing the reload or close that stopped it; the stop signal's record.",
+    )
   })
 
   it("calls crash evidence what it is, not a lifecycle close", () => {
