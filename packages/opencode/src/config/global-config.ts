@@ -29,10 +29,12 @@ export class GlobalConfig {
   readonly file: string
   private readonly inline: GlobalConfigData
   /**
-   * Digests our own route wrote lately, so the watcher's echo of any of them is not a second
-   * cause: the watcher reads asynchronously, and may see a write after the next one began.
+   * Digests our own route wrote that the watcher has not seen yet, in order, each with when it
+   * was written, so the watcher's echo of one is not a second cause: the watcher reads
+   * asynchronously, and may see a write after the next one began. An echo seen, or a write an
+   * outside edit replaced, is forgotten: that content written again by another program is theirs.
    */
-  private readonly written: string[] = []
+  private readonly written: { digest: string; at: number }[] = []
   private stopWatch: (() => void) | undefined
   /** Serializes PATCHes: each reads, merges, writes and closes the instances before the next reads. */
   private readonly lock = new DirectoryLock()
@@ -102,15 +104,29 @@ export class GlobalConfig {
     return this.lock.run("global", fn)
   }
 
-  /** Remembers a digest our route is about to write. */
+  /** Remembers a digest our route is about to write (synchronously, in the same turn). */
   wrote(digest: string): void {
-    this.written.push(digest)
+    this.written.push({ digest, at: performance.now() })
     if (this.written.length > WRITTEN_KEPT) this.written.shift()
   }
 
-  /** Whether `digest` is one our route wrote (the watcher's echo of it). */
-  isOwnWrite(digest: string): boolean {
-    return this.written.includes(digest)
+  /**
+   * Whether the watcher's read of `digest`, begun at `readAt`, is the echo of a write of ours;
+   * it forgets that write and every earlier one. Our writes made before the read began were on
+   * disk by then: of those it is the last one with this content; else the first written since.
+   * Content none of ours has is another program's: our writes made before that read are
+   * forgotten, replaced by it.
+   */
+  isOwnWrite(digest: string, readAt: number): boolean {
+    const before = this.written.filter((entry) => entry.at < readAt)
+    const echoed =
+      before.findLast((entry) => entry.digest === digest) ?? this.written.find((entry) => entry.digest === digest)
+    if (!echoed) {
+      this.written.splice(0, before.length)
+      return false
+    }
+    this.written.splice(0, this.written.indexOf(echoed) + 1)
+    return true
   }
 
   setWatch(stop: () => void): void {

@@ -11,7 +11,8 @@ import { fileDigestOf } from "./instance-context.ts"
 type ConfigChange = "created" | "modified" | "deleted"
 
 interface ConfigWatchEvents {
-  onChange(change: { digest: string; change: ConfigChange }): void
+  /** `readAt`: when the read that found this content began (`performance.now()`): a write made before it was on disk by then. */
+  onChange(change: { digest: string; change: ConfigChange; readAt: number }): void
   onDirectoryGone?(): void
 }
 
@@ -48,11 +49,12 @@ export function watchConfigFile(
         events.onDirectoryGone?.()
         return
       }
+      const readAt = performance.now()
       const digest = await fileDigestOf(file)
       if (stopped || digest === known) return
       const change: ConfigChange = known === "none" ? "created" : digest === "none" ? "deleted" : "modified"
       known = digest
-      events.onChange({ digest, change })
+      events.onChange({ digest, change, readAt })
     } finally {
       checking = false
       if (again && !stopped) {

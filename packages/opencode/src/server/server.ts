@@ -119,8 +119,8 @@ export async function createServerCore(options: ServerCoreOptions): Promise<Serv
     GLOBAL_CONFIG_FILE,
     await fileDigestOf(host.globalConfig.file),
     {
-      onChange: ({ digest, change }) => {
-        if (host.globalConfig.isOwnWrite(digest)) return
+      onChange: ({ digest, change, readAt }) => {
+        if (host.globalConfig.isOwnWrite(digest, readAt)) return
         void host.instances
           .disposeAll({
             kind: "config_invalidation",

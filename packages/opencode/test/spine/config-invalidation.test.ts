@@ -3,11 +3,11 @@
  * any other program (no request, and never the request that happened to create the instance),
  * and the global config (`PATCH /global/config` or an external edit): `dispose_all`.
  */
-import { writeFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { afterEach, beforeEach, describe, expect, test } from "vitest"
 import { appHeaders, finishedRun, incidentOf, startApp, type TestServer } from "../harness.ts"
-import { lifecycleActions, link, startRunWithIds } from "./spine-helpers.ts"
+import { lifecycleActions, link, startRunWithIds, watchGlobalConfigChecks } from "./spine-helpers.ts"
 
 let server: TestServer
 beforeEach(async () => {
@@ -209,5 +209,37 @@ describe("global config", () => {
     expect(chain.origin.request).toBeUndefined()
     expect(link(chain, "request").status).toBe("not_applicable")
     for (const requestId of requestIds) expect(JSON.stringify(chain)).not.toContain(requestId)
+  })
+
+  test("another program putting back content our route once wrote is its edit: the run it interrupts names no request", async () => {
+    const file = path.join(server.dataDir, "config.json")
+    const { host } = server.running
+    const externalDisposals = () =>
+      lifecycleActions(host).filter(
+        (action) =>
+          action.operation === "dispose_all" &&
+          action.origin.kind === "config_invalidation" &&
+          !(action.origin as { writtenByRoute?: boolean }).writtenByRoute,
+      ).length
+    // Our route writes X; its echo is ours.
+    let watcher = watchGlobalConfigChecks(host)
+    expect((await server.call("PATCH", "/global/config", { body: { note: "x" } })).status).toBe(200)
+    const x = readFileSync(file, "utf8")
+    await watcher.judged()
+    expect(externalDisposals()).toBe(0)
+    // Another program writes Y, then, with a run active, puts X back.
+    watcher = watchGlobalConfigChecks(host)
+    writeFileSync(file, '{ "note": "y" }\n')
+    await watcher.judged()
+    expect(externalDisposals()).toBe(1)
+    const { sessionId, runId } = await startRunWithIds(server, server.project())
+    writeFileSync(file, x)
+    const summary = await finishedRun(server, sessionId, runId)
+    expect(summary.classification).toBe("local_instance_dispose_all")
+    expect(externalDisposals()).toBe(2)
+    const chain = await incidentOf(server, sessionId, runId)
+    expect(chain.origin).toMatchObject({ kind: "config_invalidation", scope: "global", change: "modified" })
+    expect(chain.origin.request).toBeUndefined()
+    expect(chain.verdict).toBe("diagnosed")
   })
 })

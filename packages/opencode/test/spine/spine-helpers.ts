@@ -108,9 +108,9 @@ export function lingeringGitBin(seconds: number): string {
 export function watchGlobalConfigChecks(host: Host): { judged(): Promise<void> } {
   const seen: string[] = []
   const isOwnWrite = host.globalConfig.isOwnWrite.bind(host.globalConfig)
-  host.globalConfig.isOwnWrite = (digest: string) => {
+  host.globalConfig.isOwnWrite = (digest: string, readAt: number) => {
     seen.push(digest)
-    return isOwnWrite(digest)
+    return isOwnWrite(digest, readAt)
   }
   return {
     judged: () =>
