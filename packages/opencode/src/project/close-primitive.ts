@@ -110,7 +110,7 @@ export class InstanceCloser {
   }
 
   /**
-   * Steps 2 and 3 of a close: journal every abort request, then abort. Synchronous on purpose.
+   * Steps 2 and 3 of a close: journal the abort of every run it stops, then abort. Synchronous on purpose.
    * A request overlapping a close in progress reaches every run that close took, finished ones too.
    */
   requestAborts(instance: Instance, action: LifecycleAction, primary: boolean): void {
@@ -121,6 +121,9 @@ export class InstanceCloser {
         : [...instance.runs.values()]
     if (primary) {
       for (const run of runs) {
+        // A run already stopping (a user's cancel, the watchdog) is not stopped by this close: a
+        // row for it would have the next start's crash scan name this close as its cause.
+        if (run.state.signal.aborted || run.state.isFinished) continue
         this.options.journal.append(
           "abort_requested",
           { runId: run.state.runId, lifecycleId: action.lifecycleId, sessionId: run.state.sessionId },
