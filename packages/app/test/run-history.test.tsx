@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import type { RunRecord } from "../src/context/shapes.ts"
 import { exportData } from "../src/diagnostics/export-data.ts"
 import { IncidentPanelView } from "../src/diagnostics/incident-panel.tsx"
-import { classificationWords } from "../src/diagnostics/glossary.ts"
+import { CHAIN_STOP_WORDS, classificationWords } from "../src/diagnostics/glossary.ts"
 import { endingWords, resendLinks, runHistory } from "../src/diagnostics/run-history.ts"
 import { clock, headlineWords, retryAdvice } from "../src/diagnostics/story.ts"
 import { exportFor, SESSION, T0 } from "./fixtures.ts"
@@ -100,10 +100,36 @@ describe("run history", () => {
     expect(rows[1]).toMatchObject({ stopped: false, resendOf: "run_first" })
   })
 
-  it("never calls a click yours when the chain does not support it", () => {
+  it("never calls a click yours when the run's own evidence does not support it", () => {
     expect(endingWords(runs[0]!, undefined, () => false)).toBe(classificationWords("local_instance_reload"))
-    const unsupported = { verdict: "missing_provenance" } as Parameters<typeof endingWords>[1]
-    expect(endingWords(runs[0]!, unsupported, () => true)).toBe(classificationWords("local_instance_reload"))
+    // Another run's chain never words this one: its summary's own chain does.
+    const another = { runId: "run_other", verdict: "missing_provenance" } as Parameters<typeof endingWords>[1]
+    expect(endingWords(runs[0]!, another, (id) => id === "act_mine")).toBe(
+      `${classificationWords("local_instance_reload")}: you clicked Reload project`,
+    )
+    // The app's request with no action id: whose click it was is not recorded, and that is said.
+    const { actionId: _dropped, ...anonymous } = reloadRequest
+    const interrupt = reloaded.interrupt!
+    const unclaimed: RunRecord = {
+      ...runs[0]!,
+      summary: {
+        ...reloaded,
+        interrupt: {
+          ...interrupt,
+          lifecycle: {
+            ...interrupt.lifecycle!,
+            origin: {
+              kind: "api_route",
+              request: { ...anonymous, actionHeader: "absent" },
+              provenance: { complete: true, missing: [] },
+            },
+          },
+        },
+      },
+    }
+    expect(endingWords(unclaimed, undefined, () => true)).toBe(
+      `${classificationWords("local_instance_reload")}; ${CHAIN_STOP_WORDS.partial}`,
+    )
   })
 
   it("links a resend both ways: what it resent, and what the resend became", () => {

@@ -66,7 +66,7 @@ function views(doc: Doc, row: RunSummary, chain: IncidentChain | undefined) {
     banner: bannerText({ classification: row.classification, summary: row, incident: chain, isOwnAction: own }),
     history: history.ending,
     stopped: history.stopped,
-    marker: stopMarkerWords(row.classification, chain),
+    marker: stopMarkerWords(row.classification, chain, row),
     picker: chain ? pickerLabel(doc) : undefined,
   }
 }
@@ -267,6 +267,30 @@ describe("before the chain arrives, the row's words claim no more than the row",
     const { doc, row } = settleTimeoutCase()
     const words = views(doc, row, undefined)
     for (const text of [words.history, words.marker]) expect(text).not.toMatch(/cause (not recorded|unknown)/i)
+  })
+
+  it("a stopped row reads as the chain it derives alone: the same words before the chain arrives and after", () => {
+    const diagnosed = exportFor("diagnosed")
+    const bare = exportFor("diagnosed")
+    bare.diagnostics.runs[0] = RunSummary.parse({ ...bare.diagnostics.runs[0]!, interrupt: undefined })
+    bare.diagnostics.lifecycle = []
+    const cases = [
+      { doc: diagnosed, row: diagnosed.diagnostics.runs[0]! },
+      settleTimeoutCase(),
+      { doc: bare, row: bare.diagnostics.runs[0]! },
+    ]
+    for (const { doc, row } of cases) {
+      const before = views(doc, row, undefined)
+      const after = views(doc, row, chainOf(doc))
+      cleanup()
+      expect({ history: before.history, marker: before.marker, banner: before.banner }).toEqual({
+        history: after.history,
+        marker: after.marker,
+        banner: after.banner,
+      })
+    }
+    // The bare row (a reload with no interrupt recorded) says what it lacks, never a clean reload.
+    expect(views(bare, bare.diagnostics.runs[0]!, undefined).history).not.toBe("stopped by a project reload")
   })
 
   it("another run's chain never words a run", () => {

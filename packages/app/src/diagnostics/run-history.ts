@@ -14,14 +14,14 @@ import {
   type IncidentChain,
   latestResends,
   type LifecycleOperation,
-  Origin,
-  rootOperationForClassification,
+  type Origin,
   type RunSummary,
+  summaryOnlyChain,
 } from "opencode/provenance"
 import type { RunRecord } from "../context/shapes.ts"
 import { actionWords, CHAIN_STOP_WORDS, classificationWords, OPERATION_NOUN, STOP_MARKER_WORDS } from "./glossary.ts"
 import { clock, duration } from "./story.ts"
-import { stopKindOf } from "./verdict-words.ts"
+import { type Reading, readChain } from "./verdict-words.ts"
 
 export interface RunHistoryRow {
   runId: string
@@ -92,30 +92,26 @@ function chainOf(run: RunRecord, chain: IncidentChain | undefined): IncidentChai
  */
 export function endingWords(run: RunRecord, chain: IncidentChain | undefined, isOwnAction: IsOwn): string {
   if (run.status === "running") return "still running"
-  const known = chainOf(run, chain)
+  const known = chainOf(run, chain) ?? ownChain(run.summary)
   if (known) return chainEndingWords(known, isOwnAction)
-  const classification = run.summary?.classification
-  if (!classification) return "ended, how was not recorded"
-  if (classification === "completed") return "finished"
-  const interrupt = run.summary?.interrupt
-  const request =
-    interrupt?.kind === "user_cancel"
-      ? interrupt.request
-      : interrupt?.lifecycle?.origin.kind === "api_route"
-        ? interrupt.lifecycle.origin.request
-        : undefined
-  // A chain given but not this run's (or not readable): its verdict may still only take "you" away.
-  const verdict = chain?.verdict
-  const attributed = verdict === undefined || verdict === "diagnosed" || verdict === "partially_diagnosed"
-  if (attributed && request?.actionId && isOwnAction(request.actionId)) {
-    if (classification === "user_cancelled") return "stopped by you (Stop)"
-    return `${classificationWords(classification)}: you clicked ${actionWords(request.actionName)}`
-  }
-  return classificationWords(classification)
+  if (!run.summary) return "ended, how was not recorded"
+  return run.summary.classification === "completed" ? "finished" : classificationWords(run.summary.classification)
+}
+
+/**
+ * Before the session's chains arrive, a stopped run's words come from the chain its summary
+ * derives alone, as the banner's do: never more, or less, than the chain will say. A run the
+ * crash scan finished waits for its chain (the journal can tie it to a close) and a completed one
+ * has none.
+ */
+function ownChain(summary: RunSummary | undefined): IncidentChain | undefined {
+  if (!summary || summary.classification === "completed" || summary.classification === "process_exit_without_finalizer")
+    return undefined
+  return summaryOnlyChain(summary)
 }
 
 /** What kind of stop a chain tells, in the banner's terms. */
-type StoryKind = "completed" | "crash" | "unknown" | "cancel" | "watchdog" | "error" | "remote" | "lifecycle"
+type StoryKind = "completed" | "crash" | "unknown" | Reading["stop"]
 
 interface ChainStory {
   kind: StoryKind
@@ -126,24 +122,22 @@ interface ChainStory {
   partial: boolean
 }
 
-/** A chain read the way `bannerText` reads it: its verdict, classification and origin, never the row's. */
+/** A chain read the way `bannerText` reads it (`readChain`): its verdict, classification and origin, never the row's. */
 function chainStory(chain: IncidentChain): ChainStory {
-  const parsed = Origin.safeParse(chain.origin)
-  const origin = parsed.success ? parsed.data : undefined
+  const reading = readChain(chain)
   const story = {
-    classification: chain.classification,
-    origin,
-    operation: chain.rootOperation ?? chain.operation ?? rootOperationForClassification(chain.classification),
+    classification: reading.classification,
+    origin: reading.origin,
+    operation: reading.rootOperation,
     partial:
-      chain.verdict !== "remote_reported" &&
-      (chain.verdict === "partially_diagnosed" || chain.missing.length > 0 || (chain.notRecorded ?? []).length > 0),
+      reading.verdict !== "remote_reported" &&
+      (reading.verdict === "partially_diagnosed" || reading.missing.length > 0 || reading.notRecorded.length > 0),
   }
-  if (chain.verdict === "crash_evidence") return { ...story, kind: "crash" }
-  if (chain.classification === "completed") return { ...story, kind: "completed" }
-  if (chain.verdict === "missing_provenance" || origin?.kind === "unknown") return { ...story, kind: "unknown" }
-  const lifecycleKnown =
-    chain.lifecycleId !== undefined || chain.rootOperation !== undefined || chain.operation !== undefined
-  return { ...story, kind: stopKindOf(chain.classification, origin, lifecycleKnown) }
+  if (reading.verdict === "crash_evidence") return { ...story, kind: "crash" }
+  if (reading.classification === "completed") return { ...story, kind: "completed" }
+  if (reading.verdict === "missing_provenance" || reading.origin?.kind === "unknown")
+    return { ...story, kind: "unknown" }
+  return { ...story, kind: reading.stop }
 }
 
 function operationNoun(operation: LifecycleOperation | undefined): string {
@@ -201,9 +195,14 @@ export function chainEndingWords(chain: IncidentChain, isOwnAction: IsOwn): stri
  *
  * @example stopMarkerWords("process_exit_without_finalizer", chain) // "close of every project (server shut down)"
  */
-export function stopMarkerWords(classification: Classification, chain: IncidentChain | undefined): string {
-  if (!chain) return STOP_MARKER_WORDS[classification]
-  const story = chainStory(chain)
+export function stopMarkerWords(
+  classification: Classification,
+  chain: IncidentChain | undefined,
+  summary?: RunSummary,
+): string {
+  const known = chain ?? ownChain(summary)
+  if (!known) return STOP_MARKER_WORDS[classification]
+  const story = chainStory(known)
   switch (story.kind) {
     case "completed":
       return STOP_MARKER_WORDS.completed

@@ -39,7 +39,7 @@ interface BannerInput {
 type StopKind = "completed" | "lifecycle" | "cancel" | "watchdog" | "error" | "remote"
 
 /** One reading of the evidence: the chain's when there is one, else the run summary's. */
-interface Reading {
+export interface Reading {
   classification: Classification
   /** The chain's verdict; `summary_only` before the chain arrives. */
   verdict: Verdict | "summary_only"
@@ -56,11 +56,7 @@ interface Reading {
 }
 
 /** What kind of stop a classification is; an `unknown_interrupt` placeholder by what its origin says stopped it. */
-export function stopKindOf(
-  classification: Classification,
-  origin: Origin | undefined,
-  lifecycleKnown: boolean,
-): StopKind {
+function stopKindOf(classification: Classification, origin: Origin | undefined, lifecycleKnown: boolean): StopKind {
   switch (classification) {
     case "completed":
       return "completed"
@@ -85,7 +81,8 @@ export function stopKindOf(
   }
 }
 
-function readChain(chain: IncidentChain, summary: BannerInput["summary"]): Reading {
+/** A chain read as every view words it: its classification, origin, verdict and gaps, never the run row's. */
+export function readChain(chain: IncidentChain, summary?: RunSummary): Reading {
   const parsed = Origin.safeParse(chain.origin)
   const origin = parsed.success ? parsed.data : undefined
   const lifecycleKnown =

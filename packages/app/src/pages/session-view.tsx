@@ -4,7 +4,7 @@
  */
 import { A, Navigate, useNavigate, useParams } from "@solidjs/router"
 import { createQuery, useQueryClient } from "@tanstack/solid-query"
-import { cutText, type IncidentChain } from "opencode/provenance"
+import type { IncidentChain } from "opencode/provenance"
 import { createEffect, createMemo, createSignal, For, Match, on, onCleanup, Show, Switch } from "solid-js"
 import { z } from "zod"
 import { useEvents } from "../context/events.tsx"
@@ -198,7 +198,8 @@ function SessionFor(props: { id: string }) {
     for (const part of assistant?.parts ?? [])
       if (part.type === "tool" && "callID" in part && part.callID && "path" in part && part.path)
         toolPaths[part.callID] = part.path
-    return { toolPaths, ...(last ? { lastOutput: cutText(last, 80) } : {}) }
+    // Whole: `safeOutputLine` scrubs before it cuts, so a secret is never cut into a prefix no rule knows.
+    return { toolPaths, ...(last ? { lastOutput: last } : {}) }
   }
   const sendPrompt = async (text: string, model: string, resendOf?: string) => {
     // This session's messages, in the project it was sent in, whatever the page shows by the time the answer comes.
@@ -417,7 +418,12 @@ function SessionFor(props: { id: string }) {
                             aria-haspopup="dialog"
                             onClick={() => openPanel(stopped().run.runId)}
                           >
-                            Stopped here: {stopMarkerWords(stopped().classification, incidentFor(stopped().run.runId))}
+                            Stopped here:{" "}
+                            {stopMarkerWords(
+                              stopped().classification,
+                              incidentFor(stopped().run.runId),
+                              stopped().run.summary,
+                            )}
                           </button>
                         </p>
                       )}
