@@ -8,7 +8,17 @@
  * verdicts. Never a prompt, a tool input, a path, a body, an error excerpt or a secret.
  */
 import { NOT_IN_MESSAGES_ONLY } from "./export-formats/common.ts"
-import { codeToken, HTTP_METHODS, isAppPage, nameToken, ROUTE_TEMPLATES, UNKNOWN_PAGE } from "./foreign-text.ts"
+import { modelToken } from "./export-records.ts"
+import {
+  codeToken,
+  HTTP_METHODS,
+  isAppPage,
+  messageIdToken,
+  nameToken,
+  ROUTE_TEMPLATES,
+  sessionIdToken,
+  UNKNOWN_PAGE,
+} from "./foreign-text.ts"
 import { HOP_MISSING_NAME } from "./incident-chain.ts"
 import { parseTraceparent } from "./trace-context.ts"
 import { unique } from "./unique.ts"
@@ -112,8 +122,6 @@ const isRoute = (value: string) => ROUTE_TEMPLATES.has(value) || value === UNMAT
 const isMethod = (value: string) => HTTP_METHODS.has(value)
 const isName = (value: string) => codeToken(value) !== undefined
 const ACTION_ID = /^act_[A-Za-z0-9_-]{1,64}$/
-const SESSION_ID = /^ses_[A-Za-z0-9_-]{1,64}$/
-const MESSAGE_ID = /^msg_[A-Za-z0-9_-]{1,60}$/
 const WORKSPACE_ID = /^[A-Za-z0-9_-]{1,64}$/
 
 /**
@@ -138,6 +146,24 @@ const spanText = {
 function firstOf(candidates: readonly unknown[], keep: (value: string) => boolean): string | undefined {
   for (const value of candidates) if (typeof value === "string" && keep(value)) return value
   return undefined
+}
+
+/**
+ * `gen_ai.provider.name` and `gen_ai.request.model` of a run's model, each only when it is a token
+ * (`modelToken`): a record's model may be a prompt's free text, or the server's
+ * `openai/[redacted:model]` for one that was not, which keeps its provider alone.
+ *
+ * @example modelAttributes("openai/gpt-4o") // { "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o" }
+ */
+function modelAttributes(model: string | undefined): Record<string, string> {
+  if (model === undefined) return {}
+  const slash = model.indexOf("/")
+  const provider = slash > 0 ? modelToken(model.slice(0, slash)) : undefined
+  const kept = modelToken(model)
+  return {
+    ...(provider ? { [GEN_AI.providerName]: provider } : {}),
+    ...(kept ? { [GEN_AI.requestModel]: slash > 0 ? kept.slice(slash + 1) : kept } : {}),
+  }
 }
 
 /** The origin's kind as a name (`api_route`), else `unknown`. */
@@ -428,9 +454,9 @@ export function traceSpans(input: TraceInput): TraceSpan[] {
   }
 
   // A file's session and message ids, kept only in their shapes (a file's `id` can be any short string).
-  const sessionId = input.sessionId !== undefined && SESSION_ID.test(input.sessionId) ? input.sessionId : undefined
+  const sessionId = sessionIdToken(input.sessionId)
   for (const [index, message] of (input.stoppedMessages ?? []).entries()) {
-    const id = message.messageId && MESSAGE_ID.test(message.messageId) ? message.messageId : undefined
+    const id = messageIdToken(message.messageId)
     const key = `stopped:${sessionId ?? ""}:${id ?? index}`
     add({
       traceId: derivedId(key, 32),
@@ -497,7 +523,9 @@ function incidentAttributes(chain: IncidentChain): SpanAttributes {
     "app.retry.reason": [...chain.retry.basis],
     ...(chain.phase ? { "app.run.phase": chain.phase } : {}),
     ...(chain.notRecorded?.length ? { "app.provenance.not_recorded": [...chain.notRecorded] } : {}),
-    ...(typeof chain.origin.workspaceId === "string" && WORKSPACE_ID.test(chain.origin.workspaceId)
+    ...(typeof chain.origin.workspaceId === "string" &&
+    WORKSPACE_ID.test(chain.origin.workspaceId) &&
+    codeToken(chain.origin.workspaceId) !== undefined
       ? { "app.workspace.id": chain.origin.workspaceId }
       : {}),
     "app.remote_reported_hops": chain.links.filter((link) => link.status === "remote_reported").map((link) => link.hop),
@@ -526,8 +554,7 @@ function addRunSpans(
     crash && crashedRun
       ? lastEvidence(crash)
       : (run?.finishedAt ?? (crash ? lastEvidence(crash) : Math.max(start, args.fallbackTimeMs)))
-  const model = run?.model
-  const slash = model?.indexOf("/") ?? -1
+  const model = modelAttributes(run?.model)
   const interrupted = chain !== undefined
   const crashed = crashedRun
   const interruptAt = run?.interrupt?.at ?? end
@@ -543,8 +570,7 @@ function addRunSpans(
     endMs: Math.max(start, end),
     attributes: {
       [GEN_AI.operationName]: "invoke_agent",
-      ...(model && slash > 0 ? { [GEN_AI.providerName]: model.slice(0, slash) } : {}),
-      ...(model ? { [GEN_AI.requestModel]: slash > 0 ? model.slice(slash + 1) : model } : {}),
+      ...model,
       [GEN_AI.conversationId]: args.sessionId,
       "app.run.id": args.runId,
       "app.classification": chain?.classification ?? run?.classification ?? "completed",

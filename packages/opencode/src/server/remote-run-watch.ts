@@ -23,6 +23,7 @@ import { remoteChain } from "../provenance/remote-chain.ts"
 import { deriveRetry } from "../provenance/retry.ts"
 import { RunSummary, ToolFact, type ShutdownSignal } from "../provenance/schemas.ts"
 import { sseData } from "../provider/openai.ts"
+import { recordedModel } from "../session/run-observability/summary.ts"
 import { builtinTools, recordedToolCall } from "../tool/registry.ts"
 
 interface RemoteWatchTarget {
@@ -129,8 +130,9 @@ export class RemoteRunWatch {
     this.release()
   }
 
+  /** The model as the local records keep it: a prompt or a remote names any string of its shape, a key included. */
   private get promptedModel(): string {
-    return this.model ?? "remote/unknown"
+    return recordedModel(this.model ?? "remote/unknown")
   }
 
   private async follow(): Promise<void> {
@@ -307,7 +309,7 @@ export class RemoteRunWatch {
     this.startedAt = Date.now()
     const { host, target } = this
     const directoryKey = `workspace:${target.workspaceId}`
-    const model = this.promptedModel.slice(0, 128)
+    const model = this.promptedModel
     const startedAt = this.startedAt
     host.journal.append(
       "run.started",
@@ -357,7 +359,7 @@ export class RemoteRunWatch {
       sessionId: target.sessionId,
       seq: host.journal.nextSeq(),
       directoryKey: `workspace:${target.workspaceId}`,
-      model: this.promptedModel.slice(0, 128),
+      model: this.promptedModel,
       startedAt: this.startedAt,
       finishedAt: now,
       classification: ending.kind === "completed" ? "completed" : "remote_interrupted",

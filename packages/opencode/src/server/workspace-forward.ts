@@ -7,7 +7,7 @@
 import type { MiddlewareHandler } from "hono"
 import type { Host } from "../host.ts"
 import { ApiError } from "./errors.ts"
-import { requestIdOf } from "./middleware/request-context.ts"
+import { forgetWorkspace, requestIdOf } from "./middleware/request-context.ts"
 import { RemoteRunWatch } from "./remote-run-watch.ts"
 
 /** Headers a forwarded request carries; everything else (cookies, auth, host) stays here. */
@@ -42,8 +42,11 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
     if (!WORKSPACE_ID.test(workspaceId))
       throw new ApiError(400, "invalid_workspace", "x-opencode-workspace: expected 1-64 characters of [A-Za-z0-9_-]")
     const workspace = (await host.globalConfig.read()).workspaces?.[workspaceId]
-    if (!workspace)
+    if (!workspace) {
+      // The request's record keeps only a workspace the config names, never a value a client made up.
+      forgetWorkspace(c)
       throw new ApiError(400, "unknown_workspace", "x-opencode-workspace: no such workspace in the global config")
+    }
     const url = forwardUrl(workspace.url, c.req.url)
     const headers = new Headers()
     for (const name of FORWARDED_HEADERS) {
@@ -84,7 +87,8 @@ export function workspaceForwarding(host: Host): MiddlewareHandler {
       throw new ApiError(
         409,
         "forwarding_loop",
-        `x-opencode-workspace: workspace "${workspaceId}" points back at this server (${workspace.url}); nothing was forwarded`,
+        // The URL's origin only: the configured URL may carry a user and password (SECURITY.md row 20).
+        `x-opencode-workspace: workspace "${workspaceId}" points back at this server (${url.origin}); nothing was forwarded`,
       )
     }
     let answer: ReadableStream<Uint8Array> | string | null = response.body

@@ -16,7 +16,7 @@ import { ToolError, type Tool } from "../tool/tool.ts"
 import { InstanceError } from "./instance-error.ts"
 import type { EventBus } from "../bus/index.ts"
 import type { Journal } from "../storage/journal.ts"
-import { buildRunSummary, fallbackRunSummary, type SummaryInput } from "./run-observability/summary.ts"
+import { buildRunSummary, fallbackRunSummary, recordedModel, type SummaryInput } from "./run-observability/summary.ts"
 import { type RunHolder, RunState } from "./run-state.ts"
 import {
   type MessageInfo,
@@ -100,7 +100,7 @@ export class Processor {
     journal.append(
       "run.started",
       { runId, sessionId: session.id },
-      { runId, sessionId: session.id, instance: ref, model: resolved.ref, startedAt, ...link },
+      { runId, sessionId: session.id, instance: ref, model: recordedModel(resolved.ref), startedAt, ...link },
     )
     // Storage faults never stop a run: the journal retries the write when the disk accepts it again.
     journal.write(

@@ -65,11 +65,15 @@ const SECTION_HEADER = /^\[\s*([A-Za-z0-9.-]+)(?:\s+"(?:[^"\\]|\\.)*")?\s*\](.*)
 const KEY_LINE = /^([A-Za-z][A-Za-z0-9-]*)\s*(?:[=;#]|$)/
 
 /**
- * The first `section.key` in `content` that names a program, when `content` is shaped like a
- * git config file (its first line that is neither blank nor a comment is a `[section]` header,
- * as git requires of any config it reads, an included one too); else undefined.
+ * The first setting in `content` that names a program, when `content` is shaped like a git
+ * config file (its first line that is neither blank nor a comment is a `[section]` header, as
+ * git requires of any config it reads, an included one too); else undefined. It is named in the
+ * rule tables' words only (`core.fsmonitor`, or `alias.*` for any key of a program section),
+ * never with a name taken from `content`: the content is a tool input, and the name reaches the
+ * tool's error message.
  *
  * @example gitConfigProgramKey("[core]\n\tfsmonitor = x\n") // "core.fsmonitor"
+ * @example gitConfigProgramKey("[alias]\n\tst = !cmd\n") // "alias.*"
  */
 export function gitConfigProgramKey(content: string): string | undefined {
   let section: string | undefined
@@ -87,7 +91,8 @@ export function gitConfigProgramKey(content: string): string | undefined {
     }
     const key = KEY_LINE.exec(line)?.[1]?.toLowerCase()
     if (key === undefined) continue
-    if (PROGRAM_SECTIONS.has(section) || PROGRAM_KEYS.has(`${section}.${key}`)) return `${section}.${key}`
+    if (PROGRAM_SECTIONS.has(section)) return `${section}.*`
+    if (PROGRAM_KEYS.has(`${section}.${key}`)) return `${section}.${key}`
   }
   return undefined
 }

@@ -38,7 +38,7 @@ export async function resolveInsideProject(directory: string, relPath: string): 
   const outside = () =>
     new ToolError(
       "path_outside_project",
-      `path "${relPath.slice(0, 200)}" is outside the project directory; use a path relative to it`,
+      `path ${JSON.stringify(relPath.slice(0, 200))} is outside the project directory; use a path relative to it`,
     )
   // Reject obvious escapes before touching the file system; the realpath check below catches symlinks.
   if (!isInsideDirectory(path.resolve(directory), lexical) && !isInsideDirectory(root, lexical)) throw outside()
@@ -88,11 +88,12 @@ export async function refuseRepositoryInternals(
     }
     dir = path.join(dir, part)
   }
-  const key = gitConfigProgramKey(content)
-  if (key !== undefined) {
+  // Named in the rule table's words (`alias.*`), never by a key taken from the content (a tool input).
+  const setting = gitConfigProgramKey(content)
+  if (setting !== undefined) {
     throw new ToolError(
       "path_refused",
-      `refusing to write ${shown}: it is a git config setting ${key}, which names a program for git to run; the write tool does not write those`,
+      `refusing to write ${shown}: it is a git config setting ${setting}, which names a program for git to run; the write tool does not write those`,
     )
   }
 }
@@ -175,8 +176,10 @@ async function realpathOfLongestExisting(absolute: string, hops = 0): Promise<st
   }
 }
 
+/** The error's errno-style code (`ENOENT`, `ABORT_ERR`); anything else shaped is not named in a message. */
 function errnoCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  return typeof code === "string" && /^[A-Z][A-Z0-9_]{0,31}$/.test(code) ? code : undefined
 }
 
 /** Throws ToolError("aborted") when the run was stopped before the tool got going. */
@@ -187,7 +190,7 @@ export function throwIfAborted(signal: AbortSignal): void {
 /** Maps a file-system error to a ToolError that names the path the model gave, not the absolute one. */
 export function fileSystemError(error: unknown, relPath: string): ToolError {
   if (error instanceof ToolError) return error
-  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  const code = errnoCode(error)
   const shown = JSON.stringify(relPath.slice(0, 200))
   switch (code) {
     case "ENOENT":

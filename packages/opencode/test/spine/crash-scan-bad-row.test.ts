@@ -53,12 +53,15 @@ test("oversized rows are clamped, an unusable row is skipped, and the others kee
   tool("run_longname", "call_x", "n".repeat(100), "read")
   // A row no record can hold: an instance id that is not one.
   startRun("run_broken", "scripted/slow", "not an instance id")
+  // A key-shaped model ref (a prompt names any `openai/<text>`): the summary keeps the provider and a marker.
+  startRun("run_keymodel", "openai/sk-cnrycrashmodel4f1a9b")
   // And an ordinary run.
   startRun("run_plain", "scripted/slow")
 
   const journal = new Journal(db, "boot_now")
   const found = scanForCrashes({ db, dataDir, journal, sessions: new SessionStore(db, "boot_now") })
   expect(found.map((crash) => crash.runId).sort()).toEqual([
+    "run_keymodel",
     "run_longmodel",
     "run_longname",
     "run_manytools",
@@ -71,6 +74,7 @@ test("oversized rows are clamped, an unusable row is skipped, and the others kee
   }
   expect(summaryOf("run_longmodel")).toMatchObject({ classification: "process_exit_without_finalizer" })
   expect(summaryOf("run_longmodel")!.model!.length).toBeLessThanOrEqual(128)
+  expect(summaryOf("run_keymodel")!.model).toBe("openai/[redacted:model]")
   const many = summaryOf("run_manytools")!
   expect(many.tools).toHaveLength(64)
   expect(many.toolsDropped).toBe(6)

@@ -13,6 +13,7 @@
 import type { Context, MiddlewareHandler, Next } from "hono"
 import { matchedRoutes } from "hono/route"
 import { newId } from "../../id.ts"
+import { codeToken } from "../../provenance/foreign-text.ts"
 import { ActionId, ActionName, RequestContext, type RequestRef } from "../../provenance/schemas.ts"
 import { formatTraceparent, parseTraceparent } from "../../provenance/trace-context.ts"
 
@@ -41,6 +42,8 @@ interface RequestHop {
   readonly time: number
   readonly started: number
   readonly resolveDirectory: RequestContextOptions["resolveDirectory"]
+  /** The workspace header named no configured workspace (`forgetWorkspace`): the record keeps none. */
+  workspaceRefused?: boolean
   record?: RequestContext
 }
 
@@ -89,7 +92,11 @@ function actionOf(c: Context): Pick<RequestContext, "actionId" | "actionName" | 
   const rawName = header(c, "x-opencode-action-name")
   if (rawId === undefined && rawName === undefined) return { actionHeader: "absent" }
   const actionId = rawId !== undefined && ActionId.safeParse(rawId).success ? rawId : undefined
-  const actionName = rawName !== undefined && ActionName.safeParse(rawName).success ? rawName : undefined
+  // A name in the schema's shape that is key-shaped is no name: the OTLP mapping (`codeToken`) would drop it too.
+  const actionName =
+    rawName !== undefined && ActionName.safeParse(rawName).success && codeToken(rawName) !== undefined
+      ? rawName
+      : undefined
   // A name without an id cannot be joined to a renderer action: that is a malformed pair too.
   const valid = actionId !== undefined && (rawName === undefined || actionName !== undefined)
   return { actionId, actionName, actionHeader: valid ? "present" : "invalid" }
@@ -104,9 +111,15 @@ function traceparentOf(c: Context): string | undefined {
   return context && formatTraceparent(context)
 }
 
-function workspaceOf(c: Context): string | undefined {
+/**
+ * The workspace the request named, in a workspace id's shape and no key's (`codeToken`, the rule
+ * a file's workspace id is read by): the header is whatever a client sent, a token included.
+ * None once forwarding found no such workspace in the config (`forgetWorkspace`).
+ */
+function workspaceOf(c: Context, hop: RequestHop): string | undefined {
+  if (hop.workspaceRefused) return undefined
   const value = header(c, "x-opencode-workspace")
-  return value && WORKSPACE_ID.test(value) ? value : undefined
+  return value && WORKSPACE_ID.test(value) ? codeToken(value) : undefined
 }
 
 /**
@@ -231,7 +244,7 @@ function buildRecord(c: Context, hop: RequestHop): RequestContext {
     ...actionOf(c),
     traceparent: traceparentOf(c),
     directoryKey: directoryKey || undefined,
-    workspaceId: workspaceOf(c),
+    workspaceId: workspaceOf(c, hop),
   })
   return hop.record
 }
@@ -247,6 +260,19 @@ function buildRecord(c: Context, hop: RequestHop): RequestContext {
 export function requestContextOf(c: Context): RequestContext | undefined {
   const hop = c.get("requestHop")
   return hop ? buildRecord(c, hop) : undefined
+}
+
+/**
+ * The request's `x-opencode-workspace` names no workspace of the global config: its record keeps
+ * no workspace id, built already or not (the value is only what a client sent, refused with a 400).
+ *
+ * @example if (!workspace) { forgetWorkspace(c); throw new ApiError(400, "unknown_workspace", …) }
+ */
+export function forgetWorkspace(c: Context): void {
+  const hop = c.get("requestHop")
+  if (!hop) return
+  hop.workspaceRefused = true
+  if (hop.record) delete hop.record.workspaceId
 }
 
 /** The id this middleware gave the request `c` (the one on its response header), if it ran. */

@@ -1,13 +1,13 @@
 /**
  * `POST /diagnostics/renderer`: the renderer's action log. Each record is parsed through the
- * `ClientAction` allow-list (unknown fields are dropped, malformed records rejected and
- * counted); nothing else from the body is kept. These are client-reported display facts: they
+ * `ClientAction` allow-list (unknown fields are dropped, malformed records and key-shaped
+ * names rejected and counted); nothing else from the body is kept. These are client-reported display facts: they
  * never change a classification or a retry verdict.
  */
 import { Hono } from "hono"
 import { z } from "zod"
 import type { Host } from "../../host.ts"
-import { pageTemplate } from "../../provenance/foreign-text.ts"
+import { codeToken, pageTemplate } from "../../provenance/foreign-text.ts"
 import { ClientAction } from "../../provenance/schemas.ts"
 import { parseJsonBody } from "../errors.ts"
 
@@ -22,7 +22,8 @@ export function diagnosticsRoutes(host: Host): Hono {
     let rejected = 0
     for (const raw of actions) {
       const parsed = ClientAction.safeParse(raw)
-      if (!parsed.success) {
+      // A name is the app's own dotted word (`instance.reload`): a key-shaped one is not kept.
+      if (!parsed.success || codeToken(parsed.data.name) === undefined) {
         rejected++
         continue
       }

@@ -9,17 +9,11 @@
 import { existsSync } from "node:fs"
 import path from "node:path"
 import { deriveRetry } from "../../provenance/retry.ts"
-import {
-  CrashEvidence,
-  type LifecycleAction,
-  MAX_MODEL_REF,
-  RunSummary,
-  type ToolFact,
-} from "../../provenance/schemas.ts"
+import { CrashEvidence, type LifecycleAction, RunSummary, type ToolFact } from "../../provenance/schemas.ts"
 import type { DB } from "../../storage/database.ts"
 import type { Journal } from "../../storage/journal.ts"
 import type { RunRecord, SessionStore } from "../session-store.ts"
-import { cut, keptTools } from "./summary.ts"
+import { keptTools, recordedModel } from "./summary.ts"
 
 /** A boot whose heartbeat is older than this is gone, even if a process with its pid exists. */
 const BOOT_STALE_MS = 30_000
@@ -159,7 +153,7 @@ function scanInTransaction(args: ScanArgs): CrashEvidence[] {
       seq: 0,
       instance: crash.instance,
       directoryKey: run.directoryKey,
-      model: cut(String(run.model), MAX_MODEL_REF),
+      model: recordedModel(String(run.model)),
       startedAt: run.startedAt,
       finishedAt: now,
       classification: "process_exit_without_finalizer",

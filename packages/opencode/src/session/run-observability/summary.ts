@@ -3,6 +3,8 @@
  * safety is judged from, and what is missing when the run was closed without a cause.
  */
 import { decideStop, type RunOutcome } from "../../provenance/classification.ts"
+import { modelToken } from "../../provenance/export-records.ts"
+import { codeToken } from "../../provenance/foreign-text.ts"
 import { deriveRetry } from "../../provenance/retry.ts"
 import {
   type ErrorFact,
@@ -54,7 +56,7 @@ export function buildRunSummary(input: SummaryInput): RunSummary {
     seq: input.seq,
     instance: run.instance,
     directoryKey: run.directoryKey,
-    model: cut(run.model, MAX_MODEL_REF),
+    model: recordedModel(run.model),
     startedAt: run.startedAt,
     finishedAt: input.finishedAt ?? Date.now(),
     classification,
@@ -93,7 +95,7 @@ export function fallbackRunSummary(
     runId: run.runId,
     sessionId: run.sessionId,
     seq: input.seq,
-    model: cut(String(run.model), MAX_MODEL_REF),
+    model: recordedModel(String(run.model)),
     startedAt: run.startedAt,
     finishedAt: input.finishedAt ?? Date.now(),
     classification: "unknown_interrupt",
@@ -113,6 +115,39 @@ export function fallbackRunSummary(
     missing: ["run_summary"],
     ...(RunId.safeParse(run.resendOf).success ? { resendOf: run.resendOf } : {}),
   })
+}
+
+/**
+ * The model reference a run's records keep (its summary, the journal, the run's span): a prompt
+ * names any `provider/<up to 128 characters>`, so a reference is kept only under `modelToken`'s
+ * rule (the one `explain --otlp` applies to a file's model): a provider, then segments that are
+ * tokens, no path, URL or key. A segment longer than a token is held to that rule 64 characters
+ * at a time, and the record's own bound then cuts the reference, visibly. Anything else keeps
+ * its provider, when that is a token, beside a marker: `openai/[redacted:model]`.
+ *
+ * @example recordedModel("scripted/slow") // "scripted/slow"; recordedModel("openai/sk-proj-0a1b2c3d4e5f6a7b8c") // "openai/[redacted:model]"
+ */
+export function recordedModel(ref: string): string {
+  const [provider = "", ...segments] = ref.split("/")
+  const providerKept = modelToken(provider) !== undefined
+  if (modelToken(ref) !== undefined || (providerKept && segments.length > 0 && segments.every(isModelSegment)))
+    return cut(ref, MAX_MODEL_REF)
+  return providerKept && segments.length > 0 ? `${provider}/${REDACTED_MODEL}` : REDACTED_MODEL
+}
+
+const REDACTED_MODEL = "[redacted:model]"
+/** The longest string a code token may be (`codeToken`). */
+const TOKEN_WINDOW = 64
+
+/**
+ * A segment of a model reference that `modelToken` would take were it not too long: every
+ * 64-character window of it is a token, which finds a key-shaped run wherever it lies.
+ */
+function isModelSegment(segment: string): boolean {
+  if (segment === "" || /^\.+$/.test(segment)) return false
+  for (let start = 0; start === 0 || start + TOKEN_WINDOW <= segment.length; start++)
+    if (codeToken(segment.slice(start, start + TOKEN_WINDOW)) === undefined) return false
+  return true
 }
 
 /** `text` cut to `max` UTF-16 units (the schema's bound), ending in "…" when cut, never inside a character. */
