@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util"
 import v8 from "node:v8"
 import { runInNewContext } from "node:vm"
-import { explainText, readExport, type ReadSuccess } from "../provenance/index.ts"
+import { explainText, type ReadSuccess } from "../provenance/index.ts"
 import { explainHead, explainTail, incidentBlock } from "../provenance/explain.ts"
 import { readExportInParts } from "../provenance/export-reader.ts"
 import { messageFacts } from "../provenance/export-formats/common.ts"
@@ -79,7 +79,8 @@ export async function runExplain(args: string[]): Promise<number> {
   }
   const claimCount = isRecord(doc) && Array.isArray(doc.incidents) ? doc.incidents.length : 0
   if (isRecord(doc) && claimCount > 0) doc.incidents = []
-  const parts = isRecord(doc) ? readExportInParts(doc, claimCount) : readExport(doc)
+  // The file's parsed value: a file whose JSON is a string is refused, never read as JSON text again.
+  const parts = readExportInParts(doc, claimCount)
   if (!parts.ok) {
     say(`opencode explain: ${parts.error}`)
     return 1
@@ -313,9 +314,32 @@ async function sendOtlp(result: ReadSuccess, doc: unknown, env: Record<string, s
   const sent = await sender.send(spans)
   await sender.shutdown()
   if (!sent.ok) {
-    say(`opencode explain: the receiver at ${setting.config.url} did not accept the traces: ${sent.error}`)
+    say(
+      `opencode explain: the receiver at ${endpointWords(setting.config.url)} did not accept the traces: ${withoutUserinfo(sent.error)}`,
+    )
     return 1
   }
   for (const traceId of new Set(spans.map((span) => span.traceId))) process.stdout.write(`${traceId}\n`)
   return 0
+}
+
+/**
+ * The receiver's URL as a message may show it: origin and path only. Its user name and password
+ * (an endpoint's credentials are secrets, and stderr is what a user pastes into a bug report) and
+ * its query and fragment (where a token may ride) are left out.
+ *
+ * @example endpointWords("http://user:pw@host:4318/v1/traces?key=k") // "http://host:4318/v1/traces"
+ */
+function endpointWords(url: string): string {
+  try {
+    const parsed = new URL(url)
+    return `${parsed.origin}${parsed.pathname}`
+  } catch {
+    return "the configured endpoint"
+  }
+}
+
+/** An exporter's error with any URL's user name and password taken out (it may quote the endpoint). */
+function withoutUserinfo(text: string): string {
+  return text.replace(/\/\/[^/?#@\s]*@/g, "//")
 }

@@ -87,14 +87,21 @@ export function explainHead(result: ReadSuccess, count: number): string[] {
   if (result.session?.id) lines.push(`Session ${plain(result.session.id, 64)}.`)
   for (const warning of result.warnings) lines.push(`Warning: ${plain(warning, 2000)}`)
   lines.push("")
-  if (count === 0) {
-    lines.push(
-      result.format === "v1-messages" || result.format === "upstream-opencode" || result.diagnosticsMissing
-        ? "The file records no run diagnostics, so it cannot say why any run stopped."
-        : "No interrupted runs or crashes are recorded in this file.",
-    )
-  } else lines.push(`${count} stopped run(s):`)
+  if (count === 0) lines.push(nothingStoppedWords(result))
+  else lines.push(`${count} stopped run(s):`)
   return lines.map(visibleControls)
+}
+
+/** What a file with no incident says: "nothing stopped" only when every run record was read. */
+function nothingStoppedWords(result: ReadSuccess): string {
+  if (result.format === "v1-messages" || result.format === "upstream-opencode" || result.diagnosticsMissing)
+    return "The file records no run diagnostics, so it cannot say why any run stopped."
+  // The warnings say what is wrong with the file's runs.
+  if (result.runsUnreadable)
+    return "This reader could not read the file's run records, so it cannot say why any run stopped."
+  if (result.runsSkipped)
+    return `No interrupted runs or crashes are recorded among the runs this reader could read; it cannot say why the ${result.runsSkipped} it could not read stopped.`
+  return "No interrupted runs or crashes are recorded in this file."
 }
 
 /** The lines of `explainText` after the incidents' blocks. */

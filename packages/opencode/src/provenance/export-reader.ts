@@ -46,9 +46,9 @@ export function readExport(json: unknown): ReadResult {
 const UNINSPECTABLE = "The file could not be read: it contains values this reader cannot inspect."
 
 /**
- * A document read in two parts, for a file too large to hold whole: `doc` is the file with its
- * `incidents` list left empty, and each of the file's `claimCount` incidents is then handed to
- * `claim` in order, so no more than one is held. The chains and warnings are those `readExport`
+ * A document read in two parts, for a file too large to hold whole: `doc` is the file's parsed
+ * value with its `incidents` list left empty, and each of the file's `claimCount` incidents is
+ * then handed to `claim` in order, so no more than one is held. The chains and warnings are those `readExport`
  * gives for the whole document: `derived`, then each chain `claim` returns; `finish` gives the
  * result (its `incidents` are `derived` only) once every claim is in.
  */
@@ -62,7 +62,8 @@ interface ExportInParts {
 export function readExportInParts(doc: unknown, claimCount: number): ExportInParts | ReadResult {
   let parsed: ReadResult
   try {
-    parsed = read(doc)
+    // The file's parsed value: a JSON string in it is that, not an export's text.
+    parsed = readDocument(doc)
   } catch {
     return fail(UNINSPECTABLE)
   }
@@ -115,20 +116,27 @@ function stripByteOrderMark(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
 }
 
+/** The input read as an export: JSON text when it is a string, else the parsed document. */
 function read(input: unknown): ReadResult {
-  let doc: unknown = input
-  if (typeof input === "string") {
-    try {
-      // A mark an editor put in front (line ends, CRLF included, are JSON whitespace already).
-      doc = JSON.parse(stripByteOrderMark(input))
-    } catch (error) {
-      return fail(
-        error instanceof SyntaxError
-          ? "The file is not valid JSON."
-          : "The file is too large or too deeply nested to parse.",
-      )
-    }
+  if (typeof input !== "string") return readDocument(input)
+  let doc: unknown
+  try {
+    // A mark an editor put in front (line ends, CRLF included, are JSON whitespace already).
+    doc = JSON.parse(stripByteOrderMark(input))
+  } catch (error) {
+    return fail(
+      error instanceof SyntaxError
+        ? "The file is not valid JSON."
+        : "The file is too large or too deeply nested to parse.",
+    )
   }
+  return readDocument(doc)
+}
+
+/** A parsed document read as an export: a string here is the file's JSON value, never parsed again. */
+function readDocument(doc: unknown): ReadResult {
+  if (typeof doc === "string")
+    return fail("The file is a JSON string, not a session export (an export is one JSON object).")
   if (Array.isArray(doc)) return fail("The file is a JSON list, not a session export (an export is one JSON object).")
   if (!isObject(doc)) return fail("The file is not a JSON object, so it is not a session export.")
   const keys = Object.keys(doc)

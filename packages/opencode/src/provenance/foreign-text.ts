@@ -6,7 +6,14 @@
  * keep their scrubbed excerpt; another writer's words are not ours to scrub.
  */
 import { withProvenance } from "./completeness.ts"
-import type { ErrorFact, IncidentChain, Origin, OriginInput, RequestRef } from "./schemas.ts"
+import {
+  type ErrorFact,
+  type IncidentChain,
+  type Origin,
+  type OriginInput,
+  type RequestRef,
+  SessionId,
+} from "./schemas.ts"
 
 /** Every route template this server answers (a test keeps it equal to the app's routes). */
 export const ROUTE_TEMPLATES: ReadonlySet<string> = new Set([
@@ -65,6 +72,7 @@ const NAME = /^[a-z][a-z0-9_.:]{0,63}$/
 const SPINE_ID = /^(?:act|req|lc|run|ins|ses)_[A-Za-z0-9_-]{1,64}$/
 const JOURNAL_REF = /^abort_requested:\d{1,16}$/
 const WORKSPACE_ID = /^[A-Za-z0-9_-]{1,64}$/
+const MESSAGE_ID = /^msg_[A-Za-z0-9_-]{1,60}$/
 
 /** A run of letters and digits as long as a key, mixing both: a credential, never a code or a name. */
 function credentialLike(value: string): boolean {
@@ -78,6 +86,25 @@ function credentialLike(value: string): boolean {
  */
 export function codeToken(value: unknown): string | undefined {
   return typeof value === "string" && CODE.test(value) && !credentialLike(value) ? value : undefined
+}
+
+/**
+ * A file's session id, kept only in a session id's shape (`ses_…`, the schema's): a file's `id`
+ * can be any short string, a key included. Upstream opencode's ids are of this shape too.
+ *
+ * @example sessionIdToken("ses_fixture2") // "ses_fixture2"; sessionIdToken("sk-live-0123…") // undefined
+ */
+export function sessionIdToken(value: unknown): string | undefined {
+  const parsed = SessionId.safeParse(value)
+  return parsed.success ? parsed.data : undefined
+}
+
+/**
+ * A file's message id, kept only in a message id's shape (`msg_…`), as `sessionIdToken` keeps a
+ * session's; a trace keeps a file's ids by these two rules too.
+ */
+export function messageIdToken(value: unknown): string | undefined {
+  return typeof value === "string" && MESSAGE_ID.test(value) ? value : undefined
 }
 
 /** A lowercase dotted name (`origin.request`, `kind:write`, `settle_timeout`), else undefined. */

@@ -1,7 +1,6 @@
 /** Version 1: messages only, or runs with the sparse facts of the first field export. */
 import { deriveIncidentChains } from "../incident-chain.ts"
 import {
-  asList,
   cap,
   emptyResult,
   fail,
@@ -10,7 +9,7 @@ import {
   NOT_IN_MESSAGES_ONLY,
   readMessages,
   type ReadResult,
-  readRuns,
+  readRunList,
   readSession,
   TOP_LEVEL_FIELDS,
   unknownKeys,
@@ -43,7 +42,7 @@ export function readVersion1(doc: Json, warnings: string[]): ReadResult {
     result.notRecorded = [...NOT_IN_MESSAGES_ONLY]
     return result
   }
-  const runs = readRuns(asList((diagnostics as Json).runs, "runs", result), result)
+  const runs = readRunList((diagnostics as Json).runs, result)
   result.unknownFields.push(...unknownKeys(diagnostics as Json, new Set(["runs"]), "diagnostics."))
   result.incidents = deriveIncidentChains({
     runs,

@@ -19,12 +19,14 @@ import {
 import {
   asList,
   cap,
+  doubtedRuns,
+  dropContradictedLifecycle,
   emptyResult,
   isObject,
   type Json,
   readList,
   readMessages,
-  readRuns,
+  readRunList,
   readSession,
   type ReadSuccess,
   TOP_LEVEL_FIELDS,
@@ -62,12 +64,13 @@ export function readVersion2(doc: Json, version: number, warnings: string[]): Re
   let derived: IncidentChain[] = []
   if (diagnostics) {
     result.unknownFields.push(...unknownKeys(diagnostics, DIAGNOSTICS_FIELDS, "diagnostics."))
-    const runs = readRuns(asList(diagnostics.runs, "runs", result), result)
-    FILE_RUNS.set(result, new Set(runs.map((run) => run.runId)))
-    const lifecycle = readList(diagnostics.lifecycle, "lifecycle", LifecycleAction, result)
-    const requests = readList(diagnostics.requests, "requests", RequestContext, result)
-    const renderer = readList(diagnostics.renderer, "renderer", ClientAction, result)
-    const crashes = readList(diagnostics.crashes, "crashes", CrashEvidence, result)
+    const read = readRunList(diagnostics.runs, result)
+    FILE_RUNS.set(result, new Set(read.map((run) => run.runId)))
+    const lifecycle = readList(diagnostics.lifecycle, "lifecycle", LifecycleAction, result, "lifecycleId")
+    const runs = dropContradictedLifecycle(read, lifecycle, result)
+    const requests = readList(diagnostics.requests, "requests", RequestContext, result, "requestId")
+    const renderer = readList(diagnostics.renderer, "renderer", ClientAction, result, "actionId")
+    const crashes = readList(diagnostics.crashes, "crashes", CrashEvidence, result, "runId")
     Object.assign(result.counts, {
       lifecycle: lifecycle.length,
       requests: requests.length,
@@ -125,6 +128,8 @@ interface IncidentClaims {
 export function incidentClaims(derived: IncidentChain[], result: ReadSuccess): IncidentClaims {
   const byRun = new Map(derived.map((chain) => [chain.runId, chain]))
   const fileRuns = FILE_RUNS.get(result) ?? new Set<string>()
+  // The file contradicts its own records of these runs: its claim about one never stands in for them.
+  const doubted = doubtedRuns(result)
   const replaced = new Set<string>()
   /** Whether a derived chain lacks a record the writer's cap may have dropped (its hop is missing and that hop's list was capped). */
   const cappedAway = (chain: IncidentChain) =>
@@ -151,7 +156,7 @@ export function incidentClaims(derived: IncidentChain[], result: ReadSuccess): I
       seen.add(claim.runId)
       const ours = byRun.get(claim.runId)
       const agrees = ours && ours.verdict === claim.verdict && ours.classification === claim.classification
-      if (ours && !agrees && !cappedAway(ours)) {
+      if (ours && !agrees && (!cappedAway(ours) || doubted.has(claim.runId))) {
         disagree(
           `run ${claim.runId}: the file says ${claim.classification}/${claim.verdict}, its records say ${ours.classification}/${ours.verdict}`,
         )
