@@ -213,6 +213,30 @@ test("deep links: a run's explanation has a URL that survives a reload and the b
   await other.close()
 })
 
+test("a run's link opened in a second tab while it runs: once this tab's reload stops it, that panel says why", async ({
+  page,
+  server,
+  project,
+  context,
+}) => {
+  const dir = project()
+  await openProject(page, server.url, dir)
+  const sessionId = await startRun(page, SLOW, "alpha prompt")
+  const runs = (await (await server.fetch(`/session/${sessionId}/run`, { directory: dir })).json()) as {
+    runId: string
+  }[]
+  const other = await context.newPage()
+  await other.goto(`${server.url}/app/session/${sessionId}/run/${runs[0]!.runId}`)
+  const headline = other.getByTestId(ui.panel).getByTestId(ui.panelHeadline)
+  await expect(headline).toHaveText("This run is still running: nothing has stopped it.")
+
+  await page.getByTestId(ui.reload).click()
+  await confirmStops(page, { runs: 1, directories: [dir] })
+  await expect(headline).toContainText("Reload project was clicked in another app window")
+  await expect(headline).not.toContainText("it finished")
+  await other.close()
+})
+
 test("the drawer is modal and Escape gives focus back to what opened it, the transcript's marker too, without scrolling", async ({
   page,
   server,

@@ -7,7 +7,19 @@
  * links move to another run's URL. Escape or Close closes it; the caller returns focus to
  * whatever opened it.
  */
-import { createMemo, createResource, createSignal, For, Match, onCleanup, onMount, Show, Switch } from "solid-js"
+import {
+  createEffect,
+  createMemo,
+  createResource,
+  createSignal,
+  For,
+  Match,
+  on,
+  onCleanup,
+  onMount,
+  Show,
+  Switch,
+} from "solid-js"
 import { z } from "zod"
 import { useClientActions } from "../context/client-action.tsx"
 import { ServerError } from "../context/server.ts"
@@ -56,6 +68,17 @@ export function IncidentPanel(props: IncidentPanelProps) {
       await actions.log.flush().catch(() => {})
       return server.read(`/session/${encodeURIComponent(id)}/export`, z.unknown(), { content: "diagnostics" })
     },
+  )
+  // Opened while its run was still running, the export read then holds no stop for it: once the
+  // run has ended, the panel reads the export again, or it would say the run finished.
+  createEffect(
+    on(
+      () => props.running,
+      (running, was) => {
+        if (was === true && !running) void refetch()
+      },
+      { defer: true },
+    ),
   )
   const data = createMemo(() => {
     // `latest` throws the load's error: an unreadable export is the error view's, never thrown on.
