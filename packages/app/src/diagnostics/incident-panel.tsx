@@ -20,6 +20,7 @@ import {
   Show,
   Switch,
 } from "solid-js"
+import { readsEveryRun, type ReadSuccess } from "opencode/provenance"
 import { z } from "zod"
 import { useClientActions } from "../context/client-action.tsx"
 import { ServerError } from "../context/server.ts"
@@ -336,7 +337,11 @@ export function IncidentPanelView(props: IncidentPanelViewProps) {
         <p role="alert">{(read() as { error: string }).error}</p>
       </Show>
       <Show when={read().ok && incidents().length === 0 && wanted() === undefined}>
-        <p data-testid="panel-headline">No stopped or lost run is recorded for this session.</p>
+        <p data-testid="panel-headline">
+          {readsEveryRun(read() as ReadSuccess)
+            ? "No stopped or lost run is recorded for this session."
+            : "Not every run record of this session's export could be read, so the panel cannot say that nothing stopped; the warnings below say what is wrong."}
+        </p>
       </Show>
       <Show when={read().ok && wanted() !== undefined && !chain()}>
         <p data-testid="panel-headline">

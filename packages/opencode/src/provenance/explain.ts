@@ -92,6 +92,20 @@ export function explainHead(result: ReadSuccess, count: number): string[] {
   return lines.map(visibleControls)
 }
 
+/**
+ * Whether a read holds every run record of its file: only then may a reader with no incident say
+ * that nothing stopped.
+ */
+export function readsEveryRun(result: ReadSuccess): boolean {
+  return (
+    result.format !== "v1-messages" &&
+    result.format !== "upstream-opencode" &&
+    !result.diagnosticsMissing &&
+    !result.runsUnreadable &&
+    !result.runsSkipped
+  )
+}
+
 /** What a file with no incident says: "nothing stopped" only when every run record was read. */
 function nothingStoppedWords(result: ReadSuccess): string {
   if (result.format === "v1-messages" || result.format === "upstream-opencode" || result.diagnosticsMissing)
