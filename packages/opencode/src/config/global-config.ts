@@ -104,7 +104,7 @@ export class GlobalConfig {
     return this.lock.run("global", fn)
   }
 
-  /** Remembers a digest our route is about to write (synchronously, in the same turn). */
+  /** Remembers a digest our route has just written (synchronously, in the turn of the write). */
   wrote(digest: string): void {
     this.written.push({ digest, at: performance.now() })
     if (this.written.length > WRITTEN_KEPT) this.written.shift()

@@ -35,6 +35,14 @@ const PATH_ROOTS = new Set([
 ])
 
 /**
+ * A model name without its version pin (`claude-3-5-sonnet@20240620`, as Vertex names models):
+ * only digits may follow the `@`, so no `user@host` passes as a name.
+ */
+export function unversioned(segment: string): string {
+  return segment.replace(/@\d{1,16}$/, "")
+}
+
+/**
  * A model reference, `provider/model` (`anthropic/claude-sonnet-4-5`, `openrouter/meta-llama/llama-3.1-70b`),
  * else undefined: a provider id (no filesystem root, no drive), then one or more codes. A path
  * (`/home/me/x`, `C:/Users/me`), a URL, a key or a sentence is none.
@@ -44,7 +52,10 @@ const PATH_ROOTS = new Set([
 export function modelToken(value: string | undefined): string | undefined {
   if (value === undefined || value.length > 128) return undefined
   const [provider = "", ...rest] = value.split("/")
-  const segment = (part: string) => codeToken(part) !== undefined && !/^\.+$/.test(part)
+  const segment = (part: string) => {
+    const name = unversioned(part)
+    return codeToken(name) !== undefined && !/^\.+$/.test(name)
+  }
   return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(provider) &&
     segment(provider) &&
     !PATH_ROOTS.has(provider.toLowerCase()) &&

@@ -18,9 +18,21 @@ const KEY = "sk-cnrymodelkey4f1a9b"
 const MODEL = `openai/${KEY}`
 
 describe("recordedModel", () => {
-  it("keeps a reference made of tokens as it is", () => {
-    for (const ref of ["scripted/slow", "openai/gpt-4o-2024-08-06", "openrouter/meta-llama/llama-3.1-70b"])
+  it("keeps a reference made of tokens as it is, a version pin included", () => {
+    for (const ref of [
+      "scripted/slow",
+      "openai/gpt-4o-2024-08-06",
+      "openrouter/meta-llama/llama-3.1-70b",
+      "openai/ft:gpt-4o-mini-2024-07-18:my-org:custom:9abcDEF1",
+      "openai/llama3.1:8b",
+      "vertex/claude-3-5-sonnet@20240620",
+    ])
       expect(recordedModel(ref)).toBe(ref)
+  })
+
+  it("takes only digits for a version pin: a user, a password or a host after an @ is no name", () => {
+    for (const ref of ["openai/u:pw@example.com", "openai/alice@example", "openai/name@20240620x"])
+      expect(recordedModel(ref)).toBe("openai/[redacted:model]")
   })
 
   it("keeps the provider of a key-, path- or URL-shaped reference beside a marker", () => {

@@ -148,9 +148,11 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
       }
       const text = writableText(next, GLOBAL_CONFIG_FILE, mode)
       const answer = host.globalConfig.withInline(next)
-      host.globalConfig.wrote(contentDigest(text))
       // The data dir's files are the owner's alone.
       writeAtomically(file, text, 0o600)
+      // Remembered once written (in the same turn, before the watcher can look): a write that
+      // failed is no echo to wait for, and the same content from another program later is theirs.
+      host.globalConfig.wrote(contentDigest(text))
       // Written: from here on nothing may turn the answer into an error.
       c.header("etag", etagOf(text))
       await afterWrite(c, () =>

@@ -3,7 +3,7 @@
  * safety is judged from, and what is missing when the run was closed without a cause.
  */
 import { decideStop, type RunOutcome } from "../../provenance/classification.ts"
-import { modelToken } from "../../provenance/export-records.ts"
+import { modelToken, unversioned } from "../../provenance/export-records.ts"
 import { codeToken } from "../../provenance/foreign-text.ts"
 import { deriveRetry } from "../../provenance/retry.ts"
 import {
@@ -143,7 +143,8 @@ const TOKEN_WINDOW = 64
  * A segment of a model reference that `modelToken` would take were it not too long: every
  * 64-character window of it is a token, which finds a key-shaped run wherever it lies.
  */
-function isModelSegment(segment: string): boolean {
+function isModelSegment(versioned: string): boolean {
+  const segment = unversioned(versioned)
   if (segment === "" || /^\.+$/.test(segment)) return false
   for (let start = 0; start === 0 || start + TOKEN_WINDOW <= segment.length; start++)
     if (codeToken(segment.slice(start, start + TOKEN_WINDOW)) === undefined) return false
