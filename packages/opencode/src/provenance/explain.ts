@@ -108,14 +108,13 @@ export function readsEveryRun(result: ReadSuccess): boolean {
 
 /** What a file with no incident says: "nothing stopped" only when every run record was read. */
 function nothingStoppedWords(result: ReadSuccess): string {
+  if (readsEveryRun(result)) return "No interrupted runs or crashes are recorded in this file."
   if (result.format === "v1-messages" || result.format === "upstream-opencode" || result.diagnosticsMissing)
     return "The file records no run diagnostics, so it cannot say why any run stopped."
   // The warnings say what is wrong with the file's runs.
   if (result.runsUnreadable)
     return "This reader could not read the file's run records, so it cannot say why any run stopped."
-  if (result.runsSkipped)
-    return `No interrupted runs or crashes are recorded among the runs this reader could read; it cannot say why the ${result.runsSkipped} it could not read stopped.`
-  return "No interrupted runs or crashes are recorded in this file."
+  return `No interrupted runs or crashes are recorded among the runs this reader could read; it cannot say why the ${result.runsSkipped} it could not read stopped.`
 }
 
 /** The lines of `explainText` after the incidents' blocks. */

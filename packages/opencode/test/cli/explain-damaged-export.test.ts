@@ -213,6 +213,18 @@ describe("a run's interrupt record the file contradicts never makes the run read
     expect(result.stdout.match(/\. Run run_reload1 /g)).toHaveLength(1)
   })
 
+  test("nor where its lifecycle list contradicts the run, with its runs capped", async () => {
+    const doc = fixture()
+    doc.diagnostics.lifecycle[0].operation = "dispose"
+    doc.diagnostics.lifecycle[0].rootOperation = "dispose"
+    doc.diagnostics.truncated.runs = { kept: 4, dropped: 3 }
+    const result = await explain(write(doc))
+    expect(result.code).toBe(0)
+    const block = blockOf(result.stdout, "run_reload1")
+    expect(block).not.toContain("Verdict: diagnosed")
+    expect(result.stdout.match(/\. Run run_reload1 /g)).toHaveLength(1)
+  })
+
   test("the fixture as written still reads run_reload1 as diagnosed, with no warning", async () => {
     const result = await explainMutated(() => {})
     expect(blockOf(result.stdout, "run_reload1")).toContain("Verdict: diagnosed")

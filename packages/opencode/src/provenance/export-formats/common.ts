@@ -31,23 +31,6 @@ import { unique } from "../unique.ts"
 
 /** Records read per list; beyond this the rest are dropped, with a warning that says how many. */
 export const MAX_RECORDS_PER_LIST = 200_000
-/**
- * Per read file, the runs whose interrupt record the reader dropped because the file contradicts
- * it: a claim the file makes about one of them never stands in for the derived chain.
- */
-const DOUBTED_RUNS = new WeakMap<ReadSuccess, Set<string>>()
-
-/** The runs of `result` whose interrupt record the file contradicts (see `DOUBTED_RUNS`). */
-export function doubtedRuns(result: ReadSuccess): ReadonlySet<string> {
-  return DOUBTED_RUNS.get(result) ?? new Set()
-}
-
-function doubt(result: ReadSuccess, runId: string): void {
-  const runs = DOUBTED_RUNS.get(result) ?? new Set<string>()
-  runs.add(runId)
-  DOUBTED_RUNS.set(result, runs)
-}
-
 /** Ids a warning names (duplicates, disagreements); the rest are counted. */
 const MAX_NAMED_IDS = 5
 /** Lifecycle parents followed to a root, as the chain's derivation does (`incident-chain.ts`). */
@@ -272,7 +255,7 @@ class Duplicates {
  * The runs of the file's `runs` field. A field that is absent or not a list, or a list none of
  * whose runs could be read, leaves the file unable to say why any run stopped: never "nothing stopped".
  */
-export function readRunList(raw: unknown, result: ReadSuccess): RunSummary[] {
+export function readRunList(raw: unknown, result: ReadSuccess, doubted?: Set<string>): RunSummary[] {
   if (!Array.isArray(raw)) {
     result.runsUnreadable = true
     if (raw === undefined)
@@ -284,7 +267,7 @@ export function readRunList(raw: unknown, result: ReadSuccess): RunSummary[] {
     }
     return []
   }
-  return readRuns(asList(raw, "runs", result), result)
+  return readRuns(asList(raw, "runs", result), result, doubted)
 }
 
 /**
@@ -292,9 +275,11 @@ export function readRunList(raw: unknown, result: ReadSuccess): RunSummary[] {
  * export. Retry is always re-derived from the facts the run carries, never taken from the file,
  * except that a file's "not safe" (or "unknown") is never read as safe. A run's interrupt record
  * is dropped, with a warning, when it names another run or contradicts the run's classification:
- * the chain then shows the gap, never a stop attributed by a record the file disagrees with.
+ * the chain then shows the gap, never a stop attributed by a record the file disagrees with. Each
+ * such run, and each run whose records disagree, is added to `doubted`: a claim the file makes
+ * about one of them never stands in for its derived chain.
  */
-export function readRuns(list: unknown[], result: ReadSuccess): RunSummary[] {
+export function readRuns(list: unknown[], result: ReadSuccess, doubted?: Set<string>): RunSummary[] {
   const fallbackSession = SessionId.safeParse(result.session?.id)
   let skipped = 0
   const unknown = new Set<string>()
@@ -328,8 +313,8 @@ export function readRuns(list: unknown[], result: ReadSuccess): RunSummary[] {
     kept[at] = { ...chosen, summary }
   })
   const runs = kept.map((run) => run.summary)
-  for (const run of kept) if (run.interruptOfAnother || run.interruptContradicts) doubt(result, run.summary.runId)
-  for (const runId of conflicts) doubt(result, runId)
+  for (const run of kept) if (run.interruptOfAnother || run.interruptContradicts) doubted?.add(run.summary.runId)
+  for (const runId of conflicts) doubted?.add(runId)
   result.counts.runs = runs.length
   result.unknownFields.push(...fieldNames([...unknown], "diagnostics.runs[]."))
   if (skipped > 0) {
@@ -446,13 +431,14 @@ function interruptContradiction(classification: Classification, meta: InterruptM
 /**
  * The runs with the interrupt record dropped of each run whose classification the root operation
  * of the lifecycle action that record names (as the file's lifecycle list records it) contradicts,
- * with a warning naming them. The chain attributes a lifecycle stop to that root action, so a
- * reload classification whose recorded action is a dispose must not read as diagnosed.
+ * with a warning naming them, each added to `doubted`. The chain attributes a lifecycle stop to
+ * that root action, so a reload classification whose recorded action is a dispose must not read as diagnosed.
  */
 export function dropContradictedLifecycle(
   runs: readonly RunSummary[],
   lifecycle: readonly LifecycleAction[],
   result: ReadSuccess,
+  doubted: Set<string>,
 ): RunSummary[] {
   const byId = new Map<string, LifecycleAction>()
   for (const action of lifecycle) if (!byId.has(action.lifecycleId)) byId.set(action.lifecycleId, action)
@@ -463,7 +449,7 @@ export function dropContradictedLifecycle(
     if (run.classification === "process_exit_without_finalizer") return run
     const root = recordedRoot(byId, embedded.lifecycleId)
     if (!root || classificationForOperation(root.operation) === run.classification) return run
-    doubt(result, run.runId)
+    doubted.add(run.runId)
     contradicted.push({
       runId: run.runId,
       classification: run.classification,

@@ -19,7 +19,6 @@ import {
 import {
   asList,
   cap,
-  doubtedRuns,
   dropContradictedLifecycle,
   emptyResult,
   isObject,
@@ -37,8 +36,11 @@ import { unique } from "../unique.ts"
 const DIAGNOSTICS_FIELDS = new Set(["runs", "lifecycle", "requests", "renderer", "crashes", "truncated", "degraded"])
 const MAX_NAMED_WARNINGS = 10
 
-/** The runs each read file holds a summary of: a claim about one of them is checked against its records. */
-const FILE_RUNS = new WeakMap<ReadSuccess, ReadonlySet<string>>()
+/**
+ * Per read file: the runs it holds a summary of (a claim about one of them is checked against its
+ * records), and those it contradicts itself about (a claim about one never stands in for them).
+ */
+const FILE_RUNS = new WeakMap<ReadSuccess, { runs: ReadonlySet<string>; doubted: ReadonlySet<string> }>()
 
 /** The list each hop's record is kept in, to tell a hop the writer's cap dropped from one it never had. */
 const HOP_LIST: Record<Hop, string> = {
@@ -64,10 +66,11 @@ export function readVersion2(doc: Json, version: number, warnings: string[]): Re
   let derived: IncidentChain[] = []
   if (diagnostics) {
     result.unknownFields.push(...unknownKeys(diagnostics, DIAGNOSTICS_FIELDS, "diagnostics."))
-    const read = readRunList(diagnostics.runs, result)
-    FILE_RUNS.set(result, new Set(read.map((run) => run.runId)))
+    const doubted = new Set<string>()
+    const read = readRunList(diagnostics.runs, result, doubted)
     const lifecycle = readList(diagnostics.lifecycle, "lifecycle", LifecycleAction, result, "lifecycleId")
-    const runs = dropContradictedLifecycle(read, lifecycle, result)
+    const runs = dropContradictedLifecycle(read, lifecycle, result, doubted)
+    FILE_RUNS.set(result, { runs: new Set(read.map((run) => run.runId)), doubted })
     const requests = readList(diagnostics.requests, "requests", RequestContext, result, "requestId")
     const renderer = readList(diagnostics.renderer, "renderer", ClientAction, result, "actionId")
     const crashes = readList(diagnostics.crashes, "crashes", CrashEvidence, result, "runId")
@@ -127,9 +130,7 @@ interface IncidentClaims {
 
 export function incidentClaims(derived: IncidentChain[], result: ReadSuccess): IncidentClaims {
   const byRun = new Map(derived.map((chain) => [chain.runId, chain]))
-  const fileRuns = FILE_RUNS.get(result) ?? new Set<string>()
-  // The file contradicts its own records of these runs: its claim about one never stands in for them.
-  const doubted = doubtedRuns(result)
+  const { runs: fileRuns, doubted } = FILE_RUNS.get(result) ?? { runs: new Set<string>(), doubted: new Set<string>() }
   const replaced = new Set<string>()
   /** Whether a derived chain lacks a record the writer's cap may have dropped (its hop is missing and that hop's list was capped). */
   const cappedAway = (chain: IncidentChain) =>
