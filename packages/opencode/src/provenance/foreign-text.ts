@@ -107,6 +107,16 @@ export function messageIdToken(value: unknown): string | undefined {
   return typeof value === "string" && MESSAGE_ID.test(value) ? value : undefined
 }
 
+/**
+ * A workspace id in its shape (`[A-Za-z0-9_-]`, as the config names one) and no key's: a header
+ * or a file can carry any value there, a token included.
+ *
+ * @example workspaceIdToken("ws_remote") // "ws_remote"; workspaceIdToken("ghp_0a1b2c3d4e5f6a7b8c9d") // undefined
+ */
+export function workspaceIdToken(value: unknown): string | undefined {
+  return typeof value === "string" && WORKSPACE_ID.test(value) && !credentialLike(value) ? value : undefined
+}
+
 /** A lowercase dotted name (`origin.request`, `kind:write`, `settle_timeout`), else undefined. */
 export function nameToken(value: unknown, max = 64): string | undefined {
   return typeof value === "string" && value.length <= max && NAME.test(value) && !credentialLike(value)
@@ -149,12 +159,7 @@ function foreignOrigin(origin: Origin): Origin {
     case "server_handler":
       return without("handler", nameToken(origin.handler) !== undefined)
     case "forwarded_remote":
-      return without(
-        "workspaceId",
-        origin.workspaceId !== undefined &&
-          WORKSPACE_ID.test(origin.workspaceId) &&
-          !credentialLike(origin.workspaceId),
-      )
+      return without("workspaceId", workspaceIdToken(origin.workspaceId) !== undefined)
     case "unknown":
       return without("closeSite", nameToken(origin.closeSite) !== undefined)
     case "shutdown":

@@ -18,6 +18,7 @@ import {
   ROUTE_TEMPLATES,
   sessionIdToken,
   UNKNOWN_PAGE,
+  workspaceIdToken,
 } from "./foreign-text.ts"
 import { HOP_MISSING_NAME } from "./incident-chain.ts"
 import { parseTraceparent } from "./trace-context.ts"
@@ -122,7 +123,6 @@ const isRoute = (value: string) => ROUTE_TEMPLATES.has(value) || value === UNMAT
 const isMethod = (value: string) => HTTP_METHODS.has(value)
 const isName = (value: string) => codeToken(value) !== undefined
 const ACTION_ID = /^act_[A-Za-z0-9_-]{1,64}$/
-const WORKSPACE_ID = /^[A-Za-z0-9_-]{1,64}$/
 
 /**
  * The strings a span may carry from a record, each reduced the way `foreign-text.ts` reduces a
@@ -510,6 +510,7 @@ function requestEnd(record: RequestContext | undefined, chain: IncidentChain): n
 }
 
 function incidentAttributes(chain: IncidentChain): SpanAttributes {
+  const workspace = workspaceIdToken(chain.origin.workspaceId)
   return {
     "error.type": "cancelled",
     "app.run.id": chain.runId,
@@ -523,11 +524,7 @@ function incidentAttributes(chain: IncidentChain): SpanAttributes {
     "app.retry.reason": [...chain.retry.basis],
     ...(chain.phase ? { "app.run.phase": chain.phase } : {}),
     ...(chain.notRecorded?.length ? { "app.provenance.not_recorded": [...chain.notRecorded] } : {}),
-    ...(typeof chain.origin.workspaceId === "string" &&
-    WORKSPACE_ID.test(chain.origin.workspaceId) &&
-    codeToken(chain.origin.workspaceId) !== undefined
-      ? { "app.workspace.id": chain.origin.workspaceId }
-      : {}),
+    ...(workspace ? { "app.workspace.id": workspace } : {}),
     "app.remote_reported_hops": chain.links.filter((link) => link.status === "remote_reported").map((link) => link.hop),
   }
 }

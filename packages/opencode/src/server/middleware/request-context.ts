@@ -13,7 +13,7 @@
 import type { Context, MiddlewareHandler, Next } from "hono"
 import { matchedRoutes } from "hono/route"
 import { newId } from "../../id.ts"
-import { codeToken } from "../../provenance/foreign-text.ts"
+import { codeToken, workspaceIdToken } from "../../provenance/foreign-text.ts"
 import { ActionId, ActionName, RequestContext, type RequestRef } from "../../provenance/schemas.ts"
 import { formatTraceparent, parseTraceparent } from "../../provenance/trace-context.ts"
 
@@ -71,7 +71,6 @@ export type RequestContextOptions = {
 /** Route template recorded when no endpoint matched (a 404, or a request refused before routing mattered). */
 export const UNMATCHED_ROUTE = "(unmatched)"
 
-const WORKSPACE_ID = /^[A-Za-z0-9_-]{1,64}$/
 /** A release version (`1.2.3`, `1.2.3-beta.2`): the header is free text, and only a version is kept. */
 const CLIENT_VERSION = /^\d{1,4}\.\d{1,4}\.\d{1,4}(?:-(?:alpha|beta|rc|dev|next|canary)(?:\.\d{1,4})?)?$/
 
@@ -112,14 +111,13 @@ function traceparentOf(c: Context): string | undefined {
 }
 
 /**
- * The workspace the request named, in a workspace id's shape and no key's (`codeToken`, the rule
- * a file's workspace id is read by): the header is whatever a client sent, a token included.
+ * The workspace the request named, in a workspace id's shape and no key's (`workspaceIdToken`, the
+ * rule a file's workspace id is read by): the header is whatever a client sent, a token included.
  * None once forwarding found no such workspace in the config (`forgetWorkspace`).
  */
 function workspaceOf(c: Context, hop: RequestHop): string | undefined {
   if (hop.workspaceRefused) return undefined
-  const value = header(c, "x-opencode-workspace")
-  return value && WORKSPACE_ID.test(value) ? codeToken(value) : undefined
+  return workspaceIdToken(header(c, "x-opencode-workspace"))
 }
 
 /**
