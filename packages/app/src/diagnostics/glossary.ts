@@ -161,12 +161,12 @@ export const HANDLER_WORDS: Record<string, string> = {
 }
 
 /**
- * What happened to a config file. An edit on disk is "edited" whatever the watcher saw: an
- * editor's save replaces the file, which a watcher reports as a creation. A change whose kind was
- * not recorded is only said to have changed.
+ * What happened to a config file outside the app (a save through the server is worded by
+ * `configChangeClause`). An edit on disk is "edited" whatever the watcher saw: an editor's save
+ * replaces the file, which a watcher reports as a creation. A change whose kind was not recorded
+ * is only said to have changed.
  */
-export function configChangeWords(change: "created" | "modified" | "deleted" | undefined, savedByApp: boolean): string {
-  if (savedByApp) return "was saved"
+export function configChangeWords(change: "created" | "modified" | "deleted" | undefined): string {
   if (change === undefined) return "changed"
   return change === "deleted" ? "was deleted" : "was edited"
 }

@@ -127,7 +127,7 @@ export function configChangeClause(
     case "server_unrecorded":
       return `${file} was saved through the server, but the request was not recorded`
     case "outside":
-      return `${file} ${configChangeWords(origin.change, false)} outside the app`
+      return `${file} ${configChangeWords(origin.change)} outside the app`
   }
 }
 

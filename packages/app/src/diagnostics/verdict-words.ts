@@ -6,9 +6,8 @@
  * The incident chain is the evidence: when there is one, the banner reads the chain's
  * classification, origin, verdict and missing fields, never the run row's classification (a row
  * the crash scan wrote, or a placeholder written at the settle timeout, can name less than the
- * chain knows). Before the chain arrives, the banner reads the run summary the way the chain's
- * derivation does, and re-derives what is missing with the one completeness function, so it
- * never claims more than the summary records.
+ * chain knows). Before the chain arrives, the banner reads the chain the run summary derives
+ * alone (`summaryOnlyChain`), so it never claims more, or less, than that chain will.
  */
 import {
   type Classification,
@@ -161,7 +160,7 @@ export function bannerText(input: BannerInput): string {
   switch (reading.stop) {
     case "cancel": {
       const request = origin?.kind === "api_route" ? origin.request : undefined
-      if (request?.actionId && isOwn(request.actionId)) return gap("This run was stopped by you (Stop).")
+      if (isOwn(request?.actionId)) return gap("This run was stopped by you (Stop).")
       if (request?.clientKind === "app") {
         const label = request.actionName ? actionLabel(request.actionName) : `${request.method} ${request.route}`
         return request.actionId
@@ -214,7 +213,7 @@ function initiatorWords(origin: Origin, isOwn: (id: string | undefined) => boole
       const request = origin.request
       if (!request) return ", requested through the API (the request was not recorded)"
       const label = request.actionName ? actionLabel(request.actionName) : `${request.method} ${request.route}`
-      if (request.actionId && isOwn(request.actionId)) return ` you requested (${label})`
+      if (isOwn(request.actionId)) return ` you requested (${label})`
       if (request.clientKind === "app")
         return request.actionId
           ? ` requested from another app window (${label})`

@@ -76,16 +76,11 @@ export function configRoutes(host: Host, defaultDirectory: string): Hono {
         return next
       }
       const text = writableText(next, CONFIG_FILE, mode)
+      writeAtomically(file, text)
+      // Expected once written (in the same turn, before the watcher can look), as the global
+      // file's writes are: a write that failed leaves no digest for a later file to be taken by.
       const instance = instances.get(key)
-      const expected = instance?.expectedConfigDigest
       if (instance) instance.expectedConfigDigest = contentDigest(text)
-      try {
-        writeAtomically(file, text)
-      } catch (error) {
-        // Nothing was written: the watcher must not take a later file with this digest for ours.
-        if (instance) instance.expectedConfigDigest = expected
-        throw error
-      }
       // Written: from here on nothing may turn the answer into an error.
       c.header("etag", etagOf(text))
       if (instance) {
