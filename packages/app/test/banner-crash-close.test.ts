@@ -4,10 +4,10 @@
  * The banner must not contradict the chain by saying it was "not a reload or close".
  */
 import { readExport } from "opencode/provenance/export-reader"
-import { CrashEvidence, LifecycleAction, RunSummary } from "opencode/provenance/schemas"
+import { CrashEvidence, LifecycleAction } from "opencode/provenance/schemas"
 import { expect, it } from "vitest"
 import { bannerText } from "../src/diagnostics/verdict-words.ts"
-import { SESSION, T0 } from "./fixtures.ts"
+import { crashScanRow, SESSION, T0 } from "./fixtures.ts"
 
 it("a journalled close that outlived the process: the banner follows the chain, not 'crash, not a close'", () => {
   const shutdown = {
@@ -54,24 +54,7 @@ it("a journalled close that outlived the process: the banner follows the chain, 
     tools: [],
   })
   // What the crash scan writes on the run's row (and so what GET /session/:id/run answers).
-  const summary = RunSummary.parse({
-    runId: "run_one",
-    sessionId: SESSION,
-    seq: 9,
-    instance: { instanceId: "ins_a", generation: 1 },
-    model: "scripted/slow",
-    startedAt: T0,
-    finishedAt: T0 + 60_000,
-    classification: "process_exit_without_finalizer",
-    provider: { chunks: 0, progress: true },
-    watchdog: { fired: false },
-    visibleOutput: true,
-    tools: [],
-    toolFactsRecorded: true,
-    retry: { safe: true, basis: ["no_side_effects", "visible_output_seen"] },
-    closeSite: "process_exit_without_finalizer",
-    missing: ["run_summary"],
-  })
+  const summary = crashScanRow()
   const read = readExport({
     schema: "opencode.session-export",
     version: 2,

@@ -235,3 +235,25 @@ export function largeExport(count: number) {
   }
   return doc
 }
+
+/** What the crash scan writes on run_one's row (and so what GET /session/:id/run answers). */
+export function crashScanRow(): RunSummary {
+  return RunSummary.parse({
+    runId: "run_one",
+    sessionId: SESSION,
+    seq: 9,
+    instance: { instanceId: "ins_a", generation: 1 },
+    model: "scripted/slow",
+    startedAt: T0,
+    finishedAt: T0 + 60_000,
+    classification: "process_exit_without_finalizer",
+    provider: { chunks: 0, progress: true },
+    watchdog: { fired: false },
+    visibleOutput: true,
+    tools: [],
+    toolFactsRecorded: true,
+    retry: { safe: true, basis: ["no_side_effects", "visible_output_seen"] },
+    closeSite: "process_exit_without_finalizer",
+    missing: ["run_summary"],
+  })
+}

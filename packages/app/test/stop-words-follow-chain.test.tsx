@@ -14,7 +14,7 @@ import { exportData } from "../src/diagnostics/export-data.ts"
 import { IncidentPanelView } from "../src/diagnostics/incident-panel.tsx"
 import { runHistory, stopMarkerWords } from "../src/diagnostics/run-history.ts"
 import { bannerText } from "../src/diagnostics/verdict-words.ts"
-import { exportFor, SESSION, T0 } from "./fixtures.ts"
+import { crashScanRow, exportFor, SESSION, T0 } from "./fixtures.ts"
 
 afterEach(cleanup)
 
@@ -143,28 +143,6 @@ function shutdownCase() {
   doc.diagnostics.lifecycle = [root, child]
   doc.diagnostics.runs = [row]
   return { doc, row }
-}
-
-/** What the crash scan writes on the run's row. */
-function crashScanRow(): RunSummary {
-  return RunSummary.parse({
-    runId: "run_one",
-    sessionId: SESSION,
-    seq: 9,
-    instance: { instanceId: "ins_a", generation: 1 },
-    model: "scripted/slow",
-    startedAt: T0,
-    finishedAt: T0 + 60_000,
-    classification: "process_exit_without_finalizer",
-    provider: { chunks: 0, progress: true },
-    watchdog: { fired: false },
-    visibleOutput: true,
-    tools: [],
-    toolFactsRecorded: true,
-    retry: { safe: true, basis: ["no_side_effects", "visible_output_seen"] },
-    closeSite: "process_exit_without_finalizer",
-    missing: ["run_summary"],
-  })
 }
 
 /** A run finalised at the settle timeout of the reload this tab clicked: row unknown_interrupt. */
